@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use, only those missing.
+set -uo pipefail
+want=()
+need() { command -v "$1" >/dev/null 2>&1 || want+=("$2"); }
+need chromium chromium
+need prometheus prometheus
+need prometheus-node-exporter prometheus-node-exporter
+need promtool prometheus
+need etcd etcd-server
+need etcdctl etcd-client
+need dockerd docker.io
+need busybox busybox-static
+need runc runc
+need openssl openssl
+need nc netcat-openbsd
+# the agent's native helpers (node-gyp) and the hung-mount test (a private namespace with FUSE)
+need cc build-essential
+need make make
+need python3 python3
+need unshare util-linux
+need python3 python3-minimal
+if [ ${#want[@]} -gt 0 ]; then
+  mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
+  echo "installing Debian packages: ${want[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null || {
+    echo "apt-get install ${want[*]} failed" >&2
+    exit 1
+  }
+fi

@@ -1,0 +1,204 @@
+/**
+ * Ingest through the server's real path: simulated agents (own processes) on real gRPC streams
+ * -> falconet-server (own process) -> store, every report acknowledged only once durable.
+ * Measured in the same run: the engine's own append speed (in process, group commit, same data)
+ * and the ratio; the raw tier's bytes per sample; the same for PostgreSQL beside it.
+ *
+ *   npm run bench -- ingest [--quick] [--agents N] [--series M] [--duration S] [--store embedded|postgres|both]
+ */
+
+import { EmbeddedStore } from '../packages/server/src/store/embedded/engine.ts';
+import { PostgresStore } from '../packages/server/src/store/postgres.ts';
+import type { Store } from '../packages/server/src/store/types.ts';
+import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
+import { tempDir } from '../testing/processes.ts';
+import { realisticHostSeries } from '../testing/series.ts';
+import { cpuSeconds, emit, percentile, progress, quick, rssMb } from './lib.ts';
+import { metricValue, scrape, sleep, startBenchServer, startLoad } from './lib-fleet.ts';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const storeArg = (() => {
+  const i = process.argv.indexOf('--store');
+  return i >= 0 ? (process.argv[i + 1] as string) : 'both';
+})();
+const AGENTS = arg('agents', quick ? 1000 : 5000);
+const SERIES = arg('series', 200);
+const INTERVAL = 10_000;
+const DURATION = arg('duration', quick ? 25 : 600) * 1000;
+const PG_DURATION = arg('pg-duration', quick ? 15 : 120) * 1000;
+const ENGINE_SECONDS = arg('engine-seconds', quick ? 4 : 20);
+const BENCH = 'ingest';
+
+/** The engine alone: every host's report of a tick appended at once (they share syncs). */
+async function engineSpeed(store: Store, label: string): Promise<number> {
+  const gen = realisticHostSeries({ seriesPerHost: SERIES, seed: 7 });
+  const t0 = Date.now() - 3_600_000;
+  // The first tick creates every series; steady state is what the server sees after that.
+  await Promise.all(Array.from({ length: AGENTS }, (_, h) => store.appendReport(`engine-${h}`, 1, gen(h, t0))));
+  let appended = 0;
+  let busy = 0;
+  for (let tick = 2; busy < ENGINE_SECONDS * 1000; tick++) {
+    const reports = Array.from({ length: AGENTS }, (_, h) => gen(h, t0 + tick * INTERVAL));
+    const start = performance.now();
+    await Promise.all(reports.map((samples, h) => store.appendReport(`engine-${h}`, tick, samples)));
+    busy += performance.now() - start;
+    appended += reports.reduce((n, r) => n + r.length, 0);
+  }
+  const rate = appended / (busy / 1000);
+  progress(`${label} engine: ${appended} samples in ${(busy / 1000).toFixed(1)} s of appends = ${Math.round(rate)} samples/s`);
+  return rate;
+}
+
+interface PathFigures {
+  samplesPerS: number;
+  ackP99: number;
+  ackP50: number;
+  bytesPerSample: number;
+  cpuPercent: number;
+  rss: number;
+  backlog: number;
+  /** Worst 30 s window's p99 event loop delay of the server's main thread. */
+  loopP99: number;
+  /** Average time from appendReport to durable in the store. */
+  appendAvgMs: number;
+}
+
+/** The server's real ingest path under the full fleet for `durationMs`. */
+async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, dataDir: string, db?: TempDatabase): Promise<PathFigures> {
+  const server = await startBenchServer(dataDir, {
+    FALCONET_STORE_ENGINE: engine,
+    FALCONET_DATABASE_URL: db?.url ?? '',
+  });
+  const load = startLoad({
+    grpc: `127.0.0.1:${server.grpcPort}`,
+    agents: AGENTS,
+    seriesPerHost: SERIES,
+    intervalMs: INTERVAL,
+    processes: 2,
+  });
+  try {
+    const deadline = Date.now() + 600_000;
+    while (load.connected() < AGENTS) {
+      if (Date.now() > deadline) throw new Error(`only ${load.connected()} of ${AGENTS} agents connected`);
+      await sleep(5000);
+      progress(`${engine}: ${load.connected()} of ${AGENTS} agents connected`);
+    }
+    progress(`${engine}: ${AGENTS} agents connected; warming up until the first reports are through`);
+    await sleep(INTERVAL * 2);
+    const settle = Date.now() + 180_000;
+    while (load.queued() > AGENTS / 20 && Date.now() < settle) await sleep(2000);
+    load.reset();
+    const pid = server.child.pid as number;
+    const m0 = await scrape(server.url);
+    const c0 = cpuSeconds(pid);
+    const t0 = performance.now();
+    const end = t0 + durationMs;
+    let loopP99 = 0;
+    while (performance.now() < end) {
+      await sleep(Math.min(quick ? 10_000 : 30_000, end - performance.now()));
+      const m = await scrape(server.url);
+      const el = (performance.now() - t0) / 1000;
+      const rate = (metricValue(m, 'falconet_server_samples_total') - metricValue(m0, 'falconet_server_samples_total')) / el;
+      const loop = metricValue(m, 'falconet_server_event_loop_delay_seconds', { quantile: '0.99' }) * 1000;
+      loopP99 = Math.max(loopP99, Number.isNaN(loop) ? 0 : loop);
+      progress(
+        `${engine}: ${el.toFixed(0)} s: ${Math.round(rate)} samples/s, ack p99 ${percentile(load.latencies, 99).toFixed(0)} ms ` +
+          `(server loop delay p99 ${loop.toFixed(0)} ms), backlog ${load.queued()} reports, rss ${rssMb(pid).toFixed(0)} MB, ` +
+          `raw ${(metricValue(m, 'falconet_store_bytes', { tier: 'raw' }) / metricValue(m, 'falconet_store_rows', { tier: 'raw' })).toFixed(2)} B/sample`,
+      );
+    }
+    const m1 = await scrape(server.url);
+    const el = (performance.now() - t0) / 1000;
+    const figures: PathFigures = {
+      samplesPerS: (metricValue(m1, 'falconet_server_samples_total') - metricValue(m0, 'falconet_server_samples_total')) / el,
+      ackP99: percentile(load.latencies, 99),
+      ackP50: percentile(load.latencies, 50),
+      bytesPerSample: metricValue(m1, 'falconet_store_bytes', { tier: 'raw' }) / metricValue(m1, 'falconet_store_rows', { tier: 'raw' }),
+      cpuPercent: ((cpuSeconds(pid) - c0) / el) * 100,
+      rss: rssMb(pid),
+      backlog: load.queued(),
+      loopP99,
+      appendAvgMs:
+        ((metricValue(m1, 'falconet_store_append_seconds_total') - metricValue(m0, 'falconet_store_append_seconds_total')) /
+          (metricValue(m1, 'falconet_store_appends_total') - metricValue(m0, 'falconet_store_appends_total'))) *
+        1000,
+    };
+    progress(`${engine}: ${load.latencies.length} acks measured`);
+    return figures;
+  } finally {
+    await load.stop();
+    await server.stop('SIGTERM', 60_000);
+  }
+}
+
+function emitPath(engine: string, f: PathFigures, engineRate: number, durationMs: number): void {
+  const extra = { store: engine, agents: AGENTS, series_per_agent: SERIES, duration_s: durationMs / 1000, shared_machine: true };
+  emit({ bench: BENCH, metric: 'samples_per_s', value: Math.round(f.samplesPerS), unit: 'samples/s', ...extra });
+  emit({ bench: BENCH, metric: 'ack_p99_ms', value: Math.round(f.ackP99), unit: 'ms', ...extra });
+  emit({ bench: BENCH, metric: 'ack_p50_ms', value: Math.round(f.ackP50), unit: 'ms', ...extra });
+  emit({ bench: BENCH, metric: 'bytes_per_sample', value: Number(f.bytesPerSample.toFixed(2)), unit: 'bytes', tier: 'raw', ...extra });
+  emit({ bench: BENCH, metric: 'engine_samples_per_s', value: Math.round(engineRate), unit: 'samples/s', ...extra });
+  emit({
+    bench: BENCH,
+    metric: 'ratio_to_engine',
+    value: Number((f.samplesPerS / engineRate).toFixed(3)),
+    unit: 'ratio',
+    ref: `${engine} engine alone`,
+    ...extra,
+  });
+  emit({ bench: BENCH, metric: 'server_cpu_percent', value: Math.round(f.cpuPercent), unit: '% of one core', ...extra });
+  emit({ bench: BENCH, metric: 'server_rss_mb', value: Math.round(f.rss), unit: 'MB', ...extra });
+  emit({ bench: BENCH, metric: 'backlog_reports', value: f.backlog, unit: 'reports', ...extra });
+  emit({ bench: BENCH, metric: 'server_loop_delay_p99_ms', value: Math.round(f.loopP99), unit: 'ms', stat: 'worst 30 s window', ...extra });
+  if (!Number.isNaN(f.appendAvgMs))
+    emit({ bench: BENCH, metric: 'store_append_avg_ms', value: Number(f.appendAvgMs.toFixed(2)), unit: 'ms', ...extra });
+}
+
+progress(
+  `ingest: ${AGENTS} agents x ${SERIES} series every ${INTERVAL / 1000} s = ${(AGENTS * SERIES * 1000) / INTERVAL} samples/s offered`,
+);
+
+if (storeArg === 'embedded' || storeArg === 'both') {
+  const engineDir = tempDir('falconet-bench-engine-');
+  const engineStore = await EmbeddedStore.open({ dir: engineDir });
+  const engineRate = await engineSpeed(engineStore, 'embedded');
+  await engineStore.close();
+  const dataDir = tempDir('falconet-bench-ingest-');
+  const f = await serverPath('embedded', DURATION, dataDir);
+  emitPath('embedded', f, engineRate, DURATION);
+  // The settled layout: every window merged and rolled up, as it is once windows close.
+  const settled = await EmbeddedStore.open({ dir: `${dataDir}/samples` });
+  await settled.compactAll();
+  const st = await settled.stats();
+  await settled.close();
+  emit({
+    bench: BENCH,
+    metric: 'bytes_per_sample_sealed',
+    value: Number(((st.bytes.raw ?? 0) / (st.samples.raw ?? 1)).toFixed(2)),
+    unit: 'bytes',
+    tier: 'raw',
+    store: 'embedded',
+    samples: st.samples.raw,
+  });
+}
+
+if (storeArg === 'postgres' || storeArg === 'both') {
+  const engineDb = await createTempDatabase('falconet_bench');
+  try {
+    const pgStore = await PostgresStore.open({ url: engineDb.url, maintenanceIntervalMs: 0 });
+    const engineRate = await engineSpeed(pgStore, 'postgres');
+    await pgStore.close();
+    const db = await createTempDatabase('falconet_bench');
+    try {
+      const f = await serverPath('postgres', PG_DURATION, tempDir('falconet-bench-pg-'), db);
+      emitPath('postgres', f, engineRate, PG_DURATION);
+    } finally {
+      await db.drop();
+    }
+  } finally {
+    await engineDb.drop();
+  }
+}

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "falconet_native",
+      "sources": ["falconet.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

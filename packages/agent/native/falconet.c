@@ -1,0 +1,226 @@
+/*
+ * System calls Node does not offer in the form the collectors need:
+ *
+ * adjtimex(2) for the timex collector: the kernel's NTP state (offset, frequency, error
+ * estimates, PPS counters) is exposed nowhere in /proc or /sys.
+ *
+ * statfs(2) on a thread of its own for the filesystem collector: Node's fs.statfs runs on the
+ * libuv thread pool, and a call into a hung NFS or FUSE mount never returns. Four such calls
+ * exhaust the pool, stalling every other file operation, and the process cannot even exit,
+ * because exiting joins the pool's threads. Here each call runs on a detached thread that the
+ * process never waits for.
+ */
+#include <node_api.h>
+
+#ifdef __linux__
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sys/timex.h>
+#include <unistd.h>
+#endif
+
+static void set_number(napi_env env, napi_value obj, const char *key, double value) {
+  napi_value n;
+  napi_create_double(env, value, &n);
+  napi_set_named_property(env, obj, key, n);
+}
+
+#ifdef __linux__
+
+static napi_value read_timex(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct timex tx;
+  memset(&tx, 0, sizeof tx); /* modes = 0: read only, change nothing */
+  int state = adjtimex(&tx);
+  if (state < 0) {
+    napi_throw_error(env, NULL, strerror(errno));
+    return NULL;
+  }
+  napi_value obj;
+  napi_create_object(env, &obj);
+  set_number(env, obj, "state", state);
+  set_number(env, obj, "offset", (double)tx.offset);
+  set_number(env, obj, "freq", (double)tx.freq);
+  set_number(env, obj, "maxerror", (double)tx.maxerror);
+  set_number(env, obj, "esterror", (double)tx.esterror);
+  set_number(env, obj, "status", (double)tx.status);
+  set_number(env, obj, "constant", (double)tx.constant);
+  set_number(env, obj, "precision", (double)tx.precision);
+  set_number(env, obj, "tolerance", (double)tx.tolerance);
+  set_number(env, obj, "tick", (double)tx.tick);
+  set_number(env, obj, "ppsfreq", (double)tx.ppsfreq);
+  set_number(env, obj, "jitter", (double)tx.jitter);
+  set_number(env, obj, "shift", (double)tx.shift);
+  set_number(env, obj, "stabil", (double)tx.stabil);
+  set_number(env, obj, "jitcnt", (double)tx.jitcnt);
+  set_number(env, obj, "calcnt", (double)tx.calcnt);
+  set_number(env, obj, "errcnt", (double)tx.errcnt);
+  set_number(env, obj, "stbcnt", (double)tx.stbcnt);
+  set_number(env, obj, "tai", (double)tx.tai);
+  return obj;
+}
+
+typedef struct {
+  char *path;
+  napi_deferred deferred;
+  int err;
+  struct statfs st;
+} statfs_request;
+
+static napi_threadsafe_function deliver;
+
+/* Back on the JavaScript thread: settle the promise. env is NULL when the process is exiting. */
+static void settle(napi_env env, napi_value cb, void *context, void *data) {
+  (void)cb;
+  (void)context;
+  statfs_request *r = data;
+  if (env != NULL) {
+    if (r->err == 0) {
+      napi_value obj;
+      napi_create_object(env, &obj);
+      set_number(env, obj, "type", (double)r->st.f_type);
+      set_number(env, obj, "bsize", (double)r->st.f_bsize);
+      set_number(env, obj, "blocks", (double)r->st.f_blocks);
+      set_number(env, obj, "bfree", (double)r->st.f_bfree);
+      set_number(env, obj, "bavail", (double)r->st.f_bavail);
+      set_number(env, obj, "files", (double)r->st.f_files);
+      set_number(env, obj, "ffree", (double)r->st.f_ffree);
+      napi_resolve_deferred(env, r->deferred, obj);
+    } else {
+      napi_value msg, code, error;
+      napi_create_string_utf8(env, strerror(r->err), NAPI_AUTO_LENGTH, &msg);
+      napi_create_int32(env, r->err, &code);
+      napi_create_error(env, NULL, msg, &error);
+      napi_set_named_property(env, error, "errno", code);
+      napi_reject_deferred(env, r->deferred, error);
+    }
+  }
+  free(r->path);
+  free(r);
+}
+
+static void *run_statfs(void *arg) {
+  statfs_request *r = arg;
+  r->err = statfs(r->path, &r->st) == 0 ? 0 : errno;
+  napi_call_threadsafe_function(deliver, r, napi_tsfn_blocking);
+  return NULL;
+}
+
+static napi_value statfs_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  size_t len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "statfs(path): path must be a string");
+    return NULL;
+  }
+  statfs_request *r = calloc(1, sizeof *r);
+  r->path = malloc(len + 1);
+  napi_get_value_string_utf8(env, argv[0], r->path, len + 1, &len);
+  napi_value promise;
+  napi_create_promise(env, &r->deferred, &promise);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t thread;
+  int rc = pthread_create(&thread, &attr, run_statfs, r);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    r->err = rc;
+    settle(env, NULL, NULL, r);
+  }
+  return promise;
+}
+
+/*
+ * readFiles(dir, names): the text of each named file in a sysfs directory, undefined for one that
+ * cannot be read (absent, or EINVAL from a device that cannot report it now). One call per
+ * directory, and openat() relative to it, instead of a full path walk and three JavaScript calls
+ * per attribute: an interface has some twenty attributes, read on every scrape.
+ */
+static char *read_buf = NULL;
+static size_t read_cap = 0;
+
+static napi_value read_files(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char dir[4096];
+  size_t len = 0;
+  uint32_t count = 0;
+  bool is_array = false;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], dir, sizeof dir, &len) != napi_ok || len >= sizeof dir - 1 ||
+      napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, NULL, "readFiles(dir, names): dir must be a path and names an array of file names");
+    return NULL;
+  }
+  napi_get_array_length(env, argv[1], &count);
+  napi_value result, undef;
+  napi_create_array_with_length(env, count, &result);
+  napi_get_undefined(env, &undef);
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (read_buf == NULL) {
+    read_cap = 16384;
+    read_buf = malloc(read_cap);
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item = undef;
+    char name[256];
+    size_t name_len = 0;
+    napi_value name_value;
+    napi_get_element(env, argv[1], i, &name_value);
+    if (dfd >= 0 && napi_get_value_string_utf8(env, name_value, name, sizeof name, &name_len) == napi_ok) {
+      int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        size_t used = 0;
+        int failed = 0;
+        for (;;) {
+          if (used == read_cap) {
+            read_cap *= 2;
+            read_buf = realloc(read_buf, read_cap);
+          }
+          ssize_t n = read(fd, read_buf + used, read_cap - used);
+          if (n < 0) {
+            if (errno == EINTR) continue;
+            failed = 1;
+            break;
+          }
+          if (n == 0) break;
+          used += (size_t)n;
+        }
+        close(fd);
+        if (!failed) napi_create_string_utf8(env, read_buf, used, &item);
+      }
+    }
+    napi_set_element(env, result, i, item);
+  }
+  if (dfd >= 0) close(dfd);
+  return result;
+}
+
+#endif
+
+static napi_value init(napi_env env, napi_value exports) {
+#ifdef __linux__
+  napi_value fn, name;
+  napi_create_function(env, "adjtimex", NAPI_AUTO_LENGTH, read_timex, NULL, &fn);
+  napi_set_named_property(env, exports, "adjtimex", fn);
+  napi_create_function(env, "statfs", NAPI_AUTO_LENGTH, statfs_js, NULL, &fn);
+  napi_set_named_property(env, exports, "statfs", fn);
+  napi_create_function(env, "readFiles", NAPI_AUTO_LENGTH, read_files, NULL, &fn);
+  napi_set_named_property(env, exports, "readFiles", fn);
+  napi_create_string_utf8(env, "falconet statfs", NAPI_AUTO_LENGTH, &name);
+  napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, settle, &deliver);
+  /* Pending calls (a hung mount) must not keep the process alive. */
+  napi_unref_threadsafe_function(env, deliver);
+#endif
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,83 @@
+import { runMain } from '@falconet/protocol/cli';
+import { ConfigError, maskSecrets, yaml } from '@falconet/protocol/config';
+import { createLogger } from '@falconet/protocol/log';
+import { buildInfo } from './build-info.ts';
+import type { AgentConfig } from './config.ts';
+import { familiesToSamples } from './metrics.ts';
+import { BIN, loadAgentConfig, parseAgentArgs, USAGE } from './runtime/options.ts';
+
+// Each command imports what it needs when it runs: `status` should not load gRPC, and `run`
+// should not hold the code of `start` in memory for weeks.
+
+async function once(config: AgentConfig): Promise<void> {
+  const { Agent } = await import('./agent.ts');
+  const log = createLogger({ name: BIN, level: 'warn', format: 'pretty', destination: process.stderr });
+  const agent = new Agent(config, log);
+  await agent.openCollectors();
+  const c = await agent.collect();
+  const rows = familiesToSamples(c.families, c.timestampMs).map((s) => [
+    s.name,
+    Object.entries(s.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
+    String(s.value),
+  ]);
+  const w0 = Math.max(6, ...rows.map((r) => (r[0] as string).length));
+  const w1 = Math.max(6, ...rows.map((r) => (r[1] as string).length));
+  const out = [`${'METRIC'.padEnd(w0)}  ${'LABELS'.padEnd(w1)}  VALUE`];
+  for (const [n, l, v] of rows) out.push(`${(n as string).padEnd(w0)}  ${(l as string).padEnd(w1)}  ${v}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function version(): void {
+  const b = buildInfo();
+  process.stdout.write(
+    `${BIN} ${b.version}\n  commit:     ${b.commit}\n  built:      ${b.buildDate}\n  node:       ${b.node}\n  platform:   ${b.platform}\n`,
+  );
+}
+
+await runMain(BIN, async () => {
+  const argv = process.argv.slice(2);
+  if (argv[0] === 'version' || argv.includes('--version')) {
+    version();
+    return 0;
+  }
+  const args = parseAgentArgs(argv);
+  if (args.parsed.values.get('help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  switch (args.command) {
+    case 'check-config': {
+      const { config, ignoredEnv } = loadAgentConfig(args);
+      // Beyond the schema: collector names must exist and plugin files must load.
+      const { Agent } = await import('./agent.ts');
+      const agent = new Agent(config, createLogger({ name: BIN, level: 'silent' }));
+      await agent.openCollectors();
+      if (agent.pluginErrors.length) throw new ConfigError(agent.pluginErrors.map((e) => `plugins.dir: ${e}`));
+      const note = ignoredEnv.length ? `# ignored (not agent keys): ${ignoredEnv.join(', ')}\n` : '';
+      process.stdout.write(`# effective configuration (file: ${args.configFile})\n${note}${yaml().stringify(maskSecrets(config))}`);
+      return 0;
+    }
+    case 'once':
+      await once(loadAgentConfig(args).config);
+      return 0;
+    case 'start':
+      return await (await import('./daemon/control.ts')).start(args);
+    case 'stop':
+      return await (await import('./daemon/control.ts')).stop(args);
+    case 'restart':
+      return await (await import('./daemon/control.ts')).restart(args);
+    case 'status':
+      return (await import('./daemon/control.ts')).status(args);
+    case 'version':
+      version();
+      return 0;
+    default: {
+      (await import('./runtime/node-flags.ts')).reexecWithAgentFlags();
+      const code = await (await import('./runtime/run.ts')).runAgent(args);
+      // Open handles (a closing gRPC channel) must not keep a stopped agent alive.
+      process.exit(code);
+    }
+  }
+});

@@ -1,0 +1,19 @@
+import { countArpEntries, procPath, readRequired } from '../procfs/index.ts';
+import { deviceFilter } from './options.ts';
+import { defineCollector } from './registry.ts';
+
+export default defineCollector({
+  name: 'arp',
+  defaultEnabled: true,
+  description: 'ARP cache entries per interface from /proc/net/arp.',
+  create: ({ collector_options: options }) => {
+    const accept = deviceFilter(options.arp.device_include, options.arp.device_exclude);
+    return {
+      update(out, { roots }) {
+        for (const [device, n] of countArpEntries(readRequired(procPath(roots, 'net/arp')))) {
+          if (accept(device)) out.gauge('node_arp_entries', 'ARP cache entries for this interface.', n, { device });
+        }
+      },
+    };
+  },
+});

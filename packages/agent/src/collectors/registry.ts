@@ -1,0 +1,64 @@
+import { readdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../config.ts';
+import type { MetricWriter } from '../metrics.ts';
+import type { ProcRoots } from '../procfs/fs.ts';
+
+export { NoDataError } from '../procfs/fs.ts';
+export type { CollectorOptions } from './options.ts';
+
+export interface CollectContext {
+  roots: ProcRoots;
+  /** Aborted when the collector's time is up; long reads should give up. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export interface Collector {
+  update(out: MetricWriter, ctx: CollectContext): Promise<void> | void;
+}
+
+export type CollectorPlatform = 'linux' | 'darwin' | 'win32' | 'common';
+
+export interface CollectorDefinition {
+  /** The name used by `--collector.<name>` and in node_scrape_collector_* labels. */
+  name: string;
+  defaultEnabled: boolean;
+  /** One line for `--help` and the docs. */
+  description: string;
+  /** Most collectors need nothing from the config; those with settings of their own read them here
+   * (`config.collector_options` holds node_exporter-style per-collector options). */
+  create(config: AgentConfig): Collector;
+}
+
+export function defineCollector(def: CollectorDefinition): CollectorDefinition {
+  return def;
+}
+
+const FILE = /^([a-z0-9_]+)\.(linux|darwin|win32|common)\.(ts|js)$/;
+
+/**
+ * Finds every collector for this platform: each `<name>.<platform>.ts` file in this directory
+ * default-exports its definition, so adding a collector touches no other file.
+ */
+export async function loadCollectorDefinitions(platform: NodeJS.Platform = process.platform): Promise<CollectorDefinition[]> {
+  const dir = new URL('.', import.meta.url);
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  const defs: CollectorDefinition[] = [];
+  const seen = new Map<string, string>();
+  for (const file of (await readdir(dir)).sort()) {
+    const m = FILE.exec(file);
+    if (!m || m[3] !== ext || (m[2] !== platform && m[2] !== 'common')) continue;
+    const other = seen.get(m[1] as string);
+    // Two files for one collector: usually a build output left behind by a renamed source.
+    if (other)
+      throw new Error(`collectors ${other} and ${file} both define "${m[1]}" for ${platform}; remove one (or rebuild from a clean dist)`);
+    seen.set(m[1] as string, file);
+    const mod = (await import(new URL(file, dir).href)) as { default?: CollectorDefinition };
+    if (!mod.default || mod.default.name !== m[1]) {
+      throw new Error(`collector file ${file} must default-export defineCollector({ name: '${m[1]}', ... })`);
+    }
+    defs.push(mod.default);
+  }
+  return defs;
+}

@@ -1,0 +1,109 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { constants, gzipSync } from 'node:zlib';
+import { EXPOSITION_CONTENT_TYPE, type MetricFamily, renderExposition } from '@falconet/protocol/exposition';
+import type { Logger } from 'pino';
+
+export interface ExporterOptions {
+  host: string;
+  port: number;
+  log: Logger;
+  /** The collection for one scrape; concurrent scrapes may share one. */
+  collect(): Promise<readonly MetricFamily[]>;
+}
+
+// Loaded through require: an ESM import of node:http builds its namespace, which reads the lazy
+// WebSocket/fetch getters and loads undici, some 12 MB of memory the exporter never uses.
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+
+const LANDING = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Falconet agent</title></head>
+<body><h1>Falconet agent</h1><p><a href="/metrics">Metrics</a></p></body></html>\n`;
+
+/** Whether the client takes gzip: listed in Accept-Encoding and not refused with q=0. */
+export function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  for (const part of header.split(',')) {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== '*') continue;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return !q || Number(q.slice(2)) > 0;
+  }
+  return false;
+}
+
+/** The node_exporter-compatible HTTP endpoint: `/metrics`, plus a landing page and `/healthz`. */
+export class Exporter {
+  #server: Server | undefined;
+  readonly #opts: ExporterOptions;
+
+  constructor(opts: ExporterOptions) {
+    this.#opts = opts;
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const server = createServer((req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        this.#opts.log.error({ err }, 'scrape failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`scrape failed: ${(err as Error).message}\n`);
+      });
+    });
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#opts.port, this.#opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#server = server;
+    return server.address() as AddressInfo;
+  }
+
+  /** The exposition text of one scrape. */
+  async render(): Promise<string> {
+    return renderExposition(await this.#opts.collect());
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    if (path === '/metrics') {
+      const body = await this.render();
+      const headers: Record<string, string> = { 'content-type': EXPOSITION_CONTENT_TYPE };
+      if (acceptsGzip(req.headers['accept-encoding'])) {
+        // Synchronous on purpose: the thread pool may be held by statfs() calls on hung mounts,
+        // and a scrape must never wait for it. The fastest level keeps the CPU cost per scrape low.
+        const zipped = gzipSync(body, { level: constants.Z_BEST_SPEED });
+        headers['content-encoding'] = 'gzip';
+        headers['content-length'] = String(zipped.length);
+        res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : zipped);
+      } else {
+        headers['content-length'] = String(Buffer.byteLength(body));
+        res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : body);
+      }
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (path === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(LANDING);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,144 @@
+import { readdirSync, realpathSync } from 'node:fs';
+import { optionalNativeHelpers } from '../native.ts';
+import { type ProcRoots, readSysAttr, sysPath } from './fs.ts';
+
+/** What /sys/class/net/<iface>/ tells about one interface; absent when the device does not report it. */
+export interface NetClassIface {
+  name: string;
+  addrAssignType?: number;
+  address?: string;
+  broadcast?: string;
+  carrier?: number;
+  carrierChanges?: number;
+  carrierUpCount?: number;
+  carrierDownCount?: number;
+  devId?: number;
+  dormant?: number;
+  duplex?: string;
+  flags?: number;
+  ifAlias?: string;
+  ifIndex?: number;
+  ifLink?: number;
+  linkMode?: number;
+  mtu?: number;
+  nameAssignType?: number;
+  netDevGroup?: number;
+  operState?: string;
+  /** Mbit/s; -1 when the driver does not know. */
+  speed?: number;
+  txQueueLen?: number;
+  type?: number;
+}
+
+const NUMERIC = {
+  addr_assign_type: 'addrAssignType',
+  carrier: 'carrier',
+  carrier_changes: 'carrierChanges',
+  carrier_up_count: 'carrierUpCount',
+  carrier_down_count: 'carrierDownCount',
+  dev_id: 'devId',
+  dormant: 'dormant',
+  flags: 'flags',
+  ifindex: 'ifIndex',
+  iflink: 'ifLink',
+  link_mode: 'linkMode',
+  mtu: 'mtu',
+  name_assign_type: 'nameAssignType',
+  netdev_group: 'netDevGroup',
+  speed: 'speed',
+  tx_queue_len: 'txQueueLen',
+  type: 'type',
+} as const;
+
+const TEXT = { address: 'address', broadcast: 'broadcast', duplex: 'duplex', ifalias: 'ifAlias' } as const;
+
+/** Interface names under /sys/class/net; `bonding_masters` and other plain files are not interfaces. */
+export function listNetClass(roots: ProcRoots): string[] {
+  const dir = sysPath(roots, 'class/net');
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() || e.isSymbolicLink())
+    .map((e) => e.name)
+    .sort();
+}
+
+/**
+ * Resolves /sys/class/net/<iface> to the device directory it links to, once: opening files through
+ * the symlink costs the kernel a third more per file, and an interface has some twenty files. A
+ * cached directory still names the interface (its last component is the interface name), so when
+ * it has gone, the interface was renamed or removed and is resolved afresh.
+ */
+export class NetClassDirs {
+  readonly #cache = new Map<string, string>();
+
+  resolve(roots: ProcRoots, name: string, fresh = false): string {
+    const link = sysPath(roots, 'class/net', name);
+    let dir = fresh ? undefined : this.#cache.get(link);
+    if (dir === undefined) {
+      // Bounded even if no one prunes it: containers come and go with interfaces of their own.
+      if (this.#cache.size >= 4096) this.#cache.clear();
+      try {
+        dir = realpathSync(link);
+      } catch {
+        dir = link;
+      }
+      this.#cache.set(link, dir);
+    }
+    return dir;
+  }
+
+  /** Drops entries of interfaces no longer listed. */
+  retain(roots: ProcRoots, names: readonly string[]): void {
+    const keep = new Set(names.map((n) => sysPath(roots, 'class/net', n)));
+    for (const k of this.#cache.keys()) if (!keep.has(k)) this.#cache.delete(k);
+  }
+}
+
+const FILES = ['operstate', ...Object.keys(NUMERIC), ...Object.keys(TEXT)];
+
+/** Reads every attribute file of a directory: one native call when the helpers are built. */
+export type AttributeReader = (dir: string, files: readonly string[]) => (string | undefined)[];
+
+/** The pure JavaScript path, used when the native helpers are not built. */
+export const readAttributesOneByOne: AttributeReader = (dir, files) => files.map((f) => readSysAttr(`${dir}/${f}`));
+
+function attributeReader(): AttributeReader {
+  const native = optionalNativeHelpers();
+  if (!native) return readAttributesOneByOne;
+  return (dir, files) => native.readFiles(dir, files).map((v) => v?.trim());
+}
+
+export function readNetClassIface(roots: ProcRoots, name: string, dirs?: NetClassDirs, read = attributeReader()): NetClassIface {
+  let dir = dirs ? dirs.resolve(roots, name) : sysPath(roots, 'class/net', name);
+  let values = read(dir, FILES);
+  // operstate exists for every interface; if it is gone, the cached directory is stale.
+  if (values[0] === undefined && dirs) {
+    dir = dirs.resolve(roots, name, true);
+    values = read(dir, FILES);
+  }
+  const iface: NetClassIface = { name };
+  const rec = iface as unknown as Record<string, number | string | undefined>;
+  FILES.forEach((file, i) => {
+    const raw = values[i];
+    if (raw === undefined) return;
+    if (i === 0) iface.operState = raw;
+    else if (file in NUMERIC) {
+      if (raw === '') return;
+      // flags and dev_id are written in hexadecimal (0x1003), which Number() reads as such.
+      const n = Number(raw);
+      if (Number.isFinite(n)) rec[NUMERIC[file as keyof typeof NUMERIC]] = n;
+    } else rec[TEXT[file as keyof typeof TEXT]] = raw;
+  });
+  return iface;
+}
+
+/** Per sysfs root, shared by the collectors that read interface files (netclass, netdev). */
+const shared = new Map<string, NetClassDirs>();
+
+export function netClassDirsFor(roots: ProcRoots): NetClassDirs {
+  let d = shared.get(roots.sys);
+  if (!d) {
+    d = new NetClassDirs();
+    shared.set(roots.sys, d);
+  }
+  return d;
+}

@@ -1,0 +1,113 @@
+import { resolve } from 'node:path';
+import { type FlagSpec, formatFlagHelp, type ParsedArgs, parseArgs, UsageError } from '@falconet/protocol/cli';
+import { type Loaded, loadConfig } from '@falconet/protocol/config';
+import { collectorOptionKind } from '../collectors/options.ts';
+import { type AgentConfig, agentConfigSchema } from '../config.ts';
+
+export const BIN = 'falconet-agent';
+
+export const COMMANDS = ['run', 'start', 'stop', 'restart', 'status', 'once', 'check-config', 'version'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+export const AGENT_FLAGS: FlagSpec[] = [
+  { name: 'config', type: 'string', help: 'YAML configuration file (default ./falconet-agent.yaml when present)' },
+  { name: 'server', type: 'string', path: ['server', 'url'], help: 'server gRPC address HOST:PORT; without it the agent is exporter-only' },
+  { name: 'token', type: 'string', path: ['server', 'token'], help: "this agent's token for the server" },
+  { name: 'listen', type: 'string', path: ['listen'], help: 'exporter address for /metrics (default 127.0.0.1:9101; "" disables)' },
+  { name: 'transfer', type: 'string', path: ['transfer'], help: 'Open-Falcon JSON-lines sink HOST:PORT' },
+  { name: 'interval', type: 'string', path: ['interval'], help: 'report interval while the host is neither busy nor idle (default 10s)' },
+  { name: 'data-dir', type: 'string', path: ['data_dir'], help: 'directory for the agent id, spool and state' },
+  { name: 'pidfile', type: 'string', path: ['pidfile'], help: 'pidfile for start/stop/status (default DATA_DIR/falconet-agent.pid)' },
+  { name: 'debug', type: 'boolean', path: ['debug'], help: 'log every sample' },
+  { name: 'log.level', type: 'string', path: ['log', 'level'], help: 'trace|debug|info|warn|error|fatal|silent' },
+  { name: 'log.format', type: 'string', path: ['log', 'format'], help: 'json|pretty|auto' },
+  { name: 'log.file', type: 'string', path: ['log', 'file'], help: 'also log to this file, rotated by size' },
+  { name: 'plugins.dir', type: 'string', path: ['plugins', 'dir'], help: 'directory of JS/TS collector plugins' },
+  {
+    name: 'timeout',
+    type: 'string',
+    path: ['shutdown', 'stop_timeout'],
+    help: 'stop/restart: how long to wait before SIGKILL (default 15s)',
+  },
+  { name: 'help', type: 'boolean', help: 'show this help' },
+];
+
+export const USAGE = `usage: ${BIN} COMMAND [flags]
+
+commands:
+  run            run in the foreground (default)
+  start          start in the background and write the pidfile
+  stop           stop the agent named by the pidfile (SIGTERM, then SIGKILL after --timeout)
+  restart        stop, then start
+  status         running / stopped / stale pidfile (exit 0 / 3 / 1, as LSB init scripts)
+  once           collect once and print the samples as a table
+  check-config   validate the configuration and print the effective one
+  version        print version, commit, build date and Node.js version
+
+flags:
+${formatFlagHelp(AGENT_FLAGS)}
+  --collector.NAME / --no-collector.NAME   enable or disable one collector
+  --collector.NAME.OPTION VALUE            set a collector option, e.g. --collector.textfile.directory DIR
+                                           (docs/collectors.md lists them)
+
+Every key of the configuration file can also be set as FALCONET_<KEY> (docs/agent-config.md).
+`;
+
+/** Environment variables with the prefix that are not configuration keys. */
+export const NON_CONFIG_ENV = ['FALCONET_CONFIG', 'FALCONET_DAEMON', 'FALCONET_NODE_FLAGS'];
+
+export interface AgentArgs {
+  command: Command;
+  parsed: ParsedArgs;
+  /** The configuration file, absolute; it need not exist unless named explicitly. */
+  configFile: string;
+  configRequired: boolean;
+}
+
+export function parseAgentArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AgentArgs {
+  const parsed = parseArgs(argv, AGENT_FLAGS, [{ prefix: 'collector', option: collectorOptionKind }]);
+  const command = (parsed.command ?? 'run') as Command;
+  if (!parsed.values.get('help') && !COMMANDS.includes(command)) {
+    throw new UsageError(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})`);
+  }
+  if (parsed.positionals.length) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
+  const explicit = parsed.values.get('config') as string | undefined;
+  return {
+    command,
+    parsed,
+    configFile: resolve(explicit ?? env.FALCONET_CONFIG ?? 'falconet-agent.yaml'),
+    configRequired: explicit !== undefined || env.FALCONET_CONFIG !== undefined,
+  };
+}
+
+/** Loads the configuration for parsed arguments: flag > env > file > default. Called again on every reload. */
+export function loadAgentConfig(args: AgentArgs, env: NodeJS.ProcessEnv = process.env): Loaded<AgentConfig> {
+  const flags = AGENT_FLAGS.filter((s) => s.path && args.parsed.values.has(s.name)).map((s) => ({
+    path: s.path as string[],
+    value: args.parsed.values.get(s.name),
+    flag: `--${s.name}`,
+  }));
+  for (const [name, on] of args.parsed.patterned.get('collector') ?? []) {
+    // `.enabled`, so the flag switches a collector without dropping its interval from the file.
+    flags.push({ path: ['collectors', name, 'enabled'], value: on, flag: `--${on ? '' : 'no-'}collector.${name}` });
+  }
+  for (const o of args.parsed.patternedOptions.get('collector') ?? []) {
+    flags.push({ path: ['collector_options', o.key, o.option.replaceAll('-', '_')], value: o.value, flag: o.flag });
+  }
+  return loadConfig(agentConfigSchema, {
+    file: args.configFile,
+    required: args.configRequired,
+    env,
+    flags,
+    ignoreEnv: NON_CONFIG_ENV,
+  });
+}
+
+/** Both in one call, for commands that run once. */
+export function resolveConfig(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { command: Command; config: AgentConfig; configFile: string } {
+  const args = parseAgentArgs(argv, env);
+  return { command: args.command, config: loadAgentConfig(args, env).config, configFile: args.configFile };
+}

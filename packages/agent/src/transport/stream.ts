@@ -1,0 +1,504 @@
+import { gzipSync } from 'node:zlib';
+import {
+  AgentChannelClient,
+  derivePayloadKey,
+  encodePayload,
+  FALCONET_VERSION,
+  PayloadEncoding,
+  type pb,
+  reportAad,
+  type Sample,
+  seal,
+} from '@falconet/protocol';
+import { type ClientDuplexStream, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { BrokenCircuitError, type CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
+import type { Logger } from 'pino';
+import type { ServerAddress } from '../config.ts';
+import type { AgentIdentity } from '../identity.ts';
+import { type BacklogReader, MemoryBacklog, type ReportBacklog, type SpooledReport } from './backlog.ts';
+import { Backoff } from './backoff.ts';
+import type { SequenceSource } from './sequence.ts';
+import { channelSecurity, TlsConfigError, type TlsSettings } from './tls.ts';
+
+export interface ReportStreamOptions {
+  address: ServerAddress;
+  identity: AgentIdentity;
+  labels: Record<string, string>;
+  token: string;
+  intervalMs: number;
+  log: Logger;
+  sequence: SequenceSource;
+  /** Where reports wait for their ack: the agent's Spool; a bounded memory backlog when absent. */
+  backlog?: ReportBacklog;
+  /** Size of the memory backlog used when no backlog is given. */
+  maxQueuedReports?: number;
+  /** gzip report payloads (default true). */
+  gzip?: boolean;
+  /** Seal payloads with AES-256-GCM under a key derived from the token. */
+  encrypt?: boolean;
+  tls?: Partial<TlsSettings>;
+  /** Reports sent and not yet acknowledged, at most; the rest waits in the backlog. */
+  maxInFlight?: number;
+  maxInFlightBytes?: number;
+  /** Consecutive failed connection attempts that open the circuit. */
+  circuitFailures?: number;
+  /** How long an open circuit stays open before one attempt may probe the server. */
+  circuitOpenMs?: number;
+  /** A connection attempt not registered within this is abandoned. */
+  registerTimeoutMs?: number;
+  /** A connected stream that acknowledges nothing for this long is torn down and redialled. */
+  ackTimeoutMs?: number;
+  onHint?(intervalMs: number): void;
+  onTask?(task: pb.Task): void;
+  /** A stream was registered (tasks: pin the server key, resend unacknowledged output). */
+  onRegistered?(registered: pb.Registered): void;
+  onTaskOutputAck?(ack: pb.TaskOutputAck): void;
+}
+
+export type StreamState = 'idle' | 'connecting' | 'connected' | 'waiting';
+
+/** What the stream has done, for the agent's /metrics. */
+export interface StreamStats {
+  reconnects: number;
+  /** Reports written to the stream (a report resent after a reconnect counts again). */
+  sent: number;
+  sentBytes: number;
+  acked: number;
+  /** Reports the server refused (Ack with an error); they are not resent. */
+  rejected: number;
+  /** Reports enqueued that could not be spooled (disk full, I/O error). */
+  spoolErrors: number;
+  inFlight: number;
+  connected: boolean;
+  circuit: 'closed' | 'open' | 'half-open' | 'isolated';
+}
+
+interface InFlight {
+  seq: number;
+  bytes: number;
+}
+
+/** Server refusals that mean "fix the configuration" rather than "try again soon". */
+const REFUSALS = new Set([
+  GrpcStatus.UNAUTHENTICATED,
+  GrpcStatus.PERMISSION_DENIED,
+  GrpcStatus.INVALID_ARGUMENT,
+  GrpcStatus.FAILED_PRECONDITION,
+]);
+
+const CIRCUIT_NAMES: Record<CircuitState, StreamStats['circuit']> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half-open',
+  [CircuitState.Isolated]: 'isolated',
+};
+
+/**
+ * The agent's half of the channel: one bidirectional gRPC stream. Each report is appended to the
+ * backlog (durable) before it is sent; after Register the server answers with the last sequence it
+ * holds and the stream replays the backlog from there, in order, with a bounded number of reports
+ * in flight, so a slow server slows the agent and never fills its memory. A report leaves the
+ * backlog only when acknowledged. Lost streams are redialled with backoff (0.1 s to 30 s, jitter)
+ * behind a circuit breaker.
+ */
+export class ReportStream {
+  readonly #opts: ReportStreamOptions;
+  readonly #backlog: ReportBacklog;
+  readonly #backoff = new Backoff(100, 30_000);
+  readonly #breaker: CircuitBreakerPolicy;
+  readonly #key: Buffer | undefined;
+  readonly #maxInFlight: number;
+  readonly #maxInFlightBytes: number;
+  #client: AgentChannelClient | undefined;
+  #call: ClientDuplexStream<pb.AgentMessage, pb.ServerMessage> | undefined;
+  #reader: BacklogReader | undefined;
+  #inFlight: InFlight[] = [];
+  #inFlightBytes = 0;
+  #state: StreamState = 'idle';
+  #retryTimer: NodeJS.Timeout | undefined;
+  #ackTimer: NodeJS.Timeout | undefined;
+  #stopped = true;
+  #pumping = false;
+  #pumpAgain = false;
+  #blocked = false;
+  #drainWaiters: (() => void)[] = [];
+  #skewWarned = false;
+  #circuitOpenedAt = 0;
+  /** Reports numbered but not yet durable in the backlog. */
+  #enqueuing = 0;
+  readonly #stats = { reconnects: 0, sent: 0, sentBytes: 0, acked: 0, rejected: 0, spoolErrors: 0 };
+
+  constructor(opts: ReportStreamOptions) {
+    this.#opts = opts;
+    this.#backlog = opts.backlog ?? new MemoryBacklog(opts.maxQueuedReports ?? 360);
+    this.#maxInFlight = opts.maxInFlight ?? 32;
+    this.#maxInFlightBytes = opts.maxInFlightBytes ?? 8 * 1024 * 1024;
+    // Numbers already spooled are never handed out again, whatever the sequence file says.
+    opts.sequence.advancePast(this.#backlog.lastSeq);
+    if (opts.encrypt) {
+      if (!opts.token) throw new Error('transport.encrypt needs server.token: the payload key is derived from it');
+      this.#key = derivePayloadKey(opts.token);
+    }
+    this.#breaker = circuitBreaker(handleAll, {
+      halfOpenAfter: opts.circuitOpenMs ?? 10_000,
+      breaker: new ConsecutiveBreaker(opts.circuitFailures ?? 5),
+    });
+    this.#breaker.onBreak(() => {
+      this.#circuitOpenedAt = Date.now();
+      opts.log.warn(
+        { server: this.#target, openForMs: opts.circuitOpenMs ?? 10_000 },
+        'server keeps failing: circuit open, connection attempts paused',
+      );
+    });
+    this.#breaker.onHalfOpen(() => opts.log.info({ server: this.#target }, 'circuit half-open: trying the server again'));
+    this.#breaker.onReset(() => opts.log.info({ server: this.#target }, 'circuit closed'));
+  }
+
+  get #target(): string {
+    const { host, port } = this.#opts.address;
+    return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
+  get state(): StreamState {
+    return this.#state;
+  }
+
+  /** Reports not yet acknowledged by the server, those still being spooled included. */
+  get queued(): number {
+    return this.#backlog.stats.pendingReports + this.#enqueuing;
+  }
+
+  get backlog(): ReportBacklog {
+    return this.#backlog;
+  }
+
+  get stats(): StreamStats {
+    return {
+      ...this.#stats,
+      inFlight: this.#inFlight.length,
+      connected: this.#state === 'connected',
+      circuit: CIRCUIT_NAMES[this.#breaker.state],
+    };
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  /**
+   * Numbers, encodes and spools one report, then sends it when the stream has room. Resolves once
+   * the report is durable in the backlog.
+   */
+  async enqueue(samples: readonly Sample[]): Promise<void> {
+    const seq = this.#opts.sequence.next();
+    const { encoding, payload } = encodePayload(samples, { gzip: this.#opts.gzip ?? true });
+    const report: SpooledReport = { seq, encoding, payload, sampleCount: samples.length, createdMs: Date.now() };
+    this.#enqueuing++;
+    try {
+      await this.#backlog.append([report]);
+    } catch (err) {
+      this.#stats.spoolErrors++;
+      this.#opts.log.error({ err, seq }, 'could not spool a report; it is lost');
+      throw err;
+    } finally {
+      this.#enqueuing--;
+    }
+    this.#pump();
+  }
+
+  /** Resolves true once everything spooled is acknowledged, or false after `timeoutMs`. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    if (this.#drained()) return true;
+    return await new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => {
+        this.#drainWaiters = this.#drainWaiters.filter((w) => w !== waiter);
+        done(this.#drained());
+      }, timeoutMs);
+      const waiter = () => done(true);
+      this.#drainWaiters.push(waiter);
+    });
+  }
+
+  #drained(): boolean {
+    return this.#enqueuing === 0 && this.#backlog.ackedSeq >= this.#backlog.lastSeq;
+  }
+
+  /** Writes task output on the registered stream; false when there is none (it is resent later). */
+  sendTaskOutput(output: pb.TaskOutput): boolean {
+    if (!this.#call || this.#state !== 'connected') return false;
+    this.#call.write({ body: { $case: 'taskOutput', value: output } });
+    return true;
+  }
+
+  async stop(flushTimeoutMs = 0): Promise<void> {
+    if (flushTimeoutMs > 0 && this.#state === 'connected') await this.flush(flushTimeoutMs);
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    this.#teardown();
+    this.#state = 'idle';
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    this.#state = 'connecting';
+    this.#breaker
+      .execute(() => this.#attempt())
+      .then(
+        () => undefined,
+        (err: unknown) => this.#retry(err),
+      );
+  }
+
+  /** One connection: resolves once the server has registered the agent, rejects if it never does. */
+  async #attempt(): Promise<void> {
+    const { address, identity, labels, token, intervalMs, log } = this.#opts;
+    const security = await channelSecurity(address.host, address.port, {
+      mode: 'auto',
+      caFile: '',
+      fingerprint: '',
+      serverName: '',
+      ...this.#opts.tls,
+    });
+    if (this.#stopped) return;
+    const client = new AgentChannelClient(this.#target, security.credentials, {
+      ...security.options,
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      'grpc.enable_retries': 0,
+    });
+    const call = client.connect();
+    this.#client = client;
+    this.#call = call;
+    this.#inFlight = [];
+    this.#inFlightBytes = 0;
+    this.#blocked = false;
+    await new Promise<void>((resolve, reject) => {
+      let registered = false;
+      const timer = setTimeout(() => end('the server did not answer Register in time'), this.#opts.registerTimeoutMs ?? 15_000);
+      timer.unref?.();
+      const end = (why: string, err?: ServiceError) => {
+        clearTimeout(timer);
+        if (this.#call !== call) return;
+        this.#teardown();
+        const reason = err?.details || err?.message || why;
+        if (!registered) {
+          reject(Object.assign(new Error(reason), { code: err?.code }));
+          return;
+        }
+        this.#retry(Object.assign(new Error(reason), { code: err?.code, wasConnected: true }));
+      };
+      call.on('data', (msg: pb.ServerMessage) => {
+        if (msg.body?.$case === 'registered' && !registered) {
+          registered = true;
+          clearTimeout(timer);
+          this.#onRegistered(msg.body.value, security.describe);
+          resolve();
+          return;
+        }
+        this.#onMessage(msg);
+      });
+      call.on('error', (err: ServiceError) => end('error', err));
+      call.on('end', () => end('the server closed the stream'));
+      call.on('close', () => end('the stream closed'));
+      call.on('drain', () => {
+        this.#blocked = false;
+        this.#pump();
+      });
+      call.write({
+        body: {
+          $case: 'register',
+          value: {
+            agentId: identity.agentId,
+            hostname: identity.hostname,
+            ips: identity.ips,
+            os: identity.os,
+            kernel: identity.kernel,
+            arch: identity.arch,
+            version: FALCONET_VERSION,
+            labels,
+            token,
+            bootTimeMs: identity.bootTimeMs,
+            intervalMs,
+            primaryIp: identity.primaryIp,
+            platform: identity.platform,
+          },
+        },
+      });
+      log.debug({ server: this.#target, security: security.describe }, 'dialling server');
+    });
+  }
+
+  #retry(err: unknown): void {
+    if (this.#stopped) return;
+    this.#state = 'waiting';
+    // An open circuit is probed as soon as it half-opens; otherwise the backoff sets the pace.
+    const delay =
+      err instanceof BrokenCircuitError
+        ? Math.max(100, this.#circuitOpenedAt + (this.#opts.circuitOpenMs ?? 10_000) - Date.now() + Math.round(Math.random() * 500))
+        : this.#backoff.next();
+    if (!(err instanceof BrokenCircuitError)) this.#stats.reconnects++;
+    const e = err as { message?: string; code?: number; wasConnected?: boolean };
+    const fields = { server: this.#target, reason: e?.message ?? String(err), retryInMs: delay };
+    if (err instanceof BrokenCircuitError) this.#opts.log.debug(fields, 'circuit open, not dialling');
+    else if (err instanceof TlsConfigError || (err as { tls?: boolean })?.tls || /certificate|\bssl\b|\btls\b/i.test(fields.reason)) {
+      this.#opts.log.error(fields, 'TLS check of the server failed');
+    } else if (e?.code !== undefined && REFUSALS.has(e.code))
+      this.#opts.log.error(fields, 'server refused this agent; check its token and settings');
+    else if (e?.wasConnected) this.#opts.log.warn(fields, 'server stream lost, reconnecting');
+    else this.#opts.log.warn(fields, 'cannot reach server, retrying');
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #teardown(): void {
+    const call = this.#call;
+    const client = this.#client;
+    this.#call = undefined;
+    this.#client = undefined;
+    this.#reader?.close();
+    this.#reader = undefined;
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    if (this.#state === 'connected') this.#state = 'waiting';
+    if (call) {
+      call.removeAllListeners();
+      call.on('error', () => undefined);
+      call.cancel();
+    }
+    client?.close();
+  }
+
+  #onRegistered(reg: pb.Registered, security: string): void {
+    const last = reg.lastSeq;
+    const { log } = this.#opts;
+    this.#opts.sequence.advancePast(Math.max(last, this.#backlog.lastSeq));
+    this.#backlog.ack(last);
+    this.#reader = this.#backlog.reader(Math.max(last, this.#backlog.ackedSeq));
+    this.#state = 'connected';
+    this.#backoff.reset();
+    const skewMs = reg.serverTimeMs ? Date.now() - reg.serverTimeMs : 0;
+    if (Math.abs(skewMs) > 60_000 && !this.#skewWarned) {
+      this.#skewWarned = true;
+      log.warn({ skewMs }, "this host's clock differs from the server's by more than a minute; the server refuses samples too far ahead");
+    }
+    log.info({ server: this.#target, lastSeq: last, pending: this.#backlog.stats.pendingReports, security }, 'connected to server');
+    if (reg.intervalMs) this.#opts.onHint?.(reg.intervalMs);
+    this.#opts.onRegistered?.(reg);
+    this.#pump();
+  }
+
+  #onMessage(msg: pb.ServerMessage): void {
+    const body = msg.body;
+    if (!body) return;
+    switch (body.$case) {
+      case 'ack':
+        this.#onAck(body.value.seq, body.value.error);
+        break;
+      case 'hint':
+        if (body.value.intervalMs) this.#opts.onHint?.(body.value.intervalMs);
+        break;
+      case 'task':
+        this.#opts.onTask?.(body.value);
+        break;
+      case 'taskOutputAck':
+        this.#opts.onTaskOutputAck?.(body.value);
+        break;
+      case 'registered':
+        break;
+    }
+  }
+
+  #onAck(seq: number, error: string): void {
+    if (error) {
+      this.#stats.rejected++;
+      this.#opts.log.error({ seq, error }, 'server refused a report; it will not be resent');
+    }
+    let n = 0;
+    while (n < this.#inFlight.length && (this.#inFlight[n] as InFlight).seq <= seq) {
+      this.#inFlightBytes -= (this.#inFlight[n] as InFlight).bytes;
+      n++;
+    }
+    this.#inFlight.splice(0, n);
+    this.#stats.acked += n;
+    this.#backlog.ack(seq);
+    this.#armAckTimer();
+    if (this.#drained()) for (const w of this.#drainWaiters.splice(0)) w();
+    this.#pump();
+  }
+
+  /** While reports are in flight, the server must acknowledge something every ackTimeoutMs. */
+  #armAckTimer(): void {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    if (this.#inFlight.length === 0 || !this.#call) return;
+    const call = this.#call;
+    const ms = this.#opts.ackTimeoutMs ?? 60_000;
+    this.#ackTimer = setTimeout(() => {
+      if (this.#call !== call) return;
+      this.#teardown();
+      this.#retry(Object.assign(new Error(`no acknowledgement for ${ms} ms`), { wasConnected: true }));
+    }, ms);
+    this.#ackTimer.unref?.();
+  }
+
+  /** Sends backlog reports not yet sent on this stream while the window and the stream have room. */
+  #pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    this.#pumpLoop()
+      .catch((err: unknown) => {
+        this.#opts.log.error({ err }, 'reading the spool failed; redialling');
+        this.#teardown();
+        this.#retry(err);
+      })
+      .finally(() => {
+        this.#pumping = false;
+        if (this.#pumpAgain) {
+          this.#pumpAgain = false;
+          this.#pump();
+        }
+      });
+  }
+
+  async #pumpLoop(): Promise<void> {
+    for (;;) {
+      this.#pumpAgain = false;
+      const call = this.#call;
+      const reader = this.#reader;
+      if (!call || !reader || this.#state !== 'connected' || this.#blocked) return;
+      if (this.#inFlight.length >= this.#maxInFlight || this.#inFlightBytes >= this.#maxInFlightBytes) return;
+      const r = await reader.next();
+      if (!r) return;
+      if (this.#call !== call) return;
+      const report = this.#wire(r);
+      this.#inFlight.push({ seq: r.seq, bytes: report.payload.length });
+      this.#inFlightBytes += report.payload.length;
+      this.#stats.sent++;
+      this.#stats.sentBytes += report.payload.length;
+      if (this.#inFlight.length === 1) this.#armAckTimer();
+      if (!call.write({ body: { $case: 'report', value: report } })) this.#blocked = true;
+    }
+  }
+
+  /** The report as it goes on the wire: sealed here, so a key rotation also covers what was spooled before it. */
+  #wire(r: SpooledReport): pb.Report {
+    const base = { seq: r.seq, sampleCount: r.sampleCount, createdMs: r.createdMs };
+    if (!this.#key) return { ...base, encoding: r.encoding, payload: r.payload };
+    const gz = r.encoding === PayloadEncoding.PAYLOAD_ENCODING_GZIP ? r.payload : gzipSync(r.payload);
+    return {
+      ...base,
+      encoding: PayloadEncoding.PAYLOAD_ENCODING_GZIP_AES256GCM,
+      payload: seal(gz, this.#key, reportAad(this.#opts.identity.agentId, r.seq)),
+    };
+  }
+}

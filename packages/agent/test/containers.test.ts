@@ -1,0 +1,367 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { Labels } from '@falconet/protocol';
+import { renderExposition } from '@falconet/protocol/exposition';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { CollectorSet } from '../src/collection.ts';
+import { loadCollectorDefinitions } from '../src/collectors/registry.ts';
+import { agentConfigSchema } from '../src/config.ts';
+import { discoverContainerCgroups, matchContainerCgroup } from '../src/containers/discovery.ts';
+import { DockerEngine, describeSocketError, dockerCgroupPath } from '../src/containers/docker.ts';
+import { metadataFromAnnotations, OciBundles } from '../src/containers/oci.ts';
+import { ContainerSummary } from '../src/containers/summary.ts';
+import type { MetricFamily } from '../src/metrics.ts';
+import { detectCgroupLayout } from '../src/procfs/cgroup.ts';
+
+const fixture = (name: string) => {
+  const dir = join(import.meta.dirname, 'fixtures', name);
+  return { proc: join(dir, 'proc'), sys: join(dir, 'sys'), rootfs: join(dir, 'rootfs') };
+};
+const v2 = fixture('cgroup-v2');
+const v1 = fixture('cgroup-v1');
+const WEB = '4b5e57f6eb2f42b9039b3d1e13929295f231749c510cbe341cd68036d9af97e2';
+const PAUSED = 'a7a9dc5bcf71adb2edc202814060a5ab6fca515382e9f1133dcc47d52d9090a2';
+const K8S = '17c132990e8e8523ccd403287b6ae761c1cd57f764df278bce7ed310bbddd7f1';
+const PODMAN = '2f259bab93aaaaa2542ba43ef33eb990d0999ee1b9924b557b7be53c0b7a1bb9';
+const POD_SLICE = 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f6a1c2e_8b2d_4c1a_9e55_1a2b3c4d5e6f.slice';
+
+/** A logger whose lines the test can read. */
+function captureLog() {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { log: pino({ level: 'info' }, stream), lines };
+}
+
+function series(families: MetricFamily[], name: string, match: Labels = {}) {
+  return (families.find((f) => f.name === name)?.metrics ?? []).filter((m) => Object.entries(match).every(([k, v]) => m.labels[k] === v));
+}
+
+function value(families: MetricFamily[], name: string, match: Labels = {}): number | undefined {
+  return series(families, name, match)[0]?.value;
+}
+
+async function containerCollector(roots: typeof v2, dockerSocket: string, log = pino({ level: 'silent' })) {
+  const defs = (await loadCollectorDefinitions('linux')).filter((d) => d.name === 'container');
+  const config = agentConfigSchema.parse({ containers: { docker_socket: dockerSocket } });
+  return new CollectorSet(defs, { roots, log, timeoutMs: 5000, config });
+}
+
+describe('container cgroup paths', () => {
+  const id = WEB;
+  it.each([
+    [`/docker/${id}`, 'docker', undefined],
+    [`/system.slice/docker-${id}.scope`, 'docker', undefined],
+    [`/machine.slice/libpod-${id}.scope`, 'podman', undefined],
+    [`/libpod_parent/libpod-${id}`, 'podman', undefined],
+    [`/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-${id}.scope`, 'podman', undefined],
+    [`/${POD_SLICE}/cri-containerd-${id}.scope`, 'containerd', '0f6a1c2e-8b2d-4c1a-9e55-1a2b3c4d5e6f'],
+    [`/kubepods/burstable/pod0f6a1c2e-8b2d-4c1a-9e55-1a2b3c4d5e6f/${id}`, 'unknown', '0f6a1c2e-8b2d-4c1a-9e55-1a2b3c4d5e6f'],
+    [
+      `/kubepods.slice/kubepods-pod0f6a1c2e_8b2d_4c1a_9e55_1a2b3c4d5e6f.slice/crio-${id}.scope`,
+      'crio',
+      '0f6a1c2e-8b2d-4c1a-9e55-1a2b3c4d5e6f',
+    ],
+    [`/default/${id}`, 'containerd', undefined],
+    [`/system.slice/nerdctl-${id}.scope`, 'containerd', undefined],
+  ])('%s is a %s container', (path, runtime, podUid) => {
+    const m = matchContainerCgroup(path);
+    expect(m).toMatchObject({ id, path, runtime });
+    expect(m?.podUid).toBe(podUid);
+  });
+
+  it.each([
+    '/system.slice/docker.service',
+    `/machine.slice/libpod-conmon-${id}.scope`,
+    `/system.slice/crio-conmon-${id}.scope`,
+    '/docker',
+    `/docker/${id.slice(1)}`,
+  ])('%s is not', (path) => {
+    expect(matchContainerCgroup(path)).toBeUndefined();
+  });
+
+  it('walks a v2 tree to the four containers, not into them or conmon', async () => {
+    const layout = await detectCgroupLayout(v2);
+    if (!layout) throw new Error('no layout');
+    const found = await discoverContainerCgroups(layout);
+    expect(found.map((c) => [c.runtime, c.path])).toEqual([
+      ['containerd', `/${POD_SLICE}/cri-containerd-${K8S}.scope`],
+      ['podman', `/machine.slice/libpod-${PODMAN}.scope`],
+      ['docker', `/system.slice/docker-${WEB}.scope`],
+      ['docker', `/system.slice/docker-${PAUSED}.scope`],
+    ]);
+  });
+
+  it('walks a v1 tree through the cpuacct hierarchy', async () => {
+    const layout = await detectCgroupLayout(v1);
+    if (!layout) throw new Error('no layout');
+    expect((await discoverContainerCgroups(layout)).map((c) => c.path)).toEqual([`/docker/${WEB}`]);
+  });
+
+  it("Docker's cgroup path for a container whose cgroup is gone", () => {
+    expect(dockerCgroupPath(WEB, 'cgroupfs', '')).toBe(`/docker/${WEB}`);
+    expect(dockerCgroupPath(WEB, 'cgroupfs', '/mine/')).toBe(`/mine/${WEB}`);
+    expect(dockerCgroupPath(WEB, 'systemd', '')).toBe(`/system.slice/docker-${WEB}.scope`);
+    expect(dockerCgroupPath(WEB, 'systemd', 'kubepods-burstable.slice')).toBe(
+      `/kubepods.slice/kubepods-burstable.slice/docker-${WEB}.scope`,
+    );
+  });
+});
+
+describe('CRI metadata from OCI bundles', () => {
+  it('maps containerd CRI, CRI-O and nerdctl annotations', () => {
+    expect(
+      metadataFromAnnotations({
+        'io.kubernetes.cri.sandbox-name': 'web-1',
+        'io.kubernetes.cri.sandbox-namespace': 'shop',
+        'io.kubernetes.cri.container-name': 'nginx',
+        'io.kubernetes.cri.image-name': 'nginx:1.27',
+      }),
+    ).toEqual({ pod: 'web-1', namespace: 'shop', container: 'nginx', image: 'nginx:1.27' });
+    expect(
+      metadataFromAnnotations({
+        'io.kubernetes.pod.name': 'db-0',
+        'io.kubernetes.pod.namespace': 'data',
+        'io.kubernetes.container.name': 'postgres',
+        'io.kubernetes.cri-o.ImageName': 'postgres:17',
+        'io.kubernetes.cri-o.ContainerName': 'k8s_postgres_db-0_data_1_0',
+      }),
+    ).toEqual({ pod: 'db-0', namespace: 'data', container: 'postgres', image: 'postgres:17', name: 'k8s_postgres_db-0_data_1_0' });
+    expect(metadataFromAnnotations({ 'nerdctl/name': 'cache' })).toEqual({ name: 'cache' });
+  });
+
+  it("finds a containerd bundle under the host's root; a missing or half-written one is no metadata", async () => {
+    const bundles = new OciBundles(v2.rootfs);
+    expect(await bundles.lookup(K8S)).toMatchObject({ pod: 'web-7d9f8b6c5-x2x4k', namespace: 'shop', container: 'nginx' });
+    expect(await bundles.lookup(WEB)).toBeUndefined();
+    const root = mkdtempSync(join(tmpdir(), 'falconet-oci-'));
+    const dir = join(root, 'run/containers/storage/overlay-containers', WEB, 'userdata');
+    await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
+    writeFileSync(join(dir, 'config.json'), '{"annotations": {');
+    expect(await new OciBundles(root).lookup(WEB)).toBeUndefined();
+  });
+});
+
+describe('the container collector on a v2 fixture tree, without Docker', () => {
+  it('writes cAdvisor names with id, name, image, namespace, pod and container labels', async () => {
+    const { families } = await (await containerCollector(v2, '')).collect();
+    const web = { id: `/system.slice/docker-${WEB}.scope` };
+    expect(series(families, 'container_cpu_usage_seconds_total', web)[0]?.labels).toEqual({
+      container: '',
+      id: `/system.slice/docker-${WEB}.scope`,
+      image: '',
+      name: '',
+      namespace: '',
+      pod: '',
+      cpu: 'total',
+    });
+    expect(value(families, 'container_cpu_usage_seconds_total', web)).toBeCloseTo(48.213579);
+    expect(value(families, 'container_cpu_user_seconds_total', web)).toBeCloseTo(40.112233);
+    expect(value(families, 'container_cpu_cfs_throttled_periods_total', web)).toBe(1418);
+    expect(value(families, 'container_cpu_cfs_throttled_seconds_total', web)).toBeCloseTo(70.211456);
+    expect(value(families, 'container_memory_usage_bytes', web)).toBe(73998336);
+    expect(value(families, 'container_memory_working_set_bytes', web)).toBe(61415424);
+    expect(value(families, 'container_memory_rss', web)).toBe(52428800);
+    expect(value(families, 'container_memory_cache', web)).toBe(18874368);
+    expect(value(families, 'container_memory_failcnt', web)).toBe(7);
+    expect(value(families, 'container_memory_swap', web)).toBe(0);
+    expect(value(families, 'container_spec_memory_limit_bytes', web)).toBe(134217728);
+    expect(value(families, 'container_spec_cpu_quota', web)).toBe(50000);
+    expect(value(families, 'container_fs_reads_bytes_total', { ...web, device: '/dev/sda' })).toBe(1459200);
+    expect(value(families, 'container_fs_writes_bytes_total', { ...web, device: '/dev/sda' })).toBe(314773504);
+    expect(value(families, 'container_fs_writes_total', { ...web, device: '/dev/dm-0' })).toBe(1);
+    expect(value(families, 'container_blkio_device_usage_total', { ...web, major: '8', minor: '0', operation: 'Write' })).toBe(314773504);
+    expect(value(families, 'container_threads', web)).toBe(3);
+    expect(value(families, 'container_threads_max', web)).toBe(512);
+    // Network from the main process's namespace, loopback left out.
+    expect(value(families, 'container_network_receive_bytes_total', { ...web, interface: 'eth0' })).toBe(9876543);
+    expect(value(families, 'container_network_transmit_bytes_total', { ...web, interface: 'eth0' })).toBe(1234567);
+    expect(series(families, 'container_network_receive_bytes_total', { ...web, interface: 'lo' })).toHaveLength(0);
+    expect(value(families, 'container_last_seen', web)).toBeGreaterThan(1.7e9);
+    expect(value(families, 'machine_memory_bytes')).toBe(8039280 * 1024);
+    // No Docker configured: no up/down gauge, states from the freezer.
+    expect(families.find((f) => f.name === 'falconet_docker_up')).toBeUndefined();
+    expect(value(families, 'falconet_container_state', { ...web, state: 'running' })).toBe(1);
+    expect(value(families, 'falconet_container_state', { id: `/system.slice/docker-${PAUSED}.scope`, state: 'paused' })).toBe(1);
+  });
+
+  it('no limit is 0 as in cAdvisor, and a host-network container has no network series', async () => {
+    const { families } = await (await containerCollector(v2, '')).collect();
+    const paused = { id: `/system.slice/docker-${PAUSED}.scope` };
+    expect(value(families, 'container_spec_memory_limit_bytes', paused)).toBe(0);
+    expect(series(families, 'container_spec_cpu_quota', paused)).toHaveLength(0);
+    expect(series(families, 'container_network_receive_bytes_total', paused)).toHaveLength(0);
+  });
+
+  it('Kubernetes labels from the CRI bundle; podman network from the process in its child cgroup', async () => {
+    const { families } = await (await containerCollector(v2, '')).collect();
+    const k8s = series(families, 'container_memory_working_set_bytes', { id: `/${POD_SLICE}/cri-containerd-${K8S}.scope` })[0];
+    expect(k8s?.labels).toEqual({
+      container: 'nginx',
+      id: `/${POD_SLICE}/cri-containerd-${K8S}.scope`,
+      image: 'docker.io/library/nginx:1.27',
+      name: '',
+      namespace: 'shop',
+      pod: 'web-7d9f8b6c5-x2x4k',
+    });
+    expect(k8s?.value).toBe(157286400 - 20971520);
+    expect(value(families, 'falconet_container_info', { pod: 'web-7d9f8b6c5-x2x4k' })).toBe(1);
+    expect(series(families, 'falconet_container_info', { pod: 'web-7d9f8b6c5-x2x4k' })[0]?.labels.runtime).toBe('containerd');
+    expect(
+      value(families, 'container_network_transmit_bytes_total', { id: `/machine.slice/libpod-${PODMAN}.scope`, interface: 'tap0' }),
+    ).toBe(200);
+  });
+
+  it('renders as valid exposition with one HELP and TYPE per family', async () => {
+    const { families } = await (await containerCollector(v2, '')).collect();
+    const text = renderExposition(families);
+    expect(text).toContain('# TYPE container_cpu_usage_seconds_total counter');
+    expect(text).toContain('# TYPE container_memory_working_set_bytes gauge');
+    expect(text.match(/^# TYPE container_memory_usage_bytes /gm)).toHaveLength(1);
+  });
+
+  it('reads the v1 fixture the same way', async () => {
+    const { families } = await (await containerCollector(v1, '')).collect();
+    const web = { id: `/docker/${WEB}` };
+    expect(value(families, 'container_cpu_usage_seconds_total', web)).toBeCloseTo(13.372899533);
+    expect(value(families, 'container_memory_working_set_bytes', web)).toBe(43421696 - 41943040);
+    expect(value(families, 'container_fs_writes_bytes_total', { ...web, device: '/dev/sda' })).toBe(314773504);
+    expect(value(families, 'container_blkio_device_usage_total', { ...web, operation: 'Async' })).toBe(16232704);
+    expect(value(families, 'container_network_receive_bytes_total', { ...web, interface: 'eth0' })).toBe(2048);
+  });
+});
+
+describe('a missing or unusable Docker socket', () => {
+  it('degrades to cgroup data with one clear log line, however many collections', async () => {
+    const { log, lines } = captureLog();
+    const missing = join(mkdtempSync(join(tmpdir(), 'falconet-nodocker-')), 'docker.sock');
+    const set = await containerCollector(v2, missing, log);
+    for (let i = 0; i < 3; i++) {
+      const { families } = await set.collect();
+      expect(value(families, 'falconet_docker_up')).toBe(0);
+      expect(value(families, 'container_memory_usage_bytes', { id: `/system.slice/docker-${WEB}.scope` })).toBe(73998336);
+      expect(value(families, 'node_scrape_collector_success', { collector: 'container' })).toBe(1);
+    }
+    const said = lines.filter((l) => /Docker/.test(String(l.msg)));
+    expect(said).toHaveLength(1);
+    // No socket at all is a host without Docker: a note, not a warning.
+    expect(said[0]?.level).toBe(30);
+    expect(said[0]?.msg).toBe(`no Docker socket at ${missing}: containers are reported from cgroups only, without names, images or states`);
+  });
+
+  it('names the cause of each connect error', () => {
+    const err = (code: string) => Object.assign(new Error(code), { code });
+    expect(describeSocketError('/s', err('EACCES'))).toMatch(/no permission to open the Docker socket \/s/);
+    expect(describeSocketError('/s', err('ECONNREFUSED'))).toBe('nothing is listening on the Docker socket /s');
+    expect(describeSocketError('/s', err('ENOTSOCK'))).toBe('/s is not a socket');
+  });
+
+  it('a path that is a plain file is refused, not a crash', async () => {
+    const { log, lines } = captureLog();
+    const file = join(mkdtempSync(join(tmpdir(), 'falconet-nodocker-')), 'docker.sock');
+    writeFileSync(file, 'not a socket');
+    const engine = new DockerEngine({ socketPath: file, log });
+    expect(await engine.snapshot()).toBeUndefined();
+    expect(await engine.snapshot()).toBeUndefined();
+    expect(engine.available).toBe(false);
+    expect(lines.filter((l) => l.level === 40)).toHaveLength(1);
+    engine.close();
+  });
+});
+
+describe('per-container summaries for reports', () => {
+  const labels = { container: '', id: '/docker/a', image: 'img', name: 'a', namespace: '', pod: '' };
+  const collection = (t: number, cpu: number, rx: number, extra: MetricFamily[] = []) => ({
+    timestampMs: t,
+    families: [
+      { name: 'machine_memory_bytes', help: '', type: 'gauge' as const, metrics: [{ labels: {}, value: 1000 }] },
+      { name: 'container_last_seen', help: '', type: 'gauge' as const, metrics: [{ labels, value: t / 1000 }] },
+      {
+        name: 'container_cpu_usage_seconds_total',
+        help: '',
+        type: 'counter' as const,
+        metrics: [{ labels: { ...labels, cpu: 'total' }, value: cpu }],
+      },
+      { name: 'container_memory_working_set_bytes', help: '', type: 'gauge' as const, metrics: [{ labels, value: 50 }] },
+      { name: 'container_spec_memory_limit_bytes', help: '', type: 'gauge' as const, metrics: [{ labels, value: 200 }] },
+      { name: 'container_spec_cpu_quota', help: '', type: 'gauge' as const, metrics: [{ labels, value: 50000 }] },
+      { name: 'container_spec_cpu_period', help: '', type: 'gauge' as const, metrics: [{ labels, value: 100000 }] },
+      {
+        name: 'container_network_receive_bytes_total',
+        help: '',
+        type: 'counter' as const,
+        metrics: [
+          { labels: { ...labels, interface: 'eth0' }, value: rx },
+          { labels: { ...labels, interface: 'eth1' }, value: rx },
+        ],
+      },
+      ...extra,
+    ],
+  });
+
+  it('CPU in percent of one core, memory against the limit, rates summed over interfaces', () => {
+    const s = new ContainerSummary();
+    const first = s.derive(collection(10_000, 100, 0));
+    expect(first.find((x) => x.name === 'falconet_container_memory_used_percent')?.value).toBe(25);
+    expect(first.find((x) => x.name === 'falconet_container_cpu_limit_cores')?.value).toBe(0.5);
+    expect(first.find((x) => x.name === 'falconet_container_cpu_usage_percent')).toBeUndefined();
+    expect(first.find((x) => x.name === 'falconet_containers')).toMatchObject({ labels: { state: 'running' }, value: 1 });
+    const second = s.derive(collection(12_000, 101.5, 1000));
+    const cpu = second.find((x) => x.name === 'falconet_container_cpu_usage_percent');
+    expect(cpu?.value).toBeCloseTo(75);
+    expect(cpu?.labels).toEqual(labels);
+    expect(second.find((x) => x.name === 'falconet_container_network_receive_bytes_per_second')?.value).toBe(1000);
+  });
+
+  it("takes the time between collections from the host's CPU counters when it has them, as docker stats does", () => {
+    const s = new ContainerSummary();
+    const hostCpu = (sum: number) => ({
+      name: 'node_cpu_seconds_total',
+      help: '',
+      type: 'counter' as const,
+      metrics: [
+        { labels: { cpu: '0', mode: 'idle' }, value: sum / 2 },
+        { labels: { cpu: '1', mode: 'idle' }, value: sum / 2 },
+      ],
+    });
+    s.derive(collection(10_000, 100, 0, [hostCpu(1000)]));
+    // The collection stamps say 2 s apart; the CPUs say 5 CPU-seconds over 2 CPUs, 2.5 s: 1 s of container CPU is 40 %.
+    const cpu = s.derive(collection(12_000, 101, 0, [hostCpu(1005)])).find((x) => x.name === 'falconet_container_cpu_usage_percent');
+    expect(cpu?.value).toBeCloseTo(40);
+  });
+
+  it('no limit means the host memory; a restarted container has no rate that round', () => {
+    const s = new ContainerSummary();
+    const noLimit = (t: number, cpu: number) => {
+      const c = collection(t, cpu, 0);
+      c.families = c.families.filter((f) => f.name !== 'container_spec_memory_limit_bytes');
+      return c;
+    };
+    expect(s.derive(noLimit(0, 50)).find((x) => x.name === 'falconet_container_memory_used_percent')?.value).toBe(5);
+    expect(s.derive(noLimit(1000, 1)).find((x) => x.name === 'falconet_container_cpu_usage_percent')).toBeUndefined();
+  });
+
+  it('counts containers by Docker state', () => {
+    const state = (id: string, st: string) => ({ labels: { id, state: st }, value: 1 });
+    const c = collection(0, 0, 0, [
+      {
+        name: 'falconet_container_state',
+        help: '',
+        type: 'gauge',
+        metrics: [state('/docker/a', 'running'), state('/docker/b', 'exited'), state('/docker/c', 'exited')],
+      },
+    ]);
+    const counts = new ContainerSummary().derive(c).filter((x) => x.name === 'falconet_containers');
+    expect(counts.map((x) => [x.labels.state, x.value])).toEqual([
+      ['running', 1],
+      ['exited', 2],
+    ]);
+  });
+});

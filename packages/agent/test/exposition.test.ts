@@ -1,0 +1,162 @@
+import { request } from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import { EXPOSITION_CONTENT_TYPE, renderExposition } from '@falconet/protocol/exposition';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseExposition } from '../src/exporter/parse.ts';
+import { acceptsGzip, Exporter } from '../src/exporter/server.ts';
+import type { MetricFamily } from '../src/metrics.ts';
+
+describe('renderExposition', () => {
+  it('writes one HELP and TYPE per family, families sorted and contiguous', () => {
+    const text = renderExposition([
+      { name: 'b_total', help: 'B.', type: 'counter', metrics: [{ labels: { x: '1' }, value: 1 }] },
+      { name: 'a', help: 'A.', type: 'gauge', metrics: [{ labels: {}, value: 2 }] },
+      { name: 'b_total', help: 'B again.', type: 'counter', metrics: [{ labels: { x: '2' }, value: 3 }] },
+    ]);
+    expect(text).toBe('# HELP a A.\n# TYPE a gauge\na 2\n# HELP b_total B.\n# TYPE b_total counter\nb_total{x="1"} 1\nb_total{x="2"} 3\n');
+  });
+
+  it('escapes label values and HELP, spells NaN and infinities', () => {
+    const text = renderExposition([
+      {
+        name: 'm',
+        help: 'back\\slash\nnewline',
+        type: 'gauge',
+        metrics: [
+          { labels: { v: 'a"b\\c\nd' }, value: Number.NaN },
+          { labels: { v: 'p' }, value: Number.POSITIVE_INFINITY },
+          { labels: { v: 'n' }, value: Number.NEGATIVE_INFINITY },
+        ],
+      },
+    ]);
+    expect(text).toContain('# HELP m back\\\\slash\\nnewline\n');
+    expect(text).toContain('m{v="a\\"b\\\\c\\nd"} NaN\n');
+    expect(text).toContain('m{v="p"} +Inf\n');
+    expect(text).toContain('m{v="n"} -Inf\n');
+  });
+
+  it('summaries and histograms render their suffixed samples under one family', () => {
+    const text = renderExposition([
+      {
+        name: 'rpc_seconds',
+        help: 'RPC latency.',
+        type: 'summary',
+        metrics: [
+          { labels: { quantile: '0.5' }, value: 0.1 },
+          { labels: {}, value: 9, suffix: '_sum' },
+          { labels: {}, value: 90, suffix: '_count' },
+        ],
+      },
+    ]);
+    expect(text).toBe(
+      '# HELP rpc_seconds RPC latency.\n# TYPE rpc_seconds summary\nrpc_seconds{quantile="0.5"} 0.1\nrpc_seconds_sum 9\nrpc_seconds_count 90\n',
+    );
+  });
+});
+
+describe('parseExposition', () => {
+  it('reads what renderExposition writes, escapes included', () => {
+    const families: MetricFamily[] = [
+      {
+        name: 'node_filesystem_avail_bytes',
+        help: 'Bytes "free".',
+        type: 'gauge',
+        metrics: [{ labels: { mountpoint: '/mnt/a "b"\\c\nd' }, value: 1.5e12 }],
+      },
+      { name: 'x_total', help: 'X.', type: 'counter', metrics: [{ labels: {}, value: Number.POSITIVE_INFINITY }] },
+    ];
+    expect(parseExposition(renderExposition(families)).families).toEqual(families);
+  });
+
+  it('groups histogram samples, tolerates comments, blank lines and CRLF', () => {
+    const p = parseExposition(
+      '# a comment\r\n\r\n# TYPE h histogram\r\nh_bucket{le="1",} 1\r\nh_sum 2\r\nh_count 1\r\nplain 3 1700000000000\r\n',
+    );
+    expect(p.families.map((f) => [f.name, f.type, f.metrics.length])).toEqual([
+      ['h', 'histogram', 3],
+      ['plain', 'untyped', 1],
+    ]);
+    expect(p.hasTimestamps).toBe(true);
+  });
+
+  it('names the line and what was wrong', () => {
+    const bad: [string, RegExp][] = [
+      ['ok 1\n9bad 1\n', /line 2: invalid metric name "9bad/],
+      ['m{a="1"} x\n', /line 1: "x" is not a number/],
+      ['m{a="1} 1\n', /line 1: unterminated value for label "a"/],
+      ['m{a="1",a="2"} 1\n', /label "a" given twice/],
+      ['m{a="\\q"} 1\n', /invalid escape sequence "\\q"/],
+      ['# TYPE m gauge\n# TYPE m gauge\n', /line 2: second TYPE line for m/],
+      ['m 1\n# TYPE m gauge\n', /line 2: TYPE line for m after its samples/],
+      ['# TYPE m nonsense\n', /unknown type "nonsense"/],
+      ['# TYPE h histogram\nh_bucket 1\n', /lacks the "le" label/],
+      ['m 1 2 3\n', /expected a value/],
+    ];
+    for (const [text, message] of bad) expect(() => parseExposition(text), text).toThrow(message);
+  });
+});
+
+describe('Exporter over HTTP', () => {
+  let exporter: Exporter;
+  let port = 0;
+  let collections = 0;
+  beforeAll(async () => {
+    exporter = new Exporter({
+      host: '127.0.0.1',
+      port: 0,
+      log: pino({ level: 'silent' }),
+      async collect() {
+        collections++;
+        return [{ name: 'node_load1', help: 'Load.', type: 'gauge', metrics: [{ labels: {}, value: 0.5 }] }];
+      },
+    });
+    port = (await exporter.listen()).port;
+  });
+  afterAll(() => exporter.close());
+
+  const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('serves text format 0.0.4, families sorted', async () => {
+    const r = await get('/metrics');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe(EXPOSITION_CONTENT_TYPE);
+    expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const text = r.body.toString();
+    const names = parseExposition(text).families.map((f) => f.name);
+    expect(names).toEqual(expect.arrayContaining(['node_load1']));
+    expect(names).toEqual([...names].sort());
+  });
+
+  it('gzips when asked, not when refused with q=0; HEAD has no body', async () => {
+    const z = await get('/metrics', { 'accept-encoding': 'gzip, deflate' });
+    expect(z.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(z.body).toString()).toContain('node_load1 0.5\n');
+    const refused = await get('/metrics', { 'accept-encoding': 'gzip;q=0, identity' });
+    expect(refused.headers['content-encoding']).toBeUndefined();
+    expect(acceptsGzip('deflate, gzip;q=0.5')).toBe(true);
+    expect(acceptsGzip('br')).toBe(false);
+    const head = await get('/metrics', {}, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.body.length).toBe(0);
+  });
+
+  it('each scrape collects afresh; other paths and methods get the right status', async () => {
+    const before = collections;
+    await get('/metrics');
+    await get('/metrics');
+    expect(collections - before).toBe(2);
+    expect((await get('/nope')).status).toBe(404);
+    expect((await get('/metrics', {}, 'POST')).status).toBe(405);
+    expect((await get('/healthz')).body.toString()).toBe('ok\n');
+  });
+});

@@ -1,0 +1,326 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Document, LineCounter } from 'yaml';
+import { z } from 'zod';
+
+// The YAML parser is loaded on first use: an agent started with flags and environment only
+// (the common case under systemd or in a container) never pays for it in memory.
+let yamlModule: typeof import('yaml') | undefined;
+/** The `yaml` package, required on first use. */
+export function yaml(): typeof import('yaml') {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yamlModule;
+}
+
+/**
+ * Configuration from a YAML file, `FALCONET_*` environment variables and flags, validated by
+ * one zod schema. Precedence: flag > env > file > default. Every error names where it came
+ * from: `file:line:column` and the field path, the variable, or the flag.
+ */
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join('\n'));
+    this.problems = problems;
+  }
+}
+
+/** Where one value came from, for messages. */
+export type Origin = { kind: 'file'; file: string } | { kind: 'env'; name: string } | { kind: 'flag'; name: string };
+
+/** Parses `10s`, `500ms`, `1m`, `2h`, `1d` or a bare number of seconds into milliseconds. */
+export function parseDuration(input: string | number): number {
+  if (typeof input === 'number') return input * 1000;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(input);
+  if (!m) throw new Error(`"${input}" is not a duration (e.g. 500ms, 10s, 5m, 1h)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 'ms'];
+}
+
+/** A zod type for durations written as strings or seconds, yielding milliseconds. */
+export const duration = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      return parseDuration(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
+/** Parses `HOST:PORT` (IPv6 as `[::1]:PORT`); throws a message naming what is wrong. */
+export function parseHostPort(input: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s/[\]]*)):(\d{1,5})$/.exec(input.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) throw new Error(`${what} "${input}": expected HOST:PORT, e.g. 127.0.0.1:7071`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+type Tree = Record<string, unknown>;
+
+function setPath(obj: Tree, path: readonly string[], value: unknown): void {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[key] = {};
+    cur = cur[key] as Tree;
+  }
+  cur[path[path.length - 1] as string] = value;
+}
+
+function merge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? merge(b as Tree, v as Tree) : v;
+  }
+  return out;
+}
+
+/** Every leaf path of an object schema, so `FALCONET_DATA_DIR` maps to `data_dir`, not `data.dir`. */
+export function schemaLeafPaths(schema: z.ZodType, prefix: string[] = []): string[][] {
+  let s: z.ZodType = schema;
+  // Unwrap optional/default/pipe layers to find an object shape.
+  for (;;) {
+    const def = (s as unknown as { _zod: { def: { type: string; innerType?: z.ZodType; in?: z.ZodType } } })._zod.def;
+    if ((def.type === 'optional' || def.type === 'default' || def.type === 'prefault' || def.type === 'nullable') && def.innerType) {
+      s = def.innerType;
+    } else if (def.type === 'pipe' && def.in) {
+      s = def.in;
+    } else break;
+  }
+  if (s instanceof z.ZodObject) {
+    return Object.entries(s.shape as Record<string, z.ZodType>).flatMap(([k, v]) => schemaLeafPaths(v, [...prefix, k]));
+  }
+  return [prefix];
+}
+
+/** An env value: JSON for arrays/objects/booleans/numbers when it parses, else the string. */
+function envValue(raw: string): unknown {
+  const t = raw.trim();
+  if (/^(true|false|null|-?\d+(\.\d+)?|\[.*\]|\{.*\})$/s.test(t)) {
+    try {
+      return JSON.parse(t);
+    } catch {
+      return raw;
+    }
+  }
+  return raw;
+}
+
+export interface LoadOptions {
+  /** Path of the YAML file; a missing file is an error only when `required`. */
+  file?: string | undefined;
+  required?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Values from flags, by config path (`['server', 'url']`), with the flag's name for messages. */
+  flags?: { path: string[]; value: unknown; flag: string }[];
+  /** Environment prefix; `FALCONET_`. */
+  envPrefix?: string;
+  /** Env variables with the prefix that are not config keys by design (e.g. FALCONET_CONFIG). */
+  ignoreEnv?: readonly string[];
+}
+
+export interface Loaded<T> {
+  config: T;
+  /** Where each top-level path that was set came from. */
+  origins: Map<string, Origin>;
+  fileText?: string | undefined;
+  /** `FALCONET_*` variables that are not keys of this schema (they may be the other binary's). */
+  ignoredEnv: string[];
+}
+
+export function loadConfig<S extends z.ZodType>(schema: S, opts: LoadOptions): Loaded<z.output<S>> {
+  const problems: string[] = [];
+  const origins = new Map<string, Origin>();
+  let tree: Tree = {};
+  let doc: Document | undefined;
+  let lines: LineCounter | undefined;
+  let fileText: string | undefined;
+  const file = opts.file;
+
+  if (file) {
+    try {
+      fileText = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' || opts.required) problems.push(`${file}: cannot read config file (${code ?? String(err)})`);
+    }
+    if (fileText !== undefined) {
+      const { LineCounter, parseDocument } = yaml();
+      lines = new LineCounter();
+      doc = parseDocument(fileText, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+      for (const e of doc.errors) {
+        const pos = lines.linePos(e.pos[0]);
+        problems.push(`${file}:${pos.line}:${pos.col}: invalid YAML: ${e.message.split('\n')[0]}`);
+      }
+      if (doc.errors.length === 0) {
+        const js = doc.toJS() as unknown;
+        if (js !== null && js !== undefined && (typeof js !== 'object' || Array.isArray(js))) {
+          problems.push(`${file}:1:1: the config file must be a mapping of keys to values`);
+        } else if (js) tree = js as Tree;
+      }
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  for (const path of schemaLeafPaths(schema)) {
+    if (file && fileText !== undefined) origins.set(path.join('.'), { kind: 'file', file });
+  }
+
+  const prefix = opts.envPrefix ?? 'FALCONET_';
+  const env = opts.env ?? process.env;
+  const leafByEnv = new Map(schemaLeafPaths(schema).map((p) => [prefix + p.join('_').toUpperCase(), p]));
+  const envTree: Tree = {};
+  const ignoredEnv: string[] = [];
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith(prefix) || raw === undefined || opts.ignoreEnv?.includes(name)) continue;
+    const path = leafByEnv.get(name);
+    // The agent and the server share the prefix; a variable meant for the other is not an error.
+    if (!path) {
+      ignoredEnv.push(name);
+      continue;
+    }
+    setPath(envTree, path, envValue(raw));
+    origins.set(path.join('.'), { kind: 'env', name });
+  }
+  const flagTree: Tree = {};
+  for (const f of opts.flags ?? []) {
+    setPath(flagTree, f.path, f.value);
+    origins.set(f.path.join('.'), { kind: 'flag', name: f.flag });
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const merged = merge(merge(tree, envTree), flagTree);
+  const result = schema.safeParse(merged);
+  if (result.success) return { config: result.data, origins, fileText, ignoredEnv };
+
+  for (const issue of result.error.issues) {
+    const path = issue.path.map(String);
+    const dotted = path.join('.') || '(root)';
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      const keys = (issue as unknown as { keys: string[] }).keys;
+      for (const key of keys) {
+        const hint = suggestKey(key, knownKeys(schema, path));
+        problems.push(
+          `${where([...path, key], origins, doc, lines, true)}: unknown key "${[...path, key].join('.')}"${hint ? ` (did you mean "${hint}"?)` : ''}`,
+        );
+      }
+      continue;
+    }
+    message = message.replace(/^Invalid input: /, '');
+    problems.push(`${where(path, origins, doc, lines, false)}: ${dotted}: ${message}`);
+  }
+  throw new ConfigError(problems);
+}
+
+function where(
+  path: string[],
+  origins: Map<string, Origin>,
+  doc: Document | undefined,
+  lines: LineCounter | undefined,
+  key: boolean,
+): string {
+  for (let i = path.length; i > 0; i--) {
+    const o = origins.get(path.slice(0, i).join('.'));
+    if (o?.kind === 'env') return `environment variable ${o.name}`;
+    if (o?.kind === 'flag') return `flag ${o.name}`;
+  }
+  if (doc && lines) {
+    const pos = nodePosition(doc, path, key, lines);
+    const file = [...origins.values()].find((o) => o.kind === 'file');
+    if (pos && file?.kind === 'file') return `${file.file}:${pos.line}:${pos.col}`;
+    if (file?.kind === 'file') return file.file;
+  }
+  return 'configuration';
+}
+
+function nodePosition(doc: Document, path: string[], key: boolean, lines: LineCounter): { line: number; col: number } | undefined {
+  const { isDocument, isMap, isNode, isScalar, isSeq } = yaml();
+  let node: unknown = isDocument(doc) ? doc.contents : undefined;
+  let best: { line: number; col: number } | undefined;
+  for (let i = 0; i < path.length; i++) {
+    if (isSeq(node)) {
+      // A list element: `plugins.exec.0.command` walks into the first item.
+      const item = node.items[Number(path[i])];
+      if (!isNode(item)) break;
+      if (item.range) best = lines.linePos(item.range[0]);
+      node = item;
+      continue;
+    }
+    if (!isMap(node)) break;
+    const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === path[i]);
+    if (!pair) break;
+    const target = key && i === path.length - 1 ? pair.key : pair.value;
+    if (isNode(target) && target.range) best = lines.linePos(target.range[0]);
+    else if (isNode(pair.key) && pair.key.range) best = lines.linePos(pair.key.range[0]);
+    node = pair.value;
+  }
+  return best;
+}
+
+/** Replaces the values of keys that hold secrets, for printing an effective configuration. */
+export function maskSecrets(value: unknown, secretKey = /(token|password|secret|key)$/i): unknown {
+  if (Array.isArray(value)) return value.map((v) => maskSecrets(v, secretKey));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, secretKey.test(k) && typeof v === 'string' && v ? '********' : maskSecrets(v, secretKey)]),
+    );
+  }
+  return value;
+}
+
+/** The keys an object schema accepts at `path` (array indices skipped), for "did you mean" hints. */
+function knownKeys(schema: z.ZodType, path: readonly string[]): string[] {
+  let s: z.ZodType | undefined = schema;
+  for (const part of [...path, '']) {
+    for (;;) {
+      const def: { type: string; innerType?: z.ZodType; in?: z.ZodType; element?: z.ZodType } = (
+        s as unknown as { _zod: { def: { type: string; innerType?: z.ZodType; in?: z.ZodType; element?: z.ZodType } } }
+      )._zod.def;
+      if (['optional', 'default', 'prefault', 'nullable'].includes(def.type) && def.innerType) s = def.innerType;
+      else if (def.type === 'pipe' && def.in) s = def.in;
+      else if (def.type === 'array' && def.element && /^\d+$/.test(part)) {
+        s = def.element;
+        break;
+      } else break;
+    }
+    if (!(s instanceof z.ZodObject)) return [];
+    if (part === '') return Object.keys(s.shape);
+    if (/^\d+$/.test(part)) continue;
+    s = (s.shape as Record<string, z.ZodType>)[part];
+    if (!s) return [];
+  }
+  return [];
+}
+
+/** The known key nearest to a mistyped one, when it is near enough to be a likely typo. */
+export function suggestKey(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+    }
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}

@@ -1,0 +1,38 @@
+/** DingTalk custom robots: a markdown message, signed when the robot's security setting is "sign". */
+import { createHmac } from 'node:crypto';
+import type { ChannelSpec } from '../spec.ts';
+import { type ChannelSender, clip, DeliveryError, parseJsonAnswer, post } from './http.ts';
+
+type Spec = Extract<ChannelSpec, { type: 'dingtalk' }>;
+
+/**
+ * DingTalk's robot signature: HMAC-SHA256 keyed by the secret over "timestamp\nsecret",
+ * Base64, then URL-encoded, sent as the `timestamp` (ms) and `sign` query parameters.
+ */
+export function dingtalkSign(secret: string, timestampMs: number): string {
+  return encodeURIComponent(createHmac('sha256', secret).update(`${timestampMs}\n${secret}`).digest('base64'));
+}
+
+export function dingtalkSender(spec: Spec, now: () => number): ChannelSender {
+  return {
+    async send(n, signal) {
+      let url = spec.url;
+      if (spec.secret) {
+        const ts = now();
+        url += `${url.includes('?') ? '&' : '?'}timestamp=${ts}&sign=${dingtalkSign(spec.secret, ts)}`;
+      }
+      // A mobile number is @-mentioned only when it also appears in the text.
+      const mentions = spec.at_mobiles?.length ? `\n\n${spec.at_mobiles.map((m) => `@${m}`).join(' ')}` : '';
+      const body = {
+        msgtype: 'markdown',
+        markdown: { title: clip(n.title, 100), text: clip(`### ${n.title}\n\n${n.text}${mentions}`, 18_000, true) },
+        at: { atMobiles: spec.at_mobiles ?? [], isAtAll: spec.at_all ?? false },
+      };
+      const answer = parseJsonAnswer(await post(url, JSON.stringify(body), {}, signal), 'DingTalk');
+      if (answer.errcode !== 0) {
+        // 130101: sending too fast (20 a minute per robot); worth another try later.
+        throw new DeliveryError(`DingTalk errcode ${String(answer.errcode)}: ${String(answer.errmsg ?? '')}`, answer.errcode === 130101);
+      }
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/** Email over SMTP with nodemailer: STARTTLS when offered (or required), implicit TLS on `secure`. */
+import nodemailer from 'nodemailer';
+import type { ChannelSpec } from '../spec.ts';
+import { escapeHtml } from '../template.ts';
+import { type ChannelSender, DeliveryError } from './http.ts';
+
+type EmailSpec = Extract<ChannelSpec, { type: 'email' }>;
+
+export function emailSender(spec: EmailSpec, timeoutMs: number): ChannelSender {
+  const s = spec.smtp;
+  const transport = nodemailer.createTransport({
+    host: s.host,
+    port: s.port,
+    secure: s.secure,
+    requireTLS: s.require_tls,
+    ...(s.username ? { auth: { user: s.username, pass: s.password ?? '' } } : {}),
+    tls: { rejectUnauthorized: !s.tls_insecure },
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+  });
+  return {
+    async send(n) {
+      const link = n.externalUrl ? `\n\n${n.externalUrl}/alerts` : '';
+      try {
+        await transport.sendMail({
+          from: spec.from,
+          to: spec.to,
+          subject: n.title,
+          text: `${n.text}${link}`,
+          html: `<p><b>${escapeHtml(n.title)}</b></p><pre style="font-family:inherit">${escapeHtml(n.text)}</pre>${
+            n.externalUrl ? `<p><a href="${escapeHtml(n.externalUrl)}/alerts">Open alerts</a></p>` : ''
+          }`,
+          headers: { 'X-Falconet-Delivery': n.id, 'X-Falconet-Status': n.status },
+        });
+      } catch (err) {
+        const e = err as Error & { responseCode?: number; code?: string };
+        // 5xx SMTP replies are permanent (a bad address, a refused sender); 4xx and connection faults pass.
+        const permanent = typeof e.responseCode === 'number' && e.responseCode >= 500;
+        throw new DeliveryError(
+          `SMTP ${s.host}:${s.port}: ${e.responseCode ? `${e.responseCode} ` : ''}${e.code ? `${e.code} ` : ''}${e.message}`.slice(0, 500),
+          !permanent && e.code !== 'EAUTH',
+        );
+      }
+    },
+    close() {
+      transport.close();
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/** Slack incoming webhooks: a header and a mrkdwn section, with the title as the notification text. */
+import type { ChannelSpec } from '../spec.ts';
+import { type ChannelSender, clip, DeliveryError, post } from './http.ts';
+
+type Spec = Extract<ChannelSpec, { type: 'slack' }>;
+
+/** Slack's mrkdwn treats only &, < and > as markup. */
+const escapeSlack = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+export function slackSender(spec: Spec): ChannelSender {
+  return {
+    escape: escapeSlack,
+    async send(n, signal) {
+      const body = {
+        text: n.title,
+        blocks: [
+          { type: 'header', text: { type: 'plain_text', text: clip(n.title, 150), emoji: true } },
+          { type: 'section', text: { type: 'mrkdwn', text: clip(n.text || n.title, 3000) } },
+          ...(n.externalUrl ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `<${n.externalUrl}/alerts|Open alerts>` }] }] : []),
+        ],
+      };
+      const r = await post(spec.url, JSON.stringify(body), {}, signal);
+      // An incoming webhook answers the plain text "ok"; anything else names the problem.
+      if (r.text.trim() !== 'ok') throw new DeliveryError(`Slack answered ${r.text.slice(0, 200)}`, false);
+    },
+  };
+}

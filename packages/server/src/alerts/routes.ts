@@ -1,0 +1,469 @@
+/**
+ * REST for alerting under /api/alerts: active alerts, rules, channels, silences, history and
+ * deliveries. Reads need a viewer, changes an operator; the auth layer audits every change.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import '../api/access.ts';
+import { ApiError } from '../api/errors.ts';
+import { ErrorResponse, timeParam } from '../api/schemas.ts';
+import { actorOf } from '../auth/service.ts';
+import { CatalogError, type ChannelRecord, maskChannel, type RuleRecord, type SilenceRecord } from './catalog.ts';
+import type { AlertService } from './service.ts';
+import { Silence } from './silences.ts';
+import { channelSpecSchema, ruleSpecSchema, silenceSpecSchema } from './spec.ts';
+
+const Meta = {
+  id: z.string(),
+  source: z.enum(['api', 'file']),
+  createdBy: z.string(),
+  createdMs: z.number(),
+  updatedMs: z.number(),
+};
+
+const RuleView = z
+  .looseObject({ ...Meta, name: z.string(), kind: z.string(), pending: z.number(), firing: z.number() })
+  .meta({ id: 'AlertRule' });
+const Health = z.object({
+  delivered: z.number(),
+  failed: z.number(),
+  dropped: z.number(),
+  attempts: z.number(),
+  retries: z.number(),
+  consecutiveFailures: z.number(),
+  lastSuccessMs: z.number(),
+  lastFailureMs: z.number(),
+  lastError: z.string(),
+  queued: z.number(),
+});
+const ChannelView = z.looseObject({ ...Meta, name: z.string(), type: z.string(), health: Health }).meta({ id: 'AlertChannel' });
+const SilenceView = z
+  .looseObject({
+    ...Meta,
+    active: z.boolean(),
+    expired: z.boolean(),
+    startsMs: z.number().nullable(),
+    endsMs: z.number().nullable(),
+    matchers: z.unknown(),
+  })
+  .meta({ id: 'AlertSilence' });
+const AlertView = z
+  .object({
+    fingerprint: z.string(),
+    ruleId: z.string(),
+    rule: z.string(),
+    kind: z.string(),
+    severity: z.string(),
+    state: z.enum(['pending', 'firing']),
+    labels: z.record(z.string(), z.string()),
+    series: z.string(),
+    host: z.string(),
+    agent: z.string(),
+    value: z.number(),
+    activeSinceMs: z.number(),
+    firedAtMs: z.number(),
+    notifiedMs: z.number(),
+    lastEvalMs: z.number(),
+    silencedBy: z.array(z.string()),
+  })
+  .meta({ id: 'Alert' });
+const HistoryView = z.object({
+  id: z.string(),
+  tsMs: z.number(),
+  ruleId: z.string(),
+  ruleName: z.string(),
+  fingerprint: z.string(),
+  agentId: z.string(),
+  host: z.string(),
+  severity: z.string(),
+  from: z.string(),
+  to: z.string(),
+  reason: z.string(),
+  value: z.number(),
+  labels: z.record(z.string(), z.string()),
+});
+const DeliveryView = z.object({
+  id: z.string(),
+  channel: z.string(),
+  groupKey: z.string(),
+  kind: z.string(),
+  status: z.string(),
+  title: z.string(),
+  alerts: z.number(),
+  attempts: z.number(),
+  error: z.string(),
+  createdMs: z.number(),
+  finishedMs: z.number(),
+});
+
+/** Fields of the views above that are not part of a spec. */
+const READ_ONLY = [
+  'id',
+  'source',
+  'createdBy',
+  'createdMs',
+  'updatedMs',
+  'health',
+  'pending',
+  'firing',
+  'active',
+  'expired',
+  'startsMs',
+  'endsMs',
+];
+
+const IdParam = z.object({ id: z.string().min(1).max(200) });
+const errors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
+
+function rethrow(err: unknown): never {
+  if (err instanceof CatalogError) throw new ApiError(err.status, err.code, err.message);
+  throw err;
+}
+
+export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService }> = async (app, { alerts }) => {
+  const { catalog } = alerts;
+  const ruleView = (r: RuleRecord) => ({ ...r.spec, ...metaOf(r), ...alerts.ruleCounts(r.id) });
+  const channelView = (c: ChannelRecord) => {
+    const { channel: _, ...health } = alerts.queue.health(c.spec.name);
+    return { ...maskChannel(c.spec), ...metaOf(c), health };
+  };
+  const silenceView = (s: SilenceRecord) => {
+    const now = Date.now();
+    const live = new Silence(s.id, s.spec, { source: s.source, createdBy: s.createdBy, createdMs: s.createdMs });
+    const w = live.window(now);
+    return {
+      ...s.spec,
+      ...metaOf(s),
+      active: live.activeAt(now),
+      expired: live.expiredAt(now),
+      startsMs: w?.startMs ?? null,
+      endsMs: w && Number.isFinite(w.endMs) ? w.endMs : null,
+    };
+  };
+  // What a GET shows besides the spec may come back in a PUT of the same object: it is not the caller's to set.
+  app.addHook('preValidation', async (req) => {
+    if ((req.method === 'PUT' || req.method === 'POST') && req.body && typeof req.body === 'object' && !Array.isArray(req.body)) {
+      const body = req.body as Record<string, unknown>;
+      for (const k of READ_ONLY) delete body[k];
+    }
+  });
+  const changed = async <T>(p: Promise<T>): Promise<T> => {
+    const out = await p.catch(rethrow);
+    await alerts.changed();
+    return out;
+  };
+
+  app.get(
+    '/api/alerts',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'Pending and firing alerts',
+        tags: ['alerts'],
+        querystring: z.object({
+          state: z.enum(['pending', 'firing']).optional(),
+          rule: z.string().max(200).optional().describe('rule id'),
+          host: z.string().max(253).optional().describe('host name or agent id'),
+          severity: z.enum(['info', 'warning', 'critical']).optional(),
+          silenced: z.enum(['true', 'false']).optional(),
+          limit: z.coerce.number().int().min(1).max(100_000).default(1000),
+        }),
+        response: { 200: z.object({ items: z.array(AlertView), total: z.number() }), 400: ErrorResponse },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const items = alerts
+        .alerts()
+        .filter(
+          (a) =>
+            (!q.state || a.state === q.state) &&
+            (!q.rule || a.ruleId === q.rule) &&
+            (!q.host || a.host === q.host || a.agent === q.host) &&
+            (!q.severity || a.severity === q.severity) &&
+            (!q.silenced || a.silencedBy.length > 0 === (q.silenced === 'true')),
+        )
+        .sort((a, b) => b.activeSinceMs - a.activeSinceMs || a.fingerprint.localeCompare(b.fingerprint));
+      return { items: items.slice(0, q.limit), total: items.length };
+    },
+  );
+
+  app.get(
+    '/api/alerts/status',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'The evaluator: last cycle, rules, series in memory, warming',
+        tags: ['alerts'],
+        response: { 200: z.looseObject({}) },
+      },
+    },
+    async () => alerts.status(),
+  );
+
+  // --- rules ---
+  app.get(
+    '/api/alerts/rules',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'Alert rules, from the API and the rules file',
+        tags: ['alerts'],
+        response: { 200: z.object({ items: z.array(RuleView) }) },
+      },
+    },
+    async () => ({ items: catalog.rules.map(ruleView) }),
+  );
+  app.get(
+    '/api/alerts/rules/:id',
+    {
+      config: { minRole: 'viewer' },
+      schema: { summary: 'One alert rule', tags: ['alerts'], params: IdParam, response: { 200: RuleView, 404: ErrorResponse } },
+    },
+    async (req) => {
+      const r = catalog.rule(req.params.id);
+      if (!r) throw new ApiError(404, 'not_found', `rule "${req.params.id}" not found`);
+      return ruleView(r);
+    },
+  );
+  app.post(
+    '/api/alerts/rules',
+    {
+      config: { minRole: 'operator' },
+      schema: { summary: 'Create an alert rule', tags: ['alerts'], body: ruleSpecSchema, response: { 201: RuleView, ...errors } },
+    },
+    async (req, reply) => {
+      const rec = await changed(catalog.createRule(req.body, actorOf(req.identity)));
+      return reply.status(201).send(ruleView(rec));
+    },
+  );
+  app.put(
+    '/api/alerts/rules/:id',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        summary: 'Replace an alert rule',
+        tags: ['alerts'],
+        params: IdParam,
+        body: ruleSpecSchema,
+        response: { 200: RuleView, ...errors },
+      },
+    },
+    async (req) => ruleView(await changed(catalog.updateRule(req.params.id, req.body))),
+  );
+  app.delete(
+    '/api/alerts/rules/:id',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        summary: 'Delete an alert rule; its firing alerts resolve',
+        tags: ['alerts'],
+        params: IdParam,
+        response: { 204: z.null(), ...errors },
+      },
+    },
+    async (req, reply) => {
+      await changed(catalog.deleteRule(req.params.id));
+      return reply.status(204).send(null);
+    },
+  );
+
+  // --- channels ---
+  app.get(
+    '/api/alerts/channels',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'Notification channels, secrets masked, with delivery health',
+        tags: ['alerts'],
+        response: { 200: z.object({ items: z.array(ChannelView) }) },
+      },
+    },
+    async () => ({ items: catalog.channels.map(channelView) }),
+  );
+  app.get(
+    '/api/alerts/channels/:id',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'One channel (by id or name)',
+        tags: ['alerts'],
+        params: IdParam,
+        response: { 200: ChannelView, 404: ErrorResponse },
+      },
+    },
+    async (req) => {
+      const c = catalog.channel(req.params.id);
+      if (!c) throw new ApiError(404, 'not_found', `channel "${req.params.id}" not found`);
+      return channelView(c);
+    },
+  );
+  app.post(
+    '/api/alerts/channels',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        summary: 'Create a notification channel',
+        tags: ['alerts'],
+        body: channelSpecSchema,
+        response: { 201: ChannelView, ...errors },
+      },
+    },
+    async (req, reply) => reply.status(201).send(channelView(await changed(catalog.createChannel(req.body, actorOf(req.identity))))),
+  );
+  app.put(
+    '/api/alerts/channels/:id',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        summary: 'Replace a channel; masked secrets sent back unchanged are kept',
+        tags: ['alerts'],
+        params: IdParam,
+        body: channelSpecSchema,
+        response: { 200: ChannelView, ...errors },
+      },
+    },
+    async (req) => channelView(await changed(catalog.updateChannel(req.params.id, req.body))),
+  );
+  app.delete(
+    '/api/alerts/channels/:id',
+    {
+      config: { minRole: 'operator' },
+      schema: { summary: 'Delete a channel no rule names', tags: ['alerts'], params: IdParam, response: { 204: z.null(), ...errors } },
+    },
+    async (req, reply) => {
+      await changed(catalog.deleteChannel(req.params.id));
+      return reply.status(204).send(null);
+    },
+  );
+  app.post(
+    '/api/alerts/channels/:id/test',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        summary: 'Send a test message through a channel, once, and report the outcome',
+        tags: ['alerts'],
+        params: IdParam,
+        response: { 200: DeliveryView, 404: ErrorResponse },
+      },
+    },
+    async (req) => {
+      const c = catalog.channel(req.params.id);
+      if (!c) throw new ApiError(404, 'not_found', `channel "${req.params.id}" not found`);
+      return await alerts.testChannel(c.spec.name);
+    },
+  );
+
+  // --- silences ---
+  app.get(
+    '/api/alerts/silences',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'Silences and maintenance windows, with whether each is open now',
+        tags: ['alerts'],
+        querystring: z.object({ expired: z.enum(['true', 'false']).default('false') }),
+        response: { 200: z.object({ items: z.array(SilenceView) }), 400: ErrorResponse },
+      },
+    },
+    async (req) => ({ items: catalog.silences.map(silenceView).filter((s) => req.query.expired === 'true' || !s.expired) }),
+  );
+  app.post(
+    '/api/alerts/silences',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        summary: 'Silence alerts, once or on a schedule',
+        tags: ['alerts'],
+        body: silenceSpecSchema,
+        response: { 201: SilenceView, ...errors },
+      },
+    },
+    async (req, reply) => reply.status(201).send(silenceView(await changed(catalog.createSilence(req.body, actorOf(req.identity))))),
+  );
+  app.put(
+    '/api/alerts/silences/:id',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        summary: 'Replace a silence',
+        tags: ['alerts'],
+        params: IdParam,
+        body: silenceSpecSchema,
+        response: { 200: SilenceView, ...errors },
+      },
+    },
+    async (req) => silenceView(await changed(catalog.updateSilence(req.params.id, req.body))),
+  );
+  app.delete(
+    '/api/alerts/silences/:id',
+    {
+      config: { minRole: 'operator' },
+      schema: { summary: 'Remove a silence (end it now)', tags: ['alerts'], params: IdParam, response: { 204: z.null(), ...errors } },
+    },
+    async (req, reply) => {
+      await changed(catalog.deleteSilence(req.params.id));
+      return reply.status(204).send(null);
+    },
+  );
+
+  // --- history and deliveries ---
+  app.get(
+    '/api/alerts/history',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'State changes of alerts, newest first',
+        tags: ['alerts'],
+        querystring: z.object({
+          rule: z.string().max(200).optional(),
+          fingerprint: z.string().max(64).optional(),
+          host: z.string().max(253).optional(),
+          to: z.enum(['pending', 'firing', 'resolved', 'inactive']).optional(),
+          from: timeParam.optional(),
+          until: timeParam.optional(),
+          before: z.string().max(64).optional().describe('the last id of the previous page'),
+          limit: z.coerce.number().int().min(1).max(10_000).default(200),
+        }),
+        response: { 200: z.object({ items: z.array(HistoryView) }), 400: ErrorResponse },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      return {
+        items: await alerts.repo.history({
+          ruleId: q.rule,
+          fingerprint: q.fingerprint,
+          host: q.host,
+          to: q.to,
+          fromMs: q.from,
+          toMs: q.until,
+          before: q.before,
+          limit: q.limit,
+        }),
+      };
+    },
+  );
+  app.get(
+    '/api/alerts/notifications',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'Notifications sent to channels, with attempts and errors, newest first',
+        tags: ['alerts'],
+        querystring: z.object({
+          channel: z.string().max(100).optional(),
+          status: z.enum(['queued', 'sending', 'delivered', 'failed', 'dropped']).optional(),
+          before: z.string().max(64).optional(),
+          limit: z.coerce.number().int().min(1).max(10_000).default(200),
+        }),
+        response: { 200: z.object({ items: z.array(DeliveryView) }), 400: ErrorResponse },
+      },
+    },
+    async (req) => ({ items: await alerts.repo.deliveries({ ...req.query }) }),
+  );
+};
+
+function metaOf(r: { id: string; source: 'api' | 'file'; createdBy: string; createdMs: number; updatedMs: number }) {
+  return { id: r.id, source: r.source, createdBy: r.createdBy, createdMs: r.createdMs, updatedMs: r.updatedMs };
+}

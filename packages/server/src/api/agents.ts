@@ -1,0 +1,133 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import './access.ts';
+import type { AgentRegistry, AgentView } from '../registry.ts';
+import { ApiError, notFound } from './errors.ts';
+import { AgentSchema, ErrorResponse } from './schemas.ts';
+
+/** Summary values an agent list can be sorted and filtered by (`where=cpu>80`). */
+const NUMERIC: Record<string, (a: AgentView) => number> = {
+  lastSeenMs: (a) => a.lastSeenMs,
+  firstSeenMs: (a) => a.firstSeenMs,
+  cpu: (a) => a.summary.falconet_cpu_usage_percent ?? -1,
+  memory: (a) => a.summary.falconet_memory_used_percent ?? -1,
+  disk: (a) => a.summary.falconet_disk_used_percent ?? -1,
+  load1: (a) => a.summary.node_load1 ?? -1,
+  networkRx: (a) => a.summary.falconet_network_receive_bytes_per_second ?? -1,
+  networkTx: (a) => a.summary.falconet_network_transmit_bytes_per_second ?? -1,
+  uptime: (a) => a.summary.falconet_uptime_seconds ?? -1,
+};
+
+const SORT_KEYS = ['hostname', 'id', 'status', 'os', 'version', ...Object.keys(NUMERIC)] as [string, ...string[]];
+
+const sortValue: Record<string, (a: AgentView) => string | number> = {
+  hostname: (a) => a.hostname.toLowerCase(),
+  id: (a) => a.id,
+  status: (a) => a.status,
+  os: (a) => a.os.toLowerCase(),
+  version: (a) => a.version,
+  ...NUMERIC,
+};
+
+const WHERE = /^([a-zA-Z0-9]+)(>=|<=|!=|>|<|=)(-?\d+(?:\.\d+)?)$/;
+
+function parseWhere(raw: string | string[] | undefined): ((a: AgentView) => boolean)[] {
+  return (Array.isArray(raw) ? raw : raw ? [raw] : []).map((w) => {
+    const m = WHERE.exec(w.replaceAll(' ', ''));
+    const get = m ? NUMERIC[m[1] as string] : undefined;
+    if (!m || !get) {
+      throw new ApiError(
+        400,
+        'bad_request',
+        `querystring where: "${w}" is not FIELD OP NUMBER with FIELD one of ${Object.keys(NUMERIC).join(', ')}`,
+      );
+    }
+    const n = Number(m[3]);
+    const op = m[2];
+    return (a) => {
+      const v = get(a);
+      return op === '>' ? v > n : op === '<' ? v < n : op === '>=' ? v >= n : op === '<=' ? v <= n : op === '=' ? v === n : v !== n;
+    };
+  });
+}
+
+export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry }> = async (app, { registry }) => {
+  app.get(
+    '/api/agents',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'List agents, with filtering, sorting and pagination',
+        tags: ['agents'],
+        querystring: z.object({
+          q: z.string().max(200).optional().describe('substring of hostname, id or IP'),
+          status: z.enum(['online', 'offline']).optional(),
+          label: z
+            .union([z.string(), z.array(z.string())])
+            .optional()
+            .describe('label filter NAME=VALUE; repeat for several'),
+          os: z.string().max(200).optional().describe('substring of the operating system'),
+          platform: z.string().max(100).optional(),
+          version: z.string().max(100).optional().describe('agent version, exact'),
+          where: z
+            .union([z.string().max(100), z.array(z.string().max(100)).max(20)])
+            .optional()
+            .describe('numeric filter FIELD OP NUMBER, e.g. cpu>80 or disk>=90; repeat for several'),
+          sort: z.enum(SORT_KEYS).default('hostname'),
+          order: z.enum(['asc', 'desc']).default('asc'),
+          limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+          offset: z.coerce.number().int().min(0).default(0),
+        }),
+        response: { 200: z.object({ items: z.array(AgentSchema), total: z.number() }), 400: ErrorResponse },
+      },
+    },
+    async (req) => {
+      const { q, status, label, sort, order, limit, offset, os, platform, version } = req.query;
+      const where = parseWhere(req.query.where);
+      const osNeedle = os?.toLowerCase();
+      const labels = (Array.isArray(label) ? label : label ? [label] : []).map((l) => {
+        const eq = l.indexOf('=');
+        return eq < 0 ? ([l, undefined] as const) : ([l.slice(0, eq), l.slice(eq + 1)] as const);
+      });
+      const needle = q?.toLowerCase();
+      let items = registry
+        .list()
+        .filter(
+          (a) =>
+            (!status || a.status === status) &&
+            (!needle || a.hostname.toLowerCase().includes(needle) || a.id.includes(needle) || a.ips.some((ip) => ip.includes(needle))) &&
+            labels.every(([k, v]) => (v === undefined ? k in a.labels : a.labels[k] === v)) &&
+            (!osNeedle || a.os.toLowerCase().includes(osNeedle)) &&
+            (!platform || a.platform === platform) &&
+            (!version || a.version === version) &&
+            where.every((w) => w(a)),
+        );
+      const key = sortValue[sort] as (a: AgentView) => string | number;
+      const dir = order === 'asc' ? 1 : -1;
+      items = items.sort((a, b) => {
+        const x = key(a);
+        const y = key(b);
+        return (x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : 1) * dir;
+      });
+      return { items: items.slice(offset, offset + limit), total: items.length };
+    },
+  );
+
+  app.get(
+    '/api/agents/:id',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'One agent',
+        tags: ['agents'],
+        params: z.object({ id: z.string().max(128) }),
+        response: { 200: AgentSchema, 404: ErrorResponse },
+      },
+    },
+    async (req) => {
+      const agent = registry.get(req.params.id);
+      if (!agent) throw notFound(`agent "${req.params.id}"`);
+      return agent;
+    },
+  );
+};

@@ -1,0 +1,177 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import './access.ts';
+import type { AgentRegistry, AgentView } from '../registry.ts';
+import type { Store } from '../store/types.ts';
+import { parseAgentLabels } from './metrics.ts';
+import { ErrorResponse } from './schemas.ts';
+
+const AVERAGED = {
+  cpu: 'falconet_cpu_usage_percent',
+  memory: 'falconet_memory_used_percent',
+  disk: 'falconet_disk_used_percent',
+  load1: 'node_load1',
+} as const;
+
+const HISTORY = z.enum(['15m', '1h', '6h', '24h', '7d', '30d']);
+const HISTORY_MS: Record<z.infer<typeof HISTORY>, number> = {
+  '15m': 900_000,
+  '1h': 3_600_000,
+  '6h': 21_600_000,
+  '24h': 86_400_000,
+  '7d': 604_800_000,
+  '30d': 2_592_000_000,
+};
+
+const Averages = z.record(z.string(), z.number().nullable());
+
+function averagesOf(agents: AgentView[]): Record<string, number | null> {
+  const averages: Record<string, number | null> = {};
+  for (const [key, name] of Object.entries(AVERAGED)) {
+    let sum = 0;
+    let n = 0;
+    for (const a of agents) {
+      const v = a.summary[name];
+      if (typeof v === 'number' && Number.isFinite(v)) {
+        sum += v;
+        n++;
+      }
+    }
+    averages[key] = n ? sum / n : null;
+  }
+  return averages;
+}
+
+type History = { stepMs: number; series: Record<string, [number, number | null][]> };
+
+/** Fleet history is recomputed in the background at most this often; a dashboard polls it. */
+const HISTORY_FRESH_MS = 10_000;
+
+export const fleetApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: Store }> = async (app, { registry, store }) => {
+  const histories = new Map<string, { at: number; value: Promise<History>; refreshing: boolean }>();
+
+  const computeHistory = async (span: number, agentIds: string[] | undefined): Promise<History> => {
+    const toMs = Date.now();
+    const stepMs = span <= 3_600_000 ? 60_000 : span <= 86_400_000 ? 300_000 : 3_600_000;
+    const series: Record<string, [number, number | null][]> = {};
+    await Promise.all(
+      Object.entries(AVERAGED).map(async ([key, name]) => {
+        const [g] = await store.queryAggregate({ name, agentIds, fromMs: toMs - span, toMs, stepMs, agg: 'avg', across: 'avg' });
+        series[key] = (g?.points ?? []).map(([t, v]) => [t, Number.isFinite(v) ? v : null]);
+      }),
+    );
+    return { stepMs, series };
+  };
+
+  /** Serves the last computed history and refreshes it behind the answer once it is stale. */
+  const historyOf = (span: number, agentIds: string[] | undefined): Promise<History> => {
+    const key = `${span}:${agentIds?.join(',') ?? '*'}`;
+    const hit = histories.get(key);
+    const now = Date.now();
+    if (!hit) {
+      const entry = { at: now, value: computeHistory(span, agentIds), refreshing: false };
+      histories.set(key, entry);
+      entry.value.catch(() => histories.delete(key));
+      if (histories.size > 64) histories.delete(histories.keys().next().value as string);
+      return entry.value;
+    }
+    if (now - hit.at > HISTORY_FRESH_MS && !hit.refreshing) {
+      hit.refreshing = true;
+      const next = computeHistory(span, agentIds);
+      next.then(
+        () => {
+          hit.value = next;
+          hit.at = Date.now();
+          hit.refreshing = false;
+        },
+        () => {
+          hit.refreshing = false;
+        },
+      );
+    }
+    return hit.value;
+  };
+
+  app.get(
+    '/api/fleet/summary',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: 'Counts and averages across online agents; optionally per label value and over time',
+        tags: ['fleet'],
+        querystring: z.object({
+          label: z
+            .union([z.string(), z.array(z.string())])
+            .optional()
+            .describe('only agents with this label NAME=VALUE; repeat for several'),
+          by: z
+            .string()
+            .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a label name')
+            .optional()
+            .describe('also break the counts and averages down by this agent label'),
+          history: HISTORY.optional().describe('also the fleet averages over this range, from the store (recomputed at most every 10 s)'),
+        }),
+        response: {
+          200: z.object({
+            agents: z.number(),
+            online: z.number(),
+            offline: z.number(),
+            averages: Averages,
+            totals: z.object({ networkReceiveBytesPerSecond: z.number(), networkTransmitBytesPerSecond: z.number() }),
+            groups: z
+              .array(z.object({ labels: z.record(z.string(), z.string()), agents: z.number(), online: z.number(), averages: Averages }))
+              .optional(),
+            history: z
+              .object({ stepMs: z.number(), series: z.record(z.string(), z.array(z.tuple([z.number(), z.number().nullable()]))) })
+              .optional(),
+          }),
+          400: ErrorResponse,
+        },
+      },
+    },
+    async (req) => {
+      const wanted = parseAgentLabels(req.query.label);
+      const all = registry.list().filter((a) => wanted.every(([k, v]) => a.labels[k] === v));
+      const online = all.filter((a) => a.status === 'online');
+      const total = (name: string) => online.reduce((s, a) => s + (a.summary[name] ?? 0), 0);
+      const out: {
+        agents: number;
+        online: number;
+        offline: number;
+        averages: Record<string, number | null>;
+        totals: { networkReceiveBytesPerSecond: number; networkTransmitBytesPerSecond: number };
+        groups?: { labels: Record<string, string>; agents: number; online: number; averages: Record<string, number | null> }[];
+        history?: { stepMs: number; series: Record<string, [number, number | null][]> };
+      } = {
+        agents: all.length,
+        online: online.length,
+        offline: all.length - online.length,
+        averages: averagesOf(online),
+        totals: {
+          networkReceiveBytesPerSecond: total('falconet_network_receive_bytes_per_second'),
+          networkTransmitBytesPerSecond: total('falconet_network_transmit_bytes_per_second'),
+        },
+      };
+      const by = req.query.by;
+      if (by) {
+        const groups = new Map<string, AgentView[]>();
+        for (const a of all) {
+          const v = a.labels[by] ?? '';
+          const g = groups.get(v);
+          if (g) g.push(a);
+          else groups.set(v, [a]);
+        }
+        out.groups = [...groups.entries()]
+          .sort(([x], [y]) => x.localeCompare(y))
+          .map(([v, agents]) => {
+            const on = agents.filter((a) => a.status === 'online');
+            return { labels: { [by]: v }, agents: agents.length, online: on.length, averages: averagesOf(on) };
+          });
+      }
+      if (req.query.history) {
+        out.history = await historyOf(HISTORY_MS[req.query.history], wanted.length ? all.map((a) => a.id) : undefined);
+      }
+      return out;
+    },
+  );
+};

@@ -1,0 +1,494 @@
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { FALCONET_VERSION } from '@falconet/protocol';
+import { listenError, StartupError } from '@falconet/protocol/cli';
+import { ConfigError, parseHostPort } from '@falconet/protocol/config';
+import { EXPOSITION_CONTENT_TYPE, renderExposition } from '@falconet/protocol/exposition';
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { alertsApi } from './alerts/routes.ts';
+import { AlertService } from './alerts/service.ts';
+import { agentsApi } from './api/agents.ts';
+import { installErrorHandling } from './api/errors.ts';
+import { fleetApi } from './api/fleet.ts';
+import { liveApi } from './api/live.ts';
+import { metricsApi } from './api/metrics.ts';
+import { type AccessGuard, installAccessGuard, type RouteEntry } from './auth/guard.ts';
+import { installSecurityHeaders } from './auth/headers.ts';
+import { authApi } from './auth/routes.ts';
+import { AuthService } from './auth/service.ts';
+import { DEFAULT_TRANSFER_LISTEN, type ServerConfig } from './config.ts';
+import { AgentRepository } from './db/agents.ts';
+import { type MetaDb, migrateMetaDb, openMetaDb } from './db/index.ts';
+import { Ingest, IngestCounters } from './ingest/index.ts';
+import { LiveHub } from './live.ts';
+import { AgentRegistry } from './registry.ts';
+import { openStore } from './store/index.ts';
+import type { Store, StoreStats } from './store/types.ts';
+import { tasksApi } from './tasks/api.ts';
+import { TaskService } from './tasks/service.ts';
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+export interface ServerAddresses {
+  http: { host: string; port: number };
+  grpc: { host: string; port: number };
+  /** The Open-Falcon TCP listener, when enabled. */
+  transfer?: { host: string; port: number };
+}
+
+/** One falconet-server: the gRPC agent channel, the store, the registry, and the HTTP API and dashboard. */
+export class FalconetServer {
+  readonly config: ServerConfig;
+  readonly log: Logger;
+  readonly live = new LiveHub();
+  readonly counters = new IngestCounters();
+  #store: Store | undefined;
+  #meta: MetaDb | undefined;
+  #registry: AgentRegistry | undefined;
+  #tasks: TaskService | undefined;
+  #alerts: AlertService | undefined;
+  #externalUrl = '';
+  #auth: AuthService | undefined;
+  #guard: AccessGuard | undefined;
+  #purge: NodeJS.Timeout | undefined;
+  #firstUserWatch: NodeJS.Timeout | undefined;
+  #http: FastifyInstance | undefined;
+  #ingest: Ingest | undefined;
+  addresses: ServerAddresses | undefined;
+
+  constructor(config: ServerConfig, log: Logger) {
+    this.config = config;
+    this.log = log;
+  }
+
+  get store(): Store {
+    if (!this.#store) throw new Error('server not started');
+    return this.#store;
+  }
+
+  get meta(): MetaDb {
+    if (!this.#meta) throw new Error('server not started');
+    return this.#meta;
+  }
+
+  /** Alerting; undefined when `alerts.enabled` is false. */
+  get alerts(): AlertService | undefined {
+    return this.#alerts;
+  }
+
+  get tasks(): TaskService {
+    if (!this.#tasks) throw new Error('server not started');
+    return this.#tasks;
+  }
+
+  get registry(): AgentRegistry {
+    if (!this.#registry) throw new Error('server not started');
+    return this.#registry;
+  }
+
+  get auth(): AuthService {
+    if (!this.#auth) throw new Error('server not started');
+    return this.#auth;
+  }
+
+  /** Every HTTP route with its access rule, as the access guard saw them registered. */
+  get routes(): readonly RouteEntry[] {
+    return this.#guard?.routes ?? [];
+  }
+
+  async start(): Promise<ServerAddresses> {
+    const http = parseHostPort(this.config.listen, '--listen');
+    const grpc = parseHostPort(this.config.grpc_listen, '--grpc-listen');
+    const tls = this.#readTls();
+    const transfer = this.config.transfer_listen ? parseHostPort(this.config.transfer_listen, '--transfer-listen') : undefined;
+    this.#meta = openMetaDb({ url: this.config.database.url, dataDir: this.config.data_dir });
+    try {
+      const applied = await migrateMetaDb(this.#meta);
+      if (applied.length) this.log.info({ migrations: applied }, 'metadata schema migrated');
+      this.#auth = await AuthService.open(this.#meta, this.config.auth, this.log.child({ component: 'auth' }));
+      // Until a user exists there is no sign-in, so nothing may be reachable beyond this machine.
+      if (!(await this.#auth.secured())) {
+        for (const [flag, addr] of [
+          ['--listen', http],
+          ['--grpc-listen', grpc],
+          ...(transfer ? ([['--transfer-listen', transfer]] as const) : []),
+        ] as const) {
+          if (!isLoopback(addr.host)) {
+            throw new StartupError(
+              `${flag} ${addr.host}:${addr.port}: only loopback addresses are allowed until a user exists (falconet-server create-user --name NAME --role admin)`,
+            );
+          }
+        }
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.#store = await openStore(this.config, this.log.child({ component: 'store' }));
+    this.#registry = new AgentRegistry(new AgentRepository(this.#meta), this.live, {
+      offlineAfterIntervals: this.config.offline_after_intervals,
+    });
+    await this.#registry.load();
+    this.#tasks = new TaskService({
+      config: this.config.tasks,
+      dataDir: this.config.data_dir,
+      meta: this.#meta,
+      registry: this.#registry,
+      live: this.live,
+      log: this.log,
+    });
+    await this.#tasks.start();
+    if (this.config.alerts.enabled) {
+      const registry = this.#registry;
+      this.#alerts = new AlertService({
+        config: this.config.alerts,
+        meta: this.#meta,
+        store: this.#store,
+        agents: { list: () => registry.list() },
+        log: this.log.child({ component: 'alerts' }),
+        externalUrl: () => this.config.alerts.external_url || this.#externalUrl,
+      });
+      try {
+        await this.#alerts.start();
+      } catch (err) {
+        await this.stop();
+        throw err instanceof ConfigError ? new StartupError(err.problems.join('\n')) : err;
+      }
+    }
+
+    this.#loopDelay.enable();
+    this.#ingest = new Ingest({
+      store: this.#store,
+      registry: this.#registry,
+      live: this.live,
+      meta: this.#meta,
+      log: this.log.child({ component: 'ingest' }),
+      dataDir: this.config.data_dir,
+      tls: this.config.grpc_tls,
+      settings: this.config.ingest,
+      counters: this.counters,
+      tasks: this.#tasks,
+      observe: (agentId, samples) => this.#alerts?.observe(agentId, samples),
+      // Once a user exists, every agent presents a token, whatever address it comes from.
+      requireTokenAlso: () => this.auth.secured(),
+    });
+    let grpcPort: number;
+    try {
+      grpcPort = await this.#ingest.startGrpc(grpc.host, grpc.port, isLoopback(grpc.host));
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    const transferPort = transfer ? await this.#startTransfer(transfer.host, transfer.port) : undefined;
+    const app = await this.#buildHttp(tls);
+    try {
+      await app.listen({ host: http.host, port: http.port });
+    } catch (err) {
+      await this.stop();
+      throw listenError(err, '--listen', this.config.listen);
+    }
+    this.#http = app;
+    const httpPort = (app.server.address() as AddressInfo).port;
+    this.#externalUrl = `${tls ? 'https' : 'http'}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${httpPort}`;
+    this.addresses = { http: { host: http.host, port: httpPort }, grpc: { host: grpc.host, port: grpcPort } };
+    if (transfer && transferPort !== undefined) this.addresses.transfer = { host: transfer.host, port: transferPort };
+    this.log.info(
+      {
+        http: `${http.host}:${httpPort}`,
+        grpc: `${grpc.host}:${grpcPort}`,
+        grpcTls: this.#ingest.security?.tls ?? false,
+        transfer: transferPort !== undefined ? `${transfer?.host}:${transferPort}` : 'off',
+        dataDir: this.config.data_dir,
+        tls: Boolean(tls),
+      },
+      'server listening',
+    );
+    const setup = this.#auth?.setupToken;
+    if (setup) {
+      const host = http.host.includes(':') ? `[${http.host}]` : http.host === '0.0.0.0' ? '127.0.0.1' : http.host;
+      const link = `${tls ? 'https' : 'http'}://${host}:${httpPort}/setup#token=${setup}`;
+      this.log.warn(
+        { setupLink: link },
+        `no user exists yet: open ${link} to create the first admin, or run falconet-server create-user --name NAME --role admin`,
+      );
+    }
+    this.#purge = setInterval(() => void this.#auth?.sessions.purgeExpired().catch(() => undefined), 3_600_000);
+    this.#purge.unref();
+    if (setup) {
+      // A user made by the CLI is noticed on the next request; this catches it when no request comes,
+      // so unauthenticated live sockets of the first run do not outlive it.
+      this.#firstUserWatch = setInterval(() => {
+        this.#auth?.secured().then(
+          (yes) => yes && clearInterval(this.#firstUserWatch),
+          () => undefined,
+        );
+      }, 2000);
+      this.#firstUserWatch.unref();
+    }
+    return this.addresses;
+  }
+
+  get ingest(): Ingest {
+    if (!this.#ingest) throw new Error('server not started');
+    return this.#ingest;
+  }
+
+  /** The Open-Falcon listener. Port 6000 taken by something else only warns when it was not asked for explicitly. */
+  async #startTransfer(host: string, port: number): Promise<number | undefined> {
+    try {
+      return await this.ingest.startTransfer(host, port);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE' && this.config.transfer_listen === DEFAULT_TRANSFER_LISTEN) {
+        this.log.warn(
+          { address: this.config.transfer_listen },
+          'Open-Falcon transfer port in use; TCP transfer is off (set transfer_listen)',
+        );
+        return undefined;
+      }
+      await this.stop();
+      throw listenError(err, '--transfer-listen', this.config.transfer_listen);
+    }
+  }
+
+  #readTls(): { cert: Buffer; key: Buffer } | undefined {
+    const { cert_file, key_file } = this.config.http_tls;
+    if (!cert_file) return undefined;
+    const read = (file: string, key: string) => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new StartupError(`http_tls.${key} ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+    };
+    return { cert: read(cert_file, 'cert_file'), key: read(key_file, 'key_file') };
+  }
+
+  async #buildHttp(tls: { cert: Buffer; key: Buffer } | undefined): Promise<FastifyInstance> {
+    const app = Fastify({
+      loggerInstance: this.log.child({ component: 'http' }) as FastifyBaseLogger,
+      logController: new LogController({ disableRequestLogging: true }),
+      bodyLimit: 4 * 1024 * 1024,
+      trustProxy: this.config.auth.trust_proxy,
+      ...(tls ? { https: tls } : {}),
+    }) as unknown as FastifyInstance;
+    app.setValidatorCompiler(validatorCompiler);
+    app.setSerializerCompiler(serializerCompiler);
+    const hasWeb = existsSync(this.config.web_root);
+    // The shell is read here rather than with reply.sendFile: the static plugin lives in a scope of its own.
+    const shell = join(this.config.web_root, 'index.html');
+    installErrorHandling(
+      app,
+      hasWeb
+        ? (reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(createReadStream(shell))
+        : undefined,
+    );
+    installSecurityHeaders(app, { tls: Boolean(tls) });
+    const cookieSecure = this.config.auth.cookie_secure;
+    this.#guard = installAccessGuard(app, this.auth, {
+      secureCookies: cookieSecure === 'always' || (cookieSecure === 'auto' && Boolean(tls)),
+    });
+    await app.register(fastifySwagger, {
+      openapi: {
+        info: { title: 'Falconet API', version: FALCONET_VERSION },
+        tags: [
+          { name: 'agents' },
+          { name: 'metrics' },
+          { name: 'fleet' },
+          { name: 'auth' },
+          { name: 'users' },
+          { name: 'tokens' },
+          { name: 'audit' },
+          { name: 'ingest' },
+          { name: 'tasks' },
+          { name: 'alerts' },
+        ],
+      },
+      transform: jsonSchemaTransform,
+      transformObject: jsonSchemaTransformObject,
+    });
+    await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+    const registry = this.registry;
+    const store = this.store;
+    await app.register(agentsApi, { registry });
+    await app.register(metricsApi, { registry, store });
+    await app.register(fleetApi, { registry, store });
+    await app.register(liveApi, { live: this.live });
+    await app.register(authApi, { auth: this.auth, guard: this.#guard });
+    await this.ingest.registerRoutes(app);
+    await app.register(tasksApi, { tasks: this.tasks });
+    if (this.#alerts) await app.register(alertsApi, { alerts: this.#alerts });
+    app.get('/api/openapi.json', { config: { minRole: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
+    app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
+    app.get('/metrics', { config: { minRole: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
+      reply.header('content-type', EXPOSITION_CONTENT_TYPE);
+      return this.#selfMetrics(await this.store.stats());
+    });
+    if (hasWeb) {
+      const webRoot = this.config.web_root;
+      // The dashboard's files are public: the sign-in page must load before anyone is signed in.
+      await app.register(async (scope) => {
+        scope.addHook('onRoute', (r) => {
+          r.config = { ...(r.config as object), public: true };
+        });
+        await scope.register(fastifyStatic, { root: webRoot, wildcard: false, index: 'index.html' });
+      });
+    } else {
+      this.log.warn({ webRoot: this.config.web_root }, 'dashboard not built; run npm run build to serve it');
+    }
+    return app;
+  }
+
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+  #selfMetrics(st: StoreStats): string {
+    const c = this.counters;
+    const agents = this.registry.list();
+    const online = agents.filter((a) => a.status === 'online').length;
+    const mem = process.memoryUsage();
+    const cpu = process.cpuUsage();
+    const text = renderExposition([
+      {
+        name: 'falconet_server_reports_total',
+        help: 'Agent reports stored.',
+        type: 'counter',
+        metrics: [{ labels: {}, value: c.reports }],
+      },
+      { name: 'falconet_server_samples_total', help: 'Samples stored.', type: 'counter', metrics: [{ labels: {}, value: c.samples }] },
+      {
+        name: 'falconet_server_reports_duplicate_total',
+        help: 'Reports dropped as already stored (same agent and sequence).',
+        type: 'counter',
+        metrics: [{ labels: {}, value: c.duplicates }],
+      },
+      {
+        name: 'falconet_server_reports_rejected_total',
+        help: 'Agent reports refused (reasons in falconet_server_ingest_rejected_total).',
+        type: 'counter',
+        metrics: [{ labels: {}, value: c.rejected }],
+      },
+      { name: 'falconet_server_agent_streams', help: 'Open agent streams.', type: 'gauge', metrics: [{ labels: {}, value: c.streams }] },
+      {
+        name: 'falconet_server_agents',
+        help: 'Known agents by status.',
+        type: 'gauge',
+        metrics: [
+          { labels: { status: 'online' }, value: online },
+          { labels: { status: 'offline' }, value: agents.length - online },
+        ],
+      },
+      {
+        name: 'falconet_server_live_clients',
+        help: 'Open /api/live connections.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: this.live.size }],
+      },
+      ...c.families(),
+      {
+        name: 'falconet_store_bytes',
+        help: 'Bytes on disk of the samples store, by tier (raw, 1m, 1h) and write-ahead log.',
+        type: 'gauge',
+        metrics: Object.entries(st.bytes).map(([tier, value]) => ({ labels: { tier }, value })),
+      },
+      {
+        name: 'falconet_store_rows',
+        help: 'Samples (raw) or rollup rows (1m, 1h) in the store.',
+        type: 'gauge',
+        metrics: Object.entries(st.samples).map(([tier, value]) => ({ labels: { tier }, value })),
+      },
+      { name: 'falconet_store_series', help: 'Series known to the store.', type: 'gauge', metrics: [{ labels: {}, value: st.series }] },
+      {
+        name: 'falconet_store_head_samples',
+        help: 'Samples held in memory and the write-ahead log, not yet in parts.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: st.headSamples ?? 0 }],
+      },
+      {
+        name: 'falconet_store_appends_total',
+        help: 'Reports appended to the store.',
+        type: 'counter',
+        metrics: [{ labels: {}, value: st.appends ?? 0 }],
+      },
+      {
+        name: 'falconet_store_append_seconds_total',
+        help: 'Time reports spent from append to durable, summed (divide by appends for the average).',
+        type: 'counter',
+        metrics: [{ labels: {}, value: st.appendSeconds ?? 0 }],
+      },
+      {
+        name: 'falconet_store_wal_syncs_total',
+        help: 'Disk syncs of the write-ahead log; each covers every report waiting at the time.',
+        type: 'counter',
+        metrics: [{ labels: {}, value: st.walSyncs ?? 0 }],
+      },
+      {
+        name: 'falconet_server_event_loop_delay_seconds',
+        help: 'Event loop delay of the main thread since the previous scrape.',
+        type: 'gauge',
+        metrics: [
+          { labels: { quantile: '0.5' }, value: this.#loopDelay.percentile(50) / 1e9 },
+          { labels: { quantile: '0.99' }, value: this.#loopDelay.percentile(99) / 1e9 },
+          { labels: { quantile: '1' }, value: this.#loopDelay.max / 1e9 },
+        ],
+      },
+      {
+        name: 'falconet_store_compactions_total',
+        help: 'Merges of parts completed.',
+        type: 'counter',
+        metrics: [{ labels: {}, value: st.compactions ?? 0 }],
+      },
+      {
+        name: 'falconet_store_samples_out_of_bounds_total',
+        help: 'Samples refused because their time was older than raw retention or more than an hour ahead.',
+        type: 'counter',
+        metrics: [{ labels: {}, value: st.outOfBounds ?? 0 }],
+      },
+      {
+        name: 'process_resident_memory_bytes',
+        help: 'Resident memory size in bytes.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: mem.rss }],
+      },
+      {
+        name: 'process_cpu_seconds_total',
+        help: 'Total user and system CPU time spent in seconds.',
+        type: 'counter',
+        metrics: [{ labels: {}, value: (cpu.user + cpu.system) / 1e6 }],
+      },
+      ...this.tasks.metricFamilies(),
+      ...(this.#alerts?.metricFamilies() ?? []),
+    ]);
+    this.#loopDelay.reset();
+    return text;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#purge);
+    clearInterval(this.#firstUserWatch);
+    const http = this.#http;
+    this.#http = undefined;
+    await http?.close();
+    const ingest = this.#ingest;
+    this.#ingest = undefined;
+    await ingest?.stop();
+    await this.#registry?.close();
+    await this.#tasks?.stop();
+    this.#tasks = undefined;
+    await this.#alerts?.stop();
+    this.#alerts = undefined;
+    await this.#store?.close();
+    await this.#meta?.close();
+    this.#store = undefined;
+    this.#meta = undefined;
+  }
+}

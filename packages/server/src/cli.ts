@@ -1,0 +1,140 @@
+import { FALCONET_VERSION } from '@falconet/protocol';
+import { type FlagSpec, formatFlagHelp, parseArgs, runMain, UsageError } from '@falconet/protocol/cli';
+import { loadConfig, maskSecrets } from '@falconet/protocol/config';
+import { createLogger } from '@falconet/protocol/log';
+import { stringify } from 'yaml';
+import { AGENT_TOKEN_FLAGS, createAgentTokenCommand } from './agents/cli.ts';
+import { readRulesFile } from './alerts/catalog.ts';
+import { FalconetServer } from './app.ts';
+import { AUTH_FLAGS, AUTH_USAGE, createTokenCommand, createUserCommand } from './auth/cli.ts';
+import { type ServerConfig, serverConfigSchema } from './config.ts';
+import { migrateMetaDb, openMetaDb } from './db/index.ts';
+import { openStore, storeEngine } from './store/index.ts';
+
+const BIN = 'falconet-server';
+
+export const SERVER_FLAGS: FlagSpec[] = [
+  { name: 'config', type: 'string', help: 'YAML configuration file (default ./falconet-server.yaml when present)' },
+  { name: 'listen', type: 'string', path: ['listen'], help: 'HTTP address for the dashboard, REST and WebSocket (default 127.0.0.1:7070)' },
+  { name: 'grpc-listen', type: 'string', path: ['grpc_listen'], help: 'gRPC address for agents (default 127.0.0.1:7071)' },
+  {
+    name: 'transfer-listen',
+    type: 'string',
+    path: ['transfer_listen'],
+    help: 'Open-Falcon TCP JSON-lines address (default 127.0.0.1:6000; "" disables)',
+  },
+  { name: 'data-dir', type: 'string', path: ['data_dir'], help: 'where the embedded store keeps its files (default ./data)' },
+  { name: 'web-root', type: 'string', path: ['web_root'], help: 'directory of the built dashboard' },
+  { name: 'tls-cert', type: 'string', path: ['http_tls', 'cert_file'], help: 'PEM certificate: serve HTTPS (with --tls-key)' },
+  { name: 'tls-key', type: 'string', path: ['http_tls', 'key_file'], help: 'PEM private key for --tls-cert' },
+  {
+    name: 'alerts-rules',
+    type: 'string',
+    path: ['alerts', 'rules_file'],
+    help: 'YAML file of alert rules, channels and maintenance windows',
+  },
+  { name: 'log.level', type: 'string', path: ['log', 'level'], help: 'trace|debug|info|warn|error' },
+  { name: 'log.format', type: 'string', path: ['log', 'format'], help: 'json|pretty|auto' },
+  { name: 'help', type: 'boolean', help: 'show this help' },
+];
+
+const COMMANDS = ['run', 'migrate', 'check-config', 'version', 'create-user', 'create-token'];
+/** Commands that take the auth flags as well as the server's. */
+const AUTH_COMMANDS = ['create-user', 'create-token'];
+/** create-token's flags: --api and --enroll (auth), --agent (per-agent tokens); --expires is shared. */
+const TOKEN_FLAGS = [...AUTH_FLAGS, ...AGENT_TOKEN_FLAGS.filter((f) => !AUTH_FLAGS.some((a) => a.name === f.name))];
+
+const USAGE = `usage: ${BIN} COMMAND [flags]
+
+commands:
+  run            run the server (default)
+  migrate        create or upgrade the store's schema, then exit
+  check-config   validate the configuration and print the effective one
+  version        print version information
+${AUTH_USAGE}
+
+flags:
+${formatFlagHelp(SERVER_FLAGS)}
+
+create-user and create-token flags:
+${formatFlagHelp(TOKEN_FLAGS)}
+`;
+
+export function resolveServerConfig(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { command: string; config: ServerConfig; configFile: string; values: Map<string, string | boolean> } {
+  const args = parseArgs(argv, AUTH_COMMANDS.includes(argv[0] ?? '') ? [...SERVER_FLAGS, ...TOKEN_FLAGS] : SERVER_FLAGS);
+  if (args.values.get('help')) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const command = args.command ?? 'run';
+  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})`);
+  if (args.positionals.length) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
+  const explicit = args.values.get('config') as string | undefined;
+  const configFile = explicit ?? env.FALCONET_CONFIG ?? 'falconet-server.yaml';
+  const flags = SERVER_FLAGS.filter((s) => s.path && args.values.has(s.name)).map((s) => ({
+    path: s.path as string[],
+    value: args.values.get(s.name),
+    flag: `--${s.name}`,
+  }));
+  const { config } = loadConfig(serverConfigSchema, {
+    file: configFile,
+    required: explicit !== undefined || env.FALCONET_CONFIG !== undefined,
+    env,
+    flags,
+    ignoreEnv: ['FALCONET_CONFIG'],
+  });
+  return { command, config, configFile, values: args.values };
+}
+
+await runMain(BIN, async () => {
+  const argv = process.argv.slice(2);
+  if (argv[0] === 'version' || argv.includes('--version')) {
+    process.stdout.write(`${BIN} ${FALCONET_VERSION} (node ${process.version}, ${process.platform}/${process.arch})\n`);
+    return 0;
+  }
+  const { command, config, configFile, values } = resolveServerConfig(argv);
+  if (command === 'create-user') return await createUserCommand(values, config);
+  if (command === 'create-token' && values.has('agent')) return await createAgentTokenCommand(values, config);
+  if (command === 'create-token') return await createTokenCommand(values, config);
+  if (command === 'check-config') {
+    const rules = config.alerts.rules_file ? readRulesFile(config.alerts.rules_file) : undefined;
+    process.stdout.write(`# effective configuration (file: ${configFile})\n${stringify(maskSecrets(config))}`);
+    if (rules) {
+      process.stdout.write(
+        `# rules file ${config.alerts.rules_file}: ${rules.rules.length} rules, ${rules.channels.length} channels, ${rules.silences.length} silences\n`,
+      );
+    }
+    return 0;
+  }
+  if (command === 'migrate') {
+    // Opening a store creates or upgrades its schema (PostgreSQL) or replays its log (embedded).
+    const store = await openStore(config);
+    await store.close();
+    process.stdout.write(`${BIN}: samples store (${storeEngine(config)}) is ready\n`);
+    const meta = openMetaDb({ url: config.database.url, dataDir: config.data_dir });
+    try {
+      const applied = await migrateMetaDb(meta);
+      for (const name of applied) process.stdout.write(`${BIN}: applied migration ${name}\n`);
+    } finally {
+      await meta.close();
+    }
+    process.stdout.write(`${BIN}: store schema in ${config.database.url ? 'the database' : config.data_dir} is up to date\n`);
+    return 0;
+  }
+  const log = createLogger({ name: BIN, level: config.log.level, format: config.log.format });
+  const server = new FalconetServer(config, log);
+  await server.start();
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      server.stop().then(resolve, resolve);
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+  log.info('stopped');
+  return 0;
+});

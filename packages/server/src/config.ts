@@ -1,0 +1,190 @@
+import { fileURLToPath } from 'node:url';
+import { duration, parseHostPort } from '@falconet/protocol/config';
+import { z } from 'zod';
+import { alertsConfigSchema } from './alerts/config.ts';
+import { SERVER_TASKS_DEFAULTS, serverTasksSchema } from './tasks/config.ts';
+
+const address = (what: string) =>
+  z.string().superRefine((v, ctx) => {
+    try {
+      parseHostPort(v, what);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+
+/** The dashboard's built files, put here by the web package's build. */
+export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../public', import.meta.url));
+
+const authSchema = z
+  .object({
+    /** A session lasts this long after sign-in, renewed while it is used (sliding past half its life). */
+    session_ttl: duration()
+      .default(12 * 3_600_000)
+      .pipe(z.number().min(60_000, 'must be at least 1m')),
+    /** Mark cookies Secure: auto = when http_tls is on. Set always behind a TLS-terminating proxy. */
+    cookie_secure: z.enum(['auto', 'always', 'never']).default('auto'),
+    /** Take the client address from X-Forwarded-For (only behind a proxy you run). */
+    trust_proxy: z.boolean().default(false),
+    sign_in: z
+      .object({
+        /** Sign-in attempts one address may make at once... */
+        burst: z.number().int().min(1).max(10_000).default(10),
+        /** ...and per minute after that. */
+        per_minute: z.number().int().min(1).max(10_000).default(10),
+        /** Wrong passwords in a row that lock a user... */
+        max_failures: z.number().int().min(1).max(1000).default(5),
+        /** ...for this long. */
+        lockout: duration().default(15 * 60_000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type AuthConfig = z.output<typeof authSchema>;
+export const DEFAULT_TRANSFER_LISTEN = '127.0.0.1:6000';
+/** Parses `512MB`, `20GB`, `1.5TiB` or a bare number of bytes. */
+export function parseSize(input: string | number): number {
+  if (typeof input === 'number') return input;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$/i.exec(input);
+  if (!m) throw new Error(`"${input}" is not a size (e.g. 500MB, 20GB, or bytes)`);
+  const units: Record<string, number> = {
+    b: 1,
+    kb: 1e3,
+    mb: 1e6,
+    gb: 1e9,
+    tb: 1e12,
+    kib: 2 ** 10,
+    mib: 2 ** 20,
+    gib: 2 ** 30,
+    tib: 2 ** 40,
+  };
+  return Math.round(Number(m[1]) * (units[(m[2] ?? 'b').toLowerCase()] as number));
+}
+
+const size = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      return parseSize(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
+/** The samples store (docs/storage.md). */
+const storeConfigSchema = z
+  .object({
+    /** auto: PostgreSQL when database.url is set, else the embedded engine under data_dir. */
+    engine: z.enum(['auto', 'embedded', 'postgres']).default('auto'),
+    retention: z
+      .object({
+        raw: duration().default(15 * 86_400_000),
+        '1m': duration().default(90 * 86_400_000),
+        '1h': duration().default(730 * 86_400_000),
+      })
+      .strict()
+      .default({ raw: 15 * 86_400_000, '1m': 90 * 86_400_000, '1h': 730 * 86_400_000 }),
+    /** Total size of the samples on disk beyond which the oldest data goes; 0 = no cap. */
+    max_size: size().default(0),
+    /** Embedded engine: samples held in memory (and in the write-ahead log) before a flush to parts. */
+    head_max_samples: z.number().int().min(1000).max(100_000_000).default(2_000_000),
+    /** Embedded engine: a head older than this is flushed even when not full. */
+    head_max_age: duration().default(300_000),
+  })
+  .strict()
+  .default({
+    engine: 'auto',
+    retention: { raw: 15 * 86_400_000, '1m': 90 * 86_400_000, '1h': 730 * 86_400_000 },
+    max_size: 0,
+    head_max_samples: 2_000_000,
+    head_max_age: 300_000,
+  });
+
+export const serverConfigSchema = z
+  .object({
+    /** HTTP UI + REST + WebSocket. */
+    listen: address('listen address').default('127.0.0.1:7070'),
+    /** gRPC agent channel. */
+    grpc_listen: address('gRPC listen address').default('127.0.0.1:7071'),
+    /** Open-Falcon TCP JSON-lines listener; empty disables it. */
+    transfer_listen: z
+      .string()
+      .default(DEFAULT_TRANSFER_LISTEN)
+      .superRefine((v, ctx) => {
+        if (v === '') return;
+        try {
+          parseHostPort(v, 'transfer listen address');
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      }),
+    /** TLS of the gRPC agent channel (docs/transport.md). */
+    grpc_tls: z
+      .object({
+        /** auto: TLS unless grpc_listen is on loopback; on; off. */
+        mode: z.enum(['auto', 'on', 'off']).default('auto'),
+        /** PEM certificate (chain) and key; empty makes a self-signed pair under data_dir/tls on first start. */
+        cert_file: z.string().default(''),
+        key_file: z.string().default(''),
+        /** Extra DNS names or IPs for the self-signed certificate. */
+        hosts: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .prefault({})
+      .refine((t) => Boolean(t.cert_file) === Boolean(t.key_file), {
+        message: 'set both cert_file and key_file, or neither',
+        path: ['cert_file'],
+      }),
+    /** Limits on what agents and pushers may send. */
+    ingest: z
+      .object({
+        max_message_bytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .max(256 * 1024 * 1024)
+          .default(4 * 1024 * 1024),
+        max_samples_per_report: z.number().int().min(1).max(10_000_000).default(100_000),
+        /** Samples stamped further ahead of the server's clock than this are refused. */
+        max_clock_skew: duration()
+          .default(300_000)
+          .refine((ms) => ms >= 1000, 'must be at least 1s'),
+        /** Require a token even from agents on loopback before any token exists. */
+        require_token: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    data_dir: z.string().min(1).default('./data'),
+    database: z
+      .object({
+        /** `postgres://user@host/db` for PostgreSQL; empty keeps everything in files under data_dir. */
+        url: z.string().default(''),
+      })
+      .strict()
+      .default({ url: '' }),
+    store: storeConfigSchema,
+    web_root: z.string().default(DEFAULT_WEB_ROOT),
+    offline_after_intervals: z.number().int().min(1).max(100).default(3),
+    auth: authSchema.prefault({}),
+    alerts: alertsConfigSchema.prefault({}),
+    /** HTTPS for the dashboard, REST and WebSocket: PEM files. Both or neither. */
+    http_tls: z
+      .object({ cert_file: z.string().default(''), key_file: z.string().default('') })
+      .strict()
+      .default({ cert_file: '', key_file: '' })
+      .refine((t) => Boolean(t.cert_file) === Boolean(t.key_file), 'set both cert_file and key_file, or neither'),
+    log: z
+      .object({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        format: z.enum(['json', 'pretty', 'auto']).default('json'),
+      })
+      .strict()
+      .default({ level: 'info', format: 'json' }),
+    /** Commands and cron jobs sent to agents (docs/tasks.md). */
+    tasks: serverTasksSchema.default(SERVER_TASKS_DEFAULTS),
+  })
+  .strict();
+
+export type ServerConfig = z.output<typeof serverConfigSchema>;

@@ -1,0 +1,275 @@
+import {
+  AgentChannelService,
+  decodePayload,
+  isValidLabelName,
+  isValidMetricName,
+  PayloadError,
+  pb,
+  reportAad,
+  type Sample,
+} from '@falconet/protocol';
+import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { LiveHub } from '../live.ts';
+import type { AgentRegistry } from '../registry.ts';
+import type { Store } from '../store/types.ts';
+import type { TaskChannelHooks } from '../tasks/streams.ts';
+import type { AgentAuthenticator } from './auth.ts';
+import type { IngestCounters, RejectReason } from './counters.ts';
+
+/** What one report, one stream and the clock may be; past these a report is refused with a reason. */
+export interface IngestLimits {
+  /** Largest AgentMessage (and Report payload) in bytes. */
+  maxMessageBytes: number;
+  maxSamplesPerReport: number;
+  /** Samples stamped further ahead of the server's clock than this are refused. */
+  maxClockSkewMs: number;
+  /** Reports of one stream waiting for the store before the server stops reading that stream. */
+  maxPendingPerStream: number;
+}
+
+export const DEFAULT_LIMITS: IngestLimits = {
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxSamplesPerReport: 100_000,
+  maxClockSkewMs: 5 * 60_000,
+  maxPendingPerStream: 16,
+};
+
+export interface ChannelDeps {
+  store: Store;
+  registry: AgentRegistry;
+  live: LiveHub;
+  log: Logger;
+  counters: IngestCounters;
+  limits: IngestLimits;
+  authenticate: AgentAuthenticator;
+  /** Tasks down the stream, task output up it (server/src/tasks). */
+  tasks?: TaskChannelHooks | undefined;
+  /** Called with every batch of samples once durable (the alert evaluator's windows). */
+  observe?: ((agentId: string, samples: readonly Sample[]) => void) | undefined;
+}
+
+/** An AgentMessage as the handler sees it: bytes that were not one arrive marked, not as a dead stream. */
+type Incoming = pb.AgentMessage & { malformed?: string; tooLarge?: number };
+
+/**
+ * The service definition with a deserializer that never throws: gRPC would otherwise answer bad
+ * bytes itself, unseen and uncounted. gRPC's own limit is kept above ours so an oversized message
+ * still reaches the handler to be refused with a reason.
+ */
+export function agentChannelDefinition(limits: IngestLimits) {
+  const connect = AgentChannelService.connect;
+  return {
+    connect: {
+      ...connect,
+      requestDeserialize: (buf: Buffer): Incoming => {
+        if (buf.length > limits.maxMessageBytes) return { body: undefined, tooLarge: buf.length };
+        try {
+          return pb.AgentMessage.decode(buf);
+        } catch (err) {
+          return { body: undefined, malformed: (err as Error).message };
+        }
+      },
+    },
+  } as typeof AgentChannelService;
+}
+
+/** gRPC's hard limit on one message: above ours, so what lies between is refused with a reason. */
+export function grpcMessageLimit(limits: IngestLimits): number {
+  return limits.maxMessageBytes * 2 + 64 * 1024;
+}
+
+const AGENT_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+class Refusal extends Error {
+  readonly reason: RejectReason;
+  constructor(reason: RejectReason, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** Checks a decoded batch against the limits; the first problem names the sample and what is wrong. */
+export function checkSamples(samples: readonly Sample[], limits: IngestLimits, nowMs: number): void {
+  if (samples.length > limits.maxSamplesPerReport) {
+    throw new Refusal('too_many_samples', `${samples.length} samples in one report; the limit is ${limits.maxSamplesPerReport}`);
+  }
+  let ahead = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i] as Sample;
+    if (!isValidMetricName(s.name)) throw new Refusal('bad_sample', `sample ${i}: "${s.name.slice(0, 80)}" is not a valid metric name`);
+    for (const k of Object.keys(s.labels)) {
+      if (!isValidLabelName(k)) throw new Refusal('bad_sample', `sample ${i} (${s.name}): "${k.slice(0, 80)}" is not a valid label name`);
+    }
+    ahead = Math.max(ahead, s.timestampMs - nowMs);
+  }
+  if (ahead > limits.maxClockSkewMs) {
+    throw new Refusal(
+      'clock_skew',
+      `samples are stamped ${Math.round(ahead / 1000)} s ahead of the server's clock (limit ${Math.round(limits.maxClockSkewMs / 1000)} s); fix the agent host's clock (NTP)`,
+    );
+  }
+}
+
+/**
+ * The server's half of the agent channel. A stream opens with Register, which must carry a valid
+ * token when one is required; its reports are then checked, stored one after another, and each is
+ * acknowledged only once the store says it is durable. A refused report gets Ack{seq, error} and is
+ * counted; a refused stream ends with a status naming why. One stream's trouble stays its own.
+ */
+export function agentChannelHandler(deps: ChannelDeps) {
+  return (call: ServerDuplexStream<Incoming, pb.ServerMessage>): void => {
+    const { log, store, registry, live, counters, limits } = deps;
+    let agentId: string | undefined;
+    let payloadKey: Buffer | undefined;
+    /** Highest sequence this stream may not send again: the store's at Register, then each report's. */
+    let floor = 0;
+    let chain: Promise<void> = Promise.resolve();
+    let pending = 0;
+    let closed = false;
+    let detachTasks: (() => void) | undefined;
+    const sendDown = (m: pb.ServerMessage): boolean => {
+      if (closed) return false;
+      call.write(m);
+      return true;
+    };
+    counters.streams++;
+    const peer = call.getPeer();
+
+    const fail = (code: GrpcStatus, reason: RejectReason | undefined, message: string) => {
+      if (closed) return;
+      closed = true;
+      if (reason) counters.reject('grpc', reason);
+      log.warn({ peer, agentId, code, reason, message }, 'agent stream refused');
+      call.emit('error', { code, details: message });
+    };
+
+    const refuseReport = (seq: number, reason: RejectReason, message: string) => {
+      counters.rejected++;
+      counters.reject('grpc', reason);
+      log.warn({ agentId, seq, reason, message }, 'report refused');
+      if (!closed) call.write({ body: { $case: 'ack', value: { seq, error: message } } });
+    };
+
+    const handle = async (msg: Incoming): Promise<void> => {
+      if (closed) return;
+      if (msg.malformed !== undefined)
+        return fail(GrpcStatus.INVALID_ARGUMENT, 'malformed', `malformed AgentMessage protobuf: ${msg.malformed}`);
+      if (msg.tooLarge !== undefined) {
+        return fail(GrpcStatus.RESOURCE_EXHAUSTED, 'too_large', `message of ${msg.tooLarge} bytes; the limit is ${limits.maxMessageBytes}`);
+      }
+      const body = msg.body;
+      if (!body) return;
+      if (body.$case === 'register') {
+        const reg = body.value;
+        if (agentId) return fail(GrpcStatus.FAILED_PRECONDITION, 'protocol', 'Register may only open a stream');
+        if (!AGENT_ID.test(reg.agentId)) {
+          return fail(
+            GrpcStatus.INVALID_ARGUMENT,
+            'protocol',
+            `invalid agent id "${reg.agentId.slice(0, 64)}" (letters, digits, . _ -; at most 128)`,
+          );
+        }
+        const auth = await deps.authenticate(reg, peer);
+        if (!auth.ok) return fail(GrpcStatus.UNAUTHENTICATED, auth.reason, auth.message);
+        if (closed) return;
+        agentId = reg.agentId;
+        payloadKey = auth.payloadKey;
+        await registry.connected(reg);
+        floor = await store.lastSeq(agentId);
+        const taskPublicKey = deps.tasks?.publicKey ?? Buffer.alloc(0);
+        call.write({
+          body: { $case: 'registered', value: { agentId, lastSeq: floor, intervalMs: 0, serverTimeMs: Date.now(), taskPublicKey } },
+        });
+        log.info({ agentId, hostname: reg.hostname, peer, lastSeq: floor, token: auth.tokenId }, 'agent connected');
+        detachTasks?.();
+        detachTasks = deps.tasks?.attach(agentId, sendDown);
+        return;
+      }
+      if (!agentId) return fail(GrpcStatus.FAILED_PRECONDITION, 'protocol', 'the first message on a stream must be Register');
+      if (body.$case === 'report') {
+        const r = body.value;
+        if (r.seq <= floor) {
+          // The agent learned the server's last_seq at Register; sending at or below it is a replay.
+          return refuseReport(
+            r.seq,
+            'replayed_sequence',
+            `sequence ${r.seq} replayed: this server already holds up to ${floor} for this agent`,
+          );
+        }
+        floor = r.seq;
+        if (r.sampleCount > limits.maxSamplesPerReport) {
+          return refuseReport(
+            r.seq,
+            'too_many_samples',
+            `${r.sampleCount} samples in one report; the limit is ${limits.maxSamplesPerReport}`,
+          );
+        }
+        let samples: Sample[];
+        try {
+          samples = decodePayload(r.encoding, r.payload, {
+            key: payloadKey,
+            aad: reportAad(agentId, r.seq),
+            maxBytes: limits.maxMessageBytes * 16,
+          });
+          checkSamples(samples, limits, Date.now());
+        } catch (err) {
+          if (err instanceof Refusal) return refuseReport(r.seq, err.reason, err.message);
+          const message = err instanceof PayloadError ? err.message : String(err);
+          return refuseReport(r.seq, /authentication|no key/.test(message) ? 'decrypt_failed' : 'malformed', message);
+        }
+        const { duplicate } = await store.appendReport(agentId, r.seq, samples);
+        if (duplicate) counters.duplicates++;
+        else {
+          counters.reports++;
+          counters.stored('grpc', samples.length);
+        }
+        if (!closed) call.write({ body: { $case: 'ack', value: { seq: r.seq, error: '' } } });
+        if (!duplicate) {
+          await registry.seen(agentId, samples);
+          live.samples(agentId, samples);
+          deps.observe?.(agentId, samples);
+        }
+        return;
+      }
+      if (body.$case === 'heartbeat') await registry.seen(agentId);
+      if (body.$case === 'taskOutput') await deps.tasks?.output(agentId, body.value, sendDown);
+    };
+
+    call.on('data', (msg: Incoming) => {
+      // Reports of one agent are stored strictly in order, so an ack for N implies all before N.
+      // Past maxPendingPerStream the stream stops being read: HTTP/2 flow control slows the agent.
+      pending++;
+      if (pending >= limits.maxPendingPerStream && !call.isPaused()) call.pause();
+      chain = chain
+        .then(() => handle(msg))
+        .catch((err: unknown) => {
+          log.error({ err, agentId }, 'report could not be stored');
+          fail(GrpcStatus.UNAVAILABLE, undefined, 'the server could not store the report; it will be resent');
+        })
+        .finally(() => {
+          pending--;
+          if (pending <= limits.maxPendingPerStream / 2 && call.isPaused() && !closed) call.resume();
+        });
+    });
+    let finished = false;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      closed = true;
+      counters.streams--;
+      detachTasks?.();
+      if (agentId) {
+        registry.disconnected(agentId);
+        log.info({ agentId, peer }, 'agent disconnected');
+      }
+      agentId = undefined;
+    };
+    call.on('end', () => {
+      call.end();
+      done();
+    });
+    call.on('cancelled', done);
+    call.on('error', done);
+  };
+}

@@ -1,0 +1,182 @@
+import type { Sample } from '@falconet/protocol';
+import { listenError } from '@falconet/protocol/cli';
+import type { MetricFamily } from '@falconet/protocol/exposition';
+import { Server as GrpcServer, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { AgentTokens } from '../agents/tokens.ts';
+import type { MetaDb } from '../db/index.ts';
+import type { LiveHub } from '../live.ts';
+import type { AgentRegistry } from '../registry.ts';
+import type { Store } from '../store/types.ts';
+import type { TaskChannelHooks } from '../tasks/streams.ts';
+import { agentAuthenticator, isLoopbackPeer } from './auth.ts';
+import { agentChannelDefinition, agentChannelHandler, DEFAULT_LIMITS, grpcMessageLimit, type IngestLimits } from './channel.ts';
+import { IngestCounters } from './counters.ts';
+import { PushWriter } from './push.ts';
+import { pushApi } from './push-api.ts';
+import { type GrpcSecurity, type GrpcTlsConfig, grpcServerSecurity } from './tls.ts';
+import { TransferListener } from './transfer.ts';
+
+export { IngestCounters } from './counters.ts';
+
+export interface IngestSettings {
+  max_message_bytes: number;
+  max_samples_per_report: number;
+  max_clock_skew: number;
+  require_token: boolean;
+}
+
+export interface IngestDeps {
+  store: Store;
+  registry: AgentRegistry;
+  live: LiveHub;
+  meta: MetaDb;
+  log: Logger;
+  dataDir: string;
+  tls: GrpcTlsConfig;
+  settings: IngestSettings;
+  counters?: IngestCounters;
+  /** Also require a token from loopback agents (the auth issue: once a user exists). */
+  requireTokenAlso?: () => Promise<boolean>;
+  /** Tasks down the stream, task output up it (server/src/tasks). */
+  tasks?: TaskChannelHooks | undefined;
+  /** Called with every batch of samples once durable (the alert evaluator's windows). */
+  observe?: ((agentId: string, samples: readonly Sample[]) => void) | undefined;
+}
+
+/**
+ * Everything that takes data in: the gRPC agent channel (TLS, tokens, limits), the Open-Falcon TCP
+ * listener, and POST /api/v1/push; with the counters they keep for /metrics.
+ */
+export class Ingest {
+  readonly counters: IngestCounters;
+  readonly tokens: AgentTokens;
+  readonly limits: IngestLimits;
+  readonly writer: PushWriter;
+  readonly #deps: IngestDeps;
+  #grpc: GrpcServer | undefined;
+  #transfer: TransferListener | undefined;
+  security: GrpcSecurity | undefined;
+
+  constructor(deps: IngestDeps) {
+    this.#deps = deps;
+    this.counters = deps.counters ?? new IngestCounters();
+    this.tokens = new AgentTokens(deps.meta);
+    const s = deps.settings;
+    this.limits = {
+      ...DEFAULT_LIMITS,
+      maxMessageBytes: s.max_message_bytes,
+      maxSamplesPerReport: s.max_samples_per_report,
+      maxClockSkewMs: s.max_clock_skew,
+    };
+    this.writer = new PushWriter({
+      store: deps.store,
+      registry: deps.registry,
+      live: deps.live,
+      counters: this.counters,
+      log: deps.log,
+      maxSamplesPerReport: s.max_samples_per_report,
+      observe: deps.observe,
+    });
+  }
+
+  /** Binds the agent channel, with TLS unless `loopback` allows plaintext (grpc_tls.mode auto). */
+  async startGrpc(host: string, port: number, loopback: boolean): Promise<number> {
+    const { log, dataDir, tls, settings } = this.#deps;
+    const security = grpcServerSecurity(tls, host, loopback, dataDir, log);
+    this.security = security;
+    const limit = grpcMessageLimit(this.limits);
+    const server = new GrpcServer({
+      'grpc.max_receive_message_length': limit,
+      'grpc.keepalive_time_ms': 60_000,
+      'grpc.keepalive_timeout_ms': 20_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    });
+    const tokens = this.tokens;
+    const also = this.#deps.requireTokenAlso;
+    server.addService(agentChannelDefinition(this.limits), {
+      connect: agentChannelHandler({
+        store: this.#deps.store,
+        registry: this.#deps.registry,
+        live: this.#deps.live,
+        log,
+        counters: this.counters,
+        limits: this.limits,
+        tasks: this.#deps.tasks,
+        observe: this.#deps.observe,
+        authenticate: agentAuthenticator({
+          tokens,
+          requireToken: async (peer) =>
+            !isLoopbackPeer(peer) || settings.require_token || (await tokens.anyIssued()) || ((await also?.()) ?? false),
+        }),
+      }),
+    } as UntypedServiceImplementation);
+    const target = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    try {
+      const bound = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(target, security.credentials, (err, p) => (err ? reject(err) : resolve(p))),
+      );
+      this.#grpc = server;
+      return bound;
+    } catch (err) {
+      server.forceShutdown();
+      const msg = (err as Error).message;
+      const code = /EADDRINUSE|address already in use/i.test(msg) ? 'EADDRINUSE' : /EACCES/.test(msg) ? 'EACCES' : undefined;
+      throw code ? listenError(Object.assign(new Error(msg), { code }), '--grpc-listen', target) : err;
+    }
+  }
+
+  /** Binds the Open-Falcon TCP listener; resolves with its port. */
+  async startTransfer(host: string, port: number): Promise<number> {
+    const listener = new TransferListener({
+      host,
+      port,
+      writer: this.writer,
+      counters: this.counters,
+      log: this.#deps.log.child({ channel: 'transfer' }),
+      maxLineBytes: Math.min(this.limits.maxMessageBytes, 1024 * 1024),
+      maxClockSkewMs: this.limits.maxClockSkewMs,
+    });
+    const bound = await listener.listen();
+    this.#transfer = listener;
+    return bound;
+  }
+
+  /** POST /api/v1/push. */
+  async registerRoutes(app: FastifyInstance): Promise<void> {
+    await app.register(pushApi, {
+      writer: this.writer,
+      counters: this.counters,
+      maxMessageBytes: this.limits.maxMessageBytes,
+      maxSamplesPerReport: this.limits.maxSamplesPerReport,
+      maxClockSkewMs: this.limits.maxClockSkewMs,
+    });
+  }
+
+  families(): MetricFamily[] {
+    return this.counters.families();
+  }
+
+  /** Stops taking data: the listener first, then the agent channel (streams get 2 s to finish). */
+  async stop(): Promise<void> {
+    const transfer = this.#transfer;
+    this.#transfer = undefined;
+    await transfer?.close();
+    const grpc = this.#grpc;
+    this.#grpc = undefined;
+    if (grpc) {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          grpc.forceShutdown();
+          resolve();
+        }, 2000);
+        grpc.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    }
+  }
+}

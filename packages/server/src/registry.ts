@@ -1,0 +1,186 @@
+import type { pb, Sample } from '@falconet/protocol';
+import type { AgentRepository } from './db/agents.ts';
+import type { LiveHub } from './live.ts';
+import type { AgentRecord } from './store/types.ts';
+
+export type AgentStatus = 'online' | 'offline';
+
+export interface AgentView extends AgentRecord {
+  status: AgentStatus;
+  connected: boolean;
+}
+
+/** Which sample names make up the at-a-glance summary kept with each agent. */
+const SUMMARY_NAMES = new Set([
+  'falconet_cpu_usage_percent',
+  'falconet_memory_used_percent',
+  'falconet_swap_used_percent',
+  'falconet_disk_used_percent',
+  'falconet_network_receive_bytes_per_second',
+  'falconet_network_transmit_bytes_per_second',
+  'falconet_disk_read_bytes_per_second',
+  'falconet_disk_written_bytes_per_second',
+  'falconet_uptime_seconds',
+  'falconet_cpu_count',
+  'node_load1',
+  'node_memory_MemTotal_bytes',
+]);
+
+interface Live {
+  record: AgentRecord;
+  /** Open streams for this agent (a reconnect can overlap the old stream briefly). */
+  streams: number;
+  status: AgentStatus;
+}
+
+/**
+ * Which agents exist and whether they are online: online while a stream is open and the
+ * agent has been heard from within `offlineAfterIntervals` report intervals.
+ */
+export class AgentRegistry {
+  readonly #agents = new Map<string, Live>();
+  readonly #repo: AgentRepository;
+  readonly #live: LiveHub;
+  readonly #offlineAfterIntervals: number;
+  #sweep: NodeJS.Timeout | undefined;
+  #persist: NodeJS.Timeout | undefined;
+  readonly #now: () => number;
+  /** Agents whose summary changed since it was last written to the metadata database. */
+  readonly #dirty = new Set<string>();
+  readonly #persistEveryMs: number;
+  #persisting: Promise<void> | undefined;
+
+  constructor(
+    agents: AgentRepository,
+    live: LiveHub,
+    opts: { offlineAfterIntervals?: number; now?: () => number; persistEveryMs?: number } = {},
+  ) {
+    this.#repo = agents;
+    this.#live = live;
+    this.#offlineAfterIntervals = opts.offlineAfterIntervals ?? 3;
+    this.#now = opts.now ?? Date.now;
+    this.#persistEveryMs = opts.persistEveryMs ?? 10_000;
+  }
+
+  async load(): Promise<void> {
+    for (const record of await this.#repo.list()) {
+      this.#agents.set(record.id, { record, streams: 0, status: 'offline' });
+    }
+    this.#sweep = setInterval(() => this.sweep(), 1000);
+    this.#sweep.unref();
+    this.#persist = setInterval(() => void this.persist().catch(() => undefined), this.#persistEveryMs);
+    this.#persist.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#sweep);
+    clearInterval(this.#persist);
+  }
+
+  /** Stops the timers and writes what is not written yet. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.persist();
+  }
+
+  /**
+   * Writes changed summaries in batches, one transaction each: a report must not cost a disk
+   * sync of its own on the event loop that acknowledges every agent (at 500 reports/s it cannot).
+   */
+  persist(): Promise<void> {
+    this.#persisting ??= (async () => {
+      try {
+        while (this.#dirty.size) {
+          const ids = [...this.#dirty].slice(0, 500);
+          for (const id of ids) this.#dirty.delete(id);
+          const records = ids.map((id) => this.#agents.get(id)?.record).filter((r): r is AgentRecord => r !== undefined);
+          await this.#repo.upsertMany(records);
+          // Let acknowledgements through between batches.
+          await new Promise((r) => setImmediate(r));
+        }
+      } finally {
+        this.#persisting = undefined;
+      }
+    })();
+    return this.#persisting;
+  }
+
+  view(a: Live): AgentView {
+    return { ...a.record, status: a.status, connected: a.streams > 0 };
+  }
+
+  list(): AgentView[] {
+    return [...this.#agents.values()].map((a) => this.view(a));
+  }
+
+  get(id: string): AgentView | undefined {
+    const a = this.#agents.get(id);
+    return a && this.view(a);
+  }
+
+  async connected(reg: pb.Register): Promise<void> {
+    const now = this.#now();
+    const prev = this.#agents.get(reg.agentId);
+    const record: AgentRecord = {
+      id: reg.agentId,
+      hostname: reg.hostname,
+      ips: reg.ips,
+      primaryIp: reg.primaryIp,
+      os: reg.os,
+      kernel: reg.kernel,
+      arch: reg.arch,
+      platform: reg.platform,
+      version: reg.version,
+      labels: reg.labels,
+      bootTimeMs: reg.bootTimeMs,
+      intervalMs: reg.intervalMs || 10_000,
+      firstSeenMs: prev?.record.firstSeenMs ?? now,
+      lastSeenMs: now,
+      summary: prev?.record.summary ?? {},
+    };
+    const live: Live = { record, streams: (prev?.streams ?? 0) + 1, status: 'online' };
+    this.#agents.set(record.id, live);
+    // Written with the next batch: thousands of agents reconnecting at once must not cost a sync each.
+    this.#dirty.add(record.id);
+    this.#live.agentChanged(this.view(live));
+  }
+
+  disconnected(agentId: string): void {
+    const a = this.#agents.get(agentId);
+    if (!a) return;
+    a.streams = Math.max(0, a.streams - 1);
+    if (a.streams === 0) this.#setStatus(a, 'offline');
+  }
+
+  /** Records that the agent was heard from, and its latest summary values. */
+  async seen(agentId: string, samples: readonly Sample[] = []): Promise<void> {
+    const a = this.#agents.get(agentId);
+    if (!a) return;
+    a.record.lastSeenMs = this.#now();
+    let changed = false;
+    for (const s of samples) {
+      if (SUMMARY_NAMES.has(s.name) && Object.keys(s.labels).length === 0) {
+        a.record.summary[s.name] = s.value;
+        changed = true;
+      }
+    }
+    if (changed) this.#dirty.add(agentId);
+    if (a.status !== 'online' && a.streams > 0) a.status = 'online';
+    this.#live.agentChanged(this.view(a));
+  }
+
+  sweep(): void {
+    const now = this.#now();
+    for (const a of this.#agents.values()) {
+      const silentFor = now - a.record.lastSeenMs;
+      const online = a.streams > 0 && silentFor <= this.#offlineAfterIntervals * a.record.intervalMs;
+      this.#setStatus(a, online ? 'online' : 'offline');
+    }
+  }
+
+  #setStatus(a: Live, status: AgentStatus): void {
+    if (a.status === status) return;
+    a.status = status;
+    this.#live.agentChanged(this.view(a));
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The series dictionary: (agent, name, labels) <-> a dense uint32 id, with a name ordinal per
+ * series so parts can cluster every agent's copy of one metric together (a fleet query reads
+ * one contiguous range per part). Persisted as an append-only log of definitions.
+ */
+import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import type { Labels } from '@falconet/protocol';
+
+/** Key of a series inside its agent: name, then each label as \0 name \1 value, sorted. */
+export function localKey(name: string, labels: Labels): string {
+  let key = name;
+  let prev = '';
+  let sorted = true;
+  for (const k in labels) {
+    if (k < prev) {
+      sorted = false;
+      break;
+    }
+    prev = k;
+    key += `\0${k}\x01${labels[k]}`;
+  }
+  if (sorted) return key;
+  key = name;
+  for (const k of Object.keys(labels).sort()) key += `\0${k}\x01${labels[k]}`;
+  return key;
+}
+
+export function parseLocalKey(key: string): { name: string; labels: Record<string, string> } {
+  const parts = key.split('\0');
+  const labels: Record<string, string> = {};
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i] as string;
+    const sep = p.indexOf('\x01');
+    labels[p.slice(0, sep)] = p.slice(sep + 1);
+  }
+  return { name: parts[0] as string, labels };
+}
+
+function nameOfKey(key: string): string {
+  const i = key.indexOf('\0');
+  return i < 0 ? key : key.slice(0, i);
+}
+
+export class SeriesDictionary {
+  readonly #byAgent = new Map<string, Map<string, number>>();
+  /** Series ids by name, then by agent. */
+  readonly #byName = new Map<string, Map<string, number[]>>();
+  readonly agentOf: string[] = [];
+  readonly keyOf: string[] = [];
+  #nameOrd = new Uint32Array(1024);
+  readonly #names: string[] = [];
+  readonly #nameIds = new Map<string, number>();
+  /** Definitions [0, logged) are in the log file. */
+  #logged = 0;
+
+  get size(): number {
+    return this.keyOf.length;
+  }
+
+  get(agentId: string, key: string): number | undefined {
+    return this.#byAgent.get(agentId)?.get(key);
+  }
+
+  /** Adds a definition; ids are dense, so `id` must be the next one. */
+  define(id: number, agentId: string, key: string): void {
+    if (id !== this.keyOf.length) throw new Error(`series ${id} defined out of order (expected ${this.keyOf.length})`);
+    let m = this.#byAgent.get(agentId);
+    if (!m) {
+      m = new Map();
+      this.#byAgent.set(agentId, m);
+    }
+    m.set(key, id);
+    this.agentOf.push(agentId);
+    this.keyOf.push(key);
+    const name = nameOfKey(key);
+    let ord = this.#nameIds.get(name);
+    if (ord === undefined) {
+      ord = this.#names.length;
+      this.#names.push(name);
+      this.#nameIds.set(name, ord);
+    }
+    if (id >= this.#nameOrd.length) {
+      const next = new Uint32Array(this.#nameOrd.length * 2);
+      next.set(this.#nameOrd);
+      this.#nameOrd = next;
+    }
+    this.#nameOrd[id] = ord;
+    let byAgent = this.#byName.get(name);
+    if (!byAgent) {
+      byAgent = new Map();
+      this.#byName.set(name, byAgent);
+    }
+    let ids = byAgent.get(agentId);
+    if (!ids) {
+      ids = [];
+      byAgent.set(agentId, ids);
+    }
+    ids.push(id);
+  }
+
+  /** Ordering key of a series inside a part: name ordinal, then id. */
+  sortKey(id: number): number {
+    return (this.#nameOrd[id] as number) * 2 ** 32 + id;
+  }
+
+  nameOrdinal(name: string): number | undefined {
+    return this.#nameIds.get(name);
+  }
+
+  /** A copy of the name ordinals of every series, for the flush worker. */
+  nameOrdinals(): Uint32Array {
+    return this.#nameOrd.slice(0, this.size);
+  }
+
+  /** Series of one metric: of one agent, of some agents, or of all. */
+  ofName(name: string, agentIds?: readonly string[]): number[] {
+    const byAgent = this.#byName.get(name);
+    if (!byAgent) return [];
+    if (!agentIds) return [...byAgent.values()].flat();
+    const out: number[] = [];
+    for (const a of agentIds) for (const id of byAgent.get(a) ?? []) out.push(id);
+    return out;
+  }
+
+  names(agentId?: string): string[] {
+    if (!agentId) return [...this.#byName.keys()].sort();
+    return [...this.#byName.entries()]
+      .filter(([, m]) => m.has(agentId))
+      .map(([n]) => n)
+      .sort();
+  }
+
+  labelsOf(id: number): Record<string, string> {
+    return parseLocalKey(this.keyOf[id] as string).labels;
+  }
+
+  // --- the log file: records [u32 length][u32 crc32][u32 id][u16 agent length][agent][key] ---
+
+  /** Loads definitions from the log, up to `validBytes`; returns the bytes read. */
+  load(file: string, validBytes: number): void {
+    let buf: Buffer;
+    try {
+      buf = readFileSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && validBytes === 0) return;
+      throw new Error(`series log ${file}: ${(err as Error).message}`);
+    }
+    if (buf.length < validBytes) throw new Error(`series log ${file} is ${buf.length} bytes, the manifest says ${validBytes}`);
+    let pos = 0;
+    while (pos < validBytes) {
+      const len = buf.readUInt32LE(pos);
+      const crc = buf.readUInt32LE(pos + 4);
+      const body = buf.subarray(pos + 8, pos + 8 + len);
+      if (crc32(body) !== crc) throw new Error(`series log ${file}: bad checksum at byte ${pos}`);
+      const id = body.readUInt32LE(0);
+      const alen = body.readUInt16LE(4);
+      const agent = body.toString('utf8', 6, 6 + alen);
+      const key = body.toString('utf8', 6 + alen);
+      this.define(id, agent, key);
+      pos += 8 + len;
+    }
+    this.#logged = this.size;
+  }
+
+  /** Appends definitions [logged, upTo) to the log and syncs it; returns the log's new length. */
+  async appendToLog(file: string, upTo: number, currentBytes: number): Promise<number> {
+    const from = this.#logged;
+    if (upTo <= from) return currentBytes;
+    const bufs: Buffer[] = [];
+    for (let id = from; id < upTo; id++) bufs.push(encodeDefinition(id, this.agentOf[id] as string, this.keyOf[id] as string));
+    const all = Buffer.concat(bufs);
+    const fh = await open(file, 'a');
+    try {
+      // The log was truncated to `currentBytes` at open, so appends land exactly there.
+      await fh.writeFile(all);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    this.#logged = upTo;
+    return currentBytes + all.length;
+  }
+}
+
+export function encodeDefinition(id: number, agentId: string, key: string): Buffer {
+  const a = Buffer.from(agentId, 'utf8');
+  const k = Buffer.from(key, 'utf8');
+  const body = Buffer.allocUnsafe(6 + a.length + k.length);
+  body.writeUInt32LE(id, 0);
+  body.writeUInt16LE(a.length, 4);
+  a.copy(body, 6);
+  k.copy(body, 6 + a.length);
+  const head = Buffer.allocUnsafe(8);
+  head.writeUInt32LE(body.length, 0);
+  head.writeUInt32LE(crc32(body), 4);
+  return Buffer.concat([head, body]);
+}
+
+export function decodeDefinition(body: Buffer): { id: number; agentId: string; key: string } {
+  const id = body.readUInt32LE(0);
+  const alen = body.readUInt16LE(4);
+  return { id, agentId: body.toString('utf8', 6, 6 + alen), key: body.toString('utf8', 6 + alen) };
+}

@@ -1,0 +1,145 @@
+import type { Labels, Sample } from '@falconet/protocol';
+
+/** What the server knows about one agent, from its Register message and its traffic. */
+export interface AgentRecord {
+  id: string;
+  hostname: string;
+  ips: string[];
+  primaryIp: string;
+  os: string;
+  kernel: string;
+  arch: string;
+  platform: string;
+  version: string;
+  labels: Record<string, string>;
+  bootTimeMs: number;
+  intervalMs: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  /** The latest value of each summary metric (CPU %, memory %, rates), for lists and cards. */
+  summary: Record<string, number>;
+}
+
+/** How the points inside one time bucket become one value. */
+export type Aggregation = 'avg' | 'min' | 'max' | 'last' | 'sum' | 'count' | 'p95';
+export const AGGREGATIONS: readonly Aggregation[] = ['avg', 'min', 'max', 'last', 'sum', 'count', 'p95'];
+
+/** How the values of several series in one bucket become one value. */
+export type AcrossAggregation = 'avg' | 'min' | 'max' | 'sum' | 'count';
+export const ACROSS_AGGREGATIONS: readonly AcrossAggregation[] = ['avg', 'min', 'max', 'sum', 'count'];
+
+export interface SeriesQuery {
+  agentId: string;
+  name: string;
+  /** Equality matchers on labels; a series must carry each of them. */
+  labels?: Labels;
+  fromMs: number;
+  toMs: number;
+  /** Bucket width for server-side downsampling; 0 or absent returns raw points. */
+  stepMs?: number;
+  agg?: Aggregation;
+}
+
+export interface SeriesResult {
+  name: string;
+  labels: Labels;
+  /** [timestamp_ms, value] pairs in time order; bucket start times when downsampled. */
+  points: [number, number][];
+  /** The bucket width really used: a rollup tier rounds the step up to whole 1 m / 1 h buckets. */
+  stepMs?: number;
+}
+
+/** One metric across many agents (or all), bucketed in time, then combined across series. */
+export interface AggregateQuery {
+  name: string;
+  labels?: Labels;
+  /** Only these agents; absent means every agent that has the metric. */
+  agentIds?: readonly string[];
+  fromMs: number;
+  toMs: number;
+  stepMs: number;
+  /** Within a bucket, per series (default avg). */
+  agg?: Aggregation;
+  /** Across the series of a group (default avg). */
+  across?: AcrossAggregation;
+  /** Group by these label names: a sample label, else the agent's own label from `agentLabels`. */
+  by?: readonly string[];
+  agentLabels?: (agentId: string) => Labels | undefined;
+}
+
+export interface AggregateResult {
+  /** The values of the `by` labels for this group ("" when a series lacks one). */
+  group: Record<string, string>;
+  /** How many series fed the group. */
+  series: number;
+  points: [number, number][];
+  stepMs?: number;
+}
+
+/** The k series ranking highest (or lowest) by one aggregation over the whole range. */
+export interface TopKQuery {
+  name: string;
+  labels?: Labels;
+  agentIds?: readonly string[];
+  fromMs: number;
+  toMs: number;
+  agg: Exclude<Aggregation, 'sum' | 'count'> | 'sum' | 'count';
+  k: number;
+  order?: 'desc' | 'asc';
+}
+
+export interface TopKEntry {
+  agentId: string;
+  labels: Labels;
+  value: number;
+}
+
+export interface AppendResult {
+  /** The (agent, seq) pair was already stored; nothing was written. */
+  duplicate: boolean;
+}
+
+/** Sizes and counts for /metrics, benchmarks and the docs. */
+export interface StoreStats {
+  engine: 'embedded' | 'postgres';
+  series: number;
+  /** Bytes on disk per tier ('raw', '1m', '1h') and for the write-ahead log ('wal'). */
+  bytes: Record<string, number>;
+  /** Samples (raw) or rows (rollups) stored per tier, counted when written. */
+  samples: Record<string, number>;
+  parts?: number;
+  headSamples?: number;
+  compactions?: number;
+  /** Samples dropped because their time was outside what the store keeps. */
+  outOfBounds?: number;
+  /** Disk syncs of the write-ahead log (each covers every report waiting at the time). */
+  walSyncs?: number;
+  /** Reports appended and their total time from call to durable, for an average. */
+  appends?: number;
+  appendSeconds?: number;
+}
+
+/**
+ * The samples store. The embedded engine needs no server; PostgreSQL is for scale. Metadata
+ * (agents, tokens, users, rules, tasks) lives in the metadata database (../db).
+ */
+export interface Store {
+  /**
+   * Durably stores one agent report. Resolves only once the batch would survive a crash;
+   * a report whose (agent, seq) is already stored is ignored and reported as a duplicate.
+   * Many concurrent calls share one disk sync (group commit).
+   */
+  appendReport(agentId: string, seq: number, samples: readonly Sample[]): Promise<AppendResult>;
+  /** The highest sequence stored durably for the agent, 0 when none. */
+  lastSeq(agentId: string): Promise<number>;
+  /** One agent's series of a metric, raw or downsampled (from the rollup tiers when the step allows). */
+  querySeries(q: SeriesQuery): Promise<SeriesResult[]>;
+  /** Across agents or labels: fleet averages, sums by label, and the like. */
+  queryAggregate(q: AggregateQuery): Promise<AggregateResult[]>;
+  topK(q: TopKQuery): Promise<TopKEntry[]>;
+  metricNames(agentId?: string): Promise<string[]>;
+  stats(): Promise<StoreStats>;
+  /** Makes everything appended so far part of the on-disk tiers and runs retention (tests, shutdown). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,624 @@
+import { randomBytes } from 'node:crypto';
+import { type EtcdHealth, type EtcdJob, etcdJobFields, etcdKeys, pb, type SignedTaskFields, TASK_ID_PATTERN } from '@falconet/protocol';
+import type { MetricFamily } from '@falconet/protocol/exposition';
+import { Cron } from 'croner';
+import type { Logger } from 'pino';
+import type { MetaDb } from '../db/index.ts';
+import type { LiveHub } from '../live.ts';
+import type { AgentRegistry } from '../registry.ts';
+import type { ServerTasksConfig } from './config.ts';
+import type { EtcdTaskBackend } from './etcd.ts';
+import type { AgentHealth, TaskLiveMessage } from './messages.ts';
+import {
+  type AuditEntry,
+  type AuditFilter,
+  FINAL_RUN_STATUSES,
+  type OutputView,
+  type RunStatus,
+  type RunView,
+  TaskRepository,
+  type TaskView,
+} from './repository.ts';
+import { TaskSigner } from './signer.ts';
+import { AgentStreams, type StreamSend, type TaskChannelHooks } from './streams.ts';
+
+/** A request the tasks module turns down: the API answers with `status` and `{error: {code, message}}`. */
+export class TaskRequestError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export interface NewTask {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  /** Agents by id, or by labels (all must match); at least one of the two. */
+  agents?: string[] | undefined;
+  labels?: Record<string, string> | undefined;
+  /** Empty: run now. A cron pattern (5 or 6 fields): a job kept on the agents. */
+  schedule: string;
+  timezone: string;
+  /** 0: the agent's configured timeout. */
+  timeoutMs: number;
+}
+
+export interface TaskServiceOptions {
+  config: ServerTasksConfig;
+  dataDir: string;
+  meta: MetaDb;
+  registry: AgentRegistry;
+  live: LiveHub;
+  log: Logger;
+}
+
+const RUN_ID = /^[A-Za-z0-9._@-]{1,200}$/;
+
+const STREAM_NAMES: Record<number, 'stdout' | 'stderr' | 'exit' | 'refused'> = {
+  [pb.TaskOutput_Stream.STREAM_STDOUT]: 'stdout',
+  [pb.TaskOutput_Stream.STREAM_STDERR]: 'stderr',
+  [pb.TaskOutput_Stream.STREAM_EXIT]: 'exit',
+  [pb.TaskOutput_Stream.STREAM_REFUSED]: 'refused',
+};
+
+function exitStatus(code: number, reason: string): RunStatus {
+  if (reason === 'timeout') return 'timeout';
+  if (reason === 'cancelled') return 'cancelled';
+  if (reason === 'interrupted') return 'interrupted';
+  return code === 0 && reason === '' ? 'succeeded' : 'failed';
+}
+
+/** Whether croner can run `schedule` in `timezone`; the message says what is wrong. */
+export function scheduleProblem(schedule: string, timezone: string): string | undefined {
+  try {
+    const probe = new Cron(schedule, { timezone: timezone || undefined, paused: true });
+    // A paused job computes no date, so a bad time zone shows only when asked for one.
+    const next = probe.nextRun();
+    probe.stop();
+    return next ? undefined : `schedule "${schedule}" never fires`;
+  } catch (err) {
+    return `schedule "${schedule}"${timezone ? ` in ${timezone}` : ''}: ${(err as Error).message}`;
+  }
+}
+
+const newTaskId = () => `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
+
+/**
+ * Tasks on the server: created by a person for agents chosen by id or labels, signed per agent
+ * with the server's key, sent down the agent's open stream (or written to etcd for cron jobs in
+ * etcd mode), with every record of output stored once, pushed live to browsers, acknowledged to
+ * the agent, and every step written to the audit log.
+ */
+export class TaskService implements TaskChannelHooks {
+  readonly streams = new AgentStreams();
+  readonly repo: TaskRepository;
+  readonly #opts: TaskServiceOptions;
+  readonly #log: Logger;
+  #signer: TaskSigner | undefined;
+  #etcd: EtcdTaskBackend | undefined;
+  readonly #health = new Map<string, AgentHealth>();
+  #reconcile: Promise<void> = Promise.resolve();
+  #sweep: NodeJS.Timeout | undefined;
+  readonly counters = { created: 0, outputs: 0, duplicates: 0, refused: 0, finished: 0 };
+
+  constructor(opts: TaskServiceOptions) {
+    this.#opts = opts;
+    this.#log = opts.log.child({ component: 'tasks' });
+    this.repo = new TaskRepository(opts.meta);
+  }
+
+  get signer(): TaskSigner {
+    if (!this.#signer) throw new Error('tasks not started');
+    return this.#signer;
+  }
+
+  get publicKey(): Buffer {
+    return this.signer.publicKey;
+  }
+
+  get backend(): 'stream' | 'etcd' {
+    return this.#opts.config.backend;
+  }
+
+  async start(): Promise<void> {
+    this.#signer = TaskSigner.load(this.#opts.dataDir);
+    this.#log.info(
+      { publicKey: this.#signer.publicKey.toString('base64'), created: this.#signer.created || undefined },
+      this.#signer.created ? 'task-signing key created' : 'task-signing key loaded',
+    );
+    await this.prune();
+    this.#sweep = setInterval(
+      () => void this.prune().catch((err: unknown) => this.#log.error({ err }, 'task history prune failed')),
+      3_600_000,
+    );
+    this.#sweep.unref();
+    const cfg = this.#opts.config;
+    if (cfg.backend === 'etcd') {
+      // etcd's client is heavy to load; only a server in etcd mode pays for it.
+      const { EtcdTaskBackend } = await import('./etcd.ts');
+      this.#etcd = new EtcdTaskBackend({
+        endpoints: cfg.etcd.endpoints,
+        log: this.#log,
+        onHealth: (id, h) => this.#onHealth(id, h),
+        onConnected: (all) => {
+          for (const [id, h] of this.#health) if (h.health === 'alive' && !all.has(id)) this.#onHealth(id, undefined);
+          for (const [id, h] of all) this.#onHealth(id, h);
+          this.#reconcileEtcd();
+        },
+      });
+      this.#etcd.start();
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#sweep);
+    await this.#reconcile.catch(() => undefined);
+    await this.#etcd?.stop();
+    this.#etcd = undefined;
+  }
+
+  /** Deletes history past its retention. */
+  async prune(nowMs = Date.now()): Promise<void> {
+    const cfg = this.#opts.config;
+    const n = await this.repo.prune(nowMs - cfg.retention, nowMs - cfg.audit_retention);
+    if (n.tasks || n.runs || n.audit) this.#log.info(n, 'task history past retention deleted');
+  }
+
+  // --- what people do (REST) ---
+
+  async create(req: NewTask, actor: string): Promise<{ task: TaskView; runs: RunView[] }> {
+    const problem = req.schedule ? scheduleProblem(req.schedule, req.timezone) : undefined;
+    if (problem) throw new TaskRequestError(400, 'bad_request', problem);
+    if (!req.schedule && req.timezone) throw new TaskRequestError(400, 'bad_request', 'timezone is for cron jobs: give a schedule too');
+    const agentIds = this.#resolveTargets(req);
+    const now = Date.now();
+    const cron = req.schedule !== '';
+    const task: TaskView = {
+      id: newTaskId(),
+      kind: cron ? 'cron' : 'run',
+      command: req.command,
+      args: req.args,
+      env: req.env,
+      schedule: req.schedule,
+      timezone: req.timezone,
+      timeoutMs: req.timeoutMs,
+      target: { ...(req.agents ? { agents: req.agents } : {}), ...(req.labels ? { labels: req.labels } : {}) },
+      agentIds,
+      status: 'active',
+      backend: cron ? this.backend : 'stream',
+      createdBy: actor,
+      createdMs: now,
+      updatedMs: now,
+    };
+    await this.repo.insertTask(task);
+    this.counters.created++;
+    await this.#audit(task, '', actor, 'create', 'ok', JSON.stringify({ target: task.target, agents: agentIds }));
+    this.#log.info({ taskId: task.id, kind: task.kind, command: task.command, agents: agentIds.length, actor }, 'task created');
+    const runs: RunView[] = [];
+    for (const agentId of agentIds) {
+      if (task.kind === 'run') runs.push(await this.#dispatchRun(task, agentId, actor));
+      else await this.#dispatchJob(task, agentId, actor, 'dispatch');
+    }
+    this.#live({ type: 'task', task });
+    return { task, runs };
+  }
+
+  async cancel(id: string, actor: string): Promise<TaskView> {
+    const task = await this.#get(id);
+    if (task.kind === 'cron') return await this.remove(id, actor);
+    if (task.status === 'cancelled' || task.status === 'done') return task;
+    const { items } = await this.repo.runsOf(id, 10_000);
+    for (const run of items) {
+      if (FINAL_RUN_STATUSES.has(run.status)) continue;
+      const sent = this.streams.send(run.agentId, this.#message(task, run.agentId, { cancel: true }));
+      await this.#audit(task, run.agentId, actor, 'cancel', sent ? 'sent' : 'agent offline', '');
+    }
+    return await this.#setStatus(task, 'cancelled');
+  }
+
+  async pause(id: string, actor: string): Promise<TaskView> {
+    return await this.#setJobState(id, actor, 'paused');
+  }
+
+  async resume(id: string, actor: string): Promise<TaskView> {
+    return await this.#setJobState(id, actor, 'active');
+  }
+
+  /** Removes a cron job from its agents (a run-now task is cancelled instead). */
+  async remove(id: string, actor: string): Promise<TaskView> {
+    const task = await this.#get(id);
+    if (task.kind === 'run') return await this.cancel(id, actor);
+    if (task.status === 'deleted') return task;
+    const updated = await this.#setStatus(task, 'deleted');
+    for (const agentId of task.agentIds) await this.#dispatchJob(updated, agentId, actor, 'delete');
+    return updated;
+  }
+
+  async get(id: string): Promise<TaskView | undefined> {
+    return await this.repo.getTask(id);
+  }
+
+  list(opts: { kind?: 'run' | 'cron' | undefined; limit: number; offset: number }) {
+    return this.repo.listTasks(opts);
+  }
+
+  runs(taskId: string, limit: number, offset: number) {
+    return this.repo.runsOf(taskId, limit, offset);
+  }
+
+  outputOf(agentId: string, runId: string): Promise<OutputView[]> {
+    return this.repo.outputOf(agentId, runId);
+  }
+
+  audit(f: AuditFilter): Promise<{ items: AuditEntry[]; total: number }> {
+    return this.repo.listAudit(f);
+  }
+
+  /** The tasks part of the server's own /metrics. */
+  metricFamilies(): MetricFamily[] {
+    const c = this.counters;
+    const counter = (name: string, help: string, value: number): MetricFamily => ({
+      name,
+      help,
+      type: 'counter',
+      metrics: [{ labels: {}, value }],
+    });
+    const health = this.health();
+    return [
+      counter('falconet_server_tasks_created_total', 'Tasks created.', c.created),
+      counter('falconet_server_task_outputs_total', 'Task output records stored.', c.outputs),
+      counter(
+        'falconet_server_task_outputs_duplicate_total',
+        'Task output records dropped as already stored (resent by an agent).',
+        c.duplicates,
+      ),
+      counter('falconet_server_task_runs_ended_total', 'Task runs that ended (refused ones included).', c.finished),
+      counter('falconet_server_task_runs_refused_total', 'Task runs agents refused.', c.refused),
+      {
+        name: 'falconet_server_task_agent_streams',
+        help: 'Agent streams tasks can be sent down.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: this.streams.size }],
+      },
+      {
+        name: 'falconet_server_task_etcd_agents',
+        help: 'Agents by etcd health (etcd mode).',
+        type: 'gauge',
+        metrics: (['alive', 'lost'] as const).map((h) => ({ labels: { health: h }, value: health.filter((a) => a.health === h).length })),
+      },
+    ];
+  }
+
+  /** Agents' etcd health (etcd mode only). */
+  health(): AgentHealth[] {
+    return [...this.#health.values()].sort((a, b) => (a.agentId < b.agentId ? -1 : 1));
+  }
+
+  // --- the agent channel ---
+
+  /** Task output from an agent: stored once, pushed live, audited when the run ends, acknowledged. */
+  async output(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<void> {
+    await this.#record(agentId, out, reply);
+  }
+
+  attach(agentId: string, send: StreamSend): () => void {
+    const detach = this.streams.attach(agentId, send);
+    this.#syncJobs(agentId).catch((err: unknown) => this.#log.error({ err, agentId }, 'could not send cron jobs to the agent'));
+    return detach;
+  }
+
+  // --- inside ---
+
+  async #get(id: string): Promise<TaskView> {
+    const task = await this.repo.getTask(id);
+    if (!task) throw new TaskRequestError(404, 'not_found', `task "${id}" not found`);
+    return task;
+  }
+
+  async #setStatus(task: TaskView, status: TaskView['status']): Promise<TaskView> {
+    const now = Date.now();
+    await this.repo.setTaskStatus(task.id, status, now);
+    const updated = { ...task, status, updatedMs: now };
+    this.#live({ type: 'task', task: updated });
+    return updated;
+  }
+
+  async #setJobState(id: string, actor: string, status: 'paused' | 'active'): Promise<TaskView> {
+    const task = await this.#get(id);
+    if (task.kind !== 'cron') throw new TaskRequestError(409, 'conflict', `task "${id}" runs once; only cron jobs pause and resume`);
+    if (task.status === 'deleted') throw new TaskRequestError(409, 'conflict', `cron job "${id}" is deleted`);
+    if (task.status === status) return task;
+    const updated = await this.#setStatus(task, status);
+    for (const agentId of task.agentIds) await this.#dispatchJob(updated, agentId, actor, status === 'paused' ? 'pause' : 'resume');
+    return updated;
+  }
+
+  #resolveTargets(req: NewTask): string[] {
+    const registry = this.#opts.registry;
+    if (req.agents?.length) {
+      const unknown = req.agents.filter((id) => !registry.get(id));
+      if (unknown.length)
+        throw new TaskRequestError(400, 'bad_request', `unknown agent${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+      return [...new Set(req.agents)];
+    }
+    const labels = Object.entries(req.labels ?? {});
+    if (labels.length === 0) throw new TaskRequestError(400, 'bad_request', 'choose agents: give "agents" (ids) or "labels"');
+    const ids = registry
+      .list()
+      .filter((a) => labels.every(([k, v]) => a.labels[k] === v))
+      .map((a) => a.id)
+      .sort();
+    if (ids.length === 0) {
+      throw new TaskRequestError(400, 'bad_request', `no agent has the labels ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+    }
+    return ids;
+  }
+
+  #fields(task: TaskView, agentId: string, opts: { cancel?: boolean; paused?: boolean }): SignedTaskFields {
+    return {
+      agentId,
+      taskId: task.id,
+      command: task.command,
+      args: task.args,
+      env: task.env,
+      schedule: task.schedule,
+      timezone: task.timezone,
+      timeoutMs: task.timeoutMs,
+      issuedMs: Date.now(),
+      cancel: opts.cancel ?? false,
+      paused: opts.paused ?? false,
+    };
+  }
+
+  /** A Task message for one agent, signed as it is sent. */
+  #message(task: TaskView, agentId: string, opts: { cancel?: boolean; paused?: boolean } = {}): pb.ServerMessage {
+    const fields = this.#fields(task, agentId, opts);
+    return {
+      body: { $case: 'task', value: { ...fields, args: [...fields.args], env: { ...fields.env }, signature: this.signer.sign(fields) } },
+    };
+  }
+
+  #etcdJob(task: TaskView, agentId: string): EtcdJob {
+    const job: EtcdJob = {
+      cmd: task.command,
+      args: task.args,
+      env: task.env,
+      schedule: task.schedule,
+      timezone: task.timezone,
+      status: task.status === 'paused' ? 'paused' : 'running',
+      executor: agentId,
+      timeout_ms: task.timeoutMs,
+      issued_ms: Date.now(),
+      signature: '',
+    };
+    job.signature = this.signer.sign(etcdJobFields(task.id, job)).toString('base64');
+    return job;
+  }
+
+  async #dispatchRun(task: TaskView, agentId: string, actor: string): Promise<RunView> {
+    const sent = this.streams.send(agentId, this.#message(task, agentId));
+    const now = Date.now();
+    const run: RunView = {
+      taskId: task.id,
+      agentId,
+      runId: task.id,
+      scheduledMs: 0,
+      status: sent ? 'sent' : 'undeliverable',
+      exitCode: null,
+      reason: sent ? '' : 'offline',
+      message: sent ? '' : 'the agent is not connected to this server',
+      startedMs: now,
+      endedMs: sent ? null : now,
+      outputBytes: 0,
+    };
+    await this.repo.insertRun(run);
+    await this.#audit(task, agentId, actor, 'dispatch', sent ? 'sent' : 'undeliverable: agent offline', '');
+    this.#live({ type: 'task_run', run }, task.id);
+    return run;
+  }
+
+  /** Sends a cron job's current state (active, paused or deleted) to one agent, or writes it to etcd. */
+  async #dispatchJob(task: TaskView, agentId: string, actor: string, action: string): Promise<void> {
+    let result: string;
+    if (task.backend === 'etcd') {
+      const etcd = this.#etcd;
+      if (!etcd) result = 'not written: the server is not in etcd mode';
+      else {
+        try {
+          if (task.status === 'deleted') await etcd.deleteJob(agentId, task.id);
+          else await etcd.putJob(agentId, task.id, this.#etcdJob(task, agentId));
+          result = `written to etcd ${etcdKeys.job(agentId, task.id)}`;
+        } catch (err) {
+          result = `etcd write failed (${(err as Error).message}); written again when etcd is back`;
+        }
+      }
+    } else {
+      const msg =
+        task.status === 'deleted'
+          ? this.#message(task, agentId, { cancel: true })
+          : this.#message(task, agentId, { paused: task.status === 'paused' });
+      result = this.streams.send(agentId, msg) ? 'sent' : 'pending: sent when the agent connects';
+    }
+    await this.#audit(task, agentId, actor, action, result, '');
+  }
+
+  /** On every (re)connection of an agent: its cron jobs as they stand now. */
+  async #syncJobs(agentId: string): Promise<void> {
+    const since = Date.now() - this.#opts.config.retention;
+    for (const task of await this.repo.cronTasks(since)) {
+      if (task.backend !== 'stream' || !task.agentIds.includes(agentId)) continue;
+      const msg =
+        task.status === 'deleted'
+          ? this.#message(task, agentId, { cancel: true })
+          : this.#message(task, agentId, { paused: task.status === 'paused' });
+      this.streams.send(agentId, msg);
+    }
+  }
+
+  /** Writes back what etcd should hold and does not (after etcd lost its data), and removes deleted jobs. */
+  #reconcileEtcd(): void {
+    this.#reconcile = this.#reconcile.then(async () => {
+      const etcd = this.#etcd;
+      if (!etcd) return;
+      try {
+        const present = await etcd.jobs();
+        let written = 0;
+        for (const task of await this.repo.cronTasks(Date.now() - this.#opts.config.retention)) {
+          if (task.backend !== 'etcd') continue;
+          for (const agentId of task.agentIds) {
+            const key = etcdKeys.job(agentId, task.id);
+            const have = present.get(key);
+            if (task.status === 'deleted') {
+              if (have !== undefined) await etcd.deleteJob(agentId, task.id);
+              continue;
+            }
+            if (have !== undefined && sameJob(JSON.parse(have) as EtcdJob, this.#etcdJob(task, agentId))) continue;
+            await etcd.putJob(agentId, task.id, this.#etcdJob(task, agentId));
+            written++;
+          }
+        }
+        if (written) this.#log.info({ written }, 'cron jobs written back to etcd');
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'could not reconcile cron jobs with etcd; trying again on the next connection');
+      }
+    });
+  }
+
+  #onHealth(agentId: string, h: EtcdHealth | undefined): void {
+    const prev = this.#health.get(agentId);
+    const now = Date.now();
+    let next: AgentHealth;
+    if (h) {
+      if (prev?.health === 'alive' && prev.version === h.version && prev.hostname === h.hostname) return;
+      next = { agentId, health: 'alive', hostname: h.hostname, version: h.version, sinceMs: now };
+      if (prev?.health === 'lost') this.#log.info({ agentId, hostname: h.hostname }, 'agent alive again in etcd');
+    } else {
+      if (!prev || prev.health === 'lost') return;
+      next = { ...prev, health: 'lost', sinceMs: now };
+      this.#log.warn({ agentId, hostname: prev.hostname }, 'agent lost: its etcd health key is gone (lease expired or revoked)');
+    }
+    this.#health.set(agentId, next);
+    this.#live({ type: 'task_agent', agent: next });
+  }
+
+  async #record(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<void> {
+    const ack = () => reply({ body: { $case: 'taskOutputAck', value: { runId: out.runId, seq: out.seq } } });
+    const stream = STREAM_NAMES[out.stream];
+    if (!RUN_ID.test(out.runId) || !TASK_ID_PATTERN.test(out.taskId) || out.seq < 1 || !stream) {
+      this.#log.warn({ agentId, runId: out.runId.slice(0, 64), seq: out.seq }, 'malformed task output dropped');
+      ack();
+      return;
+    }
+    let run = await this.repo.getRun(agentId, out.runId);
+    if (!run) {
+      run = {
+        taskId: out.taskId,
+        agentId,
+        runId: out.runId,
+        scheduledMs: out.scheduledMs,
+        status: 'running',
+        exitCode: null,
+        reason: '',
+        message: '',
+        startedMs: out.scheduledMs || out.timeMs || Date.now(),
+        endedMs: null,
+        outputBytes: 0,
+      };
+      await this.repo.insertRun(run);
+    }
+    const text = out.data.toString('utf8');
+    const isOutput = stream === 'stdout' || stream === 'stderr';
+    // Past the server's own cap the record is kept empty, so the agent's resend still dedupes.
+    const stored = isOutput && run.outputBytes >= this.#opts.config.output_limit ? '' : text;
+    const inserted = await this.repo.insertOutput(agentId, out.runId, { seq: out.seq, stream, data: stored, timeMs: out.timeMs });
+    if (!inserted) {
+      this.counters.duplicates++;
+      ack();
+      return;
+    }
+    this.counters.outputs++;
+    const before = run.status;
+    if (isOutput) {
+      run.outputBytes += out.data.length;
+      if (run.status === 'sent' || run.status === 'pending') run.status = 'running';
+    } else if (stream === 'exit') {
+      Object.assign(run, {
+        status: exitStatus(out.exitCode, out.reason),
+        exitCode: out.exitCode,
+        reason: out.reason,
+        message: text,
+        endedMs: out.timeMs,
+      });
+    } else {
+      Object.assign(run, { status: 'refused', reason: out.reason, message: text, endedMs: out.timeMs });
+      this.counters.refused++;
+    }
+    await this.repo.updateRun(agentId, out.runId, run);
+    this.#live(
+      {
+        type: 'task_output',
+        taskId: out.taskId,
+        agentId,
+        runId: out.runId,
+        seq: out.seq,
+        stream,
+        data: stored,
+        exitCode: out.exitCode,
+        reason: out.reason,
+        timeMs: out.timeMs,
+      },
+      out.taskId,
+    );
+    if (run.status !== before || !isOutput) this.#live({ type: 'task_run', run: { ...run } }, out.taskId);
+    if (!isOutput) {
+      this.counters.finished++;
+      const task = await this.repo.getTask(out.taskId);
+      const result =
+        run.status === 'refused'
+          ? `refused: ${out.reason}`
+          : run.status === 'succeeded' || run.status === 'failed'
+            ? `${run.status} (exit ${out.exitCode})`
+            : `${run.status}${out.reason ? ` (${out.reason})` : ''}`;
+      await this.repo.audit({
+        timeMs: Date.now(),
+        actor: task?.createdBy ?? 'agent',
+        action: run.status === 'refused' ? 'refused' : 'result',
+        taskId: out.taskId,
+        agentId,
+        command: task ? commandLine(task) : '',
+        result,
+        detail: text.slice(0, 2000),
+      });
+      this.#log.info(
+        { taskId: out.taskId, runId: out.runId, agentId, status: run.status, reason: out.reason || undefined },
+        'task run ended',
+      );
+      if (task?.kind === 'run' && task.status === 'active') {
+        if ((await this.repo.unfinishedRuns(task.id)) === 0) await this.#setStatus(task, 'done');
+      }
+    }
+    ack();
+  }
+
+  async #audit(task: TaskView, agentId: string, actor: string, action: string, result: string, detail: string): Promise<void> {
+    await this.repo.audit({ timeMs: Date.now(), actor, action, taskId: task.id, agentId, command: commandLine(task), result, detail });
+  }
+
+  #live(msg: TaskLiveMessage, taskId?: string): void {
+    this.#opts.live.task(msg, taskId);
+  }
+}
+
+export function commandLine(t: Pick<TaskView, 'command' | 'args' | 'schedule' | 'timezone'>): string {
+  const quoted = [t.command, ...t.args].map((a) => (/^[\w./:=@%+-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+  return t.schedule ? `${quoted} @ "${t.schedule}"${t.timezone ? ` ${t.timezone}` : ''}` : quoted;
+}
+
+function sameJob(a: EtcdJob, b: EtcdJob): boolean {
+  const strip = ({ issued_ms: _i, signature: _s, ...rest }: EtcdJob) => JSON.stringify(rest);
+  return strip(a) === strip(b);
+}

@@ -1,0 +1,67 @@
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { createTempDatabase } from '../../../testing/postgres.ts';
+import { SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
+import { PostgresStore } from '../src/store/postgres.ts';
+import type { Store } from '../src/store/types.ts';
+import { storeSuite } from './store-suite.ts';
+
+// The same contract on the machine's real PostgreSQL, each test in a database of its own.
+storeSuite('postgres', async ({ now, retention, maxBytes }) => {
+  const db = await createTempDatabase('falconet_store');
+  const open = (cap = maxBytes) => PostgresStore.open({ url: db.url, now, retention, maxBytes: cap, maintenanceIntervalMs: 0 });
+  let store = await open();
+  const h = {
+    store: store as Store,
+    async reopen() {
+      await store.close();
+      store = await open();
+      h.store = store;
+      return store;
+    },
+    async reopenWithCap(cap: number) {
+      await store.close();
+      store = await open(cap);
+      h.store = store;
+      return store;
+    },
+    settle: () => store.maintain(),
+    async cleanup() {
+      await store.close();
+      await db.drop();
+    },
+  };
+  return h;
+});
+
+describe('falconet-server migrate on PostgreSQL', () => {
+  it('creates the samples schema, partitioned, and is idempotent', async () => {
+    const db = await createTempDatabase('falconet_migrate');
+    try {
+      for (let run = 0; run < 2; run++) {
+        const p = startProcess(SERVER_CLI, ['migrate', '--data-dir', tempDir()], { FALCONET_DATABASE_URL: db.url });
+        expect((await p.exited).code, p.lines.join('\n')).toBe(0);
+        expect(p.lines).toContain('falconet-server: samples store (postgres) is ready');
+      }
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        const { rows } = await c.query(
+          "SELECT relname, relkind FROM pg_class WHERE relname IN ('ts_raw', 'ts_1m', 'ts_1h', 'ts_series', 'ts_agent_seq') ORDER BY relname",
+        );
+        expect(rows).toEqual([
+          { relname: 'ts_1h', relkind: 'p' },
+          { relname: 'ts_1m', relkind: 'p' },
+          { relname: 'ts_agent_seq', relkind: 'r' },
+          { relname: 'ts_raw', relkind: 'p' },
+          { relname: 'ts_series', relkind: 'r' },
+        ]);
+        expect((await c.query('SELECT max(version) AS v FROM ts_schema_version')).rows[0].v).toBe(1);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await db.drop();
+    }
+  }, 60_000);
+});

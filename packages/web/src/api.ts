@@ -1,0 +1,57 @@
+/** The server's REST API, as the dashboard uses it. */
+export interface Agent {
+  id: string;
+  hostname: string;
+  ips: string[];
+  primaryIp: string;
+  os: string;
+  kernel: string;
+  arch: string;
+  platform: string;
+  version: string;
+  labels: Record<string, string>;
+  bootTimeMs: number;
+  intervalMs: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  summary: Record<string, number>;
+  status: 'online' | 'offline';
+  connected: boolean;
+}
+
+export interface Series {
+  name: string;
+  labels: Record<string, string>;
+  points: [number, number | null][];
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export async function getJson<T>(path: string): Promise<T> {
+  const res = await fetch(path, { headers: { accept: 'application/json' } });
+  if (!res.ok) {
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      const body = (await res.json()) as { error?: { message?: string } };
+      if (body.error?.message) message = body.error.message;
+    } catch {
+      // not JSON
+    }
+    throw new ApiError(res.status, message);
+  }
+  return (await res.json()) as T;
+}
+
+export const fetchAgents = () => getJson<{ items: Agent[]; total: number }>('/api/agents?limit=10000');
+export const fetchAgent = (id: string) => getJson<Agent>(`/api/agents/${encodeURIComponent(id)}`);
+
+export function fetchHistory(agentId: string, name: string, fromMs: number, toMs: number, stepMs = 0) {
+  const q = new URLSearchParams({ agent: agentId, name, from: String(fromMs), to: String(toMs), step: String(stepMs) });
+  return getJson<{ series: Series[]; stepMs: number }>(`/api/metrics?${q}`);
+}

@@ -1,0 +1,53 @@
+import { useQueryClient } from '@tanstack/react-query';
+import { createContext, type ReactNode, useCallback, useContext, useEffect, useState } from 'react';
+import { ApiError } from '../api.ts';
+import { fetchSession, type SessionState } from './client.ts';
+import { SettingsPage } from './SettingsPage.tsx';
+import { SetupPage } from './SetupPage.tsx';
+import { SignInPage } from './SignInPage.tsx';
+import './auth.css';
+
+const SessionContext = createContext<SessionState | undefined>(undefined);
+
+export function useSession(): SessionState | undefined {
+  return useContext(SessionContext);
+}
+
+/**
+ * Stands in front of the dashboard: asks the server who the browser is, shows the sign-in page
+ * when nobody is, the first-run setup page at /setup, the settings page at /settings, and the
+ * dashboard otherwise. Any query answered 401 (a session that ended) sends it back to sign-in.
+ */
+export function AuthGate({ children }: { children: ReactNode }) {
+  const [state, setState] = useState<SessionState>();
+  const [error, setError] = useState<string>();
+  const client = useQueryClient();
+  const refresh = useCallback(() => {
+    fetchSession().then(
+      (s) => {
+        setError(undefined);
+        setState(s);
+      },
+      (e: Error) => setError(e.message),
+    );
+  }, []);
+
+  useEffect(refresh, [refresh]);
+  useEffect(
+    () =>
+      client.getQueryCache().subscribe((ev) => {
+        const err = ev.query.state.error;
+        if (ev.type === 'updated' && err instanceof ApiError && err.status === 401) refresh();
+      }),
+    [client, refresh],
+  );
+
+  if (error) return <p role="alert">Could not reach the server: {error}</p>;
+  if (!state) return <p className="auth-loading">Loading…</p>;
+  const path = location.pathname;
+  if (path === '/setup') return <SetupPage mode={state.mode} />;
+  if (state.mode === 'signed-out') return <SignInPage />;
+  return (
+    <SessionContext.Provider value={state}>{path === '/settings' ? <SettingsPage session={state} /> : children}</SessionContext.Provider>
+  );
+}

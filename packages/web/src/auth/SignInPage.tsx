@@ -1,0 +1,54 @@
+import { type FormEvent, useState } from 'react';
+import { signIn } from './client.ts';
+
+export function SignInPage() {
+  const [name, setName] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      await signIn(name, password);
+      // A fresh page load: every query and the live socket start again with the new cookie.
+      location.replace(location.pathname === '/signin' ? '/' : location.pathname + location.search);
+    } catch (err) {
+      setError((err as Error).message);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="auth-page">
+      <form className="auth-card" onSubmit={submit} data-testid="signin-form">
+        <h1>Falconet</h1>
+        <label>
+          Name
+          <input data-testid="signin-name" autoComplete="username" value={name} onChange={(e) => setName(e.target.value)} required />
+        </label>
+        <label>
+          Password
+          <input
+            data-testid="signin-password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+          />
+        </label>
+        {error ? (
+          <p role="alert" className="auth-error" data-testid="signin-error">
+            {error}
+          </p>
+        ) : null}
+        <button type="submit" disabled={busy} data-testid="signin-submit">
+          Sign in
+        </button>
+      </form>
+    </div>
+  );
+}

@@ -1,0 +1,467 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import { fetchAgents } from '../api.ts';
+import {
+  type AgentHealth,
+  type AuditEntry,
+  commandLine,
+  createTask,
+  fetchAudit,
+  fetchHealth,
+  fetchOutput,
+  fetchTask,
+  fetchTasks,
+  type OutputRecord,
+  parseLabels,
+  type Run,
+  type Task,
+  type TaskLiveMessage,
+  taskAction,
+} from './api.ts';
+import { TaskLive } from './live.ts';
+import './tasks.css';
+
+const time = (ms: number | null | undefined) => (ms ? new Date(ms).toLocaleString() : '—');
+
+/** The Tasks page: run a command or schedule a job, follow its output live, read the audit log. */
+export function TasksPage({ path, go }: { path: string; go(path: string): void }) {
+  // Made in an effect, not a memo: React may mount, unmount and mount again (StrictMode), and a
+  // closed connection must not be the one the page keeps.
+  const [live, setLive] = useState<TaskLive>();
+  useEffect(() => {
+    const l = new TaskLive();
+    setLive(l);
+    return () => l.close();
+  }, []);
+  const m = /^\/tasks\/([^/]+)$/.exec(path);
+  if (!live) return null;
+  return (
+    <section className="tasks">
+      {m ? <TaskDetail id={decodeURIComponent(m[1] as string)} live={live} go={go} /> : <TaskIndex live={live} go={go} />}
+    </section>
+  );
+}
+
+function useHostnames(): (id: string) => string {
+  const agents = useQuery({ queryKey: ['agents'], queryFn: fetchAgents, refetchInterval: 30_000 });
+  return useCallback((id: string) => agents.data?.items.find((a) => a.id === id)?.hostname ?? id, [agents.data]);
+}
+
+function TaskIndex({ live, go }: { live: TaskLive; go(path: string): void }) {
+  const client = useQueryClient();
+  const tasks = useQuery({ queryKey: ['tasks'], queryFn: fetchTasks });
+  const health = useQuery({ queryKey: ['tasks', 'health'], queryFn: fetchHealth });
+  useEffect(
+    () =>
+      live.listen((msg) => {
+        if (msg.type === 'task') void client.invalidateQueries({ queryKey: ['tasks'], exact: true });
+        if (msg.type === 'task_agent') {
+          client.setQueryData<{ backend: 'stream' | 'etcd'; items: AgentHealth[] }>(['tasks', 'health'], (old) =>
+            old ? { ...old, items: [...old.items.filter((a) => a.agentId !== msg.agent.agentId), msg.agent] } : old,
+          );
+        }
+      }),
+    [live, client],
+  );
+  return (
+    <>
+      <h1>Tasks</h1>
+      <NewTaskForm onCreated={(t) => go(`/tasks/${encodeURIComponent(t.id)}`)} />
+      {health.data?.backend === 'etcd' ? <EtcdHealth agents={health.data.items} /> : null}
+      <h2>Recent tasks</h2>
+      {tasks.error ? <p role="alert">Could not load tasks: {(tasks.error as Error).message}</p> : null}
+      <table className="tasks-table">
+        <thead>
+          <tr>
+            <th scope="col">Command</th>
+            <th scope="col">Kind</th>
+            <th scope="col">Agents</th>
+            <th scope="col">Status</th>
+            <th scope="col">By</th>
+            <th scope="col">Created</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(tasks.data?.items ?? []).map((t) => (
+            <tr key={t.id} data-testid="task-row" data-task-id={t.id}>
+              <td>
+                <a
+                  href={`/tasks/${encodeURIComponent(t.id)}`}
+                  onClick={(e) => {
+                    e.preventDefault();
+                    go(`/tasks/${encodeURIComponent(t.id)}`);
+                  }}
+                >
+                  <code>{commandLine(t)}</code>
+                </a>
+              </td>
+              <td>{t.kind === 'cron' ? `cron ${t.schedule}${t.timezone ? ` (${t.timezone})` : ''}` : 'run now'}</td>
+              <td>{t.agentIds.length}</td>
+              <td>
+                <span className={`task-status ${t.status}`}>{t.status}</span>
+              </td>
+              <td>{t.createdBy}</td>
+              <td>{time(t.createdMs)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <AuditLog live={live} />
+    </>
+  );
+}
+
+function NewTaskForm({ onCreated }: { onCreated(t: Task): void }) {
+  const [command, setCommand] = useState('');
+  const [args, setArgs] = useState('');
+  const [targetKind, setTargetKind] = useState<'labels' | 'agents'>('labels');
+  const [target, setTarget] = useState('');
+  const [schedule, setSchedule] = useState('');
+  const [timezone, setTimezone] = useState('');
+  const [timeout, setTimeoutSec] = useState('');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError('');
+    setBusy(true);
+    try {
+      const chosen =
+        targetKind === 'labels'
+          ? { labels: parseLabels(target) }
+          : {
+              agents: target
+                .split(/[\s,]+/)
+                .map((s) => s.trim())
+                .filter(Boolean),
+            };
+      const { task } = await createTask({
+        command: command.trim(),
+        // One argument per line: nothing is split or quoted behind the user's back.
+        args: args === '' ? [] : args.split('\n'),
+        ...chosen,
+        schedule: schedule.trim(),
+        timezone: timezone.trim(),
+        timeoutMs: timeout ? Math.round(Number(timeout) * 1000) : 0,
+      });
+      onCreated(task);
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="task-form" onSubmit={submit} aria-label="New task">
+      <label>
+        Command
+        <input name="command" value={command} onChange={(e) => setCommand(e.target.value)} placeholder="/usr/bin/uptime" required />
+      </label>
+      <label>
+        Arguments, one per line
+        <textarea name="args" rows={2} value={args} onChange={(e) => setArgs(e.target.value)} />
+      </label>
+      <fieldset>
+        <legend>Agents</legend>
+        <label className="inline">
+          <input type="radio" name="target-kind" checked={targetKind === 'labels'} onChange={() => setTargetKind('labels')} /> by labels
+        </label>
+        <label className="inline">
+          <input type="radio" name="target-kind" checked={targetKind === 'agents'} onChange={() => setTargetKind('agents')} /> by id
+        </label>
+        <input
+          name="target"
+          aria-label={targetKind === 'labels' ? 'labels' : 'agent ids'}
+          value={target}
+          onChange={(e) => setTarget(e.target.value)}
+          placeholder={targetKind === 'labels' ? 'role=web, zone=a' : 'agent ids, separated by commas'}
+          required
+        />
+      </fieldset>
+      <div className="row">
+        <label>
+          Cron schedule (empty: run now)
+          <input name="schedule" value={schedule} onChange={(e) => setSchedule(e.target.value)} placeholder="*/5 * * * *" />
+        </label>
+        <label>
+          Time zone
+          <input name="timezone" value={timezone} onChange={(e) => setTimezone(e.target.value)} placeholder="Europe/Berlin" />
+        </label>
+        <label>
+          Timeout, s
+          <input name="timeout" type="number" min="0" value={timeout} onChange={(e) => setTimeoutSec(e.target.value)} />
+        </label>
+      </div>
+      {error ? (
+        <p role="alert" className="error" data-testid="task-error">
+          {error}
+        </p>
+      ) : null}
+      <button type="submit" disabled={busy}>
+        {schedule.trim() ? 'Schedule' : 'Run'}
+      </button>
+    </form>
+  );
+}
+
+interface RunState {
+  run: Run;
+  output: Map<number, OutputRecord>;
+}
+
+const runKey = (r: Pick<Run, 'agentId' | 'runId'>) => `${r.agentId}/${r.runId}`;
+
+function TaskDetail({ id, live, go }: { id: string; live: TaskLive; go(path: string): void }) {
+  const hostname = useHostnames();
+  const [task, setTask] = useState<Task | undefined>();
+  const [runs, setRuns] = useState<Map<string, RunState>>(new Map());
+  const [error, setError] = useState('');
+
+  const patchRun = useCallback((key: string, f: (s: RunState | undefined) => RunState) => {
+    setRuns((old) => {
+      const next = new Map(old);
+      next.set(key, f(old.get(key)));
+      return next;
+    });
+  }, []);
+
+  // Subscribe first, then read what is stored: a record in both is kept once, by its seq.
+  const load = useCallback(async () => {
+    try {
+      const res = await fetchTask(id);
+      setTask(res.task);
+      for (const run of res.runs) {
+        patchRun(runKey(run), (s) => ({
+          run: s && s.run.status !== 'sent' && run.status === 'sent' ? s.run : run,
+          output: s?.output ?? new Map(),
+        }));
+        if (run.outputBytes > 0 || run.endedMs) {
+          const { output } = await fetchOutput(run);
+          patchRun(runKey(run), (s) => {
+            const merged = new Map(s?.output);
+            for (const o of output) merged.set(o.seq, o);
+            return { run: s?.run ?? run, output: merged };
+          });
+        }
+      }
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  }, [id, patchRun]);
+
+  useEffect(() => {
+    const unsubscribe = live.subscribe(id);
+    const stop = live.listen((msg: TaskLiveMessage) => {
+      if (msg.type === 'task' && msg.task.id === id) setTask(msg.task);
+      if (msg.type === 'task_run' && msg.run.taskId === id)
+        patchRun(runKey(msg.run), (s) => ({ run: msg.run, output: s?.output ?? new Map() }));
+      if (msg.type === 'task_output' && msg.taskId === id) {
+        patchRun(runKey(msg), (s) => {
+          const output = new Map(s?.output);
+          output.set(msg.seq, { seq: msg.seq, stream: msg.stream, data: msg.data, timeMs: msg.timeMs });
+          const run: Run = s?.run ?? {
+            taskId: id,
+            agentId: msg.agentId,
+            runId: msg.runId,
+            scheduledMs: 0,
+            status: 'running',
+            exitCode: null,
+            reason: '',
+            message: '',
+            startedMs: msg.timeMs,
+            endedMs: null,
+            outputBytes: 0,
+          };
+          return { run, output };
+        });
+      }
+    });
+    const reopened = live.onOpen(() => void load());
+    void load();
+    return () => {
+      unsubscribe();
+      stop();
+      reopened();
+    };
+  }, [id, live, load, patchRun]);
+
+  const act = async (action: 'cancel' | 'pause' | 'resume' | 'delete') => {
+    try {
+      setTask((await taskAction(id, action)).task);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+
+  const ordered = [...runs.values()].sort((a, b) => b.run.startedMs - a.run.startedMs || (a.run.agentId < b.run.agentId ? -1 : 1));
+  return (
+    <>
+      <p>
+        <a
+          href="/tasks"
+          onClick={(e) => {
+            e.preventDefault();
+            go('/tasks');
+          }}
+        >
+          ← Tasks
+        </a>
+      </p>
+      {error ? <p role="alert">{error}</p> : null}
+      {task ? (
+        <>
+          <h1>
+            <code>{commandLine(task)}</code> <span className={`task-status ${task.status}`}>{task.status}</span>
+          </h1>
+          <p className="sub">
+            {task.kind === 'cron' ? `cron "${task.schedule}"${task.timezone ? ` in ${task.timezone}` : ''} · ` : 'run now · '}
+            {task.target.labels
+              ? `agents with ${Object.entries(task.target.labels)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(', ')}`
+              : 'chosen agents'}{' '}
+            ({task.agentIds.length}) · by {task.createdBy} · {time(task.createdMs)}
+            {task.backend === 'etcd' ? ' · via etcd' : ''}
+          </p>
+          <div className="task-actions">
+            {task.kind === 'run' && task.status === 'active' ? (
+              <button type="button" onClick={() => void act('cancel')}>
+                Cancel
+              </button>
+            ) : null}
+            {task.kind === 'cron' && task.status === 'active' ? (
+              <button type="button" onClick={() => void act('pause')}>
+                Pause
+              </button>
+            ) : null}
+            {task.kind === 'cron' && task.status === 'paused' ? (
+              <button type="button" onClick={() => void act('resume')}>
+                Resume
+              </button>
+            ) : null}
+            {task.kind === 'cron' && task.status !== 'deleted' ? (
+              <button type="button" onClick={() => void act('delete')}>
+                Delete
+              </button>
+            ) : null}
+          </div>
+        </>
+      ) : (
+        <p>Loading…</p>
+      )}
+      <div className="runs">
+        {ordered.slice(0, 50).map((s) => (
+          <RunPanel key={runKey(s.run)} state={s} hostname={hostname(s.run.agentId)} />
+        ))}
+      </div>
+      <AuditLog live={live} taskId={id} />
+    </>
+  );
+}
+
+function RunPanel({ state, hostname }: { state: RunState; hostname: string }) {
+  const { run } = state;
+  const records = [...state.output.values()].sort((a, b) => a.seq - b.seq);
+  const text = records.filter((r) => r.stream === 'stdout' || r.stream === 'stderr');
+  return (
+    <article className="run" data-testid="run" data-agent-id={run.agentId} data-run-id={run.runId} data-status={run.status}>
+      <header>
+        <strong>{hostname}</strong>
+        <span className="sub" title={run.agentId}>
+          {run.agentId.slice(0, 8)}
+        </span>
+        <span className={`run-status ${run.status}`} data-testid="run-status">
+          {run.status}
+        </span>
+        {run.exitCode !== null ? <span data-testid="run-exit">exit {run.exitCode}</span> : null}
+        {run.scheduledMs ? <span className="sub">scheduled {time(run.scheduledMs)}</span> : null}
+        {run.reason ? <span className="sub">{run.reason}</span> : null}
+      </header>
+      <pre data-testid="run-output">
+        {text.map((r) => (
+          <span key={r.seq} className={r.stream}>
+            {r.data}
+          </span>
+        ))}
+      </pre>
+      {run.message && (run.status === 'refused' || run.status === 'undeliverable' || run.reason) ? (
+        <p className="run-message">{run.message}</p>
+      ) : null}
+    </article>
+  );
+}
+
+function AuditLog({ live, taskId }: { live: TaskLive; taskId?: string }) {
+  const [entries, setEntries] = useState<AuditEntry[]>([]);
+  const reload = useCallback(() => {
+    fetchAudit(taskId)
+      .then((r) => setEntries(r.items))
+      .catch(() => undefined);
+  }, [taskId]);
+  useEffect(() => {
+    reload();
+    // Audit rows come from runs ending and from people acting: refetch on either, at most every 500 ms.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = live.listen((m) => {
+      if (!((m.type === 'task_run' && m.run.endedMs) || m.type === 'task') || timer) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        reload();
+      }, 500);
+    });
+    return () => {
+      stop();
+      clearTimeout(timer);
+    };
+  }, [live, reload]);
+  return (
+    <>
+      <h2>Audit log</h2>
+      <table className="tasks-table audit">
+        <thead>
+          <tr>
+            <th scope="col">When</th>
+            <th scope="col">Who</th>
+            <th scope="col">What</th>
+            <th scope="col">Where</th>
+            <th scope="col">Command</th>
+            <th scope="col">Result</th>
+          </tr>
+        </thead>
+        <tbody>
+          {entries.map((e) => (
+            <tr key={e.id} data-testid="audit-row" data-action={e.action} title={e.detail}>
+              <td>{time(e.timeMs)}</td>
+              <td>{e.actor}</td>
+              <td>{e.action}</td>
+              <td>{e.agentId || '—'}</td>
+              <td>
+                <code>{e.command}</code>
+              </td>
+              <td>{e.result}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+function EtcdHealth({ agents }: { agents: AgentHealth[] }) {
+  return (
+    <>
+      <h2>Agents in etcd</h2>
+      <ul className="etcd-health">
+        {[...agents]
+          .sort((a, b) => (a.hostname < b.hostname ? -1 : 1))
+          .map((a) => (
+            <li key={a.agentId} data-testid="etcd-agent" data-agent-id={a.agentId} data-health={a.health}>
+              <span className={`task-status ${a.health}`}>{a.health}</span> {a.hostname || a.agentId} · since {time(a.sinceMs)}
+            </li>
+          ))}
+      </ul>
+    </>
+  );
+}

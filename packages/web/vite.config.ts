@@ -1,0 +1,13 @@
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vite';
+
+// The dashboard is served by falconet-server from its `public` directory.
+export default defineConfig({
+  plugins: [react()],
+  build: { outDir: '../server/public', emptyOutDir: true, chunkSizeWarningLimit: 1024 },
+  server: {
+    proxy: {
+      '/api': { target: 'http://127.0.0.1:7070', ws: true },
+    },
+  },
+});

@@ -1,0 +1,211 @@
+/**
+ * Test support: real falconet processes started from source on loopback ports of their own,
+ * with their output captured and waited on.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const ROOT = join(import.meta.dirname, '..');
+export const AGENT_CLI = join(ROOT, 'packages/agent/src/cli.ts');
+export const SERVER_CLI = join(ROOT, 'packages/server/src/cli.ts');
+
+export function tempDir(prefix = 'falconet-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A port free right now on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The ephemeral range outgoing connections take their local ports from (Linux: ip_local_port_range). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo && hi) return [lo, hi];
+  } catch {
+    // not Linux: the IANA range
+  }
+  return [49152, 65535];
+}
+
+/**
+ * A free port outside the ephemeral range, for a server a test kills and restarts on the same
+ * port: an ephemeral port could meanwhile become the local port of some outgoing connection.
+ */
+export async function stablePort(): Promise<number> {
+  const [lo] = ephemeralRange();
+  const base = Math.max(1024, lo - 12_000);
+  for (let i = 0; i < 200; i++) {
+    const port = base + Math.floor(Math.random() * (lo - base));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  return await freePort();
+}
+
+export interface Proc {
+  child: ChildProcess;
+  lines: string[];
+  /** Resolves with the first line (past or future) that matches. */
+  waitFor(match: RegExp | ((line: string) => boolean), timeoutMs?: number): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
+}
+
+export function startProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  return startCommand(process.execPath, ['--conditions=source', '--disable-warning=ExperimentalWarning', script, ...args], env, script);
+}
+
+/** Any command, with its output captured and waited on like startProcess's. */
+export function startCommand(command: string, args: string[], env: NodeJS.ProcessEnv = {}, label = command): Proc {
+  const script = label;
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  const lines: string[] = [];
+  const waiters = new Set<{ test: (l: string) => boolean; resolve: (l: string) => void }>();
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on('line', (line) => {
+      lines.push(line);
+      if (process.env.FALCONET_TEST_VERBOSE) process.stderr.write(`[${script.split('/').at(-3)}] ${line}\n`);
+      for (const w of waiters) {
+        if (w.test(line)) {
+          waiters.delete(w);
+          w.resolve(line);
+        }
+      }
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    lines,
+    exited,
+    waitFor(match, timeoutMs = 20_000) {
+      const test = typeof match === 'function' ? match : (l: string) => match.test(l);
+      const seen = lines.find(test);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const w = {
+          test,
+          resolve: (l: string) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(w);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${match}; output so far:\n${lines.slice(-30).join('\n')}`));
+        }, timeoutMs);
+        waiters.add(w);
+      });
+    },
+    async stop(signal = 'SIGTERM', timeoutMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+export interface ServerProc extends Proc {
+  httpPort: number;
+  grpcPort: number;
+  /** The Open-Falcon TCP JSON-lines port (never the fixed 6000 in tests). */
+  transferPort: number;
+  dataDir: string;
+  url: string;
+}
+
+export async function startServer(
+  opts: { dataDir?: string; httpPort?: number; grpcPort?: number; transferPort?: number; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<ServerProc> {
+  const dataDir = opts.dataDir ?? tempDir('falconet-server-');
+  const httpPort = opts.httpPort ?? (await freePort());
+  const grpcPort = opts.grpcPort ?? (await freePort());
+  const transferPort = opts.transferPort ?? (await freePort());
+  const proc = startProcess(
+    SERVER_CLI,
+    [
+      'run',
+      '--data-dir',
+      dataDir,
+      '--listen',
+      `127.0.0.1:${httpPort}`,
+      '--grpc-listen',
+      `127.0.0.1:${grpcPort}`,
+      '--transfer-listen',
+      `127.0.0.1:${transferPort}`,
+      ...(opts.args ?? []),
+    ],
+    opts.env,
+  );
+  await proc.waitFor(/"server listening"/);
+  return Object.assign(proc, { httpPort, grpcPort, transferPort, dataDir, url: `http://127.0.0.1:${httpPort}` });
+}
+
+export interface AgentProc extends Proc {
+  dataDir: string;
+  metricsPort: number;
+}
+
+export async function startAgent(
+  opts: { server?: string; dataDir?: string; interval?: string; args?: string[]; metricsPort?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<AgentProc> {
+  const dataDir = opts.dataDir ?? tempDir('falconet-agent-');
+  const metricsPort = opts.metricsPort ?? (await freePort());
+  const args = ['run', '--data-dir', dataDir, '--listen', `127.0.0.1:${metricsPort}`, '--interval', opts.interval ?? '1s'];
+  if (opts.server) args.push('--server', opts.server);
+  // Tests expect the interval they ask for: the load-following report interval stays off unless asked for.
+  const proc = startProcess(AGENT_CLI, [...args, ...(opts.args ?? [])], { FALCONET_REPORT_DYNAMIC: 'false', ...opts.env });
+  await proc.waitFor(/"exporter listening"/);
+  return Object.assign(proc, { dataDir, metricsPort });
+}
+
+export async function getJson<T = unknown>(url: string): Promise<T> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  everyMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
