@@ -26,7 +26,6 @@ import { type RuleSpecInput, ruleSpecSchema } from '../packages/server/src/alert
 import { serverConfigSchema } from '../packages/server/src/config.ts';
 import { migrateMetaDb, openMetaDb } from '../packages/server/src/db/index.ts';
 import { openStore } from '../packages/server/src/store/index.ts';
-import type { Store } from '../packages/server/src/store/types.ts';
 import { tempDir } from '../testing/processes.ts';
 import { emit, percentile, progress, quick } from './lib.ts';
 
