@@ -179,8 +179,10 @@ describe('tasks on real processes', () => {
     const taskId = created.body.task.id as string;
     const runs = await eventually(async () => {
       const t = await getJson<{ runs: Run[] }>(`${server.url}/api/tasks/${taskId}`);
-      return t.runs.length === 3 && t.runs.every((r) => r.status === 'refused') ? t.runs : undefined;
-    });
+      if (t.runs.length === 3 && t.runs.every((r) => r.status === 'refused')) return t.runs;
+      // Said when the wait runs out, so a failure shows where the runs stood.
+      throw new Error(`runs so far: ${JSON.stringify(t.runs.map((r) => [r.agentId, r.status, r.reason]))}`);
+    }, 60_000);
     expect(runs.map((r) => r.reason)).toEqual(['bad_signature', 'bad_signature', 'bad_signature']);
     const audit = await getJson<Audit>(`${server.url}/api/tasks/audit?action=refused&limit=100`);
     const bad = audit.items.filter((e) => e.taskId === taskId);

@@ -15,15 +15,22 @@ export interface TaskChannelHooks {
 
 /**
  * The agent streams open on this server instance, by agent id, so a task can be written down the
- * right one. The newest stream wins when a reconnect briefly overlaps the old one.
+ * right one. The newest stream wins while a reconnect briefly overlaps the old one; when the
+ * newest closes first (an abandoned attempt that registered late), the one still open takes over.
  */
 export class AgentStreams {
-  readonly #streams = new Map<string, StreamSend>();
+  readonly #streams = new Map<string, StreamSend[]>();
 
   attach(agentId: string, send: StreamSend): () => void {
-    this.#streams.set(agentId, send);
+    const open = this.#streams.get(agentId) ?? [];
+    open.push(send);
+    this.#streams.set(agentId, open);
     return () => {
-      if (this.#streams.get(agentId) === send) this.#streams.delete(agentId);
+      const still = this.#streams.get(agentId);
+      if (!still) return;
+      const i = still.indexOf(send);
+      if (i >= 0) still.splice(i, 1);
+      if (still.length === 0) this.#streams.delete(agentId);
     };
   }
 
@@ -32,8 +39,8 @@ export class AgentStreams {
   }
 
   send(agentId: string, msg: pb.ServerMessage): boolean {
-    const send = this.#streams.get(agentId);
-    return send ? send(msg) : false;
+    const open = this.#streams.get(agentId);
+    return open ? (open.at(-1) as StreamSend)(msg) : false;
   }
 
   get size(): number {
