@@ -38,6 +38,7 @@ for (let s = 0; s < slots; s++) {
     count: n,
     intervalMs,
     prefix: `bench-${base}`,
+    ledger: false,
     labels: (i) => ({ group: `g${(base + i) % 10}`, sim: 'true' }),
     series: (i, t) => {
       const samples = generate(base + i, t);
