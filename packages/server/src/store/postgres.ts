@@ -22,7 +22,7 @@ import { localKey as embeddedKey, parseLocalKey as parseEmbeddedKey } from './em
 const localKey = (name: string, labels: Labels) => embeddedKey(name, labels).replaceAll('\0', '\x1e').replaceAll('\x01', '\x1f');
 const parseLocalKey = (key: string) => parseEmbeddedKey(key.replaceAll('\x1e', '\0').replaceAll('\x1f', '\x01'));
 
-import { AcrossAccumulator, BucketAccumulator, chooseTier, groupOf, labelsMatch, makeGrid, type TierName } from './query.ts';
+import { AcrossGroups, BucketAccumulator, chooseTier, labelsMatch, makeGrid, type TierName } from './query.ts';
 import type {
   AggregateQuery,
   AggregateResult,
@@ -546,23 +546,12 @@ export class PostgresStore implements Store {
     const agg: Aggregation = q.agg ?? 'avg';
     const { tier, stepMs } = chooseTier(Math.max(1, q.stepMs), q.fromMs, agg, (t) => this.#oldestKept(t));
     const { grid, accs } = await this.#accumulate(tier, ids, q.fromMs, q.toMs, stepMs, agg === 'p95');
-    const groups = new Map<string, { group: Record<string, string>; acc: AcrossAccumulator }>();
+    const groups = new AcrossGroups(q, grid);
     for (const [id, acc] of accs) {
       const info = this.#seriesInfo.get(id) as { agentId: string; key: string };
-      const group = groupOf(q.by, parseLocalKey(info.key).labels, q.agentLabels?.(info.agentId));
-      if (q.by?.includes('agent')) group.agent = info.agentId;
-      const key = JSON.stringify(group);
-      let g = groups.get(key);
-      if (!g) {
-        g = { group, acc: new AcrossAccumulator(grid) };
-        groups.set(key, g);
-      }
-      g.acc.add(acc, agg);
+      groups.add(info.agentId, parseLocalKey(info.key).labels, acc);
     }
-    const across = q.across ?? 'avg';
-    return [...groups.values()]
-      .map((g) => ({ group: g.group, series: g.acc.series, points: g.acc.points(across), stepMs }))
-      .sort((a, b) => JSON.stringify(a.group).localeCompare(JSON.stringify(b.group)));
+    return groups.results(stepMs);
   }
 
   async topK(q: TopKQuery): Promise<TopKEntry[]> {

@@ -4,7 +4,7 @@
  * every aggregation (a bucket holding only NaN has no point), as Prometheus' *_over_time do not,
  * but as a chart wants.
  */
-import type { AcrossAggregation, Aggregation } from './types.ts';
+import type { AcrossAggregation, AggregateQuery, AggregateResult, Aggregation } from './types.ts';
 
 export interface Grid {
   /** Start of the first bucket; buckets are aligned to multiples of `step` since the epoch. */
@@ -206,6 +206,38 @@ export class AcrossAccumulator {
       out.push([this.grid.start + i * this.grid.step, v]);
     }
     return out;
+  }
+}
+
+/** The groups of an aggregate query: each series' buckets go to the group its labels name. */
+export class AcrossGroups {
+  readonly #groups = new Map<string, { group: Record<string, string>; acc: AcrossAccumulator }>();
+  readonly #q: AggregateQuery;
+  readonly #grid: Grid;
+
+  constructor(q: AggregateQuery, grid: Grid) {
+    this.#q = q;
+    this.#grid = grid;
+  }
+
+  add(agentId: string, labels: Readonly<Record<string, string>>, acc: BucketAccumulator): void {
+    const q = this.#q;
+    const group = groupOf(q.by, labels, q.agentLabels?.(agentId));
+    if (q.by?.includes('agent')) group.agent = agentId;
+    const key = JSON.stringify(group);
+    let g = this.#groups.get(key);
+    if (!g) {
+      g = { group, acc: new AcrossAccumulator(this.#grid) };
+      this.#groups.set(key, g);
+    }
+    g.acc.add(acc, q.agg ?? 'avg');
+  }
+
+  results(stepMs: number): AggregateResult[] {
+    const across = this.#q.across ?? 'avg';
+    return [...this.#groups.values()]
+      .map((g) => ({ group: g.group, series: g.acc.series, points: g.acc.points(across), stepMs }))
+      .sort((a, b) => JSON.stringify(a.group).localeCompare(JSON.stringify(b.group)));
   }
 }
 

@@ -14,7 +14,7 @@ import { type FileHandle, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sample } from '@falconet/protocol';
 import { decodeRawChunk, decodeRollupChunk } from '../codec/chunk.ts';
-import { AcrossAccumulator, BucketAccumulator, chooseTier, type Grid, groupOf, labelsMatch, makeGrid, type TierName } from '../query.ts';
+import { AcrossGroups, BucketAccumulator, chooseTier, type Grid, labelsMatch, makeGrid, type TierName } from '../query.ts';
 import type {
   AggregateQuery,
   AggregateResult,
@@ -915,23 +915,11 @@ export class EmbeddedStore implements Store {
     const agg: Aggregation = q.agg ?? 'avg';
     const { tier, stepMs } = chooseTier(Math.max(1, q.stepMs), q.fromMs, agg, (t) => this.#oldestKept(t));
     const grid = makeGrid(q.fromMs, q.toMs, stepMs);
-    const groups = new Map<string, { group: Record<string, string>; acc: AcrossAccumulator }>();
+    const groups = new AcrossGroups(q, grid);
     await this.#scan(ids, tier, grid, q.fromMs, q.toMs, agg === 'p95', (id, acc) => {
-      const agent = this.#series.agentOf[id] as string;
-      const group = groupOf(q.by, this.#series.labelsOf(id), q.agentLabels?.(agent));
-      if (q.by?.includes('agent')) group.agent = agent;
-      const key = JSON.stringify(group);
-      let g = groups.get(key);
-      if (!g) {
-        g = { group, acc: new AcrossAccumulator(grid) };
-        groups.set(key, g);
-      }
-      g.acc.add(acc, agg);
+      groups.add(this.#series.agentOf[id] as string, this.#series.labelsOf(id), acc);
     });
-    const across = q.across ?? 'avg';
-    return [...groups.values()]
-      .map((g) => ({ group: g.group, series: g.acc.series, points: g.acc.points(across), stepMs }))
-      .sort((a, b) => JSON.stringify(a.group).localeCompare(JSON.stringify(b.group)));
+    return groups.results(stepMs);
   }
 
   async topK(q: TopKQuery): Promise<TopKEntry[]> {
