@@ -14,7 +14,7 @@ import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
 import { tempDir } from '../testing/processes.ts';
 import { realisticHostSeries } from '../testing/series.ts';
 import { cpuSeconds, emit, percentile, progress, quick, rssMb } from './lib.ts';
-import { metricValue, scrape, sleep, startBenchServer, startLoad } from './lib-fleet.ts';
+import { metricValue, scrape, sleep, slowAckReport, startBenchServer, startLoad } from './lib-fleet.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -126,7 +126,10 @@ async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, d
           (metricValue(m1, 'falconet_store_appends_total') - metricValue(m0, 'falconet_store_appends_total'))) *
         1000,
     };
-    progress(`${engine}: ${load.latencies.length} acks measured`);
+    progress(
+      `${engine}: ${load.latencies.length} acks measured; p90 ${percentile(load.latencies, 90).toFixed(0)} ms, p95 ${percentile(load.latencies, 95).toFixed(0)} ms, p99.9 ${percentile(load.latencies, 99.9).toFixed(0)} ms`,
+    );
+    progress(`${engine}: slow acks by enqueue time: ${slowAckReport(load.timed)}`);
     return figures;
   } finally {
     await load.stop();

@@ -19,6 +19,8 @@ export interface Load {
   queued(): number;
   /** Ack latencies (ms) of reports enqueued since `reset()`. */
   latencies: number[];
+  /** The same as [enqueued at (wall-clock ms), latency ms], to see when slow acks happen. */
+  timed: [number, number][];
   reset(): void;
   stop(): Promise<void>;
   pids: number[];
@@ -30,11 +32,13 @@ export function startLoad(o: LoadOptions): Load {
   let since = 0;
   const load: Load = {
     latencies: [],
+    timed: [],
     pids: [],
     connected: () => [...state.values()].reduce((n, s) => n + s.connected, 0),
     queued: () => [...state.values()].reduce((n, s) => n + s.queued, 0),
     reset() {
       load.latencies = [];
+      load.timed = [];
       since = Date.now();
     },
     async stop() {
@@ -75,7 +79,11 @@ export function startLoad(o: LoadOptions): Load {
       try {
         const r = JSON.parse(line) as { connected: number; queued: number; latencies: [number, number][] };
         state.set(child, { connected: r.connected, queued: r.queued });
-        for (const [at, ms] of r.latencies) if (at >= since) load.latencies.push(ms);
+        for (const [at, ms] of r.latencies)
+          if (at >= since) {
+            load.latencies.push(ms);
+            load.timed.push([at, ms]);
+          }
       } catch {
         progress(`agents: ${line}`);
       }
@@ -124,4 +132,26 @@ export function simAgentId(g: number, agents: number, processes: number): string
   const perSlot = Math.ceil(count / Math.max(1, Math.min(count, Math.ceil(count / 25))));
   const base = first + Math.floor((g - first) / perSlot) * perSlot;
   return `bench-${base}-${g - base}`;
+}
+
+/** Where the slow acks were: per 10 s of enqueue time, how many took over `thresholdMs` and the worst. */
+export function slowAckReport(timed: [number, number][], thresholdMs = 1000): string {
+  if (timed.length === 0) return 'no acks';
+  const t0 = Math.min(...timed.map(([at]) => at));
+  const buckets = new Map<number, { n: number; slow: number; worst: number }>();
+  for (const [at, ms] of timed) {
+    const k = Math.floor((at - t0) / 10_000);
+    const b = buckets.get(k) ?? { n: 0, slow: 0, worst: 0 };
+    b.n++;
+    if (ms > thresholdMs) b.slow++;
+    b.worst = Math.max(b.worst, ms);
+    buckets.set(k, b);
+  }
+  return (
+    [...buckets.entries()]
+      .sort(([a], [b]) => a - b)
+      .filter(([, b]) => b.slow > 0)
+      .map(([k, b]) => `${k * 10}s: ${b.slow}/${b.n} over ${thresholdMs} ms, worst ${Math.round(b.worst)} ms`)
+      .join('; ') || `none over ${thresholdMs} ms`
+  );
 }

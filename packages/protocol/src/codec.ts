@@ -1,7 +1,8 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { PayloadEncoding, SampleBatch } from './gen/falconet/v1/agent.ts';
+import { PayloadEncoding } from './gen/falconet/v1/agent.ts';
 import type { Sample } from './sample.ts';
+import { decodeSampleBatch, encodeSampleBatch } from './wire.ts';
 
 /** A payload could not be opened: bad gzip, failed authentication, malformed protobuf. */
 export class PayloadError extends Error {
@@ -25,28 +26,15 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
 export function toWire(samples: readonly Sample[]): Uint8Array {
-  return SampleBatch.encode({
-    samples: samples.map((s) => ({
-      name: s.name,
-      labels: Object.entries(s.labels).map(([name, value]) => ({ name, value })),
-      value: s.value,
-      timestampMs: s.timestampMs,
-    })),
-  }).finish();
+  return encodeSampleBatch(samples);
 }
 
 export function fromWire(bytes: Uint8Array): Sample[] {
-  let batch: SampleBatch;
   try {
-    batch = SampleBatch.decode(bytes);
+    return decodeSampleBatch(bytes);
   } catch (err) {
     throw new PayloadError(`malformed sample batch: ${(err as Error).message}`);
   }
-  return batch.samples.map((s) => {
-    const labels: Record<string, string> = {};
-    for (const l of s.labels) labels[l.name] = l.value;
-    return { name: s.name, labels, value: s.value, timestampMs: s.timestampMs };
-  });
 }
 
 export function seal(plain: Buffer, key: Buffer, aad?: Buffer): Buffer {
@@ -73,7 +61,7 @@ export function unseal(sealed: Buffer, key: Buffer, aad?: Buffer): Buffer {
 }
 
 export function encodePayload(samples: readonly Sample[], opts: SealOptions): EncodedPayload {
-  const raw = Buffer.from(toWire(samples));
+  const raw = encodeSampleBatch(samples);
   if (opts.key) {
     return { encoding: PayloadEncoding.PAYLOAD_ENCODING_GZIP_AES256GCM, payload: seal(gzipSync(raw), opts.key, opts.aad) };
   }
