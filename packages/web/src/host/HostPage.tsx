@@ -136,7 +136,8 @@ export function HostPage({
           onSubmit={(e) => {
             e.preventDefault();
             const fromMs = new Date(draft.from).getTime();
-            const toMs = new Date(draft.to).getTime();
+            // The inputs have minutes: the end is inclusive of its whole minute.
+            const toMs = new Date(draft.to).getTime() + 59_999;
             if (!Number.isFinite(fromMs) || !Number.isFinite(toMs) || fromMs >= toMs) {
               setCustomError(`${t('host.from')} < ${t('host.to')}`);
               return;
