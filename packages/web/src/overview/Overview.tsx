@@ -313,6 +313,8 @@ const AgentRow = memo(function AgentRow({
       last = a;
       const s = a.summary;
       el.dataset.status = a.status;
+      // When the server ingested what is shown (bench/ui measures ingest-to-screen from it).
+      el.dataset.seenMs = String(a.lastSeenMs);
       statusEl.className = `status ${a.status}`;
       statusEl.textContent = t(a.status === 'online' ? 'status.online' : 'status.offline');
       bar(cpu, s.falconet_cpu_usage_percent);
