@@ -94,11 +94,29 @@ try {
     runs: renders.map(Math.round),
   });
 
-  // Scrolling: wheel down and up through the list, then jumps, with long tasks counted only meanwhile.
-  await sleep(2000);
-  await page.evaluate(() => {
-    (globalThis as unknown as { __longtasks: unknown[] }).__longtasks = [];
+  // Idle first, as a baseline: the live stream alone (every agent reporting) with nobody scrolling.
+  await page.waitForLoadState('networkidle');
+  const takeTasks = () =>
+    page.evaluate(() => {
+      const g = globalThis as unknown as { __longtasks: { start: number; duration: number }[] };
+      const out = g.__longtasks.map((t) => t.duration);
+      g.__longtasks = [];
+      return out;
+    });
+  await takeTasks();
+  await sleep(10_000);
+  const idle = await takeTasks();
+  emit({
+    bench: 'ui',
+    metric: 'idle_longest_task_ms',
+    value: Math.round(Math.max(0, ...idle)),
+    unit: 'ms',
+    longTasks: idle.length,
+    over100: idle.filter((d) => d > 100).length,
+    seconds: 10,
   });
+
+  // Scrolling: wheel down and up through the list, then jumps, with long tasks counted only meanwhile.
   const t0 = Date.now();
   await page.mouse.move(700, 600);
   for (let i = 0; i < (quick ? 120 : 300); i++) {

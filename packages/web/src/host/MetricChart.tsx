@@ -121,7 +121,7 @@ export function MetricChart({
               stroke: muted,
               grid: { stroke: grid },
               ticks: { stroke: grid },
-              size: 70,
+              size: 84,
               values: (_u, ticks) => ticks.map((v) => formatTick(spec.unit, v)),
             },
           ],

@@ -193,5 +193,7 @@ export function formatTick(unit: Unit, v: number): string {
   if (unit === 'percent') return `${v}%`;
   if (unit === 'celsius') return `${v}°`;
   if (unit === 'number') return String(v);
-  return formatValue(unit, v).replace('.0 ', ' ');
+  // Whole numbers on the axis once a value has two digits: the labels stay narrow.
+  const text = formatValue(unit, v);
+  return text.replace(/^(-?\d{2,})\.\d /, '$1 ').replace('.0 ', ' ');
 }

@@ -39,6 +39,19 @@ const SORT_LABEL: Record<string, Parameters<Translate>[0]> = {
 type Item = { kind: 'group'; key: string; value: string; count: number; online: number } | { kind: 'agent'; id: string };
 
 const ROW_HEIGHT = 52;
+
+/** Style objects shared per position, so a memoized row is not re-rendered by a scroll alone. */
+const styles = new Map<string, React.CSSProperties>();
+function rowStyle(top: number, height: number): React.CSSProperties {
+  const k = `${top}:${height}`;
+  let s = styles.get(k);
+  if (!s) {
+    if (styles.size > 20_000) styles.clear();
+    s = { transform: `translateY(${top}px)`, height };
+    styles.set(k, s);
+  }
+  return s;
+}
 const GROUP_HEIGHT = 36;
 
 export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(id: string): void; error?: Error | null }) {
@@ -120,9 +133,15 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
 
   const listRef = useRef<HTMLDivElement>(null);
   const [margin, setMargin] = useState(0);
+  // Where the list starts on the page: read when what is above it can change, not on every scroll.
+  const aboveKey = `${store.loaded}:${items.length === 0}:${!!error}`;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: aboveKey stands for what sits above the list
   useLayoutEffect(() => {
-    setMargin(listRef.current?.offsetTop ?? 0);
-  });
+    const measure = () => setMargin(listRef.current?.offsetTop ?? 0);
+    measure();
+    addEventListener('resize', measure);
+    return () => removeEventListener('resize', measure);
+  }, [aboveKey]);
   const virtual = useWindowVirtualizer({
     count: items.length,
     estimateSize: (i) => (items[i]?.kind === 'group' ? GROUP_HEIGHT : ROW_HEIGHT),
@@ -253,7 +272,7 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
         {virtual.getVirtualItems().map((v) => {
           const it = items[v.index];
           if (!it) return null;
-          const style = { transform: `translateY(${v.start - virtual.options.scrollMargin}px)`, height: v.size };
+          const style = rowStyle(v.start - virtual.options.scrollMargin, v.size);
           if (it.kind === 'group') {
             return (
               <div key={v.key} className="group-row" style={style} data-testid="group-row">

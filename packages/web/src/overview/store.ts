@@ -1,8 +1,8 @@
 import { type Agent, getJson } from '../api.ts';
 
-/** How many CPU points a row's sparkline keeps (about 15 minutes at one point per 30 s). */
-export const SPARK_POINTS = 30;
-const SPARK_STEP_MS = 30_000;
+/** How many CPU points a row's sparkline keeps (15 minutes at one point per 15 s). */
+export const SPARK_POINTS = 60;
+const SPARK_STEP_MS = 15_000;
 
 type RowListener = (agent: Agent) => void;
 
