@@ -321,7 +321,7 @@ const AgentRow = memo(function AgentRow({
     const up = cell('up');
     const net = cell('net');
     const seen = cell('seen');
-    const canvas = el.querySelector('canvas') as HTMLCanvasElement;
+    const spark = el.querySelector('svg') as SVGSVGElement;
     const bar = (e: HTMLElement, v: number | undefined) => {
       (e.firstChild as HTMLElement).textContent = percent(v);
       (e.lastChild as HTMLElement).style.width = `${Math.max(0, Math.min(100, v ?? 0))}%`;
@@ -342,7 +342,7 @@ const AgentRow = memo(function AgentRow({
       up.textContent = duration(s.falconet_uptime_seconds);
       net.textContent = `${rate(s.falconet_network_receive_bytes_per_second)} / ${rate(s.falconet_network_transmit_bytes_per_second)}`;
       seen.textContent = ago(a.lastSeenMs);
-      drawSparkline(canvas, store.spark.get(a.id) ?? [], a.status === 'online');
+      drawSparkline(spark, store.spark.get(a.id) ?? [], a.status === 'online');
     };
     paint(store.get(id) ?? initial.current);
     const stop = store.watch(id, paint);
@@ -389,7 +389,9 @@ const AgentRow = memo(function AgentRow({
       </span>
       <span className="c-net" data-k="net" />
       <span className="c-spark">
-        <canvas width={100} height={28} />
+        <svg width={100} height={28} viewBox="0 0 100 28" aria-hidden="true" focusable="false">
+          <path />
+        </svg>
       </span>
       <span className="c-seen sub" data-k="seen" />
     </div>

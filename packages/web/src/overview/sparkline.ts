@@ -1,41 +1,28 @@
-/** The line colours, read from the stylesheet once per theme (reading styles forces a style pass). */
-let colours: { theme: string; on: string; off: string } | undefined;
-function colourFor(online: boolean): string {
-  const theme = document.documentElement.dataset.theme ?? '';
-  if (colours?.theme !== theme) {
-    const css = getComputedStyle(document.documentElement);
-    colours = { theme, on: css.getPropertyValue('--spark').trim() || '#3b82f6', off: css.getPropertyValue('--muted').trim() || '#888' };
-  }
-  return online ? colours.on : colours.off;
-}
+const W = 100;
+const H = 28;
+/** Points further apart than this are a gap in the line, not a segment. */
+const GAP_MS = 35_000;
 
-/** A tiny CPU line drawn on a canvas: no chart library per row, and no React render. */
-export function drawSparkline(canvas: HTMLCanvasElement, points: { t: number; v: number }[], online: boolean): void {
-  const ratio = window.devicePixelRatio || 1;
-  const w = 100;
-  const h = 28;
-  if (canvas.width !== Math.round(w * ratio)) {
-    canvas.width = Math.round(w * ratio);
-    canvas.height = Math.round(h * ratio);
+/**
+ * A tiny CPU line as one SVG path: no chart library and no canvas context per row (creating
+ * 2D contexts while scrolling through thousands of rows costs more than the drawing).
+ */
+export function drawSparkline(svg: SVGSVGElement, points: { t: number; v: number }[], online: boolean): void {
+  const path = svg.firstElementChild as SVGPathElement;
+  svg.dataset.online = String(online);
+  if (points.length < 2) {
+    path.setAttribute('d', '');
+    return;
   }
-  const ctx = canvas.getContext('2d');
-  if (!ctx) return;
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, w, h);
-  if (points.length < 2) return;
   const t0 = (points[0] as { t: number }).t;
   const span = Math.max(1, (points[points.length - 1] as { t: number }).t - t0);
-  ctx.strokeStyle = colourFor(online);
-  ctx.lineWidth = 1.5;
-  ctx.beginPath();
+  let d = '';
   let prevT = Number.NaN;
   for (const p of points) {
-    const x = ((p.t - t0) / span) * (w - 2) + 1;
-    const y = h - 1 - (Math.max(0, Math.min(100, p.v)) / 100) * (h - 2);
-    // A missing bucket (more than two steps apart) is a gap, not a line.
-    if (Number.isNaN(prevT) || p.t - prevT > 35_000) ctx.moveTo(x, y);
-    else ctx.lineTo(x, y);
+    const x = ((p.t - t0) / span) * (W - 2) + 1;
+    const y = H - 1 - (Math.max(0, Math.min(100, p.v)) / 100) * (H - 2);
+    d += `${Number.isNaN(prevT) || p.t - prevT > GAP_MS ? 'M' : 'L'}${x.toFixed(1)} ${y.toFixed(1)}`;
     prevT = p.t;
   }
-  ctx.stroke();
+  path.setAttribute('d', d);
 }
