@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
-import { memo, useDeferredValue, useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { memo, useCallback, useDeferredValue, useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { type Agent, getJson } from '../api.ts';
 import { ago, duration, percent, rate } from '../format.ts';
 import { type Translate, useI18n } from '../i18n.tsx';
@@ -142,15 +142,22 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
     addEventListener('resize', measure);
     return () => removeEventListener('resize', measure);
   }, [aboveKey]);
-  const virtual = useWindowVirtualizer({
-    count: items.length,
-    estimateSize: (i) => (items[i]?.kind === 'group' ? GROUP_HEIGHT : ROW_HEIGHT),
-    overscan: 8,
-    scrollMargin: margin,
-    getItemKey: (i) => {
+  const estimateSize = useCallback((i: number) => (items[i]?.kind === 'group' ? GROUP_HEIGHT : ROW_HEIGHT), [items]);
+  const getItemKey = useCallback(
+    (i: number) => {
       const it = items[i];
       return it?.kind === 'agent' ? it.id : `g:${it?.value}`;
     },
+    [items],
+  );
+  const virtual = useWindowVirtualizer({
+    count: items.length,
+    estimateSize,
+    overscan: 8,
+    scrollMargin: margin,
+    getItemKey,
+    // Scroll updates go through React's batching instead of a synchronous render per event.
+    useFlushSync: false,
   });
 
   const s = summary.data;
