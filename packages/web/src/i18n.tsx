@@ -48,6 +48,10 @@ const en = {
   'status.online': 'online',
   'status.offline': 'offline',
   'group.unlabelled': '(no value)',
+  'time.s': '{0}s ago',
+  'time.m': '{0}m ago',
+  'time.h': '{0}h ago',
+  'time.d': '{0}d ago',
   'host.offline': 'This agent is offline: last heard from {0}. Charts show what was received; the gap since is not filled in.',
   'host.up': 'up {0}',
   'host.tab.system': 'System',
@@ -144,6 +148,10 @@ const zh: Record<MessageKey, string> = {
   'status.online': '在线',
   'status.offline': '离线',
   'group.unlabelled': '（无值）',
+  'time.s': '{0} 秒前',
+  'time.m': '{0} 分钟前',
+  'time.h': '{0} 小时前',
+  'time.d': '{0} 天前',
   'host.offline': '此主机已离线：最后一次上报在 {0}。图表只显示已收到的数据，之后的空缺不做填补。',
   'host.up': '已运行 {0}',
   'host.tab.system': '系统',
@@ -227,6 +235,15 @@ export function I18nProvider({ children }: { children: ReactNode }) {
 }
 
 export const useI18n = () => useContext(I18nContext);
+
+/** How long ago, in the current language: "12s ago", "12 秒前". */
+export function agoText(t: Translate, ms: number, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return t('time.s', s);
+  if (s < 3600) return t('time.m', Math.round(s / 60));
+  if (s < 86_400) return t('time.h', Math.round(s / 3600));
+  return t('time.d', Math.round(s / 86_400));
+}
 
 export type Theme = 'light' | 'dark';
 export const THEME_KEY = 'falconet.theme';

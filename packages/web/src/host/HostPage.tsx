@@ -1,8 +1,8 @@
 import { useQuery } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { type Agent, fetchHistory } from '../api.ts';
-import { ago, bytes, duration, percent } from '../format.ts';
-import { useI18n } from '../i18n.tsx';
+import { bytes, duration, percent } from '../format.ts';
+import { agoText, useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
 import type { AgentStore } from '../overview/store.ts';
 import { CONTAINER_CHARTS, SYSTEM_CHARTS } from './charts.ts';
@@ -75,7 +75,7 @@ export function HostPage({
       </h1>
       {agent.status === 'offline' ? (
         <p className="banner offline" role="status" data-testid="offline-banner">
-          {t('host.offline', `${new Date(agent.lastSeenMs).toLocaleString()} (${ago(agent.lastSeenMs)})`)}
+          {t('host.offline', `${new Date(agent.lastSeenMs).toLocaleString()} (${agoText(t, agent.lastSeenMs)})`)}
         </p>
       ) : null}
       <p className="sub">

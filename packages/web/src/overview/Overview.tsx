@@ -2,8 +2,8 @@ import { useQuery } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { memo, useCallback, useDeferredValue, useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { type Agent, getJson } from '../api.ts';
-import { ago, duration, percent, rate } from '../format.ts';
-import { type Translate, useI18n } from '../i18n.tsx';
+import { duration, percent, rate } from '../format.ts';
+import { agoText, type Translate, useI18n } from '../i18n.tsx';
 import { drawSparkline } from './sparkline.ts';
 import type { AgentStore } from './store.ts';
 
@@ -348,13 +348,13 @@ const AgentRow = memo(function AgentRow({
       bar(disk, s.falconet_disk_used_percent);
       up.textContent = duration(s.falconet_uptime_seconds);
       net.textContent = `${rate(s.falconet_network_receive_bytes_per_second)} / ${rate(s.falconet_network_transmit_bytes_per_second)}`;
-      seen.textContent = ago(a.lastSeenMs);
+      seen.textContent = agoText(t, a.lastSeenMs);
       drawSparkline(spark, store.spark.get(a.id) ?? [], a.status === 'online');
     };
     paint(store.get(id) ?? initial.current);
     const stop = store.watch(id, paint);
     const timer = setInterval(() => {
-      seen.textContent = ago(last.lastSeenMs);
+      seen.textContent = agoText(t, last.lastSeenMs);
     }, 5_000);
     return () => {
       stop();
