@@ -13,6 +13,8 @@ const PALETTE = ['#2563eb', '#059669', '#d97706', '#dc2626', '#7c3aed', '#0891b2
 /** Charts with a window up to this long append live samples; longer ones are re-read every minute. */
 const LIVE_SPAN_MS = 3_600_000;
 const HEIGHT = 200;
+/** Axis steps for bytes: 1, 2, 5, 10, 20, 50, 100, 200, 500 of each power of 1024, so ticks read 256 MiB, 1 GiB. */
+const BYTE_INCRS = [0, 1, 2, 3, 4, 5].flatMap((k) => [1, 2, 5, 10, 20, 50, 100, 200, 500].map((m) => m * 1024 ** k));
 
 export function stepFor(spanMs: number): number {
   return spanMs <= LIVE_SPAN_MS ? 0 : Math.max(60_000, Math.round(spanMs / 400 / 60_000) * 60_000);
@@ -122,11 +124,15 @@ export function MetricChart({
               grid: { stroke: grid },
               ticks: { stroke: grid },
               size: 84,
+              ...(spec.unit === 'bytes' || spec.unit === 'rate' ? { incrs: BYTE_INCRS } : {}),
               values: (_u, ticks) => ticks.map((v) => formatTick(spec.unit, v)),
             },
           ],
           series: [
-            { value: (_u, v) => (v == null ? '–' : new Date(v * 1000).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB')) },
+            {
+              label: t('series.time'),
+              value: (_u, v) => (v == null ? '–' : new Date(v * 1000).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB')),
+            },
             ...keys.map((k, i) => ({
               label: k,
               stroke: PALETTE[i % PALETTE.length] as string,
