@@ -1,12 +1,13 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
 import { AlertsPage } from './alerts/AlertsPage.tsx';
-import { type Agent, fetchAgents } from './api.ts';
+import { type Agent, fetchAgent, fetchAgents } from './api.ts';
 import { AccountMenu } from './auth/AccountMenu.tsx';
-import { AgentList } from './components/AgentList.tsx';
-import { LiveChart } from './components/LiveChart.tsx';
-import { duration, percent } from './format.ts';
+import { HostPage } from './host/HostPage.tsx';
+import { type Lang, useI18n, useTheme } from './i18n.tsx';
 import { LiveConnection } from './live.ts';
+import { Overview } from './overview/Overview.tsx';
+import { AgentStore } from './overview/store.ts';
 import { TasksPage } from './tasks/TasksPage.tsx';
 
 function usePath(): [string, (p: string) => void] {
@@ -21,36 +22,68 @@ function usePath(): [string, (p: string) => void] {
     (p) => {
       history.pushState(null, '', p);
       setPath(p);
+      scrollTo(0, 0);
     },
   ];
 }
 
 export function App() {
   const live = useMemo(() => new LiveConnection(), []);
-  const client = useQueryClient();
+  const store = useMemo(() => new AgentStore(), []);
   const [path, go] = usePath();
   const [connected, setConnected] = useState(false);
-  const agents = useQuery({ queryKey: ['agents'], queryFn: fetchAgents, refetchInterval: 30_000 });
+  const { t, lang, setLang } = useI18n();
+  const [theme, setTheme] = useTheme();
+  const [loadError, setLoadError] = useState<Error | null>(null);
 
-  useEffect(() => live.onStatus(setConnected), [live]);
-  // Agent status and summaries arrive over the live socket and patch the cached list in place.
-  useEffect(
-    () =>
-      live.onAgent((agent) =>
-        client.setQueryData<{ items: Agent[]; total: number }>(['agents'], (old) => {
-          if (!old) return old;
-          const i = old.items.findIndex((a) => a.id === agent.id);
-          if (i < 0) return { items: [...old.items, agent], total: old.total + 1 };
-          const items = old.items.slice();
-          items[i] = agent;
-          return { ...old, items };
-        }),
-      ),
-    [live, client],
-  );
+  // The list is read once (and again after every reconnect); the socket keeps it current in between.
+  useEffect(() => {
+    const load = () =>
+      fetchAgents()
+        .then((r) => {
+          setLoadError(null);
+          store.load(r.items);
+          return store.loadSparklines();
+        })
+        .catch((err: Error) => setLoadError(err));
+    let first = true;
+    const offStatus = live.onStatus((on) => {
+      setConnected(on);
+      if (on && !first) void load();
+      first = false;
+    });
+    const offAgent = live.onAgent((a) => store.upsert(a));
+    void load();
+    return () => {
+      offStatus();
+      offAgent();
+    };
+  }, [live, store]);
 
   const match = /^\/agents\/([^/]+)$/.exec(path);
-  const selected = match ? agents.data?.items.find((a) => a.id === decodeURIComponent(match[1] as string)) : undefined;
+  const agentId = match ? decodeURIComponent(match[1] as string) : undefined;
+  const selected = useQuery({
+    queryKey: ['agent', agentId],
+    enabled: agentId !== undefined,
+    queryFn: () => (store.get(agentId as string) ? Promise.resolve(store.get(agentId as string) as Agent) : fetchAgent(agentId as string)),
+    retry: false,
+  });
+
+  const link = (to: string, label: string, testid?: string) => (
+    <a
+      href={to}
+      className={`nav${(to === '/' ? path === '/' || !!match : path.startsWith(to)) ? ' on' : ''}`}
+      aria-current={(to === '/' ? path === '/' : path.startsWith(to)) ? 'page' : undefined}
+      data-testid={testid}
+      onClick={(e) => {
+        if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+        e.preventDefault();
+        go(to);
+      }}
+    >
+      {label}
+    </a>
+  );
 
   return (
     <div className="app">
@@ -65,85 +98,49 @@ export function App() {
         >
           Falconet
         </a>
-        <a
-          href="/tasks"
-          className="nav"
-          onClick={(e) => {
-            e.preventDefault();
-            go('/tasks');
-          }}
-        >
-          Tasks
-        </a>
-        <a
-          href="/alerts"
-          className="nav"
-          onClick={(e) => {
-            e.preventDefault();
-            go('/alerts');
-          }}
-          data-testid="nav-alerts"
-        >
-          Alerts
-        </a>
-        <span className={`live ${connected ? 'on' : 'off'}`} data-testid="live-status">
-          {connected ? 'live' : 'reconnecting…'}
+        <nav aria-label={t('nav.menu')}>
+          {link('/', t('nav.overview'), 'nav-overview')}
+          {link('/tasks', t('nav.tasks'), 'nav-tasks')}
+          {link('/alerts', t('nav.alerts'), 'nav-alerts')}
+          <a href="/settings" className="nav" data-testid="nav-settings">
+            {t('nav.settings')}
+          </a>
+        </nav>
+        <span className="spacer" />
+        <span className={`live ${connected ? 'on' : 'off'}`} data-testid="live-status" data-live={connected ? 'on' : 'off'}>
+          {connected ? t('live.on') : t('live.off')}
         </span>
+        <select aria-label={t('lang.label')} value={lang} onChange={(e) => setLang(e.target.value as Lang)} data-testid="lang-switch">
+          <option value="en">English</option>
+          <option value="zh">简体中文</option>
+        </select>
+        <button
+          type="button"
+          className="theme-switch"
+          aria-label={`${t('theme.label')}: ${t(theme === 'dark' ? 'theme.dark' : 'theme.light')}`}
+          onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
+          data-testid="theme-switch"
+          data-theme={theme}
+        >
+          {theme === 'dark' ? '☾' : '☀'}
+        </button>
         <AccountMenu />
       </header>
       <main>
-        {agents.error ? <p role="alert">Could not load agents: {(agents.error as Error).message}</p> : null}
         {path === '/alerts' ? (
           <AlertsPage />
         ) : path.startsWith('/tasks') ? (
           <TasksPage path={path} go={go} />
-        ) : match ? (
-          selected ? (
-            <HostPage agent={selected} live={live} />
+        ) : agentId !== undefined ? (
+          selected.data ? (
+            <HostPage key={agentId} agent={selected.data} store={store} live={live} theme={theme} go={go} />
           ) : (
-            <p>{agents.isLoading ? 'Loading…' : 'No such agent.'}</p>
+            <p>{selected.isLoading ? t('agents.loading') : t('agents.noSuch')}</p>
           )
         ) : (
-          <>
-            <h1>Agents</h1>
-            <AgentList agents={agents.data?.items ?? []} onOpen={(id) => go(`/agents/${encodeURIComponent(id)}`)} />
-          </>
+          <Overview store={store} onOpen={(id) => go(`/agents/${encodeURIComponent(id)}`)} error={loadError} />
         )}
       </main>
     </div>
-  );
-}
-
-function HostPage({ agent, live }: { agent: Agent; live: LiveConnection }) {
-  const s = agent.summary;
-  return (
-    <section>
-      <h1>
-        {agent.hostname} <span className={`status ${agent.status}`}>{agent.status}</span>
-      </h1>
-      <p className="sub">
-        {agent.os} · {agent.kernel} · {agent.arch} · {agent.primaryIp} · up {duration(s.falconet_uptime_seconds)} · CPU{' '}
-        {percent(s.falconet_cpu_usage_percent)} · memory {percent(s.falconet_memory_used_percent)}
-      </p>
-      <div className="charts">
-        <LiveChart
-          agentId={agent.id}
-          live={live}
-          title="CPU"
-          max={100}
-          metrics={[{ name: 'falconet_cpu_usage_percent', label: 'CPU used', color: '#3b82f6' }]}
-        />
-        <LiveChart
-          agentId={agent.id}
-          live={live}
-          title="Memory"
-          max={100}
-          metrics={[
-            { name: 'falconet_memory_used_percent', label: 'Memory used', color: '#10b981' },
-            { name: 'falconet_swap_used_percent', label: 'Swap used', color: '#f59e0b' },
-          ]}
-        />
-      </div>
-    </section>
   );
 }

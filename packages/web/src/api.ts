@@ -51,7 +51,14 @@ export async function getJson<T>(path: string): Promise<T> {
 export const fetchAgents = () => getJson<{ items: Agent[]; total: number }>('/api/agents?limit=10000');
 export const fetchAgent = (id: string) => getJson<Agent>(`/api/agents/${encodeURIComponent(id)}`);
 
-export function fetchHistory(agentId: string, name: string, fromMs: number, toMs: number, stepMs = 0) {
-  const q = new URLSearchParams({ agent: agentId, name, from: String(fromMs), to: String(toMs), step: String(stepMs) });
+export function fetchHistory(agentId: string, name: string, fromMs: number, toMs: number, stepMs = 0, agg = 'avg') {
+  const q = new URLSearchParams({
+    agent: agentId,
+    name,
+    from: String(Math.round(fromMs)),
+    to: String(Math.round(toMs)),
+    step: String(stepMs),
+    agg,
+  });
   return getJson<{ series: Series[]; stepMs: number }>(`/api/metrics?${q}`);
 }

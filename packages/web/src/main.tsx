@@ -3,16 +3,26 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App.tsx';
 import { AuthGate } from './auth/AuthGate.tsx';
+import { I18nProvider, THEME_KEY } from './i18n.tsx';
 import './styles.css';
+
+// The saved theme applies before the first paint, on every page (settings and sign-in too).
+{
+  const saved = localStorage.getItem(THEME_KEY);
+  document.documentElement.dataset.theme =
+    saved === 'dark' || saved === 'light' ? saved : matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+}
 
 const client = new QueryClient({ defaultOptions: { queries: { staleTime: 5_000, retry: 1 } } });
 
 createRoot(document.getElementById('root') as HTMLElement).render(
   <StrictMode>
     <QueryClientProvider client={client}>
-      <AuthGate>
-        <App />
-      </AuthGate>
+      <I18nProvider>
+        <AuthGate>
+          <App />
+        </AuthGate>
+      </I18nProvider>
     </QueryClientProvider>
   </StrictMode>,
 );

@@ -1,7 +1,7 @@
 import { useSession } from './AuthGate.tsx';
 import { signOut } from './client.ts';
 
-/** The signed-in user in the header, with settings and sign-out. */
+/** The signed-in user in the header, with sign-out (Settings is in the main navigation). */
 export function AccountMenu() {
   const session = useSession();
   if (!session?.user) return null;
@@ -17,7 +17,6 @@ export function AccountMenu() {
       <span>
         {session.user.name} ({session.user.role})
       </span>
-      <a href="/settings">Settings</a>
       <button
         type="button"
         data-testid="signout"

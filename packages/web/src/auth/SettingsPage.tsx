@@ -158,7 +158,11 @@ function UsersSection({ self }: { self: string }) {
             <tr key={u.id} data-testid="user-row" data-name={u.name}>
               <td>{u.name}</td>
               <td>
-                <select value={u.role} onChange={(e) => change(() => updateUser(u.name, { role: e.target.value as Role }))}>
+                <select
+                  aria-label={`role of ${u.name}`}
+                  value={u.role}
+                  onChange={(e) => change(() => updateUser(u.name, { role: e.target.value as Role }))}
+                >
                   {ROLES.map((r) => (
                     <option key={r}>{r}</option>
                   ))}
@@ -192,7 +196,7 @@ function UsersSection({ self }: { self: string }) {
       </table>
       <form className="inline" onSubmit={add} data-testid="new-user">
         <input placeholder="name" value={name} onChange={(e) => setName(e.target.value)} required />
-        <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+        <select aria-label="role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
           {ROLES.map((r) => (
             <option key={r}>{r}</option>
           ))}
@@ -293,7 +297,7 @@ function TokensSection() {
       </table>
       <form className="inline" onSubmit={add} data-testid="new-token">
         <input placeholder="name" value={name} onChange={(e) => setName(e.target.value)} required />
-        <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+        <select aria-label="role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
           {ROLES.map((r) => (
             <option key={r}>{r}</option>
           ))}

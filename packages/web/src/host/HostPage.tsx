@@ -1,0 +1,235 @@
+import { useQuery } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+import { type Agent, fetchHistory } from '../api.ts';
+import { bytes, duration, percent } from '../format.ts';
+import { agoText, useI18n } from '../i18n.tsx';
+import type { LiveConnection } from '../live.ts';
+import type { AgentStore } from '../overview/store.ts';
+import { CONTAINER_CHARTS, SYSTEM_CHARTS } from './charts.ts';
+import { MetricChart, type Range } from './MetricChart.tsx';
+
+const PRESETS: [string, number][] = [
+  ['15m', 900_000],
+  ['1h', 3_600_000],
+  ['6h', 21_600_000],
+  ['24h', 86_400_000],
+  ['7d', 604_800_000],
+  ['30d', 2_592_000_000],
+];
+
+/** `YYYY-MM-DDTHH:MM` in local time, what <input type="datetime-local"> reads and writes. */
+function localInput(ms: number): string {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
+}
+
+export function HostPage({
+  agent: initial,
+  store,
+  live,
+  theme,
+  go,
+}: {
+  agent: Agent;
+  store: AgentStore;
+  live: LiveConnection;
+  theme: string;
+  go(p: string): void;
+}) {
+  const { t } = useI18n();
+  const [agent, setAgent] = useState(initial);
+  const [tab, setTab] = useState<'system' | 'containers'>('system');
+  const [preset, setPreset] = useState<string>('15m');
+  const [custom, setCustom] = useState<{ fromMs: number; toMs: number }>(() => ({ fromMs: Date.now() - 3_600_000, toMs: Date.now() }));
+  const [draft, setDraft] = useState(() => ({ from: localInput(custom.fromMs), to: localInput(custom.toMs) }));
+  const [customError, setCustomError] = useState('');
+
+  // Status, not every sample: the header re-renders when the agent goes online or offline.
+  useEffect(() => {
+    setAgent(store.get(initial.id) ?? initial);
+    return store.watch(initial.id, (a) => setAgent((prev) => (prev.status !== a.status || prev.hostname !== a.hostname ? a : prev)));
+  }, [initial, store]);
+
+  const range: Range = preset === 'custom' ? custom : { spanMs: PRESETS.find(([p]) => p === preset)?.[1] ?? 900_000 };
+  const s = agent.summary;
+  const charts = tab === 'system' ? SYSTEM_CHARTS : CONTAINER_CHARTS;
+
+  return (
+    <section className="host" data-testid="host-page" data-status={agent.status}>
+      <p className="crumbs">
+        <a
+          href="/"
+          onClick={(e) => {
+            e.preventDefault();
+            go('/');
+          }}
+        >
+          ← {t('host.back')}
+        </a>
+      </p>
+      <h1>
+        {agent.hostname}{' '}
+        <span className={`status ${agent.status}`} data-testid="host-status">
+          {t(agent.status === 'online' ? 'status.online' : 'status.offline')}
+        </span>
+      </h1>
+      {agent.status === 'offline' ? (
+        <p className="banner offline" role="status" data-testid="offline-banner">
+          {t('host.offline', `${new Date(agent.lastSeenMs).toLocaleString()} (${agoText(t, agent.lastSeenMs)})`)}
+        </p>
+      ) : null}
+      <p className="sub">
+        {agent.os} · {agent.kernel} · {agent.arch} · {agent.primaryIp} · {t('host.up', duration(s.falconet_uptime_seconds))} · CPU{' '}
+        {percent(s.falconet_cpu_usage_percent)} · {t('col.memory')} {percent(s.falconet_memory_used_percent)}
+        {Object.keys(agent.labels).length
+          ? ` · ${Object.entries(agent.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ')}`
+          : ''}
+      </p>
+      <div className="host-bar">
+        <div className="tabs" role="tablist">
+          {(['system', 'containers'] as const).map((k) => (
+            <button
+              key={k}
+              type="button"
+              role="tab"
+              aria-selected={tab === k}
+              className={tab === k ? 'on' : ''}
+              onClick={() => setTab(k)}
+              data-testid={`tab-${k}`}
+            >
+              {t(k === 'system' ? 'host.tab.system' : 'host.tab.containers')}
+            </button>
+          ))}
+        </div>
+        <fieldset className="ranges">
+          <legend className="sr-only">{t('host.range')}</legend>
+          {PRESETS.map(([p]) => (
+            <button
+              key={p}
+              type="button"
+              aria-pressed={preset === p}
+              className={preset === p ? 'on' : ''}
+              onClick={() => setPreset(p)}
+              data-testid={`range-${p}`}
+            >
+              {p}
+              {p === '15m' || p === '1h' ? <span className="live-dot" title={t('host.live')} /> : null}
+            </button>
+          ))}
+          <button
+            type="button"
+            aria-pressed={preset === 'custom'}
+            className={preset === 'custom' ? 'on' : ''}
+            onClick={() => setPreset('custom')}
+            data-testid="range-custom"
+          >
+            {t('host.custom')}
+          </button>
+        </fieldset>
+      </div>
+      {preset === 'custom' ? (
+        <form
+          className="custom-range"
+          data-testid="custom-range"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const fromMs = new Date(draft.from).getTime();
+            // The inputs have minutes: the end is inclusive of its whole minute.
+            const toMs = new Date(draft.to).getTime() + 59_999;
+            if (!Number.isFinite(fromMs) || !Number.isFinite(toMs) || fromMs >= toMs) {
+              setCustomError(`${t('host.from')} < ${t('host.to')}`);
+              return;
+            }
+            setCustomError('');
+            setCustom({ fromMs, toMs });
+          }}
+        >
+          <label>
+            {t('host.from')}
+            <input type="datetime-local" value={draft.from} onChange={(e) => setDraft({ ...draft, from: e.target.value })} />
+          </label>
+          <label>
+            {t('host.to')}
+            <input type="datetime-local" value={draft.to} onChange={(e) => setDraft({ ...draft, to: e.target.value })} />
+          </label>
+          <button type="submit">{t('host.apply')}</button>
+          {customError ? <span role="alert">{customError}</span> : null}
+        </form>
+      ) : null}
+      {tab === 'system' ? <Mounts agentId={agent.id} /> : null}
+      <div className="charts">
+        {charts.map((c) => (
+          <MetricChart key={c.id} spec={c} agentId={agent.id} intervalMs={agent.intervalMs} live={live} range={range} theme={theme} />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+/** The latest size and free space of each mount, from the last 15 minutes. */
+function Mounts({ agentId }: { agentId: string }) {
+  const { t } = useI18n();
+  const q = useQuery({
+    queryKey: ['mounts', agentId],
+    refetchInterval: 60_000,
+    queryFn: async () => {
+      const to = Date.now();
+      const [size, avail] = await Promise.all([
+        fetchHistory(agentId, 'node_filesystem_size_bytes', to - 900_000, to),
+        fetchHistory(agentId, 'node_filesystem_avail_bytes', to - 900_000, to),
+      ]);
+      const last = (p: [number, number | null][]) => [...p].reverse().find(([, v]) => v !== null)?.[1] ?? undefined;
+      return size.series
+        .map((s) => {
+          const a = avail.series.find((x) => x.labels.mountpoint === s.labels.mountpoint && x.labels.device === s.labels.device);
+          const total = last(s.points);
+          const free = a ? last(a.points) : undefined;
+          return {
+            mount: s.labels.mountpoint ?? '?',
+            fstype: s.labels.fstype ?? '',
+            total,
+            used: total !== undefined && free !== undefined ? total - free : undefined,
+          };
+        })
+        .sort((a, b) => a.mount.localeCompare(b.mount));
+    },
+  });
+  if (!q.data?.length) return null;
+  return (
+    <figure className="chart mounts">
+      <figcaption>{t('host.mounts')}</figcaption>
+      <table data-testid="mounts">
+        <thead>
+          <tr>
+            <th scope="col">{t('host.mount')}</th>
+            <th scope="col">{t('host.fstype')}</th>
+            <th scope="col">{t('host.size')}</th>
+            <th scope="col">{t('host.used')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {q.data.map((m) => {
+            const pct = m.total && m.used !== undefined ? (m.used / m.total) * 100 : undefined;
+            return (
+              <tr key={m.mount}>
+                <td>{m.mount}</td>
+                <td>{m.fstype}</td>
+                <td>{bytes(m.total)}</td>
+                <td>
+                  <span className="meter" data-level={pct === undefined ? '' : pct >= 90 ? 'high' : pct >= 70 ? 'mid' : 'low'}>
+                    <span>
+                      {bytes(m.used)} ({percent(pct)})
+                    </span>
+                    <span className="fill" style={{ width: `${pct ?? 0}%` }} />
+                  </span>
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </figure>
+  );
+}

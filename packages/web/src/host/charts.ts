@@ -1,0 +1,199 @@
+import { bytes, rate } from '../format.ts';
+import type { MessageKey, Translate } from '../i18n.tsx';
+
+export type Unit = 'percent' | 'bytes' | 'rate' | 'number' | 'celsius';
+
+export type Labels = Record<string, string>;
+
+/** One metric a chart reads: its series are keyed (and summed per key), turned to rates if counters. */
+export interface ChartQuery {
+  name: string;
+  /** Counters are shown as per-second rates of increase. */
+  counter?: boolean;
+  /** The line a series belongs to; undefined leaves the series out. Series with one key are summed. */
+  key: (labels: Labels, t: Translate) => string | undefined;
+  /** Multiplies every value (e.g. 100 to show seconds-per-second as %). */
+  scale?: number;
+  /** Divides each line by how many distinct values this label has (CPU modes over cores). */
+  perDistinct?: string;
+}
+
+export interface ChartSpec {
+  /** Stable id, also the test hook `chart-${id}`. */
+  id: string;
+  title: MessageKey;
+  unit: Unit;
+  max?: number;
+  queries: ChartQuery[];
+}
+
+const plain = (k: MessageKey) => (_l: Labels, t: Translate) => t(k);
+const noLabels = (k: MessageKey) => (l: Labels, t: Translate) => (Object.keys(l).length === 0 ? t(k) : undefined);
+const BUSY = (l: Labels) => l.mode !== 'idle' && l.mode !== 'iowait';
+const NO_LOOPBACK = (d: string | undefined) => d !== undefined && d !== 'lo';
+
+export const SYSTEM_CHARTS: ChartSpec[] = [
+  {
+    id: 'CPU',
+    title: 'chart.cpu',
+    unit: 'percent',
+    max: 100,
+    queries: [{ name: 'falconet_cpu_usage_percent', key: noLabels('series.cpuUsed') }],
+  },
+  {
+    id: 'cpu-cores',
+    title: 'chart.cpuCores',
+    unit: 'percent',
+    max: 100,
+    queries: [{ name: 'node_cpu_seconds_total', counter: true, scale: 100, key: (l) => (BUSY(l) ? `cpu${l.cpu}` : undefined) }],
+  },
+  {
+    id: 'cpu-modes',
+    title: 'chart.cpuModes',
+    unit: 'percent',
+    queries: [
+      {
+        name: 'node_cpu_seconds_total',
+        counter: true,
+        scale: 100,
+        perDistinct: 'cpu',
+        key: (l) => (l.mode === 'idle' ? undefined : l.mode),
+      },
+    ],
+  },
+  {
+    id: 'load',
+    title: 'chart.load',
+    unit: 'number',
+    queries: [
+      { name: 'node_load1', key: () => '1m' },
+      { name: 'node_load5', key: () => '5m' },
+      { name: 'node_load15', key: () => '15m' },
+    ],
+  },
+  {
+    id: 'Memory',
+    title: 'chart.memory',
+    unit: 'percent',
+    max: 100,
+    queries: [
+      { name: 'falconet_memory_used_percent', key: noLabels('series.memoryUsed') },
+      { name: 'falconet_swap_used_percent', key: noLabels('series.swapUsed') },
+    ],
+  },
+  {
+    id: 'memory-bytes',
+    title: 'chart.memoryBytes',
+    unit: 'bytes',
+    queries: [
+      { name: 'node_memory_MemTotal_bytes', key: plain('series.memTotal') },
+      { name: 'node_memory_MemAvailable_bytes', key: plain('series.memAvailable') },
+      { name: 'node_memory_SwapTotal_bytes', key: (_l, t) => `swap ${t('series.memTotal')}` },
+      { name: 'node_memory_SwapFree_bytes', key: (_l, t) => `swap ${t('series.memAvailable')}` },
+    ],
+  },
+  {
+    id: 'disk-free',
+    title: 'chart.diskFree',
+    unit: 'bytes',
+    queries: [{ name: 'node_filesystem_avail_bytes', key: (l) => l.mountpoint }],
+  },
+  {
+    id: 'disk-io',
+    title: 'chart.diskIo',
+    unit: 'rate',
+    queries: [
+      { name: 'node_disk_read_bytes_total', counter: true, key: (l, t) => `${l.device} ${t('series.read')}` },
+      { name: 'node_disk_written_bytes_total', counter: true, key: (l, t) => `${l.device} ${t('series.write')}` },
+    ],
+  },
+  {
+    id: 'network',
+    title: 'chart.network',
+    unit: 'rate',
+    queries: [
+      {
+        name: 'node_network_receive_bytes_total',
+        counter: true,
+        key: (l, t) => (NO_LOOPBACK(l.device) ? `${l.device} ${t('series.in')}` : undefined),
+      },
+      {
+        name: 'node_network_transmit_bytes_total',
+        counter: true,
+        key: (l, t) => (NO_LOOPBACK(l.device) ? `${l.device} ${t('series.out')}` : undefined),
+      },
+    ],
+  },
+  {
+    id: 'procs',
+    title: 'chart.procs',
+    unit: 'number',
+    queries: [
+      { name: 'node_procs_running', key: plain('series.running') },
+      { name: 'node_procs_blocked', key: plain('series.blocked') },
+    ],
+  },
+  {
+    id: 'temps',
+    title: 'chart.temps',
+    unit: 'celsius',
+    queries: [
+      { name: 'node_hwmon_temp_celsius', key: (l) => `${l.chip ?? ''} ${l.sensor ?? ''}`.trim() },
+      { name: 'node_thermal_zone_temp', key: (l) => `${l.type ?? 'zone'} ${l.zone ?? ''}`.trim() },
+    ],
+  },
+];
+
+const ctr = (l: Labels) => l.name ?? l.container ?? l.id;
+
+export const CONTAINER_CHARTS: ChartSpec[] = [
+  { id: 'ctr-cpu', title: 'chart.ctrCpu', unit: 'percent', queries: [{ name: 'falconet_container_cpu_usage_percent', key: ctr }] },
+  { id: 'ctr-memory', title: 'chart.ctrMemory', unit: 'bytes', queries: [{ name: 'falconet_container_memory_usage_bytes', key: ctr }] },
+  {
+    id: 'ctr-net-rx',
+    title: 'chart.ctrNetRx',
+    unit: 'rate',
+    queries: [{ name: 'falconet_container_network_receive_bytes_per_second', key: ctr }],
+  },
+  {
+    id: 'ctr-net-tx',
+    title: 'chart.ctrNetTx',
+    unit: 'rate',
+    queries: [{ name: 'falconet_container_network_transmit_bytes_per_second', key: ctr }],
+  },
+  {
+    id: 'ctr-fs',
+    title: 'chart.ctrFs',
+    unit: 'rate',
+    queries: [
+      { name: 'falconet_container_fs_read_bytes_per_second', key: (l, t) => `${ctr(l)} ${t('series.read')}` },
+      { name: 'falconet_container_fs_write_bytes_per_second', key: (l, t) => `${ctr(l)} ${t('series.write')}` },
+    ],
+  },
+];
+
+export function formatValue(unit: Unit, v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  switch (unit) {
+    case 'percent':
+      return `${v.toFixed(1)}%`;
+    case 'bytes':
+      return bytes(v);
+    case 'rate':
+      return rate(v);
+    case 'celsius':
+      return `${v.toFixed(1)} °C`;
+    default:
+      return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2);
+  }
+}
+
+/** Shorter tick labels for axes. */
+export function formatTick(unit: Unit, v: number): string {
+  if (unit === 'percent') return `${v}%`;
+  if (unit === 'celsius') return `${v}°`;
+  if (unit === 'number') return String(v);
+  // Whole numbers on the axis once a value has two digits: the labels stay narrow.
+  const text = formatValue(unit, v);
+  return text.replace(/^(-?\d{2,})\.\d /, '$1 ').replace('.0 ', ' ');
+}

@@ -1,0 +1,272 @@
+import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
+
+/** The dashboard's own small dictionary: English and Simplified Chinese. */
+const en = {
+  'nav.overview': 'Overview',
+  'nav.tasks': 'Tasks',
+  'nav.alerts': 'Alerts',
+  'nav.settings': 'Settings',
+  'nav.menu': 'Main navigation',
+  'live.on': 'live',
+  'live.off': 'reconnecting…',
+  'theme.label': 'Theme',
+  'theme.light': 'Light',
+  'theme.dark': 'Dark',
+  'lang.label': 'Language',
+  'agents.title': 'Agents',
+  'agents.loadError': 'Could not load agents: {0}',
+  'agents.none': 'No agents yet. Start one with',
+  'agents.noMatch': 'No agent matches these filters.',
+  'agents.loading': 'Loading…',
+  'agents.noSuch': 'No such agent.',
+  'agents.shown': '{0} of {1} agents',
+  'fleet.agents': 'Agents',
+  'fleet.online': 'Online',
+  'fleet.offline': 'Offline',
+  'fleet.cpu': 'Avg CPU',
+  'fleet.memory': 'Avg memory',
+  'fleet.disk': 'Avg disk',
+  'fleet.network': 'Network in / out',
+  'filter.search': 'Search host, id or IP',
+  'filter.status': 'Status',
+  'filter.label': 'Label',
+  'filter.sort': 'Sort by',
+  'filter.group': 'Group by',
+  'filter.any': 'Any',
+  'filter.none': 'None',
+  'filter.order': 'Descending',
+  'col.status': 'Status',
+  'col.host': 'Host',
+  'col.os': 'OS',
+  'col.uptime': 'Uptime',
+  'col.cpu': 'CPU',
+  'col.memory': 'Memory',
+  'col.disk': 'Disk',
+  'col.network': 'Net in / out',
+  'col.trend': 'CPU 15 min',
+  'col.lastSeen': 'Last seen',
+  'status.online': 'online',
+  'status.offline': 'offline',
+  'group.unlabelled': '(no value)',
+  'time.s': '{0}s ago',
+  'time.m': '{0}m ago',
+  'time.h': '{0}h ago',
+  'time.d': '{0}d ago',
+  'host.offline': 'This agent is offline: last heard from {0}. Charts show what was received; the gap since is not filled in.',
+  'host.up': 'up {0}',
+  'host.tab.system': 'System',
+  'host.tab.containers': 'Containers',
+  'host.range': 'Range',
+  'host.live': 'Live',
+  'host.custom': 'Custom',
+  'host.from': 'From',
+  'host.to': 'To',
+  'host.apply': 'Apply',
+  'host.back': 'All agents',
+  'host.noData': 'No data in this range.',
+  'host.mounts': 'Disk usage per mount',
+  'host.mount': 'Mount',
+  'host.fstype': 'Type',
+  'host.size': 'Size',
+  'host.used': 'Used',
+  'host.noContainers': 'No container metrics from this agent.',
+  'chart.cpu': 'CPU total',
+  'chart.cpuCores': 'CPU per core',
+  'chart.cpuModes': 'CPU per mode',
+  'chart.load': 'Load average',
+  'chart.memory': 'Memory and swap used',
+  'chart.memoryBytes': 'Memory',
+  'chart.diskFree': 'Disk free per mount',
+  'chart.diskIo': 'Disk IO',
+  'chart.network': 'Network per interface',
+  'chart.procs': 'Processes',
+  'chart.temps': 'Temperatures',
+  'chart.ctrCpu': 'Container CPU',
+  'chart.ctrMemory': 'Container memory',
+  'chart.ctrNetRx': 'Container network in',
+  'chart.ctrNetTx': 'Container network out',
+  'chart.ctrFs': 'Container disk IO',
+  'series.time': 'Time',
+  'series.cpuUsed': 'CPU used',
+  'series.memoryUsed': 'Memory used',
+  'series.swapUsed': 'Swap used',
+  'series.memTotal': 'Total',
+  'series.memAvailable': 'Available',
+  'series.running': 'Running',
+  'series.blocked': 'Blocked',
+  'series.read': 'read',
+  'series.write': 'write',
+  'series.in': 'in',
+  'series.out': 'out',
+};
+
+export type MessageKey = keyof typeof en;
+
+const zh: Record<MessageKey, string> = {
+  'nav.overview': '总览',
+  'nav.tasks': '任务',
+  'nav.alerts': '告警',
+  'nav.settings': '设置',
+  'nav.menu': '主导航',
+  'live.on': '实时',
+  'live.off': '重新连接中…',
+  'theme.label': '主题',
+  'theme.light': '浅色',
+  'theme.dark': '深色',
+  'lang.label': '语言',
+  'agents.title': '主机',
+  'agents.loadError': '无法加载主机：{0}',
+  'agents.none': '还没有主机。可以这样启动一个：',
+  'agents.noMatch': '没有符合筛选条件的主机。',
+  'agents.loading': '加载中…',
+  'agents.noSuch': '没有这个主机。',
+  'agents.shown': '显示 {0} / {1} 台主机',
+  'fleet.agents': '主机',
+  'fleet.online': '在线',
+  'fleet.offline': '离线',
+  'fleet.cpu': '平均 CPU',
+  'fleet.memory': '平均内存',
+  'fleet.disk': '平均磁盘',
+  'fleet.network': '网络 入 / 出',
+  'filter.search': '搜索主机名、ID 或 IP',
+  'filter.status': '状态',
+  'filter.label': '标签',
+  'filter.sort': '排序',
+  'filter.group': '分组',
+  'filter.any': '全部',
+  'filter.none': '不分组',
+  'filter.order': '降序',
+  'col.status': '状态',
+  'col.host': '主机',
+  'col.os': '系统',
+  'col.uptime': '运行时间',
+  'col.cpu': 'CPU',
+  'col.memory': '内存',
+  'col.disk': '磁盘',
+  'col.network': '网络 入 / 出',
+  'col.trend': 'CPU 15 分钟',
+  'col.lastSeen': '最后上报',
+  'status.online': '在线',
+  'status.offline': '离线',
+  'group.unlabelled': '（无值）',
+  'time.s': '{0} 秒前',
+  'time.m': '{0} 分钟前',
+  'time.h': '{0} 小时前',
+  'time.d': '{0} 天前',
+  'host.offline': '此主机已离线：最后一次上报在 {0}。图表只显示已收到的数据，之后的空缺不做填补。',
+  'host.up': '已运行 {0}',
+  'host.tab.system': '系统',
+  'host.tab.containers': '容器',
+  'host.range': '时间范围',
+  'host.live': '实时',
+  'host.custom': '自定义',
+  'host.from': '开始',
+  'host.to': '结束',
+  'host.apply': '应用',
+  'host.back': '全部主机',
+  'host.noData': '此范围内没有数据。',
+  'host.mounts': '各挂载点磁盘使用',
+  'host.mount': '挂载点',
+  'host.fstype': '类型',
+  'host.size': '容量',
+  'host.used': '已用',
+  'host.noContainers': '此主机没有容器指标。',
+  'chart.cpu': 'CPU 总使用率',
+  'chart.cpuCores': '各核心 CPU',
+  'chart.cpuModes': '各模式 CPU',
+  'chart.load': '平均负载',
+  'chart.memory': '内存与交换区使用率',
+  'chart.memoryBytes': '内存',
+  'chart.diskFree': '各挂载点剩余空间',
+  'chart.diskIo': '磁盘读写',
+  'chart.network': '各网卡流量',
+  'chart.procs': '进程',
+  'chart.temps': '温度',
+  'chart.ctrCpu': '容器 CPU',
+  'chart.ctrMemory': '容器内存',
+  'chart.ctrNetRx': '容器网络入',
+  'chart.ctrNetTx': '容器网络出',
+  'chart.ctrFs': '容器磁盘读写',
+  'series.time': '时间',
+  'series.cpuUsed': 'CPU 使用',
+  'series.memoryUsed': '内存使用',
+  'series.swapUsed': '交换区使用',
+  'series.memTotal': '总量',
+  'series.memAvailable': '可用',
+  'series.running': '运行中',
+  'series.blocked': '阻塞',
+  'series.read': '读',
+  'series.write': '写',
+  'series.in': '入',
+  'series.out': '出',
+};
+
+export type Lang = 'en' | 'zh';
+const DICTS: Record<Lang, Record<MessageKey, string>> = { en, zh };
+export const LANG_KEY = 'falconet.lang';
+
+export type Translate = (key: MessageKey, ...args: (string | number)[]) => string;
+
+function initialLang(): Lang {
+  const saved = localStorage.getItem(LANG_KEY);
+  if (saved === 'en' || saved === 'zh') return saved;
+  return navigator.language.toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}
+
+const I18nContext = createContext<{ lang: Lang; setLang(l: Lang): void; t: Translate }>({
+  lang: 'en',
+  setLang: () => undefined,
+  t: (k) => en[k],
+});
+
+export function I18nProvider({ children }: { children: ReactNode }) {
+  const [lang, setLangState] = useState<Lang>(initialLang);
+  useEffect(() => {
+    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  }, [lang]);
+  const setLang = useCallback((l: Lang) => {
+    localStorage.setItem(LANG_KEY, l);
+    setLangState(l);
+  }, []);
+  const value = useMemo(() => {
+    const dict = DICTS[lang];
+    const t: Translate = (key, ...args) => dict[key].replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)] ?? ''));
+    return { lang, setLang, t };
+  }, [lang, setLang]);
+  return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
+}
+
+export const useI18n = () => useContext(I18nContext);
+
+/** How long ago, in the current language: "12s ago", "12 秒前". */
+export function agoText(t: Translate, ms: number, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return t('time.s', s);
+  if (s < 3600) return t('time.m', Math.round(s / 60));
+  if (s < 86_400) return t('time.h', Math.round(s / 3600));
+  return t('time.d', Math.round(s / 86_400));
+}
+
+export type Theme = 'light' | 'dark';
+export const THEME_KEY = 'falconet.theme';
+
+function initialTheme(): Theme {
+  const saved = localStorage.getItem(THEME_KEY);
+  if (saved === 'light' || saved === 'dark') return saved;
+  return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+}
+
+/** Light or dark, persisted; the stylesheet keys everything off `<html data-theme>`. */
+export function useTheme(): [Theme, (t: Theme) => void] {
+  const [theme, setThemeState] = useState<Theme>(initialTheme);
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+  }, [theme]);
+  return [
+    theme,
+    (t) => {
+      localStorage.setItem(THEME_KEY, t);
+      setThemeState(t);
+    },
+  ];
+}
