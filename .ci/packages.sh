@@ -20,6 +20,8 @@ need make make
 need python3 python3
 need unshare util-linux
 need python3 python3-minimal
+# Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)
 if [ ${#want[@]} -gt 0 ]; then
   mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
   echo "installing Debian packages: ${want[*]}"
