@@ -11,6 +11,9 @@ import { SampleLedger } from './ledger.ts';
 
 export type SeriesGenerator = (agentIndex: number, timestampMs: number) => Sample[];
 
+/** Simulated hosts booted a day (plus an hour per index, modulo a month) before this module loaded. */
+const SIMULATION_START_MS = Date.now();
+
 /** A small realistic host: summary gauges the dashboard shows, plus a few node_exporter counters. */
 export const hostSummarySeries: SeriesGenerator = (i, t) => {
   const phase = (t / 60_000 + i) % (2 * Math.PI);
@@ -21,7 +24,7 @@ export const hostSummarySeries: SeriesGenerator = (i, t) => {
     gauge('falconet_disk_used_percent', 20 + (i % 60)),
     gauge('falconet_network_receive_bytes_per_second', 1e5 * (1 + Math.sin(phase))),
     gauge('falconet_network_transmit_bytes_per_second', 5e4 * (1 + Math.cos(phase))),
-    gauge('falconet_uptime_seconds', 86_400 + t / 1000),
+    gauge('falconet_uptime_seconds', 86_400 + (i % 720) * 3600 + (t - SIMULATION_START_MS) / 1000),
     gauge('node_load1', 1 + Math.sin(phase)),
     gauge('node_cpu_seconds_total', t / 1000, { cpu: '0', mode: 'user' }),
     gauge('node_cpu_seconds_total', t / 2000, { cpu: '0', mode: 'idle' }),
