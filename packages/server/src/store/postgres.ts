@@ -22,7 +22,7 @@ import { localKey as embeddedKey, parseLocalKey as parseEmbeddedKey } from './em
 const localKey = (name: string, labels: Labels) => embeddedKey(name, labels).replaceAll('\0', '\x1e').replaceAll('\x01', '\x1f');
 const parseLocalKey = (key: string) => parseEmbeddedKey(key.replaceAll('\x1e', '\0').replaceAll('\x1f', '\x01'));
 
-import { AcrossGroups, BucketAccumulator, chooseTier, labelsMatch, makeGrid, type TierName } from './query.ts';
+import { AcrossGroups, chooseTier, labelsMatch, makeGrid, SeriesAccumulators, type TierName } from './query.ts';
 import type {
   AggregateQuery,
   AggregateResult,
@@ -455,15 +455,8 @@ export class PostgresStore implements Store {
   /** Per-series bucket accumulators from a tier: rollup rows where rolled up, raw beyond. */
   async #accumulate(tier: TierName, ids: number[], from: number, to: number, stepMs: number, keepValues: boolean) {
     const grid = makeGrid(from, to, stepMs);
-    const accs = new Map<number, BucketAccumulator>();
-    const accOf = (id: number) => {
-      let a = accs.get(id);
-      if (!a) {
-        a = new BucketAccumulator(grid, keepValues);
-        accs.set(id, a);
-      }
-      return a;
-    };
+    const accs = new SeriesAccumulators(grid, keepValues);
+    const accOf = (id: number) => accs.of(id);
     const lo = tier === 'raw' ? from : grid.start;
     const hi = tier === 'raw' ? to : grid.start + grid.n * grid.step - 1;
     let rawFrom = lo;

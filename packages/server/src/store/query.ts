@@ -151,6 +151,25 @@ export class BucketAccumulator {
 }
 
 /** Nearest-rank percentile. */
+/** One bucket accumulator per series, made on first use: what both engines fill from a tier. */
+export class SeriesAccumulators extends Map<number, BucketAccumulator> {
+  readonly grid: Grid;
+  readonly #keepValues: boolean;
+  constructor(grid: Grid, keepValues: boolean) {
+    super();
+    this.grid = grid;
+    this.#keepValues = keepValues;
+  }
+  of(id: number): BucketAccumulator {
+    let a = this.get(id);
+    if (!a) {
+      a = new BucketAccumulator(this.grid, this.#keepValues);
+      this.set(id, a);
+    }
+    return a;
+  }
+}
+
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = Float64Array.from(values).sort();

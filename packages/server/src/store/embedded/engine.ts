@@ -14,7 +14,16 @@ import { type FileHandle, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sample } from '@falconet/protocol';
 import { decodeRawChunk, decodeRollupChunk } from '../codec/chunk.ts';
-import { AcrossGroups, BucketAccumulator, chooseTier, type Grid, labelsMatch, makeGrid, type TierName } from '../query.ts';
+import {
+  AcrossGroups,
+  type BucketAccumulator,
+  chooseTier,
+  type Grid,
+  labelsMatch,
+  makeGrid,
+  SeriesAccumulators,
+  type TierName,
+} from '../query.ts';
 import type {
   AggregateQuery,
   AggregateResult,
@@ -802,15 +811,8 @@ export class EmbeddedStore implements Store {
     to: number,
     keepValues: boolean,
   ): Promise<Map<number, BucketAccumulator>> {
-    const accs = new Map<number, BucketAccumulator>();
-    const accOf = (id: number) => {
-      let a = accs.get(id);
-      if (!a) {
-        a = new BucketAccumulator(grid, keepValues);
-        accs.set(id, a);
-      }
-      return a;
-    };
+    const accs = new SeriesAccumulators(grid, keepValues);
+    const accOf = (id: number) => accs.of(id);
     // Whole buckets: a rollup row's bucket may start before `from`.
     const lo = tier === 'raw' ? from : grid.start;
     const hi = tier === 'raw' ? to : grid.start + grid.n * grid.step - 1;
