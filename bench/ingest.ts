@@ -14,7 +14,7 @@ import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
 import { tempDir } from '../testing/processes.ts';
 import { realisticHostSeries } from '../testing/series.ts';
 import { cpuSeconds, emit, percentile, progress, quick, rssMb } from './lib.ts';
-import { metricValue, scrape, sleep, slowAckReport, startBenchServer, startLoad } from './lib-fleet.ts';
+import { histogramQuantile, metricValue, scrape, sleep, slowAckReport, startBenchServer, startLoad } from './lib-fleet.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -64,6 +64,9 @@ interface PathFigures {
   loopP99: number;
   /** Average time from appendReport to durable in the store. */
   appendAvgMs: number;
+  /** Server side: from a report's arrival to its ack (the falconet_server_report_ack_seconds histogram). */
+  serverAckP99?: number;
+  serverAckP50?: number;
 }
 
 /** The server's real ingest path under the full fleet for `durationMs`. */
@@ -104,8 +107,10 @@ async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, d
       const rate = (metricValue(m, 'falconet_server_samples_total') - metricValue(m0, 'falconet_server_samples_total')) / el;
       const loop = metricValue(m, 'falconet_server_event_loop_delay_seconds', { quantile: '0.99' }) * 1000;
       loopP99 = Math.max(loopP99, Number.isNaN(loop) ? 0 : loop);
+      const serverAck = histogramQuantile(m, m0, 'falconet_server_report_ack_seconds', 0.99) * 1000;
       progress(
         `${engine}: ${el.toFixed(0)} s: ${Math.round(rate)} samples/s, ack p99 ${percentile(load.latencies, 99).toFixed(0)} ms ` +
+          `(server side ${serverAck.toFixed(0)} ms) ` +
           `(server loop delay p99 ${loop.toFixed(0)} ms), backlog ${load.queued()} reports, rss ${rssMb(pid).toFixed(0)} MB, ` +
           `raw ${(metricValue(m, 'falconet_store_bytes', { tier: 'raw' }) / metricValue(m, 'falconet_store_rows', { tier: 'raw' })).toFixed(2)} B/sample`,
       );
@@ -130,6 +135,8 @@ async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, d
       `${engine}: ${load.latencies.length} acks measured; p90 ${percentile(load.latencies, 90).toFixed(0)} ms, p95 ${percentile(load.latencies, 95).toFixed(0)} ms, p99.9 ${percentile(load.latencies, 99.9).toFixed(0)} ms`,
     );
     progress(`${engine}: slow acks by enqueue time: ${slowAckReport(load.timed)}`);
+    figures.serverAckP99 = histogramQuantile(m1, m0, 'falconet_server_report_ack_seconds', 0.99) * 1000;
+    figures.serverAckP50 = histogramQuantile(m1, m0, 'falconet_server_report_ack_seconds', 0.5) * 1000;
     return figures;
   } finally {
     await load.stop();
@@ -141,6 +148,24 @@ function emitPath(engine: string, f: PathFigures, engineRate: number, durationMs
   const extra = { store: engine, agents: AGENTS, series_per_agent: SERIES, duration_s: durationMs / 1000, shared_machine: true };
   emit({ bench: BENCH, metric: 'samples_per_s', value: Math.round(f.samplesPerS), unit: 'samples/s', ...extra });
   emit({ bench: BENCH, metric: 'ack_p99_ms', value: Math.round(f.ackP99), unit: 'ms', ...extra });
+  if (f.serverAckP99 !== undefined) {
+    emit({
+      bench: BENCH,
+      metric: 'server_ack_p99_ms',
+      value: Math.round(f.serverAckP99),
+      unit: 'ms',
+      stat: 'arrival to ack, server histogram',
+      ...extra,
+    });
+    emit({
+      bench: BENCH,
+      metric: 'server_ack_p50_ms',
+      value: Math.round(f.serverAckP50 ?? 0),
+      unit: 'ms',
+      stat: 'arrival to ack, server histogram',
+      ...extra,
+    });
+  }
   emit({ bench: BENCH, metric: 'ack_p50_ms', value: Math.round(f.ackP50), unit: 'ms', ...extra });
   emit({ bench: BENCH, metric: 'bytes_per_sample', value: Number(f.bytesPerSample.toFixed(2)), unit: 'bytes', tier: 'raw', ...extra });
   emit({ bench: BENCH, metric: 'engine_samples_per_s', value: Math.round(engineRate), unit: 'samples/s', ...extra });

@@ -137,7 +137,7 @@ export function simAgentId(g: number, agents: number, processes: number): string
 /** Where the slow acks were: per 10 s of enqueue time, how many took over `thresholdMs` and the worst. */
 export function slowAckReport(timed: [number, number][], thresholdMs = 1000): string {
   if (timed.length === 0) return 'no acks';
-  const t0 = Math.min(...timed.map(([at]) => at));
+  const t0 = timed.reduce((m, [at]) => Math.min(m, at), Number.POSITIVE_INFINITY);
   const buckets = new Map<number, { n: number; slow: number; worst: number }>();
   for (const [at, ms] of timed) {
     const k = Math.floor((at - t0) / 10_000);
@@ -154,4 +154,39 @@ export function slowAckReport(timed: [number, number][], thresholdMs = 1000): st
       .map(([k, b]) => `${k * 10}s: ${b.slow}/${b.n} over ${thresholdMs} ms, worst ${Math.round(b.worst)} ms`)
       .join('; ') || `none over ${thresholdMs} ms`
   );
+}
+
+function histogramBuckets(text: string, name: string): Map<number, number> {
+  const buckets = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}_bucket{`)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1] as string;
+    buckets.set(le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return buckets;
+}
+
+/**
+ * A quantile of a Prometheus histogram between two scrapes (`before` may be empty), by linear
+ * interpolation within its bucket, as PromQL's histogram_quantile does.
+ */
+export function histogramQuantile(after: string, before: string, name: string, q: number): number {
+  const earlier = histogramBuckets(before, name);
+  const buckets = [...histogramBuckets(after, name)]
+    .map(([le, n]): [number, number] => [le, n - (earlier.get(le) ?? 0)])
+    .sort((a, b) => a[0] - b[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return Number.NaN;
+  const rank = q * total;
+  let prevBound = 0;
+  let prevCount = 0;
+  for (const [bound, count] of buckets) {
+    if (count >= rank) {
+      if (!Number.isFinite(bound)) return prevBound;
+      return prevBound + ((bound - prevBound) * (rank - prevCount)) / Math.max(1, count - prevCount);
+    }
+    prevBound = bound;
+    prevCount = count;
+  }
+  return prevBound;
 }

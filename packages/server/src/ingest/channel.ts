@@ -151,7 +151,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
       if (!closed) call.write({ body: { $case: 'ack', value: { seq, error: message } } });
     };
 
-    const handle = async (msg: Incoming): Promise<void> => {
+    const handle = async (msg: Incoming, arrived: number): Promise<void> => {
       if (closed) return;
       if (msg.malformed !== undefined)
         return fail(GrpcStatus.INVALID_ARGUMENT, 'malformed', `malformed AgentMessage protobuf: ${msg.malformed}`);
@@ -225,6 +225,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
           counters.stored('grpc', samples.length);
         }
         if (!closed) call.write({ body: { $case: 'ack', value: { seq: r.seq, error: '' } } });
+        counters.ackSeconds.observe((performance.now() - arrived) / 1000);
         if (!duplicate) {
           await registry.seen(agentId, samples);
           live.samples(agentId, samples);
@@ -241,8 +242,9 @@ export function agentChannelHandler(deps: ChannelDeps) {
       // Past maxPendingPerStream the stream stops being read: HTTP/2 flow control slows the agent.
       pending++;
       if (pending >= limits.maxPendingPerStream && !call.isPaused()) call.pause();
+      const arrived = msg.body?.$case === 'report' ? performance.now() : 0;
       chain = chain
-        .then(() => handle(msg))
+        .then(() => handle(msg, arrived))
         .catch((err: unknown) => {
           log.error({ err, agentId }, 'report could not be stored');
           fail(GrpcStatus.UNAVAILABLE, undefined, 'the server could not store the report; it will be resent');

@@ -20,6 +20,39 @@ export type RejectReason =
   | 'token_wrong_agent'
   | 'overloaded';
 
+/** Upper bounds (seconds) of the report acknowledgement histogram's buckets. */
+const ACK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** A cumulative Prometheus histogram of durations in seconds. */
+export class DurationHistogram {
+  readonly #bounds: readonly number[];
+  readonly #counts: number[];
+  #sum = 0;
+  #count = 0;
+  constructor(bounds: readonly number[] = ACK_BUCKETS) {
+    this.#bounds = bounds;
+    this.#counts = new Array(bounds.length).fill(0);
+  }
+  observe(seconds: number): void {
+    this.#sum += seconds;
+    this.#count++;
+    for (let i = 0; i < this.#bounds.length; i++) if (seconds <= (this.#bounds[i] as number)) this.#counts[i] = (this.#counts[i] as number) + 1;
+  }
+  family(name: string, help: string): MetricFamily {
+    return {
+      name,
+      help,
+      type: 'histogram',
+      metrics: [
+        ...this.#bounds.map((le, i) => ({ labels: { le: String(le) }, value: this.#counts[i] as number, suffix: '_bucket' })),
+        { labels: { le: '+Inf' }, value: this.#count, suffix: '_bucket' },
+        { labels: {}, value: this.#sum, suffix: '_sum' },
+        { labels: {}, value: this.#count, suffix: '_count' },
+      ],
+    };
+  }
+}
+
 /** The ingest path's counters, shown on the server's /metrics. */
 export class IngestCounters {
   /** Agent reports stored (gRPC). */
@@ -34,6 +67,8 @@ export class IngestCounters {
   streams = 0;
   /** Open TCP transfer connections. */
   transferConnections = 0;
+  /** From a report's arrival on its stream to its acknowledgement (queued behind the agent's earlier reports, decoded, durable). */
+  readonly ackSeconds = new DurationHistogram();
   readonly #samplesBy = new Map<IngestChannel, number>();
   readonly #rejections = new Map<string, number>();
 
@@ -68,6 +103,10 @@ export class IngestCounters {
           return { labels: { channel, reason }, value };
         }),
       },
+      this.ackSeconds.family(
+        'falconet_server_report_ack_seconds',
+        'Time from a report reaching the server to its acknowledgement: waiting behind the same agent, decoding, and the store making it durable.',
+      ),
       {
         name: 'falconet_server_transfer_connections',
         help: 'Open Open-Falcon TCP transfer connections.',
