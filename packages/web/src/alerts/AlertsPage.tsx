@@ -101,11 +101,7 @@ function ActiveAlerts() {
     <>
       <Failure error={q.error ?? error} />
       <p className="sub">
-        {t(
-          'alerts.summary',
-          items.filter((a) => a.state === 'firing').length,
-          items.filter((a) => a.state === 'pending').length,
-        )}
+        {t('alerts.summary', items.filter((a) => a.state === 'firing').length, items.filter((a) => a.state === 'pending').length)}
       </p>
       <table className="alerts-table">
         <thead>
@@ -289,9 +285,7 @@ function Channels() {
                   onClick={() =>
                     void act(async () => {
                       const r = await testChannel(c.id);
-                      setNotice(
-                        r.status === 'delivered' ? t('alerts.testDelivered', c.name) : t('alerts.testFailed', c.name, r.error),
-                      );
+                      setNotice(r.status === 'delivered' ? t('alerts.testDelivered', c.name) : t('alerts.testFailed', c.name, r.error));
                     })
                   }
                 >
@@ -417,8 +411,7 @@ function Silences() {
             {t('alerts.silence.for')} <input value={duration} onChange={(e) => setDuration(e.target.value)} />
           </label>
           <label>
-            {t('alerts.silence.every')}{' '}
-            <input value={schedule} onChange={(e) => setSchedule(e.target.value)} placeholder="0 2 * * 0" />
+            {t('alerts.silence.every')} <input value={schedule} onChange={(e) => setSchedule(e.target.value)} placeholder="0 2 * * 0" />
           </label>
           <label>
             {t('alerts.silence.comment')} <input value={comment} onChange={(e) => setComment(e.target.value)} />
@@ -443,7 +436,9 @@ function Silences() {
             <tr key={s.id}>
               <td className="mono">{typeof s.matchers === 'string' ? s.matchers : JSON.stringify(s.matchers)}</td>
               <td>
-                <span className={`badge ${s.active ? 'firing' : 'pending'}`}>{t(s.active ? 'alerts.state.active' : 'alerts.state.scheduled')}</span>
+                <span className={`badge ${s.active ? 'firing' : 'pending'}`}>
+                  {t(s.active ? 'alerts.state.active' : 'alerts.state.scheduled')}
+                </span>
                 {s.schedule ? ` ${t('alerts.silence.repeat', s.schedule, s.duration ?? '')} ` : ' '}
                 {when(lang, s.startsMs)} – {when(lang, s.endsMs)}
               </td>

@@ -198,7 +198,8 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: 
         </label>
         {shown('series_labels') ? (
           <label>
-            {t('alerts.field.seriesLabels')} <input value={f.series_labels} onChange={set('series_labels')} placeholder='{mountpoint="/"}' />
+            {t('alerts.field.seriesLabels')}{' '}
+            <input value={f.series_labels} onChange={set('series_labels')} placeholder='{mountpoint="/"}' />
           </label>
         ) : null}
       </div>
