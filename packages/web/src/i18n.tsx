@@ -241,7 +241,9 @@ export function I18nProvider({ children }: { children: ReactNode }) {
   }, []);
   const value = useMemo(() => {
     const dict = DICTS[lang];
-    const t: Translate = (key, ...args) => dict[key].replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)] ?? ''));
+    // Without arguments a text keeps its {0}, {1}... for withNodes to fill with elements.
+    const t: Translate = (key, ...args) =>
+      args.length ? dict[key].replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)] ?? '')) : dict[key];
     return { lang, setLang, t };
   }, [lang, setLang]);
   return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
