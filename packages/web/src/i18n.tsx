@@ -1,7 +1,14 @@
-import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
+import { createContext, Fragment, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
+import { alertsEn, alertsZh } from './i18n/alerts.ts';
+import { authEn, authZh } from './i18n/auth.ts';
+import { tasksEn, tasksZh } from './i18n/tasks.ts';
 
-/** The dashboard's own small dictionary: English and Simplified Chinese. */
-const en = {
+/**
+ * The dashboard's own small dictionary: English and Simplified Chinese. The overview and host
+ * pages' words are here; each other area keeps its own pair in i18n/, merged below, and the
+ * types make every key exist in both languages.
+ */
+const coreEn = {
   'nav.overview': 'Overview',
   'nav.tasks': 'Tasks',
   'nav.alerts': 'Alerts',
@@ -100,9 +107,11 @@ const en = {
   'series.out': 'out',
 };
 
+const en = { ...coreEn, ...alertsEn, ...tasksEn, ...authEn };
+
 export type MessageKey = keyof typeof en;
 
-const zh: Record<MessageKey, string> = {
+const coreZh: Record<keyof typeof coreEn, string> = {
   'nav.overview': '总览',
   'nav.tasks': '任务',
   'nav.alerts': '告警',
@@ -201,6 +210,8 @@ const zh: Record<MessageKey, string> = {
   'series.out': '出',
 };
 
+const zh: Record<MessageKey, string> = { ...coreZh, ...alertsZh, ...tasksZh, ...authZh };
+
 export type Lang = 'en' | 'zh';
 const DICTS: Record<Lang, Record<MessageKey, string>> = { en, zh };
 export const LANG_KEY = 'falconet.lang';
@@ -230,13 +241,38 @@ export function I18nProvider({ children }: { children: ReactNode }) {
   }, []);
   const value = useMemo(() => {
     const dict = DICTS[lang];
-    const t: Translate = (key, ...args) => dict[key].replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)] ?? ''));
+    // Without arguments a text keeps its {0}, {1}... for withNodes to fill with elements.
+    const t: Translate = (key, ...args) =>
+      args.length ? dict[key].replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)] ?? '')) : dict[key];
     return { lang, setLang, t };
   }, [lang, setLang]);
   return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
 }
 
 export const useI18n = () => useContext(I18nContext);
+
+export function isMessageKey(key: string): key is MessageKey {
+  return Object.hasOwn(en, key);
+}
+
+/** A value the server sends (a state, a role...) in the current language when the dictionary has it, else as is. */
+export function word(t: Translate, prefix: string, value: string): string {
+  const key = `${prefix}.${value}`;
+  return isMessageKey(key) ? t(key) : value;
+}
+
+/** Date and time of a timestamp in the current language; '—' for none. */
+export function dateTime(lang: Lang, ms: number | null | undefined): string {
+  return ms ? new Date(ms).toLocaleString(lang === 'zh' ? 'zh-CN' : undefined) : '—';
+}
+
+/** A translated text with elements (links, code) in place of its {0}, {1}... */
+export function withNodes(text: string, nodes: ReactNode[]): ReactNode {
+  return text.split(/\{(\d)\}/).map((part, i) =>
+    // biome-ignore lint/suspicious/noArrayIndexKey: the parts of one fixed text, never reordered
+    i % 2 ? <Fragment key={i}>{nodes[Number(part)]}</Fragment> : part,
+  );
+}
 
 /** How long ago, in the current language: "12s ago", "12 秒前". */
 export function agoText(t: Translate, ms: number, now = Date.now()): string {

@@ -1,6 +1,6 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
-import { ago } from '../format.ts';
+import { agoText, dateTime, type Lang, type MessageKey, type Translate, useI18n, word } from '../i18n.tsx';
 import {
   type Alert,
   CHANNEL_TEMPLATES,
@@ -28,24 +28,24 @@ import './alerts.css';
 const TABS = ['active', 'rules', 'channels', 'silences', 'history', 'deliveries'] as const;
 type Tab = (typeof TABS)[number];
 
-const when = (ms: number | null | undefined) => (ms ? new Date(ms).toLocaleString() : '—');
 const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(4));
 
 /** Alerting: what fires now, the rules, the channels (with their delivery health), silences and history. */
 export function AlertsPage() {
+  const { t } = useI18n();
   const initial = (location.hash.slice(1) as Tab) || 'active';
   const [tab, setTab] = useState<Tab>(TABS.includes(initial) ? initial : 'active');
-  const go = (t: Tab) => {
-    history.replaceState(null, '', `#${t}`);
-    setTab(t);
+  const go = (to: Tab) => {
+    history.replaceState(null, '', `#${to}`);
+    setTab(to);
   };
   return (
     <section className="alerts" data-testid="alerts-page">
-      <h1>Alerts</h1>
-      <nav className="tabs">
-        {TABS.map((t) => (
-          <button key={t} type="button" className={t === tab ? 'on' : ''} onClick={() => go(t)} data-testid={`alerts-tab-${t}`}>
-            {t}
+      <h1>{t('alerts.title')}</h1>
+      <nav className="tabs" aria-label={t('alerts.tabs')}>
+        {TABS.map((x) => (
+          <button key={x} type="button" className={x === tab ? 'on' : ''} onClick={() => go(x)} data-testid={`alerts-tab-${x}`}>
+            {t(TAB_KEYS[x])}
           </button>
         ))}
       </nav>
@@ -67,7 +67,20 @@ function Failure({ error }: { error: unknown }) {
   ) : null;
 }
 
+const TAB_KEYS: Record<Tab, MessageKey> = {
+  active: 'alerts.tab.active',
+  rules: 'alerts.tab.rules',
+  channels: 'alerts.tab.channels',
+  silences: 'alerts.tab.silences',
+  history: 'alerts.tab.history',
+  deliveries: 'alerts.tab.deliveries',
+};
+
+const stateText = (t: Translate, s: string) => word(t, 'alerts.state', s);
+const when = (lang: Lang, ms: number | null | undefined) => dateTime(lang, ms);
+
 function ActiveAlerts() {
+  const { t, lang } = useI18n();
   const client = useQueryClient();
   const q = useQuery({ queryKey: ['alerts', 'active'], queryFn: listAlerts, refetchInterval: 5000 });
   const [error, setError] = useState<unknown>();
@@ -88,17 +101,17 @@ function ActiveAlerts() {
     <>
       <Failure error={q.error ?? error} />
       <p className="sub">
-        {items.filter((a) => a.state === 'firing').length} firing, {items.filter((a) => a.state === 'pending').length} pending
+        {t('alerts.summary', items.filter((a) => a.state === 'firing').length, items.filter((a) => a.state === 'pending').length)}
       </p>
       <table className="alerts-table">
         <thead>
           <tr>
-            <th>State</th>
-            <th>Rule</th>
-            <th>Host</th>
-            <th>Series</th>
-            <th>Value</th>
-            <th>Since</th>
+            <th>{t('alerts.col.state')}</th>
+            <th>{t('alerts.col.rule')}</th>
+            <th>{t('alerts.col.host')}</th>
+            <th>{t('alerts.col.series')}</th>
+            <th>{t('alerts.col.value')}</th>
+            <th>{t('alerts.col.since')}</th>
             <th />
           </tr>
         </thead>
@@ -106,18 +119,18 @@ function ActiveAlerts() {
           {items.map((a) => (
             <tr key={a.fingerprint} className={`sev-${a.severity}`}>
               <td>
-                <span className={`badge ${a.state}`}>{a.state}</span>
-                {a.silencedBy.length ? <span className="badge silenced">silenced</span> : null}
+                <span className={`badge ${a.state}`}>{stateText(t, a.state)}</span>
+                {a.silencedBy.length ? <span className="badge silenced">{t('alerts.state.silenced')}</span> : null}
               </td>
               <td>{a.rule}</td>
               <td>{a.host}</td>
               <td className="mono">{a.series}</td>
               <td>{num(a.value)}</td>
-              <td title={when(a.activeSinceMs)}>{ago(a.firedAtMs || a.activeSinceMs)}</td>
+              <td title={when(lang, a.activeSinceMs)}>{agoText(t, a.firedAtMs || a.activeSinceMs)}</td>
               <td>
                 {a.silencedBy.length === 0 ? (
                   <button type="button" onClick={() => void silence(a)}>
-                    Silence 1h
+                    {t('alerts.silence1h')}
                   </button>
                 ) : null}
               </td>
@@ -126,7 +139,7 @@ function ActiveAlerts() {
           {items.length === 0 && !q.isLoading ? (
             <tr>
               <td colSpan={7} className="sub">
-                Nothing firing.
+                {t('alerts.nothingFiring')}
               </td>
             </tr>
           ) : null}
@@ -137,6 +150,7 @@ function ActiveAlerts() {
 }
 
 function Rules() {
+  const { t } = useI18n();
   const client = useQueryClient();
   const rules = useQuery({ queryKey: ['alerts', 'rules'], queryFn: listRules, refetchInterval: 10_000 });
   const channels = useQuery({ queryKey: ['alerts', 'channels'], queryFn: listChannels });
@@ -147,7 +161,7 @@ function Rules() {
     void client.invalidateQueries({ queryKey: ['alerts'] });
   };
   const remove = async (r: Rule) => {
-    if (!confirm(`Delete rule "${r.name}"? Its firing alerts resolve.`)) return;
+    if (!confirm(t('alerts.confirmDeleteRule', r.name))) return;
     try {
       await deleteRule(r.id);
       done();
@@ -163,18 +177,18 @@ function Rules() {
         <RuleEditor rule={editing === 'new' ? undefined : editing} channels={names} onDone={done} />
       ) : (
         <button type="button" onClick={() => setEditing('new')} data-testid="new-rule">
-          New rule
+          {t('alerts.newRule')}
         </button>
       )}
       <table className="alerts-table">
         <thead>
           <tr>
-            <th>Name</th>
-            <th>Condition</th>
-            <th>For</th>
-            <th>Severity</th>
-            <th>Channels</th>
-            <th>Now</th>
+            <th>{t('alerts.col.name')}</th>
+            <th>{t('alerts.col.condition')}</th>
+            <th>{t('alerts.col.for')}</th>
+            <th>{t('alerts.col.severity')}</th>
+            <th>{t('alerts.col.channels')}</th>
+            <th>{t('alerts.col.now')}</th>
             <th />
           </tr>
         </thead>
@@ -183,28 +197,28 @@ function Rules() {
             <tr key={r.id} className={r.enabled === false ? 'disabled' : ''}>
               <td>
                 {r.name}
-                {r.source === 'file' ? <span className="badge file">file</span> : null}
+                {r.source === 'file' ? <span className="badge file">{t('alerts.badge.file')}</span> : null}
               </td>
               <td className="mono">{describeRule(r)}</td>
               <td>{r.for ?? '0'}</td>
-              <td>{r.severity}</td>
+              <td>{r.severity ? word(t, 'alerts.severity', r.severity) : ''}</td>
               <td>{(r.channels ?? []).join(', ') || '—'}</td>
               <td>
-                {r.firing ? <span className="badge firing">{r.firing} firing</span> : null}
-                {r.pending ? <span className="badge pending">{r.pending} pending</span> : null}
+                {r.firing ? <span className="badge firing">{t('alerts.badge.firing', r.firing)}</span> : null}
+                {r.pending ? <span className="badge pending">{t('alerts.badge.pending', r.pending)}</span> : null}
               </td>
               <td>
                 {r.source === 'api' ? (
                   <>
                     <button type="button" onClick={() => setEditing(r)}>
-                      Edit
+                      {t('alerts.edit')}
                     </button>
                     <button type="button" onClick={() => void remove(r)}>
-                      Delete
+                      {t('alerts.delete')}
                     </button>
                   </>
                 ) : (
-                  <span className="sub">edit the rules file</span>
+                  <span className="sub">{t('alerts.editFile')}</span>
                 )}
               </td>
             </tr>
@@ -216,6 +230,7 @@ function Rules() {
 }
 
 function Channels() {
+  const { t, lang } = useI18n();
   const client = useQueryClient();
   const q = useQuery({ queryKey: ['alerts', 'channels'], queryFn: listChannels, refetchInterval: 10_000 });
   const [editing, setEditing] = useState<Channel | 'new'>();
@@ -239,17 +254,17 @@ function Channels() {
         <ChannelEditor channel={editing === 'new' ? undefined : editing} onDone={() => setEditing(undefined)} />
       ) : (
         <button type="button" onClick={() => setEditing('new')}>
-          New channel
+          {t('alerts.newChannel')}
         </button>
       )}
       <table className="alerts-table">
         <thead>
           <tr>
-            <th>Name</th>
-            <th>Type</th>
-            <th>Delivered</th>
-            <th>Failed</th>
-            <th>Last error</th>
+            <th>{t('alerts.col.name')}</th>
+            <th>{t('alerts.col.type')}</th>
+            <th>{t('alerts.col.delivered')}</th>
+            <th>{t('alerts.col.failed')}</th>
+            <th>{t('alerts.col.lastError')}</th>
             <th />
           </tr>
         </thead>
@@ -258,31 +273,34 @@ function Channels() {
             <tr key={c.id} className={c.health.consecutiveFailures > 0 ? 'failing' : ''}>
               <td>
                 {c.name}
-                {c.source === 'file' ? <span className="badge file">file</span> : null}
+                {c.source === 'file' ? <span className="badge file">{t('alerts.badge.file')}</span> : null}
               </td>
               <td>{c.type}</td>
               <td>{c.health.delivered}</td>
               <td>{c.health.failed}</td>
-              <td title={when(c.health.lastFailureMs)}>{c.health.lastError || '—'}</td>
+              <td title={when(lang, c.health.lastFailureMs)}>{c.health.lastError || '—'}</td>
               <td>
                 <button
                   type="button"
                   onClick={() =>
                     void act(async () => {
                       const r = await testChannel(c.id);
-                      setNotice(r.status === 'delivered' ? `Test message delivered to ${c.name}.` : `Test to ${c.name} failed: ${r.error}`);
+                      setNotice(r.status === 'delivered' ? t('alerts.testDelivered', c.name) : t('alerts.testFailed', c.name, r.error));
                     })
                   }
                 >
-                  Test
+                  {t('alerts.test')}
                 </button>
                 {c.source === 'api' ? (
                   <>
                     <button type="button" onClick={() => setEditing(c)}>
-                      Edit
+                      {t('alerts.edit')}
                     </button>
-                    <button type="button" onClick={() => confirm(`Delete channel "${c.name}"?`) && void act(() => deleteChannel(c.id))}>
-                      Delete
+                    <button
+                      type="button"
+                      onClick={() => confirm(t('alerts.confirmDeleteChannel', c.name)) && void act(() => deleteChannel(c.id))}
+                    >
+                      {t('alerts.delete')}
                     </button>
                   </>
                 ) : null}
@@ -296,6 +314,7 @@ function Channels() {
 }
 
 function ChannelEditor({ channel, onDone }: { channel?: Channel; onDone: () => void }) {
+  const { t } = useI18n();
   const client = useQueryClient();
   const [type, setType] = useState<ChannelSpec['type']>(channel?.type ?? 'webhook');
   const [name, setName] = useState(channel?.name ?? '');
@@ -319,20 +338,20 @@ function ChannelEditor({ channel, onDone }: { channel?: Channel; onDone: () => v
   }
   return (
     <form className="alerts-form" onSubmit={submit}>
-      <h3>{channel ? `Edit ${channel.name}` : 'New channel'}</h3>
+      <h3>{channel ? t('alerts.editRule', channel.name) : t('alerts.newChannel')}</h3>
       <div className="grid">
         <label>
-          Name <input value={name} onChange={(e) => setName(e.target.value)} required />
+          {t('alerts.field.name')} <input value={name} onChange={(e) => setName(e.target.value)} required />
         </label>
         <label>
-          Type
+          {t('alerts.field.type')}
           <select
             value={type}
             disabled={Boolean(channel)}
             onChange={(e) => {
-              const t = e.target.value as ChannelSpec['type'];
-              setType(t);
-              setJson(JSON.stringify(CHANNEL_TEMPLATES[t], null, 2));
+              const next = e.target.value as ChannelSpec['type'];
+              setType(next);
+              setJson(JSON.stringify(CHANNEL_TEMPLATES[next], null, 2));
             }}
           >
             {CHANNEL_TYPES.map((t) => (
@@ -342,7 +361,7 @@ function ChannelEditor({ channel, onDone }: { channel?: Channel; onDone: () => v
         </label>
       </div>
       <label className="wide">
-        Settings (JSON; secrets shown as ******** are kept when left so; title and text take templates)
+        {t('alerts.channelSettings')}
         <textarea value={json} onChange={(e) => setJson(e.target.value)} rows={8} spellCheck={false} />
       </label>
       {error ? (
@@ -351,9 +370,9 @@ function ChannelEditor({ channel, onDone }: { channel?: Channel; onDone: () => v
         </p>
       ) : null}
       <div className="buttons">
-        <button type="submit">Save</button>
+        <button type="submit">{t('alerts.save')}</button>
         <button type="button" onClick={onDone}>
-          Cancel
+          {t('alerts.cancel')}
         </button>
       </div>
     </form>
@@ -361,6 +380,7 @@ function ChannelEditor({ channel, onDone }: { channel?: Channel; onDone: () => v
 }
 
 function Silences() {
+  const { t, lang } = useI18n();
   const client = useQueryClient();
   const q = useQuery({ queryKey: ['alerts', 'silences'], queryFn: listSilences, refetchInterval: 10_000 });
   const [matchers, setMatchers] = useState('{host="", alertname=""}');
@@ -385,30 +405,29 @@ function Silences() {
       <form className="alerts-form" onSubmit={submit}>
         <div className="grid">
           <label>
-            Matchers <input value={matchers} onChange={(e) => setMatchers(e.target.value)} className="mono" />
+            {t('alerts.silence.matchers')} <input value={matchers} onChange={(e) => setMatchers(e.target.value)} className="mono" />
           </label>
           <label>
-            For <input value={duration} onChange={(e) => setDuration(e.target.value)} />
+            {t('alerts.silence.for')} <input value={duration} onChange={(e) => setDuration(e.target.value)} />
           </label>
           <label>
-            Every (cron; empty = once, from now){' '}
-            <input value={schedule} onChange={(e) => setSchedule(e.target.value)} placeholder="0 2 * * 0" />
+            {t('alerts.silence.every')} <input value={schedule} onChange={(e) => setSchedule(e.target.value)} placeholder="0 2 * * 0" />
           </label>
           <label>
-            Comment <input value={comment} onChange={(e) => setComment(e.target.value)} />
+            {t('alerts.silence.comment')} <input value={comment} onChange={(e) => setComment(e.target.value)} />
           </label>
         </div>
         <div className="buttons">
-          <button type="submit">Add silence</button>
+          <button type="submit">{t('alerts.silence.add')}</button>
         </div>
       </form>
       <table className="alerts-table">
         <thead>
           <tr>
-            <th>Matchers</th>
-            <th>When</th>
-            <th>Comment</th>
-            <th>By</th>
+            <th>{t('alerts.col.matchers')}</th>
+            <th>{t('alerts.col.when')}</th>
+            <th>{t('alerts.col.comment')}</th>
+            <th>{t('alerts.col.by')}</th>
             <th />
           </tr>
         </thead>
@@ -417,9 +436,11 @@ function Silences() {
             <tr key={s.id}>
               <td className="mono">{typeof s.matchers === 'string' ? s.matchers : JSON.stringify(s.matchers)}</td>
               <td>
-                <span className={`badge ${s.active ? 'firing' : 'pending'}`}>{s.active ? 'active' : 'scheduled'}</span>
-                {s.schedule ? ` ${s.schedule} for ${s.duration}; ` : ' '}
-                {when(s.startsMs)} – {when(s.endsMs)}
+                <span className={`badge ${s.active ? 'firing' : 'pending'}`}>
+                  {t(s.active ? 'alerts.state.active' : 'alerts.state.scheduled')}
+                </span>
+                {s.schedule ? ` ${t('alerts.silence.repeat', s.schedule, s.duration ?? '')} ` : ' '}
+                {when(lang, s.startsMs)} – {when(lang, s.endsMs)}
               </td>
               <td>{s.comment}</td>
               <td>{s.createdBy}</td>
@@ -434,10 +455,10 @@ function Silences() {
                       )
                     }
                   >
-                    End
+                    {t('alerts.silence.end')}
                   </button>
                 ) : (
-                  <span className="sub">rules file</span>
+                  <span className="sub">{t('alerts.silence.fromFile')}</span>
                 )}
               </td>
             </tr>
@@ -449,6 +470,7 @@ function Silences() {
 }
 
 function History() {
+  const { t, lang } = useI18n();
   const q = useQuery({ queryKey: ['alerts', 'history'], queryFn: listHistory, refetchInterval: 10_000 });
   return (
     <>
@@ -456,21 +478,21 @@ function History() {
       <table className="alerts-table">
         <thead>
           <tr>
-            <th>Time</th>
-            <th>Rule</th>
-            <th>Host</th>
-            <th>Change</th>
-            <th>Value</th>
+            <th>{t('alerts.col.time')}</th>
+            <th>{t('alerts.col.rule')}</th>
+            <th>{t('alerts.col.host')}</th>
+            <th>{t('alerts.col.change')}</th>
+            <th>{t('alerts.col.value')}</th>
           </tr>
         </thead>
         <tbody>
           {(q.data?.items ?? []).map((h) => (
             <tr key={h.id}>
-              <td>{when(h.tsMs)}</td>
+              <td>{when(lang, h.tsMs)}</td>
               <td>{h.ruleName}</td>
               <td>{h.host}</td>
               <td>
-                {h.from} → <span className={`badge ${h.to}`}>{h.to}</span>
+                {stateText(t, h.from)} → <span className={`badge ${h.to}`}>{stateText(t, h.to)}</span>
                 {h.reason && h.reason !== 'cleared' ? <span className="sub"> ({h.reason.replace('_', ' ')})</span> : null}
               </td>
               <td>{num(h.value)}</td>
@@ -483,6 +505,7 @@ function History() {
 }
 
 function Deliveries() {
+  const { t, lang } = useI18n();
   const q = useQuery({ queryKey: ['alerts', 'deliveries'], queryFn: listDeliveries, refetchInterval: 10_000 });
   return (
     <>
@@ -490,24 +513,24 @@ function Deliveries() {
       <table className="alerts-table">
         <thead>
           <tr>
-            <th>Time</th>
-            <th>Channel</th>
-            <th>Message</th>
-            <th>Outcome</th>
-            <th>Attempts</th>
-            <th>Error</th>
+            <th>{t('alerts.col.time')}</th>
+            <th>{t('alerts.col.channel')}</th>
+            <th>{t('alerts.col.message')}</th>
+            <th>{t('alerts.col.outcome')}</th>
+            <th>{t('alerts.col.attempts')}</th>
+            <th>{t('alerts.col.error')}</th>
           </tr>
         </thead>
         <tbody>
           {(q.data?.items ?? []).map((d) => (
             <tr key={d.id} className={d.status === 'failed' ? 'failing' : ''}>
-              <td>{when(d.createdMs)}</td>
+              <td>{when(lang, d.createdMs)}</td>
               <td>{d.channel}</td>
               <td>
                 {d.title} <span className="sub">({d.kind})</span>
               </td>
               <td>
-                <span className={`badge ${d.status}`}>{d.status}</span>
+                <span className={`badge ${d.status}`}>{stateText(t, d.status)}</span>
               </td>
               <td>{d.attempts}</td>
               <td>{d.error || '—'}</td>

@@ -1,4 +1,5 @@
 import { type FormEvent, useState } from 'react';
+import { useI18n, word } from '../i18n.tsx';
 import { AGGREGATIONS, COMPARISONS, RULE_KINDS, type Rule, type RuleSpec, saveRule } from './client.ts';
 
 /** The fields the form shows; everything else of a spec is edited as JSON beside them. */
@@ -41,6 +42,7 @@ function selectorText(v: RuleSpec['host_labels']): string {
 
 /** Create or edit one rule; the server checks it and says which field is wrong. */
 export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: string[]; onDone: () => void }) {
+  const { t } = useI18n();
   const rest = Object.fromEntries(
     Object.entries(rule ?? {}).filter(([k]) => !(FORM_FIELDS as readonly string[]).includes(k) && !META.includes(k)),
   );
@@ -74,7 +76,7 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: 
     try {
       more = extra.trim() ? (JSON.parse(extra) as Record<string, unknown>) : {};
     } catch (err) {
-      setError(`More settings: not JSON (${(err as Error).message})`);
+      setError(t('alerts.moreNotJson', (err as Error).message));
       return;
     }
     const spec: Record<string, unknown> = { ...more, name: f.name, kind: f.kind, severity: f.severity, channels: f.channels };
@@ -108,36 +110,40 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: 
 
   return (
     <form className="alerts-form" onSubmit={submit} data-testid="rule-editor">
-      <h3>{rule ? `Edit ${rule.name}` : 'New rule'}</h3>
+      <h3>{rule ? t('alerts.editRule', rule.name) : t('alerts.newRule')}</h3>
       <div className="grid">
         <label>
-          Name <input value={f.name} onChange={set('name')} required />
+          {t('alerts.field.name')} <input value={f.name} onChange={set('name')} required />
         </label>
         <label>
-          Kind
+          {t('alerts.field.kind')}
           <select value={f.kind} onChange={set('kind')}>
             {RULE_KINDS.map((k) => (
-              <option key={k}>{k}</option>
+              <option key={k} value={k}>
+                {word(t, 'alerts.kind', k)}
+              </option>
             ))}
           </select>
         </label>
         <label>
-          Severity
+          {t('alerts.field.severity')}
           <select value={f.severity} onChange={set('severity')}>
-            <option>info</option>
-            <option>warning</option>
-            <option>critical</option>
+            {(['info', 'warning', 'critical'] as const).map((s) => (
+              <option key={s} value={s}>
+                {t(`alerts.severity.${s}`)}
+              </option>
+            ))}
           </select>
         </label>
         {shown('metric') ? (
           <label>
-            Metric <input value={f.metric} onChange={set('metric')} placeholder="any metric, plugins' too" />
+            {t('alerts.field.metric')} <input value={f.metric} onChange={set('metric')} placeholder={t('alerts.field.metricHint')} />
           </label>
         ) : null}
         {f.kind === 'threshold' ? (
           <>
             <label>
-              Aggregation
+              {t('alerts.field.aggregation')}
               <select value={f.aggregation} onChange={set('aggregation')}>
                 {AGGREGATIONS.map((a) => (
                   <option key={a}>{a}</option>
@@ -145,7 +151,7 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: 
               </select>
             </label>
             <label>
-              Comparison
+              {t('alerts.field.comparison')}
               <select value={f.op} onChange={set('op')}>
                 {COMPARISONS.map((c) => (
                   <option key={c}>{c}</option>
@@ -156,49 +162,50 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: 
         ) : null}
         {shown('threshold') ? (
           <label>
-            Threshold <input value={f.threshold} onChange={set('threshold')} inputMode="decimal" />
+            {t('alerts.field.threshold')} <input value={f.threshold} onChange={set('threshold')} inputMode="decimal" />
           </label>
         ) : null}
         {shown('window') ? (
           <label>
-            Window <input value={f.window} onChange={set('window')} placeholder="1m" />
+            {t('alerts.field.window')} <input value={f.window} onChange={set('window')} placeholder="1m" />
           </label>
         ) : null}
         {shown('for') ? (
           <label>
-            For <input value={f.for} onChange={set('for')} placeholder="5m" />
+            {t('alerts.field.for')} <input value={f.for} onChange={set('for')} placeholder="5m" />
           </label>
         ) : null}
         {shown('restarts') ? (
           <label>
-            Restarts <input value={f.restarts} onChange={set('restarts')} inputMode="numeric" />
+            {t('alerts.field.restarts')} <input value={f.restarts} onChange={set('restarts')} inputMode="numeric" />
           </label>
         ) : null}
         {shown('within') ? (
           <label>
-            Full within <input value={f.within} onChange={set('within')} />
+            {t('alerts.field.within')} <input value={f.within} onChange={set('within')} />
           </label>
         ) : null}
         {shown('lookback') ? (
           <label>
-            Fit over <input value={f.lookback} onChange={set('lookback')} />
+            {t('alerts.field.lookback')} <input value={f.lookback} onChange={set('lookback')} />
           </label>
         ) : null}
         <label>
-          Hosts <input value={f.hosts} onChange={set('hosts')} placeholder="ids or host names; empty = all" />
+          {t('alerts.field.hosts')} <input value={f.hosts} onChange={set('hosts')} placeholder={t('alerts.field.hostsHint')} />
         </label>
         <label>
-          Host labels <input value={f.host_labels} onChange={set('host_labels')} placeholder='{env="prod"}' />
+          {t('alerts.field.hostLabels')} <input value={f.host_labels} onChange={set('host_labels')} placeholder='{env="prod"}' />
         </label>
         {shown('series_labels') ? (
           <label>
-            Series labels <input value={f.series_labels} onChange={set('series_labels')} placeholder='{mountpoint="/"}' />
+            {t('alerts.field.seriesLabels')}{' '}
+            <input value={f.series_labels} onChange={set('series_labels')} placeholder='{mountpoint="/"}' />
           </label>
         ) : null}
       </div>
       <fieldset>
-        <legend>Channels</legend>
-        {channels.length === 0 ? <span className="sub">no channels yet (alerts are still recorded)</span> : null}
+        <legend>{t('alerts.field.channels')}</legend>
+        {channels.length === 0 ? <span className="sub">{t('alerts.noChannels')}</span> : null}
         {channels.map((c) => (
           <label key={c} className="check">
             <input
@@ -211,7 +218,7 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: 
         ))}
       </fieldset>
       <label className="wide">
-        More settings (JSON: annotations, labels, group_by, group_wait, repeat_interval...)
+        {t('alerts.moreSettings')}
         <textarea value={extra} onChange={(e) => setExtra(e.target.value)} rows={5} spellCheck={false} />
       </label>
       {error ? (
@@ -220,9 +227,9 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: 
         </p>
       ) : null}
       <div className="buttons">
-        <button type="submit">Save</button>
+        <button type="submit">{t('alerts.save')}</button>
         <button type="button" onClick={onDone}>
-          Cancel
+          {t('alerts.cancel')}
         </button>
       </div>
     </form>

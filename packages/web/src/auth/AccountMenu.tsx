@@ -1,22 +1,22 @@
+import { useI18n, word } from '../i18n.tsx';
 import { useSession } from './AuthGate.tsx';
 import { signOut } from './client.ts';
 
 /** The signed-in user in the header, with sign-out (Settings is in the main navigation). */
 export function AccountMenu() {
+  const { t } = useI18n();
   const session = useSession();
   if (!session?.user) return null;
   if (session.mode === 'setup') {
     return (
       <span className="account" data-testid="account-menu">
-        local access: no users yet
+        {t('auth.localAccess')}
       </span>
     );
   }
   return (
     <span className="account" data-testid="account-menu">
-      <span>
-        {session.user.name} ({session.user.role})
-      </span>
+      <span>{t('auth.whoami', session.user.name, word(t, 'auth.role', session.user.role))}</span>
       <button
         type="button"
         data-testid="signout"
@@ -24,7 +24,7 @@ export function AccountMenu() {
           signOut().finally(() => location.assign('/'));
         }}
       >
-        Sign out
+        {t('auth.signOut')}
       </button>
     </span>
   );

@@ -1,6 +1,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useState } from 'react';
 import { ApiError } from '../api.ts';
+import { useI18n } from '../i18n.tsx';
 import { fetchSession, type SessionState } from './client.ts';
 import { SettingsPage } from './SettingsPage.tsx';
 import { SetupPage } from './SetupPage.tsx';
@@ -19,6 +20,7 @@ export function useSession(): SessionState | undefined {
  * dashboard otherwise. Any query answered 401 (a session that ended) sends it back to sign-in.
  */
 export function AuthGate({ children }: { children: ReactNode }) {
+  const { t } = useI18n();
   const [state, setState] = useState<SessionState>();
   const [error, setError] = useState<string>();
   const client = useQueryClient();
@@ -42,8 +44,8 @@ export function AuthGate({ children }: { children: ReactNode }) {
     [client, refresh],
   );
 
-  if (error) return <p role="alert">Could not reach the server: {error}</p>;
-  if (!state) return <p className="auth-loading">Loading…</p>;
+  if (error) return <p role="alert">{t('auth.unreachable', error)}</p>;
+  if (!state) return <p className="auth-loading">{t('auth.loading')}</p>;
   const path = location.pathname;
   if (path === '/setup') return <SetupPage mode={state.mode} />;
   if (state.mode === 'signed-out') return <SignInPage />;

@@ -1,4 +1,5 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import { dateTime, type Lang, type Translate, useI18n, withNodes, word } from '../i18n.tsx';
 import {
   type ApiToken,
   type AuditEntry,
@@ -17,10 +18,12 @@ import {
   updateUser,
 } from './client.ts';
 
-const when = (ms: number) => (ms ? new Date(ms).toLocaleString() : '—');
-
 /** Your password; and for admins, users, API tokens and the audit log. */
+const when = (lang: Lang, ms: number) => dateTime(lang, ms);
+const roleText = (t: Translate, role: string) => word(t, 'auth.role', role);
+
 export function SettingsPage({ session }: { session: SessionState }) {
+  const { t } = useI18n();
   const admin = session.user?.role === 'admin';
   return (
     <div className="app">
@@ -28,12 +31,10 @@ export function SettingsPage({ session }: { session: SessionState }) {
         <a href="/" className="brand">
           Falconet
         </a>
-        <span className="account">
-          {session.user?.name} ({session.user?.role})
-        </span>
+        <span className="account">{session.user ? t('auth.whoami', session.user.name, roleText(t, session.user.role)) : null}</span>
       </header>
       <main className="settings">
-        <h1>Settings</h1>
+        <h1>{t('settings.title')}</h1>
         {session.user?.kind === 'session' ? <PasswordForm /> : null}
         {admin ? (
           <>
@@ -79,23 +80,25 @@ function Messages({ error, notice }: { error: string | undefined; notice: string
 }
 
 function PasswordForm() {
+  const { t } = useI18n();
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [error, notice, run] = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    if (await run(() => changePassword(current, next), 'Password changed; your other sessions were signed out.')) {
+    if (await run(() => changePassword(current, next), t('settings.password.changed'))) {
       setCurrent('');
       setNext('');
     }
   };
   return (
     <section>
-      <h2>Your password</h2>
+      <h2>{t('settings.password.title')}</h2>
       <form className="inline" onSubmit={submit}>
         <input
           type="password"
-          placeholder="current"
+          placeholder={t('settings.password.current')}
+          aria-label={t('settings.password.current')}
           autoComplete="current-password"
           value={current}
           onChange={(e) => setCurrent(e.target.value)}
@@ -103,13 +106,14 @@ function PasswordForm() {
         />
         <input
           type="password"
-          placeholder="new"
+          placeholder={t('settings.password.new')}
+          aria-label={t('settings.password.new')}
           autoComplete="new-password"
           value={next}
           onChange={(e) => setNext(e.target.value)}
           required
         />
-        <button type="submit">Change</button>
+        <button type="submit">{t('settings.password.change')}</button>
       </form>
       <Messages error={error} notice={notice} />
     </section>
@@ -117,6 +121,7 @@ function PasswordForm() {
 }
 
 function UsersSection({ self }: { self: string }) {
+  const { t, lang } = useI18n();
   const [users, setUsers] = useState<User[]>([]);
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('viewer');
@@ -129,7 +134,7 @@ function UsersSection({ self }: { self: string }) {
 
   const add = async (e: FormEvent) => {
     e.preventDefault();
-    if (await run(() => createUser(name, role, password), `Created ${name}.`)) {
+    if (await run(() => createUser(name, role, password), t('settings.users.created', name))) {
       setName('');
       setPassword('');
       load();
@@ -142,14 +147,14 @@ function UsersSection({ self }: { self: string }) {
 
   return (
     <section>
-      <h2>Users</h2>
+      <h2>{t('settings.users.title')}</h2>
       <table className="settings-table">
         <thead>
           <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Role</th>
-            <th scope="col">State</th>
-            <th scope="col">Created</th>
+            <th scope="col">{t('settings.col.name')}</th>
+            <th scope="col">{t('settings.col.role')}</th>
+            <th scope="col">{t('settings.col.state')}</th>
+            <th scope="col">{t('settings.col.created')}</th>
             <th scope="col" />
           </tr>
         </thead>
@@ -159,34 +164,42 @@ function UsersSection({ self }: { self: string }) {
               <td>{u.name}</td>
               <td>
                 <select
-                  aria-label={`role of ${u.name}`}
+                  aria-label={t('settings.users.roleOf', u.name)}
                   value={u.role}
                   onChange={(e) => change(() => updateUser(u.name, { role: e.target.value as Role }))}
                 >
                   {ROLES.map((r) => (
-                    <option key={r}>{r}</option>
+                    <option key={r} value={r}>
+                      {roleText(t, r)}
+                    </option>
                   ))}
                 </select>
               </td>
-              <td>{u.disabled ? 'disabled' : u.lockedUntilMs > Date.now() ? `locked until ${when(u.lockedUntilMs)}` : 'active'}</td>
-              <td>{when(u.createdMs)}</td>
+              <td>
+                {u.disabled
+                  ? t('settings.users.disabled')
+                  : u.lockedUntilMs > Date.now()
+                    ? t('settings.users.lockedUntil', when(lang, u.lockedUntilMs))
+                    : t('settings.users.active')}
+              </td>
+              <td>{when(lang, u.createdMs)}</td>
               <td className="actions">
                 {u.lockedUntilMs > Date.now() ? (
                   <button type="button" onClick={() => change(() => updateUser(u.name, { unlock: true }))}>
-                    Unlock
+                    {t('settings.users.unlock')}
                   </button>
                 ) : null}
                 <button type="button" onClick={() => change(() => updateUser(u.name, { disabled: !u.disabled }))}>
-                  {u.disabled ? 'Enable' : 'Disable'}
+                  {u.disabled ? t('settings.users.enable') : t('settings.users.disable')}
                 </button>
                 {u.name === self ? null : (
                   <button
                     type="button"
                     onClick={() => {
-                      if (confirm(`Remove ${u.name}?`)) change(() => deleteUser(u.name));
+                      if (confirm(t('settings.users.confirmRemove', u.name))) change(() => deleteUser(u.name));
                     }}
                   >
-                    Remove
+                    {t('settings.users.remove')}
                   </button>
                 )}
               </td>
@@ -195,28 +208,45 @@ function UsersSection({ self }: { self: string }) {
         </tbody>
       </table>
       <form className="inline" onSubmit={add} data-testid="new-user">
-        <input placeholder="name" value={name} onChange={(e) => setName(e.target.value)} required />
-        <select aria-label="role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
-          {ROLES.map((r) => (
-            <option key={r}>{r}</option>
-          ))}
-        </select>
+        <input
+          placeholder={t('settings.field.name')}
+          aria-label={t('settings.field.name')}
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          required
+        />
+        <RoleSelect value={role} onChange={setRole} />
         <input
           type="password"
-          placeholder="password"
+          placeholder={t('settings.field.password')}
+          aria-label={t('settings.field.password')}
           autoComplete="new-password"
           value={password}
           onChange={(e) => setPassword(e.target.value)}
           required
         />
-        <button type="submit">Add user</button>
+        <button type="submit">{t('settings.users.add')}</button>
       </form>
       <Messages error={error} notice={notice} />
     </section>
   );
 }
 
+function RoleSelect({ value, onChange }: { value: Role; onChange(r: Role): void }) {
+  const { t } = useI18n();
+  return (
+    <select aria-label={t('settings.field.role')} value={value} onChange={(e) => onChange(e.target.value as Role)}>
+      {ROLES.map((r) => (
+        <option key={r} value={r}>
+          {roleText(t, r)}
+        </option>
+      ))}
+    </select>
+  );
+}
+
 function TokensSection() {
+  const { t, lang } = useI18n();
   const [tokens, setTokens] = useState<ApiToken[]>([]);
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('viewer');
@@ -249,45 +279,54 @@ function TokensSection() {
 
   return (
     <section>
-      <h2>API tokens</h2>
+      <h2>{t('settings.tokens.title')}</h2>
       <p className="sub">
-        For scripts and Prometheus: send <code>Authorization: Bearer TOKEN</code>. Scopes are <code>*</code> or route prefixes such as{' '}
-        <code>/api/metrics</code>.
+        {withNodes(t('settings.tokens.help'), [
+          <code key="header">Authorization: Bearer TOKEN</code>,
+          <code key="all">*</code>,
+          <code key="prefix">/api/metrics</code>,
+        ])}
       </p>
       {secret ? (
         <p className="auth-notice">
-          New token, shown once: <code data-testid="new-token-secret">{secret}</code>
+          {t('settings.tokens.shownOnce')} <code data-testid="new-token-secret">{secret}</code>
         </p>
       ) : null}
       <table className="settings-table">
         <thead>
           <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Role</th>
-            <th scope="col">Scopes</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Last used</th>
+            <th scope="col">{t('settings.col.name')}</th>
+            <th scope="col">{t('settings.col.role')}</th>
+            <th scope="col">{t('settings.col.scopes')}</th>
+            <th scope="col">{t('settings.col.expires')}</th>
+            <th scope="col">{t('settings.col.lastUsed')}</th>
             <th scope="col" />
           </tr>
         </thead>
         <tbody>
-          {tokens.map((t) => (
-            <tr key={t.id} data-testid="token-row" data-name={t.name}>
-              <td>{t.name}</td>
-              <td>{t.role}</td>
-              <td>{t.scopes.join(', ')}</td>
-              <td>{t.revokedMs ? `revoked ${when(t.revokedMs)}` : t.expiresMs ? when(t.expiresMs) : 'never'}</td>
-              <td>{when(t.lastUsedMs)}</td>
+          {tokens.map((tok) => (
+            <tr key={tok.id} data-testid="token-row" data-name={tok.name}>
+              <td>{tok.name}</td>
+              <td>{roleText(t, tok.role)}</td>
+              <td>{tok.scopes.join(', ')}</td>
+              <td>
+                {tok.revokedMs
+                  ? t('settings.tokens.revoked', when(lang, tok.revokedMs))
+                  : tok.expiresMs
+                    ? when(lang, tok.expiresMs)
+                    : t('settings.tokens.never')}
+              </td>
+              <td>{when(lang, tok.lastUsedMs)}</td>
               <td className="actions">
-                {t.revokedMs ? null : (
+                {tok.revokedMs ? null : (
                   <button
                     type="button"
                     onClick={async () => {
-                      await run(() => revokeToken(t.id), `Revoked ${t.name}.`);
+                      await run(() => revokeToken(tok.id), t('settings.tokens.revokedNotice', tok.name));
                       load();
                     }}
                   >
-                    Revoke
+                    {t('settings.tokens.revoke')}
                   </button>
                 )}
               </td>
@@ -296,15 +335,28 @@ function TokensSection() {
         </tbody>
       </table>
       <form className="inline" onSubmit={add} data-testid="new-token">
-        <input placeholder="name" value={name} onChange={(e) => setName(e.target.value)} required />
-        <select aria-label="role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
-          {ROLES.map((r) => (
-            <option key={r}>{r}</option>
-          ))}
-        </select>
-        <input placeholder="scopes" value={scopes} onChange={(e) => setScopes(e.target.value)} />
-        <input placeholder="expires" value={expires} onChange={(e) => setExpires(e.target.value)} size={6} />
-        <button type="submit">Create token</button>
+        <input
+          placeholder={t('settings.field.name')}
+          aria-label={t('settings.field.name')}
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          required
+        />
+        <RoleSelect value={role} onChange={setRole} />
+        <input
+          placeholder={t('settings.field.scopes')}
+          aria-label={t('settings.field.scopes')}
+          value={scopes}
+          onChange={(e) => setScopes(e.target.value)}
+        />
+        <input
+          placeholder={t('settings.field.expires')}
+          aria-label={t('settings.field.expires')}
+          value={expires}
+          onChange={(e) => setExpires(e.target.value)}
+          size={6}
+        />
+        <button type="submit">{t('settings.tokens.create')}</button>
       </form>
       <Messages error={error} notice={notice} />
     </section>
@@ -312,6 +364,7 @@ function TokensSection() {
 }
 
 function AuditSection() {
+  const { t, lang } = useI18n();
   const [entries, setEntries] = useState<AuditEntry[]>([]);
   const [error, , run] = useAction();
   useEffect(() => {
@@ -319,23 +372,23 @@ function AuditSection() {
   }, [run]);
   return (
     <section>
-      <h2>Audit log</h2>
+      <h2>{t('settings.audit.title')}</h2>
       <Messages error={error} notice={undefined} />
       <table className="settings-table">
         <thead>
           <tr>
-            <th scope="col">When</th>
-            <th scope="col">Who</th>
-            <th scope="col">What</th>
-            <th scope="col">On</th>
-            <th scope="col">From</th>
-            <th scope="col">Outcome</th>
+            <th scope="col">{t('settings.col.when')}</th>
+            <th scope="col">{t('settings.col.who')}</th>
+            <th scope="col">{t('settings.col.what')}</th>
+            <th scope="col">{t('settings.col.on')}</th>
+            <th scope="col">{t('settings.col.from')}</th>
+            <th scope="col">{t('settings.col.outcome')}</th>
           </tr>
         </thead>
         <tbody>
           {entries.map((e) => (
             <tr key={e.id} data-testid="audit-row">
-              <td>{when(e.tsMs)}</td>
+              <td>{when(lang, e.tsMs)}</td>
               <td>{e.actor}</td>
               <td>{e.action}</td>
               <td>{e.target}</td>

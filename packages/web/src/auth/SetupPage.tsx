@@ -1,9 +1,11 @@
 import { type FormEvent, useState } from 'react';
+import { useI18n, withNodes } from '../i18n.tsx';
 import type { SessionState } from './client.ts';
 import { setUp } from './client.ts';
 
 /** First run: the link printed on the server's console carries a one-time token in its fragment. */
 export function SetupPage({ mode }: { mode: SessionState['mode'] }) {
+  const { t } = useI18n();
   const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
   const [name, setName] = useState('admin');
   const [password, setPassword] = useState('');
@@ -14,9 +16,13 @@ export function SetupPage({ mode }: { mode: SessionState['mode'] }) {
     return (
       <div className="auth-page">
         <div className="auth-card">
-          <h1>Already set up</h1>
+          <h1>{t('auth.setup.done')}</h1>
           <p>
-            A user exists. <a href="/">Sign in</a>.
+            {withNodes(t('auth.setup.exists'), [
+              <a key="signin" href="/">
+                {t('auth.signIn')}
+              </a>,
+            ])}
           </p>
         </div>
       </div>
@@ -26,7 +32,7 @@ export function SetupPage({ mode }: { mode: SessionState['mode'] }) {
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     if (password !== again) {
-      setError('the two passwords differ');
+      setError(t('auth.setup.differ'));
       return;
     }
     try {
@@ -40,18 +46,18 @@ export function SetupPage({ mode }: { mode: SessionState['mode'] }) {
   return (
     <div className="auth-page">
       <form className="auth-card" onSubmit={submit} data-testid="setup-form">
-        <h1>Create the first admin</h1>
-        {token ? null : <p className="auth-error">This page needs the setup link printed on the server's console.</p>}
+        <h1>{t('auth.setup.title')}</h1>
+        {token ? null : <p className="auth-error">{t('auth.setup.needsLink')}</p>}
         <label>
-          Name
+          {t('auth.name')}
           <input autoComplete="username" value={name} onChange={(e) => setName(e.target.value)} required />
         </label>
         <label>
-          Password
+          {t('auth.password')}
           <input type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
         </label>
         <label>
-          Again
+          {t('auth.again')}
           <input type="password" autoComplete="new-password" value={again} onChange={(e) => setAgain(e.target.value)} required />
         </label>
         {error ? (
@@ -60,7 +66,7 @@ export function SetupPage({ mode }: { mode: SessionState['mode'] }) {
           </p>
         ) : null}
         <button type="submit" disabled={!token}>
-          Create admin and sign in
+          {t('auth.setup.submit')}
         </button>
       </form>
     </div>

@@ -1,7 +1,9 @@
 import { type FormEvent, useState } from 'react';
+import { useI18n } from '../i18n.tsx';
 import { signIn } from './client.ts';
 
 export function SignInPage() {
+  const { t } = useI18n();
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string>();
@@ -26,11 +28,11 @@ export function SignInPage() {
       <form className="auth-card" onSubmit={submit} data-testid="signin-form">
         <h1>Falconet</h1>
         <label>
-          Name
+          {t('auth.name')}
           <input data-testid="signin-name" autoComplete="username" value={name} onChange={(e) => setName(e.target.value)} required />
         </label>
         <label>
-          Password
+          {t('auth.password')}
           <input
             data-testid="signin-password"
             type="password"
@@ -46,7 +48,7 @@ export function SignInPage() {
           </p>
         ) : null}
         <button type="submit" disabled={busy} data-testid="signin-submit">
-          Sign in
+          {t('auth.signIn')}
         </button>
       </form>
     </div>

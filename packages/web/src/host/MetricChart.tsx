@@ -4,7 +4,7 @@ import 'uplot/dist/uPlot.min.css';
 import { fetchHistory, type Series } from '../api.ts';
 import { type Translate, useI18n } from '../i18n.tsx';
 import type { LiveConnection, LiveSample } from '../live.ts';
-import { type ChartSpec, formatTick, formatValue } from './charts.ts';
+import { type ChartSpec, chartDates, formatTick, formatValue } from './charts.ts';
 
 /** A time window: a sliding one ending now (`spanMs`), or fixed bounds. */
 export type Range = { spanMs: number } | { fromMs: number; toMs: number };
@@ -110,6 +110,7 @@ export function MetricChart({
           width: el.clientWidth || 600,
           height: HEIGHT,
           cursor: { sync: { key: `falconet-host-${agentId}` } },
+          fmtDate: chartDates(lang),
           scales: {
             x: { time: true },
             y:

@@ -1,6 +1,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { fetchAgents } from '../api.ts';
+import { dateTime, type Lang, type Translate, useI18n, word } from '../i18n.tsx';
 import {
   type AgentHealth,
   type AuditEntry,
@@ -21,7 +22,8 @@ import {
 import { TaskLive } from './live.ts';
 import './tasks.css';
 
-const time = (ms: number | null | undefined) => (ms ? new Date(ms).toLocaleString() : '—');
+const time = (lang: Lang, ms: number | null | undefined) => dateTime(lang, ms);
+const statusText = (t: Translate, s: string) => word(t, 'tasks.status', s);
 
 /** The Tasks page: run a command or schedule a job, follow its output live, read the audit log. */
 export function TasksPage({ path, go }: { path: string; go(path: string): void }) {
@@ -48,6 +50,7 @@ function useHostnames(): (id: string) => string {
 }
 
 function TaskIndex({ live, go }: { live: TaskLive; go(path: string): void }) {
+  const { t, lang } = useI18n();
   const client = useQueryClient();
   const tasks = useQuery({ queryKey: ['tasks'], queryFn: fetchTasks });
   const health = useQuery({ queryKey: ['tasks', 'health'], queryFn: fetchHealth });
@@ -65,43 +68,49 @@ function TaskIndex({ live, go }: { live: TaskLive; go(path: string): void }) {
   );
   return (
     <>
-      <h1>Tasks</h1>
+      <h1>{t('tasks.title')}</h1>
       <NewTaskForm onCreated={(t) => go(`/tasks/${encodeURIComponent(t.id)}`)} />
       {health.data?.backend === 'etcd' ? <EtcdHealth agents={health.data.items} /> : null}
-      <h2>Recent tasks</h2>
-      {tasks.error ? <p role="alert">Could not load tasks: {(tasks.error as Error).message}</p> : null}
+      <h2>{t('tasks.recent')}</h2>
+      {tasks.error ? <p role="alert">{t('tasks.loadError', (tasks.error as Error).message)}</p> : null}
       <table className="tasks-table">
         <thead>
           <tr>
-            <th scope="col">Command</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Agents</th>
-            <th scope="col">Status</th>
-            <th scope="col">By</th>
-            <th scope="col">Created</th>
+            <th scope="col">{t('tasks.col.command')}</th>
+            <th scope="col">{t('tasks.col.kind')}</th>
+            <th scope="col">{t('tasks.col.agents')}</th>
+            <th scope="col">{t('tasks.col.status')}</th>
+            <th scope="col">{t('tasks.col.by')}</th>
+            <th scope="col">{t('tasks.col.created')}</th>
           </tr>
         </thead>
         <tbody>
-          {(tasks.data?.items ?? []).map((t) => (
-            <tr key={t.id} data-testid="task-row" data-task-id={t.id}>
+          {(tasks.data?.items ?? []).map((task) => (
+            <tr key={task.id} data-testid="task-row" data-task-id={task.id}>
               <td>
                 <a
-                  href={`/tasks/${encodeURIComponent(t.id)}`}
+                  href={`/tasks/${encodeURIComponent(task.id)}`}
                   onClick={(e) => {
                     e.preventDefault();
-                    go(`/tasks/${encodeURIComponent(t.id)}`);
+                    go(`/tasks/${encodeURIComponent(task.id)}`);
                   }}
                 >
-                  <code>{commandLine(t)}</code>
+                  <code>{commandLine(task)}</code>
                 </a>
               </td>
-              <td>{t.kind === 'cron' ? `cron ${t.schedule}${t.timezone ? ` (${t.timezone})` : ''}` : 'run now'}</td>
-              <td>{t.agentIds.length}</td>
               <td>
-                <span className={`task-status ${t.status}`}>{t.status}</span>
+                {task.kind !== 'cron'
+                  ? t('tasks.kind.run')
+                  : task.timezone
+                    ? t('tasks.kind.cronTz', task.schedule, task.timezone)
+                    : t('tasks.kind.cron', task.schedule)}
               </td>
-              <td>{t.createdBy}</td>
-              <td>{time(t.createdMs)}</td>
+              <td>{task.agentIds.length}</td>
+              <td>
+                <span className={`task-status ${task.status}`}>{statusText(t, task.status)}</span>
+              </td>
+              <td>{task.createdBy}</td>
+              <td>{time(lang, task.createdMs)}</td>
             </tr>
           ))}
         </tbody>
@@ -112,6 +121,7 @@ function TaskIndex({ live, go }: { live: TaskLive; go(path: string): void }) {
 }
 
 function NewTaskForm({ onCreated }: { onCreated(t: Task): void }) {
+  const { t } = useI18n();
   const [command, setCommand] = useState('');
   const [args, setArgs] = useState('');
   const [targetKind, setTargetKind] = useState<'labels' | 'agents'>('labels');
@@ -154,43 +164,45 @@ function NewTaskForm({ onCreated }: { onCreated(t: Task): void }) {
   };
 
   return (
-    <form className="task-form" onSubmit={submit} aria-label="New task">
+    <form className="task-form" onSubmit={submit} aria-label={t('tasks.form')}>
       <label>
-        Command
+        {t('tasks.command')}
         <input name="command" value={command} onChange={(e) => setCommand(e.target.value)} placeholder="/usr/bin/uptime" required />
       </label>
       <label>
-        Arguments, one per line
+        {t('tasks.args')}
         <textarea name="args" rows={2} value={args} onChange={(e) => setArgs(e.target.value)} />
       </label>
       <fieldset>
-        <legend>Agents</legend>
+        <legend>{t('tasks.agents')}</legend>
         <label className="inline">
-          <input type="radio" name="target-kind" checked={targetKind === 'labels'} onChange={() => setTargetKind('labels')} /> by labels
+          <input type="radio" name="target-kind" checked={targetKind === 'labels'} onChange={() => setTargetKind('labels')} />{' '}
+          {t('tasks.byLabels')}
         </label>
         <label className="inline">
-          <input type="radio" name="target-kind" checked={targetKind === 'agents'} onChange={() => setTargetKind('agents')} /> by id
+          <input type="radio" name="target-kind" checked={targetKind === 'agents'} onChange={() => setTargetKind('agents')} />{' '}
+          {t('tasks.byId')}
         </label>
         <input
           name="target"
-          aria-label={targetKind === 'labels' ? 'labels' : 'agent ids'}
+          aria-label={targetKind === 'labels' ? t('tasks.labels') : t('tasks.agentIds')}
           value={target}
           onChange={(e) => setTarget(e.target.value)}
-          placeholder={targetKind === 'labels' ? 'role=web, zone=a' : 'agent ids, separated by commas'}
+          placeholder={targetKind === 'labels' ? 'role=web, zone=a' : t('tasks.agentIdsHint')}
           required
         />
       </fieldset>
       <div className="row">
         <label>
-          Cron schedule (empty: run now)
+          {t('tasks.schedule')}
           <input name="schedule" value={schedule} onChange={(e) => setSchedule(e.target.value)} placeholder="*/5 * * * *" />
         </label>
         <label>
-          Time zone
+          {t('tasks.timezone')}
           <input name="timezone" value={timezone} onChange={(e) => setTimezone(e.target.value)} placeholder="Europe/Berlin" />
         </label>
         <label>
-          Timeout, s
+          {t('tasks.timeout')}
           <input name="timeout" type="number" min="0" value={timeout} onChange={(e) => setTimeoutSec(e.target.value)} />
         </label>
       </div>
@@ -200,7 +212,7 @@ function NewTaskForm({ onCreated }: { onCreated(t: Task): void }) {
         </p>
       ) : null}
       <button type="submit" disabled={busy}>
-        {schedule.trim() ? 'Schedule' : 'Run'}
+        {schedule.trim() ? t('tasks.scheduleButton') : t('tasks.run')}
       </button>
     </form>
   );
@@ -214,6 +226,7 @@ interface RunState {
 const runKey = (r: Pick<Run, 'agentId' | 'runId'>) => `${r.agentId}/${r.runId}`;
 
 function TaskDetail({ id, live, go }: { id: string; live: TaskLive; go(path: string): void }) {
+  const { t, lang } = useI18n();
   const hostname = useHostnames();
   const [task, setTask] = useState<Task | undefined>();
   const [runs, setRuns] = useState<Map<string, RunState>>(new Map());
@@ -306,50 +319,58 @@ function TaskDetail({ id, live, go }: { id: string; live: TaskLive; go(path: str
             go('/tasks');
           }}
         >
-          ← Tasks
+          {t('tasks.back')}
         </a>
       </p>
       {error ? <p role="alert">{error}</p> : null}
       {task ? (
         <>
           <h1>
-            <code>{commandLine(task)}</code> <span className={`task-status ${task.status}`}>{task.status}</span>
+            <code>{commandLine(task)}</code> <span className={`task-status ${task.status}`}>{statusText(t, task.status)}</span>
           </h1>
           <p className="sub">
-            {task.kind === 'cron' ? `cron "${task.schedule}"${task.timezone ? ` in ${task.timezone}` : ''} · ` : 'run now · '}
+            {task.kind !== 'cron'
+              ? t('tasks.detail.run')
+              : task.timezone
+                ? t('tasks.detail.cronTz', task.schedule, task.timezone)
+                : t('tasks.detail.cron', task.schedule)}
+            {' · '}
             {task.target.labels
-              ? `agents with ${Object.entries(task.target.labels)
-                  .map(([k, v]) => `${k}=${v}`)
-                  .join(', ')}`
-              : 'chosen agents'}{' '}
-            ({task.agentIds.length}) · by {task.createdBy} · {time(task.createdMs)}
-            {task.backend === 'etcd' ? ' · via etcd' : ''}
+              ? t(
+                  'tasks.detail.withLabels',
+                  Object.entries(task.target.labels)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(', '),
+                )
+              : t('tasks.detail.chosen')}{' '}
+            ({task.agentIds.length}) · {t('tasks.detail.by', task.createdBy)} · {time(lang, task.createdMs)}
+            {task.backend === 'etcd' ? ` · ${t('tasks.detail.etcd')}` : ''}
           </p>
           <div className="task-actions">
             {task.kind === 'run' && task.status === 'active' ? (
               <button type="button" onClick={() => void act('cancel')}>
-                Cancel
+                {t('tasks.cancel')}
               </button>
             ) : null}
             {task.kind === 'cron' && task.status === 'active' ? (
               <button type="button" onClick={() => void act('pause')}>
-                Pause
+                {t('tasks.pause')}
               </button>
             ) : null}
             {task.kind === 'cron' && task.status === 'paused' ? (
               <button type="button" onClick={() => void act('resume')}>
-                Resume
+                {t('tasks.resume')}
               </button>
             ) : null}
             {task.kind === 'cron' && task.status !== 'deleted' ? (
               <button type="button" onClick={() => void act('delete')}>
-                Delete
+                {t('tasks.delete')}
               </button>
             ) : null}
           </div>
         </>
       ) : (
-        <p>Loading…</p>
+        <p>{t('tasks.loading')}</p>
       )}
       <div className="runs">
         {ordered.slice(0, 50).map((s) => (
@@ -362,6 +383,7 @@ function TaskDetail({ id, live, go }: { id: string; live: TaskLive; go(path: str
 }
 
 function RunPanel({ state, hostname }: { state: RunState; hostname: string }) {
+  const { t, lang } = useI18n();
   const { run } = state;
   const records = [...state.output.values()].sort((a, b) => a.seq - b.seq);
   const text = records.filter((r) => r.stream === 'stdout' || r.stream === 'stderr');
@@ -373,10 +395,10 @@ function RunPanel({ state, hostname }: { state: RunState; hostname: string }) {
           {run.agentId.slice(0, 8)}
         </span>
         <span className={`run-status ${run.status}`} data-testid="run-status">
-          {run.status}
+          {statusText(t, run.status)}
         </span>
-        {run.exitCode !== null ? <span data-testid="run-exit">exit {run.exitCode}</span> : null}
-        {run.scheduledMs ? <span className="sub">scheduled {time(run.scheduledMs)}</span> : null}
+        {run.exitCode !== null ? <span data-testid="run-exit">{t('tasks.exit', run.exitCode)}</span> : null}
+        {run.scheduledMs ? <span className="sub">{t('tasks.scheduledAt', time(lang, run.scheduledMs))}</span> : null}
         {run.reason ? <span className="sub">{run.reason}</span> : null}
       </header>
       <pre data-testid="run-output">
@@ -394,6 +416,7 @@ function RunPanel({ state, hostname }: { state: RunState; hostname: string }) {
 }
 
 function AuditLog({ live, taskId }: { live: TaskLive; taskId?: string }) {
+  const { t, lang } = useI18n();
   const [entries, setEntries] = useState<AuditEntry[]>([]);
   const reload = useCallback(() => {
     fetchAudit(taskId)
@@ -418,22 +441,22 @@ function AuditLog({ live, taskId }: { live: TaskLive; taskId?: string }) {
   }, [live, reload]);
   return (
     <>
-      <h2>Audit log</h2>
+      <h2>{t('tasks.audit')}</h2>
       <table className="tasks-table audit">
         <thead>
           <tr>
-            <th scope="col">When</th>
-            <th scope="col">Who</th>
-            <th scope="col">What</th>
-            <th scope="col">Where</th>
-            <th scope="col">Command</th>
-            <th scope="col">Result</th>
+            <th scope="col">{t('tasks.col.when')}</th>
+            <th scope="col">{t('tasks.col.who')}</th>
+            <th scope="col">{t('tasks.col.what')}</th>
+            <th scope="col">{t('tasks.col.where')}</th>
+            <th scope="col">{t('tasks.col.command')}</th>
+            <th scope="col">{t('tasks.col.result')}</th>
           </tr>
         </thead>
         <tbody>
           {entries.map((e) => (
             <tr key={e.id} data-testid="audit-row" data-action={e.action} title={e.detail}>
-              <td>{time(e.timeMs)}</td>
+              <td>{time(lang, e.timeMs)}</td>
               <td>{e.actor}</td>
               <td>{e.action}</td>
               <td>{e.agentId || '—'}</td>
@@ -450,15 +473,17 @@ function AuditLog({ live, taskId }: { live: TaskLive; taskId?: string }) {
 }
 
 function EtcdHealth({ agents }: { agents: AgentHealth[] }) {
+  const { t, lang } = useI18n();
   return (
     <>
-      <h2>Agents in etcd</h2>
+      <h2>{t('tasks.etcd')}</h2>
       <ul className="etcd-health">
         {[...agents]
           .sort((a, b) => (a.hostname < b.hostname ? -1 : 1))
           .map((a) => (
             <li key={a.agentId} data-testid="etcd-agent" data-agent-id={a.agentId} data-health={a.health}>
-              <span className={`task-status ${a.health}`}>{a.health}</span> {a.hostname || a.agentId} · since {time(a.sinceMs)}
+              <span className={`task-status ${a.health}`}>{statusText(t, a.health)}</span> {a.hostname || a.agentId} ·{' '}
+              {t('tasks.since', time(lang, a.sinceMs))}
             </li>
           ))}
       </ul>
