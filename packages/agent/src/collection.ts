@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { Collector, CollectorDefinition } from './collectors/registry.ts';
-import type { CollectorSetting } from './config.ts';
-import type { AgentConfig } from './config.ts';
+import type { AgentConfig, CollectorSetting } from './config.ts';
 import { ConfigError } from './config-base.ts';
 import { type MetricFamily, MetricWriter } from './metrics.ts';
 import type { ProcRoots } from './procfs/fs.ts';

@@ -324,4 +324,4 @@ export const agentConfigSchema = z
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 
-export { type ServerAddress, parseServerUrl, pidfilePath } from './config-base.ts';
+export { parseServerUrl, pidfilePath, type ServerAddress } from './config-base.ts';

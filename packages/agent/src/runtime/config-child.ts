@@ -18,7 +18,9 @@ export interface LoadedConfig {
   configFile: string;
 }
 
-type Reply = { ok: true; config: AgentConfig; configFile: string } | { ok: false; name: string; message: string; problems?: string[]; exitCode?: number };
+type Reply =
+  | { ok: true; config: AgentConfig; configFile: string }
+  | { ok: false; name: string; message: string; problems?: string[]; exitCode?: number };
 
 /** The child's side (the hidden `__config-json` command): one JSON reply on stdout. */
 export async function printConfigReply(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -29,7 +31,13 @@ export async function printConfigReply(argv: readonly string[], env: NodeJS.Proc
     reply = { ok: true, config: loadAgentConfig(args, env).config, configFile: args.configFile };
   } catch (err) {
     const e = err as Error & { problems?: string[]; exitCode?: number };
-    reply = { ok: false, name: e.name, message: e.message, ...(e.problems ? { problems: e.problems } : {}), ...(e.exitCode ? { exitCode: e.exitCode } : {}) };
+    reply = {
+      ok: false,
+      name: e.name,
+      message: e.message,
+      ...(e.problems ? { problems: e.problems } : {}),
+      ...(e.exitCode ? { exitCode: e.exitCode } : {}),
+    };
   }
   await new Promise<void>((resolve) => process.stdout.write(JSON.stringify(reply), () => resolve()));
   return 0;
@@ -50,7 +58,10 @@ export async function loadConfigInChild(argv: readonly string[], env: NodeJS.Pro
       process.execPath,
       [...childExecArgv(), entry, CONFIG_CHILD_COMMAND, ...argv],
       { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 60_000, windowsHide: true },
-      (err, out, errOut) => (err ? reject(new Error(`parsing the configuration failed: ${err.message}${errOut ? `\n${errOut}` : ''}`)) : resolve({ stdout: out, stderr: errOut })),
+      (err, out, errOut) =>
+        err
+          ? reject(new Error(`parsing the configuration failed: ${err.message}${errOut ? `\n${errOut}` : ''}`))
+          : resolve({ stdout: out, stderr: errOut }),
     );
   });
   if (stderr) process.stderr.write(stderr);

@@ -1,6 +1,6 @@
+import type { EtcdJob } from '@falconet/protocol';
 import { withTimeout } from '@falconet/protocol/etcd';
 import { type Etcd3, EtcdLeaseInvalidError, type Lease } from 'etcd3';
-import type { EtcdJob } from '@falconet/protocol';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 
