@@ -3,7 +3,7 @@ import { join } from 'node:path';
 /**
  * What the running agent needs of its configuration besides the validated object itself, in a
  * module without zod: the agent process gets its configuration parsed and checked by a
- * short-lived child (runtime/config-child.ts) and never loads the schema, about 7 MB of memory.
+ * short-lived child (runtime/config-child.ts) and never loads the schema, about 6 MB of memory.
  */
 
 /** A configuration the agent cannot run with; runMain prints its problems, one a line, and exits 2. */

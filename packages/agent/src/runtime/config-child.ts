@@ -7,7 +7,7 @@ import { AGENT_NODE_FLAGS } from './node-flags.ts';
  * The running agent's configuration comes from a short-lived child process: the flags, the
  * environment and the file are parsed and checked there (zod, the YAML parser and the schema
  * load only in the child), and the agent receives the validated object as JSON over a pipe.
- * The agent process so never holds the schema's code, about 7 MB of its memory; the price is
+ * The agent process so never holds the schema's code, about 6 MB of its memory; the price is
  * one brief `node` start per start and per reload. Errors cross over with their name, message
  * and problems, so they read exactly as when parsed in place.
  */
