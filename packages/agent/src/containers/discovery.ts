@@ -106,7 +106,7 @@ export async function discoverContainerCgroups(layout: CgroupLayout, signal?: Ab
       else if (depth + 1 < MAX_DEPTH) queue.push([child, depth + 1]);
     }
   }
-  // Code-unit order: paths are ASCII, and localeCompare would load ICU's collation (some 6 MB resident).
+  // Code-unit order: paths are ASCII, and localeCompare would load ICU's collation (about 3 MB resident).
   return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
