@@ -113,7 +113,7 @@ const cpu = { agent: cpuSeconds(agentPid) - cpu0.agent, ne: cpuSeconds(nePid) - 
 
 // The agent's own view: did it report, and at what pace?
 const self = await (await fetch(`http://127.0.0.1:${agentPort}/metrics`)).text();
-const acked = metric(self, 'falconet_agent_reports_acked_total') ?? 0;
+const acked = metric(self, 'falconet_agent_transport_acked_reports_total') ?? 0;
 const interval = metric(self, 'falconet_agent_report_interval_seconds');
 const load = ['busy', 'normal', 'idle'].find((l) => metric(self, `falconet_agent_report_host_load{load="${l}"}`) === 1);
 

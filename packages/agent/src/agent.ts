@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import type { Sample } from '@falconet/protocol';
 import { listenError, StartupError } from '@falconet/protocol/cli';
-import { ConfigError, parseHostPort } from '@falconet/protocol/config';
 import { renderExposition } from '@falconet/protocol/exposition';
 import type { LogOutput } from '@falconet/protocol/log';
 import type { Logger } from 'pino';
 import { buildInfo } from './build-info.ts';
 import { type Collection, CollectorSet, type CollectorSource, type SlotSchedule, selectCollectors } from './collection.ts';
 import { type CollectorDefinition, loadCollectorDefinitions } from './collectors/registry.ts';
-import { type AgentConfig, parseServerUrl, type ServerAddress } from './config.ts';
+import type { AgentConfig } from './config.ts';
+import { ConfigError, parseHostPort, parseServerUrl, type ServerAddress } from './config-base.ts';
 import { ContainerSummary } from './containers/summary.ts';
 import type { Exporter } from './exporter/server.ts';
 import { type AgentIdentity, describeHost } from './identity.ts';

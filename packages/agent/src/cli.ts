@@ -1,13 +1,20 @@
 import { runMain } from '@falconet/protocol/cli';
-import { ConfigError, maskSecrets, yaml } from '@falconet/protocol/config';
 import { createLogger } from '@falconet/protocol/log';
 import { buildInfo } from './build-info.ts';
 import type { AgentConfig } from './config.ts';
 import { familiesToSamples } from './metrics.ts';
-import { BIN, loadAgentConfig, parseAgentArgs, USAGE } from './runtime/options.ts';
+import { BIN, CONFIG_CHILD_COMMAND, runsAgent } from './runtime/commands.ts';
 
 // Each command imports what it needs when it runs: `status` should not load gRPC, and `run`
-// should not hold the code of `start` in memory for weeks.
+// should not hold the code of `start` in memory for weeks, nor the configuration schema (zod
+// and the YAML parser): `run` has its configuration parsed by a short-lived child.
+
+async function runForeground(argv: readonly string[]): Promise<never> {
+  (await import('./runtime/node-flags.ts')).reexecWithAgentFlags();
+  const code = await (await import('./runtime/run.ts')).runAgent(argv);
+  // Open handles (a closing gRPC channel) must not keep a stopped agent alive.
+  process.exit(code);
+}
 
 async function once(config: AgentConfig): Promise<void> {
   const { Agent } = await import('./agent.ts');
@@ -42,6 +49,10 @@ await runMain(BIN, async () => {
     version();
     return 0;
   }
+  if (argv[0] === CONFIG_CHILD_COMMAND) return await (await import('./runtime/config-child.ts')).printConfigReply(argv.slice(1));
+  if (runsAgent(argv)) return await runForeground(argv);
+  const { loadAgentConfig, parseAgentArgs, USAGE } = await import('./runtime/options.ts');
+  const { ConfigError, maskSecrets, yaml } = await import('@falconet/protocol/config');
   const args = parseAgentArgs(argv);
   if (args.parsed.values.get('help')) {
     process.stdout.write(USAGE);
@@ -73,11 +84,8 @@ await runMain(BIN, async () => {
     case 'version':
       version();
       return 0;
-    default: {
-      (await import('./runtime/node-flags.ts')).reexecWithAgentFlags();
-      const code = await (await import('./runtime/run.ts')).runAgent(args);
-      // Open handles (a closing gRPC channel) must not keep a stopped agent alive.
-      process.exit(code);
-    }
+    default:
+      // `run` reached here only when runsAgent() misread the arguments (a flag value that is a command name).
+      return await runForeground(argv);
   }
 });

@@ -1,8 +1,7 @@
-import { ConfigError } from '@falconet/protocol/config';
 import type { Logger } from 'pino';
 import type { Collector, CollectorDefinition } from './collectors/registry.ts';
-import type { CollectorSetting } from './config.ts';
-import { type AgentConfig, agentConfigSchema } from './config.ts';
+import type { AgentConfig, CollectorSetting } from './config.ts';
+import { ConfigError } from './config-base.ts';
 import { type MetricFamily, MetricWriter } from './metrics.ts';
 import type { ProcRoots } from './procfs/fs.ts';
 
@@ -59,9 +58,19 @@ export interface CollectorSetOptions {
   /** Per-slot interval and timeout; unset parts fall back to 0 and `timeoutMs`. */
   schedule?: (name: string) => Partial<SlotSchedule> | undefined;
   now?: () => number;
-  /** Handed to each source's create(); the defaults when not given. */
+  /**
+   * Handed to each source's create(). Optional for sets of collectors that read no configuration
+   * (tests); one that reads it without a config given fails with a message saying so. The
+   * defaults are not made here: that would load the zod schema into every agent process.
+   */
   config?: AgentConfig;
 }
+
+const NO_CONFIG = new Proxy({} as AgentConfig, {
+  get(_, key) {
+    throw new Error(`this collector reads the configuration (${String(key)}), but its CollectorSet was given none`);
+  },
+});
 
 interface LastRun {
   run: number;
@@ -171,8 +180,7 @@ export class CollectorSet {
   }
 
   #config(): AgentConfig {
-    this.#opts.config ??= agentConfigSchema.parse({});
-    return this.#opts.config;
+    return this.#opts.config ?? NO_CONFIG;
   }
 
   #scheduleFor(name: string): SlotSchedule {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
 import { collectorOptionsSchema } from './collectors/options.ts';
+import { parseServerUrl, type ServerAddress } from './config-base.ts';
 import { AGENT_TASKS_DEFAULTS, agentTasksSchema } from './tasks/config.ts';
 
 /**
@@ -323,26 +324,4 @@ export const agentConfigSchema = z
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 
-/** The pidfile path in effect. */
-export function pidfilePath(config: Pick<AgentConfig, 'pidfile' | 'data_dir'>): string {
-  return config.pidfile || join(config.data_dir, 'falconet-agent.pid');
-}
-
-export interface ServerAddress {
-  host: string;
-  port: number;
-  tls: boolean;
-  /** As written: `grpcs` forces TLS, `grpc` plaintext, none lets the transport decide (TLS unless loopback). */
-  scheme?: 'grpc' | 'grpcs' | '';
-}
-
-/** `HOST:PORT`, `grpc://HOST:PORT` or `grpcs://HOST:PORT`. */
-export function parseServerUrl(input: string): ServerAddress {
-  const m = /^(grpcs?|https?):\/\/(.*)$/.exec(input);
-  const scheme = m?.[1];
-  const rest = m ? (m[2] as string).replace(/\/$/, '') : input;
-  const { host, port } = parseHostPort(rest, 'server address');
-  if (!host || host === '0.0.0.0') throw new Error(`server address "${input}": needs a host, e.g. 127.0.0.1:7071`);
-  const tls = scheme === 'grpcs' || scheme === 'https';
-  return { host, port, tls, scheme: tls ? 'grpcs' : scheme ? 'grpc' : '' };
-}
+export { parseServerUrl, pidfilePath, type ServerAddress } from './config-base.ts';

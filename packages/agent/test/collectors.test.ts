@@ -3,6 +3,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CollectorSet, selectCollectors } from '../src/collection.ts';
 import { defineCollector, loadCollectorDefinitions } from '../src/collectors/registry.ts';
+import { agentConfigSchema } from '../src/config.ts';
 import type { MetricFamily } from '../src/metrics.ts';
 import { HostSummary } from '../src/summary.ts';
 
@@ -20,7 +21,7 @@ function value(families: MetricFamily[], name: string, labels: Record<string, st
 
 async function collectFixture(names: string[]) {
   const defs = (await loadCollectorDefinitions('linux')).filter((d) => names.includes(d.name));
-  return new CollectorSet(defs, { roots, log, timeoutMs: 2000 }).collect();
+  return new CollectorSet(defs, { roots, log, timeoutMs: 2000, config: agentConfigSchema.parse({}) }).collect();
 }
 
 describe('collector registry', () => {

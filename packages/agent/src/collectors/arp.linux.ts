@@ -1,5 +1,5 @@
 import { countArpEntries, procPath, readRequired } from '../procfs/index.ts';
-import { deviceFilter } from './options.ts';
+import { deviceFilter } from './filters.ts';
 import { defineCollector } from './registry.ts';
 
 export default defineCollector({

@@ -10,7 +10,7 @@ import {
   readRequired,
   rootfsPath,
 } from '../procfs/index.ts';
-import { deviceFilter } from './options.ts';
+import { deviceFilter } from './filters.ts';
 import { defineCollector } from './registry.ts';
 
 type Counter = [name: string, help: string, value: (d: DiskStats) => number | undefined];

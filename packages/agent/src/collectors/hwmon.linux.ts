@@ -1,6 +1,6 @@
 import type { MetricWriter } from '../metrics.ts';
 import { cleanHwmonName, explodeSensorFilename, type HwmonChip, readHwmon } from '../procfs/index.ts';
-import { deviceFilter } from './options.ts';
+import { deviceFilter } from './filters.ts';
 import { defineCollector } from './registry.ts';
 
 const POWER_WATT = new Set([

@@ -1,4 +1,4 @@
-import { deviceFilter } from './options.ts';
+import { deviceFilter } from './filters.ts';
 import { parseNetstatIbn } from './platform/darwin.ts';
 import { type Host, realHost } from './platform/host.ts';
 import { writeNetDev } from './platform/portable.ts';

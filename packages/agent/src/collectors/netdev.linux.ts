@@ -1,5 +1,5 @@
 import { NETDEV_RECEIVE, NETDEV_TRANSMIT, netClassDirsFor, parseNetDev, procPath, readRequired, readSysNumber } from '../procfs/index.ts';
-import { deviceFilter } from './options.ts';
+import { deviceFilter } from './filters.ts';
 import { defineCollector } from './registry.ts';
 
 const HELP: Record<string, string> = {

@@ -1,4 +1,4 @@
-import { deviceFilter } from './options.ts';
+import { deviceFilter } from './filters.ts';
 import { type Host, realHost } from './platform/host.ts';
 import { writeNetDev } from './platform/portable.ts';
 import { parseNetshSubinterfaces } from './platform/win32.ts';

@@ -143,14 +143,5 @@ function innerType(s: z.ZodType): string {
   return (unwrap(s) as unknown as { _zod: { def: Def } })._zod.def.type;
 }
 
-/** Compiles an optional pattern; the empty string means "not set". */
-export function optionalRegExp(source: string): RegExp | undefined {
-  return source === '' ? undefined : new RegExp(source);
-}
-
-/** A device filter from include/exclude patterns, as node_exporter's deviceFilter. */
-export function deviceFilter(include: string, exclude: string): (name: string) => boolean {
-  const inc = optionalRegExp(include);
-  const exc = optionalRegExp(exclude);
-  return (name) => (inc ? inc.test(name) : true) && !(exc?.test(name) ?? false);
-}
+// Kept where the collectors import them from; they live in a module without zod, which the running agent does not load.
+export { deviceFilter, optionalRegExp } from './filters.ts';

@@ -1,4 +1,5 @@
-import Docker from 'dockerode';
+import { stat } from 'node:fs/promises';
+import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 
 /** Docker's container states, as `docker ps` and the Engine API name them. */
@@ -124,8 +125,9 @@ interface DockerEvent {
  * socket is missing or refused it says so once and answers undefined until it is back.
  */
 export class DockerEngine {
-  readonly #api: Docker;
-  readonly #events: Docker;
+  #api: Docker | undefined;
+  #events: Docker | undefined;
+  readonly #timeoutMs: number;
   readonly #log: Logger;
   readonly #socketPath: string;
   readonly #retryMs: number;
@@ -145,9 +147,24 @@ export class DockerEngine {
     this.#socketPath = opts.socketPath;
     this.#log = opts.log;
     this.#retryMs = opts.retryMs ?? 5_000;
-    this.#api = new Docker({ socketPath: opts.socketPath, timeout: opts.timeoutMs ?? 3_000 });
-    // The event stream stays open for as long as the agent runs: no request timeout on it.
-    this.#events = new Docker({ socketPath: opts.socketPath });
+    this.#timeoutMs = opts.timeoutMs ?? 3_000;
+  }
+
+  /**
+   * The API clients, made on the first call that finds something at the socket path. dockerode
+   * (with docker-modem, ssh2, tar-fs and a gRPC client for BuildKit under it) is about 30 MB of
+   * resident memory, which a host without Docker should not pay: it is imported only then.
+   */
+  async #clients(): Promise<{ api: Docker; events: Docker }> {
+    if (!this.#api || !this.#events) {
+      // Throws ENOENT when there is no socket, as a connect would.
+      await stat(this.#socketPath);
+      const { default: Dockerode } = await import('dockerode');
+      this.#api ??= new Dockerode({ socketPath: this.#socketPath, timeout: this.#timeoutMs });
+      // The event stream stays open for as long as the agent runs: no request timeout on it.
+      this.#events ??= new Dockerode({ socketPath: this.#socketPath });
+    }
+    return { api: this.#api, events: this.#events };
   }
 
   get available(): boolean | undefined {
@@ -159,11 +176,12 @@ export class DockerEngine {
     if (this.#closed) return undefined;
     if (this.#available === false && Date.now() < this.#retryAt) return undefined;
     try {
+      const { api, events } = await this.#clients();
       if (this.#driver === undefined) {
-        const info = (await this.#api.info()) as { CgroupDriver?: string };
+        const info = (await api.info()) as { CgroupDriver?: string };
         this.#driver = info.CgroupDriver ?? 'cgroupfs';
       }
-      const listed = await this.#api.listContainers({ all: true });
+      const listed = await api.listContainers({ all: true });
       const containers = new Map<string, DockerContainer>();
       const stale: Docker.ContainerInfo[] = [];
       for (const c of listed) {
@@ -175,7 +193,7 @@ export class DockerEngine {
       for (let i = 0; i < stale.length; i += INSPECT_BATCH) {
         await Promise.all(
           stale.slice(i, i + INSPECT_BATCH).map(async (c) => {
-            const container = await this.#inspect(c.Id);
+            const container = await this.#inspect(api, c.Id);
             if (!container) return;
             this.#cache.set(c.Id, { key: listKey(c), container });
             containers.set(c.Id, container);
@@ -188,7 +206,7 @@ export class DockerEngine {
         if (this.#available === false) this.#log.info({ socket: this.#socketPath }, 'Docker API available again');
         this.#available = true;
       }
-      if (!this.#watching) this.#watch();
+      if (!this.#watching) this.#watch(events);
       return { containers, events: this.#eventCounts };
     } catch (err) {
       if (this.#available !== false) {
@@ -207,10 +225,10 @@ export class DockerEngine {
     }
   }
 
-  async #inspect(id: string): Promise<DockerContainer | undefined> {
+  async #inspect(api: Docker, id: string): Promise<DockerContainer | undefined> {
     let i: Docker.ContainerInspectInfo;
     try {
-      i = await this.#api.getContainer(id).inspect();
+      i = await api.getContainer(id).inspect();
     } catch (err) {
       // Removed between the list and the inspect.
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
@@ -234,12 +252,12 @@ export class DockerEngine {
     return c;
   }
 
-  #watch(): void {
+  #watch(events: Docker): void {
     this.#watching = true;
     const opts: Docker.GetEventsOptions = { filters: { type: ['container'] } };
     // After a reconnect, replay what happened meanwhile.
     if (this.#lastEventSec) opts.since = this.#lastEventSec;
-    this.#events.getEvents(opts).then(
+    events.getEvents(opts).then(
       (stream) => {
         if (this.#closed) {
           (stream as unknown as { destroy(): void }).destroy();

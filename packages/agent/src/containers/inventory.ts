@@ -140,7 +140,8 @@ export class ContainerInventory {
       if (ev) view.events = ev;
       views.push(view);
     }
-    views.sort((a, b) => a.labels.id.localeCompare(b.labels.id));
+    // Code-unit order, not localeCompare: ids are ASCII, and ICU's collation costs about 3 MB resident.
+    views.sort((a, b) => (a.labels.id < b.labels.id ? -1 : a.labels.id > b.labels.id ? 1 : 0));
     const inv: Inventory = { containers: views, docker };
     if (memTotal !== undefined) inv.machineMemoryBytes = memTotal;
     return inv;

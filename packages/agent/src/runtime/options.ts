@@ -3,11 +3,9 @@ import { type FlagSpec, formatFlagHelp, type ParsedArgs, parseArgs, UsageError }
 import { type Loaded, loadConfig } from '@falconet/protocol/config';
 import { collectorOptionKind } from '../collectors/options.ts';
 import { type AgentConfig, agentConfigSchema } from '../config.ts';
+import { BIN, COMMANDS, type Command } from './commands.ts';
 
-export const BIN = 'falconet-agent';
-
-export const COMMANDS = ['run', 'start', 'stop', 'restart', 'status', 'once', 'check-config', 'version'] as const;
-export type Command = (typeof COMMANDS)[number];
+export { BIN, COMMANDS, type Command };
 
 export const AGENT_FLAGS: FlagSpec[] = [
   { name: 'config', type: 'string', help: 'YAML configuration file (default ./falconet-agent.yaml when present)' },

@@ -4,9 +4,11 @@ import { StartupError } from '@falconet/protocol/cli';
 import { createLoggerWithOutput, type Logger } from '@falconet/protocol/log';
 import { Agent } from '../agent.ts';
 import { buildInfo } from '../build-info.ts';
-import { type AgentConfig, pidfilePath } from '../config.ts';
+import type { AgentConfig } from '../config.ts';
+import { pidfilePath } from '../config-base.ts';
 import { PROCESS_TITLE, pidState, removePidfile, writePidfile } from '../daemon/pidfile.ts';
-import { type AgentArgs, BIN, loadAgentConfig } from './options.ts';
+import { BIN } from './commands.ts';
+import { loadConfigInChild } from './config-child.ts';
 import { ConfigWatcher } from './watch.ts';
 
 /** Messages a daemon child sends its `start` parent over the IPC channel. */
@@ -28,18 +30,18 @@ export function logFileFor(config: AgentConfig, daemon: boolean): string {
  * pidfile, reloads on SIGHUP and when the file changes, and on SIGTERM/SIGINT flushes what is
  * queued within `shutdown.flush_timeout`, closes the stream and removes the pidfile.
  */
-export async function runAgent(args: AgentArgs, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runAgent(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   try {
-    return await run(args, env);
+    return await run(argv, env);
   } catch (err) {
     notifyParent({ error: (err as Error).message });
     throw err;
   }
 }
 
-async function run(args: AgentArgs, env: NodeJS.ProcessEnv): Promise<number> {
+async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const daemon = env.FALCONET_DAEMON === '1';
-  const config = loadAgentConfig(args, env).config;
+  const { config, configFile: file } = await loadConfigInChild(argv, env);
   const logFile = logFileFor(config, daemon);
   const { logger: log, output } = createLoggerWithOutput({
     name: BIN,
@@ -66,11 +68,11 @@ async function run(args: AgentArgs, env: NodeJS.ProcessEnv): Promise<number> {
     throw err;
   }
   const b = buildInfo();
-  const configFile = existsSync(args.configFile) ? args.configFile : null;
+  const configFile = existsSync(file) ? file : null;
   log.info({ pid: process.pid, pidfile, config: configFile, version: b.version, commit: b.commit, node: b.node }, 'agent started');
   notifyParent({ ready: true, pid: process.pid, log: logFile });
 
-  const reloader = new Reloader(agent, args, env, log);
+  const reloader = new Reloader(agent, argv, file, env, log);
   reloader.watch(config.reload.watch);
   process.on('SIGHUP', () => reloader.reload('SIGHUP'));
 
@@ -104,19 +106,21 @@ async function run(args: AgentArgs, env: NodeJS.ProcessEnv): Promise<number> {
 /** Reloads the configuration one at a time, keeping the running one when the new one is invalid. */
 class Reloader {
   readonly #agent: Agent;
-  readonly #args: AgentArgs;
+  readonly #argv: readonly string[];
+  readonly #file: string;
   readonly #env: NodeJS.ProcessEnv;
   readonly #log: Logger;
   readonly #watcher: ConfigWatcher;
   #watching = false;
   #queue: Promise<void> = Promise.resolve();
 
-  constructor(agent: Agent, args: AgentArgs, env: NodeJS.ProcessEnv, log: Logger) {
+  constructor(agent: Agent, argv: readonly string[], file: string, env: NodeJS.ProcessEnv, log: Logger) {
     this.#agent = agent;
-    this.#args = args;
+    this.#argv = argv;
+    this.#file = file;
     this.#env = env;
     this.#log = log;
-    this.#watcher = new ConfigWatcher(args.configFile, () => this.reload('file changed'));
+    this.#watcher = new ConfigWatcher(file, () => this.reload('file changed'));
   }
 
   watch(on: boolean): void {
@@ -126,7 +130,7 @@ class Reloader {
       this.#watcher.close();
       return;
     }
-    if (!this.#watcher.start()) this.#log.warn({ file: this.#args.configFile }, 'cannot watch the config file; reload with SIGHUP');
+    if (!this.#watcher.start()) this.#log.warn({ file: this.#file }, 'cannot watch the config file; reload with SIGHUP');
   }
 
   reload(reason: string): void {
@@ -134,11 +138,11 @@ class Reloader {
   }
 
   async #reload(reason: string): Promise<void> {
-    const file = this.#args.configFile;
+    const file = this.#file;
     this.#watcher.sync();
     let next: AgentConfig;
     try {
-      next = loadAgentConfig(this.#args, this.#env).config;
+      next = (await loadConfigInChild(this.#argv, this.#env)).config;
     } catch (err) {
       this.#agent.recordReloadFailure();
       const problems = (err as { problems?: string[] }).problems ?? [(err as Error).message];

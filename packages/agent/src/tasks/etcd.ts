@@ -1,6 +1,26 @@
+import type { EtcdJob } from '@falconet/protocol';
 import { withTimeout } from '@falconet/protocol/etcd';
 import { type Etcd3, EtcdLeaseInvalidError, type Lease } from 'etcd3';
 import type { Logger } from 'pino';
+import { z } from 'zod';
+
+const etcdJobSchema = z.object({
+  cmd: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  schedule: z.string().min(1),
+  timezone: z.string().default(''),
+  status: z.enum(['running', 'paused']),
+  executor: z.string(),
+  timeout_ms: z.number().int().min(0).default(0),
+  issued_ms: z.number().int(),
+  signature: z.string(),
+});
+
+/** A job as the server writes it under the agent's etcd prefix; throws on anything else. */
+export function parseEtcdJob(raw: string): EtcdJob {
+  return etcdJobSchema.parse(JSON.parse(raw)) as EtcdJob;
+}
 
 export interface HealthLeaseOptions {
   key: string;

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { Cron } from 'croner';
+import type { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../identity.ts';
 
@@ -21,10 +22,18 @@ export interface JobDefinition {
   source: 'stream' | 'etcd';
 }
 
+let croner: typeof import('croner') | undefined;
+
+/** croner, loaded on the first cron job: most agents never get one and need not hold it. */
+function cronClass(): typeof Cron {
+  croner ??= createRequire(import.meta.url)('croner') as typeof import('croner');
+  return croner.Cron;
+}
+
 /** Whether a schedule and time zone make a job croner can run; the message says what is wrong. */
 export function scheduleProblem(schedule: string, timezone: string): string | undefined {
   try {
-    const probe = new Cron(schedule, { timezone: timezone || undefined, paused: true });
+    const probe = new (cronClass())(schedule, { timezone: timezone || undefined, paused: true });
     // A paused job computes no date, so a bad time zone shows only when asked for one.
     const next = probe.nextRun();
     probe.stop();
@@ -150,7 +159,8 @@ export class CronJobs {
 
   #schedule(job: JobDefinition): void {
     const id = this.#nextId++;
-    const cron = new Cron(
+    const CronClass = cronClass();
+    const cron = new CronClass(
       job.schedule,
       {
         timezone: job.timezone || undefined,

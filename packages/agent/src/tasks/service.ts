@@ -4,7 +4,6 @@ import { type EtcdHealth, type EtcdJob, etcdJobFields, etcdKeys, FALCONET_VERSIO
 import type { PrefixMirror } from '@falconet/protocol/etcd';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { AgentTasksConfig } from './config.ts';
 import type { HealthLease } from './etcd.ts';
 import { type ExitReason, type RunSink, TaskExecutor } from './executor.ts';
@@ -30,19 +29,6 @@ export interface AgentTasksOptions {
   /** The accounts and the agent's own uid; read from /etc/passwd and the process by default. */
   system?: { users: Map<string, SystemUser>; uid: number | undefined };
 }
-
-const etcdJobSchema = z.object({
-  cmd: z.string().min(1),
-  args: z.array(z.string()).default([]),
-  env: z.record(z.string(), z.string()).default({}),
-  schedule: z.string().min(1),
-  timezone: z.string().default(''),
-  status: z.enum(['running', 'paused']),
-  executor: z.string(),
-  timeout_ms: z.number().int().min(0).default(0),
-  issued_ms: z.number().int(),
-  signature: z.string(),
-});
 
 function systemAccounts(): { users: Map<string, SystemUser>; uid: number | undefined } {
   let text = '';
@@ -72,6 +58,8 @@ export class AgentTasks {
   readonly #marks: IssuedMarks;
   readonly #reportedRefusals = new Set<string>();
   #etcd: { client: Etcd3; mirror: PrefixMirror; lease: HealthLease } | undefined;
+  /** From ./etcd.ts, loaded with the etcd client (and zod with it) only in etcd mode. */
+  #parseEtcdJob: ((raw: string) => EtcdJob) | undefined;
   readonly stats = { refused: 0, started: 0 };
 
   constructor(opts: AgentTasksOptions) {
@@ -276,7 +264,8 @@ export class AgentTasks {
     }
     let job: EtcdJob;
     try {
-      job = etcdJobSchema.parse(JSON.parse(raw)) as EtcdJob;
+      if (!this.#parseEtcdJob) return;
+      job = this.#parseEtcdJob(raw);
     } catch (err) {
       this.#refuseOnce(taskId, `${taskId}@r0`, refuse('invalid', `unreadable etcd job ${key}: ${(err as Error).message.slice(0, 200)}`));
       return;
@@ -315,7 +304,8 @@ export class AgentTasks {
   async #startEtcd(): Promise<void> {
     // etcd's client is heavy to load; only agents in etcd mode pay for it.
     const { etcdClient, PrefixMirror } = await import('@falconet/protocol/etcd');
-    const { HealthLease } = await import('./etcd.ts');
+    const { HealthLease, parseEtcdJob } = await import('./etcd.ts');
+    this.#parseEtcdJob = parseEtcdJob;
     const { agentId, hostname } = this.#opts;
     const etcd = this.#cfg.etcd;
     const client = etcdClient(etcd.endpoints);
