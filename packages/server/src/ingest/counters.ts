@@ -36,7 +36,8 @@ export class DurationHistogram {
   observe(seconds: number): void {
     this.#sum += seconds;
     this.#count++;
-    for (let i = 0; i < this.#bounds.length; i++) if (seconds <= (this.#bounds[i] as number)) this.#counts[i] = (this.#counts[i] as number) + 1;
+    for (let i = 0; i < this.#bounds.length; i++)
+      if (seconds <= (this.#bounds[i] as number)) this.#counts[i] = (this.#counts[i] as number) + 1;
   }
   family(name: string, help: string): MetricFamily {
     return {
