@@ -8,15 +8,22 @@ import { renderExposition } from '@falconet/protocol/exposition';
 import pino from 'pino';
 import { CollectorSet, selectCollectors } from '../packages/agent/src/collection.ts';
 import { loadCollectorDefinitions } from '../packages/agent/src/collectors/registry.ts';
+import { agentConfigSchema } from '../packages/agent/src/config.ts';
 import { defaultRoots } from '../packages/agent/src/procfs/fs.ts';
 import { emit, progress, quick } from './lib.ts';
 
 const RUNS = quick ? 200 : 1000;
 const log = pino({ level: 'silent' });
+const config = agentConfigSchema.parse({});
 const defs = selectCollectors(await loadCollectorDefinitions(), {});
 
 async function cpuMsPerRun(names: string[] | undefined, render: boolean): Promise<number> {
-  const set = new CollectorSet(names ? defs.filter((d) => names.includes(d.name)) : defs, { roots: defaultRoots, log, timeoutMs: 5000 });
+  const set = new CollectorSet(names ? defs.filter((d) => names.includes(d.name)) : defs, {
+    roots: defaultRoots,
+    log,
+    timeoutMs: 5000,
+    config,
+  });
   for (let i = 0; i < 20; i++) await set.collect();
   const c0 = process.cpuUsage();
   for (let i = 0; i < RUNS; i++) {

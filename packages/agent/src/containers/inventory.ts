@@ -2,7 +2,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type CgroupLayout, type CgroupStats, cgroupWalkRoot, detectCgroupLayout, parsePids, readCgroupFile } from '../procfs/cgroup.ts';
-import { type ProcRoots, procPath, readOptional, sysPath } from '../procfs/fs.ts';
+import { type ProcRoots, procPath, readKernelFileOptional, readOptional, sysPath } from '../procfs/fs.ts';
 import { meminfoMap, parseMeminfo } from '../procfs/meminfo.ts';
 import { type NetDevStats, parseNetDev } from '../procfs/netdev.ts';
 import { type ContainerCgroup, type ContainerRuntime, discoverContainerCgroups, readCgroup } from './discovery.ts';
@@ -205,7 +205,12 @@ export class ContainerInventory {
       // `--network host`: these are the host's interfaces, which the netdev collector reports.
       if (ns === this.#hostNetns) return undefined;
     }
-    const text = await readOptional(procPath(this.#roots, String(pid), 'net/dev')).catch(() => undefined);
+    let text: string | undefined;
+    try {
+      text = readKernelFileOptional(procPath(this.#roots, String(pid), 'net/dev'));
+    } catch {
+      return undefined;
+    }
     if (text === undefined) return undefined;
     return parseNetDev(text).filter((d) => !IGNORED_INTERFACE.test(d.device));
   }
@@ -227,7 +232,12 @@ export class ContainerInventory {
   }
 
   async #machineMemory(): Promise<number | undefined> {
-    const text = await readOptional(procPath(this.#roots, 'meminfo')).catch(() => undefined);
+    let text: string | undefined;
+    try {
+      text = readKernelFileOptional(procPath(this.#roots, 'meminfo'));
+    } catch {
+      return undefined;
+    }
     return text === undefined ? undefined : meminfoMap(parseMeminfo(text)).get('MemTotal');
   }
 
