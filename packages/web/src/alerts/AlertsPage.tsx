@@ -1,5 +1,5 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, type ReactNode, useState } from 'react';
 import { agoText, dateTime, type Lang, type MessageKey, type Translate, useI18n, word } from '../i18n.tsx';
 import {
   type Alert,
@@ -59,6 +59,38 @@ export function AlertsPage() {
   );
 }
 
+/** A table of records: translated column headings (none over a column of buttons), a row per item. */
+function RecordsTable<T>({
+  columns,
+  items,
+  row,
+  after,
+}: {
+  columns: (MessageKey | '')[];
+  items: readonly T[];
+  row: (item: T) => ReactNode;
+  /** Rendered after the rows, e.g. a row saying there are none. */
+  after?: ReactNode;
+}) {
+  const { t } = useI18n();
+  return (
+    <table className="alerts-table">
+      <thead>
+        <tr>
+          {columns.map((c, i) => (
+            // biome-ignore lint/suspicious/noArrayIndexKey: the columns are fixed, and button columns have no heading to key by
+            <th key={i}>{c ? t(c) : null}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {items.map(row)}
+        {after}
+      </tbody>
+    </table>
+  );
+}
+
 function Failure({ error }: { error: unknown }) {
   return error ? (
     <p role="alert" className="error">
@@ -103,48 +135,47 @@ function ActiveAlerts() {
       <p className="sub">
         {t('alerts.summary', items.filter((a) => a.state === 'firing').length, items.filter((a) => a.state === 'pending').length)}
       </p>
-      <table className="alerts-table">
-        <thead>
-          <tr>
-            <th>{t('alerts.col.state')}</th>
-            <th>{t('alerts.col.rule')}</th>
-            <th>{t('alerts.col.host')}</th>
-            <th>{t('alerts.col.series')}</th>
-            <th>{t('alerts.col.value')}</th>
-            <th>{t('alerts.col.since')}</th>
-            <th />
+      <RecordsTable
+        columns={[
+          'alerts.col.state',
+          'alerts.col.rule',
+          'alerts.col.host',
+          'alerts.col.series',
+          'alerts.col.value',
+          'alerts.col.since',
+          '',
+        ]}
+        items={items}
+        row={(a) => (
+          <tr key={a.fingerprint} className={`sev-${a.severity}`}>
+            <td>
+              <span className={`badge ${a.state}`}>{stateText(t, a.state)}</span>
+              {a.silencedBy.length ? <span className="badge silenced">{t('alerts.state.silenced')}</span> : null}
+            </td>
+            <td>{a.rule}</td>
+            <td>{a.host}</td>
+            <td className="mono">{a.series}</td>
+            <td>{num(a.value)}</td>
+            <td title={when(lang, a.activeSinceMs)}>{agoText(t, a.firedAtMs || a.activeSinceMs)}</td>
+            <td>
+              {a.silencedBy.length === 0 ? (
+                <button type="button" onClick={() => void silence(a)}>
+                  {t('alerts.silence1h')}
+                </button>
+              ) : null}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {items.map((a) => (
-            <tr key={a.fingerprint} className={`sev-${a.severity}`}>
-              <td>
-                <span className={`badge ${a.state}`}>{stateText(t, a.state)}</span>
-                {a.silencedBy.length ? <span className="badge silenced">{t('alerts.state.silenced')}</span> : null}
-              </td>
-              <td>{a.rule}</td>
-              <td>{a.host}</td>
-              <td className="mono">{a.series}</td>
-              <td>{num(a.value)}</td>
-              <td title={when(lang, a.activeSinceMs)}>{agoText(t, a.firedAtMs || a.activeSinceMs)}</td>
-              <td>
-                {a.silencedBy.length === 0 ? (
-                  <button type="button" onClick={() => void silence(a)}>
-                    {t('alerts.silence1h')}
-                  </button>
-                ) : null}
-              </td>
-            </tr>
-          ))}
-          {items.length === 0 && !q.isLoading ? (
+        )}
+        after={
+          items.length === 0 && !q.isLoading ? (
             <tr>
               <td colSpan={7} className="sub">
                 {t('alerts.nothingFiring')}
               </td>
             </tr>
-          ) : null}
-        </tbody>
-      </table>
+          ) : null
+        }
+      />
     </>
   );
 }
@@ -180,51 +211,48 @@ function Rules() {
           {t('alerts.newRule')}
         </button>
       )}
-      <table className="alerts-table">
-        <thead>
-          <tr>
-            <th>{t('alerts.col.name')}</th>
-            <th>{t('alerts.col.condition')}</th>
-            <th>{t('alerts.col.for')}</th>
-            <th>{t('alerts.col.severity')}</th>
-            <th>{t('alerts.col.channels')}</th>
-            <th>{t('alerts.col.now')}</th>
-            <th />
+      <RecordsTable
+        columns={[
+          'alerts.col.name',
+          'alerts.col.condition',
+          'alerts.col.for',
+          'alerts.col.severity',
+          'alerts.col.channels',
+          'alerts.col.now',
+          '',
+        ]}
+        items={rules.data?.items ?? []}
+        row={(r) => (
+          <tr key={r.id} className={r.enabled === false ? 'disabled' : ''}>
+            <td>
+              {r.name}
+              {r.source === 'file' ? <span className="badge file">{t('alerts.badge.file')}</span> : null}
+            </td>
+            <td className="mono">{describeRule(r)}</td>
+            <td>{r.for ?? '0'}</td>
+            <td>{r.severity ? word(t, 'alerts.severity', r.severity) : ''}</td>
+            <td>{(r.channels ?? []).join(', ') || '—'}</td>
+            <td>
+              {r.firing ? <span className="badge firing">{t('alerts.badge.firing', r.firing)}</span> : null}
+              {r.pending ? <span className="badge pending">{t('alerts.badge.pending', r.pending)}</span> : null}
+            </td>
+            <td>
+              {r.source === 'api' ? (
+                <>
+                  <button type="button" onClick={() => setEditing(r)}>
+                    {t('alerts.edit')}
+                  </button>
+                  <button type="button" onClick={() => void remove(r)}>
+                    {t('alerts.delete')}
+                  </button>
+                </>
+              ) : (
+                <span className="sub">{t('alerts.editFile')}</span>
+              )}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {(rules.data?.items ?? []).map((r) => (
-            <tr key={r.id} className={r.enabled === false ? 'disabled' : ''}>
-              <td>
-                {r.name}
-                {r.source === 'file' ? <span className="badge file">{t('alerts.badge.file')}</span> : null}
-              </td>
-              <td className="mono">{describeRule(r)}</td>
-              <td>{r.for ?? '0'}</td>
-              <td>{r.severity ? word(t, 'alerts.severity', r.severity) : ''}</td>
-              <td>{(r.channels ?? []).join(', ') || '—'}</td>
-              <td>
-                {r.firing ? <span className="badge firing">{t('alerts.badge.firing', r.firing)}</span> : null}
-                {r.pending ? <span className="badge pending">{t('alerts.badge.pending', r.pending)}</span> : null}
-              </td>
-              <td>
-                {r.source === 'api' ? (
-                  <>
-                    <button type="button" onClick={() => setEditing(r)}>
-                      {t('alerts.edit')}
-                    </button>
-                    <button type="button" onClick={() => void remove(r)}>
-                      {t('alerts.delete')}
-                    </button>
-                  </>
-                ) : (
-                  <span className="sub">{t('alerts.editFile')}</span>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        )}
+      />
     </>
   );
 }
@@ -257,58 +285,48 @@ function Channels() {
           {t('alerts.newChannel')}
         </button>
       )}
-      <table className="alerts-table">
-        <thead>
-          <tr>
-            <th>{t('alerts.col.name')}</th>
-            <th>{t('alerts.col.type')}</th>
-            <th>{t('alerts.col.delivered')}</th>
-            <th>{t('alerts.col.failed')}</th>
-            <th>{t('alerts.col.lastError')}</th>
-            <th />
+      <RecordsTable
+        columns={['alerts.col.name', 'alerts.col.type', 'alerts.col.delivered', 'alerts.col.failed', 'alerts.col.lastError', '']}
+        items={q.data?.items ?? []}
+        row={(c) => (
+          <tr key={c.id} className={c.health.consecutiveFailures > 0 ? 'failing' : ''}>
+            <td>
+              {c.name}
+              {c.source === 'file' ? <span className="badge file">{t('alerts.badge.file')}</span> : null}
+            </td>
+            <td>{c.type}</td>
+            <td>{c.health.delivered}</td>
+            <td>{c.health.failed}</td>
+            <td title={when(lang, c.health.lastFailureMs)}>{c.health.lastError || '—'}</td>
+            <td>
+              <button
+                type="button"
+                onClick={() =>
+                  void act(async () => {
+                    const r = await testChannel(c.id);
+                    setNotice(r.status === 'delivered' ? t('alerts.testDelivered', c.name) : t('alerts.testFailed', c.name, r.error));
+                  })
+                }
+              >
+                {t('alerts.test')}
+              </button>
+              {c.source === 'api' ? (
+                <>
+                  <button type="button" onClick={() => setEditing(c)}>
+                    {t('alerts.edit')}
+                  </button>
+                  <button
+                    type="button"
+                    onClick={() => confirm(t('alerts.confirmDeleteChannel', c.name)) && void act(() => deleteChannel(c.id))}
+                  >
+                    {t('alerts.delete')}
+                  </button>
+                </>
+              ) : null}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {(q.data?.items ?? []).map((c) => (
-            <tr key={c.id} className={c.health.consecutiveFailures > 0 ? 'failing' : ''}>
-              <td>
-                {c.name}
-                {c.source === 'file' ? <span className="badge file">{t('alerts.badge.file')}</span> : null}
-              </td>
-              <td>{c.type}</td>
-              <td>{c.health.delivered}</td>
-              <td>{c.health.failed}</td>
-              <td title={when(lang, c.health.lastFailureMs)}>{c.health.lastError || '—'}</td>
-              <td>
-                <button
-                  type="button"
-                  onClick={() =>
-                    void act(async () => {
-                      const r = await testChannel(c.id);
-                      setNotice(r.status === 'delivered' ? t('alerts.testDelivered', c.name) : t('alerts.testFailed', c.name, r.error));
-                    })
-                  }
-                >
-                  {t('alerts.test')}
-                </button>
-                {c.source === 'api' ? (
-                  <>
-                    <button type="button" onClick={() => setEditing(c)}>
-                      {t('alerts.edit')}
-                    </button>
-                    <button
-                      type="button"
-                      onClick={() => confirm(t('alerts.confirmDeleteChannel', c.name)) && void act(() => deleteChannel(c.id))}
-                    >
-                      {t('alerts.delete')}
-                    </button>
-                  </>
-                ) : null}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        )}
+      />
     </>
   );
 }
@@ -421,50 +439,41 @@ function Silences() {
           <button type="submit">{t('alerts.silence.add')}</button>
         </div>
       </form>
-      <table className="alerts-table">
-        <thead>
-          <tr>
-            <th>{t('alerts.col.matchers')}</th>
-            <th>{t('alerts.col.when')}</th>
-            <th>{t('alerts.col.comment')}</th>
-            <th>{t('alerts.col.by')}</th>
-            <th />
+      <RecordsTable
+        columns={['alerts.col.matchers', 'alerts.col.when', 'alerts.col.comment', 'alerts.col.by', '']}
+        items={q.data?.items ?? []}
+        row={(s) => (
+          <tr key={s.id}>
+            <td className="mono">{typeof s.matchers === 'string' ? s.matchers : JSON.stringify(s.matchers)}</td>
+            <td>
+              <span className={`badge ${s.active ? 'firing' : 'pending'}`}>
+                {t(s.active ? 'alerts.state.active' : 'alerts.state.scheduled')}
+              </span>
+              {s.schedule ? ` ${t('alerts.silence.repeat', s.schedule, s.duration ?? '')} ` : ' '}
+              {when(lang, s.startsMs)} – {when(lang, s.endsMs)}
+            </td>
+            <td>{s.comment}</td>
+            <td>{s.createdBy}</td>
+            <td>
+              {s.source === 'api' ? (
+                <button
+                  type="button"
+                  onClick={() =>
+                    void deleteSilence(s.id).then(
+                      () => client.invalidateQueries({ queryKey: ['alerts'] }),
+                      (err: unknown) => setError(err),
+                    )
+                  }
+                >
+                  {t('alerts.silence.end')}
+                </button>
+              ) : (
+                <span className="sub">{t('alerts.silence.fromFile')}</span>
+              )}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {(q.data?.items ?? []).map((s) => (
-            <tr key={s.id}>
-              <td className="mono">{typeof s.matchers === 'string' ? s.matchers : JSON.stringify(s.matchers)}</td>
-              <td>
-                <span className={`badge ${s.active ? 'firing' : 'pending'}`}>
-                  {t(s.active ? 'alerts.state.active' : 'alerts.state.scheduled')}
-                </span>
-                {s.schedule ? ` ${t('alerts.silence.repeat', s.schedule, s.duration ?? '')} ` : ' '}
-                {when(lang, s.startsMs)} – {when(lang, s.endsMs)}
-              </td>
-              <td>{s.comment}</td>
-              <td>{s.createdBy}</td>
-              <td>
-                {s.source === 'api' ? (
-                  <button
-                    type="button"
-                    onClick={() =>
-                      void deleteSilence(s.id).then(
-                        () => client.invalidateQueries({ queryKey: ['alerts'] }),
-                        (err: unknown) => setError(err),
-                      )
-                    }
-                  >
-                    {t('alerts.silence.end')}
-                  </button>
-                ) : (
-                  <span className="sub">{t('alerts.silence.fromFile')}</span>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        )}
+      />
     </>
   );
 }
@@ -475,31 +484,22 @@ function History() {
   return (
     <>
       <Failure error={q.error} />
-      <table className="alerts-table">
-        <thead>
-          <tr>
-            <th>{t('alerts.col.time')}</th>
-            <th>{t('alerts.col.rule')}</th>
-            <th>{t('alerts.col.host')}</th>
-            <th>{t('alerts.col.change')}</th>
-            <th>{t('alerts.col.value')}</th>
+      <RecordsTable
+        columns={['alerts.col.time', 'alerts.col.rule', 'alerts.col.host', 'alerts.col.change', 'alerts.col.value']}
+        items={q.data?.items ?? []}
+        row={(h) => (
+          <tr key={h.id}>
+            <td>{when(lang, h.tsMs)}</td>
+            <td>{h.ruleName}</td>
+            <td>{h.host}</td>
+            <td>
+              {stateText(t, h.from)} → <span className={`badge ${h.to}`}>{stateText(t, h.to)}</span>
+              {h.reason && h.reason !== 'cleared' ? <span className="sub"> ({h.reason.replace('_', ' ')})</span> : null}
+            </td>
+            <td>{num(h.value)}</td>
           </tr>
-        </thead>
-        <tbody>
-          {(q.data?.items ?? []).map((h) => (
-            <tr key={h.id}>
-              <td>{when(lang, h.tsMs)}</td>
-              <td>{h.ruleName}</td>
-              <td>{h.host}</td>
-              <td>
-                {stateText(t, h.from)} → <span className={`badge ${h.to}`}>{stateText(t, h.to)}</span>
-                {h.reason && h.reason !== 'cleared' ? <span className="sub"> ({h.reason.replace('_', ' ')})</span> : null}
-              </td>
-              <td>{num(h.value)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        )}
+      />
     </>
   );
 }
@@ -510,34 +510,31 @@ function Deliveries() {
   return (
     <>
       <Failure error={q.error} />
-      <table className="alerts-table">
-        <thead>
-          <tr>
-            <th>{t('alerts.col.time')}</th>
-            <th>{t('alerts.col.channel')}</th>
-            <th>{t('alerts.col.message')}</th>
-            <th>{t('alerts.col.outcome')}</th>
-            <th>{t('alerts.col.attempts')}</th>
-            <th>{t('alerts.col.error')}</th>
+      <RecordsTable
+        columns={[
+          'alerts.col.time',
+          'alerts.col.channel',
+          'alerts.col.message',
+          'alerts.col.outcome',
+          'alerts.col.attempts',
+          'alerts.col.error',
+        ]}
+        items={q.data?.items ?? []}
+        row={(d) => (
+          <tr key={d.id} className={d.status === 'failed' ? 'failing' : ''}>
+            <td>{when(lang, d.createdMs)}</td>
+            <td>{d.channel}</td>
+            <td>
+              {d.title} <span className="sub">({d.kind})</span>
+            </td>
+            <td>
+              <span className={`badge ${d.status}`}>{stateText(t, d.status)}</span>
+            </td>
+            <td>{d.attempts}</td>
+            <td>{d.error || '—'}</td>
           </tr>
-        </thead>
-        <tbody>
-          {(q.data?.items ?? []).map((d) => (
-            <tr key={d.id} className={d.status === 'failed' ? 'failing' : ''}>
-              <td>{when(lang, d.createdMs)}</td>
-              <td>{d.channel}</td>
-              <td>
-                {d.title} <span className="sub">({d.kind})</span>
-              </td>
-              <td>
-                <span className={`badge ${d.status}`}>{stateText(t, d.status)}</span>
-              </td>
-              <td>{d.attempts}</td>
-              <td>{d.error || '—'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        )}
+      />
     </>
   );
 }
