@@ -1,6 +1,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type FormEvent, useState } from 'react';
 import { agoText, dateTime, type Lang, type MessageKey, type Translate, useI18n, word } from '../i18n.tsx';
+import { RecordsTable } from '../RecordsTable.tsx';
 import {
   type Alert,
   CHANNEL_TEMPLATES,
@@ -59,38 +60,6 @@ export function AlertsPage() {
   );
 }
 
-/** A table of records: translated column headings (none over a column of buttons), a row per item. */
-function RecordsTable<T>({
-  columns,
-  items,
-  row,
-  after,
-}: {
-  columns: (MessageKey | '')[];
-  items: readonly T[];
-  row: (item: T) => ReactNode;
-  /** Rendered after the rows, e.g. a row saying there are none. */
-  after?: ReactNode;
-}) {
-  const { t } = useI18n();
-  return (
-    <table className="alerts-table">
-      <thead>
-        <tr>
-          {columns.map((c, i) => (
-            // biome-ignore lint/suspicious/noArrayIndexKey: the columns are fixed, and button columns have no heading to key by
-            <th key={i}>{c ? t(c) : null}</th>
-          ))}
-        </tr>
-      </thead>
-      <tbody>
-        {items.map(row)}
-        {after}
-      </tbody>
-    </table>
-  );
-}
-
 function Failure({ error }: { error: unknown }) {
   return error ? (
     <p role="alert" className="error">
@@ -136,6 +105,7 @@ function ActiveAlerts() {
         {t('alerts.summary', items.filter((a) => a.state === 'firing').length, items.filter((a) => a.state === 'pending').length)}
       </p>
       <RecordsTable
+        className="alerts-table"
         columns={[
           'alerts.col.state',
           'alerts.col.rule',
@@ -212,6 +182,7 @@ function Rules() {
         </button>
       )}
       <RecordsTable
+        className="alerts-table"
         columns={[
           'alerts.col.name',
           'alerts.col.condition',
@@ -286,6 +257,7 @@ function Channels() {
         </button>
       )}
       <RecordsTable
+        className="alerts-table"
         columns={['alerts.col.name', 'alerts.col.type', 'alerts.col.delivered', 'alerts.col.failed', 'alerts.col.lastError', '']}
         items={q.data?.items ?? []}
         row={(c) => (
@@ -440,6 +412,7 @@ function Silences() {
         </div>
       </form>
       <RecordsTable
+        className="alerts-table"
         columns={['alerts.col.matchers', 'alerts.col.when', 'alerts.col.comment', 'alerts.col.by', '']}
         items={q.data?.items ?? []}
         row={(s) => (
@@ -485,6 +458,7 @@ function History() {
     <>
       <Failure error={q.error} />
       <RecordsTable
+        className="alerts-table"
         columns={['alerts.col.time', 'alerts.col.rule', 'alerts.col.host', 'alerts.col.change', 'alerts.col.value']}
         items={q.data?.items ?? []}
         row={(h) => (
@@ -511,6 +485,7 @@ function Deliveries() {
     <>
       <Failure error={q.error} />
       <RecordsTable
+        className="alerts-table"
         columns={[
           'alerts.col.time',
           'alerts.col.channel',

@@ -1,5 +1,6 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { dateTime, type Lang, type Translate, useI18n, withNodes, word } from '../i18n.tsx';
+import { RecordsTable } from '../RecordsTable.tsx';
 import {
   type ApiToken,
   type AuditEntry,
@@ -148,65 +149,57 @@ function UsersSection({ self }: { self: string }) {
   return (
     <section>
       <h2>{t('settings.users.title')}</h2>
-      <table className="settings-table">
-        <thead>
-          <tr>
-            <th scope="col">{t('settings.col.name')}</th>
-            <th scope="col">{t('settings.col.role')}</th>
-            <th scope="col">{t('settings.col.state')}</th>
-            <th scope="col">{t('settings.col.created')}</th>
-            <th scope="col" />
-          </tr>
-        </thead>
-        <tbody>
-          {users.map((u) => (
-            <tr key={u.id} data-testid="user-row" data-name={u.name}>
-              <td>{u.name}</td>
-              <td>
-                <select
-                  aria-label={t('settings.users.roleOf', u.name)}
-                  value={u.role}
-                  onChange={(e) => change(() => updateUser(u.name, { role: e.target.value as Role }))}
-                >
-                  {ROLES.map((r) => (
-                    <option key={r} value={r}>
-                      {roleText(t, r)}
-                    </option>
-                  ))}
-                </select>
-              </td>
-              <td>
-                {u.disabled
-                  ? t('settings.users.disabled')
-                  : u.lockedUntilMs > Date.now()
-                    ? t('settings.users.lockedUntil', when(lang, u.lockedUntilMs))
-                    : t('settings.users.active')}
-              </td>
-              <td>{when(lang, u.createdMs)}</td>
-              <td className="actions">
-                {u.lockedUntilMs > Date.now() ? (
-                  <button type="button" onClick={() => change(() => updateUser(u.name, { unlock: true }))}>
-                    {t('settings.users.unlock')}
-                  </button>
-                ) : null}
-                <button type="button" onClick={() => change(() => updateUser(u.name, { disabled: !u.disabled }))}>
-                  {u.disabled ? t('settings.users.enable') : t('settings.users.disable')}
+      <RecordsTable
+        className="settings-table"
+        columns={['settings.col.name', 'settings.col.role', 'settings.col.state', 'settings.col.created', '']}
+        items={users}
+        row={(u) => (
+          <tr key={u.id} data-testid="user-row" data-name={u.name}>
+            <td>{u.name}</td>
+            <td>
+              <select
+                aria-label={t('settings.users.roleOf', u.name)}
+                value={u.role}
+                onChange={(e) => change(() => updateUser(u.name, { role: e.target.value as Role }))}
+              >
+                {ROLES.map((r) => (
+                  <option key={r} value={r}>
+                    {roleText(t, r)}
+                  </option>
+                ))}
+              </select>
+            </td>
+            <td>
+              {u.disabled
+                ? t('settings.users.disabled')
+                : u.lockedUntilMs > Date.now()
+                  ? t('settings.users.lockedUntil', when(lang, u.lockedUntilMs))
+                  : t('settings.users.active')}
+            </td>
+            <td>{when(lang, u.createdMs)}</td>
+            <td className="actions">
+              {u.lockedUntilMs > Date.now() ? (
+                <button type="button" onClick={() => change(() => updateUser(u.name, { unlock: true }))}>
+                  {t('settings.users.unlock')}
                 </button>
-                {u.name === self ? null : (
-                  <button
-                    type="button"
-                    onClick={() => {
-                      if (confirm(t('settings.users.confirmRemove', u.name))) change(() => deleteUser(u.name));
-                    }}
-                  >
-                    {t('settings.users.remove')}
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+              ) : null}
+              <button type="button" onClick={() => change(() => updateUser(u.name, { disabled: !u.disabled }))}>
+                {u.disabled ? t('settings.users.enable') : t('settings.users.disable')}
+              </button>
+              {u.name === self ? null : (
+                <button
+                  type="button"
+                  onClick={() => {
+                    if (confirm(t('settings.users.confirmRemove', u.name))) change(() => deleteUser(u.name));
+                  }}
+                >
+                  {t('settings.users.remove')}
+                </button>
+              )}
+            </td>
+          </tr>
+        )}
+      />
       <form className="inline" onSubmit={add} data-testid="new-user">
         <input
           placeholder={t('settings.field.name')}
@@ -292,48 +285,39 @@ function TokensSection() {
           {t('settings.tokens.shownOnce')} <code data-testid="new-token-secret">{secret}</code>
         </p>
       ) : null}
-      <table className="settings-table">
-        <thead>
-          <tr>
-            <th scope="col">{t('settings.col.name')}</th>
-            <th scope="col">{t('settings.col.role')}</th>
-            <th scope="col">{t('settings.col.scopes')}</th>
-            <th scope="col">{t('settings.col.expires')}</th>
-            <th scope="col">{t('settings.col.lastUsed')}</th>
-            <th scope="col" />
+      <RecordsTable
+        className="settings-table"
+        columns={['settings.col.name', 'settings.col.role', 'settings.col.scopes', 'settings.col.expires', 'settings.col.lastUsed', '']}
+        items={tokens}
+        row={(tok) => (
+          <tr key={tok.id} data-testid="token-row" data-name={tok.name}>
+            <td>{tok.name}</td>
+            <td>{roleText(t, tok.role)}</td>
+            <td>{tok.scopes.join(', ')}</td>
+            <td>
+              {tok.revokedMs
+                ? t('settings.tokens.revoked', when(lang, tok.revokedMs))
+                : tok.expiresMs
+                  ? when(lang, tok.expiresMs)
+                  : t('settings.tokens.never')}
+            </td>
+            <td>{when(lang, tok.lastUsedMs)}</td>
+            <td className="actions">
+              {tok.revokedMs ? null : (
+                <button
+                  type="button"
+                  onClick={async () => {
+                    await run(() => revokeToken(tok.id), t('settings.tokens.revokedNotice', tok.name));
+                    load();
+                  }}
+                >
+                  {t('settings.tokens.revoke')}
+                </button>
+              )}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {tokens.map((tok) => (
-            <tr key={tok.id} data-testid="token-row" data-name={tok.name}>
-              <td>{tok.name}</td>
-              <td>{roleText(t, tok.role)}</td>
-              <td>{tok.scopes.join(', ')}</td>
-              <td>
-                {tok.revokedMs
-                  ? t('settings.tokens.revoked', when(lang, tok.revokedMs))
-                  : tok.expiresMs
-                    ? when(lang, tok.expiresMs)
-                    : t('settings.tokens.never')}
-              </td>
-              <td>{when(lang, tok.lastUsedMs)}</td>
-              <td className="actions">
-                {tok.revokedMs ? null : (
-                  <button
-                    type="button"
-                    onClick={async () => {
-                      await run(() => revokeToken(tok.id), t('settings.tokens.revokedNotice', tok.name));
-                      load();
-                    }}
-                  >
-                    {t('settings.tokens.revoke')}
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        )}
+      />
       <form className="inline" onSubmit={add} data-testid="new-token">
         <input
           placeholder={t('settings.field.name')}
@@ -374,30 +358,28 @@ function AuditSection() {
     <section>
       <h2>{t('settings.audit.title')}</h2>
       <Messages error={error} notice={undefined} />
-      <table className="settings-table">
-        <thead>
-          <tr>
-            <th scope="col">{t('settings.col.when')}</th>
-            <th scope="col">{t('settings.col.who')}</th>
-            <th scope="col">{t('settings.col.what')}</th>
-            <th scope="col">{t('settings.col.on')}</th>
-            <th scope="col">{t('settings.col.from')}</th>
-            <th scope="col">{t('settings.col.outcome')}</th>
+      <RecordsTable
+        className="settings-table"
+        columns={[
+          'settings.col.when',
+          'settings.col.who',
+          'settings.col.what',
+          'settings.col.on',
+          'settings.col.from',
+          'settings.col.outcome',
+        ]}
+        items={entries}
+        row={(e) => (
+          <tr key={e.id} data-testid="audit-row">
+            <td>{when(lang, e.tsMs)}</td>
+            <td>{e.actor}</td>
+            <td>{e.action}</td>
+            <td>{e.target}</td>
+            <td>{e.address}</td>
+            <td>{e.outcome}</td>
           </tr>
-        </thead>
-        <tbody>
-          {entries.map((e) => (
-            <tr key={e.id} data-testid="audit-row">
-              <td>{when(lang, e.tsMs)}</td>
-              <td>{e.actor}</td>
-              <td>{e.action}</td>
-              <td>{e.target}</td>
-              <td>{e.address}</td>
-              <td>{e.outcome}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        )}
+      />
     </section>
   );
 }

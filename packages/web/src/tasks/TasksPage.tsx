@@ -21,6 +21,7 @@ import {
 } from './api.ts';
 import { TaskLive } from './live.ts';
 import './tasks.css';
+import { RecordsTable } from '../RecordsTable.tsx';
 
 const time = (lang: Lang, ms: number | null | undefined) => dateTime(lang, ms);
 const statusText = (t: Translate, s: string) => word(t, 'tasks.status', s);
@@ -73,48 +74,39 @@ function TaskIndex({ live, go }: { live: TaskLive; go(path: string): void }) {
       {health.data?.backend === 'etcd' ? <EtcdHealth agents={health.data.items} /> : null}
       <h2>{t('tasks.recent')}</h2>
       {tasks.error ? <p role="alert">{t('tasks.loadError', (tasks.error as Error).message)}</p> : null}
-      <table className="tasks-table">
-        <thead>
-          <tr>
-            <th scope="col">{t('tasks.col.command')}</th>
-            <th scope="col">{t('tasks.col.kind')}</th>
-            <th scope="col">{t('tasks.col.agents')}</th>
-            <th scope="col">{t('tasks.col.status')}</th>
-            <th scope="col">{t('tasks.col.by')}</th>
-            <th scope="col">{t('tasks.col.created')}</th>
+      <RecordsTable
+        className="tasks-table"
+        columns={['tasks.col.command', 'tasks.col.kind', 'tasks.col.agents', 'tasks.col.status', 'tasks.col.by', 'tasks.col.created']}
+        items={tasks.data?.items ?? []}
+        row={(task) => (
+          <tr key={task.id} data-testid="task-row" data-task-id={task.id}>
+            <td>
+              <a
+                href={`/tasks/${encodeURIComponent(task.id)}`}
+                onClick={(e) => {
+                  e.preventDefault();
+                  go(`/tasks/${encodeURIComponent(task.id)}`);
+                }}
+              >
+                <code>{commandLine(task)}</code>
+              </a>
+            </td>
+            <td>
+              {task.kind !== 'cron'
+                ? t('tasks.kind.run')
+                : task.timezone
+                  ? t('tasks.kind.cronTz', task.schedule, task.timezone)
+                  : t('tasks.kind.cron', task.schedule)}
+            </td>
+            <td>{task.agentIds.length}</td>
+            <td>
+              <span className={`task-status ${task.status}`}>{statusText(t, task.status)}</span>
+            </td>
+            <td>{task.createdBy}</td>
+            <td>{time(lang, task.createdMs)}</td>
           </tr>
-        </thead>
-        <tbody>
-          {(tasks.data?.items ?? []).map((task) => (
-            <tr key={task.id} data-testid="task-row" data-task-id={task.id}>
-              <td>
-                <a
-                  href={`/tasks/${encodeURIComponent(task.id)}`}
-                  onClick={(e) => {
-                    e.preventDefault();
-                    go(`/tasks/${encodeURIComponent(task.id)}`);
-                  }}
-                >
-                  <code>{commandLine(task)}</code>
-                </a>
-              </td>
-              <td>
-                {task.kind !== 'cron'
-                  ? t('tasks.kind.run')
-                  : task.timezone
-                    ? t('tasks.kind.cronTz', task.schedule, task.timezone)
-                    : t('tasks.kind.cron', task.schedule)}
-              </td>
-              <td>{task.agentIds.length}</td>
-              <td>
-                <span className={`task-status ${task.status}`}>{statusText(t, task.status)}</span>
-              </td>
-              <td>{task.createdBy}</td>
-              <td>{time(lang, task.createdMs)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        )}
+      />
       <AuditLog live={live} />
     </>
   );
@@ -442,32 +434,23 @@ function AuditLog({ live, taskId }: { live: TaskLive; taskId?: string }) {
   return (
     <>
       <h2>{t('tasks.audit')}</h2>
-      <table className="tasks-table audit">
-        <thead>
-          <tr>
-            <th scope="col">{t('tasks.col.when')}</th>
-            <th scope="col">{t('tasks.col.who')}</th>
-            <th scope="col">{t('tasks.col.what')}</th>
-            <th scope="col">{t('tasks.col.where')}</th>
-            <th scope="col">{t('tasks.col.command')}</th>
-            <th scope="col">{t('tasks.col.result')}</th>
+      <RecordsTable
+        className="tasks-table audit"
+        columns={['tasks.col.when', 'tasks.col.who', 'tasks.col.what', 'tasks.col.where', 'tasks.col.command', 'tasks.col.result']}
+        items={entries}
+        row={(e) => (
+          <tr key={e.id} data-testid="audit-row" data-action={e.action} title={e.detail}>
+            <td>{time(lang, e.timeMs)}</td>
+            <td>{e.actor}</td>
+            <td>{e.action}</td>
+            <td>{e.agentId || '—'}</td>
+            <td>
+              <code>{e.command}</code>
+            </td>
+            <td>{e.result}</td>
           </tr>
-        </thead>
-        <tbody>
-          {entries.map((e) => (
-            <tr key={e.id} data-testid="audit-row" data-action={e.action} title={e.detail}>
-              <td>{time(lang, e.timeMs)}</td>
-              <td>{e.actor}</td>
-              <td>{e.action}</td>
-              <td>{e.agentId || '—'}</td>
-              <td>
-                <code>{e.command}</code>
-              </td>
-              <td>{e.result}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        )}
+      />
     </>
   );
 }
