@@ -5,7 +5,8 @@
  *
  *   npm run bench -- codec [--quick]
  */
-import { fromWire, pb, type Sample, toWire } from '@falconet/protocol';
+import { fromWire, toWire } from '@falconet/protocol';
+import { generatedDecode, generatedEncode } from '../testing/generated-codec.ts';
 import { realisticHostSeries } from '../testing/series.ts';
 import { emit, progress, quick } from './lib.ts';
 
@@ -15,22 +16,6 @@ const gen = realisticHostSeries({ seriesPerHost: 200 });
 const reports = Array.from({ length: REPORTS }, (_, i) => gen(i, Date.now()));
 const samples = reports.reduce((n, r) => n + r.length, 0);
 const wires = reports.map(toWire);
-
-const generatedEncode = (batch: readonly Sample[]) =>
-  pb.SampleBatch.encode({
-    samples: batch.map((s) => ({
-      name: s.name,
-      labels: Object.entries(s.labels).map(([name, value]) => ({ name, value })),
-      value: s.value,
-      timestampMs: s.timestampMs,
-    })),
-  }).finish();
-const generatedDecode = (bytes: Uint8Array): Sample[] =>
-  pb.SampleBatch.decode(bytes).samples.map((s) => {
-    const labels: Record<string, string> = {};
-    for (const l of s.labels) labels[l.name] = l.value;
-    return { name: s.name, labels, value: s.value, timestampMs: s.timestampMs };
-  });
 
 /** Best CPU nanoseconds per sample over the rounds (the machine is shared; the best is the least disturbed). */
 function nsPerSample(run: () => void): number {

@@ -3,7 +3,7 @@ import pino from 'pino';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactPath, launchChromium } from '../testing/browser.ts';
-import { eventually, getJson, SERVER_CLI, type ServerProc, startProcess, startServer, tempDir } from '../testing/processes.ts';
+import { createUser, eventually, getJson, type ServerProc, startServer, tempDir } from '../testing/processes.ts';
 import { hostSummarySeries } from '../testing/simulator.ts';
 
 /**
@@ -156,18 +156,7 @@ describe('XSS payloads in host names and labels', () => {
 
 describe('sign-in, settings and sign-out in the dashboard', () => {
   it('asks for sign-in once a user exists, and manages users and tokens', async () => {
-    const made = startProcess(SERVER_CLI, [
-      'create-user',
-      '--name',
-      'root',
-      '--role',
-      'admin',
-      '--password',
-      'root-password',
-      '--data-dir',
-      server.dataDir,
-    ]);
-    expect((await made.exited).code).toBe(0);
+    await createUser(server.dataDir, 'root', 'admin', 'root-password');
 
     const { page, watch } = await watchedPage();
     await page.goto(server.url);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactPath, launchChromium } from '../testing/browser.ts';
-import { ROOT, SERVER_CLI, type ServerProc, startProcess, startServer } from '../testing/processes.ts';
+import { createUser, ROOT, type ServerProc, startServer } from '../testing/processes.ts';
 
 const AXE = join(ROOT, 'node_modules/axe-core/axe.min.js');
 
@@ -185,18 +185,7 @@ describe('the dashboard in Simplified Chinese', () => {
   });
 
   it('signs in in Chinese when the browser asks for it, once a user exists', async () => {
-    const made = startProcess(SERVER_CLI, [
-      'create-user',
-      '--name',
-      'root',
-      '--role',
-      'admin',
-      '--password',
-      'root-password',
-      '--data-dir',
-      server.dataDir,
-    ]);
-    expect((await made.exited).code).toBe(0);
+    await createUser(server.dataDir, 'root', 'admin', 'root-password');
     const { page, errors } = await chinesePage('browser');
     await page.getByTestId('signin-form').waitFor({ timeout: 10_000 });
     expect(await page.getByTestId('signin-submit').textContent()).toBe('登录');

@@ -184,6 +184,13 @@ export async function startAgent(
   return Object.assign(proc, { dataDir, metricsPort });
 }
 
+/** Creates a user with the server's CLI on `dataDir` (the server may be running); fails the test if it does not succeed. */
+export async function createUser(dataDir: string, name: string, role: string, password: string): Promise<void> {
+  const made = startProcess(SERVER_CLI, ['create-user', '--name', name, '--role', role, '--password', password, '--data-dir', dataDir]);
+  const { code } = await made.exited;
+  if (code !== 0) throw new Error(`create-user ${name} exited with ${code}:\n${made.lines.join('\n')}`);
+}
+
 export async function getJson<T = unknown>(url: string): Promise<T> {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);

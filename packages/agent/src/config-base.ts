@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { parseHostPort } from '@falconet/protocol/config-base';
 
 /**
  * What the running agent needs of its configuration besides the validated object itself, in a
@@ -6,23 +7,7 @@ import { join } from 'node:path';
  * short-lived child (runtime/config-child.ts) and never loads the schema, about 6 MB of memory.
  */
 
-/** A configuration the agent cannot run with; runMain prints its problems, one a line, and exits 2. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  readonly problems: string[];
-  constructor(problems: string[]) {
-    super(problems.join('\n'));
-    this.problems = problems;
-  }
-}
-
-/** `HOST:PORT` or `[V6]:PORT`; an empty host listens everywhere. As @falconet/protocol/config's, which loads zod. */
-export function parseHostPort(input: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s/[\]]*)):(\d{1,5})$/.exec(input.trim());
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) throw new Error(`${what} "${input}": expected HOST:PORT, e.g. 127.0.0.1:7071`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
-}
+export { ConfigError, parseHostPort } from '@falconet/protocol/config-base';
 
 /** The pidfile path in effect. */
 export function pidfilePath(config: { pidfile: string; data_dir: string }): string {

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Document, LineCounter } from 'yaml';
 import { z } from 'zod';
+import { ConfigError } from './config-base.ts';
+
+export { ConfigError, parseHostPort } from './config-base.ts';
 
 // The YAML parser is loaded on first use: an agent started with flags and environment only
 // (the common case under systemd or in a container) never pays for it in memory.
@@ -17,15 +20,6 @@ export function yaml(): typeof import('yaml') {
  * one zod schema. Precedence: flag > env > file > default. Every error names where it came
  * from: `file:line:column` and the field path, the variable, or the flag.
  */
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  readonly problems: string[];
-  constructor(problems: string[]) {
-    super(problems.join('\n'));
-    this.problems = problems;
-  }
-}
 
 /** Where one value came from, for messages. */
 export type Origin = { kind: 'file'; file: string } | { kind: 'env'; name: string } | { kind: 'flag'; name: string };
@@ -50,14 +44,6 @@ export const duration = () =>
       return z.NEVER;
     }
   });
-
-/** Parses `HOST:PORT` (IPv6 as `[::1]:PORT`); throws a message naming what is wrong. */
-export function parseHostPort(input: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s/[\]]*)):(\d{1,5})$/.exec(input.trim());
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) throw new Error(`${what} "${input}": expected HOST:PORT, e.g. 127.0.0.1:7071`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
-}
 
 type Tree = Record<string, unknown>;
 

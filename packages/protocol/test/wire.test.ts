@@ -1,24 +1,6 @@
-import { fromWire, PayloadError, pb, type Sample, toWire } from '@falconet/protocol';
+import { fromWire, PayloadError, type Sample, toWire } from '@falconet/protocol';
 import { describe, expect, it } from 'vitest';
-
-/** What the generated ts-proto code writes and reads, the reference for the hand-written codec. */
-const generatedEncode = (samples: readonly Sample[]): Uint8Array =>
-  pb.SampleBatch.encode({
-    samples: samples.map((s) => ({
-      name: s.name,
-      labels: Object.entries(s.labels).map(([name, value]) => ({ name, value })),
-      value: s.value,
-      timestampMs: s.timestampMs,
-    })),
-  }).finish();
-
-const generatedDecode = (bytes: Uint8Array): Sample[] =>
-  pb.SampleBatch.decode(bytes).samples.map((s) => ({
-    name: s.name,
-    labels: Object.fromEntries(s.labels.map((l) => [l.name, l.value])),
-    value: s.value,
-    timestampMs: s.timestampMs,
-  }));
+import { generatedDecode, generatedEncode } from '../../../testing/generated-codec.ts';
 
 function randomSamples(seed: number, n: number): Sample[] {
   let x = seed;
