@@ -456,7 +456,6 @@ export class PostgresStore implements Store {
   async #accumulate(tier: TierName, ids: number[], from: number, to: number, stepMs: number, keepValues: boolean) {
     const grid = makeGrid(from, to, stepMs);
     const accs = new SeriesAccumulators(grid, keepValues);
-    const accOf = (id: number) => accs.of(id);
     const lo = tier === 'raw' ? from : grid.start;
     const hi = tier === 'raw' ? to : grid.start + grid.n * grid.step - 1;
     let rawFrom = lo;
@@ -476,7 +475,7 @@ export class PostgresStore implements Store {
          WHERE series_id = ANY($1) AND ts >= $2 AND ts <= $3 AND ts < $4`,
         [ids, lo, hi, done],
       );
-      for (const r of rows) accOf(r.series_id).addRollup(r.ts, r.min, r.max, r.sum, r.count, r.last, r.last_ts);
+      for (const r of rows) accs.of(r.series_id).addRollup(r.ts, r.min, r.max, r.sum, r.count, r.last, r.last_ts);
       rawFrom = Math.max(lo, done);
     }
     if (rawFrom <= hi) {
@@ -485,7 +484,7 @@ export class PostgresStore implements Store {
           'SELECT series_id, ts, value FROM ts_raw WHERE series_id = ANY($1) AND ts >= $2 AND ts <= $3',
           [ids, rawFrom, hi],
         );
-        for (const r of rows) accOf(r.series_id).addRaw(r.ts, r.value);
+        for (const r of rows) accs.of(r.series_id).addRaw(r.ts, r.value);
       } else {
         // Bucket in the database; only one row per series and bucket comes back.
         const { rows } = await this.#pool.query<{
@@ -503,7 +502,7 @@ export class PostgresStore implements Store {
            FROM ts_raw WHERE series_id = ANY($1) AND ts >= $2 AND ts <= $3 AND value <> 'NaN'::float8 GROUP BY 1, 2`,
           [ids, rawFrom, hi, grid.start, grid.step],
         );
-        for (const r of rows) accOf(r.series_id).addRollup(grid.start + r.b * grid.step, r.min, r.max, r.sum, r.count, r.last, r.last_ts);
+        for (const r of rows) accs.of(r.series_id).addRollup(grid.start + r.b * grid.step, r.min, r.max, r.sum, r.count, r.last, r.last_ts);
       }
     }
     return { grid, accs };

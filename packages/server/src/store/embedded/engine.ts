@@ -812,14 +812,13 @@ export class EmbeddedStore implements Store {
     keepValues: boolean,
   ): Promise<Map<number, BucketAccumulator>> {
     const accs = new SeriesAccumulators(grid, keepValues);
-    const accOf = (id: number) => accs.of(id);
     // Whole buckets: a rollup row's bucket may start before `from`.
     const lo = tier === 'raw' ? from : grid.start;
     const hi = tier === 'raw' ? to : grid.start + grid.n * grid.step - 1;
     if (tier === 'raw') {
       const pts = await this.#rawPoints(ids, lo, hi);
       for (const [id, { ts, vs }] of pts) {
-        const a = accOf(id);
+        const a = accs.of(id);
         for (let i = 0; i < ts.length; i++) a.addRaw(ts[i] as number, vs[i] as number);
       }
       return accs;
@@ -833,7 +832,7 @@ export class EmbeddedStore implements Store {
           const decode = await this.#rawDecoder(p);
           await this.#readChunks(p, ids, (id, bytes) => {
             const d = decode(bytes);
-            const a = accOf(id);
+            const a = accs.of(id);
             for (let i = 0; i < d.ts.length; i++) {
               const t = d.ts[i] as number;
               if (t >= lo && t <= hi) a.addRaw(t, d.vs[i] as number);
@@ -845,7 +844,7 @@ export class EmbeddedStore implements Store {
         parts.map((p) =>
           this.#readChunks(p, ids, (id, bytes) => {
             const r = decodeRollupChunk(bytes, p.meta.window);
-            const a = accOf(id);
+            const a = accs.of(id);
             for (let i = 0; i < r.ts.length; i++) {
               const t = r.ts[i] as number;
               if (t < lo || t > hi) continue;
@@ -869,7 +868,7 @@ export class EmbeddedStore implements Store {
     for (const h of [...this.#frozen, this.#head]) {
       for (const id of ids) {
         if (!h.has(id)) continue;
-        h.forEach(id, lo, hi, (t, v) => accOf(id).addRaw(t, v));
+        h.forEach(id, lo, hi, (t, v) => accs.of(id).addRaw(t, v));
       }
     }
     return accs;
