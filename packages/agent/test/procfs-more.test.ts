@@ -24,7 +24,7 @@ import {
   parseStat,
   parseUdevProperties,
   parseVmstat,
-  readAttributesOneByOne,
+  readAttributes,
   readClocksources,
   readCpuFreq,
   readCpuThrottles,
@@ -234,8 +234,8 @@ describe('sysfs trees', () => {
     expect(veth.ifAlias).toBe('container link');
     expect(readNetClassIface(basic, 'enp0s31f6', dirs)).toMatchObject({ nameAssignType: 4, speed: -1, carrier: 0 });
     // Without the native helpers, the same through one read per attribute.
-    expect(readNetClassIface(basic, 'eth0', new NetClassDirs(), readAttributesOneByOne)).toEqual(eth0);
-    expect(readNetClassIface(basic, 'veth4b09a1f', undefined, readAttributesOneByOne)).toEqual(veth);
+    expect(readNetClassIface(basic, 'eth0', new NetClassDirs(), readAttributes)).toEqual(eth0);
+    expect(readNetClassIface(basic, 'veth4b09a1f', undefined, readAttributes)).toEqual(veth);
     // The resolved directory is kept; when it disappears (a rename), the link is resolved again.
     expect(dirs.resolve(basic, 'eth0')).toMatch(/devices\/pci0000:00\/0000:00:03.0\/net\/eth0$/);
   });

@@ -1,6 +1,5 @@
-import { readdirSync, realpathSync } from 'node:fs';
-import { optionalNativeHelpers } from '../native.ts';
-import { type ProcRoots, readSysAttr, sysPath } from './fs.ts';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { openKernelFiles, type ProcRoots, readSysAttr, sysPath } from './fs.ts';
 
 /** What /sys/class/net/<iface>/ tells about one interface; absent when the device does not report it. */
 export interface NetClassIface {
@@ -63,51 +62,51 @@ export function listNetClass(roots: ProcRoots): string[] {
 
 /**
  * Resolves /sys/class/net/<iface> to the device directory it links to, once: opening files through
- * the symlink costs the kernel a third more per file, and an interface has some twenty files. A
- * cached directory still names the interface (its last component is the interface name), so when
- * it has gone, the interface was renamed or removed and is resolved afresh.
+ * the symlink costs the kernel a third more per file, and an interface has some twenty files.
+ * The attribute files themselves stay open between scrapes (openKernelFiles), and a descriptor
+ * follows its device, not its name: so each resolve checks, with one stat(), that the directory
+ * is still the same kernel object (same inode). When the interface was renamed or removed, and
+ * perhaps another took its name, its kept files are closed and the name is resolved afresh.
  */
 export class NetClassDirs {
-  readonly #cache = new Map<string, string>();
+  readonly #cache = new Map<string, { dir: string; ino: number }>();
 
   resolve(roots: ProcRoots, name: string, fresh = false): string {
     const link = sysPath(roots, 'class/net', name);
-    let dir = fresh ? undefined : this.#cache.get(link);
-    if (dir === undefined) {
-      // Bounded even if no one prunes it: containers come and go with interfaces of their own.
-      if (this.#cache.size >= 4096) this.#cache.clear();
-      try {
-        dir = realpathSync(link);
-      } catch {
-        dir = link;
-      }
-      this.#cache.set(link, dir);
+    const cached = this.#cache.get(link);
+    if (cached && !fresh && statSync(cached.dir, { throwIfNoEntry: false })?.ino === cached.ino) return cached.dir;
+    if (cached) openKernelFiles.forgetUnder(cached.dir);
+    // Bounded even if no one prunes it: containers come and go with interfaces of their own.
+    if (this.#cache.size >= 4096) this.#cache.clear();
+    let dir: string;
+    try {
+      dir = realpathSync(link);
+    } catch {
+      dir = link;
     }
+    this.#cache.set(link, { dir, ino: statSync(dir, { throwIfNoEntry: false })?.ino ?? -1 });
     return dir;
   }
 
-  /** Drops entries of interfaces no longer listed. */
+  /** Drops entries of interfaces no longer listed, and closes their kept files. */
   retain(roots: ProcRoots, names: readonly string[]): void {
     const keep = new Set(names.map((n) => sysPath(roots, 'class/net', n)));
-    for (const k of this.#cache.keys()) if (!keep.has(k)) this.#cache.delete(k);
+    for (const [k, v] of this.#cache) {
+      if (keep.has(k)) continue;
+      this.#cache.delete(k);
+      openKernelFiles.forgetUnder(v.dir);
+    }
   }
 }
 
 const FILES = ['operstate', ...Object.keys(NUMERIC), ...Object.keys(TEXT)];
 
-/** Reads every attribute file of a directory: one native call when the helpers are built. */
+/** Reads every attribute file of a directory (kept open between scrapes, see NetClassDirs). */
 export type AttributeReader = (dir: string, files: readonly string[]) => (string | undefined)[];
 
-/** The pure JavaScript path, used when the native helpers are not built. */
-export const readAttributesOneByOne: AttributeReader = (dir, files) => files.map((f) => readSysAttr(`${dir}/${f}`));
+export const readAttributes: AttributeReader = (dir, files) => files.map((f) => readSysAttr(`${dir}/${f}`));
 
-function attributeReader(): AttributeReader {
-  const native = optionalNativeHelpers();
-  if (!native) return readAttributesOneByOne;
-  return (dir, files) => native.readFiles(dir, files).map((v) => v?.trim());
-}
-
-export function readNetClassIface(roots: ProcRoots, name: string, dirs?: NetClassDirs, read = attributeReader()): NetClassIface {
+export function readNetClassIface(roots: ProcRoots, name: string, dirs?: NetClassDirs, read = readAttributes): NetClassIface {
   let dir = dirs ? dirs.resolve(roots, name) : sysPath(roots, 'class/net', name);
   let values = read(dir, FILES);
   // operstate exists for every interface; if it is gone, the cached directory is stale.

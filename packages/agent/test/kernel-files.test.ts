@@ -1,0 +1,100 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { defaultRoots, NetClassDirs, openKernelFiles, readKernelFile, readNetClassIface } from '../src/procfs/index.ts';
+
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+afterEach(() => openKernelFiles.clear());
+
+describe('kernel files kept open between reads', () => {
+  it('reads a procfs file afresh through the descriptor it keeps', async () => {
+    const before = openKernelFiles.size;
+    const first = readKernelFile('/proc/uptime');
+    expect(openKernelFiles.size).toBe(before + 1);
+    const fds = openFds();
+    await new Promise((r) => setTimeout(r, 30));
+    const second = readKernelFile('/proc/uptime');
+    // No new descriptor for the second read, and the kernel generated the file again.
+    expect(openFds()).toBe(fds);
+    expect(Number(second.split(' ')[0])).toBeGreaterThan(Number(first.split(' ')[0]));
+  });
+
+  it('reads a long seq_file whole every time', () => {
+    const whole = execFileSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' }).length;
+    for (let i = 0; i < 3; i++) expect(readKernelFile('/proc/1/mountinfo').length).toBeGreaterThan(whole / 2);
+    expect(readKernelFile('/proc/1/mountinfo')).toBe(readKernelFile('/proc/1/mountinfo'));
+  });
+
+  it('never keeps a file of an ordinary filesystem: a replaced fixture is read as it is now', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kernel-files-'));
+    try {
+      const file = join(dir, 'stat');
+      writeFileSync(file, 'old\n');
+      const before = openKernelFiles.size;
+      expect(readKernelFile(file)).toBe('old\n');
+      expect(openKernelFiles.size).toBe(before);
+      writeFileSync(`${file}.new`, 'new\n');
+      renameSync(`${file}.new`, file);
+      expect(readKernelFile(file)).toBe('new\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('closes what it keeps when told to forget a directory', () => {
+    readKernelFile('/proc/self/stat');
+    readKernelFile('/proc/self/statm');
+    const fds = openFds();
+    openKernelFiles.forgetUnder('/proc/self');
+    expect(openFds()).toBe(fds - 2);
+  });
+});
+
+// Interfaces are made with iproute2 (ifb devices need no peer); the test is skipped where the
+// process may not create links.
+const suffix = String(process.pid % 100000);
+const A = `fnA${suffix}`;
+const B = `fnB${suffix}`;
+const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+let canMakeLinks = true;
+try {
+  ip('link', 'add', A, 'type', 'ifb');
+} catch {
+  canMakeLinks = false;
+}
+
+describe.skipIf(!canMakeLinks)('a renamed network interface (real ifb links)', () => {
+  afterAll(() => {
+    for (const n of [A, B]) {
+      try {
+        ip('link', 'del', n);
+      } catch {
+        // not there
+      }
+    }
+  });
+
+  it('is read under its new name, and a new interface under the old name is read as itself', () => {
+    ip('link', 'set', A, 'mtu', '1400');
+    const dirs = new NetClassDirs();
+    expect(readNetClassIface(defaultRoots, A, dirs).mtu).toBe(1400);
+    expect(readNetClassIface(defaultRoots, A, dirs).mtu).toBe(1400);
+
+    ip('link', 'set', A, 'name', B);
+    ip('link', 'add', A, 'type', 'ifb');
+    ip('link', 'set', A, 'mtu', '1300');
+    expect(readNetClassIface(defaultRoots, A, dirs).mtu).toBe(1300);
+    expect(readNetClassIface(defaultRoots, B, dirs).mtu).toBe(1400);
+
+    // A change made through a kept descriptor's device shows on the next read.
+    ip('link', 'set', B, 'mtu', '1280');
+    expect(readNetClassIface(defaultRoots, B, dirs).mtu).toBe(1280);
+
+    ip('link', 'del', B);
+    const gone = readNetClassIface(defaultRoots, B, dirs);
+    expect(gone.mtu).toBeUndefined();
+  });
+});
