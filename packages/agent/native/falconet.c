@@ -9,6 +9,8 @@
  * exhaust the pool, stalling every other file operation, and the process cannot even exit,
  * because exiting joins the pool's threads. Here each call runs on a detached thread that the
  * process never waits for.
+ *
+ * pread(2) of kernel files kept open, many per call (below).
  */
 #include <node_api.h>
 
@@ -139,15 +141,68 @@ static napi_value statfs_js(napi_env env, napi_callback_info info) {
 }
 
 /*
- * readFiles(dir, names): the text of each named file in a sysfs directory, undefined for one that
- * cannot be read (absent, or EINVAL from a device that cannot report it now). One call per
- * directory, and openat() relative to it, instead of a full path walk and three JavaScript calls
- * per attribute: an interface has some twenty attributes, read on every scrape.
+ * Kernel files kept open between scrapes. A procfs or sysfs file read again from offset 0 is
+ * generated afresh by the kernel, so the collectors open each file once and then only pread() it:
+ * the open() is most of the cost of a sysfs attribute, and an interface has some twenty of them.
+ *
+ * openFiles(dir, names): an Int32Array of descriptors, openat() relative to dir, -errno where a
+ * file cannot be opened. readFds(fds): the text of each, read from offset 0, undefined for a
+ * negative descriptor or a failed read (EINVAL from a device that cannot report it now).
+ * readFd(fd): one file's text, or -errno. closeFds(fds) closes the non-negative ones.
  */
 static char *read_buf = NULL;
 static size_t read_cap = 0;
 
-static napi_value read_files(napi_env env, napi_callback_info info) {
+/* Reads a whole file from offset 0 into read_buf; its length, or -errno. */
+static ssize_t read_from_start(int fd) {
+  if (read_buf == NULL) {
+    read_cap = 65536;
+    read_buf = malloc(read_cap);
+    if (read_buf == NULL) return -ENOMEM;
+  }
+  size_t used = 0;
+  for (;;) {
+    if (used == read_cap) {
+      char *bigger = realloc(read_buf, read_cap * 2);
+      if (bigger == NULL) return -ENOMEM;
+      read_buf = bigger;
+      read_cap *= 2;
+    }
+    ssize_t n = pread(fd, read_buf + used, read_cap - used, (off_t)used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) break;
+    used += (size_t)n;
+  }
+  return (ssize_t)used;
+}
+
+/* Kernel text is nearly always ASCII: a one-byte string skips the UTF-8 decoder. */
+static napi_value text_value(napi_env env, size_t len) {
+  napi_value v;
+  for (size_t i = 0; i < len; i++) {
+    if ((unsigned char)read_buf[i] >= 0x80) {
+      napi_create_string_utf8(env, read_buf, len, &v);
+      return v;
+    }
+  }
+  napi_create_string_latin1(env, read_buf, len, &v);
+  return v;
+}
+
+static int32_t *fds_arg(napi_env env, napi_value value, size_t *count) {
+  napi_typedarray_type type;
+  void *data = NULL;
+  if (napi_get_typedarray_info(env, value, &type, count, &data, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "expected an Int32Array of file descriptors");
+    return NULL;
+  }
+  return data;
+}
+
+static napi_value open_files(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -157,51 +212,79 @@ static napi_value read_files(napi_env env, napi_callback_info info) {
   bool is_array = false;
   if (argc < 2 || napi_get_value_string_utf8(env, argv[0], dir, sizeof dir, &len) != napi_ok || len >= sizeof dir - 1 ||
       napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) {
-    napi_throw_type_error(env, NULL, "readFiles(dir, names): dir must be a path and names an array of file names");
+    napi_throw_type_error(env, NULL, "openFiles(dir, names): dir must be a path and names an array of file names");
     return NULL;
   }
   napi_get_array_length(env, argv[1], &count);
-  napi_value result, undef;
-  napi_create_array_with_length(env, count, &result);
-  napi_get_undefined(env, &undef);
+  napi_value buffer, result;
+  int32_t *fds = NULL;
+  napi_create_arraybuffer(env, count * sizeof(int32_t), (void **)&fds, &buffer);
+  napi_create_typedarray(env, napi_int32_array, count, buffer, 0, &result);
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (read_buf == NULL) {
-    read_cap = 16384;
-    read_buf = malloc(read_cap);
-  }
+  int dir_err = dfd < 0 ? errno : 0;
   for (uint32_t i = 0; i < count; i++) {
-    napi_value item = undef;
     char name[256];
     size_t name_len = 0;
     napi_value name_value;
     napi_get_element(env, argv[1], i, &name_value);
-    if (dfd >= 0 && napi_get_value_string_utf8(env, name_value, name, sizeof name, &name_len) == napi_ok) {
+    if (dfd < 0) {
+      fds[i] = -dir_err;
+    } else if (napi_get_value_string_utf8(env, name_value, name, sizeof name, &name_len) != napi_ok || name_len >= sizeof name - 1) {
+      fds[i] = -EINVAL;
+    } else {
       int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) {
-        size_t used = 0;
-        int failed = 0;
-        for (;;) {
-          if (used == read_cap) {
-            read_cap *= 2;
-            read_buf = realloc(read_buf, read_cap);
-          }
-          ssize_t n = read(fd, read_buf + used, read_cap - used);
-          if (n < 0) {
-            if (errno == EINTR) continue;
-            failed = 1;
-            break;
-          }
-          if (n == 0) break;
-          used += (size_t)n;
-        }
-        close(fd);
-        if (!failed) napi_create_string_utf8(env, read_buf, used, &item);
-      }
+      fds[i] = fd >= 0 ? fd : -errno;
     }
-    napi_set_element(env, result, i, item);
   }
   if (dfd >= 0) close(dfd);
   return result;
+}
+
+static napi_value read_fds(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  size_t count = 0;
+  int32_t *fds = argc < 1 ? NULL : fds_arg(env, argv[0], &count);
+  if (fds == NULL) return NULL;
+  napi_value result, undef;
+  napi_create_array_with_length(env, count, &result);
+  napi_get_undefined(env, &undef);
+  for (size_t i = 0; i < count; i++) {
+    ssize_t len = fds[i] < 0 ? -1 : read_from_start(fds[i]);
+    napi_set_element(env, result, (uint32_t)i, len < 0 ? undef : text_value(env, (size_t)len));
+  }
+  return result;
+}
+
+static napi_value read_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "readFd(fd): fd must be a file descriptor");
+    return NULL;
+  }
+  ssize_t len = read_from_start(fd);
+  if (len >= 0) return text_value(env, (size_t)len);
+  napi_value err;
+  napi_create_int32(env, (int32_t)len, &err);
+  return err;
+}
+
+static napi_value close_fds(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  size_t count = 0;
+  int32_t *fds = argc < 1 ? NULL : fds_arg(env, argv[0], &count);
+  if (fds == NULL) return NULL;
+  for (size_t i = 0; i < count; i++) {
+    if (fds[i] >= 0) close(fds[i]);
+    fds[i] = -EBADF;
+  }
+  return NULL;
 }
 
 #endif
@@ -213,8 +296,14 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "adjtimex", fn);
   napi_create_function(env, "statfs", NAPI_AUTO_LENGTH, statfs_js, NULL, &fn);
   napi_set_named_property(env, exports, "statfs", fn);
-  napi_create_function(env, "readFiles", NAPI_AUTO_LENGTH, read_files, NULL, &fn);
-  napi_set_named_property(env, exports, "readFiles", fn);
+  napi_create_function(env, "openFiles", NAPI_AUTO_LENGTH, open_files, NULL, &fn);
+  napi_set_named_property(env, exports, "openFiles", fn);
+  napi_create_function(env, "readFds", NAPI_AUTO_LENGTH, read_fds, NULL, &fn);
+  napi_set_named_property(env, exports, "readFds", fn);
+  napi_create_function(env, "readFd", NAPI_AUTO_LENGTH, read_fd, NULL, &fn);
+  napi_set_named_property(env, exports, "readFd", fn);
+  napi_create_function(env, "closeFds", NAPI_AUTO_LENGTH, close_fds, NULL, &fn);
+  napi_set_named_property(env, exports, "closeFds", fn);
   napi_create_string_utf8(env, "falconet statfs", NAPI_AUTO_LENGTH, &name);
   napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, settle, &deliver);
   /* Pending calls (a hung mount) must not keep the process alive. */

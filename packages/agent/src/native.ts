@@ -7,8 +7,14 @@ export interface NativeHelpers {
   adjtimex(): Record<string, number>;
   /** statfs(2) on a detached thread: a hung mount never holds a libuv thread, nor the process at exit. */
   statfs(path: string): Promise<StatsFs>;
-  /** Each named file of a directory (openat, one call), undefined for one that cannot be read. */
-  readFiles(dir: string, names: readonly string[]): (string | undefined)[];
+  /** Opens each named file of a directory (openat, one call): descriptors, -errno where one cannot be opened. */
+  openFiles(dir: string, names: readonly string[]): Int32Array;
+  /** Each file read whole from offset 0 (pread), undefined for a negative descriptor or a failed read. */
+  readFds(fds: Int32Array): (string | undefined)[];
+  /** One file read whole from offset 0, or -errno. */
+  readFd(fd: number): string | number;
+  /** Closes the non-negative descriptors and marks every slot closed. */
+  closeFds(fds: Int32Array): void;
 }
 
 let loaded: NativeHelpers | Error | undefined;
@@ -19,7 +25,7 @@ export function nativeHelpers(): NativeHelpers | Error {
     try {
       // The same relative path from src/ and from dist/.
       loaded = createRequire(import.meta.url)('../native/build/Release/falconet_native.node') as NativeHelpers;
-      if (typeof loaded.readFiles !== 'function') loaded = new Error('the native helpers are only built on Linux');
+      if (typeof loaded.readFds !== 'function') loaded = new Error('the native helpers are only built on Linux');
     } catch (err) {
       loaded = new Error(
         `the native helpers are not built (${(err as Error).message.split('\n')[0]}); run "npm rebuild -w @falconet/agent" on a host with a C compiler`,

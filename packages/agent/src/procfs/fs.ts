@@ -1,6 +1,7 @@
 import { closeSync, constants, openSync, readdirSync, readSync, statfsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type NativeHelpers, optionalNativeHelpers } from '../native.ts';
 
 /**
  * Where the kernel's files are read from. Tests point it at fixture trees; in production it is
@@ -160,12 +161,10 @@ function readWhole(fd: number, attribute: boolean): string {
 export function readKernelFile(path: string, attribute = false): string {
   const kept = openKernelFiles.get(path);
   if (kept !== undefined && kept >= 0) {
-    try {
-      return readWhole(kept, attribute);
-    } catch {
-      // The object behind the descriptor went away (or cannot answer now): try the path afresh.
-      openKernelFiles.drop(path);
-    }
+    const text = readKept(kept, attribute);
+    if (text !== undefined) return text;
+    // The object behind the descriptor went away (or cannot answer now): try the path afresh.
+    openKernelFiles.drop(path);
   }
   const fd = openSync(path, constants.O_RDONLY);
   let keep = false;
@@ -175,6 +174,22 @@ export function readKernelFile(path: string, attribute = false): string {
     return text;
   } finally {
     if (!keep) closeSync(fd);
+  }
+}
+
+let native: NativeHelpers | undefined | null = null;
+
+/** A kept descriptor's file, or undefined when it cannot be read. One native call when the helpers are built. */
+function readKept(fd: number, attribute: boolean): string | undefined {
+  if (native === null) native = optionalNativeHelpers();
+  if (native) {
+    const text = native.readFd(fd);
+    return typeof text === 'string' ? text : undefined;
+  }
+  try {
+    return readWhole(fd, attribute);
+  } catch {
+    return undefined;
   }
 }
 

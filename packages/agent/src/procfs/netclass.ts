@@ -1,4 +1,5 @@
-import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
+import { optionalNativeHelpers } from '../native.ts';
 import { openKernelFiles, type ProcRoots, readSysAttr, sysPath } from './fs.ts';
 
 /** What /sys/class/net/<iface>/ tells about one interface; absent when the device does not report it. */
@@ -60,42 +61,99 @@ export function listNetClass(roots: ProcRoots): string[] {
     .sort();
 }
 
+function onSysfs(dir: string): boolean {
+  try {
+    return statfsSync(dir).type === SYSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+function trimmed(values: (string | undefined)[]): (string | undefined)[] {
+  for (let i = 0; i < values.length; i++) values[i] = values[i]?.trim();
+  return values;
+}
+
+/** Interfaces whose attribute files stay open: some 20 descriptors each (a host with hundreds of veths reads the rest afresh). */
+const KEPT_IFACES = 32;
+const SYSFS_MAGIC = 0x62656572;
+
+interface IfaceDir {
+  dir: string;
+  ino: number;
+  /** The attribute files, open, in the order they were asked for (native helpers only). */
+  fds?: Int32Array;
+}
+
 /**
  * Resolves /sys/class/net/<iface> to the device directory it links to, once: opening files through
  * the symlink costs the kernel a third more per file, and an interface has some twenty files.
- * The attribute files themselves stay open between scrapes (openKernelFiles), and a descriptor
- * follows its device, not its name: so each resolve checks, with one stat(), that the directory
- * is still the same kernel object (same inode). When the interface was renamed or removed, and
- * perhaps another took its name, its kept files are closed and the name is resolved afresh.
+ * The attribute files themselves stay open between scrapes, and a descriptor follows its device,
+ * not its name: so each use checks, with one stat(), that the directory is still the same kernel
+ * object (same inode). When the interface was renamed or removed, and perhaps another took its
+ * name, its open files are closed and the name is resolved afresh.
  */
 export class NetClassDirs {
-  readonly #cache = new Map<string, { dir: string; ino: number }>();
+  readonly #cache = new Map<string, IfaceDir>();
+  #kept = 0;
 
   resolve(roots: ProcRoots, name: string, fresh = false): string {
+    return this.#entry(roots, name, fresh).dir;
+  }
+
+  /**
+   * The named attribute files of an interface (always the same list for one NetClassDirs), trimmed,
+   * read through descriptors kept open when the native helpers are built, undefined where unreadable.
+   */
+  attributes(roots: ProcRoots, name: string, files: readonly string[], fresh = false): (string | undefined)[] {
+    const entry = this.#entry(roots, name, fresh);
+    const native = optionalNativeHelpers();
+    if (!native) return readAttributes(entry.dir, files);
+    if (entry.fds) return trimmed(native.readFds(entry.fds));
+    const fds = native.openFiles(entry.dir, files);
+    if (this.#kept < KEPT_IFACES && (fds[0] as number) >= 0 && onSysfs(entry.dir)) {
+      entry.fds = fds;
+      this.#kept++;
+      return trimmed(native.readFds(fds));
+    }
+    try {
+      return trimmed(native.readFds(fds));
+    } finally {
+      native.closeFds(fds);
+    }
+  }
+
+  #entry(roots: ProcRoots, name: string, fresh: boolean): IfaceDir {
     const link = sysPath(roots, 'class/net', name);
     const cached = this.#cache.get(link);
-    if (cached && !fresh && statSync(cached.dir, { throwIfNoEntry: false })?.ino === cached.ino) return cached.dir;
-    if (cached) openKernelFiles.forgetUnder(cached.dir);
+    if (cached && !fresh && statSync(cached.dir, { throwIfNoEntry: false })?.ino === cached.ino) return cached;
+    if (cached) this.#forget(link, cached);
     // Bounded even if no one prunes it: containers come and go with interfaces of their own.
-    if (this.#cache.size >= 4096) this.#cache.clear();
+    if (this.#cache.size >= 4096) for (const [k, v] of this.#cache) this.#forget(k, v);
     let dir: string;
     try {
       dir = realpathSync(link);
     } catch {
       dir = link;
     }
-    this.#cache.set(link, { dir, ino: statSync(dir, { throwIfNoEntry: false })?.ino ?? -1 });
-    return dir;
+    const entry: IfaceDir = { dir, ino: statSync(dir, { throwIfNoEntry: false })?.ino ?? -1 };
+    this.#cache.set(link, entry);
+    return entry;
   }
 
-  /** Drops entries of interfaces no longer listed, and closes their kept files. */
+  #forget(link: string, entry: IfaceDir): void {
+    this.#cache.delete(link);
+    openKernelFiles.forgetUnder(entry.dir);
+    if (entry.fds) {
+      optionalNativeHelpers()?.closeFds(entry.fds);
+      this.#kept--;
+    }
+  }
+
+  /** Drops entries of interfaces no longer listed, and closes their open files. */
   retain(roots: ProcRoots, names: readonly string[]): void {
     const keep = new Set(names.map((n) => sysPath(roots, 'class/net', n)));
-    for (const [k, v] of this.#cache) {
-      if (keep.has(k)) continue;
-      this.#cache.delete(k);
-      openKernelFiles.forgetUnder(v.dir);
-    }
+    for (const [k, v] of this.#cache) if (!keep.has(k)) this.#forget(k, v);
   }
 }
 
@@ -106,14 +164,14 @@ export type AttributeReader = (dir: string, files: readonly string[]) => (string
 
 export const readAttributes: AttributeReader = (dir, files) => files.map((f) => readSysAttr(`${dir}/${f}`));
 
-export function readNetClassIface(roots: ProcRoots, name: string, dirs?: NetClassDirs, read = readAttributes): NetClassIface {
-  let dir = dirs ? dirs.resolve(roots, name) : sysPath(roots, 'class/net', name);
-  let values = read(dir, FILES);
+export function readNetClassIface(roots: ProcRoots, name: string, dirs?: NetClassDirs, read?: AttributeReader): NetClassIface {
+  const attributes = (fresh: boolean) =>
+    dirs && !read
+      ? dirs.attributes(roots, name, FILES, fresh)
+      : (read ?? readAttributes)(dirs ? dirs.resolve(roots, name, fresh) : sysPath(roots, 'class/net', name), FILES);
+  let values = attributes(false);
   // operstate exists for every interface; if it is gone, the cached directory is stale.
-  if (values[0] === undefined && dirs) {
-    dir = dirs.resolve(roots, name, true);
-    values = read(dir, FILES);
-  }
+  if (values[0] === undefined && dirs) values = attributes(true);
   const iface: NetClassIface = { name };
   const rec = iface as unknown as Record<string, number | string | undefined>;
   FILES.forEach((file, i) => {
