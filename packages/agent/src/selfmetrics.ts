@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import type { Labels } from '@falconet/protocol';
 import { processFamilies } from './exporter/process.ts';
 import type { MetricFamily, MetricType } from './metrics.ts';
@@ -118,5 +119,6 @@ export class EventLoopLag {
 export function registerProcessMetrics(m: SelfMetrics): void {
   const startTimeSeconds = Math.round((Date.now() - performance.now()) / 10) / 100;
   m.provide('process', () => processFamilies(startTimeSeconds));
-  m.gauge('falconet_agent_heap_used_bytes', 'Bytes of the JavaScript heap in use.', () => process.memoryUsage().heapUsed);
+  // The heap figure alone: process.memoryUsage() would also read /proc/self/stat for an RSS unused here.
+  m.gauge('falconet_agent_heap_used_bytes', 'Bytes of the JavaScript heap in use.', () => getHeapStatistics().used_heap_size);
 }

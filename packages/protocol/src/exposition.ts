@@ -54,21 +54,84 @@ export function mergeFamilies(families: readonly MetricFamily[]): MetricFamily[]
 }
 
 /**
+ * The order renderExposition writes a list of families in: indexes sorted by name, ties in list
+ * order. A scrape lists the same names in the same order as the one before, so the last order is
+ * kept and reused when the names match, instead of sorting again.
+ */
+let lastNames: string[] = [];
+let lastOrder: number[] = [];
+
+function renderOrder(families: readonly MetricFamily[]): number[] {
+  const n = families.length;
+  let same = n === lastNames.length;
+  for (let i = 0; same && i < n; i++) same = (families[i] as MetricFamily).name === lastNames[i];
+  if (same) return lastOrder;
+  const names: string[] = new Array(n);
+  const order: number[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    names[i] = (families[i] as MetricFamily).name;
+    order[i] = i;
+  }
+  // Code-unit order, as a plain sort() of the names, with the list order kept among equal names.
+  order.sort((a, b) => {
+    const x = names[a] as string;
+    const y = names[b] as string;
+    return x < y ? -1 : x > y ? 1 : a - b;
+  });
+  lastNames = names;
+  lastOrder = order;
+  return order;
+}
+
+interface Header {
+  help: string;
+  type: MetricType;
+  text: string;
+}
+
+/** The HELP and TYPE lines per family name, built once rather than at every scrape. */
+const headers = new Map<string, Header>();
+
+function headerLines(f: MetricFamily): string {
+  const h = headers.get(f.name);
+  if (h !== undefined && h.help === f.help && h.type === f.type) return h.text;
+  // Bounded: names that come and go (text files, plugins) must not grow it for ever.
+  if (headers.size >= 4096) headers.clear();
+  const text = `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`;
+  headers.set(f.name, { help: f.help, type: f.type, text });
+  return text;
+}
+
+function appendMetrics(out: string, name: string, metrics: readonly Metric[]): string {
+  // Indexed loops and plain concatenation: the agent runs without the optimizing compilers, where
+  // each for-of step and template literal allocates.
+  for (let j = 0; j < metrics.length; j++) {
+    const m = metrics[j] as Metric;
+    out += m.suffix ? name + m.suffix : name;
+    const labels = m.labels;
+    let first = true;
+    for (const k in labels) {
+      out += (first ? '{' : ',') + k + '="' + escapeLabelValue(labels[k] as string) + '"';
+      first = false;
+    }
+    out += (first ? ' ' : '} ') + formatValue(m.value) + '\n';
+  }
+  return out;
+}
+
+/**
  * Renders families sorted by name, each contiguous with one HELP and one TYPE line. Families that
  * share a name (two collectors writing the same metric) are merged under the first one's HELP.
  */
 export function renderExposition(families: readonly MetricFamily[]): string {
+  const order = renderOrder(families);
   let out = '';
-  for (const f of mergeFamilies(families)) {
+  for (let i = 0; i < order.length; ) {
+    const f = families[order[i] as number] as MetricFamily;
     const name = f.name;
-    out += `# HELP ${name} ${escapeHelp(f.help)}\n# TYPE ${name} ${f.type}\n`;
-    for (const m of f.metrics) {
-      const sample = m.suffix ? name + m.suffix : name;
-      let l = '';
-      for (const k in m.labels) {
-        l += `${l === '' ? '{' : ','}${k}="${escapeLabelValue(m.labels[k] as string)}"`;
-      }
-      out += `${sample}${l === '' ? '' : `${l}}`} ${formatValue(m.value)}\n`;
+    out = appendMetrics(out + headerLines(f), name, f.metrics);
+    for (i++; i < order.length && (families[order[i] as number] as MetricFamily).name === name; i++) {
+      out = appendMetrics(out, name, (families[order[i] as number] as MetricFamily).metrics);
     }
   }
   return out;

@@ -1,4 +1,4 @@
-import { parseMeminfo, procPath, readRequired } from '../procfs/index.ts';
+import { type MeminfoEntry, parseMeminfo, procPath, readRequired } from '../procfs/index.ts';
 import { defineCollector } from './registry.ts';
 
 /** node_exporter's naming: `Active(anon)` becomes `node_memory_Active_anon_bytes`. */
@@ -16,7 +16,9 @@ export default defineCollector({
   description: 'Memory statistics from /proc/meminfo, one gauge per field.',
   create: () => ({
     update(out, { roots }) {
-      for (const e of parseMeminfo(readRequired(procPath(roots, 'meminfo')))) {
+      const entries = parseMeminfo(readRequired(procPath(roots, 'meminfo')));
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i] as MeminfoEntry;
         const cacheKey = e.bytes ? e.key : `${e.key}\0`;
         let n = names.get(cacheKey);
         if (!n) {

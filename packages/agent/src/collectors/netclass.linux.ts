@@ -2,35 +2,38 @@ import type { MetricWriter } from '../metrics.ts';
 import { listNetClass, type NetClassIface, netClassDirsFor, readNetClassIface } from '../procfs/index.ts';
 import { defineCollector } from './registry.ts';
 
-type Field = [suffix: string, help: string, type: 'gauge' | 'counter', value: (i: NetClassIface) => number | undefined];
+type Field = [name: string, help: string, type: 'gauge' | 'counter', value: (i: NetClassIface) => number | undefined];
 
 const FIELDS: Field[] = [
-  ['address_assign_type', 'How the hardware address was assigned (addr_assign_type).', 'gauge', (i) => i.addrAssignType],
-  ['carrier', 'Whether the link has a carrier.', 'gauge', (i) => i.carrier],
-  ['carrier_changes_total', 'Times the carrier changed.', 'counter', (i) => i.carrierChanges],
-  ['carrier_up_changes_total', 'Times the carrier came up.', 'counter', (i) => i.carrierUpCount],
-  ['carrier_down_changes_total', 'Times the carrier went down.', 'counter', (i) => i.carrierDownCount],
-  ['device_id', 'Port number on a device with several ports (dev_id).', 'gauge', (i) => i.devId],
-  ['dormant', 'Whether the interface is dormant.', 'gauge', (i) => i.dormant],
-  ['flags', 'Interface flags (IFF_*) as a number.', 'gauge', (i) => i.flags],
-  ['iface_id', 'Interface index (ifindex).', 'gauge', (i) => i.ifIndex],
-  ['iface_link', 'Index of the interface this one is linked to (iflink).', 'gauge', (i) => i.ifLink],
-  ['iface_link_mode', 'Link mode (link_mode).', 'gauge', (i) => i.linkMode],
-  ['mtu_bytes', 'Maximum transmission unit in bytes.', 'gauge', (i) => i.mtu],
-  ['name_assign_type', 'How the interface name was assigned (name_assign_type).', 'gauge', (i) => i.nameAssignType],
-  ['net_dev_group', 'Network device group.', 'gauge', (i) => i.netDevGroup],
+  ['node_network_address_assign_type', 'How the hardware address was assigned (addr_assign_type).', 'gauge', (i) => i.addrAssignType],
+  ['node_network_carrier', 'Whether the link has a carrier.', 'gauge', (i) => i.carrier],
+  ['node_network_carrier_changes_total', 'Times the carrier changed.', 'counter', (i) => i.carrierChanges],
+  ['node_network_carrier_up_changes_total', 'Times the carrier came up.', 'counter', (i) => i.carrierUpCount],
+  ['node_network_carrier_down_changes_total', 'Times the carrier went down.', 'counter', (i) => i.carrierDownCount],
+  ['node_network_device_id', 'Port number on a device with several ports (dev_id).', 'gauge', (i) => i.devId],
+  ['node_network_dormant', 'Whether the interface is dormant.', 'gauge', (i) => i.dormant],
+  ['node_network_flags', 'Interface flags (IFF_*) as a number.', 'gauge', (i) => i.flags],
+  ['node_network_iface_id', 'Interface index (ifindex).', 'gauge', (i) => i.ifIndex],
+  ['node_network_iface_link', 'Index of the interface this one is linked to (iflink).', 'gauge', (i) => i.ifLink],
+  ['node_network_iface_link_mode', 'Link mode (link_mode).', 'gauge', (i) => i.linkMode],
+  ['node_network_mtu_bytes', 'Maximum transmission unit in bytes.', 'gauge', (i) => i.mtu],
+  ['node_network_name_assign_type', 'How the interface name was assigned (name_assign_type).', 'gauge', (i) => i.nameAssignType],
+  ['node_network_net_dev_group', 'Network device group.', 'gauge', (i) => i.netDevGroup],
 ];
 
 const TAIL: Field[] = [
-  ['transmit_queue_length', 'Transmit queue length (tx_queue_len).', 'gauge', (i) => i.txQueueLen],
-  ['protocol_type', 'Link layer type (ARPHRD_*).', 'gauge', (i) => i.type],
+  ['node_network_transmit_queue_length', 'Transmit queue length (tx_queue_len).', 'gauge', (i) => i.txQueueLen],
+  ['node_network_protocol_type', 'Link layer type (ARPHRD_*).', 'gauge', (i) => i.type],
 ];
 
-function writeFields(out: MetricWriter, fields: Field[], ifaces: NetClassIface[]): void {
-  for (const [suffix, help, type, value] of fields) {
-    for (const i of ifaces) {
-      const v = value(i);
-      if (v !== undefined) out.add(`node_network_${suffix}`, help, type, v, { device: i.name });
+/** Indexed loops and one label object per interface: each for-of step allocates where the agent runs (no optimizing compiler). */
+function writeFields(out: MetricWriter, fields: Field[], ifaces: NetClassIface[], labels: { device: string }[]): void {
+  for (let f = 0; f < fields.length; f++) {
+    // Read by index: destructuring an array goes through its iterator too.
+    const field = fields[f] as Field;
+    for (let n = 0; n < ifaces.length; n++) {
+      const v = field[3](ifaces[n] as NetClassIface);
+      if (v !== undefined) out.add(field[0], field[1], field[2], v, labels[n] as { device: string });
     }
   }
 }
@@ -48,8 +51,16 @@ export default defineCollector({
         const dirs = netClassDirsFor(roots);
         dirs.retain(roots, names);
         const ifaces = names.map((n) => readNetClassIface(roots, n, dirs));
-        for (const i of ifaces) {
-          out.gauge('node_network_up', 'Whether the operational state is "up".', i.operState === 'up' ? 1 : 0, { device: i.name });
+        // Shared by the interface's series: label sets are only read once written.
+        const labels = ifaces.map((i) => ({ device: i.name }));
+        for (let n = 0; n < ifaces.length; n++) {
+          const i = ifaces[n] as NetClassIface;
+          out.gauge(
+            'node_network_up',
+            'Whether the operational state is "up".',
+            i.operState === 'up' ? 1 : 0,
+            labels[n] as { device: string },
+          );
         }
         for (const i of ifaces) {
           out.gauge('node_network_info', 'Addresses and state of the interface; always 1.', 1, {
@@ -61,15 +72,19 @@ export default defineCollector({
             operstate: i.operState ?? '',
           });
         }
-        writeFields(out, FIELDS, ifaces);
-        for (const i of ifaces) {
+        writeFields(out, FIELDS, ifaces, labels);
+        for (let n = 0; n < ifaces.length; n++) {
+          const i = ifaces[n] as NetClassIface;
           if (i.speed === undefined || (i.speed < 0 && ignoreInvalidSpeed)) continue;
           // Mbit/s to bytes/s; -1 (unknown) comes out as -125000, as node_exporter reports it.
-          out.gauge('node_network_speed_bytes', 'Link speed in bytes per second.', Math.trunc((i.speed * 1_000_000) / 8), {
-            device: i.name,
-          });
+          out.gauge(
+            'node_network_speed_bytes',
+            'Link speed in bytes per second.',
+            Math.trunc((i.speed * 1_000_000) / 8),
+            labels[n] as { device: string },
+          );
         }
-        writeFields(out, TAIL, ifaces);
+        writeFields(out, TAIL, ifaces, labels);
       },
     };
   },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parsePosixZone, readClocksources, tzifFooter, zoneAbbreviation } from '../procfs/index.ts';
+import { type PosixZone, parsePosixZone, readClocksources, tzifFooter, zoneAbbreviation } from '../procfs/index.ts';
 import { defineCollector } from './registry.ts';
 
 /** Where the local zone's TZif file is, following the TZ variable as the C library does. */
@@ -11,8 +11,8 @@ function zoneFile(tz: string | undefined): string | undefined {
   return name.startsWith('/') ? name : join('/usr/share/zoneinfo', name);
 }
 
-/** The abbreviation of the local zone right now (`UTC`, `CET`, `CEST`), from the TZif file's POSIX rule. */
-export function localZoneName(nowOffsetSeconds: number, tz = process.env.TZ): string {
+/** The local zone's POSIX rule, from the TZif file or TZ itself; undefined when neither gives one. */
+function localZone(tz: string | undefined): PosixZone | undefined {
   const file = zoneFile(tz);
   let rule: string | undefined;
   if (file) {
@@ -24,7 +24,17 @@ export function localZoneName(nowOffsetSeconds: number, tz = process.env.TZ): st
     }
   }
   if (rule === undefined && tz) rule = tz.replace(/^:/, '');
-  const zone = rule ? parsePosixZone(rule) : undefined;
+  return rule ? parsePosixZone(rule) : undefined;
+}
+
+// The zone is read once per TZ value, as the offset beside it is: Node (ICU) settles the local
+// zone at start and follows only a change of TZ, not a new /etc/localtime.
+let cached: { tz: string | undefined; zone: PosixZone | undefined } | undefined;
+
+/** The abbreviation of the local zone right now (`UTC`, `CET`, `CEST`), from the TZif file's POSIX rule. */
+export function localZoneName(nowOffsetSeconds: number, tz = process.env.TZ): string {
+  if (cached === undefined || cached.tz !== tz) cached = { tz, zone: localZone(tz) };
+  const zone = cached.zone;
   if (zone) return zoneAbbreviation(zone, nowOffsetSeconds);
   if (nowOffsetSeconds === 0) return 'UTC';
   const h = Math.abs(nowOffsetSeconds) / 3600;

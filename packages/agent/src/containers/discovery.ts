@@ -1,5 +1,4 @@
-import type { Dirent } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { type Dirent, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CgroupLayout, type CgroupStats, cgroupWalkRoot } from '../procfs/cgroup.ts';
 import { readCgroupV1 } from '../procfs/cgroup-v1.ts';
@@ -92,7 +91,9 @@ export async function discoverContainerCgroups(layout: CgroupLayout, signal?: Ab
     const [rel, depth] = queue.shift() as [string, number];
     let entries: Dirent[];
     try {
-      entries = await readdir(join(root, rel), { withFileTypes: true });
+      // Synchronous, as the kernel files are read: cgroupfs directories are listed from kernel
+      // memory, and a thread-pool round trip per directory cost more than the listing itself.
+      entries = readdirSync(join(root, rel), { withFileTypes: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES') continue;

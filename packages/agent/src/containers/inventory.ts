@@ -69,6 +69,9 @@ export interface InventoryOptions {
   dockerSocket: string;
 }
 
+/** How long MemTotal is kept, as cAdvisor's --update_machine_info_interval. */
+const MACHINE_INFO_MS = 5 * 60_000;
+
 /** Interfaces that are not the container's own traffic (cAdvisor leaves the same out). */
 const IGNORED_INTERFACE = /^(lo|veth|docker)/;
 
@@ -86,6 +89,9 @@ export class ContainerInventory {
   readonly #deviceNames = new Map<string, string>();
   /** Cgroup paths of containers seen running, so an exited one keeps its `id` label. */
   readonly #paths = new Map<string, string>();
+  /** MemTotal as last read (null: not yet), and when. */
+  #memTotal: number | undefined | null = null;
+  #memTotalAtMs = 0;
 
   constructor(opts: InventoryOptions) {
     this.#roots = opts.roots;
@@ -232,13 +238,19 @@ export class ContainerInventory {
   }
 
   async #machineMemory(): Promise<number | undefined> {
+    // cAdvisor reads the machine's memory into its machine info and refreshes that every five
+    // minutes; reading and parsing /proc/meminfo again on every scrape bought nothing.
+    const now = Date.now();
+    if (this.#memTotal !== null && now - this.#memTotalAtMs < MACHINE_INFO_MS) return this.#memTotal;
     let text: string | undefined;
     try {
       text = readKernelFileOptional(procPath(this.#roots, 'meminfo'));
     } catch {
       return undefined;
     }
-    return text === undefined ? undefined : meminfoMap(parseMeminfo(text)).get('MemTotal');
+    this.#memTotal = text === undefined ? undefined : meminfoMap(parseMeminfo(text)).get('MemTotal');
+    this.#memTotalAtMs = now;
+    return this.#memTotal;
   }
 
   close(): void {

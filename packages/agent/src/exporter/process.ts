@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import type { MetricFamily } from '../metrics.ts';
 import { MetricWriter } from '../metrics.ts';
 import { readKernelFileOptional } from '../procfs/fs.ts';
@@ -10,6 +10,17 @@ let page: number | undefined;
 function pageBytes(): number {
   page ??= Number(/^KernelPageSize:\s+(\d+) kB/m.exec(readKernelFileOptional('/proc/self/smaps') ?? '')?.[1] ?? 4) * 1024;
   return page;
+}
+
+/**
+ * Descriptors open in this process. Linux 6.2 and later give the count as the size of
+ * /proc/self/fd, one stat() instead of listing a directory that holds every kernel file kept
+ * open between scrapes; older kernels give 0 there, and the directory is listed. A listing
+ * includes the descriptor it reads the directory through, which is not counted.
+ */
+function openFds(): number {
+  const size = statSync('/proc/self/fd').size;
+  return size > 0 ? size : readdirSync('/proc/self/fd').length - 1;
 }
 
 /** RLIMIT_INFINITY as Prometheus client libraries report an unlimited address space. */
@@ -52,7 +63,7 @@ export function processFamilies(startTimeSeconds: number): MetricFamily[] {
     const maxAs = limit(limits, LIMITS.addressSpace);
     if (maxAs !== undefined) out.gauge('process_virtual_memory_max_bytes', 'Most virtual memory the agent may map, in bytes.', maxAs);
     try {
-      out.gauge('process_open_fds', 'File descriptors the agent has open.', readdirSync('/proc/self/fd').length);
+      out.gauge('process_open_fds', 'File descriptors the agent has open.', openFds());
     } catch {
       // /proc not mounted: the gauge is left out.
     }

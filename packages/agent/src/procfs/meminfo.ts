@@ -1,4 +1,3 @@
-import { fields } from './fs.ts';
 /** /proc/meminfo: `Key:  value [kB]`. Values in kB are returned in bytes, others as they are. */
 export interface MeminfoEntry {
   /** The kernel's key, e.g. `MemTotal`, `Active(anon)`. */
@@ -8,17 +7,17 @@ export interface MeminfoEntry {
   bytes: boolean;
 }
 
+// Key, first value and the unit after it; one match per line (the lines of the file need no split).
+const LINE = /^([^:\n]+):[ \t]*(\S+)(?:[ \t]+(\S+))?/gm;
+
 export function parseMeminfo(text: string): MeminfoEntry[] {
   const out: MeminfoEntry[] = [];
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const key = line.slice(0, colon).trim();
-    const rest = fields(line.slice(colon + 1));
-    const value = Number(rest[0]);
+  LINE.lastIndex = 0;
+  for (let m = LINE.exec(text); m !== null; m = LINE.exec(text)) {
+    const value = Number(m[2]);
     if (!Number.isFinite(value)) continue;
-    const kb = rest[1] === 'kB';
-    out.push({ key, value: kb ? value * 1024 : value, bytes: kb });
+    const kb = m[3] === 'kB';
+    out.push({ key: (m[1] as string).trim(), value: kb ? value * 1024 : value, bytes: kb });
   }
   return out;
 }
