@@ -41,18 +41,6 @@ export function formatValue(v: number): string {
   return String(v);
 }
 
-/** Families merged by name (the first one's HELP and TYPE win), sorted by name. */
-export function mergeFamilies(families: readonly MetricFamily[]): MetricFamily[] {
-  const byName = new Map<string, MetricFamily>();
-  for (const f of families) {
-    const seen = byName.get(f.name);
-    if (seen) byName.set(f.name, { ...seen, metrics: [...seen.metrics, ...f.metrics] });
-    else byName.set(f.name, f);
-  }
-  const names = [...byName.keys()].sort();
-  return names.map((n) => byName.get(n) as MetricFamily);
-}
-
 /**
  * The order renderExposition writes a list of families in: indexes sorted by name, ties in list
  * order. A scrape lists the same names in the same order as the one before, so the last order is
