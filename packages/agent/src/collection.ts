@@ -241,43 +241,50 @@ export class CollectorSet {
     const name = slot.source.name;
     await this.#permits.acquire();
     const startedMs = this.#now();
-    let started = performance.now();
-    let ended: number | undefined;
     const out = new MetricWriter();
-    const ac = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    let error: unknown;
-    let released = false;
-    const release = () => {
-      if (!released) this.#permits.release();
-      released = true;
+    // Most collectors read kernel files synchronously and never look at the signal: the abort
+    // controller is made only for one that does, and the timeout is armed only for a collector
+    // that returns a promise (a synchronous one has finished by then, and could not be
+    // interrupted anyway). Under the interpreter the agent runs with, a timer, an
+    // AbortController and a race per collector and scrape cost more than many collectors do.
+    let ac: AbortController | undefined;
+    let timedOut = false;
+    const ctx = {
+      roots,
+      log,
+      get signal(): AbortSignal {
+        ac ??= new AbortController();
+        if (timedOut) ac.abort();
+        return ac.signal;
+      },
     };
-    // Timed from its own start: collectors that read synchronously run one after another, and
-    // each one's duration must not include the ones before it.
-    const update = Promise.resolve().then(() => {
-      started = performance.now();
-      const result = slot.collector.update(out, { roots, signal: ac.signal, log });
-      if (!(result instanceof Promise)) ended = performance.now();
-      return result;
-    });
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    });
+    let error: unknown;
+    let timer: NodeJS.Timeout | undefined;
+    const started = performance.now();
+    let ended: number | undefined;
     try {
-      if ((await Promise.race([update, timeout])) === 'timeout') {
-        ac.abort();
-        slot.overrun = update
-          .catch(() => undefined)
-          .finally(() => {
-            slot.overrun = undefined;
-          });
-        error = new Error(`timed out after ${timeoutMs} ms`);
+      const update = slot.collector.update(out, ctx);
+      if (update instanceof Promise) {
+        const timeout = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        });
+        if ((await Promise.race([update, timeout])) === 'timeout') {
+          timedOut = true;
+          ac?.abort();
+          slot.overrun = update
+            .catch(() => undefined)
+            .finally(() => {
+              slot.overrun = undefined;
+            });
+          error = new Error(`timed out after ${timeoutMs} ms`);
+        }
       }
+      ended = performance.now();
     } catch (err) {
       error = err;
     } finally {
       clearTimeout(timer);
-      release();
+      this.#permits.release();
     }
     slot.runs++;
     const result: LastRun = {
