@@ -8,9 +8,12 @@ import {
   defaultRoots,
   NetClassDirs,
   openKernelFiles,
+  procPath,
   readAttributes,
   readKernelFile,
   readNetClassIface,
+  rootfsPath,
+  sysPath,
 } from '../src/procfs/index.ts';
 
 const openFds = () => readdirSync('/proc/self/fd').length;
@@ -50,6 +53,18 @@ describe('kernel files kept open between reads', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('joins paths under a root as path.join does', () => {
+    const roots = { proc: '/proc', sys: '/sys/', rootfs: '/' };
+    expect(procPath(roots, 'net/netstat')).toBe('/proc/net/netstat');
+    expect(procPath(roots, '1', 'mounts')).toBe('/proc/1/mounts');
+    expect(sysPath(roots, 'class/net', 'eth0')).toBe('/sys/class/net/eth0');
+    expect(rootfsPath(roots, 'etc/os-release')).toBe('/etc/os-release');
+    expect(procPath(roots)).toBe('/proc');
+    for (const parts of [['..', 'etc'], ['/abs'], ['a/', 'b'], ['a//b'], ['']])
+      expect(procPath(roots, ...parts)).toBe(join('/proc', ...parts));
+    expect(procPath({ ...roots, proc: '/host/../proc' }, 'stat')).toBe('/proc/stat');
   });
 
   it('closes what it keeps when told to forget a directory', () => {
@@ -96,7 +111,9 @@ describe.skipIf(!canMakeLinks)('a renamed network interface (real ifb links)', (
       // made above for the first case
     }
     ip('link', 'set', A, 'mtu', '1400');
-    const dirs = new NetClassDirs();
+    // The directory's inode is checked at most once a second; the clock steps a second per read.
+    let clock = 0;
+    const dirs = new NetClassDirs(() => (clock += 1000));
     expect(readNetClassIface(defaultRoots, A, dirs, read).mtu).toBe(1400);
     expect(readNetClassIface(defaultRoots, A, dirs, read).mtu).toBe(1400);
 

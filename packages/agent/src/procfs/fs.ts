@@ -16,16 +16,32 @@ export interface ProcRoots {
 
 export const defaultRoots: ProcRoots = { proc: '/proc', sys: '/sys', rootfs: '/' };
 
+/**
+ * A path under a root. The parts are nearly always plain relative names ('net/netstat', a pid),
+ * for which joining with slashes is what path.join would give; path.join's normalization costs
+ * more than many collectors do, and runs for every file of every scrape. Anything else
+ * (a leading slash, '.' or '..') goes through path.join.
+ */
+function under(root: string, parts: readonly string[]): string {
+  if (root === '' || root.includes('.') || root.includes('//')) return join(root, ...parts);
+  let out = root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root;
+  for (const part of parts) {
+    if (part === '' || part.startsWith('/') || part.endsWith('/') || part.includes('.') || part.includes('//')) return join(root, ...parts);
+    out += out === '/' ? part : `/${part}`;
+  }
+  return out;
+}
+
 export function procPath(roots: ProcRoots, ...parts: string[]): string {
-  return join(roots.proc, ...parts);
+  return under(roots.proc, parts);
 }
 
 export function sysPath(roots: ProcRoots, ...parts: string[]): string {
-  return join(roots.sys, ...parts);
+  return under(roots.sys, parts);
 }
 
 export function rootfsPath(roots: ProcRoots, ...parts: string[]): string {
-  return join(roots.rootfs, ...parts);
+  return under(roots.rootfs, parts);
 }
 
 /** Reads a small kernel file as text; undefined when it does not exist. */

@@ -81,6 +81,8 @@ const SYSFS_MAGIC = 0x62656572;
 interface IfaceDir {
   dir: string;
   ino: number;
+  /** When the inode was last found unchanged. */
+  checkedMs: number;
   /** The attribute files, open, in the order they were asked for (native helpers only). */
   fds?: Int32Array;
 }
@@ -89,13 +91,18 @@ interface IfaceDir {
  * Resolves /sys/class/net/<iface> to the device directory it links to, once: opening files through
  * the symlink costs the kernel a third more per file, and an interface has some twenty files.
  * The attribute files themselves stay open between scrapes, and a descriptor follows its device,
- * not its name: so each use checks, with one stat(), that the directory is still the same kernel
- * object (same inode). When the interface was renamed or removed, and perhaps another took its
+ * not its name: so a use checks, with one stat() at most once a second, that the directory is
+ * still the same kernel object (same inode). When the interface was renamed or removed, and perhaps another took its
  * name, its open files are closed and the name is resolved afresh.
  */
 export class NetClassDirs {
   readonly #cache = new Map<string, IfaceDir>();
+  readonly #now: () => number;
   #kept = 0;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
 
   resolve(roots: ProcRoots, name: string, fresh = false): string {
     return this.#entry(roots, name, fresh).dir;
@@ -126,7 +133,15 @@ export class NetClassDirs {
   #entry(roots: ProcRoots, name: string, fresh: boolean): IfaceDir {
     const link = sysPath(roots, 'class/net', name);
     const cached = this.#cache.get(link);
-    if (cached && !fresh && statSync(cached.dir, { throwIfNoEntry: false })?.ino === cached.ino) return cached;
+    if (cached && !fresh) {
+      // netclass and netdev both read an interface in one scrape: one check per second is enough.
+      const now = this.#now();
+      if (now - cached.checkedMs < 1000) return cached;
+      if (statSync(cached.dir, { throwIfNoEntry: false })?.ino === cached.ino) {
+        cached.checkedMs = now;
+        return cached;
+      }
+    }
     if (cached) this.#forget(link, cached);
     // Bounded even if no one prunes it: containers come and go with interfaces of their own.
     if (this.#cache.size >= 4096) for (const [k, v] of this.#cache) this.#forget(k, v);
@@ -136,7 +151,7 @@ export class NetClassDirs {
     } catch {
       dir = link;
     }
-    const entry: IfaceDir = { dir, ino: statSync(dir, { throwIfNoEntry: false })?.ino ?? -1 };
+    const entry: IfaceDir = { dir, ino: statSync(dir, { throwIfNoEntry: false })?.ino ?? -1, checkedMs: this.#now() };
     this.#cache.set(link, entry);
     return entry;
   }
