@@ -31,9 +31,20 @@ function encodeInScratch(text: string): Buffer {
 const LANDING = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Falconet agent</title></head>
 <body><h1>Falconet agent</h1><p><a href="/metrics">Metrics</a></p></body></html>\n`;
 
+let lastAccept: string | undefined;
+let lastAcceptsGzip = false;
+
 /** Whether the client takes gzip: listed in Accept-Encoding and not refused with q=0. */
 export function acceptsGzip(header: string | undefined): boolean {
   if (!header) return false;
+  // A scraper sends the same header every time: its answer is kept.
+  if (header === lastAccept) return lastAcceptsGzip;
+  lastAccept = header;
+  lastAcceptsGzip = parseAcceptsGzip(header);
+  return lastAcceptsGzip;
+}
+
+function parseAcceptsGzip(header: string): boolean {
   for (const part of header.split(',')) {
     const [coding, ...params] = part.trim().toLowerCase().split(';');
     if (coding !== 'gzip' && coding !== '*') continue;
@@ -78,7 +89,9 @@ export class Exporter {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;
