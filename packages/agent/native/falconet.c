@@ -10,7 +10,8 @@
  * because exiting joins the pool's threads. Here each call runs on a detached thread that the
  * process never waits for.
  *
- * pread(2) of kernel files kept open, many per call (below).
+ * pread(2) of kernel files kept open, many per call, and madvise(2) to unmap the pages of the
+ * node binary that only served the start (below).
  */
 #include <node_api.h>
 
@@ -20,6 +21,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <sys/statfs.h>
 #include <sys/timex.h>
 #include <unistd.h>
@@ -287,6 +290,40 @@ static napi_value close_fds(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * dropPages(address, length): madvise(MADV_DONTNEED) over a range of this process's own mapping
+ * of a file, 0 or -errno. For clean, file-backed, read-only pages this only unmaps them: the page
+ * cache keeps the data, and a later access maps the page back from the file. The caller picks the
+ * ranges (read-only mappings of the node binary without a private copy of any page).
+ */
+static napi_value drop_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  double address = 0, length = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  long page = sysconf(_SC_PAGESIZE);
+  if (argc < 2 || napi_get_value_double(env, argv[0], &address) != napi_ok || napi_get_value_double(env, argv[1], &length) != napi_ok ||
+      address <= 0 || length <= 0 || (uintptr_t)address % (uintptr_t)page != 0 || (uintptr_t)length % (uintptr_t)page != 0) {
+    napi_throw_type_error(env, NULL, "dropPages(address, length): a page-aligned range");
+    return NULL;
+  }
+  int rc = madvise((void *)(uintptr_t)address, (size_t)length, MADV_DONTNEED) == 0 ? 0 : -errno;
+  napi_value result;
+  napi_create_int32(env, rc, &result);
+  return result;
+}
+
+/*
+ * trimMalloc(): malloc_trim(0), returning the C heap's free pages to the system (the compiler's
+ * zone memory of the start, freed but kept by the allocator). true when some memory was released.
+ */
+static napi_value trim_malloc(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_get_boolean(env, malloc_trim(0) == 1, &result);
+  return result;
+}
+
 #endif
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -304,6 +341,10 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "readFd", fn);
   napi_create_function(env, "closeFds", NAPI_AUTO_LENGTH, close_fds, NULL, &fn);
   napi_set_named_property(env, exports, "closeFds", fn);
+  napi_create_function(env, "dropPages", NAPI_AUTO_LENGTH, drop_pages, NULL, &fn);
+  napi_set_named_property(env, exports, "dropPages", fn);
+  napi_create_function(env, "trimMalloc", NAPI_AUTO_LENGTH, trim_malloc, NULL, &fn);
+  napi_set_named_property(env, exports, "trimMalloc", fn);
   napi_create_string_utf8(env, "falconet statfs", NAPI_AUTO_LENGTH, &name);
   napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, settle, &deliver);
   /* Pending calls (a hung mount) must not keep the process alive. */

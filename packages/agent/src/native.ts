@@ -15,6 +15,10 @@ export interface NativeHelpers {
   readFd(fd: number): string | number;
   /** Closes the non-negative descriptors and marks every slot closed. */
   closeFds(fds: Int32Array): void;
+  /** madvise(MADV_DONTNEED) over a page-aligned range of this process: 0 or -errno. */
+  dropPages(address: number, length: number): number;
+  /** malloc_trim(0): true when the C heap gave memory back. */
+  trimMalloc(): boolean;
 }
 
 let loaded: NativeHelpers | Error | undefined;

@@ -9,6 +9,7 @@ import { pidfilePath } from '../config-base.ts';
 import { PROCESS_TITLE, pidState, removePidfile, writePidfile } from '../daemon/pidfile.ts';
 import { BIN } from './commands.ts';
 import { loadConfigInChild } from './config-child.ts';
+import { StartupPages } from './startup-pages.ts';
 import { ConfigWatcher } from './watch.ts';
 
 /** Messages a daemon child sends its `start` parent over the IPC channel. */
@@ -72,7 +73,9 @@ async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<num
   log.info({ pid: process.pid, pidfile, config: configFile, version: b.version, commit: b.commit, node: b.node }, 'agent started');
   notifyParent({ ready: true, pid: process.pid, log: logFile });
 
-  const reloader = new Reloader(agent, argv, file, env, log);
+  const pages = new StartupPages(log, env);
+  pages.schedule();
+  const reloader = new Reloader(agent, argv, file, env, log, () => pages.schedule());
   reloader.watch(config.reload.watch);
   process.on('SIGHUP', () => reloader.reload('SIGHUP'));
 
@@ -96,6 +99,7 @@ async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<num
     process.exit(1);
   }, flushMs + 5_000).unref();
   reloader.close();
+  pages.stop();
   const { unsent } = await agent.stop(flushMs);
   removePidfile(pidfile);
   log.info({ unsent }, unsent ? 'stopped with reports the server has not acknowledged' : 'stopped');
@@ -114,7 +118,10 @@ class Reloader {
   #watching = false;
   #queue: Promise<void> = Promise.resolve();
 
-  constructor(agent: Agent, argv: readonly string[], file: string, env: NodeJS.ProcessEnv, log: Logger) {
+  readonly #onReloaded: () => void;
+
+  constructor(agent: Agent, argv: readonly string[], file: string, env: NodeJS.ProcessEnv, log: Logger, onReloaded: () => void) {
+    this.#onReloaded = onReloaded;
     this.#agent = agent;
     this.#argv = argv;
     this.#file = file;
@@ -156,6 +163,7 @@ class Reloader {
         return;
       }
       this.#log.info({ reason, file, changed }, 'config reloaded');
+      this.#onReloaded();
       if (restartNeeded.length) this.#log.warn({ keys: restartNeeded }, 'these changes take effect after a restart');
       this.watch(next.reload.watch);
     } catch (err) {
