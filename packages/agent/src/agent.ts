@@ -15,6 +15,7 @@ import { type AgentIdentity, describeHost } from './identity.ts';
 import { familiesToSamples, type MetricFamily } from './metrics.ts';
 import type { TransferOutput } from './outputs/transfer.ts';
 import { ReportInterval, type ReportIntervalSettings } from './runtime/report-interval.ts';
+import { trimCHeap } from './runtime/startup-pages.ts';
 import { EventLoopLag, registerProcessMetrics, SelfMetrics } from './selfmetrics.ts';
 import { HostSummary, SUMMARY_METRICS } from './summary.ts';
 import type { AgentTasks } from './tasks/service.ts';
@@ -181,9 +182,11 @@ export class Agent {
   }
 
   /** One collection for /metrics, the reports or `once`; see CollectorSet for how runs are shared. */
-  collect(opts: { maxAgeMs?: number } = {}): Promise<Collection> {
+  async collect(opts: { maxAgeMs?: number } = {}): Promise<Collection> {
     if (!this.#collectors) throw new Error('agent not started');
-    return this.#collectors.collect(opts);
+    const c = await this.#collectors.collect(opts);
+    trimCHeap();
+    return c;
   }
 
   /** The /metrics body: the collection plus the agent's own metrics. */
