@@ -195,10 +195,14 @@ static napi_value text_value(napi_env env, size_t len) {
   return v;
 }
 
-static int32_t *fds_arg(napi_env env, napi_value value, size_t *count) {
+/* The Int32Array of descriptors a call got as its first argument; NULL (an exception thrown) otherwise. */
+static int32_t *fds_of_call(napi_env env, napi_callback_info info, size_t *count) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   napi_typedarray_type type;
   void *data = NULL;
-  if (napi_get_typedarray_info(env, value, &type, count, &data, NULL, NULL) != napi_ok || type != napi_int32_array) {
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, count, &data, NULL, NULL) != napi_ok || type != napi_int32_array) {
     napi_throw_type_error(env, NULL, "expected an Int32Array of file descriptors");
     return NULL;
   }
@@ -244,11 +248,8 @@ static napi_value open_files(napi_env env, napi_callback_info info) {
 }
 
 static napi_value read_fds(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   size_t count = 0;
-  int32_t *fds = argc < 1 ? NULL : fds_arg(env, argv[0], &count);
+  int32_t *fds = fds_of_call(env, info, &count);
   if (fds == NULL) return NULL;
   napi_value result, undef;
   napi_create_array_with_length(env, count, &result);
@@ -277,11 +278,8 @@ static napi_value read_fd(napi_env env, napi_callback_info info) {
 }
 
 static napi_value close_fds(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   size_t count = 0;
-  int32_t *fds = argc < 1 ? NULL : fds_arg(env, argv[0], &count);
+  int32_t *fds = fds_of_call(env, info, &count);
   if (fds == NULL) return NULL;
   for (size_t i = 0; i < count; i++) {
     if (fds[i] >= 0) close(fds[i]);
