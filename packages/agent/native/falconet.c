@@ -326,23 +326,18 @@ static napi_value trim_malloc(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
 #ifdef __linux__
-  napi_value fn, name;
-  napi_create_function(env, "adjtimex", NAPI_AUTO_LENGTH, read_timex, NULL, &fn);
-  napi_set_named_property(env, exports, "adjtimex", fn);
-  napi_create_function(env, "statfs", NAPI_AUTO_LENGTH, statfs_js, NULL, &fn);
-  napi_set_named_property(env, exports, "statfs", fn);
-  napi_create_function(env, "openFiles", NAPI_AUTO_LENGTH, open_files, NULL, &fn);
-  napi_set_named_property(env, exports, "openFiles", fn);
-  napi_create_function(env, "readFds", NAPI_AUTO_LENGTH, read_fds, NULL, &fn);
-  napi_set_named_property(env, exports, "readFds", fn);
-  napi_create_function(env, "readFd", NAPI_AUTO_LENGTH, read_fd, NULL, &fn);
-  napi_set_named_property(env, exports, "readFd", fn);
-  napi_create_function(env, "closeFds", NAPI_AUTO_LENGTH, close_fds, NULL, &fn);
-  napi_set_named_property(env, exports, "closeFds", fn);
-  napi_create_function(env, "dropPages", NAPI_AUTO_LENGTH, drop_pages, NULL, &fn);
-  napi_set_named_property(env, exports, "dropPages", fn);
-  napi_create_function(env, "trimMalloc", NAPI_AUTO_LENGTH, trim_malloc, NULL, &fn);
-  napi_set_named_property(env, exports, "trimMalloc", fn);
+  napi_property_descriptor methods[] = {
+      {"adjtimex", NULL, read_timex, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"statfs", NULL, statfs_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openFiles", NULL, open_files, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readFds", NULL, read_fds, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readFd", NULL, read_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeFds", NULL, close_fds, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dropPages", NULL, drop_pages, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"trimMalloc", NULL, trim_malloc, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof methods / sizeof methods[0], methods);
+  napi_value name;
   napi_create_string_utf8(env, "falconet statfs", NAPI_AUTO_LENGTH, &name);
   napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, settle, &deliver);
   /* Pending calls (a hung mount) must not keep the process alive. */

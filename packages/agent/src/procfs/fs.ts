@@ -1,7 +1,7 @@
 import { closeSync, constants, openSync, readdirSync, readSync, statfsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type NativeHelpers, optionalNativeHelpers } from '../native.ts';
+import { optionalNativeHelpers } from '../native.ts';
 
 /**
  * Where the kernel's files are read from. Tests point it at fixture trees; in production it is
@@ -64,6 +64,15 @@ const FIRST_READ = 4096;
 // sysctl handlers, kernfs attributes): proc, sysfs, cgroup v1 and v2.
 const KERNEL_FS_TYPES = new Set([0x9fa0, 0x62656572, 0x27e0eb, 0x63677270]);
 const MAX_OPEN = 1024;
+
+/** Whether a path is on one of those filesystems (false when it is gone). */
+export function onKernelFs(path: string): boolean {
+  try {
+    return KERNEL_FS_TYPES.has(statfsSync(path).type);
+  } catch {
+    return false;
+  }
+}
 const IDLE_MS = 5 * 60_000;
 
 /**
@@ -103,12 +112,7 @@ class OpenKernelFiles {
   /** Keeps a freshly opened descriptor when its file is a kernel one; false when the caller must close it. */
   adopt(path: string, fd: number): boolean {
     if (this.#fds.size >= MAX_OPEN) return false;
-    let kernel = false;
-    try {
-      kernel = KERNEL_FS_TYPES.has(statfsSync(path).type);
-    } catch {
-      // gone already: not kept
-    }
+    const kernel = onKernelFs(path);
     this.#fds.set(path, kernel ? fd : -1);
     if (kernel) this.#used.set(path, Date.now());
     return kernel;
@@ -193,11 +197,9 @@ export function readKernelFile(path: string, attribute = false): string {
   }
 }
 
-let native: NativeHelpers | undefined | null = null;
-
 /** A kept descriptor's file, or undefined when it cannot be read. One native call when the helpers are built. */
 function readKept(fd: number, attribute: boolean): string | undefined {
-  if (native === null) native = optionalNativeHelpers();
+  const native = optionalNativeHelpers();
   if (native) {
     const text = native.readFd(fd);
     return typeof text === 'string' ? text : undefined;

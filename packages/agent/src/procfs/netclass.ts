@@ -1,6 +1,6 @@
-import { readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { optionalNativeHelpers } from '../native.ts';
-import { openKernelFiles, type ProcRoots, readSysAttr, sysPath } from './fs.ts';
+import { onKernelFs, openKernelFiles, type ProcRoots, readSysAttr, sysPath } from './fs.ts';
 
 /** What /sys/class/net/<iface>/ tells about one interface; absent when the device does not report it. */
 export interface NetClassIface {
@@ -61,14 +61,6 @@ export function listNetClass(roots: ProcRoots): string[] {
     .sort();
 }
 
-function onSysfs(dir: string): boolean {
-  try {
-    return statfsSync(dir).type === SYSFS_MAGIC;
-  } catch {
-    return false;
-  }
-}
-
 function trimmed(values: (string | undefined)[]): (string | undefined)[] {
   for (let i = 0; i < values.length; i++) values[i] = values[i]?.trim();
   return values;
@@ -76,7 +68,6 @@ function trimmed(values: (string | undefined)[]): (string | undefined)[] {
 
 /** Interfaces whose attribute files stay open: some 20 descriptors each (a host with hundreds of veths reads the rest afresh). */
 const KEPT_IFACES = 32;
-const SYSFS_MAGIC = 0x62656572;
 
 interface IfaceDir {
   dir: string;
@@ -92,8 +83,8 @@ interface IfaceDir {
  * the symlink costs the kernel a third more per file, and an interface has some twenty files.
  * The attribute files themselves stay open between scrapes, and a descriptor follows its device,
  * not its name: so a use checks, with one stat() at most once a second, that the directory is
- * still the same kernel object (same inode). When the interface was renamed or removed, and perhaps another took its
- * name, its open files are closed and the name is resolved afresh.
+ * still the same kernel object (same inode). When the interface was renamed or removed, and
+ * perhaps another took its name, its open files are closed and the name is resolved afresh.
  */
 export class NetClassDirs {
   readonly #cache = new Map<string, IfaceDir>();
@@ -116,17 +107,18 @@ export class NetClassDirs {
     const entry = this.#entry(roots, name, fresh);
     const native = optionalNativeHelpers();
     if (!native) return readAttributes(entry.dir, files);
-    if (entry.fds) return trimmed(native.readFds(entry.fds));
-    const fds = native.openFiles(entry.dir, files);
-    if (this.#kept < KEPT_IFACES && (fds[0] as number) >= 0 && onSysfs(entry.dir)) {
-      entry.fds = fds;
-      this.#kept++;
-      return trimmed(native.readFds(fds));
+    let fds = entry.fds;
+    if (!fds) {
+      fds = native.openFiles(entry.dir, files);
+      if (this.#kept < KEPT_IFACES && (fds[0] as number) >= 0 && onKernelFs(entry.dir)) {
+        entry.fds = fds;
+        this.#kept++;
+      }
     }
     try {
       return trimmed(native.readFds(fds));
     } finally {
-      native.closeFds(fds);
+      if (entry.fds !== fds) native.closeFds(fds);
     }
   }
 

@@ -51,6 +51,7 @@ export function releasableMappings(smaps: string, exe: string): Mapping[] {
 }
 
 const TRIM_EVERY_MS = 10_000;
+const TRIM = process.platform === 'linux' && process.env.FALCONET_RELEASE_STARTUP_PAGES !== 'off';
 let lastTrimMs = 0;
 
 /**
@@ -59,7 +60,7 @@ let lastTrimMs = 0;
  * 15 MB under a scrape every few milliseconds) until trimmed. Called after each collection.
  */
 export function trimCHeap(now = Date.now()): void {
-  if (process.platform !== 'linux' || process.env.FALCONET_RELEASE_STARTUP_PAGES === 'off' || now - lastTrimMs < TRIM_EVERY_MS) return;
+  if (!TRIM || now - lastTrimMs < TRIM_EVERY_MS) return;
   lastTrimMs = now;
   optionalNativeHelpers()?.trimMalloc();
 }
