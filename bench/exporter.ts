@@ -87,12 +87,15 @@ const agentProc = spawn(
   { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, FALCONET_RELEASE_STARTUP_PAGES: '3000' } },
 );
 const started = new Promise<boolean>((resolve) => {
-  let log = '';
-  agentProc.stdout?.on('data', (chunk: Buffer) => {
-    log += chunk.toString();
-    if (log.includes('released the startup pages')) resolve(true);
-    if (log.length > 65_536) log = log.slice(-4096);
-  });
+  let tail = '';
+  const watch = (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-4096);
+    if (!tail.includes('released the startup pages')) return;
+    // Seen: the log is drained unread from here on.
+    agentProc.stdout?.off('data', watch).resume();
+    resolve(true);
+  };
+  agentProc.stdout?.on('data', watch);
   setTimeout(() => resolve(false), 15_000).unref();
 });
 const refProc = spawn('prometheus-node-exporter', [`--web.listen-address=127.0.0.1:${refPort}`], { stdio: 'ignore' });
@@ -105,7 +108,6 @@ process.on('exit', stop);
 try {
   await Promise.all([waitListening(agentPort, agentProc, 'the agent'), waitListening(refPort, refProc, 'node_exporter')]);
   if (!(await started)) progress('the agent did not report releasing its startup pages; measuring anyway');
-  agentProc.stdout?.resume();
   const agentHttp = new Agent({ keepAlive: true, maxSockets: 1 });
   const refHttp = new Agent({ keepAlive: true, maxSockets: 1 });
   for (let i = 0; i < WARMUP; i++) {
