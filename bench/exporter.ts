@@ -1,36 +1,42 @@
 /**
- * The agent's /metrics next to Debian's node_exporter 1.5 on the same host: N sequential scrapes
- * of each, interleaved so both see the same machine, gzip requested as Prometheus does.
- * Figures: median scrape latency and CPU seconds per scrape as ratios agent / node_exporter,
- * the agent's RSS after the run and its growth from the first half of the run to the second.
+ * The agent's /metrics next to Debian's node_exporter 1.5 on equal work (testing/node-exporter.ts):
+ * the same collectors, upstream's default filters on both sides, neither side's own process
+ * metrics, the same empty textfile directory. Both run from the start; the run waits until the
+ * agent has given back the pages of its start both times it does, then scrapes each side in
+ * alternating blocks, with and without gzip. With gzip the agent is set to level 6, the level of
+ * Go's gzip.DefaultCompression that node_exporter uses; a second agent, at its own default level 1,
+ * takes its turn in the same blocks and is printed apart, without a ratio.
+ *
+ * CPU is each process's whole CPU time (every thread: GC, compilers, Go's runtime) from the start
+ * of a mode's first block to the end of its last, the other side's blocks included, divided by the
+ * scrapes it served: nothing a side does in the background escapes its charge. Latency is the
+ * median of the scrapes as the client saw them. Series and family counts of both sides are printed,
+ * and the ratios are withheld when the two differ by more than 5 %.
+ *
+ *   npm run bench -- exporter [--quick] [--scrapes N]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { equalWork, NODE_EXPORTER, nodeExporterVersion } from '../testing/node-exporter.ts';
+import { freePort } from '../testing/processes.ts';
 import { cpuSeconds, emit, median, percentile, progress, quick, rssMb } from './lib.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const SCRAPES = quick ? 300 : 2000;
-const WARMUP = 50;
+const BENCH = 'exporter';
+const scrapesArg = process.argv.indexOf('--scrapes');
+const SCRAPES = scrapesArg > 0 ? Number(process.argv[scrapesArg + 1]) : quick ? 300 : 2000;
+const BLOCK = 50;
+const WARMUP = 100;
+/** The agent's page releases: RELEASE_MS after the start, and again eleven times that later. */
+const RELEASE_MS = 3000;
 
 /** Anonymous resident memory (smaps_rollup), the part of RSS that is the process's own. */
 function anonMb(pid: number): number {
   const m = /^Anonymous:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** The agent runs as it is deployed: the built JavaScript, not the TypeScript sources. */
@@ -51,11 +57,36 @@ function ensureBuilt(): string {
   return join(ROOT, 'packages/agent/bin/falconet-agent.js');
 }
 
+interface Scrape {
+  ms: number;
+  body: Buffer;
+}
+
+function scrapeOnce(agent: Agent, port: number, gzip: boolean): Promise<Scrape> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const headers = gzip ? { 'accept-encoding': 'gzip' } : {};
+    const req = request({ host: '127.0.0.1', port, path: '/metrics', agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const ms = performance.now() - started;
+        if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+        else if (gzip !== (res.headers['content-encoding'] === 'gzip'))
+          reject(new Error(`port ${port} answered without the asked encoding`));
+        else resolve({ ms, body: Buffer.concat(chunks) });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function waitListening(port: number, child: ChildProcess, what: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
     try {
-      await scrapeOnce(new Agent(), port);
+      await scrapeOnce(new Agent(), port, false);
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 100));
@@ -64,99 +95,193 @@ async function waitListening(port: number, child: ChildProcess, what: string): P
   throw new Error(`${what} did not answer on port ${port}`);
 }
 
-function scrapeOnce(agent: Agent, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = request({ host: '127.0.0.1', port, path: '/metrics', agent, headers: { 'accept-encoding': 'gzip' } }, (res) => {
-      res.on('data', () => {});
-      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`status ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** Series and families of an exposition text. */
+function count(text: string): { series: number; families: number } {
+  let series = 0;
+  let families = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('# TYPE ')) families++;
+    else if (line && !line.startsWith('#')) series++;
+  }
+  return { series, families };
 }
 
-const agentPort = await freePort();
-const refPort = await freePort();
+const work = await equalWork();
+const neVersion = nodeExporterVersion();
+const ref = `node_exporter ${neVersion}`;
 const bin = ensureBuilt();
-// The agent gives back the pages of its start a few seconds after it (10 s by default, 3 s here so
-// the bench need not wait long); the run measures the agent after that, as it runs deployed.
-const agentProc = spawn(
-  process.execPath,
-  [bin, 'run', '--listen', `127.0.0.1:${agentPort}`, '--data-dir', mkdtempSync(join(tmpdir(), 'bench-exporter-'))],
-  { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, FALCONET_RELEASE_STARTUP_PAGES: '3000' } },
-);
-const started = new Promise<boolean>((resolve) => {
+const round = (v: number, d = 3) => Number(v.toFixed(d));
+
+interface Side {
+  name: string;
+  port: number;
+  proc: ChildProcess;
+  pid: number;
+  http: Agent;
+  /** Times the agent logged that it gave back its start's pages. */
+  releases: number;
+}
+
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FALCONET_')));
+
+async function startAgentSide(name: string, extra: string[]): Promise<Side> {
+  const port = await freePort();
+  const args = [
+    'run',
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--data-dir',
+    mkdtempSync(join(tmpdir(), 'bench-exporter-')),
+    ...work.agentArgs,
+    ...extra,
+  ];
+  const proc = spawn(process.execPath, [bin, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...cleanEnv, FALCONET_RELEASE_STARTUP_PAGES: String(RELEASE_MS) },
+  });
+  const side: Side = { name, port, proc, pid: proc.pid as number, http: new Agent({ keepAlive: true, maxSockets: 1 }), releases: 0 };
   let tail = '';
-  const watch = (chunk: Buffer) => {
-    tail = (tail + chunk.toString()).slice(-4096);
-    if (!tail.includes('released the startup pages')) return;
-    // Seen: the log is drained unread from here on.
-    agentProc.stdout?.off('data', watch).resume();
-    resolve(true);
-  };
-  agentProc.stdout?.on('data', watch);
-  setTimeout(() => resolve(false), 15_000).unref();
+  proc.stdout?.on('data', (chunk: Buffer) => {
+    tail += chunk.toString();
+    for (let at = tail.indexOf('released the startup pages'); at >= 0; at = tail.indexOf('released the startup pages')) {
+      tail = tail.slice(at + 1);
+      side.releases++;
+    }
+    tail = tail.slice(-200);
+  });
+  progress(`${name}: pid ${side.pid}, falconet-agent ${args.slice(5).join(' ')}`);
+  return side;
+}
+
+async function startRefSide(): Promise<Side> {
+  const port = await freePort();
+  const proc = spawn(NODE_EXPORTER, [`--web.listen-address=127.0.0.1:${port}`, ...work.refArgs], { stdio: 'ignore' });
+  progress(`node_exporter: pid ${proc.pid}, ${NODE_EXPORTER} ${work.refArgs.join(' ')}`);
+  return { name: 'ref', port, proc, pid: proc.pid as number, http: new Agent({ keepAlive: true, maxSockets: 1 }), releases: 0 };
+}
+
+// The agent at node_exporter's gzip level for the ratios; a second one at its own default level.
+const agent = await startAgentSide('agent', ['--web.gzip-level', '6']);
+const agentDefault = await startAgentSide('agent_default_gzip', []);
+const refSide = await startRefSide();
+const all = [agent, agentDefault, refSide];
+process.on('exit', () => {
+  for (const s of all) s.proc.kill('SIGTERM');
 });
-const refProc = spawn('prometheus-node-exporter', [`--web.listen-address=127.0.0.1:${refPort}`], { stdio: 'ignore' });
-const stop = () => {
-  agentProc.kill('SIGTERM');
-  refProc.kill('SIGTERM');
-};
-process.on('exit', stop);
+
+interface Run {
+  ms: number[];
+  cpuS: number;
+  bytes: number;
+}
+
+/** Alternating blocks of BLOCK scrapes of each side; each side's CPU over the whole span. */
+async function measure(sides: Side[], gzip: boolean): Promise<Map<Side, Run>> {
+  const runs = new Map(sides.map((s) => [s, { ms: [] as number[], cpuS: -cpuSeconds(s.pid), bytes: 0 }]));
+  for (let done = 0; done < SCRAPES; done += BLOCK) {
+    for (const [side, run] of runs) {
+      for (let i = 0; i < BLOCK; i++) {
+        const s = await scrapeOnce(side.http, side.port, gzip);
+        run.ms.push(s.ms);
+        run.bytes = s.body.length;
+      }
+    }
+    if ((done + BLOCK) % 500 === 0) progress(`${gzip ? 'gzip' : 'identity'}: ${done + BLOCK}/${SCRAPES} scrapes of each`);
+  }
+  for (const [side, run] of runs) run.cpuS += cpuSeconds(side.pid);
+  return runs;
+}
 
 try {
-  await Promise.all([waitListening(agentPort, agentProc, 'the agent'), waitListening(refPort, refProc, 'node_exporter')]);
-  if (!(await started)) progress('the agent did not report releasing its startup pages; measuring anyway');
-  const agentHttp = new Agent({ keepAlive: true, maxSockets: 1 });
-  const refHttp = new Agent({ keepAlive: true, maxSockets: 1 });
-  for (let i = 0; i < WARMUP; i++) {
-    await scrapeOnce(agentHttp, agentPort);
-    await scrapeOnce(refHttp, refPort);
+  await Promise.all(all.map((s) => waitListening(s.port, s.proc, s.name)));
+
+  // What each side serves, read without gzip.
+  const agentCount = count((await scrapeOnce(agent.http, agent.port, false)).body.toString());
+  const refCount = count((await scrapeOnce(refSide.http, refSide.port, false)).body.toString());
+  emit({ bench: BENCH, metric: 'agent_series', value: agentCount.series, unit: 'series', families: agentCount.families });
+  emit({ bench: BENCH, metric: 'ref_series', value: refCount.series, unit: 'series', families: refCount.families, ref });
+  emit({
+    bench: BENCH,
+    metric: 'collectors',
+    value: work.collectors.length,
+    unit: 'count',
+    names: work.collectors,
+    agent_only_off: work.agentOnly,
+  });
+  const apart = (a: number, b: number) => Math.abs(a - b) / Math.max(a, b);
+  const equal = apart(agentCount.series, refCount.series) <= 0.05 && apart(agentCount.families, refCount.families) <= 0.05;
+  if (!equal) progress('the two sides serve more than 5 % apart in series or families: not equal work, no ratios printed');
+
+  progress('waiting until the agents have given back the pages of their start twice');
+  const deadline = Date.now() + RELEASE_MS * 12 + 30_000;
+  while (agent.releases < 2 || agentDefault.releases < 2) {
+    if (Date.now() > deadline) throw new Error('an agent did not log its two releases of the startup pages');
+    await new Promise((r) => setTimeout(r, 200));
   }
-  progress(`${SCRAPES} scrapes each, interleaved (agent pid ${agentProc.pid}, node_exporter pid ${refProc.pid})`);
-  const agentMs: number[] = [];
-  const refMs: number[] = [];
-  let agentCpu = 0;
-  let refCpu = 0;
-  let rssHalf = 0;
-  const half = SCRAPES / 2;
-  for (let i = 0; i < SCRAPES; i++) {
-    // CPU is read around each exporter's own scrape, so neither is charged for the other's.
-    const a0 = cpuSeconds(agentProc.pid as number);
-    agentMs.push(await scrapeOnce(agentHttp, agentPort));
-    agentCpu += cpuSeconds(agentProc.pid as number) - a0;
-    const r0 = cpuSeconds(refProc.pid as number);
-    refMs.push(await scrapeOnce(refHttp, refPort));
-    refCpu += cpuSeconds(refProc.pid as number) - r0;
-    if (i + 1 === half) rssHalf = rssMb(agentProc.pid as number);
-    if ((i + 1) % 500 === 0) progress(`${i + 1}/${SCRAPES}`);
+  for (let i = 0; i < WARMUP; i++) for (const s of all) await scrapeOnce(s.http, s.port, true);
+
+  progress(`${SCRAPES} scrapes of each side per mode, in alternating blocks of ${BLOCK}`);
+  const rssBefore = rssMb(agent.pid);
+  const gzipRuns = await measure(all, true);
+  const identityRuns = await measure([agent, refSide], false);
+  const rssAfter = rssMb(agent.pid);
+
+  const modes = [
+    { suffix: '', mode: 'gzip level 6 on both sides', runs: gzipRuns },
+    { suffix: '_identity', mode: 'no compression', runs: identityRuns },
+  ];
+  for (const { suffix, mode, runs } of modes) {
+    const a = runs.get(agent) as Run;
+    const r = runs.get(refSide) as Run;
+    const cpuMs = (run: Run) => (run.cpuS / run.ms.length) * 1000;
+    if (equal) {
+      emit({ bench: BENCH, metric: `scrape_latency_ratio${suffix}`, value: round(median(a.ms) / median(r.ms)), unit: 'ratio', ref, mode });
+      emit({ bench: BENCH, metric: `cpu_per_scrape_ratio${suffix}`, value: round(cpuMs(a) / cpuMs(r)), unit: 'ratio', ref, mode });
+    }
+    emit({
+      bench: BENCH,
+      metric: `agent_median_ms${suffix}`,
+      value: round(median(a.ms)),
+      unit: 'ms',
+      p90: round(percentile(a.ms, 90)),
+      mode,
+    });
+    emit({
+      bench: BENCH,
+      metric: `ref_median_ms${suffix}`,
+      value: round(median(r.ms)),
+      unit: 'ms',
+      p90: round(percentile(r.ms, 90)),
+      ref,
+      mode,
+    });
+    emit({ bench: BENCH, metric: `agent_cpu_ms_per_scrape${suffix}`, value: round(cpuMs(a)), unit: 'ms', mode });
+    emit({ bench: BENCH, metric: `ref_cpu_ms_per_scrape${suffix}`, value: round(cpuMs(r)), unit: 'ms', ref, mode });
+    emit({ bench: BENCH, metric: `agent_body_bytes${suffix}`, value: a.bytes, unit: 'bytes', mode });
+    emit({ bench: BENCH, metric: `ref_body_bytes${suffix}`, value: r.bytes, unit: 'bytes', ref, mode });
   }
-  const rssEnd = rssMb(agentProc.pid as number);
-  const anonEnd = anonMb(agentProc.pid as number);
-  const refRss = rssMb(refProc.pid as number);
-  const ref = 'node_exporter 1.5';
-  const round = (v: number, d = 3) => Number(v.toFixed(d));
-  emit({ bench: 'exporter', metric: 'scrape_latency_ratio', value: round(median(agentMs) / median(refMs)), unit: 'ratio', ref });
-  emit({ bench: 'exporter', metric: 'cpu_per_scrape_ratio', value: round(agentCpu / refCpu), unit: 'ratio', ref });
-  emit({ bench: 'exporter', metric: 'rss_mb', value: round(rssEnd, 1), unit: 'MB' });
+  // The agent as it ships, gzip level 1: no ratio, node_exporter cannot be set to that level.
+  const d = gzipRuns.get(agentDefault) as Run;
+  const level1 = 'gzip level 1, the agent default';
+  emit({ bench: BENCH, metric: 'agent_default_gzip_median_ms', value: round(median(d.ms)), unit: 'ms', mode: level1 });
+  emit({
+    bench: BENCH,
+    metric: 'agent_default_gzip_cpu_ms_per_scrape',
+    value: round((d.cpuS / d.ms.length) * 1000),
+    unit: 'ms',
+    mode: level1,
+  });
+  emit({ bench: BENCH, metric: 'agent_default_gzip_body_bytes', value: d.bytes, unit: 'bytes', mode: level1 });
+
+  // Memory of both, after every page release of the agent's and the same scrapes served.
+  emit({ bench: BENCH, metric: 'rss_mb', value: round(rssAfter, 1), unit: 'MB' });
   // VmRSS counts the pages of the node binary the process has touched (shared with every other
   // Node process); the anonymous part is the memory the agent itself holds.
-  emit({ bench: 'exporter', metric: 'rss_anon_mb', value: round(anonEnd, 1), unit: 'MB' });
-  emit({
-    bench: 'exporter',
-    metric: 'rss_growth_mb',
-    value: round(rssEnd - rssHalf, 1),
-    unit: 'MB',
-    from_scrape: half,
-    to_scrape: SCRAPES,
-  });
-  emit({ bench: 'exporter', metric: 'agent_median_ms', value: round(median(agentMs)), unit: 'ms', p90: round(percentile(agentMs, 90)) });
-  emit({ bench: 'exporter', metric: 'ref_median_ms', value: round(median(refMs)), unit: 'ms', p90: round(percentile(refMs, 90)), ref });
-  emit({ bench: 'exporter', metric: 'agent_cpu_ms_per_scrape', value: round((agentCpu / SCRAPES) * 1000), unit: 'ms' });
-  emit({ bench: 'exporter', metric: 'ref_cpu_ms_per_scrape', value: round((refCpu / SCRAPES) * 1000), unit: 'ms', ref });
-  emit({ bench: 'exporter', metric: 'ref_rss_mb', value: round(refRss, 1), unit: 'MB', ref });
-  emit({ bench: 'exporter', metric: 'scrapes', value: SCRAPES, unit: 'count' });
+  emit({ bench: BENCH, metric: 'rss_anon_mb', value: round(anonMb(agent.pid), 1), unit: 'MB' });
+  emit({ bench: BENCH, metric: 'rss_growth_mb', value: round(rssAfter - rssBefore, 1), unit: 'MB', over_scrapes: SCRAPES * 2 });
+  emit({ bench: BENCH, metric: 'ref_rss_mb', value: round(rssMb(refSide.pid), 1), unit: 'MB', ref });
+  emit({ bench: BENCH, metric: 'ref_rss_anon_mb', value: round(anonMb(refSide.pid), 1), unit: 'MB', ref });
+  emit({ bench: BENCH, metric: 'scrapes', value: SCRAPES, unit: 'count', per: 'side and mode', block: BLOCK });
 } finally {
-  stop();
+  for (const s of all) s.proc.kill('SIGTERM');
 }

@@ -42,6 +42,7 @@ const RESTART_KEYS = ['data_dir', 'pidfile', 'transfer'];
 const LIVE_KEYS = [
   'server',
   'listen',
+  'web',
   'interval',
   'report',
   'labels',
@@ -64,6 +65,9 @@ export function changedPaths(a: unknown, b: unknown, prefix = ''): string[] {
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
 }
+
+/** What /metrics keeps of the agent's own series under web.disable_exporter_metrics. */
+const BUILD_INFO_ONLY: ReadonlySet<string> = new Set(['falconet_agent_build_info']);
 
 const under = (path: string, keys: readonly string[]) => keys.some((k) => path === k || path.startsWith(`${k}.`));
 
@@ -197,7 +201,8 @@ export class Agent {
   /** What /metrics shows: the collection plus the agent's own metrics. */
   async #exportFamilies(): Promise<MetricFamily[]> {
     const c = await this.collect({ maxAgeMs: this.#config.collection.max_age });
-    return [...c.families, ...this.selfMetrics.families()];
+    // As node_exporter's --web.disable-exporter-metrics: its build info stays, its own process metrics go.
+    return [...c.families, ...this.selfMetrics.families(this.#config.web.disable_exporter_metrics ? BUILD_INFO_ONLY : undefined)];
   }
 
   // --- sources ------------------------------------------------------------------------------
@@ -246,7 +251,14 @@ export class Agent {
   async #listen(listen: string, previous?: string): Promise<void> {
     const { host, port } = parseHostPort(listen, 'listen address');
     const { Exporter } = await import('./exporter/server.ts');
-    const make = (h: string, p: number) => new Exporter({ host: h, port: p, log: this.#log, collect: () => this.#exportFamilies() });
+    const make = (h: string, p: number) =>
+      new Exporter({
+        host: h,
+        port: p,
+        log: this.#log,
+        collect: () => this.#exportFamilies(),
+        gzipLevel: () => this.#config.web.gzip_level,
+      });
     let old = this.#exporter;
     // The same port on another address would collide with the old socket: free it first.
     if (old && previous && port !== 0 && parseHostPort(previous, 'listen address').port === port) {

@@ -178,6 +178,15 @@ export const agentConfigSchema = z
       .prefault({}),
     /** The exporter's listen address; empty disables /metrics. */
     listen: hostPort('listen address').default('127.0.0.1:9101'),
+    web: z
+      .object({
+        /** Leaves the agent's own process_* and falconet_agent_* series off /metrics (they stay in reports), as node_exporter's flag of that name. */
+        disable_exporter_metrics: z.boolean().default(false),
+        /** gzip level of /metrics for a scraper that asks for it: 1 is the fastest; node_exporter's Go library uses 6. */
+        gzip_level: z.coerce.number().int().min(1).max(9).default(1),
+      })
+      .strict()
+      .prefault({}),
     /** An Open-Falcon JSON-lines sink, HOST:PORT. */
     transfer: hostPort('transfer address').default(''),
     transport: transportSchema,

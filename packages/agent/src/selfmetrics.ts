@@ -46,10 +46,14 @@ export class SelfMetrics {
     return this.#entries.has(name);
   }
 
-  /** Reads every registered family; a reader that throws is skipped, so one module cannot break /metrics. */
-  families(): MetricFamily[] {
+  /**
+   * Reads every registered family, or only those named in `only` (names, or provider keys); a
+   * reader that throws is skipped, so one module cannot break /metrics.
+   */
+  families(only?: ReadonlySet<string>): MetricFamily[] {
     const out: MetricFamily[] = [];
     for (const [name, e] of this.#entries) {
+      if (only && !only.has(name)) continue;
       let reading: Reading | undefined;
       try {
         reading = e.read();
@@ -61,7 +65,8 @@ export class SelfMetrics {
         typeof reading === 'number' ? [{ labels: {}, value: reading }] : reading.map(([labels, value]) => ({ labels, value }));
       if (metrics.length) out.push({ name, help: e.help, type: e.type, metrics });
     }
-    for (const provide of this.#providers.values()) {
+    for (const [key, provide] of this.#providers) {
+      if (only && !only.has(key)) continue;
       try {
         out.push(...provide());
       } catch {

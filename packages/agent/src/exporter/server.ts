@@ -11,6 +11,8 @@ export interface ExporterOptions {
   log: Logger;
   /** The collection for one scrape; concurrent scrapes may share one. */
   collect(): Promise<readonly MetricFamily[]>;
+  /** The gzip level of the next scrape (read each time, so a reload applies it); 1 when absent. */
+  gzipLevel?: () => number;
 }
 
 // Loaded through require: an ESM import of node:http builds its namespace, which reads the lazy
@@ -101,8 +103,8 @@ export class Exporter {
       const headers: Record<string, string> = { 'content-type': EXPOSITION_CONTENT_TYPE };
       if (acceptsGzip(req.headers['accept-encoding'])) {
         // Synchronous on purpose: the thread pool may be held by statfs() calls on hung mounts,
-        // and a scrape must never wait for it. The fastest level keeps the CPU cost per scrape low.
-        const zipped = gzipSync(encodeInScratch(body), { level: constants.Z_BEST_SPEED });
+        // and a scrape must never wait for it. The fastest level, the default, keeps the CPU cost per scrape low.
+        const zipped = gzipSync(encodeInScratch(body), { level: this.#opts.gzipLevel?.() ?? constants.Z_BEST_SPEED });
         headers['content-encoding'] = 'gzip';
         headers['content-length'] = String(zipped.length);
         res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : zipped);

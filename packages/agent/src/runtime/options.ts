@@ -13,6 +13,13 @@ export const AGENT_FLAGS: FlagSpec[] = [
   { name: 'token', type: 'string', path: ['server', 'token'], help: "this agent's token for the server" },
   { name: 'listen', type: 'string', path: ['listen'], help: 'exporter address for /metrics (default 127.0.0.1:9101; "" disables)' },
   { name: 'transfer', type: 'string', path: ['transfer'], help: 'Open-Falcon JSON-lines sink HOST:PORT' },
+  {
+    name: 'web.disable-exporter-metrics',
+    type: 'boolean',
+    path: ['web', 'disable_exporter_metrics'],
+    help: "leave the agent's own process_* and falconet_agent_* series off /metrics",
+  },
+  { name: 'web.gzip-level', type: 'string', path: ['web', 'gzip_level'], help: 'gzip level of /metrics, 1 (fastest, default) to 9' },
   { name: 'interval', type: 'string', path: ['interval'], help: 'report interval while the host is neither busy nor idle (default 10s)' },
   { name: 'data-dir', type: 'string', path: ['data_dir'], help: 'directory for the agent id, spool and state' },
   { name: 'pidfile', type: 'string', path: ['pidfile'], help: 'pidfile for start/stop/status (default DATA_DIR/falconet-agent.pid)' },
