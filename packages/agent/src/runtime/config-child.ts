@@ -39,7 +39,8 @@ export async function printConfigReply(argv: readonly string[], env: NodeJS.Proc
       ...(e.exitCode ? { exitCode: e.exitCode } : {}),
     };
   }
-  await new Promise<void>((resolve) => process.stdout.write(JSON.stringify(reply), () => resolve()));
+  // On a line of its own, after anything Node itself printed (a --trace-gc given to the agent).
+  await new Promise<void>((resolve) => process.stdout.write(`\n${JSON.stringify(reply)}\n`, () => resolve()));
   return 0;
 }
 
@@ -65,7 +66,7 @@ export async function loadConfigInChild(argv: readonly string[], env: NodeJS.Pro
     );
   });
   if (stderr) process.stderr.write(stderr);
-  const reply = JSON.parse(stdout) as Reply;
+  const reply = JSON.parse(stdout.trimEnd().slice(stdout.trimEnd().lastIndexOf('\n') + 1)) as Reply;
   if (reply.ok) return { config: reply.config, configFile: reply.configFile };
   throw Object.assign(new Error(reply.message), {
     name: reply.name,

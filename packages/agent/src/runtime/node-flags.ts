@@ -2,13 +2,12 @@
  * V8 settings for a process that runs for months and mostly sleeps: a 1 MB young generation, the
  * old generation kept close to what is live (--optimize-for-size), and no TurboFan, whose code in
  * the node binary and whose output take memory for little gain on a scrape. Maglev, the mid-tier
- * compiler, stays: it takes about a seventh off the CPU of a scrape (bench/exporter, 0.49 -> 0.42
- * of node_exporter's), and the binary pages and C heap it uses while warming up are given back
- * with the rest of the start's (startup-pages.ts). Sparkplug stays too. Measured on the agent:
- * about 20 MB less resident memory than Node's defaults (see docs/agent.md). WebAssembly stays
- * available, which running .ts files needs.
+ * compiler, stays: it takes about a seventh off the CPU of a scrape, and the binary pages and C
+ * heap it uses while warming up are given back with the rest of the start's (startup-pages.ts).
+ * Sparkplug stays too. WebAssembly stays available, which running .ts files needs. All are given
+ * on the command line: no V8 flag is changed after the process has started.
  */
-export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--optimize-for-size'];
+export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--no-turbofan', '--optimize-for-size'];
 
 const flagName = (f: string) => f.split('=')[0] as string;
 
@@ -21,11 +20,17 @@ export function missingNodeFlags(execArgv: readonly string[] = process.execArgv,
 /**
  * Replaces this process (same pid, so systemd and pidfiles are unaffected) with one running
  * under AGENT_NODE_FLAGS, when it was started without them. FALCONET_NODE_FLAGS=off keeps
- * Node's defaults.
+ * Node's defaults. Node 22.12-22.14 have no process.execve: there the process goes on with
+ * Node's defaults, and unappliedNodeFlags() says so for the log.
  */
 export function reexecWithAgentFlags(env: NodeJS.ProcessEnv = process.env): void {
   if (env.FALCONET_NODE_FLAGS === 'off' || typeof process.execve !== 'function') return;
   const missing = missingNodeFlags();
   if (missing.length === 0) return;
   process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], env);
+}
+
+/** The agent's flags this process runs without though it was not told to (a Node.js without process.execve); empty otherwise. */
+export function unappliedNodeFlags(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): string[] {
+  return env.FALCONET_NODE_FLAGS === 'off' ? [] : missingNodeFlags(execArgv, env.NODE_OPTIONS ?? '');
 }

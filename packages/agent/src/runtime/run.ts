@@ -9,6 +9,7 @@ import { pidfilePath } from '../config-base.ts';
 import { PROCESS_TITLE, pidState, removePidfile, writePidfile } from '../daemon/pidfile.ts';
 import { BIN } from './commands.ts';
 import { loadConfigInChild } from './config-child.ts';
+import { unappliedNodeFlags } from './node-flags.ts';
 import { StartupPages } from './startup-pages.ts';
 import { ConfigWatcher } from './watch.ts';
 
@@ -70,7 +71,24 @@ async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<num
   }
   const b = buildInfo();
   const configFile = existsSync(file) ? file : null;
-  log.info({ pid: process.pid, pidfile, config: configFile, version: b.version, commit: b.commit, node: b.node }, 'agent started');
+  log.info(
+    {
+      pid: process.pid,
+      pidfile,
+      config: configFile,
+      version: b.version,
+      commit: b.commit,
+      node: b.node,
+      nodeFlags: process.execArgv.join(' '),
+    },
+    'agent started',
+  );
+  const unapplied = unappliedNodeFlags(env);
+  if (unapplied.length)
+    log.warn(
+      { flags: unapplied.join(' '), node: process.version },
+      'running with Node.js defaults, some 20 MB more memory: this Node.js cannot restart itself with the flags (process.execve needs 22.15+); give them to node, or use `start`',
+    );
   notifyParent({ ready: true, pid: process.pid, log: logFile });
 
   const pages = new StartupPages(log, env);

@@ -13,7 +13,8 @@ import { optionalNativeHelpers } from '../native.ts';
  * and at a time when it costs nothing. The C heap is trimmed at the same time (malloc_trim).
  *
  * Only mappings of the executable itself, without write permission and without a single private
- * (copied) page, are released: relocated data and anything the process wrote keep their pages.
+ * (copied) page, resident or swapped out, are released: relocated data and anything the process
+ * wrote keep their pages.
  */
 export interface Mapping {
   start: number;
@@ -23,12 +24,17 @@ export interface Mapping {
 
 const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \d+\s*(.*)$/;
 
-/** The mappings of `exe` in /proc/self/smaps text that hold only clean file pages and are never written. */
+/**
+ * The mappings of `exe` in /proc/self/smaps text that hold only clean copies of the file: read-only,
+ * and with `Anonymous:` (pages copied on write) and `Swap:` (such pages, swapped out) both present
+ * and 0. A page of either kind exists nowhere else, and dropping it would lose it; a kernel that
+ * does not print the lines leaves every mapping alone.
+ */
 export function releasableMappings(smaps: string, exe: string): Mapping[] {
   const out: Mapping[] = [];
-  let current: (Mapping & { eligible: boolean; anonymousKb: number }) | undefined;
+  let current: (Mapping & { eligible: boolean; anonymousKb: number; swapKb: number }) | undefined;
   const finish = () => {
-    if (current?.eligible && current.anonymousKb === 0)
+    if (current?.eligible && current.anonymousKb === 0 && current.swapKb === 0)
       out.push({ start: current.start, end: current.end, residentKb: current.residentKb });
   };
   for (const line of smaps.split('\n')) {
@@ -41,10 +47,12 @@ export function releasableMappings(smaps: string, exe: string): Mapping[] {
         end: Number.parseInt(m[2] as string, 16),
         residentKb: 0,
         anonymousKb: -1,
+        swapKb: -1,
         eligible: m[4] === exe && perms[1] === '-',
       };
     } else if (current && line.startsWith('Rss:')) current.residentKb = Number.parseInt(line.slice(4), 10);
     else if (current && line.startsWith('Anonymous:')) current.anonymousKb = Number.parseInt(line.slice(10), 10);
+    else if (current && line.startsWith('Swap:')) current.swapKb = Number.parseInt(line.slice(5), 10);
   }
   finish();
   return out;
