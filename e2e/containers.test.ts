@@ -377,6 +377,38 @@ describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () =
     expect(proc.lines.filter((l) => l.includes('Docker'))).toHaveLength(1);
   });
 
+  it('given only DOCKER_HOST=unix://SOCKET, as the Docker CLI is, the agent asks that engine and names the containers', async () => {
+    const env = { DOCKER_HOST: `unix://${dockerd.socket}`, FALCONET_CONTAINERS_DOCKER_SOCKET: undefined };
+    const port = await freePort();
+    const proc = startProcess(
+      AGENT_CLI,
+      ['run', '--listen', `127.0.0.1:${port}`, '--data-dir', tempDir('falconet-agent-'), '--interval', '1s'],
+      env,
+    );
+    try {
+      await proc.waitFor(/"exporter listening"/);
+      const text = await eventually(async () => {
+        const t = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        return /^falconet_docker_up 1$/m.test(t) ? t : undefined;
+      });
+      expect(scrapeSeries(text, 'container_cpu_usage_seconds_total', { id: `/docker/${ids.burn}` })[0]?.labels).toMatchObject({
+        name: 'burn',
+        image: TEST_IMAGE,
+      });
+      // The same containers the CLI lists when it reads the same variable (the host's other
+      // containers, of engines other than this one, are there too, named by their cgroup only).
+      const cli = spawnSync('docker', ['ps', '--format', '{{.Names}}'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+      expect(cli.status, cli.stderr).toBe(0);
+      const running = scrapeSeries(text, 'falconet_container_state', { state: 'running' })
+        .filter((s) => s.value === 1 && s.labels.name)
+        .map((s) => s.labels.name);
+      expect(running.sort()).toEqual(cli.stdout.split('\n').filter(Boolean).sort());
+    } finally {
+      await proc.stop();
+    }
+    expect(proc.lines.filter((l) => l.includes('DOCKER_HOST') || l.includes('Docker'))).toEqual([]);
+  });
+
   it('survives the engine going away and coming back: one warning, then metadata again', async () => {
     const before = agent.lines.length;
     const t = Date.now();

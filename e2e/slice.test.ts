@@ -1,10 +1,11 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactPath, launchChromium } from '../testing/browser.ts';
+import { defaultRouteInterface, globalAddresses } from '../testing/host-network.ts';
 import { type AgentProc, eventually, getJson, type ServerProc, startAgent, startServer } from '../testing/processes.ts';
 
 interface AgentList {
-  items: { id: string; hostname: string; status: string }[];
+  items: { id: string; hostname: string; status: string; ips: string[]; primaryIp: string }[];
 }
 
 describe('the thin slice: agent -> stream -> server -> store -> REST/WebSocket -> browser', () => {
@@ -45,6 +46,19 @@ describe('the thin slice: agent -> stream -> server -> store -> REST/WebSocket -
     // The agent's own exporter answers as node_exporter would.
     const text = await (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text();
     expect(text).toContain('# TYPE node_cpu_seconds_total counter');
+  });
+
+  it('registers the host by its own addresses, though it reaches the server over loopback', async (ctx) => {
+    const byInterface = globalAddresses();
+    if (byInterface === undefined) return ctx.skip();
+    const reference = [...byInterface.values()].flat();
+    const agent = await eventually(async () => (await getJson<AgentList>(`${server.url}/api/agents`)).items[0]);
+    // Every address the host has beyond loopback and link-local, as `ip addr` lists them.
+    expect(new Set(agent.ips)).toEqual(new Set(reference));
+    if (reference.length === 0) return expect(agent.primaryIp).toBe('127.0.0.1');
+    expect(agent.primaryIp).not.toBe('127.0.0.1');
+    const dev = defaultRouteInterface();
+    expect(dev ? byInterface.get(dev) : agent.ips.slice(0, 1), JSON.stringify({ dev, agent })).toContain(agent.primaryIp);
   });
 
   it('shows the agent in the dashboard and its chart gains points', async () => {

@@ -66,8 +66,15 @@ await runMain(BIN, async () => {
       const agent = new Agent(config, createLogger({ name: BIN, level: 'silent' }));
       await agent.openCollectors();
       if (agent.pluginErrors.length) throw new ConfigError(agent.pluginErrors.map((e) => `plugins.dir: ${e}`));
-      const note = ignoredEnv.length ? `# ignored (not agent keys): ${ignoredEnv.join(', ')}\n` : '';
-      process.stdout.write(`# effective configuration (file: ${args.configFile})\n${note}${yaml().stringify(maskSecrets(config))}`);
+      const notes = ignoredEnv.length ? [`# ignored (not agent keys): ${ignoredEnv.join(', ')}`] : [];
+      // The socket the container collector will ask, which the schema leaves unset unless it was set.
+      const { chooseDockerSocket } = await import('./containers/docker-socket.ts');
+      const socket = chooseDockerSocket(config.containers.docker_socket, process.env);
+      if (socket.from === 'DOCKER_HOST') notes.push(`# containers.docker_socket from DOCKER_HOST=${process.env.DOCKER_HOST}`);
+      if (socket.problem) notes.push(`# ${socket.problem}`);
+      const effective = { ...config, containers: { ...config.containers, docker_socket: socket.path } };
+      const head = [`# effective configuration (file: ${args.configFile})`, ...notes].join('\n');
+      process.stdout.write(`${head}\n${yaml().stringify(maskSecrets(effective))}`);
       return 0;
     }
     case 'once':

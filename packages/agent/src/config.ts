@@ -299,8 +299,12 @@ export const agentConfigSchema = z
     /** The container collector (docs/containers.md). */
     containers: z
       .object({
-        /** The Docker Engine API's unix socket; empty leaves Docker out (cgroup data only). */
-        docker_socket: z.string().default('/var/run/docker.sock'),
+        /**
+         * The Docker Engine API's unix socket; empty leaves Docker out (cgroup data only). No default
+         * here: unset, the collector takes DOCKER_HOST's socket, else /var/run/docker.sock
+         * (containers/docker-socket.ts), so a value set anywhere wins over the variable.
+         */
+        docker_socket: z.string().optional(),
       })
       .strict()
       .prefault({}),

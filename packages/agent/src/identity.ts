@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { arch, hostname, networkInterfaces, platform, release, uptime } from 'node:os';
+import { BlockList, isIP } from 'node:net';
+import { arch, hostname, type NetworkInterfaceInfo, networkInterfaces, platform, release, uptime } from 'node:os';
 import { join } from 'node:path';
 import { readOptional } from './procfs/fs.ts';
 
@@ -56,12 +57,62 @@ export async function routeSourceAddress(host: string, port: number): Promise<st
   }
 }
 
-function interfaceAddresses(): string[] {
-  const out: string[] = [];
-  for (const addrs of Object.values(networkInterfaces())) {
-    for (const a of addrs ?? []) if (!a.internal) out.push(a.address);
+/** The host's network as the agent's identity reads it; tests give their own. */
+export interface HostNetwork {
+  interfaces(): NodeJS.Dict<NetworkInterfaceInfo[]>;
+  /** The local address the kernel would send from towards host:port; undefined without a route. */
+  routeSource(host: string, port: number): Promise<string | undefined>;
+}
+
+const SYSTEM_NETWORK: HostNetwork = { interfaces: networkInterfaces, routeSource: routeSourceAddress };
+
+/** Documentation ranges, which no network should hold: the route towards them is the default route. */
+const DEFAULT_ROUTE_PROBES = ['192.0.2.1', '2001:db8::1'];
+
+/**
+ * Addresses that do not tell hosts apart: loopback, unspecified, and link-local. Link-local is
+ * left out in both families: every IPv6 interface has an fe80:: address (one per veth on a
+ * container host), none is reachable beyond its link or dialled without a zone, and a 169.254
+ * address such as node-local DNS's is the same on every node. A user looking a host up by address
+ * wants the ones other machines reach it at.
+ */
+const NOT_A_HOST_ADDRESS = new BlockList();
+NOT_A_HOST_ADDRESS.addSubnet('127.0.0.0', 8, 'ipv4');
+NOT_A_HOST_ADDRESS.addSubnet('169.254.0.0', 16, 'ipv4');
+NOT_A_HOST_ADDRESS.addAddress('0.0.0.0', 'ipv4');
+NOT_A_HOST_ADDRESS.addAddress('::1', 'ipv6');
+NOT_A_HOST_ADDRESS.addAddress('::', 'ipv6');
+NOT_A_HOST_ADDRESS.addSubnet('fe80::', 10, 'ipv6');
+
+/** Whether an address names this host to others (IPv4-mapped IPv6 is judged as the IPv4 it maps). */
+export function isHostAddress(address: string): boolean {
+  const ip = address.split('%')[0] as string;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  return !NOT_A_HOST_ADDRESS.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * The host's addresses for its identity: `ips`, every address of its interfaces that names it
+ * (isHostAddress; by address, so a service address on `lo` counts), and `primaryIp`, the one the
+ * server most likely sees: the source of the route towards the server, unless that is loopback
+ * (a server on the same host) or another address that names no host, then the source of the
+ * default route (IPv4 first), then the first of `ips`, and 127.0.0.1 only on a host with nothing else.
+ */
+export async function hostAddresses(
+  net: HostNetwork,
+  server?: { host: string; port: number },
+): Promise<{ ips: string[]; primaryIp: string }> {
+  const entries = Object.values(net.interfaces()).flatMap((addrs) => addrs ?? []);
+  // A service address on the loopback interface last, so it is the primary only on a host with nothing else.
+  const ordered = [...entries.filter((a) => !a.internal), ...entries.filter((a) => a.internal)];
+  const ips = [...new Set(ordered.map((a) => a.address))].filter(isHostAddress);
+  const targets = [...(server ? [server] : []), ...DEFAULT_ROUTE_PROBES.map((host) => ({ host, port: 9 }))];
+  for (const t of targets) {
+    const source = await net.routeSource(t.host, t.port);
+    if (source !== undefined && isHostAddress(source)) return { ips, primaryIp: source };
   }
-  return out;
+  return { ips, primaryIp: ips[0] ?? '127.0.0.1' };
 }
 
 async function osName(procRoot: string): Promise<string> {
@@ -70,10 +121,12 @@ async function osName(procRoot: string): Promise<string> {
   return m?.[1] ?? platform();
 }
 
-export async function describeHost(dataDir: string, server?: { host: string; port: number }): Promise<AgentIdentity> {
-  const ips = interfaceAddresses();
-  const primaryIp =
-    (server && (await routeSourceAddress(server.host, server.port))) ?? (await routeSourceAddress('192.0.2.1', 9)) ?? ips[0] ?? '127.0.0.1';
+export async function describeHost(
+  dataDir: string,
+  server?: { host: string; port: number },
+  network: HostNetwork = SYSTEM_NETWORK,
+): Promise<AgentIdentity> {
+  const { ips, primaryIp } = await hostAddresses(network, server);
   return {
     agentId: loadAgentId(dataDir),
     hostname: hostname(),

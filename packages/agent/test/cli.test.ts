@@ -138,6 +138,42 @@ describe('falconet-agent bad input', () => {
   });
 });
 
+describe('check-config shows the Docker socket the container collector will ask', { timeout: 30_000 }, () => {
+  const socketLine = (out: string[]) => out.find((l) => l.trimStart().startsWith('docker_socket:'))?.trim();
+
+  it("unset: DOCKER_HOST's socket, saying so; without it, the default", async () => {
+    const fromHost = await runAgent(['check-config', '--data-dir', tempDir()], { DOCKER_HOST: 'unix:///run/user/1000/docker.sock' });
+    expect(fromHost.code).toBe(0);
+    expect(socketLine(fromHost.out)).toBe('docker_socket: /run/user/1000/docker.sock');
+    expect(fromHost.out).toContain('# containers.docker_socket from DOCKER_HOST=unix:///run/user/1000/docker.sock');
+    const plain = await runAgent(['check-config', '--data-dir', tempDir()], { DOCKER_HOST: '' });
+    expect(socketLine(plain.out)).toBe('docker_socket: /var/run/docker.sock');
+    expect(plain.out.filter((l) => l.includes('DOCKER_HOST'))).toEqual([]);
+  });
+
+  it('set in the file or the environment, even empty, it wins over DOCKER_HOST', async () => {
+    const env = { DOCKER_HOST: 'unix:///run/user/1000/docker.sock' };
+    const file = configFile('containers:\n  docker_socket: /srv/docker.sock\n');
+    const fromFile = await runAgent(['check-config', '--config', file, '--data-dir', tempDir()], env);
+    expect(socketLine(fromFile.out)).toBe('docker_socket: /srv/docker.sock');
+    expect(fromFile.out.filter((l) => l.includes('DOCKER_HOST'))).toEqual([]);
+    const fromEnv = await runAgent(['check-config', '--config', file, '--data-dir', tempDir()], {
+      ...env,
+      FALCONET_CONTAINERS_DOCKER_SOCKET: '',
+    });
+    expect(socketLine(fromEnv.out)).toBe('docker_socket: ""');
+  });
+
+  it('a DOCKER_HOST it cannot use: the default, and a note naming the variable and its value', async () => {
+    const r = await runAgent(['check-config', '--data-dir', tempDir()], { DOCKER_HOST: 'tcp://10.0.0.5:2375' });
+    expect(r.code).toBe(0);
+    expect(socketLine(r.out)).toBe('docker_socket: /var/run/docker.sock');
+    expect(r.out.filter((l) => l.includes('DOCKER_HOST'))).toEqual([
+      expect.stringMatching(/^# DOCKER_HOST=tcp:\/\/10\.0\.0\.5:2375 uses tcp:\/\/, .*: using \/var\/run\/docker\.sock instead; /),
+    ]);
+  });
+});
+
 describe('falconet-agent commands', { timeout: 30_000 }, () => {
   it('version prints version, commit, build date and Node.js version', async () => {
     const r = await runAgent(['version']);

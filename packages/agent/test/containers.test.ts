@@ -5,12 +5,13 @@ import { Writable } from 'node:stream';
 import type { Labels } from '@falconet/protocol';
 import { renderExposition } from '@falconet/protocol/exposition';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CollectorSet } from '../src/collection.ts';
 import { loadCollectorDefinitions } from '../src/collectors/registry.ts';
 import { agentConfigSchema } from '../src/config.ts';
 import { discoverContainerCgroups, matchContainerCgroup } from '../src/containers/discovery.ts';
 import { DockerEngine, describeSocketError, dockerCgroupPath } from '../src/containers/docker.ts';
+import { chooseDockerSocket, DEFAULT_DOCKER_SOCKET } from '../src/containers/docker-socket.ts';
 import { metadataFromAnnotations, OciBundles } from '../src/containers/oci.ts';
 import { ContainerSummary } from '../src/containers/summary.ts';
 import type { MetricFamily } from '../src/metrics.ts';
@@ -273,6 +274,62 @@ describe('a missing or unusable Docker socket', () => {
     expect(engine.available).toBe(false);
     expect(lines.filter((l) => l.level === 40)).toHaveLength(1);
     engine.close();
+  });
+});
+
+describe('which Docker socket: containers.docker_socket, then DOCKER_HOST, then the default', () => {
+  it('a setting made anywhere wins, even empty (Docker left out)', () => {
+    const env = { DOCKER_HOST: 'unix:///run/user/1000/docker.sock' };
+    expect(chooseDockerSocket('/srv/docker.sock', env)).toEqual({ path: '/srv/docker.sock', from: 'containers.docker_socket' });
+    expect(chooseDockerSocket('', env)).toEqual({ path: '', from: 'containers.docker_socket' });
+  });
+
+  it("unset, DOCKER_HOST's unix socket; without DOCKER_HOST (or with it empty, as the CLI reads it), the default", () => {
+    expect(chooseDockerSocket(undefined, { DOCKER_HOST: 'unix:///run/user/1000/docker.sock' })).toEqual({
+      path: '/run/user/1000/docker.sock',
+      from: 'DOCKER_HOST',
+    });
+    expect(chooseDockerSocket(undefined, {})).toEqual({ path: DEFAULT_DOCKER_SOCKET, from: 'default' });
+    expect(chooseDockerSocket(undefined, { DOCKER_HOST: '' })).toEqual({ path: DEFAULT_DOCKER_SOCKET, from: 'default' });
+    expect(DEFAULT_DOCKER_SOCKET).toBe('/var/run/docker.sock');
+  });
+
+  it.each([
+    ['tcp://10.0.0.5:2375', "uses tcp://, and the agent reads only a local engine's unix socket"],
+    ['ssh://deploy@build-7', 'uses ssh://'],
+    ['npipe:////./pipe/docker_engine', 'uses npipe://'],
+    ['/var/run/docker.sock', 'is not a URL (expected unix:///path/to/docker.sock)'],
+    ['unix://', 'names no socket path'],
+    ['unix://docker.sock', 'is not an absolute socket path'],
+  ])('DOCKER_HOST=%s is not usable: the default socket, and a line naming the variable, its value and what to do', (host, why) => {
+    const choice = chooseDockerSocket(undefined, { DOCKER_HOST: host });
+    expect(choice.path).toBe(DEFAULT_DOCKER_SOCKET);
+    expect(choice.from).toBe('default');
+    expect(choice.problem).toContain(`DOCKER_HOST=${host} ${why}`);
+    expect(choice.problem).toMatch(
+      /: using \/var\/run\/docker\.sock instead; set containers\.docker_socket to choose the socket, or to "" to leave Docker out$/,
+    );
+    // An explicit setting makes the variable irrelevant: nothing to say about it.
+    expect(chooseDockerSocket('/srv/docker.sock', { DOCKER_HOST: host }).problem).toBeUndefined();
+  });
+
+  it('the collector says so once, at warning level, however many collections', async () => {
+    const { log, lines } = captureLog();
+    vi.stubEnv('DOCKER_HOST', 'tcp://10.0.0.5:2375');
+    try {
+      const defs = (await loadCollectorDefinitions('linux')).filter((d) => d.name === 'container');
+      const set = new CollectorSet(defs, { roots: v2, log, timeoutMs: 5000, config: agentConfigSchema.parse({}) });
+      for (let i = 0; i < 3; i++) {
+        const { families } = await set.collect();
+        expect(value(families, 'container_memory_usage_bytes', { id: `/system.slice/docker-${WEB}.scope` })).toBe(73998336);
+      }
+    } finally {
+      vi.unstubAllEnvs();
+    }
+    const said = lines.filter((l) => String(l.msg).includes('DOCKER_HOST'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatchObject({ level: 40, DOCKER_HOST: 'tcp://10.0.0.5:2375', socket: DEFAULT_DOCKER_SOCKET });
+    expect(said[0]?.msg).toMatch(/^DOCKER_HOST=tcp:\/\/10\.0\.0\.5:2375 uses tcp:\/\//);
   });
 });
 

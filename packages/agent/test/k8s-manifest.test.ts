@@ -53,6 +53,6 @@ describe('deploy/k8s DaemonSet', () => {
     const { config, ignoredEnv } = loadConfig(agentConfigSchema, { env });
     expect(ignoredEnv).toEqual([]);
     expect(config.procfs).toEqual({ proc: '/host/proc', sys: '/host/sys', rootfs: '/host/root' });
-    expect(config.containers.docker_socket.startsWith('/host/root/')).toBe(true);
+    expect(config.containers.docker_socket).toMatch(/^\/host\/root\//);
   });
 });

@@ -1,4 +1,5 @@
 import { DOCKER_STATES, HEALTH_STATES } from '../containers/docker.ts';
+import { chooseDockerSocket } from '../containers/docker-socket.ts';
 import { ContainerInventory, type ContainerView, type Inventory } from '../containers/inventory.ts';
 import type { MetricWriter } from '../metrics.ts';
 import { defineCollector } from './registry.ts';
@@ -126,7 +127,11 @@ export default defineCollector({
     let inventory: ContainerInventory | undefined;
     return {
       async update(out, { roots, log, signal }) {
-        inventory ??= new ContainerInventory({ roots, log, dockerSocket: config.containers.docker_socket });
+        if (!inventory) {
+          const socket = chooseDockerSocket(config.containers.docker_socket, process.env);
+          if (socket.problem) log.warn({ DOCKER_HOST: process.env.DOCKER_HOST, socket: socket.path }, socket.problem);
+          inventory = new ContainerInventory({ roots, log, dockerSocket: socket.path });
+        }
         const inv = await inventory.collect(signal);
         writeInventory(out, inv, Math.floor(Date.now() / 1000));
       },
