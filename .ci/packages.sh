@@ -19,6 +19,10 @@ need cc build-essential
 need make make
 need python3 python3
 need unshare util-linux
+need mount mount
+# the renamed-interface test makes ifb links (kernel-files.test.ts)
+need ip iproute2
+need modprobe kmod
 need python3 python3-minimal
 # Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)
