@@ -23,8 +23,12 @@ export interface NativeHelpers {
 
 let loaded: NativeHelpers | Error | undefined;
 
-/** The helpers, or an Error saying why they are missing and how to build them. Loaded once. */
+/**
+ * The helpers, or an Error saying why they are missing and how to build them. Loaded once.
+ * FALCONET_NATIVE=off leaves them unloaded, as on a host where they could not be built.
+ */
 export function nativeHelpers(): NativeHelpers | Error {
+  if (loaded === undefined && process.env.FALCONET_NATIVE === 'off') loaded = new Error('the native helpers are turned off (FALCONET_NATIVE=off)');
   if (loaded === undefined) {
     try {
       // The same relative path from src/ and from dist/.
