@@ -15,16 +15,15 @@
  *
  *   npm run bench -- exporter [--quick] [--scrapes N]
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { equalWork, NODE_EXPORTER, nodeExporterVersion } from '../testing/node-exporter.ts';
 import { freePort } from '../testing/processes.ts';
-import { cpuSeconds, emit, median, percentile, progress, quick, rssMb } from './lib.ts';
+import { anonMb, cpuSeconds, emit, ensureAgentBuilt, median, percentile, progress, quick, rssMb, seriesAndFamilies } from './lib.ts';
 
-const ROOT = join(import.meta.dirname, '..');
 const BENCH = 'exporter';
 const scrapesArg = process.argv.indexOf('--scrapes');
 const SCRAPES = scrapesArg > 0 ? Number(process.argv[scrapesArg + 1]) : quick ? 300 : 2000;
@@ -32,30 +31,6 @@ const BLOCK = 50;
 const WARMUP = 100;
 /** The agent's page releases: RELEASE_MS after the start, and again eleven times that later. */
 const RELEASE_MS = 3000;
-
-/** Anonymous resident memory (smaps_rollup), the part of RSS that is the process's own. */
-function anonMb(pid: number): number {
-  const m = /^Anonymous:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
-/** The agent runs as it is deployed: the built JavaScript, not the TypeScript sources. */
-function ensureBuilt(): string {
-  const cli = join(ROOT, 'packages/agent/dist/cli.js');
-  const newest = (dir: string): number => {
-    let t = 0;
-    for (const f of execFileSync('find', [dir, '-name', '*.ts'], { encoding: 'utf8' }).split('\n').filter(Boolean))
-      t = Math.max(t, statSync(f).mtimeMs);
-    return t;
-  };
-  const sources = Math.max(newest(join(ROOT, 'packages/agent/src')), newest(join(ROOT, 'packages/protocol/src')));
-  if (!existsSync(cli) || statSync(cli).mtimeMs < sources) {
-    progress('building the agent (npm run build -w @falconet/protocol -w @falconet/agent, from clean dist directories)');
-    for (const pkg of ['agent', 'protocol']) rmSync(join(ROOT, 'packages', pkg, 'dist'), { recursive: true, force: true });
-    execFileSync('npm', ['run', 'build', '-w', '@falconet/protocol', '-w', '@falconet/agent'], { cwd: ROOT, stdio: 'ignore' });
-  }
-  return join(ROOT, 'packages/agent/bin/falconet-agent.js');
-}
 
 interface Scrape {
   ms: number;
@@ -95,21 +70,10 @@ async function waitListening(port: number, child: ChildProcess, what: string): P
   throw new Error(`${what} did not answer on port ${port}`);
 }
 
-/** Series and families of an exposition text. */
-function count(text: string): { series: number; families: number } {
-  let series = 0;
-  let families = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('# TYPE ')) families++;
-    else if (line && !line.startsWith('#')) series++;
-  }
-  return { series, families };
-}
-
 const work = await equalWork();
 const neVersion = nodeExporterVersion();
 const ref = `node_exporter ${neVersion}`;
-const bin = ensureBuilt();
+const bin = ensureAgentBuilt();
 const round = (v: number, d = 3) => Number(v.toFixed(d));
 
 interface Side {
@@ -196,8 +160,8 @@ try {
   await Promise.all(all.map((s) => waitListening(s.port, s.proc, s.name)));
 
   // What each side serves, read without gzip.
-  const agentCount = count((await scrapeOnce(agent.http, agent.port, false)).body.toString());
-  const refCount = count((await scrapeOnce(refSide.http, refSide.port, false)).body.toString());
+  const agentCount = seriesAndFamilies((await scrapeOnce(agent.http, agent.port, false)).body.toString());
+  const refCount = seriesAndFamilies((await scrapeOnce(refSide.http, refSide.port, false)).body.toString());
   emit({ bench: BENCH, metric: 'agent_series', value: agentCount.series, unit: 'series', families: agentCount.families });
   emit({ bench: BENCH, metric: 'ref_series', value: refCount.series, unit: 'series', families: refCount.families, ref });
   emit({

@@ -1,5 +1,7 @@
-/** Shared by the benchmarks: figures as JSON lines, and what a process costs, read from /proc. */
-import { readFileSync } from 'node:fs';
+/** Shared by the benchmarks: figures as JSON lines, what a process costs, read from /proc, and the built agent. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface Figure {
   bench: string;
@@ -34,6 +36,43 @@ export function cpuSeconds(pid: number): number {
 export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+/** Anonymous resident memory in MB (smaps_rollup), the part of RSS that is the process's own. */
+export function anonMb(pid: number): number {
+  const m = /^Anonymous:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+/** Series and families of an exposition text. */
+export function seriesAndFamilies(text: string): { series: number; families: number } {
+  let series = 0;
+  let families = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('# TYPE ')) families++;
+    else if (line && !line.startsWith('#')) series++;
+  }
+  return { series, families };
+}
+
+const ROOT = join(import.meta.dirname, '..');
+
+/** The agent runs as it is deployed: the built JavaScript, not the TypeScript sources. Returns its bin script. */
+export function ensureAgentBuilt(): string {
+  const cli = join(ROOT, 'packages/agent/dist/cli.js');
+  const newest = (dir: string): number => {
+    let t = 0;
+    for (const f of execFileSync('find', [dir, '-name', '*.ts'], { encoding: 'utf8' }).split('\n').filter(Boolean))
+      t = Math.max(t, statSync(f).mtimeMs);
+    return t;
+  };
+  const sources = Math.max(newest(join(ROOT, 'packages/agent/src')), newest(join(ROOT, 'packages/protocol/src')));
+  if (!existsSync(cli) || statSync(cli).mtimeMs < sources) {
+    progress('building the agent (npm run build -w @falconet/protocol -w @falconet/agent, from clean dist directories)');
+    for (const pkg of ['agent', 'protocol']) rmSync(join(ROOT, 'packages', pkg, 'dist'), { recursive: true, force: true });
+    execFileSync('npm', ['run', 'build', '-w', '@falconet/protocol', '-w', '@falconet/agent'], { cwd: ROOT, stdio: 'ignore' });
+  }
+  return join(ROOT, 'packages/agent/bin/falconet-agent.js');
 }
 
 export function percentile(values: readonly number[], p: number): number {

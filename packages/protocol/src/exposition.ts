@@ -99,9 +99,11 @@ function appendMetrics(out: string, name: string, metrics: readonly Metric[]): s
     const labels = m.labels;
     let first = true;
     for (const k in labels) {
+      // biome-ignore lint/style/useTemplate: concatenation on purpose, see above
       out += (first ? '{' : ',') + k + '="' + escapeLabelValue(labels[k] as string) + '"';
       first = false;
     }
+    // biome-ignore lint/style/useTemplate: concatenation on purpose, see above
     out += (first ? ' ' : '} ') + formatValue(m.value) + '\n';
   }
   return out;
