@@ -51,7 +51,15 @@ export async function getJson<T>(path: string): Promise<T> {
 export const fetchAgents = () => getJson<{ items: Agent[]; total: number }>('/api/agents?limit=10000');
 export const fetchAgent = (id: string) => getJson<Agent>(`/api/agents/${encodeURIComponent(id)}`);
 
-export function fetchHistory(agentId: string, name: string, fromMs: number, toMs: number, stepMs = 0, agg = 'avg') {
+export function fetchHistory(
+  agentId: string,
+  name: string,
+  fromMs: number,
+  toMs: number,
+  stepMs = 0,
+  agg = 'avg',
+  labels?: Record<string, string>,
+) {
   const q = new URLSearchParams({
     agent: agentId,
     name,
@@ -60,5 +68,6 @@ export function fetchHistory(agentId: string, name: string, fromMs: number, toMs
     step: String(stepMs),
     agg,
   });
+  if (labels) q.set('labels', JSON.stringify(labels));
   return getJson<{ series: Series[]; stepMs: number }>(`/api/metrics?${q}`);
 }

@@ -17,6 +17,10 @@ export interface ChartQuery {
   scale?: number;
   /** Divides each line by how many distinct values this label has (CPU modes over cores). */
   perDistinct?: string;
+  /** Only the series with these labels (asked of the server, and applied to live samples). */
+  labels?: Labels;
+  /** A ceiling rather than a measurement: drawn as a grey dashed line. */
+  limit?: boolean;
 }
 
 export interface ChartSpec {
