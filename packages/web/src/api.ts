@@ -71,3 +71,17 @@ export function fetchHistory(
   if (labels) q.set('labels', JSON.stringify(labels));
   return getJson<{ series: Series[]; stepMs: number }>(`/api/metrics?${q}`);
 }
+
+export interface LatestSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number | null;
+  timestampMs: number;
+}
+
+/** The newest sample of each series of these metrics, between `fromMs` and `toMs`. */
+export function fetchLatest(agentId: string, names: readonly string[], fromMs: number, toMs: number) {
+  const q = new URLSearchParams({ agent: agentId, from: String(Math.round(fromMs)), to: String(Math.round(toMs)) });
+  for (const n of names) q.append('name', n);
+  return getJson<{ samples: LatestSample[] }>(`/api/metrics/latest?${q}`);
+}

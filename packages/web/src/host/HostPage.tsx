@@ -5,7 +5,8 @@ import { bytes, duration, percent } from '../format.ts';
 import { agoText, useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
 import type { AgentStore } from '../overview/store.ts';
-import { CONTAINER_CHARTS, SYSTEM_CHARTS } from './charts.ts';
+import { ContainersTab } from './ContainersTab.tsx';
+import { SYSTEM_CHARTS } from './charts.ts';
 import { MetricChart, type Range } from './MetricChart.tsx';
 
 const PRESETS: [string, number][] = [
@@ -52,7 +53,6 @@ export function HostPage({
 
   const range: Range = preset === 'custom' ? custom : { spanMs: PRESETS.find(([p]) => p === preset)?.[1] ?? 900_000 };
   const s = agent.summary;
-  const charts = tab === 'system' ? SYSTEM_CHARTS : CONTAINER_CHARTS;
 
   return (
     <section className="host" data-testid="host-page" data-status={agent.status}>
@@ -158,12 +158,18 @@ export function HostPage({
           {customError ? <span role="alert">{customError}</span> : null}
         </form>
       ) : null}
-      {tab === 'system' ? <Mounts agentId={agent.id} /> : null}
-      <div className="charts">
-        {charts.map((c) => (
-          <MetricChart key={c.id} spec={c} agentId={agent.id} intervalMs={agent.intervalMs} live={live} range={range} theme={theme} />
-        ))}
-      </div>
+      {tab === 'system' ? (
+        <>
+          <Mounts agentId={agent.id} />
+          <div className="charts">
+            {SYSTEM_CHARTS.map((c) => (
+              <MetricChart key={c.id} spec={c} agentId={agent.id} intervalMs={agent.intervalMs} live={live} range={range} theme={theme} />
+            ))}
+          </div>
+        </>
+      ) : (
+        <ContainersTab agent={agent} live={live} range={range} theme={theme} />
+      )}
     </section>
   );
 }
