@@ -2,7 +2,8 @@
  * The host page's Containers tab in Chromium against a real server, fed by simulated agents whose
  * container series come from the agent's own collector writer and summary (testing/containers.ts):
  * the table, badges, counts, sorting, the exited filter, the Docker-down note, an expanded row's
- * charts with event marks, a live update over the page's one socket, Chinese, a phone, axe-core.
+ * charts with event marks, a live update over the page's one socket, Chinese, a phone, axe-core;
+ * and the host header's addresses with the overview's search by any of them.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -98,6 +99,7 @@ const downHost = new SimulatedContainerHost({
   ],
 });
 const HOSTS = [dockerHost, downHost, undefined];
+const ADDRESSES = ['10.1.0.5', '192.168.7.5', 'fd00::5'];
 
 let server: ServerProc;
 let sim: AgentSimulator;
@@ -111,6 +113,7 @@ beforeAll(async () => {
     intervalMs: 1000,
     prefix: 'ctrsim',
     ledger: false,
+    identity: (i) => (i === 0 ? { ips: ADDRESSES, primaryIp: ADDRESSES[0] as string } : {}),
     series: (i, t) => [...hostSummarySeries(i, t), ...(HOSTS[i]?.samples(t) ?? [])],
   });
   void sim.start();
@@ -404,6 +407,29 @@ describe('the Containers tab', () => {
     // What the phone's columns leave out is in the details.
     expect(await detail(page, 'web').locator('.ctr-facts').textContent()).toContain('nginx:1.27');
     await page.screenshot({ path: artifactPath('ui-containers-phone.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('host addresses', () => {
+  it('lists every address on the host page, the primary first; the overview finds the host by any of them', async () => {
+    const { page, errors } = await newPage();
+    await page.goto(`${server.url}/agents/ctrsim-0`);
+    const ips = page.locator('[data-testid="host-ips"] li');
+    await expect.poll(() => ips.count(), { timeout: 20_000 }).toBe(3);
+    expect(await ips.allTextContents()).toEqual(['10.1.0.5primary', '192.168.7.5', 'fd00::5']);
+    expect(await page.locator('[data-testid="host-ips"] li[data-primary="true"]').count()).toBe(1);
+
+    await page.goto(server.url);
+    await expect.poll(() => page.getByTestId('agent-row').count(), { timeout: 20_000 }).toBe(3);
+    // The overview keeps the primary address; search finds the others too.
+    expect(await page.locator('[data-agent-id="ctrsim-0"] .c-host .sub').textContent()).toBe('10.1.0.5');
+    await page.getByTestId('agent-search').fill('192.168.7.5');
+    await expect.poll(() => attrs(page.getByTestId('agent-row'), 'data-agent-id')).toEqual(['ctrsim-0']);
+    await page.getByTestId('agent-search').fill('fd00::5');
+    await expect.poll(() => attrs(page.getByTestId('agent-row'), 'data-agent-id')).toEqual(['ctrsim-0']);
+    await page.getByTestId('agent-search').fill('');
     expect(errors).toEqual([]);
     await page.close();
   });

@@ -53,6 +53,7 @@ export function HostPage({
 
   const range: Range = preset === 'custom' ? custom : { spanMs: PRESETS.find(([p]) => p === preset)?.[1] ?? 900_000 };
   const s = agent.summary;
+  const addresses = [...new Set([agent.primaryIp, ...agent.ips].filter(Boolean))];
 
   return (
     <section className="host" data-testid="host-page" data-status={agent.status}>
@@ -79,7 +80,7 @@ export function HostPage({
         </p>
       ) : null}
       <p className="sub">
-        {agent.os} · {agent.kernel} · {agent.arch} · {agent.primaryIp} · {t('host.up', duration(s.falconet_uptime_seconds))} · CPU{' '}
+        {agent.os} · {agent.kernel} · {agent.arch} · {t('host.up', duration(s.falconet_uptime_seconds))} · CPU{' '}
         {percent(s.falconet_cpu_usage_percent)} · {t('col.memory')} {percent(s.falconet_memory_used_percent)}
         {Object.keys(agent.labels).length
           ? ` · ${Object.entries(agent.labels)
@@ -87,6 +88,19 @@ export function HostPage({
               .join(', ')}`
           : ''}
       </p>
+      {addresses.length ? (
+        <div className="sub addresses">
+          <span id="host-addresses">{t('host.addresses')}</span>
+          <ul aria-labelledby="host-addresses" data-testid="host-ips">
+            {addresses.map((ip) => (
+              <li key={ip} data-primary={ip === agent.primaryIp ? 'true' : undefined}>
+                {ip}
+                {ip === agent.primaryIp ? <span className="tag">{t('host.primary')}</span> : null}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
       <div className="host-bar">
         <div className="tabs" role="tablist">
           {(['system', 'containers'] as const).map((k) => (
