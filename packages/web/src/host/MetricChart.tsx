@@ -29,9 +29,12 @@ export interface ChartMark {
 
 const matches = (labels: Labels, want: Labels | undefined) => !want || Object.entries(want).every(([k, v]) => labels[k] === v);
 
+/** Rows of mark words stacked at the top of a chart at most. */
+const MARK_ROWS = 3;
+
 /**
  * Draws the marks inside the plot area, each word on a patch of the chart's background beside its
- * line, stacked when words would overlap. Returns how many marks fell inside the plot.
+ * line, stacked when words would overlap (up to MARK_ROWS). Returns how many marks fell inside the plot.
  */
 function drawMarks(u: uPlot, marks: readonly ChartMark[], background: string): number {
   const { ctx } = u;
@@ -61,6 +64,8 @@ function drawMarks(u: uPlot, marks: readonly ChartMark[], background: string): n
     const from = x + 3 * px + w > left + width ? x - 3 * px - w : x + 3 * px;
     let row = 0;
     while (placed.some((p) => p.row === row && p.from < from + w && from < p.to)) row++;
+    // Crowded (a container restarting over and over): the lines alone; the list under the charts names them.
+    if (row >= MARK_ROWS) continue;
     placed.push({ from, to: from + w, row });
     const y = top + 2 * px + row * lineHeight;
     ctx.fillStyle = background;
