@@ -28,7 +28,8 @@ let loaded: NativeHelpers | Error | undefined;
  * FALCONET_NATIVE=off leaves them unloaded, as on a host where they could not be built.
  */
 export function nativeHelpers(): NativeHelpers | Error {
-  if (loaded === undefined && process.env.FALCONET_NATIVE === 'off') loaded = new Error('the native helpers are turned off (FALCONET_NATIVE=off)');
+  if (loaded === undefined && process.env.FALCONET_NATIVE === 'off')
+    loaded = new Error('the native helpers are turned off (FALCONET_NATIVE=off)');
   if (loaded === undefined) {
     try {
       // The same relative path from src/ and from dist/.

@@ -49,7 +49,7 @@ describe.runIf(process.platform === 'linux')('the agent without its native helpe
   });
 
   it('keeps the pages of its start, which only the helpers can give back', async () => {
-    const [without, withNative] = runs as [{ proc: Proc }, { proc: Proc }];
+    const [without, withNative] = runs as [{ proc: Proc; port: number }, { proc: Proc; port: number }];
     await withNative.proc.waitFor(/released the startup pages/, 20_000);
     expect(without.proc.lines.filter((l) => l.includes('released the startup pages'))).toEqual([]);
   });

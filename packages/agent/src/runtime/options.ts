@@ -59,7 +59,13 @@ Every key of the configuration file can also be set as FALCONET_<KEY> (docs/agen
 `;
 
 /** Environment variables with the prefix that are not configuration keys. */
-export const NON_CONFIG_ENV = ['FALCONET_CONFIG', 'FALCONET_DAEMON', 'FALCONET_NATIVE', 'FALCONET_NODE_FLAGS', 'FALCONET_RELEASE_STARTUP_PAGES'];
+export const NON_CONFIG_ENV = [
+  'FALCONET_CONFIG',
+  'FALCONET_DAEMON',
+  'FALCONET_NATIVE',
+  'FALCONET_NODE_FLAGS',
+  'FALCONET_RELEASE_STARTUP_PAGES',
+];
 
 export interface AgentArgs {
   command: Command;
