@@ -29,8 +29,11 @@ export default function setup(): void {
     statSync(join(WEB, 'vite.config.ts')).mtimeMs,
   );
   if (builtAt > sourcesAt) return;
+  // Vitest sets NODE_ENV=test, which would make Vite bundle React's development build (StrictMode
+  // double renders and all): the tests exercise what `npm run build` ships.
   execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], {
     cwd: WEB,
     stdio: 'inherit',
+    env: { ...process.env, NODE_ENV: 'production' },
   });
 }

@@ -221,7 +221,8 @@ describe('host page', () => {
     const { page, errors } = await newPage();
     await page.goto(`${server.url}/agents/${encodeURIComponent(realId)}`);
     await page.getByTestId('tab-containers').click();
-    await page.getByTestId('chart-ctr-cpu').waitFor({ state: 'attached' });
+    // This machine may or may not run containers: the table, or a line saying there are none.
+    await page.locator('[data-testid="containers"], [data-testid="ctr-none"]').first().waitFor({ timeout: 20_000 });
     expect(await page.getByRole('tab', { selected: true }).textContent()).toBe('Containers');
     expect(errors).toEqual([]);
     await page.close();

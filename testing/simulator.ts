@@ -50,6 +50,8 @@ export interface SimulatorOptions {
   /** Prefix of agent ids and host names; ids are `${prefix}-${index}`. */
   prefix?: string;
   labels?: (index: number) => Record<string, string>;
+  /** Overrides of the generated identity (addresses, OS...), per agent index. */
+  identity?: (index: number) => Partial<Omit<AgentIdentity, 'agentId'>>;
   token?: (index: number) => string;
   /** Give each agent the real on-disk spool under `${spoolDir}/${id}` instead of a memory backlog. */
   spoolDir?: string;
@@ -105,6 +107,7 @@ export class AgentSimulator {
         arch: 'x64',
         platform: 'linux',
         bootTimeMs: Date.now() - 86_400_000,
+        ...this.#opts.identity?.(i),
       };
       let backlog: Spool | undefined;
       if (spoolDir) {

@@ -97,6 +97,35 @@ describe('query API', () => {
     expect(r.body.series[0]?.points.at(-1)?.[1]).toBe(3);
   });
 
+  it('serves the latest sample of each series of several metrics in one request', async () => {
+    type Latest = { samples: { name: string; labels: Record<string, string>; value: number | null; timestampMs: number }[] };
+    // Up to a report sent a little earlier: each series' sample is that report's, the newest at or before `to`.
+    const r = await eventually(async () => {
+      const tick = sim.ticks.at(-3);
+      if (tick === undefined) return undefined;
+      const got = await get<Latest>(
+        `/api/metrics/latest?agent=q-3&name=node_load1&name=node_cpu_seconds_total&name=no_such_metric&to=${tick}`,
+      );
+      return got.body.samples.length === 3 && got.body.samples.every((s) => s.timestampMs === tick) ? got : undefined;
+    });
+    expect(r.status).toBe(200);
+    const byKey = new Map(r.body.samples.map((s) => [`${s.name}${s.labels.mode ?? ''}`, s.value]));
+    expect(Object.fromEntries(byKey)).toEqual({ node_load1: 3, node_cpu_seconds_totalidle: 97, node_cpu_seconds_totaluser: 3 });
+
+    const one = await get<Latest>('/api/metrics/latest?agent=q-3&name=node_cpu_seconds_total&labels=mode=user');
+    expect(one.body.samples.map((s) => [s.labels.mode, s.value])).toEqual([['user', 3]]);
+    // Nothing in a window before any report.
+    const before = await get<Latest>('/api/metrics/latest?agent=q-3&name=node_load1&from=1000&to=2000');
+    expect(before.body.samples).toEqual([]);
+
+    expect((await get('/api/metrics/latest?agent=nobody&name=node_load1')).status).toBe(404);
+    expect((await get('/api/metrics/latest?agent=q-3&name=no-dashes')).status).toBe(400);
+    const tooMany = Array.from({ length: 33 }, (_, i) => `name=m${i}`).join('&');
+    const many = await get<{ error: { message: string } }>(`/api/metrics/latest?agent=q-3&${tooMany}`);
+    expect(many.status).toBe(400);
+    expect(many.body.error.message).toMatch(/name/);
+  });
+
   it('summarises the fleet by label and over time', async () => {
     const s = await get<{
       agents: number;

@@ -51,7 +51,15 @@ export async function getJson<T>(path: string): Promise<T> {
 export const fetchAgents = () => getJson<{ items: Agent[]; total: number }>('/api/agents?limit=10000');
 export const fetchAgent = (id: string) => getJson<Agent>(`/api/agents/${encodeURIComponent(id)}`);
 
-export function fetchHistory(agentId: string, name: string, fromMs: number, toMs: number, stepMs = 0, agg = 'avg') {
+export function fetchHistory(
+  agentId: string,
+  name: string,
+  fromMs: number,
+  toMs: number,
+  stepMs = 0,
+  agg = 'avg',
+  labels?: Record<string, string>,
+) {
   const q = new URLSearchParams({
     agent: agentId,
     name,
@@ -60,5 +68,20 @@ export function fetchHistory(agentId: string, name: string, fromMs: number, toMs
     step: String(stepMs),
     agg,
   });
+  if (labels) q.set('labels', JSON.stringify(labels));
   return getJson<{ series: Series[]; stepMs: number }>(`/api/metrics?${q}`);
+}
+
+export interface LatestSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number | null;
+  timestampMs: number;
+}
+
+/** The newest sample of each series of these metrics, between `fromMs` and `toMs`. */
+export function fetchLatest(agentId: string, names: readonly string[], fromMs: number, toMs: number) {
+  const q = new URLSearchParams({ agent: agentId, from: String(Math.round(fromMs)), to: String(Math.round(toMs)) });
+  for (const n of names) q.append('name', n);
+  return getJson<{ samples: LatestSample[] }>(`/api/metrics/latest?${q}`);
 }

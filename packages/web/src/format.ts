@@ -12,6 +12,11 @@ export function bytes(v: number | undefined): string {
     n /= 1024;
     i++;
   }
+  // 1023.7 B would print as "1024 B": a value that rounds up to the next unit is written in it.
+  if (Math.abs(Number(n.toFixed(i === 0 ? 0 : 1))) >= 1024 && i < UNITS.length - 1) {
+    n /= 1024;
+    i++;
+  }
   return `${n.toFixed(i === 0 ? 0 : 1)} ${UNITS[i]}`;
 }
 

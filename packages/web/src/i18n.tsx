@@ -1,6 +1,7 @@
 import { createContext, Fragment, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
 import { alertsEn, alertsZh } from './i18n/alerts.ts';
 import { authEn, authZh } from './i18n/auth.ts';
+import { containersEn, containersZh } from './i18n/containers.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 
 /**
@@ -61,6 +62,8 @@ const coreEn = {
   'time.d': '{0}d ago',
   'host.offline': 'This agent is offline: last heard from {0}. Charts show what was received; the gap since is not filled in.',
   'host.up': 'up {0}',
+  'host.addresses': 'Addresses',
+  'host.primary': 'primary',
   'host.tab.system': 'System',
   'host.tab.containers': 'Containers',
   'host.range': 'Range',
@@ -76,7 +79,6 @@ const coreEn = {
   'host.fstype': 'Type',
   'host.size': 'Size',
   'host.used': 'Used',
-  'host.noContainers': 'No container metrics from this agent.',
   'chart.cpu': 'CPU total',
   'chart.cpuCores': 'CPU per core',
   'chart.cpuModes': 'CPU per mode',
@@ -88,11 +90,6 @@ const coreEn = {
   'chart.network': 'Network per interface',
   'chart.procs': 'Processes',
   'chart.temps': 'Temperatures',
-  'chart.ctrCpu': 'Container CPU',
-  'chart.ctrMemory': 'Container memory',
-  'chart.ctrNetRx': 'Container network in',
-  'chart.ctrNetTx': 'Container network out',
-  'chart.ctrFs': 'Container disk IO',
   'series.time': 'Time',
   'series.cpuUsed': 'CPU used',
   'series.memoryUsed': 'Memory used',
@@ -107,7 +104,7 @@ const coreEn = {
   'series.out': 'out',
 };
 
-const en = { ...coreEn, ...alertsEn, ...tasksEn, ...authEn };
+const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn };
 
 export type MessageKey = keyof typeof en;
 
@@ -164,6 +161,8 @@ const coreZh: Record<keyof typeof coreEn, string> = {
   'time.d': '{0} 天前',
   'host.offline': '此主机已离线：最后一次上报在 {0}。图表只显示已收到的数据，之后的空缺不做填补。',
   'host.up': '已运行 {0}',
+  'host.addresses': '地址',
+  'host.primary': '主地址',
   'host.tab.system': '系统',
   'host.tab.containers': '容器',
   'host.range': '时间范围',
@@ -179,7 +178,6 @@ const coreZh: Record<keyof typeof coreEn, string> = {
   'host.fstype': '类型',
   'host.size': '容量',
   'host.used': '已用',
-  'host.noContainers': '此主机没有容器指标。',
   'chart.cpu': 'CPU 总使用率',
   'chart.cpuCores': '各核心 CPU',
   'chart.cpuModes': '各模式 CPU',
@@ -191,11 +189,6 @@ const coreZh: Record<keyof typeof coreEn, string> = {
   'chart.network': '各网卡流量',
   'chart.procs': '进程',
   'chart.temps': '温度',
-  'chart.ctrCpu': '容器 CPU',
-  'chart.ctrMemory': '容器内存',
-  'chart.ctrNetRx': '容器网络入',
-  'chart.ctrNetTx': '容器网络出',
-  'chart.ctrFs': '容器磁盘读写',
   'series.time': '时间',
   'series.cpuUsed': 'CPU 使用',
   'series.memoryUsed': '内存使用',
@@ -210,7 +203,7 @@ const coreZh: Record<keyof typeof coreEn, string> = {
   'series.out': '出',
 };
 
-const zh: Record<MessageKey, string> = { ...coreZh, ...alertsZh, ...tasksZh, ...authZh };
+const zh: Record<MessageKey, string> = { ...coreZh, ...containersZh, ...alertsZh, ...tasksZh, ...authZh };
 
 export type Lang = 'en' | 'zh';
 const DICTS: Record<Lang, Record<MessageKey, string>> = { en, zh };

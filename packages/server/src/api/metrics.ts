@@ -8,6 +8,8 @@ import { ErrorResponse, timeParam } from './schemas.ts';
 
 /** At most this many buckets per series; a wider request gets a coarser step. */
 const MAX_POINTS = 11_000;
+/** Metric names one /api/metrics/latest request may ask for. */
+const MAX_LATEST_NAMES = 32;
 
 const SeriesSchema = z.object({
   name: z.string(),
@@ -57,6 +59,63 @@ export const metricsApi: FastifyPluginAsyncZod<{ store: Store; registry: AgentRe
           points: s.points.map(([t, v]) => [t, Number.isFinite(v) ? v : null] as [number, number | null]),
         })),
       };
+    },
+  );
+
+  const metricName = z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'must be a metric name');
+
+  app.get(
+    '/api/metrics/latest',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: "The latest sample of each series of several metrics of one agent (a table's current values in one request)",
+        tags: ['metrics'],
+        querystring: z.object({
+          agent: z.string().min(1).max(128),
+          name: z
+            .union([metricName, z.array(metricName).min(1).max(MAX_LATEST_NAMES)])
+            .describe(`a metric name; repeat for up to ${MAX_LATEST_NAMES}`),
+          labels: z.string().max(2000).optional().describe('label matchers as JSON {"id":"/docker/..."} or k=v,k=v'),
+          from: timeParam.optional().describe('look back to here (default: 5 minutes before to)'),
+          to: timeParam.optional(),
+        }),
+        response: {
+          200: z.object({
+            samples: z.array(
+              z.object({
+                name: z.string(),
+                labels: z.record(z.string(), z.string()),
+                value: z.number().nullable(),
+                timestampMs: z.number(),
+              }),
+            ),
+          }),
+          400: ErrorResponse,
+          404: ErrorResponse,
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      if (!registry.get(q.agent)) throw notFound(`agent "${q.agent}"`);
+      const toMs = q.to ?? Date.now();
+      const fromMs = q.from ?? toMs - 300_000;
+      if (fromMs > toMs) throw new ApiError(400, 'bad_request', `querystring from: ${fromMs} is after to ${toMs}`);
+      const labels = parseMatchers(q.labels);
+      const names = [...new Set(Array.isArray(q.name) ? q.name : [q.name])];
+      const results = await Promise.all(
+        names.map((name) => store.querySeries({ agentId: q.agent, name, labels, fromMs, toMs, stepMs: 0 })),
+      );
+      const samples = [];
+      for (const series of results) {
+        for (const s of series) {
+          const last = s.points[s.points.length - 1];
+          if (!last) continue;
+          samples.push({ name: s.name, labels: s.labels, value: Number.isFinite(last[1]) ? last[1] : null, timestampMs: last[0] });
+        }
+      }
+      return { samples };
     },
   );
 

@@ -5,7 +5,8 @@ import { bytes, duration, percent } from '../format.ts';
 import { agoText, useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
 import type { AgentStore } from '../overview/store.ts';
-import { CONTAINER_CHARTS, SYSTEM_CHARTS } from './charts.ts';
+import { ContainersTab } from './ContainersTab.tsx';
+import { SYSTEM_CHARTS } from './charts.ts';
 import { MetricChart, type Range } from './MetricChart.tsx';
 
 const PRESETS: [string, number][] = [
@@ -52,7 +53,7 @@ export function HostPage({
 
   const range: Range = preset === 'custom' ? custom : { spanMs: PRESETS.find(([p]) => p === preset)?.[1] ?? 900_000 };
   const s = agent.summary;
-  const charts = tab === 'system' ? SYSTEM_CHARTS : CONTAINER_CHARTS;
+  const addresses = [...new Set([agent.primaryIp, ...agent.ips].filter(Boolean))];
 
   return (
     <section className="host" data-testid="host-page" data-status={agent.status}>
@@ -79,7 +80,7 @@ export function HostPage({
         </p>
       ) : null}
       <p className="sub">
-        {agent.os} · {agent.kernel} · {agent.arch} · {agent.primaryIp} · {t('host.up', duration(s.falconet_uptime_seconds))} · CPU{' '}
+        {agent.os} · {agent.kernel} · {agent.arch} · {t('host.up', duration(s.falconet_uptime_seconds))} · CPU{' '}
         {percent(s.falconet_cpu_usage_percent)} · {t('col.memory')} {percent(s.falconet_memory_used_percent)}
         {Object.keys(agent.labels).length
           ? ` · ${Object.entries(agent.labels)
@@ -87,6 +88,19 @@ export function HostPage({
               .join(', ')}`
           : ''}
       </p>
+      {addresses.length ? (
+        <div className="sub addresses">
+          <span id="host-addresses">{t('host.addresses')}</span>
+          <ul aria-labelledby="host-addresses" data-testid="host-ips">
+            {addresses.map((ip) => (
+              <li key={ip} data-primary={ip === agent.primaryIp ? 'true' : undefined}>
+                {ip}
+                {ip === agent.primaryIp ? <span className="tag">{t('host.primary')}</span> : null}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
       <div className="host-bar">
         <div className="tabs" role="tablist">
           {(['system', 'containers'] as const).map((k) => (
@@ -158,12 +172,18 @@ export function HostPage({
           {customError ? <span role="alert">{customError}</span> : null}
         </form>
       ) : null}
-      {tab === 'system' ? <Mounts agentId={agent.id} /> : null}
-      <div className="charts">
-        {charts.map((c) => (
-          <MetricChart key={c.id} spec={c} agentId={agent.id} intervalMs={agent.intervalMs} live={live} range={range} theme={theme} />
-        ))}
-      </div>
+      {tab === 'system' ? (
+        <>
+          <Mounts agentId={agent.id} />
+          <div className="charts">
+            {SYSTEM_CHARTS.map((c) => (
+              <MetricChart key={c.id} spec={c} agentId={agent.id} intervalMs={agent.intervalMs} live={live} range={range} theme={theme} />
+            ))}
+          </div>
+        </>
+      ) : (
+        <ContainersTab agent={agent} live={live} range={range} theme={theme} />
+      )}
     </section>
   );
 }

@@ -4,7 +4,7 @@ import 'uplot/dist/uPlot.min.css';
 import { fetchHistory, type Series } from '../api.ts';
 import { type Translate, useI18n } from '../i18n.tsx';
 import type { LiveConnection, LiveSample } from '../live.ts';
-import { type ChartSpec, chartDates, formatTick, formatValue } from './charts.ts';
+import { type ChartSpec, chartDates, formatTick, formatValue, type Labels } from './charts.ts';
 
 /** A time window: a sliding one ending now (`spanMs`), or fixed bounds. */
 export type Range = { spanMs: number } | { fromMs: number; toMs: number };
@@ -20,6 +20,63 @@ export function stepFor(spanMs: number): number {
   return spanMs <= LIVE_SPAN_MS ? 0 : Math.max(60_000, Math.round(spanMs / 400 / 60_000) * 60_000);
 }
 
+/** A moment marked on a chart with a dashed vertical line and a word (a container's start, die...). */
+export interface ChartMark {
+  timestampMs: number;
+  label: string;
+  color: string;
+}
+
+const matches = (labels: Labels, want: Labels | undefined) => !want || Object.entries(want).every(([k, v]) => labels[k] === v);
+
+/** Rows of mark words stacked at the top of a chart at most. */
+const MARK_ROWS = 3;
+
+/**
+ * Draws the marks inside the plot area, each word on a patch of the chart's background beside its
+ * line, stacked when words would overlap (up to MARK_ROWS). Returns how many marks fell inside the plot.
+ */
+function drawMarks(u: uPlot, marks: readonly ChartMark[], background: string): number {
+  const { ctx } = u;
+  const { left, top, width, height } = u.bbox;
+  const px = uPlot.pxRatio;
+  const lineHeight = 14 * px;
+  const placed: { from: number; to: number; row: number }[] = [];
+  let drawn = 0;
+  ctx.save();
+  ctx.font = `${11 * px}px system-ui, sans-serif`;
+  // uPlot leaves the alignment of its last axis labels behind.
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'top';
+  for (const m of [...marks].sort((a, b) => a.timestampMs - b.timestampMs)) {
+    const x = Math.round(u.valToPos(m.timestampMs / 1000, 'x', true));
+    if (!(x >= left - 1 && x <= left + width + 1)) continue;
+    drawn++;
+    ctx.strokeStyle = m.color;
+    ctx.lineWidth = 1.5 * px;
+    ctx.setLineDash([4 * px, 3 * px]);
+    ctx.beginPath();
+    ctx.moveTo(x, top);
+    ctx.lineTo(x, top + height);
+    ctx.stroke();
+    const w = ctx.measureText(m.label).width + 4 * px;
+    // Right of the line, or left of it where it would leave the plot.
+    const from = x + 3 * px + w > left + width ? x - 3 * px - w : x + 3 * px;
+    let row = 0;
+    while (placed.some((p) => p.row === row && p.from < from + w && from < p.to)) row++;
+    // Crowded (a container restarting over and over): the lines alone; the list under the charts names them.
+    if (row >= MARK_ROWS) continue;
+    placed.push({ from, to: from + w, row });
+    const y = top + 2 * px + row * lineHeight;
+    ctx.fillStyle = background;
+    ctx.fillRect(from, y - px, w, lineHeight);
+    ctx.fillStyle = m.color;
+    ctx.fillText(m.label, from + 2 * px, y);
+  }
+  ctx.restore();
+  return drawn;
+}
+
 type Lines = Map<string, Map<number, number>>;
 
 function addPoint(lines: Lines, key: string, t: number, v: number): void {
@@ -31,16 +88,17 @@ function addPoint(lines: Lines, key: string, t: number, v: number): void {
   line.set(t, (line.get(t) ?? 0) + v);
 }
 
-/** Turns the history of every query into lines of (time -> value), counters as rates. */
-function linesFromHistory(spec: ChartSpec, results: Series[][], t: Translate): Lines {
+/** Turns the history of every query into lines of (time -> value), counters as rates; notes the lines that are limits. */
+function linesFromHistory(spec: ChartSpec, results: Series[][], t: Translate, limits: Set<string>): Lines {
   const lines: Lines = new Map();
   spec.queries.forEach((q, qi) => {
-    const series = results[qi] ?? [];
+    const series = (results[qi] ?? []).filter((s) => matches(s.labels, q.labels));
     const scale = q.scale ?? 1;
     const distinct = q.perDistinct ? new Set(series.map((s) => s.labels[q.perDistinct as string])).size || 1 : 1;
     for (const s of series) {
       const key = q.key(s.labels, t);
       if (key === undefined) continue;
+      if (q.limit) limits.add(key);
       let prev: [number, number | null] | undefined;
       for (const p of s.points) {
         const [ts, v] = p;
@@ -67,6 +125,7 @@ export function MetricChart({
   live,
   range,
   theme,
+  marks,
 }: {
   spec: ChartSpec;
   agentId: string;
@@ -74,8 +133,13 @@ export function MetricChart({
   live: LiveConnection;
   range: Range;
   theme: string;
+  /** Moments to mark; the time axis widens to show them. */
+  marks?: readonly ChartMark[];
 }) {
   const host = useRef<HTMLDivElement>(null);
+  const plotRef = useRef<uPlot | undefined>(undefined);
+  const marksRef = useRef<readonly ChartMark[] | undefined>(marks);
+  marksRef.current = marks;
   const { t, lang } = useI18n();
   const rangeKey = 'spanMs' in range ? `s${range.spanMs}` : `${range.fromMs}-${range.toMs}`;
 
@@ -89,6 +153,8 @@ export function MetricChart({
     const css = getComputedStyle(document.documentElement);
     const muted = css.getPropertyValue('--muted').trim() || '#6b7280';
     const grid = css.getPropertyValue('--grid').trim() || '#e5e7eb';
+    const surface = css.getPropertyValue('--surface').trim() || '#ffffff';
+    const limits = new Set<string>();
 
     let keys: string[] = [];
     let times: number[] = [];
@@ -105,6 +171,8 @@ export function MetricChart({
     };
     const build = () => {
       plot?.destroy();
+      // Limits are grey: the measured lines take the palette's colours in order.
+      let colour = 0;
       plot = new uPlot(
         {
           width: el.clientWidth || 600,
@@ -112,7 +180,21 @@ export function MetricChart({
           cursor: { sync: { key: `falconet-host-${agentId}` } },
           fmtDate: chartDates(lang),
           scales: {
-            x: { time: true },
+            x: marksRef.current
+              ? {
+                  time: true,
+                  range: (_u, min, max) => {
+                    const at = (marksRef.current ?? []).map((m) => m.timestampMs / 1000);
+                    // With no points uPlot passes null: the marks alone set the axis.
+                    const lo = Number.isFinite(min) ? min : Number.POSITIVE_INFINITY;
+                    const hi = Number.isFinite(max) ? max : Number.NEGATIVE_INFINITY;
+                    const from = Math.min(lo, ...at);
+                    const to = Math.max(hi, ...at);
+                    if (!Number.isFinite(from) || !Number.isFinite(to)) return [min, max];
+                    return from < to ? [from, to] : [from - 30, to + 30];
+                  },
+                }
+              : { time: true },
             y:
               spec.max !== undefined
                 ? { range: [0, spec.max] }
@@ -134,19 +216,28 @@ export function MetricChart({
               label: t('series.time'),
               value: (_u, v) => (v == null ? '–' : new Date(v * 1000).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB')),
             },
-            ...keys.map((k, i) => ({
+            ...keys.map((k) => ({
               label: k,
-              stroke: PALETTE[i % PALETTE.length] as string,
+              stroke: limits.has(k) ? muted : (PALETTE[colour++ % PALETTE.length] as string),
+              ...(limits.has(k) ? { dash: [6, 4], points: { show: false } } : {}),
               width: 1.5,
               spanGaps: false,
               value: (_u: uPlot, v: number | null) => formatValue(spec.unit, v),
             })),
           ],
           legend: { show: true, live: true },
+          hooks: {
+            draw: [
+              (u) => {
+                if (marksRef.current) el.dataset.marks = String(drawMarks(u, marksRef.current, surface));
+              },
+            ],
+          },
         },
         [times, ...values] as uPlot.AlignedData,
         el,
       );
+      plotRef.current = plot;
       mark();
     };
 
@@ -175,7 +266,10 @@ export function MetricChart({
       const step = stepFor(span);
       const results = await Promise.all(
         spec.queries.map((q) =>
-          fetchHistory(agentId, q.name, fromMs, toMs, step, q.counter ? 'last' : 'avg').catch(() => ({ series: [], stepMs: step })),
+          fetchHistory(agentId, q.name, fromMs, toMs, step, q.counter ? 'last' : 'avg', q.labels).catch(() => ({
+            series: [],
+            stepMs: step,
+          })),
         ),
       );
       if (disposed) return;
@@ -184,6 +278,7 @@ export function MetricChart({
         spec,
         results.map((r) => r.series),
         t,
+        limits,
       );
       const newKeys = [...lines.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
       const allT = new Set<number>();
@@ -215,13 +310,14 @@ export function MetricChart({
       const row = new Map<string, number>();
       let ts = 0;
       for (const q of spec.queries) {
-        const mine = samples.filter((s) => s.name === q.name);
+        const mine = samples.filter((s) => s.name === q.name && matches(s.labels, q.labels));
         if (!mine.length) continue;
         const distinct = q.perDistinct ? new Set(mine.map((s) => s.labels[q.perDistinct as string])).size || 1 : 1;
         const scale = q.scale ?? 1;
         for (const s of mine) {
           const key = q.key(s.labels, t);
           if (key === undefined) continue;
+          if (q.limit) limits.add(key);
           ts = Math.max(ts, s.timestampMs);
           let v: number | undefined = s.value;
           if (q.counter) {
@@ -277,13 +373,20 @@ export function MetricChart({
       clearInterval(refresh);
       resize.disconnect();
       plot?.destroy();
+      plotRef.current = undefined;
     };
   }, [agentId, live, rangeKey, spec, intervalMs, theme, lang]);
+
+  // New marks: the same points again, so the time axis takes them in, and a redraw.
+  useEffect(() => {
+    const plot = plotRef.current;
+    if (marks && plot) plot.setData(plot.data);
+  }, [marks]);
 
   return (
     <figure className="chart">
       <figcaption>{t(spec.title)}</figcaption>
-      <div ref={host} className="plot" data-testid={`chart-${spec.id}`} data-points="0" data-empty="true" />
+      <div ref={host} className="plot" data-testid={`chart-${spec.id}`} data-points="0" data-empty="true" data-marks="0" />
       <p className="nodata">{t('host.noData')}</p>
     </figure>
   );

@@ -1,6 +1,7 @@
 import uPlot from 'uplot';
 import { bytes, rate } from '../format.ts';
 import type { Lang, MessageKey, Translate } from '../i18n.tsx';
+import { CONTAINER_CPU_LIMIT_METRIC, CONTAINER_CPU_METRIC, CONTAINER_MEMORY_LIMIT_METRIC, CONTAINER_MEMORY_METRIC } from './containers.ts';
 
 export type Unit = 'percent' | 'bytes' | 'rate' | 'number' | 'celsius';
 
@@ -17,6 +18,10 @@ export interface ChartQuery {
   scale?: number;
   /** Divides each line by how many distinct values this label has (CPU modes over cores). */
   perDistinct?: string;
+  /** Only the series with these labels (asked of the server, and applied to live samples). */
+  labels?: Labels;
+  /** A ceiling rather than a measurement: drawn as a grey dashed line. */
+  limit?: boolean;
 }
 
 export interface ChartSpec {
@@ -145,33 +150,30 @@ export const SYSTEM_CHARTS: ChartSpec[] = [
   },
 ];
 
-const ctr = (l: Labels) => l.name ?? l.container ?? l.id;
-
-export const CONTAINER_CHARTS: ChartSpec[] = [
-  { id: 'ctr-cpu', title: 'chart.ctrCpu', unit: 'percent', queries: [{ name: 'falconet_container_cpu_usage_percent', key: ctr }] },
-  { id: 'ctr-memory', title: 'chart.ctrMemory', unit: 'bytes', queries: [{ name: 'falconet_container_memory_usage_bytes', key: ctr }] },
-  {
-    id: 'ctr-net-rx',
-    title: 'chart.ctrNetRx',
-    unit: 'rate',
-    queries: [{ name: 'falconet_container_network_receive_bytes_per_second', key: ctr }],
-  },
-  {
-    id: 'ctr-net-tx',
-    title: 'chart.ctrNetTx',
-    unit: 'rate',
-    queries: [{ name: 'falconet_container_network_transmit_bytes_per_second', key: ctr }],
-  },
-  {
-    id: 'ctr-fs',
-    title: 'chart.ctrFs',
-    unit: 'rate',
-    queries: [
-      { name: 'falconet_container_fs_read_bytes_per_second', key: (l, t) => `${ctr(l)} ${t('series.read')}` },
-      { name: 'falconet_container_fs_write_bytes_per_second', key: (l, t) => `${ctr(l)} ${t('series.write')}` },
-    ],
-  },
-];
+/** A container's own CPU and memory, for its row's charts on the Containers tab; limits when it has them. */
+export function containerChartSpecs(c: { id: string; cpuLimited: boolean; memoryLimited: boolean }): [ChartSpec, ChartSpec] {
+  const labels = { id: c.id };
+  return [
+    {
+      id: 'ctr-cpu',
+      title: 'ctr.chart.cpu',
+      unit: 'percent',
+      queries: [
+        { name: CONTAINER_CPU_METRIC, labels, key: plain('series.cpuUsed') },
+        ...(c.cpuLimited ? [{ name: CONTAINER_CPU_LIMIT_METRIC, labels, scale: 100, limit: true, key: plain('ctr.limit') }] : []),
+      ],
+    },
+    {
+      id: 'ctr-memory',
+      title: 'ctr.chart.memory',
+      unit: 'bytes',
+      queries: [
+        { name: CONTAINER_MEMORY_METRIC, labels, key: plain('series.memoryUsed') },
+        ...(c.memoryLimited ? [{ name: CONTAINER_MEMORY_LIMIT_METRIC, labels, limit: true, key: plain('ctr.limit') }] : []),
+      ],
+    },
+  ];
+}
 
 export function formatValue(unit: Unit, v: number | null | undefined): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '–';
