@@ -30,7 +30,7 @@ const POD: SimulatedContainer = {
   memoryLimitBytes: 512 * MiB,
   kubernetes: { namespace: 'shop', pod: 'cart-7d9f6', container: 'cart', podUid: '8a1e5f2c-1b2d-4c3e-9f4a-5b6c7d8e9f01' },
 };
-const POD_SHORT = POD.hexId.slice(-12);
+const POD_SHORT = POD.hexId.slice(0, 12);
 const dockerHost = new SimulatedContainerHost({
   containers: [
     {
@@ -272,7 +272,7 @@ describe('the Containers tab', () => {
       .toBe('Docker API unavailable: showing cgroup data only');
     await expect.poll(() => page.getByTestId('ctr-row').count()).toBe(2);
     // Without Docker's names, the short ids.
-    expect((await names(page)).sort()).toEqual([hex('anon-1').slice(-12), hex('anon-2').slice(-12)].sort());
+    expect((await names(page)).sort()).toEqual([hex('anon-1').slice(0, 12), hex('anon-2').slice(0, 12)].sort());
     await page.screenshot({ path: artifactPath('ui-containers-docker-down.png'), fullPage: true });
 
     await containersOf(page, 'ctrsim-2');

@@ -77,10 +77,10 @@ const row = (r: Partial<ContainerRow> & { id: string }): ContainerRow => ({
 });
 
 describe('shortId', () => {
-  it('takes the last 12 hex digits of the id, whatever the runtime wraps them in', () => {
-    expect(shortId(DOCKER_ID)).toBe('93a4b5c6d7e8');
-    expect(shortId(SYSTEMD_ID)).toBe('456789abcdef');
-    expect(shortId(POD_ID)).toBe('223344556677');
+  it('takes the first 12 hex digits of the container id, as docker ps, whatever the runtime wraps it in', () => {
+    expect(shortId(DOCKER_ID)).toBe('3f2a9c1b7d4e');
+    expect(shortId(SYSTEMD_ID)).toBe('0123456789ab');
+    expect(shortId(POD_ID)).toBe('feedfacecafe');
     expect(shortId('/machine.slice/libpod-conmon')).toBe('libpod-conmon');
   });
 });
@@ -134,7 +134,7 @@ describe('deriveTable', () => {
       memoryLimited: true,
     });
     const exited = t.rows.find((r) => r.id === SYSTEMD_ID);
-    expect(exited).toMatchObject({ name: '456789abcdef', named: false, state: 'exited', exitCode: 3 });
+    expect(exited).toMatchObject({ name: '0123456789ab', named: false, state: 'exited', exitCode: 3 });
     expect(exited?.cpuPercent).toBeUndefined();
     const pod = t.rows.find((r) => r.id === POD_ID);
     // The host's memory as the limit means no limit of its own.
@@ -179,7 +179,7 @@ describe('deriveTable', () => {
   it('notes Docker down, and says when the agent sends no container series at all', () => {
     const t = deriveTable(report(10_000, [{ id: DOCKER_ID, state: 'running', cpu: 3 }], { dockerUp: 0 }), 1000);
     expect(t.dockerUp).toBe(false);
-    expect(t.rows[0]?.name).toBe(DOCKER_ID.slice(-12));
+    expect(t.rows[0]?.name).toBe('3f2a9c1b7d4e');
     expect(deriveTable([], 1000)).toEqual({ reported: false, rows: [], counts: [] });
     expect(deriveTable(report(10_000, []), 1000)).toMatchObject({ reported: true, rows: [], dockerUp: undefined });
   });

@@ -141,11 +141,14 @@ export class ContainerSnapshot {
   }
 }
 
-/** The last 12 hex digits of a container's id (the cgroup path), for containers without a name. */
+/**
+ * A container's short id, as `docker ps` shows it: the first 12 hex digits of the container id,
+ * the last run of hex digits in its cgroup path. For containers without a name.
+ */
 export function shortId(id: string): string {
   const runs = id.match(/[0-9a-f]{12,}/gi);
   const last = runs?.[runs.length - 1];
-  if (last) return last.slice(-12).toLowerCase();
+  if (last) return last.slice(0, 12).toLowerCase();
   return id.split('/').filter(Boolean).pop() ?? id;
 }
 
