@@ -19,8 +19,8 @@
  * (smaps_rollup Anonymous), the memory the process holds itself, is read at the end. Every line names
  * its side's interval_s (how often it collects of its own accord: the agent's report interval; for
  * node_exporter, which only answers scrapes, its scrape interval) and scrape_interval_s. Scrapes ask
- * for gzip, as Prometheus does, and each side compresses at its default level (agent 1, node_exporter
- * 6). On equal work the agents' /metrics carry no falconet_agent_* series, so their acknowledged
+ * for gzip, as Prometheus does, at the same level on both sides (the agents at 6, Go's default that
+ * node_exporter uses). On equal work the agents' /metrics carry no falconet_agent_* series, so their acknowledged
  * reports are read from the copy of falconet_agent_transport_acked_reports_total the server stored
  * from their reports; the fixed-interval agents' lines say whether a report arrived every 10 s.
  * host_busy_percent tells how busy the machine was besides. Goals: cpu_percent <= 0.3, rss_mb <= 60.
@@ -102,6 +102,8 @@ async function startAgentSide(prefix: string, extraArgs: string[], env: NodeJS.P
     '--listen',
     `127.0.0.1:${port}`,
     ...work.agentArgs,
+    '--web.gzip-level',
+    '6',
     ...extraArgs,
   ];
   const proc = startCommand(process.execPath, [bin, ...args], { ...callerSettings, ...env }, `agent ${prefix || 'fixed'}`);
