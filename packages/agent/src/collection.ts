@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Collector, CollectorDefinition } from './collectors/registry.ts';
+import type { CollectContext, Collector, CollectorDefinition } from './collectors/registry.ts';
 import type { AgentConfig, CollectorSetting } from './config.ts';
 import { ConfigError } from './config-base.ts';
 import { type MetricFamily, MetricWriter } from './metrics.ts';
@@ -109,11 +109,14 @@ class Semaphore {
       (this.#waiting.shift() as () => void)();
     }
   }
+  /** Takes a permit if one is free, without waiting. */
+  tryAcquire(): boolean {
+    if (this.#free <= 0) return false;
+    this.#free--;
+    return true;
+  }
   acquire(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return Promise.resolve();
-    }
+    if (this.tryAcquire()) return Promise.resolve();
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
   release(): void {
@@ -192,31 +195,36 @@ export class CollectorSet {
   async collect(opts: { maxAgeMs?: number } = {}): Promise<Collection> {
     const timestampMs = this.#now();
     const slots = [...this.#slots.values()];
-    const results = await Promise.all(slots.map((slot) => this.#resultOf(slot, opts.maxAgeMs ?? 0)));
+    const maxAgeMs = opts.maxAgeMs ?? 0;
+    // Most slots finish synchronously (they read kernel files in place): only those that return a
+    // promise are awaited, so a scrape makes no promise, closure or microtask per synchronous slot.
+    const pending: (LastRun | Promise<LastRun>)[] = new Array(slots.length);
+    let waiting = false;
+    for (let i = 0; i < slots.length; i++) {
+      const r = this.#resultOf(slots[i] as Slot, maxAgeMs);
+      if (r instanceof Promise) waiting = true;
+      pending[i] = r;
+    }
+    const results = (waiting ? await Promise.all(pending) : pending) as LastRun[];
     const meta = new MetricWriter();
     const families: MetricFamily[] = [];
-    for (const [i, r] of results.entries()) {
-      const labels = { collector: (slots[i] as Slot).source.name };
+    const slotResults: SlotResult[] = new Array(slots.length);
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i] as LastRun;
+      const name = (slots[i] as Slot).source.name;
+      const labels = { collector: name };
       meta.gauge('node_scrape_collector_duration_seconds', 'Duration of a collector scrape.', r.durationS, labels);
       meta.gauge('node_scrape_collector_success', 'Whether a collector succeeded.', r.ok ? 1 : 0, labels);
-      families.push(...r.families);
+      for (let j = 0; j < r.families.length; j++) families.push(r.families[j] as MetricFamily);
+      slotResults[i] = { name, run: r.run, startedMs: r.startedMs, ok: r.ok, families: r.families };
     }
-    families.push(...meta.families());
-    return {
-      timestampMs,
-      families,
-      results: results.map((r, i) => ({
-        name: (slots[i] as Slot).source.name,
-        run: r.run,
-        startedMs: r.startedMs,
-        ok: r.ok,
-        families: r.families,
-      })),
-    };
+    const own = meta.families();
+    for (let j = 0; j < own.length; j++) families.push(own[j] as MetricFamily);
+    return { timestampMs, families, results: slotResults };
   }
 
-  async #resultOf(slot: Slot, maxAgeMs: number): Promise<LastRun> {
-    if (slot.inflight) return await slot.inflight;
+  #resultOf(slot: Slot, maxAgeMs: number): LastRun | Promise<LastRun> {
+    if (slot.inflight) return slot.inflight;
     const now = this.#now();
     const last = slot.last;
     if (slot.overrun) {
@@ -229,55 +237,66 @@ export class CollectorSet {
       };
     }
     if (last && now - last.startedMs < Math.max(slot.schedule.intervalMs, maxAgeMs)) return last;
-    slot.inflight = this.#run(slot).finally(() => {
+    const run = this.#run(slot);
+    if (!(run instanceof Promise)) return run;
+    slot.inflight = run.finally(() => {
       slot.inflight = undefined;
     });
-    return await slot.inflight;
+    return slot.inflight;
   }
 
-  async #run(slot: Slot): Promise<LastRun> {
-    const { log, roots } = this.#opts;
-    const { timeoutMs } = slot.schedule;
-    const name = slot.source.name;
-    await this.#permits.acquire();
+  /**
+   * Runs one slot. A collector whose update() returns no promise, started while a permit is free,
+   * runs and is recorded synchronously; one that waits for a permit or returns a promise is awaited.
+   */
+  #run(slot: Slot): LastRun | Promise<LastRun> {
+    if (!this.#permits.tryAcquire()) return this.#permits.acquire().then(() => this.#start(slot));
+    return this.#start(slot);
+  }
+
+  /** Runs a slot's collector once a permit is held; the permit is released when it is done. */
+  #start(slot: Slot): LastRun | Promise<LastRun> {
     const startedMs = this.#now();
     const out = new MetricWriter();
-    // Most collectors read kernel files synchronously and never look at the signal: the abort
-    // controller is made only for one that does, and the timeout is armed only for a collector
-    // that returns a promise (a synchronous one has finished by then, and could not be
-    // interrupted anyway). Under the interpreter the agent runs with, a timer, an
-    // AbortController and a race per collector and scrape cost more than many collectors do.
-    let ac: AbortController | undefined;
-    let timedOut = false;
-    const ctx = {
-      roots,
-      log,
-      get signal(): AbortSignal {
-        ac ??= new AbortController();
-        if (timedOut) ac.abort();
-        return ac.signal;
-      },
-    };
+    const run = new SlotRun(this.#opts);
+    const started = performance.now();
+    let update: Promise<void> | void;
+    try {
+      update = slot.collector.update(out, run.context);
+    } catch (err) {
+      this.#permits.release();
+      return this.#record(slot, startedMs, (performance.now() - started) / 1000, out, err);
+    }
+    if (update instanceof Promise) return this.#finishAsync(slot, run, update, startedMs, started, out);
+    this.#permits.release();
+    return this.#record(slot, startedMs, (performance.now() - started) / 1000, out, undefined);
+  }
+
+  /** Waits for a collector's promise within the slot's timeout; the permit is released either way. */
+  async #finishAsync(
+    slot: Slot,
+    run: SlotRun,
+    update: Promise<void>,
+    startedMs: number,
+    started: number,
+    out: MetricWriter,
+  ): Promise<LastRun> {
+    const { timeoutMs } = slot.schedule;
     let error: unknown;
     let timer: NodeJS.Timeout | undefined;
-    const started = performance.now();
     let ended: number | undefined;
     try {
-      const update = slot.collector.update(out, ctx);
-      if (update instanceof Promise) {
-        const timeout = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), timeoutMs);
-        });
-        if ((await Promise.race([update, timeout])) === 'timeout') {
-          timedOut = true;
-          ac?.abort();
-          slot.overrun = update
-            .catch(() => undefined)
-            .finally(() => {
-              slot.overrun = undefined;
-            });
-          error = new Error(`timed out after ${timeoutMs} ms`);
-        }
+      const timeout = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      });
+      if ((await Promise.race([update, timeout])) === 'timeout') {
+        run.abort();
+        slot.overrun = update
+          .catch(() => undefined)
+          .finally(() => {
+            slot.overrun = undefined;
+          });
+        error = new Error(`timed out after ${timeoutMs} ms`);
       }
       ended = performance.now();
     } catch (err) {
@@ -286,11 +305,17 @@ export class CollectorSet {
       clearTimeout(timer);
       this.#permits.release();
     }
+    return this.#record(slot, startedMs, ((ended ?? performance.now()) - started) / 1000, out, error);
+  }
+
+  #record(slot: Slot, startedMs: number, durationS: number, out: MetricWriter, error: unknown): LastRun {
+    const { log } = this.#opts;
+    const name = slot.source.name;
     slot.runs++;
     const result: LastRun = {
       run: slot.runs,
       startedMs,
-      durationS: ((ended ?? performance.now()) - started) / 1000,
+      durationS,
       ok: error === undefined,
       families: error === undefined ? out.families() : [],
     };
@@ -307,6 +332,36 @@ export class CollectorSet {
     }
     slot.last = result;
     return result;
+  }
+}
+
+/**
+ * What one run of a collector is handed. Most collectors read kernel files synchronously and never
+ * look at the signal: the abort controller is made only for one that does. Under the interpreter
+ * the agent runs with, a timer, an AbortController and a race per collector and scrape cost more
+ * than many collectors do.
+ */
+class SlotRun {
+  #ac: AbortController | undefined;
+  #aborted = false;
+  readonly context: CollectContext;
+
+  constructor(opts: CollectorSetOptions) {
+    const run = this;
+    this.context = {
+      roots: opts.roots,
+      log: opts.log,
+      get signal(): AbortSignal {
+        run.#ac ??= new AbortController();
+        if (run.#aborted) run.#ac.abort();
+        return run.#ac.signal;
+      },
+    };
+  }
+
+  abort(): void {
+    this.#aborted = true;
+    this.#ac?.abort();
   }
 }
 

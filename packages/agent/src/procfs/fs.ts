@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, readdirSync, readSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdirSync, readSync, statfsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { optionalNativeHelpers } from '../native.ts';
@@ -98,6 +98,11 @@ class OpenKernelFiles {
     let n = 0;
     for (const fd of this.#fds.values()) if (fd >= 0) n++;
     return n;
+  }
+
+  /** Whether the path was opened before (kept, or known not to be a kernel file). */
+  knows(path: string): boolean {
+    return this.#fds.has(path);
   }
 
   get(path: string): number | undefined {
@@ -217,6 +222,9 @@ function errno(err: unknown): string | undefined {
 
 /** readKernelFile, or undefined when the file does not exist. */
 export function readKernelFileOptional(path: string): string | undefined {
+  // A file this kernel lacks (/proc/schedstat, /proc/pressure) is asked for on every scrape: an
+  // access() that says so costs far less than the exception a failed open() becomes.
+  if (!openKernelFiles.knows(path) && !existsSync(path)) return undefined;
   try {
     return readKernelFile(path);
   } catch (err) {
