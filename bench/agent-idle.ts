@@ -9,9 +9,8 @@
  * `--span SECONDS` overrides the length, for development.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { freePort, ROOT, startServer, tempDir } from '../testing/processes.ts';
-import { cpuSeconds, emit, progress, quick, rssMb } from './lib.ts';
+import { freePort, startServer } from '../testing/processes.ts';
+import { cpuSeconds, emit, progress, quick, rssMb, spawnDefaultAgent } from './lib.ts';
 
 const BENCH = 'agent-idle';
 const spanArg = process.argv.indexOf('--span');
@@ -42,31 +41,11 @@ const cleanup = () => {
 };
 process.on('exit', cleanup);
 
-progress('building protocol and agent (the bench runs the built agent, as deployed)');
-execFileSync('npm', ['run', 'build', '-w', '@falconet/protocol', '-w', '@falconet/agent', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-
 const server = await startServer();
 progress(`server up (gRPC 127.0.0.1:${server.grpcPort})`);
 
 const agentPort = await freePort();
-// Default settings: only the server, a data directory and an exporter port of its own (9101 may be taken).
-const agent = spawn(
-  process.execPath,
-  [
-    join(ROOT, 'packages/agent/bin/falconet-agent.js'),
-    'run',
-    '--server',
-    `127.0.0.1:${server.grpcPort}`,
-    '--data-dir',
-    tempDir('falconet-bench-agent-'),
-    '--listen',
-    `127.0.0.1:${agentPort}`,
-  ],
-  {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FALCONET_'))),
-  },
-);
+const agent = spawnDefaultAgent(`127.0.0.1:${server.grpcPort}`, agentPort);
 children.push(agent);
 
 const nePort = await freePort();

@@ -4,15 +4,14 @@
  * Figures: median scrape latency and CPU seconds per scrape as ratios agent / node_exporter,
  * the agent's RSS after the run and its growth from the first half of the run to the second.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, emit, median, percentile, progress, quick, rssMb } from './lib.ts';
+import { builtAgent, cpuSeconds, emit, median, percentile, progress, quick, rssMb } from './lib.ts';
 
-const ROOT = join(import.meta.dirname, '..');
 const SCRAPES = quick ? 300 : 2000;
 const WARMUP = 50;
 
@@ -31,24 +30,6 @@ async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-/** The agent runs as it is deployed: the built JavaScript, not the TypeScript sources. */
-function ensureBuilt(): string {
-  const cli = join(ROOT, 'packages/agent/dist/cli.js');
-  const newest = (dir: string): number => {
-    let t = 0;
-    for (const f of execFileSync('find', [dir, '-name', '*.ts'], { encoding: 'utf8' }).split('\n').filter(Boolean))
-      t = Math.max(t, statSync(f).mtimeMs);
-    return t;
-  };
-  const sources = Math.max(newest(join(ROOT, 'packages/agent/src')), newest(join(ROOT, 'packages/protocol/src')));
-  if (!existsSync(cli) || statSync(cli).mtimeMs < sources) {
-    progress('building the agent (npm run build -w @falconet/protocol -w @falconet/agent, from clean dist directories)');
-    for (const pkg of ['agent', 'protocol']) rmSync(join(ROOT, 'packages', pkg, 'dist'), { recursive: true, force: true });
-    execFileSync('npm', ['run', 'build', '-w', '@falconet/protocol', '-w', '@falconet/agent'], { cwd: ROOT, stdio: 'ignore' });
-  }
-  return join(ROOT, 'packages/agent/bin/falconet-agent.js');
 }
 
 async function waitListening(port: number, child: ChildProcess, what: string): Promise<void> {
@@ -78,7 +59,7 @@ function scrapeOnce(agent: Agent, port: number): Promise<number> {
 
 const agentPort = await freePort();
 const refPort = await freePort();
-const bin = ensureBuilt();
+const bin = builtAgent();
 // The agent gives back the pages of its start a few seconds after it (10 s by default, 3 s here so
 // the bench need not wait long); the run measures the agent after that, as it runs deployed.
 const agentProc = spawn(

@@ -1,5 +1,8 @@
-/** Shared by the benchmarks: figures as JSON lines, and what a process costs, read from /proc. */
-import { readFileSync } from 'node:fs';
+/** Shared by the benchmarks: figures as JSON lines, what a process costs (read from /proc), the agent as deployed. */
+import { type ChildProcess, execFileSync, type StdioOptions, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, tempDir } from '../testing/processes.ts';
 
 export interface Figure {
   bench: string;
@@ -44,3 +47,34 @@ export function percentile(values: readonly number[], p: number): number {
 }
 
 export const median = (values: readonly number[]) => percentile(values, 50);
+
+/** The agent runs as it is deployed: the built JavaScript, rebuilt when a source is newer, not the TypeScript sources. */
+export function builtAgent(): string {
+  const cli = join(ROOT, 'packages/agent/dist/cli.js');
+  const newest = (dir: string): number => {
+    let t = 0;
+    for (const f of execFileSync('find', [dir, '-name', '*.ts'], { encoding: 'utf8' }).split('\n').filter(Boolean))
+      t = Math.max(t, statSync(f).mtimeMs);
+    return t;
+  };
+  const sources = Math.max(newest(join(ROOT, 'packages/agent/src')), newest(join(ROOT, 'packages/protocol/src')));
+  if (!existsSync(cli) || statSync(cli).mtimeMs < sources) {
+    progress('building the agent (npm run build -w @falconet/protocol -w @falconet/agent, from clean dist directories)');
+    for (const pkg of ['agent', 'protocol']) rmSync(join(ROOT, 'packages', pkg, 'dist'), { recursive: true, force: true });
+    execFileSync('npm', ['run', 'build', '-w', '@falconet/protocol', '-w', '@falconet/agent'], { cwd: ROOT, stdio: 'ignore' });
+  }
+  return join(ROOT, 'packages/agent/bin/falconet-agent.js');
+}
+
+/**
+ * The built agent with default settings, reporting to `server` (gRPC HOST:PORT): only the server,
+ * a data directory and an exporter port of its own (9101 may be taken), and none of the
+ * bench's FALCONET_* variables.
+ */
+export function spawnDefaultAgent(server: string, listenPort: number, stdio: StdioOptions = ['ignore', 'ignore', 'inherit']): ChildProcess {
+  return spawn(
+    process.execPath,
+    [builtAgent(), 'run', '--server', server, '--data-dir', tempDir('falconet-bench-agent-'), '--listen', `127.0.0.1:${listenPort}`],
+    { stdio, env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FALCONET_'))) },
+  );
+}
