@@ -77,7 +77,7 @@ const server = await startBenchServer(dataDir, { FALCONET_STORE_ENGINE: 'embedde
 const load = startLoad({
   grpc: `127.0.0.1:${server.grpcPort}`,
   agents: AGENTS,
-  seriesPerHost: SERIES,
+  series: SERIES,
   intervalMs: 10_000,
   processes: PROCESSES,
 });

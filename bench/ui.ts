@@ -27,7 +27,7 @@ const LOADS = quick ? 3 : 5;
 const PROBE_SECONDS = quick ? 15 : 30;
 
 const server = await startBenchServer(tempDir('falconet-bench-ui-'), { FALCONET_STORE_ENGINE: 'embedded' });
-const load = startLoad({ grpc: `127.0.0.1:${server.grpcPort}`, agents: AGENTS, seriesPerHost: 40, intervalMs: 10_000, processes: 2 });
+const load = startLoad({ grpc: `127.0.0.1:${server.grpcPort}`, agents: AGENTS, series: 40, intervalMs: 10_000, processes: 2 });
 // The probe reports every second; its host name sorts first, so its row is on screen.
 const probe = new AgentSimulator({
   server: `127.0.0.1:${server.grpcPort}`,
