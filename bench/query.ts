@@ -139,8 +139,9 @@ const load = startLoad({
 let agents: AgentView[];
 try {
   const deadline = Date.now() + 600_000;
-  while (load.connected() < AGENTS) {
+  for (let waited = 0; load.connected() < AGENTS; waited++) {
     if (Date.now() > deadline) throw new Error(`only ${load.connected()} of ${AGENTS} agents connected`);
+    if (waited % 15 === 14) progress(`query: ${load.connected()} of ${AGENTS} agents connected`);
     await sleep(1000);
   }
   progress(`query: ${AGENTS} agents connected and reporting; warming up`);
