@@ -4,6 +4,13 @@
  * Measured in the same run: the engine's own append speed (in process, group commit, same data)
  * and the ratio; the raw tier's bytes per sample; the same for PostgreSQL beside it.
  *
+ * What each simulated agent sends: first the bench runs the built agent with default settings
+ * against a server of its own and counts the samples of its reports on this machine
+ * (`default_agent_samples_per_report`); every simulated agent then sends that agent's series,
+ * the same names and labels, with values shaped after the ones it reported (testing/series.ts,
+ * observedHostSeries). `--series M` sends M series of the realistic families instead (200 was
+ * the default before: host families, then containers filling up the rest).
+ *
  *   npm run bench -- ingest [--quick] [--agents N] [--series M] [--duration S] [--store embedded|postgres|both]
  */
 
@@ -12,9 +19,21 @@ import { PostgresStore } from '../packages/server/src/store/postgres.ts';
 import type { Store } from '../packages/server/src/store/types.ts';
 import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
 import { tempDir } from '../testing/processes.ts';
-import { realisticHostSeries } from '../testing/series.ts';
 import { cpuSeconds, emit, percentile, progress, quick, rssMb } from './lib.ts';
-import { histogramQuantile, metricValue, scrape, sleep, slowAckReport, startBenchServer, startLoad } from './lib-fleet.ts';
+import {
+  defaultAgentFigure,
+  histogramQuantile,
+  measureDefaultAgent,
+  metricValue,
+  type SimulatedSeries,
+  scrape,
+  seriesCount,
+  simulatedSeries,
+  sleep,
+  slowAckReport,
+  startBenchServer,
+  startLoad,
+} from './lib-fleet.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,16 +44,25 @@ const storeArg = (() => {
   return i >= 0 ? (process.argv[i + 1] as string) : 'both';
 })();
 const AGENTS = arg('agents', quick ? 1000 : 5000);
-const SERIES = arg('series', 200);
 const INTERVAL = 10_000;
 const DURATION = arg('duration', quick ? 25 : 600) * 1000;
 const PG_DURATION = arg('pg-duration', quick ? 15 : 120) * 1000;
 const ENGINE_SECONDS = arg('engine-seconds', quick ? 4 : 20);
 const BENCH = 'ingest';
+const SERIES: SimulatedSeries = process.argv.includes('--series') ? arg('series', 200) : await defaultAgentSeries();
+const SERIES_KIND = typeof SERIES === 'number' ? 'realistic families' : 'default agent';
+
+/** The series of a default agent on this machine, their number printed as a figure of its own. */
+async function defaultAgentSeries(): Promise<SimulatedSeries> {
+  progress('ingest: measuring what a default agent sends per report on this machine');
+  const report = await measureDefaultAgent();
+  emit(defaultAgentFigure(BENCH, report));
+  return report.series;
+}
 
 /** The engine alone: every host's report of a tick appended at once (they share syncs). */
 async function engineSpeed(store: Store, label: string): Promise<number> {
-  const gen = realisticHostSeries({ seriesPerHost: SERIES, seed: 7 });
+  const gen = simulatedSeries(SERIES, 7);
   const t0 = Date.now() - 3_600_000;
   // The first tick creates every series; steady state is what the server sees after that.
   await Promise.all(Array.from({ length: AGENTS }, (_, h) => store.appendReport(`engine-${h}`, 1, gen(h, t0))));
@@ -78,7 +106,7 @@ async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, d
   const load = startLoad({
     grpc: `127.0.0.1:${server.grpcPort}`,
     agents: AGENTS,
-    seriesPerHost: SERIES,
+    series: SERIES,
     intervalMs: INTERVAL,
     processes: 2,
   });
@@ -145,7 +173,14 @@ async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, d
 }
 
 function emitPath(engine: string, f: PathFigures, engineRate: number, durationMs: number): void {
-  const extra = { store: engine, agents: AGENTS, series_per_agent: SERIES, duration_s: durationMs / 1000, shared_machine: true };
+  const extra = {
+    store: engine,
+    agents: AGENTS,
+    series_per_agent: seriesCount(SERIES),
+    series: SERIES_KIND,
+    duration_s: durationMs / 1000,
+    shared_machine: true,
+  };
   emit({ bench: BENCH, metric: 'samples_per_s', value: Math.round(f.samplesPerS), unit: 'samples/s', ...extra });
   emit({ bench: BENCH, metric: 'ack_p99_ms', value: Math.round(f.ackP99), unit: 'ms', ...extra });
   if (f.serverAckP99 !== undefined) {
@@ -186,7 +221,8 @@ function emitPath(engine: string, f: PathFigures, engineRate: number, durationMs
 }
 
 progress(
-  `ingest: ${AGENTS} agents x ${SERIES} series every ${INTERVAL / 1000} s = ${(AGENTS * SERIES * 1000) / INTERVAL} samples/s offered`,
+  `ingest: ${AGENTS} agents x ${seriesCount(SERIES)} series (${SERIES_KIND}) every ${INTERVAL / 1000} s = ` +
+    `${(AGENTS * seriesCount(SERIES) * 1000) / INTERVAL} samples/s offered`,
 );
 
 if (storeArg === 'embedded' || storeArg === 'both') {

@@ -6,22 +6,26 @@
  * {"connected","queued","generated","latencies":[[enqueuedAtMs, ms]...]} where a latency is the
  * time from a report's enqueue to the moment the agent's queue drained (the server acknowledged it).
  *
- * usage: node bench/lib-agents.ts SERVER COUNT FIRST_INDEX SERIES_PER_HOST INTERVAL_MS [SLOTS]
+ * SERIES is a number of realistic series per host, or a JSON file of the series a real agent
+ * sent (see SimulatedSeries in lib-fleet.ts).
+ *
+ * usage: node bench/lib-agents.ts SERVER COUNT FIRST_INDEX SERIES INTERVAL_MS [SLOTS]
  */
 
-import { realisticHostSeries } from '../testing/series.ts';
+import { readFileSync } from 'node:fs';
 import { AgentSimulator } from '../testing/simulator.ts';
+import { simulatedSeries } from './lib-fleet.ts';
 
 const [server, countArg, firstArg, seriesArg, intervalArg, slotsArg] = process.argv.slice(2);
 if (!server || !countArg || !firstArg || !seriesArg || !intervalArg) {
-  process.stderr.write('usage: lib-agents.ts SERVER COUNT FIRST_INDEX SERIES_PER_HOST INTERVAL_MS [SLOTS]\n');
+  process.stderr.write('usage: lib-agents.ts SERVER COUNT FIRST_INDEX SERIES INTERVAL_MS [SLOTS]\n');
   process.exit(2);
 }
 const count = Number(countArg);
 const first = Number(firstArg);
 const intervalMs = Number(intervalArg);
 const slots = Math.max(1, Math.min(count, Number(slotsArg ?? Math.ceil(count / 25))));
-const generate = realisticHostSeries({ seriesPerHost: Number(seriesArg) });
+const generate = simulatedSeries(/^\d+$/.test(seriesArg) ? Number(seriesArg) : JSON.parse(readFileSync(seriesArg, 'utf8')));
 
 /** [enqueue wall-clock ms, ack latency ms] */
 let latencies: [number, number][] = [];

@@ -1,14 +1,34 @@
-/** Shared by the ingest and query benchmarks: a real server process and processes of simulated agents. */
+/**
+ * Shared by the ingest, query and ui benchmarks: a real server process, processes of simulated
+ * agents, and what a default agent sends per report on this machine (which they simulate).
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ROOT, type ServerProc, startServer } from '../testing/processes.ts';
-import { progress } from './lib.ts';
+import { freePort, getJson, ROOT, type ServerProc, startServer, tempDir } from '../testing/processes.ts';
+import { type ObservedSeries, observedHostSeries, realisticHostSeries } from '../testing/series.ts';
+import type { SeriesGenerator } from '../testing/simulator.ts';
+import { type Figure, progress, spawnDefaultAgent } from './lib.ts';
+
+/**
+ * What each simulated agent sends per report: that many series of testing/series.ts's
+ * realistic families, or the series a real agent sent (see measureDefaultAgent).
+ */
+export type SimulatedSeries = number | readonly ObservedSeries[];
+
+export function seriesCount(series: SimulatedSeries): number {
+  return typeof series === 'number' ? series : series.length;
+}
+
+export function simulatedSeries(series: SimulatedSeries, seed?: number): SeriesGenerator {
+  return typeof series === 'number' ? realisticHostSeries({ seriesPerHost: series, seed }) : observedHostSeries(series, { seed });
+}
 
 export interface LoadOptions {
   grpc: string;
   agents: number;
-  seriesPerHost: number;
+  series: SimulatedSeries;
   intervalMs: number;
   /** Processes to spread the agents over (each has one event loop). */
   processes: number;
@@ -28,6 +48,11 @@ export interface Load {
 
 export function startLoad(o: LoadOptions): Load {
   const per = Math.ceil(o.agents / o.processes);
+  let seriesArg = String(o.series);
+  if (typeof o.series !== 'number') {
+    seriesArg = join(tempDir('falconet-bench-series-'), 'series.json');
+    writeFileSync(seriesArg, JSON.stringify(o.series));
+  }
   const state = new Map<ChildProcess, { connected: number; queued: number }>();
   let since = 0;
   const load: Load = {
@@ -68,7 +93,7 @@ export function startLoad(o: LoadOptions): Load {
         o.grpc,
         String(count),
         String(p * per),
-        String(o.seriesPerHost),
+        seriesArg,
         String(o.intervalMs),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -90,6 +115,88 @@ export function startLoad(o: LoadOptions): Load {
     });
   }
   return load;
+}
+
+/** What a default agent sent in its reports; see measureDefaultAgent. */
+export interface DefaultAgentReport {
+  /** Samples in the largest report after the first (the first lacks the rates that need two collections). */
+  samplesPerReport: number;
+  /** Samples in each report, in order. */
+  reports: number[];
+  /** Every series it sent, with the values they had. */
+  series: ObservedSeries[];
+}
+
+/**
+ * What a default agent sends per report on this machine: the built agent with default settings
+ * reports to a real server of its own; the server's counters give the samples of each report,
+ * and its store the series (names, labels, values) that the simulated agents then send.
+ */
+export async function measureDefaultAgent(reports = 3): Promise<DefaultAgentReport> {
+  const server = await startServer();
+  const agent = spawnDefaultAgent(`127.0.0.1:${server.grpcPort}`, await freePort());
+  try {
+    const counts: number[] = [];
+    let seen = 0;
+    let stored = 0;
+    const deadline = Date.now() + 120_000;
+    while (counts.length < reports) {
+      if (agent.exitCode !== null) throw new Error(`the default agent exited with ${agent.exitCode}`);
+      if (Date.now() > deadline) throw new Error(`the default agent sent ${counts.length} of ${reports} reports in 120 s`);
+      const m = await scrape(server.url);
+      const n = metricValue(m, 'falconet_server_reports_total');
+      const samples = metricValue(m, 'falconet_server_samples_total');
+      // Reports come seconds apart (the shortest interval is 5 s): each is seen on its own.
+      if (n > seen) {
+        if (n - seen > 1) throw new Error(`${n - seen} reports arrived between two reads of the server's counters`);
+        counts.push(samples - stored);
+        progress(`default agent: report ${n} carried ${samples - stored} samples`);
+      }
+      seen = n;
+      stored = samples;
+      await sleep(200);
+    }
+    const [{ id }] = (await getJson<{ items: [{ id: string }] }>(`${server.url}/api/agents`)).items;
+    const { names } = await getJson<{ names: string[] }>(`${server.url}/api/metrics/names?agent=${id}`);
+    // The reports of the last minutes, raw (a longer range would come back downsampled).
+    const to = Date.now();
+    const from = to - 600_000;
+    const series = (
+      await Promise.all(
+        names.map(
+          async (name) =>
+            (
+              await getJson<{ series: ObservedSeries[] }>(`${server.url}/api/metrics?agent=${id}&name=${name}&from=${from}&to=${to}&step=0`)
+            ).series,
+        ),
+      )
+    ).flat();
+    const samplesPerReport = Math.max(...counts.slice(1));
+    if (series.length !== samplesPerReport)
+      progress(`default agent: ${series.length} series stored, ${samplesPerReport} samples in a report; the simulation sends the series`);
+    return { samplesPerReport, reports: counts, series };
+  } finally {
+    const exited = new Promise((resolve) => (agent.exitCode !== null ? resolve(null) : agent.once('exit', resolve)));
+    agent.kill('SIGTERM');
+    await exited;
+    await server.stop();
+  }
+}
+
+/**
+ * The measurement as a figure of `bench`. Container series are counted apart: the agent reports
+ * whatever containers run on the machine at the time, other people's included.
+ */
+export function defaultAgentFigure(bench: string, report: DefaultAgentReport): Figure {
+  return {
+    bench,
+    metric: 'default_agent_samples_per_report',
+    value: report.samplesPerReport,
+    unit: 'samples',
+    reports: report.reports,
+    series: report.series.length,
+    container_series: report.series.filter((s) => s.name.startsWith('container_')).length,
+  };
 }
 
 export async function startBenchServer(dataDir: string, env: Record<string, string> = {}): Promise<ServerProc> {

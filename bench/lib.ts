@@ -1,7 +1,8 @@
 /** Shared by the benchmarks: figures as JSON lines, what a process costs, read from /proc, and the built agent. */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, type StdioOptions, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROOT, tempDir } from '../testing/processes.ts';
 
 export interface Figure {
   bench: string;
@@ -55,8 +56,6 @@ export function seriesAndFamilies(text: string): { series: number; families: num
   return { series, families };
 }
 
-const ROOT = join(import.meta.dirname, '..');
-
 /** The agent runs as it is deployed: the built JavaScript, not the TypeScript sources. Returns its bin script. */
 export function ensureAgentBuilt(): string {
   const cli = join(ROOT, 'packages/agent/dist/cli.js');
@@ -83,3 +82,16 @@ export function percentile(values: readonly number[], p: number): number {
 }
 
 export const median = (values: readonly number[]) => percentile(values, 50);
+
+/**
+ * The built agent with default settings, reporting to `server` (gRPC HOST:PORT): only the server,
+ * a data directory and an exporter port of its own (9101 may be taken), and none of the
+ * bench's FALCONET_* variables.
+ */
+export function spawnDefaultAgent(server: string, listenPort: number, stdio: StdioOptions = ['ignore', 'ignore', 'inherit']): ChildProcess {
+  return spawn(
+    process.execPath,
+    [ensureAgentBuilt(), 'run', '--server', server, '--data-dir', tempDir('falconet-bench-agent-'), '--listen', `127.0.0.1:${listenPort}`],
+    { stdio, env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FALCONET_'))) },
+  );
+}

@@ -6,12 +6,15 @@
  *
  * `realisticHostSeries({ seriesPerHost })` is a SeriesGenerator for testing/simulator.ts:
  * deterministic per (host, time), with per-host state so counters only go up.
+ * `observedHostSeries(observed)` is one too, for hosts that send what a real agent sent: the
+ * same names and labels, values shaped after the ones it reported.
  */
-import type { Sample } from '@falconet/protocol';
+import type { Labels, Sample } from '@falconet/protocol';
 import type { SeriesGenerator } from './simulator.ts';
 
 type Kind =
-  | { type: 'counter'; rate: number; jitter: number; scale: number }
+  /** `start`: the first value (by default a deterministic one below a million). */
+  | { type: 'counter'; rate: number; jitter: number; scale: number; start?: number }
   | { type: 'gauge'; base: number; amplitude: number; noise: number; scale: number; min?: number; max?: number }
   | { type: 'constant'; value: number }
   | { type: 'float'; base: number; amplitude: number }
@@ -188,18 +191,80 @@ interface HostState {
   lastMs: number;
 }
 
-/** Number of series in a host's set (for sizing loads: hosts x this = series). */
+/** Hosts that send `seriesPerHost` series of the families above (containers fill up the rest). */
 export function realisticHostSeries(opts: RealisticSeriesOptions = {}): SeriesGenerator {
   const target = opts.seriesPerHost ?? 200;
-  const seed = opts.seed ?? 1;
+  return generatorOf((host) => hostSpecs(host, target), opts.seed ?? 1);
+}
+
+/** One series of a real agent's reports: its name, labels and the values it had, in time order. */
+export interface ObservedSeries {
+  name: string;
+  labels: Labels;
+  /** [timestamp_ms, value]; null where the value was not a number. */
+  points: [number, number | null][];
+}
+
+/** Digits after the decimal point; more than 9 (or an exponent) means an arbitrary float. */
+function decimals(v: number): number {
+  const s = String(v);
+  if (s.includes('e')) return 10;
+  const dot = s.indexOf('.');
+  return dot < 0 ? 0 : s.length - dot - 1;
+}
+
+/**
+ * How a series behaves, read from the values a real agent reported: unchanged values stay
+ * constant, a clock follows the clock, a rising `_total` (or a value rising one per second, an
+ * uptime) counts on at the rate seen, anything else wanders within the range seen, with the
+ * precision it had.
+ */
+function observedSpec(o: ObservedSeries): SeriesSpec {
+  const seen = o.points.filter((p): p is [number, number] => p[1] !== null && Number.isFinite(p[1]));
+  const spec = (kind: Kind): SeriesSpec => {
+    const nanRate = 1 - seen.length / o.points.length;
+    return nanRate > 0 ? { name: o.name, labels: o.labels, kind, nanRate } : { name: o.name, labels: o.labels, kind };
+  };
+  const values = seen.map(([, v]) => v);
+  const first = seen[0];
+  const last = seen.at(-1);
+  if (!first || !last) return spec({ type: 'constant', value: Number.NaN });
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  if (min === max) return spec({ type: 'constant', value: first[1] });
+  if (seen.every(([t, v]) => Math.abs(v - t / 1000) < 1)) return spec({ type: 'clock' });
+  const places = Math.max(...values.map(decimals));
+  const rate = (last[1] - first[1]) / ((last[0] - first[0]) / 1000);
+  const rising = values.every((v, i) => i === 0 || v >= (values[i - 1] as number));
+  const perSecond = Math.abs(rate - 1) < 0.05;
+  if (rising && (o.name.endsWith('_total') || perSecond)) {
+    return spec({ type: 'counter', rate, jitter: perSecond ? 0 : 0.5, scale: 10 ** Math.min(places, 9), start: last[1] });
+  }
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const spread = (max - min) / 2;
+  if (places > 6) return spec({ type: 'float', base: mean, amplitude: spread });
+  return spec({ type: 'gauge', base: mean, amplitude: spread, noise: spread, scale: 10 ** places, ...(min >= 0 ? { min: 0 } : {}) });
+}
+
+/**
+ * Hosts that send the series a real agent sent (see ObservedSeries): every host the same
+ * names and labels, its own values (phase and noise differ per host).
+ */
+export function observedHostSeries(observed: readonly ObservedSeries[], opts: { seed?: number } = {}): SeriesGenerator {
+  const specs = observed.map(observedSpec);
+  return generatorOf(() => specs, opts.seed ?? 1);
+}
+
+/** Values for each host's specs: deterministic per (host, time), with per-host state so counters only go up. */
+function generatorOf(specsOf: (host: number) => SeriesSpec[], seed: number): SeriesGenerator {
   const hosts = new Map<number, HostState>();
   return (host: number, t: number): Sample[] => {
     let st = hosts.get(host);
     if (!st) {
-      const specs = hostSpecs(host, target);
+      const specs = specsOf(host);
       const counters = new Float64Array(specs.length);
       specs.forEach((s, i) => {
-        if (s.kind.type === 'counter') counters[i] = Math.round(noise(seed, host, i) * 1e6 * s.kind.scale) / s.kind.scale;
+        if (s.kind.type === 'counter') counters[i] = s.kind.start ?? Math.round(noise(seed, host, i) * 1e6 * s.kind.scale) / s.kind.scale;
       });
       st = { specs, counters, lastMs: t - 10_000 };
       hosts.set(host, st);

@@ -6,7 +6,8 @@ import type { Store } from '../store/types.ts';
 import { parseAgentLabels } from './metrics.ts';
 import { ErrorResponse } from './schemas.ts';
 
-const AVERAGED = {
+/** The metrics the summary averages across agents, by the key it answers with. */
+export const FLEET_AVERAGED = {
   cpu: 'falconet_cpu_usage_percent',
   memory: 'falconet_memory_used_percent',
   disk: 'falconet_disk_used_percent',
@@ -27,7 +28,7 @@ const Averages = z.record(z.string(), z.number().nullable());
 
 function averagesOf(agents: AgentView[]): Record<string, number | null> {
   const averages: Record<string, number | null> = {};
-  for (const [key, name] of Object.entries(AVERAGED)) {
+  for (const [key, name] of Object.entries(FLEET_AVERAGED)) {
     let sum = 0;
     let n = 0;
     for (const a of agents) {
@@ -42,34 +43,84 @@ function averagesOf(agents: AgentView[]): Record<string, number | null> {
   return averages;
 }
 
-type History = { stepMs: number; series: Record<string, [number, number | null][]> };
+const FleetHistoryResponse = z.object({
+  stepMs: z.number(),
+  series: z.record(z.string(), z.array(z.tuple([z.number(), z.number().nullable()]))),
+});
+export type FleetHistory = z.infer<typeof FleetHistoryResponse>;
+
+const FleetSummaryResponse = z.object({
+  agents: z.number(),
+  online: z.number(),
+  offline: z.number(),
+  averages: Averages,
+  totals: z.object({ networkReceiveBytesPerSecond: z.number(), networkTransmitBytesPerSecond: z.number() }),
+  groups: z
+    .array(z.object({ labels: z.record(z.string(), z.string()), agents: z.number(), online: z.number(), averages: Averages }))
+    .optional(),
+  history: FleetHistoryResponse.optional(),
+});
+export type FleetSummary = z.infer<typeof FleetSummaryResponse>;
+
+/** Counts, averages and totals of these agents as the registry has them now; with `by`, also per value of that label. */
+export function fleetSnapshot(all: AgentView[], by?: string): FleetSummary {
+  const online = all.filter((a) => a.status === 'online');
+  const total = (name: string) => online.reduce((s, a) => s + (a.summary[name] ?? 0), 0);
+  const out: FleetSummary = {
+    agents: all.length,
+    online: online.length,
+    offline: all.length - online.length,
+    averages: averagesOf(online),
+    totals: {
+      networkReceiveBytesPerSecond: total('falconet_network_receive_bytes_per_second'),
+      networkTransmitBytesPerSecond: total('falconet_network_transmit_bytes_per_second'),
+    },
+  };
+  if (by) {
+    const groups = new Map<string, AgentView[]>();
+    for (const a of all) {
+      const v = a.labels[by] ?? '';
+      const g = groups.get(v);
+      if (g) g.push(a);
+      else groups.set(v, [a]);
+    }
+    out.groups = [...groups.entries()]
+      .sort(([x], [y]) => x.localeCompare(y))
+      .map(([v, agents]) => {
+        const on = agents.filter((a) => a.status === 'online');
+        return { labels: { [by]: v }, agents: agents.length, online: on.length, averages: averagesOf(on) };
+      });
+  }
+  return out;
+}
+
+/** The fleet averages over the last `span` ms from the store: one fleet-wide aggregate per averaged metric. */
+export async function fleetHistory(store: Store, span: number, agentIds: string[] | undefined): Promise<FleetHistory> {
+  const toMs = Date.now();
+  const stepMs = span <= 3_600_000 ? 60_000 : span <= 86_400_000 ? 300_000 : 3_600_000;
+  const series: Record<string, [number, number | null][]> = {};
+  await Promise.all(
+    Object.entries(FLEET_AVERAGED).map(async ([key, name]) => {
+      const [g] = await store.queryAggregate({ name, agentIds, fromMs: toMs - span, toMs, stepMs, agg: 'avg', across: 'avg' });
+      series[key] = (g?.points ?? []).map(([t, v]) => [t, Number.isFinite(v) ? v : null]);
+    }),
+  );
+  return { stepMs, series };
+}
 
 /** Fleet history is recomputed in the background at most this often; a dashboard polls it. */
 const HISTORY_FRESH_MS = 10_000;
 
 export const fleetApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: Store }> = async (app, { registry, store }) => {
-  const histories = new Map<string, { at: number; value: Promise<History>; refreshing: boolean }>();
-
-  const computeHistory = async (span: number, agentIds: string[] | undefined): Promise<History> => {
-    const toMs = Date.now();
-    const stepMs = span <= 3_600_000 ? 60_000 : span <= 86_400_000 ? 300_000 : 3_600_000;
-    const series: Record<string, [number, number | null][]> = {};
-    await Promise.all(
-      Object.entries(AVERAGED).map(async ([key, name]) => {
-        const [g] = await store.queryAggregate({ name, agentIds, fromMs: toMs - span, toMs, stepMs, agg: 'avg', across: 'avg' });
-        series[key] = (g?.points ?? []).map(([t, v]) => [t, Number.isFinite(v) ? v : null]);
-      }),
-    );
-    return { stepMs, series };
-  };
+  const histories = new Map<string, { at: number; value: Promise<FleetHistory>; refreshing: boolean }>();
 
   /** Serves the last computed history and refreshes it behind the answer once it is stale. */
-  const historyOf = (span: number, agentIds: string[] | undefined): Promise<History> => {
+  const historyOf = (span: number, agentIds: string[] | undefined): Promise<FleetHistory> => {
     const key = `${span}:${agentIds?.join(',') ?? '*'}`;
     const hit = histories.get(key);
     const now = Date.now();
     if (!hit) {
-      const entry = { at: now, value: computeHistory(span, agentIds), refreshing: false };
+      const entry = { at: now, value: fleetHistory(store, span, agentIds), refreshing: false };
       histories.set(key, entry);
       entry.value.catch(() => histories.delete(key));
       if (histories.size > 64) histories.delete(histories.keys().next().value as string);
@@ -77,7 +128,7 @@ export const fleetApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: S
     }
     if (now - hit.at > HISTORY_FRESH_MS && !hit.refreshing) {
       hit.refreshing = true;
-      const next = computeHistory(span, agentIds);
+      const next = fleetHistory(store, span, agentIds);
       next.then(
         () => {
           hit.value = next;
@@ -112,19 +163,7 @@ export const fleetApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: S
           history: HISTORY.optional().describe('also the fleet averages over this range, from the store (recomputed at most every 10 s)'),
         }),
         response: {
-          200: z.object({
-            agents: z.number(),
-            online: z.number(),
-            offline: z.number(),
-            averages: Averages,
-            totals: z.object({ networkReceiveBytesPerSecond: z.number(), networkTransmitBytesPerSecond: z.number() }),
-            groups: z
-              .array(z.object({ labels: z.record(z.string(), z.string()), agents: z.number(), online: z.number(), averages: Averages }))
-              .optional(),
-            history: z
-              .object({ stepMs: z.number(), series: z.record(z.string(), z.array(z.tuple([z.number(), z.number().nullable()]))) })
-              .optional(),
-          }),
+          200: FleetSummaryResponse,
           400: ErrorResponse,
         },
       },
@@ -132,42 +171,7 @@ export const fleetApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: S
     async (req) => {
       const wanted = parseAgentLabels(req.query.label);
       const all = registry.list().filter((a) => wanted.every(([k, v]) => a.labels[k] === v));
-      const online = all.filter((a) => a.status === 'online');
-      const total = (name: string) => online.reduce((s, a) => s + (a.summary[name] ?? 0), 0);
-      const out: {
-        agents: number;
-        online: number;
-        offline: number;
-        averages: Record<string, number | null>;
-        totals: { networkReceiveBytesPerSecond: number; networkTransmitBytesPerSecond: number };
-        groups?: { labels: Record<string, string>; agents: number; online: number; averages: Record<string, number | null> }[];
-        history?: { stepMs: number; series: Record<string, [number, number | null][]> };
-      } = {
-        agents: all.length,
-        online: online.length,
-        offline: all.length - online.length,
-        averages: averagesOf(online),
-        totals: {
-          networkReceiveBytesPerSecond: total('falconet_network_receive_bytes_per_second'),
-          networkTransmitBytesPerSecond: total('falconet_network_transmit_bytes_per_second'),
-        },
-      };
-      const by = req.query.by;
-      if (by) {
-        const groups = new Map<string, AgentView[]>();
-        for (const a of all) {
-          const v = a.labels[by] ?? '';
-          const g = groups.get(v);
-          if (g) g.push(a);
-          else groups.set(v, [a]);
-        }
-        out.groups = [...groups.entries()]
-          .sort(([x], [y]) => x.localeCompare(y))
-          .map(([v, agents]) => {
-            const on = agents.filter((a) => a.status === 'online');
-            return { labels: { [by]: v }, agents: agents.length, online: on.length, averages: averagesOf(on) };
-          });
-      }
+      const out = fleetSnapshot(all, req.query.by);
       if (req.query.history) {
         out.history = await historyOf(HISTORY_MS[req.query.history], wanted.length ? all.map((a) => a.id) : undefined);
       }
