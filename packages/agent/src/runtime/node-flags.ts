@@ -4,10 +4,17 @@
  * the node binary and whose output take memory for little gain on a scrape. Maglev, the mid-tier
  * compiler, stays: it takes about a seventh off the CPU of a scrape, and the binary pages and C
  * heap it uses while warming up are given back with the rest of the start's (startup-pages.ts).
- * Sparkplug stays too. WebAssembly stays available, which running .ts files needs. All are given
- * on the command line: no V8 flag is changed after the process has started.
+ * Sparkplug stays too. WebAssembly stays available, which running .ts files needs.
+ *
+ * No allocation-site pretenuring: a collection's samples live from the first collector to the
+ * rendered text, long enough for V8 to see the sites that make them as long-lived and allocate
+ * them straight in the old generation, where they die a moment later and the old generation,
+ * kept small, has to be marked every few dozen scrapes. Left young, they die young: about a fifth
+ * less CPU per scrape, and the same memory once the C heap is trimmed.
+ *
+ * All are given on the command line: no V8 flag is changed after the process has started.
  */
-export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--no-turbofan', '--optimize-for-size'];
+export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--no-turbofan', '--optimize-for-size', '--no-allocation-site-pretenuring'];
 
 const flagName = (f: string) => f.split('=')[0] as string;
 
