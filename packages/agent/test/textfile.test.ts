@@ -1,4 +1,4 @@
-import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, type StatsFs, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -88,5 +88,59 @@ describe('textfile collector', () => {
     expect(value(f, 'node_textfile_scrape_error')).toBe(1);
     const missing = await read(new TextfileReader(join(dir, 'nope')));
     expect(value(missing, 'node_textfile_scrape_error')).toBe(1);
+  });
+
+  describe('where the directory is', () => {
+    const NFS = 0x6969;
+    const EXT4 = 0xef53;
+    const withFile = () => {
+      const dir = mkdtempSync(join(tmpdir(), 'textfile-'));
+      writeFileSync(join(dir, 'job.prom'), 'job_runs_total 3\n');
+      return dir;
+    };
+    const statfsOf = (type: number) => async () => ({ type }) as StatsFs;
+    const families = (out: MetricWriter) => out.families().map((f) => [f.name, f.metrics.map((m) => m.value)]);
+
+    it('on a local file system it is read in place: after the first scrape, update() returns no promise', async () => {
+      const dir = withFile();
+      const reader = new TextfileReader(dir, statfsOf(EXT4));
+      const first = new MetricWriter();
+      await reader.update(first, pino({ level: 'silent' }));
+      const second = new MetricWriter();
+      expect(reader.update(second, pino({ level: 'silent' }))).toBeUndefined();
+      expect(families(second)).toEqual(families(first));
+      expect(value(second.families(), 'job_runs_total')).toBe(3);
+    });
+
+    it('on NFS, FUSE or an unknown file system it goes through the thread pool, with the same result', async () => {
+      const dir = withFile();
+      const reader = new TextfileReader(dir, statfsOf(NFS));
+      await reader.update(new MetricWriter(), pino({ level: 'silent' }));
+      const out = new MetricWriter();
+      const update = reader.update(out, pino({ level: 'silent' }));
+      expect(update).toBeInstanceOf(Promise);
+      await update;
+      expect(value(out.families(), 'job_runs_total')).toBe(3);
+    });
+
+    it('a statfs that does not answer (a hung mount) leaves it on the thread pool, asked once', async () => {
+      const dir = withFile();
+      let asked = 0;
+      const reader = new TextfileReader(dir, () => {
+        asked++;
+        return new Promise<StatsFs>(() => {});
+      });
+      // The first scrape waits for the answer, which never comes: the collector's timeout ends it.
+      const first = reader.update(new MetricWriter(), pino({ level: 'silent' }));
+      expect(first).toBeInstanceOf(Promise);
+      for (let i = 0; i < 3; i++) {
+        const out = new MetricWriter();
+        const update = reader.update(out, pino({ level: 'silent' }));
+        expect(update).toBeInstanceOf(Promise);
+        await update;
+        expect(value(out.families(), 'job_runs_total')).toBe(3);
+      }
+      expect(asked).toBe(1);
+    });
   });
 });
