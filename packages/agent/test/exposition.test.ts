@@ -160,3 +160,63 @@ describe('Exporter over HTTP', () => {
     expect((await get('/healthz')).body.toString()).toBe('ok\n');
   });
 });
+
+describe('Exporter with a slow reader', () => {
+  // Some 4 MB of text per scrape, more than the socket buffers hold, each scrape with its own value.
+  const SERIES = 40_000;
+  let exporter: Exporter;
+  let port = 0;
+  let collections = 0;
+  beforeAll(async () => {
+    exporter = new Exporter({
+      host: '127.0.0.1',
+      port: 0,
+      log: pino({ level: 'silent' }),
+      async collect() {
+        const value = ++collections;
+        const metrics = Array.from({ length: SERIES }, (_, i) => ({ labels: { series: `s${i}`, pad: 'x'.repeat(60) }, value }));
+        return [{ name: 'node_test_value', help: 'The scrape number.', type: 'gauge', metrics }];
+      },
+    });
+    port = (await exporter.listen()).port;
+  });
+  afterAll(() => exporter.close());
+
+  /** One scrape; with `holdMs` the client stops reading after the first chunk for that long. */
+  const scrape = (headers: Record<string, string>, holdMs = 0) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/metrics', headers, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.once('data', () => {
+          if (holdMs === 0) return;
+          res.pause();
+          setTimeout(() => res.resume(), holdMs);
+        });
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  const values = (text: string) => new Set(parseExposition(text).families[0]?.metrics.map((m) => m.value));
+
+  it('keeps a response the socket still holds intact while other scrapes are answered', async () => {
+    const slow = scrape({}, 300);
+    // Answered while the slow response is still being written out: each must get bytes of its own.
+    await new Promise((r) => setTimeout(r, 50));
+    const plain = await scrape({});
+    const zipped = gunzipSync(await scrape({ 'accept-encoding': 'gzip' })).toString();
+    const first = (await slow).toString();
+    for (const [text, n] of [
+      [first, 1],
+      [plain.toString(), 2],
+      [zipped, 3],
+    ] as const) {
+      expect(parseExposition(text).families[0]?.metrics).toHaveLength(SERIES);
+      expect([...values(text)]).toEqual([n]);
+    }
+    // Once the slow reader is done, a scrape is answered from the kept buffer again, still whole.
+    expect([...values((await scrape({})).toString())]).toEqual([4]);
+  });
+});

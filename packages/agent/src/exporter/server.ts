@@ -19,12 +19,15 @@ export interface ExporterOptions {
 // WebSocket/fetch getters and loads undici, some 12 MB of memory the exporter never uses.
 const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
-// The text of a scrape is encoded into one buffer kept from scrape to scrape before it is
-// compressed (synchronously, so the next scrape cannot overwrite it first): a fresh buffer per
-// scrape is some 60 kB outside the heap, allocated and freed on every scrape.
+// The text of a scrape is encoded once, into one buffer kept from scrape to scrape, and either
+// compressed from there or sent as it is: a fresh buffer per scrape is some 60 kB outside the heap,
+// allocated and freed on every scrape, and a string sent as it is is measured and encoded apart.
+// While the socket still holds bytes of the buffer (a slow reader), a scrape gets a fresh one.
 let scratch = Buffer.allocUnsafe(64 * 1024);
+let scratchSending = false;
 
-function encodeInScratch(text: string): Buffer {
+function encode(text: string): Buffer {
+  if (scratchSending) return Buffer.from(text, 'utf8');
   // UTF-8 takes at most three bytes per UTF-16 code unit.
   if (scratch.length < text.length * 3) scratch = Buffer.allocUnsafe(text.length * 3);
   return scratch.subarray(0, scratch.write(text, 0, 'utf8'));
@@ -99,19 +102,32 @@ export class Exporter {
       return;
     }
     if (path === '/metrics') {
-      const body = await this.render();
+      const bytes = encode(await this.render());
+      const inScratch = bytes.buffer === scratch.buffer;
       const headers: Record<string, string> = { 'content-type': EXPOSITION_CONTENT_TYPE };
       if (acceptsGzip(req.headers['accept-encoding'])) {
         // Synchronous on purpose: the thread pool may be held by statfs() calls on hung mounts,
         // and a scrape must never wait for it. The fastest level, the default, keeps the CPU cost per scrape low.
-        const zipped = gzipSync(encodeInScratch(body), { level: this.#opts.gzipLevel?.() ?? constants.Z_BEST_SPEED });
+        const zipped = gzipSync(bytes, { level: this.#opts.gzipLevel?.() ?? constants.Z_BEST_SPEED });
         headers['content-encoding'] = 'gzip';
         headers['content-length'] = String(zipped.length);
         res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : zipped);
-      } else {
-        headers['content-length'] = String(Buffer.byteLength(body));
-        res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : body);
+        return;
       }
+      headers['content-length'] = String(bytes.length);
+      res.writeHead(200, headers);
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
+      if (inScratch) {
+        // 'close' comes once the response is written out, or its connection gone.
+        scratchSending = true;
+        res.once('close', () => {
+          scratchSending = false;
+        });
+      }
+      res.end(bytes);
       return;
     }
     if (path === '/healthz') {
