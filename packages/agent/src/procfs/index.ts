@@ -6,6 +6,7 @@ export * from './fs.ts';
 export * from './hwmon.ts';
 export * from './interrupts.ts';
 export * from './kernel.ts';
+export * from './layout.ts';
 export * from './loadavg.ts';
 export * from './meminfo.ts';
 export * from './mounts.ts';
