@@ -55,6 +55,66 @@ describe('renderExposition', () => {
   });
 });
 
+describe('renderExposition from one scrape to the next', () => {
+  /** The text of a family built from nothing, as the format says: what the kept lines must equal. */
+  const reference = (fs: MetricFamily[]) =>
+    [...fs]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map(
+        (f) =>
+          `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n` +
+          f.metrics
+            .map((m) => {
+              const labels = Object.entries(m.labels).map(([k, v]) => `${k}="${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`);
+              const value = Number.isNaN(m.value) ? 'NaN' : String(m.value);
+              return `${f.name}${m.suffix ?? ''}${labels.length ? `{${labels.join(',')}}` : ''} ${value}\n`;
+            })
+            .join(''),
+      )
+      .join('');
+  const scrape = (metrics: MetricFamily['metrics']): MetricFamily[] => [
+    { name: 'test_kept_lines', help: 'Lines kept between scrapes.', type: 'gauge', metrics },
+  ];
+
+  it('writes what a fresh render would, as series change value, labels, order, number and suffix', () => {
+    const scrapes: MetricFamily['metrics'][] = [
+      [
+        { labels: { cpu: '0', mode: 'idle' }, value: 1 },
+        { labels: { cpu: '0', mode: 'user' }, value: 2 },
+      ],
+      // Same labels in fresh objects and strings, one value changed, one series added.
+      [
+        { labels: { cpu: '0', mode: 'idle' }, value: 1 },
+        { labels: { cpu: '0', mode: 'user' }, value: 2.5 },
+        { labels: { cpu: '1', mode: 'idle' }, value: 3 },
+      ],
+      // A label value changed, keys in another order, a label added, NaN twice, a quote to escape.
+      [
+        { labels: { cpu: '0', mode: 'iowait' }, value: Number.NaN },
+        { labels: { mode: 'user', cpu: '0' }, value: 2.5 },
+        { labels: { cpu: '1', mode: 'idle', core: '"a"' }, value: 3 },
+      ],
+      [
+        { labels: { cpu: '0', mode: 'iowait' }, value: Number.NaN },
+        { labels: { mode: 'user', cpu: '0' }, value: 2.5 },
+        { labels: { cpu: '1', mode: 'idle', core: '"a"' }, value: 3 },
+      ],
+      // Fewer series, and the same labels under a suffix.
+      [
+        { labels: { cpu: '0', mode: 'iowait' }, value: 7, suffix: '_sum' },
+        { labels: { cpu: '0', mode: 'iowait' }, value: 7 },
+      ],
+      [],
+      [{ labels: {}, value: -0 }],
+    ];
+    for (const metrics of scrapes) {
+      // Each scrape in objects of its own, as collectors make them.
+      const fresh = metrics.map((m) => ({ ...m, labels: Object.fromEntries(Object.entries(m.labels).map(([k, v]) => [k, `${v}`])) }));
+      expect(renderExposition(scrape(fresh))).toBe(reference(scrape(fresh)));
+    }
+  });
+});
+
 describe('parseExposition', () => {
   it('reads what renderExposition writes, escapes included', () => {
     const families: MetricFamily[] = [

@@ -71,40 +71,89 @@ function renderOrder(families: readonly MetricFamily[]): number[] {
   return order;
 }
 
-interface Header {
+/** One series line as last written: its labels (names and values in order), the text before the value, and the whole line. */
+interface SeriesLine {
+  suffix: string | undefined;
+  keys: string[];
+  values: string[];
+  prefix: string;
+  value: number;
+  line: string;
+}
+
+/**
+ * What is kept per family name between scrapes: the HELP and TYPE lines, and each series' line in
+ * the order the family wrote them. A scrape mostly writes the same series with the same labels,
+ * and many with the same value: a line is built again only where its labels or value changed,
+ * instead of escaping, formatting and joining every label and value on every scrape. The labels
+ * are compared in full, so the text is the same as if every line were built afresh.
+ */
+interface FamilyLines {
   help: string;
   type: MetricType;
-  text: string;
+  header: string;
+  series: SeriesLine[];
 }
 
-/** The HELP and TYPE lines per family name, built once rather than at every scrape. */
-const headers = new Map<string, Header>();
+const linesByName = new Map<string, FamilyLines>();
 
-function headerLines(f: MetricFamily): string {
-  const h = headers.get(f.name);
-  if (h !== undefined && h.help === f.help && h.type === f.type) return h.text;
+function familyLines(f: MetricFamily): FamilyLines {
+  const known = linesByName.get(f.name);
+  if (known !== undefined && known.help === f.help && known.type === f.type) return known;
   // Bounded: names that come and go (text files, plugins) must not grow it for ever.
-  if (headers.size >= 4096) headers.clear();
-  const text = `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`;
-  headers.set(f.name, { help: f.help, type: f.type, text });
-  return text;
+  if (linesByName.size >= 4096) linesByName.clear();
+  const header = `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`;
+  const made: FamilyLines = { help: f.help, type: f.type, header, series: known?.series ?? [] };
+  linesByName.set(f.name, made);
+  return made;
 }
 
-function appendMetrics(out: string, name: string, metrics: readonly Metric[]): string {
+function sameSeries(line: SeriesLine, m: Metric): boolean {
+  if (line.suffix !== m.suffix) return false;
+  const labels = m.labels;
+  const keys = line.keys;
+  const values = line.values;
+  let i = 0;
+  for (const k in labels) {
+    if (keys[i] !== k || values[i] !== labels[k]) return false;
+    i++;
+  }
+  return i === keys.length;
+}
+
+function seriesLine(name: string, m: Metric): SeriesLine {
   // Indexed loops and plain concatenation: the agent runs without the optimizing compilers, where
   // each for-of step and template literal allocates.
+  let prefix = m.suffix ? name + m.suffix : name;
+  const keys: string[] = [];
+  const values: string[] = [];
+  const labels = m.labels;
+  for (const k in labels) {
+    const v = labels[k] as string;
+    // biome-ignore lint/style/useTemplate: concatenation on purpose, see above
+    prefix += (keys.length === 0 ? '{' : ',') + k + '="' + escapeLabelValue(v) + '"';
+    keys.push(k);
+    values.push(v);
+  }
+  prefix += keys.length === 0 ? ' ' : '} ';
+  // biome-ignore lint/style/useTemplate: concatenation on purpose, see above
+  return { suffix: m.suffix, keys, values, prefix, value: m.value, line: prefix + formatValue(m.value) + '\n' };
+}
+
+/** Appends a family's metrics, written as the series lines of its name from the `first`th on. */
+function appendMetrics(out: string, name: string, metrics: readonly Metric[], lines: SeriesLine[], first: number): string {
   for (let j = 0; j < metrics.length; j++) {
     const m = metrics[j] as Metric;
-    out += m.suffix ? name + m.suffix : name;
-    const labels = m.labels;
-    let first = true;
-    for (const k in labels) {
+    let line = lines[first + j];
+    if (line === undefined || !sameSeries(line, m)) {
+      line = seriesLine(name, m);
+      lines[first + j] = line;
+    } else if (!Object.is(line.value, m.value)) {
+      line.value = m.value;
       // biome-ignore lint/style/useTemplate: concatenation on purpose, see above
-      out += (first ? '{' : ',') + k + '="' + escapeLabelValue(labels[k] as string) + '"';
-      first = false;
+      line.line = line.prefix + formatValue(m.value) + '\n';
     }
-    // biome-ignore lint/style/useTemplate: concatenation on purpose, see above
-    out += (first ? ' ' : '} ') + formatValue(m.value) + '\n';
+    out += line.line;
   }
   return out;
 }
@@ -113,16 +162,22 @@ function appendMetrics(out: string, name: string, metrics: readonly Metric[]): s
  * Renders families sorted by name, each contiguous with one HELP and one TYPE line. Families that
  * share a name (two collectors writing the same metric) are merged under the first one's HELP.
  */
-export function renderExposition(families: readonly MetricFamily[]): string {
-  const order = renderOrder(families);
+export function renderExposition(list: readonly MetricFamily[]): string {
+  const order = renderOrder(list);
   let out = '';
   for (let i = 0; i < order.length; ) {
-    const f = families[order[i] as number] as MetricFamily;
+    const f = list[order[i] as number] as MetricFamily;
     const name = f.name;
-    out = appendMetrics(out + headerLines(f), name, f.metrics);
-    for (i++; i < order.length && (families[order[i] as number] as MetricFamily).name === name; i++) {
-      out = appendMetrics(out, name, (families[order[i] as number] as MetricFamily).metrics);
+    const lines = familyLines(f);
+    out = appendMetrics(out + lines.header, name, f.metrics, lines.series, 0);
+    let written = f.metrics.length;
+    for (i++; i < order.length && (list[order[i] as number] as MetricFamily).name === name; i++) {
+      const more = (list[order[i] as number] as MetricFamily).metrics;
+      out = appendMetrics(out, name, more, lines.series, written);
+      written += more.length;
     }
+    // Series that are gone (a container stopped) leave with this scrape.
+    lines.series.length = written;
   }
   return out;
 }
