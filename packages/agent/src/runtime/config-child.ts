@@ -18,6 +18,9 @@ export interface LoadedConfig {
   configFile: string;
 }
 
+/** Starts the reply's line in the child's output. */
+const REPLY_MARK = 'falconet-config-reply ';
+
 type Reply =
   | { ok: true; config: AgentConfig; configFile: string }
   | { ok: false; name: string; message: string; problems?: string[]; exitCode?: number };
@@ -39,8 +42,8 @@ export async function printConfigReply(argv: readonly string[], env: NodeJS.Proc
       ...(e.exitCode ? { exitCode: e.exitCode } : {}),
     };
   }
-  // On a line of its own, after anything Node itself printed (a --trace-gc given to the agent).
-  await new Promise<void>((resolve) => process.stdout.write(`\n${JSON.stringify(reply)}\n`, () => resolve()));
+  // On a line of its own behind a marker: Node itself may print around it (a --trace-gc given to the agent).
+  await new Promise<void>((resolve) => process.stdout.write(`\n${REPLY_MARK}${JSON.stringify(reply)}\n`, () => resolve()));
   return 0;
 }
 
@@ -66,7 +69,11 @@ export async function loadConfigInChild(argv: readonly string[], env: NodeJS.Pro
     );
   });
   if (stderr) process.stderr.write(stderr);
-  const reply = JSON.parse(stdout.trimEnd().slice(stdout.trimEnd().lastIndexOf('\n') + 1)) as Reply;
+  const at = stdout.lastIndexOf(REPLY_MARK);
+  if (at < 0) throw new Error(`parsing the configuration gave no answer${stdout ? `: ${stdout.slice(0, 500)}` : ''}`);
+  const from = at + REPLY_MARK.length;
+  const to = stdout.indexOf('\n', from);
+  const reply = JSON.parse(stdout.slice(from, to < 0 ? undefined : to)) as Reply;
   if (reply.ok) return { config: reply.config, configFile: reply.configFile };
   throw Object.assign(new Error(reply.message), {
     name: reply.name,
