@@ -149,15 +149,22 @@ static napi_value statfs_js(napi_env env, napi_callback_info info) {
  * the open() is most of the cost of a sysfs attribute, and an interface has some twenty of them.
  *
  * openFiles(dir, names): an Int32Array of descriptors, openat() relative to dir, -errno where a
- * file cannot be opened. readFds(fds): the text of each, read from offset 0, undefined for a
- * negative descriptor or a failed read (EINVAL from a device that cannot report it now).
- * readFd(fd): one file's text, or -errno. closeFds(fds) closes the non-negative ones.
+ * file cannot be opened. readFds(fds): the text of each sysfs attribute, read from offset 0 in one
+ * read, undefined for a negative descriptor or a failed read (EINVAL from a device that cannot
+ * report it now). readFd(fd, oneRead): one file's text, or -errno; oneRead as read_from_start
+ * says. closeFds(fds) closes the non-negative ones.
  */
 static char *read_buf = NULL;
 static size_t read_cap = 0;
 
-/* Reads a whole file from offset 0 into read_buf; its length, or -errno. */
-static ssize_t read_from_start(int fd) {
+/*
+ * Reads a whole file from offset 0 into read_buf; its length, or -errno. A file the kernel hands
+ * over in one read (a sysfs attribute, a sysctl, a procfs file made by one show()) is done after a
+ * read that returns less than asked: asking again at its end would make the kernel generate it a
+ * second time only to answer 0. Other seq_files can return less than asked before their end, and
+ * are read on to 0.
+ */
+static ssize_t read_from_start(int fd, bool one_read) {
   if (read_buf == NULL) {
     read_cap = 65536;
     read_buf = malloc(read_cap);
@@ -171,13 +178,15 @@ static ssize_t read_from_start(int fd) {
       read_buf = bigger;
       read_cap *= 2;
     }
-    ssize_t n = pread(fd, read_buf + used, read_cap - used, (off_t)used);
+    size_t room = read_cap - used;
+    ssize_t n = pread(fd, read_buf + used, room, (off_t)used);
     if (n < 0) {
       if (errno == EINTR) continue;
       return -errno;
     }
     if (n == 0) break;
     used += (size_t)n;
+    if (one_read && (size_t)n < room) break;
   }
   return (ssize_t)used;
 }
@@ -255,22 +264,24 @@ static napi_value read_fds(napi_env env, napi_callback_info info) {
   napi_create_array_with_length(env, count, &result);
   napi_get_undefined(env, &undef);
   for (size_t i = 0; i < count; i++) {
-    ssize_t len = fds[i] < 0 ? -1 : read_from_start(fds[i]);
+    ssize_t len = fds[i] < 0 ? -1 : read_from_start(fds[i], true);
     napi_set_element(env, result, (uint32_t)i, len < 0 ? undef : text_value(env, (size_t)len));
   }
   return result;
 }
 
 static napi_value read_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   int32_t fd = -1;
+  bool one_read = false;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-    napi_throw_type_error(env, NULL, "readFd(fd): fd must be a file descriptor");
+    napi_throw_type_error(env, NULL, "readFd(fd, oneRead): fd must be a file descriptor");
     return NULL;
   }
-  ssize_t len = read_from_start(fd);
+  if (argc >= 2) napi_get_value_bool(env, argv[1], &one_read);
+  ssize_t len = read_from_start(fd, one_read);
   if (len >= 0) return text_value(env, (size_t)len);
   napi_value err;
   napi_create_int32(env, (int32_t)len, &err);

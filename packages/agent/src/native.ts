@@ -9,10 +9,10 @@ export interface NativeHelpers {
   statfs(path: string): Promise<StatsFs>;
   /** Opens each named file of a directory (openat, one call): descriptors, -errno where one cannot be opened. */
   openFiles(dir: string, names: readonly string[]): Int32Array;
-  /** Each file read whole from offset 0 (pread), undefined for a negative descriptor or a failed read. */
+  /** Each sysfs attribute read whole from offset 0 (one pread), undefined for a negative descriptor or a failed read. */
   readFds(fds: Int32Array): (string | undefined)[];
-  /** One file read whole from offset 0, or -errno. */
-  readFd(fd: number): string | number;
+  /** One file read whole from offset 0, or -errno; with oneRead, done after a read shorter than asked (see readKernelFile). */
+  readFd(fd: number, oneRead?: boolean): string | number;
   /** Closes the non-negative descriptors and marks every slot closed. */
   closeFds(fds: Int32Array): void;
   /** madvise(MADV_DONTNEED) over a page-aligned range of this process: 0 or -errno. */

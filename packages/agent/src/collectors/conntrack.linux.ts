@@ -20,8 +20,12 @@ export default defineCollector({
     update(out, { roots }) {
       const count = procPath(roots, 'sys/net/netfilter/nf_conntrack_count');
       const max = procPath(roots, 'sys/net/netfilter/nf_conntrack_max');
-      out.gauge('node_nf_conntrack_entries', 'Connections tracked right now.', parseSingleNumber(readRequired(count), count));
-      out.gauge('node_nf_conntrack_entries_limit', 'Size of the connection tracking table.', parseSingleNumber(readRequired(max), max));
+      out.gauge('node_nf_conntrack_entries', 'Connections tracked right now.', parseSingleNumber(readRequired(count, true), count));
+      out.gauge(
+        'node_nf_conntrack_entries_limit',
+        'Size of the connection tracking table.',
+        parseSingleNumber(readRequired(max, true), max),
+      );
       const statText = readKernelFileOptional(procPath(roots, 'net/stat/nf_conntrack'));
       if (statText === undefined) return;
       const sums = parseConntrackStat(statText);

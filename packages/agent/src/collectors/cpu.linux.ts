@@ -48,7 +48,7 @@ export default defineCollector({
     const { guest, info } = options.cpu;
     return {
       update(out, { roots }) {
-        const stat = parseStat(readRequired(procPath(roots, 'stat')));
+        const stat = parseStat(readRequired(procPath(roots, 'stat'), true));
         const cpus = [...times.update(stat.cpus)].sort((a, b) => a[0] - b[0]);
         for (const [n, t] of cpus) {
           const cpu = String(n);

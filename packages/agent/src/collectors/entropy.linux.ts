@@ -8,9 +8,9 @@ export default defineCollector({
   create: () => ({
     update(out, { roots }) {
       const avail = procPath(roots, 'sys/kernel/random/entropy_avail');
-      out.gauge('node_entropy_available_bits', 'Bits of entropy available.', parseSingleNumber(readRequired(avail), avail));
+      out.gauge('node_entropy_available_bits', 'Bits of entropy available.', parseSingleNumber(readRequired(avail, true), avail));
       const pool = procPath(roots, 'sys/kernel/random/poolsize');
-      const size = readKernelFileOptional(pool);
+      const size = readKernelFileOptional(pool, true);
       if (size !== undefined) out.gauge('node_entropy_pool_size_bits', 'Size of the entropy pool in bits.', parseSingleNumber(size, pool));
     },
   }),

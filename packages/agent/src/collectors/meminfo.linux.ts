@@ -34,7 +34,7 @@ export default defineCollector({
     });
     return {
       update(out, { roots }) {
-        lines.read(readRequired(procPath(roots, 'meminfo')), (f, text, from, to) => {
+        lines.read(readRequired(procPath(roots, 'meminfo'), true), (f, text, from, to) => {
           const value = leadingNumber(text, from + 1, to);
           if (Number.isFinite(value)) out.gauge(f.name, f.help, value * f.factor);
         });

@@ -29,9 +29,9 @@ export default defineCollector({
     return {
       update(out, { roots }) {
         const write = (c: Counter, value: number) => out.untyped(c.name, c.help, value);
-        netstat.read(readRequired(procPath(roots, 'net/netstat')), write);
-        snmp.read(readRequired(procPath(roots, 'net/snmp')), write);
-        const text = readKernelFileOptional(procPath(roots, 'net/snmp6'));
+        netstat.read(readRequired(procPath(roots, 'net/netstat'), true), write);
+        snmp.read(readRequired(procPath(roots, 'net/snmp'), true), write);
+        const text = readKernelFileOptional(procPath(roots, 'net/snmp6'), true);
         if (text === undefined) return;
         snmp6.read(text, (c, t, from, to) => {
           const value = numberIn(t, from, to);

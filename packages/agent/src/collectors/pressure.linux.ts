@@ -10,7 +10,7 @@ export default defineCollector({
   create: () => ({
     update(out, { roots }) {
       const read = (r: string) => {
-        const text = readKernelFileOptional(procPath(roots, 'pressure', r));
+        const text = readKernelFileOptional(procPath(roots, 'pressure', r), true);
         return text === undefined ? undefined : parsePressure(text);
       };
       const cpu = read('cpu');

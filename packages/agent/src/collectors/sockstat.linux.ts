@@ -16,8 +16,8 @@ export default defineCollector({
     return {
       update(out, { roots }) {
         page ??= pageSize(readKernelFileOptional(procPath(roots, 'self/smaps')));
-        const v4 = parseSockstat(readRequired(procPath(roots, 'net/sockstat')));
-        const v6text = readKernelFileOptional(procPath(roots, 'net/sockstat6'));
+        const v4 = parseSockstat(readRequired(procPath(roots, 'net/sockstat'), true));
+        const v6text = readKernelFileOptional(procPath(roots, 'net/sockstat6'), true);
         const protocols = [...v4.protocols, ...(v6text ? parseSockstat(v6text).protocols : [])];
         if (v4.used !== undefined) out.gauge('node_sockstat_sockets_used', 'Sockets in use, all protocols.', v4.used);
         for (const p of protocols) {

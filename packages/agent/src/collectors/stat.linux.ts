@@ -9,7 +9,7 @@ export default defineCollector({
     const softirq = options.stat.softirq;
     return {
       update(out, { roots }) {
-        const s = parseStat(readRequired(procPath(roots, 'stat')));
+        const s = parseStat(readRequired(procPath(roots, 'stat'), true));
         if (s.intr !== undefined) out.counter('node_intr_total', 'Interrupts serviced since boot.', s.intr);
         if (s.ctxt !== undefined) out.counter('node_context_switches_total', 'Context switches since boot.', s.ctxt);
         if (s.processes !== undefined) out.counter('node_forks_total', 'Processes and threads created since boot.', s.processes);

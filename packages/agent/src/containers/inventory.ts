@@ -244,7 +244,7 @@ export class ContainerInventory {
     if (this.#memTotal !== null && now - this.#memTotalAtMs < MACHINE_INFO_MS) return this.#memTotal;
     let text: string | undefined;
     try {
-      text = readKernelFileOptional(procPath(this.#roots, 'meminfo'));
+      text = readKernelFileOptional(procPath(this.#roots, 'meminfo'), true);
     } catch {
       return undefined;
     }

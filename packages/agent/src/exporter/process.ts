@@ -46,7 +46,7 @@ export function processFamilies(startTimeSeconds: number): MetricFamily[] {
   const out = new MetricWriter();
   const cpuHelp = 'User and system CPU time the agent has used, in seconds.';
   out.gauge('process_start_time_seconds', 'When the agent started, in seconds since the epoch.', startTimeSeconds);
-  const stat = process.platform === 'linux' ? readKernelFileOptional('/proc/self/stat') : undefined;
+  const stat = process.platform === 'linux' ? readKernelFileOptional('/proc/self/stat', true) : undefined;
   if (!stat) {
     const cpu = process.cpuUsage();
     out.counter('process_cpu_seconds_total', cpuHelp, (cpu.user + cpu.system) / 1e6);
@@ -59,7 +59,7 @@ export function processFamilies(startTimeSeconds: number): MetricFamily[] {
     out.gauge('process_virtual_memory_bytes', 'Virtual memory size of the agent, in bytes.', Number(fields[20]));
   }
   if (process.platform === 'linux') {
-    const limits = readKernelFileOptional('/proc/self/limits') ?? '';
+    const limits = readKernelFileOptional('/proc/self/limits', true) ?? '';
     const maxAs = limit(limits, LIMITS.addressSpace);
     if (maxAs !== undefined) out.gauge('process_virtual_memory_max_bytes', 'Most virtual memory the agent may map, in bytes.', maxAs);
     try {

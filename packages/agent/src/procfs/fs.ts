@@ -157,7 +157,7 @@ class OpenKernelFiles {
 
 export const openKernelFiles = new OpenKernelFiles();
 
-function readWhole(fd: number, attribute: boolean): string {
+function readWhole(fd: number, oneRead: boolean): string {
   let length = 0;
   for (;;) {
     if (length === scratch.length) {
@@ -172,9 +172,7 @@ function readWhole(fd: number, attribute: boolean): string {
     const n = readSync(fd, scratch, length, room, length);
     length += n;
     if (n === 0) break;
-    // A sysfs attribute comes whole in one read() (at most a page), so a short read is its end.
-    // procfs seq_files may return less than asked before their end, so those read on to 0.
-    if (attribute && n < room) break;
+    if (oneRead && n < room) break;
   }
   return scratch.toString('utf8', 0, length);
 }
@@ -182,11 +180,18 @@ function readWhole(fd: number, attribute: boolean): string {
 /**
  * Reads a procfs or sysfs file synchronously. Only for files the kernel generates from memory:
  * never for anything on a disk or network file system, which could block the event loop.
+ *
+ * `oneRead` is for a file the kernel hands over whole in one read: a sysfs attribute (at most a
+ * page), a sysctl, a procfs file written by one show() (meminfo, stat, loadavg, netstat, snmp,
+ * sockstat, pressure). A read shorter than asked is then its end, and it is not asked again at
+ * its end, which would make the kernel generate it a second time only to answer 0. Other procfs
+ * files (one record per line: vmstat, diskstats, net/dev, mountinfo) may return less than asked
+ * before their end, and are read on to 0.
  */
-export function readKernelFile(path: string, attribute = false): string {
+export function readKernelFile(path: string, oneRead = false): string {
   const kept = openKernelFiles.get(path);
   if (kept !== undefined && kept >= 0) {
-    const text = readKept(kept, attribute);
+    const text = readKept(kept, oneRead);
     if (text !== undefined) return text;
     // The object behind the descriptor went away (or cannot answer now): try the path afresh.
     openKernelFiles.drop(path);
@@ -194,7 +199,7 @@ export function readKernelFile(path: string, attribute = false): string {
   const fd = openSync(path, constants.O_RDONLY);
   let keep = false;
   try {
-    const text = readWhole(fd, attribute);
+    const text = readWhole(fd, oneRead);
     keep = kept !== -1 && openKernelFiles.adopt(path, fd);
     return text;
   } finally {
@@ -203,14 +208,14 @@ export function readKernelFile(path: string, attribute = false): string {
 }
 
 /** A kept descriptor's file, or undefined when it cannot be read. One native call when the helpers are built. */
-function readKept(fd: number, attribute: boolean): string | undefined {
+function readKept(fd: number, oneRead: boolean): string | undefined {
   const native = optionalNativeHelpers();
   if (native) {
-    const text = native.readFd(fd);
+    const text = native.readFd(fd, oneRead);
     return typeof text === 'string' ? text : undefined;
   }
   try {
-    return readWhole(fd, attribute);
+    return readWhole(fd, oneRead);
   } catch {
     return undefined;
   }
@@ -221,12 +226,12 @@ function errno(err: unknown): string | undefined {
 }
 
 /** readKernelFile, or undefined when the file does not exist. */
-export function readKernelFileOptional(path: string): string | undefined {
+export function readKernelFileOptional(path: string, oneRead = false): string | undefined {
   // A file this kernel lacks (/proc/schedstat, /proc/pressure) is asked for on every scrape: an
   // access() that says so costs far less than the exception a failed open() becomes.
   if (!openKernelFiles.knows(path) && !existsSync(path)) return undefined;
   try {
-    return readKernelFile(path);
+    return readKernelFile(path, oneRead);
   } catch (err) {
     const code = errno(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -312,8 +317,8 @@ export class NoDataError extends Error {
 }
 
 /** readKernelFileOptional that turns a missing file into a NoDataError naming it. */
-export function readRequired(path: string): string {
-  const text = readKernelFileOptional(path);
+export function readRequired(path: string, oneRead = false): string {
+  const text = readKernelFileOptional(path, oneRead);
   if (text === undefined) throw new NoDataError(`${path} does not exist`);
   return text;
 }
