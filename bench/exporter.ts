@@ -2,16 +2,18 @@
  * The agent's /metrics next to Debian's node_exporter 1.5 on equal work (testing/node-exporter.ts):
  * the same collectors, upstream's default filters on both sides, neither side's own process
  * metrics, the same empty textfile directory. Both run from the start; the run waits until the
- * agent has given back the pages of its start both times it does, then scrapes each side in
- * alternating blocks, with and without gzip. With gzip the agent is set to level 6, the level of
- * Go's gzip.DefaultCompression that node_exporter uses; a second agent, at its own default level 1,
- * is then measured the same way beside node_exporter and printed apart, without a ratio.
+ * agent has given back the pages of its start both times it does and has served a warm-up of
+ * scrapes (its compilers then run the code a deployed agent runs after hours; node_exporter has
+ * none to warm), then scrapes the two in alternating blocks, with and without gzip, the modes in
+ * two rounds. With gzip the agent is set to level 6, the level of Go's gzip.DefaultCompression
+ * that node_exporter uses; a second agent, at its own default level 1, is measured the same way
+ * beside node_exporter and printed apart, without a ratio.
  *
  * CPU is each process's whole CPU time (every thread: GC, compilers, Go's runtime) from the start
- * of a mode's first block to the end of its last, the other side's blocks included, divided by the
- * scrapes it served: nothing a side does in the background escapes its charge. Latency is the
- * median of the scrapes as the client saw them. Series and family counts of both sides are printed,
- * and the ratios are withheld when the two differ by more than 5 %.
+ * of a mode's blocks to their end, the other side's blocks included, divided by the scrapes it
+ * served: nothing a side does in the background escapes its charge. Latency is the median of the
+ * scrapes as the client saw them. Series and family counts of both sides are printed, and the
+ * ratios are withheld when the two differ by more than 5 %.
  *
  *   npm run bench -- exporter [--quick] [--scrapes N]
  */
@@ -28,7 +30,8 @@ const BENCH = 'exporter';
 const scrapesArg = process.argv.indexOf('--scrapes');
 const SCRAPES = scrapesArg > 0 ? Number(process.argv[scrapesArg + 1]) : quick ? 300 : 2000;
 const BLOCK = 50;
-const WARMUP = 100;
+/** Scrapes of each side before measuring: the agent's compilers reach the code a deployed agent runs after hours. */
+const WARMUP = quick ? 300 : 1000;
 /** The agent's page releases: RELEASE_MS after the start, and again eleven times that later. */
 const RELEASE_MS = 3000;
 
@@ -140,19 +143,21 @@ interface Run {
 }
 
 /** Alternating blocks of BLOCK scrapes of each side; each side's CPU over the whole span. */
-async function measure(sides: Side[], gzip: boolean): Promise<Map<Side, Run>> {
-  const runs = new Map(sides.map((s) => [s, { ms: [] as number[], cpuS: -cpuSeconds(s.pid), bytes: 0 }]));
-  for (let done = 0; done < SCRAPES; done += BLOCK) {
-    for (const [side, run] of runs) {
+async function measure(sides: Side[], gzip: boolean, scrapes: number, runs = new Map<Side, Run>()): Promise<Map<Side, Run>> {
+  for (const s of sides) if (!runs.has(s)) runs.set(s, { ms: [], cpuS: 0, bytes: 0 });
+  const cpu0 = new Map(sides.map((s) => [s, cpuSeconds(s.pid)]));
+  for (let done = 0; done < scrapes; done += BLOCK) {
+    for (const side of sides) {
+      const run = runs.get(side) as Run;
       for (let i = 0; i < BLOCK; i++) {
         const s = await scrapeOnce(side.http, side.port, gzip);
         run.ms.push(s.ms);
         run.bytes = s.body.length;
       }
     }
-    if ((done + BLOCK) % 500 === 0) progress(`${gzip ? 'gzip' : 'identity'}: ${done + BLOCK}/${SCRAPES} scrapes of each`);
   }
-  for (const [side, run] of runs) run.cpuS += cpuSeconds(side.pid);
+  for (const side of sides) (runs.get(side) as Run).cpuS += cpuSeconds(side.pid) - (cpu0.get(side) as number);
+  progress(`${gzip ? 'gzip' : 'identity'}: ${scrapes} more scrapes of each`);
   return runs;
 }
 
@@ -182,15 +187,22 @@ try {
     if (Date.now() > deadline) throw new Error('an agent did not log its two releases of the startup pages');
     await new Promise((r) => setTimeout(r, 200));
   }
-  for (let i = 0; i < WARMUP; i++) for (const s of all) await scrapeOnce(s.http, s.port, true);
+  progress(`warming up: ${WARMUP} scrapes of each side`);
+  for (let i = 0; i < WARMUP; i++) for (const s of all) await scrapeOnce(s.http, s.port, i % 2 === 0);
 
   progress(`${SCRAPES} scrapes of each side per mode, in alternating blocks of ${BLOCK}`);
   const rssBefore = rssMb(agent.pid);
-  // Two sides at a time, so each has the same pauses between its blocks in every mode.
-  const gzipRuns = await measure([agent, refSide], true);
-  const identityRuns = await measure([agent, refSide], false);
+  // Two sides at a time, so each has the same pauses between its blocks in every mode, and the
+  // modes in two rounds, so neither is measured only first or only last.
+  const gzipRuns = new Map<Side, Run>();
+  const identityRuns = new Map<Side, Run>();
+  const defaultRuns = new Map<Side, Run>();
+  for (let round = 0; round < 2; round++) {
+    await measure([agent, refSide], true, SCRAPES / 2, gzipRuns);
+    await measure([agent, refSide], false, SCRAPES / 2, identityRuns);
+    await measure([agentDefault, refSide], true, SCRAPES / 2, defaultRuns);
+  }
   const rssAfter = rssMb(agent.pid);
-  const defaultRuns = await measure([agentDefault, refSide], true);
 
   const modes = [
     { suffix: '', mode: 'gzip level 6 on both sides', runs: gzipRuns },
