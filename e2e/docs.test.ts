@@ -32,6 +32,7 @@ const NOT_OURS = new Map<string, string>([
   ['flag --quick', 'npm run bench -- NAME --quick: a flag of the benchmarks, not of the binaries'],
   ['flag --series', 'adr/0002: a flag of bench/ingest.ts'],
   ['flag --store', 'adr/0002: a flag of bench/ingest.ts'],
+  ['flag --collector.disable-defaults', "collectors.md: node_exporter's flag, as bench/exporter starts it for equal work"],
   ['path packages/server/public', "README.md: the dashboard's build output (npm run build), ignored by git"],
 ]);
 
