@@ -262,7 +262,7 @@ export class CollectorSet {
     const started = performance.now();
     let update: Promise<void> | void;
     try {
-      update = slot.collector.update(out, run.context);
+      update = slot.collector.update(out, run);
     } catch (err) {
       this.#permits.release();
       return this.#record(slot, startedMs, (performance.now() - started) / 1000, out, err);
@@ -341,22 +341,21 @@ export class CollectorSet {
  * the agent runs with, a timer, an AbortController and a race per collector and scrape cost more
  * than many collectors do.
  */
-class SlotRun {
+class SlotRun implements CollectContext {
+  readonly roots: ProcRoots;
+  readonly log: Logger;
   #ac: AbortController | undefined;
   #aborted = false;
-  readonly context: CollectContext;
 
   constructor(opts: CollectorSetOptions) {
-    const run = this;
-    this.context = {
-      roots: opts.roots,
-      log: opts.log,
-      get signal(): AbortSignal {
-        run.#ac ??= new AbortController();
-        if (run.#aborted) run.#ac.abort();
-        return run.#ac.signal;
-      },
-    };
+    this.roots = opts.roots;
+    this.log = opts.log;
+  }
+
+  get signal(): AbortSignal {
+    this.#ac ??= new AbortController();
+    if (this.#aborted) this.#ac.abort();
+    return this.#ac.signal;
   }
 
   abort(): void {
