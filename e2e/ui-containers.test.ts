@@ -6,15 +6,13 @@
  * and the host header's addresses with the overview's search by any of them.
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, launchChromium } from '../testing/browser.ts';
+import { artifactPath, launchChromium, seriousA11yViolations } from '../testing/browser.ts';
 import { type SimulatedContainer, SimulatedContainerHost } from '../testing/containers.ts';
-import { eventually, getJson, ROOT, type ServerProc, startServer } from '../testing/processes.ts';
+import { eventually, getJson, type ServerProc, startServer } from '../testing/processes.ts';
 import { AgentSimulator, hostSummarySeries } from '../testing/simulator.ts';
 
-const AXE = join(ROOT, 'node_modules/axe-core/axe.min.js');
 const MiB = 2 ** 20;
 
 const hex = (seed: string) => createHash('sha256').update(seed).digest('hex');
@@ -159,16 +157,7 @@ const count = (page: Page, state: string) =>
   page.locator(`[data-testid="ctr-counts"] li[data-state="${state}"]`).getAttribute('data-count');
 
 async function axe(page: Page, name: string): Promise<void> {
-  await page.addScriptTag({ path: AXE });
-  const found = await page.evaluate(async () => {
-    const g = globalThis as unknown as {
-      axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> };
-      document: unknown;
-    };
-    const r = await g.axe.run(g.document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const bad = found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const bad = await seriousA11yViolations(page);
   expect(bad, `${name}: ${JSON.stringify(bad, null, 1)}`).toEqual([]);
 }
 

@@ -1,17 +1,10 @@
-/**
- * The dashboard in Chromium against a real server, one real agent and simulated agents: the
- * overview's live rows, the host page for every range, language and theme switches, screenshots
- * in light/dark x English/Chinese, and axe-core on the main pages.
- */
-import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, launchChromium } from '../testing/browser.ts';
-import { type AgentProc, eventually, getJson, ROOT, type ServerProc, startAgent, startServer } from '../testing/processes.ts';
+import { artifactPath, launchChromium, seriousA11yViolations } from '../testing/browser.ts';
+import { type AgentProc, eventually, getJson, type ServerProc, startAgent, startServer } from '../testing/processes.ts';
 import { realisticHostSeries } from '../testing/series.ts';
 import { AgentSimulator } from '../testing/simulator.ts';
 
-const AXE = join(ROOT, 'node_modules/axe-core/axe.min.js');
 const SIMULATED = 40;
 
 let server: ServerProc;
@@ -76,26 +69,7 @@ async function newPage(opts: { width?: number; height?: number } = {}): Promise<
 }
 
 async function axe(page: Page, name: string): Promise<void> {
-  await page.addScriptTag({ path: AXE });
-  const found = await page.evaluate(async () => {
-    const g = globalThis as unknown as {
-      axe: {
-        run(
-          ctx: unknown,
-          opts: unknown,
-        ): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }>;
-      };
-      document: unknown;
-    };
-    const r = await g.axe.run(g.document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')),
-    }));
-  });
-  const bad = found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const bad = await seriousA11yViolations(page);
   expect(bad, `${name}: ${JSON.stringify(bad, null, 1)}`).toEqual([]);
 }
 

@@ -1,15 +1,7 @@
-/**
- * The dashboard's Alerts, Tasks, Settings and sign-in pages in Simplified Chinese, in Chromium
- * against a real server: Chinese headings, labels and buttons, none of a set of known English
- * strings left over, and axe-core still finding no serious or critical violation.
- */
-import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, launchChromium } from '../testing/browser.ts';
-import { createUser, ROOT, type ServerProc, startServer } from '../testing/processes.ts';
-
-const AXE = join(ROOT, 'node_modules/axe-core/axe.min.js');
+import { artifactPath, launchChromium, seriousA11yViolations } from '../testing/browser.ts';
+import { createUser, type ServerProc, startServer } from '../testing/processes.ts';
 
 /** The little of the DOM the page functions below use; the tests' tsconfig has no DOM library. */
 interface PageGlobals {
@@ -58,16 +50,7 @@ async function expectNoEnglish(page: Page, what: string, words: string[]): Promi
 }
 
 async function axe(page: Page, name: string): Promise<void> {
-  await page.addScriptTag({ path: AXE });
-  const found = await page.evaluate(async () => {
-    const g = globalThis as unknown as {
-      axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> };
-      document: unknown;
-    };
-    const r = await g.axe.run(g.document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const bad = found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const bad = await seriousA11yViolations(page);
   expect(bad, `${name}: ${JSON.stringify(bad, null, 1)}`).toEqual([]);
 }
 
