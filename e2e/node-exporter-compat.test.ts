@@ -1,10 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MOUNT_POINTS_EXCLUDE } from '../packages/agent/src/collectors/options.ts';
 import { parseExposition } from '../packages/agent/src/exporter/parse.ts';
 import type { MetricFamily } from '../packages/agent/src/metrics.ts';
-import { equalWork, NODE_EXPORTER } from '../testing/node-exporter.ts';
+import { equalWork, NODE_EXPORTER, UPSTREAM_FILTERS } from '../testing/node-exporter.ts';
 import { type AgentProc, freePort, type Proc, startAgent, startCommand } from '../testing/processes.ts';
 
 /**
@@ -83,11 +82,7 @@ describe('the agent next to Debian node_exporter 1.5', () => {
   beforeAll(async () => {
     nePort = await freePort();
     // Debian patches some defaults; these put node_exporter back on upstream 1.5's, which the agent follows.
-    ne = startCommand('prometheus-node-exporter', [
-      `--web.listen-address=127.0.0.1:${nePort}`,
-      `--collector.filesystem.mount-points-exclude=${DEFAULT_MOUNT_POINTS_EXCLUDE}`,
-      '--collector.netdev.device-exclude=',
-    ]);
+    ne = startCommand(NODE_EXPORTER, [`--web.listen-address=127.0.0.1:${nePort}`, ...UPSTREAM_FILTERS]);
     agent = await startAgent();
     await ne.waitFor(/Listening on/, 20_000);
   }, 60_000);

@@ -8,13 +8,17 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_MOUNT_POINTS_EXCLUDE } from '../packages/agent/src/collectors/options.ts';
 import { loadCollectorDefinitions } from '../packages/agent/src/collectors/registry.ts';
 
 export const NODE_EXPORTER = 'prometheus-node-exporter';
 
-/** Upstream node_exporter's defaults where Debian's package sets its own (it adds /run, /mnt and /media, and leaves out lo). */
-const UPSTREAM_FILTERS = [
-  '--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)',
+/**
+ * Upstream node_exporter's defaults, which the agent follows, where Debian's package sets its own
+ * (it adds /run, /mnt and /media to the mount points left out, and leaves out lo).
+ */
+export const UPSTREAM_FILTERS = [
+  `--collector.filesystem.mount-points-exclude=${DEFAULT_MOUNT_POINTS_EXCLUDE}`,
   '--collector.netdev.device-exclude=',
 ];
 
