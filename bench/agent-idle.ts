@@ -31,7 +31,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { equalWork, NODE_EXPORTER, nodeExporterVersion } from '../testing/node-exporter.ts';
 import { freePort, getJson, type Proc, startCommand, startServer, tempDir } from '../testing/processes.ts';
-import { anonMb, cpuSeconds, emit, ensureAgentBuilt, median, progress, quick, rssMb, seriesAndFamilies } from './lib.ts';
+import { anonMb, cpuSeconds, emit, ensureAgentBuilt, median, progress, quick, rssMb, seriesAndFamilies, sleep } from './lib.ts';
 
 const BENCH = 'agent-idle';
 const spanArg = process.argv.indexOf('--span');
@@ -62,7 +62,6 @@ interface Side {
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Busy and total jiffies of the whole machine (the cpu line of /proc/stat). */
 function hostJiffies(): { busy: number; total: number } {

@@ -19,7 +19,7 @@ import { PostgresStore } from '../packages/server/src/store/postgres.ts';
 import type { Store } from '../packages/server/src/store/types.ts';
 import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
 import { tempDir } from '../testing/processes.ts';
-import { cpuSeconds, emit, percentile, progress, quick, rssMb } from './lib.ts';
+import { cpuSeconds, emit, percentile, progress, quick, rssMb, sleep } from './lib.ts';
 import {
   defaultAgentFigure,
   histogramQuantile,
@@ -29,7 +29,6 @@ import {
   scrape,
   seriesCount,
   simulatedSeries,
-  sleep,
   slowAckReport,
   startBenchServer,
   startLoad,

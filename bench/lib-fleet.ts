@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { freePort, getJson, ROOT, type ServerProc, startServer, tempDir } from '../testing/processes.ts';
 import { type ObservedSeries, observedHostSeries, realisticHostSeries } from '../testing/series.ts';
 import type { SeriesGenerator } from '../testing/simulator.ts';
-import { type Figure, progress, spawnDefaultAgent } from './lib.ts';
+import { type Figure, progress, sleep, spawnDefaultAgent } from './lib.ts';
 
 /**
  * What each simulated agent sends per report: that many series of testing/series.ts's
@@ -227,8 +227,6 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 export async function scrape(url: string): Promise<string> {
   return await (await fetch(`${url}/metrics`)).text();
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The agent id that bench/lib-agents.ts gives to global agent index `g` (same slot arithmetic). */
 export function simAgentId(g: number, agents: number, processes: number): string {

@@ -83,6 +83,8 @@ export function percentile(values: readonly number[], p: number): number {
 
 export const median = (values: readonly number[]) => percentile(values, 50);
 
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
  * The built agent with default settings, reporting to `server` (gRPC HOST:PORT): only the server,
  * a data directory and an exporter port of its own (9101 may be taken), and none of the

@@ -27,8 +27,8 @@ import { FLEET_AVERAGED, fleetHistory, fleetSnapshot } from '../packages/server/
 import type { AgentView } from '../packages/server/src/registry.ts';
 import { EmbeddedStore } from '../packages/server/src/store/embedded/engine.ts';
 import { getJson, tempDir } from '../testing/processes.ts';
-import { cpuSeconds, emit, median, percentile, progress, quick } from './lib.ts';
-import { simAgentId, sleep, startBenchServer, startLoad } from './lib-fleet.ts';
+import { cpuSeconds, emit, median, percentile, progress, quick, sleep } from './lib.ts';
+import { simAgentId, startBenchServer, startLoad } from './lib-fleet.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -20,8 +20,8 @@ import type { Page } from 'playwright-core';
 import { launchChromium } from '../testing/browser.ts';
 import { getJson, tempDir } from '../testing/processes.ts';
 import { AgentSimulator, hostSummarySeries } from '../testing/simulator.ts';
-import { emit, median, percentile, progress, quick } from './lib.ts';
-import { defaultAgentFigure, measureDefaultAgent, sleep, startBenchServer, startLoad } from './lib-fleet.ts';
+import { emit, median, percentile, progress, quick, sleep } from './lib.ts';
+import { defaultAgentFigure, measureDefaultAgent, startBenchServer, startLoad } from './lib-fleet.ts';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(name);
