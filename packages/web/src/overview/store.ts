@@ -25,6 +25,8 @@ export class AgentStore {
 
   load(items: Agent[]): void {
     for (const a of items) {
+      // A live update that arrived while the snapshot was on its way is newer than the snapshot.
+      if ((this.agents.get(a.id)?.lastSeenMs ?? Number.NEGATIVE_INFINITY) > a.lastSeenMs) continue;
       this.agents.set(a.id, a);
       this.#dirty.add(a.id);
     }
