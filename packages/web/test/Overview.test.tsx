@@ -125,7 +125,7 @@ describe('Overview', () => {
     expect(within(row()).getByText('offline')).toBeTruthy();
   });
 
-  it('shows why the agents could not be loaded', () => {
+  it('shows why the agents could not be loaded, and keeps the search text for the session', () => {
     const store = new AgentStore();
     renderPage(<Overview store={store} onOpen={() => undefined} error={new Error('503 Service Unavailable')} />);
     expect(screen.getByRole('alert').textContent).toBe('Could not load agents: 503 Service Unavailable');

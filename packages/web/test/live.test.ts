@@ -162,6 +162,8 @@ describe('LiveConnection with a fake socket', () => {
 });
 
 describe('LiveConnection against a real WebSocket server', () => {
+  // How long to wait for the network on a busy machine: an upper bound, never a measurement.
+  const PATIENCE = { timeout: 10_000 };
   let server: WebSocketServer;
   let url: string;
   /** What the server received on each connection, in order of connection. */
@@ -195,25 +197,25 @@ describe('LiveConnection against a real WebSocket server', () => {
     const agents: string[] = [];
     live.onAgent((a) => agents.push(a.hostname));
 
-    await vi.waitFor(() => expect(received[0]).toEqual([{ type: 'subscribe', agentId: 'a' }]));
+    await vi.waitFor(() => expect(received[0]).toEqual([{ type: 'subscribe', agentId: 'a' }]), PATIENCE);
     expect(live.connected).toBe(true);
     const first = connections[0] as ServerSocket;
     first.send(JSON.stringify({ type: 'agent', agent: agent('a', { hostname: 'web-1' }) }));
     first.send(
       JSON.stringify({ type: 'samples', agentId: 'a', timestampMs: 1, samples: [{ name: 'x', labels: {}, value: 1, timestampMs: 1 }] }),
     );
-    await vi.waitFor(() => expect(samples).toHaveLength(1));
+    await vi.waitFor(() => expect(samples).toHaveLength(1), PATIENCE);
     expect(agents).toEqual(['web-1']);
 
     first.terminate();
-    await vi.waitFor(() => expect(received[1]).toEqual([{ type: 'subscribe', agentId: 'a' }]));
+    await vi.waitFor(() => expect(received[1]).toEqual([{ type: 'subscribe', agentId: 'a' }]), PATIENCE);
     expect(server.clients.size).toBe(1);
 
     const second = connections[1] as ServerSocket;
     const closed = once(second, 'close');
     live.close();
     await closed;
-    await vi.waitFor(() => expect(live.connected).toBe(false));
+    await vi.waitFor(() => expect(live.connected).toBe(false), PATIENCE);
     expect(server.clients.size).toBe(0);
     expect(connections).toHaveLength(2);
   });
