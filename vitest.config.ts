@@ -12,7 +12,17 @@ export default defineConfig({
       { extends: true, test: { name: 'protocol', root: 'packages/protocol', include: ['test/**/*.test.ts'] } },
       { extends: true, test: { name: 'agent', root: 'packages/agent', include: ['test/**/*.test.ts'] } },
       { extends: true, test: { name: 'server', root: 'packages/server', include: ['test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'web', root: 'packages/web', include: ['test/**/*.test.ts?(x)'] } },
+      {
+        extends: true,
+        test: {
+          name: 'web',
+          root: 'packages/web',
+          include: ['test/**/*.test.ts?(x)'],
+          // The dashboard's code runs in a browser: its tests get a DOM, and components render into it.
+          environment: 'happy-dom',
+          setupFiles: ['./test/setup.ts'],
+        },
+      },
       {
         extends: true,
         test: {

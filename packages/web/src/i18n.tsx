@@ -206,7 +206,8 @@ const coreZh: Record<keyof typeof coreEn, string> = {
 const zh: Record<MessageKey, string> = { ...coreZh, ...containersZh, ...alertsZh, ...tasksZh, ...authZh };
 
 export type Lang = 'en' | 'zh';
-const DICTS: Record<Lang, Record<MessageKey, string>> = { en, zh };
+/** Every text in both languages; exported for the test that holds the two to each other. */
+export const DICTS: Record<Lang, Record<MessageKey, string>> = { en, zh };
 export const LANG_KEY = 'falconet.lang';
 
 export type Translate = (key: MessageKey, ...args: (string | number)[]) => string;

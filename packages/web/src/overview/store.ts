@@ -24,8 +24,15 @@ export class AgentStore {
   #listTimer: ReturnType<typeof setTimeout> | undefined;
 
   load(items: Agent[]): void {
-    for (const a of items) this.agents.set(a.id, a);
+    for (const a of items) {
+      // A live update that arrived while the snapshot was on its way is newer than the snapshot.
+      if ((this.agents.get(a.id)?.lastSeenMs ?? Number.NEGATIVE_INFINITY) > a.lastSeenMs) continue;
+      this.agents.set(a.id, a);
+      this.#dirty.add(a.id);
+    }
     this.loaded = true;
+    // The rows on screen paint from their listeners: a snapshot read again after a reconnect repaints them too.
+    this.#schedule();
     this.#listChanged(true);
   }
 

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type ChartSpec,
+  chartDates,
+  containerChartSpecs,
+  formatTick,
+  formatValue,
+  type Labels,
+  SYSTEM_CHARTS,
+  zhDateTemplate,
+} from '../src/host/charts.ts';
+import { isMessageKey, type MessageKey } from '../src/i18n.tsx';
+
+/** The dictionary's English for what a key function asks, enough to read the line names. */
+const t = (k: MessageKey) => `<${k}>`;
+const chart = (id: string) => SYSTEM_CHARTS.find((c) => c.id === id) as ChartSpec;
+/** The line each labelled series of a chart's query goes to (undefined: left out). */
+const lines = (id: string, query: number, series: Labels[]) => series.map((l) => chart(id).queries[query]?.key(l, t));
+
+describe('formatValue', () => {
+  it('writes each unit its own way', () => {
+    expect(formatValue('percent', 12.345)).toBe('12.3%');
+    expect(formatValue('bytes', 3 * 2 ** 30)).toBe('3.0 GiB');
+    expect(formatValue('rate', 1536)).toBe('1.5 KiB/s');
+    expect(formatValue('celsius', 41.26)).toBe('41.3 °C');
+  });
+
+  it('writes plain numbers with two decimals below 100 and none from 100', () => {
+    expect(formatValue('number', 0.5)).toBe('0.50');
+    expect(formatValue('number', 99.994)).toBe('99.99');
+    expect(formatValue('number', 100)).toBe('100');
+    expect(formatValue('number', -250.4)).toBe('-250');
+  });
+
+  it('writes a dash for a gap (null), no value, NaN or Infinity, in every unit', () => {
+    for (const unit of ['percent', 'bytes', 'rate', 'number', 'celsius'] as const) {
+      for (const v of [null, undefined, Number.NaN, Number.POSITIVE_INFINITY]) expect(formatValue(unit, v)).toBe('–');
+    }
+  });
+});
+
+describe('formatTick', () => {
+  it('writes axis ticks short: whole units for percent, degrees and numbers', () => {
+    expect(formatTick('percent', 25)).toBe('25%');
+    expect(formatTick('celsius', 60)).toBe('60°');
+    expect(formatTick('number', 0.25)).toBe('0.25');
+  });
+
+  it('drops the decimals of byte ticks from two digits on, and a ".0" anywhere', () => {
+    expect(formatTick('bytes', 256 * 2 ** 20)).toBe('256 MiB');
+    expect(formatTick('bytes', 2 ** 30)).toBe('1 GiB');
+    expect(formatTick('bytes', 1.5 * 2 ** 30)).toBe('1.5 GiB');
+    expect(formatTick('rate', 20 * 1024)).toBe('20 KiB/s');
+    expect(formatTick('bytes', 512)).toBe('512 B');
+  });
+});
+
+describe('the system charts', () => {
+  it('have unique ids and a title the dictionary knows', () => {
+    expect(new Set(SYSTEM_CHARTS.map((c) => c.id)).size).toBe(SYSTEM_CHARTS.length);
+    for (const c of SYSTEM_CHARTS) expect(isMessageKey(c.title), c.id).toBe(true);
+  });
+
+  it('draw busy CPU time per core, leaving idle and iowait out', () => {
+    expect(
+      lines('cpu-cores', 0, [
+        { cpu: '0', mode: 'user' },
+        { cpu: '0', mode: 'idle' },
+        { cpu: '1', mode: 'iowait' },
+        { cpu: '1', mode: 'system' },
+      ]),
+    ).toEqual(['cpu0', undefined, undefined, 'cpu1']);
+    const q = chart('cpu-cores').queries[0];
+    expect(q).toMatchObject({ counter: true, scale: 100 });
+  });
+
+  it('draw CPU per mode averaged over cores, without idle', () => {
+    expect(
+      lines('cpu-modes', 0, [
+        { cpu: '0', mode: 'user' },
+        { cpu: '3', mode: 'idle' },
+      ]),
+    ).toEqual(['user', undefined]);
+    expect(chart('cpu-modes').queries[0]?.perDistinct).toBe('cpu');
+  });
+
+  it('draw network per interface in and out, without loopback or a series with no device', () => {
+    expect(lines('network', 0, [{ device: 'eth0' }, { device: 'lo' }, {}])).toEqual(['eth0 <series.in>', undefined, undefined]);
+    expect(lines('network', 1, [{ device: 'eth0' }])).toEqual(['eth0 <series.out>']);
+  });
+
+  it('take only the unlabelled CPU and memory totals, not per-core or per-mount series', () => {
+    expect(lines('CPU', 0, [{}, { cpu: '0' }])).toEqual(['<series.cpuUsed>', undefined]);
+    expect(lines('Memory', 1, [{}])).toEqual(['<series.swapUsed>']);
+  });
+
+  it('name temperature lines by chip and sensor, or by zone type, with what is missing left out', () => {
+    expect(lines('temps', 0, [{ chip: 'coretemp', sensor: 'temp1' }, { chip: 'nvme' }, {}])).toEqual(['coretemp temp1', 'nvme', '']);
+    expect(lines('temps', 1, [{ type: 'x86_pkg_temp', zone: '0' }, {}])).toEqual(['x86_pkg_temp 0', 'zone']);
+  });
+});
+
+describe('containerChartSpecs', () => {
+  it("reads the container's own series, with a limit line only where it has a limit", () => {
+    const [cpu, memory] = containerChartSpecs({ id: '/docker/abc', cpuLimited: true, memoryLimited: false });
+    expect(cpu.queries).toHaveLength(2);
+    expect(cpu.queries.map((q) => q.labels)).toEqual([{ id: '/docker/abc' }, { id: '/docker/abc' }]);
+    expect(cpu.queries[1]).toMatchObject({ limit: true, scale: 100 });
+    expect(memory.queries).toHaveLength(1);
+    expect(memory.unit).toBe('bytes');
+
+    const [, limited] = containerChartSpecs({ id: 'x', cpuLimited: false, memoryLimited: true });
+    expect(limited.queries[1]).toMatchObject({ limit: true });
+    expect(limited.queries[1]?.key({}, t)).toBe('<ctr.limit>');
+  });
+});
+
+describe('chart dates', () => {
+  it("turns uPlot's US-style axis templates into Chinese order and 24-hour time", () => {
+    expect(zhDateTemplate('{M}/{D}')).toBe('{M}月{D}日');
+    expect(zhDateTemplate('{M}/{D}/{YY}')).toBe('{YYYY}年{M}月{D}日');
+    expect(zhDateTemplate('{h}:{mm}{aa}')).toBe('{HH}:{mm}');
+    expect(zhDateTemplate('{h}{aa}')).toBe('{HH}:00');
+    expect(zhDateTemplate('{MMM}')).toBe('{M}月');
+    expect(zhDateTemplate('{YYYY}')).toBe('{YYYY}年');
+    expect(zhDateTemplate('{h}:{mm}{aa}\n{M}/{D}')).toBe('{HH}:{mm}\n{M}月{D}日');
+    expect(zhDateTemplate('{M}/{D}\n{YYYY}')).toBe('{M}月{D}日\n{YYYY}年');
+  });
+
+  it('formats axis dates in the language of the dashboard', () => {
+    const at = new Date(2019, 6, 9, 15, 5);
+    expect(chartDates('zh')('{h}:{mm}{aa}\n{M}/{D}/{YY}')(at)).toBe('15:05\n2019年7月9日');
+    expect(chartDates('zh')('{MMM}')(at)).toBe('7月');
+    expect(chartDates('en')('{h}:{mm}{aa}\n{M}/{D}/{YY}')(at)).toBe('3:05pm\n7/9/19');
+    expect(chartDates('en')('{MMM}')(at)).toBe('Jul');
+  });
+});

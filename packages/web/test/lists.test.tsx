@@ -1,0 +1,328 @@
+import { act, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { AlertsPage } from '../src/alerts/AlertsPage.tsx';
+import type { Alert, Rule } from '../src/alerts/client.ts';
+import { RecordsTable } from '../src/RecordsTable.tsx';
+import type { Task } from '../src/tasks/api.ts';
+import { TasksPage } from '../src/tasks/TasksPage.tsx';
+import { FakeSocket } from './fake-socket.ts';
+import { stubFetch } from './fetch-stub.ts';
+import { renderPage } from './render.tsx';
+
+const NOW = 1_700_000_000_000;
+
+/** The text of each body row's cells, as a reader scans the table. */
+const rows = (table: HTMLElement) =>
+  [...table.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim() ?? ''));
+
+describe('RecordsTable', () => {
+  it('writes translated headings, none over a button column, a row per item, and what comes after', () => {
+    renderPage(
+      <RecordsTable
+        className="t"
+        columns={['tasks.col.command', 'tasks.col.status', '']}
+        items={[
+          { id: '1', cmd: 'uptime', st: 'done' },
+          { id: '2', cmd: 'df -h', st: 'failed' },
+        ]}
+        row={(r) => (
+          <tr key={r.id}>
+            <td>{r.cmd}</td>
+            <td>{r.st}</td>
+            <td>
+              <button type="button">x</button>
+            </td>
+          </tr>
+        )}
+        after={
+          <tr>
+            <td>end</td>
+          </tr>
+        }
+      />,
+      { lang: 'zh' },
+    );
+    const table = screen.getByRole('table');
+    expect(
+      within(table)
+        .getAllByRole('columnheader')
+        .map((th) => th.textContent),
+    ).toEqual(['命令', '状态', '']);
+    expect(rows(table)).toEqual([['uptime', 'done', 'x'], ['df -h', 'failed', 'x'], ['end']]);
+  });
+
+  it('has a heading row and nothing else for no items', () => {
+    renderPage(<RecordsTable className="t" columns={['alerts.col.name']} items={[]} row={() => null} />);
+    expect(screen.getByRole('columnheader').textContent).toBe('Name');
+    expect(rows(screen.getByRole('table'))).toEqual([]);
+  });
+});
+
+const alert = (over: Partial<Alert>): Alert => ({
+  fingerprint: over.rule ?? 'f',
+  ruleId: 'r1',
+  rule: 'cpu-high',
+  kind: 'threshold',
+  severity: 'warning',
+  state: 'firing',
+  labels: {},
+  series: 'falconet_cpu_usage_percent{}',
+  host: 'web-1',
+  agent: 'a1',
+  value: 93.456789,
+  activeSinceMs: NOW - 120_000,
+  firedAtMs: NOW - 60_000,
+  notifiedMs: 0,
+  silencedBy: [],
+  ...over,
+});
+
+describe('AlertsPage', () => {
+  beforeEach(() => {
+    history.replaceState(null, '', '/alerts');
+    vi.useFakeTimers({ toFake: ['Date'], now: NOW });
+  });
+
+  const showAlerts = () => renderPage(<AlertsPage />);
+
+  it('lists what fires and what is pending, with a count of each', async () => {
+    stubFetch({
+      'GET /api/alerts': {
+        body: {
+          items: [
+            alert({ fingerprint: 'f1', rule: 'cpu-high', host: 'web-1' }),
+            alert({ fingerprint: 'f2', rule: 'disk-full', host: 'db-1', state: 'pending', value: 3, firedAtMs: 0, silencedBy: ['s1'] }),
+          ],
+          total: 2,
+        },
+      },
+    });
+    showAlerts();
+    expect(await screen.findByText('1 firing, 1 pending')).toBeTruthy();
+    expect(rows(screen.getByRole('table'))).toEqual([
+      ['firing', 'cpu-high', 'web-1', 'falconet_cpu_usage_percent{}', '93.46', '1m ago', 'Silence 1h'],
+      // A pending alert has not fired: its age is from when it became active. A silenced one has no button.
+      ['pendingsilenced', 'disk-full', 'db-1', 'falconet_cpu_usage_percent{}', '3', '2m ago', ''],
+    ]);
+  });
+
+  it('silences an alert for an hour on a click, with its CSRF token, and reads the list again', async () => {
+    let firing = [alert({ fingerprint: 'f1' })];
+    const server = stubFetch({
+      'GET /api/alerts': () => ({ body: { items: firing, total: firing.length } }),
+      'GET /api/auth/session': { body: { mode: 'signed-in', csrfToken: 'tok' } },
+      'POST /api/alerts/silences': () => {
+        firing = [];
+        return { status: 201, body: {} };
+      },
+    });
+    showAlerts();
+    await userEvent.click(await screen.findByRole('button', { name: 'Silence 1h' }));
+    expect(await screen.findByText('Nothing firing.')).toBeTruthy();
+    const [post] = server.to('POST /api/alerts/silences');
+    expect(post?.body).toEqual({
+      matchers: { alertname: 'cpu-high', host: 'web-1' },
+      duration: '1h',
+      comment: 'silenced from the dashboard: cpu-high on web-1',
+    });
+    expect(post?.headers['x-falconet-csrf']).toBe('tok');
+    expect(server.to('GET /api/alerts')).toHaveLength(2);
+  });
+
+  it("shows the server's reason when it will not silence", async () => {
+    stubFetch({
+      'GET /api/alerts': { body: { items: [alert({})], total: 1 } },
+      'GET /api/auth/session': { body: { csrfToken: null } },
+      'POST /api/alerts/silences': { status: 403, body: { error: { message: 'operator role required' } } },
+    });
+    showAlerts();
+    await userEvent.click(await screen.findByRole('button', { name: 'Silence 1h' }));
+    expect((await screen.findByRole('alert')).textContent).toBe('operator role required');
+  });
+
+  it('opens the rules tab, remembers it in the address, and deletes an API rule once confirmed', async () => {
+    const rule = (over: Partial<Rule>): Rule =>
+      ({
+        id: 'r1',
+        name: 'cpu-high',
+        kind: 'threshold',
+        metric: 'falconet_cpu_usage_percent',
+        aggregation: 'avg',
+        window: '5m',
+        op: '>',
+        threshold: 90,
+        severity: 'critical',
+        channels: ['ops'],
+        source: 'api',
+        createdBy: 'alice',
+        createdMs: NOW,
+        updatedMs: NOW,
+        pending: 0,
+        firing: 2,
+        ...over,
+      }) as Rule;
+    const server = stubFetch({
+      'GET /api/alerts': { body: { items: [], total: 0 } },
+      'GET /api/alerts/rules': {
+        body: { items: [rule({}), rule({ id: 'r2', name: 'offline', kind: 'agent_offline', source: 'file', firing: 0 })] },
+      },
+      'GET /api/alerts/channels': { body: { items: [] } },
+      'GET /api/auth/session': { body: { csrfToken: null } },
+      'DELETE /api/alerts/rules/r1': { status: 204 },
+    });
+    const confirm = vi.fn(() => true);
+    vi.stubGlobal('confirm', confirm);
+    showAlerts();
+    await userEvent.click(screen.getByTestId('alerts-tab-rules'));
+    expect(location.hash).toBe('#rules');
+    const table = await screen.findByRole('table');
+    await waitFor(() => expect(rows(table)).toHaveLength(2));
+    expect(rows(table)[0]?.slice(0, 6)).toEqual([
+      'cpu-high',
+      'avg(falconet_cpu_usage_percent[5m]) > 90',
+      '0',
+      'critical',
+      'ops',
+      '2 firing',
+    ]);
+    expect(rows(table)[1]?.at(-1)).toBe('edit the rules file');
+
+    await userEvent.click(within(table).getByRole('button', { name: 'Delete' }));
+    expect(confirm).toHaveBeenCalledWith('Delete rule "cpu-high"? Its firing alerts resolve.');
+    await waitFor(() => expect(server.to('DELETE /api/alerts/rules/r1')).toHaveLength(1));
+  });
+
+  it('deletes nothing when the confirmation is declined', async () => {
+    const server = stubFetch({
+      'GET /api/alerts': { body: { items: [], total: 0 } },
+      'GET /api/alerts/rules': {
+        body: { items: [{ id: 'r1', name: 'x', kind: 'agent_offline', source: 'api', pending: 0, firing: 0 }] },
+      },
+      'GET /api/alerts/channels': { body: { items: [] } },
+    });
+    vi.stubGlobal('confirm', () => false);
+    history.replaceState(null, '', '/alerts#rules');
+    showAlerts();
+    await userEvent.click(await screen.findByRole('button', { name: 'Delete' }));
+    expect(server.calls.filter((c) => c.method !== 'GET')).toEqual([]);
+  });
+});
+
+const task = (over: Partial<Task>): Task => ({
+  id: 't1',
+  kind: 'run',
+  command: '/usr/bin/uptime',
+  args: [],
+  env: {},
+  schedule: '',
+  timezone: '',
+  timeoutMs: 0,
+  target: { labels: { role: 'web' } },
+  agentIds: ['a1', 'a2'],
+  status: 'done',
+  backend: 'stream',
+  createdBy: 'alice',
+  createdMs: NOW,
+  updatedMs: NOW,
+  ...over,
+});
+
+describe('TasksPage', () => {
+  beforeEach(() => {
+    FakeSocket.made = [];
+    vi.stubGlobal('WebSocket', FakeSocket);
+  });
+
+  function tasksServer(tasks: () => Task[]) {
+    return stubFetch({
+      'GET /api/tasks': () => ({ body: { items: tasks(), total: tasks().length } }),
+      'GET /api/tasks/agents': { body: { backend: 'stream', items: [] } },
+      'GET /api/tasks/audit': { body: { items: [], total: 0 } },
+      'GET /api/auth/session': { body: { csrfToken: 'tok' } },
+      'POST /api/tasks': (c) => ({ status: 201, body: { task: task({ id: 'new-1', command: (c.body as Task).command }), runs: [] } }),
+    });
+  }
+
+  function showTasks(go = vi.fn()) {
+    renderPage(<TasksPage path="/tasks" go={go} />);
+    return go;
+  }
+
+  it('lists recent tasks with their command, kind, agents, status and author, and opens one on a click', async () => {
+    tasksServer(() => [
+      task({ id: 't1', args: ['-a', 'two words'] }),
+      task({ id: 't2', kind: 'cron', command: 'df', schedule: '*/5 * * * *', timezone: 'Europe/Berlin', status: 'active' }),
+    ]);
+    const go = showTasks();
+    const table = (await screen.findAllByRole('table'))[0] as HTMLElement;
+    await waitFor(() => expect(rows(table)).toHaveLength(2));
+    expect(rows(table).map((r) => r.slice(0, 5))).toEqual([
+      ['/usr/bin/uptime -a "two words"', 'run now', '2', 'done', 'alice'],
+      ['df', 'cron */5 * * * * (Europe/Berlin)', '2', 'active', 'alice'],
+    ]);
+    await userEvent.click(within(table).getByRole('link', { name: 'df' }));
+    expect(go).toHaveBeenCalledWith('/tasks/t2');
+  });
+
+  it('runs a new task on the agents with the labels typed, one argument per line, and opens it', async () => {
+    const server = tasksServer(() => []);
+    const go = showTasks();
+    const form = screen.getByRole('form', { name: 'New task' });
+    await userEvent.type(within(form).getByLabelText('Command'), '/bin/echo');
+    await userEvent.type(within(form).getByLabelText('Arguments, one per line'), 'hello world{Enter}  second');
+    await userEvent.type(within(form).getByRole('textbox', { name: 'labels' }), 'role=web, zone = a');
+    await userEvent.click(within(form).getByRole('button', { name: 'Run' }));
+    await waitFor(() => expect(go).toHaveBeenCalledWith('/tasks/new-1'));
+    const [post] = server.to('POST /api/tasks');
+    expect(post?.body).toEqual({
+      command: '/bin/echo',
+      args: ['hello world', '  second'],
+      labels: { role: 'web', zone: 'a' },
+      schedule: '',
+      timezone: '',
+      timeoutMs: 0,
+    });
+    expect(post?.headers['x-falconet-csrf']).toBe('tok');
+  });
+
+  it('schedules instead of running once a cron schedule is typed, on the agents chosen by id', async () => {
+    const server = tasksServer(() => []);
+    showTasks();
+    const form = screen.getByRole('form', { name: 'New task' });
+    await userEvent.type(within(form).getByLabelText('Command'), 'df');
+    await userEvent.click(within(form).getByRole('radio', { name: 'by id' }));
+    await userEvent.type(within(form).getByRole('textbox', { name: 'agent ids' }), 'a1, a2 a3');
+    await userEvent.type(within(form).getByLabelText('Cron schedule (empty: run now)'), '0 3 * * *');
+    await userEvent.type(within(form).getByLabelText('Timeout, s'), '90');
+    await userEvent.click(within(form).getByRole('button', { name: 'Schedule' }));
+    await waitFor(() => expect(server.to('POST /api/tasks')).toHaveLength(1));
+    expect(server.to('POST /api/tasks')[0]?.body).toMatchObject({ agents: ['a1', 'a2', 'a3'], schedule: '0 3 * * *', timeoutMs: 90_000 });
+  });
+
+  it('says which label it cannot read, and sends nothing', async () => {
+    const server = tasksServer(() => []);
+    showTasks();
+    const form = screen.getByRole('form', { name: 'New task' });
+    await userEvent.type(within(form).getByLabelText('Command'), 'df');
+    await userEvent.type(within(form).getByRole('textbox', { name: 'labels' }), 'role=web, zone');
+    await userEvent.click(within(form).getByRole('button', { name: 'Run' }));
+    expect((await screen.findByTestId('task-error')).textContent).toBe('"zone" is not NAME=VALUE');
+    expect(server.to('POST /api/tasks')).toEqual([]);
+  });
+
+  it('reads the list again when the live feed says a task changed, and closes its socket when left', async () => {
+    let tasks = [task({ id: 't1', status: 'active' })];
+    const server = tasksServer(() => tasks);
+    const view = renderPage(<TasksPage path="/tasks" go={() => undefined} />);
+    expect(await screen.findByText('active')).toBeTruthy();
+    expect(FakeSocket.made).toHaveLength(1);
+    act(() => FakeSocket.last.open());
+    tasks = [task({ id: 't1', status: 'done' })];
+    act(() => FakeSocket.last.receive({ type: 'task', task: tasks[0] }));
+    expect(await screen.findByText('done')).toBeTruthy();
+    expect(server.to('GET /api/tasks')).toHaveLength(2);
+    view.unmount();
+    expect(FakeSocket.last.readyState).toBe(FakeSocket.CLOSING);
+  });
+});
