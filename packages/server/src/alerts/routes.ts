@@ -341,10 +341,10 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService }> = async 
     {
       config: { minRole: 'operator' },
       schema: {
-        summary: 'Send a test message through a channel, once, and report the outcome',
+        summary: 'Send a test message through a channel, once, and report the outcome as a fixed phrase',
         tags: ['alerts'],
         params: IdParam,
-        response: { 200: DeliveryView, 404: ErrorResponse },
+        response: { 200: DeliveryView.extend({ message: z.string() }), 404: ErrorResponse },
       },
     },
     async (req) => {

@@ -12,6 +12,7 @@ import { timeOrderedId } from '../auth/ids.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { Store } from '../store/types.ts';
 import { AlertCatalog } from './catalog.ts';
+import { outcomeOf } from './channels/index.ts';
 import type { AlertsConfig } from './config.ts';
 import { type ChannelRuntime, channelRuntime, DeliveryQueue, type DeliveryRecord } from './delivery.ts';
 import { AlertDispatcher } from './dispatcher.ts';
@@ -455,8 +456,12 @@ export class AlertService {
     };
   }
 
-  /** Sends a test message to one channel now, once, and says how it went. */
-  async testChannel(name: string): Promise<DeliveryRecord> {
+  /**
+   * Sends a test message to one channel now, once, and says how it went in a fixed phrase
+   * (`delivered`, `failed: HTTP 502`, `failed: connection refused`); what the remote side
+   * answered goes to the server log only.
+   */
+  async testChannel(name: string): Promise<DeliveryRecord & { message: string }> {
     const ch = this.#channels.get(name);
     if (!ch) throw new Error(`channel ${name} not found`);
     const now = this.#now();
@@ -511,11 +516,12 @@ export class AlertService {
       rec.status = 'delivered';
     } catch (err) {
       rec.status = 'failed';
-      rec.error = (err as Error).message;
+      rec.error = outcomeOf(err);
+      this.#log.warn({ channel: name, outcome: rec.error, err: (err as Error).message.slice(0, 1000) }, `test message to ${name} failed`);
     }
     rec.finishedMs = this.#now();
     this.#persist(() => this.repo.recordDelivery(rec));
-    return rec;
+    return { ...rec, message: rec.status === 'delivered' ? 'delivered' : `failed: ${rec.error}` };
   }
 
   /** The server's /metrics families for alerting. */
