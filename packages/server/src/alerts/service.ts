@@ -83,7 +83,14 @@ export class AlertService {
   #stopped = false;
   /** When recent cycles started: shows (and tests check) that an alert fired at the first cycle that could fire it. */
   readonly #cycleStarts: number[] = [];
-  readonly counters = { cycles: 0, transitions: { pending: 0, firing: 0, resolved: 0, inactive: 0 }, persistErrors: 0, fileErrors: 0 };
+  readonly counters = {
+    cycles: 0,
+    transitions: { pending: 0, firing: 0, resolved: 0, inactive: 0 },
+    persistErrors: 0,
+    fileErrors: 0,
+    /** Channel updates refused for keeping a stored secret while changing the destination. */
+    secretRequired: 0,
+  };
 
   constructor(deps: AlertServiceDeps) {
     this.#deps = deps;
@@ -614,6 +621,12 @@ export class AlertService {
         help: 'Notifications waiting for their channel.',
         type: 'gauge',
         metrics: per((h) => [{ labels: { channel: h.channel }, value: h.queued }]),
+      },
+      {
+        name: 'falconet_alert_channel_changes_refused_total',
+        help: 'Channel updates refused, by reason (secret_required: the destination changed while a stored secret was sent back masked).',
+        type: 'counter',
+        metrics: [{ labels: { reason: 'secret_required' }, value: this.counters.secretRequired }],
       },
       {
         name: 'falconet_alert_rules_file_errors_total',

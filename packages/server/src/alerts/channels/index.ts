@@ -35,11 +35,11 @@ export function createSender(spec: ChannelSpec, opts: { timeoutMs: number; now: 
 export const SECRET_FIELDS = ['secret', 'password', 'bot_token'] as const;
 export const MASK = '********';
 
-/** Webhook URLs of chat services carry their token in the path or query: shown without it. */
+/** Webhook URLs of chat services carry their token in the path, query or user info: shown without it. */
 export function maskUrl(url: string): string {
   try {
     const u = new URL(url);
-    const hidden = u.search || u.pathname.split('/').filter(Boolean).length > 2;
+    const hidden = u.search || u.username || u.password || u.pathname.split('/').filter(Boolean).length > 2;
     return hidden ? `${u.protocol}//${u.host}${u.pathname.split('/').slice(0, 3).join('/')}/${MASK}` : url;
   } catch {
     return MASK;
