@@ -211,6 +211,13 @@ describe('"test" answers a fixed phrase, never what the remote side said', () =>
     }
     // The receivers were reached: the bodies were there to leak.
     expect(internal.requests.length).toBe(3);
+    // A record written before errors were fixed phrases is shown without its text.
+    const now = Date.now();
+    const error = 'POST http://10.0.0.1/admin: HTTP 502 LEAKED-BODY';
+    const base = { channel: 'probe-502', groupKey: 'probe-502:test', kind: 'test' as const, title: 'old', alerts: 1, attempts: 1 };
+    await t.server.alerts?.repo.recordDelivery({ ...base, id: `old-${now}`, status: 'failed', error, createdMs: now, finishedMs: now });
+    const old = await api(t, 'GET', '/api/alerts/notifications?channel=probe-502', op.headers);
+    expect(old.body.items.find((d: Json) => d.id === `old-${now}`).error).toBe('failed; the detail is in the server log');
     const reads = [
       await api(t, 'GET', '/api/alerts/notifications?limit=100', op.headers),
       await api(t, 'GET', '/api/alerts/channels', op.headers),

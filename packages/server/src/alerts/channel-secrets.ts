@@ -86,13 +86,9 @@ export function withStoredSecrets(input: ChannelSpec, stored: ChannelSpec): Chan
   const kept = masked.filter((m) => m.value).map((m) => m.field);
   const out = { ...input } as Record<string, unknown>;
   if (input.type !== stored.type) {
-    // A mask is never a secret: on a type change there is nothing to keep, and storing the mask itself would mislead.
-    if (masked.length)
-      throw new SecretRequiredError(
-        input.name,
-        masked.map((m) => m.field),
-        ['type'],
-      );
+    // Nothing is kept across a change of type, and a mask stored as the secret itself would mislead.
+    const fields = masked.map((m) => m.field);
+    if (fields.length > 0) throw new SecretRequiredError(input.name, fields, ['type']);
     return input;
   }
   const old = stored as unknown as Record<string, unknown>;

@@ -184,7 +184,7 @@ export class DeliveryQueue {
       const old = q.items.shift();
       if (old) {
         old.rec.status = 'dropped';
-        old.rec.error = 'dropped: too many notifications waiting for this channel';
+        old.rec.error = OUTCOME.dropped;
         old.rec.finishedMs = this.#now();
         h.dropped++;
         this.#onRecord(old.rec);

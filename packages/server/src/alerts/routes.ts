@@ -11,6 +11,7 @@ import type { AuditLog } from '../auth/audit.ts';
 import { actorOf } from '../auth/service.ts';
 import { CatalogError, type ChannelRecord, type RuleRecord, type SilenceRecord } from './catalog.ts';
 import { maskChannel, SecretRequiredError } from './channel-secrets.ts';
+import { isOutcome, OUTCOME } from './channels/index.ts';
 import type { AlertService } from './service.ts';
 import { Silence } from './silences.ts';
 import { channelSpecSchema, ruleSpecSchema, silenceSpecSchema } from './spec.ts';
@@ -483,7 +484,11 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
         response: { 200: z.object({ items: z.array(DeliveryView) }), 400: ErrorResponse },
       },
     },
-    async (req) => ({ items: await alerts.repo.deliveries({ ...req.query }) }),
+    async (req) => {
+      const items = await alerts.repo.deliveries({ ...req.query });
+      // Records from before errors were fixed phrases may hold what the remote side answered.
+      return { items: items.map((d) => (isOutcome(d.error) ? d : { ...d, error: OUTCOME.hidden })) };
+    },
   );
 };
 

@@ -2,7 +2,7 @@
 import nodemailer from 'nodemailer';
 import type { ChannelSpec } from '../spec.ts';
 import { escapeHtml } from '../template.ts';
-import { type ChannelSender, DeliveryError, networkOutcome } from './http.ts';
+import { type ChannelSender, DeliveryError, networkOutcome, OUTCOME } from './http.ts';
 
 type EmailSpec = Extract<ChannelSpec, { type: 'email' }>;
 
@@ -52,10 +52,10 @@ export function emailSender(spec: EmailSpec, timeoutMs: number): ChannelSender {
 
 /** An SMTP failure as a fixed phrase: the reply code, or the kind of fault; never the server's words. */
 function smtpOutcome(e: Error & { responseCode?: number; code?: string }): string {
-  if (e.code === 'EAUTH') return 'SMTP authentication refused';
+  if (e.code === 'EAUTH') return OUTCOME.smtpAuth;
   if (typeof e.responseCode === 'number' && e.responseCode >= 200 && e.responseCode < 600) return `SMTP ${e.responseCode}`;
-  if (e.code === 'ETLS') return 'TLS error';
-  if (e.code === 'ETIMEDOUT') return 'timeout';
+  if (e.code === 'ETLS') return OUTCOME.tls;
+  if (e.code === 'ETIMEDOUT') return OUTCOME.timeout;
   // nodemailer wraps socket faults (ESOCKET, ECONNECTION); the system's code is in the message.
   const sys = /\b(E[A-Z_]+|[A-Z_]*CERT[A-Z_]*)\b/.exec(e.message)?.[1];
   return networkOutcome(sys, false);

@@ -22,14 +22,31 @@ export class DeliveryError extends Error {
   }
 }
 
-/** Fixed phrases of failures that carry no detail of their own. */
+/** The fixed phrases of failures; `HTTP <status>` and `SMTP <code>` besides. */
 export const OUTCOME = {
+  timeout: 'timeout',
+  connectionRefused: 'connection refused',
+  hostNotFound: 'host not found',
+  connectionClosed: 'connection closed',
+  tls: 'TLS error',
+  network: 'network error',
   refused: 'refused by the service',
   rateLimited: 'rate limited by the service',
   notJson: 'unexpected answer',
   badTemplate: 'body template did not produce JSON',
+  smtpAuth: 'SMTP authentication refused',
+  dropped: 'dropped: too many notifications waiting for this channel',
   unexpected: 'unexpected error',
+  /** In place of an error recorded before errors were fixed phrases: it may hold the remote side's answer. */
+  hidden: 'failed; the detail is in the server log',
 } as const;
+
+const PHRASES = new Set<string>(Object.values(OUTCOME));
+
+/** Whether a recorded error is one of the fixed phrases (or empty). */
+export function isOutcome(s: string): boolean {
+  return s === '' || PHRASES.has(s) || /^(HTTP|SMTP) \d{3}$/.test(s);
+}
 
 /** What may be shown of any error a sender threw. */
 export function outcomeOf(err: unknown): string {
@@ -38,12 +55,12 @@ export function outcomeOf(err: unknown): string {
 
 /** A network fault by its error code (from Node, undici or nodemailer), as one of a few fixed phrases. */
 export function networkOutcome(code: string | undefined, timedOut: boolean): string {
-  if (timedOut || code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
-  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET') return 'connection closed';
-  if (code && /CERT|TLS|SSL|EPROTO|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return 'TLS error';
-  return 'network error';
+  if (timedOut || code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return OUTCOME.timeout;
+  if (code === 'ECONNREFUSED') return OUTCOME.connectionRefused;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return OUTCOME.hostNotFound;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET') return OUTCOME.connectionClosed;
+  if (code && /CERT|TLS|SSL|EPROTO|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return OUTCOME.tls;
+  return OUTCOME.network;
 }
 
 export interface ChannelSender {

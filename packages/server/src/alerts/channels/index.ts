@@ -10,7 +10,7 @@ import { webhookSender } from './webhook.ts';
 import { wecomSender } from './wecom.ts';
 
 export type { ChannelSender } from './http.ts';
-export { DeliveryError, OUTCOME, outcomeOf } from './http.ts';
+export { DeliveryError, isOutcome, OUTCOME, outcomeOf } from './http.ts';
 
 export function createSender(spec: ChannelSpec, opts: { timeoutMs: number; now: () => number }): ChannelSender {
   switch (spec.type) {
