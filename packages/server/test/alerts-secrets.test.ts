@@ -55,8 +55,12 @@ function refusal(fn: () => unknown): SecretRequiredError {
 describe('channel secrets', () => {
   it('REST shows no secret of any channel type, user info in URLs included', () => {
     for (const [type, spec] of Object.entries(STORED)) expect(JSON.stringify(maskChannel(spec)), type).not.toContain('S3CRET');
-    const withUser = parse({ name: 'h', type: 'webhook', url: 'https://alerts:S3CRET-pw@hooks.example/in' });
-    expect(maskChannel(withUser)).toMatchObject({ url: 'https://hooks.example/in/********' });
+    const url = (u: string) => (maskChannel(parse({ name: 'h', type: 'webhook', url: u })) as { url: string }).url;
+    expect(url('https://alerts:S3CRET-pw@hooks.example/in')).toBe('https://hooks.example/in/********');
+    expect(url('https://ntfy.example/alerts/S3CRET-topic')).toBe('https://ntfy.example/alerts/********');
+    expect(url('https://hooks.example/in#S3CRET')).toBe('https://hooks.example/in/********');
+    expect(url('https://hooks.example/?key=S3CRET')).toBe('https://hooks.example/********');
+    expect(url('https://hooks.example/in')).toBe('https://hooks.example/in');
   });
 
   it('keeps stored secrets sent back masked while the destination stays', () => {

@@ -35,12 +35,16 @@ export function createSender(spec: ChannelSpec, opts: { timeoutMs: number; now: 
 export const SECRET_FIELDS = ['secret', 'password', 'bot_token'] as const;
 export const MASK = '********';
 
-/** Webhook URLs of chat services carry their token in the path, query or user info: shown without it. */
+/**
+ * Webhook URLs carry their token in the path, query, fragment or user info: shown as scheme, host
+ * and first path segment only, so where a channel sends stays readable and its token does not.
+ */
 export function maskUrl(url: string): string {
   try {
     const u = new URL(url);
-    const hidden = u.search || u.username || u.password || u.pathname.split('/').filter(Boolean).length > 2;
-    return hidden ? `${u.protocol}//${u.host}${u.pathname.split('/').slice(0, 3).join('/')}/${MASK}` : url;
+    const segments = u.pathname.split('/').filter(Boolean);
+    const hidden = u.search || u.hash || u.username || u.password || segments.length > 1;
+    return hidden ? `${u.protocol}//${u.host}${segments.length ? `/${segments[0]}` : ''}/${MASK}` : url;
   } catch {
     return MASK;
   }
