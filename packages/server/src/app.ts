@@ -327,7 +327,7 @@ export class FalconetServer {
     await app.register(authApi, { auth: this.auth, guard: this.#guard });
     await this.ingest.registerRoutes(app);
     await app.register(tasksApi, { tasks: this.tasks });
-    if (this.#alerts) await app.register(alertsApi, { alerts: this.#alerts });
+    if (this.#alerts) await app.register(alertsApi, { alerts: this.#alerts, audit: this.auth.audit });
     app.get('/api/openapi.json', { config: { minRole: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/metrics', { config: { minRole: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {

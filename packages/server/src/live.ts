@@ -1,6 +1,6 @@
 import type { Sample } from '@falconet/protocol';
 import type { AgentView } from './registry.ts';
-import type { TaskLiveMessage } from './tasks/messages.ts';
+import { maskedForViewer, type TaskLiveMessage } from './tasks/messages.ts';
 
 /** Messages the server pushes to browsers over /api/live. */
 export type LiveMessage =
@@ -15,6 +15,8 @@ export interface LiveSubscriber {
   readonly agents: Set<string>;
   /** Tasks whose runs and output this subscriber wants ("*" for all). */
   readonly tasks?: Set<string>;
+  /** Whether task environment values reach this subscriber (operators and admins); masked otherwise. */
+  readonly seesTaskEnv?: boolean;
 }
 
 /** Fans out what the server ingests to the browsers watching; in-process for one server. */
@@ -37,8 +39,14 @@ export class LiveHub {
 
   /** A task message: to every client, or with `taskId` only to those subscribed to that task. */
   task(msg: TaskLiveMessage, taskId?: string): void {
+    let masked: TaskLiveMessage | undefined;
     for (const s of this.#subs) {
-      if (taskId === undefined || s.tasks?.has(taskId) || s.tasks?.has('*')) s.send(msg);
+      if (taskId !== undefined && !s.tasks?.has(taskId) && !s.tasks?.has('*')) continue;
+      if (s.seesTaskEnv) s.send(msg);
+      else {
+        masked ??= maskedForViewer(msg);
+        s.send(masked);
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import { ConfigError } from '@falconet/protocol/config';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../testing/processes.ts';
 import { readRulesFile } from '../src/alerts/catalog.ts';
-import { compileMatcher, formatSelector, parseSelector, toMatchers } from '../src/alerts/matchers.ts';
+import { compileMatcher, formatSelector, MAX_REGEX_LENGTH, parseSelector, toMatchers } from '../src/alerts/matchers.ts';
 import { Silence } from '../src/alerts/silences.ts';
 import { channelSpecSchema, ruleSpecSchema, silenceSpecSchema } from '../src/alerts/spec.ts';
 import { compileTemplate, escapeHtml, escapeJsonString, TemplateError } from '../src/alerts/template.ts';
@@ -38,6 +38,46 @@ describe('label matchers', () => {
     expect(() => parseSelector('{a=~"("}')).toThrow(/a=~"\(": not a regular expression/);
     expect(() => parseSelector('{9a="b"}')).toThrow(/expected a label name/);
     expect(() => parseSelector('{a<"b"}')).toThrow(/expected =, !=, =~ or !~ after "a"/);
+  });
+
+  it('runs regexes on a linear-time engine: patterns that backtrack for ages in JavaScript answer at once', () => {
+    // A backtracking engine (JavaScript's RegExp) takes exponentially many steps on this value: the server would hang.
+    const value = `${'a'.repeat(40)}!`;
+    for (const pattern of ['(a+)+$', '(a|aa)+', '(a*)*b', '(?:a+){2,}$']) {
+      expect(compileMatcher({ name: 'host', op: '=~', value: pattern }).test(value), pattern).toBe(false);
+      expect(compileMatcher({ name: 'host', op: '!~', value: pattern }).test(value), pattern).toBe(true);
+    }
+    // Full match, as in PromQL: alternatives and prefixes are anchored too.
+    const alt = compileMatcher({ name: 'fstype', op: '=~', value: 'tmpfs|overlay' });
+    expect([alt.test('tmpfs'), alt.test('overlay'), alt.test('tmpfsx'), alt.test('xoverlay')]).toEqual([true, true, false, false]);
+    expect(compileMatcher({ name: 'host', op: '=~', value: 'a+' }).test(value)).toBe(false);
+    expect(compileMatcher({ name: 'host', op: '=~', value: 'a+!' }).test(value)).toBe(true);
+    // RE2 syntax, PromQL's own: flags and classes work.
+    expect(compileMatcher({ name: 'dev', op: '=~', value: '(?i)ETH\\d+' }).test('eth0')).toBe(true);
+    // A pattern cannot break out of its anchors.
+    expect(() => compileMatcher({ name: 'a', op: '=~', value: 'x)|(.*' })).toThrow(/a=~"x\)\|\(\.\*": not a regular expression/);
+  });
+
+  it('refuses a regex that is too long or outside RE2, naming the matcher and the limit', () => {
+    const long = 'a'.repeat(MAX_REGEX_LENGTH + 1);
+    expect(MAX_REGEX_LENGTH).toBe(1024);
+    expect(() => compileMatcher({ name: 'host', op: '=~', value: long })).toThrow(
+      `host=~"${'a'.repeat(40)}…": a regular expression of 1025 characters; at most 1024`,
+    );
+    expect(compileMatcher({ name: 'host', op: '=~', value: 'a'.repeat(MAX_REGEX_LENGTH) }).test('a'.repeat(1024))).toBe(true);
+    expect(() => compileMatcher({ name: 'host', op: '=~', value: 'web(?=-1)' })).toThrow(
+      /host=~"web\(\?=-1\)": not a regular expression \(invalid or unsupported Perl syntax: `\(\?=`\); RE2 syntax, as in PromQL: no lookarounds or backreferences/,
+    );
+    expect(() => compileMatcher({ name: 'x', op: '!~', value: '(a)\\1' })).toThrow(/x!~"\(a\)\\1": not a regular expression/);
+    // In a rule or silence body, the error names the field.
+    const rule = ruleSpecSchema.safeParse({
+      name: 'r',
+      metric: 'm',
+      threshold: 1,
+      series_labels: [{ name: 'device', op: '=~', value: long }],
+    });
+    expect(rule.success).toBe(false);
+    expect(rule.error?.issues[0]).toMatchObject({ path: ['series_labels'], message: expect.stringMatching(/^device=~".*at most 1024$/) });
   });
 });
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { ConfigError, loadConfig } from '@falconet/protocol/config';
 import { timeOrderedId } from '../auth/ids.ts';
-import { MASK, maskUrl, SECRET_FIELDS } from './channels/index.ts';
+import { withStoredSecrets } from './channel-secrets.ts';
 import type { AlertRepository } from './repository.ts';
 import { type ChannelSpec, ms, type RuleSpec, type RulesFile, rulesFileSchema, type SilenceSpec, timeMs } from './spec.ts';
 
@@ -206,10 +206,13 @@ export class AlertCatalog {
     return rec;
   }
 
-  /** A masked secret sent back unchanged keeps the stored one, so a form can be saved without retyping it. */
+  /**
+   * A masked secret sent back unchanged keeps the stored one, so a form can be saved without
+   * retyping it; not when the destination changes too (SecretRequiredError, channel-secrets.ts).
+   */
   async updateChannel(id: string, input: ChannelSpec): Promise<ChannelRecord> {
     const rec = this.#editable(this.channel(id), 'channel', id);
-    const spec = unmask(input, rec.spec);
+    const spec = withStoredSecrets(input, rec.spec);
     const other = this.channel(spec.name);
     if (other && other.id !== rec.id) throw new CatalogError(409, 'conflict', `a channel named "${spec.name}" exists`);
     if (spec.name !== rec.spec.name) {
@@ -271,28 +274,4 @@ function silenceEndsMs(s: SilenceSpec, createdMs: number): number {
   if (s.schedule) return 0;
   if (s.ends_at !== undefined) return timeMs(s.ends_at);
   return (s.starts_at !== undefined ? timeMs(s.starts_at) : createdMs) + ms(s.duration, 0);
-}
-
-/** A channel as REST shows it: secrets masked, tokens cut out of webhook URLs. */
-export function maskChannel(spec: ChannelSpec): ChannelSpec {
-  const out = { ...spec } as Record<string, unknown>;
-  for (const f of SECRET_FIELDS) if (typeof out[f] === 'string' && out[f]) out[f] = MASK;
-  if (typeof out.url === 'string') out.url = maskUrl(out.url);
-  if (spec.type === 'email' && spec.smtp.password) out.smtp = { ...spec.smtp, password: MASK };
-  if (spec.type === 'webhook' && spec.headers) out.headers = Object.fromEntries(Object.keys(spec.headers).map((k) => [k, MASK]));
-  return out as ChannelSpec;
-}
-
-function unmask(input: ChannelSpec, stored: ChannelSpec): ChannelSpec {
-  if (input.type !== stored.type) return input;
-  const out = { ...input } as Record<string, unknown>;
-  const old = stored as unknown as Record<string, unknown>;
-  for (const f of SECRET_FIELDS) if (out[f] === MASK) out[f] = old[f];
-  if (typeof out.url === 'string' && typeof old.url === 'string' && out.url === maskUrl(old.url)) out.url = old.url;
-  if (input.type === 'email' && stored.type === 'email' && input.smtp.password === MASK)
-    out.smtp = { ...input.smtp, password: stored.smtp.password };
-  if (input.type === 'webhook' && stored.type === 'webhook' && input.headers) {
-    out.headers = Object.fromEntries(Object.entries(input.headers).map(([k, v]) => [k, v === MASK ? (stored.headers?.[k] ?? '') : v]));
-  }
-  return out as ChannelSpec;
 }

@@ -6,7 +6,7 @@
 import { ExponentialBackoff, halfJitterGenerator, handleWhen, type IBackoff, type IBackoffFactory, retry } from 'cockatiel';
 import type { Logger } from 'pino';
 import type { ChannelSender } from './channels/index.ts';
-import { createSender, DeliveryError } from './channels/index.ts';
+import { createSender, DeliveryError, OUTCOME, outcomeOf } from './channels/index.ts';
 import type { AlertsConfig } from './config.ts';
 import type { Notification } from './notification.ts';
 import { type ChannelSpec, ms } from './spec.ts';
@@ -184,7 +184,7 @@ export class DeliveryQueue {
       const old = q.items.shift();
       if (old) {
         old.rec.status = 'dropped';
-        old.rec.error = 'dropped: too many notifications waiting for this channel';
+        old.rec.error = OUTCOME.dropped;
         old.rec.finishedMs = this.#now();
         h.dropped++;
         this.#onRecord(old.rec);
@@ -249,10 +249,10 @@ export class DeliveryQueue {
         try {
           await ch.sender.send(n, signal);
         } catch (err) {
-          h.lastError = (err as Error).message;
+          h.lastError = outcomeOf(err);
           h.lastFailureMs = this.#now();
           h.consecutiveFailures++;
-          throw err instanceof DeliveryError ? err : new DeliveryError((err as Error).message, true);
+          throw err instanceof DeliveryError ? err : new DeliveryError(OUTCOME.unexpected, (err as Error).message, true);
         }
       }, this.#closing.signal);
       rec.status = 'delivered';
@@ -262,10 +262,11 @@ export class DeliveryQueue {
       log.info({ attempts: rec.attempts, alerts: rec.alerts, kind: rec.kind }, `alert notification delivered to ${ch.name}`);
     } catch (err) {
       rec.status = 'failed';
-      rec.error = (err as Error).message.slice(0, 1000);
+      // The record is shown over REST: the fixed phrase only; the detail goes to the log.
+      rec.error = outcomeOf(err);
       h.failed++;
       log.error(
-        { attempts: rec.attempts, err: rec.error, alerts: rec.alerts },
+        { attempts: rec.attempts, err: (err as Error).message.slice(0, 1000), outcome: rec.error, alerts: rec.alerts },
         `alert notification to ${ch.name} failed after ${rec.attempts} attempt(s)`,
       );
     }

@@ -1,7 +1,12 @@
 /**
  * Label matchers, as Prometheus writes them: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"`.
- * Regular expressions are anchored at both ends, as in PromQL.
+ * Regular expressions are anchored at both ends, as in PromQL, and run on RE2JS, a port of RE2:
+ * matching takes time linear in the label value whatever the pattern, so a matcher written by
+ * an operator (`(a+)+$`) cannot stall the server. RE2's syntax is PromQL's own (Go's regexp);
+ * lookarounds and backreferences are not part of it.
  */
+import { RE2JS } from 're2js';
+
 export type MatchOp = '=' | '!=' | '=~' | '!~';
 
 export interface Matcher {
@@ -17,8 +22,28 @@ export interface CompiledMatcher extends Matcher {
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
+/** The longest regular expression a matcher takes, in characters (docs/alerts.md). */
+export const MAX_REGEX_LENGTH = 1024;
+
 export class MatcherError extends Error {
   override name = 'MatcherError';
+}
+
+/** Compiles a matcher's pattern for a full match of the value; errors name the matcher. */
+function compileRegex(m: Matcher): RE2JS {
+  if (m.value.length > MAX_REGEX_LENGTH) {
+    throw new MatcherError(
+      `${m.name}${m.op}"${m.value.slice(0, 40)}…": a regular expression of ${m.value.length} characters; at most ${MAX_REGEX_LENGTH}`,
+    );
+  }
+  try {
+    return RE2JS.compile(m.value);
+  } catch (err) {
+    const why = (err as Error).message.replace(/^error parsing regexp: /, '');
+    throw new MatcherError(
+      `${m.name}${m.op}"${m.value}": not a regular expression (${why}); RE2 syntax, as in PromQL: no lookarounds or backreferences`,
+    );
+  }
 }
 
 export function compileMatcher(m: Matcher): CompiledMatcher {
@@ -30,13 +55,8 @@ export function compileMatcher(m: Matcher): CompiledMatcher {
       return { ...m, test: (v) => (v ?? '') !== m.value };
     case '=~':
     case '!~': {
-      let re: RegExp;
-      try {
-        re = new RegExp(`^(?:${m.value})$`);
-      } catch (err) {
-        throw new MatcherError(`${m.name}${m.op}"${m.value}": not a regular expression (${(err as Error).message})`);
-      }
-      return m.op === '=~' ? { ...m, test: (v) => re.test(v ?? '') } : { ...m, test: (v) => !re.test(v ?? '') };
+      const re = compileRegex(m);
+      return m.op === '=~' ? { ...m, test: (v) => re.testExact(v ?? '') } : { ...m, test: (v) => !re.testExact(v ?? '') };
     }
     default:
       throw new MatcherError(`"${String(m.op)}" is not a matcher operator (=, !=, =~, !~)`);

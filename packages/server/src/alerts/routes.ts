@@ -7,8 +7,11 @@ import { z } from 'zod';
 import '../api/access.ts';
 import { ApiError } from '../api/errors.ts';
 import { ErrorResponse, timeParam } from '../api/schemas.ts';
+import type { AuditLog } from '../auth/audit.ts';
 import { actorOf } from '../auth/service.ts';
-import { CatalogError, type ChannelRecord, maskChannel, type RuleRecord, type SilenceRecord } from './catalog.ts';
+import { CatalogError, type ChannelRecord, type RuleRecord, type SilenceRecord } from './catalog.ts';
+import { maskChannel, SecretRequiredError } from './channel-secrets.ts';
+import { isOutcome, OUTCOME } from './channels/index.ts';
 import type { AlertService } from './service.ts';
 import { Silence } from './silences.ts';
 import { channelSpecSchema, ruleSpecSchema, silenceSpecSchema } from './spec.ts';
@@ -117,10 +120,12 @@ const errors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
 
 function rethrow(err: unknown): never {
   if (err instanceof CatalogError) throw new ApiError(err.status, err.code, err.message);
+  if (err instanceof SecretRequiredError) throw new ApiError(400, 'secret_required', err.message);
   throw err;
 }
 
-export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService }> = async (app, { alerts }) => {
+/** `audit`: the server's audit log, for the refusals this module records itself. */
+export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: AuditLog }> = async (app, { alerts, audit }) => {
   const { catalog } = alerts;
   const ruleView = (r: RuleRecord) => ({ ...r.spec, ...metaOf(r), ...alerts.ruleCounts(r.id) });
   const channelView = (c: ChannelRecord) => {
@@ -316,14 +321,33 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService }> = async 
     {
       config: { minRole: 'operator' },
       schema: {
-        summary: 'Replace a channel; masked secrets sent back unchanged are kept',
+        summary: 'Replace a channel; masked secrets sent back are kept unless the destination changes (then 400 secret_required)',
         tags: ['alerts'],
         params: IdParam,
         body: channelSpecSchema,
         response: { 200: ChannelView, ...errors },
       },
     },
-    async (req) => channelView(await changed(catalog.updateChannel(req.params.id, req.body))),
+    async (req) => {
+      const rec = await catalog.updateChannel(req.params.id, req.body).catch(async (err: unknown) => {
+        if (err instanceof SecretRequiredError) {
+          // Repointing a channel while keeping its stored secret is how the secret would be read: a refusal, counted and audited.
+          alerts.counters.secretRequired++;
+          req.audited = true;
+          await audit.record({
+            actor: actorOf(req.identity),
+            action: 'alert_channel.update',
+            target: req.params.id,
+            address: req.ip,
+            outcome: 'denied',
+            detail: { status: 400, code: 'secret_required', field: err.field, changed: err.changed },
+          });
+        }
+        return rethrow(err);
+      });
+      await alerts.changed();
+      return channelView(rec);
+    },
   );
   app.delete(
     '/api/alerts/channels/:id',
@@ -341,10 +365,10 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService }> = async 
     {
       config: { minRole: 'operator' },
       schema: {
-        summary: 'Send a test message through a channel, once, and report the outcome',
+        summary: 'Send a test message through a channel, once, and report the outcome as a fixed phrase',
         tags: ['alerts'],
         params: IdParam,
-        response: { 200: DeliveryView, 404: ErrorResponse },
+        response: { 200: DeliveryView.extend({ message: z.string() }), 404: ErrorResponse },
       },
     },
     async (req) => {
@@ -460,7 +484,11 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService }> = async 
         response: { 200: z.object({ items: z.array(DeliveryView) }), 400: ErrorResponse },
       },
     },
-    async (req) => ({ items: await alerts.repo.deliveries({ ...req.query }) }),
+    async (req) => {
+      const items = await alerts.repo.deliveries({ ...req.query });
+      // Records from before errors were fixed phrases may hold what the remote side answered.
+      return { items: items.map((d) => (isOutcome(d.error) ? d : { ...d, error: OUTCOME.hidden })) };
+    },
   );
 };
 

@@ -12,6 +12,7 @@ import { timeOrderedId } from '../auth/ids.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { Store } from '../store/types.ts';
 import { AlertCatalog } from './catalog.ts';
+import { outcomeOf } from './channels/index.ts';
 import type { AlertsConfig } from './config.ts';
 import { type ChannelRuntime, channelRuntime, DeliveryQueue, type DeliveryRecord } from './delivery.ts';
 import { AlertDispatcher } from './dispatcher.ts';
@@ -82,7 +83,14 @@ export class AlertService {
   #stopped = false;
   /** When recent cycles started: shows (and tests check) that an alert fired at the first cycle that could fire it. */
   readonly #cycleStarts: number[] = [];
-  readonly counters = { cycles: 0, transitions: { pending: 0, firing: 0, resolved: 0, inactive: 0 }, persistErrors: 0, fileErrors: 0 };
+  readonly counters = {
+    cycles: 0,
+    transitions: { pending: 0, firing: 0, resolved: 0, inactive: 0 },
+    persistErrors: 0,
+    fileErrors: 0,
+    /** Channel updates refused for keeping a stored secret while changing the destination. */
+    secretRequired: 0,
+  };
 
   constructor(deps: AlertServiceDeps) {
     this.#deps = deps;
@@ -455,8 +463,12 @@ export class AlertService {
     };
   }
 
-  /** Sends a test message to one channel now, once, and says how it went. */
-  async testChannel(name: string): Promise<DeliveryRecord> {
+  /**
+   * Sends a test message to one channel now, once, and says how it went in a fixed phrase
+   * (`delivered`, `failed: HTTP 502`, `failed: connection refused`); what the remote side
+   * answered goes to the server log only.
+   */
+  async testChannel(name: string): Promise<DeliveryRecord & { message: string }> {
     const ch = this.#channels.get(name);
     if (!ch) throw new Error(`channel ${name} not found`);
     const now = this.#now();
@@ -511,11 +523,12 @@ export class AlertService {
       rec.status = 'delivered';
     } catch (err) {
       rec.status = 'failed';
-      rec.error = (err as Error).message;
+      rec.error = outcomeOf(err);
+      this.#log.warn({ channel: name, outcome: rec.error, err: (err as Error).message.slice(0, 1000) }, `test message to ${name} failed`);
     }
     rec.finishedMs = this.#now();
     this.#persist(() => this.repo.recordDelivery(rec));
-    return rec;
+    return { ...rec, message: rec.status === 'delivered' ? 'delivered' : `failed: ${rec.error}` };
   }
 
   /** The server's /metrics families for alerting. */
@@ -608,6 +621,12 @@ export class AlertService {
         help: 'Notifications waiting for their channel.',
         type: 'gauge',
         metrics: per((h) => [{ labels: { channel: h.channel }, value: h.queued }]),
+      },
+      {
+        name: 'falconet_alert_channel_changes_refused_total',
+        help: 'Channel updates refused, by reason (secret_required: the destination changed while a stored secret was sent back masked).',
+        type: 'counter',
+        metrics: [{ labels: { reason: 'secret_required' }, value: this.counters.secretRequired }],
       },
       {
         name: 'falconet_alert_rules_file_errors_total',

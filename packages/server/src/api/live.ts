@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import './access.ts';
 import type { LiveHub, LiveMessage } from '../live.ts';
+import { seesTaskEnv } from '../tasks/messages.ts';
 
 const ClientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('subscribe'), agentId: z.string().min(1).max(128) }),
@@ -18,7 +19,7 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
  * agent go to clients that sent `{"type":"subscribe","agentId":...}`.
  */
 export const liveApi: FastifyPluginAsync<{ live: LiveHub }> = async (app, { live }) => {
-  app.get('/api/live', { websocket: true, config: { minRole: 'viewer' }, schema: { hide: true } }, (socket) => {
+  app.get('/api/live', { websocket: true, config: { minRole: 'viewer' }, schema: { hide: true } }, (socket, req) => {
     const agents = new Set<string>();
     const tasks = new Set<string>();
     const send = (msg: LiveMessage) => {
@@ -29,7 +30,8 @@ export const liveApi: FastifyPluginAsync<{ live: LiveHub }> = async (app, { live
       }
       socket.send(JSON.stringify(msg));
     };
-    const remove = live.add({ send, agents, tasks });
+    // The role is read once: a demoted or removed user's sockets are closed (docs/security.md).
+    const remove = live.add({ send, agents, tasks, seesTaskEnv: seesTaskEnv(req.identity?.role) });
     send({ type: 'hello', serverTimeMs: Date.now() });
     socket.on('message', (data: Buffer) => {
       let parsed: z.infer<typeof ClientMessage>;

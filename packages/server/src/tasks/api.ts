@@ -5,6 +5,8 @@ import '../api/access.ts';
 import { ApiError, notFound } from '../api/errors.ts';
 import { ErrorResponse } from '../api/schemas.ts';
 import { actorOf as authActorOf } from '../auth/service.ts';
+import { seesTaskEnv, withEnvMasked } from './messages.ts';
+import type { TaskView } from './repository.ts';
 import { TaskRequestError, type TaskService } from './service.ts';
 
 const id = z.string().min(1).max(200);
@@ -103,6 +105,11 @@ export function actorOf(req: FastifyRequest): string {
   return req.identity ? authActorOf(req.identity) : `anonymous@${req.ip}`;
 }
 
+/** A task as this caller may see it: viewers get environment values masked (docs/tasks.md). */
+function shown(req: FastifyRequest, task: TaskView): TaskView {
+  return seesTaskEnv(req.identity?.role) ? task : withEnvMasked(task);
+}
+
 function asApiError(err: unknown): never {
   if (err instanceof TaskRequestError) throw new ApiError(err.status, err.code, err.message);
   throw err;
@@ -140,7 +147,10 @@ export const tasksApi: FastifyPluginAsyncZod<{ tasks: TaskService }> = async (ap
         response: { 200: z.object({ items: z.array(TaskSchema), total: z.number() }) },
       },
     },
-    async (req) => await tasks.list(req.query),
+    async (req) => {
+      const page = await tasks.list(req.query);
+      return { ...page, items: page.items.map((t) => shown(req, t)) };
+    },
   );
 
   app.get(
@@ -208,7 +218,7 @@ export const tasksApi: FastifyPluginAsyncZod<{ tasks: TaskService }> = async (ap
       const task = await tasks.get(req.params.id);
       if (!task) throw notFound(`task "${req.params.id}"`);
       const runs = await tasks.runs(task.id, req.query.limit, req.query.offset);
-      return { task, runs: runs.items, totalRuns: runs.total };
+      return { task: shown(req, task), runs: runs.items, totalRuns: runs.total };
     },
   );
 

@@ -1,7 +1,7 @@
 /** DingTalk custom robots: a markdown message, signed when the robot's security setting is "sign". */
 import { createHmac } from 'node:crypto';
 import type { ChannelSpec } from '../spec.ts';
-import { type ChannelSender, clip, DeliveryError, parseJsonAnswer, post } from './http.ts';
+import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
 type Spec = Extract<ChannelSpec, { type: 'dingtalk' }>;
 
@@ -31,7 +31,12 @@ export function dingtalkSender(spec: Spec, now: () => number): ChannelSender {
       const answer = parseJsonAnswer(await post(url, JSON.stringify(body), {}, signal), 'DingTalk');
       if (answer.errcode !== 0) {
         // 130101: sending too fast (20 a minute per robot); worth another try later.
-        throw new DeliveryError(`DingTalk errcode ${String(answer.errcode)}: ${String(answer.errmsg ?? '')}`, answer.errcode === 130101);
+        const limited = answer.errcode === 130101;
+        throw new DeliveryError(
+          limited ? OUTCOME.rateLimited : OUTCOME.refused,
+          `DingTalk errcode ${String(answer.errcode)}: ${String(answer.errmsg ?? '')}`,
+          limited,
+        );
       }
     },
   };

@@ -2,7 +2,7 @@
 import nodemailer from 'nodemailer';
 import type { ChannelSpec } from '../spec.ts';
 import { escapeHtml } from '../template.ts';
-import { type ChannelSender, DeliveryError } from './http.ts';
+import { type ChannelSender, DeliveryError, networkOutcome, OUTCOME } from './http.ts';
 
 type EmailSpec = Extract<ChannelSpec, { type: 'email' }>;
 
@@ -38,6 +38,7 @@ export function emailSender(spec: EmailSpec, timeoutMs: number): ChannelSender {
         // 5xx SMTP replies are permanent (a bad address, a refused sender); 4xx and connection faults pass.
         const permanent = typeof e.responseCode === 'number' && e.responseCode >= 500;
         throw new DeliveryError(
+          smtpOutcome(e),
           `SMTP ${s.host}:${s.port}: ${e.responseCode ? `${e.responseCode} ` : ''}${e.code ? `${e.code} ` : ''}${e.message}`.slice(0, 500),
           !permanent && e.code !== 'EAUTH',
         );
@@ -47,4 +48,15 @@ export function emailSender(spec: EmailSpec, timeoutMs: number): ChannelSender {
       transport.close();
     },
   };
+}
+
+/** An SMTP failure as a fixed phrase: the reply code, or the kind of fault; never the server's words. */
+function smtpOutcome(e: Error & { responseCode?: number; code?: string }): string {
+  if (e.code === 'EAUTH') return OUTCOME.smtpAuth;
+  if (typeof e.responseCode === 'number' && e.responseCode >= 200 && e.responseCode < 600) return `SMTP ${e.responseCode}`;
+  if (e.code === 'ETLS') return OUTCOME.tls;
+  if (e.code === 'ETIMEDOUT') return OUTCOME.timeout;
+  // nodemailer wraps socket faults (ESOCKET, ECONNECTION); the system's code is in the message.
+  const sys = /\b(E[A-Z_]+|[A-Z_]*CERT[A-Z_]*)\b/.exec(e.message)?.[1];
+  return networkOutcome(sys, false);
 }

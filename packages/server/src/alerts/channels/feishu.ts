@@ -1,7 +1,7 @@
 /** Feishu/Lark custom bots: an interactive card, red while firing and green when resolved; signed when set. */
 import { createHmac } from 'node:crypto';
 import type { ChannelSpec } from '../spec.ts';
-import { type ChannelSender, clip, DeliveryError, parseJsonAnswer, post } from './http.ts';
+import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
 type Spec = Extract<ChannelSpec, { type: 'feishu' }>;
 
@@ -37,7 +37,12 @@ export function feishuSender(spec: Spec, now: () => number): ChannelSender {
       const code = answer.code ?? answer.StatusCode;
       if (code !== 0) {
         // 11232: the bot's frequency limit.
-        throw new DeliveryError(`Feishu code ${String(code)}: ${String(answer.msg ?? answer.StatusMessage ?? '')}`, code === 11232);
+        const limited = code === 11232;
+        throw new DeliveryError(
+          limited ? OUTCOME.rateLimited : OUTCOME.refused,
+          `Feishu code ${String(code)}: ${String(answer.msg ?? answer.StatusMessage ?? '')}`,
+          limited,
+        );
       }
     },
   };

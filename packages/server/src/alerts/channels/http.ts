@@ -2,16 +2,65 @@
 import { FALCONET_VERSION } from '@falconet/protocol';
 import type { Notification } from '../notification.ts';
 
-/** A failed delivery; `retryable` says whether trying again could help (a 5xx, a timeout) or not (a 4xx). */
+/**
+ * A failed delivery; `retryable` says whether trying again could help (a 5xx, a timeout) or not (a 4xx).
+ * `message` is the detail, the remote side's answer included, for the server log only. `outcome`
+ * is a fixed phrase (`HTTP 502`, `connection refused`, `timeout`) and is all that REST, the
+ * delivery records and the audit log show: a channel pointed at an internal address must not
+ * become a way to read what that address answers.
+ */
 export class DeliveryError extends Error {
   override name = 'DeliveryError';
+  readonly outcome: string;
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, retryable: boolean, retryAfterMs?: number) {
+  constructor(outcome: string, message: string, retryable: boolean, retryAfterMs?: number) {
     super(message);
+    this.outcome = outcome;
     this.retryable = retryable;
     this.retryAfterMs = retryAfterMs;
   }
+}
+
+/** The fixed phrases of failures; `HTTP <status>` and `SMTP <code>` besides. */
+export const OUTCOME = {
+  timeout: 'timeout',
+  connectionRefused: 'connection refused',
+  hostNotFound: 'host not found',
+  connectionClosed: 'connection closed',
+  tls: 'TLS error',
+  network: 'network error',
+  refused: 'refused by the service',
+  rateLimited: 'rate limited by the service',
+  notJson: 'unexpected answer',
+  badTemplate: 'body template did not produce JSON',
+  smtpAuth: 'SMTP authentication refused',
+  dropped: 'dropped: too many notifications waiting for this channel',
+  unexpected: 'unexpected error',
+  /** In place of an error recorded before errors were fixed phrases: it may hold the remote side's answer. */
+  hidden: 'failed; the detail is in the server log',
+} as const;
+
+const PHRASES = new Set<string>(Object.values(OUTCOME));
+
+/** Whether a recorded error is one of the fixed phrases (or empty). */
+export function isOutcome(s: string): boolean {
+  return s === '' || PHRASES.has(s) || /^(HTTP|SMTP) \d{3}$/.test(s);
+}
+
+/** What may be shown of any error a sender threw. */
+export function outcomeOf(err: unknown): string {
+  return err instanceof DeliveryError ? err.outcome : OUTCOME.unexpected;
+}
+
+/** A network fault by its error code (from Node, undici or nodemailer), as one of a few fixed phrases. */
+export function networkOutcome(code: string | undefined, timedOut: boolean): string {
+  if (timedOut || code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return OUTCOME.timeout;
+  if (code === 'ECONNREFUSED') return OUTCOME.connectionRefused;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return OUTCOME.hostNotFound;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET') return OUTCOME.connectionClosed;
+  if (code && /CERT|TLS|SSL|EPROTO|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return OUTCOME.tls;
+  return OUTCOME.network;
 }
 
 export interface ChannelSender {
@@ -68,14 +117,16 @@ export async function post(
       redirect: 'manual',
     });
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    const why = signal.aborted ? 'timed out' : (e.cause?.code ?? e.cause?.message ?? e.message);
-    throw new DeliveryError(`${method} ${redactUrl(url)}: ${why}`, true);
+    const e = err as Error & { cause?: { code?: string; message?: string; errors?: { code?: string }[] } };
+    const code = e.cause?.code ?? e.cause?.errors?.[0]?.code;
+    const why = signal.aborted ? 'timed out' : (code ?? e.cause?.message ?? e.message);
+    throw new DeliveryError(networkOutcome(code, signal.aborted), `${method} ${redactUrl(url)}: ${why}`, true);
   }
   const text = await res.text().catch(() => '');
   if (res.status >= 200 && res.status < 300) return { status: res.status, text };
   const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
   throw new DeliveryError(
+    `HTTP ${res.status}`,
     `${method} ${redactUrl(url)}: HTTP ${res.status}${text ? ` ${text.slice(0, 200)}` : ''}`,
     retryable,
     retryAfter(res.headers.get('retry-after')),
@@ -89,7 +140,7 @@ export function parseJsonAnswer(r: PostResult, what: string): Record<string, unk
   } catch {
     // handled below
   }
-  throw new DeliveryError(`${what}: the answer is not JSON: ${r.text.slice(0, 200)}`, false);
+  throw new DeliveryError(OUTCOME.notJson, `${what}: the answer is not JSON: ${r.text.slice(0, 200)}`, false);
 }
 
 /** Cuts text to a limit counted in UTF-8 bytes (WeCom, DingTalk) or characters, marking the cut. */

@@ -10,7 +10,7 @@ import { webhookSender } from './webhook.ts';
 import { wecomSender } from './wecom.ts';
 
 export type { ChannelSender } from './http.ts';
-export { DeliveryError } from './http.ts';
+export { DeliveryError, isOutcome, OUTCOME, outcomeOf } from './http.ts';
 
 export function createSender(spec: ChannelSpec, opts: { timeoutMs: number; now: () => number }): ChannelSender {
   switch (spec.type) {
@@ -35,12 +35,16 @@ export function createSender(spec: ChannelSpec, opts: { timeoutMs: number; now: 
 export const SECRET_FIELDS = ['secret', 'password', 'bot_token'] as const;
 export const MASK = '********';
 
-/** Webhook URLs of chat services carry their token in the path or query: shown without it. */
+/**
+ * Webhook URLs carry their token in the path, query, fragment or user info: shown as scheme, host
+ * and first path segment only, so where a channel sends stays readable and its token does not.
+ */
 export function maskUrl(url: string): string {
   try {
     const u = new URL(url);
-    const hidden = u.search || u.pathname.split('/').filter(Boolean).length > 2;
-    return hidden ? `${u.protocol}//${u.host}${u.pathname.split('/').slice(0, 3).join('/')}/${MASK}` : url;
+    const segments = u.pathname.split('/').filter(Boolean);
+    const hidden = u.search || u.hash || u.username || u.password || segments.length > 1;
+    return hidden ? `${u.protocol}//${u.host}${segments.length ? `/${segments[0]}` : ''}/${MASK}` : url;
   } catch {
     return MASK;
   }

@@ -1,6 +1,6 @@
 /** Slack incoming webhooks: a header and a mrkdwn section, with the title as the notification text. */
 import type { ChannelSpec } from '../spec.ts';
-import { type ChannelSender, clip, DeliveryError, post } from './http.ts';
+import { type ChannelSender, clip, DeliveryError, OUTCOME, post } from './http.ts';
 
 type Spec = Extract<ChannelSpec, { type: 'slack' }>;
 
@@ -21,7 +21,7 @@ export function slackSender(spec: Spec): ChannelSender {
       };
       const r = await post(spec.url, JSON.stringify(body), {}, signal);
       // An incoming webhook answers the plain text "ok"; anything else names the problem.
-      if (r.text.trim() !== 'ok') throw new DeliveryError(`Slack answered ${r.text.slice(0, 200)}`, false);
+      if (r.text.trim() !== 'ok') throw new DeliveryError(OUTCOME.refused, `Slack answered ${r.text.slice(0, 200)}`, false);
     },
   };
 }

@@ -1,7 +1,7 @@
 /** Telegram: the Bot API's sendMessage in HTML parse mode; api_url can point at a local Bot API server. */
 import type { ChannelSpec } from '../spec.ts';
 import { escapeHtml } from '../template.ts';
-import { type ChannelSender, clip, DeliveryError, parseJsonAnswer, post } from './http.ts';
+import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
 type Spec = Extract<ChannelSpec, { type: 'telegram' }>;
 
@@ -22,7 +22,7 @@ export function telegramSender(spec: Spec): ChannelSender {
       } catch (err) {
         throw scrub(err, spec.bot_token);
       }
-      if (answer.ok !== true) throw new DeliveryError(`Telegram: ${String(answer.description ?? 'not ok')}`, false);
+      if (answer.ok !== true) throw new DeliveryError(OUTCOME.refused, `Telegram: ${String(answer.description ?? 'not ok')}`, false);
     },
   };
 }
@@ -30,5 +30,5 @@ export function telegramSender(spec: Spec): ChannelSender {
 /** The bot token is in the URL path: keep it out of errors, logs and the REST answers. */
 function scrub(err: unknown, token: string): unknown {
   if (!(err instanceof DeliveryError)) return err;
-  return new DeliveryError(err.message.split(token).join('<token>'), err.retryable, err.retryAfterMs);
+  return new DeliveryError(err.outcome, err.message.split(token).join('<token>'), err.retryable, err.retryAfterMs);
 }

@@ -5,7 +5,7 @@
 import { createHmac } from 'node:crypto';
 import type { ChannelSpec } from '../spec.ts';
 import { compileTemplate, escapeJsonString } from '../template.ts';
-import { type ChannelSender, DeliveryError, post } from './http.ts';
+import { type ChannelSender, DeliveryError, OUTCOME, post } from './http.ts';
 
 type WebhookSpec = Extract<ChannelSpec, { type: 'webhook' }>;
 
@@ -27,7 +27,7 @@ export function webhookSender(spec: WebhookSpec, now: () => number): ChannelSend
         try {
           JSON.parse(payload);
         } catch (err) {
-          throw new DeliveryError(`body template did not produce JSON (${(err as Error).message})`, false);
+          throw new DeliveryError(OUTCOME.badTemplate, `body template did not produce JSON (${(err as Error).message})`, false);
         }
       } else payload = JSON.stringify(defaultPayload(n));
       const ts = Math.floor(now() / 1000);

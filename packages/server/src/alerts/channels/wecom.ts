@@ -1,6 +1,6 @@
 /** WeCom (WeChat Work) group robots: markdown, or text when mobiles are to be mentioned. */
 import type { ChannelSpec } from '../spec.ts';
-import { type ChannelSender, clip, DeliveryError, parseJsonAnswer, post } from './http.ts';
+import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
 type Spec = Extract<ChannelSpec, { type: 'wecom' }>;
 
@@ -22,7 +22,12 @@ export function wecomSender(spec: Spec): ChannelSender {
       const answer = parseJsonAnswer(await post(spec.url, JSON.stringify(body), {}, signal), 'WeCom');
       if (answer.errcode !== 0) {
         // 45009: the robot's limit of 20 messages a minute.
-        throw new DeliveryError(`WeCom errcode ${String(answer.errcode)}: ${String(answer.errmsg ?? '')}`, answer.errcode === 45009);
+        const limited = answer.errcode === 45009;
+        throw new DeliveryError(
+          limited ? OUTCOME.rateLimited : OUTCOME.refused,
+          `WeCom errcode ${String(answer.errcode)}: ${String(answer.errmsg ?? '')}`,
+          limited,
+        );
       }
     },
   };

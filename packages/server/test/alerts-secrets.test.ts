@@ -1,0 +1,131 @@
+/**
+ * Channel secrets are write-only: what REST shows of every channel type holds none of them, a
+ * masked secret sent back is kept only while the destination stays, and any change of where the
+ * channel sends (per type: URL, SMTP server and TLS, recipients, chat, API URL, the type itself)
+ * needs the secret entered again. The attack over REST is in e2e/security-alerts.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { maskChannel, SecretRequiredError, withStoredSecrets } from '../src/alerts/channel-secrets.ts';
+import { type ChannelSpec, type ChannelSpecInput, channelSpecSchema } from '../src/alerts/spec.ts';
+
+const parse = (c: ChannelSpecInput): ChannelSpec => channelSpecSchema.parse(c);
+
+/** Each type with every secret it can hold; the secrets all contain "S3CRET". */
+const STORED: Record<string, ChannelSpec> = {
+  webhook: parse({
+    name: 'hook',
+    type: 'webhook',
+    url: 'https://hooks.example/in/x/y?token=S3CRET-query',
+    secret: 'S3CRET-hmac',
+    headers: { Authorization: 'Bearer S3CRET-bearer', 'X-Team': 'ops' },
+  }),
+  email: parse({
+    name: 'mail',
+    type: 'email',
+    smtp: { host: 'smtp.example', port: 587, username: 'alerts', password: 'S3CRET-smtp' },
+    from: 'falconet@example.com',
+    to: ['ops@example.com'],
+  }),
+  slack: parse({ name: 'slack', type: 'slack', url: 'https://hooks.slack.com/services/T0/B0/S3CRET-slack' }),
+  telegram: parse({ name: 'tg', type: 'telegram', bot_token: '123:S3CRET-bot', chat_id: -1001 }),
+  dingtalk: parse({
+    name: 'ding',
+    type: 'dingtalk',
+    url: 'https://oapi.dingtalk.com/robot/send?access_token=S3CRET-ding',
+    secret: 'SECS3CRET-sign',
+  }),
+  feishu: parse({ name: 'lark', type: 'feishu', url: 'https://open.feishu.cn/open-apis/bot/v2/hook/S3CRET-lark', secret: 'S3CRET-sign' }),
+  wecom: parse({ name: 'wecom', type: 'wecom', url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=S3CRET-wecom' }),
+};
+
+/** What the form sends back: the masked view, as JSON would carry it. */
+const shown = (spec: ChannelSpec) => JSON.parse(JSON.stringify(maskChannel(spec))) as Record<string, unknown>;
+const again = (o: Record<string, unknown>) => parse(o as ChannelSpecInput);
+
+function refusal(fn: () => unknown): SecretRequiredError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof SecretRequiredError) return err;
+    throw err;
+  }
+  throw new Error('expected a SecretRequiredError');
+}
+
+describe('channel secrets', () => {
+  it('REST shows no secret of any channel type, user info in URLs included', () => {
+    for (const [type, spec] of Object.entries(STORED)) expect(JSON.stringify(maskChannel(spec)), type).not.toContain('S3CRET');
+    const url = (u: string) => (maskChannel(parse({ name: 'h', type: 'webhook', url: u })) as { url: string }).url;
+    expect(url('https://alerts:S3CRET-pw@hooks.example/in')).toBe('https://hooks.example/in/********');
+    expect(url('https://ntfy.example/alerts/S3CRET-topic')).toBe('https://ntfy.example/alerts/********');
+    expect(url('https://hooks.example/in#S3CRET')).toBe('https://hooks.example/in/********');
+    expect(url('https://hooks.example/?key=S3CRET')).toBe('https://hooks.example/********');
+    expect(url('https://hooks.example/in')).toBe('https://hooks.example/in');
+  });
+
+  it('keeps stored secrets sent back masked while the destination stays', () => {
+    for (const [type, spec] of Object.entries(STORED)) {
+      const kept = withStoredSecrets(again({ ...shown(spec), title: 'changed' }), spec);
+      expect({ ...kept, title: undefined }, type).toEqual({ ...spec, title: undefined });
+    }
+  });
+
+  // Per type: a change of destination, the field it names, and the secret the refusal names first.
+  const repoints: [string, (o: Record<string, unknown>) => void, string, string][] = [
+    ['webhook', (o) => (o.url = 'https://attacker.example/steal'), 'url', 'secret'],
+    ['email', (o) => ((o.smtp as Record<string, unknown>).host = 'smtp.attacker.example'), 'smtp.host', 'smtp.password'],
+    ['email', (o) => ((o.smtp as Record<string, unknown>).port = 2525), 'smtp.port', 'smtp.password'],
+    ['email', (o) => ((o.smtp as Record<string, unknown>).tls_insecure = true), 'smtp.tls_insecure', 'smtp.password'],
+    ['email', (o) => ((o.smtp as Record<string, unknown>).secure = true), 'smtp.secure', 'smtp.password'],
+    ['email', (o) => (o.to = ['attacker@example.com']), 'to', 'smtp.password'],
+    ['telegram', (o) => (o.api_url = 'https://attacker.example'), 'api_url', 'bot_token'],
+    ['telegram', (o) => (o.chat_id = 42), 'chat_id', 'bot_token'],
+    ['dingtalk', (o) => (o.url = 'https://attacker.example/robot/send?access_token=x'), 'url', 'secret'],
+    ['feishu', (o) => (o.url = 'https://attacker.example/open-apis/bot/v2/hook/x'), 'url', 'secret'],
+  ];
+  for (const [type, change, destination, secret] of repoints) {
+    it(`${type}: a new ${destination} with the secret masked is refused; with the secret entered it is taken`, () => {
+      const spec = STORED[type] as ChannelSpec;
+      const body = shown(spec);
+      change(body);
+      const err = refusal(() => withStoredSecrets(again(body), spec));
+      expect(err.field).toBe(secret);
+      expect(err.changed).toEqual([destination]);
+      expect(err.message).toMatch(
+        new RegExp(`^body ${secret.replace('.', '\\.')}: channel "${spec.name}" changes where it sends \\(${destination}\\)`),
+      );
+      expect(err.message).not.toContain('S3CRET');
+
+      // Every secret typed in again: the change is taken, and nothing stored comes along.
+      const typed = JSON.parse(JSON.stringify(body).replaceAll('"********"', '"new-secret"').replaceAll('/********', '/new')) as Record<
+        string,
+        unknown
+      >;
+      const next = withStoredSecrets(again(typed), spec);
+      expect(JSON.stringify(next)).not.toContain('S3CRET');
+    });
+  }
+
+  it('names every secret still masked, and refuses masks on a change of type', () => {
+    const spec = STORED.webhook as ChannelSpec;
+    const body = { ...shown(spec), url: 'https://attacker.example/steal', secret: 'typed-in' };
+    const err = refusal(() => withStoredSecrets(again(body), spec));
+    expect([err.field, err.changed]).toEqual(['headers.Authorization', ['url']]);
+    expect(err.message).toContain('the stored headers.Authorization, headers.X-Team cannot be kept');
+    const retyped = refusal(() =>
+      withStoredSecrets(
+        parse({ name: 'hook', type: 'telegram', bot_token: '********', chat_id: 1, api_url: 'https://attacker.example' }),
+        spec,
+      ),
+    );
+    expect([retyped.field, retyped.changed]).toEqual(['bot_token', ['type']]);
+  });
+
+  it('a secret left out is removed, never kept', () => {
+    const spec = STORED.webhook as ChannelSpec;
+    const { secret: _s, headers: _h, ...rest } = shown(spec);
+    const next = withStoredSecrets(again({ ...rest, url: 'https://elsewhere.example/x' }), spec);
+    expect(next).not.toHaveProperty('secret');
+    expect(JSON.stringify(next)).not.toContain('S3CRET');
+  });
+});
