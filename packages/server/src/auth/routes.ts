@@ -118,6 +118,8 @@ export const authApi: FastifyPluginAsyncZod<{ auth: AuthService; guard: AccessGu
   { auth, guard, warnings },
 ) => {
   const me = (req: FastifyRequest) => req.identity as Identity;
+  /** What an admin is told about risks the configuration accepted, with every answer that says who they are. */
+  const warningsFor = (role: string | undefined) => (role === 'admin' ? { warnings: [...(warnings?.() ?? [])] } : {});
   /** Records an event and marks the request as audited, so the guard's catch-all does not record it twice. */
   const audit = (req: FastifyRequest, e: AuditEvent) => {
     req.audited = true;
@@ -138,7 +140,7 @@ export const authApi: FastifyPluginAsyncZod<{ auth: AuthService; guard: AccessGu
         user: id ? { name: id.name, role: id.role, kind: id.kind } : null,
         csrfToken: id?.csrf ?? null,
         expiresMs: id?.kind === 'session' ? id.expiresMs : null,
-        ...(id?.role === 'admin' ? { warnings: [...(warnings?.() ?? [])] } : {}),
+        ...warningsFor(id?.role),
       };
     },
   );
@@ -180,6 +182,7 @@ export const authApi: FastifyPluginAsyncZod<{ auth: AuthService; guard: AccessGu
         user: { name: r.user.name, role: r.user.role, kind: 'session' as const },
         csrfToken: r.session.csrf,
         expiresMs: r.session.expiresMs,
+        ...warningsFor(r.user.role),
       };
     },
   );
@@ -242,6 +245,7 @@ export const authApi: FastifyPluginAsyncZod<{ auth: AuthService; guard: AccessGu
           user: { name: user.name, role: user.role, kind: 'session' as const },
           csrfToken: session.csrf,
           expiresMs: session.expiresMs,
+          ...warningsFor(user.role),
         };
       } finally {
         settingUp = false;
