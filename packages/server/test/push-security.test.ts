@@ -4,12 +4,12 @@
  * TCP and HTTP, one budget), and clients too slow to finish a request on each listener. Each is
  * refused, counted on /metrics and audited, while ordinary requests go on.
  */
-import { connect } from 'node:net';
 import { AgentChannelClient } from '@falconet/protocol';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually } from '../../../testing/processes.ts';
+import { dribble } from '../../../testing/slow-client.ts';
 import { openLines } from '../../../testing/tcp-lines.ts';
 import { startTestServer, type TestServer } from './support/auth.ts';
 
@@ -105,7 +105,7 @@ describe('the Open-Falcon TCP listener refuses senders without a good token', ()
     await silent.closed;
     expect(await cut('tcp', 'auth_timeout')).toBe(1);
 
-    const entries = await audit('transfer.connect');
+    const entries = await audit('push.connect');
     expect(entries.map((e) => [e.actor, e.outcome, e.detail.reason])).toEqual(
       expect.arrayContaining([
         ['anonymous', 'denied', 'token_missing'],
@@ -224,7 +224,7 @@ describe('push caps, one budget per sender over TCP and HTTP', () => {
 
     // Audited once per connection and kind over TCP, and every refused request over HTTP.
     const tcp = await eventually(async () => {
-      const e = await audit('transfer.refused');
+      const e = await audit('push.refused');
       return e.length >= 5 ? e : undefined;
     });
     expect(new Set(tcp.map((e) => `${e.actor} ${e.outcome} ${e.detail.reason}`))).toEqual(
@@ -239,23 +239,6 @@ describe('push caps, one budget per sender over TCP and HTTP', () => {
 });
 
 describe('timeouts on every listener', () => {
-  /** A raw HTTP client that sends `head`, then one more byte every 200 ms, until the server closes. */
-  async function dribble(head: string): Promise<string> {
-    const s = connect({ host: '127.0.0.1', port: t.port });
-    let answer = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      answer += d;
-    });
-    s.on('error', () => undefined);
-    await new Promise((r) => s.once('connect', r));
-    s.write(head);
-    const drip = setInterval(() => s.writable && s.write('x'), 200);
-    await new Promise((r) => s.once('close', r));
-    clearInterval(drip);
-    return answer;
-  }
-
   it('cuts an HTTP client that dribbles its headers or never finishes its body; others are served meanwhile', async () => {
     const before = await cut('http', 'request_timeout');
     // A live socket outlives the request deadlines: they bound receiving a request, not a connection.
@@ -265,8 +248,9 @@ describe('timeouts on every listener', () => {
     live.once('close', () => {
       liveClosed = true;
     });
-    const slowHeaders = dribble('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
+    const slowHeaders = dribble(t.port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
     const slowBody = dribble(
+      t.port,
       `POST /api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${admin.authorization}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[`,
     );
     // Ordinary requests go on while the slow ones are held.
