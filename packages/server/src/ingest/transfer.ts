@@ -101,7 +101,7 @@ export class TransferListener {
       action,
       target: `tcp ${this.#opts.host}:${this.#opts.port}`,
       address,
-      outcome: action === 'transfer.connect' ? 'denied' : 'failed',
+      outcome: action === 'push.connect' ? 'denied' : 'failed',
       detail: { reason, message },
     });
   }
@@ -156,7 +156,7 @@ export class TransferListener {
       // Cap refusals are audited once per connection and kind, against the sender.
       if (sender && !refusedOnce.has(reason) && reason !== 'malformed' && reason !== 'bad_sample') {
         refusedOnce.add(reason);
-        this.#audit(sender.name, address, 'transfer.refused', reason, message);
+        this.#audit(sender.name, address, 'push.refused', reason, message);
       }
     };
 
@@ -166,7 +166,7 @@ export class TransferListener {
       clearTimeout(authTimer);
       counters.reject('tcp', reason);
       log.info({ peer, reason, message }, 'transfer connection refused');
-      this.#audit(actor, address, 'transfer.connect', reason, message);
+      this.#audit(actor, address, 'push.connect', reason, message);
       reply(message);
       socket.end();
       // A sender that neither reads nor closes is not waited for.
