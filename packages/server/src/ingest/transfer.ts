@@ -31,6 +31,9 @@ export interface TransferListenerOptions {
   now?: () => number;
 }
 
+/** Refusals of an authenticated sender that the audit log records (bad lines are only counted). */
+const AUDITED_CAPS = new Set<RejectReason>(['too_many_series', 'too_many_hosts', 'too_many_labels', 'label_too_long', 'rate_limited']);
+
 /** A refusal of this kind from this address is audited at most this often; the rest are counted. */
 const AUDIT_EVERY_MS = 60_000;
 
@@ -154,7 +157,7 @@ export class TransferListener {
       log.debug({ peer, reason, message }, 'transfer line refused');
       reply(message);
       // Cap refusals are audited once per connection and kind, against the sender.
-      if (sender && !refusedOnce.has(reason) && reason !== 'malformed' && reason !== 'bad_sample') {
+      if (sender && AUDITED_CAPS.has(reason) && !refusedOnce.has(reason)) {
         refusedOnce.add(reason);
         this.#audit(sender.name, address, 'push.refused', reason, message);
       }
