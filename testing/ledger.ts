@@ -41,17 +41,18 @@ interface MetricsResponse {
   series: { name: string; labels: Record<string, string>; points: [number, number | null][] }[];
 }
 
-/** Reads every raw point of `agentId` between `fromMs` and `toMs` back through the HTTP API. */
+/** Reads every raw point of `agentId` between `fromMs` and `toMs` back through the HTTP API (with `headers`, once sign-in is required). */
 export async function storedLedger(
   baseUrl: string,
   agentId: string,
   fromMs: number,
   toMs: number,
   byTimestamp?: Map<number, SampleLedger>,
+  headers: Record<string, string> = {},
 ): Promise<SampleLedger> {
   const ledger = new SampleLedger();
   const q = (path: string) =>
-    fetch(`${baseUrl}${path}`).then(async (r) => {
+    fetch(`${baseUrl}${path}`, { headers }).then(async (r) => {
       if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
       return r.json();
     });

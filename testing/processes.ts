@@ -191,6 +191,20 @@ export async function createUser(dataDir: string, name: string, role: string, pa
   if (code !== 0) throw new Error(`create-user ${name} exited with ${code}:\n${made.lines.join('\n')}`);
 }
 
+/** Makes a token with the server's CLI on `dataDir` (`create-token --api` or `--agent`) and returns it. */
+export async function createToken(
+  dataDir: string,
+  kind: { api: string; role: string } | { agent: string },
+  env: NodeJS.ProcessEnv = {},
+): Promise<string> {
+  const args = 'api' in kind ? ['--api', '--name', kind.api, '--role', kind.role, '--expires', 'never'] : ['--agent', kind.agent];
+  const made = startProcess(SERVER_CLI, ['create-token', ...args, '--data-dir', dataDir], env);
+  const { code } = await made.exited;
+  const token = made.lines.find((l) => /^fn[te]_[A-Za-z0-9_-]+$/.test(l));
+  if (code !== 0 || !token) throw new Error(`create-token ${args.join(' ')} exited with ${code}:\n${made.lines.join('\n')}`);
+  return token;
+}
+
 export async function getJson<T = unknown>(url: string): Promise<T> {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);

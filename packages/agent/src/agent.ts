@@ -104,6 +104,8 @@ export class Agent {
   readonly #lag = new EventLoopLag();
   #collectors: CollectorSet | undefined;
   #exporter: Exporter | undefined;
+  /** Scrapers cut for sending their request too slowly, across exporter restarts. */
+  #exporterCuts = 0;
   #stream: ReportStream | undefined;
   #streamOpts: ReportStreamOptions | undefined;
   #spool: Spool | undefined;
@@ -258,6 +260,10 @@ export class Agent {
         log: this.#log,
         collect: () => this.#exportFamilies(),
         gzipLevel: () => this.#config.web.gzip_level,
+        requestTimeoutMs: this.#config.web.request_timeout,
+        onCut: () => {
+          this.#exporterCuts++;
+        },
       });
     let old = this.#exporter;
     // The same port on another address would collide with the old socket: free it first.
@@ -315,6 +321,7 @@ export class Agent {
         caFile: tls.ca_file,
         fingerprint: tls.fingerprint,
         serverName: tls.server_name,
+        allowPlaintext: tls.allow_plaintext,
       },
       address: server,
       identity,
@@ -385,7 +392,11 @@ export class Agent {
     if (!stream || !opts) return;
     Object.assign(opts, {
       address: server,
-      tls: { ...opts.tls, mode: server.scheme === 'grpcs' ? 'on' : server.scheme === 'grpc' ? 'off' : 'auto' },
+      tls: {
+        ...opts.tls,
+        mode: server.scheme === 'grpcs' ? 'on' : server.scheme === 'grpc' ? 'off' : 'auto',
+        allowPlaintext: this.#config.transport.tls.allow_plaintext,
+      },
       labels: this.#config.labels,
       token: this.#config.server.token,
       intervalMs: this.#interval.longestMs,
@@ -585,6 +596,11 @@ export class Agent {
     });
     m.gauge('falconet_agent_labels', 'The labels this agent is configured with, as an info metric; always 1.', () =>
       Object.keys(this.#config.labels).length ? [[this.#config.labels, 1]] : undefined,
+    );
+    m.counter(
+      'falconet_agent_exporter_requests_cut_total',
+      'Connections to /metrics cut because the client did not send its request within web.request_timeout.',
+      () => this.#exporterCuts,
     );
     m.gauge('falconet_agent_event_loop_lag_seconds', 'How late the last event-loop probe ran.', () => this.#lag.lastSeconds);
     m.gauge('falconet_agent_event_loop_lag_max_seconds', 'The largest event-loop lag over the last minute.', () => this.#lag.maxSeconds);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseHostPort } from '@falconet/protocol/config-base';
 
@@ -31,4 +32,22 @@ export function parseServerUrl(input: string): ServerAddress {
   if (!host || host === '0.0.0.0') throw new Error(`server address "${input}": needs a host, e.g. 127.0.0.1:7071`);
   const tls = scheme === 'grpcs' || scheme === 'https';
   return { host, port, tls, scheme: tls ? 'grpcs' : scheme ? 'grpc' : '' };
+}
+
+/** A name or address that never leaves this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/**
+ * Why a server address may not be dialled in plaintext, or undefined when it may: `grpc://` to a
+ * host beyond loopback carries the agent's token, reports and tasks in the clear, and lets a man in
+ * the middle answer as the server and pin its own task-signing key on first contact.
+ */
+export function plaintextProblem(address: ServerAddress, allowPlaintext: boolean): string | undefined {
+  if (address.scheme !== 'grpc' || allowPlaintext || isLoopbackHost(address.host)) return undefined;
+  return (
+    `grpc://${address.host}:${address.port} is plaintext to a host beyond loopback: this agent's token, reports and tasks would cross the network unprotected; ` +
+    'use grpcs:// (or HOST:PORT, TLS by default), or accept the risk with transport.tls.allow_plaintext: true (--grpc-allow-plaintext)'
+  );
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
 import { collectorOptionsSchema } from './collectors/options.ts';
-import { parseServerUrl, type ServerAddress } from './config-base.ts';
+import { parseServerUrl, plaintextProblem, type ServerAddress } from './config-base.ts';
 import { AGENT_TASKS_DEFAULTS, agentTasksSchema } from './tasks/config.ts';
 
 /**
@@ -132,6 +132,8 @@ const transportSchema = z
           ),
         /** The name the certificate must carry, when it differs from the server address's host. */
         server_name: z.string().default(''),
+        /** Allow grpc:// (plaintext) to a server beyond loopback. */
+        allow_plaintext: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
@@ -184,6 +186,8 @@ export const agentConfigSchema = z
         disable_exporter_metrics: z.boolean().default(false),
         /** gzip level of /metrics for a scraper that asks for it: 1 is the fastest; node_exporter's Go library uses 6. */
         gzip_level: z.coerce.number().int().min(1).max(9).default(1),
+        /** A scraper must send its whole request (headers included) within this, or it is cut. */
+        request_timeout: boundedDuration(1000, 600_000, '1s and 10m').default(10_000),
       })
       .strict()
       .prefault({}),
@@ -320,12 +324,15 @@ export const agentConfigSchema = z
         message: 'needs server.token: the payload key is derived from the token',
       });
     }
-    let scheme: ServerAddress['scheme'] = '';
+    let address: ServerAddress | undefined;
     try {
-      scheme = c.server.url ? parseServerUrl(c.server.url).scheme : '';
+      address = c.server.url ? parseServerUrl(c.server.url) : undefined;
     } catch {
       return; // server.url's own check reports it
     }
+    const scheme = address?.scheme ?? '';
+    const plaintext = address && plaintextProblem(address, c.transport.tls.allow_plaintext);
+    if (plaintext) ctx.addIssue({ code: 'custom', path: ['server', 'url'], message: plaintext });
     if (scheme === 'grpc' && (c.transport.tls.ca_file || c.transport.tls.fingerprint)) {
       ctx.addIssue({
         code: 'custom',

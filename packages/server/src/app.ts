@@ -24,10 +24,11 @@ import { type AccessGuard, installAccessGuard, type RouteEntry } from './auth/gu
 import { installSecurityHeaders } from './auth/headers.ts';
 import { authApi } from './auth/routes.ts';
 import { AuthService } from './auth/service.ts';
-import { DEFAULT_TRANSFER_LISTEN, type ServerConfig } from './config.ts';
+import type { ServerConfig } from './config.ts';
 import { AgentRepository } from './db/agents.ts';
 import { type MetaDb, migrateMetaDb, openMetaDb } from './db/index.ts';
 import { Ingest, IngestCounters } from './ingest/index.ts';
+import { apiTokenTransferAuth } from './ingest/push-auth.ts';
 import { LiveHub } from './live.ts';
 import { AgentRegistry } from './registry.ts';
 import { openStore } from './store/index.ts';
@@ -65,6 +66,8 @@ export class FalconetServer {
   #http: FastifyInstance | undefined;
   #ingest: Ingest | undefined;
   addresses: ServerAddresses | undefined;
+  /** Risks an admin accepted in the configuration, shown on the dashboard (`grpc_plaintext`). */
+  readonly warnings: string[] = [];
 
   constructor(config: ServerConfig, log: Logger) {
     this.config = config;
@@ -111,6 +114,7 @@ export class FalconetServer {
     const grpc = parseHostPort(this.config.grpc_listen, '--grpc-listen');
     const tls = this.#readTls();
     const transfer = this.config.transfer_listen ? parseHostPort(this.config.transfer_listen, '--transfer-listen') : undefined;
+    this.#checkPlaintext(grpc.host);
     this.#meta = openMetaDb({ url: this.config.database.url, dataDir: this.config.data_dir });
     try {
       const applied = await migrateMetaDb(this.#meta);
@@ -189,7 +193,21 @@ export class FalconetServer {
       await this.stop();
       throw err;
     }
-    const transferPort = transfer ? await this.#startTransfer(transfer.host, transfer.port) : undefined;
+    let transferPort: number | undefined;
+    if (transfer) {
+      try {
+        transferPort = await this.ingest.startTransfer(
+          transfer.host,
+          transfer.port,
+          isLoopback(transfer.host),
+          this.config.transfer,
+          apiTokenTransferAuth(this.auth),
+        );
+      } catch (err) {
+        await this.stop();
+        throw listenError(err, '--transfer-listen', this.config.transfer_listen);
+      }
+    }
     const app = await this.#buildHttp(tls);
     try {
       await app.listen({ host: http.host, port: http.port });
@@ -243,22 +261,25 @@ export class FalconetServer {
     return this.#ingest;
   }
 
-  /** The Open-Falcon listener. Port 6000 taken by something else only warns when it was not asked for explicitly. */
-  async #startTransfer(host: string, port: number): Promise<number | undefined> {
-    try {
-      return await this.ingest.startTransfer(host, port);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE' && this.config.transfer_listen === DEFAULT_TRANSFER_LISTEN) {
-        this.log.warn(
-          { address: this.config.transfer_listen },
-          'Open-Falcon transfer port in use; TCP transfer is off (set transfer_listen)',
-        );
-        return undefined;
-      }
-      await this.stop();
-      throw listenError(err, '--transfer-listen', this.config.transfer_listen);
+  /**
+   * A plaintext agent channel beyond loopback carries agent tokens, reports and tasks in the clear,
+   * and lets a man in the middle pin its own task-signing key on an agent's first contact: it needs
+   * an explicit grpc_tls.allow_plaintext, and is then warned about in the log and on the dashboard.
+   */
+  #checkPlaintext(grpcHost: string): void {
+    const t = this.config.grpc_tls;
+    if (t.mode !== 'off' || isLoopback(grpcHost)) return;
+    if (!t.allow_plaintext) {
+      throw new StartupError(
+        `--grpc-listen ${this.config.grpc_listen}: grpc_tls.mode is off on an address beyond loopback, so agent tokens, reports and tasks would cross the network in plaintext; ` +
+          'use grpc_tls.mode auto or on, or accept the risk with grpc_tls.allow_plaintext: true (--grpc-allow-plaintext)',
+      );
     }
+    this.warnings.push('grpc_plaintext');
+    this.log.warn(
+      { grpcListen: this.config.grpc_listen },
+      'the agent channel is plaintext beyond loopback (grpc_tls.allow_plaintext): anyone on the network path can read agent tokens and tasks, and impersonate this server to agents',
+    );
   }
 
   #readTls(): { cert: Buffer; key: Buffer } | undefined {
@@ -275,12 +296,34 @@ export class FalconetServer {
   }
 
   async #buildHttp(tls: { cert: Buffer; key: Buffer } | undefined): Promise<FastifyInstance> {
+    const t = this.config.http;
+    // Node checks these deadlines on a sweep; once a second keeps a cut close to its deadline.
+    const deadlines = { headersTimeout: t.headers_timeout, requestTimeout: t.request_timeout, connectionsCheckingInterval: 1000 };
+    const counters = this.counters;
+    const httpLog = this.log.child({ component: 'http' });
     const app = Fastify({
-      loggerInstance: this.log.child({ component: 'http' }) as FastifyBaseLogger,
+      loggerInstance: httpLog as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: 4 * 1024 * 1024,
       trustProxy: this.config.auth.trust_proxy,
-      ...(tls ? { https: tls } : {}),
+      requestTimeout: t.request_timeout,
+      keepAliveTimeout: t.keep_alive_timeout,
+      http: deadlines,
+      ...(tls ? { https: { ...tls, ...deadlines } } : {}),
+      clientErrorHandler: (err, socket) => {
+        // A client that dribbles its headers or never finishes its body (slow loris) is cut here.
+        if ((err as NodeJS.ErrnoException).code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+          counters.cut('http', 'request_timeout');
+          httpLog.info({ address: socket.remoteAddress }, 'HTTP client too slow to send its request; cut');
+          if (socket.writable) socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          socket.destroy();
+          return;
+        }
+        if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET' && socket.writable) {
+          socket.write('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        }
+        socket.destroy();
+      },
     }) as unknown as FastifyInstance;
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);
@@ -324,7 +367,7 @@ export class FalconetServer {
     await app.register(metricsApi, { registry, store });
     await app.register(fleetApi, { registry, store });
     await app.register(liveApi, { live: this.live });
-    await app.register(authApi, { auth: this.auth, guard: this.#guard });
+    await app.register(authApi, { auth: this.auth, guard: this.#guard, warnings: () => this.warnings });
     await this.ingest.registerRoutes(app);
     await app.register(tasksApi, { tasks: this.tasks });
     if (this.#alerts) await app.register(alertsApi, { alerts: this.#alerts, audit: this.auth.audit });

@@ -18,10 +18,16 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'listen', type: 'string', path: ['listen'], help: 'HTTP address for the dashboard, REST and WebSocket (default 127.0.0.1:7070)' },
   { name: 'grpc-listen', type: 'string', path: ['grpc_listen'], help: 'gRPC address for agents (default 127.0.0.1:7071)' },
   {
+    name: 'grpc-allow-plaintext',
+    type: 'boolean',
+    path: ['grpc_tls', 'allow_plaintext'],
+    help: 'allow grpc_tls.mode off on an address beyond loopback (agent tokens and tasks in plaintext)',
+  },
+  {
     name: 'transfer-listen',
     type: 'string',
     path: ['transfer_listen'],
-    help: 'Open-Falcon TCP JSON-lines address (default 127.0.0.1:6000; "" disables)',
+    help: 'Open-Falcon TCP JSON-lines address, e.g. 127.0.0.1:6000 (default off)',
   },
   { name: 'data-dir', type: 'string', path: ['data_dir'], help: 'where the embedded store keeps its files (default ./data)' },
   { name: 'web-root', type: 'string', path: ['web_root'], help: 'directory of the built dashboard' },

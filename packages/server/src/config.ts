@@ -43,7 +43,6 @@ const authSchema = z
   .strict();
 
 export type AuthConfig = z.output<typeof authSchema>;
-export const DEFAULT_TRANSFER_LISTEN = '127.0.0.1:6000';
 /** Parses `512MB`, `20GB`, `1.5TiB` or a bare number of bytes. */
 export function parseSize(input: string | number): number {
   if (typeof input === 'number') return input;
@@ -72,6 +71,30 @@ const size = () =>
       return z.NEVER;
     }
   });
+
+const boundedDuration = (minMs: number, maxMs: number, label: string) =>
+  duration().refine((ms) => ms >= minMs && ms <= maxMs, `must be between ${label}`);
+
+/** What one pusher (an API token, a user, or a tokenless local sender) may send, on every push path (docs/transport.md). */
+const pushCapsSchema = z
+  .object({
+    /** Distinct series one sender pushed within the last hour. */
+    max_series_per_sender: z.number().int().min(1).max(10_000_000).default(10_000),
+    /** Distinct hosts (push:<host> entries) one sender pushed within the last hour. */
+    max_hosts_per_sender: z.number().int().min(1).max(1_000_000).default(100),
+    /** Labels of one series, host included. */
+    max_labels_per_series: z.number().int().min(1).max(1000).default(30),
+    /** Characters of a label name (and of a metric name). */
+    max_label_name_length: z.number().int().min(16).max(65_536).default(256),
+    /** Characters of a label value. */
+    max_label_value_length: z.number().int().min(16).max(1_048_576).default(2048),
+    /** Samples per second one sender may push, on average... */
+    samples_per_second: z.number().min(1).max(100_000_000).default(10_000),
+    /** ...and at once. */
+    burst: z.number().int().min(1).max(100_000_000).default(100_000),
+  })
+  .strict()
+  .prefault({});
 
 /** The samples store (docs/storage.md). */
 const storeConfigSchema = z
@@ -108,10 +131,10 @@ export const serverConfigSchema = z
     listen: address('listen address').default('127.0.0.1:7070'),
     /** gRPC agent channel. */
     grpc_listen: address('gRPC listen address').default('127.0.0.1:7071'),
-    /** Open-Falcon TCP JSON-lines listener; empty disables it. */
+    /** Open-Falcon TCP JSON-lines listener; off (empty) unless set. */
     transfer_listen: z
       .string()
-      .default(DEFAULT_TRANSFER_LISTEN)
+      .default('')
       .superRefine((v, ctx) => {
         if (v === '') return;
         try {
@@ -120,11 +143,47 @@ export const serverConfigSchema = z
           ctx.addIssue({ code: 'custom', message: (err as Error).message });
         }
       }),
+    /** The Open-Falcon TCP listener's senders and connections (docs/transport.md). */
+    transfer: z
+      .object({
+        /** Also ask senders on a loopback transfer_listen for a token (beyond loopback one is always required). */
+        require_token: z.boolean().default(false),
+        /** A sender that must present a token has this long to send its first line. */
+        auth_timeout: boundedDuration(100, 300_000, '100ms and 5m').default(10_000),
+        /** A connection silent this long is closed. */
+        idle_timeout: boundedDuration(1000, 86_400_000, '1s and 1d').default(120_000),
+        /** A longer line is answered with an error and skipped. */
+        max_line_bytes: size()
+          .default(1024 * 1024)
+          .refine((n) => n >= 1024 && n <= 64 * 1024 * 1024, 'must be between 1KiB and 64MiB'),
+        /** Open connections at most. */
+        max_connections: z.number().int().min(1).max(100_000).default(1024),
+      })
+      .strict()
+      .prefault({}),
+    /** Timeouts of the HTTP listener (dashboard, REST, push): a client too slow to send its request is cut. */
+    http: z
+      .object({
+        /** The request line and headers must arrive within this. */
+        headers_timeout: boundedDuration(1000, 3_600_000, '1s and 1h').default(15_000),
+        /** The whole request, body included, must arrive within this. */
+        request_timeout: boundedDuration(1000, 3_600_000, '1s and 1h').default(60_000),
+        /** An idle kept-alive connection is closed after this (longer than a proxy's idle timeout in front). */
+        keep_alive_timeout: boundedDuration(1000, 3_600_000, '1s and 1h').default(72_000),
+      })
+      .strict()
+      .prefault({})
+      .refine((h) => h.headers_timeout <= h.request_timeout, {
+        message: 'headers_timeout must not be longer than request_timeout',
+        path: ['headers_timeout'],
+      }),
     /** TLS of the gRPC agent channel (docs/transport.md). */
     grpc_tls: z
       .object({
         /** auto: TLS unless grpc_listen is on loopback; on; off. */
         mode: z.enum(['auto', 'on', 'off']).default('auto'),
+        /** Allow mode off on an address beyond loopback: agents' traffic and first contact go unprotected. */
+        allow_plaintext: z.boolean().default(false),
         /** PEM certificate (chain) and key; empty makes a self-signed pair under data_dir/tls on first start. */
         cert_file: z.string().default(''),
         key_file: z.string().default(''),
@@ -153,6 +212,12 @@ export const serverConfigSchema = z
           .refine((ms) => ms >= 1000, 'must be at least 1s'),
         /** Require a token even from agents on loopback before any token exists. */
         require_token: z.boolean().default(false),
+        /** A stream must send Register within this. */
+        register_timeout: boundedDuration(1000, 600_000, '1s and 10m').default(30_000),
+        /** A gRPC connection with no stream open is closed after this. */
+        idle_timeout: boundedDuration(1000, 86_400_000, '1s and 1d').default(300_000),
+        /** Caps of the push paths (TCP, POST /api/v1/push). */
+        push: pushCapsSchema,
       })
       .strict()
       .prefault({}),

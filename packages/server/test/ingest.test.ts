@@ -141,6 +141,7 @@ beforeAll(async () => {
       data_dir: tempDir(),
       web_root: '/nonexistent',
       ingest: { max_message_bytes: 64 * 1024, max_samples_per_report: 100, max_clock_skew: '1m' },
+      transfer: { max_line_bytes: 64 * 1024 },
     }),
     log,
   );

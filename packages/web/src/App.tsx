@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { AlertsPage } from './alerts/AlertsPage.tsx';
 import { type Agent, fetchAgent, fetchAgents } from './api.ts';
 import { AccountMenu } from './auth/AccountMenu.tsx';
+import { SecurityWarnings } from './auth/SecurityWarnings.tsx';
 import { HostPage } from './host/HostPage.tsx';
 import { type Lang, useI18n, useTheme } from './i18n.tsx';
 import { LiveConnection } from './live.ts';
@@ -127,6 +128,7 @@ export function App() {
         <AccountMenu />
       </header>
       <main>
+        <SecurityWarnings />
         {path === '/alerts' ? (
           <AlertsPage />
         ) : path.startsWith('/tasks') ? (

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { constants, gzipSync } from 'node:zlib';
 import { EXPOSITION_CONTENT_TYPE, type MetricFamily, renderExposition } from '@falconet/protocol/exposition';
 import type { Logger } from 'pino';
@@ -13,6 +13,10 @@ export interface ExporterOptions {
   collect(): Promise<readonly MetricFamily[]>;
   /** The gzip level of the next scrape (read each time, so a reload applies it); 1 when absent. */
   gzipLevel?: () => number;
+  /** A client must send its whole request within this (web.request_timeout); 10 s when absent. */
+  requestTimeoutMs?: number;
+  /** Called for each connection cut for sending its request too slowly. */
+  onCut?: () => void;
 }
 
 // Loaded through require: an ESM import of node:http builds its namespace, which reads the lazy
@@ -69,7 +73,11 @@ export class Exporter {
   }
 
   async listen(): Promise<AddressInfo> {
-    const server = createServer((req, res) => {
+    const timeoutMs = this.#opts.requestTimeoutMs ?? 10_000;
+    // A scraper sends a few hundred bytes: one that dribbles them (slow loris) is cut. Deadlines are
+    // checked on a sweep; every 5 s keeps the idle agent's wake-ups few.
+    const deadlines = { headersTimeout: timeoutMs, requestTimeout: timeoutMs, connectionsCheckingInterval: Math.min(5000, timeoutMs) };
+    const server = createServer(deadlines, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         this.#opts.log.error({ err }, 'scrape failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -77,6 +85,16 @@ export class Exporter {
       });
     });
     server.keepAliveTimeout = 65_000;
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        this.#opts.onCut?.();
+        this.#opts.log.debug({ address: (socket as Socket).remoteAddress }, 'scraper too slow to send its request; cut');
+        if (socket.writable) socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      } else if (err.code !== 'ECONNRESET' && socket.writable) {
+        socket.write('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      }
+      socket.destroy();
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#opts.port, this.#opts.host, () => {

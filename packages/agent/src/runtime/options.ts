@@ -11,6 +11,12 @@ export const AGENT_FLAGS: FlagSpec[] = [
   { name: 'config', type: 'string', help: 'YAML configuration file (default ./falconet-agent.yaml when present)' },
   { name: 'server', type: 'string', path: ['server', 'url'], help: 'server gRPC address HOST:PORT; without it the agent is exporter-only' },
   { name: 'token', type: 'string', path: ['server', 'token'], help: "this agent's token for the server" },
+  {
+    name: 'grpc-allow-plaintext',
+    type: 'boolean',
+    path: ['transport', 'tls', 'allow_plaintext'],
+    help: 'allow a grpc:// (plaintext) server beyond loopback: its token and tasks travel unprotected',
+  },
   { name: 'listen', type: 'string', path: ['listen'], help: 'exporter address for /metrics (default 127.0.0.1:9101; "" disables)' },
   { name: 'transfer', type: 'string', path: ['transfer'], help: 'Open-Falcon JSON-lines sink HOST:PORT' },
   {

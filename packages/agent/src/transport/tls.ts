@@ -3,6 +3,9 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type ChannelCredentials, type ChannelOptions, credentials } from '@grpc/grpc-js';
+import { isLoopbackHost } from '../config-base.ts';
+
+export { isLoopbackHost };
 
 /** How the agent checks the server it streams to. */
 export interface TlsSettings {
@@ -14,15 +17,13 @@ export interface TlsSettings {
   fingerprint: string;
   /** Name to check the certificate against, when it differs from the host dialled. */
   serverName: string;
+  /** Plaintext (mode off) to a host beyond loopback; refused without it. */
+  allowPlaintext?: boolean;
 }
 
 /** A TLS problem the user must fix in the configuration; retrying will not help. */
 export class TlsConfigError extends Error {
   override name = 'TlsConfigError';
-}
-
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
 export function normalizeFingerprint(fp: string): string {
@@ -67,7 +68,14 @@ export interface ChannelSecurity {
  * own handshake then checks the fingerprint again, so a certificate swapped in between fails.
  */
 export async function channelSecurity(host: string, port: number, s: TlsSettings, timeoutMs = 10_000): Promise<ChannelSecurity> {
-  if (!tlsEnabled(host, s)) return { credentials: credentials.createInsecure(), options: {}, describe: 'plaintext' };
+  if (!tlsEnabled(host, s)) {
+    if (!isLoopbackHost(host) && !s.allowPlaintext) {
+      throw new TlsConfigError(
+        `plaintext to ${host}:${port}, a host beyond loopback, is refused: use TLS, or set transport.tls.allow_plaintext: true (--grpc-allow-plaintext)`,
+      );
+    }
+    return { credentials: credentials.createInsecure(), options: {}, describe: 'plaintext' };
+  }
   const options: ChannelOptions = s.serverName
     ? { 'grpc.ssl_target_name_override': s.serverName, 'grpc.default_authority': s.serverName }
     : {};

@@ -5,6 +5,7 @@
  * one aggregate per (series, rule) pair and nothing for names no rule reads.
  */
 import type { Labels } from '@falconet/protocol';
+import { isPushAgentId } from '../ingest/push.ts';
 import { formatSelector, matchesAll } from './matchers.ts';
 import { type AlertInstance, type AlertState, alertFingerprint, type CompiledRule, compare } from './rule.ts';
 import { linearFit, type NameInterest, type SeriesWindow, type SeriesWindows } from './windows.ts';
@@ -180,11 +181,16 @@ export class AlertEvaluator {
     return n;
   }
 
-  /** Takes the registry's view of the agents: host names and labels for selectors, online status. */
+  /**
+   * Takes the registry's view of the agents: host names and labels for selectors, online status.
+   * A pushed host (`push:web-1`) goes by its id, never by the host name it was pushed with, so pushed
+   * data cannot select, fire or resolve a rule as the agent whose host name it claims.
+   */
   updateAgents(list: readonly AgentFacts[]): void {
     const now = this.#opts.now();
     const seen = new Set<string>();
-    for (const f of list) {
+    for (const listed of list) {
+      const f = isPushAgentId(listed.id) ? { ...listed, hostname: listed.id } : listed;
       seen.add(f.id);
       const e = this.#agents.get(f.id);
       if (!e) {
@@ -360,7 +366,8 @@ export class AlertEvaluator {
   #evalOffline(r: CompiledRule, now: number, cycle: number, out: AlertTransition[]): void {
     for (const e of this.#agents.values()) {
       const f = e.facts;
-      if (!r.takesAgent(f.id, f.hostname, f.labels)) continue;
+      // A pushed host has no stream to lose: it is never an agent that went offline.
+      if (isPushAgentId(f.id) || !r.takesAgent(f.id, f.hostname, f.labels)) continue;
       const offline = f.status === 'offline';
       const silentS = Math.max(0, (now - f.lastSeenMs) / 1000);
       this.#touch(r, f.id, f.id, offline, offline ? silentS : 0, now, offline ? Math.min(now, f.lastSeenMs) : now, cycle, out, () =>
@@ -373,7 +380,7 @@ export class AlertEvaluator {
     const nw = r.metric ? this.windows.byName(r.metric) : undefined;
     for (const e of this.#agents.values()) {
       const f = e.facts;
-      if (!r.takesAgent(f.id, f.hostname, f.labels)) continue;
+      if (isPushAgentId(f.id) || !r.takesAgent(f.id, f.hostname, f.labels)) continue;
       const a = r.instances.get(f.id);
       // Offline agents are the agent_offline rule's business; a fresh connection has not had its window yet.
       if (f.status !== 'online' || now - e.onlineSinceMs < r.windowMs) {
@@ -483,7 +490,9 @@ export function alertLabels(
 ): { labels: Record<string, string>; series: string } {
   const out: Record<string, string> = { ...agent?.labels, ...series };
   out.agent = agentId;
-  out.host ??= agent?.hostname ?? agentId;
+  // A pushed series' own host label names a host it claims, not one it is: its alerts say push:<host>.
+  if (isPushAgentId(agentId)) out.host = agentId;
+  else out.host ??= agent?.hostname ?? agentId;
   out.alertname = r.name;
   out.severity = r.spec.severity;
   if (r.spec.labels) Object.assign(out, r.spec.labels);

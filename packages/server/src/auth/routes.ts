@@ -67,6 +67,12 @@ const SessionSchema = z.object({
   user: z.object({ name: z.string(), role: RoleSchema, kind: z.enum(['session', 'token', 'local']) }).nullable(),
   csrfToken: z.string().nullable().describe('echo in X-Falconet-CSRF on changes made with the session cookie'),
   expiresMs: z.number().nullable(),
+  warnings: z
+    .array(z.string())
+    .optional()
+    .describe(
+      'admins only: risks the configuration accepted, for the dashboard to show (grpc_plaintext: a plaintext agent channel beyond loopback)',
+    ),
 });
 
 /** `30d`, `12h`, or `never`; returns an absolute expiry, 0 for never. */
@@ -107,8 +113,13 @@ function userAgent(req: FastifyRequest): string {
 }
 
 /** Sign-in, sign-out, first-run setup, users, API tokens, enrollment tokens and the audit log. */
-export const authApi: FastifyPluginAsyncZod<{ auth: AuthService; guard: AccessGuard }> = async (app, { auth, guard }) => {
+export const authApi: FastifyPluginAsyncZod<{ auth: AuthService; guard: AccessGuard; warnings?: () => readonly string[] }> = async (
+  app,
+  { auth, guard, warnings },
+) => {
   const me = (req: FastifyRequest) => req.identity as Identity;
+  /** What an admin is told about risks the configuration accepted, with every answer that says who they are. */
+  const warningsFor = (role: string | undefined) => (role === 'admin' ? { warnings: [...(warnings?.() ?? [])] } : {});
   /** Records an event and marks the request as audited, so the guard's catch-all does not record it twice. */
   const audit = (req: FastifyRequest, e: AuditEvent) => {
     req.audited = true;
@@ -129,6 +140,7 @@ export const authApi: FastifyPluginAsyncZod<{ auth: AuthService; guard: AccessGu
         user: id ? { name: id.name, role: id.role, kind: id.kind } : null,
         csrfToken: id?.csrf ?? null,
         expiresMs: id?.kind === 'session' ? id.expiresMs : null,
+        ...warningsFor(id?.role),
       };
     },
   );
@@ -170,6 +182,7 @@ export const authApi: FastifyPluginAsyncZod<{ auth: AuthService; guard: AccessGu
         user: { name: r.user.name, role: r.user.role, kind: 'session' as const },
         csrfToken: r.session.csrf,
         expiresMs: r.session.expiresMs,
+        ...warningsFor(r.user.role),
       };
     },
   );
@@ -232,6 +245,7 @@ export const authApi: FastifyPluginAsyncZod<{ auth: AuthService; guard: AccessGu
           user: { name: user.name, role: user.role, kind: 'session' as const },
           csrfToken: session.csrf,
           expiresMs: session.expiresMs,
+          ...warningsFor(user.role),
         };
       } finally {
         settingUp = false;

@@ -18,7 +18,20 @@ export type RejectReason =
   | 'token_expired'
   | 'token_revoked'
   | 'token_wrong_agent'
-  | 'overloaded';
+  | 'token_forbidden'
+  | 'overloaded'
+  | 'too_many_series'
+  | 'too_many_hosts'
+  | 'too_many_labels'
+  | 'label_too_long'
+  | 'rate_limited'
+  | 'timeout';
+
+/** A listener that cuts connections it will not wait for. */
+export type Listener = 'http' | 'tcp' | 'grpc';
+
+/** Why a connection was cut: a label value of falconet_server_connections_cut_total. */
+export type CutReason = 'request_timeout' | 'idle_timeout' | 'auth_timeout' | 'register_timeout';
 
 /** Upper bounds (seconds) of the report acknowledgement histogram's buckets. */
 const ACK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -72,6 +85,7 @@ export class IngestCounters {
   readonly ackSeconds = new DurationHistogram();
   readonly #samplesBy = new Map<IngestChannel, number>();
   readonly #rejections = new Map<string, number>();
+  readonly #cuts = new Map<string, number>();
 
   stored(channel: IngestChannel, samples: number): void {
     this.samples += samples;
@@ -85,6 +99,12 @@ export class IngestCounters {
 
   rejections(channel: IngestChannel, reason: RejectReason): number {
     return this.#rejections.get(`${channel}\0${reason}`) ?? 0;
+  }
+
+  /** A connection cut by its listener because the client was too slow or silent. */
+  cut(listener: Listener, reason: CutReason): void {
+    const key = `${listener}\0${reason}`;
+    this.#cuts.set(key, (this.#cuts.get(key) ?? 0) + 1);
   }
 
   families(): MetricFamily[] {
@@ -108,6 +128,15 @@ export class IngestCounters {
         'falconet_server_report_ack_seconds',
         'Time from a report reaching the server to its acknowledgement: waiting behind the same agent, decoding, and the store making it durable.',
       ),
+      {
+        name: 'falconet_server_connections_cut_total',
+        help: 'Connections a listener closed because the client was too slow or silent, by listener and reason.',
+        type: 'counter',
+        metrics: [...this.#cuts].map(([key, value]) => {
+          const [listener, reason] = key.split('\0') as [string, string];
+          return { labels: { listener, reason }, value };
+        }),
+      },
       {
         name: 'falconet_server_transfer_connections',
         help: 'Open Open-Falcon TCP transfer connections.',

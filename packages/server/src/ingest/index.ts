@@ -1,7 +1,7 @@
 import type { Sample } from '@falconet/protocol';
 import { listenError } from '@falconet/protocol/cli';
 import type { MetricFamily } from '@falconet/protocol/exposition';
-import { Server as GrpcServer, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server as GrpcServer, status as GrpcStatus, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AgentTokens } from '../agents/tokens.ts';
@@ -15,6 +15,8 @@ import { agentChannelDefinition, agentChannelHandler, DEFAULT_LIMITS, grpcMessag
 import { IngestCounters } from './counters.ts';
 import { PushWriter } from './push.ts';
 import { pushApi } from './push-api.ts';
+import type { TransferAuth } from './push-auth.ts';
+import { type PushCaps, PushLimits } from './push-limits.ts';
 import { type GrpcSecurity, type GrpcTlsConfig, grpcServerSecurity } from './tls.ts';
 import { TransferListener } from './transfer.ts';
 
@@ -25,6 +27,18 @@ export interface IngestSettings {
   max_samples_per_report: number;
   max_clock_skew: number;
   require_token: boolean;
+  register_timeout: number;
+  idle_timeout: number;
+  push: PushCaps;
+}
+
+/** The Open-Falcon TCP listener's settings (`transfer.*`). */
+export interface TransferSettings {
+  require_token: boolean;
+  auth_timeout: number;
+  idle_timeout: number;
+  max_line_bytes: number;
+  max_connections: number;
 }
 
 export interface IngestDeps {
@@ -54,6 +68,8 @@ export class Ingest {
   readonly tokens: AgentTokens;
   readonly limits: IngestLimits;
   readonly writer: PushWriter;
+  /** The caps of every push path, one budget per sender across them. */
+  readonly pushLimits: PushLimits;
   readonly #deps: IngestDeps;
   #grpc: GrpcServer | undefined;
   #transfer: TransferListener | undefined;
@@ -70,6 +86,7 @@ export class Ingest {
       maxSamplesPerReport: s.max_samples_per_report,
       maxClockSkewMs: s.max_clock_skew,
     };
+    this.pushLimits = new PushLimits(s.push);
     this.writer = new PushWriter({
       store: deps.store,
       registry: deps.registry,
@@ -93,25 +110,29 @@ export class Ingest {
       'grpc.keepalive_timeout_ms': 20_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+      // A connection that opens no stream (or never finishes its preface) is not kept.
+      'grpc.max_connection_idle_ms': settings.idle_timeout,
     });
     const tokens = this.tokens;
     const also = this.#deps.requireTokenAlso;
     server.addService(agentChannelDefinition(this.limits), {
-      connect: agentChannelHandler({
-        store: this.#deps.store,
-        registry: this.#deps.registry,
-        live: this.#deps.live,
-        log,
-        counters: this.counters,
-        limits: this.limits,
-        tasks: this.#deps.tasks,
-        observe: this.#deps.observe,
-        authenticate: agentAuthenticator({
-          tokens,
-          requireToken: async (peer) =>
-            !isLoopbackPeer(peer) || settings.require_token || (await tokens.anyIssued()) || ((await also?.()) ?? false),
+      connect: this.#registerDeadline(
+        agentChannelHandler({
+          store: this.#deps.store,
+          registry: this.#deps.registry,
+          live: this.#deps.live,
+          log,
+          counters: this.counters,
+          limits: this.limits,
+          tasks: this.#deps.tasks,
+          observe: this.#deps.observe,
+          authenticate: agentAuthenticator({
+            tokens,
+            requireToken: async (peer) =>
+              !isLoopbackPeer(peer) || settings.require_token || (await tokens.anyIssued()) || ((await also?.()) ?? false),
+          }),
         }),
-      }),
+      ),
     } as UntypedServiceImplementation);
     const target = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     try {
@@ -128,16 +149,50 @@ export class Ingest {
     }
   }
 
-  /** Binds the Open-Falcon TCP listener; resolves with its port. */
-  async startTransfer(host: string, port: number): Promise<number> {
+  /**
+   * A stream must say Register within ingest.register_timeout: a client that opens streams and
+   * sends nothing would otherwise hold them for good.
+   */
+  #registerDeadline<In, Out>(handler: (call: ServerDuplexStream<In, Out>) => void) {
+    const { settings, log } = this.#deps;
+    return (call: ServerDuplexStream<In, Out>) => {
+      const timer = setTimeout(() => {
+        this.counters.reject('grpc', 'timeout');
+        this.counters.cut('grpc', 'register_timeout');
+        log.info({ peer: call.getPeer() }, 'agent stream sent nothing in time; closed');
+        call.emit('error', {
+          code: GrpcStatus.DEADLINE_EXCEEDED,
+          details: `no Register within ${settings.register_timeout / 1000} s (ingest.register_timeout)`,
+        });
+      }, settings.register_timeout);
+      const settle = () => clearTimeout(timer);
+      call.once('data', settle);
+      call.once('cancelled', settle);
+      call.once('error', settle);
+      call.once('end', settle);
+      handler(call);
+    };
+  }
+
+  /**
+   * Binds the Open-Falcon TCP listener; resolves with its port. Beyond loopback every sender
+   * presents a token, whatever `transfer.require_token` says.
+   */
+  async startTransfer(host: string, port: number, loopback: boolean, settings: TransferSettings, auth?: TransferAuth): Promise<number> {
     const listener = new TransferListener({
       host,
       port,
       writer: this.writer,
       counters: this.counters,
+      limits: this.pushLimits,
       log: this.#deps.log.child({ channel: 'transfer' }),
-      maxLineBytes: Math.min(this.limits.maxMessageBytes, 1024 * 1024),
+      maxLineBytes: settings.max_line_bytes,
       maxClockSkewMs: this.limits.maxClockSkewMs,
+      requireToken: !loopback || settings.require_token,
+      auth,
+      authTimeoutMs: settings.auth_timeout,
+      idleMs: settings.idle_timeout,
+      maxConnections: settings.max_connections,
     });
     const bound = await listener.listen();
     this.#transfer = listener;
@@ -149,6 +204,7 @@ export class Ingest {
     await app.register(pushApi, {
       writer: this.writer,
       counters: this.counters,
+      limits: this.pushLimits,
       maxMessageBytes: this.limits.maxMessageBytes,
       maxSamplesPerReport: this.limits.maxSamplesPerReport,
       maxClockSkewMs: this.limits.maxClockSkewMs,

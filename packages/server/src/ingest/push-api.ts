@@ -1,5 +1,5 @@
 import type { Sample } from '@falconet/protocol';
-import type { FastifyError } from 'fastify';
+import type { FastifyError, FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import '../api/access.ts';
@@ -7,10 +7,13 @@ import { ApiError } from '../api/errors.ts';
 import { ErrorResponse } from '../api/schemas.ts';
 import type { IngestCounters, RejectReason } from './counters.ts';
 import { PushError, type PushWriter, pushedSample } from './push.ts';
+import { httpSender } from './push-auth.ts';
+import type { PushedSample, PushLimits } from './push-limits.ts';
 
 export interface PushApiOptions {
   writer: PushWriter;
   counters: IngestCounters;
+  limits: PushLimits;
   maxMessageBytes: number;
   maxSamplesPerReport: number;
   maxClockSkewMs: number;
@@ -18,10 +21,18 @@ export interface PushApiOptions {
 
 /**
  * POST /api/v1/push: a JSON array of Open-Falcon records or Falconet samples, for scripts. All or
- * nothing: the first bad record refuses the request with a message naming it, and nothing is stored.
+ * nothing: the first bad record, or a request past the caller's push caps, refuses the request with
+ * a message naming it, and nothing is stored.
  */
 export const pushApi: FastifyPluginAsyncZod<PushApiOptions> = async (app, opts) => {
-  const { writer, counters, maxSamplesPerReport, maxClockSkewMs } = opts;
+  const { writer, counters, limits, maxSamplesPerReport, maxClockSkewMs } = opts;
+  const refuse = (err: PushError, reply: FastifyReply): never => {
+    counters.reject('http', err.reason);
+    if (err.reason === 'rate_limited' && err.retryAfterMs !== undefined && Number.isFinite(err.retryAfterMs)) {
+      reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+    }
+    throw new ApiError(err.reason === 'rate_limited' && Number.isFinite(err.retryAfterMs) ? 429 : 400, err.reason, err.message);
+  };
   app.post(
     '/api/v1/push',
     {
@@ -48,28 +59,34 @@ export const pushApi: FastifyPluginAsyncZod<PushApiOptions> = async (app, opts) 
           200: z.object({ accepted: z.number(), hosts: z.number() }),
           400: ErrorResponse,
           413: ErrorResponse,
+          429: ErrorResponse,
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const records = req.body;
       if (records.length > maxSamplesPerReport) {
         counters.reject('http', 'too_many_samples');
         throw new ApiError(400, 'too_many_samples', `body: ${records.length} records; at most ${maxSamplesPerReport} per request`);
       }
       const now = Date.now();
-      const byHost = new Map<string, Sample[]>();
-      for (let i = 0; i < records.length; i++) {
-        try {
-          const { host, sample } = pushedSample(records[i], `body ${i}`, req.query.host, now, maxClockSkewMs);
-          const list = byHost.get(host);
-          if (list) list.push(sample);
-          else byHost.set(host, [sample]);
-        } catch (err) {
-          if (!(err instanceof PushError)) throw err;
-          counters.reject('http', err.reason);
-          throw new ApiError(400, err.reason, err.message);
+      const pushed: PushedSample[] = [];
+      try {
+        for (let i = 0; i < records.length; i++) {
+          const p = pushedSample(records[i], `body ${i}`, req.query.host, now, maxClockSkewMs);
+          limits.checkShape(p.sample, `body ${i}`);
+          pushed.push(p);
         }
+        limits.admit(httpSender(req.identity, req.ip), pushed, 'body');
+      } catch (err) {
+        if (!(err instanceof PushError)) throw err;
+        return refuse(err, reply);
+      }
+      const byHost = new Map<string, Sample[]>();
+      for (const { host, sample } of pushed) {
+        const list = byHost.get(host);
+        if (list) list.push(sample);
+        else byHost.set(host, [sample]);
       }
       await writer.write('http', byHost);
       return { accepted: records.length, hosts: byHost.size };

@@ -8,11 +8,16 @@ import type { IngestChannel, IngestCounters, RejectReason } from './counters.ts'
 /** A pushed record that cannot be taken; `message` names the record and the field. */
 export class PushError extends Error {
   readonly reason: RejectReason;
-  constructor(reason: RejectReason, message: string) {
+  /** rate_limited: when the same push may succeed (Infinity: never, it is larger than the burst). */
+  readonly retryAfterMs: number | undefined;
+  constructor(reason: RejectReason, message: string, retryAfterMs?: number) {
     super(message);
     this.reason = reason;
+    this.retryAfterMs = retryAfterMs;
   }
 }
+
+const PUSH_ID_PREFIX = 'push:';
 
 /**
  * Pushed samples (Open-Falcon lines, POST /api/v1/push) belong to a host, not to an agent stream.
@@ -20,7 +25,12 @@ export class PushError extends Error {
  * agent ids), so a push never takes a sequence number an agent will use.
  */
 export function pushAgentId(host: string): string {
-  return `push:${host}`;
+  return `${PUSH_ID_PREFIX}${host}`;
+}
+
+/** Whether an agent id is a pushed host's, which no agent stream can have. */
+export function isPushAgentId(id: string): boolean {
+  return id.startsWith(PUSH_ID_PREFIX);
 }
 
 /** One pushed record in either form: Open-Falcon (`metric`, `endpoint`) or Falconet (`name`, `labels`). */

@@ -6,6 +6,8 @@ export interface SessionState {
   user: { name: string; role: Role; kind: 'session' | 'token' | 'local' } | null;
   csrfToken: string | null;
   expiresMs: number | null;
+  /** Admins only: risks the server's configuration accepted (`grpc_plaintext`). */
+  warnings?: string[];
 }
 
 export type Role = 'viewer' | 'operator' | 'admin';

@@ -1,4 +1,4 @@
-/** Sign-in, first-run setup, account menu and settings words. Keys are `auth.*` and `settings.*`. */
+/** Sign-in, first-run setup, account menu and settings words. Keys are `auth.*`, `settings.*` and `warning.*` (admins' banners). */
 export const authEn = {
   'auth.loading': 'Loading…',
   'auth.unreachable': 'Could not reach the server: {0}',
@@ -63,6 +63,9 @@ export const authEn = {
   'settings.tokens.revoke': 'Revoke',
   'settings.tokens.create': 'Create token',
   'settings.audit.title': 'Audit log',
+  'warning.grpc_plaintext':
+    'The agent channel is plaintext beyond this machine (grpc_tls.allow_plaintext): anyone on the network path can read agent tokens and tasks, and pose as this server to agents. Turn TLS on (grpc_tls.mode auto or on).',
+  'warning.unknown': 'The server warns: {0}',
 };
 
 export const authZh: Record<keyof typeof authEn, string> = {
@@ -129,4 +132,7 @@ export const authZh: Record<keyof typeof authEn, string> = {
   'settings.tokens.revoke': '吊销',
   'settings.tokens.create': '创建令牌',
   'settings.audit.title': '审计日志',
+  'warning.grpc_plaintext':
+    'Agent 通道在本机之外以明文传输（grpc_tls.allow_plaintext）：网络路径上的任何人都能读取 Agent 令牌和任务，并冒充本服务器与 Agent 通信。请开启 TLS（grpc_tls.mode 设为 auto 或 on）。',
+  'warning.unknown': '服务器警告：{0}',
 };
