@@ -26,7 +26,7 @@ import { authApi } from './auth/routes.ts';
 import { AuthService } from './auth/service.ts';
 import { DEFAULT_TRANSFER_LISTEN, type ServerConfig } from './config.ts';
 import { AgentRepository } from './db/agents.ts';
-import { type MetaDb, migrateMetaDb, openMetaDb } from './db/index.ts';
+import { type MetaDb, metaDbOptions, migrateMetaDb, openMetaDb } from './db/index.ts';
 import { Ingest, IngestCounters } from './ingest/index.ts';
 import { LiveHub } from './live.ts';
 import { AgentRegistry } from './registry.ts';
@@ -111,10 +111,11 @@ export class FalconetServer {
     const grpc = parseHostPort(this.config.grpc_listen, '--grpc-listen');
     const tls = this.#readTls();
     const transfer = this.config.transfer_listen ? parseHostPort(this.config.transfer_listen, '--transfer-listen') : undefined;
-    this.#meta = openMetaDb({ url: this.config.database.url, dataDir: this.config.data_dir });
+    this.#meta = openMetaDb(metaDbOptions(this.config, this.log.child({ component: 'secrets' })));
     try {
       const applied = await migrateMetaDb(this.#meta);
       if (applied.length) this.log.info({ migrations: applied }, 'metadata schema migrated');
+      await this.#meta.unlock();
       this.#auth = await AuthService.open(this.#meta, this.config.auth, this.log.child({ component: 'auth' }));
       // Until a user exists there is no sign-in, so nothing may be reachable beyond this machine.
       if (!(await this.#auth.secured())) {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { FALCONET_VERSION } from '@falconet/protocol';
 import { type FlagSpec, formatFlagHelp, parseArgs, runMain, UsageError } from '@falconet/protocol/cli';
 import { loadConfig, maskSecrets } from '@falconet/protocol/config';
@@ -8,7 +9,7 @@ import { readRulesFile } from './alerts/catalog.ts';
 import { FalconetServer } from './app.ts';
 import { AUTH_FLAGS, AUTH_USAGE, createTokenCommand, createUserCommand } from './auth/cli.ts';
 import { type ServerConfig, serverConfigSchema } from './config.ts';
-import { migrateMetaDb, openMetaDb } from './db/index.ts';
+import { metaDbOptions, migrateMetaDb, openMetaDb, SECRET_KEY_FILE } from './db/index.ts';
 import { openStore, storeEngine } from './store/index.ts';
 
 const BIN = 'falconet-server';
@@ -114,10 +115,17 @@ await runMain(BIN, async () => {
     const store = await openStore(config);
     await store.close();
     process.stdout.write(`${BIN}: samples store (${storeEngine(config)}) is ready\n`);
-    const meta = openMetaDb({ url: config.database.url, dataDir: config.data_dir });
+    const meta = openMetaDb(metaDbOptions(config));
     try {
       const applied = await migrateMetaDb(meta);
       for (const name of applied) process.stdout.write(`${BIN}: applied migration ${name}\n`);
+      // Secrets an older version kept in plain text are sealed here too, under the master key.
+      const { box, created, sealed } = await meta.unlock();
+      if (created)
+        process.stdout.write(
+          `${BIN}: made master key ${box.keyId} in ${config.secret_key_file || join(config.data_dir, SECRET_KEY_FILE)}\n`,
+        );
+      for (const [column, n] of Object.entries(sealed)) process.stdout.write(`${BIN}: sealed ${n} plaintext value(s) of ${column}\n`);
     } finally {
       await meta.close();
     }
