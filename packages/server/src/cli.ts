@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { FALCONET_VERSION } from '@falconet/protocol';
 import { type FlagSpec, formatFlagHelp, parseArgs, runMain, UsageError } from '@falconet/protocol/cli';
 import { loadConfig, maskSecrets } from '@falconet/protocol/config';
@@ -9,7 +8,7 @@ import { readRulesFile } from './alerts/catalog.ts';
 import { FalconetServer } from './app.ts';
 import { AUTH_FLAGS, AUTH_USAGE, createTokenCommand, createUserCommand } from './auth/cli.ts';
 import { type ServerConfig, serverConfigSchema } from './config.ts';
-import { metaDbOptions, migrateMetaDb, openMetaDb, SECRET_KEY_FILE } from './db/index.ts';
+import { metaDbOptions, migrateMetaDb, openMetaDb } from './db/index.ts';
 import { openStore, storeEngine } from './store/index.ts';
 
 const BIN = 'falconet-server';
@@ -119,13 +118,6 @@ await runMain(BIN, async () => {
     try {
       const applied = await migrateMetaDb(meta);
       for (const name of applied) process.stdout.write(`${BIN}: applied migration ${name}\n`);
-      // Secrets an older version kept in plain text are sealed here too, under the master key.
-      const { box, created, sealed } = await meta.unlock();
-      if (created)
-        process.stdout.write(
-          `${BIN}: made master key ${box.keyId} in ${config.secret_key_file || join(config.data_dir, SECRET_KEY_FILE)}\n`,
-        );
-      for (const [column, n] of Object.entries(sealed)) process.stdout.write(`${BIN}: sealed ${n} plaintext value(s) of ${column}\n`);
     } finally {
       await meta.close();
     }
