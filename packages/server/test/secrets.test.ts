@@ -115,7 +115,7 @@ describe.each(['sqlite', 'postgres'] as const)('secrets at rest on %s', (kind) =
     expect(check.ok && check.payloadKey.equals(derivePayloadKey(token))).toBe(true);
     expect(await loadSigningKey(meta)).toEqual(signingKey);
     expect((await repo.channels())[0]?.spec).toEqual(hook);
-    await repo.putChannel('c1', { ...hook, secret: 'rotated' }, 'alice', 2, false);
+    await repo.putChannel('c1', channelSpecSchema.parse({ ...hook, secret: 'rotated' }), 'alice', 2, false);
     expect((await repo.channels())[0]?.spec).toMatchObject({ secret: 'rotated' });
 
     // A sealed value moved into another row does not open there.
@@ -181,10 +181,22 @@ describe.each(['sqlite', 'postgres'] as const)('secrets at rest on %s', (kind) =
     const signingKey = randomBytes(32);
     const token = `fnt_${randomBytes(32).toString('base64url')}`;
     // The rows as the previous version wrote them.
-    await legacy.db.insertInto('auth_secrets').values({ name: 'session_signing_key', value: signingKey.toString('base64'), created_ms: 1 }).execute();
+    await legacy.db
+      .insertInto('auth_secrets')
+      .values({ name: 'session_signing_key', value: signingKey.toString('base64'), created_ms: 1 })
+      .execute();
     await legacy.db
       .insertInto('agent_tokens')
-      .values({ id: 't1', agent: 'web-1', token_hash: 'h', payload_key: derivePayloadKey(token).toString('hex'), created_ms: 1, expires_ms: null, revoked_ms: null, last_used_ms: null })
+      .values({
+        id: 't1',
+        agent: 'web-1',
+        token_hash: 'h',
+        payload_key: derivePayloadKey(token).toString('hex'),
+        created_ms: 1,
+        expires_ms: null,
+        revoked_ms: null,
+        last_used_ms: null,
+      })
       .execute();
     await legacy.db
       .insertInto('alert_channels')
@@ -233,17 +245,33 @@ describe('a server upgraded over a database with plaintext secrets', () => {
       return m;
     })();
     const signingKey = randomBytes(32);
-    await legacy.db.insertInto('auth_secrets').values({ name: 'session_signing_key', value: signingKey.toString('base64'), created_ms: 1 }).execute();
+    await legacy.db
+      .insertInto('auth_secrets')
+      .values({ name: 'session_signing_key', value: signingKey.toString('base64'), created_ms: 1 })
+      .execute();
     await legacy.db
       .insertInto('alert_channels')
       .values({ id: 'c1', name: hook.name, type: hook.type, spec: JSON.stringify(hook), created_by: 'alice', created_ms: 1, updated_ms: 1 })
       .execute();
     await legacy.db
       .insertInto('users')
-      .values({ id: 'u1', name: 'alice', role: 'admin', password_hash: 'scrypt$x', disabled: 0, failed_signins: 0, locked_until_ms: 0, created_ms: 1, updated_ms: 1 })
+      .values({
+        id: 'u1',
+        name: 'alice',
+        role: 'admin',
+        password_hash: 'scrypt$x',
+        disabled: 0,
+        failed_signins: 0,
+        locked_until_ms: 0,
+        created_ms: 1,
+        updated_ms: 1,
+      })
       .execute();
     const expiresMs = Date.now() + 3_600_000;
-    await legacy.db.insertInto('sessions').values({ id: 's1', user_id: 'u1', created_ms: 1, expires_ms: expiresMs, address: '127.0.0.1', user_agent: 'test' }).execute();
+    await legacy.db
+      .insertInto('sessions')
+      .values({ id: 's1', user_id: 'u1', created_ms: 1, expires_ms: expiresMs, address: '127.0.0.1', user_agent: 'test' })
+      .execute();
     await legacy.close();
     // A cookie the previous version issued.
     const jwt = await new SignJWT({ sid: 's1' })
@@ -264,6 +292,10 @@ describe('a server upgraded over a database with plaintext secrets', () => {
       const rows = await t.server.meta.db.selectFrom('alert_channels').select('spec').execute();
       expect(rows.map((r) => isSealed(r.spec))).toEqual([true]);
       expect(statSync(join(dataDir, 'secret.key')).mode & 0o777).toBe(0o600);
+      const audit = await fetch(`${t.base}/api/audit?actor=server`, { headers: { cookie: `falconet_session=${jwt}` } });
+      expect(((await audit.json()) as { items: unknown[] }).items).toMatchObject([
+        { action: 'secrets.key_created', detail: { sealed: { 'auth_secrets.value': 1, 'alert_channels.spec': 1 } } },
+      ]);
     } finally {
       await t.stop();
     }
