@@ -11,7 +11,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = process.env.FALCONET_DATA_DIR ?? join(root, 'data');
 const http = process.env.FALCONET_LISTEN ?? '127.0.0.1:7070';
 const grpc = process.env.FALCONET_GRPC_LISTEN ?? '127.0.0.1:7071';
-mkdirSync(dataDir, { recursive: true });
+// Owner-only, as the server keeps it (docs/server.md), so its first start has nothing to correct.
+mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
 const children = [];
 let stopping = false;

@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { arch, hostname, type NetworkInterfaceInfo, networkInterfaces, platform, release, uptime } from 'node:os';
 import { join } from 'node:path';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import { readOptional } from './procfs/fs.ts';
 
 export interface AgentIdentity {
@@ -21,13 +22,13 @@ export interface AgentIdentity {
 /** Writes a file so a crash leaves either the old or the new content, never half of one. */
 export function writeFileAtomic(path: string, data: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data, { mode: 0o600 });
+  writeFileSync(tmp, data, { mode: PRIVATE_FILE_MODE });
   renameSync(tmp, path);
 }
 
 /** The agent's stable id: made once and kept in the data directory. */
 export function loadAgentId(dataDir: string): string {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const file = join(dataDir, 'agent-id');
   try {
     const id = readFileSync(file, 'utf8').trim();

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AGENT_CLI, eventually, freePort, type ServerProc, startProcess, startServer, tempDir } from '../../../testing/processes.ts';
@@ -52,6 +52,9 @@ describe('start / stop / status / restart as real processes', { timeout: 60_000 
     const pid = Number(readFileSync(pidfile, 'utf8'));
     started.push(pid);
     expect(first.out).toEqual([`falconet-agent: started (pid ${pid}, log ${join(dir, 'falconet-agent.log')})`]);
+    // Owner-only, like everything the agent keeps in its data directory.
+    expect(statSync(pidfile).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'falconet-agent.log')).mode & 0o777).toBe(0o600);
     // The daemon outlives the `start` command that launched it, and serves /metrics.
     expect(alive(pid)).toBe(true);
     expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toContain('node_load1');

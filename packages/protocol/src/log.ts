@@ -28,16 +28,19 @@ export class RotatingFile {
   #fd: number | undefined;
   #size = 0;
 
-  constructor(path: string, opts: { maxBytes?: number; maxFiles?: number } = {}) {
+  readonly #mode: number;
+
+  constructor(path: string, opts: { maxBytes?: number; maxFiles?: number; mode?: number } = {}) {
     this.path = path;
     this.maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
     this.maxFiles = opts.maxFiles ?? 5;
+    this.#mode = opts.mode ?? 0o640;
     this.#open();
   }
 
   #open(): void {
     mkdirSync(dirname(this.path), { recursive: true });
-    this.#fd = openSync(this.path, 'a', 0o640);
+    this.#fd = openSync(this.path, 'a', this.#mode);
     this.#size = fstatSync(this.#fd).size;
   }
 
@@ -76,6 +79,8 @@ export interface LogFileOptions {
   maxBytes?: number;
   /** Rotated files kept (`FILE.1` .. `FILE.N`); 5 by default. */
   maxFiles?: number;
+  /** The mode a new file is made with; 0640 by default. */
+  mode?: number;
 }
 
 export interface LogOutputOptions {

@@ -25,8 +25,9 @@ import { installSecurityHeaders } from './auth/headers.ts';
 import { authApi } from './auth/routes.ts';
 import { AuthService } from './auth/service.ts';
 import type { ServerConfig } from './config.ts';
+import { auditAtRest, secureServerDataDir } from './datadir.ts';
 import { AgentRepository } from './db/agents.ts';
-import { type MetaDb, migrateMetaDb, openMetaDb } from './db/index.ts';
+import { type MetaDb, metaDbOptions, migrateMetaDb, openMetaDb } from './db/index.ts';
 import { Ingest, IngestCounters } from './ingest/index.ts';
 import { apiTokenTransferAuth } from './ingest/push-auth.ts';
 import { LiveHub } from './live.ts';
@@ -115,11 +116,14 @@ export class FalconetServer {
     const tls = this.#readTls();
     const transfer = this.config.transfer_listen ? parseHostPort(this.config.transfer_listen, '--transfer-listen') : undefined;
     this.#checkPlaintext(grpc.host);
-    this.#meta = openMetaDb({ url: this.config.database.url, dataDir: this.config.data_dir });
+    const dataDir = secureServerDataDir(this.config.data_dir, this.log);
+    this.#meta = openMetaDb(metaDbOptions(this.config, this.log.child({ component: 'secrets' })));
     try {
       const applied = await migrateMetaDb(this.#meta);
       if (applied.length) this.log.info({ migrations: applied }, 'metadata schema migrated');
+      const unlocked = await this.#meta.unlock();
       this.#auth = await AuthService.open(this.#meta, this.config.auth, this.log.child({ component: 'auth' }));
+      await auditAtRest(this.#auth.audit, this.config.data_dir, dataDir, unlocked);
       // Until a user exists there is no sign-in, so nothing may be reachable beyond this machine.
       if (!(await this.#auth.secured())) {
         for (const [flag, addr] of [

@@ -8,7 +8,7 @@ import { readRulesFile } from './alerts/catalog.ts';
 import { FalconetServer } from './app.ts';
 import { AUTH_FLAGS, AUTH_USAGE, createTokenCommand, createUserCommand } from './auth/cli.ts';
 import { type ServerConfig, serverConfigSchema } from './config.ts';
-import { migrateMetaDb, openMetaDb } from './db/index.ts';
+import { metaDbOptions, migrateMetaDb, openMetaDb } from './db/index.ts';
 import { openStore, storeEngine } from './store/index.ts';
 
 const BIN = 'falconet-server';
@@ -120,7 +120,7 @@ await runMain(BIN, async () => {
     const store = await openStore(config);
     await store.close();
     process.stdout.write(`${BIN}: samples store (${storeEngine(config)}) is ready\n`);
-    const meta = openMetaDb({ url: config.database.url, dataDir: config.data_dir });
+    const meta = openMetaDb(metaDbOptions(config));
     try {
       const applied = await migrateMetaDb(meta);
       for (const name of applied) process.stdout.write(`${BIN}: applied migration ${name}\n`);

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
 import { alertsConfigSchema } from './alerts/config.ts';
+import { masterKeyProblem } from './db/secrets.ts';
 import { SERVER_TASKS_DEFAULTS, serverTasksSchema } from './tasks/config.ts';
 
 const address = (what: string) =>
@@ -222,6 +223,19 @@ export const serverConfigSchema = z
       .strict()
       .prefault({}),
     data_dir: z.string().min(1).default('./data'),
+    /**
+     * The master key sealing the secrets in the metadata database, base64 (32 bytes); meant for
+     * FALCONET_SECRET_KEY, the same on every server sharing one PostgreSQL. Empty: the key file.
+     */
+    secret_key: z
+      .string()
+      .default('')
+      .superRefine((k, ctx) => {
+        const problem = k === '' ? undefined : masterKeyProblem(k);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    /** The master key file, made 0600 on first start; empty: data_dir/secret.key. */
+    secret_key_file: z.string().default(''),
     database: z
       .object({
         /** `postgres://user@host/db` for PostgreSQL; empty keeps everything in files under data_dir. */

@@ -194,7 +194,12 @@ for (const engine of ['sqlite', 'postgres'] as const) {
 
     if (engine === 'postgres') {
       it('picks up what another server on the same database changed', async () => {
-        const other = await startTestServer({ databaseUrl: db?.url, users: false, config: { alerts: ALERTS } });
+        // A second server on one database shares the first one's master key (docs/server.md).
+        const other = await startTestServer({
+          databaseUrl: db?.url,
+          users: false,
+          config: { alerts: ALERTS, secret_key_file: join(dataDir, 'secret.key') },
+        });
         try {
           const op = await t.session('operator');
           const made = await call(t, 'POST', '/api/alerts/rules', op.mutating, { name: 'Shared', kind: 'agent_offline', for: '5m' });

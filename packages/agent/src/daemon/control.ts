@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ParsedArgs } from '@falconet/protocol/cli';
+import { PRIVATE_DIR_MODE } from '@falconet/protocol/datadir';
 import { type AgentConfig, pidfilePath } from '../config.ts';
+import { logFileMode } from '../datadir.ts';
 import { missingNodeFlags } from '../runtime/node-flags.ts';
 import { AGENT_FLAGS, type AgentArgs, BIN, loadAgentConfig } from '../runtime/options.ts';
 import { type DaemonMessage, logFileFor } from '../runtime/run.ts';
@@ -58,9 +60,11 @@ export async function start(args: AgentArgs, env: NodeJS.ProcessEnv = process.en
     say(`removed stale pidfile ${pidfile} (${held.why})`);
   }
   const logFile = resolve(logFileFor(config, true));
+  // The data directory is made owner-only here, as the agent would; correcting an old one is the agent's, which logs it.
+  mkdirSync(config.data_dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   mkdirSync(dirname(logFile), { recursive: true });
   // Crash output (a stack trace on stderr) lands in the log file too.
-  const stderrFd = openSync(logFile, 'a');
+  const stderrFd = openSync(logFile, 'a', logFileMode(config.data_dir, logFile));
   const script = process.argv[1] as string;
   const nodeFlags = env.FALCONET_NODE_FLAGS === 'off' ? process.execArgv : [...missingNodeFlags(), ...process.execArgv];
   const child = spawn(process.execPath, [...nodeFlags, script, 'run', ...flagsOf(args.parsed, args.configFile, args.configRequired)], {

@@ -62,7 +62,8 @@ export function pidState(file: string): PidState {
 export function writePidfile(file: string, pid = process.pid): void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.${pid}.tmp`;
-  writeFileSync(tmp, `${pid}\n`, { mode: 0o644 });
+  // Owner-only like everything in the data directory, its default place; `status` runs as the same user.
+  writeFileSync(tmp, `${pid}\n`, { mode: 0o600 });
   renameSync(tmp, file);
 }
 

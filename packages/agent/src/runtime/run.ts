@@ -1,12 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { StartupError } from '@falconet/protocol/cli';
+import { logDataDirCheck } from '@falconet/protocol/datadir';
 import { createLoggerWithOutput, type Logger } from '@falconet/protocol/log';
 import { Agent } from '../agent.ts';
 import { buildInfo } from '../build-info.ts';
 import type { AgentConfig } from '../config.ts';
 import { pidfilePath } from '../config-base.ts';
 import { PROCESS_TITLE, pidState, removePidfile, writePidfile } from '../daemon/pidfile.ts';
+import { logFileMode, secureAgentDataDir } from '../datadir.ts';
 import { BIN } from './commands.ts';
 import { loadConfigInChild } from './config-child.ts';
 import { unappliedNodeFlags } from './node-flags.ts';
@@ -44,14 +46,19 @@ export async function runAgent(argv: readonly string[], env: NodeJS.ProcessEnv =
 async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const daemon = env.FALCONET_DAEMON === '1';
   const { config, configFile: file } = await loadConfigInChild(argv, env);
+  // Before the log file, pidfile or spool is made in it.
+  const dataDirCheck = secureAgentDataDir(config.data_dir);
   const logFile = logFileFor(config, daemon);
   const { logger: log, output } = createLoggerWithOutput({
     name: BIN,
     level: config.debug ? 'debug' : config.log.level,
     format: config.log.format,
     console: !daemon,
-    file: logFile ? { path: logFile, maxBytes: config.log.max_size, maxFiles: config.log.max_files } : undefined,
+    file: logFile
+      ? { path: logFile, maxBytes: config.log.max_size, maxFiles: config.log.max_files, mode: logFileMode(config.data_dir, logFile) }
+      : undefined,
   });
+  logDataDirCheck(config.data_dir, dataDirCheck, log);
   process.title = [PROCESS_TITLE, ...process.argv.slice(2)].join(' ');
 
   const pidfile = resolve(pidfilePath(config));

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { PRIVATE_DIR_MODE } from '@falconet/protocol/datadir';
 import type { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../identity.ts';
@@ -176,7 +177,7 @@ export class CronJobs {
   }
 
   #save(): void {
-    mkdirSync(dirname(this.#file), { recursive: true });
+    mkdirSync(dirname(this.#file), { recursive: true, mode: PRIVATE_DIR_MODE });
     writeFileAtomic(this.#file, `${JSON.stringify(this.list(), null, 1)}\n`);
   }
 }

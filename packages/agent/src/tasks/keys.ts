@@ -2,6 +2,7 @@ import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type SignedTaskFields, taskSigningPayload } from '@falconet/protocol';
+import { PRIVATE_DIR_MODE } from '@falconet/protocol/datadir';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../identity.ts';
 
@@ -73,7 +74,7 @@ export class PinnedServerKey {
         this.#log.warn({ err: (err as Error).message }, 'server presented an unusable task key; tasks will be refused');
         return;
       }
-      mkdirSync(dirname(this.#file), { recursive: true });
+      mkdirSync(dirname(this.#file), { recursive: true, mode: PRIVATE_DIR_MODE });
       writeFileAtomic(this.#file, `${raw.toString('base64')}\n`);
       this.#log.info({ key: raw.toString('base64'), file: this.#file }, 'pinned the server task-signing key');
       return;

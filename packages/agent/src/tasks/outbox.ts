@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { pb } from '@falconet/protocol';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import type { Logger } from 'pino';
 
 export type RecordStream = 'stdout' | 'stderr' | 'exit' | 'refused';
@@ -106,7 +107,7 @@ export class TaskOutbox {
 
   /** Loads what a previous process left; a run it never finished gets an "interrupted" end. */
   open(): void {
-    mkdirSync(this.#dir, { recursive: true });
+    mkdirSync(this.#dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     const loaded: Run[] = [];
     for (const name of readdirSync(this.#dir)) {
       if (!name.endsWith('.jsonl')) continue;
@@ -199,7 +200,7 @@ export class TaskOutbox {
       scheduledMs,
     };
     const line = `${JSON.stringify(record)}\n`;
-    run.fd ??= openSync(run.file, 'a', 0o600);
+    run.fd ??= openSync(run.file, 'a', PRIVATE_FILE_MODE);
     writeSync(run.fd, line);
     run.bytes += Buffer.byteLength(line);
     this.#bytes += Buffer.byteLength(line);

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { PRIVATE_DIR_MODE } from '@falconet/protocol/datadir';
 import { writeFileAtomic } from '../identity.ts';
 
 /** How long the newest issue time of a task id is remembered (cron jobs can live long). */
@@ -39,7 +40,7 @@ export class IssuedMarks {
     const cur = this.#marks.get(key);
     this.#marks.set(key, { issuedMs: Math.max(issuedMs, cur?.issuedMs ?? 0), seenMs: now });
     for (const [id, m] of this.#marks) if (now - m.seenMs > REMEMBER_MS) this.#marks.delete(id);
-    mkdirSync(dirname(this.#file), { recursive: true });
+    mkdirSync(dirname(this.#file), { recursive: true, mode: PRIVATE_DIR_MODE });
     writeFileAtomic(this.#file, JSON.stringify(Object.fromEntries(this.#marks)));
   }
 }

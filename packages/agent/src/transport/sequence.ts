@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PRIVATE_DIR_MODE } from '@falconet/protocol/datadir';
 import { writeFileAtomic } from '../identity.ts';
 
 /** Hands out report sequence numbers; the server needs them to increase per agent. */
@@ -21,7 +22,7 @@ export class SequenceCounter implements SequenceSource {
   #reservedUpTo: number;
 
   constructor(dataDir: string, block = 1000) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
     this.#file = join(dataDir, 'seq');
     this.#block = block;
     let start = 1;

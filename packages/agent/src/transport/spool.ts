@@ -2,6 +2,7 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink, writeF
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { pb } from '@falconet/protocol';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import type { Logger } from 'pino';
 import type { BacklogReader, BacklogStats, ReportBacklog, SpooledReport } from './backlog.ts';
 
@@ -158,7 +159,7 @@ export class Spool implements ReportBacklog {
 
   async #load(): Promise<void> {
     const dir = this.#opts.dir;
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     try {
       const n = Number((await readFile(join(dir, 'acked'), 'utf8')).trim());
       if (Number.isSafeInteger(n) && n > 0) this.#ackedSeq = this.#persistedAck = n;
@@ -305,7 +306,7 @@ export class Spool implements ReportBacklog {
       this.#active = undefined;
     }
     const path = join(this.#opts.dir, segmentName(first.seq));
-    const fh = await open(path, 'w');
+    const fh = await open(path, 'w', PRIVATE_FILE_MODE);
     await fh.write(MAGIC, 0, MAGIC.length, 0);
     await fh.datasync();
     await syncDir(this.#opts.dir);
@@ -348,7 +349,7 @@ export class Spool implements ReportBacklog {
     if (this.#ackedSeq === this.#persistedAck) return;
     const seq = this.#ackedSeq;
     const file = join(this.#opts.dir, 'acked');
-    await writeFile(`${file}.tmp`, `${seq}\n`);
+    await writeFile(`${file}.tmp`, `${seq}\n`, { mode: PRIVATE_FILE_MODE });
     await rename(`${file}.tmp`, file);
     this.#persistedAck = seq;
   }

@@ -1,7 +1,7 @@
 import { type FlagSpec, UsageError } from '@falconet/protocol/cli';
 import { parseDuration } from '@falconet/protocol/config';
 import type { ServerConfig } from '../config.ts';
-import { migrateMetaDb, openMetaDb } from '../db/index.ts';
+import { metaDbOptions, migrateMetaDb, openMetaDb } from '../db/index.ts';
 import { AgentTokens } from './tokens.ts';
 
 const BIN = 'falconet-server';
@@ -26,7 +26,7 @@ export async function createAgentTokenCommand(args: Map<string, string | boolean
     }
     if (!(expiresInMs > 0)) throw new UsageError('flag --expires: must be more than 0');
   }
-  const meta = openMetaDb({ url: config.database.url, dataDir: config.data_dir });
+  const meta = openMetaDb(metaDbOptions(config));
   try {
     await migrateMetaDb(meta);
     let made: Awaited<ReturnType<AgentTokens['create']>>;

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { derivePayloadKey } from '@falconet/protocol';
 import type { MetaDb } from '../db/index.ts';
+import { rowContext } from '../db/secrets.ts';
 
 /**
  * Per-agent tokens. A token is shown once, when created; the server keeps only its SHA-256 (tokens
@@ -25,6 +26,9 @@ export type TokenCheck =
 
 const PREFIX = 'fnt_';
 const AGENT_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The payload key is sealed at rest (db/secrets.ts), bound to its token's row. */
+const payloadKeyContext = (id: string) => rowContext('agent_tokens', 'payload_key', id);
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -65,11 +69,12 @@ export class AgentTokens {
     if (opts.expiresInMs !== undefined && !(opts.expiresInMs > 0)) throw new Error('--expires must be a positive duration');
     const token = `${PREFIX}${randomBytes(32).toString('base64url')}`;
     const now = this.#now();
+    const id = randomBytes(6).toString('hex');
     const row = {
-      id: randomBytes(6).toString('hex'),
+      id,
       agent,
       token_hash: hashToken(token),
-      payload_key: derivePayloadKey(token).toString('hex'),
+      payload_key: (await this.#meta.secrets()).seal(derivePayloadKey(token).toString('hex'), payloadKeyContext(id)),
       created_ms: now,
       expires_ms: opts.expiresInMs === undefined ? null : now + opts.expiresInMs,
       revoked_ms: null,
@@ -90,7 +95,8 @@ export class AgentTokens {
       return { ok: false, reason: 'expired', message: `token ${t.id} expired at ${new Date(t.expiresMs).toISOString()}`, token: t };
     }
     await this.#meta.db.updateTable('agent_tokens').set({ last_used_ms: now }).where('id', '=', t.id).execute();
-    return { ok: true, token: { ...t, lastUsedMs: now }, payloadKey: Buffer.from(row.payload_key, 'hex') };
+    const payloadKey = (await this.#meta.secrets()).open(row.payload_key, payloadKeyContext(t.id));
+    return { ok: true, token: { ...t, lastUsedMs: now }, payloadKey: Buffer.from(payloadKey, 'hex') };
   }
 
   async revoke(id: string): Promise<boolean> {

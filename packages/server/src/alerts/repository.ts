@@ -1,6 +1,7 @@
 /** The alerting tables in the metadata database (SQLite or PostgreSQL, through Kysely). */
 import { sql } from 'kysely';
 import type { MetaDb } from '../db/index.ts';
+import { rowContext } from '../db/secrets.ts';
 import type { DeliveryRecord } from './delivery.ts';
 import type { AlertInstance } from './rule.ts';
 import type { ChannelSpec, RuleSpec, SilenceSpec } from './spec.ts';
@@ -56,6 +57,13 @@ function chunks<T>(rows: T[]): T[][] {
   return out;
 }
 
+/**
+ * A channel's spec is sealed whole at rest (db/secrets.ts): its secrets sit in several fields
+ * (secret, bot_token, smtp.password, header values, tokens in webhook URLs), and a new channel
+ * type cannot forget one.
+ */
+const channelContext = (id: string) => rowContext('alert_channels', 'spec', id);
+
 /** NaN and infinities do not survive every SQL engine; history keeps them as null-like 0 with the reason saying why. */
 const finite = (v: number) => (Number.isFinite(v) ? v : 0);
 
@@ -105,9 +113,10 @@ export class AlertRepository {
 
   async channels(): Promise<Stored<ChannelSpec>[]> {
     const rows = await this.#db.selectFrom('alert_channels').selectAll().orderBy('name').execute();
+    const box = await this.#meta.secrets();
     return rows.map((r) => ({
       id: r.id,
-      spec: JSON.parse(r.spec) as ChannelSpec,
+      spec: JSON.parse(box.open(r.spec, channelContext(r.id))) as ChannelSpec,
       createdBy: r.created_by,
       createdMs: Number(r.created_ms),
       updatedMs: Number(r.updated_ms),
@@ -115,16 +124,17 @@ export class AlertRepository {
   }
 
   async putChannel(id: string, spec: ChannelSpec, by: string, nowMs: number, create: boolean): Promise<boolean> {
+    const sealed = (await this.#meta.secrets()).seal(JSON.stringify(spec), channelContext(id));
     if (create) {
       await this.#db
         .insertInto('alert_channels')
-        .values({ id, name: spec.name, type: spec.type, spec: JSON.stringify(spec), created_by: by, created_ms: nowMs, updated_ms: nowMs })
+        .values({ id, name: spec.name, type: spec.type, spec: sealed, created_by: by, created_ms: nowMs, updated_ms: nowMs })
         .execute();
       return true;
     }
     const r = await this.#db
       .updateTable('alert_channels')
-      .set({ name: spec.name, type: spec.type, spec: JSON.stringify(spec), updated_ms: nowMs })
+      .set({ name: spec.name, type: spec.type, spec: sealed, updated_ms: nowMs })
       .where('id', '=', id)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;

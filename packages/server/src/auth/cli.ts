@@ -4,7 +4,7 @@ import { parseDuration } from '@falconet/protocol/config';
 import pino from 'pino';
 import type { Role } from '../api/access.ts';
 import type { ServerConfig } from '../config.ts';
-import { migrateMetaDb, openMetaDb } from '../db/index.ts';
+import { metaDbOptions, migrateMetaDb, openMetaDb } from '../db/index.ts';
 import { AuditLog } from './audit.ts';
 import { NAME_PATTERN, NAME_RULE } from './ids.ts';
 import { hashPassword, passwordProblem } from './passwords.ts';
@@ -100,7 +100,7 @@ export async function promptPassword(prompt: string): Promise<string> {
 }
 
 async function withMeta<T>(config: ServerConfig, fn: (meta: ReturnType<typeof openMetaDb>) => Promise<T>): Promise<T> {
-  const meta = openMetaDb({ url: config.database.url, dataDir: config.data_dir });
+  const meta = openMetaDb(metaDbOptions(config));
   try {
     await migrateMetaDb(meta);
     return await fn(meta);

@@ -1,20 +1,29 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { MetaDb } from '../db/index.ts';
+import { rowContext } from '../db/secrets.ts';
 import { randomId } from './ids.ts';
 
 const ISSUER = 'falconet';
 const AUDIENCE = 'falconet-dashboard';
 
-/** The HMAC key sessions are signed with: made once, kept in the database so every instance shares it. */
+const SIGNING_KEY = 'session_signing_key';
+
+/**
+ * The HMAC key sessions are signed with: made once, kept in the database so every instance
+ * shares it, sealed there under the master key (db/secrets.ts) so a copy of the database cannot
+ * sign a cookie.
+ */
 export async function loadSigningKey(meta: MetaDb, nowMs = Date.now()): Promise<Uint8Array> {
+  const box = await meta.secrets();
+  const context = rowContext('auth_secrets', 'value', SIGNING_KEY);
   await meta.db
     .insertInto('auth_secrets')
-    .values({ name: 'session_signing_key', value: randomBytes(32).toString('base64'), created_ms: nowMs })
+    .values({ name: SIGNING_KEY, value: box.seal(randomBytes(32).toString('base64'), context), created_ms: nowMs })
     .onConflict((oc) => oc.column('name').doNothing())
     .execute();
-  const row = await meta.db.selectFrom('auth_secrets').select('value').where('name', '=', 'session_signing_key').executeTakeFirstOrThrow();
-  return new Uint8Array(Buffer.from(row.value, 'base64'));
+  const row = await meta.db.selectFrom('auth_secrets').select('value').where('name', '=', SIGNING_KEY).executeTakeFirstOrThrow();
+  return new Uint8Array(Buffer.from(box.open(row.value, context), 'base64'));
 }
 
 export interface SessionInfo {

@@ -1,10 +1,13 @@
-import { promises as fs, mkdirSync } from 'node:fs';
+import { closeSync, promises as fs, mkdirSync, openSync } from 'node:fs';
 import path, { join } from 'node:path';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import { Kysely, PostgresDialect } from 'kysely';
 import { FileMigrationProvider, Migrator } from 'kysely/migration';
 import pg from 'pg';
+import type { ServerConfig } from '../config.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import type { Database } from './schema.ts';
+import { type MasterKeySource, type SecretBox, type Unlocked, unlockSecrets } from './secrets.ts';
 
 export type DbKind = 'sqlite' | 'postgres';
 
@@ -12,6 +15,14 @@ export type DbKind = 'sqlite' | 'postgres';
 export interface MetaDb {
   kind: DbKind;
   db: Kysely<Database>;
+  /**
+   * What seals and opens the secret columns (db/secrets.ts). The master key is loaded (or, for a
+   * database without secrets yet, made) on the first call; after migrations, since it keeps a
+   * check value in `auth_secrets`.
+   */
+  secrets(): Promise<SecretBox>;
+  /** The same, with what unlocking did: for the server's start, which logs it. */
+  unlock(): Promise<Unlocked>;
   close(): Promise<void>;
 }
 
@@ -19,21 +30,56 @@ export interface MetaDbOptions {
   /** `postgres://...` for PostgreSQL; empty for the embedded file under `dataDir`. */
   url: string;
   dataDir: string;
+  /** Base64 master key (`secret_key`, FALCONET_SECRET_KEY); empty: the key file. */
+  secretKey?: string | undefined;
+  /** The master key file; empty: `secret.key` in `dataDir`. */
+  secretKeyFile?: string | undefined;
+  log?: MasterKeySource['log'];
+}
+
+export const SECRET_KEY_FILE = 'secret.key';
+
+/** The options for the configured metadata database. */
+export function metaDbOptions(
+  config: Pick<ServerConfig, 'database' | 'data_dir' | 'secret_key' | 'secret_key_file'>,
+  log?: MetaDbOptions['log'],
+): MetaDbOptions {
+  return { url: config.database.url, dataDir: config.data_dir, secretKey: config.secret_key, secretKeyFile: config.secret_key_file, log };
 }
 
 // PostgreSQL returns int8 as strings by default; our bigints are millisecond times and ids that fit a double.
 pg.types.setTypeParser(20, (v) => Number(v));
 
 export function openMetaDb(opts: MetaDbOptions): MetaDb {
+  let db: Kysely<Database>;
+  let kind: DbKind;
   if (/^postgres(ql)?:\/\//.test(opts.url)) {
     const pool = new pg.Pool({ connectionString: opts.url, max: 10 });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { kind: 'postgres', db, close: () => db.destroy() };
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    kind = 'postgres';
+  } else {
+    if (opts.url) throw new Error(`database.url "${opts.url}": expected postgres://... or empty for the embedded store`);
+    mkdirSync(opts.dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    const file = join(opts.dataDir, 'meta.db');
+    // Made 0600 before SQLite opens it; SQLite gives its -wal and -shm files the database file's mode.
+    closeSync(openSync(file, 'a', PRIVATE_FILE_MODE));
+    db = new Kysely<Database>({ dialect: nodeSqliteDialect(file) });
+    kind = 'sqlite';
   }
-  if (opts.url) throw new Error(`database.url "${opts.url}": expected postgres://... or empty for the embedded store`);
-  mkdirSync(opts.dataDir, { recursive: true });
-  const db = new Kysely<Database>({ dialect: nodeSqliteDialect(join(opts.dataDir, 'meta.db')) });
-  return { kind: 'sqlite', db, close: () => db.destroy() };
+  const source: MasterKeySource = {
+    key: opts.secretKey ?? '',
+    file: opts.secretKeyFile || join(opts.dataDir, SECRET_KEY_FILE),
+    log: opts.log,
+  };
+  let unlocking: Promise<Unlocked> | undefined;
+  const unlock = () => {
+    unlocking ??= unlockSecrets(db, source).catch((err: unknown) => {
+      unlocking = undefined;
+      throw err;
+    });
+    return unlocking;
+  };
+  return { kind, db, unlock, secrets: async () => (await unlock()).box, close: () => db.destroy() };
 }
 
 /** Applies every migration in ./migrations not yet applied, in file-name order. */

@@ -87,6 +87,7 @@ export interface AuditLogTable {
 /** Server-held secrets (the session signing key), shared by every instance on one database. */
 export interface AuthSecretsTable {
   name: string;
+  /** Sealed under the master key (db/secrets.ts), like every value in this table. */
   value: string;
   created_ms: ColumnType<number, number, number>;
 }
@@ -97,7 +98,7 @@ export interface AgentTokensTable {
   /** The agent the token is for: its hostname or its agent id. */
   agent: string;
   token_hash: string;
-  /** Hex AES-256 key derived from the token, to open sealed payloads. */
+  /** Hex AES-256 key derived from the token, to open sealed payloads; sealed under the master key (db/secrets.ts). */
   payload_key: string;
   created_ms: ColumnType<number, number, never>;
   expires_ms: number | null;
@@ -183,6 +184,7 @@ export interface AlertChannelsTable {
   id: string;
   name: string;
   type: string;
+  /** The spec as JSON, sealed under the master key (db/secrets.ts). */
   spec: string;
   created_by: string;
   created_ms: ColumnType<number, number, number>;

@@ -50,7 +50,7 @@ export function grpcServerSecurity(cfg: GrpcTlsConfig, listenHost: string, loopb
       if (listenHost && listenHost !== '0.0.0.0' && listenHost !== '::') names.push(listenHost);
       const { certPem, keyPem } = selfSignedCertificate(hostname() || 'falconet-server', names);
       writeFileSync(keyFile, keyPem, { mode: 0o600 });
-      writeFileSync(certFile, certPem, { mode: 0o644 });
+      writeFileSync(certFile, certPem, { mode: 0o600 }); // public, but nothing in the data directory is for others
       log.info({ certFile, names: [...new Set(names)] }, 'generated a self-signed TLS certificate for the agent channel');
     }
   }

@@ -2,6 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SignedTaskFields, taskSigningPayload } from '@falconet/protocol';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 
 export const SIGNING_KEY_FILE = 'task-signing-key.pem';
 
@@ -37,9 +38,9 @@ export class TaskSigner {
       return new TaskSigner(key, false);
     }
     const { privateKey } = generateKeyPairSync('ed25519');
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    writeFileSync(tmp, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: PRIVATE_FILE_MODE });
     renameSync(tmp, file);
     return new TaskSigner(privateKey, true);
   }

@@ -13,6 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node
 import { type FileHandle, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sample } from '@falconet/protocol';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import { decodeRawChunk, decodeRollupChunk } from '../codec/chunk.ts';
 import {
   AcrossGroups,
@@ -161,8 +162,9 @@ export class EmbeddedStore implements Store {
   /** Opens (or creates) the store, replaying whatever the log holds beyond the last flush. */
   static async open(opts: EmbeddedStoreOptions): Promise<EmbeddedStore> {
     const dir = opts.dir;
-    mkdirSync(join(dir, 'parts'), { recursive: true });
-    mkdirSync(join(dir, 'wal'), { recursive: true });
+    // Owner-only like the rest of the data directory (docs/server.md).
+    mkdirSync(join(dir, 'parts'), { recursive: true, mode: PRIVATE_DIR_MODE });
+    mkdirSync(join(dir, 'wal'), { recursive: true, mode: PRIVATE_DIR_MODE });
     const manifest = readManifest(join(dir, 'manifest.json'));
     const store = new EmbeddedStore(opts, manifest);
     try {
@@ -434,7 +436,7 @@ export class EmbeddedStore implements Store {
   async #writeManifest(next: Manifest): Promise<void> {
     const file = join(this.#dir, 'manifest.json');
     const tmp = `${file}.tmp`;
-    await writeFile(tmp, JSON.stringify(next));
+    await writeFile(tmp, JSON.stringify(next), { mode: PRIVATE_FILE_MODE });
     const fh = await open(tmp, 'r+');
     try {
       await fh.sync();

@@ -10,6 +10,7 @@
 import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
+import { PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import { encodeTimestampBlock, type TimestampTable } from '../codec/chunk.ts';
 import type { TierName } from '../query.ts';
 
@@ -78,7 +79,7 @@ export class PartWriter {
   constructor(file: string, tier: TierName, bufferBytes = 256 * 1024) {
     this.#final = file;
     this.#tmp = `${file}.tmp`;
-    this.#fd = openSync(this.#tmp, 'w');
+    this.#fd = openSync(this.#tmp, 'w', PRIVATE_FILE_MODE);
     this.#buf = Buffer.allocUnsafe(bufferBytes);
     const head = Buffer.alloc(HEADER);
     head.write('FNP1', 0, 'latin1');

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import type { Labels } from '@falconet/protocol';
+import { PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 
 /** Key of a series inside its agent: name, then each label as \0 name \1 value, sorted. */
 export function localKey(name: string, labels: Labels): string {
@@ -171,7 +172,7 @@ export class SeriesDictionary {
     const bufs: Buffer[] = [];
     for (let id = from; id < upTo; id++) bufs.push(encodeDefinition(id, this.agentOf[id] as string, this.keyOf[id] as string));
     const all = Buffer.concat(bufs);
-    const fh = await open(file, 'a');
+    const fh = await open(file, 'a', PRIVATE_FILE_MODE);
     try {
       // The log was truncated to `currentBytes` at open, so appends land exactly there.
       await fh.writeFile(all);

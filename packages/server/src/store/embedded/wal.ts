@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
+import { PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 
 export const RECORD_SERIES = 1;
 export const RECORD_REPORT = 2;
@@ -41,7 +42,7 @@ export class WalSegment {
   }
 
   static async create(file: string, number: number, stats: WalStats): Promise<WalSegment> {
-    const fh = await open(file, 'a');
+    const fh = await open(file, 'a', PRIVATE_FILE_MODE);
     return new WalSegment(file, number, fh, stats);
   }
 
