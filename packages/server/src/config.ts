@@ -153,6 +153,18 @@ export const serverConfigSchema = z
           .refine((ms) => ms >= 1000, 'must be at least 1s'),
         /** Require a token even from agents on loopback before any token exists. */
         require_token: z.boolean().default(false),
+        /**
+         * How far a report's sequence may run ahead of the last one acknowledged; further is refused
+         * and never stored. Sequences count reports (one per interval, 100 ms at the fastest) plus
+         * at most 999 skipped per agent restart; a spool replays in order, so only reports it dropped
+         * unsent widen a gap. 10^8 is 115 days of such drops at 100 ms, 31 years at the default 10 s.
+         */
+        max_sequence_jump: z
+          .number()
+          .int()
+          .min(1000)
+          .max(2 ** 40)
+          .default(100_000_000),
       })
       .strict()
       .prefault({}),

@@ -5,6 +5,7 @@ import { Server as GrpcServer, type UntypedServiceImplementation } from '@grpc/g
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AgentTokens } from '../agents/tokens.ts';
+import type { AuditEvent } from '../auth/audit.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { LiveHub } from '../live.ts';
 import type { AgentRegistry } from '../registry.ts';
@@ -25,6 +26,7 @@ export interface IngestSettings {
   max_samples_per_report: number;
   max_clock_skew: number;
   require_token: boolean;
+  max_sequence_jump: number;
 }
 
 export interface IngestDeps {
@@ -43,6 +45,8 @@ export interface IngestDeps {
   tasks?: TaskChannelHooks | undefined;
   /** Called with every batch of samples once durable (the alert evaluator's windows). */
   observe?: ((agentId: string, samples: readonly Sample[]) => void) | undefined;
+  /** The audit log: agent enrolments and refusals of a known token. */
+  audit?: ((e: AuditEvent) => Promise<void>) | undefined;
 }
 
 /**
@@ -69,6 +73,7 @@ export class Ingest {
       maxMessageBytes: s.max_message_bytes,
       maxSamplesPerReport: s.max_samples_per_report,
       maxClockSkewMs: s.max_clock_skew,
+      maxSequenceJump: s.max_sequence_jump,
     };
     this.writer = new PushWriter({
       store: deps.store,
@@ -106,10 +111,12 @@ export class Ingest {
         limits: this.limits,
         tasks: this.#deps.tasks,
         observe: this.#deps.observe,
+        audit: this.#deps.audit,
         authenticate: agentAuthenticator({
           tokens,
           requireToken: async (peer) =>
             !isLoopbackPeer(peer) || settings.require_token || (await tokens.anyIssued()) || ((await also?.()) ?? false),
+          knownHostname: (agentId) => this.#deps.registry.hostnameOf(agentId),
         }),
       }),
     } as UntypedServiceImplementation);
