@@ -19,7 +19,6 @@ import { type Credential, startTestServer, type TestServer } from './support/aut
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the API, checked field by field by the assertions
 type Json = any;
 
-const log = pino({ level: 'silent' });
 /** A small bound, so the test can jump past it cheaply. */
 const MAX_JUMP = 1000;
 
@@ -307,6 +306,8 @@ describe('report sequence jumps', () => {
     const made = await token('jumper-host');
     const sequence = new Counter();
     const backlog = new MemoryBacklog();
+    const logged: { msg: string; reason?: string }[] = [];
+    const capture = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
     const stream = new ReportStream({
       address: { host: '127.0.0.1', port: t.server.addresses?.grpc.port as number, tls: false },
       identity: {
@@ -323,7 +324,7 @@ describe('report sequence jumps', () => {
       labels: {},
       token: made.token,
       intervalMs: 1000,
-      log,
+      log: capture,
       sequence,
       backlog,
       circuitOpenMs: 200,
@@ -343,6 +344,10 @@ describe('report sequence jumps', () => {
       expect(backlog.stats.pendingReports).toBe(1);
       expect(stream.stats.rejected).toBe(0);
       expect(await t.server.store.lastSeq('jumper-1')).toBe(3);
+      // The agent is told, and says what to do.
+      expect(logged.find((l) => l.msg.startsWith("server refused this agent's report sequence"))?.reason).toMatch(
+        /^report sequence 5004 is 5001 beyond the last acknowledged 3 \(ingest.max_sequence_jump 1000\): refused, not stored; .*reset its sequence state \(POST \/api\/agents\/ID\/sequence\/reset\)/,
+      );
       const denied = (await auditOf(`agent-token:${made.record.id}`)).filter((e) => e.action === 'agent.report');
       expect(denied[0]).toMatchObject({
         outcome: 'denied',
