@@ -121,14 +121,22 @@ describe('an agent token is one agent identity', () => {
     );
     expect(await attempt('attacker-2', 'web-2')).toMatch(/is bound to agent "attacker-1"/);
 
-    // 3. A task for the victim, with a secret in its environment: only the victim gets it.
+    // 3. A task for role=db, with a secret in its environment. The attacker declared role=db; the
+    // victim is role=db on the server's word. Only the victim gets it.
+    const labelled = await fetch(`${server.url}/api/agents/${VICTIM}/labels`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ labels: { role: 'db' } }),
+    });
+    expect(labelled.status).toBe(200);
     const created = await post(`${server.url}/api/tasks`, {
       command: '/usr/bin/printenv',
       args: ['FALCONET_E2E_SECRET'],
       env: { FALCONET_E2E_SECRET: SECRET },
-      agents: [VICTIM],
+      labels: { role: 'db' },
     });
     expect(created.status).toBe(201);
+    expect(created.body.task.agentIds).toEqual([VICTIM]);
     const taskId = created.body.task.id as string;
     // The attacker reports output for the victim's run, as if it had run it: "succeeded", with forged text.
     const forged = (seq: number, stream: pb.TaskOutput_Stream, data: string): pb.AgentMessage => ({
@@ -203,7 +211,21 @@ describe('an agent token is one agent identity', () => {
 
     // The victim is unharmed: its record, what it had stored, and everything it sends later.
     const recordAfter = await getJson<Json>(`${server.url}/api/agents/${VICTIM}`);
-    expect(recordAfter).toMatchObject({ id: VICTIM, hostname: hostname(), ips: recordBefore.ips, status: 'online' });
+    const identityOf = (r: Json) => [
+      r.id,
+      r.hostname,
+      r.ips,
+      r.primaryIp,
+      r.os,
+      r.kernel,
+      r.arch,
+      r.version,
+      r.labels,
+      r.firstSeenMs,
+      r.bootTimeMs,
+    ];
+    expect(identityOf(recordAfter)).toEqual(identityOf(recordBefore));
+    expect(recordAfter.status).toBe('online');
     const ledgerAfter = await storedLedger(server.url, VICTIM, startedMs - 60_000, beforeAttackMs);
     expect(ledgerAfter.toJSON()).toEqual(ledgerBefore.toJSON());
     const attackEndMs = Date.now();

@@ -245,9 +245,11 @@ export function agentChannelHandler(deps: ChannelDeps) {
           // would make it drop its whole spool and number from there, so it is held off instead.
           const message = `the server holds sequence ${stored} for agent "${reg.agentId}", beyond any an agent makes; an operator must reset its sequence state (POST /api/agents/${reg.agentId}/sequence/reset) before it may report`;
           await audit(reg, auth.tokenId, 'agent.register', 'denied', { reason: 'sequence_jump', message, lastSeq: stored });
-          deps.registry.sequenceRefused(reg.agentId, { seq: stored, lastSeq: stored });
+          registry.sequenceRefused(reg.agentId, { seq: stored, lastSeq: stored });
           return fail(GrpcStatus.FAILED_PRECONDITION, 'sequence_jump', message);
         }
+        // The stream may have ended while the audit and the store answered: it must not count as connected.
+        if (closed) return;
         agentId = reg.agentId;
         tokenId = auth.tokenId;
         payloadKey = auth.payloadKey;
