@@ -197,6 +197,10 @@ describe('an agent token is one agent identity', () => {
     const denied = audit.filter((e: Json) => e.outcome === 'denied');
     expect(denied.filter((e: Json) => e.action === 'agent.register')).toHaveLength(4);
     expect(denied.filter((e: Json) => e.action === 'agent.report')).toHaveLength(2);
+    expect(denied.filter((e: Json) => e.action === 'task.output').map((e: Json) => [e.target, e.detail.taskId, e.detail.message])).toEqual([
+      ['attacker-1', taskId, `task "${taskId}" was not dispatched to agent "attacker-1"`],
+      ['attacker-1', taskId, `task "${taskId}" was not dispatched to agent "attacker-1"`],
+    ]);
     // Newest first: the last is the first attempt, the finding itself.
     expect(denied.filter((e: Json) => e.action === 'agent.register').at(-1)).toMatchObject({
       target: VICTIM,

@@ -326,7 +326,16 @@ export function agentChannelHandler(deps: ChannelDeps) {
         return;
       }
       if (body.$case === 'heartbeat') await registry.seen(agentId);
-      if (body.$case === 'taskOutput') await deps.tasks?.output(agentId, body.value, sendDown);
+      if (body.$case === 'taskOutput') {
+        const refused = await deps.tasks?.output(agentId, body.value, sendDown);
+        if (refused) {
+          await audit({ agentId, hostname: registry.get(agentId)?.hostname ?? '' }, tokenId, 'task.output', 'denied', {
+            taskId: printable(body.value.taskId),
+            runId: printable(body.value.runId),
+            message: refused,
+          });
+        }
+      }
     };
 
     call.on('data', (msg: Incoming) => {

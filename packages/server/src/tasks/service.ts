@@ -306,8 +306,8 @@ export class TaskService implements TaskChannelHooks {
   // --- the agent channel ---
 
   /** Task output from an agent: stored once, pushed live, audited when the run ends, acknowledged. */
-  async output(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<void> {
-    await this.#record(agentId, out, reply);
+  async output(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<string | undefined> {
+    return await this.#record(agentId, out, reply);
   }
 
   attach(agentId: string, send: StreamSend): () => void {
@@ -520,7 +520,8 @@ export class TaskService implements TaskChannelHooks {
     this.#live({ type: 'task_agent', agent: next });
   }
 
-  async #record(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<void> {
+  /** Stores one output record; resolves with why it was refused, when it was. */
+  async #record(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<string | undefined> {
     const ack = () => reply({ body: { $case: 'taskOutputAck', value: { runId: out.runId, seq: out.seq } } });
     const stream = STREAM_NAMES[out.stream];
     if (!RUN_ID.test(out.runId) || !TASK_ID_PATTERN.test(out.taskId) || out.seq < 1 || !stream) {
@@ -551,7 +552,7 @@ export class TaskService implements TaskChannelHooks {
       });
       // Acknowledged all the same: resending it would not change the answer.
       ack();
-      return;
+      return refusal;
     }
     if (!run) {
       run = {
