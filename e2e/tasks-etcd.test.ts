@@ -62,7 +62,6 @@ describe('etcd task mode', () => {
     writeFileSync(
       agentConfig,
       stringify({
-        labels: { pool: 'cron' },
         tasks: {
           enabled: true,
           backend: 'etcd',
@@ -77,6 +76,8 @@ describe('etcd task mode', () => {
       ids.push((JSON.parse(await a.waitFor(/"reporting to server"/)) as { agentId: string }).agentId);
       await a.waitFor(/pinned the server task-signing key/);
     }
+    // The label that chooses them for tasks is set on the server: what an agent declares never does.
+    for (const id of ids) await api('PUT', `${server.url}/api/agents/${id}/labels`, { labels: { pool: 'cron' } });
     await eventually(async () => {
       const h = await getJson<Health>(`${server.url}/api/tasks/agents`);
       return ids.every((id) => h.items.find((i) => i.agentId === id)?.health === 'alive');

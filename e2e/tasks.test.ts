@@ -74,10 +74,18 @@ describe('tasks on real processes', () => {
     ]);
     web.push(...started.slice(0, 3));
     db = started[3] as AgentProc;
-    for (const a of started) {
+    for (const [i, a] of started.entries()) {
       const line = await a.waitFor(/"reporting to server"/);
-      ids.set(a, (JSON.parse(line) as { agentId: string }).agentId);
+      const id = (JSON.parse(line) as { agentId: string }).agentId;
+      ids.set(a, id);
       await a.waitFor(/pinned the server task-signing key/);
+      // The labels that choose agents for tasks are set on the server: what an agent declares never does.
+      const labels = await fetch(`${server.url}/api/agents/${id}/labels`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ labels: { role: i < 3 ? 'web' : 'db' } }),
+      });
+      expect(labels.status).toBe(200);
     }
   });
 

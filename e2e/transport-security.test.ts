@@ -1,34 +1,19 @@
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { promisify } from 'node:util';
 import { type AgentIdentity, MemoryBacklog, ReportStream, type SequenceSource, type TlsSettings } from '@falconet/agent';
 import { derivePayloadKey, encodePayload, PayloadEncoding, pb, reportAad, seal } from '@falconet/protocol';
 import { type ClientDuplexStream, credentials } from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../packages/server/src/ingest/x509.ts';
-import { eventually, getJson, SERVER_CLI, type ServerProc, startAgent, startServer, tempDir } from '../testing/processes.ts';
-
-const exec = promisify(execFile);
+import { createAgentToken, eventually, getJson, type ServerProc, startAgent, startServer, tempDir } from '../testing/processes.ts';
 
 async function createToken(dataDir: string, agent: string, expires?: string): Promise<string> {
-  const args = [
-    '--conditions=source',
-    '--disable-warning=ExperimentalWarning',
-    SERVER_CLI,
-    'create-token',
-    '--data-dir',
-    dataDir,
-    '--agent',
-    agent,
-  ];
-  if (expires) args.push('--expires', expires);
-  const { stdout, stderr } = await exec(process.execPath, args);
-  expect(stderr).toMatch(new RegExp(`token [0-9a-f]{12} for agent "${agent}".*It is shown once`));
-  return stdout.trim();
+  const made = await createAgentToken(dataDir, agent, { expires });
+  expect(made.message).toMatch(new RegExp(`token [0-9a-f]{12} for agent "${agent}".*It is shown once`));
+  return made.token;
 }
 
 class Counter implements SequenceSource {
@@ -147,7 +132,9 @@ describe('transport security', () => {
     const answers: pb.ServerMessage[] = [];
     call.on('data', (m: pb.ServerMessage) => answers.push(m));
     call.on('error', () => undefined);
-    call.write({ body: { $case: 'register', value: pb.Register.fromPartial({ agentId: 'sec-good', hostname: 'x', token: good }) } });
+    call.write({
+      body: { $case: 'register', value: pb.Register.fromPartial({ agentId: 'sec-good', hostname: 'sec-good-host', token: good }) },
+    });
     const lastSeq = await eventually(() => {
       const body = answers.find((m) => m.body?.$case === 'registered')?.body;
       return body?.$case === 'registered' ? body.value.lastSeq : undefined;

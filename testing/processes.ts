@@ -205,6 +205,27 @@ export async function createToken(
   return token;
 }
 
+/**
+ * Makes a per-agent token with the server's CLI on `dataDir` (`create-token --agent NAME`); returns
+ * the token (stdout) and its id (stderr), and fails the test if the command does not succeed.
+ */
+export async function createAgentToken(
+  dataDir: string,
+  agent: string,
+  opts: { expires?: string; labels?: string } = {},
+): Promise<{ token: string; id: string; message: string }> {
+  const args = ['create-token', '--data-dir', dataDir, '--agent', agent];
+  if (opts.expires) args.push('--expires', opts.expires);
+  if (opts.labels) args.push('--label', opts.labels);
+  const made = startProcess(SERVER_CLI, args);
+  const { code } = await made.exited;
+  const message = made.lines.filter((l) => l.startsWith('falconet-server:')).join('\n');
+  const id = /token ([0-9a-f]{12}) for agent/.exec(message)?.[1];
+  const token = made.lines.find((l) => l.startsWith('fnt_'));
+  if (code !== 0 || !id || !token) throw new Error(`create-token --agent ${agent} exited with ${code}:\n${made.lines.join('\n')}`);
+  return { token, id, message };
+}
+
 export async function getJson<T = unknown>(url: string): Promise<T> {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);

@@ -187,6 +187,7 @@ export class FalconetServer {
       counters: this.counters,
       tasks: this.#tasks,
       observe: (agentId, samples) => this.#alerts?.observe(agentId, samples),
+      audit: (e) => this.auth.audit.record(e),
       // Once a user exists, every agent presents a token, whatever address it comes from.
       requireTokenAlso: () => this.auth.secured(),
     });
@@ -367,7 +368,7 @@ export class FalconetServer {
     await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
     const registry = this.registry;
     const store = this.store;
-    await app.register(agentsApi, { registry });
+    await app.register(agentsApi, { registry, store, audit: this.auth.audit });
     await app.register(metricsApi, { registry, store });
     await app.register(fleetApi, { registry, store });
     await app.register(liveApi, { live: this.live });

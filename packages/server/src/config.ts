@@ -219,6 +219,18 @@ export const serverConfigSchema = z
         idle_timeout: boundedDuration(1000, 86_400_000, '1s and 1d').default(300_000),
         /** Caps of the push paths (TCP, POST /api/v1/push). */
         push: pushCapsSchema,
+        /**
+         * How far a report's sequence may run ahead of the last one acknowledged; further is refused
+         * and never stored. Sequences count reports (one per interval, 100 ms at the fastest) plus
+         * at most 999 skipped per agent restart; a spool replays in order, so only reports it dropped
+         * unsent widen a gap. 10^8 is 115 days of such drops at 100 ms, 31 years at the default 10 s.
+         */
+        max_sequence_jump: z
+          .number()
+          .int()
+          .min(1000)
+          .max(2 ** 40)
+          .default(100_000_000),
       })
       .strict()
       .prefault({}),

@@ -1,13 +1,28 @@
 import type { pb, Sample } from '@falconet/protocol';
+import { effectiveTrustedLabels, type Labels } from './agents/labels.ts';
 import type { AgentRepository } from './db/agents.ts';
 import type { LiveHub } from './live.ts';
 import type { AgentRecord } from './store/types.ts';
 
 export type AgentStatus = 'online' | 'offline';
 
-export interface AgentView extends AgentRecord {
+/** A report refused because its sequence jumped too far (or the stored one is implausible). */
+export interface SequenceRefusal {
+  seq: number;
+  lastSeq: number;
+  atMs: number;
+}
+
+export interface AgentView extends Omit<AgentRecord, 'tokenLabels'> {
+  tokenLabels: Labels;
   status: AgentStatus;
   connected: boolean;
+  /** The labels that choose this agent for tasks: its token's, overridden by the server's. */
+  trustedLabels: Labels;
+  /** The labels set on the server side (PUT /api/agents/:id/labels). */
+  serverLabels: Labels;
+  /** The latest refusal of its reports for their sequence, until one is stored or an operator resets it. */
+  sequenceRefused: SequenceRefusal | null;
 }
 
 /** Which sample names make up the at-a-glance summary kept with each agent. */
@@ -31,6 +46,7 @@ interface Live {
   /** Open streams for this agent (a reconnect can overlap the old stream briefly). */
   streams: number;
   status: AgentStatus;
+  sequenceRefused?: SequenceRefusal;
 }
 
 /**
@@ -39,6 +55,7 @@ interface Live {
  */
 export class AgentRegistry {
   readonly #agents = new Map<string, Live>();
+  readonly #serverLabels = new Map<string, Labels>();
   readonly #repo: AgentRepository;
   readonly #live: LiveHub;
   readonly #offlineAfterIntervals: number;
@@ -63,6 +80,7 @@ export class AgentRegistry {
   }
 
   async load(): Promise<void> {
+    for (const [id, labels] of await this.#repo.serverLabels()) this.#serverLabels.set(id, labels);
     for (const record of await this.#repo.list()) {
       this.#agents.set(record.id, { record, streams: 0, status: 'offline' });
     }
@@ -106,7 +124,16 @@ export class AgentRegistry {
   }
 
   view(a: Live): AgentView {
-    return { ...a.record, status: a.status, connected: a.streams > 0 };
+    const serverLabels = this.#serverLabels.get(a.record.id) ?? {};
+    return {
+      ...a.record,
+      tokenLabels: a.record.tokenLabels ?? {},
+      status: a.status,
+      connected: a.streams > 0,
+      trustedLabels: effectiveTrustedLabels(a.record.tokenLabels, serverLabels),
+      serverLabels,
+      sequenceRefused: a.sequenceRefused ?? null,
+    };
   }
 
   list(): AgentView[] {
@@ -118,7 +145,39 @@ export class AgentRegistry {
     return a && this.view(a);
   }
 
-  async connected(reg: pb.Register): Promise<void> {
+  /** The hostname `id` is known under, in memory or in the metadata database (records are written in batches). */
+  async hostnameOf(id: string): Promise<string | undefined> {
+    return this.#agents.get(id)?.record.hostname ?? (await this.#repo.hostnameOf(id));
+  }
+
+  /** Sets the agent's server-side labels (the whole set); written before it takes effect. */
+  async setServerLabels(agentId: string, labels: Labels, by: string): Promise<AgentView | undefined> {
+    const a = this.#agents.get(agentId);
+    if (!a) return undefined;
+    await this.#repo.setServerLabels(agentId, labels, by, this.#now());
+    this.#serverLabels.set(agentId, labels);
+    const view = this.view(a);
+    this.#live.agentChanged(view);
+    return view;
+  }
+
+  /** The agent's reports are being refused for their sequence; shown until one is stored or it is reset. */
+  sequenceRefused(agentId: string, r: { seq: number; lastSeq: number }): void {
+    const a = this.#agents.get(agentId);
+    if (!a) return;
+    a.sequenceRefused = { ...r, atMs: this.#now() };
+    this.#live.agentChanged(this.view(a));
+  }
+
+  /** An operator reset the agent's sequence state. */
+  sequenceReset(agentId: string): void {
+    const a = this.#agents.get(agentId);
+    if (!a?.sequenceRefused) return;
+    a.sequenceRefused = undefined;
+    this.#live.agentChanged(this.view(a));
+  }
+
+  async connected(reg: pb.Register, opts: { tokenLabels?: Labels } = {}): Promise<void> {
     const now = this.#now();
     const prev = this.#agents.get(reg.agentId);
     const record: AgentRecord = {
@@ -132,13 +191,19 @@ export class AgentRegistry {
       platform: reg.platform,
       version: reg.version,
       labels: reg.labels,
+      tokenLabels: opts.tokenLabels ?? {},
       bootTimeMs: reg.bootTimeMs,
       intervalMs: reg.intervalMs || 10_000,
       firstSeenMs: prev?.record.firstSeenMs ?? now,
       lastSeenMs: now,
       summary: prev?.record.summary ?? {},
     };
-    const live: Live = { record, streams: (prev?.streams ?? 0) + 1, status: 'online' };
+    const live: Live = {
+      record,
+      streams: (prev?.streams ?? 0) + 1,
+      status: 'online',
+      ...(prev?.sequenceRefused ? { sequenceRefused: prev.sequenceRefused } : {}),
+    };
     this.#agents.set(record.id, live);
     // Written with the next batch: thousands of agents reconnecting at once must not cost a sync each.
     this.#dirty.add(record.id);
@@ -152,13 +217,15 @@ export class AgentRegistry {
     if (a.streams === 0) this.#setStatus(a, 'offline');
   }
 
-  /** Records that the agent was heard from, and its latest summary values. */
-  async seen(agentId: string, samples: readonly Sample[] = []): Promise<void> {
+  /** Records that the agent was heard from (a report stored, or a heartbeat), and its latest summary values. */
+  async seen(agentId: string, samples?: readonly Sample[]): Promise<void> {
     const a = this.#agents.get(agentId);
     if (!a) return;
     a.record.lastSeenMs = this.#now();
+    // A stored report: its sequence was taken.
+    if (samples) a.sequenceRefused = undefined;
     let changed = false;
-    for (const s of samples) {
+    for (const s of samples ?? []) {
       if (SUMMARY_NAMES.has(s.name) && Object.keys(s.labels).length === 0) {
         a.record.summary[s.name] = s.value;
         changed = true;

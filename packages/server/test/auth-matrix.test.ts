@@ -66,6 +66,8 @@ describe('authorization matrix', () => {
       expect.arrayContaining([
         'GET /api/agents',
         'GET /api/agents/:id',
+        'PUT /api/agents/:id/labels',
+        'POST /api/agents/:id/sequence/reset',
         'GET /api/metrics',
         'GET /api/fleet/summary',
         'GET /api/live',

@@ -1,9 +1,9 @@
 import { createConnection } from 'node:net';
 import { MemoryBacklog, ReportStream, type SequenceSource } from '@falconet/agent';
-import { encodePayload, PayloadEncoding, pb, type Sample } from '@falconet/protocol';
-import { type ClientDuplexStream, credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { PayloadEncoding, type pb, type Sample } from '@falconet/protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RawStream, rawStream as rawStreamTo, registerMessage, rejectedCount, reportMessage } from '../../../testing/agent-channel.ts';
 import { eventually, tempDir } from '../../../testing/processes.ts';
 import { FalconetServer } from '../src/app.ts';
 import { serverConfigSchema } from '../src/config.ts';
@@ -16,82 +16,9 @@ let base = '';
 let grpcTarget = '';
 let transferPort = 0;
 
-/** A client that writes raw bytes, so the test can send what no well-behaved agent would. */
-const RawClient = makeGenericClientConstructor(
-  {
-    connect: {
-      path: '/falconet.v1.AgentChannel/Connect',
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: (b: Buffer) => b,
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (m: pb.ServerMessage) => Buffer.from(pb.ServerMessage.encode(m).finish()),
-      responseDeserialize: (b: Buffer) => pb.ServerMessage.decode(b),
-    },
-  },
-  'AgentChannel',
-);
-
-interface RawStream {
-  send(msg: pb.AgentMessage | Buffer): void;
-  next(): Promise<pb.ServerMessage>;
-  ended: Promise<ServiceError | undefined>;
-  close(): void;
-}
-
-function rawStream(): RawStream {
-  const client = new RawClient(grpcTarget, credentials.createInsecure());
-  const call = (client as unknown as { connect(): ClientDuplexStream<Buffer, pb.ServerMessage> }).connect();
-  const inbox: pb.ServerMessage[] = [];
-  const waiters: ((m: pb.ServerMessage) => void)[] = [];
-  call.on('data', (m: pb.ServerMessage) => {
-    const w = waiters.shift();
-    if (w) w(m);
-    else inbox.push(m);
-  });
-  const ended = new Promise<ServiceError | undefined>((resolve) => {
-    call.on('error', (e: ServiceError) => resolve(e));
-    call.on('end', () => resolve(undefined));
-  });
-  return {
-    send: (msg) => call.write(Buffer.isBuffer(msg) ? msg : Buffer.from(pb.AgentMessage.encode(msg).finish())),
-    next: () => {
-      const m = inbox.shift();
-      return m ? Promise.resolve(m) : new Promise((r) => waiters.push(r));
-    },
-    ended,
-    close: () => {
-      call.cancel();
-      client.close();
-    },
-  };
-}
-
-const register = (agentId: string): pb.AgentMessage => ({
-  body: {
-    $case: 'register',
-    value: {
-      agentId,
-      hostname: `${agentId}-host`,
-      ips: [],
-      os: 'test',
-      kernel: '',
-      arch: '',
-      version: 'test',
-      labels: {},
-      token: '',
-      bootTimeMs: 0,
-      intervalMs: 1000,
-      primaryIp: '',
-      platform: '',
-    },
-  },
-});
-
-const report = (seq: number, samples: Sample[], override: Partial<pb.Report> = {}): pb.AgentMessage => {
-  const { encoding, payload } = encodePayload(samples, { gzip: true });
-  return { body: { $case: 'report', value: { seq, encoding, payload, sampleCount: samples.length, createdMs: Date.now(), ...override } } };
-};
+const rawStream = (): RawStream => rawStreamTo(grpcTarget);
+const register = (agentId: string) => registerMessage(agentId);
+const report = reportMessage;
 
 const gauge = (name: string, value: number, t = Date.now(), labels: Record<string, string> = {}): Sample => ({
   name,
@@ -117,10 +44,7 @@ async function metricsText(): Promise<string> {
   return await (await fetch(`${base}/metrics`)).text();
 }
 
-function rejected(text: string, channel: string, reason: string): number {
-  const m = new RegExp(`^falconet_server_ingest_rejected_total\\{channel="${channel}",reason="${reason}"\\} (\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-}
+const rejected = rejectedCount;
 
 class Counter implements SequenceSource {
   #n = 1;

@@ -62,6 +62,12 @@ describe.each(['sqlite', 'postgres'] as const)('metadata database on %s', (kind)
     });
     expect(await repo.get('nope')).toBeUndefined();
     expect((await repo.list()).map((a) => a.id)).toEqual(['a', 'x']);
+    expect(await repo.hostnameOf('x')).toBe('renamed');
+    expect(await repo.hostnameOf('nope')).toBeUndefined();
+    // Server-side labels: the whole set, replaced on each write.
+    await repo.setServerLabels('x', { role: 'db' }, 'alice', 1);
+    await repo.setServerLabels('x', { role: '', zone: 'a' }, 'bob', 2);
+    expect(await repo.serverLabels()).toEqual(new Map([['x', { role: '', zone: 'a' }]]));
     await meta.close();
   });
 });

@@ -71,6 +71,34 @@ export function storeSuite(engine: string, factory: StoreFactory): void {
       ]);
     });
 
+    it("forgets an agent's sequence on reset, durably, through the log and the tiers; its samples stay", async () => {
+      const h = await make();
+      const s = (v: number, t: number) => sample('m', {}, v, t);
+      const poison = 2 ** 53 - 2;
+      await h.store.appendReport('victim', 1, [s(1, T0 - 3000)]);
+      await h.store.appendReport('victim', poison, [s(2, T0 - 2000)]);
+      await h.store.appendReport('other', 7, [s(7, T0 - 2000)]);
+      expect(await h.store.appendReport('victim', 2, [s(9, T0 - 1500)])).toEqual({ duplicate: true });
+      expect(await h.store.resetSeq('victim')).toBe(poison);
+      expect(await h.store.lastSeq('victim')).toBe(0);
+      expect(await h.store.resetSeq('never-seen')).toBe(0);
+      // Reopened with the reset still in the write-ahead log...
+      let again = await h.reopen();
+      expect(await again.lastSeq('victim')).toBe(0);
+      expect(await again.lastSeq('other')).toBe(7);
+      expect(await again.appendReport('victim', 3, [s(3, T0 - 1000)])).toEqual({ duplicate: false });
+      // ...and after a flush into the tiers.
+      await again.flush();
+      expect(await again.resetSeq('victim')).toBe(3);
+      await again.flush();
+      again = await h.reopen();
+      expect(await again.lastSeq('victim')).toBe(0);
+      expect(await again.lastSeq('other')).toBe(7);
+      expect(await again.appendReport('victim', 1, [s(4, T0 - 500)])).toEqual({ duplicate: false });
+      const [series] = await again.querySeries({ agentId: 'victim', name: 'm', fromMs: T0 - 10_000, toMs: T0 });
+      expect(series?.points.map((p) => p[1])).toEqual([1, 2, 3, 4]);
+    });
+
     it('answers concurrent reports of many agents, each once, with its own ack', async () => {
       const h = await make();
       const results = await Promise.all(

@@ -190,6 +190,11 @@ describe('tasks through the server (in process, real gRPC stream, real agent)', 
     ws.on('message', (d) => messages.push(JSON.parse(String(d))));
     await new Promise((r) => ws.once('open', r));
     ws.send(JSON.stringify({ type: 'subscribe_task', taskId: '*' }));
+    // The agent declares role=web in its own configuration: that alone never chooses it for a task.
+    const declared = await call('POST', '/api/tasks', { command: '/bin/echo', args: ['hello'], labels: { role: 'web' } });
+    expect(declared.status).toBe(400);
+    expect(declared.body.error.message).toMatch(/^no agent has the labels role=web as trusted labels \(1 declare them;/);
+    expect((await call('PUT', `/api/agents/${agentId}/labels`, { labels: { role: 'web' } })).body.trustedLabels).toEqual({ role: 'web' });
     const created = await call('POST', '/api/tasks', { command: '/bin/echo', args: ['hello'], labels: { role: 'web' } });
     expect(created.status).toBe(201);
     const id = created.body.task.id as string;

@@ -1,8 +1,9 @@
 import { derivePayloadKey } from '@falconet/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
 import { tempDir } from '../../../testing/processes.ts';
 import { AgentTokens, hashToken } from '../src/agents/tokens.ts';
-import { migrateMetaDb, openMetaDb } from '../src/db/index.ts';
+import { type MetaDb, migrateMetaDb, openMetaDb } from '../src/db/index.ts';
 
 describe('agent tokens', () => {
   const meta = openMetaDb({ url: '', dataDir: tempDir() });
@@ -40,5 +41,56 @@ describe('agent tokens', () => {
     expect((await tokens.list()).map((t) => t.agent)).toEqual(['web-1', 'db-1']);
     await expect(tokens.create('two words')).rejects.toThrow(/expected a hostname or agent id/);
     await expect(tokens.create('x', { expiresInMs: 0 })).rejects.toThrow(/positive duration/);
+  });
+});
+
+describe.each(['sqlite', 'postgres'] as const)('agent token binding on %s', (kind) => {
+  const databases: TempDatabase[] = [];
+  afterAll(async () => {
+    for (const d of databases) await d.drop();
+  });
+  async function open(): Promise<MetaDb> {
+    let url = '';
+    if (kind === 'postgres') {
+      const d = await createTempDatabase();
+      databases.push(d);
+      url = d.url;
+    }
+    const meta = openMetaDb({ url, dataDir: tempDir() });
+    expect(await migrateMetaDb(meta)).toContain('0300_agent_identity');
+    return meta;
+  }
+
+  it('binds a token to one agent identity, once, and keeps the labels it was made with', async () => {
+    const meta = await open();
+    const tokens = new AgentTokens(meta);
+    const agent = (id: string, hostname: string) => ({
+      id,
+      hostname,
+      record: '{}',
+      first_seen_ms: 1,
+      last_seen_ms: 1,
+    });
+    await meta.db
+      .insertInto('agents')
+      .values([agent('known-1', 'known-host'), agent('twin-1', 'twin'), agent('twin-2', 'twin')])
+      .execute();
+    // Known by id or by its one hostname: bound at creation; an ambiguous or unknown name waits for its first registration.
+    expect((await tokens.create('known-1')).record.bound).toMatchObject({ agentId: 'known-1', hostname: 'known-host' });
+    expect((await tokens.create('known-host')).record.bound).toMatchObject({ agentId: 'known-1', hostname: 'known-host' });
+    expect((await tokens.create('twin')).record.bound).toBeNull();
+    const fresh = await tokens.create('new-host', { labels: { role: 'db', zone: 'a' } });
+    expect(fresh.record).toMatchObject({ bound: null, labels: { role: 'db', zone: 'a' } });
+    // Two binds racing: one conditional UPDATE wins.
+    const won = await Promise.all([tokens.bind(fresh.record.id, 'a-1', 'new-host'), tokens.bind(fresh.record.id, 'b-1', 'new-host')]);
+    expect(won.filter(Boolean)).toHaveLength(1);
+    const bound = await tokens.get(fresh.record.id);
+    expect(bound?.bound?.agentId).toBe(won[0] ? 'a-1' : 'b-1');
+    expect((await tokens.boundTo(bound?.bound?.agentId as string)).map((t) => t.id)).toEqual([fresh.record.id]);
+    const check = await tokens.verify(fresh.token);
+    expect(check.ok && check.token.labels).toEqual({ role: 'db', zone: 'a' });
+    await expect(tokens.create('x', { labels: { 'not a name': 'v' } })).rejects.toThrow(/^--label: label "not a name": not a label name/);
+    await expect(tokens.create('x', { labels: { role: 'v'.repeat(300) } })).rejects.toThrow(/the value is 300 characters; at most 256/);
+    await meta.close();
   });
 });

@@ -9,7 +9,12 @@ export interface Agent {
   arch: string;
   platform: string;
   version: string;
+  /** Declared by the agent itself: shown, never used to choose it for tasks. */
   labels: Record<string, string>;
+  /** Fixed in its token; set on the server; the two together (the server's win): the ones that choose it for tasks. */
+  tokenLabels: Record<string, string>;
+  serverLabels: Record<string, string>;
+  trustedLabels: Record<string, string>;
   bootTimeMs: number;
   intervalMs: number;
   firstSeenMs: number;
@@ -17,6 +22,8 @@ export interface Agent {
   summary: Record<string, number>;
   status: 'online' | 'offline';
   connected: boolean;
+  /** Its reports are refused for their sequence (too far beyond the last acknowledged). */
+  sequenceRefused: { seq: number; lastSeq: number; atMs: number } | null;
 }
 
 export interface Series {

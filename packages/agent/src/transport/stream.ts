@@ -350,6 +350,12 @@ export class ReportStream {
     if (err instanceof BrokenCircuitError) this.#opts.log.debug(fields, 'circuit open, not dialling');
     else if (err instanceof TlsConfigError || (err as { tls?: boolean })?.tls || /certificate|\bssl\b|\btls\b/i.test(fields.reason)) {
       this.#opts.log.error(fields, 'TLS check of the server failed');
+    } else if (e?.code === GrpcStatus.FAILED_PRECONDITION && /sequence/.test(fields.reason)) {
+      // Not acknowledged, so nothing is lost: the reports wait in the spool for an operator's reset.
+      this.#opts.log.error(
+        fields,
+        "server refused this agent's report sequence; its reports stay in the spool until the sequence is reset on the server",
+      );
     } else if (e?.code !== undefined && REFUSALS.has(e.code))
       this.#opts.log.error(fields, 'server refused this agent; check its token and settings');
     else if (e?.wasConnected) this.#opts.log.warn(fields, 'server stream lost, reconnecting');

@@ -1,7 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import './access.ts';
+import { trustedLabelsProblem } from '../agents/labels.ts';
+import type { AuditLog } from '../auth/audit.ts';
+import { actorOf } from '../auth/service.ts';
 import type { AgentRegistry, AgentView } from '../registry.ts';
+import type { Store } from '../store/types.ts';
 import { ApiError, notFound } from './errors.ts';
 import { AgentSchema, ErrorResponse } from './schemas.ts';
 
@@ -51,7 +55,10 @@ function parseWhere(raw: string | string[] | undefined): ((a: AgentView) => bool
   });
 }
 
-export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry }> = async (app, { registry }) => {
+export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: Store; audit: AuditLog }> = async (
+  app,
+  { registry, store, audit },
+) => {
   app.get(
     '/api/agents',
     {
@@ -128,6 +135,71 @@ export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry }> = asy
       const agent = registry.get(req.params.id);
       if (!agent) throw notFound(`agent "${req.params.id}"`);
       return agent;
+    },
+  );
+
+  app.put(
+    '/api/agents/:id/labels',
+    {
+      config: { minRole: 'operator', audit: false },
+      schema: {
+        summary: "Set an agent's server-side labels: trusted, with its token's they choose it for label-targeted tasks",
+        tags: ['agents'],
+        params: z.object({ id: z.string().max(128) }),
+        body: z.object({ labels: z.record(z.string(), z.string()).describe('the whole set; "" removes a label of its token') }),
+        response: { 200: AgentSchema, 400: ErrorResponse, 404: ErrorResponse },
+      },
+    },
+    async (req) => {
+      const { id } = req.params;
+      const problem = trustedLabelsProblem(req.body.labels);
+      if (problem) throw new ApiError(400, 'bad_request', `body labels: ${problem}`);
+      const before = registry.get(id);
+      if (!before) throw notFound(`agent "${id}"`);
+      const actor = actorOf(req.identity);
+      const after = await registry.setServerLabels(id, req.body.labels, actor);
+      req.audited = true;
+      await audit.record({
+        actor,
+        action: 'agent.labels',
+        target: id,
+        address: req.ip,
+        detail: { before: before.serverLabels, after: req.body.labels },
+      });
+      return after ?? before;
+    },
+  );
+
+  app.post(
+    '/api/agents/:id/sequence/reset',
+    {
+      config: { minRole: 'operator', audit: false },
+      schema: {
+        summary: "Forget an agent's last report sequence, so its next report is taken whatever its number",
+        description:
+          'For an agent whose reports are refused as a sequence jump it really made (ingest.max_sequence_jump), or whose stored sequence is implausible. Its samples stay.',
+        tags: ['agents'],
+        params: z.object({ id: z.string().max(128) }),
+        response: {
+          200: z.object({ agentId: z.string(), previousLastSeq: z.number(), lastSeq: z.number() }),
+          404: ErrorResponse,
+        },
+      },
+    },
+    async (req) => {
+      const { id } = req.params;
+      if (!registry.get(id) && (await store.lastSeq(id)) === 0) throw notFound(`agent "${id}"`);
+      const previousLastSeq = await store.resetSeq(id);
+      registry.sequenceReset(id);
+      req.audited = true;
+      await audit.record({
+        actor: actorOf(req.identity),
+        action: 'agent.sequence.reset',
+        target: id,
+        address: req.ip,
+        detail: { previousLastSeq },
+      });
+      return { agentId: id, previousLastSeq, lastSeq: 0 };
     },
   );
 };

@@ -13,7 +13,14 @@ export const AgentSchema = z
     arch: z.string(),
     platform: z.string(),
     version: z.string(),
-    labels: z.record(z.string(), z.string()),
+    labels: z
+      .record(z.string(), z.string())
+      .describe('declared by the agent itself: shown and filtered on, never used to choose it for tasks'),
+    tokenLabels: z.record(z.string(), z.string()).describe('fixed in the token it registered with (create-token --label)'),
+    serverLabels: z.record(z.string(), z.string()).describe('set on the server (PUT /api/agents/:id/labels)'),
+    trustedLabels: z
+      .record(z.string(), z.string())
+      .describe('tokenLabels overridden by serverLabels: the only labels that choose it for label-targeted tasks'),
     bootTimeMs: z.number(),
     intervalMs: z.number(),
     firstSeenMs: z.number(),
@@ -21,6 +28,10 @@ export const AgentSchema = z
     summary: z.record(z.string(), z.number()),
     status: z.enum(['online', 'offline']),
     connected: z.boolean(),
+    sequenceRefused: z
+      .object({ seq: z.number(), lastSeq: z.number(), atMs: z.number() })
+      .nullable()
+      .describe('its reports are refused for their sequence (too far beyond the last acknowledged); an operator may reset it'),
   })
   .meta({ id: 'Agent' });
 

@@ -21,11 +21,15 @@ export const AUTH_FLAGS: FlagSpec[] = [
   { name: 'scope', type: 'string', help: 'create-token --api: * or route prefixes, comma-separated (default *)' },
   { name: 'expires', type: 'string', help: 'create-token: lifetime, e.g. 30d, 12h, or never (default 90d; --enroll 24h)' },
   { name: 'uses', type: 'string', help: 'create-token --enroll: how many agents may enroll with it (default 1)' },
-  { name: 'label', type: 'string', help: 'create-token --enroll: labels for enrolled agents, k=v,k=v' },
+  {
+    name: 'label',
+    type: 'string',
+    help: 'create-token --agent or --enroll: labels the agent gets, k=v,k=v (trusted: they choose agents for tasks)',
+  },
 ];
 
 export const AUTH_USAGE = `  create-user    create-user --name NAME --role admin|operator|viewer [--password PW]
-  create-token   create-token --agent NAME [--expires 90d]   (a token for one agent, shown once)
+  create-token   create-token --agent NAME [--expires 90d] [--label k=v,...]   (a token for one agent, shown once)
                  create-token --api --name NAME --role ROLE [--scope /api/metrics,...] [--expires 30d]
                  create-token --enroll --name NAME [--expires 24h] [--uses N] [--label k=v,...]`;
 

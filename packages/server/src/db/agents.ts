@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Labels } from '../agents/labels.ts';
 import type { AgentRecord } from '../store/types.ts';
 import type { Database, MetaDb } from './index.ts';
 
@@ -39,5 +40,25 @@ export class AgentRepository {
   async list(): Promise<AgentRecord[]> {
     const rows = await this.#meta.db.selectFrom('agents').select('record').orderBy('id').execute();
     return rows.map((r) => JSON.parse(r.record) as AgentRecord);
+  }
+
+  /** The hostname an agent id is recorded under, when it is. */
+  async hostnameOf(id: string): Promise<string | undefined> {
+    return (await this.#meta.db.selectFrom('agents').select('hostname').where('id', '=', id).executeTakeFirst())?.hostname;
+  }
+
+  /** Labels set on the server side, by agent id. */
+  async serverLabels(): Promise<Map<string, Labels>> {
+    const rows = await this.#meta.db.selectFrom('agent_labels').select(['agent_id', 'labels']).execute();
+    return new Map(rows.map((r) => [r.agent_id, JSON.parse(r.labels) as Labels]));
+  }
+
+  async setServerLabels(agentId: string, labels: Labels, by: string, nowMs: number): Promise<void> {
+    const row = { agent_id: agentId, labels: JSON.stringify(labels), updated_by: by, updated_ms: nowMs };
+    await this.#meta.db
+      .insertInto('agent_labels')
+      .values(row)
+      .onConflict((oc) => oc.column('agent_id').doUpdateSet({ labels: row.labels, updated_by: by, updated_ms: nowMs }))
+      .execute();
   }
 }

@@ -95,7 +95,7 @@ export interface AuthSecretsTable {
 /** Per-agent tokens (agents/tokens.ts). The token itself is never stored, only its SHA-256. */
 export interface AgentTokensTable {
   id: string;
-  /** The agent the token is for: its hostname or its agent id. */
+  /** The agent the token is for, as its maker named it: its hostname or its agent id. */
   agent: string;
   token_hash: string;
   /** Hex AES-256 key derived from the token, to open sealed payloads; sealed under the master key (db/secrets.ts). */
@@ -104,6 +104,21 @@ export interface AgentTokensTable {
   expires_ms: number | null;
   revoked_ms: number | null;
   last_used_ms: number | null;
+  /** The one agent identity the token belongs to, fixed at creation or at its first registration. */
+  bound_agent_id: ColumnType<string | null, string | null | undefined, string | null>;
+  bound_hostname: ColumnType<string | null, string | null | undefined, string | null>;
+  bound_ms: ColumnType<number | null, number | null | undefined, number | null>;
+  /** JSON object of labels fixed in the token at its creation: trusted, they choose agents for tasks. */
+  labels: ColumnType<string, string | undefined, string>;
+}
+
+/** Labels set on the server side for an agent (PUT /api/agents/:id/labels): trusted, they choose agents for tasks. */
+export interface AgentLabelsTable {
+  agent_id: string;
+  /** JSON object. */
+  labels: string;
+  updated_by: string;
+  updated_ms: ColumnType<number, number, number>;
 }
 
 /** A task: a command run now on some agents, or a cron job kept on them (server/src/tasks). */
@@ -259,6 +274,7 @@ export interface Database {
   audit_log: AuditLogTable;
   auth_secrets: AuthSecretsTable;
   agent_tokens: AgentTokensTable;
+  agent_labels: AgentLabelsTable;
   tasks: TasksTable;
   task_runs: TaskRunsTable;
   task_output: TaskOutputTable;

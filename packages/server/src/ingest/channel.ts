@@ -10,11 +10,12 @@ import {
 } from '@falconet/protocol';
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { AuditEvent } from '../auth/audit.ts';
 import type { LiveHub } from '../live.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';
-import type { AgentAuthenticator } from './auth.ts';
+import { type AgentAuthenticator, printable } from './auth.ts';
 import type { IngestCounters, RejectReason } from './counters.ts';
 
 /** What one report, one stream and the clock may be; past these a report is refused with a reason. */
@@ -26,6 +27,8 @@ export interface IngestLimits {
   maxClockSkewMs: number;
   /** Reports of one stream waiting for the store before the server stops reading that stream. */
   maxPendingPerStream: number;
+  /** How far beyond the last acknowledged sequence a report may be; further is refused (ingest.max_sequence_jump). */
+  maxSequenceJump: number;
 }
 
 export const DEFAULT_LIMITS: IngestLimits = {
@@ -33,7 +36,21 @@ export const DEFAULT_LIMITS: IngestLimits = {
   maxSamplesPerReport: 100_000,
   maxClockSkewMs: 5 * 60_000,
   maxPendingPerStream: 16,
+  maxSequenceJump: 100_000_000,
 };
+
+/**
+ * The highest sequence an agent the server holds no sequence for may start at (2^40). Far above
+ * what any agent numbers (ten reports a second for three thousand years) and far below 2^53, past
+ * which a number can no longer grow by one: a first report near there would leave the agent no room.
+ */
+export const MAX_FIRST_SEQUENCE = 2 ** 40;
+
+/** A stored sequence above this (2^50) was never made by an agent: the agent is held off until an operator resets it. */
+export const MAX_STORED_SEQUENCE = 2 ** 50;
+
+/** Declared labels an agent may send in Register (they are shown, never trusted). */
+const MAX_DECLARED_LABELS = 64;
 
 export interface ChannelDeps {
   store: Store;
@@ -47,6 +64,8 @@ export interface ChannelDeps {
   tasks?: TaskChannelHooks | undefined;
   /** Called with every batch of samples once durable (the alert evaluator's windows). */
   observe?: ((agentId: string, samples: readonly Sample[]) => void) | undefined;
+  /** The audit log (auth/audit.ts): enrolments, and refusals of a known token. */
+  audit?: ((e: AuditEvent) => Promise<void>) | undefined;
 }
 
 /** An AgentMessage as the handler sees it: bytes that were not one arrive marked, not as a dead stream. */
@@ -80,6 +99,34 @@ export function grpcMessageLimit(limits: IngestLimits): number {
 }
 
 const AGENT_ID = /^[A-Za-z0-9._-]{1,128}$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** What is wrong with a Register beyond its token, or undefined. */
+function registerProblem(reg: pb.Register): string | undefined {
+  if (!AGENT_ID.test(reg.agentId)) return `invalid agent id "${printable(reg.agentId, 64)}" (letters, digits, . _ -; at most 128)`;
+  if (reg.hostname.length === 0 || reg.hostname.length > 255 || CONTROL.test(reg.hostname)) {
+    return `invalid hostname "${printable(reg.hostname, 64)}" (1 to 255 characters, no control characters)`;
+  }
+  const labels = Object.entries(reg.labels);
+  if (labels.length > MAX_DECLARED_LABELS) return `${labels.length} labels; at most ${MAX_DECLARED_LABELS}`;
+  for (const [k, v] of labels) {
+    if (!isValidLabelName(k) || v.length > 1024) return `label "${printable(k, 64)}": not a label name, or a value over 1024 characters`;
+  }
+  return undefined;
+}
+
+/** Why a report's sequence is refused before anything is stored, or undefined when it may be. */
+function sequenceProblem(seq: number, floor: number, maxJump: number): string | undefined {
+  const hint = 'if this agent really numbers from there, reset its sequence state (POST /api/agents/ID/sequence/reset)';
+  if (floor === 0 && seq > MAX_FIRST_SEQUENCE) {
+    return `report sequence ${seq} refused: an agent the server holds no sequence for starts at or below ${MAX_FIRST_SEQUENCE}; ${hint}`;
+  }
+  if (floor > 0 && seq - floor > maxJump) {
+    return `report sequence ${seq} is ${seq - floor} beyond the last acknowledged ${floor} (ingest.max_sequence_jump ${maxJump}): refused, not stored; ${hint}`;
+  }
+  return undefined;
+}
 
 class Refusal extends Error {
   readonly reason: RejectReason;
@@ -121,6 +168,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
   return (call: ServerDuplexStream<Incoming, pb.ServerMessage>): void => {
     const { log, store, registry, live, counters, limits } = deps;
     let agentId: string | undefined;
+    let tokenId: string | undefined;
     let payloadKey: Buffer | undefined;
     /** Highest sequence this stream may not send again: the store's at Register, then each report's. */
     let floor = 0;
@@ -144,6 +192,24 @@ export function agentChannelHandler(deps: ChannelDeps) {
       call.emit('error', { code, details: message });
     };
 
+    /** An audit entry about this stream's agent: the token is the actor (or the agent id, without one). */
+    const audit = async (
+      claimed: { agentId: string; hostname: string },
+      token: string | undefined,
+      action: string,
+      outcome: 'ok' | 'denied',
+      detail: Record<string, unknown>,
+    ) => {
+      await deps.audit?.({
+        actor: token ? `agent-token:${token}` : `agent:${printable(claimed.agentId)}`,
+        action,
+        target: printable(claimed.agentId),
+        address: peer.replace(/^ipv[46]:/, ''),
+        outcome,
+        detail: { agentId: printable(claimed.agentId), hostname: printable(claimed.hostname), ...(token ? { token } : {}), ...detail },
+      });
+    };
+
     const refuseReport = (seq: number, reason: RejectReason, message: string) => {
       counters.rejected++;
       counters.reject('grpc', reason);
@@ -163,20 +229,32 @@ export function agentChannelHandler(deps: ChannelDeps) {
       if (body.$case === 'register') {
         const reg = body.value;
         if (agentId) return fail(GrpcStatus.FAILED_PRECONDITION, 'protocol', 'Register may only open a stream');
-        if (!AGENT_ID.test(reg.agentId)) {
-          return fail(
-            GrpcStatus.INVALID_ARGUMENT,
-            'protocol',
-            `invalid agent id "${reg.agentId.slice(0, 64)}" (letters, digits, . _ -; at most 128)`,
-          );
-        }
+        const problem = registerProblem(reg);
+        if (problem) return fail(GrpcStatus.INVALID_ARGUMENT, 'protocol', problem);
         const auth = await deps.authenticate(reg, peer);
-        if (!auth.ok) return fail(GrpcStatus.UNAUTHENTICATED, auth.reason, auth.message);
+        if (!auth.ok) {
+          // A known token refused is worth an audit entry; an unknown one is anyone's to try (server log only).
+          if (auth.tokenId) await audit(reg, auth.tokenId, 'agent.register', 'denied', { reason: auth.reason, message: auth.message });
+          return fail(GrpcStatus.UNAUTHENTICATED, auth.reason, auth.message);
+        }
+        if (closed) return;
+        if (auth.enrolled) await audit(reg, auth.tokenId, 'agent.enrol', 'ok', {});
+        const stored = await store.lastSeq(reg.agentId);
+        if (stored > MAX_STORED_SEQUENCE) {
+          // Left by a report no agent makes (an attack before this check existed): telling the agent
+          // would make it drop its whole spool and number from there, so it is held off instead.
+          const message = `the server holds sequence ${stored} for agent "${reg.agentId}", beyond any an agent makes; an operator must reset its sequence state (POST /api/agents/${reg.agentId}/sequence/reset) before it may report`;
+          await audit(reg, auth.tokenId, 'agent.register', 'denied', { reason: 'sequence_jump', message, lastSeq: stored });
+          registry.sequenceRefused(reg.agentId, { seq: stored, lastSeq: stored });
+          return fail(GrpcStatus.FAILED_PRECONDITION, 'sequence_jump', message);
+        }
+        // The stream may have ended while the audit and the store answered: it must not count as connected.
         if (closed) return;
         agentId = reg.agentId;
+        tokenId = auth.tokenId;
         payloadKey = auth.payloadKey;
-        await registry.connected(reg);
-        floor = await store.lastSeq(agentId);
+        await registry.connected(reg, { tokenLabels: auth.labels ?? {} });
+        floor = stored;
         const taskPublicKey = deps.tasks?.publicKey ?? Buffer.alloc(0);
         call.write({
           body: { $case: 'registered', value: { agentId, lastSeq: floor, intervalMs: 0, serverTimeMs: Date.now(), taskPublicKey } },
@@ -196,6 +274,20 @@ export function agentChannelHandler(deps: ChannelDeps) {
             'replayed_sequence',
             `sequence ${r.seq} replayed: this server already holds up to ${floor} for this agent`,
           );
+        }
+        const jump = sequenceProblem(r.seq, floor, limits.maxSequenceJump);
+        if (jump) {
+          // The stream ends rather than acknowledging with an error: the agent keeps the report in its
+          // spool and retries, so nothing is lost if an operator decides the jump is real and resets.
+          counters.rejected++;
+          registry.sequenceRefused(agentId, { seq: r.seq, lastSeq: floor });
+          await audit({ agentId, hostname: registry.get(agentId)?.hostname ?? '' }, tokenId, 'agent.report', 'denied', {
+            reason: 'sequence_jump',
+            message: jump,
+            seq: r.seq,
+            lastSeq: floor,
+          });
+          return fail(GrpcStatus.FAILED_PRECONDITION, 'sequence_jump', jump);
         }
         floor = r.seq;
         if (r.sampleCount > limits.maxSamplesPerReport) {
@@ -234,7 +326,16 @@ export function agentChannelHandler(deps: ChannelDeps) {
         return;
       }
       if (body.$case === 'heartbeat') await registry.seen(agentId);
-      if (body.$case === 'taskOutput') await deps.tasks?.output(agentId, body.value, sendDown);
+      if (body.$case === 'taskOutput') {
+        const refused = await deps.tasks?.output(agentId, body.value, sendDown);
+        if (refused) {
+          await audit({ agentId, hostname: registry.get(agentId)?.hostname ?? '' }, tokenId, 'task.output', 'denied', {
+            taskId: printable(body.value.taskId),
+            runId: printable(body.value.runId),
+            message: refused,
+          });
+        }
+      }
     };
 
     call.on('data', (msg: Incoming) => {

@@ -11,6 +11,7 @@ export type RejectReason =
   | 'bad_sample'
   | 'clock_skew'
   | 'replayed_sequence'
+  | 'sequence_jump'
   | 'decrypt_failed'
   | 'protocol'
   | 'token_missing'

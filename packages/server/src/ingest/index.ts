@@ -5,6 +5,7 @@ import { Server as GrpcServer, status as GrpcStatus, type ServerDuplexStream, ty
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AgentTokens } from '../agents/tokens.ts';
+import type { AuditEvent } from '../auth/audit.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { LiveHub } from '../live.ts';
 import type { AgentRegistry } from '../registry.ts';
@@ -30,6 +31,7 @@ export interface IngestSettings {
   register_timeout: number;
   idle_timeout: number;
   push: PushCaps;
+  max_sequence_jump: number;
 }
 
 /** The Open-Falcon TCP listener's settings (`transfer.*`). */
@@ -57,6 +59,8 @@ export interface IngestDeps {
   tasks?: TaskChannelHooks | undefined;
   /** Called with every batch of samples once durable (the alert evaluator's windows). */
   observe?: ((agentId: string, samples: readonly Sample[]) => void) | undefined;
+  /** The audit log: agent enrolments and refusals of a known token. */
+  audit?: ((e: AuditEvent) => Promise<void>) | undefined;
 }
 
 /**
@@ -85,6 +89,7 @@ export class Ingest {
       maxMessageBytes: s.max_message_bytes,
       maxSamplesPerReport: s.max_samples_per_report,
       maxClockSkewMs: s.max_clock_skew,
+      maxSequenceJump: s.max_sequence_jump,
     };
     this.pushLimits = new PushLimits(s.push);
     this.writer = new PushWriter({
@@ -126,10 +131,12 @@ export class Ingest {
           limits: this.limits,
           tasks: this.#deps.tasks,
           observe: this.#deps.observe,
+          audit: this.#deps.audit,
           authenticate: agentAuthenticator({
             tokens,
             requireToken: async (peer) =>
               !isLoopbackPeer(peer) || settings.require_token || (await tokens.anyIssued()) || ((await also?.()) ?? false),
+            knownHostname: (agentId) => this.#deps.registry.hostnameOf(agentId),
           }),
         }),
       ),

@@ -311,6 +311,16 @@ export class PostgresStore implements Store {
     return rows[0]?.last_seq ?? 0;
   }
 
+  async resetSeq(agentId: string): Promise<number> {
+    // Reports of the agent already handed in land first.
+    await this.#agentChains.get(agentId);
+    const { rows } = await this.#pool.query<{ last_seq: number }>('DELETE FROM ts_agent_seq WHERE agent_id = $1 RETURNING last_seq', [
+      agentId,
+    ]);
+    this.#durable.delete(agentId);
+    return rows[0]?.last_seq ?? 0;
+  }
+
   // ------------------------------------------------------------ maintenance
 
   /** Rolls up closed buckets and applies retention and the size cap. */

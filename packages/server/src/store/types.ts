@@ -11,7 +11,10 @@ export interface AgentRecord {
   arch: string;
   platform: string;
   version: string;
+  /** Labels the agent declares about itself (its config): shown and filtered on, never trusted to choose it for tasks. */
   labels: Record<string, string>;
+  /** Labels fixed in the token it last registered with: trusted (absent in records from before they existed). */
+  tokenLabels?: Record<string, string>;
   bootTimeMs: number;
   intervalMs: number;
   firstSeenMs: number;
@@ -132,6 +135,11 @@ export interface Store {
   appendReport(agentId: string, seq: number, samples: readonly Sample[]): Promise<AppendResult>;
   /** The highest sequence stored durably for the agent, 0 when none. */
   lastSeq(agentId: string): Promise<number>;
+  /**
+   * Durably forgets the agent's last sequence (an operator's reset, after a sequence jump), so its
+   * next report is taken whatever its number; its samples stay. Resolves with what it was.
+   */
+  resetSeq(agentId: string): Promise<number>;
   /** One agent's series of a metric, raw or downsampled (from the rollup tiers when the step allows). */
   querySeries(q: SeriesQuery): Promise<SeriesResult[]>;
   /** Across agents or labels: fleet averages, sums by label, and the like. */

@@ -103,7 +103,7 @@ export class TaskService implements TaskChannelHooks {
   readonly #health = new Map<string, AgentHealth>();
   #reconcile: Promise<void> = Promise.resolve();
   #sweep: NodeJS.Timeout | undefined;
-  readonly counters = { created: 0, outputs: 0, duplicates: 0, refused: 0, finished: 0 };
+  readonly counters = { created: 0, outputs: 0, duplicates: 0, refused: 0, finished: 0, outputsRefused: 0 };
 
   constructor(opts: TaskServiceOptions) {
     this.#opts = opts;
@@ -276,6 +276,11 @@ export class TaskService implements TaskChannelHooks {
         'Task output records dropped as already stored (resent by an agent).',
         c.duplicates,
       ),
+      counter(
+        'falconet_server_task_outputs_refused_total',
+        'Task output records refused: for a task not dispatched to the agent that sent them.',
+        c.outputsRefused,
+      ),
       counter('falconet_server_task_runs_ended_total', 'Task runs that ended (refused ones included).', c.finished),
       counter('falconet_server_task_runs_refused_total', 'Task runs agents refused.', c.refused),
       {
@@ -301,8 +306,8 @@ export class TaskService implements TaskChannelHooks {
   // --- the agent channel ---
 
   /** Task output from an agent: stored once, pushed live, audited when the run ends, acknowledged. */
-  async output(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<void> {
-    await this.#record(agentId, out, reply);
+  async output(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<string | undefined> {
+    return await this.#record(agentId, out, reply);
   }
 
   attach(agentId: string, send: StreamSend): () => void {
@@ -347,13 +352,23 @@ export class TaskService implements TaskChannelHooks {
     }
     const labels = Object.entries(req.labels ?? {});
     if (labels.length === 0) throw new TaskRequestError(400, 'bad_request', 'choose agents: give "agents" (ids) or "labels"');
-    const ids = registry
-      .list()
-      .filter((a) => labels.every(([k, v]) => a.labels[k] === v))
+    // Only trusted labels (the server's or the token's) choose agents: what an agent declares about
+    // itself would let any agent volunteer for tasks meant for others.
+    const agents = registry.list();
+    const ids = agents
+      .filter((a) => labels.every(([k, v]) => a.trustedLabels[k] === v))
       .map((a) => a.id)
       .sort();
     if (ids.length === 0) {
-      throw new TaskRequestError(400, 'bad_request', `no agent has the labels ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+      const declaring = agents.filter((a) => labels.every(([k, v]) => a.labels[k] === v)).length;
+      throw new TaskRequestError(
+        400,
+        'bad_request',
+        `no agent has the labels ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}` +
+          (declaring
+            ? ` as trusted labels (${declaring} declare them; labels an agent declares itself never choose it for tasks: set them with PUT /api/agents/:id/labels or in its token)`
+            : ''),
+      );
     }
     return ids;
   }
@@ -505,7 +520,8 @@ export class TaskService implements TaskChannelHooks {
     this.#live({ type: 'task_agent', agent: next });
   }
 
-  async #record(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<void> {
+  /** Stores one output record; resolves with why it was refused, when it was. */
+  async #record(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<string | undefined> {
     const ack = () => reply({ body: { $case: 'taskOutputAck', value: { runId: out.runId, seq: out.seq } } });
     const stream = STREAM_NAMES[out.stream];
     if (!RUN_ID.test(out.runId) || !TASK_ID_PATTERN.test(out.taskId) || out.seq < 1 || !stream) {
@@ -514,6 +530,30 @@ export class TaskService implements TaskChannelHooks {
       return;
     }
     let run = await this.repo.getRun(agentId, out.runId);
+    // Output is taken only for runs of tasks dispatched to this stream's own agent: a run the
+    // server sent it, or a run of a cron job it was given (the agent names those runs itself).
+    const refusal = run
+      ? run.taskId === out.taskId
+        ? undefined
+        : `run "${out.runId}" belongs to task "${run.taskId}"`
+      : await this.#foreignRun(agentId, out);
+    if (refusal) {
+      this.counters.outputsRefused++;
+      this.#log.warn({ agentId, taskId: out.taskId.slice(0, 64), runId: out.runId.slice(0, 64), refusal }, 'task output refused');
+      await this.repo.audit({
+        timeMs: Date.now(),
+        actor: `agent:${agentId}`,
+        action: 'output_refused',
+        taskId: out.taskId,
+        agentId,
+        command: '',
+        result: refusal,
+        detail: '',
+      });
+      // Acknowledged all the same: resending it would not change the answer.
+      ack();
+      return refusal;
+    }
     if (!run) {
       run = {
         taskId: out.taskId,
@@ -602,6 +642,14 @@ export class TaskService implements TaskChannelHooks {
       }
     }
     ack();
+  }
+
+  /** Why output for a run the server has no row for is not this agent's to report, or undefined when it is. */
+  async #foreignRun(agentId: string, out: pb.TaskOutput): Promise<string | undefined> {
+    const task = await this.repo.getTask(out.taskId);
+    if (!task?.agentIds.includes(agentId)) return `task "${out.taskId}" was not dispatched to agent "${agentId}"`;
+    if (out.runId !== task.id && !out.runId.startsWith(`${task.id}@`)) return `run "${out.runId}" is not a run of task "${task.id}"`;
+    return undefined;
   }
 
   async #audit(task: TaskView, agentId: string, actor: string, action: string, result: string, detail: string): Promise<void> {

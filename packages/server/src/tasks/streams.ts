@@ -9,8 +9,8 @@ export interface TaskChannelHooks {
   readonly publicKey: Buffer;
   /** A stream for `agentId` registered; returns the function to call when it closes. */
   attach(agentId: string, send: StreamSend): () => void;
-  /** Task output arrived on a stream; `reply` acknowledges it on that same stream. */
-  output(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<void>;
+  /** Task output arrived on a stream; `reply` acknowledges it on that same stream. Resolves with why it was refused, if it was. */
+  output(agentId: string, out: pb.TaskOutput, reply: StreamSend): Promise<string | undefined>;
 }
 
 /**

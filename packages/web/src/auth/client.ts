@@ -48,7 +48,8 @@ export interface AuditEntry {
 /** Held in memory only: a changing request made with the session cookie must echo it. */
 let csrfToken: string | null = null;
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+/** A REST call with the session's CSRF token on changes; errors as ApiError with the server's message. */
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (csrfToken && method !== 'GET') headers['x-falconet-csrf'] = csrfToken;

@@ -5,6 +5,7 @@ import { bytes, duration, percent } from '../format.ts';
 import { agoText, useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
 import type { AgentStore } from '../overview/store.ts';
+import { AgentTrust } from './AgentTrust.tsx';
 import { ContainersTab } from './ContainersTab.tsx';
 import { SYSTEM_CHARTS } from './charts.ts';
 import { MetricChart, type Range } from './MetricChart.tsx';
@@ -48,7 +49,7 @@ export function HostPage({
   // Status, not every sample: the header re-renders when the agent goes online or offline.
   useEffect(() => {
     setAgent(store.get(initial.id) ?? initial);
-    return store.watch(initial.id, (a) => setAgent((prev) => (prev.status !== a.status || prev.hostname !== a.hostname ? a : prev)));
+    return store.watch(initial.id, (a) => setAgent((prev) => (headerChanged(prev, a) ? a : prev)));
   }, [initial, store]);
 
   const range: Range = preset === 'custom' ? custom : { spanMs: PRESETS.find(([p]) => p === preset)?.[1] ?? 900_000 };
@@ -82,12 +83,8 @@ export function HostPage({
       <p className="sub">
         {agent.os} · {agent.kernel} · {agent.arch} · {t('host.up', duration(s.falconet_uptime_seconds))} · CPU{' '}
         {percent(s.falconet_cpu_usage_percent)} · {t('col.memory')} {percent(s.falconet_memory_used_percent)}
-        {Object.keys(agent.labels).length
-          ? ` · ${Object.entries(agent.labels)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(', ')}`
-          : ''}
       </p>
+      <AgentTrust agent={agent} />
       {addresses.length ? (
         <div className="sub addresses">
           <span id="host-addresses">{t('host.addresses')}</span>
@@ -185,6 +182,16 @@ export function HostPage({
         <ContainersTab agent={agent} live={live} range={range} theme={theme} />
       )}
     </section>
+  );
+}
+
+/** Status, labels and sequence refusals re-render the header; every sample does not. */
+function headerChanged(prev: Agent, next: Agent): boolean {
+  return (
+    prev.status !== next.status ||
+    prev.hostname !== next.hostname ||
+    prev.sequenceRefused?.atMs !== next.sequenceRefused?.atMs ||
+    JSON.stringify([prev.trustedLabels, prev.labels]) !== JSON.stringify([next.trustedLabels, next.labels])
   );
 }
 

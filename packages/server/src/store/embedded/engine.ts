@@ -220,6 +220,12 @@ export class EmbeddedStore implements Store {
     const recovered = new Head(Math.max(1, total), replay, this.#now(), this.#series.size);
     for (const rec of records) {
       for (const d of rec.defs) if (d.id >= this.#series.size) this.#series.define(d.id, rec.agentId, d.key);
+      if (rec.seq === 0) {
+        // An operator's reset of the agent's sequence (resetSeq).
+        this.#accepted.delete(rec.agentId);
+        this.#durable.delete(rec.agentId);
+        continue;
+      }
       if (rec.seq <= (this.#accepted.get(rec.agentId) ?? 0)) continue;
       this.#accepted.set(rec.agentId, rec.seq);
       this.#durable.set(rec.agentId, rec.seq);
@@ -344,6 +350,31 @@ export class EmbeddedStore implements Store {
 
   async lastSeq(agentId: string): Promise<number> {
     return this.#durable.get(agentId) ?? 0;
+  }
+
+  async resetSeq(agentId: string): Promise<number> {
+    if (this.#failed) throw this.#failed;
+    if (this.#closed) throw new Error('store is closed');
+    // What is being stored for the agent lands first.
+    await this.#pendingOf.get(agentId);
+    const previous = this.#accepted.get(agentId) ?? 0;
+    if (previous === 0) return 0;
+    this.#accepted.delete(agentId);
+    this.#durable.delete(agentId);
+    // A report frame numbered 0, which no report has: replaying the log applies the reset in its place.
+    const head = this.#head;
+    const durable = this.#segment.append(encodeReport(agentId, 0, [], head, head.n, head.n));
+    this.#pendingOf.set(
+      agentId,
+      durable.catch(() => undefined),
+    );
+    try {
+      await durable;
+    } catch (err) {
+      this.#fail(err as Error);
+      throw err;
+    }
+    return previous;
   }
 
   async #ensureSpare(): Promise<void> {
