@@ -10,7 +10,7 @@ import { agoText, DICTS, dateTime, I18nProvider, LANG_KEY, type Translate, useI1
 /** Each area's pair of tables and the key prefixes its file says it owns. */
 const AREAS = {
   alerts: { en: alertsEn, zh: alertsZh, prefixes: ['alerts.'] },
-  auth: { en: authEn, zh: authZh, prefixes: ['auth.', 'settings.'] },
+  auth: { en: authEn, zh: authZh, prefixes: ['auth.', 'settings.', 'warning.'] },
   containers: { en: containersEn, zh: containersZh, prefixes: ['ctr.'] },
   tasks: { en: tasksEn, zh: tasksZh, prefixes: ['tasks.'] },
 } as const;
