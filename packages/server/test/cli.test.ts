@@ -71,7 +71,7 @@ describe('falconet-server bad input', () => {
     const size = startProcess(SERVER_CLI, ['check-config', '--data-dir', dir], { FALCONET_STORE_MAX_SIZE: 'lots' });
     expect((await size.exited).code).toBe(2);
     expect(size.lines).toEqual([
-      'falconet-server: environment variable FALCONET_STORE_MAX_SIZE: store.max_size: "lots" is not a size (e.g. 500MB, 20GB, or bytes)',
+      'falconet-server: environment variable FALCONET_STORE_MAX_SIZE: store.max_size: "lots" is not a size: bytes, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (e.g. 512MiB, 2GB, 65536)',
     ]);
     const pg = startProcess(SERVER_CLI, ['migrate', '--data-dir', dir], { FALCONET_STORE_ENGINE: 'postgres' });
     expect((await pg.exited).code).toBe(2);
