@@ -1,10 +1,11 @@
+import { hostOf, isLoopbackAddress, isLoopbackHost } from '@falconet/protocol/net';
 import Fastify from 'fastify';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
 import { tempDir } from '../../../testing/processes.ts';
 import { parseCookies, serializeCookie } from '../src/auth/cookies.ts';
-import { installAccessGuard, isLoopbackAddress, isLoopbackHost } from '../src/auth/guard.ts';
+import { installAccessGuard } from '../src/auth/guard.ts';
 import { CONTENT_SECURITY_POLICY, installSecurityHeaders } from '../src/auth/headers.ts';
 import { timeOrderedId } from '../src/auth/ids.ts';
 import { hashPassword, passwordProblem, verifyPassword } from '../src/auth/passwords.ts';
@@ -89,12 +90,13 @@ describe('throttle, scopes, cookies, addresses', () => {
     );
   });
 
-  it('knows loopback addresses and host names', () => {
+  it('knows loopback addresses and Host headers', () => {
     for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) expect(isLoopbackAddress(a), a).toBe(true);
     for (const a of ['10.0.0.1', '0.0.0.0', '::', '128.0.0.1', undefined]) expect(isLoopbackAddress(a), String(a)).toBe(false);
-    for (const h of ['localhost:7070', '127.0.0.1:7070', '[::1]:7070', 'LOCALHOST']) expect(isLoopbackHost(h), h).toBe(true);
+    const loopbackHeader = (h: string | undefined) => isLoopbackHost(hostOf(h ?? ''));
+    for (const h of ['localhost:7070', '127.0.0.1:7070', '[::1]:7070', 'LOCALHOST']) expect(loopbackHeader(h), h).toBe(true);
     for (const h of ['evil.example:7070', 'localhost.evil.example', '127.0.0.1.nip.io', '[::2]:1', undefined])
-      expect(isLoopbackHost(h), String(h)).toBe(false);
+      expect(loopbackHeader(h), String(h)).toBe(false);
   });
 
   it('orders audit ids by time', () => {
