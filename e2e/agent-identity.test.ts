@@ -14,6 +14,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type RawStream, rawStream, registerMessage, registerOn, rejectedCount, reportMessage } from '../testing/agent-channel.ts';
+import { scrapedValue } from '../testing/exposition.ts';
 import { storedLedger } from '../testing/ledger.ts';
 import {
   type AgentProc,
@@ -40,7 +41,7 @@ async function post(url: string, body: unknown): Promise<{ status: number; body:
 
 /** One value of an agent's or the server's /metrics, 0 when absent. */
 function metric(text: string, name: string): number {
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return scrapedValue(text, name) ?? 0;
 }
 
 const gauge = (name: string, value: number): Sample => ({ name, labels: {}, value, timestampMs: Date.now() });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasChromium, launchChromium } from '../testing/browser.ts';
+import { scrapedValue } from '../testing/exposition.ts';
 import { defaultRouteInterface, globalAddresses } from '../testing/host-network.ts';
 import { storedLedger } from '../testing/ledger.ts';
 import {
@@ -63,7 +64,7 @@ interface AlertItem {
 async function scrape(port: number): Promise<string> {
   return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 }
-const value = (text: string, pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+const value = (text: string, name: string, labels: Record<string, string> = {}) => scrapedValue(text, name, labels) ?? 0;
 
 describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim agent', () => {
   let server: ServerProc;
@@ -78,7 +79,7 @@ describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim ag
   };
   const serverMetrics = async () => await (await fetch(`${server.url}/metrics`, { headers: admin })).text();
   const rejected = async (reason: string) =>
-    value(await serverMetrics(), new RegExp(`^falconet_server_ingest_rejected_total\\{channel="tcp",reason="${reason}"\\} (\\d+)`, 'm'));
+    value(await serverMetrics(), 'falconet_server_ingest_rejected_total', { channel: 'tcp', reason });
 
   beforeAll(async () => {
     const dataDir = tempDir('falconet-doors-');
@@ -136,7 +137,7 @@ describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim ag
     // What the victim stored before the attack, once reports up to `toMs` are all acknowledged.
     const fromMs = Date.now() - 120_000;
     const toMs = Date.now();
-    const acked = () => scrape(agent.metricsPort).then((t) => value(t, /^falconet_agent_transport_acked_reports_total (\d+)/m));
+    const acked = () => scrape(agent.metricsPort).then((t) => value(t, 'falconet_agent_transport_acked_reports_total'));
     const ackedAtStart = await acked();
     await eventually(async () => (await acked()) >= ackedAtStart + 2);
     const before = await storedLedger(server.url, victim.id, fromMs, toMs, undefined, admin);
@@ -187,7 +188,7 @@ describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim ag
       return items.find((a) => a.rule === 'Evil on the pushed host' && a.state === 'firing');
     });
     expect(control).toMatchObject({ host: `push:${HOST}`, agent: `push:${HOST}` });
-    const cycles = () => serverMetrics().then((text) => value(text, /^falconet_alert_evaluations_total (\d+)/m));
+    const cycles = () => serverMetrics().then((text) => value(text, 'falconet_alert_evaluations_total'));
     const after = (await cycles()) + 3;
     await eventually(async () => (await cycles()) >= after);
     const { items: active } = await get<{ items: AlertItem[] }>('/api/alerts');
@@ -217,16 +218,16 @@ describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim ag
     const ackedAfter = await acked();
     await eventually(async () => (await acked()) >= ackedAfter + 2);
     const agentText = await scrape(agent.metricsPort);
-    expect(value(agentText, /^falconet_agent_transport_rejected_reports_total (\d+)/m)).toBe(0);
-    expect(value(agentText, /^falconet_agent_spool_dropped_reports_total\{[^}]*\} (\d+)/m)).toBe(0);
-    expect(value(agentText, /^falconet_agent_spool_pending_reports (\d+)/m)).toBeLessThanOrEqual(2);
+    expect(value(agentText, 'falconet_agent_transport_rejected_reports_total')).toBe(0);
+    expect(value(agentText, 'falconet_agent_spool_dropped_reports_total')).toBe(0);
+    expect(value(agentText, 'falconet_agent_spool_pending_reports')).toBeLessThanOrEqual(2);
   });
 
   it("cuts a scraper that dribbles its request to the agent's exporter; others are served", async () => {
     const slow = dribble(agent.metricsPort, 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
     expect((await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).status).toBe(200);
     expect(await slow).toMatch(/^HTTP\/1\.1 408 Request Timeout/);
-    expect(value(await scrape(agent.metricsPort), /^falconet_agent_exporter_requests_cut_total (\d+)/m)).toBe(1);
+    expect(value(await scrape(agent.metricsPort), 'falconet_agent_exporter_requests_cut_total')).toBe(1);
   });
 });
 
