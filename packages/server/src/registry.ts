@@ -1,7 +1,6 @@
 import type { pb, Sample } from '@falconet/protocol';
 import { effectiveTrustedLabels, type Labels } from './agents/labels.ts';
 import type { AgentRepository } from './db/agents.ts';
-import type { LiveHub } from './live.ts';
 import type { AgentRecord } from './store/types.ts';
 
 export type AgentStatus = 'online' | 'offline';
@@ -23,6 +22,14 @@ export interface AgentView extends Omit<AgentRecord, 'tokenLabels'> {
   serverLabels: Labels;
   /** The latest refusal of its reports for their sequence, until one is stored or an operator resets it. */
   sequenceRefused: SequenceRefusal | null;
+}
+
+/**
+ * Who hears of every change to an agent (the live hub, which tells the dashboards). Declared here,
+ * not imported from live.ts, so the registry depends on nothing that depends on it.
+ */
+export interface AgentChangeListener {
+  agentChanged(agent: AgentView): void;
 }
 
 /** Which sample names make up the at-a-glance summary kept with each agent. */
@@ -57,7 +64,7 @@ export class AgentRegistry {
   readonly #agents = new Map<string, Live>();
   readonly #serverLabels = new Map<string, Labels>();
   readonly #repo: AgentRepository;
-  readonly #live: LiveHub;
+  readonly #live: AgentChangeListener;
   readonly #offlineAfterIntervals: number;
   #sweep: NodeJS.Timeout | undefined;
   #persist: NodeJS.Timeout | undefined;
@@ -69,7 +76,7 @@ export class AgentRegistry {
 
   constructor(
     agents: AgentRepository,
-    live: LiveHub,
+    live: AgentChangeListener,
     opts: { offlineAfterIntervals?: number; now?: () => number; persistEveryMs?: number } = {},
   ) {
     this.#repo = agents;
