@@ -49,8 +49,3 @@ export function installErrorHandling(app: FastifyInstance, spaShell?: (reply: Fa
     return reply.status(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
 }
-
-export const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
-} as const;

@@ -198,9 +198,3 @@ export function encodeDefinition(id: number, agentId: string, key: string): Buff
   head.writeUInt32LE(crc32(body), 4);
   return Buffer.concat([head, body]);
 }
-
-export function decodeDefinition(body: Buffer): { id: number; agentId: string; key: string } {
-  const id = body.readUInt32LE(0);
-  const alen = body.readUInt16LE(4);
-  return { id, agentId: body.toString('utf8', 6, 6 + alen), key: body.toString('utf8', 6 + alen) };
-}
