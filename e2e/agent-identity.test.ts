@@ -18,7 +18,7 @@ import { scrapedValue } from '../testing/exposition.ts';
 import { storedLedger } from '../testing/ledger.ts';
 import {
   type AgentProc,
-  createAgentToken,
+  createToken,
   eventually,
   getJson,
   type ServerProc,
@@ -58,8 +58,8 @@ describe('an agent token is one agent identity', () => {
     let server: ServerProc = await startServer(ports);
     cleanup.push(() => server.stop());
     const target = `127.0.0.1:${server.grpcPort}`;
-    const victimToken = await createAgentToken(server.dataDir, hostname());
-    const attackerToken = await createAgentToken(server.dataDir, 'web-2');
+    const victimToken = await createToken(server.dataDir, { agent: hostname() });
+    const attackerToken = await createToken(server.dataDir, { agent: 'web-2' });
 
     // The victim: a real agent with a fixed id, tasks on, allowed to print one variable of the task's environment.
     const agentDir = tempDir('falconet-victim-');

@@ -32,6 +32,7 @@ import {
   startServer,
   tempDir,
 } from '../testing/processes.ts';
+import { signIn } from '../testing/sign-in.ts';
 import { dribble } from '../testing/slow-client.ts';
 import { openLines } from '../testing/tcp-lines.ts';
 
@@ -85,9 +86,9 @@ describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim ag
     const dataDir = tempDir('falconet-doors-');
     // A user exists, so the server may listen beyond loopback, and every sender and agent needs a token.
     await createUser(dataDir, 'admin', 'admin', PASSWORD);
-    admin = { authorization: `Bearer ${await createToken(dataDir, { api: 'probe', role: 'admin' })}` };
-    pusher = await createToken(dataDir, { api: 'pusher', role: 'operator' });
-    const agentToken = await createToken(dataDir, { agent: HOST });
+    admin = { authorization: `Bearer ${(await createToken(dataDir, { api: 'probe', role: 'admin' })).token}` };
+    pusher = (await createToken(dataDir, { api: 'pusher', role: 'operator' })).token;
+    const agentToken = (await createToken(dataDir, { agent: HOST })).token;
     const rules = join(dataDir, 'rules.yaml');
     writeFileSync(
       rules,
@@ -262,18 +263,14 @@ describe.skipIf(!ADDRESS)('a plaintext agent channel beyond loopback', () => {
     server = await startServer({ dataDir, grpcPort, args: ['--grpc-listen', grpcListen, '--grpc-allow-plaintext'], env: plaintext });
     expect(server.lines.some((l) => /"level":40.*the agent channel is plaintext beyond loopback/.test(l))).toBe(true);
     const session = async (name: string) => {
-      const r = await fetch(`${server?.url}/api/auth/signin`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name, password: PASSWORD }),
-      });
-      return { body: (await r.json()) as { warnings?: string[] }, cookie: (r.headers.get('set-cookie') ?? '').split(';')[0] as string };
+      const r = await signIn(server?.url as string, name, PASSWORD);
+      return { body: r.body as { warnings?: string[] }, cookie: r.headers.cookie as string };
     };
     const adminSession = await session('admin');
     expect(adminSession.body.warnings).toEqual(['grpc_plaintext']);
     expect((await session('watcher')).body.warnings).toBeUndefined();
 
-    const agentToken = await createToken(dataDir, { agent: HOST });
+    const agentToken = (await createToken(dataDir, { agent: HOST })).token;
     const noFlag = startProcess(AGENT_CLI, [
       'run',
       '--data-dir',

@@ -2,13 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
-
-async function runAgent(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const p = startProcess(AGENT_CLI, args, env);
-  const { code } = await p.exited;
-  return { code, out: p.lines };
-}
+import { runAgent, tempDir } from '../../../testing/processes.ts';
 
 /** Writes a config file and returns its path. */
 function configFile(text: string): string {

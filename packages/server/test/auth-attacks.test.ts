@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
 import { eventually } from '../../../testing/processes.ts';
+import { signIn } from '../../../testing/sign-in.ts';
 import { AgentSimulator } from '../../../testing/simulator.ts';
 import { concretePath, makeWebRoot, PASSWORD, startTestServer, type TestServer } from './support/auth.ts';
 
@@ -233,16 +234,6 @@ describe('the static file server and request bodies', () => {
     expect((await fetch(`${t.base}/api/users`, { headers: admin.headers })).status).toBe(200);
   });
 });
-
-async function signIn(base: string, name: string, password: string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${base}/api/auth/signin`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ name, password }),
-  });
-  const body = (await res.json()) as { error?: { code: string } };
-  return { status: res.status, code: body.error?.code, retryAfter: res.headers.get('retry-after') };
-}
 
 /** Runs `n` attempts, `parallel` at a time, and counts the answers by status and code. */
 async function attempts(n: number, parallel: number, one: (i: number) => Promise<{ status: number; code?: string | undefined }>) {

@@ -1,12 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
-
-async function runServer(args: string[]) {
-  const p = startProcess(SERVER_CLI, args);
-  const { code } = await p.exited;
-  return { code, out: p.lines };
-}
+import { freePort, runServer, SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
 
 describe('falconet-server bad input', () => {
   let busy: Server;
