@@ -1,7 +1,7 @@
-import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { seriesValue } from '../../../testing/exposition.ts';
+import { fixtureRoots } from '../../../testing/procfs-fixtures.ts';
 import { CollectorSet } from '../src/collection.ts';
 import { MonotonicCpuTimes } from '../src/collectors/cpu.linux.ts';
 import { writeHwmonChip } from '../src/collectors/hwmon.linux.ts';
@@ -16,16 +16,12 @@ import { type MetricFamily, MetricWriter } from '../src/metrics.ts';
 import type { CpuTimes } from '../src/procfs/index.ts';
 
 const log = pino({ level: 'silent' });
-const fixture = (name: string) => {
-  const base = join(import.meta.dirname, 'fixtures', name);
-  return { proc: join(base, 'proc'), sys: join(base, 'sys'), rootfs: join(base, 'rootfs') };
-};
 
 async function collect(names: string[], opts: { fixture?: string; options?: Record<string, unknown> } = {}) {
   const defs = (await loadCollectorDefinitions('linux')).filter((d) => names.includes(d.name));
   expect(defs.map((d) => d.name).sort()).toEqual([...names].sort());
   const config = agentConfigSchema.parse({ collector_options: opts.options ?? {} });
-  const set = new CollectorSet(defs, { roots: fixture(opts.fixture ?? 'basic'), log, timeoutMs: 5000, config });
+  const set = new CollectorSet(defs, { roots: fixtureRoots(opts.fixture ?? 'basic'), log, timeoutMs: 5000, config });
   return set.collect();
 }
 

@@ -1,18 +1,14 @@
-import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { seriesValue } from '../../../testing/exposition.ts';
+import { fixtureRoots } from '../../../testing/procfs-fixtures.ts';
 import { CollectorSet, selectCollectors } from '../src/collection.ts';
 import { defineCollector, loadCollectorDefinitions } from '../src/collectors/registry.ts';
 import { agentConfigSchema } from '../src/config.ts';
 import type { MetricFamily } from '../src/metrics.ts';
 import { HostSummary } from '../src/summary.ts';
 
-const roots = {
-  proc: join(import.meta.dirname, 'fixtures/basic/proc'),
-  sys: join(import.meta.dirname, 'fixtures/basic/sys'),
-  rootfs: join(import.meta.dirname, 'fixtures/basic/rootfs'),
-};
+const roots = fixtureRoots('basic');
 const log = pino({ level: 'silent' });
 
 async function collectFixture(names: string[]) {

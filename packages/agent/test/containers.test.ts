@@ -6,6 +6,7 @@ import { renderExposition } from '@falconet/protocol/exposition';
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { seriesOf, seriesValue } from '../../../testing/exposition.ts';
+import { fixtureRoots } from '../../../testing/procfs-fixtures.ts';
 import { CollectorSet } from '../src/collection.ts';
 import { loadCollectorDefinitions } from '../src/collectors/registry.ts';
 import { agentConfigSchema } from '../src/config.ts';
@@ -17,12 +18,8 @@ import { ContainerSummary } from '../src/containers/summary.ts';
 import type { MetricFamily } from '../src/metrics.ts';
 import { detectCgroupLayout } from '../src/procfs/cgroup.ts';
 
-const fixture = (name: string) => {
-  const dir = join(import.meta.dirname, 'fixtures', name);
-  return { proc: join(dir, 'proc'), sys: join(dir, 'sys'), rootfs: join(dir, 'rootfs') };
-};
-const v2 = fixture('cgroup-v2');
-const v1 = fixture('cgroup-v1');
+const v2 = fixtureRoots('cgroup-v2');
+const v1 = fixtureRoots('cgroup-v1');
 const WEB = '4b5e57f6eb2f42b9039b3d1e13929295f231749c510cbe341cd68036d9af97e2';
 const PAUSED = 'a7a9dc5bcf71adb2edc202814060a5ab6fca515382e9f1133dcc47d52d9090a2';
 const K8S = '17c132990e8e8523ccd403287b6ae761c1cd57f764df278bce7ed310bbddd7f1';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { seriesValue } from '../../../testing/exposition.ts';
+import { FIXTURES } from '../../../testing/procfs-fixtures.ts';
 import { darwinBootTime } from '../src/collectors/boottime.darwin.ts';
 import { win32BootTime } from '../src/collectors/boottime.win32.ts';
 import { darwinCpu } from '../src/collectors/cpu.darwin.ts';
@@ -23,7 +24,7 @@ import { type MetricFamily, MetricWriter } from '../src/metrics.ts';
 import { defaultRoots } from '../src/procfs/fs.ts';
 
 // Outputs recorded on a MacBook (macOS 14, Apple M1) and a Windows 11 laptop.
-const recorded = (file: string) => readFileSync(join(import.meta.dirname, 'fixtures', file), 'utf8');
+const recorded = (file: string) => readFileSync(join(FIXTURES, file), 'utf8');
 
 function recordedHost(platform: 'darwin' | 'win32', statfs: (path: string) => Promise<StatsFs> = async () => fakeStatfs): Host {
   const os = JSON.parse(recorded(`${platform}/os.json`));
