@@ -1,8 +1,7 @@
 import { hostOf, isLoopbackAddress, isLoopbackHost } from '@falconet/protocol/net';
 import Fastify from 'fastify';
 import pino from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../testing/processes.ts';
 import { parseCookies, serializeCookie } from '../src/auth/cookies.ts';
 import { installAccessGuard } from '../src/auth/guard.ts';
@@ -15,7 +14,8 @@ import { SignInThrottle } from '../src/auth/throttle.ts';
 import { ApiTokenRepository, EnrollmentTokenRepository, scopeAllows, scopeProblem } from '../src/auth/tokens.ts';
 import { UserRepository } from '../src/auth/users.ts';
 import { serverConfigSchema } from '../src/config.ts';
-import { type MetaDb, migrateMetaDb, openMetaDb } from '../src/db/index.ts';
+import { migrateMetaDb, openMetaDb } from '../src/db/index.ts';
+import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 const quiet = pino({ level: 'silent' });
 const cheap = { log2N: 10, r: 8, p: 1 };
@@ -105,23 +105,8 @@ describe('throttle, scopes, cookies, addresses', () => {
   });
 });
 
-const pgDatabases: TempDatabase[] = [];
-afterAll(async () => {
-  for (const d of pgDatabases) await d.drop();
-});
-
-describe.each(['sqlite', 'postgres'] as const)('auth tables on %s', (kind) => {
-  async function open(): Promise<MetaDb> {
-    let url = '';
-    if (kind === 'postgres') {
-      const d = await createTempDatabase();
-      pgDatabases.push(d);
-      url = d.url;
-    }
-    const meta = openMetaDb({ url, dataDir: tempDir() });
-    await migrateMetaDb(meta);
-    return meta;
-  }
+describe.each(ENGINES)('auth tables on %s', (kind) => {
+  const open = metaDbOpener(kind).open;
 
   it('keeps users, counts failures atomically, locks and unlocks', async () => {
     const meta = await open();

@@ -2,32 +2,22 @@ import { Agent, agentConfigSchema } from '@falconet/agent';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
 import { eventually, tempDir } from '../../../testing/processes.ts';
 import { FalconetServer } from '../src/app.ts';
 import { serverConfigSchema } from '../src/config.ts';
-import { migrateMetaDb, openMetaDb } from '../src/db/index.ts';
+import { migrateMetaDb } from '../src/db/index.ts';
 import { TaskRepository, type TaskView } from '../src/tasks/repository.ts';
+import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the API, checked field by field by the assertions
 type Json = any;
 
 const log = pino({ level: 'silent' });
 
-const pgDatabases: TempDatabase[] = [];
-afterAll(async () => {
-  for (const d of pgDatabases) await d.drop();
-});
-
-describe.each(['sqlite', 'postgres'] as const)('task history on %s', (kind) => {
+describe.each(ENGINES)('task history on %s', (kind) => {
+  const databases = metaDbOpener(kind);
   async function repo() {
-    let url = '';
-    if (kind === 'postgres') {
-      const d = await createTempDatabase();
-      pgDatabases.push(d);
-      url = d.url;
-    }
-    const meta = openMetaDb({ url, dataDir: tempDir() });
+    const meta = await databases.unmigrated();
     expect(await migrateMetaDb(meta)).toContain('0100_tasks');
     return { meta, repo: new TaskRepository(meta) };
   }
