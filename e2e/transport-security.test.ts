@@ -2,12 +2,13 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { type AgentIdentity, MemoryBacklog, ReportStream, type SequenceSource, type TlsSettings } from '@falconet/agent';
+import { type AgentIdentity, MemoryBacklog, ReportStream, type TlsSettings } from '@falconet/agent';
 import { derivePayloadKey, encodePayload, PayloadEncoding, pb, reportAad, seal } from '@falconet/protocol';
 import { type ClientDuplexStream, credentials } from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../packages/server/src/ingest/x509.ts';
+import { bareIdentity, MemorySequence } from '../testing/agent-channel.ts';
 import { createToken, eventually, getJson, type ServerProc, startAgent, startServer, tempDir } from '../testing/processes.ts';
 
 /** An agent token, checking what create-token says of it. */
@@ -17,27 +18,7 @@ async function agentToken(dataDir: string, agent: string, expires?: string): Pro
   return made.token;
 }
 
-class Counter implements SequenceSource {
-  #n = 1;
-  next() {
-    return this.#n++;
-  }
-  advancePast(seq: number) {
-    if (seq >= this.#n) this.#n = seq + 1;
-  }
-}
-
-const identity = (agentId: string): AgentIdentity => ({
-  agentId,
-  hostname: `${agentId}-host`,
-  ips: [],
-  primaryIp: '',
-  os: 'test',
-  kernel: '',
-  arch: '',
-  platform: '',
-  bootTimeMs: 0,
-});
+const identity = (agentId: string): AgentIdentity => bareIdentity(agentId, { hostname: `${agentId}-host`, os: 'test' });
 
 /** The real agent transport, dialling `port`; resolves "connected" or the first error it logs. */
 async function dial(
@@ -62,7 +43,7 @@ async function dial(
     token: opts.token ?? '',
     intervalMs: 1000,
     log,
-    sequence: new Counter(),
+    sequence: new MemorySequence(),
     backlog: new MemoryBacklog(),
     tls: opts.tls,
     encrypt: opts.encrypt,

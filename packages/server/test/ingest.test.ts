@@ -1,9 +1,17 @@
 import { createConnection } from 'node:net';
-import { MemoryBacklog, ReportStream, type SequenceSource } from '@falconet/agent';
+import { MemoryBacklog, ReportStream } from '@falconet/agent';
 import { PayloadEncoding, type pb, type Sample } from '@falconet/protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RawStream, rawStream as rawStreamTo, registerMessage, rejectedCount, reportMessage } from '../../../testing/agent-channel.ts';
+import {
+  bareIdentity,
+  MemorySequence,
+  type RawStream,
+  rawStream as rawStreamTo,
+  registerMessage,
+  rejectedCount,
+  reportMessage,
+} from '../../../testing/agent-channel.ts';
 import { eventually, tempDir } from '../../../testing/processes.ts';
 import { FalconetServer } from '../src/app.ts';
 import { serverConfigSchema } from '../src/config.ts';
@@ -46,16 +54,6 @@ async function metricsText(): Promise<string> {
 
 const rejected = rejectedCount;
 
-class Counter implements SequenceSource {
-  #n = 1;
-  next() {
-    return this.#n++;
-  }
-  advancePast(seq: number) {
-    if (seq >= this.#n) this.#n = seq + 1;
-  }
-}
-
 beforeAll(async () => {
   server = new FalconetServer(
     serverConfigSchema.parse({
@@ -84,22 +82,12 @@ describe('agent channel limits and bad input', () => {
     // A well-behaved agent reports throughout; it must never be held up by the others.
     const good = new ReportStream({
       address: { host: '127.0.0.1', port: Number(grpcTarget.split(':')[1]), tls: false },
-      identity: {
-        agentId: 'good-1',
-        hostname: 'good-1',
-        ips: [],
-        primaryIp: '',
-        os: '',
-        kernel: '',
-        arch: '',
-        platform: '',
-        bootTimeMs: 0,
-      },
+      identity: bareIdentity('good-1'),
       labels: {},
       token: '',
       intervalMs: 100,
       log,
-      sequence: new Counter(),
+      sequence: new MemorySequence(),
       backlog: new MemoryBacklog(),
     });
     good.start();
