@@ -12,9 +12,9 @@ import {
   rejectedCount,
   reportMessage,
 } from '../../../testing/agent-channel.ts';
-import { eventually, tempDir } from '../../../testing/processes.ts';
-import { FalconetServer } from '../src/app.ts';
-import { serverConfigSchema } from '../src/config.ts';
+import { eventually } from '../../../testing/processes.ts';
+import type { FalconetServer } from '../src/app.ts';
+import { startTestServer } from './support/auth.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -55,22 +55,18 @@ async function metricsText(): Promise<string> {
 const rejected = rejectedCount;
 
 beforeAll(async () => {
-  server = new FalconetServer(
-    serverConfigSchema.parse({
-      listen: '127.0.0.1:0',
-      grpc_listen: '127.0.0.1:0',
+  const t = await startTestServer({
+    users: false,
+    config: {
       transfer_listen: '127.0.0.1:0',
-      data_dir: tempDir(),
-      web_root: '/nonexistent',
       ingest: { max_message_bytes: 64 * 1024, max_samples_per_report: 100, max_clock_skew: '1m' },
       transfer: { max_line_bytes: 64 * 1024 },
-    }),
-    log,
-  );
-  const addr = await server.start();
-  base = `http://127.0.0.1:${addr.http.port}`;
-  grpcTarget = `127.0.0.1:${addr.grpc.port}`;
-  transferPort = addr.transfer?.port ?? 0;
+    },
+  });
+  server = t.server;
+  base = t.base;
+  grpcTarget = `127.0.0.1:${server.addresses?.grpc.port}`;
+  transferPort = server.addresses?.transfer?.port ?? 0;
 });
 
 afterAll(async () => {

@@ -1,18 +1,16 @@
-import { Agent, agentConfigSchema } from '@falconet/agent';
-import pino from 'pino';
+import type { Agent } from '@falconet/agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { eventually, tempDir } from '../../../testing/processes.ts';
-import { FalconetServer } from '../src/app.ts';
-import { serverConfigSchema } from '../src/config.ts';
+import { eventually } from '../../../testing/processes.ts';
+import type { FalconetServer } from '../src/app.ts';
 import { migrateMetaDb } from '../src/db/index.ts';
 import { TaskRepository, type TaskView } from '../src/tasks/repository.ts';
+import { startTestAgent } from './support/agent.ts';
+import { startTestServer } from './support/auth.ts';
 import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the API, checked field by field by the assertions
 type Json = any;
-
-const log = pino({ level: 'silent' });
 
 describe.each(ENGINES)('task history on %s', (kind) => {
   const databases = metaDbOpener(kind);
@@ -117,24 +115,14 @@ describe('tasks through the server (in process, real gRPC stream, real agent)', 
   let agentId = '';
 
   beforeAll(async () => {
-    server = new FalconetServer(
-      serverConfigSchema.parse({ listen: '127.0.0.1:0', grpc_listen: '127.0.0.1:0', data_dir: tempDir(), web_root: '/nonexistent' }),
-      log,
-    );
-    const addr = await server.start();
-    base = `http://127.0.0.1:${addr.http.port}`;
-    agent = new Agent(
-      agentConfigSchema.parse({
-        server: { url: `127.0.0.1:${addr.grpc.port}` },
-        listen: '',
-        interval: '500ms',
-        data_dir: tempDir(),
-        labels: { role: 'web' },
-        tasks: { enabled: true, allow: [{ command: '/bin/echo', rest: '[a-z]+' }] },
-      }),
-      log,
-    );
-    await agent.start();
+    const t = await startTestServer({ users: false });
+    server = t.server;
+    base = t.base;
+    agent = await startTestAgent(server, {
+      interval: '500ms',
+      labels: { role: 'web' },
+      tasks: { enabled: true, allow: [{ command: '/bin/echo', rest: '[a-z]+' }] },
+    });
     agentId = agent.identity?.agentId as string;
     await eventually(() => server.tasks.streams.has(agentId));
   });
