@@ -25,6 +25,12 @@ type TaskListener = (msg: TaskLiveMessage) => void;
 
 const FIRST_RETRY_MS = 250;
 const LAST_RETRY_MS = 30_000;
+/**
+ * How long a connection must stay open before a drop retries from the first wait again. Not
+ * reset on open, nor on a message (the server greets every socket at once): a server that
+ * accepts and closes at once (1013, client too slow) would otherwise be asked every 250 ms.
+ */
+export const STABLE_MS = 5_000;
 
 /**
  * The page's one WebSocket to /api/live, reconnecting with backoff, shared by every view (agents,
@@ -37,6 +43,7 @@ export class LiveConnection {
   #wanted = false;
   #retry = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #stable: ReturnType<typeof setTimeout> | undefined;
   readonly #agentListeners = new Set<AgentListener>();
   readonly #sampleListeners = new Map<string, Set<SampleListener>>();
   readonly #taskListeners = new Set<TaskListener>();
@@ -68,7 +75,9 @@ export class LiveConnection {
     const ws = new WebSocket(this.url);
     this.#ws = ws;
     ws.onopen = () => {
-      this.#retry = 0;
+      this.#stable = setTimeout(() => {
+        this.#retry = 0;
+      }, STABLE_MS);
       // What the views asked for first, then the news: a view that reloads on reconnect misses nothing.
       for (const agentId of this.#sampleListeners.keys()) this.#send({ type: 'subscribe', agentId });
       for (const taskId of this.#tasks.keys()) this.#send({ type: 'subscribe_task', taskId });
@@ -84,6 +93,7 @@ export class LiveConnection {
       // A socket close() let go of may finish closing after a new one opened: it speaks for nothing.
       if (this.#ws !== ws) return;
       this.#ws = undefined;
+      clearTimeout(this.#stable);
       this.#setConnected(false);
       const delay = Math.min(LAST_RETRY_MS, FIRST_RETRY_MS * 2 ** this.#retry++);
       this.#timer = setTimeout(() => this.#open(), delay);
@@ -154,6 +164,7 @@ export class LiveConnection {
   close(): void {
     this.#wanted = false;
     clearTimeout(this.#timer);
+    clearTimeout(this.#stable);
     const ws = this.#ws;
     this.#ws = undefined;
     ws?.close();

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type WebSocket as ServerSocket, WebSocketServer } from 'ws';
-import { LiveConnection, type LiveSample } from '../src/live.ts';
+import { LiveConnection, type LiveSample, STABLE_MS } from '../src/live.ts';
 import { agent } from './agents.ts';
 import { FakeSocket } from './fake-socket.ts';
 
@@ -75,11 +75,26 @@ describe('LiveConnection with a fake socket', () => {
     live.close();
   });
 
-  it('starts the backoff over once a connection opened', () => {
+  it('keeps backing off from a server that accepts and closes at once (1013, client too slow), greeting or not', () => {
+    const live = connected();
+    const delays: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      FakeSocket.last.open();
+      FakeSocket.last.receive({ type: 'hello', serverTimeMs: 1 });
+      vi.advanceTimersByTime(STABLE_MS - 1);
+      delays.push(nextDelay());
+    }
+    expect(delays).toEqual([250, 500, 1_000, 2_000, 4_000, 8_000]);
+    live.close();
+  });
+
+  it(`starts the backoff over once a connection stayed open ${STABLE_MS} ms`, () => {
     const live = connected();
     expect([nextDelay(), nextDelay(), nextDelay()]).toEqual([250, 500, 1_000]);
     FakeSocket.last.open();
+    vi.advanceTimersByTime(STABLE_MS);
     expect(nextDelay()).toBe(250);
+    expect(nextDelay()).toBe(500);
     live.close();
   });
 
@@ -90,6 +105,7 @@ describe('LiveConnection with a fake socket', () => {
     for (let i = 0; i < 5; i++) {
       FakeSocket.last.open();
       expect(live.connected).toBe(true);
+      vi.advanceTimersByTime(STABLE_MS);
       FakeSocket.last.end();
       expect(FakeSocket.live).toHaveLength(0);
       vi.advanceTimersByTime(250);
