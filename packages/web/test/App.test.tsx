@@ -5,29 +5,9 @@ import { StrictMode } from 'react';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from '../src/App.tsx';
 import { I18nProvider, LANG_KEY } from '../src/i18n.tsx';
-import type { Task } from '../src/tasks/api.ts';
 import { FakeSocket } from './fake-socket.ts';
 import { stubFetch } from './fetch-stub.ts';
-
-const NOW = 1_700_000_000_000;
-
-const task = (id: string): Task => ({
-  id,
-  kind: 'run',
-  command: `/usr/bin/${id}`,
-  args: [],
-  env: {},
-  schedule: '',
-  timezone: '',
-  timeoutMs: 0,
-  target: { labels: { role: 'web' } },
-  agentIds: ['a1'],
-  status: 'active',
-  backend: 'stream',
-  createdBy: 'alice',
-  createdMs: NOW,
-  updatedMs: NOW,
-});
+import { run, task } from './tasks.ts';
 
 /** The page as main.tsx renders it, StrictMode at the root (the tests run React's development build), without the sign-in gate. */
 function showPage(path: string) {
@@ -35,10 +15,10 @@ function showPage(path: string) {
   const server = stubFetch({
     'GET /api/agents': { body: { items: [], total: 0 } },
     'GET /api/metrics/aggregate': { body: { groups: [] } },
-    'GET /api/tasks': { body: { items: [task('t1')], total: 1 } },
+    'GET /api/tasks': { body: { items: [task({ status: 'active' })], total: 1 } },
     'GET /api/tasks/agents': { body: { backend: 'stream', items: [] } },
     'GET /api/tasks/audit': { body: { items: [], total: 0 } },
-    'GET /api/tasks/t1': { body: { task: task('t1'), runs: [], totalRuns: 0 } },
+    'GET /api/tasks/t1': { body: { task: task({ status: 'active' }), runs: [], totalRuns: 0 } },
   });
   localStorage.setItem(LANG_KEY, 'en');
   const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
@@ -65,7 +45,7 @@ describe('the page keeps one socket to /api/live', () => {
 
   it("keeps one socket under StrictMode's mount, unmount and mount, and the one let go of stays quiet when its close is done", async () => {
     showPage('/tasks');
-    expect(await screen.findByText('/usr/bin/t1')).toBeTruthy();
+    expect(await screen.findByText('/usr/bin/uptime')).toBeTruthy();
     // Development React runs the effects twice: the first mount's socket was let go of.
     expect(FakeSocket.made).toHaveLength(2);
     expect(kept()).toHaveLength(1);
@@ -85,11 +65,11 @@ describe('the page keeps one socket to /api/live', () => {
     act(() => page.open());
     const made = FakeSocket.made.length;
 
-    await userEvent.click(await within(table).findByRole('link', { name: '/usr/bin/t1' }));
+    await userEvent.click(await within(table).findByRole('link', { name: '/usr/bin/uptime' }));
     expect(location.pathname).toBe('/tasks/t1');
     // StrictMode mounts the task's view twice, so it subscribes, lets go and subscribes: what counts is where it ends.
     await waitFor(() => expect(page.sent.at(-1)).toEqual({ type: 'subscribe_task', taskId: 't1' }));
-    act(() => page.receive({ type: 'task_run', run: { ...RUN, status: 'running' } }));
+    act(() => page.receive({ type: 'task_run', run: run() }));
     expect((await screen.findByTestId('run')).dataset.status).toBe('running');
 
     await userEvent.click(screen.getByRole('link', { name: '← Tasks' }));
@@ -100,7 +80,7 @@ describe('the page keeps one socket to /api/live', () => {
 
   it('closes its socket when the page goes, and opens no other', async () => {
     const { view } = showPage('/tasks');
-    expect(await screen.findByText('/usr/bin/t1')).toBeTruthy();
+    expect(await screen.findByText('/usr/bin/uptime')).toBeTruthy();
     const page = kept()[0] as FakeSocket;
     act(() => page.open());
     const made = FakeSocket.made.length;
@@ -113,17 +93,3 @@ describe('the page keeps one socket to /api/live', () => {
     expect(kept()).toEqual([]);
   });
 });
-
-const RUN = {
-  taskId: 't1',
-  agentId: 'a1',
-  runId: 'r1',
-  scheduledMs: 0,
-  status: 'sent',
-  exitCode: null,
-  reason: '',
-  message: '',
-  startedMs: NOW,
-  endedMs: null,
-  outputBytes: 0,
-};

@@ -10,6 +10,7 @@ import { TasksPage } from '../src/tasks/TasksPage.tsx';
 import { FakeSocket } from './fake-socket.ts';
 import { stubFetch } from './fetch-stub.ts';
 import { renderPage } from './render.tsx';
+import { run, task } from './tasks.ts';
 
 const NOW = 1_700_000_000_000;
 
@@ -210,25 +211,6 @@ describe('AlertsPage', () => {
   });
 });
 
-const task = (over: Partial<Task>): Task => ({
-  id: 't1',
-  kind: 'run',
-  command: '/usr/bin/uptime',
-  args: [],
-  env: {},
-  schedule: '',
-  timezone: '',
-  timeoutMs: 0,
-  target: { labels: { role: 'web' } },
-  agentIds: ['a1', 'a2'],
-  status: 'done',
-  backend: 'stream',
-  createdBy: 'alice',
-  createdMs: NOW,
-  updatedMs: NOW,
-  ...over,
-});
-
 describe('TasksPage', () => {
   /** The page's connection, as App makes it; the Tasks page is handed it and opens none of its own. */
   let live: LiveConnection;
@@ -334,21 +316,8 @@ describe('TasksPage', () => {
   });
 
   it("follows a task's runs and output over the page's socket, reads it again after a reconnect, and lets go when left", async () => {
-    const run = {
-      taskId: 't1',
-      agentId: 'a1',
-      runId: 'r1',
-      scheduledMs: 0,
-      status: 'running',
-      exitCode: null,
-      reason: '',
-      message: '',
-      startedMs: NOW,
-      endedMs: null,
-      outputBytes: 0,
-    };
     const server = stubFetch({
-      'GET /api/tasks/t1': { body: { task: task({ id: 't1', status: 'active' }), runs: [run], totalRuns: 1 } },
+      'GET /api/tasks/t1': { body: { task: task({ id: 't1', status: 'active' }), runs: [run()], totalRuns: 1 } },
       'GET /api/tasks/audit': { body: { items: [], total: 0 } },
       'GET /api/agents': { body: { items: [], total: 0 } },
     });
