@@ -43,7 +43,7 @@ export interface CollectorDefinition {
 }
 
 /** What a collector file writes: with `options` declared, `create` is given them parsed. */
-export interface CollectorSpec<S extends z.ZodType> extends Omit<CollectorDefinition, 'options' | 'create'> {
+interface CollectorSpec<S extends z.ZodType> extends Omit<CollectorDefinition, 'options' | 'create'> {
   options?: OptionsDeclaration<S>;
   create(config: AgentConfig, options: z.output<S>): Collector;
 }
