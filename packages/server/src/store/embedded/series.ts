@@ -185,7 +185,7 @@ export class SeriesDictionary {
   }
 }
 
-export function encodeDefinition(id: number, agentId: string, key: string): Buffer {
+function encodeDefinition(id: number, agentId: string, key: string): Buffer {
   const a = Buffer.from(agentId, 'utf8');
   const k = Buffer.from(key, 'utf8');
   const body = Buffer.allocUnsafe(6 + a.length + k.length);
@@ -197,10 +197,4 @@ export function encodeDefinition(id: number, agentId: string, key: string): Buff
   head.writeUInt32LE(body.length, 0);
   head.writeUInt32LE(crc32(body), 4);
   return Buffer.concat([head, body]);
-}
-
-export function decodeDefinition(body: Buffer): { id: number; agentId: string; key: string } {
-  const id = body.readUInt32LE(0);
-  const alen = body.readUInt16LE(4);
-  return { id, agentId: body.toString('utf8', 6, 6 + alen), key: body.toString('utf8', 6 + alen) };
 }

@@ -10,7 +10,6 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 
-export const RECORD_SERIES = 1;
 export const RECORD_REPORT = 2;
 
 interface Pending {
