@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { StartupError } from '@falconet/protocol/cli';
 import type { ServerConfig } from '../config.ts';
-import { EmbeddedStore, type StoreLog } from './embedded/engine.ts';
-import type { Store } from './types.ts';
+import { EmbeddedStore } from './embedded/engine.ts';
+import type { Store, StoreLog } from './types.ts';
 
 export type { Store } from './types.ts';
 

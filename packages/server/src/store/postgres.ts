@@ -15,14 +15,24 @@ import { pipeline } from 'node:stream/promises';
 import type { Labels, Sample } from '@falconet/protocol';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { StoreLog } from './embedded/engine.ts';
-import { localKey as embeddedKey, parseLocalKey as parseEmbeddedKey } from './embedded/series.ts';
+import { localKey as embeddedKey, parseLocalKey as parseEmbeddedKey } from './series-key.ts';
 
 // PostgreSQL text cannot hold NUL: the series key uses record separators instead.
 const localKey = (name: string, labels: Labels) => embeddedKey(name, labels).replaceAll('\0', '\x1e').replaceAll('\x01', '\x1f');
 const parseLocalKey = (key: string) => parseEmbeddedKey(key.replaceAll('\x1e', '\0').replaceAll('\x1f', '\x01'));
 
-import { AcrossGroups, chooseTier, labelsMatch, makeGrid, SeriesAccumulators, type TierName } from './query.ts';
+import {
+  AcrossGroups,
+  bestK,
+  chooseTier,
+  DEFAULT_RETENTION,
+  FUTURE_SLACK_MS,
+  labelsMatch,
+  makeGrid,
+  SeriesAccumulators,
+  type TierName,
+  topKStepMs,
+} from './query.ts';
 import type {
   AggregateQuery,
   AggregateResult,
@@ -31,6 +41,7 @@ import type {
   SeriesQuery,
   SeriesResult,
   Store,
+  StoreLog,
   StoreStats,
   TopKEntry,
   TopKQuery,
@@ -38,7 +49,6 @@ import type {
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
-const FUTURE_SLACK_MS = HOUR;
 /** Rollups are recomputed this far back on every pass, so samples arriving late still count. */
 const ROLLUP_LOOKBACK_MS = 15 * 60_000;
 
@@ -109,7 +119,7 @@ export class PostgresStore implements Store {
   private constructor(opts: PostgresStoreOptions) {
     this.#pool = new pg.Pool({ connectionString: opts.url, max: 6 });
     this.#pool.on('error', (err) => this.#log?.warn({ err: err.message }, 'idle PostgreSQL connection failed'));
-    this.#retention = { raw: 15 * DAY, '1m': 90 * DAY, '1h': 730 * DAY, ...opts.retention };
+    this.#retention = { ...DEFAULT_RETENTION, ...opts.retention };
     this.#maxBytes = opts.maxBytes ?? 0;
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log;
@@ -559,10 +569,7 @@ export class PostgresStore implements Store {
   async topK(q: TopKQuery): Promise<TopKEntry[]> {
     await this.#refreshSeries();
     const ids = this.#idsFor(q.name, q.agentIds, q.labels);
-    const range = Math.max(1, q.toMs - q.fromMs + 1);
-    const { tier, stepMs } = chooseTier(range > 6 * HOUR ? HOUR : range > 30 * 60_000 ? 60_000 : 10_000, q.fromMs, q.agg, (t) =>
-      this.#oldestKept(t),
-    );
+    const { tier, stepMs } = chooseTier(topKStepMs(q), q.fromMs, q.agg, (t) => this.#oldestKept(t));
     const { accs } = await this.#accumulate(tier, ids, q.fromMs, q.toMs, stepMs, q.agg === 'p95');
     const out: TopKEntry[] = [];
     for (const [id, acc] of accs) {
@@ -570,9 +577,7 @@ export class PostgresStore implements Store {
       const info = this.#seriesInfo.get(id) as { agentId: string; key: string };
       if (!Number.isNaN(value)) out.push({ agentId: info.agentId, labels: parseLocalKey(info.key).labels, value });
     }
-    const dir = q.order === 'asc' ? 1 : -1;
-    out.sort((a, b) => (a.value - b.value) * dir || a.agentId.localeCompare(b.agentId));
-    return out.slice(0, q.k);
+    return bestK(out, q);
   }
 
   async metricNames(agentId?: string): Promise<string[]> {

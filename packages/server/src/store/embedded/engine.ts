@@ -18,13 +18,18 @@ import { decodeRawChunk, decodeRollupChunk } from '../codec/chunk.ts';
 import {
   AcrossGroups,
   type BucketAccumulator,
+  bestK,
   chooseTier,
+  DEFAULT_RETENTION,
+  FUTURE_SLACK_MS,
   type Grid,
   labelsMatch,
   makeGrid,
   SeriesAccumulators,
   type TierName,
+  topKStepMs,
 } from '../query.ts';
+import { localKey } from '../series-key.ts';
 import type {
   AggregateQuery,
   AggregateResult,
@@ -33,6 +38,7 @@ import type {
   SeriesQuery,
   SeriesResult,
   Store,
+  StoreLog,
   StoreStats,
   TopKEntry,
   TopKQuery,
@@ -41,7 +47,7 @@ import { mergeRaw, partFile, type TierWindows } from './build.ts';
 import { Head } from './head.ts';
 import { JobWorker } from './jobs.ts';
 import { lowerBound, type PartIndex, type PartMeta, readPartIndex, timestampBlock } from './part.ts';
-import { localKey, SeriesDictionary } from './series.ts';
+import { SeriesDictionary } from './series.ts';
 import { RECORD_REPORT, readSegment, WalSegment, type WalStats } from './wal.ts';
 
 const DAY = 86_400_000;
@@ -68,18 +74,9 @@ export interface EmbeddedStoreOptions {
   log?: StoreLog;
 }
 
-export interface StoreLog {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
 const silentLog: StoreLog = { info() {}, warn() {}, error() {} };
 
-export const DEFAULT_RETENTION: Record<TierName, number> = { raw: 15 * DAY, '1m': 90 * DAY, '1h': 730 * DAY };
 export const DEFAULT_WINDOWS: TierWindows = { raw: 2 * HOUR, '1m': DAY, '1h': 30 * DAY };
-/** Samples stamped further ahead than this are refused as a clock error, not stored. */
-const FUTURE_SLACK_MS = HOUR;
 /** A window takes no more late data this long after it ends; then it is merged into one part. */
 const WINDOW_GRACE_MS = 10 * 60_000;
 
@@ -958,20 +955,14 @@ export class EmbeddedStore implements Store {
 
   async topK(q: TopKQuery): Promise<TopKEntry[]> {
     const ids = this.#seriesFor(q.name, q.agentIds, q.labels);
-    const range = Math.max(1, q.toMs - q.fromMs + 1);
-    // One bucket per tier resolution is enough for an over-time value; rollups for long ranges.
-    const { tier, stepMs } = chooseTier(range > 6 * HOUR ? HOUR : range > 30 * 60_000 ? 60_000 : 10_000, q.fromMs, q.agg, (t) =>
-      this.#oldestKept(t),
-    );
+    const { tier, stepMs } = chooseTier(topKStepMs(q), q.fromMs, q.agg, (t) => this.#oldestKept(t));
     const grid = makeGrid(q.fromMs, q.toMs, stepMs);
     const out: TopKEntry[] = [];
     await this.#scan(ids, tier, grid, q.fromMs, q.toMs, q.agg === 'p95', (id, acc) => {
       const value = acc.overall(q.agg);
       if (!Number.isNaN(value)) out.push({ agentId: this.#series.agentOf[id] as string, labels: this.#series.labelsOf(id), value });
     });
-    const dir = q.order === 'asc' ? 1 : -1;
-    out.sort((a, b) => (a.value - b.value) * dir || a.agentId.localeCompare(b.agentId));
-    return out.slice(0, q.k);
+    return bestK(out, q);
   }
 
   async metricNames(agentId?: string): Promise<string[]> {
