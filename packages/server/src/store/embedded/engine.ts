@@ -142,7 +142,7 @@ export class EmbeddedStore implements Store {
   #maintain(): void {
     if (this.#status.stopped || this.#maintenance.retaining) return;
     const now = this.#now();
-    this.#writer.rotateIfOlder(now, this.#headAge);
+    this.#writer.freezeHeadIfOlder(now, this.#headAge);
     this.#maintenance.run(now);
   }
 

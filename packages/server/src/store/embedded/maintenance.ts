@@ -35,21 +35,25 @@ export interface MaintenanceOptions {
 export class Maintenance {
   readonly #o: MaintenanceOptions;
   #compacting: Promise<void> | undefined;
-  /** A retention pass is running. */
-  retaining = false;
+  #retaining = false;
   compactions = 0;
 
   constructor(opts: MaintenanceOptions) {
     this.#o = opts;
   }
 
+  /** A retention pass is running. */
+  get retaining(): boolean {
+    return this.#retaining;
+  }
+
   /** One pass in the background: retention and the size cap, then a merge if one is due. */
   run(now: number): void {
-    this.retaining = true;
+    this.#retaining = true;
     this.applyRetention(now)
       .catch((err: Error) => this.#o.log.error({ err: err.message }, 'retention failed'))
       .finally(() => {
-        this.retaining = false;
+        this.#retaining = false;
       });
     this.scheduleCompaction();
   }

@@ -240,7 +240,7 @@ export class HeadWriter {
   }
 
   /** Freezes the head when it holds samples and is older than `maxAgeMs`, if a spare segment is ready. */
-  rotateIfOlder(now: number, maxAgeMs: number): void {
+  freezeHeadIfOlder(now: number, maxAgeMs: number): void {
     if (this.#head.n > 0 && now - this.#head.createdMs >= maxAgeMs && this.#spare) this.#rotate();
   }
 
@@ -270,7 +270,7 @@ export class HeadWriter {
     head.seriesAtFreeze = this.#o.series.size;
     head.seqsAtFreeze = new Map(this.#accepted);
     this.#frozen.push(head);
-    this.#o.parts.edit(() => this.#flushFrozen(head, segment)).catch((err: Error) => this.#o.status.fail(err));
+    void this.#o.parts.edit(() => this.#flushFrozen(head, segment)).catch((err: Error) => this.#o.status.fail(err));
   }
 
   async #flushFrozen(head: Head, segment: WalSegment | undefined): Promise<void> {
