@@ -9,7 +9,7 @@
  *                   sequence that makes them exactly-once
  *   maintenance.ts  rollups of closed buckets (1 m from raw, 1 h from 1 m) over a trailing lookback
  *                   so late samples count; retention and the size cap drop whole partitions
- *   read.ts         queries bucket in SQL per series and combine in the embedded engine's accumulators
+ *   read.ts         queries bucket in SQL per series and combine in the accumulators both engines share (../query.ts)
  */
 import type { Sample } from '@falconet/protocol';
 import pg from 'pg';
