@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runServer, SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
 
-describe('falconet-server bad input', () => {
+// Each case starts a server process: on a loaded 2-core machine that can take longer than Vitest's 5 s default.
+describe('falconet-server bad input', { timeout: 30_000 }, () => {
   let busy: Server;
   let busyPort = 0;
   beforeAll(async () => {

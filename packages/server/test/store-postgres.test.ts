@@ -2,7 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createTempDatabase } from '../../../testing/postgres.ts';
 import { runServer, tempDir } from '../../../testing/processes.ts';
-import { PostgresStore } from '../src/store/postgres.ts';
+import { PostgresStore } from '../src/store/postgres/engine.ts';
 import { reopenableStore, storeSuite } from './store-suite.ts';
 
 // The same contract on the machine's real PostgreSQL, each test in a database of its own.

@@ -2,12 +2,15 @@
  * What users write: alert rules, notification channels and silences, in the YAML rules file and
  * in REST bodies alike (snake_case, durations as `5m` or seconds). Specs are stored as given, so
  * what is read back can be written again unchanged; compile.ts turns them into working form.
+ * Each channel type declares its own settings in its file under channels/.
  */
 import { parseDuration } from '@falconet/protocol/config';
 import { Cron } from 'croner';
 import { z } from 'zod';
+import type { ChannelDefinition, ChannelSchema } from './channels/channel.ts';
+import { CHANNELS } from './channels/index.ts';
 import { type Matcher, MatcherError, toMatchers } from './matchers.ts';
-import { compileTemplate, TemplateError } from './template.ts';
+import { templateSpec } from './template.ts';
 
 export const RULE_KINDS = ['threshold', 'agent_offline', 'no_data', 'container_down', 'container_restarting', 'disk_full'] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
@@ -19,9 +22,6 @@ export const COMPARISONS = ['>', '>=', '<', '<=', '==', '!='] as const;
 export type Comparison = (typeof COMPARISONS)[number];
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
-
-export const CHANNEL_TYPES = ['webhook', 'email', 'slack', 'telegram', 'dingtalk', 'feishu', 'wecom'] as const;
-export type ChannelType = (typeof CHANNEL_TYPES)[number];
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
@@ -63,17 +63,6 @@ export const selectorSpec = z
 export type SelectorSpec = z.infer<typeof selectorSpec>;
 
 export const selector = (s: SelectorSpec | undefined): Matcher[] => toMatchers(s);
-
-const templateSpec = z
-  .string()
-  .max(20_000)
-  .superRefine((v, ctx) => {
-    try {
-      compileTemplate(v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: err instanceof TemplateError ? err.message : String(err) });
-    }
-  });
 
 const labelMap = z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name'), z.string().max(1000));
 
@@ -155,7 +144,8 @@ const retrySpec = z
   })
   .strict();
 
-const channelCommon = {
+/** The settings every channel takes besides its own. */
+export const channelCommon = {
   name: z
     .string()
     .trim()
@@ -173,93 +163,17 @@ const channelCommon = {
   retry: retrySpec.optional(),
 };
 
-const httpUrl = z
-  .string()
-  .max(2000)
-  .refine((u) => {
-    try {
-      const p = new URL(u);
-      return p.protocol === 'http:' || p.protocol === 'https:';
-    } catch {
-      return false;
-    }
-  }, 'must be an http:// or https:// URL');
+export const CHANNEL_TYPES = CHANNELS.map((c) => c.type);
 
-export const channelSpecSchema = z.discriminatedUnion('type', [
-  z
-    .object({
-      ...channelCommon,
-      type: z.literal('webhook'),
-      url: httpUrl,
-      method: z.enum(['POST', 'PUT']).default('POST'),
-      headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), z.string().max(4000)).optional(),
-      /** Signs each request: X-Falconet-Signature: sha256=HMAC(secret, timestamp + "." + body). */
-      secret: z.string().max(500).optional(),
-      /** A JSON body template; the default is an Alertmanager-style payload. */
-      body: templateSpec.optional(),
-    })
-    .strict(),
-  z
-    .object({
-      ...channelCommon,
-      type: z.literal('email'),
-      smtp: z
-        .object({
-          host: z.string().min(1).max(253),
-          port: z.number().int().min(1).max(65535).default(587),
-          /** TLS from the first byte (port 465); otherwise STARTTLS is used when the server offers it. */
-          secure: z.boolean().default(false),
-          require_tls: z.boolean().default(false),
-          username: z.string().max(500).optional(),
-          password: z.string().max(500).optional(),
-          /** Accept a certificate that does not verify (a test relay); never for a real one. */
-          tls_insecure: z.boolean().default(false),
-        })
-        .strict(),
-      from: z.string().min(3).max(500),
-      to: z.array(z.string().min(3).max(500)).min(1).max(100),
-    })
-    .strict(),
-  z.object({ ...channelCommon, type: z.literal('slack'), url: httpUrl }).strict(),
-  z
-    .object({
-      ...channelCommon,
-      type: z.literal('telegram'),
-      bot_token: z.string().min(1).max(200),
-      chat_id: z.union([z.string().min(1).max(200), z.number().int()]),
-      /** The Bot API's base URL; another only for a local Bot API server or a test. */
-      api_url: httpUrl.default('https://api.telegram.org'),
-    })
-    .strict(),
-  z
-    .object({
-      ...channelCommon,
-      type: z.literal('dingtalk'),
-      url: httpUrl,
-      /** The robot's signing secret (SEC...), when its security setting is "sign". */
-      secret: z.string().max(500).optional(),
-      at_mobiles: z.array(z.string().max(50)).max(50).optional(),
-      at_all: z.boolean().optional(),
-    })
-    .strict(),
-  z
-    .object({
-      ...channelCommon,
-      type: z.literal('feishu'),
-      url: httpUrl,
-      /** The bot's signature-verification secret, when that security setting is on. */
-      secret: z.string().max(500).optional(),
-    })
-    .strict(),
-  z
-    .object({
-      ...channelCommon,
-      type: z.literal('wecom'),
-      url: httpUrl,
-      mentioned_mobiles: z.array(z.string().max(50)).max(50).optional(),
-    })
-    .strict(),
-]);
+type ChannelSchemas<C extends readonly ChannelDefinition[]> = { [K in keyof C]: ChannelSchema<C[K]['type'], C[K]['fields']> };
+
+/** A channel's settings: the common ones, and those its type declares (channels/<type>.ts), told apart by `type`. */
+export const channelSpecSchema = z.discriminatedUnion(
+  'type',
+  CHANNELS.map((c) => z.object({ ...channelCommon, type: z.literal(c.type), ...c.fields }).strict()) as unknown as ChannelSchemas<
+    typeof CHANNELS
+  >,
+);
 export type ChannelSpec = z.output<typeof channelSpecSchema>;
 export type ChannelSpecInput = z.input<typeof channelSpecSchema>;
 

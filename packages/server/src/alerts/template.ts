@@ -7,6 +7,7 @@
  * Telegram, JSON string content for a webhook body) unless a `json` or `raw` filter marks it as
  * already in the output's form.
  */
+import { z } from 'zod';
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
@@ -125,6 +126,18 @@ function parseFilter(text: string, where: string): Filter {
   if (args.length > spec.args) throw new TemplateError(`template ${where}: filter ${name} takes at most ${spec.args} argument(s)`);
   return { name, args };
 }
+
+/** A template as written in a rule or channel, checked by compiling it. */
+export const templateSpec = z
+  .string()
+  .max(20_000)
+  .superRefine((v, ctx) => {
+    try {
+      compileTemplate(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof TemplateError ? err.message : String(err) });
+    }
+  });
 
 /** Parses a template once; rendering never throws on missing values (they render empty). */
 export function compileTemplate(source: string): Template {
