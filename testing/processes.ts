@@ -29,6 +29,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A port something already listens on, on 127.0.0.1, until `close()`: for "address already in use" cases. */
+export async function heldPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const s = createServer();
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', resolve);
+  });
+  return { port: (s.address() as { port: number }).port, close: () => new Promise<void>((resolve) => s.close(() => resolve())) };
+}
+
 /** The ephemeral range outgoing connections take their local ports from (Linux: ip_local_port_range). */
 function ephemeralRange(): [number, number] {
   try {

@@ -1,15 +1,13 @@
-import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, runServer, SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
+import { freePort, heldPort, runServer, SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
 
 // Each case starts a server process: on a loaded 2-core machine that can take longer than Vitest's 5 s default.
 describe('falconet-server bad input', { timeout: 30_000 }, () => {
-  let busy: Server;
+  let busy: Awaited<ReturnType<typeof heldPort>>;
   let busyPort = 0;
   beforeAll(async () => {
-    busy = createServer();
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
-    busyPort = (busy.address() as { port: number }).port;
+    busy = await heldPort();
+    busyPort = busy.port;
   });
   afterAll(() => busy.close());
 
