@@ -1,0 +1,62 @@
+import type { Sample } from '@falconet/protocol';
+import type { Agent, LiveServerMessage, TaskLiveMessage } from '@falconet/protocol/api';
+import { maskedForViewer } from '../tasks/messages.ts';
+
+/** Messages the server pushes to browsers over /api/live (an `error` answers a client message it cannot read). */
+export type LiveMessage = Exclude<LiveServerMessage, { type: 'error' }>;
+
+export interface LiveSubscriber {
+  send(msg: LiveMessage): void;
+  /** Agents whose every sample this subscriber wants; agent status goes to all. */
+  readonly agents: Set<string>;
+  /** Tasks whose runs and output this subscriber wants ("*" for all). */
+  readonly tasks?: Set<string>;
+  /** Whether task environment values reach this subscriber (operators and admins); masked otherwise. */
+  readonly seesTaskEnv?: boolean;
+}
+
+/** Fans out what the server ingests to the browsers watching; in-process for one server. */
+export class LiveHub {
+  readonly #subs = new Set<LiveSubscriber>();
+
+  add(sub: LiveSubscriber): () => void {
+    this.#subs.add(sub);
+    return () => this.#subs.delete(sub);
+  }
+
+  get size(): number {
+    return this.#subs.size;
+  }
+
+  agentChanged(agent: Agent): void {
+    const msg: LiveMessage = { type: 'agent', agent };
+    for (const s of this.#subs) s.send(msg);
+  }
+
+  /** A task message: to every client, or with `taskId` only to those subscribed to that task. */
+  task(msg: TaskLiveMessage, taskId?: string): void {
+    let masked: TaskLiveMessage | undefined;
+    for (const s of this.#subs) {
+      if (taskId !== undefined && !s.tasks?.has(taskId) && !s.tasks?.has('*')) continue;
+      if (s.seesTaskEnv) s.send(msg);
+      else {
+        masked ??= maskedForViewer(msg);
+        s.send(masked);
+      }
+    }
+  }
+
+  samples(agentId: string, samples: readonly Sample[]): void {
+    let msg: LiveMessage | undefined;
+    for (const s of this.#subs) {
+      if (!s.agents.has(agentId)) continue;
+      msg ??= {
+        type: 'samples',
+        agentId,
+        timestampMs: samples[0]?.timestampMs ?? Date.now(),
+        samples: samples.map((x) => ({ name: x.name, labels: x.labels, value: x.value, timestampMs: x.timestampMs })),
+      };
+      s.send(msg);
+    }
+  }
+}
