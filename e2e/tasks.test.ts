@@ -107,6 +107,11 @@ describe('tasks on real processes', () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
+    // The overview, the Tasks page and the task's page share the page's one socket.
+    const liveSockets: string[] = [];
+    page.on('websocket', (s) => {
+      if (new URL(s.url()).pathname === '/api/live') liveSockets.push(s.url());
+    });
     await page.goto(server.url);
     await page.getByRole('link', { name: 'Tasks' }).click();
     await page.getByLabel('Command').fill(script);
@@ -150,6 +155,7 @@ describe('tasks on real processes', () => {
     expect(messages.some((m) => m.type === 'task_output' && m.agentId === ids.get(db))).toBe(false);
     ws.close();
     expect(errors).toEqual([]);
+    expect(liveSockets).toHaveLength(1);
   });
 
   it('refuses a command outside the allowlist on the agent, and the audit log says so', async () => {

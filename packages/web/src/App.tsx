@@ -29,7 +29,10 @@ function usePath(): [string, (p: string) => void] {
 }
 
 export function App() {
-  const live = useMemo(() => new LiveConnection(), []);
+  // The page's one socket: made without opening, opened by the effect below, so StrictMode's
+  // second mount reuses it and its unmount closes what it opened.
+  const [live] = useState(() => new LiveConnection());
+  useEffect(() => live.connect(), [live]);
   const store = useMemo(() => new AgentStore(), []);
   const [path, go] = usePath();
   const [connected, setConnected] = useState(false);
@@ -132,7 +135,7 @@ export function App() {
         {path === '/alerts' ? (
           <AlertsPage />
         ) : path.startsWith('/tasks') ? (
-          <TasksPage path={path} go={go} />
+          <TasksPage path={path} go={go} live={live} />
         ) : agentId !== undefined ? (
           selected.data ? (
             <HostPage key={agentId} agent={selected.data} store={store} live={live} theme={theme} go={go} />

@@ -1,3 +1,5 @@
+import { getJson } from './http.ts';
+
 /** The server's REST API, as the dashboard uses it. */
 export interface Agent {
   id: string;
@@ -30,29 +32,6 @@ export interface Series {
   name: string;
   labels: Record<string, string>;
   points: [number, number | null][];
-}
-
-export class ApiError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
-export async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, { headers: { accept: 'application/json' } });
-  if (!res.ok) {
-    let message = `${res.status} ${res.statusText}`;
-    try {
-      const body = (await res.json()) as { error?: { message?: string } };
-      if (body.error?.message) message = body.error.message;
-    } catch {
-      // not JSON
-    }
-    throw new ApiError(res.status, message);
-  }
-  return (await res.json()) as T;
 }
 
 export const fetchAgents = () => getJson<{ items: Agent[]; total: number }>('/api/agents?limit=10000');

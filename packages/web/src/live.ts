@@ -1,4 +1,5 @@
 import type { Agent } from './api.ts';
+import type { TaskLiveMessage } from './tasks/api.ts';
 
 export interface LiveSample {
   name: string;
@@ -10,54 +11,97 @@ export interface LiveSample {
 type LiveMessage =
   | { type: 'hello'; serverTimeMs: number }
   | { type: 'agent'; agent: Agent }
-  | { type: 'samples'; agentId: string; timestampMs: number; samples: LiveSample[] };
+  | { type: 'samples'; agentId: string; timestampMs: number; samples: LiveSample[] }
+  | TaskLiveMessage;
+
+/** What the dashboard sends: the agents whose samples and the tasks whose runs it wants. */
+type ClientMessage =
+  | { type: 'subscribe' | 'unsubscribe'; agentId: string }
+  | { type: 'subscribe_task' | 'unsubscribe_task'; taskId: string };
 
 type AgentListener = (agent: Agent) => void;
 type SampleListener = (samples: LiveSample[]) => void;
+type TaskListener = (msg: TaskLiveMessage) => void;
+
+const FIRST_RETRY_MS = 250;
+const LAST_RETRY_MS = 30_000;
+/**
+ * How long a connection must stay open before a drop retries from the first wait again. Not
+ * reset on open, nor on a message (the server greets every socket at once): a server that
+ * accepts and closes at once (1013, client too slow) would otherwise be asked every 250 ms.
+ */
+export const STABLE_MS = 5_000;
 
 /**
- * One WebSocket to /api/live for the whole page, reconnecting with backoff. Streaming data goes
- * to listeners directly, never through React state, so a busy stream does not re-render the tree.
+ * The page's one WebSocket to /api/live, reconnecting with backoff, shared by every view (agents,
+ * samples, tasks). Streaming data goes to listeners directly, never through React state, so a
+ * busy stream does not re-render the tree. Made without a socket: `connect()` opens it, from an
+ * effect, so React's StrictMode (mount, unmount, mount) leaves one socket and leaks none.
  */
 export class LiveConnection {
   #ws: WebSocket | undefined;
+  #wanted = false;
   #retry = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #closed = false;
+  #stable: ReturnType<typeof setTimeout> | undefined;
   readonly #agentListeners = new Set<AgentListener>();
   readonly #sampleListeners = new Map<string, Set<SampleListener>>();
+  readonly #taskListeners = new Set<TaskListener>();
+  /** Task id -> how many views follow it. */
+  readonly #tasks = new Map<string, number>();
   readonly #statusListeners = new Set<(connected: boolean) => void>();
   connected = false;
   readonly url: string;
 
   constructor(url: string = LiveConnection.defaultUrl()) {
     this.url = url;
-    this.#open();
   }
 
   static defaultUrl(): string {
     return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/live`;
   }
 
+  /** Opens the socket and keeps one open until the function returned (or `close()`) is called. */
+  connect(): () => void {
+    if (!this.#wanted) {
+      this.#wanted = true;
+      this.#retry = 0;
+      this.#open();
+    }
+    return () => this.close();
+  }
+
   #open(): void {
     const ws = new WebSocket(this.url);
     this.#ws = ws;
     ws.onopen = () => {
-      this.#retry = 0;
+      this.#stable = setTimeout(() => {
+        this.#retry = 0;
+      }, STABLE_MS);
+      // What the views asked for first, then the news: a view that reloads on reconnect misses nothing.
+      for (const agentId of this.#sampleListeners.keys()) this.#send({ type: 'subscribe', agentId });
+      for (const taskId of this.#tasks.keys()) this.#send({ type: 'subscribe_task', taskId });
       this.#setConnected(true);
-      for (const id of this.#sampleListeners.keys()) ws.send(JSON.stringify({ type: 'subscribe', agentId: id }));
     };
     ws.onmessage = (ev) => {
       const msg = JSON.parse(String(ev.data)) as LiveMessage;
       if (msg.type === 'agent') for (const l of this.#agentListeners) l(msg.agent);
       else if (msg.type === 'samples') for (const l of this.#sampleListeners.get(msg.agentId) ?? []) l(msg.samples);
+      else if (msg.type.startsWith('task')) for (const l of this.#taskListeners) l(msg as TaskLiveMessage);
     };
     ws.onclose = () => {
+      // A socket close() let go of may finish closing after a new one opened: it speaks for nothing.
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      clearTimeout(this.#stable);
       this.#setConnected(false);
-      if (this.#closed) return;
-      const delay = Math.min(30_000, 250 * 2 ** this.#retry++);
+      const delay = Math.min(LAST_RETRY_MS, FIRST_RETRY_MS * 2 ** this.#retry++);
       this.#timer = setTimeout(() => this.#open(), delay);
     };
+  }
+
+  #send(msg: ClientMessage): void {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(msg));
   }
 
   #setConnected(on: boolean): void {
@@ -65,6 +109,7 @@ export class LiveConnection {
     for (const l of this.#statusListeners) l(on);
   }
 
+  /** Told of every open and every drop; an open after a drop is the moment to read again what was missed. */
   onStatus(l: (connected: boolean) => void): () => void {
     this.#statusListeners.add(l);
     return () => this.#statusListeners.delete(l);
@@ -80,21 +125,49 @@ export class LiveConnection {
     if (!set) {
       set = new Set();
       this.#sampleListeners.set(agentId, set);
-      if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify({ type: 'subscribe', agentId }));
+      this.#send({ type: 'subscribe', agentId });
     }
     set.add(l);
     return () => {
       set.delete(l);
       if (set.size === 0) {
         this.#sampleListeners.delete(agentId);
-        if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify({ type: 'unsubscribe', agentId }));
+        this.#send({ type: 'unsubscribe', agentId });
+      }
+    };
+  }
+
+  /** Task and etcd-health changes (to every client), and the runs and output of the tasks subscribed to. */
+  onTask(l: TaskListener): () => void {
+    this.#taskListeners.add(l);
+    return () => this.#taskListeners.delete(l);
+  }
+
+  /** Asks for a task's runs and output as they happen, until the function returned is called. */
+  subscribeTask(taskId: string): () => void {
+    const n = this.#tasks.get(taskId) ?? 0;
+    this.#tasks.set(taskId, n + 1);
+    if (n === 0) this.#send({ type: 'subscribe_task', taskId });
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = (this.#tasks.get(taskId) ?? 1) - 1;
+      if (left > 0) this.#tasks.set(taskId, left);
+      else {
+        this.#tasks.delete(taskId);
+        this.#send({ type: 'unsubscribe_task', taskId });
       }
     };
   }
 
   close(): void {
-    this.#closed = true;
+    this.#wanted = false;
     clearTimeout(this.#timer);
-    this.#ws?.close();
+    clearTimeout(this.#stable);
+    const ws = this.#ws;
+    this.#ws = undefined;
+    ws?.close();
+    if (this.connected) this.#setConnected(false);
   }
 }

@@ -2,10 +2,10 @@ import { useQuery } from '@tanstack/react-query';
 import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { ApiError } from '../src/api.ts';
 import { AccountMenu } from '../src/auth/AccountMenu.tsx';
 import { AuthGate } from '../src/auth/AuthGate.tsx';
 import { SignInPage } from '../src/auth/SignInPage.tsx';
+import { ApiError } from '../src/http.ts';
 import { deferred, stubFetch } from './fetch-stub.ts';
 import { renderPage } from './render.tsx';
 
@@ -77,7 +77,7 @@ describe('SignInPage', () => {
 function ExpiringPage() {
   const q = useQuery({
     queryKey: ['expiring'],
-    queryFn: () => Promise.reject(new ApiError(401, 'session expired')),
+    queryFn: () => Promise.reject(new ApiError(401, 'unauthorized', 'session expired')),
   });
   return <p>{q.isError ? 'failed' : 'dashboard'}</p>;
 }

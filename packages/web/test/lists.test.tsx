@@ -1,14 +1,16 @@
 import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AlertsPage } from '../src/alerts/AlertsPage.tsx';
 import type { Alert, Rule } from '../src/alerts/client.ts';
+import { LiveConnection } from '../src/live.ts';
 import { RecordsTable } from '../src/RecordsTable.tsx';
 import type { Task } from '../src/tasks/api.ts';
 import { TasksPage } from '../src/tasks/TasksPage.tsx';
 import { FakeSocket } from './fake-socket.ts';
 import { stubFetch } from './fetch-stub.ts';
 import { renderPage } from './render.tsx';
+import { run, task } from './tasks.ts';
 
 const NOW = 1_700_000_000_000;
 
@@ -209,30 +211,15 @@ describe('AlertsPage', () => {
   });
 });
 
-const task = (over: Partial<Task>): Task => ({
-  id: 't1',
-  kind: 'run',
-  command: '/usr/bin/uptime',
-  args: [],
-  env: {},
-  schedule: '',
-  timezone: '',
-  timeoutMs: 0,
-  target: { labels: { role: 'web' } },
-  agentIds: ['a1', 'a2'],
-  status: 'done',
-  backend: 'stream',
-  createdBy: 'alice',
-  createdMs: NOW,
-  updatedMs: NOW,
-  ...over,
-});
-
 describe('TasksPage', () => {
+  /** The page's connection, as App makes it; the Tasks page is handed it and opens none of its own. */
+  let live: LiveConnection;
   beforeEach(() => {
     FakeSocket.made = [];
     vi.stubGlobal('WebSocket', FakeSocket);
+    live = new LiveConnection('ws://falconet.test/api/live');
   });
+  afterEach(() => live.close());
 
   function tasksServer(tasks: () => Task[]) {
     return stubFetch({
@@ -245,7 +232,7 @@ describe('TasksPage', () => {
   }
 
   function showTasks(go = vi.fn()) {
-    renderPage(<TasksPage path="/tasks" go={go} />);
+    renderPage(<TasksPage path="/tasks" go={go} live={live} />);
     return go;
   }
 
@@ -311,18 +298,63 @@ describe('TasksPage', () => {
     expect(server.to('POST /api/tasks')).toEqual([]);
   });
 
-  it('reads the list again when the live feed says a task changed, and closes its socket when left', async () => {
+  it("reads the list again when the page's live feed says a task changed, and opens no socket of its own", async () => {
     let tasks = [task({ id: 't1', status: 'active' })];
     const server = tasksServer(() => tasks);
-    const view = renderPage(<TasksPage path="/tasks" go={() => undefined} />);
-    expect(await screen.findByText('active')).toBeTruthy();
-    expect(FakeSocket.made).toHaveLength(1);
+    live.connect();
     act(() => FakeSocket.last.open());
+    const view = renderPage(<TasksPage path="/tasks" go={() => undefined} live={live} />);
+    expect(await screen.findByText('active')).toBeTruthy();
     tasks = [task({ id: 't1', status: 'done' })];
     act(() => FakeSocket.last.receive({ type: 'task', task: tasks[0] }));
     expect(await screen.findByText('done')).toBeTruthy();
     expect(server.to('GET /api/tasks')).toHaveLength(2);
     view.unmount();
-    expect(FakeSocket.last.readyState).toBe(FakeSocket.CLOSING);
+    // The one socket is the page's: made by connect(), still open when the Tasks page is left.
+    expect(FakeSocket.made).toHaveLength(1);
+    expect(FakeSocket.last.readyState).toBe(FakeSocket.OPEN);
+  });
+
+  it("follows a task's runs and output over the page's socket, reads it again after a reconnect, and lets go when left", async () => {
+    const server = stubFetch({
+      'GET /api/tasks/t1': { body: { task: task({ id: 't1', status: 'active' }), runs: [run()], totalRuns: 1 } },
+      'GET /api/tasks/audit': { body: { items: [], total: 0 } },
+      'GET /api/agents': { body: { items: [], total: 0 } },
+    });
+    live.connect();
+    act(() => FakeSocket.last.open());
+    const socket = FakeSocket.last;
+    const view = renderPage(<TasksPage path="/tasks/t1" go={() => undefined} live={live} />);
+    expect(await screen.findByTestId('run')).toBeTruthy();
+    expect(socket.sent).toEqual([{ type: 'subscribe_task', taskId: 't1' }]);
+
+    act(() =>
+      socket.receive({
+        type: 'task_output',
+        taskId: 't1',
+        agentId: 'a1',
+        runId: 'r1',
+        seq: 1,
+        stream: 'stdout',
+        data: 'hello\n',
+        exitCode: 0,
+        reason: '',
+        timeMs: NOW,
+      }),
+    );
+    expect((await screen.findByTestId('run-output')).textContent).toBe('hello\n');
+
+    // A reconnect without the backoff's wait: the page's connection let go of and made again.
+    act(() => {
+      live.close();
+      live.connect();
+      FakeSocket.last.open();
+    });
+    expect(FakeSocket.last.sent).toEqual([{ type: 'subscribe_task', taskId: 't1' }]);
+    await waitFor(() => expect(server.to('GET /api/tasks/t1')).toHaveLength(2));
+
+    view.unmount();
+    expect(FakeSocket.last.sent.at(-1)).toEqual({ type: 'unsubscribe_task', taskId: 't1' });
+    expect(FakeSocket.last.readyState).toBe(FakeSocket.OPEN);
   });
 });

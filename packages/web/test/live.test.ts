@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type WebSocket as ServerSocket, WebSocketServer } from 'ws';
-import { LiveConnection, type LiveSample } from '../src/live.ts';
+import { LiveConnection, type LiveSample, STABLE_MS } from '../src/live.ts';
 import { agent } from './agents.ts';
 import { FakeSocket } from './fake-socket.ts';
 
@@ -12,6 +12,13 @@ describe('LiveConnection with a fake socket', () => {
     vi.stubGlobal('WebSocket', FakeSocket);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
   });
+
+  /** A connection asked to connect, as App's effect does. */
+  function connected(): LiveConnection {
+    const live = new LiveConnection('ws://falconet.test/api/live');
+    live.connect();
+    return live;
+  }
 
   /** How long after a drop the next socket is made: the backoff, to the millisecond. */
   function nextDelay(): number {
@@ -25,10 +32,33 @@ describe('LiveConnection with a fake socket', () => {
     return waited;
   }
 
-  it('connects at once to the URL it was given', () => {
+  it('makes no socket until asked to connect, then one to the URL it was given, however often asked', () => {
     const live = new LiveConnection('ws://falconet.test/api/live');
+    expect(FakeSocket.made).toEqual([]);
+    live.connect();
+    live.connect();
     expect(FakeSocket.made.map((s) => s.url)).toEqual(['ws://falconet.test/api/live']);
     live.close();
+  });
+
+  it('connects again after close() as StrictMode remounts do, and the socket let go of changes nothing when its close is done', () => {
+    const live = new LiveConnection('ws://falconet.test/api/live');
+    const status: boolean[] = [];
+    live.onStatus((on) => status.push(on));
+    const disconnect = live.connect();
+    disconnect();
+    live.connect();
+    expect(FakeSocket.made).toHaveLength(2);
+    const [first, second] = FakeSocket.made as [FakeSocket, FakeSocket];
+    expect(first.readyState).toBe(FakeSocket.CLOSING);
+    second.open();
+    first.end();
+    expect(live.connected).toBe(true);
+    vi.advanceTimersByTime(120_000);
+    expect(FakeSocket.made).toHaveLength(2);
+    expect(status).toEqual([true]);
+    live.close();
+    expect(status).toEqual([true, false]);
   });
 
   it('defaults to /api/live on the page host, wss on an https page', () => {
@@ -39,27 +69,43 @@ describe('LiveConnection with a fake socket', () => {
   });
 
   it('backs off 250 ms, doubling to at most 30 s, while the server cannot be reached', () => {
-    const live = new LiveConnection('ws://falconet.test/api/live');
+    const live = connected();
     const delays = Array.from({ length: 10 }, nextDelay);
     expect(delays).toEqual([250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
     live.close();
   });
 
-  it('starts the backoff over once a connection opened', () => {
-    const live = new LiveConnection('ws://falconet.test/api/live');
+  it('keeps backing off from a server that accepts and closes at once (1013, client too slow), greeting or not', () => {
+    const live = connected();
+    const delays: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      FakeSocket.last.open();
+      FakeSocket.last.receive({ type: 'hello', serverTimeMs: 1 });
+      vi.advanceTimersByTime(STABLE_MS - 1);
+      delays.push(nextDelay());
+    }
+    expect(delays).toEqual([250, 500, 1_000, 2_000, 4_000, 8_000]);
+    live.close();
+  });
+
+  it(`starts the backoff over once a connection stayed open ${STABLE_MS} ms`, () => {
+    const live = connected();
     expect([nextDelay(), nextDelay(), nextDelay()]).toEqual([250, 500, 1_000]);
     FakeSocket.last.open();
+    vi.advanceTimersByTime(STABLE_MS);
     expect(nextDelay()).toBe(250);
+    expect(nextDelay()).toBe(500);
     live.close();
   });
 
   it('keeps one socket at a time through drops, and tells status listeners each change', () => {
-    const live = new LiveConnection('ws://falconet.test/api/live');
+    const live = connected();
     const status: boolean[] = [];
     live.onStatus((on) => status.push(on));
     for (let i = 0; i < 5; i++) {
       FakeSocket.last.open();
       expect(live.connected).toBe(true);
+      vi.advanceTimersByTime(STABLE_MS);
       FakeSocket.last.end();
       expect(FakeSocket.live).toHaveLength(0);
       vi.advanceTimersByTime(250);
@@ -71,7 +117,7 @@ describe('LiveConnection with a fake socket', () => {
   });
 
   it('subscribes once per agent, sends what was subscribed before the socket opened, and again after each reconnect', () => {
-    const live = new LiveConnection('ws://falconet.test/api/live');
+    const live = connected();
     const offA = live.subscribe('a', () => undefined);
     live.subscribe('a', () => undefined);
     live.subscribe('b', () => undefined);
@@ -97,7 +143,7 @@ describe('LiveConnection with a fake socket', () => {
   });
 
   it("unsubscribes when an agent's last listener goes, and not while the socket is down", () => {
-    const live = new LiveConnection('ws://falconet.test/api/live');
+    const live = connected();
     FakeSocket.last.open();
     const off1 = live.subscribe('a', () => undefined);
     const off2 = live.subscribe('a', () => undefined);
@@ -116,7 +162,7 @@ describe('LiveConnection with a fake socket', () => {
   });
 
   it("hands agent updates to every agent listener and samples only to that agent's listeners", () => {
-    const live = new LiveConnection('ws://falconet.test/api/live');
+    const live = connected();
     FakeSocket.last.open();
     const agents = vi.fn();
     const a = vi.fn();
@@ -140,8 +186,37 @@ describe('LiveConnection with a fake socket', () => {
     live.close();
   });
 
+  it('hands task messages to task listeners, subscribes a task once for all its views, again after each reconnect, and lets go with the last', () => {
+    const live = connected();
+    const offFirst = live.subscribeTask('t1');
+    const offSecond = live.subscribeTask('t1');
+    FakeSocket.last.open();
+    expect(FakeSocket.last.sent).toEqual([{ type: 'subscribe_task', taskId: 't1' }]);
+
+    const tasks = vi.fn();
+    const agents = vi.fn();
+    live.onTask(tasks);
+    live.onAgent(agents);
+    FakeSocket.last.receive({ type: 'task', task: { id: 't1' } });
+    FakeSocket.last.receive({ type: 'task_agent', agent: { agentId: 'a', health: 'lost' } });
+    FakeSocket.last.receive({ type: 'agent', agent: agent('a') });
+    expect(tasks.mock.calls.map((c) => c[0].type)).toEqual(['task', 'task_agent']);
+    expect(agents).toHaveBeenCalledTimes(1);
+
+    offFirst();
+    offFirst();
+    expect(FakeSocket.last.sent).toHaveLength(1);
+    FakeSocket.last.end();
+    vi.advanceTimersByTime(250);
+    FakeSocket.last.open();
+    expect(FakeSocket.last.sent).toEqual([{ type: 'subscribe_task', taskId: 't1' }]);
+    offSecond();
+    expect(FakeSocket.last.sent.at(-1)).toEqual({ type: 'unsubscribe_task', taskId: 't1' });
+    live.close();
+  });
+
   it('closes its socket on close() and never reconnects after, even when the close is done later', () => {
-    const live = new LiveConnection('ws://falconet.test/api/live');
+    const live = connected();
     FakeSocket.last.open();
     live.close();
     expect(FakeSocket.last.readyState).toBe(FakeSocket.CLOSING);
@@ -152,7 +227,7 @@ describe('LiveConnection with a fake socket', () => {
   });
 
   it('cancels a pending reconnect on close()', () => {
-    const live = new LiveConnection('ws://falconet.test/api/live');
+    const live = connected();
     FakeSocket.last.end();
     live.close();
     vi.advanceTimersByTime(120_000);
@@ -192,6 +267,7 @@ describe('LiveConnection against a real WebSocket server', () => {
 
   it('subscribes, receives, resubscribes after the server drops it, and closes on close()', async () => {
     const live = new LiveConnection(url);
+    live.connect();
     const samples: LiveSample[][] = [];
     live.subscribe('a', (s) => samples.push(s));
     const agents: string[] = [];

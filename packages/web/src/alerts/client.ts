@@ -1,5 +1,5 @@
 /** The alerting REST API (/api/alerts), as the dashboard's alert pages use it. */
-import { ApiError } from '../api.ts';
+import { request } from '../http.ts';
 
 export type Severity = 'info' | 'warning' | 'critical';
 export const RULE_KINDS = ['threshold', 'agent_offline', 'no_data', 'container_down', 'container_restarting', 'disk_full'] as const;
@@ -114,55 +114,25 @@ export interface Delivery {
   finishedMs: number;
 }
 
-let csrf: string | null | undefined;
-
-/** Changes made with the session cookie echo its CSRF token, asked of the server once. */
-async function csrfToken(): Promise<string | null> {
-  if (csrf !== undefined) return csrf;
-  const res = await fetch('/api/auth/session', { headers: { accept: 'application/json' }, credentials: 'same-origin' });
-  csrf = res.ok ? ((await res.json()) as { csrfToken: string | null }).csrfToken : null;
-  return csrf;
-}
-
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (method !== 'GET') {
-    const token = await csrfToken();
-    if (token) headers['x-falconet-csrf'] = token;
-  }
-  const res = await fetch(path, { method, headers, body: body === undefined ? null : JSON.stringify(body), credentials: 'same-origin' });
-  if (!res.ok) {
-    let message = `${res.status} ${res.statusText}`;
-    try {
-      const b = (await res.json()) as { error?: { message?: string } };
-      if (b.error?.message) message = b.error.message;
-    } catch {
-      // not JSON
-    }
-    if (res.status === 403 && /csrf/i.test(message)) csrf = undefined;
-    throw new ApiError(res.status, message);
-  }
-  return (res.status === 204 ? undefined : await res.json()) as T;
-}
-
 const id = (x: string) => encodeURIComponent(x);
 
-export const listAlerts = () => call<{ items: Alert[]; total: number }>('GET', '/api/alerts?limit=2000');
-export const listRules = () => call<{ items: Rule[] }>('GET', '/api/alerts/rules');
+export const listAlerts = () => request<{ items: Alert[]; total: number }>('GET', '/api/alerts?limit=2000');
+export const listRules = () => request<{ items: Rule[] }>('GET', '/api/alerts/rules');
 export const saveRule = (spec: RuleSpec, ruleId?: string) =>
-  ruleId ? call<Rule>('PUT', `/api/alerts/rules/${id(ruleId)}`, spec) : call<Rule>('POST', '/api/alerts/rules', spec);
-export const deleteRule = (ruleId: string) => call<void>('DELETE', `/api/alerts/rules/${id(ruleId)}`);
-export const listChannels = () => call<{ items: Channel[] }>('GET', '/api/alerts/channels');
+  ruleId ? request<Rule>('PUT', `/api/alerts/rules/${id(ruleId)}`, spec) : request<Rule>('POST', '/api/alerts/rules', spec);
+export const deleteRule = (ruleId: string) => request<void>('DELETE', `/api/alerts/rules/${id(ruleId)}`);
+export const listChannels = () => request<{ items: Channel[] }>('GET', '/api/alerts/channels');
 export const saveChannel = (spec: ChannelSpec, channelId?: string) =>
-  channelId ? call<Channel>('PUT', `/api/alerts/channels/${id(channelId)}`, spec) : call<Channel>('POST', '/api/alerts/channels', spec);
-export const deleteChannel = (channelId: string) => call<void>('DELETE', `/api/alerts/channels/${id(channelId)}`);
-export const testChannel = (channelId: string) => call<Delivery>('POST', `/api/alerts/channels/${id(channelId)}/test`);
-export const listSilences = () => call<{ items: Silence[] }>('GET', '/api/alerts/silences');
-export const createSilence = (spec: SilenceSpec) => call<Silence>('POST', '/api/alerts/silences', spec);
-export const deleteSilence = (silenceId: string) => call<void>('DELETE', `/api/alerts/silences/${id(silenceId)}`);
-export const listHistory = () => call<{ items: HistoryEntry[] }>('GET', '/api/alerts/history?limit=300');
-export const listDeliveries = () => call<{ items: Delivery[] }>('GET', '/api/alerts/notifications?limit=300');
+  channelId
+    ? request<Channel>('PUT', `/api/alerts/channels/${id(channelId)}`, spec)
+    : request<Channel>('POST', '/api/alerts/channels', spec);
+export const deleteChannel = (channelId: string) => request<void>('DELETE', `/api/alerts/channels/${id(channelId)}`);
+export const testChannel = (channelId: string) => request<Delivery>('POST', `/api/alerts/channels/${id(channelId)}/test`);
+export const listSilences = () => request<{ items: Silence[] }>('GET', '/api/alerts/silences');
+export const createSilence = (spec: SilenceSpec) => request<Silence>('POST', '/api/alerts/silences', spec);
+export const deleteSilence = (silenceId: string) => request<void>('DELETE', `/api/alerts/silences/${id(silenceId)}`);
+export const listHistory = () => request<{ items: HistoryEntry[] }>('GET', '/api/alerts/history?limit=300');
+export const listDeliveries = () => request<{ items: Delivery[] }>('GET', '/api/alerts/notifications?limit=300');
 
 /** What each channel type needs, as a starting point for the form's JSON. */
 export const CHANNEL_TEMPLATES: Record<(typeof CHANNEL_TYPES)[number], Record<string, unknown>> = {

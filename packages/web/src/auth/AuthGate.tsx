@@ -1,6 +1,6 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useState } from 'react';
-import { ApiError } from '../api.ts';
+import { ApiError } from '../http.ts';
 import { useI18n } from '../i18n.tsx';
 import { fetchSession, type SessionState } from './client.ts';
 import { SettingsPage } from './SettingsPage.tsx';

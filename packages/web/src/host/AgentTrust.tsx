@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import type { Agent } from '../api.ts';
 import { useSession } from '../auth/AuthGate.tsx';
-import { call } from '../auth/client.ts';
+import { request } from '../http.ts';
 import { useI18n } from '../i18n.tsx';
 import { parseLabels } from '../tasks/api.ts';
 
@@ -27,7 +27,7 @@ export function AgentTrust({ agent }: { agent: Agent }) {
 
   const saveLabels = async () => {
     try {
-      await call('PUT', `/api/agents/${encodeURIComponent(agent.id)}/labels`, { labels: parseLabels(draft) });
+      await request('PUT', `/api/agents/${encodeURIComponent(agent.id)}/labels`, { labels: parseLabels(draft) });
       setMessage({ text: t('host.labels.saved'), error: false });
     } catch (err) {
       setMessage({ text: t('host.labels.error', (err as Error).message), error: true });
@@ -36,7 +36,7 @@ export function AgentTrust({ agent }: { agent: Agent }) {
   const resetSequence = async () => {
     setConfirming(false);
     try {
-      const r = await call<{ previousLastSeq: number }>('POST', `/api/agents/${encodeURIComponent(agent.id)}/sequence/reset`);
+      const r = await request<{ previousLastSeq: number }>('POST', `/api/agents/${encodeURIComponent(agent.id)}/sequence/reset`);
       setMessage({ text: t('host.seq.done', r.previousLastSeq), error: false });
     } catch (err) {
       setMessage({ text: t('host.seq.error', (err as Error).message), error: true });

@@ -1,8 +1,9 @@
 import { useQuery } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { memo, useCallback, useDeferredValue, useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
-import { type Agent, getJson } from '../api.ts';
+import type { Agent } from '../api.ts';
 import { duration, percent, rate } from '../format.ts';
+import { getJson } from '../http.ts';
 import { agoText, type Translate, useI18n } from '../i18n.tsx';
 import { drawSparkline } from './sparkline.ts';
 import type { AgentStore } from './store.ts';

@@ -1,4 +1,5 @@
-import { type Agent, getJson } from '../api.ts';
+import type { Agent } from '../api.ts';
+import { getJson } from '../http.ts';
 
 /** How many CPU points a row's sparkline keeps (15 minutes at one point per 15 s). */
 export const SPARK_POINTS = 60;

@@ -2,6 +2,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { fetchAgents } from '../api.ts';
 import { dateTime, type Lang, type Translate, useI18n, word } from '../i18n.tsx';
+import type { LiveConnection } from '../live.ts';
 import {
   type AgentHealth,
   type AuditEntry,
@@ -19,7 +20,6 @@ import {
   type TaskLiveMessage,
   taskAction,
 } from './api.ts';
-import { TaskLive } from './live.ts';
 import './tasks.css';
 import { RecordsTable } from '../RecordsTable.tsx';
 
@@ -27,17 +27,8 @@ const time = (lang: Lang, ms: number | null | undefined) => dateTime(lang, ms);
 const statusText = (t: Translate, s: string) => word(t, 'tasks.status', s);
 
 /** The Tasks page: run a command or schedule a job, follow its output live, read the audit log. */
-export function TasksPage({ path, go }: { path: string; go(path: string): void }) {
-  // Made in an effect, not a memo: React may mount, unmount and mount again (StrictMode), and a
-  // closed connection must not be the one the page keeps.
-  const [live, setLive] = useState<TaskLive>();
-  useEffect(() => {
-    const l = new TaskLive();
-    setLive(l);
-    return () => l.close();
-  }, []);
+export function TasksPage({ path, go, live }: { path: string; go(path: string): void; live: LiveConnection }) {
   const m = /^\/tasks\/([^/]+)$/.exec(path);
-  if (!live) return null;
   return (
     <section className="tasks">
       {m ? <TaskDetail id={decodeURIComponent(m[1] as string)} live={live} go={go} /> : <TaskIndex live={live} go={go} />}
@@ -50,14 +41,14 @@ function useHostnames(): (id: string) => string {
   return useCallback((id: string) => agents.data?.items.find((a) => a.id === id)?.hostname ?? id, [agents.data]);
 }
 
-function TaskIndex({ live, go }: { live: TaskLive; go(path: string): void }) {
+function TaskIndex({ live, go }: { live: LiveConnection; go(path: string): void }) {
   const { t, lang } = useI18n();
   const client = useQueryClient();
   const tasks = useQuery({ queryKey: ['tasks'], queryFn: fetchTasks });
   const health = useQuery({ queryKey: ['tasks', 'health'], queryFn: fetchHealth });
   useEffect(
     () =>
-      live.listen((msg) => {
+      live.onTask((msg) => {
         if (msg.type === 'task') void client.invalidateQueries({ queryKey: ['tasks'], exact: true });
         if (msg.type === 'task_agent') {
           client.setQueryData<{ backend: 'stream' | 'etcd'; items: AgentHealth[] }>(['tasks', 'health'], (old) =>
@@ -217,7 +208,7 @@ interface RunState {
 
 const runKey = (r: Pick<Run, 'agentId' | 'runId'>) => `${r.agentId}/${r.runId}`;
 
-function TaskDetail({ id, live, go }: { id: string; live: TaskLive; go(path: string): void }) {
+function TaskDetail({ id, live, go }: { id: string; live: LiveConnection; go(path: string): void }) {
   const { t, lang } = useI18n();
   const hostname = useHostnames();
   const [task, setTask] = useState<Task | undefined>();
@@ -257,8 +248,8 @@ function TaskDetail({ id, live, go }: { id: string; live: TaskLive; go(path: str
   }, [id, patchRun]);
 
   useEffect(() => {
-    const unsubscribe = live.subscribe(id);
-    const stop = live.listen((msg: TaskLiveMessage) => {
+    const unsubscribe = live.subscribeTask(id);
+    const stop = live.onTask((msg: TaskLiveMessage) => {
       if (msg.type === 'task' && msg.task.id === id) setTask(msg.task);
       if (msg.type === 'task_run' && msg.run.taskId === id)
         patchRun(runKey(msg.run), (s) => ({ run: msg.run, output: s?.output ?? new Map() }));
@@ -283,7 +274,9 @@ function TaskDetail({ id, live, go }: { id: string; live: TaskLive; go(path: str
         });
       }
     });
-    const reopened = live.onOpen(() => void load());
+    const reopened = live.onStatus((on) => {
+      if (on) void load();
+    });
     void load();
     return () => {
       unsubscribe();
@@ -407,7 +400,7 @@ function RunPanel({ state, hostname }: { state: RunState; hostname: string }) {
   );
 }
 
-function AuditLog({ live, taskId }: { live: TaskLive; taskId?: string }) {
+function AuditLog({ live, taskId }: { live: LiveConnection; taskId?: string }) {
   const { t, lang } = useI18n();
   const [entries, setEntries] = useState<AuditEntry[]>([]);
   const reload = useCallback(() => {
@@ -419,7 +412,7 @@ function AuditLog({ live, taskId }: { live: TaskLive; taskId?: string }) {
     reload();
     // Audit rows come from runs ending and from people acting: refetch on either, at most every 500 ms.
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const stop = live.listen((m) => {
+    const stop = live.onTask((m) => {
       if (!((m.type === 'task_run' && m.run.endedMs) || m.type === 'task') || timer) return;
       timer = setTimeout(() => {
         timer = undefined;

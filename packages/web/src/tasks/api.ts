@@ -1,3 +1,5 @@
+import { request } from '../http.ts';
+
 /** The tasks REST API and live messages, as the Tasks page uses them (docs/tasks.md). */
 export interface Task {
   id: string;
@@ -72,44 +74,6 @@ export interface NewTask {
   schedule: string;
   timezone: string;
   timeoutMs: number;
-}
-
-/**
- * A signed-in browser's changes must echo its session's CSRF token (docs/security.md); it is read
- * from the session endpoint once, and again if the server turns a change down for it.
- */
-let csrf: string | null | undefined;
-
-async function csrfToken(fresh = false): Promise<string | null> {
-  if (csrf !== undefined && !fresh) return csrf;
-  try {
-    const res = await fetch('/api/auth/session', { headers: { accept: 'application/json' }, credentials: 'same-origin' });
-    csrf = res.ok ? (((await res.json()) as { csrfToken?: string | null }).csrfToken ?? null) : null;
-  } catch {
-    csrf = null;
-  }
-  return csrf;
-}
-
-async function request<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (method !== 'GET') {
-    const token = await csrfToken(retried);
-    if (token) headers['x-falconet-csrf'] = token;
-  }
-  const res = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: 'same-origin',
-  });
-  const json = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-  if (res.status === 403 && method !== 'GET' && !retried && /csrf/i.test(json.error?.message ?? '')) {
-    return await request<T>(method, path, body, true);
-  }
-  if (!res.ok) throw new Error(json.error?.message ?? `${res.status} ${res.statusText}`);
-  return json as T;
 }
 
 export const fetchTasks = () => request<{ items: Task[]; total: number }>('GET', '/api/tasks?limit=100');
