@@ -3,7 +3,7 @@
  * as `5m` or seconds, as in the YAML rules file) and what the API shows of them.
  */
 import { z } from 'zod';
-import { parseDuration } from '../config.ts';
+import { parseDuration } from '../duration.ts';
 import { Labels, timeParam } from './common.ts';
 import {
   ALERT_HISTORY_STATES,
