@@ -15,7 +15,7 @@
  */
 
 import { EmbeddedStore } from '../packages/server/src/store/embedded/engine.ts';
-import { PostgresStore } from '../packages/server/src/store/postgres.ts';
+import { PostgresStore } from '../packages/server/src/store/postgres/engine.ts';
 import type { Store } from '../packages/server/src/store/types.ts';
 import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
 import { tempDir } from '../testing/processes.ts';

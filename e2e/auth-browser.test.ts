@@ -164,7 +164,7 @@ describe('sign-in, settings and sign-out in the dashboard', () => {
     await page.getByTestId('signin-name').fill('root');
     await page.getByTestId('signin-password').fill('wrong-password');
     await page.getByTestId('signin-submit').click();
-    await expect.poll(() => page.getByTestId('signin-error').textContent()).toBe('wrong name or password');
+    await expect.poll(() => page.getByTestId('signin-error').textContent(), { timeout: 10_000 }).toBe('wrong name or password');
     await page.getByTestId('signin-password').fill('root-password');
     await page.getByTestId('signin-submit').click();
 

@@ -2,17 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SampleLedger } from '../testing/ledger.ts';
-import {
-  type AgentProc,
-  getJson,
-  ROOT,
-  type ServerProc,
-  stablePort,
-  startAgent,
-  startProcess,
-  startServer,
-  tempDir,
-} from '../testing/processes.ts';
+import { getJson, ROOT, type ServerProc, stablePort, startAgent, startProcess, startServer, tempDir } from '../testing/processes.ts';
 
 const KILLS = 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -99,10 +89,16 @@ describe('spool under SIGKILL', () => {
      * last report carried (one report holds several: each collector's run is stamped with its start).
      */
     const runs: { stamps: Map<number, SampleLedger>; lastReport: Set<number> }[] = [];
-    const collect = (agent: AgentProc) => {
+    // The ledger is read from the agent's log file, not its stdout: the file is written
+    // synchronously before the report is spooled, while stdout is a pipe whose unread tail a
+    // SIGKILL throws away when the test reads it slower than the agent writes (a loaded CI run lost
+    // the lines of a spooled report that way).
+    const logDir = tempDir('falconet-agent-kill-logs-');
+    const logFile = (run: number) => join(logDir, `run-${run}.log`);
+    const collect = (run: number) => {
       const stamps = new Map<number, SampleLedger>();
       const byReport = new Map<number, Set<number>>();
-      for (const line of agent.lines) {
+      for (const line of readFileSync(logFile(run), 'utf8').split('\n')) {
         if (!line.includes('"msg":"sample"')) continue;
         const s = JSON.parse(line) as { report: number; sample: string; labels: Record<string, string>; value: number | null; ts: number };
         const l = stamps.get(s.ts) ?? new SampleLedger();
@@ -115,23 +111,28 @@ describe('spool under SIGKILL', () => {
       const last = Math.max(0, ...byReport.keys());
       runs.push({ stamps, lastReport: byReport.get(last) ?? new Set() });
     };
-    const start = () =>
-      startAgent({ server: `127.0.0.1:${grpcPort}`, dataDir, interval: '250ms', args: ['--debug', '--log.level', 'info'] });
+    const start = (run: number) =>
+      startAgent({
+        server: `127.0.0.1:${grpcPort}`,
+        dataDir,
+        interval: '250ms',
+        args: ['--debug', '--log.level', 'info', '--log.file', logFile(run)],
+      });
     const startedAt = Date.now();
     let truncatedLogs = 0;
     for (let run = 0; run < KILLS; run++) {
       // The server is away for the first half: everything stays unacknowledged in the spool.
       if (run === KILLS / 2) server = await startServer({ grpcPort });
-      const agent = await start();
+      const agent = await start(run);
       await agent.waitFor(/"spool opened"/);
       await sleep(400 + random() * 1100);
       agent.child.kill('SIGKILL');
       await agent.exited;
       truncatedLogs += agent.lines.filter((l) => l.includes('torn or corrupt tail')).length;
-      collect(agent);
+      collect(run);
     }
     // One last run that is let finish: it replays what is left and stops cleanly.
-    const last = await start();
+    const last = await start(KILLS);
     await last.waitFor(/"connected to server"/);
     const pending = async () =>
       Number(
@@ -141,7 +142,7 @@ describe('spool under SIGKILL', () => {
       );
     for (let i = 0; i < 100 && (await pending()) > 2; i++) await sleep(200);
     await last.stop('SIGTERM');
-    collect(last);
+    collect(KILLS);
     expect(last.lines.some((l) => l.includes('"stopped"'))).toBe(true);
 
     const agentId = readFileSync(join(dataDir, 'agent-id'), 'utf8').trim();

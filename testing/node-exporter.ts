@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_MOUNT_POINTS_EXCLUDE } from '../packages/agent/src/collectors/options.ts';
+import { DEFAULT_MOUNT_POINTS_EXCLUDE } from '../packages/agent/src/collectors/filesystem.linux.ts';
 import { loadCollectorDefinitions } from '../packages/agent/src/collectors/registry.ts';
 
 export const NODE_EXPORTER = 'prometheus-node-exporter';

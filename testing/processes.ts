@@ -94,9 +94,14 @@ export function startCommand(command: string, args: string[], env: NodeJS.Proces
       }
     });
   }
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
+  // Settled once the output is read to its end ('close'), so `lines` holds everything the process
+  // wrote: 'exit' can come before the pipes are drained, and a test reading `lines` then (the
+  // spool-kill test's ledger of debug sample lines) would miss the tail. A grandchild that keeps a
+  // pipe open must not hold a test forever: two seconds after 'exit' it settles anyway.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code, signal }));
+    child.once('exit', (code, signal) => setTimeout(() => resolve({ code, signal }), 2000).unref());
+  });
   return {
     child,
     lines,

@@ -245,7 +245,7 @@ export const agentConfigSchema = z
     collectors: z
       .record(z.string().regex(collectorName, 'collector names are lower-case letters, digits and _'), collectorSetting)
       .default({}),
-    /** Options of individual collectors, as node_exporter's `--collector.<name>.<option>` (see docs/collectors.md). */
+    /** Options of individual collectors, as node_exporter's `--collector.<name>.<option>`, each declared in its collector's file (see docs/collectors.md). */
     collector_options: collectorOptionsSchema.prefault({}),
     collection: z
       .object({

@@ -327,10 +327,11 @@ describe('linux collectors on an old kernel and on a large machine', () => {
 
 describe('collector options', () => {
   it('defaults are node_exporter 1.5 defaults; include and exclude together are refused', () => {
-    const o = collectorOptionsSchema.parse({});
-    expect(o.diskstats.device_exclude).toBe('^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$');
-    expect(o.textfile.directory).toBe('');
-    expect(o.filesystem.mount_timeout).toBe(2000);
+    expect(collectorOptionsSchema.parse({})).toMatchObject({
+      diskstats: { device_exclude: '^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$' },
+      textfile: { directory: '' },
+      filesystem: { mount_timeout: 2000 },
+    });
     expect(collectorOptionsSchema.safeParse({ netdev: { device_include: 'a', device_exclude: 'b' } }).error?.issues[0]?.message).toMatch(
       /mutually exclusive/,
     );

@@ -5,8 +5,10 @@
  * needs the secret entered again. The attack over REST is in e2e/security-alerts.test.ts.
  */
 import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
 import { maskChannel, SecretRequiredError, withStoredSecrets } from '../src/alerts/channel-secrets.ts';
-import { type ChannelSpec, type ChannelSpecInput, channelSpecSchema } from '../src/alerts/spec.ts';
+import { channelDefinition, createSender } from '../src/alerts/channels/index.ts';
+import { CHANNEL_TYPES, type ChannelSpec, type ChannelSpecInput, channelSpecSchema } from '../src/alerts/spec.ts';
 
 const parse = (c: ChannelSpecInput): ChannelSpec => channelSpecSchema.parse(c);
 
@@ -127,5 +129,34 @@ describe('channel secrets', () => {
     const next = withStoredSecrets(again({ ...rest, url: 'https://elsewhere.example/x' }), spec);
     expect(next).not.toHaveProperty('secret');
     expect(JSON.stringify(next)).not.toContain('S3CRET');
+  });
+});
+
+/** Whether a field path (`smtp.password`, `headers.*`) names a field of a schema. */
+function fieldOf(schema: z.ZodType, path: string[]): boolean {
+  type Def = { type: string; innerType?: z.ZodType; in?: z.ZodType; shape?: Record<string, z.ZodType>; valueType?: z.ZodType };
+  let def = (schema as unknown as { _zod: { def: Def } })._zod.def;
+  while (def.innerType || (def.type === 'pipe' && def.in)) def = ((def.innerType ?? def.in) as unknown as { _zod: { def: Def } })._zod.def;
+  if (path.length === 0) return true;
+  const [head, ...rest] = path as [string, ...string[]];
+  if (def.type === 'object' && def.shape?.[head]) return fieldOf(def.shape[head], rest);
+  if (def.type === 'record' && head === '*' && def.valueType) return fieldOf(def.valueType, rest);
+  return false;
+}
+
+describe('channel definitions', () => {
+  it('each type is found by its name, and its secrets and destination name fields it has', () => {
+    expect(CHANNEL_TYPES).toEqual(['webhook', 'email', 'slack', 'telegram', 'dingtalk', 'feishu', 'wecom']);
+    for (const type of CHANNEL_TYPES) {
+      const def = channelDefinition(type);
+      expect(def.type).toBe(type);
+      expect(def.destination.length, type).toBeGreaterThan(0);
+      const schema = channelSpecSchema.options.find((o) => o.shape.type.value === type) as z.ZodType;
+      for (const f of [...def.secrets, ...def.destination]) expect(fieldOf(schema, f.split('.')), `${type} ${f}`).toBe(true);
+      const sender = createSender(STORED[type] as ChannelSpec, { timeoutMs: 1000, now: Date.now });
+      expect(sender.send, type).toBeTypeOf('function');
+      sender.close?.();
+    }
+    expect(() => channelDefinition('pager')).toThrow('no channel type "pager"');
   });
 });

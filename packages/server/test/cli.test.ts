@@ -8,7 +8,8 @@ async function runServer(args: string[]) {
   return { code, out: p.lines };
 }
 
-describe('falconet-server bad input', () => {
+// Each case starts a server process: on a loaded 2-core machine that can take longer than Vitest's 5 s default.
+describe('falconet-server bad input', { timeout: 30_000 }, () => {
   let busy: Server;
   let busyPort = 0;
   beforeAll(async () => {

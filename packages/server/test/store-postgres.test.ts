@@ -2,7 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createTempDatabase } from '../../../testing/postgres.ts';
 import { SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
-import { PostgresStore } from '../src/store/postgres.ts';
+import { PostgresStore } from '../src/store/postgres/engine.ts';
 import type { Store } from '../src/store/types.ts';
 import { storeSuite } from './store-suite.ts';
 

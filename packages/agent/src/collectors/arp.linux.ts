@@ -6,8 +6,9 @@ export default defineCollector({
   name: 'arp',
   defaultEnabled: true,
   description: 'ARP cache entries per interface from /proc/net/arp.',
-  create: ({ collector_options: options }) => {
-    const accept = deviceFilter(options.arp.device_include, options.arp.device_exclude);
+  options: ({ deviceFilterOptions }) => deviceFilterOptions(''),
+  create: (_config, options) => {
+    const accept = deviceFilter(options.device_include, options.device_exclude);
     return {
       update(out, { roots }) {
         for (const [device, n] of countArpEntries(readRequired(procPath(roots, 'net/arp')))) {

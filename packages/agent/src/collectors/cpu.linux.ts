@@ -43,9 +43,17 @@ export default defineCollector({
   name: 'cpu',
   defaultEnabled: true,
   description: 'Seconds each CPU spent in each mode (and in guests) from /proc/stat; thermal throttling from sysfs.',
-  create: ({ collector_options: options }) => {
+  options: ({ z }) =>
+    z
+      .object({
+        /** node_cpu_guest_seconds_total. */
+        guest: z.boolean().default(true),
+        /** node_cpu_info from /proc/cpuinfo. */
+        info: z.boolean().default(false),
+      })
+      .strict(),
+  create: (_config, { guest, info }) => {
     const times = new MonotonicCpuTimes();
-    const { guest, info } = options.cpu;
     return {
       update(out, { roots }) {
         const stat = parseStat(readRequired(procPath(roots, 'stat'), true));

@@ -53,8 +53,10 @@ export default defineCollector({
   name: 'diskstats',
   defaultEnabled: true,
   description: 'Block device I/O counters from /proc/diskstats, with udev model and serial.',
-  create: ({ collector_options: options }) => {
-    const accept = deviceFilter(options.diskstats.device_include, options.diskstats.device_exclude);
+  // node_exporter 1.5's default: partitions, RAM and loop devices are left out.
+  options: ({ deviceFilterOptions }) => deviceFilterOptions('^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$'),
+  create: (_config, options) => {
+    const accept = deviceFilter(options.device_include, options.device_exclude);
     return {
       update(out, { roots }) {
         const disks = parseDiskstats(readRequired(procPath(roots, 'diskstats'))).filter((d) => accept(d.device));

@@ -1,3 +1,4 @@
+import type { FilesystemOptions } from './filesystem.linux.ts';
 import { DARWIN_FS_TYPES_EXCLUDE, DARWIN_MOUNT_POINTS_EXCLUDE, parseDarwinMount } from './platform/darwin.ts';
 import { type Host, realHost } from './platform/host.ts';
 import { writeFilesystem } from './platform/portable.ts';
@@ -23,5 +24,6 @@ export default defineCollector({
   name: 'filesystem',
   defaultEnabled: true,
   description: 'File system sizes and free space from statfs() on each mount `mount` lists; hung mounts are skipped.',
-  create: ({ collector_options: options }) => darwinFilesystem(realHost, options.filesystem.mount_timeout),
+  // Declared in filesystem.linux.ts, so the keys are the same on every platform.
+  create: ({ collector_options }) => darwinFilesystem(realHost, (collector_options.filesystem as FilesystemOptions).mount_timeout),
 });

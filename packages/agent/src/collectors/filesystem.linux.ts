@@ -3,10 +3,35 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { MetricWriter } from '../metrics.ts';
 import { type MountEntry, type ProcRoots, parseMounts, procPath, readKernelFileOptional } from '../procfs/index.ts';
+import type { OptionKit } from './options.ts';
 import { MountStatter } from './platform/statfs.ts';
-import { defineCollector } from './registry.ts';
+import { defineCollector, type OptionsOf } from './registry.ts';
 
 export { MountStatter };
+
+// node_exporter 1.5's defaults, so the same hosts expose the same series.
+export const DEFAULT_MOUNT_POINTS_EXCLUDE = '^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)';
+const DEFAULT_FS_TYPES_EXCLUDE =
+  '^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$';
+
+/** The filesystem collector's options on every platform; macOS and Windows honour mount_timeout. */
+const filesystemOptions = ({ z, pattern, duration }: OptionKit) =>
+  z
+    .object({
+      mount_points_exclude: pattern().default(DEFAULT_MOUNT_POINTS_EXCLUDE),
+      fs_types_exclude: pattern().default(DEFAULT_FS_TYPES_EXCLUDE),
+      /**
+       * How long statfs() may take before the mount is reported as a device error and left alone
+       * until it answers. node_exporter waits 5s; 2s keeps the first scrape after a mount hangs well
+       * inside the collector timeout, so the other mounts are still reported.
+       */
+      mount_timeout: duration()
+        .default(2_000)
+        .refine((ms) => ms >= 1 && ms <= 600_000, 'must be between 1ms and 10m'),
+    })
+    .strict();
+
+export type FilesystemOptions = OptionsOf<typeof filesystemOptions>;
 
 export interface MountFilter {
   mountPointsExclude: RegExp;
@@ -55,8 +80,8 @@ export default defineCollector({
   name: 'filesystem',
   defaultEnabled: true,
   description: 'File system sizes and free space from statfs() on each mount point; hung mounts are skipped.',
-  create: ({ collector_options: options }) => {
-    const o = options.filesystem;
+  options: filesystemOptions,
+  create: (_config, o) => {
     const filter = { mountPointsExclude: new RegExp(o.mount_points_exclude), fsTypesExclude: new RegExp(o.fs_types_exclude) };
     let log: Logger | undefined;
     const statter = new MountStatter({ timeoutMs: o.mount_timeout, log: () => log });

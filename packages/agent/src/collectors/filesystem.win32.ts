@@ -1,3 +1,4 @@
+import type { FilesystemOptions } from './filesystem.linux.ts';
 import { type Host, realHost } from './platform/host.ts';
 import { writeFilesystem } from './platform/portable.ts';
 import { MountStatter } from './platform/statfs.ts';
@@ -23,5 +24,6 @@ export default defineCollector({
   name: 'filesystem',
   defaultEnabled: true,
   description: 'Size and free space of each drive (C: to Z:) from statfs().',
-  create: ({ collector_options: options }) => win32Filesystem(realHost, options.filesystem.mount_timeout),
+  // Declared in filesystem.linux.ts, so the keys are the same on every platform.
+  create: ({ collector_options }) => win32Filesystem(realHost, (collector_options.filesystem as FilesystemOptions).mount_timeout),
 });

@@ -102,8 +102,9 @@ export default defineCollector({
   name: 'hwmon',
   defaultEnabled: true,
   description: 'Hardware sensors (temperatures, voltages, fans, power) from /sys/class/hwmon.',
-  create: ({ collector_options: options }) => {
-    const accept = deviceFilter(options.hwmon.chip_include, options.hwmon.chip_exclude);
+  options: ({ z, pattern }) => z.object({ chip_include: pattern().default(''), chip_exclude: pattern().default('') }).strict(),
+  create: (_config, options) => {
+    const accept = deviceFilter(options.chip_include, options.chip_exclude);
     return {
       async update(out, { roots }) {
         for (const chip of await readHwmon(roots)) {

@@ -42,9 +42,11 @@ export default defineCollector({
   name: 'netclass',
   defaultEnabled: true,
   description: 'Network interface state and settings (up, carrier, MTU, speed) from /sys/class/net.',
-  create: ({ collector_options: options }) => {
-    const ignored = new RegExp(options.netclass.ignored_devices);
-    const ignoreInvalidSpeed = options.netclass.ignore_invalid_speed;
+  options: ({ z, pattern }) =>
+    z.object({ ignored_devices: pattern().default('^$'), ignore_invalid_speed: z.boolean().default(false) }).strict(),
+  create: (_config, options) => {
+    const ignored = new RegExp(options.ignored_devices);
+    const ignoreInvalidSpeed = options.ignore_invalid_speed;
     return {
       update(out, { roots }) {
         const names = listNetClass(roots).filter((n) => !ignored.test(n));

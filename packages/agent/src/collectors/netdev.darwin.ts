@@ -1,4 +1,5 @@
 import { deviceFilter } from './filters.ts';
+import type { NetdevOptions } from './netdev.linux.ts';
 import { parseNetstatIbn } from './platform/darwin.ts';
 import { type Host, realHost } from './platform/host.ts';
 import { writeNetDev } from './platform/portable.ts';
@@ -17,6 +18,9 @@ export default defineCollector({
   name: 'netdev',
   defaultEnabled: true,
   description: 'Network interface counters from `netstat -ibnd`.',
-  create: ({ collector_options: options }) =>
-    darwinNetDev(realHost, deviceFilter(options.netdev.device_include, options.netdev.device_exclude)),
+  // Declared in netdev.linux.ts, so the keys are the same on every platform.
+  create: ({ collector_options }) => {
+    const options = collector_options.netdev as NetdevOptions;
+    return darwinNetDev(realHost, deviceFilter(options.device_include, options.device_exclude));
+  },
 });

@@ -1,6 +1,7 @@
 import { NETDEV_RECEIVE, NETDEV_TRANSMIT, netClassDirsFor, parseNetDev, procPath, readRequired, readSysNumber } from '../procfs/index.ts';
 import { deviceFilter } from './filters.ts';
-import { defineCollector } from './registry.ts';
+import type { OptionKit } from './options.ts';
+import { defineCollector, type OptionsOf } from './registry.ts';
 
 const HELP: Record<string, string> = {
   bytes: 'Bytes',
@@ -16,12 +17,18 @@ const HELP: Record<string, string> = {
   nohandler: 'Packets no protocol handler took',
 };
 
+/** The netdev collector's options on every platform. */
+const netdevOptions = ({ deviceFilterOptions }: OptionKit) => deviceFilterOptions('');
+
+export type NetdevOptions = OptionsOf<typeof netdevOptions>;
+
 export default defineCollector({
   name: 'netdev',
   defaultEnabled: true,
   description: 'Network interface counters from /proc/net/dev (and rx_nohandler from sysfs).',
-  create: ({ collector_options: options }) => {
-    const accept = deviceFilter(options.netdev.device_include, options.netdev.device_exclude);
+  options: netdevOptions,
+  create: (_config, options) => {
+    const accept = deviceFilter(options.device_include, options.device_exclude);
     return {
       update(out, { roots }) {
         const devs = parseNetDev(readRequired(procPath(roots, 'net/dev'))).filter((d) => accept(d.device));

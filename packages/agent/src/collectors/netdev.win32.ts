@@ -1,4 +1,5 @@
 import { deviceFilter } from './filters.ts';
+import type { NetdevOptions } from './netdev.linux.ts';
 import { type Host, realHost } from './platform/host.ts';
 import { writeNetDev } from './platform/portable.ts';
 import { parseNetshSubinterfaces } from './platform/win32.ts';
@@ -18,6 +19,9 @@ export default defineCollector({
   name: 'netdev',
   defaultEnabled: true,
   description: 'Bytes in and out per interface from `netsh interface ipv4 show subinterfaces`.',
-  create: ({ collector_options: options }) =>
-    win32NetDev(realHost, deviceFilter(options.netdev.device_include, options.netdev.device_exclude)),
+  // Declared in netdev.linux.ts, so the keys are the same on every platform.
+  create: ({ collector_options }) => {
+    const options = collector_options.netdev as NetdevOptions;
+    return win32NetDev(realHost, deviceFilter(options.device_include, options.device_exclude));
+  },
 });

@@ -12,8 +12,17 @@ export default defineCollector({
   defaultEnabled: true,
   description:
     'Protocol counters from /proc/net/netstat, /proc/net/snmp and /proc/net/snmp6 (the fields matching collector_options.netstat.fields).',
-  create: ({ collector_options: options }) => {
-    const fields = new RegExp(options.netstat.fields);
+  // node_exporter 1.5's default list.
+  options: ({ z, pattern }) =>
+    z
+      .object({
+        fields: pattern().default(
+          '^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$',
+        ),
+      })
+      .strict(),
+  create: (_config, options) => {
+    const fields = new RegExp(options.fields);
     const counter = (protocol: string, field: string): Counter | null =>
       fields.test(`${protocol}_${field}`)
         ? { name: `node_netstat_${protocol}_${field}`, help: `Protocol counter ${protocol} ${field}.` }

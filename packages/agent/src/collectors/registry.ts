@@ -1,11 +1,12 @@
 import { readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import type { AgentConfig } from '../config.ts';
 import type { MetricWriter } from '../metrics.ts';
 import type { ProcRoots } from '../procfs/fs.ts';
+import type { OptionKit } from './options.ts';
 
 export { NoDataError } from '../procfs/fs.ts';
-export type { CollectorOptions } from './options.ts';
 
 export interface CollectContext {
   roots: ProcRoots;
@@ -20,19 +21,38 @@ export interface Collector {
 
 export type CollectorPlatform = 'linux' | 'darwin' | 'win32' | 'common';
 
+/**
+ * A collector's options, `collector_options.<name>` in the config and `--collector.<name>.<option>`
+ * as flags: a zod schema with its defaults, built from the kit the config schema hands in
+ * (collectors/options.ts gathers them), so the running agent loads collector files but never zod.
+ */
+export type OptionsDeclaration<S extends z.ZodType = z.ZodType> = (kit: OptionKit) => S;
+
+/** The parsed options a declaration yields. */
+export type OptionsOf<D extends OptionsDeclaration> = z.output<ReturnType<D>>;
+
 export interface CollectorDefinition {
   /** The name used by `--collector.<name>` and in node_scrape_collector_* labels. */
   name: string;
   defaultEnabled: boolean;
   /** One line for `--help` and the docs. */
   description: string;
-  /** Most collectors need nothing from the config; those with settings of their own read them here
-   * (`config.collector_options` holds node_exporter-style per-collector options). */
+  options?: OptionsDeclaration;
+  /** Most collectors need nothing from the config; those that do read it here. */
   create(config: AgentConfig): Collector;
 }
 
-export function defineCollector(def: CollectorDefinition): CollectorDefinition {
-  return def;
+/** What a collector file writes: with `options` declared, `create` is given them parsed. */
+interface CollectorSpec<S extends z.ZodType> extends Omit<CollectorDefinition, 'options' | 'create'> {
+  options?: OptionsDeclaration<S>;
+  create(config: AgentConfig, options: z.output<S>): Collector;
+}
+
+export function defineCollector<S extends z.ZodType = z.ZodNever>(spec: CollectorSpec<S>): CollectorDefinition {
+  const { options, create } = spec;
+  if (!options) return spec as CollectorDefinition;
+  // One function per definition: a reload keeps a collector whose create() is the same (collection.ts).
+  return { ...spec, create: (config) => create(config, config.collector_options[spec.name] as z.output<S>) };
 }
 
 const FILE = /^([a-z0-9_]+)\.(linux|darwin|win32|common)\.(ts|js)$/;

@@ -5,8 +5,14 @@ export default defineCollector({
   name: 'stat',
   defaultEnabled: true,
   description: 'Boot time, context switches, forks, interrupts and task states from /proc/stat.',
-  create: ({ collector_options: options }) => {
-    const softirq = options.stat.softirq;
+  options: ({ z }) =>
+    z
+      .object({
+        /** node_softirqs_total per vector. */
+        softirq: z.boolean().default(false),
+      })
+      .strict(),
+  create: (_config, { softirq }) => {
     return {
       update(out, { roots }) {
         const s = parseStat(readRequired(procPath(roots, 'stat'), true));

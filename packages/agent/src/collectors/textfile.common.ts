@@ -176,8 +176,15 @@ export default defineCollector({
   name: 'textfile',
   defaultEnabled: true,
   description: 'Metrics from *.prom files in collector_options.textfile.directory, written by scripts and cron jobs.',
-  create: ({ collector_options: options }) => {
-    const reader = new TextfileReader(options.textfile.directory);
+  options: ({ z }) =>
+    z
+      .object({
+        /** Directory of `*.prom` files; empty reads none. */
+        directory: z.string().default(''),
+      })
+      .strict(),
+  create: (_config, options) => {
+    const reader = new TextfileReader(options.directory);
     return { update: (out, { log }) => reader.update(out, log) };
   },
 });

@@ -5,8 +5,10 @@ export default defineCollector({
   name: 'vmstat',
   defaultEnabled: true,
   description: 'Virtual memory counters from /proc/vmstat, the fields matching collector_options.vmstat.fields.',
-  create: ({ collector_options: options }) => {
-    const fields = new RegExp(options.vmstat.fields);
+  // node_exporter 1.5's default.
+  options: ({ z, pattern }) => z.object({ fields: pattern().default('^(oom_kill|pgpg|pswp|pg.*fault).*') }).strict(),
+  create: (_config, options) => {
+    const fields = new RegExp(options.fields);
     // The kernel's field names are fixed while it runs: each is matched against the pattern once
     // per layout (procfs/layout.ts), and a read takes only the numbers of the chosen ones.
     const lines = new KeyedLines(endAtBlank, (field) =>

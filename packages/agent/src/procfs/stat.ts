@@ -79,13 +79,3 @@ export function parseStat(text: string): ProcStat {
   }
   return out;
 }
-
-/** Busy fraction between two readings, 0..1; guest time is already inside user and nice. */
-export function cpuBusyRatio(prev: CpuTimes, cur: CpuTimes): number | undefined {
-  const total = (t: CpuTimes) => t.user + t.nice + t.system + t.idle + t.iowait + t.irq + t.softirq + t.steal;
-  const idle = (t: CpuTimes) => t.idle + t.iowait;
-  const dTotal = total(cur) - total(prev);
-  if (!(dTotal > 0)) return undefined;
-  const dIdle = idle(cur) - idle(prev);
-  return Math.min(1, Math.max(0, 1 - dIdle / dTotal));
-}

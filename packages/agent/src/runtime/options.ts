@@ -119,12 +119,3 @@ export function loadAgentConfig(args: AgentArgs, env: NodeJS.ProcessEnv = proces
     ignoreEnv: NON_CONFIG_ENV,
   });
 }
-
-/** Both in one call, for commands that run once. */
-export function resolveConfig(
-  argv: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-): { command: Command; config: AgentConfig; configFile: string } {
-  const args = parseAgentArgs(argv, env);
-  return { command: args.command, config: loadAgentConfig(args, env).config, configFile: args.configFile };
-}

@@ -86,6 +86,16 @@ export interface AlertSpecChecks {
   cron(expr: string, timezone: string | undefined): string | undefined;
 }
 
+/** A message template as written (`{{ .Labels.host }} is down`), checked with `problem`. */
+export const templateText = (problem: AlertSpecChecks['template']) =>
+  z
+    .string()
+    .max(20_000)
+    .superRefine((v, ctx) => {
+      const p = problem(v);
+      if (p !== undefined) ctx.addIssue({ code: 'custom', message: p });
+    });
+
 /** The schemas of rules, channels' common fields and silences, checked with `checks`. */
 export function alertSpecs(checks: AlertSpecChecks) {
   const selectorSpec = selectorShape.superRefine((v, ctx) => {
@@ -97,13 +107,7 @@ export function alertSpecs(checks: AlertSpecChecks) {
     // A selector that does not parse was refused on its own; it is not also "empty".
     return 'problem' in r ? 1 : r.matchers;
   };
-  const templateSpec = z
-    .string()
-    .max(20_000)
-    .superRefine((v, ctx) => {
-      const problem = checks.template(v);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-    });
+  const templateSpec = templateText(checks.template);
 
   const ruleSpec = z
     .object({

@@ -5,16 +5,62 @@
  * channel enters its secrets again, so repointing it cannot be a way to read them.
  */
 import { ApiError } from '../api/errors.ts';
-import { MASK, maskUrl, SECRET_FIELDS } from './channels/index.ts';
+import { channelDefinition } from './channels/index.ts';
 import type { ChannelSpec } from './spec.ts';
+
+const MASK = '********';
+
+/**
+ * Webhook URLs carry their token in the path, query, fragment or user info: shown as scheme, host
+ * and first path segment only, so where a channel sends stays readable and its token does not.
+ */
+function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const segments = u.pathname.split('/').filter(Boolean);
+    const hidden = u.search || u.hash || u.username || u.password || segments.length > 1;
+    return hidden ? `${u.protocol}//${u.host}${segments.length ? `/${segments[0]}` : ''}/${MASK}` : url;
+  } catch {
+    return MASK;
+  }
+}
+
+type Fields = Record<string, unknown>;
+
+/** One secret in a spec: its path (`secret`, `smtp.password`, `headers.Authorization`), and whether it is a value of a map. */
+interface SecretField {
+  path: string[];
+  inMap: boolean;
+}
+
+const valueAt = (spec: unknown, path: readonly string[]): unknown =>
+  path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Fields)[k] : undefined), spec);
+
+/** A copy of `spec` with `value` at `path`, the objects on the way copied too. */
+function withValueAt(spec: Fields, path: readonly string[], value: unknown): Fields {
+  const [head, ...rest] = path as [string, ...string[]];
+  return { ...spec, [head]: rest.length ? withValueAt((spec[head] ?? {}) as Fields, rest, value) : value };
+}
+
+/** The secrets a spec's type declares, as present in the spec: `headers.*` is one per header. */
+function secretFields(spec: ChannelSpec): SecretField[] {
+  return channelDefinition(spec.type).secrets.flatMap((declared): SecretField[] => {
+    const path = declared.split('.');
+    if (path.at(-1) !== '*') return [{ path, inMap: false }];
+    const map = valueAt(spec, path.slice(0, -1));
+    return map && typeof map === 'object' ? Object.keys(map).map((k) => ({ path: [...path.slice(0, -1), k], inMap: true })) : [];
+  });
+}
 
 /** A channel as REST shows it: secrets masked, tokens cut out of webhook URLs. */
 export function maskChannel(spec: ChannelSpec): ChannelSpec {
-  const out = { ...spec } as Record<string, unknown>;
-  for (const f of SECRET_FIELDS) if (typeof out[f] === 'string' && out[f]) out[f] = MASK;
+  let out = { ...spec } as Fields;
+  for (const f of secretFields(spec)) {
+    const v = valueAt(spec, f.path);
+    // A map's every value is masked, set or empty; a field only when it holds a secret.
+    if (f.inMap || (typeof v === 'string' && v)) out = withValueAt(out, f.path, MASK);
+  }
   if (typeof out.url === 'string') out.url = maskUrl(out.url);
-  if (spec.type === 'email' && spec.smtp.password) out.smtp = { ...spec.smtp, password: MASK };
-  if (spec.type === 'webhook' && spec.headers) out.headers = Object.fromEntries(Object.keys(spec.headers).map((k) => [k, MASK]));
   return out as ChannelSpec;
 }
 
@@ -37,46 +83,17 @@ export class SecretRequiredError extends ApiError {
   }
 }
 
-/**
- * What decides where a channel's secrets and messages go, by type: the URL, the SMTP server and
- * how it is reached, the recipients, the chat. Keys name the fields as a request body does.
- */
+/** The fields that decide where a channel's secrets and messages go, named as a request body does. */
 function destination(spec: ChannelSpec): Record<string, unknown> {
-  switch (spec.type) {
-    case 'email': {
-      const s = spec.smtp;
-      return {
-        'smtp.host': s.host,
-        'smtp.port': s.port,
-        'smtp.secure': s.secure,
-        'smtp.require_tls': s.require_tls,
-        'smtp.tls_insecure': s.tls_insecure,
-        to: spec.to,
-      };
-    }
-    case 'telegram':
-      return { api_url: spec.api_url, chat_id: spec.chat_id };
-    default:
-      return { url: spec.url };
-  }
+  return Object.fromEntries(channelDefinition(spec.type).destination.map((f) => [f, valueAt(spec, f.split('.'))]));
 }
 
-/** The secrets an input sends back masked, by field path, with what the stored spec holds there. */
-function maskedSecrets(input: ChannelSpec, stored: ChannelSpec): { field: string; value: string | undefined }[] {
-  const inp = input as unknown as Record<string, unknown>;
-  const old = stored as unknown as Record<string, unknown>;
-  const out: { field: string; value: string | undefined }[] = [];
+/** The secrets an input sends back masked, with what the stored spec holds there. */
+function maskedSecrets(input: ChannelSpec, stored: ChannelSpec): (SecretField & { field: string; value: string | undefined })[] {
   const same = input.type === stored.type;
-  for (const f of SECRET_FIELDS) if (inp[f] === MASK) out.push({ field: f, value: same ? (old[f] as string | undefined) : undefined });
-  if (input.type === 'email' && input.smtp.password === MASK) {
-    out.push({ field: 'smtp.password', value: stored.type === 'email' ? stored.smtp.password : undefined });
-  }
-  if (input.type === 'webhook') {
-    for (const [k, v] of Object.entries(input.headers ?? {})) {
-      if (v === MASK) out.push({ field: `headers.${k}`, value: stored.type === 'webhook' ? stored.headers?.[k] : undefined });
-    }
-  }
-  return out;
+  return secretFields(input)
+    .filter((f) => valueAt(input, f.path) === MASK)
+    .map((f) => ({ ...f, field: f.path.join('.'), value: same ? (valueAt(stored, f.path) as string | undefined) : undefined }));
 }
 
 /**
@@ -87,22 +104,17 @@ function maskedSecrets(input: ChannelSpec, stored: ChannelSpec): { field: string
 export function withStoredSecrets(input: ChannelSpec, stored: ChannelSpec): ChannelSpec {
   const masked = maskedSecrets(input, stored);
   const kept = masked.filter((m) => m.value).map((m) => m.field);
-  const out = { ...input } as Record<string, unknown>;
   if (input.type !== stored.type) {
     // Nothing is kept across a change of type, and a mask stored as the secret itself would mislead.
     const fields = masked.map((m) => m.field);
     if (fields.length > 0) throw new SecretRequiredError(input.name, fields, ['type']);
     return input;
   }
-  const old = stored as unknown as Record<string, unknown>;
+  let out = { ...input } as Fields;
+  const old = stored as unknown as Fields;
   if (typeof out.url === 'string' && typeof old.url === 'string' && out.url === maskUrl(old.url)) out.url = old.url;
-  for (const f of SECRET_FIELDS) if (out[f] === MASK) out[f] = old[f];
-  if (input.type === 'email' && stored.type === 'email' && input.smtp.password === MASK) {
-    out.smtp = { ...input.smtp, password: stored.smtp.password };
-  }
-  if (input.type === 'webhook' && stored.type === 'webhook' && input.headers) {
-    out.headers = Object.fromEntries(Object.entries(input.headers).map(([k, v]) => [k, v === MASK ? (stored.headers?.[k] ?? '') : v]));
-  }
+  // A map's values are strings: one the stored spec lacks becomes empty.
+  for (const m of masked) out = withValueAt(out, m.path, m.inMap ? (m.value ?? '') : m.value);
   const next = out as ChannelSpec;
   if (kept.length) {
     const before = destination(stored);

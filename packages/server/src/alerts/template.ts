@@ -7,6 +7,7 @@
  * Telegram, JSON string content for a webhook body) unless a `json` or `raw` filter marks it as
  * already in the output's form.
  */
+import { templateText } from '@falconet/protocol/api';
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
@@ -125,6 +126,19 @@ function parseFilter(text: string, where: string): Filter {
   if (args.length > spec.args) throw new TemplateError(`template ${where}: filter ${name} takes at most ${spec.args} argument(s)`);
   return { name, args };
 }
+
+/** What is wrong with a template as written in a rule or channel (it does not compile), or undefined. */
+export function templateProblem(source: string): string | undefined {
+  try {
+    compileTemplate(source);
+    return undefined;
+  } catch (err) {
+    return err instanceof TemplateError ? err.message : String(err);
+  }
+}
+
+/** A template as written in a channel's own settings (a webhook's body), checked by compiling it. */
+export const templateSpec = templateText(templateProblem);
 
 /** Parses a template once; rendering never throws on missing values (they render empty). */
 export function compileTemplate(source: string): Template {

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { StartupError } from '@falconet/protocol/cli';
 import type { ServerConfig } from '../config.ts';
-import { EmbeddedStore, type StoreLog } from './embedded/engine.ts';
-import type { Store } from './types.ts';
+import { EmbeddedStore } from './embedded/engine.ts';
+import type { Store, StoreLog } from './types.ts';
 
 export type { Store } from './types.ts';
 
@@ -24,7 +24,7 @@ export async function openStore(config: ServerConfig, log?: StoreLog): Promise<S
         'store.engine is postgres but database.url is not a postgres:// URL; set database.url or store.engine: embedded',
       );
     }
-    const { PostgresStore } = await import('./postgres.ts');
+    const { PostgresStore } = await import('./postgres/engine.ts');
     try {
       return await PostgresStore.open({ url: config.database.url, retention: s.retention, maxBytes: s.max_size, log });
     } catch (err) {

@@ -4,7 +4,7 @@
  * every aggregation (a bucket holding only NaN has no point), as Prometheus' *_over_time do not,
  * but as a chart wants.
  */
-import type { AcrossAggregation, AggregateQuery, AggregateResult, Aggregation } from './types.ts';
+import type { AcrossAggregation, AggregateQuery, AggregateResult, Aggregation, TopKEntry, TopKQuery } from './types.ts';
 
 export interface Grid {
   /** Start of the first bucket; buckets are aligned to multiples of `step` since the epoch. */
@@ -281,6 +281,11 @@ export function labelsMatch(labels: Readonly<Record<string, string>>, want: Read
 export const ROLLUP_RESOLUTIONS = { '1m': 60_000, '1h': 3_600_000 } as const;
 export type TierName = 'raw' | '1m' | '1h';
 
+/** How long each tier keeps data when the configuration does not say. */
+export const DEFAULT_RETENTION: Record<TierName, number> = { raw: 15 * 86_400_000, '1m': 90 * 86_400_000, '1h': 730 * 86_400_000 };
+/** Samples stamped further ahead than this are refused as a clock error, not stored. */
+export const FUTURE_SLACK_MS = 3_600_000;
+
 /**
  * The tier a bucketed query reads: the coarsest whose resolution fits in the step (the step is
  * then rounded up to a whole number of rollup buckets), or a rollup tier when raw no longer
@@ -301,4 +306,17 @@ export function chooseTier(
   if (stepMs >= hour || fromMs < oldestKept('1m')) return { tier: '1h', stepMs: roundUp(hour) };
   if (stepMs >= minute || !rawHolds) return { tier: '1m', stepMs: roundUp(minute) };
   return { tier: 'raw', stepMs };
+}
+
+/** The step a top-k buckets with: one tier resolution is enough for an over-time value; rollups for long ranges. */
+export function topKStepMs(q: TopKQuery): number {
+  const range = Math.max(1, q.toMs - q.fromMs + 1);
+  return range > 6 * ROLLUP_RESOLUTIONS['1h'] ? ROLLUP_RESOLUTIONS['1h'] : range > 30 * 60_000 ? ROLLUP_RESOLUTIONS['1m'] : 10_000;
+}
+
+/** The first `q.k` entries in the order asked (ties by agent id); sorts `entries` in place. */
+export function bestK(entries: TopKEntry[], q: TopKQuery): TopKEntry[] {
+  const dir = q.order === 'asc' ? 1 : -1;
+  entries.sort((a, b) => (a.value - b.value) * dir || a.agentId.localeCompare(b.agentId));
+  return entries.slice(0, q.k);
 }

@@ -118,6 +118,13 @@ export interface StoreStats {
   appendSeconds?: number;
 }
 
+/** Where a store says what it did and what went wrong (the server's pino logger fits). */
+export interface StoreLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
 /**
  * The samples store. The embedded engine needs no server; PostgreSQL is for scale. Metadata
  * (agents, tokens, users, rules, tasks) lives in the metadata database (../db).

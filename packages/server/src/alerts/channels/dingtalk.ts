@@ -1,9 +1,17 @@
 /** DingTalk custom robots: a markdown message, signed when the robot's security setting is "sign". */
 import { createHmac } from 'node:crypto';
-import type { ChannelSpec } from '../spec.ts';
+import { z } from 'zod';
+import { type ChannelSettings, defineChannel, httpUrl, type SenderOptions } from './channel.ts';
 import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
-type Spec = Extract<ChannelSpec, { type: 'dingtalk' }>;
+const fields = {
+  url: httpUrl,
+  /** The robot's signing secret (SEC...), when its security setting is "sign". */
+  secret: z.string().max(500).optional(),
+  at_mobiles: z.array(z.string().max(50)).max(50).optional(),
+  at_all: z.boolean().optional(),
+};
+type Spec = ChannelSettings<'dingtalk', typeof fields>;
 
 /**
  * DingTalk's robot signature: HMAC-SHA256 keyed by the secret over "timestamp\nsecret",
@@ -13,7 +21,7 @@ export function dingtalkSign(secret: string, timestampMs: number): string {
   return encodeURIComponent(createHmac('sha256', secret).update(`${timestampMs}\n${secret}`).digest('base64'));
 }
 
-export function dingtalkSender(spec: Spec, now: () => number): ChannelSender {
+function dingtalkSender(spec: Spec, { now }: SenderOptions): ChannelSender {
   return {
     async send(n, signal) {
       let url = spec.url;
@@ -41,3 +49,5 @@ export function dingtalkSender(spec: Spec, now: () => number): ChannelSender {
     },
   };
 }
+
+export default defineChannel({ type: 'dingtalk', fields, secrets: ['secret'], destination: ['url'], sender: dingtalkSender });

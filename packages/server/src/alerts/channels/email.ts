@@ -1,12 +1,30 @@
 /** Email over SMTP with nodemailer: STARTTLS when offered (or required), implicit TLS on `secure`. */
 import nodemailer from 'nodemailer';
-import type { ChannelSpec } from '../spec.ts';
+import { z } from 'zod';
 import { escapeHtml } from '../template.ts';
+import { type ChannelSettings, defineChannel, type SenderOptions } from './channel.ts';
 import { type ChannelSender, DeliveryError, networkOutcome, OUTCOME } from './http.ts';
 
-type EmailSpec = Extract<ChannelSpec, { type: 'email' }>;
+const fields = {
+  smtp: z
+    .object({
+      host: z.string().min(1).max(253),
+      port: z.number().int().min(1).max(65535).default(587),
+      /** TLS from the first byte (port 465); otherwise STARTTLS is used when the server offers it. */
+      secure: z.boolean().default(false),
+      require_tls: z.boolean().default(false),
+      username: z.string().max(500).optional(),
+      password: z.string().max(500).optional(),
+      /** Accept a certificate that does not verify (a test relay); never for a real one. */
+      tls_insecure: z.boolean().default(false),
+    })
+    .strict(),
+  from: z.string().min(3).max(500),
+  to: z.array(z.string().min(3).max(500)).min(1).max(100),
+};
+type EmailSpec = ChannelSettings<'email', typeof fields>;
 
-export function emailSender(spec: EmailSpec, timeoutMs: number): ChannelSender {
+function emailSender(spec: EmailSpec, { timeoutMs }: SenderOptions): ChannelSender {
   const s = spec.smtp;
   const transport = nodemailer.createTransport({
     host: s.host,
@@ -60,3 +78,12 @@ function smtpOutcome(e: Error & { responseCode?: number; code?: string }): strin
   const sys = /\b(E[A-Z_]+|[A-Z_]*CERT[A-Z_]*)\b/.exec(e.message)?.[1];
   return networkOutcome(sys, false);
 }
+
+export default defineChannel({
+  type: 'email',
+  fields,
+  secrets: ['smtp.password'],
+  // The server and how it is reached, and the recipients: username and from are not where mail goes.
+  destination: ['smtp.host', 'smtp.port', 'smtp.secure', 'smtp.require_tls', 'smtp.tls_insecure', 'to'],
+  sender: emailSender,
+});

@@ -1,9 +1,15 @@
 /** Feishu/Lark custom bots: an interactive card, red while firing and green when resolved; signed when set. */
 import { createHmac } from 'node:crypto';
-import type { ChannelSpec } from '../spec.ts';
+import { z } from 'zod';
+import { type ChannelSettings, defineChannel, httpUrl, type SenderOptions } from './channel.ts';
 import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
-type Spec = Extract<ChannelSpec, { type: 'feishu' }>;
+const fields = {
+  url: httpUrl,
+  /** The bot's signature-verification secret, when that security setting is on. */
+  secret: z.string().max(500).optional(),
+};
+type Spec = ChannelSettings<'feishu', typeof fields>;
 
 /**
  * Feishu/Lark's bot signature: HMAC-SHA256 keyed by "timestamp\nsecret" over an empty message,
@@ -13,7 +19,7 @@ export function feishuSign(secret: string, timestampS: number): string {
   return createHmac('sha256', `${timestampS}\n${secret}`).update('').digest('base64');
 }
 
-export function feishuSender(spec: Spec, now: () => number): ChannelSender {
+function feishuSender(spec: Spec, { now }: SenderOptions): ChannelSender {
   return {
     async send(n, signal) {
       const body: Record<string, unknown> = {
@@ -47,3 +53,5 @@ export function feishuSender(spec: Spec, now: () => number): ChannelSender {
     },
   };
 }
+
+export default defineChannel({ type: 'feishu', fields, secrets: ['secret'], destination: ['url'], sender: feishuSender });

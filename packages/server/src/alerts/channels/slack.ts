@@ -1,13 +1,14 @@
 /** Slack incoming webhooks: a header and a mrkdwn section, with the title as the notification text. */
-import type { ChannelSpec } from '../spec.ts';
+import { type ChannelSettings, defineChannel, httpUrl } from './channel.ts';
 import { type ChannelSender, clip, DeliveryError, OUTCOME, post } from './http.ts';
 
-type Spec = Extract<ChannelSpec, { type: 'slack' }>;
+const fields = { url: httpUrl };
+type Spec = ChannelSettings<'slack', typeof fields>;
 
 /** Slack's mrkdwn treats only &, < and > as markup. */
 const escapeSlack = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-export function slackSender(spec: Spec): ChannelSender {
+function slackSender(spec: Spec): ChannelSender {
   return {
     escape: escapeSlack,
     async send(n, signal) {
@@ -25,3 +26,5 @@ export function slackSender(spec: Spec): ChannelSender {
     },
   };
 }
+
+export default defineChannel({ type: 'slack', fields, destination: ['url'], sender: slackSender });

@@ -1,11 +1,18 @@
 /** Telegram: the Bot API's sendMessage in HTML parse mode; api_url can point at a local Bot API server. */
-import type { ChannelSpec } from '../spec.ts';
+import { z } from 'zod';
 import { escapeHtml } from '../template.ts';
+import { type ChannelSettings, defineChannel, httpUrl } from './channel.ts';
 import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
-type Spec = Extract<ChannelSpec, { type: 'telegram' }>;
+const fields = {
+  bot_token: z.string().min(1).max(200),
+  chat_id: z.union([z.string().min(1).max(200), z.number().int()]),
+  /** The Bot API's base URL; another only for a local Bot API server or a test. */
+  api_url: httpUrl.default('https://api.telegram.org'),
+};
+type Spec = ChannelSettings<'telegram', typeof fields>;
 
-export function telegramSender(spec: Spec): ChannelSender {
+function telegramSender(spec: Spec): ChannelSender {
   const url = `${spec.api_url.replace(/\/+$/, '')}/bot${spec.bot_token}/sendMessage`;
   return {
     escape: escapeHtml,
@@ -32,3 +39,11 @@ function scrub(err: unknown, token: string): unknown {
   if (!(err instanceof DeliveryError)) return err;
   return new DeliveryError(err.outcome, err.message.split(token).join('<token>'), err.retryable, err.retryAfterMs);
 }
+
+export default defineChannel({
+  type: 'telegram',
+  fields,
+  secrets: ['bot_token'],
+  destination: ['api_url', 'chat_id'],
+  sender: telegramSender,
+});

@@ -3,11 +3,21 @@
  * HMAC-SHA256 when the channel has a secret, so the receiver can tell it came from this server.
  */
 import { createHmac } from 'node:crypto';
-import type { ChannelSpec } from '../spec.ts';
-import { compileTemplate, escapeJsonString } from '../template.ts';
+import { z } from 'zod';
+import { compileTemplate, escapeJsonString, templateSpec } from '../template.ts';
+import { type ChannelSettings, defineChannel, httpUrl, type SenderOptions } from './channel.ts';
 import { type ChannelSender, DeliveryError, OUTCOME, post } from './http.ts';
 
-type WebhookSpec = Extract<ChannelSpec, { type: 'webhook' }>;
+const fields = {
+  url: httpUrl,
+  method: z.enum(['POST', 'PUT']).default('POST'),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), z.string().max(4000)).optional(),
+  /** Signs each request: X-Falconet-Signature: sha256=HMAC(secret, timestamp + "." + body). */
+  secret: z.string().max(500).optional(),
+  /** A JSON body template; the default is an Alertmanager-style payload. */
+  body: templateSpec.optional(),
+};
+type WebhookSpec = ChannelSettings<'webhook', typeof fields>;
 
 export const SIGNATURE_HEADER = 'x-falconet-signature';
 export const TIMESTAMP_HEADER = 'x-falconet-timestamp';
@@ -17,7 +27,7 @@ export function webhookSignature(secret: string, timestampS: number | string, bo
   return `sha256=${createHmac('sha256', secret).update(`${timestampS}.${body}`).digest('hex')}`;
 }
 
-export function webhookSender(spec: WebhookSpec, now: () => number): ChannelSender {
+function webhookSender(spec: WebhookSpec, { now }: SenderOptions): ChannelSender {
   const body = spec.body ? compileTemplate(spec.body) : undefined;
   return {
     async send(n, signal) {
@@ -68,3 +78,12 @@ export function defaultPayload(n: import('../notification.ts').Notification) {
     })),
   };
 }
+
+export default defineChannel({
+  type: 'webhook',
+  fields,
+  // Every header value: which headers a webhook sends shows, what they hold does not.
+  secrets: ['secret', 'headers.*'],
+  destination: ['url'],
+  sender: webhookSender,
+});

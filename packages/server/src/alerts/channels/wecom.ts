@@ -1,10 +1,15 @@
 /** WeCom (WeChat Work) group robots: markdown, or text when mobiles are to be mentioned. */
-import type { ChannelSpec } from '../spec.ts';
+import { z } from 'zod';
+import { type ChannelSettings, defineChannel, httpUrl } from './channel.ts';
 import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
-type Spec = Extract<ChannelSpec, { type: 'wecom' }>;
+const fields = {
+  url: httpUrl,
+  mentioned_mobiles: z.array(z.string().max(50)).max(50).optional(),
+};
+type Spec = ChannelSettings<'wecom', typeof fields>;
 
-export function wecomSender(spec: Spec): ChannelSender {
+function wecomSender(spec: Spec): ChannelSender {
   return {
     async send(n, signal) {
       // Markdown messages cannot @-mention by mobile number; text messages can.
@@ -32,3 +37,5 @@ export function wecomSender(spec: Spec): ChannelSender {
     },
   };
 }
+
+export default defineChannel({ type: 'wecom', fields, destination: ['url'], sender: wecomSender });

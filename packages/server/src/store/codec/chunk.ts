@@ -339,12 +339,6 @@ export function chunkRows(buf: Uint8Array): number {
   return readVar(new BitReader(buf));
 }
 
-/** The timestamp-table reference of a raw chunk, or -1 when its timestamps are inline. */
-export function chunkTimestampRef(buf: Uint8Array): number {
-  const r = new BitReader(buf);
-  return r.bit() === 1 ? readVar(r) : -1;
-}
-
 export function decodeRawChunk(buf: Uint8Array, base = 0, block?: (ref: number) => Uint8Array): RawPoints {
   const r = new BitReader(buf);
   const shared = r.bit() === 1;

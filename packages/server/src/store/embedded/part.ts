@@ -44,8 +44,6 @@ export interface PartIndex {
   tsOffsets: Float64Array;
 }
 
-export const keySeries = (key: number) => key % 2 ** 32;
-
 /** Writes a part with buffered synchronous writes (it runs in a worker thread). */
 export class PartWriter {
   readonly #tmp: string;

@@ -6,38 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import type { Labels } from '@falconet/protocol';
 import { PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
-
-/** Key of a series inside its agent: name, then each label as \0 name \1 value, sorted. */
-export function localKey(name: string, labels: Labels): string {
-  let key = name;
-  let prev = '';
-  let sorted = true;
-  for (const k in labels) {
-    if (k < prev) {
-      sorted = false;
-      break;
-    }
-    prev = k;
-    key += `\0${k}\x01${labels[k]}`;
-  }
-  if (sorted) return key;
-  key = name;
-  for (const k of Object.keys(labels).sort()) key += `\0${k}\x01${labels[k]}`;
-  return key;
-}
-
-export function parseLocalKey(key: string): { name: string; labels: Record<string, string> } {
-  const parts = key.split('\0');
-  const labels: Record<string, string> = {};
-  for (let i = 1; i < parts.length; i++) {
-    const p = parts[i] as string;
-    const sep = p.indexOf('\x01');
-    labels[p.slice(0, sep)] = p.slice(sep + 1);
-  }
-  return { name: parts[0] as string, labels };
-}
+import { parseLocalKey } from '../series-key.ts';
 
 function nameOfKey(key: string): string {
   const i = key.indexOf('\0');
@@ -185,7 +155,7 @@ export class SeriesDictionary {
   }
 }
 
-export function encodeDefinition(id: number, agentId: string, key: string): Buffer {
+function encodeDefinition(id: number, agentId: string, key: string): Buffer {
   const a = Buffer.from(agentId, 'utf8');
   const k = Buffer.from(key, 'utf8');
   const body = Buffer.allocUnsafe(6 + a.length + k.length);
@@ -197,10 +167,4 @@ export function encodeDefinition(id: number, agentId: string, key: string): Buff
   head.writeUInt32LE(body.length, 0);
   head.writeUInt32LE(crc32(body), 4);
   return Buffer.concat([head, body]);
-}
-
-export function decodeDefinition(body: Buffer): { id: number; agentId: string; key: string } {
-  const id = body.readUInt32LE(0);
-  const alen = body.readUInt16LE(4);
-  return { id, agentId: body.toString('utf8', 6, 6 + alen), key: body.toString('utf8', 6 + alen) };
 }

@@ -1,0 +1,193 @@
+/**
+ * The manifest and the parts it lists, open for reading. The manifest (written atomically) lists
+ * the live parts, how far the write-ahead log is flushed, the series log's valid length and each
+ * agent's last sequence at that point. Changes to it run one at a time through `edit`.
+ */
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { type FileHandle, open, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
+import type { TierName } from '../query.ts';
+import { partFile, type TierWindows } from './build.ts';
+import { type PartIndex, type PartMeta, readPartIndex } from './part.ts';
+
+export interface Manifest {
+  version: 1;
+  nextJob: number;
+  /** Every WAL segment numbered <= this is in parts. */
+  checkpoint: number;
+  seriesLogBytes: number;
+  parts: PartMeta[];
+  seqs: Record<string, number>;
+  /** Per tier, data before this time was dropped by the size cap. */
+  droppedBefore: Partial<Record<TierName, number>>;
+}
+
+export interface OpenPart {
+  meta: PartMeta;
+  fh: FileHandle;
+  index: PartIndex;
+  refs: number;
+  dropped: boolean;
+  /** The shared timestamp columns, read on first use and kept. */
+  timestamps?: Promise<Buffer>;
+}
+
+export class PartSet {
+  readonly dir: string;
+  readonly #windows: TierWindows;
+  #manifest: Manifest;
+  /** The parts queries see. */
+  readonly #visible = new Map<string, OpenPart>();
+  #edits: Promise<void> = Promise.resolve();
+
+  constructor(dir: string, windows: TierWindows, manifest: Manifest) {
+    this.dir = dir;
+    this.#windows = windows;
+    this.#manifest = manifest;
+  }
+
+  get manifest(): Manifest {
+    return this.#manifest;
+  }
+
+  /** A new id for a flush or merge job's parts, counted in the manifest. */
+  nextJobId(prefix: string): string {
+    return `${prefix}${this.#manifest.nextJob++}`;
+  }
+
+  /** Opens every listed part and deletes the files of parts it does not list (a flush or merge cut short). */
+  async openListed(): Promise<void> {
+    const listed = new Set(this.#manifest.parts.map((p) => `${p.tier}-${p.id}.part`));
+    for (const f of readdirSync(join(this.dir, 'parts'))) {
+      if (!listed.has(f)) rmSync(join(this.dir, 'parts', f), { force: true });
+    }
+    for (const meta of this.#manifest.parts) this.#visible.set(meta.id, await this.#open(meta));
+  }
+
+  /** Opens parts a worker wrote, all or none; queries see them once they are shown. */
+  async open(metas: readonly PartMeta[]): Promise<OpenPart[]> {
+    const opened: OpenPart[] = [];
+    try {
+      for (const meta of metas) opened.push(await this.#open(meta));
+    } catch (err) {
+      for (const p of opened) await p.fh.close().catch(() => undefined);
+      throw err;
+    }
+    return opened;
+  }
+
+  async #open(meta: PartMeta): Promise<OpenPart> {
+    const file = partFile(this.dir, meta);
+    const fh = await open(file, 'r');
+    try {
+      const index = await readPartIndex(file, fh, meta.bytes);
+      return { meta, fh, index, refs: 0, dropped: false };
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  show(parts: readonly OpenPart[]): void {
+    for (const p of parts) this.#visible.set(p.meta.id, p);
+  }
+
+  /** Takes a part out of queries; its file goes once no query holds it. */
+  release(id: string): void {
+    const p = this.#visible.get(id);
+    if (!p) return;
+    this.#visible.delete(id);
+    p.dropped = true;
+    if (p.refs === 0) void this.discard(p);
+  }
+
+  /** Closes a part and deletes its file. */
+  async discard(p: OpenPart): Promise<void> {
+    await p.fh.close().catch(() => undefined);
+    await rm(partFile(this.dir, p.meta), { force: true });
+  }
+
+  /** Parts of a tier overlapping [from, to], pinned until `unpin`. */
+  pin(tier: TierName, from: number, to: number): OpenPart[] {
+    const out: OpenPart[] = [];
+    for (const p of this.#visible.values()) {
+      const m = p.meta;
+      if (m.tier !== tier || m.window > to || m.window + this.#windows[tier] <= from) continue;
+      p.refs++;
+      out.push(p);
+    }
+    return out;
+  }
+
+  unpin(parts: readonly OpenPart[]): void {
+    for (const p of parts) {
+      p.refs--;
+      if (p.dropped && p.refs === 0) void this.discard(p);
+    }
+  }
+
+  /** Runs `fn` once every edit queued before it has ended, failed or not. */
+  edit<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#edits.then(fn);
+    this.#edits = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Resolves once every edit queued so far has ended. */
+  settled(): Promise<void> {
+    return this.#edits;
+  }
+
+  /** Replaces the manifest on disk (write, fsync, rename, fsync the directory); only inside `edit`. */
+  async commit(next: Manifest): Promise<void> {
+    const file = join(this.dir, 'manifest.json');
+    const tmp = `${file}.tmp`;
+    await writeFile(tmp, JSON.stringify(next), { mode: PRIVATE_FILE_MODE });
+    const fh = await open(tmp, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+    const d = await open(this.dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+    this.#manifest = next;
+  }
+
+  async closeAll(): Promise<void> {
+    for (const p of this.#visible.values()) await p.fh.close().catch(() => undefined);
+    this.#visible.clear();
+  }
+}
+
+export function readManifest(file: string): Manifest {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { version: 1, nextJob: 1, checkpoint: 0, seriesLogBytes: 0, parts: [], seqs: {}, droppedBefore: {} };
+    }
+    throw err;
+  }
+  let m: Manifest;
+  try {
+    m = JSON.parse(text) as Manifest;
+  } catch (err) {
+    throw new Error(
+      `store manifest ${file} is not valid JSON (${(err as Error).message}); restore it from a backup or move the directory away`,
+    );
+  }
+  if (m.version !== 1) throw new Error(`store manifest ${file}: unknown version ${String(m.version)}`);
+  m.droppedBefore ??= {};
+  return m;
+}

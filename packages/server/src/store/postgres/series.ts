@@ -1,0 +1,88 @@
+/**
+ * The series table (ts_series) and this server's copy of it: (agent, key) <-> id. Series other
+ * servers sharing the database add are picked up before each query.
+ */
+import type { Labels, Sample } from '@falconet/protocol';
+import type pg from 'pg';
+import { labelsMatch } from '../query.ts';
+import { localKey, parseLocalKey } from '../series-key.ts';
+
+// PostgreSQL text cannot hold NUL: the series key uses record separators instead.
+export const sqlKey = (name: string, labels: Labels) => localKey(name, labels).replaceAll('\0', '\x1e').replaceAll('\x01', '\x1f');
+const parseSqlKey = (key: string) => parseLocalKey(key.replaceAll('\x1e', '\0').replaceAll('\x1f', '\x01'));
+
+export interface SeriesInfo {
+  agentId: string;
+  key: string;
+}
+
+export class SeriesCatalog {
+  readonly #pool: pg.Pool;
+  readonly #ids = new Map<string, number>();
+  readonly #info = new Map<number, SeriesInfo>();
+
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  get size(): number {
+    return this.#info.size;
+  }
+
+  async load(): Promise<void> {
+    const { rows } = await this.#pool.query<{ id: number; agent_id: string; key: string }>('SELECT id, agent_id, key FROM ts_series');
+    for (const r of rows) this.#add(r.id, r.agent_id, r.key);
+  }
+
+  #add(id: number, agentId: string, key: string): void {
+    this.#ids.set(`${agentId}\0${key}`, id);
+    this.#info.set(id, { agentId, key });
+  }
+
+  idOf(agentId: string, key: string): number | undefined {
+    return this.#ids.get(`${agentId}\0${key}`);
+  }
+
+  info(id: number): SeriesInfo {
+    return this.#info.get(id) as SeriesInfo;
+  }
+
+  labelsOf(id: number): Record<string, string> {
+    return parseSqlKey(this.info(id).key).labels;
+  }
+
+  /** Creates (or finds) the series of one report in one statement. */
+  async define(agentId: string, series: Map<string, Sample>): Promise<void> {
+    const keys = [...series.keys()];
+    const { rows } = await this.#pool.query<{ id: number; key: string }>(
+      `INSERT INTO ts_series (agent_id, key, name, labels)
+       SELECT $1, k, n, l::jsonb FROM unnest($2::text[], $3::text[], $4::text[]) AS u(k, n, l)
+       ON CONFLICT (agent_id, key) DO UPDATE SET key = excluded.key RETURNING id, key`,
+      [agentId, keys, keys.map((k) => (series.get(k) as Sample).name), keys.map((k) => JSON.stringify((series.get(k) as Sample).labels))],
+    );
+    for (const r of rows) this.#add(r.id, agentId, r.key);
+  }
+
+  /** Picks up series other servers sharing the database have added. */
+  async refresh(): Promise<void> {
+    const max = Math.max(0, ...this.#info.keys());
+    const { rows } = await this.#pool.query<{ id: number; agent_id: string; key: string }>(
+      'SELECT id, agent_id, key FROM ts_series WHERE id > $1',
+      [max],
+    );
+    for (const r of rows) this.#add(r.id, r.agent_id, r.key);
+  }
+
+  /** Ids of a metric's series, of some agents or all, carrying the labels asked for. */
+  idsFor(name: string, agentIds: readonly string[] | undefined, labels: Labels | undefined): number[] {
+    const want = agentIds ? new Set(agentIds) : undefined;
+    const out: number[] = [];
+    for (const [id, info] of this.#info) {
+      if (want && !want.has(info.agentId)) continue;
+      const p = parseSqlKey(info.key);
+      if (p.name !== name || !labelsMatch(p.labels, labels)) continue;
+      out.push(id);
+    }
+    return out.sort((a, b) => a - b);
+  }
+}
