@@ -1,18 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { RunStatus, Task, TaskAuditEntry, TaskKind, TaskOutput, TaskRun, TaskStatus, TaskTarget } from '@falconet/protocol/api';
+import {
+  RUN_STATUSES,
+  type RunStatus,
+  type Task,
+  type TaskAuditEntry,
+  type TaskKind,
+  type TaskOutput,
+  type TaskRun,
+  type TaskStatus,
+  type TaskTarget,
+} from '@falconet/protocol/api';
 import type { Selectable } from 'kysely';
 import type { MetaDb } from '../db/index.ts';
 import type { TaskAuditTable, TaskRunsTable, TasksTable } from '../db/schema.ts';
 
-export const FINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set([
-  'succeeded',
-  'failed',
-  'refused',
-  'timeout',
-  'cancelled',
-  'interrupted',
-  'undeliverable',
-]);
+/** A run is waiting for its agent or running in these; every other status is its end. */
+const UNFINISHED: readonly RunStatus[] = ['pending', 'sent', 'running'];
+export const FINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(RUN_STATUSES.filter((s) => !UNFINISHED.includes(s)));
 
 export interface AuditFilter {
   taskId?: string | undefined;
