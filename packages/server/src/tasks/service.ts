@@ -6,6 +6,8 @@ import type {
   Task,
   TaskAgentHealth,
   TaskAuditEntry,
+  TaskBackend,
+  TaskKind,
   TaskLiveMessage,
   TaskOutput,
   TaskRun,
@@ -96,7 +98,7 @@ export class TaskService implements TaskChannelHooks {
     return this.signer.publicKey;
   }
 
-  get backend(): 'stream' | 'etcd' {
+  get backend(): TaskBackend {
     return this.#opts.config.backend;
   }
 
@@ -218,7 +220,7 @@ export class TaskService implements TaskChannelHooks {
     return await this.repo.getTask(id);
   }
 
-  list(opts: { kind?: 'run' | 'cron' | undefined; limit: number; offset: number }) {
+  list(opts: { kind?: TaskKind | undefined; limit: number; offset: number }) {
     return this.repo.listTasks(opts);
   }
 
