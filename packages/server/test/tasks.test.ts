@@ -1,4 +1,5 @@
 import { Agent, agentConfigSchema } from '@falconet/agent';
+import type { Task } from '@falconet/protocol/api';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -7,7 +8,7 @@ import { eventually, tempDir } from '../../../testing/processes.ts';
 import { FalconetServer } from '../src/app.ts';
 import { serverConfigSchema } from '../src/config.ts';
 import { migrateMetaDb, openMetaDb } from '../src/db/index.ts';
-import { TaskRepository, type TaskView } from '../src/tasks/repository.ts';
+import { TaskRepository } from '../src/tasks/repository.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the API, checked field by field by the assertions
 type Json = any;
@@ -32,7 +33,7 @@ describe.each(['sqlite', 'postgres'] as const)('task history on %s', (kind) => {
     return { meta, repo: new TaskRepository(meta) };
   }
 
-  const task = (id: string, createdMs: number, over: Partial<TaskView> = {}): TaskView => ({
+  const task = (id: string, createdMs: number, over: Partial<Task> = {}): Task => ({
     id,
     kind: 'run',
     command: '/bin/echo',

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
+import type { Role } from '@falconet/protocol/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { ROLE_RANK, type Role } from '../api/access.ts';
+import { ROLE_RANK } from '../api/access.ts';
 import { errorBody } from '../api/errors.ts';
 import { parseCookies, serializeCookie } from './cookies.ts';
 import { type AuthService, actorOf, type Identity } from './service.ts';

@@ -11,7 +11,7 @@ import {
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../auth/audit.ts';
-import type { LiveHub } from '../live.ts';
+import type { LiveHub } from '../live/hub.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';

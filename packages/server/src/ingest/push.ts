@@ -1,6 +1,6 @@
 import { FALCONET_VERSION, fromOpenFalcon, isValidLabelName, isValidMetricName, OpenFalconError, type Sample } from '@falconet/protocol';
 import type { Logger } from 'pino';
-import type { LiveHub } from '../live.ts';
+import type { LiveHub } from '../live/hub.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
 import type { IngestChannel, IngestCounters, RejectReason } from './counters.ts';
