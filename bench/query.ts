@@ -14,7 +14,7 @@
  *   10 s: this is what a polling dashboard sees, not what computing the summary costs.
  * - fleet_summary_now_ms: the same route without history (the registry alone), during ingest.
  * - fleet_summary_ms: the summary computed afresh, every time, as the route computes it without
- *   its cache (fleetSnapshot and fleetHistory of packages/server/src/api/fleet.ts): counts and
+ *   its cache (fleetSnapshot and fleetHistory of packages/server/src/fleet/routes.ts): counts and
  *   averages over the agents the server listed at the end of the ingest phase, and 1 h of fleet
  *   averages over every agent from the server's store. Run in the bench process on that store
  *   once the server and the agents have stopped, so not during ingest.
@@ -23,8 +23,8 @@
  */
 import { join } from 'node:path';
 import type { Sample } from '@falconet/protocol';
-import { FLEET_AVERAGED, fleetHistory, fleetSnapshot } from '../packages/server/src/api/fleet.ts';
-import type { AgentView } from '../packages/server/src/registry.ts';
+import type { Agent } from '@falconet/protocol/api';
+import { FLEET_AVERAGED, fleetHistory, fleetSnapshot } from '../packages/server/src/fleet/routes.ts';
 import { EmbeddedStore } from '../packages/server/src/store/embedded/engine.ts';
 import { getJson, tempDir } from '../testing/processes.ts';
 import { cpuSeconds, emit, median, percentile, progress, quick, sleep } from './lib.ts';
@@ -136,7 +136,7 @@ const load = startLoad({
   intervalMs: 10_000,
   processes: PROCESSES,
 });
-let agents: AgentView[];
+let agents: Agent[];
 try {
   const deadline = Date.now() + 600_000;
   for (let waited = 0; load.connected() < AGENTS; waited++) {
@@ -235,7 +235,7 @@ try {
   emit({ bench: BENCH, metric: 'ack_p99_ms_during_queries', value: Math.round(percentile(load.latencies, 99)), unit: 'ms', ...extra });
   emit({ bench: BENCH, metric: 'server_cpu_percent', value: Math.round(cpu), unit: '% of one core', ...extra });
   // The agents as the registry has them during ingest: the snapshot part of the computation below.
-  agents = (await getJson<{ items: AgentView[] }>(`${server.url}/api/agents?limit=10000`)).items;
+  agents = (await getJson<{ items: Agent[] }>(`${server.url}/api/agents?limit=10000`)).items;
 } finally {
   await load.stop();
   await server.stop('SIGTERM', 60_000);

@@ -25,6 +25,8 @@ export default function setup(): void {
   }
   const sourcesAt = Math.max(
     newestMtime(join(WEB, 'src')),
+    // The dashboard bundles the API contract's enum values.
+    newestMtime(join(ROOT, 'packages/protocol/src/api')),
     statSync(join(WEB, 'index.html')).mtimeMs,
     statSync(join(WEB, 'vite.config.ts')).mtimeMs,
   );

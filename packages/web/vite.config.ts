@@ -1,9 +1,11 @@
 import react from '@vitejs/plugin-react';
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 
 // The dashboard is served by falconet-server from its `public` directory.
 export default defineConfig({
   plugins: [react()],
+  // Workspace packages from their TypeScript sources, as the tests take them (the API contract's enum values).
+  resolve: { conditions: ['source', ...defaultClientConditions] },
   build: { outDir: '../server/public', emptyOutDir: true, chunkSizeWarningLimit: 1024 },
   server: {
     proxy: {

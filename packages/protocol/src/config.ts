@@ -3,8 +3,10 @@ import { createRequire } from 'node:module';
 import type { Document, LineCounter } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './config-base.ts';
+import { parseDuration } from './duration.ts';
 
 export { ConfigError, parseHostPort } from './config-base.ts';
+export { parseDuration } from './duration.ts';
 
 // The YAML parser is loaded on first use: an agent started with flags and environment only
 // (the common case under systemd or in a container) never pays for it in memory.
@@ -23,16 +25,6 @@ export function yaml(): typeof import('yaml') {
 
 /** Where one value came from, for messages. */
 export type Origin = { kind: 'file'; file: string } | { kind: 'env'; name: string } | { kind: 'flag'; name: string };
-
-/** Parses `10s`, `500ms`, `1m`, `2h`, `1d` or a bare number of seconds into milliseconds. */
-export function parseDuration(input: string | number): number {
-  if (typeof input === 'number') return input * 1000;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(input);
-  if (!m) throw new Error(`"${input}" is not a duration (e.g. 500ms, 10s, 5m, 1h)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 'ms'];
-}
 
 /** A zod type for a string or a number read by `parse`, whose error message becomes the issue's. */
 const parsedBy = (parse: (input: string | number) => number) =>

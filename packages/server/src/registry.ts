@@ -1,36 +1,12 @@
 import type { pb, Sample } from '@falconet/protocol';
+import type { Agent, AgentStatus } from '@falconet/protocol/api';
 import { effectiveTrustedLabels, type Labels } from './agents/labels.ts';
 import type { AgentRepository } from './db/agents.ts';
+import type { LiveHub } from './live/hub.ts';
 import type { AgentRecord } from './store/types.ts';
 
-export type AgentStatus = 'online' | 'offline';
-
 /** A report refused because its sequence jumped too far (or the stored one is implausible). */
-export interface SequenceRefusal {
-  seq: number;
-  lastSeq: number;
-  atMs: number;
-}
-
-export interface AgentView extends Omit<AgentRecord, 'tokenLabels'> {
-  tokenLabels: Labels;
-  status: AgentStatus;
-  connected: boolean;
-  /** The labels that choose this agent for tasks: its token's, overridden by the server's. */
-  trustedLabels: Labels;
-  /** The labels set on the server side (PUT /api/agents/:id/labels). */
-  serverLabels: Labels;
-  /** The latest refusal of its reports for their sequence, until one is stored or an operator resets it. */
-  sequenceRefused: SequenceRefusal | null;
-}
-
-/**
- * Who hears of every change to an agent (the live hub, which tells the dashboards). Declared here,
- * not imported from live.ts, so the registry depends on nothing that depends on it.
- */
-export interface AgentChangeListener {
-  agentChanged(agent: AgentView): void;
-}
+type SequenceRefusal = NonNullable<Agent['sequenceRefused']>;
 
 /** Which sample names make up the at-a-glance summary kept with each agent. */
 const SUMMARY_NAMES = new Set([
@@ -64,7 +40,7 @@ export class AgentRegistry {
   readonly #agents = new Map<string, Live>();
   readonly #serverLabels = new Map<string, Labels>();
   readonly #repo: AgentRepository;
-  readonly #live: AgentChangeListener;
+  readonly #live: LiveHub;
   readonly #offlineAfterIntervals: number;
   #sweep: NodeJS.Timeout | undefined;
   #persist: NodeJS.Timeout | undefined;
@@ -76,7 +52,7 @@ export class AgentRegistry {
 
   constructor(
     agents: AgentRepository,
-    live: AgentChangeListener,
+    live: LiveHub,
     opts: { offlineAfterIntervals?: number; now?: () => number; persistEveryMs?: number } = {},
   ) {
     this.#repo = agents;
@@ -130,7 +106,7 @@ export class AgentRegistry {
     return this.#persisting;
   }
 
-  view(a: Live): AgentView {
+  view(a: Live): Agent {
     const serverLabels = this.#serverLabels.get(a.record.id) ?? {};
     return {
       ...a.record,
@@ -143,11 +119,11 @@ export class AgentRegistry {
     };
   }
 
-  list(): AgentView[] {
+  list(): Agent[] {
     return [...this.#agents.values()].map((a) => this.view(a));
   }
 
-  get(id: string): AgentView | undefined {
+  get(id: string): Agent | undefined {
     const a = this.#agents.get(id);
     return a && this.view(a);
   }
@@ -158,7 +134,7 @@ export class AgentRegistry {
   }
 
   /** Sets the agent's server-side labels (the whole set); written before it takes effect. */
-  async setServerLabels(agentId: string, labels: Labels, by: string): Promise<AgentView | undefined> {
+  async setServerLabels(agentId: string, labels: Labels, by: string): Promise<Agent | undefined> {
     const a = this.#agents.get(agentId);
     if (!a) return undefined;
     await this.#repo.setServerLabels(agentId, labels, by, this.#now());

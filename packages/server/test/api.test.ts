@@ -1,7 +1,10 @@
 import type { Agent } from '@falconet/agent';
+import * as contract from '@falconet/protocol/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { z } from 'zod';
 import { eventually } from '../../../testing/processes.ts';
+import { channelSpecSchema, ruleSpecSchema, silenceSpecSchema } from '../src/alerts/spec.ts';
 import type { FalconetServer } from '../src/app.ts';
 import { startTestAgent } from './support/agent.ts';
 import { startTestServer } from './support/auth.ts';
@@ -100,6 +103,19 @@ describe('REST API', () => {
     );
   });
 
+  it('publishes every /api route with its answers in the OpenAPI document', async () => {
+    const doc = (await get('/api/openapi.json')).body as {
+      paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>;
+    };
+    const missing: string[] = [];
+    for (const r of apiRoutes()) {
+      const op = doc.paths[r.url.replace(/:(\w+)/g, '{$1}')]?.[r.method.toLowerCase()];
+      const ok = Object.entries(op?.responses ?? {}).find(([status]) => status.startsWith('2'));
+      if (!ok || (ok[0] !== '204' && !ok[1].content?.['application/json']?.schema)) missing.push(`${r.method} ${r.url}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
   it('exposes its own /metrics', async () => {
     const text = await (await fetch(`${base}/metrics`)).text();
     expect(text).toMatch(/^falconet_server_reports_total [1-9]/m);
@@ -111,6 +127,52 @@ describe('REST API', () => {
       status: 404,
       body: { error: { code: 'not_found', message: 'no route GET /api/nothing' } },
     });
+  });
+});
+
+/** Routes under /api/ that are not in the OpenAPI document, each with the reason. */
+const UNDOCUMENTED = new Map([
+  ['GET /api/openapi.json', 'the document itself'],
+  ['GET /api/live', "a WebSocket: its messages are the contract's LiveClientMessage and LiveServerMessage"],
+]);
+
+/** Every REST route under /api/, once per method (no HEAD twins). */
+function apiRoutes() {
+  const routes = server.routes.filter((r) => r.url.startsWith('/api/') && r.method !== 'HEAD');
+  expect(routes.length).toBeGreaterThan(40);
+  return routes.filter((r) => !UNDOCUMENTED.has(`${r.method} ${r.url}`));
+}
+
+describe('the API contract', () => {
+  /** The schemas a route may use: the contract's, and the alert specs the server builds from it with its own checks. */
+  const allowed = new Set<unknown>([
+    ...Object.values(contract).filter((v) => v instanceof z.ZodType),
+    ruleSpecSchema,
+    silenceSpecSchema,
+    // Each channel type declares its own fields (alerts/channels); the common ones are the contract's.
+    channelSpecSchema,
+  ]);
+
+  it('validates every route with the schemas of @falconet/protocol/api, answers included', () => {
+    const problems: string[] = [];
+    for (const r of apiRoutes()) {
+      const schema = (r.options.schema ?? {}) as Record<string, unknown> & { response?: Record<string, unknown> };
+      const route = `${r.method} ${r.url}`;
+      const answers = Object.keys(schema.response ?? {});
+      if (!answers.some((s) => s.startsWith('2'))) problems.push(`${route}: no schema for its answer`);
+      for (const part of ['params', 'querystring', 'body'] as const) {
+        if (schema[part] !== undefined && !allowed.has(schema[part])) problems.push(`${route}: ${part} is not the contract's`);
+      }
+      for (const [status, s] of Object.entries(schema.response ?? {})) {
+        if (!allowed.has(s)) problems.push(`${route}: the ${status} answer is not the contract's`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('has each route under /api/ either documented or named above with its reason', () => {
+    const all = new Set(server.routes.map((r) => `${r.method} ${r.url}`));
+    expect([...UNDOCUMENTED.keys()].filter((k) => !all.has(k))).toEqual([]);
   });
 });
 
@@ -129,6 +191,8 @@ describe('/api/live', () => {
     ws.send('not json');
     await eventually(() => messages.some((m) => m.type === 'error'), 5_000);
     ws.close();
+    // Every message the server sent is one the contract declares.
+    for (const m of messages) contract.LiveServerMessage.parse(m);
   });
 });
 

@@ -1,8 +1,9 @@
+import { ROLES, type Role } from '@falconet/protocol/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ROLE_RANK, type Role } from '../src/api/access.ts';
+import { ROLE_RANK } from '../src/api/access.ts';
 import { type RouteEntry, routeAccess } from '../src/auth/guard.ts';
-import { type Credential, concretePath, makeWebRoot, ROLES, startTestServer, type TestServer } from './support/auth.ts';
+import { type Credential, concretePath, makeWebRoot, startTestServer, type TestServer } from './support/auth.ts';
 
 /**
  * The authorization matrix: every route in the server's route table (so a route added by any

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../testing/processes.ts';
 import { AgentRepository } from '../src/db/agents.ts';
 import { migrateMetaDb, openMetaDb } from '../src/db/index.ts';
-import { LiveHub } from '../src/live.ts';
+import { LiveHub } from '../src/live/hub.ts';
 import { AgentRegistry } from '../src/registry.ts';
 
 describe('AgentRegistry', () => {

@@ -1,10 +1,11 @@
 import type { Agent } from '@falconet/agent';
+import type { Task } from '@falconet/protocol/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually } from '../../../testing/processes.ts';
 import type { FalconetServer } from '../src/app.ts';
 import { migrateMetaDb } from '../src/db/index.ts';
-import { TaskRepository, type TaskView } from '../src/tasks/repository.ts';
+import { TaskRepository } from '../src/tasks/repository.ts';
 import { startTestAgent } from './support/agent.ts';
 import { startTestServer } from './support/auth.ts';
 import { ENGINES, metaDbOpener } from './support/metadb.ts';
@@ -20,7 +21,7 @@ describe.each(ENGINES)('task history on %s', (kind) => {
     return { meta, repo: new TaskRepository(meta) };
   }
 
-  const task = (id: string, createdMs: number, over: Partial<TaskView> = {}): TaskView => ({
+  const task = (id: string, createdMs: number, over: Partial<Task> = {}): Task => ({
     id,
     kind: 'run',
     command: '/bin/echo',

@@ -1,7 +1,8 @@
+import type { Agent } from '@falconet/protocol/api';
 import { useQuery } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
 import { AlertsPage } from './alerts/AlertsPage.tsx';
-import { type Agent, fetchAgent, fetchAgents } from './api.ts';
+import { fetchAgent, fetchAgents } from './api.ts';
 import { AccountMenu } from './auth/AccountMenu.tsx';
 import { SecurityWarnings } from './auth/SecurityWarnings.tsx';
 import { HostPage } from './host/HostPage.tsx';

@@ -1,40 +1,8 @@
+import type { Agent, AgentList, LatestAnswer, SeriesAggregation, SeriesAnswer } from '@falconet/protocol/api';
 import { getJson } from './http.ts';
 
-/** The server's REST API, as the dashboard uses it. */
-export interface Agent {
-  id: string;
-  hostname: string;
-  ips: string[];
-  primaryIp: string;
-  os: string;
-  kernel: string;
-  arch: string;
-  platform: string;
-  version: string;
-  /** Declared by the agent itself: shown, never used to choose it for tasks. */
-  labels: Record<string, string>;
-  /** Fixed in its token; set on the server; the two together (the server's win): the ones that choose it for tasks. */
-  tokenLabels: Record<string, string>;
-  serverLabels: Record<string, string>;
-  trustedLabels: Record<string, string>;
-  bootTimeMs: number;
-  intervalMs: number;
-  firstSeenMs: number;
-  lastSeenMs: number;
-  summary: Record<string, number>;
-  status: 'online' | 'offline';
-  connected: boolean;
-  /** Its reports are refused for their sequence (too far beyond the last acknowledged). */
-  sequenceRefused: { seq: number; lastSeq: number; atMs: number } | null;
-}
-
-export interface Series {
-  name: string;
-  labels: Record<string, string>;
-  points: [number, number | null][];
-}
-
-export const fetchAgents = () => getJson<{ items: Agent[]; total: number }>('/api/agents?limit=10000');
+/** The server's agents and metrics REST API, as the dashboard uses it; the shapes are the API contract's. */
+export const fetchAgents = () => getJson<AgentList>('/api/agents?limit=10000');
 export const fetchAgent = (id: string) => getJson<Agent>(`/api/agents/${encodeURIComponent(id)}`);
 
 export function fetchHistory(
@@ -43,7 +11,7 @@ export function fetchHistory(
   fromMs: number,
   toMs: number,
   stepMs = 0,
-  agg = 'avg',
+  agg: SeriesAggregation = 'avg',
   labels?: Record<string, string>,
 ) {
   const q = new URLSearchParams({
@@ -55,19 +23,12 @@ export function fetchHistory(
     agg,
   });
   if (labels) q.set('labels', JSON.stringify(labels));
-  return getJson<{ series: Series[]; stepMs: number }>(`/api/metrics?${q}`);
-}
-
-export interface LatestSample {
-  name: string;
-  labels: Record<string, string>;
-  value: number | null;
-  timestampMs: number;
+  return getJson<SeriesAnswer>(`/api/metrics?${q}`);
 }
 
 /** The newest sample of each series of these metrics, between `fromMs` and `toMs`. */
 export function fetchLatest(agentId: string, names: readonly string[], fromMs: number, toMs: number) {
   const q = new URLSearchParams({ agent: agentId, from: String(Math.round(fromMs)), to: String(Math.round(toMs)) });
   for (const n of names) q.append('name', n);
-  return getJson<{ samples: LatestSample[] }>(`/api/metrics/latest?${q}`);
+  return getJson<LatestAnswer>(`/api/metrics/latest?${q}`);
 }

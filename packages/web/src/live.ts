@@ -1,23 +1,4 @@
-import type { Agent } from './api.ts';
-import type { TaskLiveMessage } from './tasks/api.ts';
-
-export interface LiveSample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-  timestampMs: number;
-}
-
-type LiveMessage =
-  | { type: 'hello'; serverTimeMs: number }
-  | { type: 'agent'; agent: Agent }
-  | { type: 'samples'; agentId: string; timestampMs: number; samples: LiveSample[] }
-  | TaskLiveMessage;
-
-/** What the dashboard sends: the agents whose samples and the tasks whose runs it wants. */
-type ClientMessage =
-  | { type: 'subscribe' | 'unsubscribe'; agentId: string }
-  | { type: 'subscribe_task' | 'unsubscribe_task'; taskId: string };
+import type { Agent, LiveClientMessage, LiveSample, LiveServerMessage, TaskLiveMessage } from '@falconet/protocol/api';
 
 type AgentListener = (agent: Agent) => void;
 type SampleListener = (samples: LiveSample[]) => void;
@@ -84,7 +65,7 @@ export class LiveConnection {
       this.#setConnected(true);
     };
     ws.onmessage = (ev) => {
-      const msg = JSON.parse(String(ev.data)) as LiveMessage;
+      const msg = JSON.parse(String(ev.data)) as LiveServerMessage;
       if (msg.type === 'agent') for (const l of this.#agentListeners) l(msg.agent);
       else if (msg.type === 'samples') for (const l of this.#sampleListeners.get(msg.agentId) ?? []) l(msg.samples);
       else if (msg.type.startsWith('task')) for (const l of this.#taskListeners) l(msg as TaskLiveMessage);
@@ -100,7 +81,7 @@ export class LiveConnection {
     };
   }
 
-  #send(msg: ClientMessage): void {
+  #send(msg: LiveClientMessage): void {
     if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(msg));
   }
 

@@ -1,9 +1,9 @@
+import type { LiveSample, Series } from '@falconet/protocol/api';
 import { act, screen, waitFor } from '@testing-library/react';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Series } from '../src/api.ts';
 import { type ChartSpec, containerChartSpecs, SYSTEM_CHARTS } from '../src/host/charts.ts';
 import { MetricChart, type Range, stepFor } from '../src/host/MetricChart.tsx';
-import type { LiveConnection, LiveSample } from '../src/live.ts';
+import type { LiveConnection } from '../src/live.ts';
 import { type StubbedCall, stubFetch } from './fetch-stub.ts';
 import { renderPage } from './render.tsx';
 

@@ -1,7 +1,7 @@
+import type { Agent } from '@falconet/protocol/api';
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Agent } from '../src/api.ts';
 import { Overview } from '../src/overview/Overview.tsx';
 import { AgentStore } from '../src/overview/store.ts';
 import { agent } from './agents.ts';

@@ -1,4 +1,4 @@
-import type { Agent } from '../src/api.ts';
+import type { Agent } from '@falconet/protocol/api';
 
 /** An agent as GET /api/agents and the live feed describe it; what a test cares about is overridden. */
 export function agent(id: string, over: Partial<Agent> = {}): Agent {

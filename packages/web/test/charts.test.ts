@@ -1,3 +1,4 @@
+import type { Labels } from '@falconet/protocol/api';
 import { describe, expect, it } from 'vitest';
 import {
   type ChartSpec,
@@ -5,7 +6,6 @@ import {
   containerChartSpecs,
   formatTick,
   formatValue,
-  type Labels,
   SYSTEM_CHARTS,
   zhDateTemplate,
 } from '../src/host/charts.ts';

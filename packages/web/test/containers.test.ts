@@ -1,3 +1,4 @@
+import type { LatestSample } from '@falconet/protocol/api';
 import { describe, expect, it } from 'vitest';
 import {
   type ContainerRow,
@@ -8,7 +9,6 @@ import {
   lastCounts,
   liveEventMoments,
   orderRows,
-  type SeriesSample,
   shortId,
   stateTone,
 } from '../src/host/containers.ts';
@@ -35,9 +35,9 @@ function report(
     k8s?: [string, string, string];
   }[],
   opts: { dockerUp?: 0 | 1; machineMemory?: number; runDelayMs?: number } = {},
-): SeriesSample[] {
+): LatestSample[] {
   const runMs = collectionMs + (opts.runDelayMs ?? 3);
-  const out: SeriesSample[] = [];
+  const out: LatestSample[] = [];
   const s = (name: string, labels: Record<string, string>, value: number, ts: number) => out.push({ name, labels, value, timestampMs: ts });
   s('machine_memory_bytes', {}, opts.machineMemory ?? 8 * 2 ** 30, runMs);
   if (opts.dockerUp !== undefined) s('falconet_docker_up', {}, opts.dockerUp, runMs);
@@ -301,7 +301,7 @@ describe('event moments', () => {
       ]),
     ]);
     expect([...known]).toEqual([['start', 2]]);
-    const sample = (event: string, value: number, id = DOCKER_ID): SeriesSample => ({
+    const sample = (event: string, value: number, id = DOCKER_ID): LatestSample => ({
       name: 'falconet_container_events_total',
       labels: { id, event },
       value,

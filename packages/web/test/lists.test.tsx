@@ -1,11 +1,10 @@
+import type { Alert, AlertRule, Task } from '@falconet/protocol/api';
 import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AlertsPage } from '../src/alerts/AlertsPage.tsx';
-import type { Alert, Rule } from '../src/alerts/client.ts';
 import { LiveConnection } from '../src/live.ts';
 import { RecordsTable } from '../src/RecordsTable.tsx';
-import type { Task } from '../src/tasks/api.ts';
 import { TasksPage } from '../src/tasks/TasksPage.tsx';
 import { FakeSocket } from './fake-socket.ts';
 import { stubFetch } from './fetch-stub.ts';
@@ -76,6 +75,7 @@ const alert = (over: Partial<Alert>): Alert => ({
   activeSinceMs: NOW - 120_000,
   firedAtMs: NOW - 60_000,
   notifiedMs: 0,
+  lastEvalMs: NOW - 10_000,
   silencedBy: [],
   ...over,
 });
@@ -144,7 +144,7 @@ describe('AlertsPage', () => {
   });
 
   it('opens the rules tab, remembers it in the address, and deletes an API rule once confirmed', async () => {
-    const rule = (over: Partial<Rule>): Rule =>
+    const rule = (over: Partial<AlertRule>): AlertRule =>
       ({
         id: 'r1',
         name: 'cpu-high',
@@ -163,7 +163,7 @@ describe('AlertsPage', () => {
         pending: 0,
         firing: 2,
         ...over,
-      }) as Rule;
+      }) as AlertRule;
     const server = stubFetch({
       'GET /api/alerts': { body: { items: [], total: 0 } },
       'GET /api/alerts/rules': {

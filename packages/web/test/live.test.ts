@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import type { LiveSample } from '@falconet/protocol/api';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type WebSocket as ServerSocket, WebSocketServer } from 'ws';
-import { LiveConnection, type LiveSample, STABLE_MS } from '../src/live.ts';
+import { LiveConnection, STABLE_MS } from '../src/live.ts';
 import { agent } from './agents.ts';
 import { FakeSocket } from './fake-socket.ts';
 

@@ -1,5 +1,5 @@
+import type { Agent } from '@falconet/protocol/api';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Agent } from '../src/api.ts';
 import { AgentStore, SPARK_POINTS } from '../src/overview/store.ts';
 import { agent } from './agents.ts';
 import { stubFetch } from './fetch-stub.ts';

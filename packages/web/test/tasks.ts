@@ -1,4 +1,4 @@
-import type { Run, Task } from '../src/tasks/api.ts';
+import type { Task, TaskRun } from '@falconet/protocol/api';
 
 const NOW = 1_700_000_000_000;
 
@@ -25,7 +25,7 @@ export function task(over: Partial<Task> = {}): Task {
 }
 
 /** One run of task t1 on agent a1, still going. */
-export function run(over: Partial<Run> = {}): Run {
+export function run(over: Partial<TaskRun> = {}): TaskRun {
   return {
     taskId: 't1',
     agentId: 'a1',

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { ConfigError, loadConfig } from '@falconet/protocol/config';
+import { ApiError } from '../api/errors.ts';
 import { timeOrderedId } from '../auth/ids.ts';
 import { withStoredSecrets } from './channel-secrets.ts';
 import type { AlertRepository } from './repository.ts';
@@ -26,15 +27,7 @@ export type ChannelRecord = Record_<ChannelSpec>;
 export type SilenceRecord = Record_<SilenceSpec>;
 
 /** A refused change, with the HTTP status and error code REST answers with. */
-export class CatalogError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
+export class CatalogError extends ApiError {}
 
 /** Ids of file entries come from their names, so they stay the same across restarts and edits. */
 export const fileId = (kind: string, name: string) => `file-${kind}-${createHash('sha1').update(name).digest('hex').slice(0, 12)}`;

@@ -4,6 +4,7 @@
  * to the same place. A stored secret never follows a changed destination: whoever repoints a
  * channel enters its secrets again, so repointing it cannot be a way to read them.
  */
+import { ApiError } from '../api/errors.ts';
 import { channelDefinition } from './channels/index.ts';
 import type { ChannelSpec } from './spec.ts';
 
@@ -64,7 +65,7 @@ export function maskChannel(spec: ChannelSpec): ChannelSpec {
 }
 
 /** An update that kept a stored secret (sent back masked) while changing where the channel sends. */
-export class SecretRequiredError extends Error {
+export class SecretRequiredError extends ApiError {
   override name = 'SecretRequiredError';
   /** The secret sent back masked (`secret`, `smtp.password`, `headers.Authorization`). */
   readonly field: string;
@@ -72,6 +73,8 @@ export class SecretRequiredError extends Error {
   readonly changed: string[];
   constructor(channel: string, kept: string[], changed: string[]) {
     super(
+      400,
+      'secret_required',
       `body ${kept[0]}: channel "${channel}" changes where it sends (${changed.join(', ')}), so the stored ` +
         `${kept.join(', ')} cannot be kept; enter ${kept.length > 1 ? 'them' : 'it'} again instead of ${MASK}`,
     );

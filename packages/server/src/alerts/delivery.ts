@@ -3,6 +3,7 @@
  * backoff (half jitter, so waits grow and herds spread) while the failure is one a retry can fix.
  * Every attempt, retry and give-up is counted per channel, logged, and recorded for REST.
  */
+import type { DeliveryStatus } from '@falconet/protocol/api';
 import { ExponentialBackoff, halfJitterGenerator, handleWhen, type IBackoff, type IBackoffFactory, retry } from 'cockatiel';
 import type { Logger } from 'pino';
 import type { ChannelSender } from './channels/index.ts';
@@ -57,8 +58,6 @@ export function channelRuntime(
     },
   };
 }
-
-export type DeliveryStatus = 'queued' | 'sending' | 'delivered' | 'failed' | 'dropped';
 
 export interface DeliveryRecord {
   id: string;

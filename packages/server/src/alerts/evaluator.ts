@@ -4,10 +4,12 @@
  * name and, within a name, by host; each series remembers which rules take it, so a cycle costs
  * one aggregate per (series, rule) pair and nothing for names no rule reads.
  */
+
 import type { Labels } from '@falconet/protocol';
+import type { AlertHistoryState, AlertState } from '@falconet/protocol/api';
 import { isPushAgentId } from '../ingest/push.ts';
 import { formatSelector, matchesAll } from './matchers.ts';
-import { type AlertInstance, type AlertState, alertFingerprint, type CompiledRule, compare } from './rule.ts';
+import { type AlertInstance, alertFingerprint, type CompiledRule, compare } from './rule.ts';
 import { linearFit, type NameInterest, type SeriesWindow, type SeriesWindows } from './windows.ts';
 
 export interface AgentFacts {
@@ -25,14 +27,12 @@ interface AgentEntry {
   onlineSinceMs: number;
 }
 
-export type TransitionTo = AlertState | 'resolved' | 'inactive';
-
 /** A change of one alert's state, for history and notification. */
 export interface AlertTransition {
   rule: CompiledRule;
   alert: AlertInstance;
   from: AlertState | 'inactive';
-  to: TransitionTo;
+  to: AlertHistoryState;
   atMs: number;
   /** Why a firing alert resolved: the condition cleared, its data stopped, or its rule went away. */
   reason?: 'cleared' | 'no_data' | 'rule_removed' | 'rule_disabled';

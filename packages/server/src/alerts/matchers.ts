@@ -5,9 +5,8 @@
  * an operator (`(a+)+$`) cannot stall the server. RE2's syntax is PromQL's own (Go's regexp);
  * lookarounds and backreferences are not part of it.
  */
+import type { MatchOp } from '@falconet/protocol/api';
 import { RE2JS } from 're2js';
-
-export type MatchOp = '=' | '!=' | '=~' | '!~';
 
 export interface Matcher {
   name: string;

@@ -2,102 +2,37 @@
  * REST for alerting under /api/alerts: active alerts, rules, channels, silences, history and
  * deliveries. Reads need a viewer, changes an operator; the auth layer audits every change.
  */
+import {
+  AlertChannel,
+  AlertChannelList,
+  AlertHistory,
+  AlertHistoryQuery,
+  AlertList,
+  AlertListQuery,
+  AlertObjectParams,
+  AlertRule,
+  AlertRuleList,
+  AlertSilence,
+  AlertSilenceList,
+  ChannelTest,
+  DeliveryList,
+  DeliveryQuery,
+  ErrorBody,
+  EvaluatorStatus,
+  NoContent,
+  SilenceListQuery,
+} from '@falconet/protocol/api';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import '../api/access.ts';
-import { ApiError } from '../api/errors.ts';
-import { ErrorResponse, timeParam } from '../api/schemas.ts';
+import { notFound } from '../api/errors.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import { actorOf } from '../auth/service.ts';
-import { CatalogError, type ChannelRecord, type RuleRecord, type SilenceRecord } from './catalog.ts';
+import type { ChannelRecord, RuleRecord, SilenceRecord } from './catalog.ts';
 import { maskChannel, SecretRequiredError } from './channel-secrets.ts';
 import { isOutcome, OUTCOME } from './channels/index.ts';
 import type { AlertService } from './service.ts';
 import { Silence } from './silences.ts';
 import { channelSpecSchema, ruleSpecSchema, silenceSpecSchema } from './spec.ts';
-
-const Meta = {
-  id: z.string(),
-  source: z.enum(['api', 'file']),
-  createdBy: z.string(),
-  createdMs: z.number(),
-  updatedMs: z.number(),
-};
-
-const RuleView = z
-  .looseObject({ ...Meta, name: z.string(), kind: z.string(), pending: z.number(), firing: z.number() })
-  .meta({ id: 'AlertRule' });
-const Health = z.object({
-  delivered: z.number(),
-  failed: z.number(),
-  dropped: z.number(),
-  attempts: z.number(),
-  retries: z.number(),
-  consecutiveFailures: z.number(),
-  lastSuccessMs: z.number(),
-  lastFailureMs: z.number(),
-  lastError: z.string(),
-  queued: z.number(),
-});
-const ChannelView = z.looseObject({ ...Meta, name: z.string(), type: z.string(), health: Health }).meta({ id: 'AlertChannel' });
-const SilenceView = z
-  .looseObject({
-    ...Meta,
-    active: z.boolean(),
-    expired: z.boolean(),
-    startsMs: z.number().nullable(),
-    endsMs: z.number().nullable(),
-    matchers: z.unknown(),
-  })
-  .meta({ id: 'AlertSilence' });
-const AlertView = z
-  .object({
-    fingerprint: z.string(),
-    ruleId: z.string(),
-    rule: z.string(),
-    kind: z.string(),
-    severity: z.string(),
-    state: z.enum(['pending', 'firing']),
-    labels: z.record(z.string(), z.string()),
-    series: z.string(),
-    host: z.string(),
-    agent: z.string(),
-    value: z.number(),
-    activeSinceMs: z.number(),
-    firedAtMs: z.number(),
-    notifiedMs: z.number(),
-    lastEvalMs: z.number(),
-    silencedBy: z.array(z.string()),
-  })
-  .meta({ id: 'Alert' });
-const HistoryView = z.object({
-  id: z.string(),
-  tsMs: z.number(),
-  ruleId: z.string(),
-  ruleName: z.string(),
-  fingerprint: z.string(),
-  agentId: z.string(),
-  host: z.string(),
-  severity: z.string(),
-  from: z.string(),
-  to: z.string(),
-  reason: z.string(),
-  value: z.number(),
-  labels: z.record(z.string(), z.string()),
-});
-const DeliveryView = z.object({
-  id: z.string(),
-  channel: z.string(),
-  groupKey: z.string(),
-  kind: z.string(),
-  status: z.string(),
-  title: z.string(),
-  alerts: z.number(),
-  attempts: z.number(),
-  error: z.string(),
-  createdMs: z.number(),
-  finishedMs: z.number(),
-});
 
 /** Fields of the views above that are not part of a spec. */
 const READ_ONLY = [
@@ -115,14 +50,7 @@ const READ_ONLY = [
   'endsMs',
 ];
 
-const IdParam = z.object({ id: z.string().min(1).max(200) });
-const errors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
-
-function rethrow(err: unknown): never {
-  if (err instanceof CatalogError) throw new ApiError(err.status, err.code, err.message);
-  if (err instanceof SecretRequiredError) throw new ApiError(400, 'secret_required', err.message);
-  throw err;
-}
+const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 
 /** `audit`: the server's audit log, for the refusals this module records itself. */
 export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: AuditLog }> = async (app, { alerts, audit }) => {
@@ -153,7 +81,7 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
     }
   });
   const changed = async <T>(p: Promise<T>): Promise<T> => {
-    const out = await p.catch(rethrow);
+    const out = await p;
     await alerts.changed();
     return out;
   };
@@ -165,15 +93,8 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'Pending and firing alerts',
         tags: ['alerts'],
-        querystring: z.object({
-          state: z.enum(['pending', 'firing']).optional(),
-          rule: z.string().max(200).optional().describe('rule id'),
-          host: z.string().max(253).optional().describe('host name or agent id'),
-          severity: z.enum(['info', 'warning', 'critical']).optional(),
-          silenced: z.enum(['true', 'false']).optional(),
-          limit: z.coerce.number().int().min(1).max(100_000).default(1000),
-        }),
-        response: { 200: z.object({ items: z.array(AlertView), total: z.number() }), 400: ErrorResponse },
+        querystring: AlertListQuery,
+        response: { 200: AlertList, 400: ErrorBody },
       },
     },
     async (req) => {
@@ -200,7 +121,7 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'The evaluator: last cycle, rules, series in memory, warming',
         tags: ['alerts'],
-        response: { 200: z.looseObject({}) },
+        response: { 200: EvaluatorStatus },
       },
     },
     async () => alerts.status(),
@@ -214,7 +135,7 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'Alert rules, from the API and the rules file',
         tags: ['alerts'],
-        response: { 200: z.object({ items: z.array(RuleView) }) },
+        response: { 200: AlertRuleList },
       },
     },
     async () => ({ items: catalog.rules.map(ruleView) }),
@@ -223,11 +144,11 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
     '/api/alerts/rules/:id',
     {
       config: { minRole: 'viewer' },
-      schema: { summary: 'One alert rule', tags: ['alerts'], params: IdParam, response: { 200: RuleView, 404: ErrorResponse } },
+      schema: { summary: 'One alert rule', tags: ['alerts'], params: AlertObjectParams, response: { 200: AlertRule, 404: ErrorBody } },
     },
     async (req) => {
       const r = catalog.rule(req.params.id);
-      if (!r) throw new ApiError(404, 'not_found', `rule "${req.params.id}" not found`);
+      if (!r) throw notFound(`rule "${req.params.id}"`);
       return ruleView(r);
     },
   );
@@ -235,7 +156,7 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
     '/api/alerts/rules',
     {
       config: { minRole: 'operator' },
-      schema: { summary: 'Create an alert rule', tags: ['alerts'], body: ruleSpecSchema, response: { 201: RuleView, ...errors } },
+      schema: { summary: 'Create an alert rule', tags: ['alerts'], body: ruleSpecSchema, response: { 201: AlertRule, ...errors } },
     },
     async (req, reply) => {
       const rec = await changed(catalog.createRule(req.body, actorOf(req.identity)));
@@ -249,9 +170,9 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'Replace an alert rule',
         tags: ['alerts'],
-        params: IdParam,
+        params: AlertObjectParams,
         body: ruleSpecSchema,
-        response: { 200: RuleView, ...errors },
+        response: { 200: AlertRule, ...errors },
       },
     },
     async (req) => ruleView(await changed(catalog.updateRule(req.params.id, req.body))),
@@ -263,8 +184,8 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'Delete an alert rule; its firing alerts resolve',
         tags: ['alerts'],
-        params: IdParam,
-        response: { 204: z.null(), ...errors },
+        params: AlertObjectParams,
+        response: { 204: NoContent, ...errors },
       },
     },
     async (req, reply) => {
@@ -281,7 +202,7 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'Notification channels, secrets masked, with delivery health',
         tags: ['alerts'],
-        response: { 200: z.object({ items: z.array(ChannelView) }) },
+        response: { 200: AlertChannelList },
       },
     },
     async () => ({ items: catalog.channels.map(channelView) }),
@@ -293,13 +214,13 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'One channel (by id or name)',
         tags: ['alerts'],
-        params: IdParam,
-        response: { 200: ChannelView, 404: ErrorResponse },
+        params: AlertObjectParams,
+        response: { 200: AlertChannel, 404: ErrorBody },
       },
     },
     async (req) => {
       const c = catalog.channel(req.params.id);
-      if (!c) throw new ApiError(404, 'not_found', `channel "${req.params.id}" not found`);
+      if (!c) throw notFound(`channel "${req.params.id}"`);
       return channelView(c);
     },
   );
@@ -311,7 +232,7 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
         summary: 'Create a notification channel',
         tags: ['alerts'],
         body: channelSpecSchema,
-        response: { 201: ChannelView, ...errors },
+        response: { 201: AlertChannel, ...errors },
       },
     },
     async (req, reply) => reply.status(201).send(channelView(await changed(catalog.createChannel(req.body, actorOf(req.identity))))),
@@ -323,9 +244,9 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'Replace a channel; masked secrets sent back are kept unless the destination changes (then 400 secret_required)',
         tags: ['alerts'],
-        params: IdParam,
+        params: AlertObjectParams,
         body: channelSpecSchema,
-        response: { 200: ChannelView, ...errors },
+        response: { 200: AlertChannel, ...errors },
       },
     },
     async (req) => {
@@ -343,7 +264,7 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
             detail: { status: 400, code: 'secret_required', field: err.field, changed: err.changed },
           });
         }
-        return rethrow(err);
+        throw err;
       });
       await alerts.changed();
       return channelView(rec);
@@ -353,7 +274,12 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
     '/api/alerts/channels/:id',
     {
       config: { minRole: 'operator' },
-      schema: { summary: 'Delete a channel no rule names', tags: ['alerts'], params: IdParam, response: { 204: z.null(), ...errors } },
+      schema: {
+        summary: 'Delete a channel no rule names',
+        tags: ['alerts'],
+        params: AlertObjectParams,
+        response: { 204: NoContent, ...errors },
+      },
     },
     async (req, reply) => {
       await changed(catalog.deleteChannel(req.params.id));
@@ -367,13 +293,13 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'Send a test message through a channel, once, and report the outcome as a fixed phrase',
         tags: ['alerts'],
-        params: IdParam,
-        response: { 200: DeliveryView.extend({ message: z.string() }), 404: ErrorResponse },
+        params: AlertObjectParams,
+        response: { 200: ChannelTest, 404: ErrorBody },
       },
     },
     async (req) => {
       const c = catalog.channel(req.params.id);
-      if (!c) throw new ApiError(404, 'not_found', `channel "${req.params.id}" not found`);
+      if (!c) throw notFound(`channel "${req.params.id}"`);
       return await alerts.testChannel(c.spec.name);
     },
   );
@@ -386,8 +312,8 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'Silences and maintenance windows, with whether each is open now',
         tags: ['alerts'],
-        querystring: z.object({ expired: z.enum(['true', 'false']).default('false') }),
-        response: { 200: z.object({ items: z.array(SilenceView) }), 400: ErrorResponse },
+        querystring: SilenceListQuery,
+        response: { 200: AlertSilenceList, 400: ErrorBody },
       },
     },
     async (req) => ({ items: catalog.silences.map(silenceView).filter((s) => req.query.expired === 'true' || !s.expired) }),
@@ -400,7 +326,7 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
         summary: 'Silence alerts, once or on a schedule',
         tags: ['alerts'],
         body: silenceSpecSchema,
-        response: { 201: SilenceView, ...errors },
+        response: { 201: AlertSilence, ...errors },
       },
     },
     async (req, reply) => reply.status(201).send(silenceView(await changed(catalog.createSilence(req.body, actorOf(req.identity))))),
@@ -412,9 +338,9 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'Replace a silence',
         tags: ['alerts'],
-        params: IdParam,
+        params: AlertObjectParams,
         body: silenceSpecSchema,
-        response: { 200: SilenceView, ...errors },
+        response: { 200: AlertSilence, ...errors },
       },
     },
     async (req) => silenceView(await changed(catalog.updateSilence(req.params.id, req.body))),
@@ -423,7 +349,12 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
     '/api/alerts/silences/:id',
     {
       config: { minRole: 'operator' },
-      schema: { summary: 'Remove a silence (end it now)', tags: ['alerts'], params: IdParam, response: { 204: z.null(), ...errors } },
+      schema: {
+        summary: 'Remove a silence (end it now)',
+        tags: ['alerts'],
+        params: AlertObjectParams,
+        response: { 204: NoContent, ...errors },
+      },
     },
     async (req, reply) => {
       await changed(catalog.deleteSilence(req.params.id));
@@ -439,17 +370,8 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'State changes of alerts, newest first',
         tags: ['alerts'],
-        querystring: z.object({
-          rule: z.string().max(200).optional(),
-          fingerprint: z.string().max(64).optional(),
-          host: z.string().max(253).optional(),
-          to: z.enum(['pending', 'firing', 'resolved', 'inactive']).optional(),
-          from: timeParam.optional(),
-          until: timeParam.optional(),
-          before: z.string().max(64).optional().describe('the last id of the previous page'),
-          limit: z.coerce.number().int().min(1).max(10_000).default(200),
-        }),
-        response: { 200: z.object({ items: z.array(HistoryView) }), 400: ErrorResponse },
+        querystring: AlertHistoryQuery,
+        response: { 200: AlertHistory, 400: ErrorBody },
       },
     },
     async (req) => {
@@ -475,13 +397,8 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       schema: {
         summary: 'Notifications sent to channels, with attempts and errors, newest first',
         tags: ['alerts'],
-        querystring: z.object({
-          channel: z.string().max(100).optional(),
-          status: z.enum(['queued', 'sending', 'delivered', 'failed', 'dropped']).optional(),
-          before: z.string().max(64).optional(),
-          limit: z.coerce.number().int().min(1).max(10_000).default(200),
-        }),
-        response: { 200: z.object({ items: z.array(DeliveryView) }), 400: ErrorResponse },
+        querystring: DeliveryQuery,
+        response: { 200: DeliveryList, 400: ErrorBody },
       },
     },
     async (req) => {

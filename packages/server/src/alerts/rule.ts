@@ -1,11 +1,10 @@
 /** A rule in working form: selectors compiled, durations in milliseconds, templates parsed, and its live alerts. */
 import { createHash } from 'node:crypto';
 import type { Labels } from '@falconet/protocol';
+import type { AlertState, Comparison, RuleKind, WindowAggregation } from '@falconet/protocol/api';
 import { type CompiledMatcher, compileMatcher, matchesAll } from './matchers.ts';
-import { type Comparison, ms, type RuleKind, type RuleSpec, selector, type WindowAggregation } from './spec.ts';
+import { ms, type RuleSpec, selector } from './spec.ts';
 import { compileTemplate, type Template } from './template.ts';
-
-export type AlertState = 'pending' | 'firing';
 
 /** One alert: a rule's condition holding for one series or agent. Gone once resolved (history keeps it). */
 export interface AlertInstance {

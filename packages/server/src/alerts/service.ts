@@ -4,7 +4,9 @@
  * timer sends what is due. Definitions come from the catalog (database and rules file) and are
  * re-read when another server or the file changes them.
  */
+
 import type { Sample } from '@falconet/protocol';
+import type { Alert } from '@falconet/protocol/api';
 import { ConfigError } from '@falconet/protocol/config';
 import type { Metric, MetricFamily } from '@falconet/protocol/exposition';
 import type { Logger } from 'pino';
@@ -36,25 +38,6 @@ export interface AlertServiceDeps {
   /** Where people open the dashboard, for links in messages. */
   externalUrl: () => string;
   now?: () => number;
-}
-
-export interface AlertView {
-  fingerprint: string;
-  ruleId: string;
-  rule: string;
-  kind: string;
-  severity: string;
-  state: 'pending' | 'firing';
-  labels: Record<string, string>;
-  series: string;
-  host: string;
-  agent: string;
-  value: number;
-  activeSinceMs: number;
-  firedAtMs: number;
-  notifiedMs: number;
-  lastEvalMs: number;
-  silencedBy: string[];
 }
 
 const DISPATCH_TICK_MS = 1000;
@@ -408,9 +391,9 @@ export class AlertService {
     return this.#silences;
   }
 
-  alerts(): AlertView[] {
+  alerts(): Alert[] {
     const now = this.#now();
-    const out: AlertView[] = [];
+    const out: Alert[] = [];
     for (const [r, a] of this.evaluator.alerts()) {
       out.push({
         fingerprint: a.fingerprint,

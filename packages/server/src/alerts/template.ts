@@ -7,7 +7,7 @@
  * Telegram, JSON string content for a webhook body) unless a `json` or `raw` filter marks it as
  * already in the output's form.
  */
-import { z } from 'zod';
+import { templateText } from '@falconet/protocol/api';
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
@@ -127,17 +127,18 @@ function parseFilter(text: string, where: string): Filter {
   return { name, args };
 }
 
-/** A template as written in a rule or channel, checked by compiling it. */
-export const templateSpec = z
-  .string()
-  .max(20_000)
-  .superRefine((v, ctx) => {
-    try {
-      compileTemplate(v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: err instanceof TemplateError ? err.message : String(err) });
-    }
-  });
+/** What is wrong with a template as written in a rule or channel (it does not compile), or undefined. */
+export function templateProblem(source: string): string | undefined {
+  try {
+    compileTemplate(source);
+    return undefined;
+  } catch (err) {
+    return err instanceof TemplateError ? err.message : String(err);
+  }
+}
+
+/** A template as written in a channel's own settings (a webhook's body), checked by compiling it. */
+export const templateSpec = templateText(templateProblem);
 
 /** Parses a template once; rendering never throws on missing values (they render empty). */
 export function compileTemplate(source: string): Template {

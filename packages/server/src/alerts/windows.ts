@@ -4,7 +4,7 @@
  * not kept; a name's series are kept only as far back as its longest rule window needs.
  */
 import type { Labels, Sample } from '@falconet/protocol';
-import type { WindowAggregation } from './spec.ts';
+import type { WindowAggregation } from '@falconet/protocol/api';
 
 /** Timestamped values in time order, growing at the end and trimmed at the front. */
 export class PointRing {

@@ -1,7 +1,11 @@
+import type { ErrorBody } from '@falconet/protocol/api';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
-/** An error a route answers with: `{error: {code, message}}` and its HTTP status. */
+/**
+ * An error a route answers with: `{error: {code, message}}` and its HTTP status. The modules
+ * behind the routes throw it (or a subclass) for a request they turn down.
+ */
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
@@ -14,7 +18,7 @@ export class ApiError extends Error {
 
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
 
-export function errorBody(code: string, message: string) {
+export function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
 

@@ -1,3 +1,4 @@
+import type { AuditOutcome } from '@falconet/protocol/api';
 import type { Logger } from 'pino';
 import type { MetaDb } from '../db/index.ts';
 import { timeOrderedId } from './ids.ts';
@@ -10,7 +11,7 @@ export interface AuditEvent {
   /** On what: a user or token name, a route. */
   target?: string;
   address?: string;
-  outcome?: 'ok' | 'denied' | 'failed' | 'locked';
+  outcome?: AuditOutcome;
   detail?: Record<string, unknown>;
 }
 

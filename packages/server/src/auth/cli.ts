@@ -1,15 +1,14 @@
 import { createInterface } from 'node:readline';
+import { NAME_PATTERN, NAME_RULE, ROLES, type Role } from '@falconet/protocol/api';
 import { type FlagSpec, UsageError } from '@falconet/protocol/cli';
 import { parseDuration } from '@falconet/protocol/config';
 import pino from 'pino';
-import type { Role } from '../api/access.ts';
 import type { ServerConfig } from '../config.ts';
 import { metaDbOptions, migrateMetaDb, openMetaDb } from '../db/index.ts';
 import { AuditLog } from './audit.ts';
-import { NAME_PATTERN, NAME_RULE } from './ids.ts';
 import { hashPassword, passwordProblem } from './passwords.ts';
 import { ApiTokenRepository, EnrollmentTokenRepository, scopeProblem } from './tokens.ts';
-import { isRole, ROLES, UserRepository } from './users.ts';
+import { isRole, UserRepository } from './users.ts';
 
 /** Flags of the console commands that make users and tokens, on top of the server's own. */
 export const AUTH_FLAGS: FlagSpec[] = [

@@ -1,6 +1,7 @@
+import type { Role } from '@falconet/protocol/api';
 import { hostOf, isLoopbackAddress, isLoopbackHost } from '@falconet/protocol/net';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { ROLE_RANK, type Role } from '../api/access.ts';
+import { ROLE_RANK } from '../api/access.ts';
 import { errorBody } from '../api/errors.ts';
 import { parseCookies, serializeCookie } from './cookies.ts';
 import { type AuthService, actorOf, type Identity } from './service.ts';

@@ -14,7 +14,3 @@ export function timeOrderedId(nowMs = Date.now()): string {
 export function secretHash(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
-
-/** User and token names: short, printable, safe in logs, URLs and shells. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
-export const NAME_RULE = 'letters, digits and . _ @ -, starting with a letter or digit, at most 64';

@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { PASSWORD_MAX } from '@falconet/protocol/api';
 
 /**
  * Password hashes with node:crypto scrypt (no native addon). The stored form carries its own
@@ -16,7 +17,6 @@ export const DEFAULT_COST: ScryptCost = { log2N: 15, r: 8, p: 1 };
 const KEY_BYTES = 32;
 
 export const PASSWORD_MIN = 8;
-export const PASSWORD_MAX = 256;
 
 function derive(password: string, salt: Buffer, cost: ScryptCost): Promise<Buffer> {
   const N = 2 ** cost.log2N;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { Role } from '@falconet/protocol/api';
 import type { Logger } from 'pino';
-import type { Role } from '../api/access.ts';
 import type { AuthConfig } from '../config.ts';
 import type { MetaDb } from '../db/index.ts';
 import { AuditLog } from './audit.ts';

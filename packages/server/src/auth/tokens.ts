@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { Role } from '@falconet/protocol/api';
 import type { Selectable } from 'kysely';
-import type { Role } from '../api/access.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { ApiTokensTable, EnrollmentTokensTable } from '../db/schema.ts';
 import { randomId, secretHash } from './ids.ts';

@@ -1,10 +1,9 @@
+import type { Role } from '@falconet/protocol/api';
 import type { Selectable } from 'kysely';
-import { ROLE_RANK, type Role } from '../api/access.ts';
+import { ROLE_RANK } from '../api/access.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { UsersTable } from '../db/schema.ts';
 import { randomId } from './ids.ts';
-
-export const ROLES = Object.keys(ROLE_RANK) as Role[];
 
 export function isRole(v: string): v is Role {
   return v in ROLE_RANK;

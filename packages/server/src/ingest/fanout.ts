@@ -1,5 +1,5 @@
 import type { Sample } from '@falconet/protocol';
-import type { LiveHub } from '../live.ts';
+import type { LiveHub } from '../live/hub.ts';
 import type { AgentRegistry } from '../registry.ts';
 
 export interface ReportFanoutDeps {

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { AgentTokens } from '../agents/tokens.ts';
 import type { AuditEvent } from '../auth/audit.ts';
 import type { MetaDb } from '../db/index.ts';
-import type { LiveHub } from '../live.ts';
+import type { LiveHub } from '../live/hub.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';
@@ -16,9 +16,9 @@ import { agentChannelDefinition, agentChannelHandler, DEFAULT_LIMITS, grpcMessag
 import { IngestCounters } from './counters.ts';
 import { ReportFanout } from './fanout.ts';
 import { PushWriter } from './push.ts';
-import { pushApi } from './push-api.ts';
 import type { TransferAuth } from './push-auth.ts';
 import { type PushCaps, PushLimits } from './push-limits.ts';
+import { pushApi } from './routes.ts';
 import { type GrpcSecurity, type GrpcTlsConfig, grpcServerSecurity } from './tls.ts';
 import { TransferListener } from './transfer.ts';
 

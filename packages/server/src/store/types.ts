@@ -1,4 +1,5 @@
 import type { Labels, Sample } from '@falconet/protocol';
+import type { AcrossAggregation, SeriesAggregation as Aggregation } from '@falconet/protocol/api';
 
 /** What the server knows about one agent, from its Register message and its traffic. */
 export interface AgentRecord {
@@ -23,13 +24,8 @@ export interface AgentRecord {
   summary: Record<string, number>;
 }
 
-/** How the points inside one time bucket become one value. */
-export type Aggregation = 'avg' | 'min' | 'max' | 'last' | 'sum' | 'count' | 'p95';
-export const AGGREGATIONS: readonly Aggregation[] = ['avg', 'min', 'max', 'last', 'sum', 'count', 'p95'];
-
-/** How the values of several series in one bucket become one value. */
-export type AcrossAggregation = 'avg' | 'min' | 'max' | 'sum' | 'count';
-export const ACROSS_AGGREGATIONS: readonly AcrossAggregation[] = ['avg', 'min', 'max', 'sum', 'count'];
+/** How the points inside one time bucket become one value (the API's), and how several series' values in one bucket do. */
+export type { AcrossAggregation, Aggregation };
 
 export interface SeriesQuery {
   agentId: string;

@@ -1,87 +1,22 @@
 import { randomUUID } from 'node:crypto';
+import {
+  RUN_STATUSES,
+  type RunStatus,
+  type Task,
+  type TaskAuditEntry,
+  type TaskKind,
+  type TaskOutput,
+  type TaskRun,
+  type TaskStatus,
+  type TaskTarget,
+} from '@falconet/protocol/api';
 import type { Selectable } from 'kysely';
 import type { MetaDb } from '../db/index.ts';
 import type { TaskAuditTable, TaskRunsTable, TasksTable } from '../db/schema.ts';
 
-export type TaskKind = 'run' | 'cron';
-export type TaskStatus = 'active' | 'done' | 'paused' | 'deleted' | 'cancelled';
-export type RunStatus =
-  | 'pending'
-  | 'sent'
-  | 'running'
-  | 'succeeded'
-  | 'failed'
-  | 'refused'
-  | 'timeout'
-  | 'cancelled'
-  | 'interrupted'
-  | 'undeliverable';
-
-export const FINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set([
-  'succeeded',
-  'failed',
-  'refused',
-  'timeout',
-  'cancelled',
-  'interrupted',
-  'undeliverable',
-]);
-
-export interface TaskTarget {
-  agents?: string[];
-  labels?: Record<string, string>;
-}
-
-export interface TaskView {
-  id: string;
-  kind: TaskKind;
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-  schedule: string;
-  timezone: string;
-  timeoutMs: number;
-  target: TaskTarget;
-  agentIds: string[];
-  status: TaskStatus;
-  backend: 'stream' | 'etcd';
-  createdBy: string;
-  createdMs: number;
-  updatedMs: number;
-}
-
-export interface RunView {
-  taskId: string;
-  agentId: string;
-  runId: string;
-  scheduledMs: number;
-  status: RunStatus;
-  exitCode: number | null;
-  reason: string;
-  message: string;
-  startedMs: number;
-  endedMs: number | null;
-  outputBytes: number;
-}
-
-export interface OutputView {
-  seq: number;
-  stream: string;
-  data: string;
-  timeMs: number;
-}
-
-export interface AuditEntry {
-  id: string;
-  timeMs: number;
-  actor: string;
-  action: string;
-  taskId: string;
-  agentId: string;
-  command: string;
-  result: string;
-  detail: string;
-}
+/** A run is waiting for its agent or running in these; every other status is its end. */
+const UNFINISHED: readonly RunStatus[] = ['pending', 'sent', 'running'];
+export const FINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(RUN_STATUSES.filter((s) => !UNFINISHED.includes(s)));
 
 export interface AuditFilter {
   taskId?: string | undefined;
@@ -92,7 +27,7 @@ export interface AuditFilter {
   offset: number;
 }
 
-const taskView = (r: Selectable<TasksTable>): TaskView => ({
+const taskView = (r: Selectable<TasksTable>): Task => ({
   id: r.id,
   kind: r.kind,
   command: r.command,
@@ -110,7 +45,7 @@ const taskView = (r: Selectable<TasksTable>): TaskView => ({
   updatedMs: Number(r.updated_ms),
 });
 
-const runView = (r: Selectable<TaskRunsTable>): RunView => ({
+const runView = (r: Selectable<TaskRunsTable>): TaskRun => ({
   taskId: r.task_id,
   agentId: r.agent_id,
   runId: r.run_id,
@@ -124,7 +59,7 @@ const runView = (r: Selectable<TaskRunsTable>): RunView => ({
   outputBytes: Number(r.output_bytes),
 });
 
-const auditView = (r: Selectable<TaskAuditTable>): AuditEntry => ({
+const auditView = (r: Selectable<TaskAuditTable>): TaskAuditEntry => ({
   id: r.id,
   timeMs: Number(r.time_ms),
   actor: r.actor,
@@ -148,7 +83,7 @@ export class TaskRepository {
     return this.#meta.db;
   }
 
-  async insertTask(t: TaskView): Promise<void> {
+  async insertTask(t: Task): Promise<void> {
     await this.#db
       .insertInto('tasks')
       .values({
@@ -175,12 +110,12 @@ export class TaskRepository {
     await this.#db.updateTable('tasks').set({ status, updated_ms: nowMs }).where('id', '=', id).execute();
   }
 
-  async getTask(id: string): Promise<TaskView | undefined> {
+  async getTask(id: string): Promise<Task | undefined> {
     const row = await this.#db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
     return row && taskView(row);
   }
 
-  async listTasks(opts: { kind?: TaskKind | undefined; limit: number; offset: number }): Promise<{ items: TaskView[]; total: number }> {
+  async listTasks(opts: { kind?: TaskKind | undefined; limit: number; offset: number }): Promise<{ items: Task[]; total: number }> {
     let q = this.#db.selectFrom('tasks');
     if (opts.kind) q = q.where('kind', '=', opts.kind);
     const total = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
@@ -189,7 +124,7 @@ export class TaskRepository {
   }
 
   /** Cron jobs, for syncing an agent or etcd: live ones, and deletions newer than `deletedSinceMs`. */
-  async cronTasks(deletedSinceMs: number): Promise<TaskView[]> {
+  async cronTasks(deletedSinceMs: number): Promise<Task[]> {
     const rows = await this.#db
       .selectFrom('tasks')
       .selectAll()
@@ -201,7 +136,7 @@ export class TaskRepository {
   }
 
   /** Inserts a run unless it exists; true when it was new. */
-  async insertRun(r: RunView): Promise<boolean> {
+  async insertRun(r: TaskRun): Promise<boolean> {
     const res = await this.#db
       .insertInto('task_runs')
       .values({
@@ -225,7 +160,7 @@ export class TaskRepository {
   async updateRun(
     agentId: string,
     runId: string,
-    patch: Partial<Pick<RunView, 'status' | 'exitCode' | 'reason' | 'message' | 'endedMs' | 'outputBytes'>>,
+    patch: Partial<Pick<TaskRun, 'status' | 'exitCode' | 'reason' | 'message' | 'endedMs' | 'outputBytes'>>,
   ): Promise<void> {
     const set: Record<string, unknown> = {};
     if (patch.status !== undefined) set.status = patch.status;
@@ -237,7 +172,7 @@ export class TaskRepository {
     await this.#db.updateTable('task_runs').set(set).where('agent_id', '=', agentId).where('run_id', '=', runId).execute();
   }
 
-  async getRun(agentId: string, runId: string): Promise<RunView | undefined> {
+  async getRun(agentId: string, runId: string): Promise<TaskRun | undefined> {
     const row = await this.#db
       .selectFrom('task_runs')
       .selectAll()
@@ -247,7 +182,7 @@ export class TaskRepository {
     return row && runView(row);
   }
 
-  async runsOf(taskId: string, limit: number, offset = 0): Promise<{ items: RunView[]; total: number }> {
+  async runsOf(taskId: string, limit: number, offset = 0): Promise<{ items: TaskRun[]; total: number }> {
     const q = this.#db.selectFrom('task_runs').where('task_id', '=', taskId);
     const total = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const rows = await q.selectAll().orderBy('started_ms', 'desc').orderBy('agent_id').limit(limit).offset(offset).execute();
@@ -266,7 +201,7 @@ export class TaskRepository {
   }
 
   /** Stores one output record; false when (agent, run, seq) was already stored. */
-  async insertOutput(agentId: string, runId: string, o: OutputView): Promise<boolean> {
+  async insertOutput(agentId: string, runId: string, o: TaskOutput): Promise<boolean> {
     const res = await this.#db
       .insertInto('task_output')
       .values({ agent_id: agentId, run_id: runId, seq: o.seq, stream: o.stream, data: o.data, time_ms: o.timeMs })
@@ -275,7 +210,7 @@ export class TaskRepository {
     return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
-  async outputOf(agentId: string, runId: string): Promise<OutputView[]> {
+  async outputOf(agentId: string, runId: string): Promise<TaskOutput[]> {
     const rows = await this.#db
       .selectFrom('task_output')
       .select(['seq', 'stream', 'data', 'time_ms'])
@@ -286,7 +221,7 @@ export class TaskRepository {
     return rows.map((r) => ({ seq: Number(r.seq), stream: r.stream, data: r.data, timeMs: Number(r.time_ms) }));
   }
 
-  async audit(e: Omit<AuditEntry, 'id'>): Promise<AuditEntry> {
+  async audit(e: Omit<TaskAuditEntry, 'id'>): Promise<TaskAuditEntry> {
     const entry = { ...e, id: randomUUID() };
     await this.#db
       .insertInto('task_audit')
@@ -305,7 +240,7 @@ export class TaskRepository {
     return entry;
   }
 
-  async listAudit(f: AuditFilter): Promise<{ items: AuditEntry[]; total: number }> {
+  async listAudit(f: AuditFilter): Promise<{ items: TaskAuditEntry[]; total: number }> {
     let q = this.#db.selectFrom('task_audit');
     if (f.taskId) q = q.where('task_id', '=', f.taskId);
     if (f.agentId) q = q.where('agent_id', '=', f.agentId);

@@ -1,51 +1,29 @@
 import { randomBytes } from 'node:crypto';
 import { type EtcdHealth, type EtcdJob, etcdJobFields, etcdKeys, pb, type SignedTaskFields, TASK_ID_PATTERN } from '@falconet/protocol';
+import type {
+  NewTask,
+  RunStatus,
+  Task,
+  TaskAgentHealth,
+  TaskAuditEntry,
+  TaskBackend,
+  TaskKind,
+  TaskLiveMessage,
+  TaskOutput,
+  TaskRun,
+} from '@falconet/protocol/api';
 import type { MetricFamily } from '@falconet/protocol/exposition';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
+import { ApiError } from '../api/errors.ts';
 import type { MetaDb } from '../db/index.ts';
-import type { LiveHub } from '../live.ts';
+import type { LiveHub } from '../live/hub.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { ServerTasksConfig } from './config.ts';
 import type { EtcdTaskBackend } from './etcd.ts';
-import type { AgentHealth, TaskLiveMessage } from './messages.ts';
-import {
-  type AuditEntry,
-  type AuditFilter,
-  FINAL_RUN_STATUSES,
-  type OutputView,
-  type RunStatus,
-  type RunView,
-  TaskRepository,
-  type TaskView,
-} from './repository.ts';
+import { type AuditFilter, FINAL_RUN_STATUSES, TaskRepository } from './repository.ts';
 import { TaskSigner } from './signer.ts';
 import { AgentStreams, type StreamSend, type TaskChannelHooks } from './streams.ts';
-
-/** A request the tasks module turns down: the API answers with `status` and `{error: {code, message}}`. */
-export class TaskRequestError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-export interface NewTask {
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-  /** Agents by id, or by labels (all must match); at least one of the two. */
-  agents?: string[] | undefined;
-  labels?: Record<string, string> | undefined;
-  /** Empty: run now. A cron pattern (5 or 6 fields): a job kept on the agents. */
-  schedule: string;
-  timezone: string;
-  /** 0: the agent's configured timeout. */
-  timeoutMs: number;
-}
 
 export interface TaskServiceOptions {
   config: ServerTasksConfig;
@@ -100,7 +78,7 @@ export class TaskService implements TaskChannelHooks {
   readonly #log: Logger;
   #signer: TaskSigner | undefined;
   #etcd: EtcdTaskBackend | undefined;
-  readonly #health = new Map<string, AgentHealth>();
+  readonly #health = new Map<string, TaskAgentHealth>();
   #reconcile: Promise<void> = Promise.resolve();
   #sweep: NodeJS.Timeout | undefined;
   readonly counters = { created: 0, outputs: 0, duplicates: 0, refused: 0, finished: 0, outputsRefused: 0 };
@@ -120,7 +98,7 @@ export class TaskService implements TaskChannelHooks {
     return this.signer.publicKey;
   }
 
-  get backend(): 'stream' | 'etcd' {
+  get backend(): TaskBackend {
     return this.#opts.config.backend;
   }
 
@@ -170,14 +148,14 @@ export class TaskService implements TaskChannelHooks {
 
   // --- what people do (REST) ---
 
-  async create(req: NewTask, actor: string): Promise<{ task: TaskView; runs: RunView[] }> {
+  async create(req: NewTask, actor: string): Promise<{ task: Task; runs: TaskRun[] }> {
     const problem = req.schedule ? scheduleProblem(req.schedule, req.timezone) : undefined;
-    if (problem) throw new TaskRequestError(400, 'bad_request', problem);
-    if (!req.schedule && req.timezone) throw new TaskRequestError(400, 'bad_request', 'timezone is for cron jobs: give a schedule too');
+    if (problem) throw new ApiError(400, 'bad_request', problem);
+    if (!req.schedule && req.timezone) throw new ApiError(400, 'bad_request', 'timezone is for cron jobs: give a schedule too');
     const agentIds = this.#resolveTargets(req);
     const now = Date.now();
     const cron = req.schedule !== '';
-    const task: TaskView = {
+    const task: Task = {
       id: newTaskId(),
       kind: cron ? 'cron' : 'run',
       command: req.command,
@@ -198,7 +176,7 @@ export class TaskService implements TaskChannelHooks {
     this.counters.created++;
     await this.#audit(task, '', actor, 'create', 'ok', JSON.stringify({ target: task.target, agents: agentIds }));
     this.#log.info({ taskId: task.id, kind: task.kind, command: task.command, agents: agentIds.length, actor }, 'task created');
-    const runs: RunView[] = [];
+    const runs: TaskRun[] = [];
     for (const agentId of agentIds) {
       if (task.kind === 'run') runs.push(await this.#dispatchRun(task, agentId, actor));
       else await this.#dispatchJob(task, agentId, actor, 'dispatch');
@@ -207,7 +185,7 @@ export class TaskService implements TaskChannelHooks {
     return { task, runs };
   }
 
-  async cancel(id: string, actor: string): Promise<TaskView> {
+  async cancel(id: string, actor: string): Promise<Task> {
     const task = await this.#get(id);
     if (task.kind === 'cron') return await this.remove(id, actor);
     if (task.status === 'cancelled' || task.status === 'done') return task;
@@ -220,16 +198,16 @@ export class TaskService implements TaskChannelHooks {
     return await this.#setStatus(task, 'cancelled');
   }
 
-  async pause(id: string, actor: string): Promise<TaskView> {
+  async pause(id: string, actor: string): Promise<Task> {
     return await this.#setJobState(id, actor, 'paused');
   }
 
-  async resume(id: string, actor: string): Promise<TaskView> {
+  async resume(id: string, actor: string): Promise<Task> {
     return await this.#setJobState(id, actor, 'active');
   }
 
   /** Removes a cron job from its agents (a run-now task is cancelled instead). */
-  async remove(id: string, actor: string): Promise<TaskView> {
+  async remove(id: string, actor: string): Promise<Task> {
     const task = await this.#get(id);
     if (task.kind === 'run') return await this.cancel(id, actor);
     if (task.status === 'deleted') return task;
@@ -238,11 +216,11 @@ export class TaskService implements TaskChannelHooks {
     return updated;
   }
 
-  async get(id: string): Promise<TaskView | undefined> {
+  async get(id: string): Promise<Task | undefined> {
     return await this.repo.getTask(id);
   }
 
-  list(opts: { kind?: 'run' | 'cron' | undefined; limit: number; offset: number }) {
+  list(opts: { kind?: TaskKind | undefined; limit: number; offset: number }) {
     return this.repo.listTasks(opts);
   }
 
@@ -250,11 +228,11 @@ export class TaskService implements TaskChannelHooks {
     return this.repo.runsOf(taskId, limit, offset);
   }
 
-  outputOf(agentId: string, runId: string): Promise<OutputView[]> {
+  outputOf(agentId: string, runId: string): Promise<TaskOutput[]> {
     return this.repo.outputOf(agentId, runId);
   }
 
-  audit(f: AuditFilter): Promise<{ items: AuditEntry[]; total: number }> {
+  audit(f: AuditFilter): Promise<{ items: TaskAuditEntry[]; total: number }> {
     return this.repo.listAudit(f);
   }
 
@@ -299,7 +277,7 @@ export class TaskService implements TaskChannelHooks {
   }
 
   /** Agents' etcd health (etcd mode only). */
-  health(): AgentHealth[] {
+  health(): TaskAgentHealth[] {
     return [...this.#health.values()].sort((a, b) => (a.agentId < b.agentId ? -1 : 1));
   }
 
@@ -318,13 +296,13 @@ export class TaskService implements TaskChannelHooks {
 
   // --- inside ---
 
-  async #get(id: string): Promise<TaskView> {
+  async #get(id: string): Promise<Task> {
     const task = await this.repo.getTask(id);
-    if (!task) throw new TaskRequestError(404, 'not_found', `task "${id}" not found`);
+    if (!task) throw new ApiError(404, 'not_found', `task "${id}" not found`);
     return task;
   }
 
-  async #setStatus(task: TaskView, status: TaskView['status']): Promise<TaskView> {
+  async #setStatus(task: Task, status: Task['status']): Promise<Task> {
     const now = Date.now();
     await this.repo.setTaskStatus(task.id, status, now);
     const updated = { ...task, status, updatedMs: now };
@@ -332,10 +310,10 @@ export class TaskService implements TaskChannelHooks {
     return updated;
   }
 
-  async #setJobState(id: string, actor: string, status: 'paused' | 'active'): Promise<TaskView> {
+  async #setJobState(id: string, actor: string, status: 'paused' | 'active'): Promise<Task> {
     const task = await this.#get(id);
-    if (task.kind !== 'cron') throw new TaskRequestError(409, 'conflict', `task "${id}" runs once; only cron jobs pause and resume`);
-    if (task.status === 'deleted') throw new TaskRequestError(409, 'conflict', `cron job "${id}" is deleted`);
+    if (task.kind !== 'cron') throw new ApiError(409, 'conflict', `task "${id}" runs once; only cron jobs pause and resume`);
+    if (task.status === 'deleted') throw new ApiError(409, 'conflict', `cron job "${id}" is deleted`);
     if (task.status === status) return task;
     const updated = await this.#setStatus(task, status);
     for (const agentId of task.agentIds) await this.#dispatchJob(updated, agentId, actor, status === 'paused' ? 'pause' : 'resume');
@@ -346,12 +324,11 @@ export class TaskService implements TaskChannelHooks {
     const registry = this.#opts.registry;
     if (req.agents?.length) {
       const unknown = req.agents.filter((id) => !registry.get(id));
-      if (unknown.length)
-        throw new TaskRequestError(400, 'bad_request', `unknown agent${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+      if (unknown.length) throw new ApiError(400, 'bad_request', `unknown agent${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
       return [...new Set(req.agents)];
     }
     const labels = Object.entries(req.labels ?? {});
-    if (labels.length === 0) throw new TaskRequestError(400, 'bad_request', 'choose agents: give "agents" (ids) or "labels"');
+    if (labels.length === 0) throw new ApiError(400, 'bad_request', 'choose agents: give "agents" (ids) or "labels"');
     // Only trusted labels (the server's or the token's) choose agents: what an agent declares about
     // itself would let any agent volunteer for tasks meant for others.
     const agents = registry.list();
@@ -361,7 +338,7 @@ export class TaskService implements TaskChannelHooks {
       .sort();
     if (ids.length === 0) {
       const declaring = agents.filter((a) => labels.every(([k, v]) => a.labels[k] === v)).length;
-      throw new TaskRequestError(
+      throw new ApiError(
         400,
         'bad_request',
         `no agent has the labels ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}` +
@@ -373,7 +350,7 @@ export class TaskService implements TaskChannelHooks {
     return ids;
   }
 
-  #fields(task: TaskView, agentId: string, opts: { cancel?: boolean; paused?: boolean }): SignedTaskFields {
+  #fields(task: Task, agentId: string, opts: { cancel?: boolean; paused?: boolean }): SignedTaskFields {
     return {
       agentId,
       taskId: task.id,
@@ -390,14 +367,14 @@ export class TaskService implements TaskChannelHooks {
   }
 
   /** A Task message for one agent, signed as it is sent. */
-  #message(task: TaskView, agentId: string, opts: { cancel?: boolean; paused?: boolean } = {}): pb.ServerMessage {
+  #message(task: Task, agentId: string, opts: { cancel?: boolean; paused?: boolean } = {}): pb.ServerMessage {
     const fields = this.#fields(task, agentId, opts);
     return {
       body: { $case: 'task', value: { ...fields, args: [...fields.args], env: { ...fields.env }, signature: this.signer.sign(fields) } },
     };
   }
 
-  #etcdJob(task: TaskView, agentId: string): EtcdJob {
+  #etcdJob(task: Task, agentId: string): EtcdJob {
     const job: EtcdJob = {
       cmd: task.command,
       args: task.args,
@@ -414,10 +391,10 @@ export class TaskService implements TaskChannelHooks {
     return job;
   }
 
-  async #dispatchRun(task: TaskView, agentId: string, actor: string): Promise<RunView> {
+  async #dispatchRun(task: Task, agentId: string, actor: string): Promise<TaskRun> {
     const sent = this.streams.send(agentId, this.#message(task, agentId));
     const now = Date.now();
-    const run: RunView = {
+    const run: TaskRun = {
       taskId: task.id,
       agentId,
       runId: task.id,
@@ -437,7 +414,7 @@ export class TaskService implements TaskChannelHooks {
   }
 
   /** Sends a cron job's current state (active, paused or deleted) to one agent, or writes it to etcd. */
-  async #dispatchJob(task: TaskView, agentId: string, actor: string, action: string): Promise<void> {
+  async #dispatchJob(task: Task, agentId: string, actor: string, action: string): Promise<void> {
     let result: string;
     if (task.backend === 'etcd') {
       const etcd = this.#etcd;
@@ -506,7 +483,7 @@ export class TaskService implements TaskChannelHooks {
   #onHealth(agentId: string, h: EtcdHealth | undefined): void {
     const prev = this.#health.get(agentId);
     const now = Date.now();
-    let next: AgentHealth;
+    let next: TaskAgentHealth;
     if (h) {
       if (prev?.health === 'alive' && prev.version === h.version && prev.hostname === h.hostname) return;
       next = { agentId, health: 'alive', hostname: h.hostname, version: h.version, sinceMs: now };
@@ -652,7 +629,7 @@ export class TaskService implements TaskChannelHooks {
     return undefined;
   }
 
-  async #audit(task: TaskView, agentId: string, actor: string, action: string, result: string, detail: string): Promise<void> {
+  async #audit(task: Task, agentId: string, actor: string, action: string, result: string, detail: string): Promise<void> {
     await this.repo.audit({ timeMs: Date.now(), actor, action, taskId: task.id, agentId, command: commandLine(task), result, detail });
   }
 
@@ -661,7 +638,7 @@ export class TaskService implements TaskChannelHooks {
   }
 }
 
-export function commandLine(t: Pick<TaskView, 'command' | 'args' | 'schedule' | 'timezone'>): string {
+export function commandLine(t: Pick<Task, 'command' | 'args' | 'schedule' | 'timezone'>): string {
   const quoted = [t.command, ...t.args].map((a) => (/^[\w./:=@%+-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
   return t.schedule ? `${quoted} @ "${t.schedule}"${t.timezone ? ` ${t.timezone}` : ''}` : quoted;
 }

@@ -5,15 +5,14 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROLES, type Role } from '@falconet/protocol/api';
 import pino from 'pino';
 import { tempDir } from '../../../../testing/processes.ts';
-import type { Role } from '../../src/api/access.ts';
 import { FalconetServer } from '../../src/app.ts';
 import { SESSION_COOKIE } from '../../src/auth/guard.ts';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { serverConfigSchema } from '../../src/config.ts';
 
-export const ROLES: Role[] = ['viewer', 'operator', 'admin'];
 export const PASSWORD = 'correct horse battery';
 
 /** A dashboard build stand-in: index.html, an asset, and a secret beside (not inside) the root. */

@@ -1,13 +1,12 @@
+import type { Alert, AlertChannel, AlertRule } from '@falconet/protocol/api';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { agoText, dateTime, type Lang, type MessageKey, type Translate, useI18n, word } from '../i18n.tsx';
 import { RecordsTable } from '../RecordsTable.tsx';
 import {
-  type Alert,
   CHANNEL_TEMPLATES,
   CHANNEL_TYPES,
-  type Channel,
-  type ChannelSpec,
+  type ChannelType,
   createSilence,
   deleteChannel,
   deleteRule,
@@ -19,7 +18,6 @@ import {
   listHistory,
   listRules,
   listSilences,
-  type Rule,
   saveChannel,
   testChannel,
 } from './client.ts';
@@ -155,13 +153,13 @@ function Rules() {
   const client = useQueryClient();
   const rules = useQuery({ queryKey: ['alerts', 'rules'], queryFn: listRules, refetchInterval: 10_000 });
   const channels = useQuery({ queryKey: ['alerts', 'channels'], queryFn: listChannels });
-  const [editing, setEditing] = useState<Rule | 'new'>();
+  const [editing, setEditing] = useState<AlertRule | 'new'>();
   const [error, setError] = useState<unknown>();
   const done = () => {
     setEditing(undefined);
     void client.invalidateQueries({ queryKey: ['alerts'] });
   };
-  const remove = async (r: Rule) => {
+  const remove = async (r: AlertRule) => {
     if (!confirm(t('alerts.confirmDeleteRule', r.name))) return;
     try {
       await deleteRule(r.id);
@@ -232,7 +230,7 @@ function Channels() {
   const { t, lang } = useI18n();
   const client = useQueryClient();
   const q = useQuery({ queryKey: ['alerts', 'channels'], queryFn: listChannels, refetchInterval: 10_000 });
-  const [editing, setEditing] = useState<Channel | 'new'>();
+  const [editing, setEditing] = useState<AlertChannel | 'new'>();
   const [notice, setNotice] = useState<string>();
   const [error, setError] = useState<unknown>();
   const act = async (what: () => Promise<unknown>) => {
@@ -303,12 +301,12 @@ function Channels() {
   );
 }
 
-function ChannelEditor({ channel, onDone }: { channel?: Channel; onDone: () => void }) {
+function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onDone: () => void }) {
   const { t } = useI18n();
   const client = useQueryClient();
-  const [type, setType] = useState<ChannelSpec['type']>(channel?.type ?? 'webhook');
+  const [type, setType] = useState<ChannelType>((channel?.type as ChannelType | undefined) ?? 'webhook');
   const [name, setName] = useState(channel?.name ?? '');
-  const settingsOf = (c: Channel) =>
+  const settingsOf = (c: AlertChannel) =>
     Object.fromEntries(
       Object.entries(c).filter(([k]) => !['id', 'source', 'createdBy', 'createdMs', 'updatedMs', 'health', 'name', 'type'].includes(k)),
     );
@@ -339,7 +337,7 @@ function ChannelEditor({ channel, onDone }: { channel?: Channel; onDone: () => v
             value={type}
             disabled={Boolean(channel)}
             onChange={(e) => {
-              const next = e.target.value as ChannelSpec['type'];
+              const next = e.target.value as ChannelType;
               setType(next);
               setJson(JSON.stringify(CHANNEL_TEMPLATES[next], null, 2));
             }}

@@ -1,6 +1,8 @@
+import type { AlertRule, RuleSpecInput } from '@falconet/protocol/api';
+import { COMPARISONS, RULE_KINDS, WINDOW_AGGREGATIONS } from '@falconet/protocol/api/enums';
 import { type FormEvent, useState } from 'react';
 import { useI18n, word } from '../i18n.tsx';
-import { AGGREGATIONS, COMPARISONS, RULE_KINDS, type Rule, type RuleSpec, saveRule } from './client.ts';
+import { saveRule } from './client.ts';
 
 /** The fields the form shows; everything else of a spec is edited as JSON beside them. */
 const FORM_FIELDS = [
@@ -32,7 +34,7 @@ const NEEDS: Record<string, readonly string[]> = {
   disk_full: ['metric', 'series_labels', 'within', 'lookback', 'threshold', 'for'],
 };
 
-function selectorText(v: RuleSpec['host_labels']): string {
+function selectorText(v: RuleSpecInput['host_labels']): string {
   if (v === undefined) return '';
   if (typeof v === 'string') return v;
   return `{${Object.entries(v)
@@ -41,7 +43,7 @@ function selectorText(v: RuleSpec['host_labels']): string {
 }
 
 /** Create or edit one rule; the server checks it and says which field is wrong. */
-export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: string[]; onDone: () => void }) {
+export function RuleEditor({ rule, channels, onDone }: { rule?: AlertRule; channels: string[]; onDone: () => void }) {
   const { t } = useI18n();
   const rest = Object.fromEntries(
     Object.entries(rule ?? {}).filter(([k]) => !(FORM_FIELDS as readonly string[]).includes(k) && !META.includes(k)),
@@ -101,7 +103,7 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: 
     if (hosts.length) spec.hosts = hosts;
     if (f.host_labels.trim()) spec.host_labels = f.host_labels.trim();
     try {
-      await saveRule(spec as unknown as RuleSpec, rule?.id);
+      await saveRule(spec as unknown as RuleSpecInput, rule?.id);
       onDone();
     } catch (err) {
       setError((err as Error).message);
@@ -145,7 +147,7 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: Rule; channels: 
             <label>
               {t('alerts.field.aggregation')}
               <select value={f.aggregation} onChange={set('aggregation')}>
-                {AGGREGATIONS.map((a) => (
+                {WINDOW_AGGREGATIONS.map((a) => (
                   <option key={a}>{a}</option>
                 ))}
               </select>

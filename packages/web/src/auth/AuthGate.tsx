@@ -1,16 +1,17 @@
+import type { Session } from '@falconet/protocol/api';
 import { useQueryClient } from '@tanstack/react-query';
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useState } from 'react';
 import { ApiError } from '../http.ts';
 import { useI18n } from '../i18n.tsx';
-import { fetchSession, type SessionState } from './client.ts';
+import { fetchSession } from './client.ts';
 import { SettingsPage } from './SettingsPage.tsx';
 import { SetupPage } from './SetupPage.tsx';
 import { SignInPage } from './SignInPage.tsx';
 import './auth.css';
 
-const SessionContext = createContext<SessionState | undefined>(undefined);
+const SessionContext = createContext<Session | undefined>(undefined);
 
-export function useSession(): SessionState | undefined {
+export function useSession(): Session | undefined {
   return useContext(SessionContext);
 }
 
@@ -21,7 +22,7 @@ export function useSession(): SessionState | undefined {
  */
 export function AuthGate({ children }: { children: ReactNode }) {
   const { t } = useI18n();
-  const [state, setState] = useState<SessionState>();
+  const [state, setState] = useState<Session>();
   const [error, setError] = useState<string>();
   const client = useQueryClient();
   const refresh = useCallback(() => {

@@ -1,9 +1,9 @@
+import type { ApiToken, AuditRecord, Role, Session, User } from '@falconet/protocol/api';
+import { ROLES } from '@falconet/protocol/api/enums';
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { dateTime, type Lang, type Translate, useI18n, withNodes, word } from '../i18n.tsx';
 import { RecordsTable } from '../RecordsTable.tsx';
 import {
-  type ApiToken,
-  type AuditEntry,
   changePassword,
   createToken,
   createUser,
@@ -11,11 +11,7 @@ import {
   listAudit,
   listTokens,
   listUsers,
-  ROLES,
-  type Role,
   revokeToken,
-  type SessionState,
-  type User,
   updateUser,
 } from './client.ts';
 
@@ -23,7 +19,7 @@ import {
 const when = (lang: Lang, ms: number) => dateTime(lang, ms);
 const roleText = (t: Translate, role: string) => word(t, 'auth.role', role);
 
-export function SettingsPage({ session }: { session: SessionState }) {
+export function SettingsPage({ session }: { session: Session }) {
   const { t } = useI18n();
   const admin = session.user?.role === 'admin';
   return (
@@ -135,7 +131,7 @@ function UsersSection({ self }: { self: string }) {
 
   const add = async (e: FormEvent) => {
     e.preventDefault();
-    if (await run(() => createUser(name, role, password), t('settings.users.created', name))) {
+    if (await run(() => createUser({ name, role, password }), t('settings.users.created', name))) {
       setName('');
       setPassword('');
       load();
@@ -349,7 +345,7 @@ function TokensSection() {
 
 function AuditSection() {
   const { t, lang } = useI18n();
-  const [entries, setEntries] = useState<AuditEntry[]>([]);
+  const [entries, setEntries] = useState<AuditRecord[]>([]);
   const [error, , run] = useAction();
   useEffect(() => {
     run(async () => setEntries((await listAudit()).items));

@@ -1,10 +1,10 @@
+import type { Session } from '@falconet/protocol/api';
 import { type FormEvent, useState } from 'react';
 import { useI18n, withNodes } from '../i18n.tsx';
-import type { SessionState } from './client.ts';
 import { setUp } from './client.ts';
 
 /** First run: the link printed on the server's console carries a one-time token in its fragment. */
-export function SetupPage({ mode }: { mode: SessionState['mode'] }) {
+export function SetupPage({ mode }: { mode: Session['mode'] }) {
   const { t } = useI18n();
   const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
   const [name, setName] = useState('admin');

@@ -1,5 +1,5 @@
+import type { Agent } from '@falconet/protocol/api';
 import { useState } from 'react';
-import type { Agent } from '../api.ts';
 import { useSession } from '../auth/AuthGate.tsx';
 import { request } from '../http.ts';
 import { useI18n } from '../i18n.tsx';

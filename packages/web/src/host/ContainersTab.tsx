@@ -1,5 +1,6 @@
+import type { Agent } from '@falconet/protocol/api';
 import { Fragment, useEffect, useMemo, useState } from 'react';
-import { type Agent, fetchHistory, fetchLatest } from '../api.ts';
+import { fetchHistory, fetchLatest } from '../api.ts';
 import { bytes, percent, rate } from '../format.ts';
 import { type MessageKey, type Translate, useI18n, word } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';

@@ -1,6 +1,7 @@
+import type { Agent } from '@falconet/protocol/api';
 import { useQuery } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
-import { type Agent, fetchHistory } from '../api.ts';
+import { fetchHistory } from '../api.ts';
 import { bytes, duration, percent } from '../format.ts';
 import { agoText, useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';

@@ -1,10 +1,11 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { fetchHistory, type Series } from '../api.ts';
+import type { Labels, LiveSample, Series } from '@falconet/protocol/api';
+import { fetchHistory } from '../api.ts';
 import { type Translate, useI18n } from '../i18n.tsx';
-import type { LiveConnection, LiveSample } from '../live.ts';
-import { type ChartSpec, chartDates, formatTick, formatValue, type Labels } from './charts.ts';
+import type { LiveConnection } from '../live.ts';
+import { type ChartSpec, chartDates, formatTick, formatValue } from './charts.ts';
 
 /** A time window: a sliding one ending now (`spanMs`), or fixed bounds. */
 export type Range = { spanMs: number } | { fromMs: number; toMs: number };

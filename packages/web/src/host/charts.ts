@@ -1,11 +1,10 @@
+import type { Labels } from '@falconet/protocol/api';
 import uPlot from 'uplot';
 import { bytes, rate } from '../format.ts';
 import type { Lang, MessageKey, Translate } from '../i18n.tsx';
 import { CONTAINER_CPU_LIMIT_METRIC, CONTAINER_CPU_METRIC, CONTAINER_MEMORY_LIMIT_METRIC, CONTAINER_MEMORY_METRIC } from './containers.ts';
 
 export type Unit = 'percent' | 'bytes' | 'rate' | 'number' | 'celsius';
-
-export type Labels = Record<string, string>;
 
 /** One metric a chart reads: its series are keyed (and summed per key), turned to rates if counters. */
 export interface ChartQuery {

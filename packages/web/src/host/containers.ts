@@ -4,13 +4,7 @@
  * moments of container events. Pure functions and one small class; no React, no fetching.
  */
 
-/** One sample, as /api/live pushes it and /api/metrics/latest answers it. */
-export interface SeriesSample {
-  name: string;
-  labels: Record<string, string>;
-  value: number | null;
-  timestampMs: number;
-}
+import type { LatestSample } from '@falconet/protocol/api';
 
 /**
  * Written by the container collector in one run: they share the run's timestamp. `machine_memory_bytes`
@@ -97,7 +91,7 @@ export interface ContainerTable {
 /** The order states are listed and sorted in: running first, then the ones between, then the stopped. */
 export const STATE_ORDER = ['running', 'restarting', 'paused', 'created', 'removing', 'exited', 'dead'] as const;
 
-const key = (s: SeriesSample) =>
+const key = (s: LatestSample) =>
   `${s.name}{${Object.keys(s.labels)
     .sort()
     .map((k) => `${k}=${s.labels[k]}`)
@@ -111,11 +105,11 @@ const KEEP_MS = 15 * 60_000;
  * kept current by each report over /api/live, whichever arrives first.
  */
 export class ContainerSnapshot {
-  readonly #series = new Map<string, SeriesSample>();
+  readonly #series = new Map<string, LatestSample>();
   #newest = 0;
 
   /** Keeps the samples the table reads; true when one of them was new. */
-  merge(samples: readonly SeriesSample[]): boolean {
+  merge(samples: readonly LatestSample[]): boolean {
     let changed = false;
     for (const s of samples) {
       if (!RUN_NAMES.has(s.name) && !SUMMARY_NAMES.has(s.name)) continue;
@@ -132,7 +126,7 @@ export class ContainerSnapshot {
     return changed;
   }
 
-  samples(): Iterable<SeriesSample> {
+  samples(): Iterable<LatestSample> {
     return this.#series.values();
   }
 
@@ -174,9 +168,9 @@ export const isExited = (r: Pick<ContainerRow, 'state'>) => r.state === 'exited'
  * A report's summaries are stamped with the collection's time and the collector's series with
  * its run's, which starts a little later; `intervalMs` tells a report's summaries from an older one's.
  */
-export function deriveTable(samples: Iterable<SeriesSample>, intervalMs: number): ContainerTable {
-  const run: SeriesSample[] = [];
-  const summary: SeriesSample[] = [];
+export function deriveTable(samples: Iterable<LatestSample>, intervalMs: number): ContainerTable {
+  const run: LatestSample[] = [];
+  const summary: LatestSample[] = [];
   let runTs = Number.NEGATIVE_INFINITY;
   let sumTs = Number.NEGATIVE_INFINITY;
   for (const s of samples) {
@@ -382,7 +376,7 @@ export function lastCounts(series: readonly { labels: Record<string, string>; po
  * Event moments in one live report for the container `id`, against the counts known so far
  * (which it updates): a counter not known yet appeared with this report.
  */
-export function liveEventMoments(samples: readonly SeriesSample[], id: string, known: Map<string, number>): EventMoment[] {
+export function liveEventMoments(samples: readonly LatestSample[], id: string, known: Map<string, number>): EventMoment[] {
   const out: EventMoment[] = [];
   for (const s of samples) {
     if (s.name !== CONTAINER_EVENTS_METRIC || s.labels.id !== id || s.value === null) continue;

@@ -1,20 +1,12 @@
+import type { Agent, FleetSummary } from '@falconet/protocol/api';
 import { useQuery } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { memo, useCallback, useDeferredValue, useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
-import type { Agent } from '../api.ts';
 import { duration, percent, rate } from '../format.ts';
 import { getJson } from '../http.ts';
 import { agoText, type Translate, useI18n } from '../i18n.tsx';
 import { drawSparkline } from './sparkline.ts';
 import type { AgentStore } from './store.ts';
-
-interface FleetSummary {
-  agents: number;
-  online: number;
-  offline: number;
-  averages: Record<string, number | null>;
-  totals: { networkReceiveBytesPerSecond: number; networkTransmitBytesPerSecond: number };
-}
 
 const SORTS: Record<string, (a: Agent) => string | number> = {
   hostname: (a) => a.hostname.toLowerCase(),

@@ -1,4 +1,4 @@
-import type { Agent } from '../api.ts';
+import type { Agent } from '@falconet/protocol/api';
 import { getJson } from '../http.ts';
 
 /** How many CPU points a row's sparkline keeps (15 minutes at one point per 15 s). */

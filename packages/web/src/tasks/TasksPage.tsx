@@ -1,25 +1,10 @@
+import type { Task, TaskAgentHealth, TaskAgents, TaskAuditEntry, TaskLiveMessage, TaskOutput, TaskRun } from '@falconet/protocol/api';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { fetchAgents } from '../api.ts';
 import { dateTime, type Lang, type Translate, useI18n, word } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
-import {
-  type AgentHealth,
-  type AuditEntry,
-  commandLine,
-  createTask,
-  fetchAudit,
-  fetchHealth,
-  fetchOutput,
-  fetchTask,
-  fetchTasks,
-  type OutputRecord,
-  parseLabels,
-  type Run,
-  type Task,
-  type TaskLiveMessage,
-  taskAction,
-} from './api.ts';
+import { commandLine, createTask, fetchAudit, fetchHealth, fetchOutput, fetchTask, fetchTasks, parseLabels, taskAction } from './api.ts';
 import './tasks.css';
 import { RecordsTable } from '../RecordsTable.tsx';
 
@@ -51,7 +36,7 @@ function TaskIndex({ live, go }: { live: LiveConnection; go(path: string): void 
       live.onTask((msg) => {
         if (msg.type === 'task') void client.invalidateQueries({ queryKey: ['tasks'], exact: true });
         if (msg.type === 'task_agent') {
-          client.setQueryData<{ backend: 'stream' | 'etcd'; items: AgentHealth[] }>(['tasks', 'health'], (old) =>
+          client.setQueryData<TaskAgents>(['tasks', 'health'], (old) =>
             old ? { ...old, items: [...old.items.filter((a) => a.agentId !== msg.agent.agentId), msg.agent] } : old,
           );
         }
@@ -202,11 +187,11 @@ function NewTaskForm({ onCreated }: { onCreated(t: Task): void }) {
 }
 
 interface RunState {
-  run: Run;
-  output: Map<number, OutputRecord>;
+  run: TaskRun;
+  output: Map<number, TaskOutput>;
 }
 
-const runKey = (r: Pick<Run, 'agentId' | 'runId'>) => `${r.agentId}/${r.runId}`;
+const runKey = (r: Pick<TaskRun, 'agentId' | 'runId'>) => `${r.agentId}/${r.runId}`;
 
 function TaskDetail({ id, live, go }: { id: string; live: LiveConnection; go(path: string): void }) {
   const { t, lang } = useI18n();
@@ -257,7 +242,7 @@ function TaskDetail({ id, live, go }: { id: string; live: LiveConnection; go(pat
         patchRun(runKey(msg), (s) => {
           const output = new Map(s?.output);
           output.set(msg.seq, { seq: msg.seq, stream: msg.stream, data: msg.data, timeMs: msg.timeMs });
-          const run: Run = s?.run ?? {
+          const run: TaskRun = s?.run ?? {
             taskId: id,
             agentId: msg.agentId,
             runId: msg.runId,
@@ -402,7 +387,7 @@ function RunPanel({ state, hostname }: { state: RunState; hostname: string }) {
 
 function AuditLog({ live, taskId }: { live: LiveConnection; taskId?: string }) {
   const { t, lang } = useI18n();
-  const [entries, setEntries] = useState<AuditEntry[]>([]);
+  const [entries, setEntries] = useState<TaskAuditEntry[]>([]);
   const reload = useCallback(() => {
     fetchAudit(taskId)
       .then((r) => setEntries(r.items))
@@ -448,7 +433,7 @@ function AuditLog({ live, taskId }: { live: LiveConnection; taskId?: string }) {
   );
 }
 
-function EtcdHealth({ agents }: { agents: AgentHealth[] }) {
+function EtcdHealth({ agents }: { agents: TaskAgentHealth[] }) {
   const { t, lang } = useI18n();
   return (
     <>

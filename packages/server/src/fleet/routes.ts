@@ -1,10 +1,9 @@
+import { type Agent, ErrorBody, type FleetHistory, type FleetHistorySpan, FleetSummary, FleetSummaryQuery } from '@falconet/protocol/api';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import './access.ts';
-import type { AgentRegistry, AgentView } from '../registry.ts';
+import '../api/access.ts';
+import { parseAgentLabels } from '../metrics/routes.ts';
+import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
-import { parseAgentLabels } from './metrics.ts';
-import { ErrorResponse } from './schemas.ts';
 
 /** The metrics the summary averages across agents, by the key it answers with. */
 export const FLEET_AVERAGED = {
@@ -14,8 +13,7 @@ export const FLEET_AVERAGED = {
   load1: 'node_load1',
 } as const;
 
-const HISTORY = z.enum(['15m', '1h', '6h', '24h', '7d', '30d']);
-const HISTORY_MS: Record<z.infer<typeof HISTORY>, number> = {
+const HISTORY_MS: Record<FleetHistorySpan, number> = {
   '15m': 900_000,
   '1h': 3_600_000,
   '6h': 21_600_000,
@@ -24,9 +22,7 @@ const HISTORY_MS: Record<z.infer<typeof HISTORY>, number> = {
   '30d': 2_592_000_000,
 };
 
-const Averages = z.record(z.string(), z.number().nullable());
-
-function averagesOf(agents: AgentView[]): Record<string, number | null> {
+function averagesOf(agents: Agent[]): Record<string, number | null> {
   const averages: Record<string, number | null> = {};
   for (const [key, name] of Object.entries(FLEET_AVERAGED)) {
     let sum = 0;
@@ -43,27 +39,8 @@ function averagesOf(agents: AgentView[]): Record<string, number | null> {
   return averages;
 }
 
-const FleetHistoryResponse = z.object({
-  stepMs: z.number(),
-  series: z.record(z.string(), z.array(z.tuple([z.number(), z.number().nullable()]))),
-});
-export type FleetHistory = z.infer<typeof FleetHistoryResponse>;
-
-const FleetSummaryResponse = z.object({
-  agents: z.number(),
-  online: z.number(),
-  offline: z.number(),
-  averages: Averages,
-  totals: z.object({ networkReceiveBytesPerSecond: z.number(), networkTransmitBytesPerSecond: z.number() }),
-  groups: z
-    .array(z.object({ labels: z.record(z.string(), z.string()), agents: z.number(), online: z.number(), averages: Averages }))
-    .optional(),
-  history: FleetHistoryResponse.optional(),
-});
-export type FleetSummary = z.infer<typeof FleetSummaryResponse>;
-
 /** Counts, averages and totals of these agents as the registry has them now; with `by`, also per value of that label. */
-export function fleetSnapshot(all: AgentView[], by?: string): FleetSummary {
+export function fleetSnapshot(all: Agent[], by?: string): FleetSummary {
   const online = all.filter((a) => a.status === 'online');
   const total = (name: string) => online.reduce((s, a) => s + (a.summary[name] ?? 0), 0);
   const out: FleetSummary = {
@@ -77,7 +54,7 @@ export function fleetSnapshot(all: AgentView[], by?: string): FleetSummary {
     },
   };
   if (by) {
-    const groups = new Map<string, AgentView[]>();
+    const groups = new Map<string, Agent[]>();
     for (const a of all) {
       const v = a.labels[by] ?? '';
       const g = groups.get(v);
@@ -150,22 +127,8 @@ export const fleetApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: S
       schema: {
         summary: 'Counts and averages across online agents; optionally per label value and over time',
         tags: ['fleet'],
-        querystring: z.object({
-          label: z
-            .union([z.string(), z.array(z.string())])
-            .optional()
-            .describe('only agents with this label NAME=VALUE; repeat for several'),
-          by: z
-            .string()
-            .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a label name')
-            .optional()
-            .describe('also break the counts and averages down by this agent label'),
-          history: HISTORY.optional().describe('also the fleet averages over this range, from the store (recomputed at most every 10 s)'),
-        }),
-        response: {
-          200: FleetSummaryResponse,
-          400: ErrorResponse,
-        },
+        querystring: FleetSummaryQuery,
+        response: { 200: FleetSummary, 400: ErrorBody },
       },
     },
     async (req) => {

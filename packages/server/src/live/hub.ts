@@ -1,13 +1,9 @@
 import type { Sample } from '@falconet/protocol';
-import type { AgentView } from './registry.ts';
-import { maskedForViewer, type TaskLiveMessage } from './tasks/messages.ts';
+import type { Agent, LiveServerMessage, TaskLiveMessage } from '@falconet/protocol/api';
+import { maskedForViewer } from '../tasks/messages.ts';
 
-/** Messages the server pushes to browsers over /api/live. */
-export type LiveMessage =
-  | { type: 'hello'; serverTimeMs: number }
-  | { type: 'agent'; agent: AgentView }
-  | { type: 'samples'; agentId: string; timestampMs: number; samples: Pick<Sample, 'name' | 'labels' | 'value' | 'timestampMs'>[] }
-  | TaskLiveMessage;
+/** Messages the server pushes to browsers over /api/live (an `error` answers a client message it cannot read). */
+export type LiveMessage = Exclude<LiveServerMessage, { type: 'error' }>;
 
 export interface LiveSubscriber {
   send(msg: LiveMessage): void;
@@ -32,7 +28,7 @@ export class LiveHub {
     return this.#subs.size;
   }
 
-  agentChanged(agent: AgentView): void {
+  agentChanged(agent: Agent): void {
     const msg: LiveMessage = { type: 'agent', agent };
     for (const s of this.#subs) s.send(msg);
   }

@@ -1,16 +1,25 @@
+import {
+  Agent,
+  AgentLabelsBody,
+  AgentList,
+  AgentListQuery,
+  type AgentNumericField,
+  AgentParams,
+  type AgentSortKey,
+  ErrorBody,
+  SequenceReset,
+} from '@falconet/protocol/api';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import './access.ts';
-import { trustedLabelsProblem } from '../agents/labels.ts';
+import '../api/access.ts';
+import { ApiError, notFound } from '../api/errors.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import { actorOf } from '../auth/service.ts';
-import type { AgentRegistry, AgentView } from '../registry.ts';
+import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
-import { ApiError, notFound } from './errors.ts';
-import { AgentSchema, ErrorResponse } from './schemas.ts';
+import { trustedLabelsProblem } from './labels.ts';
 
 /** Summary values an agent list can be sorted and filtered by (`where=cpu>80`). */
-const NUMERIC: Record<string, (a: AgentView) => number> = {
+const NUMERIC: Record<AgentNumericField, (a: Agent) => number> = {
   lastSeenMs: (a) => a.lastSeenMs,
   firstSeenMs: (a) => a.firstSeenMs,
   cpu: (a) => a.summary.falconet_cpu_usage_percent ?? -1,
@@ -22,9 +31,7 @@ const NUMERIC: Record<string, (a: AgentView) => number> = {
   uptime: (a) => a.summary.falconet_uptime_seconds ?? -1,
 };
 
-const SORT_KEYS = ['hostname', 'id', 'status', 'os', 'version', ...Object.keys(NUMERIC)] as [string, ...string[]];
-
-const sortValue: Record<string, (a: AgentView) => string | number> = {
+const sortValue: Record<AgentSortKey, (a: Agent) => string | number> = {
   hostname: (a) => a.hostname.toLowerCase(),
   id: (a) => a.id,
   status: (a) => a.status,
@@ -35,10 +42,10 @@ const sortValue: Record<string, (a: AgentView) => string | number> = {
 
 const WHERE = /^([a-zA-Z0-9]+)(>=|<=|!=|>|<|=)(-?\d+(?:\.\d+)?)$/;
 
-function parseWhere(raw: string | string[] | undefined): ((a: AgentView) => boolean)[] {
+function parseWhere(raw: string | string[] | undefined): ((a: Agent) => boolean)[] {
   return (Array.isArray(raw) ? raw : raw ? [raw] : []).map((w) => {
     const m = WHERE.exec(w.replaceAll(' ', ''));
-    const get = m ? NUMERIC[m[1] as string] : undefined;
+    const get = m ? NUMERIC[m[1] as AgentNumericField] : undefined;
     if (!m || !get) {
       throw new ApiError(
         400,
@@ -66,26 +73,8 @@ export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: 
       schema: {
         summary: 'List agents, with filtering, sorting and pagination',
         tags: ['agents'],
-        querystring: z.object({
-          q: z.string().max(200).optional().describe('substring of hostname, id or IP'),
-          status: z.enum(['online', 'offline']).optional(),
-          label: z
-            .union([z.string(), z.array(z.string())])
-            .optional()
-            .describe('label filter NAME=VALUE; repeat for several'),
-          os: z.string().max(200).optional().describe('substring of the operating system'),
-          platform: z.string().max(100).optional(),
-          version: z.string().max(100).optional().describe('agent version, exact'),
-          where: z
-            .union([z.string().max(100), z.array(z.string().max(100)).max(20)])
-            .optional()
-            .describe('numeric filter FIELD OP NUMBER, e.g. cpu>80 or disk>=90; repeat for several'),
-          sort: z.enum(SORT_KEYS).default('hostname'),
-          order: z.enum(['asc', 'desc']).default('asc'),
-          limit: z.coerce.number().int().min(1).max(10_000).default(1000),
-          offset: z.coerce.number().int().min(0).default(0),
-        }),
-        response: { 200: z.object({ items: z.array(AgentSchema), total: z.number() }), 400: ErrorResponse },
+        querystring: AgentListQuery,
+        response: { 200: AgentList, 400: ErrorBody },
       },
     },
     async (req) => {
@@ -109,7 +98,7 @@ export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: 
             (!version || a.version === version) &&
             where.every((w) => w(a)),
         );
-      const key = sortValue[sort] as (a: AgentView) => string | number;
+      const key = sortValue[sort];
       const dir = order === 'asc' ? 1 : -1;
       items = items.sort((a, b) => {
         const x = key(a);
@@ -127,8 +116,8 @@ export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: 
       schema: {
         summary: 'One agent',
         tags: ['agents'],
-        params: z.object({ id: z.string().max(128) }),
-        response: { 200: AgentSchema, 404: ErrorResponse },
+        params: AgentParams,
+        response: { 200: Agent, 404: ErrorBody },
       },
     },
     async (req) => {
@@ -145,9 +134,9 @@ export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: 
       schema: {
         summary: "Set an agent's server-side labels: trusted, with its token's they choose it for label-targeted tasks",
         tags: ['agents'],
-        params: z.object({ id: z.string().max(128) }),
-        body: z.object({ labels: z.record(z.string(), z.string()).describe('the whole set; "" removes a label of its token') }),
-        response: { 200: AgentSchema, 400: ErrorResponse, 404: ErrorResponse },
+        params: AgentParams,
+        body: AgentLabelsBody,
+        response: { 200: Agent, 400: ErrorBody, 404: ErrorBody },
       },
     },
     async (req) => {
@@ -179,11 +168,8 @@ export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: 
         description:
           'For an agent whose reports are refused as a sequence jump it really made (ingest.max_sequence_jump), or whose stored sequence is implausible. Its samples stay.',
         tags: ['agents'],
-        params: z.object({ id: z.string().max(128) }),
-        response: {
-          200: z.object({ agentId: z.string(), previousLastSeq: z.number(), lastSeq: z.number() }),
-          404: ErrorResponse,
-        },
+        params: AgentParams,
+        response: { 200: SequenceReset, 404: ErrorBody },
       },
     },
     async (req) => {

@@ -1,15 +1,8 @@
+import { LiveClientMessage, type LiveServerMessage } from '@falconet/protocol/api';
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
-import './access.ts';
-import type { LiveHub, LiveMessage } from '../live.ts';
+import '../api/access.ts';
 import { seesTaskEnv } from '../tasks/messages.ts';
-
-const ClientMessage = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('subscribe'), agentId: z.string().min(1).max(128) }),
-  z.object({ type: z.literal('unsubscribe'), agentId: z.string().min(1).max(128) }),
-  z.object({ type: z.literal('subscribe_task'), taskId: z.string().min(1).max(128) }),
-  z.object({ type: z.literal('unsubscribe_task'), taskId: z.string().min(1).max(128) }),
-]);
+import type { LiveHub, LiveMessage } from './hub.ts';
 
 /** A browser that cannot keep up is dropped rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -34,16 +27,15 @@ export const liveApi: FastifyPluginAsync<{ live: LiveHub }> = async (app, { live
     const remove = live.add({ send, agents, tasks, seesTaskEnv: seesTaskEnv(req.identity?.role) });
     send({ type: 'hello', serverTimeMs: Date.now() });
     socket.on('message', (data: Buffer) => {
-      let parsed: z.infer<typeof ClientMessage>;
+      let parsed: LiveClientMessage;
       try {
-        parsed = ClientMessage.parse(JSON.parse(data.toString('utf8')));
+        parsed = LiveClientMessage.parse(JSON.parse(data.toString('utf8')));
       } catch (err) {
-        socket.send(
-          JSON.stringify({
-            type: 'error',
-            error: { code: 'bad_request', message: `unreadable live message: ${(err as Error).message.slice(0, 200)}` },
-          }),
-        );
+        const refusal: LiveServerMessage = {
+          type: 'error',
+          error: { code: 'bad_request', message: `unreadable live message: ${(err as Error).message.slice(0, 200)}` },
+        };
+        socket.send(JSON.stringify(refusal));
         return;
       }
       if (parsed.type === 'subscribe') agents.add(parsed.agentId);

@@ -1,10 +1,9 @@
 import type { Sample } from '@falconet/protocol';
+import { ErrorBody, PushAnswer, PushBody, PushQuery } from '@falconet/protocol/api';
 import type { FastifyError, FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import '../api/access.ts';
 import { ApiError } from '../api/errors.ts';
-import { ErrorResponse } from '../api/schemas.ts';
 import type { IngestCounters, RejectReason } from './counters.ts';
 import { PushError, type PushWriter, pushedSample } from './push.ts';
 import { httpSender } from './push-auth.ts';
@@ -53,14 +52,9 @@ export const pushApi: FastifyPluginAsyncZod<PushApiOptions> = async (app, opts) 
           '(the endpoint becomes the host label) or a Falconet sample {name, labels, value, timestampMs}, whose host is its ' +
           '"host" label or ?host=. Samples are stored under the agent id push:<host>.',
         tags: ['ingest'],
-        querystring: z.object({ host: z.string().min(1).max(255).optional().describe('host of Falconet samples without a host label') }),
-        body: z.array(z.unknown()).describe('Open-Falcon records or Falconet samples'),
-        response: {
-          200: z.object({ accepted: z.number(), hosts: z.number() }),
-          400: ErrorResponse,
-          413: ErrorResponse,
-          429: ErrorResponse,
-        },
+        querystring: PushQuery,
+        body: PushBody,
+        response: { 200: PushAnswer, 400: ErrorBody, 413: ErrorBody, 429: ErrorBody },
       },
     },
     async (req, reply) => {

@@ -1,21 +1,23 @@
+import {
+  AggregateAnswer,
+  AggregateQuery,
+  ErrorBody,
+  LatestAnswer,
+  LatestQuery,
+  MAX_POINTS,
+  NamesAnswer,
+  NamesQuery,
+  type Point,
+  SeriesAnswer,
+  SeriesQuery,
+  TopAnswer,
+  TopQuery,
+} from '@falconet/protocol/api';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import './access.ts';
+import '../api/access.ts';
+import { ApiError, notFound } from '../api/errors.ts';
 import type { AgentRegistry } from '../registry.ts';
-import { ACROSS_AGGREGATIONS, AGGREGATIONS, type Store } from '../store/types.ts';
-import { ApiError, notFound } from './errors.ts';
-import { ErrorResponse, timeParam } from './schemas.ts';
-
-/** At most this many buckets per series; a wider request gets a coarser step. */
-const MAX_POINTS = 11_000;
-/** Metric names one /api/metrics/latest request may ask for. */
-const MAX_LATEST_NAMES = 32;
-
-const SeriesSchema = z.object({
-  name: z.string(),
-  labels: z.record(z.string(), z.string()),
-  points: z.array(z.tuple([z.number(), z.number().nullable()])),
-});
+import type { Store } from '../store/types.ts';
 
 export const metricsApi: FastifyPluginAsyncZod<{ store: Store; registry: AgentRegistry }> = async (app, { store, registry }) => {
   app.get(
@@ -25,16 +27,8 @@ export const metricsApi: FastifyPluginAsyncZod<{ store: Store; registry: AgentRe
       schema: {
         summary: 'History of one metric of one agent, downsampled on the server',
         tags: ['metrics'],
-        querystring: z.object({
-          agent: z.string().min(1).max(128),
-          name: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'must be a metric name'),
-          labels: z.string().max(2000).optional().describe('label matchers as JSON {"cpu":"0"} or k=v,k=v'),
-          from: timeParam.optional(),
-          to: timeParam.optional(),
-          step: z.coerce.number().int().min(0).max(86_400_000).optional().describe('bucket width in ms; 0 = raw'),
-          agg: z.enum(AGGREGATIONS).default('avg').describe('aggregation within each bucket'),
-        }),
-        response: { 200: z.object({ series: z.array(SeriesSchema), stepMs: z.number() }), 400: ErrorResponse, 404: ErrorResponse },
+        querystring: SeriesQuery,
+        response: { 200: SeriesAnswer, 400: ErrorBody, 404: ErrorBody },
       },
     },
     async (req) => {
@@ -56,13 +50,11 @@ export const metricsApi: FastifyPluginAsyncZod<{ store: Store; registry: AgentRe
         stepMs,
         series: series.map(({ stepMs: _, ...s }) => ({
           ...s,
-          points: s.points.map(([t, v]) => [t, Number.isFinite(v) ? v : null] as [number, number | null]),
+          points: s.points.map(([t, v]) => [t, Number.isFinite(v) ? v : null] as Point),
         })),
       };
     },
   );
-
-  const metricName = z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'must be a metric name');
 
   app.get(
     '/api/metrics/latest',
@@ -71,29 +63,8 @@ export const metricsApi: FastifyPluginAsyncZod<{ store: Store; registry: AgentRe
       schema: {
         summary: "The latest sample of each series of several metrics of one agent (a table's current values in one request)",
         tags: ['metrics'],
-        querystring: z.object({
-          agent: z.string().min(1).max(128),
-          name: z
-            .union([metricName, z.array(metricName).min(1).max(MAX_LATEST_NAMES)])
-            .describe(`a metric name; repeat for up to ${MAX_LATEST_NAMES}`),
-          labels: z.string().max(2000).optional().describe('label matchers as JSON {"id":"/docker/..."} or k=v,k=v'),
-          from: timeParam.optional().describe('look back to here (default: 5 minutes before to)'),
-          to: timeParam.optional(),
-        }),
-        response: {
-          200: z.object({
-            samples: z.array(
-              z.object({
-                name: z.string(),
-                labels: z.record(z.string(), z.string()),
-                value: z.number().nullable(),
-                timestampMs: z.number(),
-              }),
-            ),
-          }),
-          400: ErrorResponse,
-          404: ErrorResponse,
-        },
+        querystring: LatestQuery,
+        response: { 200: LatestAnswer, 400: ErrorBody, 404: ErrorBody },
       },
     },
     async (req) => {
@@ -119,17 +90,6 @@ export const metricsApi: FastifyPluginAsyncZod<{ store: Store; registry: AgentRe
     },
   );
 
-  const AgentFilter = {
-    agent: z
-      .union([z.string().max(128), z.array(z.string().max(128)).max(10_000)])
-      .optional()
-      .describe('only these agents (repeat); default all'),
-    label: z
-      .union([z.string(), z.array(z.string())])
-      .optional()
-      .describe("only agents with this label NAME=VALUE (the agent's own labels); repeat for several"),
-  };
-
   /** Agent ids that pass the agent and label filters; undefined = every agent. */
   const agentsFor = (agent: string | string[] | undefined, label: string | string[] | undefined): string[] | undefined => {
     const ids = agent === undefined ? undefined : Array.isArray(agent) ? agent : [agent];
@@ -146,35 +106,8 @@ export const metricsApi: FastifyPluginAsyncZod<{ store: Store; registry: AgentRe
       schema: {
         summary: 'One metric across agents: fleet averages, sums or extremes, optionally grouped by labels',
         tags: ['metrics'],
-        querystring: z.object({
-          name: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'must be a metric name'),
-          labels: z.string().max(2000).optional().describe('sample label matchers as JSON or k=v,k=v'),
-          ...AgentFilter,
-          from: timeParam.optional(),
-          to: timeParam.optional(),
-          step: z.coerce.number().int().min(1000).max(86_400_000).optional().describe('bucket width in ms (default: about 300 buckets)'),
-          agg: z.enum(AGGREGATIONS).default('avg').describe('per series, within each bucket'),
-          across: z.enum(ACROSS_AGGREGATIONS).default('avg').describe('across the series of a group'),
-          by: z
-            .string()
-            .max(500)
-            .regex(/^[a-zA-Z_][a-zA-Z0-9_]*(,[a-zA-Z_][a-zA-Z0-9_]*)*$/, 'comma-separated label names')
-            .optional()
-            .describe('group by sample or agent labels; "agent" groups per agent'),
-        }),
-        response: {
-          200: z.object({
-            stepMs: z.number(),
-            groups: z.array(
-              z.object({
-                group: z.record(z.string(), z.string()),
-                series: z.number(),
-                points: z.array(z.tuple([z.number(), z.number().nullable()])),
-              }),
-            ),
-          }),
-          400: ErrorResponse,
-        },
+        querystring: AggregateQuery,
+        response: { 200: AggregateAnswer, 400: ErrorBody },
       },
     },
     async (req) => {
@@ -199,7 +132,7 @@ export const metricsApi: FastifyPluginAsyncZod<{ store: Store; registry: AgentRe
         stepMs: groups[0]?.stepMs ?? stepMs,
         groups: groups.map(({ stepMs: _, ...g }) => ({
           ...g,
-          points: g.points.map(([t, v]) => [t, Number.isFinite(v) ? v : null] as [number, number | null]),
+          points: g.points.map(([t, v]) => [t, Number.isFinite(v) ? v : null] as Point),
         })),
       };
     },
@@ -212,24 +145,8 @@ export const metricsApi: FastifyPluginAsyncZod<{ store: Store; registry: AgentRe
       schema: {
         summary: 'The k series of a metric ranking highest (or lowest) by an aggregation over the range',
         tags: ['metrics'],
-        querystring: z.object({
-          name: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'must be a metric name'),
-          labels: z.string().max(2000).optional(),
-          ...AgentFilter,
-          from: timeParam.optional(),
-          to: timeParam.optional(),
-          agg: z.enum(AGGREGATIONS).default('avg').describe('over the whole range'),
-          k: z.coerce.number().int().min(1).max(10_000).default(10),
-          order: z.enum(['desc', 'asc']).default('desc'),
-        }),
-        response: {
-          200: z.object({
-            items: z.array(
-              z.object({ agentId: z.string(), hostname: z.string(), labels: z.record(z.string(), z.string()), value: z.number() }),
-            ),
-          }),
-          400: ErrorResponse,
-        },
+        querystring: TopQuery,
+        response: { 200: TopAnswer, 400: ErrorBody },
       },
     },
     async (req) => {
@@ -256,8 +173,8 @@ export const metricsApi: FastifyPluginAsyncZod<{ store: Store; registry: AgentRe
       schema: {
         summary: 'Metric names stored, for one agent or all',
         tags: ['metrics'],
-        querystring: z.object({ agent: z.string().max(128).optional() }),
-        response: { 200: z.object({ names: z.array(z.string()) }), 400: ErrorResponse },
+        querystring: NamesQuery,
+        response: { 200: NamesAnswer, 400: ErrorBody },
       },
     },
     async (req) => ({ names: await store.metricNames(req.query.agent) }),

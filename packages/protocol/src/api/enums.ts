@@ -1,0 +1,55 @@
+/**
+ * The values of the API's enums, as plain lists without zod: the contract's schemas make `z.enum`s
+ * of them, the server checks against them, and the dashboard lists them in its forms
+ * (`@falconet/protocol/api/enums`) without taking zod into its bundle.
+ */
+
+/** Who may call a route: viewer reads, operator acts (tasks, silences), admin manages users and tokens. */
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+/** How a caller is known: a browser session, an API token, or loopback before any user exists. */
+export const IDENTITY_KINDS = ['session', 'token', 'local'] as const;
+/** setup: no user exists yet, loopback needs no sign-in. */
+export const SESSION_MODES = ['setup', 'signed-in', 'signed-out'] as const;
+export const AUDIT_OUTCOMES = ['ok', 'denied', 'failed', 'locked'] as const;
+
+export const AGENT_STATUSES = ['online', 'offline'] as const;
+
+/** How the points inside one time bucket become one value. */
+export const SERIES_AGGREGATIONS = ['avg', 'min', 'max', 'last', 'sum', 'count', 'p95'] as const;
+/** How the values of several series in one bucket become one value. */
+export const ACROSS_AGGREGATIONS = ['avg', 'min', 'max', 'sum', 'count'] as const;
+/** The spans GET /api/fleet/summary?history= answers for. */
+export const FLEET_HISTORY_SPANS = ['15m', '1h', '6h', '24h', '7d', '30d'] as const;
+
+export const TASK_KINDS = ['run', 'cron'] as const;
+export const TASK_STATUSES = ['active', 'done', 'paused', 'deleted', 'cancelled'] as const;
+export const RUN_STATUSES = [
+  'pending',
+  'sent',
+  'running',
+  'succeeded',
+  'failed',
+  'refused',
+  'timeout',
+  'cancelled',
+  'interrupted',
+  'undeliverable',
+] as const;
+/** Where the server keeps tasks for its agents: on their streams, or in etcd. */
+export const TASK_BACKENDS = ['stream', 'etcd'] as const;
+/** An agent's etcd health: alive while its lease holds, lost once it expired. */
+export const TASK_AGENT_HEALTH = ['alive', 'lost'] as const;
+export const TASK_OUTPUT_STREAMS = ['stdout', 'stderr', 'exit', 'refused'] as const;
+
+export const ALERT_STATES = ['pending', 'firing'] as const;
+/** The states an alert's history records it moving to. */
+export const ALERT_HISTORY_STATES = ['pending', 'firing', 'resolved', 'inactive'] as const;
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export const RULE_KINDS = ['threshold', 'agent_offline', 'no_data', 'container_down', 'container_restarting', 'disk_full'] as const;
+/** How a threshold rule reduces its window of samples to one value. */
+export const WINDOW_AGGREGATIONS = ['avg', 'min', 'max', 'last', 'sum', 'count', 'rate', 'increase', 'delta'] as const;
+export const COMPARISONS = ['>', '>=', '<', '<=', '==', '!='] as const;
+export const MATCH_OPS = ['=', '!=', '=~', '!~'] as const;
+/** Where a rule, channel or silence comes from: the REST API or the rules file. */
+export const SPEC_SOURCES = ['api', 'file'] as const;
+export const DELIVERY_STATUSES = ['queued', 'sending', 'delivered', 'failed', 'dropped'] as const;
