@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { scrapedSeries } from '../testing/exposition.ts';
 import { freePort, getJson, ROOT, type ServerProc, startServer, tempDir } from '../testing/processes.ts';
 import { type ObservedSeries, observedHostSeries, realisticHostSeries } from '../testing/series.ts';
 import type { SeriesGenerator } from '../testing/simulator.ts';
@@ -211,17 +212,10 @@ export async function startBenchServer(dataDir: string, env: Record<string, stri
   }
 }
 
-/** The value of one metric (summed over label sets matching `labels`) in Prometheus text. */
+/** The value of one metric (summed over label sets matching `labels`) in Prometheus text; NaN when absent. */
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  let found = false;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    found = true;
-  }
-  return found ? sum : Number.NaN;
+  const series = scrapedSeries(text, name, labels);
+  return series.length === 0 ? Number.NaN : series.reduce((sum, m) => sum + m.value, 0);
 }
 
 export async function scrape(url: string): Promise<string> {
@@ -263,10 +257,9 @@ export function slowAckReport(timed: [number, number][], thresholdMs = 1000): st
 
 function histogramBuckets(text: string, name: string): Map<number, number> {
   const buckets = new Map<number, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}_bucket{`)) continue;
-    const le = /le="([^"]+)"/.exec(line)?.[1] as string;
-    buckets.set(le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), Number(line.slice(line.lastIndexOf(' ') + 1)));
+  for (const m of scrapedSeries(text, `${name}_bucket`)) {
+    const le = m.labels.le as string;
+    buckets.set(le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), m.value);
   }
   return buckets;
 }

@@ -5,32 +5,15 @@
  * Reports are built from one real collection of this host, so the samples have node_exporter's
  * names, labels and values.
  */
-import {
-  CollectorSet,
-  familiesToSamples,
-  loadCollectorDefinitions,
-  MemoryBacklog,
-  ReportStream,
-  type SequenceSource,
-  selectCollectors,
-} from '@falconet/agent';
+import { CollectorSet, familiesToSamples, loadCollectorDefinitions, MemoryBacklog, ReportStream, selectCollectors } from '@falconet/agent';
 import type { Sample } from '@falconet/protocol';
 import pino from 'pino';
+import { bareIdentity, MemorySequence } from '../testing/agent-channel.ts';
 import { startServer } from '../testing/processes.ts';
 import { TcpProxy } from '../testing/proxy.ts';
 import { cpuSeconds, emit, progress, quick } from './lib.ts';
 
 const log = pino({ level: 'silent' });
-
-class Counter implements SequenceSource {
-  #n = 1;
-  next() {
-    return this.#n++;
-  }
-  advancePast(seq: number) {
-    if (seq >= this.#n) this.#n = seq + 1;
-  }
-}
 
 async function hostSamples(): Promise<Sample[]> {
   const set = new CollectorSet(selectCollectors(await loadCollectorDefinitions(), {}), {
@@ -61,22 +44,12 @@ async function run(
   for (let a = 0; a < agents; a++) {
     const stream = new ReportStream({
       address: { host: target.host, port: target.port, tls: false },
-      identity: {
-        agentId: `${prefix}-${a}`,
-        hostname: `${prefix}-${a}`,
-        ips: [],
-        primaryIp: '',
-        os: 'bench',
-        kernel: '',
-        arch: '',
-        platform: '',
-        bootTimeMs: 0,
-      },
+      identity: bareIdentity(`${prefix}-${a}`, { os: 'bench' }),
       labels: {},
       token: '',
       intervalMs: 1000,
       log,
-      sequence: new Counter(),
+      sequence: new MemorySequence(),
       backlog: new MemoryBacklog(reports + 1),
       gzip,
     });

@@ -14,10 +14,11 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type RawStream, rawStream, registerMessage, registerOn, rejectedCount, reportMessage } from '../testing/agent-channel.ts';
+import { scrapedValue } from '../testing/exposition.ts';
 import { storedLedger } from '../testing/ledger.ts';
 import {
   type AgentProc,
-  createAgentToken,
+  createToken,
   eventually,
   getJson,
   type ServerProc,
@@ -40,7 +41,7 @@ async function post(url: string, body: unknown): Promise<{ status: number; body:
 
 /** One value of an agent's or the server's /metrics, 0 when absent. */
 function metric(text: string, name: string): number {
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return scrapedValue(text, name) ?? 0;
 }
 
 const gauge = (name: string, value: number): Sample => ({ name, labels: {}, value, timestampMs: Date.now() });
@@ -57,8 +58,8 @@ describe('an agent token is one agent identity', () => {
     let server: ServerProc = await startServer(ports);
     cleanup.push(() => server.stop());
     const target = `127.0.0.1:${server.grpcPort}`;
-    const victimToken = await createAgentToken(server.dataDir, hostname());
-    const attackerToken = await createAgentToken(server.dataDir, 'web-2');
+    const victimToken = await createToken(server.dataDir, { agent: hostname() });
+    const attackerToken = await createToken(server.dataDir, { agent: 'web-2' });
 
     // The victim: a real agent with a fixed id, tasks on, allowed to print one variable of the task's environment.
     const agentDir = tempDir('falconet-victim-');

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scrapedSeries } from '../testing/exposition.ts';
 import {
   AGENT_CLI,
   type AgentProc,
@@ -22,20 +23,6 @@ interface Series {
 }
 
 const INTERVAL_MS = 1000;
-
-/** One sample line of an exposition, parsed enough to find series by labels. */
-function scrapeSeries(text: string, name: string, match: Record<string, string>): { labels: Record<string, string>; value: number }[] {
-  const out: { labels: Record<string, string>; value: number }[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const close = line.lastIndexOf('}');
-    const labels: Record<string, string> = {};
-    for (const m of line.slice(name.length + 1, close).matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g))
-      labels[m[1] as string] = m[2] as string;
-    if (Object.entries(match).every(([k, v]) => labels[k] === v)) out.push({ labels, value: Number(line.slice(close + 2)) });
-  }
-  return out;
-}
 
 describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () => {
   let dockerd: Dockerd;
@@ -141,7 +128,7 @@ describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () =
   it('serves cAdvisor names with id, name, image, namespace, pod and container labels', async () => {
     const text = await metrics();
     const burn = { id: `/docker/${ids.burn}`, name: 'burn', image: TEST_IMAGE };
-    const cpu = scrapeSeries(text, 'container_cpu_usage_seconds_total', burn);
+    const cpu = scrapedSeries(text, 'container_cpu_usage_seconds_total', burn);
     expect(cpu).toHaveLength(1);
     expect(cpu[0]?.labels).toEqual({ ...burn, container: '', namespace: '', pod: '', cpu: 'total' });
     for (const name of [
@@ -158,22 +145,22 @@ describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () =
       'container_threads',
       'container_last_seen',
     ]) {
-      expect(scrapeSeries(text, name, burn), name).toHaveLength(1);
+      expect(scrapedSeries(text, name, burn), name).toHaveLength(1);
     }
     // Held to 0.25 CPU: throttled, with its quota in the spec.
-    expect(scrapeSeries(text, 'container_cpu_cfs_throttled_periods_total', burn)[0]?.value).toBeGreaterThan(0);
-    expect(scrapeSeries(text, 'container_spec_cpu_quota', burn)[0]?.value).toBe(25000);
-    expect(scrapeSeries(text, 'container_spec_memory_limit_bytes', { name: 'hog' })[0]?.value).toBe(64 * 1024 * 1024);
-    expect(scrapeSeries(text, 'container_spec_memory_limit_bytes', { name: 'idle' })[0]?.value).toBe(0);
-    expect(scrapeSeries(text, 'falconet_container_state', { name: 'idle', state: 'running' })[0]?.value).toBe(1);
-    expect(scrapeSeries(text, 'falconet_container_info', { name: 'hog' })[0]?.labels.runtime).toBe('docker');
+    expect(scrapedSeries(text, 'container_cpu_cfs_throttled_periods_total', burn)[0]?.value).toBeGreaterThan(0);
+    expect(scrapedSeries(text, 'container_spec_cpu_quota', burn)[0]?.value).toBe(25000);
+    expect(scrapedSeries(text, 'container_spec_memory_limit_bytes', { name: 'hog' })[0]?.value).toBe(64 * 1024 * 1024);
+    expect(scrapedSeries(text, 'container_spec_memory_limit_bytes', { name: 'idle' })[0]?.value).toBe(0);
+    expect(scrapedSeries(text, 'falconet_container_state', { name: 'idle', state: 'running' })[0]?.value).toBe(1);
+    expect(scrapedSeries(text, 'falconet_container_info', { name: 'hog' })[0]?.labels.runtime).toBe('docker');
     // Its healthcheck passes within a couple of seconds.
     const healthy = await eventually(async () => {
       const t = await metrics();
-      return scrapeSeries(t, 'falconet_container_health', { name: 'hog', health: 'healthy' })[0]?.value === 1 ? t : undefined;
+      return scrapedSeries(t, 'falconet_container_health', { name: 'hog', health: 'healthy' })[0]?.value === 1 ? t : undefined;
     });
-    expect(scrapeSeries(healthy, 'falconet_container_health', { name: 'hog', health: 'starting' })[0]?.value).toBe(0);
-    expect(scrapeSeries(healthy, 'falconet_container_health', { name: 'idle' })).toEqual([]);
+    expect(scrapedSeries(healthy, 'falconet_container_health', { name: 'hog', health: 'starting' })[0]?.value).toBe(0);
+    expect(scrapedSeries(healthy, 'falconet_container_health', { name: 'idle' })).toEqual([]);
     expect(text).toMatch(/^falconet_docker_up 1$/m);
     // Prometheus' own parser accepts it (exit 3 is lint only; node_exporter's names fail lint too).
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text });
@@ -276,9 +263,9 @@ describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () =
     );
 
     const text = await metrics();
-    expect(scrapeSeries(text, 'falconet_container_exit_code', { name: 'quit' })[0]?.value).toBe(3);
-    expect(scrapeSeries(text, 'falconet_container_events_total', { name: 'quit', event: 'die' })[0]?.value).toBe(1);
-    expect(scrapeSeries(text, 'container_last_seen', { name: 'quit' })).toEqual([]);
+    expect(scrapedSeries(text, 'falconet_container_exit_code', { name: 'quit' })[0]?.value).toBe(3);
+    expect(scrapedSeries(text, 'falconet_container_events_total', { name: 'quit', event: 'die' })[0]?.value).toBe(1);
+    expect(scrapedSeries(text, 'container_last_seen', { name: 'quit' })).toEqual([]);
     await agent.waitFor((l) => l.includes('"container event"') && l.includes('"event":"die"') && l.includes('"exitCode":3'), 5_000);
 
     await dockerd.docker('pause', 'idle');
@@ -307,9 +294,9 @@ describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () =
     const txBytes = Number(row?.split(':')[1]?.trim().split(/\s+/)[8]);
     expect(txBytes).toBeGreaterThan(0);
     const text = await metrics();
-    expect(scrapeSeries(text, 'container_network_transmit_bytes_total', { name: 'net', interface: 'v0' })[0]?.value).toBe(txBytes);
-    expect(scrapeSeries(text, 'container_network_receive_bytes_total', { name: 'net', interface: 'p0' })[0]?.value).toBe(txBytes);
-    expect(scrapeSeries(text, 'container_network_receive_bytes_total', { name: 'net', interface: 'lo' })).toEqual([]);
+    expect(scrapedSeries(text, 'container_network_transmit_bytes_total', { name: 'net', interface: 'v0' })[0]?.value).toBe(txBytes);
+    expect(scrapedSeries(text, 'container_network_receive_bytes_total', { name: 'net', interface: 'p0' })[0]?.value).toBe(txBytes);
+    expect(scrapedSeries(text, 'container_network_receive_bytes_total', { name: 'net', interface: 'lo' })).toEqual([]);
   });
 
   it('an unreadable Docker socket degrades to cgroup-only data with one clear log line, never a crash', async () => {
@@ -340,10 +327,10 @@ describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () =
       for (let i = 0; i < 3; i++) await fetch(`http://127.0.0.1:${port}/metrics`);
       expect(text).toMatch(/^falconet_docker_up 0$/m);
       // The containers are still there, named by their cgroup only.
-      const cpu = scrapeSeries(text, 'container_cpu_usage_seconds_total', { id: `/docker/${ids.burn}` });
+      const cpu = scrapedSeries(text, 'container_cpu_usage_seconds_total', { id: `/docker/${ids.burn}` });
       expect(cpu[0]?.labels.name).toBe('');
       expect(cpu[0]?.value).toBeGreaterThan(0);
-      expect(scrapeSeries(text, 'container_memory_working_set_bytes', { id: `/docker/${ids.hog}` })[0]?.value).toBeGreaterThan(40e6);
+      expect(scrapedSeries(text, 'container_memory_working_set_bytes', { id: `/docker/${ids.hog}` })[0]?.value).toBeGreaterThan(40e6);
       const said = out.filter((l) => l.includes('Docker'));
       expect(said, out.join('\n')).toHaveLength(1);
       expect(said[0]).toContain(`no permission to open the Docker socket ${dockerd.socket}`);
@@ -391,7 +378,7 @@ describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () =
         const t = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         return /^falconet_docker_up 1$/m.test(t) ? t : undefined;
       });
-      expect(scrapeSeries(text, 'container_cpu_usage_seconds_total', { id: `/docker/${ids.burn}` })[0]?.labels).toMatchObject({
+      expect(scrapedSeries(text, 'container_cpu_usage_seconds_total', { id: `/docker/${ids.burn}` })[0]?.labels).toMatchObject({
         name: 'burn',
         image: TEST_IMAGE,
       });
@@ -399,7 +386,7 @@ describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () =
       // containers, of engines other than this one, are there too, named by their cgroup only).
       const cli = spawnSync('docker', ['ps', '--format', '{{.Names}}'], { env: { ...process.env, ...env }, encoding: 'utf8' });
       expect(cli.status, cli.stderr).toBe(0);
-      const running = scrapeSeries(text, 'falconet_container_state', { state: 'running' })
+      const running = scrapedSeries(text, 'falconet_container_state', { state: 'running' })
         .filter((s) => s.value === 1 && s.labels.name)
         .map((s) => s.labels.name);
       expect(running.sort()).toEqual(cli.stdout.split('\n').filter(Boolean).sort());
@@ -423,7 +410,7 @@ describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () =
     // The daemon stopped its containers on the way down; the agent sees them exited.
     const text = await eventually(async () => {
       const t = await metrics();
-      return scrapeSeries(t, 'falconet_container_state', { name: 'burn', state: 'exited' })[0]?.value === 1 ? t : undefined;
+      return scrapedSeries(t, 'falconet_container_state', { name: 'burn', state: 'exited' })[0]?.value === 1 ? t : undefined;
     });
     expect(text).toMatch(/^falconet_docker_up 1$/m);
   });

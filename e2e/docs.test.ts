@@ -18,8 +18,9 @@ import { agentConfigSchema } from '../packages/agent/src/config.ts';
 import { Exporter } from '../packages/agent/src/exporter/server.ts';
 import { AGENT_NODE_FLAGS } from '../packages/agent/src/runtime/node-flags.ts';
 import { COMMANDS as AGENT_COMMANDS, AGENT_FLAGS, NON_CONFIG_ENV as AGENT_NON_CONFIG_ENV } from '../packages/agent/src/runtime/options.ts';
-import { FalconetServer } from '../packages/server/src/app.ts';
+import type { FalconetServer } from '../packages/server/src/app.ts';
 import { serverConfigSchema } from '../packages/server/src/config.ts';
+import { startTestServer } from '../packages/server/test/support/auth.ts';
 import { ROOT, SERVER_CLI, tempDir } from '../testing/processes.ts';
 
 /**
@@ -228,18 +229,7 @@ beforeAll(async () => {
     for (const def of await loadCollectorDefinitions(platform)) collectors.add(def.name);
   }
 
-  server = new FalconetServer(
-    serverConfigSchema.parse({
-      listen: '127.0.0.1:0',
-      grpc_listen: '127.0.0.1:0',
-      transfer_listen: '',
-      data_dir: tempDir(),
-      web_root: '/nonexistent',
-      log: { level: 'silent' },
-    }),
-    pino({ level: 'silent' }),
-  );
-  await server.start();
+  server = (await startTestServer({ users: false })).server;
   exporter = new Exporter({ host: '127.0.0.1', port: 0, log: pino({ level: 'silent' }), collect: async () => [] });
   const { port } = await exporter.listen();
 

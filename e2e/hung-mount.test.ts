@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseExposition } from '@falconet/protocol/exposition';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseExposition } from '../packages/agent/src/exporter/parse.ts';
 import { AGENT_CLI, freePort, type Proc, startCommand, tempDir } from '../testing/processes.ts';
 
 // Five hung mounts: more than the four threads of libuv's pool, which Node's own statfs would use.

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
+import { parseExposition } from '@falconet/protocol/exposition';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseExposition } from '../packages/agent/src/exporter/parse.ts';
 import type { MetricFamily } from '../packages/agent/src/metrics.ts';
 import { equalWork, NODE_EXPORTER, UPSTREAM_FILTERS } from '../testing/node-exporter.ts';
 import { type AgentProc, freePort, type Proc, startAgent, startCommand } from '../testing/processes.ts';

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasChromium, launchChromium } from '../testing/browser.ts';
+import { scrapedValue } from '../testing/exposition.ts';
 import { defaultRouteInterface, globalAddresses } from '../testing/host-network.ts';
 import { storedLedger } from '../testing/ledger.ts';
 import {
@@ -31,6 +32,7 @@ import {
   startServer,
   tempDir,
 } from '../testing/processes.ts';
+import { signIn } from '../testing/sign-in.ts';
 import { dribble } from '../testing/slow-client.ts';
 import { openLines } from '../testing/tcp-lines.ts';
 
@@ -63,7 +65,7 @@ interface AlertItem {
 async function scrape(port: number): Promise<string> {
   return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 }
-const value = (text: string, pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+const value = (text: string, name: string, labels: Record<string, string> = {}) => scrapedValue(text, name, labels) ?? 0;
 
 describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim agent', () => {
   let server: ServerProc;
@@ -78,15 +80,15 @@ describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim ag
   };
   const serverMetrics = async () => await (await fetch(`${server.url}/metrics`, { headers: admin })).text();
   const rejected = async (reason: string) =>
-    value(await serverMetrics(), new RegExp(`^falconet_server_ingest_rejected_total\\{channel="tcp",reason="${reason}"\\} (\\d+)`, 'm'));
+    value(await serverMetrics(), 'falconet_server_ingest_rejected_total', { channel: 'tcp', reason });
 
   beforeAll(async () => {
     const dataDir = tempDir('falconet-doors-');
     // A user exists, so the server may listen beyond loopback, and every sender and agent needs a token.
     await createUser(dataDir, 'admin', 'admin', PASSWORD);
-    admin = { authorization: `Bearer ${await createToken(dataDir, { api: 'probe', role: 'admin' })}` };
-    pusher = await createToken(dataDir, { api: 'pusher', role: 'operator' });
-    const agentToken = await createToken(dataDir, { agent: HOST });
+    admin = { authorization: `Bearer ${(await createToken(dataDir, { api: 'probe', role: 'admin' })).token}` };
+    pusher = (await createToken(dataDir, { api: 'pusher', role: 'operator' })).token;
+    const agentToken = (await createToken(dataDir, { agent: HOST })).token;
     const rules = join(dataDir, 'rules.yaml');
     writeFileSync(
       rules,
@@ -136,7 +138,7 @@ describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim ag
     // What the victim stored before the attack, once reports up to `toMs` are all acknowledged.
     const fromMs = Date.now() - 120_000;
     const toMs = Date.now();
-    const acked = () => scrape(agent.metricsPort).then((t) => value(t, /^falconet_agent_transport_acked_reports_total (\d+)/m));
+    const acked = () => scrape(agent.metricsPort).then((t) => value(t, 'falconet_agent_transport_acked_reports_total'));
     const ackedAtStart = await acked();
     await eventually(async () => (await acked()) >= ackedAtStart + 2);
     const before = await storedLedger(server.url, victim.id, fromMs, toMs, undefined, admin);
@@ -187,7 +189,7 @@ describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim ag
       return items.find((a) => a.rule === 'Evil on the pushed host' && a.state === 'firing');
     });
     expect(control).toMatchObject({ host: `push:${HOST}`, agent: `push:${HOST}` });
-    const cycles = () => serverMetrics().then((text) => value(text, /^falconet_alert_evaluations_total (\d+)/m));
+    const cycles = () => serverMetrics().then((text) => value(text, 'falconet_alert_evaluations_total'));
     const after = (await cycles()) + 3;
     await eventually(async () => (await cycles()) >= after);
     const { items: active } = await get<{ items: AlertItem[] }>('/api/alerts');
@@ -217,16 +219,16 @@ describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim ag
     const ackedAfter = await acked();
     await eventually(async () => (await acked()) >= ackedAfter + 2);
     const agentText = await scrape(agent.metricsPort);
-    expect(value(agentText, /^falconet_agent_transport_rejected_reports_total (\d+)/m)).toBe(0);
-    expect(value(agentText, /^falconet_agent_spool_dropped_reports_total\{[^}]*\} (\d+)/m)).toBe(0);
-    expect(value(agentText, /^falconet_agent_spool_pending_reports (\d+)/m)).toBeLessThanOrEqual(2);
+    expect(value(agentText, 'falconet_agent_transport_rejected_reports_total')).toBe(0);
+    expect(value(agentText, 'falconet_agent_spool_dropped_reports_total')).toBe(0);
+    expect(value(agentText, 'falconet_agent_spool_pending_reports')).toBeLessThanOrEqual(2);
   });
 
   it("cuts a scraper that dribbles its request to the agent's exporter; others are served", async () => {
     const slow = dribble(agent.metricsPort, 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
     expect((await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).status).toBe(200);
     expect(await slow).toMatch(/^HTTP\/1\.1 408 Request Timeout/);
-    expect(value(await scrape(agent.metricsPort), /^falconet_agent_exporter_requests_cut_total (\d+)/m)).toBe(1);
+    expect(value(await scrape(agent.metricsPort), 'falconet_agent_exporter_requests_cut_total')).toBe(1);
   });
 });
 
@@ -261,18 +263,14 @@ describe.skipIf(!ADDRESS)('a plaintext agent channel beyond loopback', () => {
     server = await startServer({ dataDir, grpcPort, args: ['--grpc-listen', grpcListen, '--grpc-allow-plaintext'], env: plaintext });
     expect(server.lines.some((l) => /"level":40.*the agent channel is plaintext beyond loopback/.test(l))).toBe(true);
     const session = async (name: string) => {
-      const r = await fetch(`${server?.url}/api/auth/signin`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name, password: PASSWORD }),
-      });
-      return { body: (await r.json()) as { warnings?: string[] }, cookie: (r.headers.get('set-cookie') ?? '').split(';')[0] as string };
+      const r = await signIn(server?.url as string, name, PASSWORD);
+      return { body: r.body as { warnings?: string[] }, cookie: r.headers.cookie as string };
     };
     const adminSession = await session('admin');
     expect(adminSession.body.warnings).toEqual(['grpc_plaintext']);
     expect((await session('watcher')).body.warnings).toBeUndefined();
 
-    const agentToken = await createToken(dataDir, { agent: HOST });
+    const agentToken = (await createToken(dataDir, { agent: HOST })).token;
     const noFlag = startProcess(AGENT_CLI, [
       'run',
       '--data-dir',

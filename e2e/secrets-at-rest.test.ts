@@ -5,11 +5,9 @@
  * key, and no admin cookie forged with anything found in it gets into the real server. The copy
  * with its key file is a working backup; a copy without it does not start (and makes no new key).
  */
-import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { promisify } from 'node:util';
 import { derivePayloadKey } from '@falconet/protocol';
 import { SignJWT } from 'jose';
 import pg from 'pg';
@@ -18,6 +16,8 @@ import { SecretBox } from '../packages/server/src/db/secrets.ts';
 import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
 import {
   type AgentProc,
+  createToken,
+  createUser,
   eventually,
   SERVER_CLI,
   type ServerProc,
@@ -27,8 +27,8 @@ import {
   tempDir,
 } from '../testing/processes.ts';
 import { type HttpReceiver, startHttpReceiver } from '../testing/receivers.ts';
+import { signIn } from '../testing/sign-in.ts';
 
-const exec = promisify(execFile);
 const PASSWORD = 'correct horse battery';
 /** The secrets the operators typed in; none may be readable from a copy of the database. */
 const SECRETS = {
@@ -39,13 +39,6 @@ const SECRETS = {
   smtpPassword: 'smtp-password-2d9b7f4e18',
 };
 
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const { stdout } = await exec(process.execPath, ['--conditions=source', '--disable-warning=ExperimentalWarning', SERVER_CLI, ...args], {
-    env: { ...process.env, ...env },
-  });
-  return stdout.trim();
-}
-
 interface Session {
   cookie: string;
   csrf: string;
@@ -53,17 +46,13 @@ interface Session {
   sub: string;
 }
 
-async function signIn(base: string, name: string): Promise<Session> {
-  const res = await fetch(`${base}/api/auth/signin`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name, password: PASSWORD }),
-  });
-  expect(res.status).toBe(200);
-  const jwt = /falconet_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1] as string;
+/** Signs in as `name`, with the session's id and subject from its JWT. */
+async function sessionOf(base: string, name: string): Promise<Session> {
+  const r = await signIn(base, name, PASSWORD);
+  expect(r.status).toBe(200);
+  const jwt = /falconet_session=([^;]+)/.exec(r.setCookie ?? '')?.[1] as string;
   const claims = JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString()) as { sid: string; sub: string };
-  const body = (await res.json()) as { csrfToken: string };
-  return { cookie: `falconet_session=${jwt}`, csrf: body.csrfToken, sid: claims.sid, sub: claims.sub };
+  return { cookie: `falconet_session=${jwt}`, csrf: r.body.csrfToken, sid: claims.sid, sub: claims.sub };
 }
 
 async function makeChannels(base: string, s: Session, receiver: HttpReceiver): Promise<string> {
@@ -202,8 +191,8 @@ describe('secrets at rest', () => {
     cleanup.push(() => receiver.close());
     const server: ServerProc = await startServer({ dataDir: join(tempDir(), 'data') });
     cleanup.push(() => server.stop());
-    await cli(['create-user', '--name', 'root', '--role', 'admin', '--password', PASSWORD, '--data-dir', server.dataDir]);
-    const admin = await signIn(server.url, 'root');
+    await createUser(server.dataDir, 'root', 'admin', PASSWORD);
+    const admin = await sessionOf(server.url, 'root');
     const hookId = await makeChannels(server.url, admin, receiver);
     const keyMade = (await (
       await fetch(`${server.url}/api/audit?action=secrets.key_created`, { headers: { cookie: admin.cookie } })
@@ -214,7 +203,7 @@ describe('secrets at rest', () => {
 
     // A real agent sealing its payloads with the key derived from its token.
     const agentDir = join(tempDir(), 'agent');
-    const token = await cli(['create-token', '--agent', 'victim-1', '--data-dir', server.dataDir]);
+    const { token } = await createToken(server.dataDir, { agent: 'victim-1' });
     const agentEnv = { FALCONET_SERVER_TOKEN: token, FALCONET_TRANSPORT_ENCRYPT: 'true' };
     const mkAgent = async (grpcPort: number) => {
       mkdirSync(agentDir, { recursive: true, mode: 0o700 });
@@ -307,10 +296,10 @@ describe('secrets at rest', () => {
     const env = { FALCONET_DATABASE_URL: db.url };
     const first: ServerProc = await startServer({ env });
     cleanup.push(() => first.stop());
-    await cli(['create-user', '--name', 'root', '--role', 'admin', '--password', PASSWORD, '--data-dir', first.dataDir], env);
-    const admin = await signIn(first.url, 'root');
+    await createUser(first.dataDir, 'root', 'admin', PASSWORD, env);
+    const admin = await sessionOf(first.url, 'root');
     const hookId = await makeChannels(first.url, admin, receiver);
-    const token = await cli(['create-token', '--agent', 'victim-2', '--data-dir', first.dataDir], env);
+    const { token } = await createToken(first.dataDir, { agent: 'victim-2' }, env);
 
     // Someone with read access to the database dumps every table.
     const client = new pg.Client({ connectionString: db.url });

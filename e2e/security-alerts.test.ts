@@ -21,6 +21,7 @@ import WebSocket from 'ws';
 import { stringify } from 'yaml';
 import { AgentTokens } from '../packages/server/src/agents/tokens.ts';
 import { startTestServer, type TestServer } from '../packages/server/test/support/auth.ts';
+import { scrapedValue } from '../testing/exposition.ts';
 import { type AgentProc, eventually, freePort, type ServerProc, startAgent, startServer, tempDir } from '../testing/processes.ts';
 import { type HttpReceiver, startHttpReceiver } from '../testing/receivers.ts';
 
@@ -43,7 +44,7 @@ async function api(base: { base: string }, method: string, path: string, headers
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Json, text };
 }
 
-const counter = (metrics: string, name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
+const counter = (metrics: string, name: string, labels: Record<string, string>) => scrapedValue(metrics, name, labels) ?? Number.NaN;
 
 let t: TestServer;
 let agent: AgentProc;
@@ -117,7 +118,8 @@ describe('channel secrets are write-only', () => {
     }
     const before = counter(
       await (await fetch(`${t.base}/metrics`, { headers: admin.headers })).text(),
-      'falconet_alert_channel_changes_refused_total\\{reason="secret_required"\\}',
+      'falconet_alert_channel_changes_refused_total',
+      { reason: 'secret_required' },
     );
 
     // The attack: read the channel, point it at our receiver, send everything else back as shown.
@@ -134,7 +136,7 @@ describe('channel secrets are write-only', () => {
 
     // Counted, and audited as refusals naming the field; the generic entry is not written twice.
     const metrics = await (await fetch(`${t.base}/metrics`, { headers: admin.headers })).text();
-    expect(counter(metrics, 'falconet_alert_channel_changes_refused_total\\{reason="secret_required"\\}')).toBe(before + 4);
+    expect(counter(metrics, 'falconet_alert_channel_changes_refused_total', { reason: 'secret_required' })).toBe(before + 4);
     const audit = await api(t, 'GET', '/api/audit?action=alert_channel.update&limit=50', admin.headers);
     expect(audit.body.items.map((e: Json) => `${e.actor} ${e.outcome} ${e.detail.field}`).sort()).toEqual(
       ['bot_token', 'secret', 'secret', 'smtp.password'].map((f) => `operator-user denied ${f}`),

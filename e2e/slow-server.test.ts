@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { ReportStream, type SequenceSource, Spool } from '@falconet/agent';
+import { ReportStream, Spool } from '@falconet/agent';
 import type { Sample } from '@falconet/protocol';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { bareIdentity, MemorySequence } from '../testing/agent-channel.ts';
 import { eventually, type ServerProc, startServer, tempDir } from '../testing/processes.ts';
 
 setFlagsFromString('--expose_gc');
@@ -16,16 +17,6 @@ const heapMb = () => {
   // Buffers (report payloads) live outside the JS heap.
   return (m.heapUsed + m.arrayBuffers) / 1e6;
 };
-
-class Counter implements SequenceSource {
-  #n = 1;
-  next() {
-    return this.#n++;
-  }
-  advancePast(seq: number) {
-    if (seq >= this.#n) this.#n = seq + 1;
-  }
-}
 
 /** ~60 KB that gzip cannot shrink, so the bytes are real. */
 const bulky = (i: number): Sample[] =>
@@ -54,22 +45,12 @@ describe('a stalled server', () => {
     });
     const stream = new ReportStream({
       address: { host: '127.0.0.1', port: server.grpcPort, tls: false },
-      identity: {
-        agentId: 'slow-1',
-        hostname: 'slow-1',
-        ips: [],
-        primaryIp: '',
-        os: '',
-        kernel: '',
-        arch: '',
-        platform: '',
-        bootTimeMs: 0,
-      },
+      identity: bareIdentity('slow-1'),
       labels: {},
       token: '',
       intervalMs: 1000,
       log: pino({ level: 'silent' }),
-      sequence: new Counter(),
+      sequence: new MemorySequence(),
       backlog: spool,
       maxInFlight: 8,
     });

@@ -2,41 +2,23 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { type AgentIdentity, MemoryBacklog, ReportStream, type SequenceSource, type TlsSettings } from '@falconet/agent';
+import { type AgentIdentity, MemoryBacklog, ReportStream, type TlsSettings } from '@falconet/agent';
 import { derivePayloadKey, encodePayload, PayloadEncoding, pb, reportAad, seal } from '@falconet/protocol';
 import { type ClientDuplexStream, credentials } from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../packages/server/src/ingest/x509.ts';
-import { createAgentToken, eventually, getJson, type ServerProc, startAgent, startServer, tempDir } from '../testing/processes.ts';
+import { bareIdentity, MemorySequence } from '../testing/agent-channel.ts';
+import { createToken, eventually, getJson, type ServerProc, startAgent, startServer, tempDir } from '../testing/processes.ts';
 
-async function createToken(dataDir: string, agent: string, expires?: string): Promise<string> {
-  const made = await createAgentToken(dataDir, agent, { expires });
+/** An agent token, checking what create-token says of it. */
+async function agentToken(dataDir: string, agent: string, expires?: string): Promise<string> {
+  const made = await createToken(dataDir, { agent, expires });
   expect(made.message).toMatch(new RegExp(`token [0-9a-f]{12} for agent "${agent}".*It is shown once`));
   return made.token;
 }
 
-class Counter implements SequenceSource {
-  #n = 1;
-  next() {
-    return this.#n++;
-  }
-  advancePast(seq: number) {
-    if (seq >= this.#n) this.#n = seq + 1;
-  }
-}
-
-const identity = (agentId: string): AgentIdentity => ({
-  agentId,
-  hostname: `${agentId}-host`,
-  ips: [],
-  primaryIp: '',
-  os: 'test',
-  kernel: '',
-  arch: '',
-  platform: '',
-  bootTimeMs: 0,
-});
+const identity = (agentId: string): AgentIdentity => bareIdentity(agentId, { hostname: `${agentId}-host`, os: 'test' });
 
 /** The real agent transport, dialling `port`; resolves "connected" or the first error it logs. */
 async function dial(
@@ -61,7 +43,7 @@ async function dial(
     token: opts.token ?? '',
     intervalMs: 1000,
     log,
-    sequence: new Counter(),
+    sequence: new MemorySequence(),
     backlog: new MemoryBacklog(),
     tls: opts.tls,
     encrypt: opts.encrypt,
@@ -96,8 +78,8 @@ describe('transport security', () => {
     expect(open.outcome).toBe('connected');
     await open.stream.stop();
 
-    const good = await createToken(server.dataDir, 'sec-good');
-    const expiring = await createToken(server.dataDir, 'sec-exp', '1s');
+    const good = await agentToken(server.dataDir, 'sec-good');
+    const expiring = await agentToken(server.dataDir, 'sec-exp', '1s');
     await new Promise((r) => setTimeout(r, 1200));
 
     const none = await dial(server.grpcPort, 'sec-none');
@@ -162,7 +144,7 @@ describe('transport security', () => {
     expect((await getJson<{ names: string[] }>(`${server.url}/api/metrics/names?agent=sec-good`)).names).not.toContain('tampered');
 
     // A real agent process with its own token (made for its hostname), sealing its reports.
-    const token = await createToken(server.dataDir, hostname());
+    const token = await agentToken(server.dataDir, hostname());
     const agent = await startAgent({
       server: `127.0.0.1:${server.grpcPort}`,
       env: { FALCONET_SERVER_TOKEN: token, FALCONET_TRANSPORT_ENCRYPT: 'true' },

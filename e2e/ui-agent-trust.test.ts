@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawStream, registerMessage, registerOn, reportMessage } from '../testing/agent-channel.ts';
 import { artifactPath, launchChromium, seriousA11yViolations } from '../testing/browser.ts';
-import { createAgentToken, createUser, eventually, type ServerProc, startServer } from '../testing/processes.ts';
+import { createToken, createUser, eventually, type ServerProc, startServer } from '../testing/processes.ts';
 
 const AGENT = 'jumpy-1';
 const gauge = (value: number) => ({ name: 'jumpy_value', labels: {}, value, timestampMs: Date.now() });
@@ -31,7 +31,7 @@ async function jump(firstSeq: number): Promise<void> {
 beforeAll(async () => {
   server = await startServer();
   for (const role of ['operator', 'viewer']) await createUser(server.dataDir, `${role}-1`, role, `${role}-password`);
-  token = (await createAgentToken(server.dataDir, 'jumpy-host', { labels: 'role=db' })).token;
+  token = (await createToken(server.dataDir, { agent: 'jumpy-host', labels: 'role=db' })).token;
   await jump(1);
   browser = await launchChromium();
 });

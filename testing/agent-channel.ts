@@ -1,8 +1,10 @@
 /**
  * A scripted agent speaking the real agent channel: raw AgentMessages (or raw bytes) on a real gRPC
  * stream, so a test can send what no well-behaved agent would (another agent's identity, sequence
- * jumps, task output for runs it never got) and read every answer.
+ * jumps, task output for runs it never got) and read every answer. Also what a test hands the
+ * agent's real ReportStream: a sequence in memory and a bare identity.
  */
+import type { AgentIdentity, SequenceSource } from '@falconet/agent';
 import { encodePayload, type pb, pb as proto, type Sample } from '@falconet/protocol';
 import { type ClientDuplexStream, credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
 
@@ -20,6 +22,22 @@ const RawClient = makeGenericClientConstructor(
   },
   'AgentChannel',
 );
+
+/** Report sequence numbers kept in memory, for a real ReportStream in a test (the agent keeps them on disk). */
+export class MemorySequence implements SequenceSource {
+  #next = 1;
+  next(): number {
+    return this.#next++;
+  }
+  advancePast(seq: number): void {
+    if (seq >= this.#next) this.#next = seq + 1;
+  }
+}
+
+/** An identity for a real ReportStream in a test: the id as host name, every other field empty unless given. */
+export function bareIdentity(agentId: string, over: Partial<AgentIdentity> = {}): AgentIdentity {
+  return { agentId, hostname: agentId, ips: [], primaryIp: '', os: '', kernel: '', arch: '', platform: '', bootTimeMs: 0, ...over };
+}
 
 export interface RawStream {
   send(msg: pb.AgentMessage | Buffer): void;

@@ -3,16 +3,11 @@
  * It can be stopped and started again on the same ports, with its data or without it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { etcdClient } from '@falconet/protocol/etcd';
 import { Etcd3 } from 'etcd3';
 import { eventually, freePort, tempDir } from './processes.ts';
 
 export const ETCD_BIN = process.env.FALCONET_ETCD ?? '/usr/bin/etcd';
-
-export function hasEtcd(): boolean {
-  return existsSync(ETCD_BIN);
-}
 
 export interface EtcdProc {
   endpoint: string;

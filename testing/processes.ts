@@ -29,6 +29,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A port something already listens on, on 127.0.0.1, until `close()`: for "address already in use" cases. */
+export async function heldPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const s = createServer();
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', resolve);
+  });
+  return { port: (s.address() as { port: number }).port, close: () => new Promise<void>((resolve) => s.close(() => resolve())) };
+}
+
 /** The ephemeral range outgoing connections take their local ports from (Linux: ip_local_port_range). */
 function ephemeralRange(): [number, number] {
   try {
@@ -135,6 +145,23 @@ export function startCommand(command: string, args: string[], env: NodeJS.Proces
   };
 }
 
+/** Runs a script (a falconet CLI) to its end: its exit code and its output lines, stdout and stderr as they came. */
+export async function runToEnd(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; out: string[] }> {
+  const p = startProcess(script, args, env);
+  const { code } = await p.exited;
+  return { code, out: p.lines };
+}
+
+/** falconet-agent with `args`, run to its end. */
+export const runAgent = (args: string[], env: NodeJS.ProcessEnv = {}) => runToEnd(AGENT_CLI, args, env);
+
+/** falconet-server with `args`, run to its end. */
+export const runServer = (args: string[], env: NodeJS.ProcessEnv = {}) => runToEnd(SERVER_CLI, args, env);
+
 export interface ServerProc extends Proc {
   httpPort: number;
   grpcPort: number;
@@ -189,45 +216,52 @@ export async function startAgent(
   return Object.assign(proc, { dataDir, metricsPort });
 }
 
-/** Creates a user with the server's CLI on `dataDir` (the server may be running); fails the test if it does not succeed. */
-export async function createUser(dataDir: string, name: string, role: string, password: string): Promise<void> {
-  const made = startProcess(SERVER_CLI, ['create-user', '--name', name, '--role', role, '--password', password, '--data-dir', dataDir]);
-  const { code } = await made.exited;
-  if (code !== 0) throw new Error(`create-user ${name} exited with ${code}:\n${made.lines.join('\n')}`);
+/** Creates a user with the server's CLI on `dataDir` (the server may be running; `env` names its database); fails the test if it does not succeed. */
+export async function createUser(
+  dataDir: string,
+  name: string,
+  role: string,
+  password: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<void> {
+  const { code, out } = await runServer(
+    ['create-user', '--name', name, '--role', role, '--password', password, '--data-dir', dataDir],
+    env,
+  );
+  if (code !== 0) throw new Error(`create-user ${name} exited with ${code}:\n${out.join('\n')}`);
 }
 
-/** Makes a token with the server's CLI on `dataDir` (`create-token --api` or `--agent`) and returns it. */
-export async function createToken(
-  dataDir: string,
-  kind: { api: string; role: string } | { agent: string },
-  env: NodeJS.ProcessEnv = {},
-): Promise<string> {
-  const args = 'api' in kind ? ['--api', '--name', kind.api, '--role', kind.role, '--expires', 'never'] : ['--agent', kind.agent];
-  const made = startProcess(SERVER_CLI, ['create-token', ...args, '--data-dir', dataDir], env);
-  const { code } = await made.exited;
-  const token = made.lines.find((l) => /^fn[te]_[A-Za-z0-9_-]+$/.test(l));
-  if (code !== 0 || !token) throw new Error(`create-token ${args.join(' ')} exited with ${code}:\n${made.lines.join('\n')}`);
-  return token;
+export interface MadeToken {
+  /** The token, shown once on stdout. */
+  token: string;
+  /** Its id, from what the command said (agent tokens; empty for API tokens). */
+  id: string;
+  /** What the command said on stderr, the `falconet-server:` lines. */
+  message: string;
 }
 
 /**
- * Makes a per-agent token with the server's CLI on `dataDir` (`create-token --agent NAME`); returns
- * the token (stdout) and its id (stderr), and fails the test if the command does not succeed.
+ * Makes a token with the server's CLI on `dataDir` (the server may be running): an API token
+ * (`create-token --api`, never expiring) or an agent's (`create-token --agent`, with `--expires`
+ * and `--label` when given); `env` names the database. Fails the test if the command does not succeed.
  */
-export async function createAgentToken(
+export async function createToken(
   dataDir: string,
-  agent: string,
-  opts: { expires?: string; labels?: string } = {},
-): Promise<{ token: string; id: string; message: string }> {
-  const args = ['create-token', '--data-dir', dataDir, '--agent', agent];
-  if (opts.expires) args.push('--expires', opts.expires);
-  if (opts.labels) args.push('--label', opts.labels);
-  const made = startProcess(SERVER_CLI, args);
-  const { code } = await made.exited;
-  const message = made.lines.filter((l) => l.startsWith('falconet-server:')).join('\n');
-  const id = /token ([0-9a-f]{12}) for agent/.exec(message)?.[1];
-  const token = made.lines.find((l) => l.startsWith('fnt_'));
-  if (code !== 0 || !id || !token) throw new Error(`create-token --agent ${agent} exited with ${code}:\n${made.lines.join('\n')}`);
+  kind: { api: string; role: string } | { agent: string; expires?: string | undefined; labels?: string | undefined },
+  env: NodeJS.ProcessEnv = {},
+): Promise<MadeToken> {
+  const args = ['create-token', '--data-dir', dataDir];
+  if ('api' in kind) args.push('--api', '--name', kind.api, '--role', kind.role, '--expires', 'never');
+  else {
+    args.push('--agent', kind.agent);
+    if (kind.expires) args.push('--expires', kind.expires);
+    if (kind.labels) args.push('--label', kind.labels);
+  }
+  const { code, out } = await runServer(args, env);
+  const message = out.filter((l) => l.startsWith('falconet-server:')).join('\n');
+  const id = /token ([0-9a-f]{12}) for agent/.exec(message)?.[1] ?? '';
+  const token = out.find((l) => /^fn[te]_[A-Za-z0-9_-]+$/.test(l));
+  if (code !== 0 || !token || ('agent' in kind && !id)) throw new Error(`${args.join(' ')} exited with ${code}:\n${out.join('\n')}`);
   return { token, id, message };
 }
 

@@ -4,9 +4,10 @@
  * starting thousands of real agent processes is not possible.
  */
 import { join } from 'node:path';
-import { type AgentIdentity, ReportStream, type SequenceSource, Spool, type TlsSettings } from '@falconet/agent';
+import { type AgentIdentity, ReportStream, Spool, type TlsSettings } from '@falconet/agent';
 import type { Sample } from '@falconet/protocol';
 import pino from 'pino';
+import { MemorySequence } from './agent-channel.ts';
 import { SampleLedger } from './ledger.ts';
 
 export type SeriesGenerator = (agentIndex: number, timestampMs: number) => Sample[];
@@ -30,16 +31,6 @@ export const hostSummarySeries: SeriesGenerator = (i, t) => {
     gauge('node_cpu_seconds_total', t / 2000, { cpu: '0', mode: 'idle' }),
   ];
 };
-
-class MemorySequence implements SequenceSource {
-  #next = 1;
-  next(): number {
-    return this.#next++;
-  }
-  advancePast(seq: number): void {
-    if (seq >= this.#next) this.#next = seq + 1;
-  }
-}
 
 export interface SimulatorOptions {
   /** The server's gRPC address, HOST:PORT. */

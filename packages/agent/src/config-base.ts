@@ -1,6 +1,6 @@
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseHostPort } from '@falconet/protocol/config-base';
+import { isLoopbackHost } from '@falconet/protocol/net';
 
 /**
  * What the running agent needs of its configuration besides the validated object itself, in a
@@ -32,11 +32,6 @@ export function parseServerUrl(input: string): ServerAddress {
   if (!host || host === '0.0.0.0') throw new Error(`server address "${input}": needs a host, e.g. 127.0.0.1:7071`);
   const tls = scheme === 'grpcs' || scheme === 'https';
   return { host, port, tls, scheme: tls ? 'grpcs' : scheme ? 'grpc' : '' };
-}
-
-/** A name or address that never leaves this machine. */
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { duration, parseHostPort } from '@falconet/protocol/config';
+import { byteSize, duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
 import { collectorOptionsSchema } from './collectors/options.ts';
 import { parseServerUrl, plaintextProblem, type ServerAddress } from './config-base.ts';
@@ -77,38 +77,6 @@ const execPlugin = z
   .strict();
 
 export type ExecPluginConfig = z.output<typeof execPlugin>;
-
-const SIZE_UNITS: Record<string, number> = {
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-  k: 1024,
-  m: 1024 ** 2,
-  g: 1024 ** 3,
-};
-
-/** Sizes as a number of bytes or a string such as `256MiB`, `500MB`, `64k`. */
-export function parseByteSize(input: string | number): number {
-  if (typeof input === 'number') return input;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(input);
-  const unit = SIZE_UNITS[(m?.[2] || 'b').toLowerCase()];
-  if (!m || unit === undefined) throw new Error(`"${input}" is not a size (e.g. 512MiB, 2GB, 65536)`);
-  return Math.round(Number(m[1]) * unit);
-}
-
-const byteSize = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    try {
-      return parseByteSize(v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
 
 /** How reports travel to the server (see docs/transport.md). */
 const transportSchema = z

@@ -36,7 +36,8 @@ function sum(c: Collection, name: string, where: (l: Labels) => boolean = () => 
   return total;
 }
 
-const isLoopback = (l: Labels) => l.device !== 'lo';
+/** Every network device but loopback, whose traffic never leaves the host. */
+const notLoopbackDevice = (l: Labels) => l.device !== 'lo';
 const BUSY_MODES = new Set(['user', 'nice', 'system', 'irq', 'softirq', 'steal']);
 
 export class HostSummary {
@@ -88,8 +89,8 @@ export class HostSummary {
     if (busyNow !== undefined && busyPrev !== undefined && allNow !== undefined && allPrev !== undefined && allNow > allPrev) {
       push(SUMMARY_METRICS.cpuUsage, Math.min(100, Math.max(0, (100 * (busyNow - busyPrev)) / (allNow - allPrev))));
     }
-    push(SUMMARY_METRICS.netRx, rate('node_network_receive_bytes_total', isLoopback));
-    push(SUMMARY_METRICS.netTx, rate('node_network_transmit_bytes_total', isLoopback));
+    push(SUMMARY_METRICS.netRx, rate('node_network_receive_bytes_total', notLoopbackDevice));
+    push(SUMMARY_METRICS.netTx, rate('node_network_transmit_bytes_total', notLoopbackDevice));
     push(SUMMARY_METRICS.diskRead, rate('node_disk_read_bytes_total'));
     push(SUMMARY_METRICS.diskWrite, rate('node_disk_written_bytes_total'));
     return out;

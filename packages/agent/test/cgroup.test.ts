@@ -1,15 +1,12 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fixtureRoots } from '../../../testing/procfs-fixtures.ts';
 import { detectCgroupLayout, parseFlatKeyed, parseLimit, parsePids, parseProcCgroup, workingSet } from '../src/procfs/cgroup.ts';
 import { parseBlkioV1, readCgroupV1 } from '../src/procfs/cgroup-v1.ts';
 import { parseCpuMax, parseIoStat, readCgroupV2, weightToShares } from '../src/procfs/cgroup-v2.ts';
 
-const fixture = (name: string) => {
-  const dir = join(import.meta.dirname, 'fixtures', name);
-  return { proc: join(dir, 'proc'), sys: join(dir, 'sys'), rootfs: join(dir, 'rootfs') };
-};
-const v2 = fixture('cgroup-v2');
-const v1 = fixture('cgroup-v1');
+const v2 = fixtureRoots('cgroup-v2');
+const v1 = fixtureRoots('cgroup-v1');
 const WEB = '4b5e57f6eb2f42b9039b3d1e13929295f231749c510cbe341cd68036d9af97e2';
 const PAUSED = 'a7a9dc5bcf71adb2edc202814060a5ab6fca515382e9f1133dcc47d52d9090a2';
 

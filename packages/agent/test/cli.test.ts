@@ -1,14 +1,7 @@
 import { writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
-
-async function runAgent(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const p = startProcess(AGENT_CLI, args, env);
-  const { code } = await p.exited;
-  return { code, out: p.lines };
-}
+import { heldPort, runAgent, tempDir } from '../../../testing/processes.ts';
 
 /** Writes a config file and returns its path. */
 function configFile(text: string): string {
@@ -97,12 +90,11 @@ describe('configuration errors name where they are, one class at a time', () => 
 });
 
 describe('falconet-agent bad input', () => {
-  let busy: Server;
+  let busy: Awaited<ReturnType<typeof heldPort>>;
   let busyPort = 0;
   beforeAll(async () => {
-    busy = createServer();
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
-    busyPort = (busy.address() as { port: number }).port;
+    busy = await heldPort();
+    busyPort = busy.port;
   });
   afterAll(() => busy.close());
 

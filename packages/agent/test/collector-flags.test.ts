@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AGENT_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
-
-async function runAgent(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const p = startProcess(AGENT_CLI, args, env);
-  const { code } = await p.exited;
-  return { code, out: p.lines };
-}
+import { runAgent, tempDir } from '../../../testing/processes.ts';
 
 describe('collector option flags, env and config, as node_exporter names them', () => {
   it('flags, environment and defaults reach collector_options', async () => {

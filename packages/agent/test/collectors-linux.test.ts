@@ -1,6 +1,7 @@
-import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { seriesValue } from '../../../testing/exposition.ts';
+import { fixtureRoots } from '../../../testing/procfs-fixtures.ts';
 import { CollectorSet } from '../src/collection.ts';
 import { MonotonicCpuTimes } from '../src/collectors/cpu.linux.ts';
 import { writeHwmonChip } from '../src/collectors/hwmon.linux.ts';
@@ -15,31 +16,24 @@ import { type MetricFamily, MetricWriter } from '../src/metrics.ts';
 import type { CpuTimes } from '../src/procfs/index.ts';
 
 const log = pino({ level: 'silent' });
-const fixture = (name: string) => {
-  const base = join(import.meta.dirname, 'fixtures', name);
-  return { proc: join(base, 'proc'), sys: join(base, 'sys'), rootfs: join(base, 'rootfs') };
-};
 
 async function collect(names: string[], opts: { fixture?: string; options?: Record<string, unknown> } = {}) {
   const defs = (await loadCollectorDefinitions('linux')).filter((d) => names.includes(d.name));
   expect(defs.map((d) => d.name).sort()).toEqual([...names].sort());
   const config = agentConfigSchema.parse({ collector_options: opts.options ?? {} });
-  const set = new CollectorSet(defs, { roots: fixture(opts.fixture ?? 'basic'), log, timeoutMs: 5000, config });
+  const set = new CollectorSet(defs, { roots: fixtureRoots(opts.fixture ?? 'basic'), log, timeoutMs: 5000, config });
   return set.collect();
 }
 
 const fam = (families: MetricFamily[], name: string) => families.find((f) => f.name === name);
-function value(families: MetricFamily[], name: string, labels: Record<string, string> = {}): number | undefined {
-  return fam(families, name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels[k] === v))?.value;
-}
-const success = (families: MetricFamily[], collector: string) => value(families, 'node_scrape_collector_success', { collector });
+const success = (families: MetricFamily[], collector: string) => seriesValue(families, 'node_scrape_collector_success', { collector });
 
 describe('linux collectors on the modern-kernel fixture', () => {
   it('cpu: per-CPU modes, guest apart, thermal throttles per core and package; cpu.info on request', async () => {
     const c = await collect(['cpu'], { options: { cpu: { info: true } } });
-    expect(value(c.families, 'node_cpu_seconds_total', { cpu: '1', mode: 'steal' })).toBe(0);
+    expect(seriesValue(c.families, 'node_cpu_seconds_total', { cpu: '1', mode: 'steal' })).toBe(0);
     expect(fam(c.families, 'node_cpu_seconds_total')?.type).toBe('counter');
-    expect(value(c.families, 'node_cpu_core_throttles_total', { core: '1', package: '0' })).toBe(6);
+    expect(seriesValue(c.families, 'node_cpu_core_throttles_total', { core: '1', package: '0' })).toBe(6);
     expect(fam(c.families, 'node_cpu_package_throttles_total')?.metrics).toEqual([{ labels: { package: '0' }, value: 12 }]);
     expect(fam(c.families, 'node_cpu_info')?.metrics[1]?.labels).toMatchObject({
       cpu: '1',
@@ -72,10 +66,10 @@ describe('linux collectors on the modern-kernel fixture', () => {
 
   it('cpufreq: Hz and the governor in use', async () => {
     const c = await collect(['cpufreq']);
-    expect(value(c.families, 'node_cpu_frequency_hertz', { cpu: '0' })).toBe(1_800_000_000);
-    expect(value(c.families, 'node_cpu_scaling_frequency_max_hertz', { cpu: '1' })).toBe(4_600_000_000);
-    expect(value(c.families, 'node_cpu_scaling_governor', { cpu: '0', governor: 'powersave' })).toBe(1);
-    expect(value(c.families, 'node_cpu_scaling_governor', { cpu: '0', governor: 'performance' })).toBe(0);
+    expect(seriesValue(c.families, 'node_cpu_frequency_hertz', { cpu: '0' })).toBe(1_800_000_000);
+    expect(seriesValue(c.families, 'node_cpu_scaling_frequency_max_hertz', { cpu: '1' })).toBe(4_600_000_000);
+    expect(seriesValue(c.families, 'node_cpu_scaling_governor', { cpu: '0', governor: 'powersave' })).toBe(1);
+    expect(seriesValue(c.families, 'node_cpu_scaling_governor', { cpu: '0', governor: 'performance' })).toBe(0);
   });
 
   it('diskstats: node_disk_info and device-mapper names from udev, ATA details', async () => {
@@ -95,8 +89,8 @@ describe('linux collectors on the modern-kernel fixture', () => {
       name: 'ubuntu--vg-root',
       lv_name: 'root',
     });
-    expect(value(c.families, 'node_disk_ata_rotation_rate_rpm', { device: 'sda' })).toBe(0);
-    expect(value(c.families, 'node_disk_ata_write_cache_enabled', { device: 'sda' })).toBe(1);
+    expect(seriesValue(c.families, 'node_disk_ata_rotation_rate_rpm', { device: 'sda' })).toBe(0);
+    expect(seriesValue(c.families, 'node_disk_ata_write_cache_enabled', { device: 'sda' })).toBe(1);
     const only = await collect(['diskstats'], { options: { diskstats: { device_include: '^sda1$' } } });
     expect(fam(only.families, 'node_disk_io_now')?.metrics.map((m) => m.labels.device)).toEqual(['sda1']);
   });
@@ -117,8 +111,8 @@ describe('linux collectors on the modern-kernel fixture', () => {
   it('netdev: receive and transmit counters plus rx_nohandler from sysfs; device filters', async () => {
     const c = await collect(['netdev'], { options: { netdev: { device_exclude: '^(lo|docker0)$' } } });
     expect(fam(c.families, 'node_network_receive_bytes_total')?.metrics.map((m) => m.labels.device)).toEqual(['eth0', 'veth4b09a1f@if7']);
-    expect(value(c.families, 'node_network_receive_nohandler_total', { device: 'eth0' })).toBe(7);
-    expect(value(c.families, 'node_network_transmit_packets_total', { device: 'eth0' })).toBe(43451486);
+    expect(seriesValue(c.families, 'node_network_receive_nohandler_total', { device: 'eth0' })).toBe(7);
+    expect(seriesValue(c.families, 'node_network_transmit_packets_total', { device: 'eth0' })).toBe(43451486);
   });
 
   it('netclass: up, info, carrier, mtu, speed; unreadable attributes left out; -1 speed as node_exporter reports it', async () => {
@@ -134,14 +128,14 @@ describe('linux collectors on the modern-kernel fixture', () => {
       operstate: 'down',
     });
     expect(fam(c.families, 'node_network_carrier')?.metrics.map((m) => m.labels.device)).toEqual(['enp0s31f6', 'eth0', 'lo']);
-    expect(value(c.families, 'node_network_speed_bytes', { device: 'eth0' })).toBe(125_000_000);
-    expect(value(c.families, 'node_network_speed_bytes', { device: 'enp0s31f6' })).toBe(-125_000);
-    expect(value(c.families, 'node_network_name_assign_type', { device: 'enp0s31f6' })).toBe(4);
+    expect(seriesValue(c.families, 'node_network_speed_bytes', { device: 'eth0' })).toBe(125_000_000);
+    expect(seriesValue(c.families, 'node_network_speed_bytes', { device: 'enp0s31f6' })).toBe(-125_000);
+    expect(seriesValue(c.families, 'node_network_name_assign_type', { device: 'enp0s31f6' })).toBe(4);
     expect(fam(c.families, 'node_network_carrier_changes_total')?.type).toBe('counter');
-    expect(value(c.families, 'node_network_protocol_type', { device: 'lo' })).toBe(772);
+    expect(seriesValue(c.families, 'node_network_protocol_type', { device: 'lo' })).toBe(772);
     const filtered = await collect(['netclass'], { options: { netclass: { ignored_devices: '^veth', ignore_invalid_speed: true } } });
     expect(fam(filtered.families, 'node_network_up')?.metrics.map((m) => m.labels.device)).toEqual(['enp0s31f6', 'eth0', 'lo']);
-    expect(value(filtered.families, 'node_network_speed_bytes', { device: 'enp0s31f6' })).toBeUndefined();
+    expect(seriesValue(filtered.families, 'node_network_speed_bytes', { device: 'enp0s31f6' })).toBeUndefined();
   });
 
   it('netstat: only the default fields, untyped; another pattern selects others', async () => {
@@ -158,33 +152,33 @@ describe('linux collectors on the modern-kernel fixture', () => {
 
   it('sockstat, softnet, conntrack, udp queues, arp', async () => {
     const c = await collect(['sockstat', 'softnet', 'conntrack', 'udp_queues', 'arp']);
-    expect(value(c.families, 'node_sockstat_sockets_used')).toBe(174);
-    expect(value(c.families, 'node_sockstat_TCP_mem_bytes')).toBe(268 * 4096);
-    expect(value(c.families, 'node_sockstat_UDP6_inuse')).toBe(1);
-    expect(value(c.families, 'node_sockstat_FRAG_memory')).toBe(0);
-    expect(value(c.families, 'node_softnet_processed_total', { cpu: '2' })).toBe(0x3be0b);
-    expect(value(c.families, 'node_softnet_dropped_total', { cpu: '0' })).toBe(2);
-    expect(value(c.families, 'node_nf_conntrack_entries')).toBe(33);
-    expect(value(c.families, 'node_nf_conntrack_stat_found')).toBe(17);
-    expect(value(c.families, 'node_nf_conntrack_stat_search_restart')).toBe(3);
-    expect(value(c.families, 'node_udp_queues', { ip: 'v4', queue: 'tx' })).toBe(16);
-    expect(value(c.families, 'node_udp_queues', { ip: 'v4', queue: 'rx' })).toBe(256);
-    expect(value(c.families, 'node_udp_queues', { ip: 'v6', queue: 'rx' })).toBe(0);
-    expect(value(c.families, 'node_arp_entries', { device: 'eth0' })).toBe(2);
+    expect(seriesValue(c.families, 'node_sockstat_sockets_used')).toBe(174);
+    expect(seriesValue(c.families, 'node_sockstat_TCP_mem_bytes')).toBe(268 * 4096);
+    expect(seriesValue(c.families, 'node_sockstat_UDP6_inuse')).toBe(1);
+    expect(seriesValue(c.families, 'node_sockstat_FRAG_memory')).toBe(0);
+    expect(seriesValue(c.families, 'node_softnet_processed_total', { cpu: '2' })).toBe(0x3be0b);
+    expect(seriesValue(c.families, 'node_softnet_dropped_total', { cpu: '0' })).toBe(2);
+    expect(seriesValue(c.families, 'node_nf_conntrack_entries')).toBe(33);
+    expect(seriesValue(c.families, 'node_nf_conntrack_stat_found')).toBe(17);
+    expect(seriesValue(c.families, 'node_nf_conntrack_stat_search_restart')).toBe(3);
+    expect(seriesValue(c.families, 'node_udp_queues', { ip: 'v4', queue: 'tx' })).toBe(16);
+    expect(seriesValue(c.families, 'node_udp_queues', { ip: 'v4', queue: 'rx' })).toBe(256);
+    expect(seriesValue(c.families, 'node_udp_queues', { ip: 'v6', queue: 'rx' })).toBe(0);
+    expect(seriesValue(c.families, 'node_arp_entries', { device: 'eth0' })).toBe(2);
     expect(pageSize('KernelPageSize:       64 kB\n')).toBe(65536);
     expect(pageSize(undefined)).toBe(4096);
   });
 
   it('pressure, schedstat, entropy, filefd, vmstat, stat (with softirqs on request)', async () => {
     const c = await collect(['pressure', 'schedstat', 'entropy', 'filefd', 'vmstat', 'stat'], { options: { stat: { softirq: true } } });
-    expect(value(c.families, 'node_pressure_cpu_waiting_seconds_total')).toBeCloseTo(175.374214);
-    expect(value(c.families, 'node_pressure_io_stalled_seconds_total')).toBeCloseTo(6.007408);
-    expect(value(c.families, 'node_pressure_memory_stalled_seconds_total')).toBeCloseTo(0.5);
-    expect(value(c.families, 'node_schedstat_running_seconds_total', { cpu: '1' })).toBe(3);
-    expect(value(c.families, 'node_schedstat_waiting_seconds_total', { cpu: '0' })).toBe(0.5);
-    expect(value(c.families, 'node_schedstat_timeslices_total', { cpu: '1' })).toBe(2000);
-    expect(value(c.families, 'node_entropy_available_bits')).toBe(256);
-    expect(value(c.families, 'node_filefd_maximum')).toBe(2466181);
+    expect(seriesValue(c.families, 'node_pressure_cpu_waiting_seconds_total')).toBeCloseTo(175.374214);
+    expect(seriesValue(c.families, 'node_pressure_io_stalled_seconds_total')).toBeCloseTo(6.007408);
+    expect(seriesValue(c.families, 'node_pressure_memory_stalled_seconds_total')).toBeCloseTo(0.5);
+    expect(seriesValue(c.families, 'node_schedstat_running_seconds_total', { cpu: '1' })).toBe(3);
+    expect(seriesValue(c.families, 'node_schedstat_waiting_seconds_total', { cpu: '0' })).toBe(0.5);
+    expect(seriesValue(c.families, 'node_schedstat_timeslices_total', { cpu: '1' })).toBe(2000);
+    expect(seriesValue(c.families, 'node_entropy_available_bits')).toBe(256);
+    expect(seriesValue(c.families, 'node_filefd_maximum')).toBe(2466181);
     expect(fam(c.families, 'node_vmstat_pgfault')?.type).toBe('untyped');
     expect(fam(c.families, 'node_vmstat_nr_free_pages')).toBeUndefined();
     expect(fam(c.families, 'node_softirqs_total')?.metrics.map((m) => m.labels.vector)).toContain('net_rx');
@@ -194,15 +188,17 @@ describe('linux collectors on the modern-kernel fixture', () => {
     const defs = await loadCollectorDefinitions('linux');
     for (const n of ['tcpstat', 'interrupts', 'processes']) expect(defs.find((d) => d.name === n)?.defaultEnabled).toBe(false);
     const c = await collect(['tcpstat', 'interrupts', 'processes']);
-    expect(value(c.families, 'node_tcp_connection_states', { state: 'listen' })).toBe(2);
-    expect(value(c.families, 'node_tcp_connection_states', { state: 'time_wait' })).toBe(1);
-    expect(value(c.families, 'node_interrupts_total', { cpu: '1', type: 'LOC', info: 'Local timer interrupts', devices: '' })).toBe(654321);
-    expect(value(c.families, 'node_interrupts_total', { cpu: '0', type: '0', info: 'IO-APIC', devices: '2-edge timer' })).toBe(16);
-    expect(value(c.families, 'node_processes_pids')).toBe(2);
-    expect(value(c.families, 'node_processes_threads')).toBe(3);
-    expect(value(c.families, 'node_processes_state', { state: 'R' })).toBe(1);
-    expect(value(c.families, 'node_processes_threads_state', { thread_state: 'D' })).toBe(1);
-    expect(value(c.families, 'node_processes_max_threads')).toBe(192000);
+    expect(seriesValue(c.families, 'node_tcp_connection_states', { state: 'listen' })).toBe(2);
+    expect(seriesValue(c.families, 'node_tcp_connection_states', { state: 'time_wait' })).toBe(1);
+    expect(seriesValue(c.families, 'node_interrupts_total', { cpu: '1', type: 'LOC', info: 'Local timer interrupts', devices: '' })).toBe(
+      654321,
+    );
+    expect(seriesValue(c.families, 'node_interrupts_total', { cpu: '0', type: '0', info: 'IO-APIC', devices: '2-edge timer' })).toBe(16);
+    expect(seriesValue(c.families, 'node_processes_pids')).toBe(2);
+    expect(seriesValue(c.families, 'node_processes_threads')).toBe(3);
+    expect(seriesValue(c.families, 'node_processes_state', { state: 'R' })).toBe(1);
+    expect(seriesValue(c.families, 'node_processes_threads_state', { thread_state: 'D' })).toBe(1);
+    expect(seriesValue(c.families, 'node_processes_max_threads')).toBe(192000);
   });
 
   it('os, uname and time', async () => {
@@ -213,17 +209,17 @@ describe('linux collectors on the modern-kernel fixture', () => {
       version_id: '22.04',
       version_codename: 'jammy',
     });
-    expect(value(c.families, 'node_os_version', { id: 'ubuntu' })).toBe(22.04);
+    expect(seriesValue(c.families, 'node_os_version', { id: 'ubuntu' })).toBe(22.04);
     expect(osVersionNumber('rolling')).toBeUndefined();
     expect(osVersionNumber('12')).toBe(12);
-    expect(value(c.families, 'node_uname_info')).toBe(1);
+    expect(seriesValue(c.families, 'node_uname_info')).toBe(1);
     expect(fam(c.families, 'node_time_clocksource_available_info')?.metrics.map((m) => m.labels.clocksource)).toEqual([
       'tsc',
       'hpet',
       'acpi_pm',
     ]);
     expect(fam(c.families, 'node_time_clocksource_current_info')?.metrics[0]?.labels).toEqual({ clocksource: 'tsc', device: '0' });
-    expect(Math.abs((value(c.families, 'node_time_seconds') ?? 0) - Date.now() / 1000)).toBeLessThan(60);
+    expect(Math.abs((seriesValue(c.families, 'node_time_seconds') ?? 0) - Date.now() / 1000)).toBeLessThan(60);
     expect(localZoneName(0, 'UTC')).toBe('UTC');
     expect(localZoneName(3600, 'CET-1CEST,M3.5.0,M10.5.0/3')).toBe('CET');
     expect(localZoneName(7200, 'CET-1CEST,M3.5.0,M10.5.0/3')).toBe('CEST');
@@ -231,23 +227,23 @@ describe('linux collectors on the modern-kernel fixture', () => {
 
   it('hwmon and thermal_zone: base units in the names, labels cleaned', async () => {
     const c = await collect(['hwmon', 'thermal_zone']);
-    expect(value(c.families, 'node_hwmon_temp_celsius', { chip: 'platform_coretemp_0', sensor: 'temp1' })).toBe(46);
-    expect(value(c.families, 'node_hwmon_temp_crit_celsius', { chip: 'platform_coretemp_0', sensor: 'temp2' })).toBe(100);
-    expect(value(c.families, 'node_hwmon_temp_crit_alarm_celsius', { sensor: 'temp1' })).toBe(0);
-    expect(value(c.families, 'node_hwmon_sensor_label', { sensor: 'temp1', label: 'package_id_0' })).toBe(1);
-    expect(value(c.families, 'node_hwmon_chip_names', { chip: 'platform_nct6775_656', chip_name: 'nct6779' })).toBe(1);
-    expect(value(c.families, 'node_hwmon_in_volts', { sensor: 'in0' })).toBe(1.016);
-    expect(value(c.families, 'node_hwmon_fan_rpm', { sensor: 'fan1' })).toBe(1180);
-    expect(value(c.families, 'node_hwmon_fan_alarm', { sensor: 'fan1' })).toBe(0);
-    expect(value(c.families, 'node_hwmon_power_average_watt', { sensor: 'power1' })).toBe(12.5);
-    expect(value(c.families, 'node_hwmon_curr_amps', { sensor: 'curr1' })).toBe(1.5);
+    expect(seriesValue(c.families, 'node_hwmon_temp_celsius', { chip: 'platform_coretemp_0', sensor: 'temp1' })).toBe(46);
+    expect(seriesValue(c.families, 'node_hwmon_temp_crit_celsius', { chip: 'platform_coretemp_0', sensor: 'temp2' })).toBe(100);
+    expect(seriesValue(c.families, 'node_hwmon_temp_crit_alarm_celsius', { sensor: 'temp1' })).toBe(0);
+    expect(seriesValue(c.families, 'node_hwmon_sensor_label', { sensor: 'temp1', label: 'package_id_0' })).toBe(1);
+    expect(seriesValue(c.families, 'node_hwmon_chip_names', { chip: 'platform_nct6775_656', chip_name: 'nct6779' })).toBe(1);
+    expect(seriesValue(c.families, 'node_hwmon_in_volts', { sensor: 'in0' })).toBe(1.016);
+    expect(seriesValue(c.families, 'node_hwmon_fan_rpm', { sensor: 'fan1' })).toBe(1180);
+    expect(seriesValue(c.families, 'node_hwmon_fan_alarm', { sensor: 'fan1' })).toBe(0);
+    expect(seriesValue(c.families, 'node_hwmon_power_average_watt', { sensor: 'power1' })).toBe(12.5);
+    expect(seriesValue(c.families, 'node_hwmon_curr_amps', { sensor: 'curr1' })).toBe(1.5);
     expect(fam(c.families, 'node_hwmon_energy_joule_total')).toMatchObject({ type: 'counter', metrics: [{ value: 123 }] });
-    expect(value(c.families, 'node_hwmon_intrusion_alarm', { sensor: 'intrusion0' })).toBe(1);
-    expect(value(c.families, 'node_hwmon_update_interval_seconds')).toBe(1);
-    expect(value(c.families, 'node_hwmon_voltage_regulator_version')).toBe(90);
-    expect(value(c.families, 'node_hwmon_humidity', { sensor: 'humidity1' })).toBe(45);
-    expect(value(c.families, 'node_thermal_zone_temp', { type: 'x86_pkg_temp', zone: '0' })).toBe(45);
-    expect(value(c.families, 'node_cooling_device_max_state', { name: '0', type: 'Processor' })).toBe(3);
+    expect(seriesValue(c.families, 'node_hwmon_intrusion_alarm', { sensor: 'intrusion0' })).toBe(1);
+    expect(seriesValue(c.families, 'node_hwmon_update_interval_seconds')).toBe(1);
+    expect(seriesValue(c.families, 'node_hwmon_voltage_regulator_version')).toBe(90);
+    expect(seriesValue(c.families, 'node_hwmon_humidity', { sensor: 'humidity1' })).toBe(45);
+    expect(seriesValue(c.families, 'node_thermal_zone_temp', { type: 'x86_pkg_temp', zone: '0' })).toBe(45);
+    expect(seriesValue(c.families, 'node_cooling_device_max_state', { name: '0', type: 'Processor' })).toBe(3);
     const only = new MetricWriter();
     writeHwmonChip(only, { chip: 'c', sensors: new Map([['temp1', new Map([['', '42000']])]]) });
     expect(only.families().map((f) => f.name)).toEqual(['node_hwmon_temp_celsius']);
@@ -276,23 +272,23 @@ describe('linux collectors on the modern-kernel fixture', () => {
     const out = new MetricWriter();
     writeTimex(out, t);
     const f = out.families();
-    expect(value(f, 'node_timex_sync_status')).toBe(1);
+    expect(seriesValue(f, 'node_timex_sync_status')).toBe(1);
     // STA_NANO is set: offset and jitter are nanoseconds.
-    expect(value(f, 'node_timex_offset_seconds')).toBe(-1.5e-6);
-    expect(value(f, 'node_timex_pps_jitter_seconds')).toBe(2e-6);
-    expect(value(f, 'node_timex_frequency_adjustment_ratio')).toBeCloseTo(1.00001);
-    expect(value(f, 'node_timex_maxerror_seconds')).toBe(16);
-    expect(value(f, 'node_timex_tai_offset_seconds')).toBe(37);
+    expect(seriesValue(f, 'node_timex_offset_seconds')).toBe(-1.5e-6);
+    expect(seriesValue(f, 'node_timex_pps_jitter_seconds')).toBe(2e-6);
+    expect(seriesValue(f, 'node_timex_frequency_adjustment_ratio')).toBeCloseTo(1.00001);
+    expect(seriesValue(f, 'node_timex_maxerror_seconds')).toBe(16);
+    expect(seriesValue(f, 'node_timex_tai_offset_seconds')).toBe(37);
     expect(fam(f, 'node_timex_pps_error_total')?.type).toBe('counter');
     const unsynced = new MetricWriter();
     writeTimex(unsynced, { ...t, state: 5 });
-    expect(value(unsynced.families(), 'node_timex_sync_status')).toBe(0);
+    expect(seriesValue(unsynced.families(), 'node_timex_sync_status')).toBe(0);
   });
 
   it('timex reads the real kernel through the native binding', async () => {
     const c = await collect(['timex']);
     expect(success(c.families, 'timex')).toBe(1);
-    expect(value(c.families, 'node_timex_tick_seconds')).toBeGreaterThan(0);
+    expect(seriesValue(c.families, 'node_timex_tick_seconds')).toBeGreaterThan(0);
   });
 });
 
@@ -301,14 +297,14 @@ describe('linux collectors on an old kernel and on a large machine', () => {
     const c = await collect(['cpu', 'diskstats', 'meminfo', 'softnet', 'sockstat', 'netstat', 'pressure', 'schedstat', 'loadavg'], {
       fixture: 'old-kernel',
     });
-    expect(value(c.families, 'node_cpu_seconds_total', { cpu: '0', mode: 'steal' })).toBe(0);
-    expect(value(c.families, 'node_cpu_guest_seconds_total', { cpu: '0', mode: 'user' })).toBe(0);
+    expect(seriesValue(c.families, 'node_cpu_seconds_total', { cpu: '0', mode: 'steal' })).toBe(0);
+    expect(seriesValue(c.families, 'node_cpu_guest_seconds_total', { cpu: '0', mode: 'user' })).toBe(0);
     expect(fam(c.families, 'node_disk_discards_completed_total')).toBeUndefined();
-    expect(value(c.families, 'node_disk_reads_completed_total', { device: 'sda' })).toBe(1000);
-    expect(value(c.families, 'node_softnet_processed_total', { cpu: '1' })).toBe(0xc0d2);
-    expect(value(c.families, 'node_sockstat_TCP6_inuse')).toBeUndefined();
-    expect(value(c.families, 'node_netstat_TcpExt_ListenDrops')).toBe(4);
-    expect(value(c.families, 'node_memory_MemAvailable_bytes')).toBeUndefined();
+    expect(seriesValue(c.families, 'node_disk_reads_completed_total', { device: 'sda' })).toBe(1000);
+    expect(seriesValue(c.families, 'node_softnet_processed_total', { cpu: '1' })).toBe(0xc0d2);
+    expect(seriesValue(c.families, 'node_sockstat_TCP6_inuse')).toBeUndefined();
+    expect(seriesValue(c.families, 'node_netstat_TcpExt_ListenDrops')).toBe(4);
+    expect(seriesValue(c.families, 'node_memory_MemAvailable_bytes')).toBeUndefined();
     expect(success(c.families, 'pressure')).toBe(0);
     expect(success(c.families, 'schedstat')).toBe(0);
     expect(success(c.families, 'cpu')).toBe(1);
@@ -318,10 +314,10 @@ describe('linux collectors on an old kernel and on a large machine', () => {
     const c = await collect(['cpu', 'softnet', 'schedstat'], { fixture: 'many-cpus' });
     const cpus = new Set(fam(c.families, 'node_cpu_seconds_total')?.metrics.map((m) => m.labels.cpu));
     expect(cpus.size).toBe(130);
-    expect(value(c.families, 'node_cpu_seconds_total', { cpu: '129', mode: 'user' })).toBeCloseTo(1.29);
-    expect(value(c.families, 'node_softnet_processed_total', { cpu: '6' })).toBe(7);
-    expect(value(c.families, 'node_softnet_processed_total', { cpu: '5' })).toBeUndefined();
-    expect(value(c.families, 'node_schedstat_running_seconds_total', { cpu: '100' })).toBe(100);
+    expect(seriesValue(c.families, 'node_cpu_seconds_total', { cpu: '129', mode: 'user' })).toBeCloseTo(1.29);
+    expect(seriesValue(c.families, 'node_softnet_processed_total', { cpu: '6' })).toBe(7);
+    expect(seriesValue(c.families, 'node_softnet_processed_total', { cpu: '5' })).toBeUndefined();
+    expect(seriesValue(c.families, 'node_schedstat_running_seconds_total', { cpu: '100' })).toBe(100);
   });
 });
 

@@ -1,23 +1,15 @@
-import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { seriesValue } from '../../../testing/exposition.ts';
+import { fixtureRoots } from '../../../testing/procfs-fixtures.ts';
 import { CollectorSet, selectCollectors } from '../src/collection.ts';
 import { defineCollector, loadCollectorDefinitions } from '../src/collectors/registry.ts';
 import { agentConfigSchema } from '../src/config.ts';
 import type { MetricFamily } from '../src/metrics.ts';
 import { HostSummary } from '../src/summary.ts';
 
-const roots = {
-  proc: join(import.meta.dirname, 'fixtures/basic/proc'),
-  sys: join(import.meta.dirname, 'fixtures/basic/sys'),
-  rootfs: join(import.meta.dirname, 'fixtures/basic/rootfs'),
-};
+const roots = fixtureRoots('basic');
 const log = pino({ level: 'silent' });
-
-function value(families: MetricFamily[], name: string, labels: Record<string, string> = {}): number | undefined {
-  const f = families.find((x) => x.name === name);
-  return f?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels[k] === v))?.value;
-}
 
 async function collectFixture(names: string[]) {
   const defs = (await loadCollectorDefinitions('linux')).filter((d) => names.includes(d.name));
@@ -44,40 +36,40 @@ describe('collector registry', () => {
 describe('collectors on a fixture tree', () => {
   it('cpu: seconds per cpu and mode, guest apart', async () => {
     const c = await collectFixture(['cpu']);
-    expect(value(c.families, 'node_cpu_seconds_total', { cpu: '1', mode: 'user' })).toBeCloseTo(13352.23);
-    expect(value(c.families, 'node_cpu_seconds_total', { cpu: '0', mode: 'idle' })).toBeCloseTo(133432.92);
-    expect(value(c.families, 'node_cpu_guest_seconds_total', { cpu: '1', mode: 'user' })).toBeCloseTo(1516.95);
+    expect(seriesValue(c.families, 'node_cpu_seconds_total', { cpu: '1', mode: 'user' })).toBeCloseTo(13352.23);
+    expect(seriesValue(c.families, 'node_cpu_seconds_total', { cpu: '0', mode: 'idle' })).toBeCloseTo(133432.92);
+    expect(seriesValue(c.families, 'node_cpu_guest_seconds_total', { cpu: '1', mode: 'user' })).toBeCloseTo(1516.95);
   });
 
   it('meminfo: node_exporter names', async () => {
     const c = await collectFixture(['meminfo']);
-    expect(value(c.families, 'node_memory_MemTotal_bytes')).toBe(15666184 * 1024);
-    expect(value(c.families, 'node_memory_Active_anon_bytes')).toBe(267256 * 1024);
-    expect(value(c.families, 'node_memory_HugePages_Total')).toBe(0);
+    expect(seriesValue(c.families, 'node_memory_MemTotal_bytes')).toBe(15666184 * 1024);
+    expect(seriesValue(c.families, 'node_memory_Active_anon_bytes')).toBe(267256 * 1024);
+    expect(seriesValue(c.families, 'node_memory_HugePages_Total')).toBe(0);
   });
 
   it('diskstats: leaves partitions and ram/loop devices out, converts sectors and ms', async () => {
     const c = await collectFixture(['diskstats']);
     const devices = c.families.find((f) => f.name === 'node_disk_reads_completed_total')?.metrics.map((m) => m.labels.device);
     expect(devices).toEqual(['sda', 'nvme0n1', 'dm-0']);
-    expect(value(c.families, 'node_disk_read_bytes_total', { device: 'sda' })).toBe(1003346126 * 512);
-    expect(value(c.families, 'node_disk_write_time_seconds_total', { device: 'sda' })).toBe(63877.96);
-    expect(value(c.families, 'node_disk_flush_requests_total', { device: 'dm-0' })).toBe(16);
-    expect(value(c.families, 'node_disk_flush_requests_total', { device: 'sda' })).toBeUndefined();
+    expect(seriesValue(c.families, 'node_disk_read_bytes_total', { device: 'sda' })).toBe(1003346126 * 512);
+    expect(seriesValue(c.families, 'node_disk_write_time_seconds_total', { device: 'sda' })).toBe(63877.96);
+    expect(seriesValue(c.families, 'node_disk_flush_requests_total', { device: 'dm-0' })).toBe(16);
+    expect(seriesValue(c.families, 'node_disk_flush_requests_total', { device: 'sda' })).toBeUndefined();
   });
 
   it('netdev: one series per device and direction', async () => {
     const c = await collectFixture(['netdev']);
-    expect(value(c.families, 'node_network_receive_bytes_total', { device: 'eth0' })).toBe(68210035552);
-    expect(value(c.families, 'node_network_transmit_colls_total', { device: 'veth4b09a1f@if7' })).toBe(0);
+    expect(seriesValue(c.families, 'node_network_receive_bytes_total', { device: 'eth0' })).toBe(68210035552);
+    expect(seriesValue(c.families, 'node_network_transmit_colls_total', { device: 'veth4b09a1f@if7' })).toBe(0);
   });
 
   it('loadavg and stat', async () => {
     const c = await collectFixture(['loadavg', 'stat']);
-    expect(value(c.families, 'node_load15')).toBe(0.39);
-    expect(value(c.families, 'node_boot_time_seconds')).toBe(1418183276);
-    expect(value(c.families, 'node_context_switches_total')).toBe(38014093);
-    expect(value(c.families, 'node_procs_blocked')).toBe(1);
+    expect(seriesValue(c.families, 'node_load15')).toBe(0.39);
+    expect(seriesValue(c.families, 'node_boot_time_seconds')).toBe(1418183276);
+    expect(seriesValue(c.families, 'node_context_switches_total')).toBe(38014093);
+    expect(seriesValue(c.families, 'node_procs_blocked')).toBe(1);
   });
 
   it('filesystem: default exclusions, duplicates dropped, escaped mount points, unreadable mount is a device error', async () => {
@@ -92,14 +84,14 @@ describe('collectors on a fixture tree', () => {
     ]);
     expect(errs.find((m) => m.labels.device === '/dev/vda')?.value).toBe(0);
     expect(errs.find((m) => m.labels.mountpoint === '/mnt/with space')?.value).toBe(1);
-    expect(value(c.families, 'node_filesystem_readonly', { mountpoint: '/mnt/with space' })).toBe(1);
-    expect(value(c.families, 'node_filesystem_size_bytes', { mountpoint: '/' })).toBeGreaterThan(0);
+    expect(seriesValue(c.families, 'node_filesystem_readonly', { mountpoint: '/mnt/with space' })).toBe(1);
+    expect(seriesValue(c.families, 'node_filesystem_size_bytes', { mountpoint: '/' })).toBeGreaterThan(0);
   });
 
   it('reports success and duration per collector', async () => {
     const c = await collectFixture(['loadavg']);
-    expect(value(c.families, 'node_scrape_collector_success', { collector: 'loadavg' })).toBe(1);
-    expect(value(c.families, 'node_scrape_collector_duration_seconds', { collector: 'loadavg' })).toBeGreaterThanOrEqual(0);
+    expect(seriesValue(c.families, 'node_scrape_collector_success', { collector: 'loadavg' })).toBe(1);
+    expect(seriesValue(c.families, 'node_scrape_collector_duration_seconds', { collector: 'loadavg' })).toBeGreaterThanOrEqual(0);
   });
 });
 
@@ -132,13 +124,13 @@ describe('CollectorSet', () => {
     const started = Date.now();
     const c = await set.collect();
     expect(Date.now() - started).toBeLessThan(2000);
-    expect(value(c.families, 'fine_value')).toBe(7);
-    expect(value(c.families, 'node_scrape_collector_success', { collector: 'hung' })).toBe(0);
-    expect(value(c.families, 'node_scrape_collector_success', { collector: 'broken' })).toBe(0);
-    expect(value(c.families, 'node_scrape_collector_success', { collector: 'fine' })).toBe(1);
+    expect(seriesValue(c.families, 'fine_value')).toBe(7);
+    expect(seriesValue(c.families, 'node_scrape_collector_success', { collector: 'hung' })).toBe(0);
+    expect(seriesValue(c.families, 'node_scrape_collector_success', { collector: 'broken' })).toBe(0);
+    expect(seriesValue(c.families, 'node_scrape_collector_success', { collector: 'fine' })).toBe(1);
     // The hung update is still running: the next collection does not start a second one.
     const again = await set.collect();
-    expect(value(again.families, 'node_scrape_collector_success', { collector: 'hung' })).toBe(0);
+    expect(seriesValue(again.families, 'node_scrape_collector_success', { collector: 'hung' })).toBe(0);
   });
 });
 

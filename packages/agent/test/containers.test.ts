@@ -2,10 +2,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { Labels } from '@falconet/protocol';
 import { renderExposition } from '@falconet/protocol/exposition';
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
+import { seriesOf, seriesValue } from '../../../testing/exposition.ts';
+import { fixtureRoots } from '../../../testing/procfs-fixtures.ts';
 import { CollectorSet } from '../src/collection.ts';
 import { loadCollectorDefinitions } from '../src/collectors/registry.ts';
 import { agentConfigSchema } from '../src/config.ts';
@@ -17,12 +18,8 @@ import { ContainerSummary } from '../src/containers/summary.ts';
 import type { MetricFamily } from '../src/metrics.ts';
 import { detectCgroupLayout } from '../src/procfs/cgroup.ts';
 
-const fixture = (name: string) => {
-  const dir = join(import.meta.dirname, 'fixtures', name);
-  return { proc: join(dir, 'proc'), sys: join(dir, 'sys'), rootfs: join(dir, 'rootfs') };
-};
-const v2 = fixture('cgroup-v2');
-const v1 = fixture('cgroup-v1');
+const v2 = fixtureRoots('cgroup-v2');
+const v1 = fixtureRoots('cgroup-v1');
 const WEB = '4b5e57f6eb2f42b9039b3d1e13929295f231749c510cbe341cd68036d9af97e2';
 const PAUSED = 'a7a9dc5bcf71adb2edc202814060a5ab6fca515382e9f1133dcc47d52d9090a2';
 const K8S = '17c132990e8e8523ccd403287b6ae761c1cd57f764df278bce7ed310bbddd7f1';
@@ -39,14 +36,6 @@ function captureLog() {
     },
   });
   return { log: pino({ level: 'info' }, stream), lines };
-}
-
-function series(families: MetricFamily[], name: string, match: Labels = {}) {
-  return (families.find((f) => f.name === name)?.metrics ?? []).filter((m) => Object.entries(match).every(([k, v]) => m.labels[k] === v));
-}
-
-function value(families: MetricFamily[], name: string, match: Labels = {}): number | undefined {
-  return series(families, name, match)[0]?.value;
 }
 
 async function containerCollector(roots: typeof v2, dockerSocket: string, log = pino({ level: 'silent' })) {
@@ -154,7 +143,7 @@ describe('the container collector on a v2 fixture tree, without Docker', () => {
   it('writes cAdvisor names with id, name, image, namespace, pod and container labels', async () => {
     const { families } = await (await containerCollector(v2, '')).collect();
     const web = { id: `/system.slice/docker-${WEB}.scope` };
-    expect(series(families, 'container_cpu_usage_seconds_total', web)[0]?.labels).toEqual({
+    expect(seriesOf(families, 'container_cpu_usage_seconds_total', web)[0]?.labels).toEqual({
       container: '',
       id: `/system.slice/docker-${WEB}.scope`,
       image: '',
@@ -163,47 +152,49 @@ describe('the container collector on a v2 fixture tree, without Docker', () => {
       pod: '',
       cpu: 'total',
     });
-    expect(value(families, 'container_cpu_usage_seconds_total', web)).toBeCloseTo(48.213579);
-    expect(value(families, 'container_cpu_user_seconds_total', web)).toBeCloseTo(40.112233);
-    expect(value(families, 'container_cpu_cfs_throttled_periods_total', web)).toBe(1418);
-    expect(value(families, 'container_cpu_cfs_throttled_seconds_total', web)).toBeCloseTo(70.211456);
-    expect(value(families, 'container_memory_usage_bytes', web)).toBe(73998336);
-    expect(value(families, 'container_memory_working_set_bytes', web)).toBe(61415424);
-    expect(value(families, 'container_memory_rss', web)).toBe(52428800);
-    expect(value(families, 'container_memory_cache', web)).toBe(18874368);
-    expect(value(families, 'container_memory_failcnt', web)).toBe(7);
-    expect(value(families, 'container_memory_swap', web)).toBe(0);
-    expect(value(families, 'container_spec_memory_limit_bytes', web)).toBe(134217728);
-    expect(value(families, 'container_spec_cpu_quota', web)).toBe(50000);
-    expect(value(families, 'container_fs_reads_bytes_total', { ...web, device: '/dev/sda' })).toBe(1459200);
-    expect(value(families, 'container_fs_writes_bytes_total', { ...web, device: '/dev/sda' })).toBe(314773504);
-    expect(value(families, 'container_fs_writes_total', { ...web, device: '/dev/dm-0' })).toBe(1);
-    expect(value(families, 'container_blkio_device_usage_total', { ...web, major: '8', minor: '0', operation: 'Write' })).toBe(314773504);
-    expect(value(families, 'container_threads', web)).toBe(3);
-    expect(value(families, 'container_threads_max', web)).toBe(512);
+    expect(seriesValue(families, 'container_cpu_usage_seconds_total', web)).toBeCloseTo(48.213579);
+    expect(seriesValue(families, 'container_cpu_user_seconds_total', web)).toBeCloseTo(40.112233);
+    expect(seriesValue(families, 'container_cpu_cfs_throttled_periods_total', web)).toBe(1418);
+    expect(seriesValue(families, 'container_cpu_cfs_throttled_seconds_total', web)).toBeCloseTo(70.211456);
+    expect(seriesValue(families, 'container_memory_usage_bytes', web)).toBe(73998336);
+    expect(seriesValue(families, 'container_memory_working_set_bytes', web)).toBe(61415424);
+    expect(seriesValue(families, 'container_memory_rss', web)).toBe(52428800);
+    expect(seriesValue(families, 'container_memory_cache', web)).toBe(18874368);
+    expect(seriesValue(families, 'container_memory_failcnt', web)).toBe(7);
+    expect(seriesValue(families, 'container_memory_swap', web)).toBe(0);
+    expect(seriesValue(families, 'container_spec_memory_limit_bytes', web)).toBe(134217728);
+    expect(seriesValue(families, 'container_spec_cpu_quota', web)).toBe(50000);
+    expect(seriesValue(families, 'container_fs_reads_bytes_total', { ...web, device: '/dev/sda' })).toBe(1459200);
+    expect(seriesValue(families, 'container_fs_writes_bytes_total', { ...web, device: '/dev/sda' })).toBe(314773504);
+    expect(seriesValue(families, 'container_fs_writes_total', { ...web, device: '/dev/dm-0' })).toBe(1);
+    expect(seriesValue(families, 'container_blkio_device_usage_total', { ...web, major: '8', minor: '0', operation: 'Write' })).toBe(
+      314773504,
+    );
+    expect(seriesValue(families, 'container_threads', web)).toBe(3);
+    expect(seriesValue(families, 'container_threads_max', web)).toBe(512);
     // Network from the main process's namespace, loopback left out.
-    expect(value(families, 'container_network_receive_bytes_total', { ...web, interface: 'eth0' })).toBe(9876543);
-    expect(value(families, 'container_network_transmit_bytes_total', { ...web, interface: 'eth0' })).toBe(1234567);
-    expect(series(families, 'container_network_receive_bytes_total', { ...web, interface: 'lo' })).toHaveLength(0);
-    expect(value(families, 'container_last_seen', web)).toBeGreaterThan(1.7e9);
-    expect(value(families, 'machine_memory_bytes')).toBe(8039280 * 1024);
+    expect(seriesValue(families, 'container_network_receive_bytes_total', { ...web, interface: 'eth0' })).toBe(9876543);
+    expect(seriesValue(families, 'container_network_transmit_bytes_total', { ...web, interface: 'eth0' })).toBe(1234567);
+    expect(seriesOf(families, 'container_network_receive_bytes_total', { ...web, interface: 'lo' })).toHaveLength(0);
+    expect(seriesValue(families, 'container_last_seen', web)).toBeGreaterThan(1.7e9);
+    expect(seriesValue(families, 'machine_memory_bytes')).toBe(8039280 * 1024);
     // No Docker configured: no up/down gauge, states from the freezer.
     expect(families.find((f) => f.name === 'falconet_docker_up')).toBeUndefined();
-    expect(value(families, 'falconet_container_state', { ...web, state: 'running' })).toBe(1);
-    expect(value(families, 'falconet_container_state', { id: `/system.slice/docker-${PAUSED}.scope`, state: 'paused' })).toBe(1);
+    expect(seriesValue(families, 'falconet_container_state', { ...web, state: 'running' })).toBe(1);
+    expect(seriesValue(families, 'falconet_container_state', { id: `/system.slice/docker-${PAUSED}.scope`, state: 'paused' })).toBe(1);
   });
 
   it('no limit is 0 as in cAdvisor, and a host-network container has no network series', async () => {
     const { families } = await (await containerCollector(v2, '')).collect();
     const paused = { id: `/system.slice/docker-${PAUSED}.scope` };
-    expect(value(families, 'container_spec_memory_limit_bytes', paused)).toBe(0);
-    expect(series(families, 'container_spec_cpu_quota', paused)).toHaveLength(0);
-    expect(series(families, 'container_network_receive_bytes_total', paused)).toHaveLength(0);
+    expect(seriesValue(families, 'container_spec_memory_limit_bytes', paused)).toBe(0);
+    expect(seriesOf(families, 'container_spec_cpu_quota', paused)).toHaveLength(0);
+    expect(seriesOf(families, 'container_network_receive_bytes_total', paused)).toHaveLength(0);
   });
 
   it('Kubernetes labels from the CRI bundle; podman network from the process in its child cgroup', async () => {
     const { families } = await (await containerCollector(v2, '')).collect();
-    const k8s = series(families, 'container_memory_working_set_bytes', { id: `/${POD_SLICE}/cri-containerd-${K8S}.scope` })[0];
+    const k8s = seriesOf(families, 'container_memory_working_set_bytes', { id: `/${POD_SLICE}/cri-containerd-${K8S}.scope` })[0];
     expect(k8s?.labels).toEqual({
       container: 'nginx',
       id: `/${POD_SLICE}/cri-containerd-${K8S}.scope`,
@@ -213,10 +204,10 @@ describe('the container collector on a v2 fixture tree, without Docker', () => {
       pod: 'web-7d9f8b6c5-x2x4k',
     });
     expect(k8s?.value).toBe(157286400 - 20971520);
-    expect(value(families, 'falconet_container_info', { pod: 'web-7d9f8b6c5-x2x4k' })).toBe(1);
-    expect(series(families, 'falconet_container_info', { pod: 'web-7d9f8b6c5-x2x4k' })[0]?.labels.runtime).toBe('containerd');
+    expect(seriesValue(families, 'falconet_container_info', { pod: 'web-7d9f8b6c5-x2x4k' })).toBe(1);
+    expect(seriesOf(families, 'falconet_container_info', { pod: 'web-7d9f8b6c5-x2x4k' })[0]?.labels.runtime).toBe('containerd');
     expect(
-      value(families, 'container_network_transmit_bytes_total', { id: `/machine.slice/libpod-${PODMAN}.scope`, interface: 'tap0' }),
+      seriesValue(families, 'container_network_transmit_bytes_total', { id: `/machine.slice/libpod-${PODMAN}.scope`, interface: 'tap0' }),
     ).toBe(200);
   });
 
@@ -231,11 +222,11 @@ describe('the container collector on a v2 fixture tree, without Docker', () => {
   it('reads the v1 fixture the same way', async () => {
     const { families } = await (await containerCollector(v1, '')).collect();
     const web = { id: `/docker/${WEB}` };
-    expect(value(families, 'container_cpu_usage_seconds_total', web)).toBeCloseTo(13.372899533);
-    expect(value(families, 'container_memory_working_set_bytes', web)).toBe(43421696 - 41943040);
-    expect(value(families, 'container_fs_writes_bytes_total', { ...web, device: '/dev/sda' })).toBe(314773504);
-    expect(value(families, 'container_blkio_device_usage_total', { ...web, operation: 'Async' })).toBe(16232704);
-    expect(value(families, 'container_network_receive_bytes_total', { ...web, interface: 'eth0' })).toBe(2048);
+    expect(seriesValue(families, 'container_cpu_usage_seconds_total', web)).toBeCloseTo(13.372899533);
+    expect(seriesValue(families, 'container_memory_working_set_bytes', web)).toBe(43421696 - 41943040);
+    expect(seriesValue(families, 'container_fs_writes_bytes_total', { ...web, device: '/dev/sda' })).toBe(314773504);
+    expect(seriesValue(families, 'container_blkio_device_usage_total', { ...web, operation: 'Async' })).toBe(16232704);
+    expect(seriesValue(families, 'container_network_receive_bytes_total', { ...web, interface: 'eth0' })).toBe(2048);
   });
 });
 
@@ -246,9 +237,9 @@ describe('a missing or unusable Docker socket', () => {
     const set = await containerCollector(v2, missing, log);
     for (let i = 0; i < 3; i++) {
       const { families } = await set.collect();
-      expect(value(families, 'falconet_docker_up')).toBe(0);
-      expect(value(families, 'container_memory_usage_bytes', { id: `/system.slice/docker-${WEB}.scope` })).toBe(73998336);
-      expect(value(families, 'node_scrape_collector_success', { collector: 'container' })).toBe(1);
+      expect(seriesValue(families, 'falconet_docker_up')).toBe(0);
+      expect(seriesValue(families, 'container_memory_usage_bytes', { id: `/system.slice/docker-${WEB}.scope` })).toBe(73998336);
+      expect(seriesValue(families, 'node_scrape_collector_success', { collector: 'container' })).toBe(1);
     }
     const said = lines.filter((l) => /Docker/.test(String(l.msg)));
     expect(said).toHaveLength(1);
@@ -321,7 +312,7 @@ describe('which Docker socket: containers.docker_socket, then DOCKER_HOST, then 
       const set = new CollectorSet(defs, { roots: v2, log, timeoutMs: 5000, config: agentConfigSchema.parse({}) });
       for (let i = 0; i < 3; i++) {
         const { families } = await set.collect();
-        expect(value(families, 'container_memory_usage_bytes', { id: `/system.slice/docker-${WEB}.scope` })).toBe(73998336);
+        expect(seriesValue(families, 'container_memory_usage_bytes', { id: `/system.slice/docker-${WEB}.scope` })).toBe(73998336);
       }
     } finally {
       vi.unstubAllEnvs();

@@ -2,13 +2,16 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AGENT_CLI, eventually, freePort, type ServerProc, startProcess, startServer, tempDir } from '../../../testing/processes.ts';
-
-async function agentCli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const p = startProcess(AGENT_CLI, args, env);
-  const { code } = await p.exited;
-  return { code, out: p.lines };
-}
+import {
+  AGENT_CLI,
+  eventually,
+  freePort,
+  runAgent,
+  type ServerProc,
+  startProcess,
+  startServer,
+  tempDir,
+} from '../../../testing/processes.ts';
 
 /** Pids of processes whose command line mentions `needle` (the agent's own data directory). */
 function processesWith(needle: string): number[] {
@@ -45,9 +48,9 @@ describe('start / stop / status / restart as real processes', { timeout: 60_000 
     const flags = ['--data-dir', dir, '--listen', `127.0.0.1:${port}`];
     const pidfile = join(dir, 'falconet-agent.pid');
 
-    expect(await agentCli(['status', ...flags])).toEqual({ code: 3, out: ['falconet-agent: not running'] });
+    expect(await runAgent(['status', ...flags])).toEqual({ code: 3, out: ['falconet-agent: not running'] });
 
-    const first = await agentCli(['start', ...flags]);
+    const first = await runAgent(['start', ...flags]);
     expect(first.code).toBe(0);
     const pid = Number(readFileSync(pidfile, 'utf8'));
     started.push(pid);
@@ -60,19 +63,19 @@ describe('start / stop / status / restart as real processes', { timeout: 60_000 
     expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toContain('node_load1');
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^falconet-agent run/);
 
-    const status = await agentCli(['status', ...flags]);
+    const status = await runAgent(['status', ...flags]);
     expect(status).toEqual({ code: 0, out: [`falconet-agent: running (pid ${pid}, pidfile ${pidfile})`] });
 
-    const second = await agentCli(['start', ...flags]);
+    const second = await runAgent(['start', ...flags]);
     expect(second).toEqual({ code: 0, out: [`falconet-agent: already running (pid ${pid})`] });
     expect(processesWith(dir)).toEqual([pid]);
 
     // `run` in the foreground on the same data directory refuses too.
-    const fg = await agentCli(['run', '--data-dir', dir, '--listen', '127.0.0.1:0']);
+    const fg = await runAgent(['run', '--data-dir', dir, '--listen', '127.0.0.1:0']);
     expect(fg.code).toBe(1);
     expect(fg.out.at(-1)).toBe(`falconet-agent: already running (pid ${pid}, pidfile ${pidfile}); stop it first or use another --data-dir`);
 
-    const stop = await agentCli(['stop', ...flags]);
+    const stop = await runAgent(['stop', ...flags]);
     expect(stop).toEqual({ code: 0, out: [`falconet-agent: stopped (pid ${pid})`] });
     expect(alive(pid)).toBe(false);
     expect(existsSync(pidfile)).toBe(false);
@@ -80,8 +83,8 @@ describe('start / stop / status / restart as real processes', { timeout: 60_000 
     expect(log).toContain('"msg":"shutting down"');
     expect(log).toContain('"msg":"stopped"');
 
-    expect(await agentCli(['stop', ...flags])).toEqual({ code: 0, out: ['falconet-agent: not running'] });
-    expect(await agentCli(['status', ...flags])).toEqual({ code: 3, out: ['falconet-agent: not running'] });
+    expect(await runAgent(['stop', ...flags])).toEqual({ code: 0, out: ['falconet-agent: not running'] });
+    expect(await runAgent(['status', ...flags])).toEqual({ code: 3, out: ['falconet-agent: not running'] });
   });
 
   it('a stale pidfile: status says so (exit 1), stop clears it, start replaces it', async () => {
@@ -94,19 +97,19 @@ describe('start / stop / status / restart as real processes', { timeout: 60_000 
     await new Promise((r) => gone.once('exit', r));
     writeFileSync(pidfile, `${gone.pid}\n`);
 
-    const status = await agentCli(['status', ...flags]);
+    const status = await runAgent(['status', ...flags]);
     expect(status).toEqual({
       code: 1,
       out: [`falconet-agent: not running, but the pidfile ${pidfile} remains (pid ${gone.pid} is not running)`],
     });
-    expect(await agentCli(['stop', ...flags])).toEqual({
+    expect(await runAgent(['stop', ...flags])).toEqual({
       code: 0,
       out: [`falconet-agent: not running; removed stale pidfile ${pidfile} (pid ${gone.pid} is not running)`],
     });
 
     // A live pid that is not an agent (pid reuse after a crash) is stale too.
     writeFileSync(pidfile, `${process.pid}\n`);
-    const s = await agentCli(['start', ...flags]);
+    const s = await runAgent(['start', ...flags]);
     expect(s.code).toBe(0);
     expect(s.out[0]).toBe(`falconet-agent: removed stale pidfile ${pidfile} (pid ${process.pid} is another program)`);
     const pid = Number(readFileSync(pidfile, 'utf8'));
@@ -114,7 +117,7 @@ describe('start / stop / status / restart as real processes', { timeout: 60_000 
     expect(pid).not.toBe(process.pid);
 
     // restart: a new process, the same pidfile.
-    const r = await agentCli(['restart', ...flags]);
+    const r = await runAgent(['restart', ...flags]);
     expect(r.code).toBe(0);
     expect(r.out[0]).toBe(`falconet-agent: stopped (pid ${pid})`);
     const newPid = Number(readFileSync(pidfile, 'utf8'));
@@ -122,7 +125,7 @@ describe('start / stop / status / restart as real processes', { timeout: 60_000 
     expect(newPid).not.toBe(pid);
     expect(alive(pid)).toBe(false);
     expect(alive(newPid)).toBe(true);
-    expect((await agentCli(['stop', ...flags])).code).toBe(0);
+    expect((await runAgent(['stop', ...flags])).code).toBe(0);
   });
 
   it('stop escalates to SIGKILL when the agent ignores SIGTERM past --timeout', async () => {
@@ -137,7 +140,7 @@ describe('start / stop / status / restart as real processes', { timeout: 60_000 
     await new Promise((r) => wedged.stdout?.once('data', r));
     started.push(wedged.pid as number);
     writeFileSync(pidfile, `${wedged.pid}\n`);
-    const r = await agentCli(['stop', '--data-dir', dir, '--timeout', '300ms']);
+    const r = await runAgent(['stop', '--data-dir', dir, '--timeout', '300ms']);
     expect(r).toEqual({
       code: 0,
       out: [
@@ -150,7 +153,7 @@ describe('start / stop / status / restart as real processes', { timeout: 60_000 
 
   it('start with an invalid configuration fails in the terminal, before daemonizing', async () => {
     const dir = tempDir();
-    const r = await agentCli(['start', '--data-dir', dir, '--interval', 'often']);
+    const r = await runAgent(['start', '--data-dir', dir, '--interval', 'often']);
     expect(r.code).toBe(2);
     expect(r.out).toEqual(['falconet-agent: flag --interval: interval: "often" is not a duration (e.g. 500ms, 10s, 5m, 1h)']);
     expect(existsSync(join(dir, 'falconet-agent.pid'))).toBe(false);
@@ -161,7 +164,7 @@ describe('start / stop / status / restart as real processes', { timeout: 60_000 
     const holder = startProcess(AGENT_CLI, ['run', '--data-dir', tempDir(), '--listen', '127.0.0.1:0']);
     const line = await holder.waitFor(/"exporter listening"/);
     const port = Number(/127\.0\.0\.1:(\d+)/.exec(line)?.[1]);
-    const r = await agentCli(['start', '--data-dir', dir, '--listen', `127.0.0.1:${port}`]);
+    const r = await runAgent(['start', '--data-dir', dir, '--listen', `127.0.0.1:${port}`]);
     await holder.stop();
     expect(r.code).toBe(1);
     expect(r.out).toEqual([`falconet-agent: --listen 127.0.0.1:${port}: address already in use; stop what holds it or pick another port`]);

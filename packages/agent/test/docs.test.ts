@@ -2,17 +2,11 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { schemaLeafPaths } from '@falconet/protocol/config';
 import { describe, expect, it } from 'vitest';
-import { AGENT_CLI, ROOT, startProcess, tempDir } from '../../../testing/processes.ts';
+import { ROOT, runAgent, tempDir } from '../../../testing/processes.ts';
 import { agentConfigSchema } from '../src/config.ts';
 
 const configDoc = readFileSync(join(ROOT, 'docs/agent-config.md'), 'utf8');
 const pluginsDoc = readFileSync(join(ROOT, 'docs/plugins.md'), 'utf8');
-
-async function runAgent(args: string[]) {
-  const p = startProcess(AGENT_CLI, args);
-  const { code } = await p.exited;
-  return { code, out: p.lines };
-}
 
 describe('docs/agent-config.md', { timeout: 30_000 }, () => {
   it('documents every key of the schema', () => {

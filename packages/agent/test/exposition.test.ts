@@ -1,9 +1,8 @@
 import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { EXPOSITION_CONTENT_TYPE, renderExposition } from '@falconet/protocol/exposition';
+import { EXPOSITION_CONTENT_TYPE, parseExposition, renderExposition } from '@falconet/protocol/exposition';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseExposition } from '../src/exporter/parse.ts';
 import { acceptsGzip, Exporter } from '../src/exporter/server.ts';
 import type { MetricFamily } from '../src/metrics.ts';
 
@@ -143,7 +142,7 @@ describe('parseExposition', () => {
   it('names the line and what was wrong', () => {
     const bad: [string, RegExp][] = [
       ['ok 1\n9bad 1\n', /line 2: invalid metric name "9bad/],
-      ['m{a="1"} x\n', /line 1: "x" is not a number/],
+      ['m{a="1"} x\n', /line 1: m: "x" is not a number/],
       ['m{a="1} 1\n', /line 1: unterminated value for label "a"/],
       ['m{a="1",a="2"} 1\n', /label "a" given twice/],
       ['m{a="\\q"} 1\n', /invalid escape sequence "\\q"/],

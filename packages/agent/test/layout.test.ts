@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FIXTURES } from '../../../testing/procfs-fixtures.ts';
 import {
   endAtBlank,
   HeaderTables,
@@ -15,11 +16,10 @@ import {
 
 /** The basic fixtures, every other fixture tree that has the file, and this machine's own file. */
 function samples(rel: string): [string, string][] {
-  const fixtures = join(import.meta.dirname, 'fixtures');
   const out: [string, string][] = [];
-  for (const tree of readdirSync(fixtures)) {
+  for (const tree of readdirSync(FIXTURES)) {
     try {
-      out.push([`fixtures/${tree}`, readFileSync(join(fixtures, tree, 'proc', rel), 'utf8')]);
+      out.push([`fixtures/${tree}`, readFileSync(join(FIXTURES, tree, 'proc', rel), 'utf8')]);
     } catch {
       // not in this tree
     }

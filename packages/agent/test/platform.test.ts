@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { seriesValue } from '../../../testing/exposition.ts';
+import { FIXTURES } from '../../../testing/procfs-fixtures.ts';
 import { darwinBootTime } from '../src/collectors/boottime.darwin.ts';
 import { win32BootTime } from '../src/collectors/boottime.win32.ts';
 import { darwinCpu } from '../src/collectors/cpu.darwin.ts';
@@ -22,7 +24,7 @@ import { type MetricFamily, MetricWriter } from '../src/metrics.ts';
 import { defaultRoots } from '../src/procfs/fs.ts';
 
 // Outputs recorded on a MacBook (macOS 14, Apple M1) and a Windows 11 laptop.
-const recorded = (file: string) => readFileSync(join(import.meta.dirname, 'fixtures', file), 'utf8');
+const recorded = (file: string) => readFileSync(join(FIXTURES, file), 'utf8');
 
 function recordedHost(platform: 'darwin' | 'win32', statfs: (path: string) => Promise<StatsFs> = async () => fakeStatfs): Host {
   const os = JSON.parse(recorded(`${platform}/os.json`));
@@ -51,8 +53,6 @@ async function run(c: Collector): Promise<MetricFamily[]> {
   await c.update(out, { roots: defaultRoots, signal: new AbortController().signal, log: pino({ level: 'silent' }) });
   return out.families();
 }
-const value = (f: MetricFamily[], name: string, labels: Record<string, string> = {}) =>
-  f.find((x) => x.name === name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels[k] === v))?.value;
 
 describe('macOS collectors on recorded outputs', () => {
   const host = recordedHost('darwin');
@@ -67,12 +67,12 @@ describe('macOS collectors on recorded outputs', () => {
 
   it('cpu, memory, load and boot time from node:os', async () => {
     const cpu = await run(darwinCpu(host));
-    expect(value(cpu, 'node_cpu_seconds_total', { cpu: '1', mode: 'system' })).toBe(554.32);
-    expect(value(cpu, 'node_cpu_seconds_total', { cpu: '1', mode: 'nice' })).toBe(0.01);
-    expect(value(cpu, 'node_cpu_seconds_total', { cpu: '0', mode: 'irq' })).toBeUndefined();
-    expect(value(await run(darwinMemory(host)), 'node_memory_total_bytes')).toBe(17179869184);
-    expect(value(await run(darwinLoad(host)), 'node_load15')).toBe(1.87);
-    expect(value(await run(darwinBootTime(host)), 'node_boot_time_seconds')).toBe(1_700_000_000 - 432000);
+    expect(seriesValue(cpu, 'node_cpu_seconds_total', { cpu: '1', mode: 'system' })).toBe(554.32);
+    expect(seriesValue(cpu, 'node_cpu_seconds_total', { cpu: '1', mode: 'nice' })).toBe(0.01);
+    expect(seriesValue(cpu, 'node_cpu_seconds_total', { cpu: '0', mode: 'irq' })).toBeUndefined();
+    expect(seriesValue(await run(darwinMemory(host)), 'node_memory_total_bytes')).toBe(17179869184);
+    expect(seriesValue(await run(darwinLoad(host)), 'node_load15')).toBe(1.87);
+    expect(seriesValue(await run(darwinBootTime(host)), 'node_boot_time_seconds')).toBe(1_700_000_000 - 432000);
   });
 
   it('mount table: device, type, read-only, spaces in mount points', () => {
@@ -89,8 +89,8 @@ describe('macOS collectors on recorded outputs', () => {
       '/Volumes/My Passport',
       '/Volumes/share',
     ]);
-    expect(value(f, 'node_filesystem_avail_bytes', { mountpoint: '/' })).toBe(300 * 4096);
-    expect(value(f, 'node_filesystem_readonly', { mountpoint: '/' })).toBe(1);
+    expect(seriesValue(f, 'node_filesystem_avail_bytes', { mountpoint: '/' })).toBe(300 * 4096);
+    expect(seriesValue(f, 'node_filesystem_readonly', { mountpoint: '/' })).toBe(1);
   });
 
   it('a hung network mount is reported as a device error and not waited for again', async () => {
@@ -102,8 +102,8 @@ describe('macOS collectors on recorded outputs', () => {
     });
     const collector = darwinFilesystem(hung, 50);
     const first = await run(collector);
-    expect(value(first, 'node_filesystem_device_error', { mountpoint: '/Volumes/share' })).toBe(1);
-    expect(value(first, 'node_filesystem_device_error', { mountpoint: '/' })).toBe(0);
+    expect(seriesValue(first, 'node_filesystem_device_error', { mountpoint: '/Volumes/share' })).toBe(1);
+    expect(seriesValue(first, 'node_filesystem_device_error', { mountpoint: '/' })).toBe(0);
     const started = performance.now();
     await run(collector);
     expect(performance.now() - started).toBeLessThan(1000);
@@ -114,11 +114,11 @@ describe('macOS collectors on recorded outputs', () => {
     const d = parseNetstatIbn(recorded('darwin/netstat-ibnd.txt'));
     expect(d.map((x) => x.device)).toEqual(['lo0', 'gif0', 'en0', 'utun0']);
     const f = await run(darwinNetDev(host, (name) => name !== 'gif0'));
-    expect(value(f, 'node_network_receive_bytes_total', { device: 'en0' })).toBe(21794515264);
-    expect(value(f, 'node_network_receive_errs_total', { device: 'en0' })).toBe(3);
-    expect(value(f, 'node_network_transmit_drop_total', { device: 'en0' })).toBe(2);
-    expect(value(f, 'node_network_transmit_packets_total', { device: 'lo0' })).toBe(1043813);
-    expect(value(f, 'node_network_receive_bytes_total', { device: 'gif0' })).toBeUndefined();
+    expect(seriesValue(f, 'node_network_receive_bytes_total', { device: 'en0' })).toBe(21794515264);
+    expect(seriesValue(f, 'node_network_receive_errs_total', { device: 'en0' })).toBe(3);
+    expect(seriesValue(f, 'node_network_transmit_drop_total', { device: 'en0' })).toBe(2);
+    expect(seriesValue(f, 'node_network_transmit_packets_total', { device: 'lo0' })).toBe(1043813);
+    expect(seriesValue(f, 'node_network_receive_bytes_total', { device: 'gif0' })).toBeUndefined();
   });
 });
 
@@ -133,19 +133,19 @@ describe('Windows collectors on recorded outputs', () => {
 
   it('cpu with interrupt time, memory and boot time', async () => {
     const cpu = await run(win32Cpu(host));
-    expect(value(cpu, 'node_cpu_seconds_total', { cpu: '0', mode: 'irq' })).toBe(62.187);
-    expect(value(cpu, 'node_cpu_seconds_total', { cpu: '0', mode: 'nice' })).toBeUndefined();
-    expect(value(await run(win32Memory(host)), 'node_memory_free_bytes')).toBe(2331357184);
-    expect(value(await run(win32BootTime(host)), 'node_boot_time_seconds')).toBe(Math.round(1_700_000_000 - 86400.5));
+    expect(seriesValue(cpu, 'node_cpu_seconds_total', { cpu: '0', mode: 'irq' })).toBe(62.187);
+    expect(seriesValue(cpu, 'node_cpu_seconds_total', { cpu: '0', mode: 'nice' })).toBeUndefined();
+    expect(seriesValue(await run(win32Memory(host)), 'node_memory_free_bytes')).toBe(2331357184);
+    expect(seriesValue(await run(win32BootTime(host)), 'node_boot_time_seconds')).toBe(Math.round(1_700_000_000 - 86400.5));
   });
 
   it('netsh subinterfaces: names with spaces and parentheses, bytes and MTU', async () => {
     const d = parseNetshSubinterfaces(recorded('win32/netsh-subinterfaces.txt'));
     expect(d.map((x) => x.device)).toEqual(['Loopback Pseudo-Interface 1', 'Ethernet', 'Wi-Fi', 'vEthernet (WSL)']);
     const f = await run(win32NetDev(host));
-    expect(value(f, 'node_network_receive_bytes_total', { device: 'Ethernet' })).toBe(2938120953);
-    expect(value(f, 'node_network_transmit_bytes_total', { device: 'vEthernet (WSL)' })).toBe(456456);
-    expect(value(f, 'node_network_mtu_bytes', { device: 'Ethernet' })).toBe(1500);
+    expect(seriesValue(f, 'node_network_receive_bytes_total', { device: 'Ethernet' })).toBe(2938120953);
+    expect(seriesValue(f, 'node_network_transmit_bytes_total', { device: 'vEthernet (WSL)' })).toBe(456456);
+    expect(seriesValue(f, 'node_network_mtu_bytes', { device: 'Ethernet' })).toBe(1500);
   });
 
   it('filesystem: drives that exist, each with its letter', async () => {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fixtureRoots } from '../../../testing/procfs-fixtures.ts';
 import {
   cleanHwmonName,
   countArpEntries,
@@ -39,11 +40,7 @@ import {
   zoneAbbreviation,
 } from '../src/procfs/index.ts';
 
-const fixture = (name: string) => {
-  const base = join(import.meta.dirname, 'fixtures', name);
-  return { proc: join(base, 'proc'), sys: join(base, 'sys'), rootfs: join(base, 'rootfs') };
-};
-const basic = fixture('basic');
+const basic = fixtureRoots('basic');
 
 describe('small /proc files', () => {
   it('vmstat keeps the kernel order', () => {
@@ -248,7 +245,7 @@ describe('sysfs trees', () => {
       { cpu: '1', packageId: '0', coreId: '1', coreThrottles: 6, packageThrottles: 12 },
     ]);
     expect(readClocksources(basic)).toEqual([{ device: '0', available: ['tsc', 'hpet', 'acpi_pm'], current: 'tsc' }]);
-    const none = fixture('old-kernel');
+    const none = fixtureRoots('old-kernel');
     expect(readCpuFreq(none)).toEqual([]);
     expect(readCpuThrottles(none)).toEqual([]);
     expect(readClocksources(none)).toEqual([]);

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { scrapedValue } from '../../../testing/exposition.ts';
 import {
   AGENT_CLI,
   eventually,
@@ -15,12 +16,6 @@ import {
 async function scrape(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   return await res.text();
-}
-
-/** The value of one exposition line, selected by its name and label text. */
-function sampleValue(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 function logRecords(p: Proc, msg: string): Record<string, unknown>[] {
@@ -55,8 +50,8 @@ describe('hot reload of a running agent', { timeout: 90_000 }, () => {
     await agent.waitFor(/"agent started"/);
     let text = await scrape(port);
     expect(text).toContain('falconet_agent_labels{env="staging"} 1');
-    expect(sampleValue(text, 'falconet_agent_report_interval_seconds')).toBe(10);
-    expect(sampleValue(text, 'falconet_agent_config_last_reload_successful')).toBe(1);
+    expect(scrapedValue(text, 'falconet_agent_report_interval_seconds')).toBe(10);
+    expect(scrapedValue(text, 'falconet_agent_config_last_reload_successful')).toBe(1);
 
     // 1. Add a label.
     writeFileSync(file, [...base, 'interval: 10s', 'labels:', '  env: staging', '  team: storage', ''].join('\n'));
@@ -76,10 +71,10 @@ describe('hot reload of a running agent', { timeout: 90_000 }, () => {
     );
     text = await eventually(async () => {
       const t = await scrape(port);
-      return sampleValue(t, 'falconet_agent_report_interval_seconds') === 2 && t;
+      return scrapedValue(t, 'falconet_agent_report_interval_seconds') === 2 && t;
     });
-    expect(sampleValue(text, 'falconet_agent_collector_interval_seconds{collector="cpu"}')).toBe(30);
-    expect(sampleValue(text, 'falconet_agent_collector_interval_seconds{collector="meminfo"}')).toBe(0);
+    expect(scrapedValue(text, 'falconet_agent_collector_interval_seconds', { collector: 'cpu' })).toBe(30);
+    expect(scrapedValue(text, 'falconet_agent_collector_interval_seconds', { collector: 'meminfo' })).toBe(0);
     expect(logRecords(agent, 'config reloaded').at(-1)).toMatchObject({ changed: ['interval', 'collectors.cpu'] });
 
     // 3. Break the file: the running configuration stays, the log says where the file is wrong.
@@ -88,10 +83,10 @@ describe('hot reload of a running agent', { timeout: 90_000 }, () => {
     expect((failed.problems as string[])[0]).toMatch(new RegExp(`^${file}:\\d+:\\d+: invalid YAML`));
     expect(String(failed.msg)).toContain('keeping the running configuration');
     text = await scrape(port);
-    expect(sampleValue(text, 'falconet_agent_config_last_reload_successful')).toBe(0);
+    expect(scrapedValue(text, 'falconet_agent_config_last_reload_successful')).toBe(0);
     expect(text).toContain('falconet_agent_config_reloads_total{result="failure"} 1');
     expect(text).toContain('falconet_agent_labels{env="staging",team="storage"} 1');
-    expect(sampleValue(text, 'falconet_agent_report_interval_seconds')).toBe(2);
+    expect(scrapedValue(text, 'falconet_agent_report_interval_seconds')).toBe(2);
 
     // A file that parses but does not validate is refused the same way, naming the field.
     writeFileSync(file, [...base, 'interval: 2s', 'collection:', '  concurrency: 0', ''].join('\n'));
@@ -107,17 +102,17 @@ describe('hot reload of a running agent', { timeout: 90_000 }, () => {
     );
     text = await eventually(async () => {
       const t = await scrape(port);
-      return sampleValue(t, 'falconet_agent_config_last_reload_successful') === 1 && t;
+      return scrapedValue(t, 'falconet_agent_config_last_reload_successful') === 1 && t;
     });
     expect(text).toContain('falconet_agent_labels{env="production"} 1');
-    expect(sampleValue(text, 'falconet_agent_collector_interval_seconds{collector="cpu"}')).toBe(0);
+    expect(scrapedValue(text, 'falconet_agent_collector_interval_seconds', { collector: 'cpu' })).toBe(0);
     expect(logRecords(agent, 'config reloaded').at(-1)?.changed).toEqual(
       expect.arrayContaining(['labels.env', 'labels.team', 'log.level', 'reload.watch', 'collectors.cpu']),
     );
 
     writeFileSync(file, [...base, 'interval: 3s', 'labels:', '  env: production', 'reload:', '  watch: false', ''].join('\n'));
     agent.child.kill('SIGHUP');
-    await eventually(async () => sampleValue(await scrape(port), 'falconet_agent_report_interval_seconds') === 3);
+    await eventually(async () => scrapedValue(await scrape(port), 'falconet_agent_report_interval_seconds') === 3);
     expect(logRecords(agent, 'config reloaded').at(-1)).toMatchObject({ reason: 'SIGHUP', changed: ['interval', 'log.level'] });
 
     // Keys that name the agent's files are reported as needing a restart, not silently ignored.
@@ -148,12 +143,12 @@ describe('hot reload of a running agent', { timeout: 90_000 }, () => {
     await agent.waitFor(/"agent started"/);
     // The server is not there yet: reports queue up.
     const queued = await eventually(async () => {
-      const q = sampleValue(await scrape(port), 'falconet_agent_report_queue_depth') ?? 0;
+      const q = scrapedValue(await scrape(port), 'falconet_agent_report_queue_depth') ?? 0;
       return q >= 5 && q;
     });
     writeFileSync(file, [...base, 'labels: {env: b}', ''].join('\n'));
     await agent.waitFor(/"reconnecting to the server with the new configuration"/);
-    const after = sampleValue(await scrape(port), 'falconet_agent_report_queue_depth') ?? 0;
+    const after = scrapedValue(await scrape(port), 'falconet_agent_report_queue_depth') ?? 0;
     expect(after).toBeGreaterThanOrEqual(queued);
 
     let server: ServerProc | undefined;
@@ -162,13 +157,13 @@ describe('hot reload of a running agent', { timeout: 90_000 }, () => {
       await eventually(async () => {
         const t = await scrape(port);
         return (
-          sampleValue(t, 'falconet_agent_report_queue_depth') === 0 &&
-          (sampleValue(t, 'falconet_agent_transport_acked_reports_total') ?? 0) >= after
+          scrapedValue(t, 'falconet_agent_report_queue_depth') === 0 &&
+          (scrapedValue(t, 'falconet_agent_transport_acked_reports_total') ?? 0) >= after
         );
       }, 40_000);
       const final = await scrape(port);
-      expect(sampleValue(final, 'falconet_agent_spool_dropped_reports_total{reason="size"}')).toBe(0);
-      expect(sampleValue(final, 'falconet_agent_spool_dropped_reports_total{reason="age"}')).toBe(0);
+      expect(scrapedValue(final, 'falconet_agent_spool_dropped_reports_total', { reason: 'size' })).toBe(0);
+      expect(scrapedValue(final, 'falconet_agent_spool_dropped_reports_total', { reason: 'age' })).toBe(0);
       // The server saw the agent register with the new label.
       const body = (await (await fetch(`${server.url}/api/agents`)).json()) as { items: { labels: Record<string, string> }[] };
       expect(body.items[0]?.labels).toEqual({ env: 'b' });

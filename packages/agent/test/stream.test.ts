@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { bareIdentity } from '../../../testing/agent-channel.ts';
 import { freePort } from '../../../testing/processes.ts';
 import { MemoryBacklog } from '../src/transport/backlog.ts';
 import { Backoff } from '../src/transport/backoff.ts';
@@ -38,7 +39,7 @@ describe('ReportStream against a server that is not there', () => {
     const backlog = new MemoryBacklog(3);
     const stream = new ReportStream({
       address: { host: '127.0.0.1', port, tls: false },
-      identity: { agentId: 'a', hostname: 'a', ips: [], primaryIp: '', os: '', kernel: '', arch: '', platform: '', bootTimeMs: 0 },
+      identity: bareIdentity('a'),
       labels: {},
       token: '',
       intervalMs: 1000,

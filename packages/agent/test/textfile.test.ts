@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { seriesValue } from '../../../testing/exposition.ts';
 import { TextfileReader } from '../src/collectors/textfile.common.ts';
 import { type MetricFamily, MetricWriter } from '../src/metrics.ts';
 
@@ -17,14 +18,12 @@ async function read(reader: TextfileReader, log = pino({ level: 'silent' })): Pr
   await reader.update(out, log);
   return out.families();
 }
-const value = (f: MetricFamily[], name: string, labels: Record<string, string> = {}) =>
-  f.find((x) => x.name === name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels[k] === v))?.value;
 
 describe('textfile collector', () => {
   it('without a directory it reads nothing and reports no error', async () => {
     const f = await read(new TextfileReader(''));
     expect(f.map((x) => x.name)).toEqual(['node_textfile_scrape_error']);
-    expect(value(f, 'node_textfile_scrape_error')).toBe(0);
+    expect(seriesValue(f, 'node_textfile_scrape_error')).toBe(0);
   });
 
   it('merges *.prom files, keeps types and histograms, records each file mtime', async () => {
@@ -40,7 +39,7 @@ describe('textfile collector', () => {
     writeFileSync(join(dir, 'ignored.txt'), 'not a prom file\n');
     utimesSync(join(dir, 'backup.prom'), 1_600_000_000, 1_600_000_000);
     const f = await read(new TextfileReader(dir));
-    expect(value(f, 'backup_last_success_seconds', { job: 'db' })).toBe(1.7e9);
+    expect(seriesValue(f, 'backup_last_success_seconds', { job: 'db' })).toBe(1.7e9);
     const h = f.find((x) => x.name === 'job_duration_seconds');
     expect(h?.type).toBe('histogram');
     expect(h?.metrics.map((m) => [m.suffix, m.labels.le, m.value])).toEqual([
@@ -49,8 +48,8 @@ describe('textfile collector', () => {
       ['_sum', undefined, 4.5],
       ['_count', undefined, 3],
     ]);
-    expect(value(f, 'node_textfile_mtime_seconds', { file: 'backup.prom' })).toBe(1_600_000_000);
-    expect(value(f, 'node_textfile_scrape_error')).toBe(0);
+    expect(seriesValue(f, 'node_textfile_mtime_seconds', { file: 'backup.prom' })).toBe(1_600_000_000);
+    expect(seriesValue(f, 'node_textfile_scrape_error')).toBe(0);
   });
 
   it('a broken file is left out whole, sets node_textfile_scrape_error, and is logged once', async () => {
@@ -61,11 +60,11 @@ describe('textfile collector', () => {
     const { log, lines } = logCapture();
     const reader = new TextfileReader(dir);
     const f = await read(reader, log);
-    expect(value(f, 'good_metric')).toBe(1);
-    expect(value(f, 'half_written')).toBeUndefined();
-    expect(value(f, 'stamped_metric')).toBeUndefined();
-    expect(value(f, 'node_textfile_scrape_error')).toBe(1);
-    expect(value(f, 'node_textfile_mtime_seconds', { file: 'good.prom' })).toBeGreaterThan(0);
+    expect(seriesValue(f, 'good_metric')).toBe(1);
+    expect(seriesValue(f, 'half_written')).toBeUndefined();
+    expect(seriesValue(f, 'stamped_metric')).toBeUndefined();
+    expect(seriesValue(f, 'node_textfile_scrape_error')).toBe(1);
+    expect(seriesValue(f, 'node_textfile_mtime_seconds', { file: 'good.prom' })).toBeGreaterThan(0);
     const warned = lines.filter((l) => l.msg === 'textfile skipped');
     expect(warned.map((l) => [l.file, l.err])).toEqual([
       ['bad.prom', 'line 2: expected "," or "}" after the value of label "label"'],
@@ -75,7 +74,7 @@ describe('textfile collector', () => {
     expect(lines.filter((l) => l.msg === 'textfile skipped')).toHaveLength(2);
     writeFileSync(join(dir, 'bad.prom'), 'half_written 1\n');
     const fixed = await read(reader, log);
-    expect(value(fixed, 'half_written')).toBe(1);
+    expect(seriesValue(fixed, 'half_written')).toBe(1);
     expect(lines.some((l) => l.msg === 'textfile parses again' && l.file === 'bad.prom')).toBe(true);
   });
 
@@ -85,9 +84,9 @@ describe('textfile collector', () => {
     writeFileSync(join(dir, 'b.prom'), '# TYPE shared gauge\nshared{x="y"} 2\n');
     const f = await read(new TextfileReader(dir));
     expect(f.find((x) => x.name === 'shared')?.metrics).toEqual([{ labels: {}, value: 1 }]);
-    expect(value(f, 'node_textfile_scrape_error')).toBe(1);
+    expect(seriesValue(f, 'node_textfile_scrape_error')).toBe(1);
     const missing = await read(new TextfileReader(join(dir, 'nope')));
-    expect(value(missing, 'node_textfile_scrape_error')).toBe(1);
+    expect(seriesValue(missing, 'node_textfile_scrape_error')).toBe(1);
   });
 
   describe('where the directory is', () => {
@@ -109,7 +108,7 @@ describe('textfile collector', () => {
       const second = new MetricWriter();
       expect(reader.update(second, pino({ level: 'silent' }))).toBeUndefined();
       expect(families(second)).toEqual(families(first));
-      expect(value(second.families(), 'job_runs_total')).toBe(3);
+      expect(seriesValue(second.families(), 'job_runs_total')).toBe(3);
     });
 
     it('on NFS, FUSE or an unknown file system it goes through the thread pool, with the same result', async () => {
@@ -120,7 +119,7 @@ describe('textfile collector', () => {
       const update = reader.update(out, pino({ level: 'silent' }));
       expect(update).toBeInstanceOf(Promise);
       await update;
-      expect(value(out.families(), 'job_runs_total')).toBe(3);
+      expect(seriesValue(out.families(), 'job_runs_total')).toBe(3);
     });
 
     it('a statfs that does not answer (a hung mount) leaves it on the thread pool, asked once', async () => {
@@ -138,7 +137,7 @@ describe('textfile collector', () => {
         const update = reader.update(out, pino({ level: 'silent' }));
         expect(update).toBeInstanceOf(Promise);
         await update;
-        expect(value(out.families(), 'job_runs_total')).toBe(3);
+        expect(seriesValue(out.families(), 'job_runs_total')).toBe(3);
       }
       expect(asked).toBe(1);
     });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
+import { parseExposition } from '@falconet/protocol/exposition';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_CLI, freePort, type Proc, startProcess, tempDir } from '../../../testing/processes.ts';
-import { parseExposition } from '../src/exporter/parse.ts';
 
 /**
  * The agent on a host where its native helpers could not be built (no C compiler), as README

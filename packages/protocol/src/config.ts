@@ -26,16 +26,54 @@ export function yaml(): typeof import('yaml') {
 /** Where one value came from, for messages. */
 export type Origin = { kind: 'file'; file: string } | { kind: 'env'; name: string } | { kind: 'flag'; name: string };
 
-/** A zod type for durations written as strings or seconds, yielding milliseconds. */
-export const duration = () =>
+/** A zod type for a string or a number read by `parse`, whose error message becomes the issue's. */
+const parsedBy = (parse: (input: string | number) => number) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
     try {
-      return parseDuration(v);
+      return parse(v);
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: (err as Error).message });
       return z.NEVER;
     }
   });
+
+/** A zod type for durations written as strings or seconds, yielding milliseconds. */
+export const duration = () => parsedBy(parseDuration);
+
+/** Bytes per unit of a size, by lower-case unit: decimal KB..TB, binary KiB..TiB, and K..T short for the binary ones. */
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+  k: 2 ** 10,
+  m: 2 ** 20,
+  g: 2 ** 30,
+  t: 2 ** 40,
+};
+
+/**
+ * Parses a size into bytes: a bare number of bytes, or a number and a unit, case-insensitive: `B`;
+ * `KB`, `MB`, `GB`, `TB` (powers of 1000); `KiB`, `MiB`, `GiB`, `TiB` and the short `K`, `M`,
+ * `G`, `T` (powers of 1024). Fractions are rounded to whole bytes (`1.5KiB` is 1536).
+ */
+export function parseByteSize(input: string | number): number {
+  if (typeof input === 'number') return input;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(input);
+  const unit = m ? SIZE_UNITS[(m[2] || 'b').toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    throw new Error(`"${input}" is not a size: bytes, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (e.g. 512MiB, 2GB, 65536)`);
+  }
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** A zod type for sizes written as strings or bytes, yielding bytes (parseByteSize). */
+export const byteSize = () => parsedBy(parseByteSize);
 
 type Tree = Record<string, unknown>;
 

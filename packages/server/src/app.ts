@@ -1,12 +1,12 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FALCONET_VERSION } from '@falconet/protocol';
 import { listenError, StartupError } from '@falconet/protocol/cli';
 import { ConfigError, parseHostPort } from '@falconet/protocol/config';
 import { EXPOSITION_CONTENT_TYPE, renderExposition } from '@falconet/protocol/exposition';
+import { isLoopbackHost } from '@falconet/protocol/net';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
@@ -36,10 +36,6 @@ import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
 import { TaskService } from './tasks/service.ts';
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-}
 
 export interface ServerAddresses {
   http: { host: string; port: number };
@@ -131,7 +127,7 @@ export class FalconetServer {
           ['--grpc-listen', grpc],
           ...(transfer ? ([['--transfer-listen', transfer]] as const) : []),
         ] as const) {
-          if (!isLoopback(addr.host)) {
+          if (!isLoopbackHost(addr.host)) {
             throw new StartupError(
               `${flag} ${addr.host}:${addr.port}: only loopback addresses are allowed until a user exists (falconet-server create-user --name NAME --role admin)`,
             );
@@ -193,7 +189,7 @@ export class FalconetServer {
     });
     let grpcPort: number;
     try {
-      grpcPort = await this.#ingest.startGrpc(grpc.host, grpc.port, isLoopback(grpc.host));
+      grpcPort = await this.#ingest.startGrpc(grpc.host, grpc.port, isLoopbackHost(grpc.host));
     } catch (err) {
       await this.stop();
       throw err;
@@ -204,7 +200,7 @@ export class FalconetServer {
         transferPort = await this.ingest.startTransfer(
           transfer.host,
           transfer.port,
-          isLoopback(transfer.host),
+          isLoopbackHost(transfer.host),
           this.config.transfer,
           apiTokenTransferAuth(this.auth),
         );
@@ -273,7 +269,7 @@ export class FalconetServer {
    */
   #checkPlaintext(grpcHost: string): void {
     const t = this.config.grpc_tls;
-    if (t.mode !== 'off' || isLoopback(grpcHost)) return;
+    if (t.mode !== 'off' || isLoopbackHost(grpcHost)) return;
     if (!t.allow_plaintext) {
       throw new StartupError(
         `--grpc-listen ${this.config.grpc_listen}: grpc_tls.mode is off on an address beyond loopback, so agent tokens, reports and tasks would cross the network in plaintext; ` +

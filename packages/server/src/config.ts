@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { duration, parseHostPort } from '@falconet/protocol/config';
+import { byteSize, duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
 import { alertsConfigSchema } from './alerts/config.ts';
 import { masterKeyProblem } from './db/secrets.ts';
@@ -44,35 +44,6 @@ const authSchema = z
   .strict();
 
 export type AuthConfig = z.output<typeof authSchema>;
-/** Parses `512MB`, `20GB`, `1.5TiB` or a bare number of bytes. */
-export function parseSize(input: string | number): number {
-  if (typeof input === 'number') return input;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$/i.exec(input);
-  if (!m) throw new Error(`"${input}" is not a size (e.g. 500MB, 20GB, or bytes)`);
-  const units: Record<string, number> = {
-    b: 1,
-    kb: 1e3,
-    mb: 1e6,
-    gb: 1e9,
-    tb: 1e12,
-    kib: 2 ** 10,
-    mib: 2 ** 20,
-    gib: 2 ** 30,
-    tib: 2 ** 40,
-  };
-  return Math.round(Number(m[1]) * (units[(m[2] ?? 'b').toLowerCase()] as number));
-}
-
-const size = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    try {
-      return parseSize(v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
-
 const boundedDuration = (minMs: number, maxMs: number, label: string) =>
   duration().refine((ms) => ms >= minMs && ms <= maxMs, `must be between ${label}`);
 
@@ -111,7 +82,7 @@ const storeConfigSchema = z
       .strict()
       .default({ raw: 15 * 86_400_000, '1m': 90 * 86_400_000, '1h': 730 * 86_400_000 }),
     /** Total size of the samples on disk beyond which the oldest data goes; 0 = no cap. */
-    max_size: size().default(0),
+    max_size: byteSize().default(0),
     /** Embedded engine: samples held in memory (and in the write-ahead log) before a flush to parts. */
     head_max_samples: z.number().int().min(1000).max(100_000_000).default(2_000_000),
     /** Embedded engine: a head older than this is flushed even when not full. */
@@ -154,7 +125,7 @@ export const serverConfigSchema = z
         /** A connection silent this long is closed. */
         idle_timeout: boundedDuration(1000, 86_400_000, '1s and 1d').default(120_000),
         /** A longer line is answered with an error and skipped. */
-        max_line_bytes: size()
+        max_line_bytes: byteSize()
           .default(1024 * 1024)
           .refine((n) => n >= 1024 && n <= 64 * 1024 * 1024, 'must be between 1KiB and 64MiB'),
         /** Open connections at most. */

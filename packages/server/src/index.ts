@@ -1,4 +1,4 @@
-export { FalconetServer, isLoopback } from './app.ts';
+export { FalconetServer } from './app.ts';
 export { type ServerConfig, serverConfigSchema } from './config.ts';
 export { AgentRepository } from './db/agents.ts';
 export { type MetaDb, migrateMetaDb, openMetaDb } from './db/index.ts';

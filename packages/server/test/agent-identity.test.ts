@@ -5,12 +5,21 @@
  * fuzz); sequence jumps are refused without losing the agent's spool, and an operator resets them;
  * only trusted labels choose agents for tasks.
  */
-import { MemoryBacklog, ReportStream, type SequenceSource } from '@falconet/agent';
+import { MemoryBacklog, ReportStream } from '@falconet/agent';
 import { pb, type Sample } from '@falconet/protocol';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RawStream, rawStream, registerMessage, registerOn, rejectedCount, reportMessage } from '../../../testing/agent-channel.ts';
+import {
+  bareIdentity,
+  MemorySequence,
+  type RawStream,
+  rawStream,
+  registerMessage,
+  registerOn,
+  rejectedCount,
+  reportMessage,
+} from '../../../testing/agent-channel.ts';
 import { eventually } from '../../../testing/processes.ts';
 import type { AgentToken } from '../src/agents/tokens.ts';
 import { AgentRepository } from '../src/db/agents.ts';
@@ -98,16 +107,6 @@ function seeded(seed: number): () => number {
     r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
     return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-class Counter implements SequenceSource {
-  n = 1;
-  next() {
-    return this.n++;
-  }
-  advancePast(seq: number) {
-    if (seq >= this.n) this.n = seq + 1;
-  }
 }
 
 describe('agent tokens bound to one identity', () => {
@@ -304,23 +303,13 @@ describe('agent tokens bound to one identity', () => {
 describe('report sequence jumps', () => {
   it("refuses a jump without acknowledging it: the agent keeps the report until an operator resets the agent's sequence", async () => {
     const made = await token('jumper-host');
-    const sequence = new Counter();
+    const sequence = new MemorySequence();
     const backlog = new MemoryBacklog();
     const logged: { msg: string; reason?: string }[] = [];
     const capture = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
     const stream = new ReportStream({
       address: { host: '127.0.0.1', port: t.server.addresses?.grpc.port as number, tls: false },
-      identity: {
-        agentId: 'jumper-1',
-        hostname: 'jumper-host',
-        ips: [],
-        primaryIp: '',
-        os: '',
-        kernel: '',
-        arch: '',
-        platform: '',
-        bootTimeMs: 0,
-      },
+      identity: bareIdentity('jumper-1', { hostname: 'jumper-host' }),
       labels: {},
       token: made.token,
       intervalMs: 1000,

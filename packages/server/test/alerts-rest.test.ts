@@ -9,11 +9,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sample } from '@falconet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
 import { SERVER_CLI, tempDir } from '../../../testing/processes.ts';
 import { type HttpReceiver, startHttpReceiver } from '../../../testing/receivers.ts';
 import type { AlertService } from '../src/alerts/service.ts';
 import { startTestServer, type TestServer } from './support/auth.ts';
+import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 let http: HttpReceiver;
 beforeAll(async () => {
@@ -48,19 +48,20 @@ async function settle(alerts: AlertService) {
   await alerts.flushed();
 }
 
-for (const engine of ['sqlite', 'postgres'] as const) {
+for (const engine of ENGINES) {
   describe(`alerting REST on ${engine}`, () => {
+    // Registered first, so the database is dropped after the servers using it have stopped.
+    const databases = metaDbOpener(engine);
     let t: TestServer;
-    let db: TempDatabase | undefined;
+    let dbUrl = '';
     let dataDir: string;
     beforeAll(async () => {
-      db = engine === 'postgres' ? await createTempDatabase() : undefined;
+      dbUrl = await databases.url();
       dataDir = tempDir();
-      t = await startTestServer({ databaseUrl: db?.url, config: { data_dir: dataDir, alerts: ALERTS } });
+      t = await startTestServer({ databaseUrl: dbUrl, config: { data_dir: dataDir, alerts: ALERTS } });
     });
     afterAll(async () => {
       await t?.stop();
-      await db?.drop();
     });
 
     it('creates, reads, changes and deletes rules; names what is wrong; keeps viewers to reading', async () => {
@@ -196,7 +197,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       it('picks up what another server on the same database changed', async () => {
         // A second server on one database shares the first one's master key (docs/server.md).
         const other = await startTestServer({
-          databaseUrl: db?.url,
+          databaseUrl: dbUrl,
           users: false,
           config: { alerts: ALERTS, secret_key_file: join(dataDir, 'secret.key') },
         });
@@ -224,7 +225,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const firingBefore = alerts.alerts().filter((a) => a.state === 'firing');
       expect(firingBefore.length).toBeGreaterThan(0);
       await t.stop();
-      t = await startTestServer({ databaseUrl: db?.url, users: false, config: { data_dir: dataDir, alerts: ALERTS } });
+      t = await startTestServer({ databaseUrl: dbUrl, users: false, config: { data_dir: dataDir, alerts: ALERTS } });
       const again = t.server.alerts as AlertService;
       expect(again.alerts().map((a) => [a.fingerprint, a.state])).toEqual(firingBefore.map((a) => [a.fingerprint, a.state]));
       again.tick();

@@ -1,10 +1,9 @@
 import type { Sample } from '@falconet/protocol';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, tempDir } from '../../../testing/processes.ts';
+import { eventually } from '../../../testing/processes.ts';
 import { AgentSimulator } from '../../../testing/simulator.ts';
-import { FalconetServer } from '../src/app.ts';
-import { serverConfigSchema } from '../src/config.ts';
+import type { FalconetServer } from '../src/app.ts';
+import { startTestServer } from './support/auth.ts';
 
 // Six simulated agents over real gRPC streams; agent i reports CPU = 10 * i and load = i.
 let server: FalconetServer;
@@ -16,20 +15,11 @@ const get = async <T>(path: string): Promise<{ status: number; body: T }> => {
 };
 
 beforeAll(async () => {
-  server = new FalconetServer(
-    serverConfigSchema.parse({
-      listen: '127.0.0.1:0',
-      grpc_listen: '127.0.0.1:0',
-      data_dir: tempDir(),
-      web_root: '/nonexistent',
-      log: { level: 'silent' },
-    }),
-    pino({ level: 'silent' }),
-  );
-  const addr = await server.start();
-  base = `http://127.0.0.1:${addr.http.port}`;
+  const t = await startTestServer({ users: false });
+  server = t.server;
+  base = t.base;
   sim = new AgentSimulator({
-    server: `127.0.0.1:${addr.grpc.port}`,
+    server: `127.0.0.1:${server.addresses?.grpc.port}`,
     count: 6,
     intervalMs: 200,
     prefix: 'q',

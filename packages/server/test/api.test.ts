@@ -1,44 +1,24 @@
-import { Agent, agentConfigSchema } from '@falconet/agent';
+import type { Agent } from '@falconet/agent';
 import * as contract from '@falconet/protocol/api';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { eventually, tempDir } from '../../../testing/processes.ts';
+import { eventually } from '../../../testing/processes.ts';
 import { channelSpecSchema, ruleSpecSchema, silenceSpecSchema } from '../src/alerts/spec.ts';
-import { FalconetServer } from '../src/app.ts';
-import { serverConfigSchema } from '../src/config.ts';
+import type { FalconetServer } from '../src/app.ts';
+import { startTestAgent } from './support/agent.ts';
+import { startTestServer } from './support/auth.ts';
 
-const log = pino({ level: 'silent' });
 let server: FalconetServer;
 let agent: Agent;
 let base = '';
 let agentId = '';
 
 beforeAll(async () => {
-  server = new FalconetServer(
-    serverConfigSchema.parse({
-      listen: '127.0.0.1:0',
-      grpc_listen: '127.0.0.1:0',
-      transfer_listen: '',
-      data_dir: tempDir(),
-      web_root: '/nonexistent',
-    }),
-    log,
-  );
-  const addr = await server.start();
-  base = `http://127.0.0.1:${addr.http.port}`;
-  agent = new Agent(
-    agentConfigSchema.parse({
-      server: { url: `127.0.0.1:${addr.grpc.port}` },
-      listen: '',
-      interval: '200ms',
-      data_dir: tempDir(),
-      labels: { role: 'web', zone: 'a' },
-    }),
-    log,
-  );
-  await agent.start();
+  const t = await startTestServer({ users: false });
+  server = t.server;
+  base = t.base;
+  agent = await startTestAgent(server, { interval: '200ms', labels: { role: 'web', zone: 'a' } });
   agentId = agent.identity?.agentId as string;
   await eventually(
     async () =>
@@ -218,16 +198,7 @@ describe('/api/live', () => {
 
 describe('registry', () => {
   it('marks the agent offline when its stream ends', async () => {
-    const a2 = new Agent(
-      agentConfigSchema.parse({
-        server: { url: `127.0.0.1:${server.addresses?.grpc.port}` },
-        listen: '',
-        interval: '200ms',
-        data_dir: tempDir(),
-      }),
-      log,
-    );
-    await a2.start();
+    const a2 = await startTestAgent(server, { interval: '200ms' });
     const id = a2.identity?.agentId as string;
     await eventually(() => server.registry.get(id)?.status === 'online', 10_000);
     await a2.stop();

@@ -1,10 +1,11 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
 import { eventually } from '../../../testing/processes.ts';
+import { signIn } from '../../../testing/sign-in.ts';
 import { AgentSimulator } from '../../../testing/simulator.ts';
 import { concretePath, makeWebRoot, PASSWORD, startTestServer, type TestServer } from './support/auth.ts';
+import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 /**
  * Hostile input: SQL injection in every filter parameter of every route (enumerated from the
@@ -55,22 +56,12 @@ function rawGet(port: number, path: string, headers: Record<string, string> = {}
   });
 }
 
-const pg: TempDatabase[] = [];
-afterAll(async () => {
-  for (const d of pg) await d.drop();
-});
-
-describe.each(['sqlite', 'postgres'] as const)('SQL injection in every filter parameter (metadata on %s)', (kind) => {
+describe.each(ENGINES)('SQL injection in every filter parameter (metadata on %s)', (kind) => {
+  const databases = metaDbOpener(kind);
   let t: TestServer;
   let sim: AgentSimulator;
   beforeAll(async () => {
-    let databaseUrl = '';
-    if (kind === 'postgres') {
-      const d = await createTempDatabase();
-      pg.push(d);
-      databaseUrl = d.url;
-    }
-    t = await startTestServer({ databaseUrl });
+    t = await startTestServer({ databaseUrl: await databases.url() });
     // Users exist, so the agent presents a token of its own.
     const { token } = await t.server.ingest.tokens.create('sqli-0');
     sim = new AgentSimulator({
@@ -233,16 +224,6 @@ describe('the static file server and request bodies', () => {
     expect((await fetch(`${t.base}/api/users`, { headers: admin.headers })).status).toBe(200);
   });
 });
-
-async function signIn(base: string, name: string, password: string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${base}/api/auth/signin`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ name, password }),
-  });
-  const body = (await res.json()) as { error?: { code: string } };
-  return { status: res.status, code: body.error?.code, retryAfter: res.headers.get('retry-after') };
-}
 
 /** Runs `n` attempts, `parallel` at a time, and counts the answers by status and code. */
 async function attempts(n: number, parallel: number, one: (i: number) => Promise<{ status: number; code?: string | undefined }>) {

@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { freePort, SERVER_CLI, startProcess, startServer, tempDir } from '../../../testing/processes.ts';
+import { signIn } from '../../../testing/sign-in.ts';
 
 /** Runs falconet-server to completion, with `input` on its stdin (not a terminal). */
 function run(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -32,14 +33,6 @@ function getWithHost(port: number, path: string, host: string): Promise<number> 
     });
     req.on('error', reject);
     req.end();
-  });
-}
-
-async function signIn(base: string, name: string, password: string) {
-  return await fetch(`${base}/api/auth/signin`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name, password }),
   });
 }
 

@@ -4,6 +4,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../testing/processes.ts';
+import { signIn } from '../../../testing/sign-in.ts';
 import { PASSWORD, startTestServer, type TestServer } from './support/auth.ts';
 
 let t: TestServer;
@@ -25,15 +26,9 @@ async function api(method: string, path: string, headers: Record<string, string>
   return { status: res.status, body: text ? JSON.parse(text) : undefined, setCookie: res.headers.get('set-cookie') };
 }
 
-async function signIn(name: string, password: string) {
-  const r = await api('POST', '/api/auth/signin', {}, { name, password });
-  const cookie = r.setCookie?.split(';')[0] ?? '';
-  return { ...r, headers: { cookie }, mutating: { cookie, 'x-falconet-csrf': r.body?.csrfToken as string } };
-}
-
 describe('sign-in, session and sign-out over REST', () => {
   it('signs in, tells who is signed in, and signs out', async () => {
-    const s = await signIn('viewer-user', PASSWORD);
+    const s = await signIn(t.base, 'viewer-user', PASSWORD);
     expect(s.status).toBe(200);
     expect(s.setCookie).toMatch(/^falconet_session=[^;]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
     expect(s.body).toMatchObject({ mode: 'signed-in', user: { name: 'viewer-user', role: 'viewer', kind: 'session' } });
@@ -44,17 +39,17 @@ describe('sign-in, session and sign-out over REST', () => {
     expect(out.status).toBe(204);
     expect(out.setCookie).toMatch(/Max-Age=0/);
     expect((await api('GET', '/api/agents', s.headers)).status).toBe(401);
-    expect((await signIn('viewer-user', 'not the password')).body.error).toEqual({
+    expect((await signIn(t.base, 'viewer-user', 'not the password')).body.error).toEqual({
       code: 'invalid_credentials',
       message: 'wrong name or password',
     });
-    expect((await signIn('nobody', 'not the password')).body.error.code).toBe('invalid_credentials');
+    expect((await signIn(t.base, 'nobody', 'not the password')).body.error.code).toBe('invalid_credentials');
   });
 });
 
 describe('users, tokens and the audit log', () => {
   it('lets an admin manage users, keeps the last admin, and ends sessions that lose rights', async () => {
-    const admin = await signIn('admin-user', PASSWORD);
+    const admin = await signIn(t.base, 'admin-user', PASSWORD);
     const made = await api('POST', '/api/users', admin.mutating, { name: 'dana', role: 'operator', password: 'dana-password' });
     expect(made.status).toBe(201);
     expect(made.body).toMatchObject({ name: 'dana', role: 'operator', disabled: false });
@@ -66,7 +61,7 @@ describe('users, tokens and the audit log', () => {
       (await api('POST', '/api/users', admin.mutating, { name: 'eve', role: 'viewer', password: 'short' })).body.error.message,
     ).toMatch(/password: must be at least 8/);
 
-    const dana = await signIn('dana', 'dana-password');
+    const dana = await signIn(t.base, 'dana', 'dana-password');
     expect((await api('GET', '/api/agents', dana.headers)).status).toBe(200);
     // Demoted: her session ends and she signs in again with fewer rights.
     expect((await api('PATCH', '/api/users/dana', admin.mutating, { role: 'viewer' })).body.role).toBe('viewer');
@@ -85,17 +80,17 @@ describe('users, tokens and the audit log', () => {
     }
     expect((await api('DELETE', '/api/users/dana', admin.mutating)).status).toBe(204);
     expect((await api('DELETE', '/api/users/dana', admin.mutating)).status).toBe(404);
-    expect((await signIn('dana', 'dana-password')).status).toBe(401);
+    expect((await signIn(t.base, 'dana', 'dana-password')).status).toBe(401);
   });
 
   it('changes your own password and ends your other sessions', async () => {
-    const first = await signIn('operator-user', PASSWORD);
-    const second = await signIn('operator-user', PASSWORD);
+    const first = await signIn(t.base, 'operator-user', PASSWORD);
+    const second = await signIn(t.base, 'operator-user', PASSWORD);
     expect((await api('PUT', '/api/auth/password', first.mutating, { current: 'wrong-one', password: 'brand-new-pass' })).status).toBe(403);
     expect((await api('PUT', '/api/auth/password', first.mutating, { current: PASSWORD, password: 'brand-new-pass' })).status).toBe(204);
     expect((await api('GET', '/api/agents', first.headers)).status).toBe(200);
     expect((await api('GET', '/api/agents', second.headers)).status).toBe(401);
-    expect((await signIn('operator-user', 'brand-new-pass')).status).toBe(200);
+    expect((await signIn(t.base, 'operator-user', 'brand-new-pass')).status).toBe(200);
     // A token has no password to change.
     expect(
       (await api('PUT', '/api/auth/password', (await t.token('admin')).headers, { current: 'a', password: 'brand-new-pass' })).status,
@@ -103,7 +98,7 @@ describe('users, tokens and the audit log', () => {
   });
 
   it('makes, lists and revokes API tokens, never showing a secret twice', async () => {
-    const admin = await signIn('admin-user', PASSWORD);
+    const admin = await signIn(t.base, 'admin-user', PASSWORD);
     const made = await api('POST', '/api/tokens', admin.mutating, {
       name: 'prometheus',
       role: 'viewer',

@@ -1,10 +1,10 @@
+import { hostOf, isLoopbackAddress, isLoopbackHost } from '@falconet/protocol/net';
 import Fastify from 'fastify';
 import pino from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../testing/processes.ts';
 import { parseCookies, serializeCookie } from '../src/auth/cookies.ts';
-import { installAccessGuard, isLoopbackAddress, isLoopbackHost } from '../src/auth/guard.ts';
+import { installAccessGuard } from '../src/auth/guard.ts';
 import { CONTENT_SECURITY_POLICY, installSecurityHeaders } from '../src/auth/headers.ts';
 import { timeOrderedId } from '../src/auth/ids.ts';
 import { hashPassword, passwordProblem, verifyPassword } from '../src/auth/passwords.ts';
@@ -14,7 +14,8 @@ import { SignInThrottle } from '../src/auth/throttle.ts';
 import { ApiTokenRepository, EnrollmentTokenRepository, scopeAllows, scopeProblem } from '../src/auth/tokens.ts';
 import { UserRepository } from '../src/auth/users.ts';
 import { serverConfigSchema } from '../src/config.ts';
-import { type MetaDb, migrateMetaDb, openMetaDb } from '../src/db/index.ts';
+import { migrateMetaDb, openMetaDb } from '../src/db/index.ts';
+import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 const quiet = pino({ level: 'silent' });
 const cheap = { log2N: 10, r: 8, p: 1 };
@@ -89,12 +90,13 @@ describe('throttle, scopes, cookies, addresses', () => {
     );
   });
 
-  it('knows loopback addresses and host names', () => {
+  it('knows loopback addresses and Host headers', () => {
     for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) expect(isLoopbackAddress(a), a).toBe(true);
     for (const a of ['10.0.0.1', '0.0.0.0', '::', '128.0.0.1', undefined]) expect(isLoopbackAddress(a), String(a)).toBe(false);
-    for (const h of ['localhost:7070', '127.0.0.1:7070', '[::1]:7070', 'LOCALHOST']) expect(isLoopbackHost(h), h).toBe(true);
+    const loopbackHeader = (h: string | undefined) => isLoopbackHost(hostOf(h ?? ''));
+    for (const h of ['localhost:7070', '127.0.0.1:7070', '[::1]:7070', 'LOCALHOST']) expect(loopbackHeader(h), h).toBe(true);
     for (const h of ['evil.example:7070', 'localhost.evil.example', '127.0.0.1.nip.io', '[::2]:1', undefined])
-      expect(isLoopbackHost(h), String(h)).toBe(false);
+      expect(loopbackHeader(h), String(h)).toBe(false);
   });
 
   it('orders audit ids by time', () => {
@@ -103,23 +105,8 @@ describe('throttle, scopes, cookies, addresses', () => {
   });
 });
 
-const pgDatabases: TempDatabase[] = [];
-afterAll(async () => {
-  for (const d of pgDatabases) await d.drop();
-});
-
-describe.each(['sqlite', 'postgres'] as const)('auth tables on %s', (kind) => {
-  async function open(): Promise<MetaDb> {
-    let url = '';
-    if (kind === 'postgres') {
-      const d = await createTempDatabase();
-      pgDatabases.push(d);
-      url = d.url;
-    }
-    const meta = openMetaDb({ url, dataDir: tempDir() });
-    await migrateMetaDb(meta);
-    return meta;
-  }
+describe.each(ENGINES)('auth tables on %s', (kind) => {
+  const open = metaDbOpener(kind).open;
 
   it('keeps users, counts failures atomically, locks and unlocks', async () => {
     const meta = await open();

@@ -1,21 +1,13 @@
-import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
-
-async function runServer(args: string[]) {
-  const p = startProcess(SERVER_CLI, args);
-  const { code } = await p.exited;
-  return { code, out: p.lines };
-}
+import { freePort, heldPort, runServer, SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
 
 // Each case starts a server process: on a loaded 2-core machine that can take longer than Vitest's 5 s default.
 describe('falconet-server bad input', { timeout: 30_000 }, () => {
-  let busy: Server;
+  let busy: Awaited<ReturnType<typeof heldPort>>;
   let busyPort = 0;
   beforeAll(async () => {
-    busy = createServer();
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
-    busyPort = (busy.address() as { port: number }).port;
+    busy = await heldPort();
+    busyPort = busy.port;
   });
   afterAll(() => busy.close());
 
@@ -72,7 +64,7 @@ describe('falconet-server bad input', { timeout: 30_000 }, () => {
     const size = startProcess(SERVER_CLI, ['check-config', '--data-dir', dir], { FALCONET_STORE_MAX_SIZE: 'lots' });
     expect((await size.exited).code).toBe(2);
     expect(size.lines).toEqual([
-      'falconet-server: environment variable FALCONET_STORE_MAX_SIZE: store.max_size: "lots" is not a size (e.g. 500MB, 20GB, or bytes)',
+      'falconet-server: environment variable FALCONET_STORE_MAX_SIZE: store.max_size: "lots" is not a size: bytes, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (e.g. 512MiB, 2GB, 65536)',
     ]);
     const pg = startProcess(SERVER_CLI, ['migrate', '--data-dir', dir], { FALCONET_STORE_ENGINE: 'postgres' });
     expect((await pg.exited).code).toBe(2);

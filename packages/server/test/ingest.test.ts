@@ -1,12 +1,20 @@
 import { createConnection } from 'node:net';
-import { MemoryBacklog, ReportStream, type SequenceSource } from '@falconet/agent';
+import { MemoryBacklog, ReportStream } from '@falconet/agent';
 import { PayloadEncoding, type pb, type Sample } from '@falconet/protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RawStream, rawStream as rawStreamTo, registerMessage, rejectedCount, reportMessage } from '../../../testing/agent-channel.ts';
-import { eventually, tempDir } from '../../../testing/processes.ts';
-import { FalconetServer } from '../src/app.ts';
-import { serverConfigSchema } from '../src/config.ts';
+import {
+  bareIdentity,
+  MemorySequence,
+  type RawStream,
+  rawStream as rawStreamTo,
+  registerMessage,
+  rejectedCount,
+  reportMessage,
+} from '../../../testing/agent-channel.ts';
+import { eventually } from '../../../testing/processes.ts';
+import type { FalconetServer } from '../src/app.ts';
+import { startTestServer } from './support/auth.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -46,33 +54,19 @@ async function metricsText(): Promise<string> {
 
 const rejected = rejectedCount;
 
-class Counter implements SequenceSource {
-  #n = 1;
-  next() {
-    return this.#n++;
-  }
-  advancePast(seq: number) {
-    if (seq >= this.#n) this.#n = seq + 1;
-  }
-}
-
 beforeAll(async () => {
-  server = new FalconetServer(
-    serverConfigSchema.parse({
-      listen: '127.0.0.1:0',
-      grpc_listen: '127.0.0.1:0',
+  const t = await startTestServer({
+    users: false,
+    config: {
       transfer_listen: '127.0.0.1:0',
-      data_dir: tempDir(),
-      web_root: '/nonexistent',
       ingest: { max_message_bytes: 64 * 1024, max_samples_per_report: 100, max_clock_skew: '1m' },
       transfer: { max_line_bytes: 64 * 1024 },
-    }),
-    log,
-  );
-  const addr = await server.start();
-  base = `http://127.0.0.1:${addr.http.port}`;
-  grpcTarget = `127.0.0.1:${addr.grpc.port}`;
-  transferPort = addr.transfer?.port ?? 0;
+    },
+  });
+  server = t.server;
+  base = t.base;
+  grpcTarget = `127.0.0.1:${server.addresses?.grpc.port}`;
+  transferPort = server.addresses?.transfer?.port ?? 0;
 });
 
 afterAll(async () => {
@@ -84,22 +78,12 @@ describe('agent channel limits and bad input', () => {
     // A well-behaved agent reports throughout; it must never be held up by the others.
     const good = new ReportStream({
       address: { host: '127.0.0.1', port: Number(grpcTarget.split(':')[1]), tls: false },
-      identity: {
-        agentId: 'good-1',
-        hostname: 'good-1',
-        ips: [],
-        primaryIp: '',
-        os: '',
-        kernel: '',
-        arch: '',
-        platform: '',
-        bootTimeMs: 0,
-      },
+      identity: bareIdentity('good-1'),
       labels: {},
       token: '',
       intervalMs: 100,
       log,
-      sequence: new Counter(),
+      sequence: new MemorySequence(),
       backlog: new MemoryBacklog(),
     });
     good.start();

@@ -1,9 +1,9 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../testing/processes.ts';
 import { AgentRepository } from '../src/db/agents.ts';
 import { migrateMetaDb, openMetaDb } from '../src/db/index.ts';
 import type { AgentRecord } from '../src/store/types.ts';
+import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 const agent = (id: string, hostname = `host-${id}`): AgentRecord => ({
   id,
@@ -23,22 +23,8 @@ const agent = (id: string, hostname = `host-${id}`): AgentRecord => ({
   summary: { falconet_cpu_usage_percent: 12.5 },
 });
 
-const pgDatabases: TempDatabase[] = [];
-afterAll(async () => {
-  for (const d of pgDatabases) await d.drop();
-});
-
-describe.each(['sqlite', 'postgres'] as const)('metadata database on %s', (kind) => {
-  async function open() {
-    let url = '';
-    if (kind === 'postgres') {
-      const d = await createTempDatabase();
-      pgDatabases.push(d);
-      url = d.url;
-    }
-    const meta = openMetaDb({ url, dataDir: tempDir() });
-    return meta;
-  }
+describe.each(ENGINES)('metadata database on %s', (kind) => {
+  const open = metaDbOpener(kind).unmigrated;
 
   it('migrates once, then has nothing left to apply', async () => {
     const meta = await open();

@@ -9,8 +9,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { derivePayloadKey } from '@falconet/protocol';
 import { SignJWT } from 'jose';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../testing/processes.ts';
 import { AgentTokens } from '../src/agents/tokens.ts';
 import { AlertRepository } from '../src/alerts/repository.ts';
@@ -20,11 +19,7 @@ import { serverConfigSchema } from '../src/config.ts';
 import { type MetaDb, migrateMetaDb, openMetaDb } from '../src/db/index.ts';
 import { isSealed, MasterKeyError, rowContext, SecretBox, SecretOpenError } from '../src/db/secrets.ts';
 import { startTestServer } from './support/auth.ts';
-
-const pgDatabases: TempDatabase[] = [];
-afterAll(async () => {
-  for (const d of pgDatabases) await d.drop();
-});
+import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 const hook: ChannelSpec = channelSpecSchema.parse({
   name: 'ops-hook',
@@ -68,13 +63,8 @@ describe('SecretBox', () => {
   });
 });
 
-describe.each(['sqlite', 'postgres'] as const)('secrets at rest on %s', (kind) => {
-  async function url(): Promise<string> {
-    if (kind === 'sqlite') return '';
-    const d = await createTempDatabase();
-    pgDatabases.push(d);
-    return d.url;
-  }
+describe.each(ENGINES)('secrets at rest on %s', (kind) => {
+  const { url } = metaDbOpener(kind);
 
   async function open(opts: { url: string; dataDir: string; secretKey?: string }): Promise<MetaDb> {
     const meta = openMetaDb(opts);

@@ -1,37 +1,15 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createTempDatabase } from '../../../testing/postgres.ts';
-import { SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
+import { runServer, tempDir } from '../../../testing/processes.ts';
 import { PostgresStore } from '../src/store/postgres/engine.ts';
-import type { Store } from '../src/store/types.ts';
-import { storeSuite } from './store-suite.ts';
+import { reopenableStore, storeSuite } from './store-suite.ts';
 
 // The same contract on the machine's real PostgreSQL, each test in a database of its own.
 storeSuite('postgres', async ({ now, retention, maxBytes }) => {
   const db = await createTempDatabase('falconet_store');
   const open = (cap = maxBytes) => PostgresStore.open({ url: db.url, now, retention, maxBytes: cap, maintenanceIntervalMs: 0 });
-  let store = await open();
-  const h = {
-    store: store as Store,
-    async reopen() {
-      await store.close();
-      store = await open();
-      h.store = store;
-      return store;
-    },
-    async reopenWithCap(cap: number) {
-      await store.close();
-      store = await open(cap);
-      h.store = store;
-      return store;
-    },
-    settle: () => store.maintain(),
-    async cleanup() {
-      await store.close();
-      await db.drop();
-    },
-  };
-  return h;
+  return await reopenableStore(open, { settle: (store) => store.maintain(), cleanup: () => db.drop() });
 });
 
 describe('falconet-server migrate on PostgreSQL', () => {
@@ -39,9 +17,9 @@ describe('falconet-server migrate on PostgreSQL', () => {
     const db = await createTempDatabase('falconet_migrate');
     try {
       for (let run = 0; run < 2; run++) {
-        const p = startProcess(SERVER_CLI, ['migrate', '--data-dir', tempDir()], { FALCONET_DATABASE_URL: db.url });
-        expect((await p.exited).code, p.lines.join('\n')).toBe(0);
-        expect(p.lines).toContain('falconet-server: samples store (postgres) is ready');
+        const { code, out } = await runServer(['migrate', '--data-dir', tempDir()], { FALCONET_DATABASE_URL: db.url });
+        expect(code, out.join('\n')).toBe(0);
+        expect(out).toContain('falconet-server: samples store (postgres) is ready');
       }
       const c = new pg.Client({ connectionString: db.url });
       await c.connect();

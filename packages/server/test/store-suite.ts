@@ -25,6 +25,34 @@ export interface StoreFactoryOptions {
 
 export type StoreFactory = (opts: StoreFactoryOptions) => Promise<StoreHarness>;
 
+/**
+ * A harness over an engine's opener: `open(cap)` opens the engine's store on the same data each
+ * time (with `cap` as its size cap), so reopening is closing and opening again.
+ */
+export async function reopenableStore<S extends Store>(
+  open: (maxBytes?: number) => Promise<S>,
+  engine: { settle(store: S): Promise<void>; cleanup?(): Promise<void> },
+): Promise<StoreHarness> {
+  let store = await open();
+  const reopen = async (cap?: number) => {
+    await store.close();
+    store = await open(cap);
+    h.store = store;
+    return store;
+  };
+  const h: StoreHarness = {
+    store,
+    reopen: () => reopen(),
+    reopenWithCap: (cap) => reopen(cap),
+    settle: () => engine.settle(store),
+    async cleanup() {
+      await store.close();
+      await engine.cleanup?.();
+    },
+  };
+  return h;
+}
+
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T0 = Date.UTC(2026, 0, 10, 0, 0, 0);

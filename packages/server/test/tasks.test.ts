@@ -1,34 +1,22 @@
-import { Agent, agentConfigSchema } from '@falconet/agent';
+import type { Agent } from '@falconet/agent';
 import type { Task } from '@falconet/protocol/api';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
-import { eventually, tempDir } from '../../../testing/processes.ts';
-import { FalconetServer } from '../src/app.ts';
-import { serverConfigSchema } from '../src/config.ts';
-import { migrateMetaDb, openMetaDb } from '../src/db/index.ts';
+import { eventually } from '../../../testing/processes.ts';
+import type { FalconetServer } from '../src/app.ts';
+import { migrateMetaDb } from '../src/db/index.ts';
 import { TaskRepository } from '../src/tasks/repository.ts';
+import { startTestAgent } from './support/agent.ts';
+import { startTestServer } from './support/auth.ts';
+import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the API, checked field by field by the assertions
 type Json = any;
 
-const log = pino({ level: 'silent' });
-
-const pgDatabases: TempDatabase[] = [];
-afterAll(async () => {
-  for (const d of pgDatabases) await d.drop();
-});
-
-describe.each(['sqlite', 'postgres'] as const)('task history on %s', (kind) => {
+describe.each(ENGINES)('task history on %s', (kind) => {
+  const databases = metaDbOpener(kind);
   async function repo() {
-    let url = '';
-    if (kind === 'postgres') {
-      const d = await createTempDatabase();
-      pgDatabases.push(d);
-      url = d.url;
-    }
-    const meta = openMetaDb({ url, dataDir: tempDir() });
+    const meta = await databases.unmigrated();
     expect(await migrateMetaDb(meta)).toContain('0100_tasks');
     return { meta, repo: new TaskRepository(meta) };
   }
@@ -128,24 +116,14 @@ describe('tasks through the server (in process, real gRPC stream, real agent)', 
   let agentId = '';
 
   beforeAll(async () => {
-    server = new FalconetServer(
-      serverConfigSchema.parse({ listen: '127.0.0.1:0', grpc_listen: '127.0.0.1:0', data_dir: tempDir(), web_root: '/nonexistent' }),
-      log,
-    );
-    const addr = await server.start();
-    base = `http://127.0.0.1:${addr.http.port}`;
-    agent = new Agent(
-      agentConfigSchema.parse({
-        server: { url: `127.0.0.1:${addr.grpc.port}` },
-        listen: '',
-        interval: '500ms',
-        data_dir: tempDir(),
-        labels: { role: 'web' },
-        tasks: { enabled: true, allow: [{ command: '/bin/echo', rest: '[a-z]+' }] },
-      }),
-      log,
-    );
-    await agent.start();
+    const t = await startTestServer({ users: false });
+    server = t.server;
+    base = t.base;
+    agent = await startTestAgent(server, {
+      interval: '500ms',
+      labels: { role: 'web' },
+      tasks: { enabled: true, allow: [{ command: '/bin/echo', rest: '[a-z]+' }] },
+    });
     agentId = agent.identity?.agentId as string;
     await eventually(() => server.tasks.streams.has(agentId));
   });

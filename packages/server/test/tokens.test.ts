@@ -1,9 +1,9 @@
 import { derivePayloadKey } from '@falconet/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
 import { tempDir } from '../../../testing/processes.ts';
 import { AgentTokens, hashToken } from '../src/agents/tokens.ts';
 import { type MetaDb, migrateMetaDb, openMetaDb } from '../src/db/index.ts';
+import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 describe('agent tokens', () => {
   const meta = openMetaDb({ url: '', dataDir: tempDir() });
@@ -44,19 +44,10 @@ describe('agent tokens', () => {
   });
 });
 
-describe.each(['sqlite', 'postgres'] as const)('agent token binding on %s', (kind) => {
-  const databases: TempDatabase[] = [];
-  afterAll(async () => {
-    for (const d of databases) await d.drop();
-  });
+describe.each(ENGINES)('agent token binding on %s', (kind) => {
+  const databases = metaDbOpener(kind);
   async function open(): Promise<MetaDb> {
-    let url = '';
-    if (kind === 'postgres') {
-      const d = await createTempDatabase();
-      databases.push(d);
-      url = d.url;
-    }
-    const meta = openMetaDb({ url, dataDir: tempDir() });
+    const meta = await databases.unmigrated();
     expect(await migrateMetaDb(meta)).toContain('0300_agent_identity');
     return meta;
   }

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, type StatsFs, statSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseExposition } from '@falconet/protocol/exposition';
 import type { Logger } from 'pino';
-import { parseExposition } from '../exporter/parse.ts';
 import type { MetricFamily, MetricWriter } from '../metrics.ts';
 import { defaultStatfs } from './platform/statfs.ts';
 import { defineCollector } from './registry.ts';

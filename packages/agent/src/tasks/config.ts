@@ -1,26 +1,6 @@
 import { isAbsolute } from 'node:path';
-import { duration } from '@falconet/protocol/config';
+import { byteSize, duration } from '@falconet/protocol/config';
 import { z } from 'zod';
-
-/** Parses `65536`, `64KiB`, `1MiB`, `1MB` into bytes. */
-export function parseBytes(input: string | number): number {
-  if (typeof input === 'number') return input;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$/i.exec(input);
-  if (!m) throw new Error(`"${input}" is not a size (e.g. 65536, 64KiB, 1MiB)`);
-  const unit = (m[2] ?? 'B').toLowerCase();
-  const factor = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 }[unit] as number;
-  return Math.round(Number(m[1]) * factor);
-}
-
-const bytes = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    try {
-      return parseBytes(v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
 
 /** A pattern an argument must match in full; checked to compile when the config loads. */
 const argPattern = z.string().superRefine((v, ctx) => {
@@ -80,7 +60,7 @@ export const agentTasksSchema = z
       .default(60_000)
       .refine((ms) => ms >= 100 && ms <= 86_400_000, 'must be between 100ms and 1d'),
     /** stdout and stderr together, per run; past this the output is cut (the command keeps running). */
-    output_limit: bytes()
+    output_limit: byteSize()
       .default(1024 * 1024)
       .refine((n) => n >= 1024 && n <= 256 * 1024 * 1024, 'must be between 1KiB and 256MiB'),
     /** Commands running at once; more wait in a queue of `queue`, and past that are refused as busy. */
@@ -91,7 +71,7 @@ export const agentTasksSchema = z
       .default(300_000)
       .refine((ms) => ms >= 1000, 'must be at least 1s'),
     /** Output waiting for the server on disk, at most; the oldest finished runs go first past it. */
-    outbox_limit: bytes().default(64 * 1024 * 1024),
+    outbox_limit: byteSize().default(64 * 1024 * 1024),
     /**
      * The server's task-signing key (base64 of the 32-byte Ed25519 key, or a PEM file's text).
      * Empty: the first key the server presents is pinned in the data directory.

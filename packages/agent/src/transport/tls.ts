@@ -2,10 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { isLoopbackHost } from '@falconet/protocol/net';
 import { type ChannelCredentials, type ChannelOptions, credentials } from '@grpc/grpc-js';
-import { isLoopbackHost } from '../config-base.ts';
-
-export { isLoopbackHost };
 
 /** How the agent checks the server it streams to. */
 export interface TlsSettings {

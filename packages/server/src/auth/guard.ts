@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import type { Role } from '@falconet/protocol/api';
+import { hostOf, isLoopbackAddress, isLoopbackHost } from '@falconet/protocol/net';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { ROLE_RANK } from '../api/access.ts';
 import { errorBody } from '../api/errors.ts';
@@ -42,20 +42,6 @@ export function routeAccess(e: RouteEntry): RouteAccess {
 }
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-export function isLoopbackAddress(addr: string | undefined): boolean {
-  if (!addr) return false;
-  const a = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
-  return a === '::1' || (isIP(a) === 4 && a.startsWith('127.'));
-}
-
-/** The host of a Host header (`127.0.0.1:7070`, `[::1]:7070`, `localhost`) is a loopback name. */
-export function isLoopbackHost(host: string | undefined): boolean {
-  if (!host) return false;
-  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::\d+)?$/.exec(host);
-  const name = (m?.[1] ?? m?.[2] ?? '').toLowerCase();
-  return name === 'localhost' || isLoopbackAddress(name);
-}
 
 function refuse(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   // A refused WebSocket upgrade has no HTTP parser left on its socket: close it once answered.
@@ -181,7 +167,7 @@ export function installAccessGuard(app: FastifyInstance, auth: AuthService, opts
     if (!(await auth.secured())) {
       // The first run: no sign-in, so nothing but this machine may come in. Checking the Host
       // header too stops DNS rebinding, where a web page's own name resolves to 127.0.0.1.
-      if (!isLoopbackAddress(req.socket.remoteAddress) || !isLoopbackHost(req.headers.host)) {
+      if (!isLoopbackAddress(req.socket.remoteAddress) || !isLoopbackHost(hostOf(req.headers.host ?? ''))) {
         return refuse(
           reply,
           403,

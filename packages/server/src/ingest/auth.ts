@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import type { pb } from '@falconet/protocol';
+import { hostOf, isLoopbackAddress } from '@falconet/protocol/net';
 import type { Labels } from '../agents/labels.ts';
 import type { AgentTokens } from '../agents/tokens.ts';
 import type { RejectReason } from './counters.ts';
@@ -19,16 +19,9 @@ export type AuthResult =
 /** Decides whether a Register may open a stream, and with which payload key. */
 export type AgentAuthenticator = (reg: pb.Register, peer: string) => Promise<AuthResult>;
 
-/** The address part of a gRPC peer string: `127.0.0.1:5000`, `[::1]:5000`, `ipv4:...`. */
-export function peerHost(peer: string): string {
-  const p = peer.replace(/^ipv[46]:/, '');
-  const m = /^\[([^\]]+)\]:\d+$/.exec(p) ?? /^([^:]+):\d+$/.exec(p);
-  return (m?.[1] ?? p).replace(/^::ffff:/, '');
-}
-
+/** Whether a gRPC peer (`127.0.0.1:5000`, `[::1]:5000`, `ipv4:...`) is on this machine. */
 export function isLoopbackPeer(peer: string): boolean {
-  const host = peerHost(peer);
-  return host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+  return isLoopbackAddress(hostOf(peer.replace(/^ipv[46]:/, '')));
 }
 
 export interface AuthPolicy {

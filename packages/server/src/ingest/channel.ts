@@ -11,12 +11,12 @@ import {
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../auth/audit.ts';
-import type { LiveHub } from '../live/hub.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';
 import { type AgentAuthenticator, printable } from './auth.ts';
 import type { IngestCounters, RejectReason } from './counters.ts';
+import type { ReportFanout } from './fanout.ts';
 
 /** What one report, one stream and the clock may be; past these a report is refused with a reason. */
 export interface IngestLimits {
@@ -55,15 +55,14 @@ const MAX_DECLARED_LABELS = 64;
 export interface ChannelDeps {
   store: Store;
   registry: AgentRegistry;
-  live: LiveHub;
+  /** The steps after a report is stored: registry, live, alerts. */
+  fanout: ReportFanout;
   log: Logger;
   counters: IngestCounters;
   limits: IngestLimits;
   authenticate: AgentAuthenticator;
   /** Tasks down the stream, task output up it (server/src/tasks). */
   tasks?: TaskChannelHooks | undefined;
-  /** Called with every batch of samples once durable (the alert evaluator's windows). */
-  observe?: ((agentId: string, samples: readonly Sample[]) => void) | undefined;
   /** The audit log (auth/audit.ts): enrolments, and refusals of a known token. */
   audit?: ((e: AuditEvent) => Promise<void>) | undefined;
 }
@@ -166,7 +165,7 @@ export function checkSamples(samples: readonly Sample[], limits: IngestLimits, n
  */
 export function agentChannelHandler(deps: ChannelDeps) {
   return (call: ServerDuplexStream<Incoming, pb.ServerMessage>): void => {
-    const { log, store, registry, live, counters, limits } = deps;
+    const { log, store, registry, fanout, counters, limits } = deps;
     let agentId: string | undefined;
     let tokenId: string | undefined;
     let payloadKey: Buffer | undefined;
@@ -318,11 +317,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
         }
         if (!closed) call.write({ body: { $case: 'ack', value: { seq: r.seq, error: '' } } });
         counters.ackSeconds.observe((performance.now() - arrived) / 1000);
-        if (!duplicate) {
-          await registry.seen(agentId, samples);
-          live.samples(agentId, samples);
-          deps.observe?.(agentId, samples);
-        }
+        if (!duplicate) await fanout.stored(agentId, samples);
         return;
       }
       if (body.$case === 'heartbeat') await registry.seen(agentId);

@@ -14,6 +14,7 @@ import type { TaskChannelHooks } from '../tasks/streams.ts';
 import { agentAuthenticator, isLoopbackPeer } from './auth.ts';
 import { agentChannelDefinition, agentChannelHandler, DEFAULT_LIMITS, grpcMessageLimit, type IngestLimits } from './channel.ts';
 import { IngestCounters } from './counters.ts';
+import { ReportFanout } from './fanout.ts';
 import { PushWriter } from './push.ts';
 import type { TransferAuth } from './push-auth.ts';
 import { type PushCaps, PushLimits } from './push-limits.ts';
@@ -75,6 +76,7 @@ export class Ingest {
   /** The caps of every push path, one budget per sender across them. */
   readonly pushLimits: PushLimits;
   readonly #deps: IngestDeps;
+  readonly #fanout: ReportFanout;
   #grpc: GrpcServer | undefined;
   #transfer: TransferListener | undefined;
   security: GrpcSecurity | undefined;
@@ -92,14 +94,14 @@ export class Ingest {
       maxSequenceJump: s.max_sequence_jump,
     };
     this.pushLimits = new PushLimits(s.push);
+    this.#fanout = new ReportFanout({ registry: deps.registry, live: deps.live, observe: deps.observe });
     this.writer = new PushWriter({
       store: deps.store,
       registry: deps.registry,
-      live: deps.live,
+      fanout: this.#fanout,
       counters: this.counters,
       log: deps.log,
       maxSamplesPerReport: s.max_samples_per_report,
-      observe: deps.observe,
     });
   }
 
@@ -125,12 +127,11 @@ export class Ingest {
         agentChannelHandler({
           store: this.#deps.store,
           registry: this.#deps.registry,
-          live: this.#deps.live,
+          fanout: this.#fanout,
           log,
           counters: this.counters,
           limits: this.limits,
           tasks: this.#deps.tasks,
-          observe: this.#deps.observe,
           audit: this.#deps.audit,
           authenticate: agentAuthenticator({
             tokens,

@@ -1,9 +1,9 @@
 import { FALCONET_VERSION, fromOpenFalcon, isValidLabelName, isValidMetricName, OpenFalconError, type Sample } from '@falconet/protocol';
 import type { Logger } from 'pino';
-import type { LiveHub } from '../live/hub.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
 import type { IngestChannel, IngestCounters, RejectReason } from './counters.ts';
+import type { ReportFanout } from './fanout.ts';
 
 /** A pushed record that cannot be taken; `message` names the record and the field. */
 export class PushError extends Error {
@@ -94,12 +94,11 @@ function falconetSample(
 export interface PushWriterDeps {
   store: Store;
   registry: AgentRegistry;
-  live: LiveHub;
+  /** The steps after a batch is stored: registry, live, alerts. */
+  fanout: ReportFanout;
   counters: IngestCounters;
   log: Logger;
   maxSamplesPerReport: number;
-  /** Called with every batch of samples once durable (the alert evaluator's windows). */
-  observe?: ((agentId: string, samples: readonly Sample[]) => void) | undefined;
 }
 
 /** Stores pushed samples per host, one host at a time, numbering each batch after the host's last. */
@@ -129,7 +128,7 @@ export class PushWriter {
   }
 
   async #store(channel: IngestChannel, host: string, samples: Sample[]): Promise<void> {
-    const { store, registry, live, counters, maxSamplesPerReport } = this.#deps;
+    const { store, registry, fanout, counters, maxSamplesPerReport } = this.#deps;
     const id = pushAgentId(host);
     if (!this.#registered.has(id)) {
       // Pushed hosts are listed with the agents (offline: there is no stream), so their metrics can be queried.
@@ -159,8 +158,6 @@ export class PushWriter {
       this.#lastSeq.set(id, seq);
       counters.stored(channel, chunk.length);
     }
-    await registry.seen(id, samples);
-    live.samples(id, samples);
-    this.#deps.observe?.(id, samples);
+    await fanout.stored(id, samples);
   }
 }

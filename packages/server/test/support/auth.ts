@@ -1,6 +1,7 @@
 /**
- * Test support for the auth tests: a real FalconetServer on loopback ports of its own, with a
- * small dashboard directory, and users and credentials of every role.
+ * Test support: a real FalconetServer in the test's process on loopback ports of its own, for
+ * every in-process server test; with a small dashboard directory, and (unless `users: false`,
+ * which leaves it in its first-run, loopback-only mode) users and credentials of every role.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
