@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { MetricWriter } from '../metrics.ts';
 import { type MountEntry, type ProcRoots, parseMounts, procPath, readKernelFileOptional } from '../procfs/index.ts';
-import type { OptionKit } from './options.ts';
+import type { OptionKit } from './option-kit.ts';
 import { MountStatter } from './platform/statfs.ts';
 import { defineCollector, type OptionsOf } from './registry.ts';
 

@@ -1,6 +1,6 @@
 import { NETDEV_RECEIVE, NETDEV_TRANSMIT, netClassDirsFor, parseNetDev, procPath, readRequired, readSysNumber } from '../procfs/index.ts';
 import { deviceFilter } from './filters.ts';
-import type { OptionKit } from './options.ts';
+import type { OptionKit } from './option-kit.ts';
 import { defineCollector, type OptionsOf } from './registry.ts';
 
 const HELP: Record<string, string> = {

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { AgentConfig } from '../config.ts';
 import type { MetricWriter } from '../metrics.ts';
 import type { ProcRoots } from '../procfs/fs.ts';
-import type { OptionKit } from './options.ts';
+import type { OptionKit } from './option-kit.ts';
 
 export { NoDataError } from '../procfs/fs.ts';
 

@@ -244,6 +244,8 @@ export function alertSpecs(checks: AlertSpecChecks) {
 }
 
 type Specs = ReturnType<typeof alertSpecs>;
+/** The zod shape of the settings every alert channel takes, beside its type's own. */
+export type ChannelCommonShape = Specs['channelCommon'];
 export type RuleSpec = z.output<Specs['ruleSpec']>;
 /** A rule as a client writes it: the defaults may be left out. */
 export type RuleSpecInput = z.input<Specs['ruleSpec']>;

@@ -3,8 +3,8 @@
  * settings (a zod shape; spec.ts adds the settings every channel takes), which of them are
  * secrets, which decide where it sends, and its sender. index.ts lists the channel files.
  */
+import type { ChannelCommonShape } from '@falconet/protocol/api';
 import { z } from 'zod';
-import type { channelCommon } from '../spec.ts';
 import type { ChannelSender } from './http.ts';
 
 export const httpUrl = z
@@ -27,7 +27,7 @@ export interface SenderOptions {
 
 /** The whole of the settings of a channel of type T with its own fields F. */
 export type ChannelSchema<T extends string, F extends z.ZodRawShape> = z.ZodObject<
-  typeof channelCommon & { type: z.ZodLiteral<T> } & F,
+  ChannelCommonShape & { type: z.ZodLiteral<T> } & F,
   z.core.$strict
 >;
 

@@ -1,6 +1,6 @@
 /** What every channel shares: the sender interface, the delivery error, and one JSON POST. */
 import { FALCONET_VERSION } from '@falconet/protocol';
-import type { Notification } from '../notification.ts';
+import type { Notification } from '../message.ts';
 
 /**
  * A failed delivery; `retryable` says whether trying again could help (a 5xx, a timeout) or not (a 4xx).

@@ -2,7 +2,6 @@
  * The channel types: one file each in this directory, declaring its settings, secrets,
  * destination and sender (channel.ts); a new type is one file and one entry in CHANNELS.
  */
-import type { ChannelSpec } from '../spec.ts';
 import type { ChannelDefinition, SenderOptions } from './channel.ts';
 import dingtalk from './dingtalk.ts';
 import email from './email.ts';
@@ -28,6 +27,7 @@ export function channelDefinition(type: string): ChannelDefinition {
   return def;
 }
 
-export function createSender(spec: ChannelSpec, opts: SenderOptions): ChannelSender {
+/** A sender for a parsed channel spec (spec.ts's ChannelSpec), by its type's definition. */
+export function createSender(spec: Parameters<ChannelDefinition['sender']>[0] & { type: string }, opts: SenderOptions): ChannelSender {
   return channelDefinition(spec.type).sender(spec, opts);
 }

@@ -52,7 +52,7 @@ function webhookSender(spec: WebhookSpec, { now }: SenderOptions): ChannelSender
 }
 
 /** The payload Alertmanager's webhook receivers understand, plus the rendered title and text. */
-export function defaultPayload(n: import('../notification.ts').Notification) {
+export function defaultPayload(n: import('../message.ts').Notification) {
   return {
     version: '4',
     receiver: n.channel,
