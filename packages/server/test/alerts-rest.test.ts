@@ -88,18 +88,23 @@ for (const engine of ENGINES) {
       expect((await call(t, 'DELETE', `/api/alerts/rules/${id}`, op.mutating)).status).toBe(204);
       expect((await call(t, 'GET', `/api/alerts/rules/${id}`, viewer.headers)).status).toBe(404);
 
-      const audit = await call(t, 'GET', '/api/audit?limit=20', (await t.session('admin')).headers);
-      const actions = (audit.body.items as { action: string; actor: string; outcome: string }[]).map(
-        (e) => `${e.actor} ${e.action} ${e.outcome}`,
-      );
-      expect(actions).toEqual(
-        expect.arrayContaining([
-          'operator-user POST /api/alerts/rules ok',
-          'operator-user PUT /api/alerts/rules/:id ok',
-          'operator-user DELETE /api/alerts/rules/:id ok',
-          'viewer-user POST /api/alerts/rules denied',
-        ]),
-      );
+      // The guard writes a change's audit entry once its answer is sent (onResponse), so the
+      // DELETE's entry can land just after the test's next request: read until it is there.
+      const admin = (await t.session('admin')).headers;
+      const actions = async () =>
+        ((await call(t, 'GET', '/api/audit?limit=20', admin)).body.items as { action: string; actor: string; outcome: string }[]).map(
+          (e) => `${e.actor} ${e.action} ${e.outcome}`,
+        );
+      await expect
+        .poll(actions, { timeout: 10_000 })
+        .toEqual(
+          expect.arrayContaining([
+            'operator-user POST /api/alerts/rules ok',
+            'operator-user PUT /api/alerts/rules/:id ok',
+            'operator-user DELETE /api/alerts/rules/:id ok',
+            'viewer-user POST /api/alerts/rules denied',
+          ]),
+        );
     });
 
     it('masks channel secrets, keeps them when sent back masked, and tests a channel', async () => {
