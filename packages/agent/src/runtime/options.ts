@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { type FlagSpec, formatFlagHelp, type ParsedArgs, parseArgs, UsageError } from '@falconet/protocol/cli';
+import { didYouMean, type FlagSpec, formatFlagHelp, type ParsedArgs, parseArgs, UsageError } from '@falconet/protocol/cli';
 import { type Loaded, loadConfig } from '@falconet/protocol/config';
 import { collectorOptionKind } from '../collectors/options.ts';
 import { type AgentConfig, agentConfigSchema } from '../config.ts';
@@ -85,7 +85,7 @@ export function parseAgentArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   const parsed = parseArgs(argv, AGENT_FLAGS, [{ prefix: 'collector', option: collectorOptionKind }]);
   const command = (parsed.command ?? 'run') as Command;
   if (!parsed.values.get('help') && !COMMANDS.includes(command)) {
-    throw new UsageError(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})`);
+    throw new UsageError(`unknown command "${command}"${didYouMean(command, COMMANDS)} (commands: ${COMMANDS.join(', ')})`);
   }
   if (parsed.positionals.length) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
   const explicit = parsed.values.get('config') as string | undefined;
