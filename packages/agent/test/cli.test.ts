@@ -189,6 +189,16 @@ describe('falconet-agent commands', { timeout: 30_000 }, () => {
     expect(r.out.some((l) => /^node_load1\s+/.test(l))).toBe(true);
   });
 
+  it('once fits 100 columns, and --wide prints the rows whole', async () => {
+    const narrow = await runAgent(['once', '--collector.filesystem', '--collector.diskstats']);
+    expect(narrow.code).toBe(0);
+    expect(narrow.out.every((l) => l.length <= 100)).toBe(true);
+    const wide = await runAgent(['once', '--wide', '--collector.filesystem', '--collector.diskstats']);
+    expect(wide.code).toBe(0);
+    expect(wide.out.filter((l) => l.startsWith('node_')).length).toBe(narrow.out.filter((l) => l.startsWith('node_')).length);
+    expect(wide.out.some((l) => l.includes('…'))).toBe(false);
+  });
+
   it('once runs TypeScript module plugins from a directory and exec plugins', async () => {
     const dir = tempDir();
     writeFileSync(

@@ -40,6 +40,7 @@ export const AGENT_FLAGS: FlagSpec[] = [
     path: ['shutdown', 'stop_timeout'],
     help: 'stop/restart: how long to wait before SIGKILL (default 15s)',
   },
+  { name: 'wide', type: 'boolean', help: 'once: print metric names and labels whole, however wide the table gets' },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -51,7 +52,7 @@ commands:
   stop           stop the agent named by the pidfile (SIGTERM, then SIGKILL after --timeout)
   restart        stop, then start
   status         running / stopped / stale pidfile (exit 0 / 3 / 1, as LSB init scripts)
-  once           collect once and print the samples as a table
+  once           collect once and print the samples as a table 100 columns wide (--wide: whole)
   check-config   validate the configuration and print the effective one
   version        print version, commit, build date and Node.js version
 
