@@ -206,7 +206,7 @@ describe('graceful shutdown', { timeout: 60_000 }, () => {
       ['run', '--data-dir', dir, '--listen', '', '--server', `127.0.0.1:${await freePort()}`, '--interval', '100ms'],
       { FALCONET_REPORT_DYNAMIC: 'false', FALCONET_SHUTDOWN_FLUSH_TIMEOUT: '1s' },
     );
-    await agent.waitFor(/"(server stream lost, reconnecting|cannot reach server, retrying)"/);
+    await agent.waitFor(/"(server stream lost, reconnecting|cannot reach server)[^"]*; retrying in /);
     await eventually(() => agent.lines.filter((l) => /reconnecting|retrying/.test(l)).length >= 2);
     await agent.stop('SIGTERM', 20_000);
     expect((await agent.exited).code).toBe(0);
