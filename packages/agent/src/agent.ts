@@ -655,7 +655,13 @@ export class Agent {
     this.#stream = undefined;
     let unsent = 0;
     if (stream) {
-      if (stream.queued > 0) this.#log.info({ queued: stream.queued, timeoutMs: flushTimeoutMs }, 'flushing queued reports');
+      // Only a connected stream is flushed (stream.stop): saying so otherwise would be a false promise.
+      if (stream.queued > 0 && stream.state === 'connected') {
+        this.#log.info(
+          { queued: stream.queued, timeoutMs: flushTimeoutMs },
+          `flushing queued reports, for at most ${seconds(flushTimeoutMs)}`,
+        );
+      }
       await stream.stop(flushTimeoutMs);
       unsent = stream.queued;
     }
@@ -663,7 +669,7 @@ export class Agent {
     this.#transfer = undefined;
     await transfer?.stop();
     if (this.#spool) {
-      if (unsent) this.#log.info({ pending: unsent }, 'unacknowledged reports stay in the spool for the next start');
+      if (unsent) this.#log.info({ unsent }, `${unsent} reports the server has not acknowledged stay in the spool for the next start`);
       await this.#spool.close();
       this.#spool = undefined;
     }

@@ -212,6 +212,10 @@ describe('graceful shutdown', { timeout: 60_000 }, () => {
     expect((await agent.exited).code).toBe(0);
     const stopped = agent.lines.find((l) => l.includes('"msg":"stopped with reports the server has not acknowledged"'));
     expect(stopped).toMatch(/"unsent":[1-9]/);
+    // One story: the same count in the spool's line, and no flush promised to a server never reached.
+    const unsent = (JSON.parse(stopped as string) as { unsent: number }).unsent;
+    expect(agent.lines.some((l) => l.includes(`"msg":"${unsent} reports the server has not acknowledged stay in the spool`))).toBe(true);
+    expect(agent.lines.filter((l) => l.includes('flushing queued reports'))).toEqual([]);
     expect(existsSync(join(dir, 'falconet-agent.pid'))).toBe(false);
   });
 });
