@@ -33,7 +33,7 @@ describe('the agent rides out a server outage', () => {
     );
     expect(back.lastSeenMs).toBeGreaterThan(stoppedAt);
     expect(agent.child.exitCode).toBeNull();
-    await agent.waitFor(/"server stream lost, reconnecting"/, 1000);
+    await agent.waitFor(/"server stream lost, reconnecting; retrying in [\d.]+ s \(attempt \d+\)"/, 1000);
 
     // Reports made while the server was down were queued and arrive after it returns: once the
     // replay is through, the outage holds a point about every second, with no hole in it.

@@ -116,7 +116,7 @@ describe('transport under faults', () => {
       );
     await eventually(async () => (await pending()) === 0, 120_000, 500);
     await agent.stop('SIGTERM');
-    expect(agent.lines.some((l) => l.includes('unacknowledged reports stay in the spool'))).toBe(false);
+    expect(agent.lines.some((l) => l.includes('reports the server has not acknowledged stay in the spool'))).toBe(false);
     progress('drained; reading the store back');
 
     const from = t0 - 120_000;

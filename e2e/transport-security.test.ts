@@ -52,7 +52,8 @@ async function dial(
   const outcome = await eventually(() => {
     if (lines.some((l) => l.msg === 'connected to server')) return 'connected';
     const err = lines.find((l) => l.level >= 40);
-    return err ? `${err.msg}: ${err.reason}` : undefined;
+    // The classification, without the hint and the retry that follow it.
+    return err ? `${(err.msg as string).replace(/[:;].*$/, '')}: ${err.reason}` : undefined;
   }, 20_000);
   return { outcome, stream };
 }

@@ -19,6 +19,7 @@ import { trimCHeap } from './runtime/startup-pages.ts';
 import { EventLoopLag, registerProcessMetrics, SelfMetrics } from './selfmetrics.ts';
 import { HostSummary, SUMMARY_METRICS } from './summary.ts';
 import type { AgentTasks } from './tasks/service.ts';
+import { seconds } from './transport/diagnose.ts';
 import { transportFamilies } from './transport/metrics.ts';
 import type { Spool } from './transport/spool.ts';
 import type { ReportStream, ReportStreamOptions } from './transport/stream.ts';
@@ -451,12 +452,14 @@ export class Agent {
     const cpus = summary.find((s) => s.name === SUMMARY_METRICS.cpuCount)?.value;
     const load1 = c.families.find((f) => f.name === 'node_load1')?.metrics[0]?.value;
     const before = this.#interval.currentMs;
-    const beforeLoad = this.#interval.load;
     this.#interval.observe({ cpuPercent, loadPerCpu: load1 !== undefined && cpus ? load1 / cpus : undefined });
-    if (this.#interval.currentMs !== before) {
+    const now = this.#interval.currentMs;
+    if (now !== before) {
+      // The figures that decided it, rounded as a person reads them; the earlier interval says what it was.
+      const round = (v: number | undefined, digits: number) => (v === undefined ? undefined : Number(v.toFixed(digits)));
       this.#log.info(
-        { intervalMs: this.#interval.currentMs, load: this.#interval.load, was: beforeLoad, cpuPercent, load1 },
-        'report interval changed',
+        { intervalMs: now, previousMs: before, load: this.#interval.load, cpuPercent: round(cpuPercent, 0), load1: round(load1, 2) },
+        `report interval ${seconds(before)} -> ${seconds(now)}: ${this.#interval.load === 'normal' ? 'host load back to normal' : `host ${this.#interval.load}`}`,
       );
     }
   }
@@ -652,7 +655,13 @@ export class Agent {
     this.#stream = undefined;
     let unsent = 0;
     if (stream) {
-      if (stream.queued > 0) this.#log.info({ queued: stream.queued, timeoutMs: flushTimeoutMs }, 'flushing queued reports');
+      // Only a connected stream is flushed (stream.stop): saying so otherwise would be a false promise.
+      if (stream.queued > 0 && stream.state === 'connected') {
+        this.#log.info(
+          { queued: stream.queued, timeoutMs: flushTimeoutMs },
+          `flushing queued reports, for at most ${seconds(flushTimeoutMs)}`,
+        );
+      }
       await stream.stop(flushTimeoutMs);
       unsent = stream.queued;
     }
@@ -660,7 +669,7 @@ export class Agent {
     this.#transfer = undefined;
     await transfer?.stop();
     if (this.#spool) {
-      if (unsent) this.#log.info({ pending: unsent }, 'unacknowledged reports stay in the spool for the next start');
+      if (unsent) this.#log.info({ unsent }, `${unsent} reports the server has not acknowledged stay in the spool for the next start`);
       await this.#spool.close();
       this.#spool = undefined;
     }

@@ -16,24 +16,18 @@ async function runForeground(argv: readonly string[]): Promise<never> {
   process.exit(code);
 }
 
-async function once(config: AgentConfig): Promise<void> {
+async function once(config: AgentConfig, wide: boolean): Promise<void> {
   const { Agent } = await import('./agent.ts');
+  const { formatSampleTable, NARROW_COLUMNS } = await import('./sample-table.ts');
   const log = createLogger({ name: BIN, level: 'warn', format: 'pretty', destination: process.stderr });
   const agent = new Agent(config, log);
   await agent.openCollectors();
   const c = await agent.collect();
-  const rows = familiesToSamples(c.families, c.timestampMs).map((s) => [
-    s.name,
-    Object.entries(s.labels)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(','),
-    String(s.value),
-  ]);
-  const w0 = Math.max(6, ...rows.map((r) => (r[0] as string).length));
-  const w1 = Math.max(6, ...rows.map((r) => (r[1] as string).length));
-  const out = [`${'METRIC'.padEnd(w0)}  ${'LABELS'.padEnd(w1)}  VALUE`];
-  for (const [n, l, v] of rows) out.push(`${(n as string).padEnd(w0)}  ${(l as string).padEnd(w1)}  ${v}`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  const table = formatSampleTable(familiesToSamples(c.families, c.timestampMs), wide ? Number.POSITIVE_INFINITY : NARROW_COLUMNS);
+  process.stdout.write(table.text);
+  if (table.shortened) {
+    process.stderr.write(`${BIN}: ${table.shortened} rows shortened to fit ${NARROW_COLUMNS} columns; --wide prints them whole\n`);
+  }
 }
 
 function version(): void {
@@ -78,7 +72,7 @@ await runMain(BIN, async () => {
       return 0;
     }
     case 'once':
-      await once(loadAgentConfig(args).config);
+      await once(loadAgentConfig(args).config, args.parsed.values.get('wide') === true);
       return 0;
     case 'start':
       return await (await import('./daemon/control.ts')).start(args);

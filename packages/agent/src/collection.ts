@@ -92,6 +92,8 @@ interface Slot {
   runs: number;
   errors: number;
   failing: boolean;
+  /** Why the collector cannot work on this host (no /proc/schedstat): it is not run again. */
+  unavailable?: string;
 }
 
 /** Counts permits; a slot that overruns its timeout gives its permit back. */
@@ -225,6 +227,8 @@ export class CollectorSet {
 
   #resultOf(slot: Slot, maxAgeMs: number): LastRun | Promise<LastRun> {
     if (slot.inflight) return slot.inflight;
+    // Switched off: reported as failed (success 0, as node_exporter does) without asking again.
+    if (slot.unavailable !== undefined && slot.last) return slot.last;
     const now = this.#now();
     const last = slot.last;
     if (slot.overrun) {
@@ -319,7 +323,12 @@ export class CollectorSet {
       ok: error === undefined,
       families: error === undefined ? out.families() : [],
     };
-    if (error !== undefined) {
+    if (error !== undefined && (error as Error).name === 'NoDataError' && slot.errors === slot.runs - 1) {
+      // The source was never there (a kernel without /proc/schedstat): one line, and no more tries.
+      slot.errors++;
+      slot.unavailable = String((error as Error).message);
+      log.info({ collector: name, reason: slot.unavailable }, `collector ${name} switched off: ${slot.unavailable} on this host`);
+    } else if (error !== undefined) {
       slot.errors++;
       // Log on the transition only, so a collector that keeps failing does not flood the log.
       // A source this host simply lacks (no PSI, no schedstat) is worth a debug line, not a warning.

@@ -42,7 +42,7 @@ describe('configuration errors name where they are, one class at a time', () => 
     );
     const r = await runAgent(['check-config', '--config', file]);
     expect(r.code).toBe(2);
-    expect(r.out).toContain(`falconet-agent: ${file}:4:16: collection.concurrency: expected number, received string`);
+    expect(r.out).toContain(`falconet-agent: ${file}:4:16: collection.concurrency: must be a number, not "many"`);
     expect(r.out).toContain(`falconet-agent: ${file}:8:16: plugins.exec.0.command: expected a command string or a list of arguments`);
   });
 
@@ -51,13 +51,19 @@ describe('configuration errors name where they are, one class at a time', () => 
     const r = await runAgent(['check-config', '--config', file]);
     expect(r.code).toBe(2);
     expect(r.out).toContain(`falconet-agent: ${file}:1:11: interval: must be between 100ms and 1h`);
-    expect(
-      r.out.some((l) => l.startsWith(`falconet-agent: ${file}:4:18: report.busy.cpu_percent: Too big: expected number to be <=100`)),
-    ).toBe(true);
+    expect(r.out.some((l) => l.startsWith(`falconet-agent: ${file}:4:18: report.busy.cpu_percent: must be at most 100, not 120`))).toBe(
+      true,
+    );
   });
 
   it('bad flag: an unknown flag, a flag without its value, a flag with a wrong value', async () => {
     expect(await runAgent(['run', '--bogus'])).toEqual({ code: 2, out: ['falconet-agent: unknown flag --bogus'] });
+    expect(await runAgent(['once', '--confg', 'x'])).toEqual({
+      code: 2,
+      out: ['falconet-agent: unknown flag --confg (did you mean "--config"?)'],
+    });
+    const typo = await runAgent(['chek-config']);
+    expect(typo.out[0]).toMatch(/^falconet-agent: unknown command "chek-config" \(did you mean "check-config"\?\) \(commands: /);
     expect(await runAgent(['check-config', '--interval'])).toEqual({ code: 2, out: ['falconet-agent: flag --interval needs a value'] });
     const r = await runAgent(['check-config', '--interval', 'soon', '--data-dir', tempDir()]);
     expect(r).toEqual({ code: 2, out: ['falconet-agent: flag --interval: interval: "soon" is not a duration (e.g. 500ms, 10s, 5m, 1h)'] });
@@ -71,7 +77,7 @@ describe('configuration errors name where they are, one class at a time', () => 
     expect(r.out).toContain(
       'falconet-agent: environment variable FALCONET_INTERVAL: interval: "soon" is not a duration (e.g. 500ms, 10s, 5m, 1h)',
     );
-    expect(r.out).toContain('falconet-agent: environment variable FALCONET_REPORT_HOLD: report.hold: Too small: expected number to be >=1');
+    expect(r.out).toContain('falconet-agent: environment variable FALCONET_REPORT_HOLD: report.hold: must be at least 1, not 0');
   });
 
   it('precedence: flag over environment over file over default', async () => {
@@ -181,6 +187,16 @@ describe('falconet-agent commands', { timeout: 30_000 }, () => {
     expect(r.code).toBe(0);
     expect(r.out[0]).toMatch(/^METRIC\s+LABELS\s+VALUE$/);
     expect(r.out.some((l) => /^node_load1\s+/.test(l))).toBe(true);
+  });
+
+  it('once fits 100 columns, and --wide prints the rows whole', async () => {
+    const narrow = await runAgent(['once', '--collector.filesystem', '--collector.diskstats']);
+    expect(narrow.code).toBe(0);
+    expect(narrow.out.every((l) => l.length <= 100)).toBe(true);
+    const wide = await runAgent(['once', '--wide', '--collector.filesystem', '--collector.diskstats']);
+    expect(wide.code).toBe(0);
+    expect(wide.out.filter((l) => l.startsWith('node_')).length).toBe(narrow.out.filter((l) => l.startsWith('node_')).length);
+    expect(wide.out.some((l) => l.includes('…'))).toBe(false);
   });
 
   it('once runs TypeScript module plugins from a directory and exec plugins', async () => {

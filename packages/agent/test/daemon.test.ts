@@ -206,12 +206,16 @@ describe('graceful shutdown', { timeout: 60_000 }, () => {
       ['run', '--data-dir', dir, '--listen', '', '--server', `127.0.0.1:${await freePort()}`, '--interval', '100ms'],
       { FALCONET_REPORT_DYNAMIC: 'false', FALCONET_SHUTDOWN_FLUSH_TIMEOUT: '1s' },
     );
-    await agent.waitFor(/"(server stream lost, reconnecting|cannot reach server, retrying)"/);
+    await agent.waitFor(/"(server stream lost, reconnecting|cannot reach server)[^"]*; retrying in /);
     await eventually(() => agent.lines.filter((l) => /reconnecting|retrying/.test(l)).length >= 2);
     await agent.stop('SIGTERM', 20_000);
     expect((await agent.exited).code).toBe(0);
     const stopped = agent.lines.find((l) => l.includes('"msg":"stopped with reports the server has not acknowledged"'));
     expect(stopped).toMatch(/"unsent":[1-9]/);
+    // One story: the same count in the spool's line, and no flush promised to a server never reached.
+    const unsent = (JSON.parse(stopped as string) as { unsent: number }).unsent;
+    expect(agent.lines.some((l) => l.includes(`"msg":"${unsent} reports the server has not acknowledged stay in the spool`))).toBe(true);
+    expect(agent.lines.filter((l) => l.includes('flushing queued reports'))).toEqual([]);
     expect(existsSync(join(dir, 'falconet-agent.pid'))).toBe(false);
   });
 });

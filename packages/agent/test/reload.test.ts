@@ -93,7 +93,9 @@ describe('hot reload of a running agent', { timeout: 90_000 }, () => {
     const invalid = await eventually(
       () => logRecords(agent, 'config reload failed').length === 2 && logRecords(agent, 'config reload failed')[1],
     );
-    expect((invalid.problems as string[])[0]).toMatch(new RegExp(`^${file}:\\d+:\\d+: collection\\.concurrency: Too small`));
+    expect((invalid.problems as string[])[0]).toMatch(
+      new RegExp(`^${file}:\\d+:\\d+: collection\\.concurrency: must be at least 1, not 0`),
+    );
 
     // 4. Fix it, and switch file watching off: the next change comes with SIGHUP.
     writeFileSync(

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type AgentProc, freePort, startAgent } from '../../../testing/processes.ts';
 import { classify, ReportInterval, type ReportIntervalSettings } from '../src/runtime/report-interval.ts';
 
 const settings: ReportIntervalSettings = {
@@ -105,5 +106,27 @@ describe('the dynamic report interval', () => {
     for (let i = 0; i < 3; i++) r.observe(idle);
     expect(r.reconfigure({ ...settings, maxMs: 30_000 })).toBe(30_000);
     expect(r.reconfigure({ ...settings, baseMs: 2_000, dynamic: false })).toBe(2_000);
+  });
+});
+
+describe('the log line of an interval change', () => {
+  let agent: AgentProc | undefined;
+  afterAll(async () => {
+    await agent?.stop();
+  });
+
+  it('states the old and new interval and why, with rounded figures and no stale load class', async () => {
+    // Every host is busy at 0 %: the first report shortens the interval.
+    agent = await startAgent({
+      server: `127.0.0.1:${await freePort()}`,
+      interval: '2s',
+      env: { FALCONET_REPORT_DYNAMIC: 'true', FALCONET_REPORT_BUSY_CPU_PERCENT: '0', FALCONET_REPORT_MIN_INTERVAL: '1s' },
+    });
+    const line = JSON.parse(await agent.waitFor(/"report interval 2 s -> 1 s: host busy"/)) as Record<string, unknown>;
+    expect(line).toMatchObject({ level: 30, intervalMs: 1000, previousMs: 2000, load: 'busy' });
+    expect(line.was).toBeUndefined();
+    // No CPU figure before the second collection; the load average decided it then.
+    expect(line.cpuPercent === undefined || Number.isInteger(line.cpuPercent)).toBe(true);
+    expect(String(line.load1)).toMatch(/^\d+(\.\d{1,2})?$/);
   });
 });

@@ -191,3 +191,38 @@ describe('CollectorSet scheduling', () => {
     expect(set.names).toEqual(['b']);
   });
 });
+
+describe('a collector this host cannot serve', () => {
+  it('is switched off after its first run with one info line, and reported as failed from then on', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const logged = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    /** A collector that throws `error` at every run, counting its runs. */
+    const throwing = (name: string, error: Error) => {
+      const s = {
+        name,
+        runs: 0,
+        create: (): Collector => ({
+          update() {
+            s.runs++;
+            throw error;
+          },
+        }),
+      };
+      return s;
+    };
+    const lacking = throwing('schedstat', Object.assign(new Error('/proc/schedstat does not exist'), { name: 'NoDataError' }));
+    // One that fails for a reason that may pass is still retried at every collection.
+    const flaky = throwing('flaky', new Error('busy'));
+    const set = new CollectorSet([lacking, flaky], { roots, log: logged, timeoutMs: 1_000, concurrency: 2 });
+    for (let i = 0; i < 3; i++) {
+      const c = await set.collect();
+      expect(success(c, 'schedstat')).toBe(0);
+    }
+    expect(lacking.runs).toBe(1);
+    expect(flaky.runs).toBe(3);
+    const off = lines.filter((l) => l.msg.startsWith('collector schedstat'));
+    expect(off).toEqual([
+      expect.objectContaining({ level: 30, msg: 'collector schedstat switched off: /proc/schedstat does not exist on this host' }),
+    ]);
+  });
+});

@@ -72,9 +72,13 @@ describe('the startup pages of the node binary', () => {
     { timeout: 60_000 },
     async () => {
       const port = await freePort();
-      const agent = startProcess(AGENT_CLI, ['run', '--listen', `127.0.0.1:${port}`, '--data-dir', join(tempDir(), 'data')], {
-        FALCONET_RELEASE_STARTUP_PAGES: '3000',
-      });
+      const agent = startProcess(
+        AGENT_CLI,
+        ['run', '--listen', `127.0.0.1:${port}`, '--data-dir', join(tempDir(), 'data'), '--log.level', 'debug'],
+        {
+          FALCONET_RELEASE_STARTUP_PAGES: '3000',
+        },
+      );
       procs.push(agent);
       await agent.waitFor(/"agent started"/);
       const pid = agent.child.pid as number;

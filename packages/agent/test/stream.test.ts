@@ -25,7 +25,7 @@ describe('reconnect backoff', () => {
 describe('ReportStream against a server that is not there', () => {
   it('opens the circuit after consecutive failures and keeps reports in the backlog', async () => {
     const port = await freePort();
-    const lines: { msg: string }[] = [];
+    const lines: { msg: string; attempt?: number; retryInMs?: number }[] = [];
     const log = pino(
       { level: 'debug' },
       new Writable({
@@ -60,7 +60,12 @@ describe('ReportStream against a server that is not there', () => {
       }, 50);
     });
     expect(lines.some((l) => l.msg === 'server keeps failing: circuit open, connection attempts paused')).toBe(true);
-    expect(lines.filter((l) => l.msg === 'cannot reach server, retrying').length).toBeGreaterThanOrEqual(3);
+    // One story: attempts counted up, and the line after the circuit opens waits as long as it stays open.
+    const retries = lines.filter((l) => String(l.msg).startsWith('cannot reach server'));
+    expect(retries.slice(0, 3).map((l) => l.attempt)).toEqual([2, 3, 4]);
+    expect(retries[0]?.msg).toMatch(/; retrying in \d+(\.\d)? s \(attempt 2\)$/);
+    expect(retries[2]?.retryInMs).toBeGreaterThanOrEqual(59_000);
+    expect(retries[2]?.msg).toMatch(/; retrying in (59|60) s \(attempt 4\)$/);
     expect(stream.stats).toMatchObject({ connected: false, inFlight: 0, sent: 0 });
     // The memory backlog is bounded too: the oldest went, counted.
     expect(backlog.stats).toMatchObject({ pendingReports: 3, droppedReports: 2 });

@@ -14,10 +14,14 @@ describe.runIf(process.platform === 'linux')('the agent without its native helpe
   beforeAll(async () => {
     for (const env of [{ FALCONET_NATIVE: 'off' }, {}]) {
       const port = await freePort();
-      const proc = startProcess(AGENT_CLI, ['run', '--listen', `127.0.0.1:${port}`, '--data-dir', join(tempDir(), 'data')], {
-        ...env,
-        FALCONET_RELEASE_STARTUP_PAGES: '500',
-      });
+      const proc = startProcess(
+        AGENT_CLI,
+        ['run', '--listen', `127.0.0.1:${port}`, '--data-dir', join(tempDir(), 'data'), '--log.level', 'debug'],
+        {
+          ...env,
+          FALCONET_RELEASE_STARTUP_PAGES: '500',
+        },
+      );
       runs.push({ proc, port });
       await proc.waitFor(/"exporter listening"/);
     }

@@ -3,6 +3,9 @@
  * pattern flags such as `--collector.<name>`. A wrong flag is a UsageError: the binary prints
  * one line naming it and exits with status 2.
  */
+
+import { suggestKey } from './config-base.ts';
+
 export class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -104,7 +107,7 @@ export function parseArgs(
       continue;
     }
     const spec = byName.get(name);
-    if (!spec) throw new UsageError(`unknown flag --${name}`);
+    if (!spec) throw new UsageError(`unknown flag --${name}${didYouMean(name, [...byName.keys()], '--')}`);
     if (spec.type === 'boolean') {
       if (inline !== undefined && !/^(true|false)$/.test(inline)) {
         throw new UsageError(`flag --${name}: expected true or false, got "${inline}"`);
@@ -160,4 +163,10 @@ export function listenError(err: unknown, what: string, address: string): Error 
     return new StartupError(`${what} ${address}: permission denied; pick a port above 1023 or run with the right privileges`);
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new StartupError(`${what} ${address}: this machine has no such address`);
   return err as Error;
+}
+
+/** ` (did you mean "--config"?)` when a known name is near enough to be a likely typo, else ''. */
+export function didYouMean(name: string, known: readonly string[], prefix = ''): string {
+  const hint = suggestKey(name, known);
+  return hint ? ` (did you mean "${prefix}${hint}"?)` : '';
 }

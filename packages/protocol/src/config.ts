@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Document, LineCounter } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from './config-base.ts';
+import { ConfigError, suggestKey } from './config-base.ts';
 import { parseDuration } from './duration.ts';
 
-export { ConfigError, parseHostPort } from './config-base.ts';
+export { ConfigError, parseHostPort, suggestKey } from './config-base.ts';
 export { parseDuration } from './duration.ts';
 
 // The YAML parser is loaded on first use: an agent started with flags and environment only
@@ -214,24 +214,81 @@ export function loadConfig<S extends z.ZodType>(schema: S, opts: LoadOptions): L
   const result = schema.safeParse(merged);
   if (result.success) return { config: result.data, origins, fileText, ignoredEnv };
 
+  // Reported in the order a reader meets them: file problems by line and column, then the rest.
+  const located: { at: Position | undefined; text: string }[] = [];
   for (const issue of result.error.issues) {
     const path = issue.path.map(String);
     const dotted = path.join('.') || '(root)';
-    let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
       const keys = (issue as unknown as { keys: string[] }).keys;
       for (const key of keys) {
         const hint = suggestKey(key, knownKeys(schema, path));
-        problems.push(
-          `${where([...path, key], origins, doc, lines, true)}: unknown key "${[...path, key].join('.')}"${hint ? ` (did you mean "${hint}"?)` : ''}`,
-        );
+        const w = where([...path, key], origins, doc, lines, true);
+        located.push({ at: w.at, text: `${w.text}: unknown key "${[...path, key].join('.')}"${hint ? ` (did you mean "${hint}"?)` : ''}` });
       }
       continue;
     }
-    message = message.replace(/^Invalid input: /, '');
-    problems.push(`${where(path, origins, doc, lines, false)}: ${dotted}: ${message}`);
+    const w = where(path, origins, doc, lines, false);
+    located.push({ at: w.at, text: `${w.text}: ${dotted}: ${plainIssue(issue, valueAt(merged, path))}` });
   }
-  throw new ConfigError(problems);
+  located.sort((a, b) => (a.at && b.at ? a.at.line - b.at.line || a.at.col - b.at.col : a.at ? -1 : b.at ? 1 : 0));
+  throw new ConfigError(located.map((p) => p.text));
+}
+
+type Position = { line: number; col: number };
+
+function valueAt(tree: unknown, path: readonly string[]): unknown {
+  let v = tree;
+  for (const part of path) v = v && typeof v === 'object' ? (v as Tree)[part] : undefined;
+  return v;
+}
+
+/** A value as a message quotes it: strings in quotes, the rest as YAML would write it. */
+function quoted(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'a list';
+  if (value && typeof value === 'object') return 'a mapping';
+  return String(value);
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  number: 'a number',
+  int: 'a whole number',
+  string: 'text',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping of keys to values',
+};
+
+/**
+ * zod's default wording ("Invalid input: expected number, received string") as a sentence a
+ * user reads: what the field must be and what it was. Messages written in a schema are kept.
+ */
+export function plainIssue(issue: z.core.$ZodIssue, value: unknown): string {
+  const own = !/^(Invalid input|Invalid option|Too small|Too big|Invalid [A-Za-z]+$)/.test(issue.message);
+  if (own) return issue.message;
+  const not = value === undefined ? '' : `, not ${quoted(value)}`;
+  switch (issue.code) {
+    case 'invalid_type':
+      if (value === undefined) return 'is required';
+      return `must be ${TYPE_NAMES[issue.expected] ?? issue.expected}${not}`;
+    case 'invalid_value':
+      return issue.values.length === 1
+        ? `must be ${quoted(issue.values[0])}${not}`
+        : `must be one of ${issue.values.map(String).join(', ')}${not}`;
+    case 'too_small':
+    case 'too_big': {
+      const limit = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+      const bound = issue.code === 'too_small' ? (issue.inclusive ? 'at least' : 'more than') : issue.inclusive ? 'at most' : 'less than';
+      if (issue.origin === 'string') return `must be ${bound} ${limit} characters long${not}`;
+      if (issue.origin === 'array' || issue.origin === 'set') return `must list ${bound} ${limit} items`;
+      return `must be ${bound} ${limit}${not}`;
+    }
+    case 'invalid_format':
+      return `must be a valid ${issue.format === 'url' ? 'URL' : issue.format}${not}`;
+    default:
+      return issue.message === 'Invalid input' ? `is not valid${not}` : issue.message.replace(/^Invalid input: /, '');
+  }
 }
 
 function where(
@@ -240,19 +297,19 @@ function where(
   doc: Document | undefined,
   lines: LineCounter | undefined,
   key: boolean,
-): string {
+): { text: string; at?: Position } {
   for (let i = path.length; i > 0; i--) {
     const o = origins.get(path.slice(0, i).join('.'));
-    if (o?.kind === 'env') return `environment variable ${o.name}`;
-    if (o?.kind === 'flag') return `flag ${o.name}`;
+    if (o?.kind === 'env') return { text: `environment variable ${o.name}` };
+    if (o?.kind === 'flag') return { text: `flag ${o.name}` };
   }
   if (doc && lines) {
     const pos = nodePosition(doc, path, key, lines);
     const file = [...origins.values()].find((o) => o.kind === 'file');
-    if (pos && file?.kind === 'file') return `${file.file}:${pos.line}:${pos.col}`;
-    if (file?.kind === 'file') return file.file;
+    if (pos && file?.kind === 'file') return { text: `${file.file}:${pos.line}:${pos.col}`, at: pos };
+    if (file?.kind === 'file') return { text: file.file };
   }
-  return 'configuration';
+  return { text: 'configuration' };
 }
 
 function nodePosition(doc: Document, path: string[], key: boolean, lines: LineCounter): { line: number; col: number } | undefined {
@@ -312,31 +369,4 @@ function knownKeys(schema: z.ZodType, path: readonly string[]): string[] {
     if (!s) return [];
   }
   return [];
-}
-
-/** The known key nearest to a mistyped one, when it is near enough to be a likely typo. */
-export function suggestKey(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const k of known) {
-    const d = editDistance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestDistance) {
-      best = k;
-      bestDistance = d;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(1, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
-    }
-    prev = cur;
-  }
-  return prev[b.length] as number;
 }

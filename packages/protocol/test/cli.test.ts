@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseArgs, UsageError } from '../src/cli.ts';
+import { type FlagSpec, parseArgs, UsageError } from '../src/cli.ts';
 
 const option = (key: string, opt: string) =>
   key === 'cpu' && opt === 'info' ? 'boolean' : key === 'textfile' && opt === 'directory' ? 'string' : undefined;
@@ -29,5 +29,17 @@ describe('parseArgs pattern flags', () => {
     expect(() => parse(['--no-collector.textfile.directory=x'])).toThrow(/takes a value and cannot be negated/);
     expect(() => parse(['--collector.cpu.info=maybe'])).toThrow(/expected true or false/);
     expect(() => parseArgs(['--collector.a.b'], [], ['collector'])).toThrow(/"a.b" is not a valid name/);
+  });
+});
+
+describe('unknown flags', () => {
+  const specs: FlagSpec[] = [
+    { name: 'config', type: 'string', help: '' },
+    { name: 'listen', type: 'string', help: '' },
+  ];
+  it('suggests the nearest known flag when it is a likely typo, and only then', () => {
+    expect(() => parseArgs(['--confg', 'x'], specs)).toThrow(new UsageError('unknown flag --confg (did you mean "--config"?)'));
+    expect(() => parseArgs(['--lsiten', 'x'], specs)).toThrow(new UsageError('unknown flag --lsiten (did you mean "--listen"?)'));
+    expect(() => parseArgs(['--bogus'], specs)).toThrow(new UsageError('unknown flag --bogus'));
   });
 });

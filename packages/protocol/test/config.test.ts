@@ -1,6 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { byteSize, parseByteSize } from '../src/config.ts';
+import { byteSize, type ConfigError, duration, loadConfig, parseByteSize } from '../src/config.ts';
 
 describe('parseByteSize', () => {
   it('reads bytes, decimal units and binary units, in any case', () => {
@@ -47,5 +50,51 @@ describe('parseByteSize', () => {
     const result = schema.safeParse({ max: 'big' });
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]).toMatchObject({ path: ['max'], message: expect.stringMatching(/^"big" is not a size: /) });
+  });
+});
+
+describe('loadConfig problems', () => {
+  const schema = z
+    .object({
+      name: z.string().min(2).default('ab'),
+      level: z.enum(['debug', 'info']).default('info'),
+      port: z.number().int().max(65535).default(1),
+      on: z.boolean().default(true),
+      every: duration().default(1000),
+      tags: z.array(z.string()).max(1).default([]),
+      server: z
+        .object({ url: z.string().default('') })
+        .strict()
+        .default({ url: '' }),
+    })
+    .strict();
+  const problems = (text: string): string[] => {
+    const file = join(mkdtempSync(join(tmpdir(), 'falconet-config-')), 'c.yaml');
+    writeFileSync(file, text);
+    try {
+      loadConfig(schema, { file, env: {} });
+    } catch (err) {
+      return (err as ConfigError).problems.map((p) => p.replace(`${file}:`, ''));
+    }
+    throw new Error('accepted');
+  };
+
+  it('says what each field must be and what it was, in plain words, in file order with line and column', () => {
+    const text = ['servr:', '  url: x', 'tags: [a, b]', 'on: yes', 'port: 70000', 'level: loud', 'name: a', 'every: ten', 'port2: 1', ''];
+    expect(problems(text.join('\n'))).toEqual([
+      '1:1: unknown key "servr" (did you mean "server"?)',
+      '3:7: tags: must list at most 1 items',
+      '4:5: on: must be true or false, not "yes"',
+      '5:7: port: must be at most 65535, not 70000',
+      '6:8: level: must be one of debug, info, not "loud"',
+      '7:7: name: must be at least 2 characters long, not "a"',
+      '8:8: every: "ten" is not a duration (e.g. 500ms, 10s, 5m, 1h)',
+      '9:1: unknown key "port2" (did you mean "port"?)',
+    ]);
+  });
+
+  it('a wrong type names the type wanted; a far-off key gets no guess', () => {
+    expect(problems('port: "x"\nzzzzzz: 1\n')).toEqual(['1:7: port: must be a number, not "x"', '2:1: unknown key "zzzzzz"']);
+    expect(problems('port: 1.5\n')).toEqual(['1:7: port: must be a whole number, not 1.5']);
   });
 });

@@ -1,5 +1,5 @@
 import { FALCONET_VERSION } from '@falconet/protocol';
-import { type FlagSpec, formatFlagHelp, parseArgs, runMain, UsageError } from '@falconet/protocol/cli';
+import { didYouMean, type FlagSpec, formatFlagHelp, parseArgs, runMain, UsageError } from '@falconet/protocol/cli';
 import { loadConfig, maskSecrets } from '@falconet/protocol/config';
 import { createLogger } from '@falconet/protocol/log';
 import { stringify } from 'yaml';
@@ -76,7 +76,8 @@ export function resolveServerConfig(
     process.exit(0);
   }
   const command = args.command ?? 'run';
-  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})`);
+  if (!COMMANDS.includes(command))
+    throw new UsageError(`unknown command "${command}"${didYouMean(command, COMMANDS)} (commands: ${COMMANDS.join(', ')})`);
   if (args.positionals.length) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
   const explicit = args.values.get('config') as string | undefined;
   const configFile = explicit ?? env.FALCONET_CONFIG ?? 'falconet-server.yaml';

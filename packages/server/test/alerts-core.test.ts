@@ -329,11 +329,13 @@ silences:
       throw new Error('accepted');
     };
     expect(bad('rules:\n  - name: a\n    metric: m\n    threshold: high\n')).toEqual([
-      `${file}:4:16: rules.0.threshold: expected number, received string`,
+      `${file}:4:16: rules.0.threshold: must be a number, not "high"`,
     ]);
-    expect(bad('rules:\n  - name: a\n    metric: m\n    treshold: 1\n')[0]).toMatch(
-      new RegExp(`^${file}:4:5: unknown key "rules.0.treshold" \\(did you mean "threshold"\\?\\)`),
-    );
+    // In file order: the rule that lacks a threshold (line 2), then the misspelt key (line 4).
+    expect(bad('rules:\n  - name: a\n    metric: m\n    treshold: 1\n')).toEqual([
+      `${file}:2:5: rules.0.threshold: required for a threshold rule`,
+      `${file}:4:5: unknown key "rules.0.treshold" (did you mean "threshold"?)`,
+    ]);
     expect(bad('rules:\n  - name: a\n    kind: threshold\n    metric: m\n    threshold: 1\n    window: soon\n')).toEqual([
       `${file}:6:13: rules.0.window: "soon" is not a duration (e.g. 500ms, 10s, 5m, 1h)`,
     ]);

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, heldPort, runServer, SERVER_CLI, startProcess, tempDir } from '../../../testing/processes.ts';
 
@@ -13,6 +15,25 @@ describe('falconet-server bad input', { timeout: 30_000 }, () => {
 
   it('an unknown flag: one line, exit 2', async () => {
     expect(await runServer(['run', '--colour'])).toEqual({ code: 2, out: ['falconet-server: unknown flag --colour'] });
+    expect(await runServer(['run', '--lisen', 'x'])).toEqual({
+      code: 2,
+      out: ['falconet-server: unknown flag --lisen (did you mean "--listen"?)'],
+    });
+    const typo = await runServer(['migrat']);
+    expect(typo.out[0]).toMatch(/^falconet-server: unknown command "migrat" \(did you mean "migrate"\?\)/);
+  });
+
+  it('check-config: every problem in file order, with file:line:column and a plain sentence', async () => {
+    const file = join(tempDir(), 'falconet-server.yaml');
+    writeFileSync(file, ['log:', '  level: loud', 'grpc_tls:', '  mode: maybe', 'listn: 127.0.0.1:7070', ''].join('\n'));
+    expect(await runServer(['check-config', '--config', file, '--data-dir', tempDir()])).toEqual({
+      code: 2,
+      out: [
+        `falconet-server: ${file}:2:10: log.level: must be one of trace, debug, info, warn, error, fatal, silent, not "loud"`,
+        `falconet-server: ${file}:4:9: grpc_tls.mode: must be one of auto, on, off, not "maybe"`,
+        `falconet-server: ${file}:5:1: unknown key "listn" (did you mean "listen"?)`,
+      ],
+    });
   });
 
   it('an HTTP port already in use: one line, exit 2', async () => {

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { type FlagSpec, formatFlagHelp, type ParsedArgs, parseArgs, UsageError } from '@falconet/protocol/cli';
+import { didYouMean, type FlagSpec, formatFlagHelp, type ParsedArgs, parseArgs, UsageError } from '@falconet/protocol/cli';
 import { type Loaded, loadConfig } from '@falconet/protocol/config';
 import { collectorOptionKind } from '../collectors/options.ts';
 import { type AgentConfig, agentConfigSchema } from '../config.ts';
@@ -40,6 +40,7 @@ export const AGENT_FLAGS: FlagSpec[] = [
     path: ['shutdown', 'stop_timeout'],
     help: 'stop/restart: how long to wait before SIGKILL (default 15s)',
   },
+  { name: 'wide', type: 'boolean', help: 'once: print metric names and labels whole, however wide the table gets' },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -51,7 +52,7 @@ commands:
   stop           stop the agent named by the pidfile (SIGTERM, then SIGKILL after --timeout)
   restart        stop, then start
   status         running / stopped / stale pidfile (exit 0 / 3 / 1, as LSB init scripts)
-  once           collect once and print the samples as a table
+  once           collect once and print the samples as a table 100 columns wide (--wide: whole)
   check-config   validate the configuration and print the effective one
   version        print version, commit, build date and Node.js version
 
@@ -85,7 +86,7 @@ export function parseAgentArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   const parsed = parseArgs(argv, AGENT_FLAGS, [{ prefix: 'collector', option: collectorOptionKind }]);
   const command = (parsed.command ?? 'run') as Command;
   if (!parsed.values.get('help') && !COMMANDS.includes(command)) {
-    throw new UsageError(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})`);
+    throw new UsageError(`unknown command "${command}"${didYouMean(command, COMMANDS)} (commands: ${COMMANDS.join(', ')})`);
   }
   if (parsed.positionals.length) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
   const explicit = parsed.values.get('config') as string | undefined;

@@ -145,7 +145,8 @@ export class StartupPages {
       this.#log.debug({ err: r.message }, 'startup pages of the node binary kept');
       return;
     }
-    this.#log.info(
+    // Memory housekeeping, not something a user acts on: debug, as the pages it keeps.
+    this.#log.debug(
       { mappings: r.mappings, releasedMb: Math.round(r.releasedKb / 102.4) / 10 },
       'released the startup pages of the node binary',
     );

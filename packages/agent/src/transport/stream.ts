@@ -17,8 +17,9 @@ import type { ServerAddress } from '../config.ts';
 import type { AgentIdentity } from '../identity.ts';
 import { type BacklogReader, MemoryBacklog, type ReportBacklog, type SpooledReport } from './backlog.ts';
 import { Backoff } from './backoff.ts';
+import { cleanReason, connectionHint, seconds } from './diagnose.ts';
 import type { SequenceSource } from './sequence.ts';
-import { channelSecurity, TlsConfigError, type TlsSettings } from './tls.ts';
+import { channelSecurity, TlsConfigError, type TlsSettings, tlsEnabled } from './tls.ts';
 
 export interface ReportStreamOptions {
   address: ServerAddress;
@@ -86,6 +87,8 @@ const REFUSALS = new Set([
   GrpcStatus.FAILED_PRECONDITION,
 ]);
 
+const DEFAULT_TLS: TlsSettings = { mode: 'auto', caFile: '', fingerprint: '', serverName: '' };
+
 const CIRCUIT_NAMES: Record<CircuitState, StreamStats['circuit']> = {
   [CircuitState.Closed]: 'closed',
   [CircuitState.Open]: 'open',
@@ -124,6 +127,8 @@ export class ReportStream {
   #drainWaiters: (() => void)[] = [];
   #skewWarned = false;
   #circuitOpenedAt = 0;
+  /** Failed attempts since the stream last registered: the retry lines count them. */
+  #failures = 0;
   /** Reports numbered but not yet durable in the backlog. */
   #enqueuing = 0;
   readonly #stats = { reconnects: 0, sent: 0, sentBytes: 0, acked: 0, rejected: 0, spoolErrors: 0 };
@@ -146,7 +151,7 @@ export class ReportStream {
     this.#breaker.onBreak(() => {
       this.#circuitOpenedAt = Date.now();
       opts.log.warn(
-        { server: this.#target, openForMs: opts.circuitOpenMs ?? 10_000 },
+        { server: this.#target, openForMs: opts.circuitOpenMs ?? 10_000, failures: this.#failures + 1 },
         'server keeps failing: circuit open, connection attempts paused',
       );
     });
@@ -258,13 +263,7 @@ export class ReportStream {
   /** One connection: resolves once the server has registered the agent, rejects if it never does. */
   async #attempt(): Promise<void> {
     const { address, identity, labels, token, intervalMs, log } = this.#opts;
-    const security = await channelSecurity(address.host, address.port, {
-      mode: 'auto',
-      caFile: '',
-      fingerprint: '',
-      serverName: '',
-      ...this.#opts.tls,
-    });
+    const security = await channelSecurity(address.host, address.port, { ...DEFAULT_TLS, ...this.#opts.tls });
     if (this.#stopped) return;
     const client = new AgentChannelClient(this.#target, security.credentials, {
       ...security.options,
@@ -339,27 +338,34 @@ export class ReportStream {
   #retry(err: unknown): void {
     if (this.#stopped) return;
     this.#state = 'waiting';
-    // An open circuit is probed as soon as it half-opens; otherwise the backoff sets the pace.
-    const delay =
-      err instanceof BrokenCircuitError
-        ? Math.max(100, this.#circuitOpenedAt + (this.#opts.circuitOpenMs ?? 10_000) - Date.now() + Math.round(Math.random() * 500))
-        : this.#backoff.next();
-    if (!(err instanceof BrokenCircuitError)) this.#stats.reconnects++;
+    const circuitOpenMs = this.#opts.circuitOpenMs ?? 10_000;
+    // An open circuit (just opened by this failure, or found open) is probed as soon as it
+    // half-opens; otherwise the backoff sets the pace. The line logged states that one delay.
+    const untilHalfOpen = () => Math.max(100, this.#circuitOpenedAt + circuitOpenMs - Date.now() + Math.round(Math.random() * 500));
+    const delay = err instanceof BrokenCircuitError || this.#breaker.state === CircuitState.Open ? untilHalfOpen() : this.#backoff.next();
+    if (!(err instanceof BrokenCircuitError)) {
+      this.#stats.reconnects++;
+      this.#failures++;
+    }
     const e = err as { message?: string; code?: number; wasConnected?: boolean };
-    const fields = { server: this.#target, reason: e?.message ?? String(err), retryInMs: delay };
-    if (err instanceof BrokenCircuitError) this.#opts.log.debug(fields, 'circuit open, not dialling');
-    else if (err instanceof TlsConfigError || (err as { tls?: boolean })?.tls || /certificate|\bssl\b|\btls\b/i.test(fields.reason)) {
-      this.#opts.log.error(fields, 'TLS check of the server failed');
-    } else if (e?.code === GrpcStatus.FAILED_PRECONDITION && /sequence/.test(fields.reason)) {
+    const reason = cleanReason(e?.message ?? String(err));
+    const next = `retrying in ${seconds(delay)} (attempt ${this.#failures + 1})`;
+    const fields = { server: this.#target, reason, retryInMs: delay, attempt: this.#failures + 1 };
+    const hint = connectionHint(reason, this.#target, tlsEnabled(this.#opts.address.host, { ...DEFAULT_TLS, ...this.#opts.tls }));
+    const log = this.#opts.log;
+    if (err instanceof BrokenCircuitError) log.debug(fields, `circuit open, not dialling; ${next}`);
+    else if (err instanceof TlsConfigError || (err as { tls?: boolean })?.tls || /certificate|\bssl\b|\btls\b/i.test(reason)) {
+      log.error(fields, `TLS check of the server failed${hint ? `: ${hint}` : ''}; ${next}`);
+    } else if (e?.code === GrpcStatus.FAILED_PRECONDITION && /sequence/.test(reason)) {
       // Not acknowledged, so nothing is lost: the reports wait in the spool for an operator's reset.
-      this.#opts.log.error(
+      log.error(
         fields,
-        "server refused this agent's report sequence; its reports stay in the spool until the sequence is reset on the server",
+        `server refused this agent's report sequence; its reports stay in the spool until the sequence is reset on the server; ${next}`,
       );
     } else if (e?.code !== undefined && REFUSALS.has(e.code))
-      this.#opts.log.error(fields, 'server refused this agent; check its token and settings');
-    else if (e?.wasConnected) this.#opts.log.warn(fields, 'server stream lost, reconnecting');
-    else this.#opts.log.warn(fields, 'cannot reach server, retrying');
+      log.error(fields, `server refused this agent; check its token and settings; ${next}`);
+    else if (e?.wasConnected) log.warn(fields, `server stream lost, reconnecting; ${next}`);
+    else log.warn(fields, `cannot reach server${hint ? `: ${hint}` : ''}; ${next}`);
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
   }
 
@@ -389,6 +395,7 @@ export class ReportStream {
     this.#reader = this.#backlog.reader(Math.max(last, this.#backlog.ackedSeq));
     this.#state = 'connected';
     this.#backoff.reset();
+    this.#failures = 0;
     const skewMs = reg.serverTimeMs ? Date.now() - reg.serverTimeMs : 0;
     if (Math.abs(skewMs) > 60_000 && !this.#skewWarned) {
       this.#skewWarned = true;
