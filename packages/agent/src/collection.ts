@@ -323,18 +323,21 @@ export class CollectorSet {
       ok: error === undefined,
       families: error === undefined ? out.families() : [],
     };
-    if (error !== undefined && (error as Error).name === 'NoDataError' && slot.errors === slot.runs - 1) {
-      // The source was never there (a kernel without /proc/schedstat): one line, and no more tries.
+    if (error !== undefined) {
       slot.errors++;
-      slot.unavailable = String((error as Error).message);
-      log.info({ collector: name, reason: slot.unavailable }, `collector ${name} switched off: ${slot.unavailable} on this host`);
-    } else if (error !== undefined) {
-      slot.errors++;
-      // Log on the transition only, so a collector that keeps failing does not flood the log.
-      // A source this host simply lacks (no PSI, no schedstat) is worth a debug line, not a warning.
-      const level = (error as Error).name === 'NoDataError' ? 'debug' : 'warn';
-      if (!slot.failing) log[level]({ collector: name, err: String((error as Error).message ?? error) }, 'collector failed');
-      slot.failing = true;
+      // A source this host simply lacks (no PSI, no schedstat) is a NoDataError.
+      const noData = (error as Error).name === 'NoDataError';
+      if (noData && slot.errors === slot.runs) {
+        // The source was never there (a kernel without /proc/schedstat): one line, and no more tries.
+        slot.unavailable = String((error as Error).message);
+        log.info({ collector: name, reason: slot.unavailable }, `collector ${name} switched off: ${slot.unavailable} on this host`);
+      } else {
+        // Log on the transition only, so a collector that keeps failing does not flood the log; a
+        // source that went away is worth a debug line, not a warning.
+        if (!slot.failing)
+          log[noData ? 'debug' : 'warn']({ collector: name, err: String((error as Error).message ?? error) }, 'collector failed');
+        slot.failing = true;
+      }
     } else {
       if (slot.failing) log.info({ collector: name }, 'collector recovered');
       slot.failing = false;
