@@ -117,7 +117,14 @@ describe.skipIf(!ADDRESS)('the Open-Falcon port beyond loopback, and a victim ag
     server = await startServer({
       dataDir,
       args: ['--transfer-listen', `${ADDRESS}:${transferPort}`, '--alerts-rules', rules],
-      env: { FALCONET_ALERTS_EVALUATION_INTERVAL: '1s', FALCONET_ALERTS_STARTUP_GRACE: '1s' },
+      // The victim reports every second; on a loaded machine it can be late by three of them, which the
+      // default `offline_after_intervals: 3` would call offline (a true alert, but not the attack's doing).
+      // Thirty intervals keep the silent-agent sweep out of it; a lost or taken-over stream is still offline at once.
+      env: {
+        FALCONET_ALERTS_EVALUATION_INTERVAL: '1s',
+        FALCONET_ALERTS_STARTUP_GRACE: '1s',
+        FALCONET_OFFLINE_AFTER_INTERVALS: '30',
+      },
     });
     agent = await startAgent({
       server: `127.0.0.1:${server.grpcPort}`,
