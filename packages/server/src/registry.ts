@@ -144,6 +144,25 @@ export class AgentRegistry {
     return view;
   }
 
+  /**
+   * Forgets an agent: its record and server-side labels leave the metadata database and the
+   * fleet list, and every dashboard is told. Returns what it was; undefined when unknown.
+   */
+  async forget(agentId: string): Promise<Agent | undefined> {
+    const a = this.#agents.get(agentId);
+    if (!a) return undefined;
+    const view = this.view(a);
+    this.#dirty.delete(agentId);
+    // A batch being written may hold its record: it lands first, then the delete.
+    await this.#persisting?.catch(() => undefined);
+    await this.#repo.delete(agentId);
+    this.#agents.delete(agentId);
+    this.#serverLabels.delete(agentId);
+    this.#dirty.delete(agentId);
+    this.#live.agentRemoved(agentId);
+    return view;
+  }
+
   /** The agent's reports are being refused for their sequence; shown until one is stored or it is reset. */
   sequenceRefused(agentId: string, r: { seq: number; lastSeq: number }): void {
     const a = this.#agents.get(agentId);
