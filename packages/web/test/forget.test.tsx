@@ -11,7 +11,9 @@ import { renderPage } from './render.tsx';
 const session = (role: string) => ({ mode: 'signed-in', user: { name: 'alice', role, kind: 'session' }, csrfToken: 'c1', expiresMs: null });
 const OFFLINE = agent('a-1', { hostname: 'web-1', status: 'offline', connected: false });
 
-function mount(role: string, who = OFFLINE, lang: 'en' | 'zh' = 'en') {
+/** The control for `who`, signed in as `role`, the server answering `routes` besides the session. */
+function mount(role: string, routes: Parameters<typeof stubFetch>[0] = {}, who = OFFLINE, lang: 'en' | 'zh' = 'en') {
+  const server = stubFetch({ 'GET /api/auth/session': { body: session(role) }, ...routes });
   const store = new AgentStore();
   store.load([who, agent('a-2', { hostname: 'web-2' })]);
   const go = vi.fn();
@@ -21,7 +23,7 @@ function mount(role: string, who = OFFLINE, lang: 'en' | 'zh' = 'en') {
     </AuthGate>,
     { lang },
   );
-  return { store, go };
+  return { server, store, go };
 }
 
 beforeEach(() => {
@@ -30,13 +32,11 @@ beforeEach(() => {
 
 describe('Forget this host', () => {
   it('asks in a dialog naming the host, sends the choice, drops the host and goes back to the overview', async () => {
-    const server = stubFetch({
-      'GET /api/auth/session': { body: session('admin') },
+    const { server, store, go } = mount('admin', {
       'DELETE /api/agents/a-1': {
         body: { agentId: 'a-1', hostname: 'web-1', data: 'drop', droppedSeries: 3, alertsRemoved: 0, revokedTokens: [] },
       },
     });
-    const { store, go } = mount('admin');
     await userEvent.click(await screen.findByRole('button', { name: 'Forget this host…' }));
     const dialog = screen.getByRole('dialog', { name: 'Forget web-1?' });
     expect((within(dialog).getByLabelText(/Keep them/) as HTMLInputElement).checked).toBe(true);
@@ -49,14 +49,12 @@ describe('Forget this host', () => {
   });
 
   it("keeps the data unless told otherwise, shows the server's refusal in the dialog, and Escape closes it", async () => {
-    const server = stubFetch({
-      'GET /api/auth/session': { body: session('admin') },
+    const { server, store, go } = mount('admin', {
       'DELETE /api/agents/a-1': {
         status: 409,
         body: { error: { code: 'agent_connected', message: 'agent "a-1" (web-1) is connected: stop the agent on that host first' } },
       },
     });
-    const { store, go } = mount('admin');
     await userEvent.click(await screen.findByRole('button', { name: 'Forget this host…' }));
     await userEvent.click(screen.getByRole('button', { name: 'Forget web-1' }));
     expect(await screen.findByRole('alert')).toHaveProperty(
@@ -71,16 +69,26 @@ describe('Forget this host', () => {
   });
 
   it('is disabled with the reason for an operator, and for an admin while the agent is connected', async () => {
-    stubFetch({ 'GET /api/auth/session': { body: session('operator') } });
     mount('operator');
     expect(((await screen.findByRole('button', { name: 'Forget this host…' })) as HTMLButtonElement).disabled).toBe(true);
     expect(screen.getByTestId('forget-reason').textContent).toBe('Only an admin can forget a host');
   });
 
   it('tells an admin to stop a connected agent first, in Chinese too', async () => {
-    stubFetch({ 'GET /api/auth/session': { body: session('admin') } });
-    mount('admin', agent('a-1', { hostname: 'web-1' }), 'zh');
+    mount('admin', {}, agent('a-1', { hostname: 'web-1' }), 'zh');
     expect(((await screen.findByRole('button', { name: '移除此主机…' })) as HTMLButtonElement).disabled).toBe(true);
     expect(screen.getByTestId('forget-reason').textContent).toBe('仍在连接：请先停止 web-1 上的代理，再移除');
+  });
+
+  it('becomes available once the agent disconnects, without the page reloading', async () => {
+    const online = agent('a-1', { hostname: 'web-1' });
+    const { store } = mount('admin', {}, online);
+    const button = (await screen.findByRole('button', { name: 'Forget this host…' })) as HTMLButtonElement;
+    expect(button.disabled).toBe(true);
+    // Silent first (offline, stream still open), then the stream closes: only `connected` changes.
+    store.upsert({ ...online, status: 'offline', lastSeenMs: online.lastSeenMs + 1 });
+    store.upsert({ ...online, status: 'offline', connected: false, lastSeenMs: online.lastSeenMs + 2 });
+    await waitFor(() => expect(button.disabled).toBe(false));
+    expect(screen.queryByTestId('forget-reason')).toBeNull();
   });
 });

@@ -21,12 +21,18 @@ export function ForgetAgent({ agent, store, go }: { agent: Agent; store: AgentSt
   const [error, setError] = useState('');
   const titleId = useId();
   const first = useRef<HTMLInputElement>(null);
+  // Its own watch: the page header re-renders on status, and a stream can close without one.
+  const [connected, setConnected] = useState(agent.connected);
+  useEffect(() => {
+    setConnected(store.get(agent.id)?.connected ?? agent.connected);
+    return store.watch(agent.id, (a) => setConnected(a.connected));
+  }, [agent, store]);
 
   useEffect(() => {
     if (open) first.current?.focus();
   }, [open]);
 
-  const reason = !admin ? t('forget.adminOnly') : agent.connected ? t('forget.connected', agent.hostname) : '';
+  const reason = !admin ? t('forget.adminOnly') : connected ? t('forget.connected', agent.hostname) : '';
   const close = () => {
     setOpen(false);
     setError('');
