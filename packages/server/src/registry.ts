@@ -123,6 +123,10 @@ export class AgentRegistry {
     return [...this.#agents.values()].map((a) => this.view(a));
   }
 
+  has(id: string): boolean {
+    return this.#agents.has(id);
+  }
+
   get(id: string): Agent | undefined {
     const a = this.#agents.get(id);
     return a && this.view(a);

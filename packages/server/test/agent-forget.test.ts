@@ -190,19 +190,26 @@ describe('DELETE /api/agents/:id', () => {
     expect(fleet.map((g) => g.group)).not.toContainEqual({ agent: 'fg-drop' });
   });
 
-  it('forgets a pushed host (push:<host>) like an agent, with its data', async () => {
+  it('forgets a pushed host (push:<host>) like an agent, with its data; its next push lists it anew', async () => {
     const op = await t.token('operator');
-    const pushed = await fetch(`${t.base}/api/v1/push`, {
-      method: 'POST',
-      headers: { ...op.headers, 'content-type': 'application/json' },
-      body: JSON.stringify([{ metric: 'fg_pushed', endpoint: 'fg-box', value: 1, tags: '' }]),
-    });
-    expect(pushed.status).toBeLessThan(300);
+    const push = async (value: number) => {
+      const r = await fetch(`${t.base}/api/v1/push`, {
+        method: 'POST',
+        headers: { ...op.headers, 'content-type': 'application/json' },
+        body: JSON.stringify([{ metric: 'fg_pushed', endpoint: 'fg-box', value, tags: '' }]),
+      });
+      expect(r.status).toBeLessThan(300);
+    };
+    await push(1);
     await eventually(() => t.server.registry.get('push:fg-box'));
     expect(await seriesOf('push:fg-box', 'fg_pushed')).toHaveLength(1);
     const r = await api('DELETE', `/api/agents/${encodeURIComponent('push:fg-box')}?data=drop`, admin);
     expect(r.body).toMatchObject({ agentId: 'push:fg-box', hostname: 'fg-box', droppedSeries: 1, revokedTokens: [] });
     expect(t.server.registry.get('push:fg-box')).toBeUndefined();
     expect(await seriesOf('push:fg-box', 'fg_pushed')).toEqual([]);
+    // A sender still pushing brings it back (docs/api.md: stop the sender first), with only what came since.
+    await push(2);
+    expect(t.server.registry.get('push:fg-box')).toMatchObject({ hostname: 'fg-box' });
+    expect((await seriesOf('push:fg-box', 'fg_pushed'))[0]?.points.map((p) => p[1])).toEqual([2]);
   });
 });
