@@ -227,11 +227,12 @@ export const agentsApi: FastifyPluginAsyncZod<AgentsApiDeps> = async (app, { reg
           `agent "${id}" (${agent.hostname}) is connected: stop the agent on that host first, then forget it (forgetting revokes its token, so it cannot come back with it)`,
         );
       }
+      // The record goes last: should a step fail, the agent is still listed and the admin can try again.
       const revokedTokens: string[] = [];
       for (const t of await tokens.boundTo(id)) if (await tokens.revoke(t.id)) revokedTokens.push(t.id);
-      await registry.forget(id);
-      const alertsRemoved = (await alerts()?.forgetAgent(id)) ?? 0;
       const droppedSeries = data === 'drop' ? await store.dropAgent(id) : 0;
+      const alertsRemoved = (await alerts()?.forgetAgent(id)) ?? 0;
+      await registry.forget(id);
       req.audited = true;
       await audit.record({
         actor: actorOf(req.identity),

@@ -102,6 +102,7 @@ export class EmbeddedStore implements Store {
       maxBytes: opts.maxBytes ?? 0,
       fanIn: opts.compactFanIn ?? 8,
       dead: this.#series.dead,
+      sortKey: (id) => this.#series.sortKey(id),
       walBytes: () => this.#writer.walBytes(),
       now,
       log,

@@ -28,6 +28,8 @@ export interface MaintenanceOptions {
   fanIn: number;
   /** Ids of deleted series, whose rows merges leave out. */
   dead: ReadonlySet<number>;
+  /** The sort key of a series id in a part. */
+  sortKey: (id: number) => number;
   /** Bytes of the write-ahead log, which count toward the cap. */
   walBytes: () => number;
   now: () => number;
@@ -189,13 +191,15 @@ export class Maintenance {
    * merges and retention that would come anyway.
    */
   async purge(): Promise<void> {
-    const { parts, dead } = this.#o;
-    const done = new Set<string>();
-    while (!this.#o.status.stopped) {
+    const { parts, dead, sortKey } = this.#o;
+    // Found once, after a merge in flight: parts written from now on leave those rows out already.
+    await this.idle();
+    const todo = parts.holding([...dead].map(sortKey));
+    for (const p of todo) {
+      if (this.#o.status.stopped) return;
       await this.idle();
-      const p = parts.holding(dead).find((m) => !done.has(m.id));
-      if (!p) return;
-      done.add(p.id);
+      // Merged or dropped meanwhile: the merge left the rows out, or they are gone.
+      if (!parts.manifest.parts.some((m) => m.id === p.id)) continue;
       const run = this.#compact([p], p.level, false);
       this.#compacting = run;
       try {

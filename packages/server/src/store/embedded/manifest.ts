@@ -119,11 +119,11 @@ export class PartSet {
     await rm(partFile(this.dir, p.meta), { force: true });
   }
 
-  /** The listed parts holding a row of any of these series. */
-  holding(ids: ReadonlySet<number>): PartMeta[] {
+  /** The listed parts holding a row under any of these sort keys (binary search: a part's keys are in order). */
+  holding(keys: readonly number[]): PartMeta[] {
     const out: PartMeta[] = [];
     for (const p of this.#visible.values()) {
-      if (p.index.keys.some((key) => ids.has(key % 2 ** 32))) out.push(p.meta);
+      if (keys.some((k) => hasKey(p.index.keys, k))) out.push(p.meta);
     }
     return out;
   }
@@ -187,6 +187,19 @@ export class PartSet {
     for (const p of this.#visible.values()) await p.fh.close().catch(() => undefined);
     this.#visible.clear();
   }
+}
+
+function hasKey(keys: Float64Array, key: number): boolean {
+  let lo = 0;
+  let hi = keys.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const k = keys[mid] as number;
+    if (k === key) return true;
+    if (k < key) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
 }
 
 export function readManifest(file: string): Manifest {
