@@ -3,8 +3,10 @@ import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuthGate } from '../src/auth/AuthGate.tsx';
 import { ForgetAgent } from '../src/host/ForgetAgent.tsx';
+import { LiveConnection } from '../src/live.ts';
 import { AgentStore } from '../src/overview/store.ts';
 import { agent } from './agents.ts';
+import { FakeSocket } from './fake-socket.ts';
 import { stubFetch } from './fetch-stub.ts';
 import { renderPage } from './render.tsx';
 
@@ -90,5 +92,23 @@ describe('Forget this host', () => {
     store.upsert({ ...online, status: 'offline', connected: false, lastSeenMs: online.lastSeenMs + 2 });
     await waitFor(() => expect(button.disabled).toBe(false));
     expect(screen.queryByTestId('forget-reason')).toBeNull();
+  });
+
+  it('an agent_removed message from the server tells the listeners, which drop the host from the list', () => {
+    FakeSocket.made = [];
+    vi.stubGlobal('WebSocket', FakeSocket);
+    const live = new LiveConnection('ws://falconet.test/api/live');
+    const store = new AgentStore();
+    store.load([agent('a-1'), agent('a-2')]);
+    const off = live.onAgentRemoved((id) => store.remove(id));
+    const close = live.connect();
+    const socket = FakeSocket.made[0] as FakeSocket;
+    socket.open();
+    socket.receive({ type: 'agent_removed', agentId: 'a-1' });
+    expect([...store.agents.keys()]).toEqual(['a-2']);
+    off();
+    socket.receive({ type: 'agent_removed', agentId: 'a-2' });
+    expect([...store.agents.keys()]).toEqual(['a-2']);
+    close();
   });
 });
