@@ -11,7 +11,7 @@ import type { AgentConfig } from './config.ts';
 import { ConfigError, parseHostPort, parseServerUrl, type ServerAddress } from './config-base.ts';
 import { ContainerSummary } from './containers/summary.ts';
 import type { Exporter } from './exporter/server.ts';
-import { type AgentIdentity, describeHost } from './identity.ts';
+import { ADDRESS_CHECK_MS, type AgentIdentity, describeHost, refreshAddresses } from './identity.ts';
 import { familiesToSamples, type MetricFamily } from './metrics.ts';
 import type { TransferOutput } from './outputs/transfer.ts';
 import { ReportInterval, type ReportIntervalSettings } from './runtime/report-interval.ts';
@@ -113,6 +113,7 @@ export class Agent {
   #transfer: TransferOutput | undefined;
   #tasks: AgentTasks | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #addressCheck: NodeJS.Timeout | undefined;
   #lastReportStart = 0;
   #reporting: Promise<void> | undefined;
   #stopped = false;
@@ -333,6 +334,7 @@ export class Agent {
       log: this.#log,
       sequence: new SequenceCounter(cfg.data_dir),
       onHint: (ms) => this.#onHint(ms),
+      refreshIdentity: () => this.#refreshAddresses(identity, server),
       onTask: (task) => this.#tasks?.onTask(task),
       onRegistered: (reg) => this.#tasks?.onRegistered(reg),
       onTaskOutputAck: (ack) => this.#tasks?.onAck(ack),
@@ -340,10 +342,24 @@ export class Agent {
     this.#stream = new ReportStream(this.#streamOpts);
     this.#tasks?.attach(this.#stream);
     this.#stream.start();
+    this.#addressCheck = setInterval(() => {
+      void this.#refreshAddresses(identity, server).then((changed) => {
+        if (changed) this.#stream?.reregister('the host addresses changed');
+      });
+    }, ADDRESS_CHECK_MS);
+    this.#addressCheck.unref();
     this.#log.info(
       { server: cfg.server.url, agentId: identity.agentId, intervalMs: this.#interval.currentMs, dynamic: cfg.report.dynamic },
       'reporting to server',
     );
+  }
+
+  /** Reads the host's addresses again; logs and returns whether they changed. */
+  async #refreshAddresses(identity: AgentIdentity, server: ServerAddress): Promise<boolean> {
+    const was = identity.primaryIp;
+    const changed = await refreshAddresses(identity, server);
+    if (changed) this.#log.info({ was, primaryIp: identity.primaryIp, ips: identity.ips }, 'host addresses changed');
+    return changed;
   }
 
   /** Commands and cron jobs from the server: off unless `tasks.enabled` (docs/tasks.md). */
@@ -647,6 +663,7 @@ export class Agent {
   async stop(flushTimeoutMs = this.#config.shutdown.flush_timeout): Promise<{ unsent: number }> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#addressCheck);
     this.#lag.stop();
     await this.#reporting;
     await this.#tasks?.stop();

@@ -116,6 +116,28 @@ export async function hostAddresses(
   return { ips, primaryIp: ips[0] ?? '127.0.0.1' };
 }
 
+/** How often a running agent reads its addresses again (and before every connection to the server). */
+export const ADDRESS_CHECK_MS = 60_000;
+
+/**
+ * Reads the host's addresses again into `identity`; true when they changed. An agent started
+ * before its network was up registered 127.0.0.1 and would keep it; one whose address changed
+ * (DHCP, a laptop on another network) would keep the old one.
+ */
+export async function refreshAddresses(
+  identity: AgentIdentity,
+  server?: { host: string; port: number },
+  network: HostNetwork = SYSTEM_NETWORK,
+): Promise<boolean> {
+  const { ips, primaryIp } = await hostAddresses(network, server);
+  if (primaryIp === identity.primaryIp && ips.length === identity.ips.length && ips.every((ip, i) => identity.ips[i] === ip)) {
+    return false;
+  }
+  identity.ips = ips;
+  identity.primaryIp = primaryIp;
+  return true;
+}
+
 async function osName(procRoot: string): Promise<string> {
   const text = (await readOptional(join(procRoot, '..', 'etc', 'os-release'))) ?? (await readOptional('/etc/os-release'));
   const m = text && /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(text);

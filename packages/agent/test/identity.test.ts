@@ -2,7 +2,7 @@ import type { NetworkInterfaceInfo } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { defaultRouteInterface, globalAddresses } from '../../../testing/host-network.ts';
 import { tempDir } from '../../../testing/processes.ts';
-import { describeHost, type HostNetwork, hostAddresses, isHostAddress } from '../src/identity.ts';
+import { describeHost, type HostNetwork, hostAddresses, isHostAddress, refreshAddresses } from '../src/identity.ts';
 
 /** An interface entry as os.networkInterfaces() gives it; only the address matters here. */
 function addr(address: string, internal = false): NetworkInterfaceInfo {
@@ -121,6 +121,29 @@ describe("the agent's addresses", () => {
   it('127.0.0.1 only when the host has nothing else', async () => {
     const { net } = network({ lo: LO, eth0: [addr('fe80::1')] }, { [LOCAL_SERVER.host]: '127.0.0.1' });
     expect(await hostAddresses(net, LOCAL_SERVER)).toEqual({ ips: [], primaryIp: '127.0.0.1' });
+  });
+});
+
+describe('addresses read again while the agent runs', () => {
+  it('a network that came up after the start replaces 127.0.0.1; unchanged addresses are no change', async () => {
+    const interfaces: Record<string, NetworkInterfaceInfo[]> = { lo: LO };
+    const routes: Record<string, string> = { [LOCAL_SERVER.host]: '127.0.0.1' };
+    const { net } = network(interfaces, routes);
+    const identity = await describeHost(tempDir('falconet-identity-'), LOCAL_SERVER, net);
+    expect(identity).toMatchObject({ ips: [], primaryIp: '127.0.0.1' });
+    expect(await refreshAddresses(identity, LOCAL_SERVER, net)).toBe(false);
+
+    interfaces.eth0 = [addr('192.168.7.20')];
+    routes['192.0.2.1'] = '192.168.7.20';
+    expect(await refreshAddresses(identity, LOCAL_SERVER, net)).toBe(true);
+    expect(identity).toMatchObject({ ips: ['192.168.7.20'], primaryIp: '192.168.7.20' });
+    expect(await refreshAddresses(identity, LOCAL_SERVER, net)).toBe(false);
+
+    // A new lease: another address, the primary with it.
+    interfaces.eth0 = [addr('192.168.7.31')];
+    routes['192.0.2.1'] = '192.168.7.31';
+    expect(await refreshAddresses(identity, LOCAL_SERVER, net)).toBe(true);
+    expect(identity).toMatchObject({ ips: ['192.168.7.31'], primaryIp: '192.168.7.31' });
   });
 });
 

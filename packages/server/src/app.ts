@@ -364,7 +364,13 @@ export class FalconetServer {
     await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
     const registry = this.registry;
     const store = this.store;
-    await app.register(agentsApi, { registry, store, audit: this.auth.audit });
+    await app.register(agentsApi, {
+      registry,
+      store,
+      audit: this.auth.audit,
+      tokens: this.ingest.tokens,
+      alerts: () => this.#alerts,
+    });
     await app.register(metricsApi, { registry, store });
     await app.register(fleetApi, { registry, store });
     await app.register(liveApi, { live: this.live });

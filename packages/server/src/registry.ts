@@ -123,6 +123,10 @@ export class AgentRegistry {
     return [...this.#agents.values()].map((a) => this.view(a));
   }
 
+  has(id: string): boolean {
+    return this.#agents.has(id);
+  }
+
   get(id: string): Agent | undefined {
     const a = this.#agents.get(id);
     return a && this.view(a);
@@ -141,6 +145,25 @@ export class AgentRegistry {
     this.#serverLabels.set(agentId, labels);
     const view = this.view(a);
     this.#live.agentChanged(view);
+    return view;
+  }
+
+  /**
+   * Forgets an agent: its record and server-side labels leave the metadata database and the
+   * fleet list, and every dashboard is told. Returns what it was; undefined when unknown.
+   */
+  async forget(agentId: string): Promise<Agent | undefined> {
+    const a = this.#agents.get(agentId);
+    if (!a) return undefined;
+    const view = this.view(a);
+    this.#dirty.delete(agentId);
+    // A batch being written may hold its record: it lands first, then the delete.
+    await this.#persisting?.catch(() => undefined);
+    await this.#repo.delete(agentId);
+    this.#agents.delete(agentId);
+    this.#serverLabels.delete(agentId);
+    this.#dirty.delete(agentId);
+    this.#live.agentRemoved(agentId);
     return view;
   }
 

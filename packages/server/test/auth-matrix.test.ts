@@ -69,6 +69,7 @@ describe('authorization matrix', () => {
         'GET /api/agents/:id',
         'PUT /api/agents/:id/labels',
         'POST /api/agents/:id/sequence/reset',
+        'DELETE /api/agents/:id',
         'GET /api/metrics',
         'GET /api/fleet/summary',
         'GET /api/live',

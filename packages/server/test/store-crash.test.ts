@@ -4,6 +4,7 @@ import { startProcess, tempDir } from '../../../testing/processes.ts';
 import { EmbeddedStore } from '../src/store/embedded/engine.ts';
 
 const WRITER = join(import.meta.dirname, 'fixtures/crash-writer.ts');
+const DROPPER = join(import.meta.dirname, 'fixtures/drop-writer.ts');
 const AGENTS = 20;
 const SERIES = 50;
 /** Report k of every agent is stamped BASE + k s, across all the writer's lives. */
@@ -51,6 +52,47 @@ describe('embedded store crash safety', () => {
       const more = await writeAndKill(dir, /^log merging parts/);
       for (const [a, s] of more) acked.set(a, Math.max(acked.get(a) ?? 0, s));
       await expectAllThere(dir, acked);
+    }
+  }, 240_000);
+
+  it("keeps a dropped agent's data gone through SIGKILL right after the drop and during the rewrite of its parts", async () => {
+    const REPORTS = 60;
+    const SERIES = 20;
+    for (const killWhen of [/^dropped \d+$/, /^log merging parts/]) {
+      const dir = tempDir('falconet-drop-crash-');
+      // Recent samples: no window closes, so the only merges are the rewrites the drop starts.
+      const base = Date.now() - 2 * REPORTS * 1000;
+      const p = startProcess(DROPPER, [dir, String(base), String(REPORTS), String(SERIES)]);
+      await p.waitFor(killWhen, 60_000);
+      p.child.kill('SIGKILL');
+      await p.exited;
+      // Every merge was a rewrite the drop started, which it does only once its tombstone is committed.
+      const merges = p.lines.flatMap((l, i) => (l.startsWith('log merging parts') ? [i] : []));
+      expect(merges.every((i) => i > p.lines.indexOf('dropping'))).toBe(true);
+      const check = async (store: EmbeddedStore) => {
+        expect(await store.querySeries({ agentId: 'gone', name: 'drop_test', fromMs: 0, toMs: Date.now() })).toEqual([]);
+        expect(await store.metricNames('gone')).toEqual([]);
+        const kept = await store.querySeries({ agentId: 'kept', name: 'drop_test', fromMs: 0, toMs: Date.now() });
+        expect(kept).toHaveLength(SERIES);
+        for (const s of kept) expect(s.points).toHaveLength(REPORTS);
+        expect((await store.stats()).series).toBe(SERIES);
+      };
+      let store = await EmbeddedStore.open({ dir });
+      try {
+        // The log still holds the agent's last report; replayed, it stays invisible.
+        await check(store);
+        await store.compactAll();
+        await check(store);
+        expect((await store.stats()).samples.raw).toBe(SERIES * REPORTS);
+      } finally {
+        await store.close();
+      }
+      store = await EmbeddedStore.open({ dir });
+      try {
+        await check(store);
+      } finally {
+        await store.close();
+      }
     }
   }, 240_000);
 });

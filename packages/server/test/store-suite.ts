@@ -127,6 +127,68 @@ export function storeSuite(engine: string, factory: StoreFactory): void {
       expect(series?.points.map((p) => p[1])).toEqual([1, 2, 3, 4]);
     });
 
+    it("drops an agent's series from queries, names and stats at once and for good; other agents keep theirs", async () => {
+      const h = await make();
+      const base = T0 - 3 * HOUR;
+      const report = (agent: string, k: number) => [
+        sample('cpu', { core: '0' }, k, base + k * 60_000),
+        sample('cpu', { core: '1' }, k + 0.5, base + k * 60_000),
+        ...(agent === 'gone' ? [sample('gone_only', {}, k, base + k * 60_000)] : []),
+      ];
+      // Three hours a minute apart: several raw windows, rolled up and merged; the last reports in the head.
+      for (let k = 0; k < 180; k++) {
+        await h.store.appendReport('gone', k + 1, report('gone', k));
+        await h.store.appendReport('kept', k + 1, report('kept', k));
+        if (k === 120) {
+          await h.store.flush();
+          await h.settle();
+        }
+      }
+      const range = { fromMs: base, toMs: T0 };
+      const keptBefore = await h.store.querySeries({ agentId: 'kept', name: 'cpu', ...range });
+      const keptHourly = await h.store.querySeries({ agentId: 'kept', name: 'cpu', ...range, stepMs: HOUR });
+      const before = await h.store.stats();
+
+      expect(await h.store.dropAgent('gone')).toBe(3);
+      const check = async (store: Store) => {
+        expect(await store.querySeries({ agentId: 'gone', name: 'cpu', ...range })).toEqual([]);
+        expect(await store.querySeries({ agentId: 'gone', name: 'cpu', ...range, stepMs: HOUR })).toEqual([]);
+        expect(await store.metricNames('gone')).toEqual([]);
+        expect(await store.metricNames()).toEqual(['cpu']);
+        expect((await store.stats()).series).toBe(before.series - 3);
+        const fleet = await store.queryAggregate({ name: 'cpu', ...range, stepMs: HOUR, by: ['agent'] });
+        expect(fleet.map((g) => g.group)).toEqual([{ agent: 'kept' }]);
+        const top = await store.topK({ name: 'cpu', ...range, agg: 'max', k: 10 });
+        expect(new Set(top.map((e) => e.agentId))).toEqual(new Set(['kept']));
+        expect(await store.querySeries({ agentId: 'kept', name: 'cpu', ...range })).toEqual(keptBefore);
+        expect(await store.querySeries({ agentId: 'kept', name: 'cpu', ...range, stepMs: HOUR })).toEqual(keptHourly);
+        // Its sequence stays: reports it already sent are not taken again.
+        expect(await store.lastSeq('gone')).toBe(180);
+        expect(await store.appendReport('gone', 180, report('gone', 1))).toEqual({ duplicate: true });
+      };
+      await check(h.store);
+      // Out of the tiers too, once flushed and settled: only the kept agent's samples are counted.
+      await h.store.flush();
+      await h.settle();
+      await check(h.store);
+      expect((await h.store.stats()).samples.raw).toBe(keptBefore.reduce((n, s) => n + s.points.length, 0));
+      await check(await h.reopen());
+
+      // Its next report starts afresh: a new series with only the new point, kept across reopening.
+      expect(await h.store.appendReport('gone', 181, [sample('cpu', { core: '0' }, 42, T0 - 1000)])).toEqual({ duplicate: false });
+      const fresh = async (store: Store) => {
+        const series = await store.querySeries({ agentId: 'gone', name: 'cpu', ...range });
+        expect(series.map((s) => [s.labels, s.points])).toEqual([[{ core: '0' }, [[T0 - 1000, 42]]]]);
+        expect(await store.metricNames('gone')).toEqual(['cpu']);
+      };
+      await fresh(h.store);
+      await fresh(await h.reopen());
+      await h.store.flush();
+      await h.settle();
+      await fresh(await h.reopen());
+      expect(await h.store.dropAgent('never-seen')).toBe(0);
+    });
+
     it('answers concurrent reports of many agents, each once, with its own ack', async () => {
       const h = await make();
       const results = await Promise.all(

@@ -58,10 +58,12 @@ export function App() {
       first = false;
     });
     const offAgent = live.onAgent((a) => store.upsert(a));
+    const offRemoved = live.onAgentRemoved((id) => store.remove(id));
     void load();
     return () => {
       offStatus();
       offAgent();
+      offRemoved();
     };
   }, [live, store]);
 

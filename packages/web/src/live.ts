@@ -26,6 +26,7 @@ export class LiveConnection {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stable: ReturnType<typeof setTimeout> | undefined;
   readonly #agentListeners = new Set<AgentListener>();
+  readonly #removedListeners = new Set<(agentId: string) => void>();
   readonly #sampleListeners = new Map<string, Set<SampleListener>>();
   readonly #taskListeners = new Set<TaskListener>();
   /** Task id -> how many views follow it. */
@@ -67,6 +68,7 @@ export class LiveConnection {
     ws.onmessage = (ev) => {
       const msg = JSON.parse(String(ev.data)) as LiveServerMessage;
       if (msg.type === 'agent') for (const l of this.#agentListeners) l(msg.agent);
+      else if (msg.type === 'agent_removed') for (const l of this.#removedListeners) l(msg.agentId);
       else if (msg.type === 'samples') for (const l of this.#sampleListeners.get(msg.agentId) ?? []) l(msg.samples);
       else if (msg.type.startsWith('task')) for (const l of this.#taskListeners) l(msg as TaskLiveMessage);
     };
@@ -99,6 +101,12 @@ export class LiveConnection {
   onAgent(l: AgentListener): () => void {
     this.#agentListeners.add(l);
     return () => this.#agentListeners.delete(l);
+  }
+
+  /** Told of every agent an admin forgot. */
+  onAgentRemoved(l: (agentId: string) => void): () => void {
+    this.#removedListeners.add(l);
+    return () => this.#removedListeners.delete(l);
   }
 
   subscribe(agentId: string, l: SampleListener): () => void {

@@ -50,6 +50,8 @@ export interface ReportStreamOptions {
   /** A connected stream that acknowledges nothing for this long is torn down and redialled. */
   ackTimeoutMs?: number;
   onHint?(intervalMs: number): void;
+  /** Called before each connection attempt: the agent reads again what may have changed in its identity (its addresses). */
+  refreshIdentity?(): Promise<unknown>;
   onTask?(task: pb.Task): void;
   /** A stream was registered (tasks: pin the server key, resend unacknowledged output). */
   onRegistered?(registered: pb.Registered): void;
@@ -249,6 +251,18 @@ export class ReportStream {
     this.#state = 'idle';
   }
 
+  /**
+   * Registers again on a fresh stream when connected (the identity changed: the server learns it
+   * only from Register); otherwise the next attempt sends the new one anyway. Unacknowledged
+   * reports are resent, and the server takes each once.
+   */
+  reregister(reason: string): void {
+    if (this.#stopped || this.#state !== 'connected') return;
+    this.#opts.log.info({ server: this.#target, reason }, 'registering again');
+    this.#teardown();
+    this.#connect();
+  }
+
   #connect(): void {
     if (this.#stopped) return;
     this.#state = 'connecting';
@@ -263,6 +277,7 @@ export class ReportStream {
   /** One connection: resolves once the server has registered the agent, rejects if it never does. */
   async #attempt(): Promise<void> {
     const { address, identity, labels, token, intervalMs, log } = this.#opts;
+    await this.#opts.refreshIdentity?.().catch((err: Error) => log.debug({ err: err.message }, 'could not read the host addresses again'));
     const security = await channelSecurity(address.host, address.port, { ...DEFAULT_TLS, ...this.#opts.tls });
     if (this.#stopped) return;
     const client = new AgentChannelClient(this.#target, security.credentials, {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Labels, oneOrMany, pageOf, paging } from './common.ts';
-import { AGENT_STATUSES } from './enums.ts';
+import { AGENT_STATUSES, FORGET_DATA } from './enums.ts';
 
 export const AgentStatus = z.enum(AGENT_STATUSES);
 export type AgentStatus = z.infer<typeof AgentStatus>;
@@ -79,3 +79,24 @@ export type AgentLabelsBody = z.infer<typeof AgentLabelsBody>;
 /** POST /api/agents/:id/sequence/reset */
 export const SequenceReset = z.object({ agentId: z.string(), previousLastSeq: z.number(), lastSeq: z.number() });
 export type SequenceReset = z.infer<typeof SequenceReset>;
+
+/** DELETE /api/agents/:id?data=keep|drop */
+export const AgentForgetQuery = z.object({
+  data: z
+    .enum(FORGET_DATA)
+    .describe('keep: its samples stay (and are its history again if the same id registers); drop: they are deleted too'),
+});
+export type AgentForgetQuery = z.infer<typeof AgentForgetQuery>;
+export type ForgetData = (typeof FORGET_DATA)[number];
+
+export const AgentForgotten = z
+  .object({
+    agentId: z.string(),
+    hostname: z.string(),
+    data: z.enum(FORGET_DATA),
+    droppedSeries: z.number().describe('series deleted from the metric store (0 with data=keep)'),
+    alertsRemoved: z.number().describe('alerts of the agent taken out, with nothing sent'),
+    revokedTokens: z.array(z.string()).describe('ids of the agent tokens bound to it, revoked so it cannot register again with them'),
+  })
+  .meta({ id: 'AgentForgotten' });
+export type AgentForgotten = z.infer<typeof AgentForgotten>;

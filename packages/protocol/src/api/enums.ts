@@ -13,6 +13,8 @@ export const SESSION_MODES = ['setup', 'signed-in', 'signed-out'] as const;
 export const AUDIT_OUTCOMES = ['ok', 'denied', 'failed', 'locked'] as const;
 
 export const AGENT_STATUSES = ['online', 'offline'] as const;
+/** What forgetting an agent does with its stored samples: kept for if it comes back, or deleted. */
+export const FORGET_DATA = ['keep', 'drop'] as const;
 
 /** How the points inside one time bucket become one value. */
 export const SERIES_AGGREGATIONS = ['avg', 'min', 'max', 'last', 'sum', 'count', 'p95'] as const;

@@ -23,6 +23,8 @@ export type LiveSample = z.infer<typeof LiveSample>;
 export const LiveHello = z.object({ type: z.literal('hello'), serverTimeMs: z.number() });
 /** An agent's status or summary changed: to every client. */
 export const LiveAgent = z.object({ type: z.literal('agent'), agent: Agent });
+/** An admin forgot an agent: to every client, which drops it from its lists. */
+export const LiveAgentRemoved = z.object({ type: z.literal('agent_removed'), agentId: z.string() });
 /** A report of an agent the client subscribed to. */
 export const LiveSamples = z.object({
   type: z.literal('samples'),
@@ -60,6 +62,7 @@ export type TaskLiveMessage = z.infer<typeof TaskLiveMessage>;
 export const LiveServerMessage = z.discriminatedUnion('type', [
   LiveHello,
   LiveAgent,
+  LiveAgentRemoved,
   LiveSamples,
   LiveTask,
   LiveTaskRun,

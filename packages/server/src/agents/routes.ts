@@ -1,5 +1,7 @@
 import {
   Agent,
+  AgentForgetQuery,
+  AgentForgotten,
   AgentLabelsBody,
   AgentList,
   AgentListQuery,
@@ -11,12 +13,14 @@ import {
 } from '@falconet/protocol/api';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import '../api/access.ts';
+import type { AlertService } from '../alerts/service.ts';
 import { ApiError, notFound } from '../api/errors.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import { actorOf } from '../auth/service.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
 import { trustedLabelsProblem } from './labels.ts';
+import type { AgentTokens } from './tokens.ts';
 
 /** Summary values an agent list can be sorted and filtered by (`where=cpu>80`). */
 const NUMERIC: Record<AgentNumericField, (a: Agent) => number> = {
@@ -62,10 +66,17 @@ function parseWhere(raw: string | string[] | undefined): ((a: Agent) => boolean)
   });
 }
 
-export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: Store; audit: AuditLog }> = async (
-  app,
-  { registry, store, audit },
-) => {
+export interface AgentsApiDeps {
+  registry: AgentRegistry;
+  store: Store;
+  audit: AuditLog;
+  /** Agent tokens: forgetting an agent revokes those bound to it. */
+  tokens: AgentTokens;
+  /** Alerting, when enabled: forgetting an agent takes its alerts out. */
+  alerts: () => AlertService | undefined;
+}
+
+export const agentsApi: FastifyPluginAsyncZod<AgentsApiDeps> = async (app, { registry, store, audit, tokens, alerts }) => {
   app.get(
     '/api/agents',
     {
@@ -186,6 +197,51 @@ export const agentsApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: 
         detail: { previousLastSeq },
       });
       return { agentId: id, previousLastSeq, lastSeq: 0 };
+    },
+  );
+
+  app.delete(
+    '/api/agents/:id',
+    {
+      config: { minRole: 'admin', audit: false },
+      schema: {
+        summary: 'Forget an agent: its record, server-side labels, alerts and tokens, and with data=drop its samples',
+        description:
+          'Refused (409) while the agent is connected: stop it first. The tokens bound to it are revoked, so it cannot register ' +
+          'again with them; with data=keep its samples stay and are its history again if the same id registers with a new token.',
+        tags: ['agents'],
+        params: AgentParams,
+        querystring: AgentForgetQuery,
+        response: { 200: AgentForgotten, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (req) => {
+      const { id } = req.params;
+      const { data } = req.query;
+      const agent = registry.get(id);
+      if (!agent) throw notFound(`agent "${id}"`);
+      if (agent.connected) {
+        throw new ApiError(
+          409,
+          'agent_connected',
+          `agent "${id}" (${agent.hostname}) is connected: stop the agent on that host first, then forget it (forgetting revokes its token, so it cannot come back with it)`,
+        );
+      }
+      // The record goes last: should a step fail, the agent is still listed and the admin can try again.
+      const revokedTokens: string[] = [];
+      for (const t of await tokens.boundTo(id)) if (await tokens.revoke(t.id)) revokedTokens.push(t.id);
+      const droppedSeries = data === 'drop' ? await store.dropAgent(id) : 0;
+      const alertsRemoved = (await alerts()?.forgetAgent(id)) ?? 0;
+      await registry.forget(id);
+      req.audited = true;
+      await audit.record({
+        actor: actorOf(req.identity),
+        action: 'agent.forget',
+        target: id,
+        address: req.ip,
+        detail: { hostname: agent.hostname, data, droppedSeries, alertsRemoved, revokedTokens },
+      });
+      return { agentId: id, hostname: agent.hostname, data, droppedSeries, alertsRemoved, revokedTokens };
     },
   );
 };

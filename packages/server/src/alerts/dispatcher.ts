@@ -123,6 +123,14 @@ export class AlertDispatcher {
     }
   }
 
+  /** Takes alerts out of their groups without a word to anyone (their agent was forgotten). */
+  forget(fingerprints: ReadonlySet<string>): void {
+    for (const [key, g] of this.#groups) {
+      for (const fp of fingerprints) g.alerts.delete(fp);
+      if (g.alerts.size === 0) this.#groups.delete(key);
+    }
+  }
+
   /** Sends what is due. Called every second. */
   tick(): Notification[] {
     const now = this.#now();

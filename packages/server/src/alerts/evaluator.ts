@@ -170,6 +170,19 @@ export class AlertEvaluator {
   }
 
   /** Puts alerts back after a restart (from the database); their rules must be set first. */
+  /** Takes the agent's alerts out of every rule, with no transition (its agent was forgotten); returns them. */
+  forgetAgent(agentId: string): AlertInstance[] {
+    const gone: AlertInstance[] = [];
+    for (const r of this.#rules) {
+      for (const [key, a] of r.instances) {
+        if (a.agentId !== agentId) continue;
+        r.instances.delete(key);
+        gone.push(a);
+      }
+    }
+    return gone;
+  }
+
   restore(instances: AlertInstance[]): number {
     let n = 0;
     for (const a of instances) {

@@ -212,6 +212,11 @@ export class AlertRepository {
     }));
   }
 
+  /** Deletes the alerts of one agent (forgotten). */
+  async deleteInstancesOf(agentId: string): Promise<void> {
+    await this.#db.deleteFrom('alert_instances').where('agent_id', '=', agentId).execute();
+  }
+
   /** Writes one cycle's changes in one transaction: alerts kept or gone, and their history. */
   async saveCycle(
     upserts: readonly AlertInstance[],

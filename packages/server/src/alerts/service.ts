@@ -157,6 +157,21 @@ export class AlertService {
     this.windows.observe(agentId, samples, this.#now());
   }
 
+  /**
+   * Forgets an agent's alerts: out of evaluation, their groups and the database, with nothing sent
+   * (an admin removed the agent; a resolved message would claim a recovery nobody saw). Resolves
+   * with how many alerts went. History stays.
+   */
+  async forgetAgent(agentId: string): Promise<number> {
+    this.windows.forgetAgent(agentId);
+    const gone = this.evaluator.forgetAgent(agentId);
+    this.dispatcher.forget(new Set(gone.map((a) => a.fingerprint)));
+    for (const a of gone) this.#toSave.delete(`${a.ruleId}\u0000${a.key}`);
+    await this.#writes;
+    await this.repo.deleteInstancesOf(agentId);
+    return gone.length;
+  }
+
   /** One evaluation now: agents from the registry, every rule, then history and notifications. */
   async runCycle(): Promise<AlertTransition[]> {
     if (this.#stopped) return [];

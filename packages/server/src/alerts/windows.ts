@@ -386,6 +386,16 @@ export class SeriesWindows {
     }
   }
 
+  /** Drops every series window of the agent (forgotten by an admin). */
+  forgetAgent(agentId: string): void {
+    for (const nw of this.#names.values()) {
+      for (const sw of [...nw.ofAgent(agentId)]) {
+        nw.remove(sw);
+        this.#count--;
+      }
+    }
+  }
+
   /** The ingest hook: one report's samples, after they are durable. */
   observe(agentId: string, samples: readonly Sample[], nowMs = Date.now()): void {
     for (const s of samples) {

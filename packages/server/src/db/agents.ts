@@ -42,6 +42,14 @@ export class AgentRepository {
     return rows.map((r) => JSON.parse(r.record) as AgentRecord);
   }
 
+  /** Deletes the agent's record and its server-side labels, in one transaction. */
+  async delete(id: string): Promise<void> {
+    await this.#meta.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('agent_labels').where('agent_id', '=', id).execute();
+      await trx.deleteFrom('agents').where('id', '=', id).execute();
+    });
+  }
+
   /** The hostname an agent id is recorded under, when it is. */
   async hostnameOf(id: string): Promise<string | undefined> {
     return (await this.#meta.db.selectFrom('agents').select('hostname').where('id', '=', id).executeTakeFirst())?.hostname;

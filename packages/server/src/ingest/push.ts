@@ -130,7 +130,8 @@ export class PushWriter {
   async #store(channel: IngestChannel, host: string, samples: Sample[]): Promise<void> {
     const { store, registry, fanout, counters, maxSamplesPerReport } = this.#deps;
     const id = pushAgentId(host);
-    if (!this.#registered.has(id)) {
+    // Once per server run, and again after an admin forgot the host: its next push lists it anew.
+    if (!this.#registered.has(id) || !registry.has(id)) {
       // Pushed hosts are listed with the agents (offline: there is no stream), so their metrics can be queried.
       await registry.connected({
         agentId: id,

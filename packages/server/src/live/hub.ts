@@ -33,6 +33,11 @@ export class LiveHub {
     for (const s of this.#subs) s.send(msg);
   }
 
+  agentRemoved(agentId: string): void {
+    const msg: LiveMessage = { type: 'agent_removed', agentId };
+    for (const s of this.#subs) s.send(msg);
+  }
+
   /** A task message: to every client, or with `taskId` only to those subscribed to that task. */
   task(msg: TaskLiveMessage, taskId?: string): void {
     let masked: TaskLiveMessage | undefined;

@@ -143,6 +143,13 @@ export interface Store {
    * next report is taken whatever its number; its samples stay. Resolves with what it was.
    */
   resetSeq(agentId: string): Promise<number>;
+  /**
+   * Durably deletes every series the agent has so far, with their samples in every tier (an
+   * admin forgetting the agent with its data). Queries, metric names and stats stop showing them
+   * as soon as it resolves; samples it sends later start new series. Its last sequence stays, so
+   * reports it had already sent are still refused as duplicates. Resolves with how many series went.
+   */
+  dropAgent(agentId: string): Promise<number>;
   /** One agent's series of a metric, raw or downsampled (from the rollup tiers when the step allows). */
   querySeries(q: SeriesQuery): Promise<SeriesResult[]>;
   /** Across agents or labels: fleet averages, sums by label, and the like. */

@@ -9,6 +9,7 @@ import type { AgentStore } from '../overview/store.ts';
 import { AgentTrust } from './AgentTrust.tsx';
 import { ContainersTab } from './ContainersTab.tsx';
 import { SYSTEM_CHARTS } from './charts.ts';
+import { ForgetAgent } from './ForgetAgent.tsx';
 import { MetricChart, type Range } from './MetricChart.tsx';
 
 const PRESETS: [string, number][] = [
@@ -182,6 +183,7 @@ export function HostPage({
       ) : (
         <ContainersTab agent={agent} live={live} range={range} theme={theme} />
       )}
+      <ForgetAgent agent={agent} store={store} go={go} />
     </section>
   );
 }

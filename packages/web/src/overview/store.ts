@@ -85,6 +85,14 @@ export class AgentStore {
     if (!prev || prev.status !== agent.status) this.#listChanged(!prev);
   }
 
+  /** An agent forgotten on the server: out of the list at once. */
+  remove(id: string): void {
+    if (!this.agents.delete(id)) return;
+    this.spark.delete(id);
+    this.#dirty.delete(id);
+    this.#listChanged(true);
+  }
+
   /** Calls `l` with the agent whenever it changes (batched per frame); returns the unsubscribe. */
   watch(id: string, l: RowListener): () => void {
     let set = this.#rows.get(id);

@@ -40,6 +40,8 @@ export interface FlushJob {
   nameOrd: Uint32Array;
   windows: TierWindows;
   maxSeg: number;
+  /** Deleted series: their samples are left out. */
+  dead?: readonly number[];
 }
 
 export interface MergeJob {
@@ -50,6 +52,8 @@ export interface MergeJob {
   level: number;
   /** Raw only: also write 1 m and 1 h rollups of the inputs not rolled up yet (sealing a window). */
   rollup?: { windows: TierWindows };
+  /** Deleted series: their rows are left out. */
+  dead?: readonly number[];
 }
 
 export interface MergeResult {
@@ -69,8 +73,9 @@ export function flushHead(job: FlushJob): PartMeta[] {
   // Counting sort by series, stable in arrival order.
   const counts = new Uint32Array(seriesCount + 1);
   for (let i = 0; i < n; i++) counts[(sid[i] as number) + 1] = (counts[(sid[i] as number) + 1] as number) + 1;
+  const dead = new Set(job.dead);
   const present: number[] = [];
-  for (let s = 0; s < seriesCount; s++) if ((counts[s + 1] as number) > 0) present.push(s);
+  for (let s = 0; s < seriesCount; s++) if ((counts[s + 1] as number) > 0 && !dead.has(s)) present.push(s);
   const start = new Uint32Array(seriesCount + 1);
   for (let s = 0; s < seriesCount; s++) start[s + 1] = (start[s] as number) + (counts[s + 1] as number);
   const fill = start.slice();
@@ -252,6 +257,7 @@ export function mergeParts(job: MergeJob): MergeResult {
     const blockOf = (i: number) => (ref: number) => timestampBlock(indexes[i] as PartIndex, sections[i] as Buffer, ref);
     const cursors = new Uint32Array(inputs.length);
     const with_: number[] = [];
+    const dead = new Set(job.dead);
     while (true) {
       // The smallest key any input has next.
       let key = Number.POSITIVE_INFINITY;
@@ -265,6 +271,10 @@ export function mergeParts(job: MergeJob): MergeResult {
       for (let i = 0; i < indexes.length; i++) {
         const ix = indexes[i] as { keys: Float64Array };
         if (ix.keys[cursors[i] as number] === key) with_.push(i);
+      }
+      if (dead.has(key % 2 ** 32)) {
+        for (const i of with_) cursors[i] = (cursors[i] as number) + 1;
+        continue;
       }
       const chunkOf = (i: number) => {
         const ix = indexes[i] as { offsets: Float64Array };

@@ -78,12 +78,16 @@ export class EmbeddedStore implements Store {
   readonly #maintenance: Maintenance;
   readonly #reader: SeriesReader;
   #timer: NodeJS.Timeout | undefined;
+  readonly #log: StoreLog;
+  /** The background rewrite after a dropAgent, while one runs. */
+  #purging: Promise<void> | undefined;
 
   private constructor(opts: EmbeddedStoreOptions, parts: PartSet, windows: TierWindows) {
     const retention = { ...DEFAULT_RETENTION, ...opts.retention };
     const now = opts.now ?? Date.now;
     const log = opts.log ?? silentLog;
     this.#now = now;
+    this.#log = log;
     this.#headAge = opts.headMaxAgeMs ?? 5 * 60_000;
     this.#parts = parts;
     this.#status = new StoreStatus(log);
@@ -97,6 +101,8 @@ export class EmbeddedStore implements Store {
       retention,
       maxBytes: opts.maxBytes ?? 0,
       fanIn: opts.compactFanIn ?? 8,
+      dead: this.#series.dead,
+      sortKey: (id) => this.#series.sortKey(id),
       walBytes: () => this.#writer.walBytes(),
       now,
       log,
@@ -158,6 +164,27 @@ export class EmbeddedStore implements Store {
     return this.#writer.resetSeq(agentId);
   }
 
+  /**
+   * A tombstone in the manifest first (durable: reads filter by it from then on, across restarts),
+   * then, in the background, the parts holding the agent's rows rewritten without them.
+   */
+  async dropAgent(agentId: string): Promise<number> {
+    this.#status.assertWritable();
+    const parts = this.#parts;
+    const dropped = await parts.edit(async () => {
+      const bound = this.#series.size;
+      const m = parts.manifest;
+      await parts.commit({ ...m, forgotten: { ...m.forgotten, [agentId]: bound } });
+      return this.#series.forget(agentId, bound);
+    });
+    if (dropped > 0) {
+      this.#purging = (this.#purging ?? Promise.resolve())
+        .then(() => this.#maintenance.purge())
+        .catch((err: Error) => this.#log.error({ err: err.message }, 'rewriting parts without a dropped agent failed; merges will'));
+    }
+    return dropped;
+  }
+
   querySeries(q: SeriesQuery): Promise<SeriesResult[]> {
     return this.#reader.querySeries(q);
   }
@@ -180,6 +207,7 @@ export class EmbeddedStore implements Store {
     if (status.failed) throw status.failed;
     await this.#writer.freezeHead();
     await this.#parts.settled();
+    await this.#purging;
     await this.#maintenance.applyRetention(this.#now());
     await this.#maintenance.idle();
     if (status.failed) throw status.failed;
@@ -202,7 +230,7 @@ export class EmbeddedStore implements Store {
     }
     return {
       engine: 'embedded',
-      series: this.#series.size,
+      series: this.#series.live,
       bytes,
       samples: rows,
       parts: m.parts.length,
@@ -221,6 +249,7 @@ export class EmbeddedStore implements Store {
     clearInterval(this.#timer);
     await this.#writer.close();
     await this.#parts.settled().catch(() => undefined);
+    await this.#purging;
     await this.#maintenance.idle();
     await this.#flusher.close();
     await this.#compactor.close();

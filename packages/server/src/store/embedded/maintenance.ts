@@ -26,6 +26,10 @@ export interface MaintenanceOptions {
   maxBytes: number;
   /** Parts of one level in one window that trigger a merge. */
   fanIn: number;
+  /** Ids of deleted series, whose rows merges leave out. */
+  dead: ReadonlySet<number>;
+  /** The sort key of a series id in a part. */
+  sortKey: (id: number) => number;
   /** Bytes of the write-ahead log, which count toward the cap. */
   walBytes: () => number;
   now: () => number;
@@ -160,8 +164,12 @@ export class Maintenance {
       inputs,
       level,
       ...(rollup ? { rollup } : {}),
+      ...(this.#o.dead.size > 0 ? { dead: [...this.#o.dead] } : {}),
     });
-    const opened = await parts.open([part, ...rollups]);
+    // Only deleted series in the inputs: nothing to list in their place.
+    const kept = [part, ...rollups].filter((p) => p.series > 0);
+    for (const p of [part, ...rollups]) if (p.series === 0) await parts.removeFile(p);
+    const opened = await parts.open(kept);
     await parts.edit(async () => {
       const gone = new Set(inputs.map((p) => p.id));
       // Retention may have dropped the inputs meanwhile; then the merged parts go too.
@@ -170,11 +178,36 @@ export class Maintenance {
         return;
       }
       const m = parts.manifest;
-      await parts.commit({ ...m, parts: [...m.parts.filter((p) => !gone.has(p.id)), part, ...rollups] });
+      await parts.commit({ ...m, parts: [...m.parts.filter((p) => !gone.has(p.id)), ...kept] });
       parts.show(opened);
       for (const p of inputs) parts.release(p.id);
       this.compactions++;
     });
+  }
+
+  /**
+   * Rewrites, one at a time, every part holding a row of a deleted series, without those rows.
+   * Reads skip them already; this gives the space back. A crash midway leaves the rest to the
+   * merges and retention that would come anyway.
+   */
+  async purge(): Promise<void> {
+    const { parts, dead, sortKey } = this.#o;
+    // Found once, after a merge in flight: parts written from now on leave those rows out already.
+    await this.idle();
+    const todo = parts.holding([...dead].map(sortKey));
+    for (const p of todo) {
+      if (this.#o.status.stopped) return;
+      await this.idle();
+      // Merged or dropped meanwhile: the merge left the rows out, or they are gone.
+      if (!parts.manifest.parts.some((m) => m.id === p.id)) continue;
+      const run = this.#compact([p], p.level, false);
+      this.#compacting = run;
+      try {
+        await run;
+      } finally {
+        this.#compacting = undefined;
+      }
+    }
   }
 
   /** Seals every window now, open or not (tests and benchmarks measure the settled layout). */

@@ -21,6 +21,12 @@ export interface Manifest {
   seqs: Record<string, number>;
   /** Per tier, data before this time was dropped by the size cap. */
   droppedBefore: Partial<Record<TierName, number>>;
+  /**
+   * Tombstones of agents whose data was dropped: per agent, the series id below which its series
+   * are deleted. Reads skip them at once; merges leave their rows out. Kept for good: the series
+   * log still holds their definitions.
+   */
+  forgotten: Record<string, number>;
 }
 
 export interface OpenPart {
@@ -102,10 +108,24 @@ export class PartSet {
     if (p.refs === 0) void this.discard(p);
   }
 
+  /** Deletes the file of a part never opened. */
+  async removeFile(meta: PartMeta): Promise<void> {
+    await rm(partFile(this.dir, meta), { force: true });
+  }
+
   /** Closes a part and deletes its file. */
   async discard(p: OpenPart): Promise<void> {
     await p.fh.close().catch(() => undefined);
     await rm(partFile(this.dir, p.meta), { force: true });
+  }
+
+  /** The listed parts holding a row under any of these sort keys (binary search: a part's keys are in order). */
+  holding(keys: readonly number[]): PartMeta[] {
+    const out: PartMeta[] = [];
+    for (const p of this.#visible.values()) {
+      if (keys.some((k) => hasKey(p.index.keys, k))) out.push(p.meta);
+    }
+    return out;
   }
 
   /** Parts of a tier overlapping [from, to], pinned until `unpin`. */
@@ -169,13 +189,26 @@ export class PartSet {
   }
 }
 
+function hasKey(keys: Float64Array, key: number): boolean {
+  let lo = 0;
+  let hi = keys.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const k = keys[mid] as number;
+    if (k === key) return true;
+    if (k < key) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
+}
+
 export function readManifest(file: string): Manifest {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { version: 1, nextJob: 1, checkpoint: 0, seriesLogBytes: 0, parts: [], seqs: {}, droppedBefore: {} };
+      return { version: 1, nextJob: 1, checkpoint: 0, seriesLogBytes: 0, parts: [], seqs: {}, droppedBefore: {}, forgotten: {} };
     }
     throw err;
   }
@@ -189,5 +222,6 @@ export function readManifest(file: string): Manifest {
   }
   if (m.version !== 1) throw new Error(`store manifest ${file}: unknown version ${String(m.version)}`);
   m.droppedBefore ??= {};
+  m.forgotten ??= {};
   return m;
 }

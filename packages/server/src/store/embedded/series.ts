@@ -25,9 +25,54 @@ export class SeriesDictionary {
   readonly #nameIds = new Map<string, number>();
   /** Definitions [0, logged) are in the log file. */
   #logged = 0;
+  /** Per forgotten agent, the id bound below which its series are deleted (the manifest's tombstones). */
+  readonly #forgotten = new Map<string, number>();
+  /** Ids of deleted series: no lookup finds them; flushes and merges leave their rows out. */
+  readonly dead = new Set<number>();
 
+  /** Ids handed out, deleted ones included (ids are dense). */
   get size(): number {
     return this.keyOf.length;
+  }
+
+  /** Series not deleted. */
+  get live(): number {
+    return this.keyOf.length - this.dead.size;
+  }
+
+  /** The tombstones read from the manifest, before `load`: definitions below an agent's bound are dead at once. */
+  setForgotten(forgotten: Record<string, number>): void {
+    for (const [agent, bound] of Object.entries(forgotten)) this.#forgotten.set(agent, bound);
+  }
+
+  /**
+   * Deletes every series of the agent with an id below `bound`: lookups, names and queries stop
+   * finding them at once; a later sample of the same metric defines a new series.
+   */
+  forget(agentId: string, bound: number): number {
+    this.#forgotten.set(agentId, Math.max(bound, this.#forgotten.get(agentId) ?? 0));
+    const mine = this.#byAgent.get(agentId);
+    if (!mine) return 0;
+    let n = 0;
+    for (const [key, id] of mine) {
+      if (id >= bound) continue;
+      mine.delete(key);
+      this.#unname(agentId, key, id);
+      this.dead.add(id);
+      n++;
+    }
+    if (mine.size === 0) this.#byAgent.delete(agentId);
+    return n;
+  }
+
+  #unname(agentId: string, key: string, id: number): void {
+    const name = nameOfKey(key);
+    const byAgent = this.#byName.get(name);
+    const ids = byAgent?.get(agentId)?.filter((x) => x !== id);
+    if (!byAgent || !ids) return;
+    if (ids.length > 0) byAgent.set(agentId, ids);
+    else byAgent.delete(agentId);
+    if (byAgent.size === 0) this.#byName.delete(name);
   }
 
   get(agentId: string, key: string): number | undefined {
@@ -37,6 +82,14 @@ export class SeriesDictionary {
   /** Adds a definition; ids are dense, so `id` must be the next one. */
   define(id: number, agentId: string, key: string): void {
     if (id !== this.keyOf.length) throw new Error(`series ${id} defined out of order (expected ${this.keyOf.length})`);
+    if (id < (this.#forgotten.get(agentId) ?? 0)) {
+      // Deleted before this restart: keeps its id (ids are dense) and nothing else.
+      this.agentOf.push(agentId);
+      this.keyOf.push(key);
+      this.#ordinal(id, nameOfKey(key));
+      this.dead.add(id);
+      return;
+    }
     let m = this.#byAgent.get(agentId);
     if (!m) {
       m = new Map();
@@ -46,6 +99,21 @@ export class SeriesDictionary {
     this.agentOf.push(agentId);
     this.keyOf.push(key);
     const name = nameOfKey(key);
+    this.#ordinal(id, name);
+    let byAgent = this.#byName.get(name);
+    if (!byAgent) {
+      byAgent = new Map();
+      this.#byName.set(name, byAgent);
+    }
+    let ids = byAgent.get(agentId);
+    if (!ids) {
+      ids = [];
+      byAgent.set(agentId, ids);
+    }
+    ids.push(id);
+  }
+
+  #ordinal(id: number, name: string): void {
     let ord = this.#nameIds.get(name);
     if (ord === undefined) {
       ord = this.#names.length;
@@ -58,17 +126,6 @@ export class SeriesDictionary {
       this.#nameOrd = next;
     }
     this.#nameOrd[id] = ord;
-    let byAgent = this.#byName.get(name);
-    if (!byAgent) {
-      byAgent = new Map();
-      this.#byName.set(name, byAgent);
-    }
-    let ids = byAgent.get(agentId);
-    if (!ids) {
-      ids = [];
-      byAgent.set(agentId, ids);
-    }
-    ids.push(id);
   }
 
   /** Ordering key of a series inside a part: name ordinal, then id. */

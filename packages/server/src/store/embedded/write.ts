@@ -70,6 +70,7 @@ export class HeadWriter {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || m.seriesLogBytes > 0) throw err;
     }
+    series.setForgotten(m.forgotten);
     series.load(seriesLog, m.seriesLogBytes);
     for (const [agent, seq] of Object.entries(m.seqs)) {
       this.#accepted.set(agent, seq);
@@ -291,6 +292,7 @@ export class HeadWriter {
             nameOrd: series.nameOrdinals().slice(0, head.seriesAtFreeze),
             windows: this.#o.windows,
             maxSeg: Math.max(...head.segments),
+            ...(series.dead.size > 0 ? { dead: [...series.dead] } : {}),
           })
         : [];
     const opened = await parts.open(metas);

@@ -112,6 +112,29 @@ export class PostgresStore implements Store {
     return this.#writer.resetSeq(agentId);
   }
 
+  /** Deletes the agent's rows in every tier and its series in one transaction. */
+  async dropAgent(agentId: string): Promise<number> {
+    // Reports and rollups in flight land first, so none writes a row after the delete.
+    await this.#writer.idle();
+    await this.#maintenance.idle();
+    const c = await this.#pool.connect();
+    try {
+      await c.query('BEGIN');
+      const { rows } = await c.query<{ id: number }>('SELECT id FROM ts_series WHERE agent_id = $1', [agentId]);
+      const ids = rows.map((r) => r.id);
+      for (const table of ['ts_raw', 'ts_1m', 'ts_1h']) await c.query(`DELETE FROM ${table} WHERE series_id = ANY($1::int[])`, [ids]);
+      await c.query('DELETE FROM ts_series WHERE agent_id = $1', [agentId]);
+      await c.query('COMMIT');
+      this.#series.forget(agentId);
+      return ids.length;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
   querySeries(q: SeriesQuery): Promise<SeriesResult[]> {
     return this.#reader.querySeries(q);
   }

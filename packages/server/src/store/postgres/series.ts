@@ -63,6 +63,15 @@ export class SeriesCatalog {
     for (const r of rows) this.#add(r.id, agentId, r.key);
   }
 
+  /** Forgets this server's copy of the agent's series (their rows are deleted). */
+  forget(agentId: string): void {
+    for (const [id, info] of this.#info) {
+      if (info.agentId !== agentId) continue;
+      this.#info.delete(id);
+      this.#ids.delete(`${agentId}\0${info.key}`);
+    }
+  }
+
   /** Picks up series other servers sharing the database have added. */
   async refresh(): Promise<void> {
     const max = Math.max(0, ...this.#info.keys());

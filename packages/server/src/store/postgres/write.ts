@@ -84,7 +84,11 @@ export class ReportWriter {
       kept.push({ s, key });
       if (series.idOf(agentId, key) === undefined) unknown.set(key, s);
     }
-    if (unknown.size) await series.define(agentId, unknown);
+    if (unknown.size) {
+      // A duplicate defines nothing: series of an agent whose data was dropped stay gone.
+      if ((await this.lastSeq(agentId)) >= seq) return { done: Promise.resolve({ duplicate: true }) };
+      await series.define(agentId, unknown);
+    }
     for (const { s, key } of kept) rows.push({ sid: series.idOf(agentId, key) as number, t: s.timestampMs, v: s.value });
     const days = new Set(rows.map((r) => Math.floor(r.t / DAY)));
     for (const d of days) await partitions.ensure('ts_raw', d * DAY);
