@@ -10,7 +10,7 @@ function configFile(text: string): string {
   return file;
 }
 
-describe('configuration errors name where they are, one class at a time', () => {
+describe('configuration errors name where they are, one class at a time', { timeout: 30_000 }, () => {
   it('bad YAML: file, line and column', async () => {
     const file = configFile('server:\n  url: 127.0.0.1:7071\ninterval: [oops\n');
     const r = await runAgent(['check-config', '--config', file]);
@@ -95,7 +95,7 @@ describe('configuration errors name where they are, one class at a time', () => 
   });
 });
 
-describe('falconet-agent bad input', () => {
+describe('falconet-agent bad input', { timeout: 30_000 }, () => {
   let busy: Awaited<ReturnType<typeof heldPort>>;
   let busyPort = 0;
   beforeAll(async () => {
