@@ -25,7 +25,12 @@ let t: TestServer;
 let agent: Agent;
 let agentId: string;
 
-async function call(method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; body: Json }> {
+async function call(
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: unknown,
+): Promise<{ status: number; body: Json }> {
   const res = await fetch(t.base + path, {
     method,
     headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -146,7 +151,11 @@ describe('POST /api/alerts/preview', () => {
     const store = {
       async querySeries(q: { agentId: string }) {
         queries++;
-        return [0, 1, 2].map((cpu) => ({ name: CPU, labels: { cpu: String(cpu) }, points: [[Date.now() - 1000, cpu] as [number, number]] }));
+        return [0, 1, 2].map((cpu) => ({
+          name: CPU,
+          labels: { cpu: String(cpu) },
+          points: [[Date.now() - 1000, cpu] as [number, number]],
+        }));
       },
     } as unknown as Parameters<typeof previewRule>[1]['store'];
     const spec = ruleSpecSchema.parse({ name: 'x', metric: CPU, threshold: 1, aggregation: 'last' });

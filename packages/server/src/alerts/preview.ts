@@ -59,7 +59,14 @@ export async function previewRule(spec: RuleSpec, deps: PreviewDeps): Promise<Ru
     }
     if (rule.kind === 'disk_full') {
       const bucketMs = Math.max(1000, Math.floor(rule.lookbackMs / 120));
-      const found = await deps.store.querySeries({ agentId: a.id, name, fromMs: now - rule.lookbackMs, toMs: now, stepMs: bucketMs, agg: 'last' });
+      const found = await deps.store.querySeries({
+        agentId: a.id,
+        name,
+        fromMs: now - rule.lookbackMs,
+        toMs: now,
+        stepMs: bucketMs,
+        agg: 'last',
+      });
       for (const s of found) {
         if (!rule.takesSeries(s.labels)) continue;
         const ring = new PointRing();

@@ -80,9 +80,7 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
     setError(undefined);
     setBusy(true);
     // What the form does not show (templates, retry...) is kept as it was.
-    const spec: Record<string, unknown> = channel
-      ? Object.fromEntries(Object.entries(channel).filter(([k]) => !META.includes(k)))
-      : {};
+    const spec: Record<string, unknown> = channel ? Object.fromEntries(Object.entries(channel).filter(([k]) => !META.includes(k))) : {};
     Object.assign(spec, { name, type, send_resolved: sendResolved });
     for (const f of kind.fields) {
       const v = own(f);
@@ -96,7 +94,8 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
         const rows = (v as [string, string][]).filter(([k]) => k.trim());
         const old = (stored ?? {}) as Record<string, string>;
         // A secret map value left blank keeps the stored one: its mask goes back.
-        if (rows.length) setAt(spec, f.name, Object.fromEntries(rows.map(([k, x]) => [k.trim(), f.secret && x === '' && k in old ? old[k] : x])));
+        if (rows.length)
+          setAt(spec, f.name, Object.fromEntries(rows.map(([k, x]) => [k.trim(), f.secret && x === '' && k in old ? old[k] : x])));
         else deleteAt(spec, f.name);
       } else if (v === '') {
         if (f.secret && typeof stored === 'string' && stored) setAt(spec, f.name, stored);
@@ -159,7 +158,12 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
                 <input
                   aria-label={t('forms.channel.mapKey', fieldLabel(t, f), i + 1)}
                   value={k}
-                  onChange={(e) => set(f, (v as [string, string][]).map((r, j): [string, string] => (j === i ? [e.target.value, r[1]] : r)))}
+                  onChange={(e) =>
+                    set(
+                      f,
+                      (v as [string, string][]).map((r, j): [string, string] => (j === i ? [e.target.value, r[1]] : r)),
+                    )
+                  }
                 />
                 <input
                   aria-label={t('forms.channel.mapValue', fieldLabel(t, f), i + 1)}
@@ -167,13 +171,23 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
                   autoComplete="off"
                   placeholder={f.secret && storedSecret ? t('forms.channel.secretKept') : ''}
                   value={x}
-                  onChange={(e) => set(f, (v as [string, string][]).map((r, j): [string, string] => (j === i ? [r[0], e.target.value] : r)))}
+                  onChange={(e) =>
+                    set(
+                      f,
+                      (v as [string, string][]).map((r, j): [string, string] => (j === i ? [r[0], e.target.value] : r)),
+                    )
+                  }
                 />
                 <Button
                   small
                   variant="ghost"
                   aria-label={t('forms.filters.remove', i + 1)}
-                  onClick={() => set(f, (v as [string, string][]).filter((_, j) => j !== i))}
+                  onClick={() =>
+                    set(
+                      f,
+                      (v as [string, string][]).filter((_, j) => j !== i),
+                    )
+                  }
                 >
                   ✕
                 </Button>

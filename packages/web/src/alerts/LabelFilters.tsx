@@ -90,7 +90,12 @@ export function LabelFilters({
             spellCheck={false}
             onChange={(e) => set(i, { value: e.target.value })}
           />
-          <Button small variant="ghost" aria-label={t('forms.filters.remove', i + 1)} onClick={() => onChange(rows.filter((_, k) => k !== i))}>
+          <Button
+            small
+            variant="ghost"
+            aria-label={t('forms.filters.remove', i + 1)}
+            onClick={() => onChange(rows.filter((_, k) => k !== i))}
+          >
             ✕
           </Button>
         </div>

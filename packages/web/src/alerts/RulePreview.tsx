@@ -35,7 +35,12 @@ export function RulePreview({ spec }: { spec: RuleSpecInput }) {
   const data: Preview | undefined = q.data;
   const firing = data?.items.filter((i) => i.breach).length ?? 0;
   return (
-    <section className="rule-preview" aria-live="polite" data-testid="rule-preview" data-state={q.isError ? 'error' : q.isFetching ? 'busy' : 'ready'}>
+    <section
+      className="rule-preview"
+      aria-live="polite"
+      data-testid="rule-preview"
+      data-state={q.isError ? 'error' : q.isFetching ? 'busy' : 'ready'}
+    >
       <h4>
         {t('forms.preview.title')}
         {data ? <span className="mono sub"> {data.condition}</span> : null}

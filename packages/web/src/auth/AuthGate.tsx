@@ -49,7 +49,5 @@ export function AuthGate({ children }: { children: ReactNode }) {
   const path = location.pathname;
   if (path === '/setup') return <SetupPage mode={state.mode} />;
   if (state.mode === 'signed-out') return <SignInPage />;
-  return (
-<SessionContext.Provider value={state}>{children}</SessionContext.Provider>
-  );
+  return <SessionContext.Provider value={state}>{children}</SessionContext.Provider>;
 }

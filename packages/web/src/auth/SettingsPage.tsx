@@ -40,12 +40,7 @@ export function SettingsPage({ session }: { session: Session }) {
 }
 
 /** An action's error, notice and whether it is under way (for the button's busy state). */
-function useAction(): [
-  string | undefined,
-  string | undefined,
-  (what: () => Promise<unknown>, ok?: string) => Promise<boolean>,
-  boolean,
-] {
+function useAction(): [string | undefined, string | undefined, (what: () => Promise<unknown>, ok?: string) => Promise<boolean>, boolean] {
   const [error, setError] = useState<string>();
   const [notice, setNotice] = useState<string>();
   const [busy, setBusy] = useState(false);
@@ -87,13 +82,7 @@ function PasswordForm() {
       <form className="form-card inline-form" onSubmit={submit}>
         <div className="form-grid">
           <Field label={t('settings.password.current')}>
-            <input
-              type="password"
-              autoComplete="current-password"
-              value={current}
-              onChange={(e) => setCurrent(e.target.value)}
-              required
-            />
+            <input type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required />
           </Field>
           <Field label={t('settings.password.new')}>
             <input type="password" autoComplete="new-password" value={next} onChange={(e) => setNext(e.target.value)} required />

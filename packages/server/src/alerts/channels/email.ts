@@ -17,10 +17,7 @@ const fields = {
       require_tls: z.boolean().default(false).describe('Refuse to send unless STARTTLS succeeds.'),
       username: z.string().max(500).optional().describe('The SMTP user, when the relay asks for one.'),
       password: z.string().max(500).optional().describe("The SMTP user's password."),
-      tls_insecure: z
-        .boolean()
-        .default(false)
-        .describe('Accept a certificate that does not verify (a test relay); never for a real one.'),
+      tls_insecure: z.boolean().default(false).describe('Accept a certificate that does not verify (a test relay); never for a real one.'),
     })
     .strict(),
   from: z.string().min(3).max(500).describe('The sender address, e.g. falconet@example.com.'),

@@ -15,11 +15,7 @@ const fields = {
     .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), z.string().max(4000))
     .optional()
     .describe('Extra request headers (Authorization...); their values are kept secret.'),
-  secret: z
-    .string()
-    .max(500)
-    .optional()
-    .describe('Signs each request: X-Falconet-Signature: sha256=HMAC(secret, timestamp + "." + body).'),
+  secret: z.string().max(500).optional().describe('Signs each request: X-Falconet-Signature: sha256=HMAC(secret, timestamp + "." + body).'),
   body: templateSpec.optional().describe('A JSON body template; the default is an Alertmanager-style payload.'),
 };
 type WebhookSpec = ChannelSettings<'webhook', typeof fields>;
