@@ -149,7 +149,7 @@ describe('POST /api/alerts/preview', () => {
     }));
     let queries = 0;
     const store = {
-      async querySeries(q: { agentId: string }) {
+      async querySeries() {
         queries++;
         return [0, 1, 2].map((cpu) => ({
           name: CPU,

@@ -78,12 +78,13 @@ export function MetricPicker({ value, onChange, label }: { value: string; onChan
         }}
       />
       {open && list.length > 0 ? (
-        <ul role="listbox" id={`${id}-list`} className="suggestions" aria-label={t('forms.metric.suggestions')}>
+        <div role="listbox" id={`${id}-list`} className="suggestions" aria-label={t('forms.metric.suggestions')}>
           {list.map((n, i) => (
-            <li
+            <div
               key={n}
               id={`${id}-${i}`}
               role="option"
+              tabIndex={-1}
               aria-selected={i === active}
               className={i === active ? 'active' : undefined}
               // Taken on mouse down, before the input's blur closes the list.
@@ -94,9 +95,9 @@ export function MetricPicker({ value, onChange, label }: { value: string; onChan
             >
               <span className="mono">{n}</span>
               {unitSuffix(unitOfRule({ metric: n })) ? <span className="unit">{unitSuffix(unitOfRule({ metric: n }))}</span> : null}
-            </li>
+            </div>
           ))}
-        </ul>
+        </div>
       ) : null}
       <small className="field-help">
         {names.isLoading

@@ -1,7 +1,6 @@
 import type { Agent } from '@falconet/protocol/api';
 import { useId, useMemo, useState } from 'react';
 import { useI18n } from '../i18n.tsx';
-import { Button } from '../ui/Button.tsx';
 
 /** What a task runs on: agents by id, and labels every one of which a chosen agent has. */
 export interface AgentChoice {
@@ -150,13 +149,14 @@ export function AgentPicker({ agents, value, onChange }: { agents: readonly Agen
           />
         </div>
         {open ? (
-          <ul className="suggestions" role="listbox" id={`${id}-list`} aria-label={t('forms.agents.label')}>
-            {options.length === 0 ? <li className="empty">{t('forms.agents.none', text)}</li> : null}
+          <div className="suggestions" role="listbox" id={`${id}-list`} aria-label={t('forms.agents.label')}>
+            {options.length === 0 ? <div className="empty">{t('forms.agents.none', text)}</div> : null}
             {options.map((o, i) => (
-              <li
+              <div
                 key={optionKey(o)}
                 id={`${id}-${i}`}
                 role="option"
+                tabIndex={-1}
                 aria-selected={i === active}
                 className={i === active ? 'active' : undefined}
                 data-testid={o.kind === 'host' ? 'option-host' : 'option-label'}
@@ -181,9 +181,9 @@ export function AgentPicker({ agents, value, onChange }: { agents: readonly Agen
                     <span className="sub">{t('forms.agents.matching', o.count)}</span>
                   </>
                 )}
-              </li>
+              </div>
             ))}
-          </ul>
+          </div>
         ) : null}
       </div>
       <small className="field-help" data-testid="agent-targets">

@@ -13,7 +13,6 @@ export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
 export function Button({ variant = 'secondary', small, busy, disabled, className, type = 'button', children, ...rest }: ButtonProps) {
   const classes = ['btn', `btn-${variant}`, small ? 'btn-small' : '', busy ? 'btn-busy' : '', className ?? ''].filter(Boolean).join(' ');
   return (
-    // biome-ignore lint/a11y/useButtonType: the type is a prop, "button" unless a form's submit says otherwise
     <button type={type} className={classes} disabled={disabled || busy} aria-busy={busy || undefined} {...rest}>
       {children}
     </button>

@@ -20,6 +20,7 @@ export function Field({
   children: ReactNode;
 }) {
   return (
+    // biome-ignore lint/a11y/noLabelWithoutControl: the control is the label's child, handed in by the caller
     <label className={['field', wide ? 'field-wide' : '', error ? 'field-invalid' : '', className ?? ''].filter(Boolean).join(' ')}>
       <span className="field-label">{label}</span>
       {children}
