@@ -86,7 +86,7 @@ export function App() {
         : path.startsWith('/tasks')
           ? t('nav.tasks')
           : agentId !== undefined
-            ? (selected.data?.hostname ?? t('agents.loading'))
+            ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
             : t('nav.overview'),
   );
 

@@ -21,6 +21,9 @@ import { FakeSocket } from './fake-socket.ts';
 import { type StubReply, stubFetch } from './fetch-stub.ts';
 import { renderPage } from './render.tsx';
 
+// The host page's charts need a canvas happy-dom has not; the shell's title is what is tested here.
+vi.mock('../src/host/HostPage.tsx', () => ({ HostPage: () => <p>host page</p> }));
+
 const SIGNED_IN = { mode: 'signed-in', user: { name: 'alice', role: 'admin', kind: 'session' }, csrfToken: 'c1', expiresMs: null };
 const NAMES = [
   'falconet_cpu_usage_percent',
@@ -136,7 +139,11 @@ describe('Button and Field', () => {
     const window = screen.getByLabelText(/Window/);
     expect(window.tagName).toBe('INPUT');
     expect(screen.getByText('A duration').className).toBe('field-help');
-    const threshold = screen.getByLabelText(/Threshold/).closest('label') as HTMLElement;
+    // The label alone names the control; its help or error describes it.
+    expect(screen.getByLabelText('Window').getAttribute('aria-describedby')).toBe(screen.getByText('A duration').id);
+    const input = screen.getByLabelText('Threshold');
+    expect(input.getAttribute('aria-invalid')).toBe('true');
+    const threshold = input.closest('.field') as HTMLElement;
     expect(threshold.className).toContain('field-invalid');
     expect(within(threshold).getByText('must be a number').className).toBe('field-error');
     expect(within(threshold).queryByText('ignored')).toBeNull();

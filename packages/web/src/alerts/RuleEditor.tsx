@@ -217,15 +217,9 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: AlertRule; chann
           <Field
             label={t('alerts.field.threshold')}
             help={f.threshold.trim() !== '' && Number.isFinite(thresholdValue) ? formatValue(thresholdValue, unit) : undefined}
+            suffix={suffix ? <span data-testid="threshold-unit">{suffix}</span> : undefined}
           >
-            <span className="with-unit">
-              <input value={f.threshold} onChange={set('threshold')} inputMode="decimal" data-field="threshold" />
-              {suffix ? (
-                <span className="unit" data-testid="threshold-unit">
-                  {suffix}
-                </span>
-              ) : null}
-            </span>
+            <input value={f.threshold} onChange={set('threshold')} inputMode="decimal" data-field="threshold" />
           </Field>
         ) : null}
         {shown('window') ? (
