@@ -179,12 +179,12 @@ describe('sign-in, settings and sign-out in the dashboard', () => {
 
     await page.getByRole('link', { name: 'Settings' }).click();
     const form = page.getByTestId('new-user');
-    await form.getByPlaceholder('name').fill('watcher');
-    await form.getByPlaceholder('password').fill('watcher-password');
+    await form.getByLabel('Name', { exact: true }).fill('watcher');
+    await form.getByLabel('Password', { exact: true }).fill('watcher-password');
     await form.getByRole('button', { name: 'Add user' }).click();
     await page.locator('[data-testid="user-row"][data-name="watcher"]').waitFor();
     const tokenForm = page.getByTestId('new-token');
-    await tokenForm.getByPlaceholder('name').fill('grafana');
+    await tokenForm.getByLabel('Name', { exact: true }).fill('grafana');
     await tokenForm.getByRole('button', { name: 'Create token' }).click();
     const secret = (await page.getByTestId('new-token-secret').textContent()) ?? '';
     expect(secret).toMatch(/^fnt_/);

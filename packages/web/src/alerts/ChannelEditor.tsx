@@ -55,13 +55,19 @@ function fieldLabel(t: ReturnType<typeof useI18n>['t'], f: ChannelField): string
   return isMessageKey(key) ? t(key) : f.name.replace(/[._]/g, ' ').replace(/^\w/, (c) => c.toUpperCase());
 }
 
+/** A field's help: the server's own words in English, the dashboard's in another language when it has them. */
+function fieldHelp(t: ReturnType<typeof useI18n>['t'], lang: string, f: ChannelField): string {
+  const key = `forms.channel.help.${f.name}`;
+  return lang !== 'en' && isMessageKey(key) ? t(key) : f.help;
+}
+
 /**
  * Create or edit a notification channel: its type's settings as fields built from the type's
  * schema (GET /api/alerts/channel-kinds). Secrets are password fields that start empty: left
  * empty, the stored secret is kept (the masked value goes back, as the API expects).
  */
 export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onDone: () => void }) {
-  const { t } = useI18n();
+  const { t, lang } = useI18n();
   const client = useQueryClient();
   const kinds = useQuery({ queryKey: ['alerts', 'channel-kinds'], queryFn: listChannelKinds, staleTime: Number.POSITIVE_INFINITY });
   const [type, setType] = useState(channel?.type ?? 'webhook');
@@ -119,14 +125,14 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
     switch (f.type) {
       case 'boolean':
         return (
-          <label className="check" key={f.name} title={f.help}>
+          <label className="check" key={f.name} title={fieldHelp(t, lang, f)}>
             <input type="checkbox" checked={v as boolean} onChange={(e) => set(f, e.target.checked)} data-field={f.name} />
             {fieldLabel(t, f)}
           </label>
         );
       case 'choice':
         return (
-          <Field key={f.name} label={fieldLabel(t, f)} help={f.help}>
+          <Field key={f.name} label={fieldLabel(t, f)} help={fieldHelp(t, lang, f)}>
             <select value={v as string} onChange={(e) => set(f, e.target.value)} data-field={f.name} required={f.required}>
               {f.required || f.default !== undefined ? null : <option value="">—</option>}
               {(f.options ?? []).map((o) => (
@@ -137,7 +143,7 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
         );
       case 'string_list':
         return (
-          <Field key={f.name} label={fieldLabel(t, f)} help={`${f.help} ${t('forms.channel.onePerLine')}`}>
+          <Field key={f.name} label={fieldLabel(t, f)} help={`${fieldHelp(t, lang, f)} ${t('forms.channel.onePerLine')}`}>
             <textarea
               rows={2}
               value={(v as string[]).join('\n')}
@@ -151,7 +157,7 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
         return (
           <fieldset className="fields field-wide" key={f.name} data-field={f.name}>
             <legend>{fieldLabel(t, f)}</legend>
-            <small className="field-help">{f.help}</small>
+            <small className="field-help">{fieldHelp(t, lang, f)}</small>
             {(v as [string, string][]).map(([k, x], i) => (
               // biome-ignore lint/suspicious/noArrayIndexKey: a row is its place; its key is being typed
               <div className="filter-row" key={i}>
@@ -202,7 +208,7 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
         );
       default:
         return (
-          <Field key={f.name} label={`${fieldLabel(t, f)}${f.required ? ' *' : ''}`} help={f.help}>
+          <Field key={f.name} label={`${fieldLabel(t, f)}${f.required ? ' *' : ''}`} help={fieldHelp(t, lang, f)}>
             <input
               type={f.secret ? 'password' : f.type === 'number' ? 'number' : f.name.endsWith('url') ? 'url' : 'text'}
               autoComplete={f.secret ? 'new-password' : 'off'}
