@@ -159,7 +159,7 @@ describe('the dashboard forms on a real server and agent', () => {
       const search = page.getByRole('combobox', { name: 'Search host names and labels' });
       await search.fill(hostname.slice(0, 4));
       await page.getByRole('option', { name: new RegExp(hostname) }).click();
-      expect(await page.getByTestId('agent-targets').textContent()).toBe(`Runs on 1 agents: ${hostname}`);
+      expect(await page.getByTestId('agent-targets').textContent()).toBe(`Runs on 1 agent: ${hostname}`);
       await page.screenshot({ path: artifactPath('forms-tasks-picker-en-light.png'), fullPage: true });
       await page.getByRole('button', { name: 'Run' }).click();
       await page.waitForURL(/\/tasks\/[^/]+$/);

@@ -281,7 +281,7 @@ describe('TasksPage', () => {
         .getAllByTestId('chosen-label')
         .map((c) => c.textContent),
     ).toEqual(['role=web✕', 'zone=a✕']);
-    expect(within(form).getByTestId('agent-targets').textContent).toBe('Runs on 1 agents: web-1');
+    expect(within(form).getByTestId('agent-targets').textContent).toBe('Runs on 1 agent: web-1');
     await userEvent.click(within(form).getByRole('button', { name: 'Run' }));
     await waitFor(() => expect(go).toHaveBeenCalledWith('/tasks/new-1'));
     const [post] = server.to('POST /api/tasks');

@@ -79,6 +79,7 @@ export function AgentPicker({ agents, value, onChange }: { agents: readonly Agen
     else onChange({ ...value, labels: { ...value.labels, [o.name]: o.value } });
     setText('');
     setActive(0);
+    setOpen(false);
   };
   const chosen = chosenAgents(agents, value);
   const hostOf = (agentId: string) => agents.find((a) => a.id === agentId)?.hostname ?? agentId;
@@ -148,7 +149,7 @@ export function AgentPicker({ agents, value, onChange }: { agents: readonly Agen
             }}
           />
         </div>
-        {open ? (
+        {open && (options.length > 0 || q) ? (
           <div className="suggestions" role="listbox" id={`${id}-list`} aria-label={t('forms.agents.label')}>
             {options.length === 0 ? <div className="empty">{t('forms.agents.none', text)}</div> : null}
             {options.map((o, i) => (
@@ -187,16 +188,18 @@ export function AgentPicker({ agents, value, onChange }: { agents: readonly Agen
         ) : null}
       </div>
       <small className="field-help" data-testid="agent-targets">
-        {chosen.length
-          ? t(
-              'forms.agents.targets',
-              chosen.length,
-              chosen
-                .slice(0, 8)
-                .map((a) => a.hostname)
-                .join(', ') + (chosen.length > 8 ? ', …' : ''),
-            )
-          : t('forms.agents.targetsNone')}
+        {chosen.length === 1
+          ? t('forms.agents.targetsOne', (chosen[0] as Agent).hostname)
+          : chosen.length
+            ? t(
+                'forms.agents.targets',
+                chosen.length,
+                chosen
+                  .slice(0, 8)
+                  .map((a) => a.hostname)
+                  .join(', ') + (chosen.length > 8 ? ', …' : ''),
+              )
+            : t('forms.agents.targetsNone')}
       </small>
       <small className="field-help">{t('forms.agents.labelHelp')}</small>
     </fieldset>

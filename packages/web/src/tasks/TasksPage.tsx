@@ -377,13 +377,15 @@ function RunPanel({ state, hostname }: { state: RunState; hostname: string }) {
           {t('forms.run.reason', run.message || run.reason)}
         </p>
       ) : null}
-      <pre data-testid="run-output">
-        {text.map((r) => (
-          <span key={r.seq} className={r.stream}>
-            {r.data}
-          </span>
-        ))}
-      </pre>
+      {text.length > 0 || !run.endedMs ? (
+        <pre data-testid="run-output">
+          {text.map((r) => (
+            <span key={r.seq} className={r.stream}>
+              {r.data}
+            </span>
+          ))}
+        </pre>
+      ) : null}
       {run.message && run.reason && !UNHAPPY.includes(run.status) ? <p className="run-message">{run.message}</p> : null}
     </article>
   );
