@@ -27,6 +27,9 @@ export async function previewRule(spec: RuleSpec, deps: PreviewDeps): Promise<Ru
   const maxItems = deps.maxItems ?? PREVIEW_MAX_ITEMS;
   const rule = new CompiledRule('preview', { ...spec, enabled: true }, 'preview', NO_DEFAULTS);
   const now = deps.now();
+  // The series selector's exact matchers narrow the store's read; all of them are tested on what it returns.
+  const labels = Object.fromEntries(rule.seriesMatchers.filter((m) => m.op === '=' && m.value !== '').map((m) => [m.name, m.value]));
+  const narrowed = Object.keys(labels).length ? { labels } : {};
   const taken = deps
     .agents()
     .filter((a) => rule.takesAgent(a.id, a.hostname, a.labels))
@@ -51,7 +54,7 @@ export async function previewRule(spec: RuleSpec, deps: PreviewDeps): Promise<Ru
     }
     const name = rule.metric as string;
     if (rule.kind === 'no_data') {
-      const found = await deps.store.querySeries({ agentId: a.id, name, fromMs: now - rule.windowMs, toMs: now });
+      const found = await deps.store.querySeries({ agentId: a.id, name, ...narrowed, fromMs: now - rule.windowMs, toMs: now });
       const last = Math.max(0, ...found.filter((s) => rule.takesSeries(s.labels)).map((s) => s.points.at(-1)?.[0] ?? 0));
       const missing = last === 0;
       push({ agent: a.id, host: a.hostname, series: '', value: missing ? rule.windowMs / 1000 : (now - last) / 1000, breach: missing });
@@ -62,6 +65,7 @@ export async function previewRule(spec: RuleSpec, deps: PreviewDeps): Promise<Ru
       const found = await deps.store.querySeries({
         agentId: a.id,
         name,
+        ...narrowed,
         fromMs: now - rule.lookbackMs,
         toMs: now,
         stepMs: bucketMs,
@@ -83,7 +87,7 @@ export async function previewRule(spec: RuleSpec, deps: PreviewDeps): Promise<Ru
       }
       continue;
     }
-    const found = await deps.store.querySeries({ agentId: a.id, name, fromMs: now - rule.windowMs, toMs: now });
+    const found = await deps.store.querySeries({ agentId: a.id, name, ...narrowed, fromMs: now - rule.windowMs, toMs: now });
     for (const s of found) {
       if (!rule.takesSeries(s.labels)) continue;
       const sw = new SeriesWindow(seriesKey(a.id, s.labels), a.id, name, s.labels);
