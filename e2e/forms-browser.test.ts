@@ -175,6 +175,49 @@ describe('the dashboard forms on a real server and agent', () => {
     }
   });
 
+  it('looks finished in English and Chinese, light and dark, desktop and phone: forms never wider than the screen', async () => {
+    const combos = [
+      { lang: 'en', theme: 'light', width: 1280 },
+      { lang: 'en', theme: 'dark', width: 1280 },
+      { lang: 'zh', theme: 'light', width: 1280 },
+      { lang: 'zh', theme: 'dark', width: 1280 },
+      { lang: 'en', theme: 'light', width: 390 },
+      { lang: 'zh', theme: 'dark', width: 360 },
+    ] as const;
+    for (const c of combos) {
+      const name = `${c.lang}-${c.theme}-${c.width}`;
+      const page = await open('/alerts#rules', c);
+      try {
+        await page.getByTestId('new-rule').click();
+        await page.getByTestId('preview-row').first().waitFor({ timeout: 30_000 });
+        await page.getByTestId('series-labels').getByRole('button').last().click();
+        await page.screenshot({ path: artifactPath(`forms-alerts-${name}.png`), fullPage: true });
+        await page.goto(`${server.url}/tasks`);
+        await page.getByTestId('agent-picker').waitFor();
+        await page.screenshot({ path: artifactPath(`forms-tasks-${name}.png`), fullPage: true });
+        await page.goto(`${server.url}/settings`);
+        await page.getByTestId('new-token').waitFor();
+        await page.screenshot({ path: artifactPath(`forms-settings-${name}.png`), fullPage: true });
+        // The forms fit the screen, and the pages' tables scroll within themselves rather than widen the page.
+        for (const [path, testid] of [
+          ['/alerts#rules', 'rule-editor'],
+          ['/tasks', 'agent-picker'],
+          ['/settings', 'new-token'],
+        ] as const) {
+          await page.goto(`${server.url}${path}`);
+          if (testid === 'rule-editor') await page.getByTestId('new-rule').click();
+          const box = await page.getByTestId(testid).boundingBox();
+          expect(box, `${name} ${testid}`).not.toBeNull();
+          expect((box?.x ?? 0) + (box?.width ?? 0), `${name} ${testid}`).toBeLessThanOrEqual(c.width);
+          const tables = await page.locator('main table').evaluateAll((ts) => ts.map((t) => Math.round(t.getBoundingClientRect().right)));
+          expect(Math.max(0, ...tables), `${name} ${path} tables`).toBeLessThanOrEqual(c.width);
+        }
+      } finally {
+        await page.close();
+      }
+    }
+  });
+
   it('shows settings inside the app shell, titled, in Chinese and dark too', async () => {
     const page = await open('/settings', { lang: 'zh', theme: 'dark' });
     try {
