@@ -194,5 +194,9 @@ describe('GET /api/alerts/channel-kinds', () => {
     expect(webhook.fields.find((f: Json) => f.name === 'method')).toMatchObject({ type: 'choice', options: ['POST', 'PUT'] });
     expect(webhook.fields.find((f: Json) => f.name === 'headers')).toMatchObject({ type: 'map', secret: true });
     expect((await call('GET', '/api/alerts/channel-kinds', {})).status).toBe(401);
+    const scoped = await t.token('viewer', ['/api/metrics']);
+    expect((await call('GET', '/api/alerts/channel-kinds', scoped.headers)).status).toBe(403);
+    const alertsToken = await t.token('viewer', ['/api/alerts']);
+    expect((await call('GET', '/api/alerts/channel-kinds', alertsToken.headers)).status).toBe(200);
   });
 });
