@@ -129,6 +129,7 @@ describe('the dashboard forms on a real server and agent', () => {
       const form = page.getByTestId('channel-editor');
       await form.getByLabel('Type', { exact: true }).selectOption('email');
       expect(await form.getByLabel('SMTP password').getAttribute('type')).toBe('password');
+      await page.screenshot({ path: artifactPath('forms-channel-email-en-light.png'), fullPage: true });
       await form.getByLabel('Type', { exact: true }).selectOption('webhook');
       await form.getByLabel('Name', { exact: true }).fill('ops-hook');
       await form.getByLabel('URL *').fill('https://hooks.example.com/ops');

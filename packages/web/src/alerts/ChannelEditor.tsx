@@ -132,7 +132,7 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
         );
       case 'choice':
         return (
-          <Field key={f.name} label={fieldLabel(t, f)} help={fieldHelp(t, lang, f)}>
+          <Field key={f.name} label={`${fieldLabel(t, f)}${f.required ? ' *' : ''}`} help={fieldHelp(t, lang, f)}>
             <select value={v as string} onChange={(e) => set(f, e.target.value)} data-field={f.name} required={f.required}>
               {f.required || f.default !== undefined ? null : <option value="">—</option>}
               {(f.options ?? []).map((o) => (
@@ -143,7 +143,11 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
         );
       case 'string_list':
         return (
-          <Field key={f.name} label={fieldLabel(t, f)} help={`${fieldHelp(t, lang, f)} ${t('forms.channel.onePerLine')}`}>
+          <Field
+            key={f.name}
+            label={`${fieldLabel(t, f)}${f.required ? ' *' : ''}`}
+            help={`${fieldHelp(t, lang, f)} ${t('forms.channel.onePerLine')}`}
+          >
             <textarea
               rows={2}
               value={(v as string[]).join('\n')}
