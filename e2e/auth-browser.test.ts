@@ -105,8 +105,11 @@ async function watchedPage(): Promise<{ page: Page; watch: Watch }> {
   return { page, watch };
 }
 
-/** Nothing the payloads carry became markup: no handlers, frames or inline scripts, no flag set. */
-async function expectInert(page: Page, watch: Watch): Promise<void> {
+/**
+ * Nothing the payloads carry became markup: no handlers, frames or inline scripts, no flag set,
+ * and the tab's title is the page's own (a host page's names the host, as text).
+ */
+async function expectInert(page: Page, watch: Watch, title = 'Overview · Falconet'): Promise<void> {
   const found = await page.evaluate(() => {
     const page = globalThis as unknown as PageGlobals;
     const all = (selector: string) => Array.from(page.document.querySelectorAll(selector));
@@ -119,7 +122,7 @@ async function expectInert(page: Page, watch: Watch): Promise<void> {
       title: page.document.title,
     };
   });
-  expect(found).toEqual({ flag: undefined, handlers: 0, frames: 0, inlineScripts: 0, jsLinks: 0, title: 'Falconet' });
+  expect(found).toEqual({ flag: undefined, handlers: 0, frames: 0, inlineScripts: 0, jsLinks: 0, title });
   expect(watch.dialogs).toEqual([]);
   expect(watch.errors).toEqual([]);
 }
@@ -144,7 +147,7 @@ describe('XSS payloads in host names and labels', () => {
       await page.locator(`[data-testid="agent-row"][data-agent-id="xss-${i}"]`).getByRole('link').click();
       await expect.poll(() => page.locator('h1').textContent(), { timeout: 10_000 }).toContain(`${PAYLOADS[i]}-host`);
       await page.getByTestId('chart-CPU').waitFor();
-      await expectInert(page, watch);
+      await expectInert(page, watch, `${PAYLOADS[i]}-host · Falconet`);
       await page.goBack();
     }
     await page.screenshot({ path: artifactPath('auth-xss-agents.png'), fullPage: true });
@@ -179,12 +182,12 @@ describe('sign-in, settings and sign-out in the dashboard', () => {
 
     await page.getByRole('link', { name: 'Settings' }).click();
     const form = page.getByTestId('new-user');
-    await form.getByPlaceholder('name').fill('watcher');
-    await form.getByPlaceholder('password').fill('watcher-password');
+    await form.getByLabel('Name', { exact: true }).fill('watcher');
+    await form.getByLabel('Password', { exact: true }).fill('watcher-password');
     await form.getByRole('button', { name: 'Add user' }).click();
     await page.locator('[data-testid="user-row"][data-name="watcher"]').waitFor();
     const tokenForm = page.getByTestId('new-token');
-    await tokenForm.getByPlaceholder('name').fill('grafana');
+    await tokenForm.getByLabel('Name', { exact: true }).fill('grafana');
     await tokenForm.getByRole('button', { name: 'Create token' }).click();
     const secret = (await page.getByTestId('new-token-secret').textContent()) ?? '';
     expect(secret).toMatch(/^fnt_/);

@@ -116,7 +116,10 @@ describe('tasks on real processes', () => {
     await page.getByRole('link', { name: 'Tasks' }).click();
     await page.getByLabel('Command').fill(script);
     await page.getByLabel('Arguments, one per line').fill('hello');
-    await page.getByRole('textbox', { name: 'labels' }).fill('role=web');
+    // The agents are chosen with the picker: a search for the label, its option, the three it selects.
+    await page.getByRole('combobox', { name: 'Search host names and labels' }).fill('role=web');
+    await page.getByRole('option', { name: /role=web/ }).click();
+    await expect.poll(() => page.getByTestId('agent-targets').textContent()).toMatch(/^Runs on 3 agents: /);
     await page.getByRole('button', { name: 'Run' }).click();
     await page.waitForURL(/\/tasks\/[^/]+$/);
     const taskId = decodeURIComponent(new URL(page.url()).pathname.split('/').at(-1) as string);

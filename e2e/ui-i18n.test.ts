@@ -122,7 +122,7 @@ describe('the dashboard in Simplified Chinese', () => {
     await page.getByRole('button', { name: '运行' }).waitFor();
     expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual(['最近的任务', '审计日志']);
     await page.getByLabel('命令', { exact: true }).waitFor();
-    await page.getByRole('textbox', { name: '标签' }).waitFor();
+    await page.getByRole('combobox', { name: '搜索主机名和标签' }).waitFor();
     await page.getByLabel('Cron 计划（留空：立即运行）').fill('*/5 * * * *');
     await page.getByRole('button', { name: '加入计划' }).waitFor();
     await expectNoEnglish(page, 'tasks', [
@@ -148,7 +148,11 @@ describe('the dashboard in Simplified Chinese', () => {
     await expect.poll(() => page.getByRole('heading', { level: 2 }).allTextContents()).toEqual(['用户', 'API 令牌', '审计日志']);
     await page.getByTestId('new-user').getByRole('button', { name: '添加用户' }).waitFor();
     await page.getByTestId('new-token').getByRole('button', { name: '创建令牌' }).waitFor();
-    expect(await page.locator('main.settings p.sub code').allTextContents()).toEqual(['Authorization: Bearer TOKEN', '*', '/api/metrics']);
+    expect(await page.locator('section.settings p.sub code').allTextContents()).toEqual([
+      'Authorization: Bearer TOKEN',
+      '*',
+      '/api/metrics',
+    ]);
     await expectNoEnglish(page, 'settings', [
       'Settings',
       'Users',

@@ -4,13 +4,16 @@ import { useEffect, useMemo, useState } from 'react';
 import { AlertsPage } from './alerts/AlertsPage.tsx';
 import { fetchAgent, fetchAgents } from './api.ts';
 import { AccountMenu } from './auth/AccountMenu.tsx';
+import { useSession } from './auth/AuthGate.tsx';
 import { SecurityWarnings } from './auth/SecurityWarnings.tsx';
+import { SettingsPage } from './auth/SettingsPage.tsx';
 import { HostPage } from './host/HostPage.tsx';
 import { type Lang, useI18n, useTheme } from './i18n.tsx';
 import { LiveConnection } from './live.ts';
 import { Overview } from './overview/Overview.tsx';
 import { AgentStore } from './overview/store.ts';
 import { TasksPage } from './tasks/TasksPage.tsx';
+import { usePageTitle } from './ui/title.ts';
 
 function usePath(): [string, (p: string) => void] {
   const [path, setPath] = useState(location.pathname);
@@ -38,6 +41,7 @@ export function App() {
   const [path, go] = usePath();
   const [connected, setConnected] = useState(false);
   const { t, lang, setLang } = useI18n();
+  const session = useSession();
   const [theme, setTheme] = useTheme();
   const [loadError, setLoadError] = useState<Error | null>(null);
 
@@ -76,6 +80,18 @@ export function App() {
     retry: false,
   });
 
+  usePageTitle(
+    path === '/settings'
+      ? t('nav.settings')
+      : path === '/alerts'
+        ? t('nav.alerts')
+        : path.startsWith('/tasks')
+          ? t('nav.tasks')
+          : agentId !== undefined
+            ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
+            : t('nav.overview'),
+  );
+
   const link = (to: string, label: string, testid?: string) => (
     <a
       href={to}
@@ -109,9 +125,7 @@ export function App() {
           {link('/', t('nav.overview'), 'nav-overview')}
           {link('/tasks', t('nav.tasks'), 'nav-tasks')}
           {link('/alerts', t('nav.alerts'), 'nav-alerts')}
-          <a href="/settings" className="nav" data-testid="nav-settings">
-            {t('nav.settings')}
-          </a>
+          {link('/settings', t('nav.settings'), 'nav-settings')}
         </nav>
         <span className="spacer" />
         <span className={`live ${connected ? 'on' : 'off'}`} data-testid="live-status" data-live={connected ? 'on' : 'off'}>
@@ -135,7 +149,9 @@ export function App() {
       </header>
       <main>
         <SecurityWarnings />
-        {path === '/alerts' ? (
+        {path === '/settings' && session ? (
+          <SettingsPage session={session} />
+        ) : path === '/alerts' ? (
           <AlertsPage />
         ) : path.startsWith('/tasks') ? (
           <TasksPage path={path} go={go} live={live} />

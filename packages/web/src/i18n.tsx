@@ -3,6 +3,7 @@ import { alertsEn, alertsZh } from './i18n/alerts.ts';
 import { authEn, authZh } from './i18n/auth.ts';
 import { containersEn, containersZh } from './i18n/containers.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
+import { formsEn, formsZh } from './i18n/forms.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 
 /**
@@ -123,7 +124,7 @@ const coreEn = {
   'series.out': 'out',
 };
 
-const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn, ...forgetEn };
+const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn, ...forgetEn, ...formsEn };
 
 export type MessageKey = keyof typeof en;
 
@@ -240,7 +241,7 @@ const coreZh: Record<keyof typeof coreEn, string> = {
   'series.out': '出',
 };
 
-const zh: Record<MessageKey, string> = { ...coreZh, ...containersZh, ...alertsZh, ...tasksZh, ...authZh, ...forgetZh };
+const zh: Record<MessageKey, string> = { ...coreZh, ...containersZh, ...alertsZh, ...tasksZh, ...authZh, ...forgetZh, ...formsZh };
 
 export type Lang = 'en' | 'zh';
 /** Every text in both languages; exported for the test that holds the two to each other. */

@@ -6,6 +6,7 @@ import { AlertsPage } from '../src/alerts/AlertsPage.tsx';
 import { LiveConnection } from '../src/live.ts';
 import { RecordsTable } from '../src/RecordsTable.tsx';
 import { TasksPage } from '../src/tasks/TasksPage.tsx';
+import { agent } from './agents.ts';
 import { FakeSocket } from './fake-socket.ts';
 import { stubFetch } from './fetch-stub.ts';
 import { renderPage } from './render.tsx';
@@ -182,7 +183,7 @@ describe('AlertsPage', () => {
     await waitFor(() => expect(rows(table)).toHaveLength(2));
     expect(rows(table)[0]?.slice(0, 6)).toEqual([
       'cpu-high',
-      'avg(falconet_cpu_usage_percent[5m]) > 90',
+      'avg(falconet_cpu_usage_percent[5m]) > 90 %',
       '0',
       'critical',
       'ops',
@@ -227,9 +228,17 @@ describe('TasksPage', () => {
       'GET /api/tasks/agents': { body: { backend: 'stream', items: [] } },
       'GET /api/tasks/audit': { body: { items: [], total: 0 } },
       'GET /api/auth/session': { body: { csrfToken: 'tok' } },
+      'GET /api/agents': { body: { items: FLEET, total: FLEET.length } },
       'POST /api/tasks': (c) => ({ status: 201, body: { task: task({ id: 'new-1', command: (c.body as Task).command }), runs: [] } }),
     });
   }
+
+  /** Three hosts: two trusted as role=web (one in zone a), a database host whose own claim to role=web is not trusted. */
+  const FLEET = [
+    agent('id-web-1', { hostname: 'web-1', trustedLabels: { role: 'web', zone: 'a' } }),
+    agent('id-web-2', { hostname: 'web-2', trustedLabels: { role: 'web' }, ips: ['10.0.0.2'] }),
+    agent('id-db-1', { hostname: 'db-1', labels: { role: 'web' }, ips: ['10.0.0.3'], status: 'offline' }),
+  ];
 
   function showTasks(go = vi.fn()) {
     renderPage(<TasksPage path="/tasks" go={go} live={live} />);
@@ -252,13 +261,27 @@ describe('TasksPage', () => {
     expect(go).toHaveBeenCalledWith('/tasks/t2');
   });
 
-  it('runs a new task on the agents with the labels typed, one argument per line, and opens it', async () => {
+  it('runs a new task on the agents with the labels picked from a search, one argument per line, and opens it', async () => {
     const server = tasksServer(() => []);
     const go = showTasks();
     const form = screen.getByRole('form', { name: 'New task' });
     await userEvent.type(within(form).getByLabelText('Command'), '/bin/echo');
     await userEvent.type(within(form).getByLabelText('Arguments, one per line'), 'hello world{Enter}  second');
-    await userEvent.type(within(form).getByRole('textbox', { name: 'labels' }), 'role=web, zone = a');
+    const search = within(form).getByRole('combobox', { name: 'Search host names and labels' });
+    await userEvent.type(search, 'role');
+    // Only trusted labels are offered, with how many agents carry each: db-1's own claim is not one.
+    const offered = within(form).getAllByRole('option');
+    expect(offered.map((o) => o.textContent)).toEqual(['role=web2 agents']);
+    await userEvent.click(offered[0] as HTMLElement);
+    expect(within(form).getByTestId('agent-targets').textContent).toBe('Runs on 2 agents: web-1, web-2');
+    await userEvent.type(search, 'zone');
+    await userEvent.click(within(form).getByRole('option', { name: /zone=a/ }));
+    expect(
+      within(form)
+        .getAllByTestId('chosen-label')
+        .map((c) => c.textContent),
+    ).toEqual(['role=web✕', 'zone=a✕']);
+    expect(within(form).getByTestId('agent-targets').textContent).toBe('Runs on 1 agent: web-1');
     await userEvent.click(within(form).getByRole('button', { name: 'Run' }));
     await waitFor(() => expect(go).toHaveBeenCalledWith('/tasks/new-1'));
     const [post] = server.to('POST /api/tasks');
@@ -273,29 +296,121 @@ describe('TasksPage', () => {
     expect(post?.headers['x-falconet-csrf']).toBe('tok');
   });
 
-  it('schedules instead of running once a cron schedule is typed, on the agents chosen by id', async () => {
+  it('schedules on hosts picked by name, address or keyboard, and removes a pick with its button', async () => {
     const server = tasksServer(() => []);
     showTasks();
     const form = screen.getByRole('form', { name: 'New task' });
     await userEvent.type(within(form).getByLabelText('Command'), 'df');
-    await userEvent.click(within(form).getByRole('radio', { name: 'by id' }));
-    await userEvent.type(within(form).getByRole('textbox', { name: 'agent ids' }), 'a1, a2 a3');
+    const search = within(form).getByRole('combobox', { name: 'Search host names and labels' });
+    await userEvent.type(search, 'db');
+    const db = within(form).getByRole('option', { name: /db-1/ });
+    expect(db.textContent).toContain('offline');
+    await userEvent.click(db);
+    // By address, then by keyboard: the first match is active, Enter takes it.
+    await userEvent.type(search, '10.0.0.2');
+    expect(
+      within(form)
+        .getAllByRole('option')
+        .map((o) => o.textContent?.slice(0, 5)),
+    ).toEqual(['web-2']);
+    await userEvent.keyboard('{Enter}');
+    await userEvent.type(search, 'web-1');
+    await userEvent.keyboard('{Enter}');
+    expect(
+      within(form)
+        .getAllByTestId('chosen-host')
+        .map((c) => c.textContent),
+    ).toEqual(['db-1✕', 'web-2✕', 'web-1✕']);
+    await userEvent.click(within(form).getByRole('button', { name: 'Remove web-2' }));
     await userEvent.type(within(form).getByLabelText('Cron schedule (empty: run now)'), '0 3 * * *');
     await userEvent.type(within(form).getByLabelText('Timeout, s'), '90');
     await userEvent.click(within(form).getByRole('button', { name: 'Schedule' }));
     await waitFor(() => expect(server.to('POST /api/tasks')).toHaveLength(1));
-    expect(server.to('POST /api/tasks')[0]?.body).toMatchObject({ agents: ['a1', 'a2', 'a3'], schedule: '0 3 * * *', timeoutMs: 90_000 });
+    expect(server.to('POST /api/tasks')[0]?.body).toMatchObject({
+      agents: ['id-db-1', 'id-web-1'],
+      schedule: '0 3 * * *',
+      timeoutMs: 90_000,
+    });
   });
 
-  it('says which label it cannot read, and sends nothing', async () => {
+  it('sends hosts and labels together as the agents both choose, and nothing while nobody is chosen', async () => {
     const server = tasksServer(() => []);
     showTasks();
     const form = screen.getByRole('form', { name: 'New task' });
     await userEvent.type(within(form).getByLabelText('Command'), 'df');
-    await userEvent.type(within(form).getByRole('textbox', { name: 'labels' }), 'role=web, zone');
+    expect((within(form).getByRole('button', { name: 'Run' }) as HTMLButtonElement).disabled).toBe(true);
+    const search = within(form).getByRole('combobox', { name: 'Search host names and labels' });
+    await userEvent.type(search, 'nothing-like-it');
+    expect(within(form).getByRole('listbox').textContent).toBe('Nothing matches "nothing-like-it".');
+    await userEvent.clear(search);
+    await userEvent.type(search, 'zone=a');
+    await userEvent.keyboard('{Enter}');
+    await userEvent.type(search, 'db-1');
+    await userEvent.keyboard('{Enter}');
     await userEvent.click(within(form).getByRole('button', { name: 'Run' }));
-    expect((await screen.findByTestId('task-error')).textContent).toBe('"zone" is not NAME=VALUE');
-    expect(server.to('POST /api/tasks')).toEqual([]);
+    await waitFor(() => expect(server.to('POST /api/tasks')).toHaveLength(1));
+    expect(server.to('POST /api/tasks')[0]?.body).toMatchObject({ agents: ['id-db-1', 'id-web-1'] });
+    expect(server.to('POST /api/tasks')[0]?.body).not.toHaveProperty('labels');
+  });
+
+  it('shows a refused run as refused with its reason, and failed, timed-out and undeliverable runs apart, none as a success', async () => {
+    stubFetch({
+      'GET /api/tasks/t1': {
+        body: {
+          task: task({ id: 't1', status: 'done', agentIds: ['a1', 'a2', 'a3', 'a4', 'a5'] }),
+          runs: [
+            run({ agentId: 'a1', status: 'refused', message: 'command not allowed: /bin/rm', endedMs: NOW + 1 }),
+            run({ agentId: 'a2', status: 'failed', exitCode: 2, endedMs: NOW + 1, startedMs: NOW - 1 }),
+            run({
+              agentId: 'a3',
+              status: 'timeout',
+              reason: 'timeout',
+              message: 'killed after 30 s',
+              endedMs: NOW + 1,
+              startedMs: NOW - 2,
+            }),
+            run({
+              agentId: 'a4',
+              status: 'undeliverable',
+              reason: 'offline',
+              message: 'the agent was offline',
+              endedMs: NOW,
+              startedMs: NOW - 3,
+            }),
+            run({ agentId: 'a5', status: 'succeeded', exitCode: 0, endedMs: NOW + 1, startedMs: NOW - 4 }),
+          ],
+          totalRuns: 5,
+        },
+      },
+      'GET /api/tasks/t1/runs/a1/r1/output': { body: { run: run(), output: [] } },
+      'GET /api/tasks/t1/runs/a2/r1/output': { body: { run: run(), output: [] } },
+      'GET /api/tasks/t1/runs/a3/r1/output': { body: { run: run(), output: [] } },
+      'GET /api/tasks/t1/runs/a4/r1/output': { body: { run: run(), output: [] } },
+      'GET /api/tasks/t1/runs/a5/r1/output': { body: { run: run(), output: [] } },
+      'GET /api/tasks/audit': { body: { items: [], total: 0 } },
+      'GET /api/agents': { body: { items: [], total: 0 } },
+    });
+    renderPage(<TasksPage path="/tasks/t1" go={() => undefined} live={live} />);
+    await waitFor(() => expect(screen.getAllByTestId('run')).toHaveLength(5));
+    const panel = (agentId: string) => screen.getAllByTestId('run').find((r) => r.dataset.agentId === agentId) as HTMLElement;
+    const refused = panel('a1');
+    expect(within(refused).getByTestId('run-status').textContent).toBe('refused');
+    expect(within(refused).getByTestId('run-status').className).toBe('run-status refused');
+    expect(within(refused).getByTestId('run-reason').textContent).toBe('Reason: command not allowed: /bin/rm');
+    expect(within(panel('a3')).getByTestId('run-reason').textContent).toBe('Reason: killed after 30 s');
+    expect(within(panel('a4')).getByTestId('run-reason').textContent).toBe('Reason: the agent was offline');
+    expect(within(panel('a5')).queryByTestId('run-reason')).toBeNull();
+    // Each outcome has its own colour class; only a success is green.
+    const classes = ['a1', 'a2', 'a3', 'a4', 'a5'].map((a) => within(panel(a)).getByTestId('run-status').className);
+    expect(new Set(classes).size).toBe(5);
+    const summary = screen.getByTestId('run-summary');
+    expect([...summary.querySelectorAll('[data-status]')].map((e) => e.textContent)).toEqual([
+      '1 refused',
+      '1 failed',
+      '1 timeout',
+      '1 undeliverable',
+      '1 succeeded',
+    ]);
   });
 
   it("reads the list again when the page's live feed says a task changed, and opens no socket of its own", async () => {

@@ -8,6 +8,7 @@ import { Labels, timeParam } from './common.ts';
 import {
   ALERT_HISTORY_STATES,
   ALERT_STATES,
+  CHANNEL_FIELD_TYPES,
   COMPARISONS,
   DELIVERY_STATUSES,
   MATCH_OPS,
@@ -406,3 +407,59 @@ export const DeliveryQuery = z.object({
   limit: z.coerce.number().int().min(1).max(10_000).default(200),
 });
 export const DeliveryList = z.object({ items: z.array(Delivery) });
+
+/**
+ * POST /api/alerts/preview: a draft rule (the body of POST /api/alerts/rules) evaluated once, now,
+ * against stored data: its value per host and series and whether the condition holds. A bounded
+ * read: at most `hostsRead` hosts and `PREVIEW_MAX_ITEMS` series are answered for.
+ */
+export const PREVIEW_MAX_HOSTS = 50;
+export const PREVIEW_MAX_ITEMS = 200;
+export const RulePreviewItem = z.object({
+  agent: z.string(),
+  host: z.string(),
+  /** The series' own labels as a selector; empty for agent-level rules. */
+  series: z.string(),
+  /** The rule's value now (agent_offline and no_data: seconds silent); null when the window holds no data. */
+  value: z.number().nullable(),
+  /** Whether the condition holds now (a `for` duration would still have to pass). */
+  breach: z.boolean(),
+});
+export type RulePreviewItem = z.infer<typeof RulePreviewItem>;
+export const RulePreview = z
+  .object({
+    atMs: z.number(),
+    /** The condition as the evaluator reads it: `avg(cpu[1m]) > 90`. */
+    condition: z.string(),
+    metric: z.string().nullable(),
+    /** Agents the rule's host selection takes, and how many of them were read. */
+    hosts: z.number(),
+    hostsRead: z.number(),
+    truncated: z.boolean(),
+    items: z.array(RulePreviewItem),
+  })
+  .meta({ id: 'RulePreview' });
+export type RulePreview = z.infer<typeof RulePreview>;
+
+/** GET /api/alerts/channel-kinds: each channel type's own settings, for a form to be built from. */
+export const ChannelFieldType = z.enum(CHANNEL_FIELD_TYPES);
+export type ChannelFieldType = z.infer<typeof ChannelFieldType>;
+export const ChannelField = z.object({
+  /** As a request body names it: `url`, `smtp.password`. */
+  name: z.string(),
+  type: ChannelFieldType,
+  required: z.boolean(),
+  /** Write-only: shown masked, entered as a password. */
+  secret: z.boolean(),
+  /** Changing it needs the channel's secrets entered again. */
+  destination: z.boolean(),
+  help: z.string(),
+  /** The values of a `choice`. */
+  options: z.array(z.string()).optional(),
+  default: z.unknown().optional(),
+});
+export type ChannelField = z.infer<typeof ChannelField>;
+export const ChannelKind = z.object({ type: z.string(), fields: z.array(ChannelField) }).meta({ id: 'ChannelKind' });
+export type ChannelKind = z.infer<typeof ChannelKind>;
+export const ChannelKindList = z.object({ items: z.array(ChannelKind) });
+export type ChannelKindList = z.infer<typeof ChannelKindList>;

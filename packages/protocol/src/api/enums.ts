@@ -55,3 +55,5 @@ export const MATCH_OPS = ['=', '!=', '=~', '!~'] as const;
 /** Where a rule, channel or silence comes from: the REST API or the rules file. */
 export const SPEC_SOURCES = ['api', 'file'] as const;
 export const DELIVERY_STATUSES = ['queued', 'sending', 'delivered', 'failed', 'dropped'] as const;
+/** How a channel type's setting is entered: GET /api/alerts/channel-kinds describes each with one of these. */
+export const CHANNEL_FIELD_TYPES = ['string', 'number', 'boolean', 'choice', 'string_list', 'map'] as const;

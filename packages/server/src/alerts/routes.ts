@@ -14,12 +14,14 @@ import {
   AlertRuleList,
   AlertSilence,
   AlertSilenceList,
+  ChannelKindList,
   ChannelTest,
   DeliveryList,
   DeliveryQuery,
   ErrorBody,
   EvaluatorStatus,
   NoContent,
+  RulePreview,
   SilenceListQuery,
 } from '@falconet/protocol/api';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -28,6 +30,7 @@ import { notFound } from '../api/errors.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import { actorOf } from '../auth/service.ts';
 import type { ChannelRecord, RuleRecord, SilenceRecord } from './catalog.ts';
+import { CHANNEL_KINDS } from './channel-kinds.ts';
 import { maskChannel, SecretRequiredError } from './channel-secrets.ts';
 import { isOutcome, OUTCOME } from './channels/index.ts';
 import type { AlertService } from './service.ts';
@@ -140,6 +143,20 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
     },
     async () => ({ items: catalog.rules.map(ruleView) }),
   );
+  // A viewer may preview: it reads what the metrics API already shows them, and changes nothing (so no audit row).
+  app.post(
+    '/api/alerts/preview',
+    {
+      config: { minRole: 'viewer', audit: false },
+      schema: {
+        summary: 'Evaluate a draft rule once, now: its value per host and series and whether its condition holds',
+        tags: ['alerts'],
+        body: ruleSpecSchema,
+        response: { 200: RulePreview, 400: ErrorBody },
+      },
+    },
+    async (req) => await alerts.preview(req.body),
+  );
   app.get(
     '/api/alerts/rules/:id',
     {
@@ -206,6 +223,18 @@ export const alertsApi: FastifyPluginAsyncZod<{ alerts: AlertService; audit: Aud
       },
     },
     async () => ({ items: catalog.channels.map(channelView) }),
+  );
+  app.get(
+    '/api/alerts/channel-kinds',
+    {
+      config: { minRole: 'viewer' },
+      schema: {
+        summary: "Each channel type's own settings (name, type, required, secret, help), for forms",
+        tags: ['alerts'],
+        response: { 200: ChannelKindList },
+      },
+    },
+    async () => ({ items: [...CHANNEL_KINDS] }),
   );
   app.get(
     '/api/alerts/channels/:id',

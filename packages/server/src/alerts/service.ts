@@ -20,9 +20,11 @@ import { type ChannelRuntime, channelRuntime, DeliveryQueue, type DeliveryRecord
 import { AlertDispatcher } from './dispatcher.ts';
 import { type AgentFacts, AlertEvaluator, type AlertTransition } from './evaluator.ts';
 import { buildNotification } from './notification.ts';
+import { previewRule } from './preview.ts';
 import { AlertRepository, type HistoryEntry } from './repository.ts';
 import { type AlertInstance, CompiledRule, type RuleDefaults } from './rule.ts';
 import { Silence, SilenceSet } from './silences.ts';
+import type { RuleSpec } from './spec.ts';
 import { SeriesWindows } from './windows.ts';
 
 export interface AgentSource {
@@ -335,6 +337,11 @@ export class AlertService {
       this.#log.error({ err }, 'could not check the alert definitions in the database');
     }
     if (dirty) this.#apply();
+  }
+
+  /** A draft rule evaluated once against the store, for the editor (preview.ts). */
+  preview(spec: RuleSpec) {
+    return previewRule(spec, { store: this.#deps.store, agents: () => this.#deps.agents.list(), now: this.#now });
   }
 
   #maxRetainMs(): number {

@@ -1,12 +1,12 @@
 import type { Alert, AlertChannel, AlertRule } from '@falconet/protocol/api';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useCallback, useState } from 'react';
 import { agoText, dateTime, type Lang, type MessageKey, type Translate, useI18n, word } from '../i18n.tsx';
 import { RecordsTable } from '../RecordsTable.tsx';
+import { Button } from '../ui/Button.tsx';
+import { Field } from '../ui/Field.tsx';
+import { ChannelEditor } from './ChannelEditor.tsx';
 import {
-  CHANNEL_TEMPLATES,
-  CHANNEL_TYPES,
-  type ChannelType,
   createSilence,
   deleteChannel,
   deleteRule,
@@ -18,16 +18,26 @@ import {
   listHistory,
   listRules,
   listSilences,
-  saveChannel,
   testChannel,
 } from './client.ts';
 import { RuleEditor } from './RuleEditor.tsx';
+import { formatValue, unitOfRule } from './units.ts';
 import './alerts.css';
 
 const TABS = ['active', 'rules', 'channels', 'silences', 'history', 'deliveries'] as const;
 type Tab = (typeof TABS)[number];
 
-const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(4));
+/** Each rule's value as written with its unit, by rule id: alerts and history carry the id, not the metric. */
+function useValueText(): (ruleId: string, v: number) => string {
+  const rules = useQuery({ queryKey: ['alerts', 'rules'], queryFn: listRules, refetchInterval: 10_000 });
+  return useCallback(
+    (ruleId: string, v: number) => {
+      const r = rules.data?.items.find((x) => x.id === ruleId);
+      return formatValue(v, r ? unitOfRule(r) : 'none');
+    },
+    [rules.data],
+  );
+}
 
 /** Alerting: what fires now, the rules, the channels (with their delivery health), silences and history. */
 export function AlertsPage() {
@@ -82,6 +92,7 @@ function ActiveAlerts() {
   const { t, lang } = useI18n();
   const client = useQueryClient();
   const q = useQuery({ queryKey: ['alerts', 'active'], queryFn: listAlerts, refetchInterval: 5000 });
+  const valueText = useValueText();
   const [error, setError] = useState<unknown>();
   const silence = async (a: Alert) => {
     try {
@@ -123,13 +134,13 @@ function ActiveAlerts() {
             <td>{a.rule}</td>
             <td>{a.host}</td>
             <td className="mono">{a.series}</td>
-            <td>{num(a.value)}</td>
+            <td className="num">{valueText(a.ruleId, a.value)}</td>
             <td title={when(lang, a.activeSinceMs)}>{agoText(t, a.firedAtMs || a.activeSinceMs)}</td>
             <td>
               {a.silencedBy.length === 0 ? (
-                <button type="button" onClick={() => void silence(a)}>
+                <Button small onClick={() => void silence(a)}>
                   {t('alerts.silence1h')}
-                </button>
+                </Button>
               ) : null}
             </td>
           </tr>
@@ -175,9 +186,9 @@ function Rules() {
       {editing ? (
         <RuleEditor rule={editing === 'new' ? undefined : editing} channels={names} onDone={done} />
       ) : (
-        <button type="button" onClick={() => setEditing('new')} data-testid="new-rule">
+        <Button variant="primary" onClick={() => setEditing('new')} data-testid="new-rule">
           {t('alerts.newRule')}
-        </button>
+        </Button>
       )}
       <RecordsTable
         className="alerts-table"
@@ -207,14 +218,14 @@ function Rules() {
             </td>
             <td>
               {r.source === 'api' ? (
-                <>
-                  <button type="button" onClick={() => setEditing(r)}>
+                <span className="btn-row">
+                  <Button small onClick={() => setEditing(r)}>
                     {t('alerts.edit')}
-                  </button>
-                  <button type="button" onClick={() => void remove(r)}>
+                  </Button>
+                  <Button small variant="danger" onClick={() => void remove(r)}>
                     {t('alerts.delete')}
-                  </button>
-                </>
+                  </Button>
+                </span>
               ) : (
                 <span className="sub">{t('alerts.editFile')}</span>
               )}
@@ -250,9 +261,9 @@ function Channels() {
       {editing ? (
         <ChannelEditor channel={editing === 'new' ? undefined : editing} onDone={() => setEditing(undefined)} />
       ) : (
-        <button type="button" onClick={() => setEditing('new')}>
+        <Button variant="primary" onClick={() => setEditing('new')} data-testid="new-channel">
           {t('alerts.newChannel')}
-        </button>
+        </Button>
       )}
       <RecordsTable
         className="alerts-table"
@@ -268,9 +279,9 @@ function Channels() {
             <td>{c.health.delivered}</td>
             <td>{c.health.failed}</td>
             <td title={when(lang, c.health.lastFailureMs)}>{c.health.lastError || '—'}</td>
-            <td>
-              <button
-                type="button"
+            <td className="btn-row">
+              <Button
+                small
                 onClick={() =>
                   void act(async () => {
                     const r = await testChannel(c.id);
@@ -279,18 +290,19 @@ function Channels() {
                 }
               >
                 {t('alerts.test')}
-              </button>
+              </Button>
               {c.source === 'api' ? (
                 <>
-                  <button type="button" onClick={() => setEditing(c)}>
+                  <Button small onClick={() => setEditing(c)}>
                     {t('alerts.edit')}
-                  </button>
-                  <button
-                    type="button"
+                  </Button>
+                  <Button
+                    small
+                    variant="danger"
                     onClick={() => confirm(t('alerts.confirmDeleteChannel', c.name)) && void act(() => deleteChannel(c.id))}
                   >
                     {t('alerts.delete')}
-                  </button>
+                  </Button>
                 </>
               ) : null}
             </td>
@@ -298,72 +310,6 @@ function Channels() {
         )}
       />
     </>
-  );
-}
-
-function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onDone: () => void }) {
-  const { t } = useI18n();
-  const client = useQueryClient();
-  const [type, setType] = useState<ChannelType>((channel?.type as ChannelType | undefined) ?? 'webhook');
-  const [name, setName] = useState(channel?.name ?? '');
-  const settingsOf = (c: AlertChannel) =>
-    Object.fromEntries(
-      Object.entries(c).filter(([k]) => !['id', 'source', 'createdBy', 'createdMs', 'updatedMs', 'health', 'name', 'type'].includes(k)),
-    );
-  const [json, setJson] = useState(JSON.stringify(channel ? settingsOf(channel) : CHANNEL_TEMPLATES.webhook, null, 2));
-  const [error, setError] = useState<string>();
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    setError(undefined);
-    try {
-      const settings = JSON.parse(json) as Record<string, unknown>;
-      await saveChannel({ ...settings, name, type }, channel?.id);
-      await client.invalidateQueries({ queryKey: ['alerts'] });
-      onDone();
-    } catch (err) {
-      setError((err as Error).message);
-    }
-  }
-  return (
-    <form className="alerts-form" onSubmit={submit}>
-      <h3>{channel ? t('alerts.editRule', channel.name) : t('alerts.newChannel')}</h3>
-      <div className="grid">
-        <label>
-          {t('alerts.field.name')} <input value={name} onChange={(e) => setName(e.target.value)} required />
-        </label>
-        <label>
-          {t('alerts.field.type')}
-          <select
-            value={type}
-            disabled={Boolean(channel)}
-            onChange={(e) => {
-              const next = e.target.value as ChannelType;
-              setType(next);
-              setJson(JSON.stringify(CHANNEL_TEMPLATES[next], null, 2));
-            }}
-          >
-            {CHANNEL_TYPES.map((t) => (
-              <option key={t}>{t}</option>
-            ))}
-          </select>
-        </label>
-      </div>
-      <label className="wide">
-        {t('alerts.channelSettings')}
-        <textarea value={json} onChange={(e) => setJson(e.target.value)} rows={8} spellCheck={false} />
-      </label>
-      {error ? (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      ) : null}
-      <div className="buttons">
-        <button type="submit">{t('alerts.save')}</button>
-        <button type="button" onClick={onDone}>
-          {t('alerts.cancel')}
-        </button>
-      </div>
-    </form>
   );
 }
 
@@ -390,23 +336,25 @@ function Silences() {
   return (
     <>
       <Failure error={q.error ?? error} />
-      <form className="alerts-form" onSubmit={submit}>
-        <div className="grid">
-          <label>
-            {t('alerts.silence.matchers')} <input value={matchers} onChange={(e) => setMatchers(e.target.value)} className="mono" />
-          </label>
-          <label>
-            {t('alerts.silence.for')} <input value={duration} onChange={(e) => setDuration(e.target.value)} />
-          </label>
-          <label>
-            {t('alerts.silence.every')} <input value={schedule} onChange={(e) => setSchedule(e.target.value)} placeholder="0 2 * * 0" />
-          </label>
-          <label>
-            {t('alerts.silence.comment')} <input value={comment} onChange={(e) => setComment(e.target.value)} />
-          </label>
+      <form className="form-card alerts-form" onSubmit={submit}>
+        <div className="form-grid">
+          <Field label={t('alerts.silence.matchers')}>
+            <input value={matchers} onChange={(e) => setMatchers(e.target.value)} className="mono" />
+          </Field>
+          <Field label={t('alerts.silence.for')} help={t('forms.duration')}>
+            <input value={duration} onChange={(e) => setDuration(e.target.value)} />
+          </Field>
+          <Field label={t('alerts.silence.every')}>
+            <input value={schedule} onChange={(e) => setSchedule(e.target.value)} placeholder="0 2 * * 0" />
+          </Field>
+          <Field label={t('alerts.silence.comment')}>
+            <input value={comment} onChange={(e) => setComment(e.target.value)} />
+          </Field>
         </div>
-        <div className="buttons">
-          <button type="submit">{t('alerts.silence.add')}</button>
+        <div className="btn-row">
+          <Button type="submit" variant="primary">
+            {t('alerts.silence.add')}
+          </Button>
         </div>
       </form>
       <RecordsTable
@@ -427,8 +375,9 @@ function Silences() {
             <td>{s.createdBy}</td>
             <td>
               {s.source === 'api' ? (
-                <button
-                  type="button"
+                <Button
+                  small
+                  variant="danger"
                   onClick={() =>
                     void deleteSilence(s.id).then(
                       () => client.invalidateQueries({ queryKey: ['alerts'] }),
@@ -437,7 +386,7 @@ function Silences() {
                   }
                 >
                   {t('alerts.silence.end')}
-                </button>
+                </Button>
               ) : (
                 <span className="sub">{t('alerts.silence.fromFile')}</span>
               )}
@@ -452,6 +401,7 @@ function Silences() {
 function History() {
   const { t, lang } = useI18n();
   const q = useQuery({ queryKey: ['alerts', 'history'], queryFn: listHistory, refetchInterval: 10_000 });
+  const valueText = useValueText();
   return (
     <>
       <Failure error={q.error} />
@@ -468,7 +418,7 @@ function History() {
               {stateText(t, h.from)} → <span className={`badge ${h.to}`}>{stateText(t, h.to)}</span>
               {h.reason && h.reason !== 'cleared' ? <span className="sub"> ({h.reason.replace('_', ' ')})</span> : null}
             </td>
-            <td>{num(h.value)}</td>
+            <td className="num">{valueText(h.ruleId, h.value)}</td>
           </tr>
         )}
       />

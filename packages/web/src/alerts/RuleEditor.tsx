@@ -1,10 +1,18 @@
 import type { AlertRule, RuleSpecInput } from '@falconet/protocol/api';
-import { COMPARISONS, RULE_KINDS, WINDOW_AGGREGATIONS } from '@falconet/protocol/api/enums';
-import { type FormEvent, useState } from 'react';
+import { COMPARISONS, RULE_KINDS, SEVERITIES, WINDOW_AGGREGATIONS } from '@falconet/protocol/api/enums';
+import { useQuery } from '@tanstack/react-query';
+import { type FormEvent, useMemo, useState } from 'react';
+import { fetchAgents } from '../api.ts';
 import { useI18n, word } from '../i18n.tsx';
+import { Button } from '../ui/Button.tsx';
+import { Field, FormMessage } from '../ui/Field.tsx';
 import { saveRule } from './client.ts';
+import { filtersOf, type LabelFilter, LabelFilters, selectorOf } from './LabelFilters.tsx';
+import { MetricPicker } from './MetricPicker.tsx';
+import { RulePreview } from './RulePreview.tsx';
+import { formatValue, unitOfRule, unitSuffix } from './units.ts';
 
-/** The fields the form shows; everything else of a spec is edited as JSON beside them. */
+/** The fields the form shows; everything else of a spec is edited as JSON under "More settings". */
 const FORM_FIELDS = [
   'name',
   'kind',
@@ -34,21 +42,68 @@ const NEEDS: Record<string, readonly string[]> = {
   disk_full: ['metric', 'series_labels', 'within', 'lookback', 'threshold', 'for'],
 };
 
-function selectorText(v: RuleSpecInput['host_labels']): string {
-  if (v === undefined) return '';
-  if (typeof v === 'string') return v;
-  return `{${Object.entries(v)
-    .map(([k, x]) => `${k}=${JSON.stringify(x)}`)
-    .join(', ')}}`;
+/** Host-selector label names every agent has, besides its own labels. */
+const HOST_NAMES = ['hostname', 'agent'];
+
+type Form = {
+  name: string;
+  kind: string;
+  severity: string;
+  metric: string;
+  aggregation: string;
+  window: string;
+  op: string;
+  threshold: string;
+  for: string;
+  hosts: string;
+  restarts: string;
+  within: string;
+  lookback: string;
+  channels: string[];
+};
+
+/** The spec the form describes, or what keeps it from being one (More settings not JSON). */
+function specOf(f: Form, hostLabels: LabelFilter[], seriesLabels: LabelFilter[], extra: string, rule: AlertRule | undefined) {
+  const shown = (k: string) => NEEDS[f.kind]?.includes(k);
+  let more: Record<string, unknown> = {};
+  let problem: string | undefined;
+  try {
+    more = extra.trim() ? (JSON.parse(extra) as Record<string, unknown>) : {};
+  } catch (err) {
+    problem = (err as Error).message;
+  }
+  const spec: Record<string, unknown> = { ...more, name: f.name, kind: f.kind, severity: f.severity, channels: f.channels };
+  const put = (k: string, v: unknown) => {
+    if (shown(k) && v !== '' && v !== undefined) spec[k] = v;
+  };
+  put('metric', f.metric.trim());
+  if (f.kind === 'threshold') put('aggregation', f.aggregation);
+  if (f.kind === 'threshold') put('op', f.op);
+  put('window', f.window);
+  put('threshold', f.threshold.trim() === '' ? undefined : Number(f.threshold));
+  put('for', f.for);
+  put('series_labels', selectorOf(seriesLabels));
+  put('restarts', Number(f.restarts));
+  put('within', f.within);
+  put('lookback', f.lookback);
+  if (f.kind === 'disk_full' && rule?.threshold === undefined && f.threshold === '90') delete spec.threshold;
+  const hosts = f.hosts
+    .split(/[\s,]+/)
+    .map((h) => h.trim())
+    .filter(Boolean);
+  if (hosts.length) spec.hosts = hosts;
+  const hl = selectorOf(hostLabels);
+  if (hl) spec.host_labels = hl;
+  return { spec: spec as unknown as RuleSpecInput, problem };
 }
 
-/** Create or edit one rule; the server checks it and says which field is wrong. */
+/** Create or edit one rule, its value previewed as it is written; the server checks it and says which field is wrong. */
 export function RuleEditor({ rule, channels, onDone }: { rule?: AlertRule; channels: string[]; onDone: () => void }) {
   const { t } = useI18n();
   const rest = Object.fromEntries(
     Object.entries(rule ?? {}).filter(([k]) => !(FORM_FIELDS as readonly string[]).includes(k) && !META.includes(k)),
   );
-  const [f, setF] = useState({
+  const [f, setF] = useState<Form>({
     name: rule?.name ?? '',
     kind: rule?.kind ?? 'threshold',
     severity: rule?.severity ?? 'warning',
@@ -59,180 +114,194 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: AlertRule; chann
     threshold: rule?.threshold === undefined ? '90' : String(rule.threshold),
     for: String(rule?.for ?? '5m'),
     hosts: (rule?.hosts ?? []).join(', '),
-    host_labels: selectorText(rule?.host_labels),
-    series_labels: selectorText(rule?.series_labels),
     channels: rule?.channels ?? [],
     restarts: String(rule?.restarts ?? 1),
     within: String(rule?.within ?? '24h'),
     lookback: String(rule?.lookback ?? '6h'),
   });
-  const [extra, setExtra] = useState(JSON.stringify(rest, null, 2));
+  // A selector that does not read as rows (hand-written text) stays text, under More settings.
+  const hostRows = filtersOf(rule?.host_labels);
+  const seriesRows = filtersOf(rule?.series_labels);
+  const [hostLabels, setHostLabels] = useState<LabelFilter[]>(hostRows ?? []);
+  const [seriesLabels, setSeriesLabels] = useState<LabelFilter[]>(seriesRows ?? []);
+  const [extra, setExtra] = useState(() => {
+    const kept: Record<string, unknown> = { ...rest };
+    if (!hostRows && rule?.host_labels !== undefined) kept.host_labels = rule.host_labels;
+    if (!seriesRows && rule?.series_labels !== undefined) kept.series_labels = rule.series_labels;
+    return Object.keys(kept).length ? JSON.stringify(kept, null, 2) : '';
+  });
   const [error, setError] = useState<string>();
-  const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
+  const [busy, setBusy] = useState(false);
+  const set = (k: keyof Form) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
   const shown = (k: string) => NEEDS[f.kind]?.includes(k);
+
+  const agents = useQuery({ queryKey: ['agents'], queryFn: fetchAgents, staleTime: 30_000 });
+  const hostLabelNames = useMemo(() => {
+    const names = new Set(HOST_NAMES);
+    for (const a of agents.data?.items ?? []) for (const k of Object.keys({ ...a.labels, ...a.trustedLabels })) names.add(k);
+    return [...names].sort();
+  }, [agents.data]);
+
+  const { spec, problem } = specOf(f, hostLabels, seriesLabels, extra, rule);
+  const unit = unitOfRule(spec);
+  const suffix = unitSuffix(unit);
+  const thresholdValue = Number(f.threshold);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setError(undefined);
-    let more: Record<string, unknown>;
-    try {
-      more = extra.trim() ? (JSON.parse(extra) as Record<string, unknown>) : {};
-    } catch (err) {
-      setError(t('alerts.moreNotJson', (err as Error).message));
+    if (problem) {
+      setError(t('alerts.moreNotJson', problem));
       return;
     }
-    const spec: Record<string, unknown> = { ...more, name: f.name, kind: f.kind, severity: f.severity, channels: f.channels };
-    const put = (k: string, v: unknown) => {
-      if (shown(k) && v !== '' && v !== undefined) spec[k] = v;
-    };
-    put('metric', f.metric);
-    if (f.kind === 'threshold') put('aggregation', f.aggregation);
-    if (f.kind === 'threshold') put('op', f.op);
-    put('window', f.window);
-    put('threshold', f.threshold === '' ? undefined : Number(f.threshold));
-    put('for', f.for);
-    put('series_labels', f.series_labels);
-    put('restarts', Number(f.restarts));
-    put('within', f.within);
-    put('lookback', f.lookback);
-    if (f.kind === 'disk_full' && rule?.threshold === undefined && f.threshold === '90') delete spec.threshold;
-    const hosts = f.hosts
-      .split(/[\s,]+/)
-      .map((h) => h.trim())
-      .filter(Boolean);
-    if (hosts.length) spec.hosts = hosts;
-    if (f.host_labels.trim()) spec.host_labels = f.host_labels.trim();
+    setBusy(true);
     try {
-      await saveRule(spec as unknown as RuleSpecInput, rule?.id);
+      await saveRule(spec, rule?.id);
       onDone();
     } catch (err) {
       setError((err as Error).message);
+    } finally {
+      setBusy(false);
     }
   }
 
   return (
-    <form className="alerts-form" onSubmit={submit} data-testid="rule-editor">
+    <form className="form-card alerts-form" onSubmit={submit} data-testid="rule-editor">
       <h3>{rule ? t('alerts.editRule', rule.name) : t('alerts.newRule')}</h3>
-      <div className="grid">
-        <label>
-          {t('alerts.field.name')} <input value={f.name} onChange={set('name')} required />
-        </label>
-        <label>
-          {t('alerts.field.kind')}
-          <select value={f.kind} onChange={set('kind')}>
+      <div className="form-grid">
+        <Field label={t('alerts.field.name')}>
+          <input value={f.name} onChange={set('name')} required data-field="name" />
+        </Field>
+        <Field label={t('alerts.field.kind')}>
+          <select value={f.kind} onChange={set('kind')} data-field="kind">
             {RULE_KINDS.map((k) => (
               <option key={k} value={k}>
                 {word(t, 'alerts.kind', k)}
               </option>
             ))}
           </select>
-        </label>
-        <label>
-          {t('alerts.field.severity')}
-          <select value={f.severity} onChange={set('severity')}>
-            {(['info', 'warning', 'critical'] as const).map((s) => (
+        </Field>
+        <Field label={t('alerts.field.severity')}>
+          <select value={f.severity} onChange={set('severity')} data-field="severity">
+            {SEVERITIES.map((s) => (
               <option key={s} value={s}>
                 {t(`alerts.severity.${s}`)}
               </option>
             ))}
           </select>
-        </label>
+        </Field>
         {shown('metric') ? (
-          <label>
-            {t('alerts.field.metric')} <input value={f.metric} onChange={set('metric')} placeholder={t('alerts.field.metricHint')} />
-          </label>
+          <Field label={t('alerts.field.metric')} className="field-metric">
+            <MetricPicker value={f.metric} onChange={(metric) => setF({ ...f, metric })} label={t('alerts.field.metric')} />
+          </Field>
         ) : null}
         {f.kind === 'threshold' ? (
           <>
-            <label>
-              {t('alerts.field.aggregation')}
-              <select value={f.aggregation} onChange={set('aggregation')}>
+            <Field label={t('alerts.field.aggregation')} help={t(`forms.agg.${f.aggregation as (typeof WINDOW_AGGREGATIONS)[number]}`)}>
+              <select value={f.aggregation} onChange={set('aggregation')} data-field="aggregation">
                 {WINDOW_AGGREGATIONS.map((a) => (
                   <option key={a}>{a}</option>
                 ))}
               </select>
-            </label>
-            <label>
-              {t('alerts.field.comparison')}
-              <select value={f.op} onChange={set('op')}>
+            </Field>
+            <Field label={t('alerts.field.comparison')}>
+              <select value={f.op} onChange={set('op')} data-field="op">
                 {COMPARISONS.map((c) => (
                   <option key={c}>{c}</option>
                 ))}
               </select>
-            </label>
+            </Field>
           </>
         ) : null}
         {shown('threshold') ? (
-          <label>
-            {t('alerts.field.threshold')} <input value={f.threshold} onChange={set('threshold')} inputMode="decimal" />
-          </label>
+          <Field
+            label={t('alerts.field.threshold')}
+            help={f.threshold.trim() !== '' && Number.isFinite(thresholdValue) ? formatValue(thresholdValue, unit) : undefined}
+            suffix={suffix ? <span data-testid="threshold-unit">{suffix}</span> : undefined}
+          >
+            <input value={f.threshold} onChange={set('threshold')} inputMode="decimal" data-field="threshold" />
+          </Field>
         ) : null}
         {shown('window') ? (
-          <label>
-            {t('alerts.field.window')} <input value={f.window} onChange={set('window')} placeholder="1m" />
-          </label>
+          <Field label={t('alerts.field.window')} help={t('forms.duration')}>
+            <input value={f.window} onChange={set('window')} placeholder="1m" data-field="window" />
+          </Field>
         ) : null}
         {shown('for') ? (
-          <label>
-            {t('alerts.field.for')} <input value={f.for} onChange={set('for')} placeholder="5m" />
-          </label>
+          <Field label={t('alerts.field.for')} help={t('forms.for')}>
+            <input value={f.for} onChange={set('for')} placeholder="5m" data-field="for" />
+          </Field>
         ) : null}
         {shown('restarts') ? (
-          <label>
-            {t('alerts.field.restarts')} <input value={f.restarts} onChange={set('restarts')} inputMode="numeric" />
-          </label>
+          <Field label={t('alerts.field.restarts')}>
+            <input value={f.restarts} onChange={set('restarts')} inputMode="numeric" data-field="restarts" />
+          </Field>
         ) : null}
         {shown('within') ? (
-          <label>
-            {t('alerts.field.within')} <input value={f.within} onChange={set('within')} />
-          </label>
+          <Field label={t('alerts.field.within')}>
+            <input value={f.within} onChange={set('within')} data-field="within" />
+          </Field>
         ) : null}
         {shown('lookback') ? (
-          <label>
-            {t('alerts.field.lookback')} <input value={f.lookback} onChange={set('lookback')} />
-          </label>
+          <Field label={t('alerts.field.lookback')}>
+            <input value={f.lookback} onChange={set('lookback')} data-field="lookback" />
+          </Field>
         ) : null}
-        <label>
-          {t('alerts.field.hosts')} <input value={f.hosts} onChange={set('hosts')} placeholder={t('alerts.field.hostsHint')} />
-        </label>
-        <label>
-          {t('alerts.field.hostLabels')} <input value={f.host_labels} onChange={set('host_labels')} placeholder='{env="prod"}' />
-        </label>
+        <Field label={t('alerts.field.hosts')} help={t('alerts.field.hostsHint')}>
+          <input value={f.hosts} onChange={set('hosts')} data-field="hosts" list="rule-hosts" />
+        </Field>
+        <datalist id="rule-hosts">
+          {(agents.data?.items ?? []).map((a) => (
+            <option key={a.id} value={a.hostname} />
+          ))}
+        </datalist>
+      </div>
+      <div className="form-grid two">
+        <LabelFilters
+          legend={t('alerts.field.hostLabels')}
+          rows={hostLabels}
+          onChange={setHostLabels}
+          names={hostLabelNames}
+          testid="host-labels"
+        />
         {shown('series_labels') ? (
-          <label>
-            {t('alerts.field.seriesLabels')}{' '}
-            <input value={f.series_labels} onChange={set('series_labels')} placeholder='{mountpoint="/"}' />
-          </label>
+          <LabelFilters legend={t('alerts.field.seriesLabels')} rows={seriesLabels} onChange={setSeriesLabels} testid="series-labels" />
         ) : null}
       </div>
-      <fieldset>
+      <fieldset className="fields">
         <legend>{t('alerts.field.channels')}</legend>
-        {channels.length === 0 ? <span className="sub">{t('alerts.noChannels')}</span> : null}
-        {channels.map((c) => (
-          <label key={c} className="check">
-            <input
-              type="checkbox"
-              checked={f.channels.includes(c)}
-              onChange={(e) => setF({ ...f, channels: e.target.checked ? [...f.channels, c] : f.channels.filter((x) => x !== c) })}
-            />
-            {c}
-          </label>
-        ))}
+        {channels.length === 0 ? <span className="field-help">{t('alerts.noChannels')}</span> : null}
+        <div className="btn-row">
+          {channels.map((c) => (
+            <label key={c} className="check">
+              <input
+                type="checkbox"
+                checked={f.channels.includes(c)}
+                onChange={(e) => setF({ ...f, channels: e.target.checked ? [...f.channels, c] : f.channels.filter((x) => x !== c) })}
+              />
+              {c}
+            </label>
+          ))}
+        </div>
       </fieldset>
-      <label className="wide">
-        {t('alerts.moreSettings')}
-        <textarea value={extra} onChange={(e) => setExtra(e.target.value)} rows={5} spellCheck={false} />
-      </label>
-      {error ? (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      ) : null}
-      <div className="buttons">
-        <button type="submit">{t('alerts.save')}</button>
-        <button type="button" onClick={onDone}>
-          {t('alerts.cancel')}
-        </button>
+      <details className="more" open={extra.trim() !== ''}>
+        <summary>{t('alerts.moreSettings')}</summary>
+        <textarea
+          aria-label={t('alerts.moreSettings')}
+          value={extra}
+          onChange={(e) => setExtra(e.target.value)}
+          rows={5}
+          spellCheck={false}
+          placeholder='{"description": "…", "labels": {"team": "ops"}}'
+        />
+      </details>
+      {problem ? null : <RulePreview spec={{ ...spec, name: spec.name.trim() || 'preview' }} />}
+      <FormMessage error={error} />
+      <div className="btn-row">
+        <Button type="submit" variant="primary" busy={busy}>
+          {t('alerts.save')}
+        </Button>
+        <Button onClick={onDone}>{t('alerts.cancel')}</Button>
       </div>
     </form>
   );

@@ -5,17 +5,16 @@ import type {
   AlertHistoryEntry,
   AlertRule,
   AlertSilence,
+  ChannelKindList,
   ChannelSpecInput,
   ChannelTest,
   Delivery,
+  RulePreview,
   RuleSpecInput,
   SilenceSpecInput,
 } from '@falconet/protocol/api';
 import { request } from '../http.ts';
-
-/** The channel types the form offers, each with a starting point for its JSON (the server's alerts/channels). */
-export const CHANNEL_TYPES = ['webhook', 'email', 'slack', 'telegram', 'dingtalk', 'feishu', 'wecom'] as const;
-export type ChannelType = (typeof CHANNEL_TYPES)[number];
+import { formatValue, unitOfRule } from './units.ts';
 
 const id = (x: string) => encodeURIComponent(x);
 
@@ -35,22 +34,9 @@ export const listSilences = () => request<{ items: AlertSilence[] }>('GET', '/ap
 export const createSilence = (spec: SilenceSpecInput) => request<AlertSilence>('POST', '/api/alerts/silences', spec);
 export const deleteSilence = (silenceId: string) => request<void>('DELETE', `/api/alerts/silences/${id(silenceId)}`);
 export const listHistory = () => request<{ items: AlertHistoryEntry[] }>('GET', '/api/alerts/history?limit=300');
+export const previewRule = (spec: RuleSpecInput) => request<RulePreview>('POST', '/api/alerts/preview', spec);
+export const listChannelKinds = () => request<ChannelKindList>('GET', '/api/alerts/channel-kinds');
 export const listDeliveries = () => request<{ items: Delivery[] }>('GET', '/api/alerts/notifications?limit=300');
-
-/** What each channel type needs, as a starting point for the form's JSON. */
-export const CHANNEL_TEMPLATES: Record<ChannelType, Record<string, unknown>> = {
-  webhook: { url: 'https://example.com/hook', secret: '' },
-  email: {
-    smtp: { host: 'smtp.example.com', port: 587, username: '', password: '' },
-    from: 'falconet@example.com',
-    to: ['ops@example.com'],
-  },
-  slack: { url: 'https://hooks.slack.com/services/T000/B000/XXXX' },
-  telegram: { bot_token: '123456:ABC', chat_id: '-1001234567890' },
-  dingtalk: { url: 'https://oapi.dingtalk.com/robot/send?access_token=TOKEN', secret: 'SEC...' },
-  feishu: { url: 'https://open.feishu.cn/open-apis/bot/v2/hook/TOKEN', secret: '' },
-  wecom: { url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY' },
-};
 
 /** One line that says what a rule watches. */
 export function describeRule(r: RuleSpecInput): string {
@@ -66,6 +52,6 @@ export function describeRule(r: RuleSpecInput): string {
     case 'disk_full':
       return `${r.metric ?? 'node_filesystem_avail_bytes'} full within ${r.within ?? '24h'}`;
     default:
-      return `${r.aggregation ?? 'avg'}(${r.metric}[${r.window ?? '1m'}]) ${r.op ?? '>'} ${r.threshold}`;
+      return `${r.aggregation ?? 'avg'}(${r.metric}[${r.window ?? '1m'}]) ${r.op ?? '>'} ${formatValue(r.threshold, unitOfRule(r))}`;
   }
 }

@@ -1,4 +1,5 @@
 import { useI18n, word } from '../i18n.tsx';
+import { Button } from '../ui/Button.tsx';
 import { useSession } from './AuthGate.tsx';
 import { signOut } from './client.ts';
 
@@ -17,15 +18,16 @@ export function AccountMenu() {
   return (
     <span className="account" data-testid="account-menu">
       <span>{t('auth.whoami', session.user.name, word(t, 'auth.role', session.user.role))}</span>
-      <button
-        type="button"
+      <Button
+        small
+        className="signout"
         data-testid="signout"
         onClick={() => {
           signOut().finally(() => location.assign('/'));
         }}
       >
         {t('auth.signOut')}
-      </button>
+      </Button>
     </span>
   );
 }

@@ -4,7 +4,6 @@ import { createContext, type ReactNode, useCallback, useContext, useEffect, useS
 import { ApiError } from '../http.ts';
 import { useI18n } from '../i18n.tsx';
 import { fetchSession } from './client.ts';
-import { SettingsPage } from './SettingsPage.tsx';
 import { SetupPage } from './SetupPage.tsx';
 import { SignInPage } from './SignInPage.tsx';
 import './auth.css';
@@ -17,8 +16,8 @@ export function useSession(): Session | undefined {
 
 /**
  * Stands in front of the dashboard: asks the server who the browser is, shows the sign-in page
- * when nobody is, the first-run setup page at /setup, the settings page at /settings, and the
- * dashboard otherwise. Any query answered 401 (a session that ended) sends it back to sign-in.
+ * when nobody is, the first-run setup page at /setup, and the dashboard (settings included, inside
+ * its shell) otherwise. Any query answered 401 (a session that ended) sends it back to sign-in.
  */
 export function AuthGate({ children }: { children: ReactNode }) {
   const { t } = useI18n();
@@ -50,7 +49,5 @@ export function AuthGate({ children }: { children: ReactNode }) {
   const path = location.pathname;
   if (path === '/setup') return <SetupPage mode={state.mode} />;
   if (state.mode === 'signed-out') return <SignInPage />;
-  return (
-    <SessionContext.Provider value={state}>{path === '/settings' ? <SettingsPage session={state} /> : children}</SessionContext.Provider>
-  );
+  return <SessionContext.Provider value={state}>{children}</SessionContext.Provider>;
 }

@@ -3,6 +3,8 @@ import { ROLES } from '@falconet/protocol/api/enums';
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { dateTime, type Lang, type Translate, useI18n, withNodes, word } from '../i18n.tsx';
 import { RecordsTable } from '../RecordsTable.tsx';
+import { Button } from '../ui/Button.tsx';
+import { Field, FormMessage } from '../ui/Field.tsx';
 import {
   changePassword,
   createToken,
@@ -23,34 +25,29 @@ export function SettingsPage({ session }: { session: Session }) {
   const { t } = useI18n();
   const admin = session.user?.role === 'admin';
   return (
-    <div className="app">
-      <header>
-        <a href="/" className="brand">
-          Falconet
-        </a>
-        <span className="account">{session.user ? t('auth.whoami', session.user.name, roleText(t, session.user.role)) : null}</span>
-      </header>
-      <main className="settings">
-        <h1>{t('settings.title')}</h1>
-        {session.user?.kind === 'session' ? <PasswordForm /> : null}
-        {admin ? (
-          <>
-            <UsersSection self={session.user?.name ?? ''} />
-            <TokensSection />
-            <AuditSection />
-          </>
-        ) : null}
-      </main>
-    </div>
+    <section className="settings" data-testid="settings-page">
+      <h1>{t('settings.title')}</h1>
+      {session.user?.kind === 'session' ? <PasswordForm /> : null}
+      {admin ? (
+        <>
+          <UsersSection self={session.user?.name ?? ''} />
+          <TokensSection />
+          <AuditSection />
+        </>
+      ) : null}
+    </section>
   );
 }
 
-function useAction(): [string | undefined, string | undefined, (what: () => Promise<unknown>, ok?: string) => Promise<boolean>] {
+/** An action's error, notice and whether it is under way (for the button's busy state). */
+function useAction(): [string | undefined, string | undefined, (what: () => Promise<unknown>, ok?: string) => Promise<boolean>, boolean] {
   const [error, setError] = useState<string>();
   const [notice, setNotice] = useState<string>();
+  const [busy, setBusy] = useState(false);
   const run = useCallback(async (what: () => Promise<unknown>, ok?: string) => {
     setError(undefined);
     setNotice(undefined);
+    setBusy(true);
     try {
       await what();
       if (ok) setNotice(ok);
@@ -58,29 +55,20 @@ function useAction(): [string | undefined, string | undefined, (what: () => Prom
     } catch (err) {
       setError((err as Error).message);
       return false;
+    } finally {
+      setBusy(false);
     }
   }, []);
-  return [error, notice, run];
+  return [error, notice, run, busy];
 }
 
-function Messages({ error, notice }: { error: string | undefined; notice: string | undefined }) {
-  return (
-    <>
-      {error ? (
-        <p role="alert" className="auth-error">
-          {error}
-        </p>
-      ) : null}
-      {notice ? <p className="auth-notice">{notice}</p> : null}
-    </>
-  );
-}
+const Messages = FormMessage;
 
 function PasswordForm() {
   const { t } = useI18n();
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
-  const [error, notice, run] = useAction();
+  const [error, notice, run, busy] = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     if (await run(() => changePassword(current, next), t('settings.password.changed'))) {
@@ -91,26 +79,20 @@ function PasswordForm() {
   return (
     <section>
       <h2>{t('settings.password.title')}</h2>
-      <form className="inline" onSubmit={submit}>
-        <input
-          type="password"
-          placeholder={t('settings.password.current')}
-          aria-label={t('settings.password.current')}
-          autoComplete="current-password"
-          value={current}
-          onChange={(e) => setCurrent(e.target.value)}
-          required
-        />
-        <input
-          type="password"
-          placeholder={t('settings.password.new')}
-          aria-label={t('settings.password.new')}
-          autoComplete="new-password"
-          value={next}
-          onChange={(e) => setNext(e.target.value)}
-          required
-        />
-        <button type="submit">{t('settings.password.change')}</button>
+      <form className="form-card inline-form" onSubmit={submit}>
+        <div className="form-grid">
+          <Field label={t('settings.password.current')}>
+            <input type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required />
+          </Field>
+          <Field label={t('settings.password.new')}>
+            <input type="password" autoComplete="new-password" value={next} onChange={(e) => setNext(e.target.value)} required />
+          </Field>
+        </div>
+        <div className="btn-row">
+          <Button type="submit" variant="primary" busy={busy}>
+            {t('settings.password.change')}
+          </Button>
+        </div>
       </form>
       <Messages error={error} notice={notice} />
     </section>
@@ -123,7 +105,7 @@ function UsersSection({ self }: { self: string }) {
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('viewer');
   const [password, setPassword] = useState('');
-  const [error, notice, run] = useAction();
+  const [error, notice, run, busy] = useAction();
   const load = useCallback(() => run(async () => setUsers((await listUsers()).items)), [run]);
   useEffect(() => {
     load();
@@ -175,46 +157,45 @@ function UsersSection({ self }: { self: string }) {
             <td>{when(lang, u.createdMs)}</td>
             <td className="actions">
               {u.lockedUntilMs > Date.now() ? (
-                <button type="button" onClick={() => change(() => updateUser(u.name, { unlock: true }))}>
+                <Button small onClick={() => change(() => updateUser(u.name, { unlock: true }))}>
                   {t('settings.users.unlock')}
-                </button>
+                </Button>
               ) : null}
-              <button type="button" onClick={() => change(() => updateUser(u.name, { disabled: !u.disabled }))}>
+              <Button small onClick={() => change(() => updateUser(u.name, { disabled: !u.disabled }))}>
                 {u.disabled ? t('settings.users.enable') : t('settings.users.disable')}
-              </button>
+              </Button>
               {u.name === self ? null : (
-                <button
-                  type="button"
+                <Button
+                  small
+                  variant="danger"
                   onClick={() => {
                     if (confirm(t('settings.users.confirmRemove', u.name))) change(() => deleteUser(u.name));
                   }}
                 >
                   {t('settings.users.remove')}
-                </button>
+                </Button>
               )}
             </td>
           </tr>
         )}
       />
-      <form className="inline" onSubmit={add} data-testid="new-user">
-        <input
-          placeholder={t('settings.field.name')}
-          aria-label={t('settings.field.name')}
-          value={name}
-          onChange={(e) => setName(e.target.value)}
-          required
-        />
-        <RoleSelect value={role} onChange={setRole} />
-        <input
-          type="password"
-          placeholder={t('settings.field.password')}
-          aria-label={t('settings.field.password')}
-          autoComplete="new-password"
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
-          required
-        />
-        <button type="submit">{t('settings.users.add')}</button>
+      <form className="form-card" onSubmit={add} data-testid="new-user">
+        <div className="form-grid">
+          <Field label={t('settings.field.name')}>
+            <input value={name} onChange={(e) => setName(e.target.value)} required />
+          </Field>
+          <Field label={t('settings.field.role')}>
+            <RoleSelect value={role} onChange={setRole} />
+          </Field>
+          <Field label={t('settings.field.password')}>
+            <input type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
+          </Field>
+        </div>
+        <div className="btn-row">
+          <Button type="submit" variant="primary" busy={busy}>
+            {t('settings.users.add')}
+          </Button>
+        </div>
       </form>
       <Messages error={error} notice={notice} />
     </section>
@@ -224,7 +205,7 @@ function UsersSection({ self }: { self: string }) {
 function RoleSelect({ value, onChange }: { value: Role; onChange(r: Role): void }) {
   const { t } = useI18n();
   return (
-    <select aria-label={t('settings.field.role')} value={value} onChange={(e) => onChange(e.target.value as Role)}>
+    <select value={value} onChange={(e) => onChange(e.target.value as Role)}>
       {ROLES.map((r) => (
         <option key={r} value={r}>
           {roleText(t, r)}
@@ -242,7 +223,7 @@ function TokensSection() {
   const [scopes, setScopes] = useState('*');
   const [expires, setExpires] = useState('90d');
   const [secret, setSecret] = useState<string>();
-  const [error, notice, run] = useAction();
+  const [error, notice, run, busy] = useAction();
   const load = useCallback(() => run(async () => setTokens((await listTokens()).items)), [run]);
   useEffect(() => {
     load();
@@ -300,43 +281,41 @@ function TokensSection() {
             <td>{when(lang, tok.lastUsedMs)}</td>
             <td className="actions">
               {tok.revokedMs ? null : (
-                <button
-                  type="button"
+                <Button
+                  small
+                  variant="danger"
                   onClick={async () => {
                     await run(() => revokeToken(tok.id), t('settings.tokens.revokedNotice', tok.name));
                     load();
                   }}
                 >
                   {t('settings.tokens.revoke')}
-                </button>
+                </Button>
               )}
             </td>
           </tr>
         )}
       />
-      <form className="inline" onSubmit={add} data-testid="new-token">
-        <input
-          placeholder={t('settings.field.name')}
-          aria-label={t('settings.field.name')}
-          value={name}
-          onChange={(e) => setName(e.target.value)}
-          required
-        />
-        <RoleSelect value={role} onChange={setRole} />
-        <input
-          placeholder={t('settings.field.scopes')}
-          aria-label={t('settings.field.scopes')}
-          value={scopes}
-          onChange={(e) => setScopes(e.target.value)}
-        />
-        <input
-          placeholder={t('settings.field.expires')}
-          aria-label={t('settings.field.expires')}
-          value={expires}
-          onChange={(e) => setExpires(e.target.value)}
-          size={6}
-        />
-        <button type="submit">{t('settings.tokens.create')}</button>
+      <form className="form-card" onSubmit={add} data-testid="new-token">
+        <div className="form-grid">
+          <Field label={t('settings.field.name')}>
+            <input value={name} onChange={(e) => setName(e.target.value)} required />
+          </Field>
+          <Field label={t('settings.field.role')}>
+            <RoleSelect value={role} onChange={setRole} />
+          </Field>
+          <Field label={t('settings.field.scopes')}>
+            <input value={scopes} onChange={(e) => setScopes(e.target.value)} />
+          </Field>
+          <Field label={t('settings.field.expires')}>
+            <input value={expires} onChange={(e) => setExpires(e.target.value)} size={6} />
+          </Field>
+        </div>
+        <div className="btn-row">
+          <Button type="submit" variant="primary" busy={busy}>
+            {t('settings.tokens.create')}
+          </Button>
+        </div>
       </form>
       <Messages error={error} notice={notice} />
     </section>

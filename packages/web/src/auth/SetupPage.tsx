@@ -1,6 +1,9 @@
 import type { Session } from '@falconet/protocol/api';
 import { type FormEvent, useState } from 'react';
 import { useI18n, withNodes } from '../i18n.tsx';
+import { Button } from '../ui/Button.tsx';
+import { Field, FormMessage } from '../ui/Field.tsx';
+import { usePageTitle } from '../ui/title.ts';
 import { setUp } from './client.ts';
 
 /** First run: the link printed on the server's console carries a one-time token in its fragment. */
@@ -11,6 +14,8 @@ export function SetupPage({ mode }: { mode: Session['mode'] }) {
   const [password, setPassword] = useState('');
   const [again, setAgain] = useState('');
   const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  usePageTitle(t('auth.setup.title'));
 
   if (mode !== 'setup') {
     return (
@@ -35,11 +40,13 @@ export function SetupPage({ mode }: { mode: Session['mode'] }) {
       setError(t('auth.setup.differ'));
       return;
     }
+    setBusy(true);
     try {
       await setUp(token, name, password);
       location.replace('/');
     } catch (err) {
       setError((err as Error).message);
+      setBusy(false);
     }
   };
 
@@ -47,27 +54,20 @@ export function SetupPage({ mode }: { mode: Session['mode'] }) {
     <div className="auth-page">
       <form className="auth-card" onSubmit={submit} data-testid="setup-form">
         <h1>{t('auth.setup.title')}</h1>
-        {token ? null : <p className="auth-error">{t('auth.setup.needsLink')}</p>}
-        <label>
-          {t('auth.name')}
+        {token ? null : <p className="form-error">{t('auth.setup.needsLink')}</p>}
+        <Field label={t('auth.name')}>
           <input autoComplete="username" value={name} onChange={(e) => setName(e.target.value)} required />
-        </label>
-        <label>
-          {t('auth.password')}
+        </Field>
+        <Field label={t('auth.password')}>
           <input type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
-        </label>
-        <label>
-          {t('auth.again')}
+        </Field>
+        <Field label={t('auth.again')}>
           <input type="password" autoComplete="new-password" value={again} onChange={(e) => setAgain(e.target.value)} required />
-        </label>
-        {error ? (
-          <p role="alert" className="auth-error">
-            {error}
-          </p>
-        ) : null}
-        <button type="submit" disabled={!token}>
+        </Field>
+        <FormMessage error={error} />
+        <Button type="submit" variant="primary" busy={busy} disabled={!token}>
           {t('auth.setup.submit')}
-        </button>
+        </Button>
       </form>
     </div>
   );

@@ -1,5 +1,8 @@
 import { type FormEvent, useState } from 'react';
 import { useI18n } from '../i18n.tsx';
+import { Button } from '../ui/Button.tsx';
+import { Field, FormMessage } from '../ui/Field.tsx';
+import { usePageTitle } from '../ui/title.ts';
 import { signIn } from './client.ts';
 
 export function SignInPage() {
@@ -8,6 +11,7 @@ export function SignInPage() {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
+  usePageTitle(t('auth.signIn'));
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -27,12 +31,10 @@ export function SignInPage() {
     <div className="auth-page">
       <form className="auth-card" onSubmit={submit} data-testid="signin-form">
         <h1>Falconet</h1>
-        <label>
-          {t('auth.name')}
+        <Field label={t('auth.name')}>
           <input data-testid="signin-name" autoComplete="username" value={name} onChange={(e) => setName(e.target.value)} required />
-        </label>
-        <label>
-          {t('auth.password')}
+        </Field>
+        <Field label={t('auth.password')}>
           <input
             data-testid="signin-password"
             type="password"
@@ -41,15 +43,11 @@ export function SignInPage() {
             onChange={(e) => setPassword(e.target.value)}
             required
           />
-        </label>
-        {error ? (
-          <p role="alert" className="auth-error" data-testid="signin-error">
-            {error}
-          </p>
-        ) : null}
-        <button type="submit" disabled={busy} data-testid="signin-submit">
+        </Field>
+        <FormMessage error={error} testid="signin-error" />
+        <Button type="submit" variant="primary" busy={busy} data-testid="signin-submit">
           {t('auth.signIn')}
-        </button>
+        </Button>
       </form>
     </div>
   );

@@ -1,12 +1,24 @@
-import type { Task, TaskAgentHealth, TaskAgents, TaskAuditEntry, TaskLiveMessage, TaskOutput, TaskRun } from '@falconet/protocol/api';
+import type {
+  RunStatus,
+  Task,
+  TaskAgentHealth,
+  TaskAgents,
+  TaskAuditEntry,
+  TaskLiveMessage,
+  TaskOutput,
+  TaskRun,
+} from '@falconet/protocol/api';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { fetchAgents } from '../api.ts';
 import { dateTime, type Lang, type Translate, useI18n, word } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
-import { commandLine, createTask, fetchAudit, fetchHealth, fetchOutput, fetchTask, fetchTasks, parseLabels, taskAction } from './api.ts';
-import './tasks.css';
 import { RecordsTable } from '../RecordsTable.tsx';
+import { Button } from '../ui/Button.tsx';
+import { Field, FormMessage } from '../ui/Field.tsx';
+import { type AgentChoice, AgentPicker, targetOf } from './AgentPicker.tsx';
+import { commandLine, createTask, fetchAudit, fetchHealth, fetchOutput, fetchTask, fetchTasks, taskAction } from './api.ts';
+import './tasks.css';
 
 const time = (lang: Lang, ms: number | null | undefined) => dateTime(lang, ms);
 const statusText = (t: Translate, s: string) => word(t, 'tasks.status', s);
@@ -20,6 +32,9 @@ export function TasksPage({ path, go, live }: { path: string; go(path: string): 
     </section>
   );
 }
+
+/** Run outcomes that did not succeed: each shown in its own colour, with its reason. */
+const UNHAPPY: readonly RunStatus[] = ['failed', 'refused', 'timeout', 'undeliverable', 'interrupted', 'cancelled'];
 
 function useHostnames(): (id: string) => string {
   const agents = useQuery({ queryKey: ['agents'], queryFn: fetchAgents, refetchInterval: 30_000 });
@@ -92,8 +107,8 @@ function NewTaskForm({ onCreated }: { onCreated(t: Task): void }) {
   const { t } = useI18n();
   const [command, setCommand] = useState('');
   const [args, setArgs] = useState('');
-  const [targetKind, setTargetKind] = useState<'labels' | 'agents'>('labels');
-  const [target, setTarget] = useState('');
+  const agents = useQuery({ queryKey: ['agents'], queryFn: fetchAgents, refetchInterval: 30_000 });
+  const [choice, setChoice] = useState<AgentChoice>({ agents: [], labels: {} });
   const [schedule, setSchedule] = useState('');
   const [timezone, setTimezone] = useState('');
   const [timeout, setTimeoutSec] = useState('');
@@ -105,15 +120,7 @@ function NewTaskForm({ onCreated }: { onCreated(t: Task): void }) {
     setError('');
     setBusy(true);
     try {
-      const chosen =
-        targetKind === 'labels'
-          ? { labels: parseLabels(target) }
-          : {
-              agents: target
-                .split(/[\s,]+/)
-                .map((s) => s.trim())
-                .filter(Boolean),
-            };
+      const chosen = targetOf(agents.data?.items ?? [], choice);
       const { task } = await createTask({
         command: command.trim(),
         // One argument per line: nothing is split or quoted behind the user's back.
@@ -132,56 +139,36 @@ function NewTaskForm({ onCreated }: { onCreated(t: Task): void }) {
   };
 
   return (
-    <form className="task-form" onSubmit={submit} aria-label={t('tasks.form')}>
-      <label>
-        {t('tasks.command')}
+    <form className="form-card task-form" onSubmit={submit} aria-label={t('tasks.form')}>
+      <Field label={t('tasks.command')}>
         <input name="command" value={command} onChange={(e) => setCommand(e.target.value)} placeholder="/usr/bin/uptime" required />
-      </label>
-      <label>
-        {t('tasks.args')}
+      </Field>
+      <Field label={t('tasks.args')}>
         <textarea name="args" rows={2} value={args} onChange={(e) => setArgs(e.target.value)} />
-      </label>
-      <fieldset>
-        <legend>{t('tasks.agents')}</legend>
-        <label className="inline">
-          <input type="radio" name="target-kind" checked={targetKind === 'labels'} onChange={() => setTargetKind('labels')} />{' '}
-          {t('tasks.byLabels')}
-        </label>
-        <label className="inline">
-          <input type="radio" name="target-kind" checked={targetKind === 'agents'} onChange={() => setTargetKind('agents')} />{' '}
-          {t('tasks.byId')}
-        </label>
-        <input
-          name="target"
-          aria-label={targetKind === 'labels' ? t('tasks.labels') : t('tasks.agentIds')}
-          value={target}
-          onChange={(e) => setTarget(e.target.value)}
-          placeholder={targetKind === 'labels' ? 'role=web, zone=a' : t('tasks.agentIdsHint')}
-          required
-        />
-      </fieldset>
-      <div className="row">
-        <label>
-          {t('tasks.schedule')}
+      </Field>
+      <AgentPicker agents={agents.data?.items ?? []} value={choice} onChange={setChoice} />
+      <div className="form-grid">
+        <Field label={t('tasks.schedule')}>
           <input name="schedule" value={schedule} onChange={(e) => setSchedule(e.target.value)} placeholder="*/5 * * * *" />
-        </label>
-        <label>
-          {t('tasks.timezone')}
+        </Field>
+        <Field label={t('tasks.timezone')}>
           <input name="timezone" value={timezone} onChange={(e) => setTimezone(e.target.value)} placeholder="Europe/Berlin" />
-        </label>
-        <label>
-          {t('tasks.timeout')}
+        </Field>
+        <Field label={t('tasks.timeout')}>
           <input name="timeout" type="number" min="0" value={timeout} onChange={(e) => setTimeoutSec(e.target.value)} />
-        </label>
+        </Field>
       </div>
-      {error ? (
-        <p role="alert" className="error" data-testid="task-error">
-          {error}
-        </p>
-      ) : null}
-      <button type="submit" disabled={busy}>
-        {schedule.trim() ? t('tasks.scheduleButton') : t('tasks.run')}
-      </button>
+      <FormMessage error={error || undefined} testid="task-error" />
+      <div className="btn-row">
+        <Button
+          type="submit"
+          variant="primary"
+          busy={busy}
+          disabled={choice.agents.length === 0 && Object.keys(choice.labels).length === 0}
+        >
+          {schedule.trim() ? t('tasks.scheduleButton') : t('tasks.run')}
+        </Button>
+      </div>
     </form>
   );
 }
@@ -316,26 +303,23 @@ function TaskDetail({ id, live, go }: { id: string; live: LiveConnection; go(pat
             ({task.agentIds.length}) · {t('tasks.detail.by', task.createdBy)} · {time(lang, task.createdMs)}
             {task.backend === 'etcd' ? ` · ${t('tasks.detail.etcd')}` : ''}
           </p>
-          <div className="task-actions">
+          <RunSummary runs={ordered.map((s) => s.run)} />
+          <div className="task-actions btn-row">
             {task.kind === 'run' && task.status === 'active' ? (
-              <button type="button" onClick={() => void act('cancel')}>
+              <Button variant="danger" onClick={() => void act('cancel')}>
                 {t('tasks.cancel')}
-              </button>
+              </Button>
             ) : null}
             {task.kind === 'cron' && task.status === 'active' ? (
-              <button type="button" onClick={() => void act('pause')}>
-                {t('tasks.pause')}
-              </button>
+              <Button onClick={() => void act('pause')}>{t('tasks.pause')}</Button>
             ) : null}
             {task.kind === 'cron' && task.status === 'paused' ? (
-              <button type="button" onClick={() => void act('resume')}>
-                {t('tasks.resume')}
-              </button>
+              <Button onClick={() => void act('resume')}>{t('tasks.resume')}</Button>
             ) : null}
             {task.kind === 'cron' && task.status !== 'deleted' ? (
-              <button type="button" onClick={() => void act('delete')}>
+              <Button variant="danger" onClick={() => void act('delete')}>
                 {t('tasks.delete')}
-              </button>
+              </Button>
             ) : null}
           </div>
         </>
@@ -349,6 +333,23 @@ function TaskDetail({ id, live, go }: { id: string; live: LiveConnection; go(pat
       </div>
       <AuditLog live={live} taskId={id} />
     </>
+  );
+}
+
+/** How the task's runs ended, per outcome, each in its colour: a finished task is not a success when its runs were refused. */
+function RunSummary({ runs }: { runs: TaskRun[] }) {
+  const { t } = useI18n();
+  const counts = new Map<RunStatus, number>();
+  for (const r of runs) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  if (counts.size === 0) return null;
+  return (
+    <p className="run-summary" data-testid="run-summary">
+      {[...counts].map(([status, n]) => (
+        <span key={status} className={`run-status ${status}`} data-status={status}>
+          {n} {statusText(t, status)}
+        </span>
+      ))}
+    </p>
   );
 }
 
@@ -369,18 +370,23 @@ function RunPanel({ state, hostname }: { state: RunState; hostname: string }) {
         </span>
         {run.exitCode !== null ? <span data-testid="run-exit">{t('tasks.exit', run.exitCode)}</span> : null}
         {run.scheduledMs ? <span className="sub">{t('tasks.scheduledAt', time(lang, run.scheduledMs))}</span> : null}
-        {run.reason ? <span className="sub">{run.reason}</span> : null}
+        {run.reason && !UNHAPPY.includes(run.status) ? <span className="sub">{run.reason}</span> : null}
       </header>
-      <pre data-testid="run-output">
-        {text.map((r) => (
-          <span key={r.seq} className={r.stream}>
-            {r.data}
-          </span>
-        ))}
-      </pre>
-      {run.message && (run.status === 'refused' || run.status === 'undeliverable' || run.reason) ? (
-        <p className="run-message">{run.message}</p>
+      {UNHAPPY.includes(run.status) && (run.message || run.reason) ? (
+        <p className={`run-reason ${run.status}`} data-testid="run-reason">
+          {t('forms.run.reason', run.message || run.reason)}
+        </p>
       ) : null}
+      {text.length > 0 || !run.endedMs ? (
+        <pre data-testid="run-output">
+          {text.map((r) => (
+            <span key={r.seq} className={r.stream}>
+              {r.data}
+            </span>
+          ))}
+        </pre>
+      ) : null}
+      {run.message && run.reason && !UNHAPPY.includes(run.status) ? <p className="run-message">{run.message}</p> : null}
     </article>
   );
 }

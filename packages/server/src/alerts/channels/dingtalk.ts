@@ -5,11 +5,10 @@ import { type ChannelSettings, defineChannel, httpUrl, type SenderOptions } from
 import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
 const fields = {
-  url: httpUrl,
-  /** The robot's signing secret (SEC...), when its security setting is "sign". */
-  secret: z.string().max(500).optional(),
-  at_mobiles: z.array(z.string().max(50)).max(50).optional(),
-  at_all: z.boolean().optional(),
+  url: httpUrl.describe("The robot's webhook URL, with its access_token."),
+  secret: z.string().max(500).optional().describe('The robot\'s signing secret (SEC...), when its security setting is "sign".'),
+  at_mobiles: z.array(z.string().max(50)).max(50).optional().describe('Mobile numbers to @mention.'),
+  at_all: z.boolean().optional().describe('@mention everyone in the group.'),
 };
 type Spec = ChannelSettings<'dingtalk', typeof fields>;
 

@@ -8,19 +8,20 @@ import { type ChannelSender, DeliveryError, networkOutcome, OUTCOME } from './ht
 const fields = {
   smtp: z
     .object({
-      host: z.string().min(1).max(253),
-      port: z.number().int().min(1).max(65535).default(587),
-      /** TLS from the first byte (port 465); otherwise STARTTLS is used when the server offers it. */
-      secure: z.boolean().default(false),
-      require_tls: z.boolean().default(false),
-      username: z.string().max(500).optional(),
-      password: z.string().max(500).optional(),
-      /** Accept a certificate that does not verify (a test relay); never for a real one. */
-      tls_insecure: z.boolean().default(false),
+      host: z.string().min(1).max(253).describe('The SMTP relay, e.g. smtp.example.com.'),
+      port: z.number().int().min(1).max(65535).default(587).describe('587 for STARTTLS, 465 for TLS from the first byte.'),
+      secure: z
+        .boolean()
+        .default(false)
+        .describe('TLS from the first byte (port 465); otherwise STARTTLS is used when the server offers it.'),
+      require_tls: z.boolean().default(false).describe('Refuse to send unless STARTTLS succeeds.'),
+      username: z.string().max(500).optional().describe('The SMTP user, when the relay asks for one.'),
+      password: z.string().max(500).optional().describe("The SMTP user's password."),
+      tls_insecure: z.boolean().default(false).describe('Accept a certificate that does not verify (a test relay); never for a real one.'),
     })
     .strict(),
-  from: z.string().min(3).max(500),
-  to: z.array(z.string().min(3).max(500)).min(1).max(100),
+  from: z.string().min(3).max(500).describe('The sender address, e.g. falconet@example.com.'),
+  to: z.array(z.string().min(3).max(500)).min(1).max(100).describe('Recipient addresses.'),
 };
 type EmailSpec = ChannelSettings<'email', typeof fields>;
 

@@ -5,9 +5,8 @@ import { type ChannelSettings, defineChannel, httpUrl, type SenderOptions } from
 import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
 const fields = {
-  url: httpUrl,
-  /** The bot's signature-verification secret, when that security setting is on. */
-  secret: z.string().max(500).optional(),
+  url: httpUrl.describe("The bot's webhook URL."),
+  secret: z.string().max(500).optional().describe("The bot's signature-verification secret, when that security setting is on."),
 };
 type Spec = ChannelSettings<'feishu', typeof fields>;
 

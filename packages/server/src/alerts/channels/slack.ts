@@ -2,7 +2,7 @@
 import { type ChannelSettings, defineChannel, httpUrl } from './channel.ts';
 import { type ChannelSender, clip, DeliveryError, OUTCOME, post } from './http.ts';
 
-const fields = { url: httpUrl };
+const fields = { url: httpUrl.describe('The incoming webhook URL (https://hooks.slack.com/services/...).') };
 type Spec = ChannelSettings<'slack', typeof fields>;
 
 /** Slack's mrkdwn treats only &, < and > as markup. */

@@ -5,10 +5,11 @@ import { type ChannelSettings, defineChannel, httpUrl } from './channel.ts';
 import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
 const fields = {
-  bot_token: z.string().min(1).max(200),
-  chat_id: z.union([z.string().min(1).max(200), z.number().int()]),
-  /** The Bot API's base URL; another only for a local Bot API server or a test. */
-  api_url: httpUrl.default('https://api.telegram.org'),
+  bot_token: z.string().min(1).max(200).describe('The token @BotFather gave the bot (123456:ABC...).'),
+  chat_id: z.union([z.string().min(1).max(200), z.number().int()]).describe('The chat, group or channel to write to (-100...).'),
+  api_url: httpUrl
+    .default('https://api.telegram.org')
+    .describe("The Bot API's base URL; another only for a local Bot API server or a test."),
 };
 type Spec = ChannelSettings<'telegram', typeof fields>;
 

@@ -9,13 +9,14 @@ import { type ChannelSettings, defineChannel, httpUrl, type SenderOptions } from
 import { type ChannelSender, DeliveryError, OUTCOME, post } from './http.ts';
 
 const fields = {
-  url: httpUrl,
-  method: z.enum(['POST', 'PUT']).default('POST'),
-  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), z.string().max(4000)).optional(),
-  /** Signs each request: X-Falconet-Signature: sha256=HMAC(secret, timestamp + "." + body). */
-  secret: z.string().max(500).optional(),
-  /** A JSON body template; the default is an Alertmanager-style payload. */
-  body: templateSpec.optional(),
+  url: httpUrl.describe('Where each notification is sent.'),
+  method: z.enum(['POST', 'PUT']).default('POST').describe('The HTTP method.'),
+  headers: z
+    .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), z.string().max(4000))
+    .optional()
+    .describe('Extra request headers (Authorization...); their values are kept secret.'),
+  secret: z.string().max(500).optional().describe('Signs each request: X-Falconet-Signature: sha256=HMAC(secret, timestamp + "." + body).'),
+  body: templateSpec.optional().describe('A JSON body template; the default is an Alertmanager-style payload.'),
 };
 type WebhookSpec = ChannelSettings<'webhook', typeof fields>;
 

@@ -4,8 +4,8 @@ import { type ChannelSettings, defineChannel, httpUrl } from './channel.ts';
 import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
 const fields = {
-  url: httpUrl,
-  mentioned_mobiles: z.array(z.string().max(50)).max(50).optional(),
+  url: httpUrl.describe("The group robot's webhook URL, with its key."),
+  mentioned_mobiles: z.array(z.string().max(50)).max(50).optional().describe('Mobile numbers to @mention.'),
 };
 type Spec = ChannelSettings<'wecom', typeof fields>;
 
