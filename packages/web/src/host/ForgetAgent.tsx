@@ -5,6 +5,7 @@ import { request } from '../http.ts';
 import { useI18n } from '../i18n.tsx';
 import type { AgentStore } from '../overview/store.ts';
 import './forget.css';
+import { Button } from '../ui/Button.tsx';
 
 /**
  * "Forget this host" for admins: a dialog naming the host that asks whether its stored metrics
@@ -52,9 +53,16 @@ export function ForgetAgent({ agent, store, go }: { agent: Agent; store: AgentSt
 
   return (
     <div className="forget">
-      <button type="button" className="forget-open" disabled={reason !== ''} onClick={() => setOpen(true)} data-testid="forget-open">
+      <Button
+        variant="danger"
+        small
+        className="forget-open"
+        disabled={reason !== ''}
+        onClick={() => setOpen(true)}
+        data-testid="forget-open"
+      >
         {t('forget.open')}
-      </button>
+      </Button>
       {reason ? (
         <span className="forget-reason" data-testid="forget-reason">
           {reason}
@@ -106,12 +114,12 @@ export function ForgetAgent({ agent, store, go }: { agent: Agent; store: AgentSt
               </p>
             ) : null}
             <div className="forget-actions">
-              <button type="button" onClick={close} disabled={busy} data-testid="forget-cancel">
+              <Button onClick={close} disabled={busy} data-testid="forget-cancel">
                 {t('forget.cancel')}
-              </button>
-              <button type="button" className="danger" onClick={() => void forget()} disabled={busy} data-testid="forget-confirm">
+              </Button>
+              <Button variant="danger" onClick={() => void forget()} busy={busy} data-testid="forget-confirm">
                 {busy ? t('forget.working') : t('forget.confirm', agent.hostname)}
-              </button>
+              </Button>
             </div>
           </div>
         </div>
