@@ -9,8 +9,6 @@
 
 /** A line breaks where two points are further apart than this many expected intervals (one lost report is no gap). */
 export const GAP_FACTOR = 2.5;
-/** How many spacings on each side of a pair of points make its expected interval. */
-const NEIGHBOURS = 3;
 
 export interface GapRule {
   /** The width of the server's buckets for this range (0: raw points). */
@@ -21,18 +19,23 @@ export interface GapRule {
   intervalAt?: (tMs: number) => number | undefined;
 }
 
-/** The median of up to NEIGHBOURS spacings from point `from` walking in `dir`; undefined where there is none. */
+/**
+ * The median of up to three spacings from point `from` walking in `dir` (of two, the shorter);
+ * undefined where there is none. No array: it runs for every point of every line.
+ */
 function medianSpacing(ts: ArrayLike<number>, from: number, dir: 1 | -1): number | undefined {
-  const found: number[] = [];
-  for (let i = from; found.length < NEIGHBOURS; i += dir) {
-    const a = ts[i];
-    const b = ts[i + dir];
-    if (a === undefined || b === undefined) break;
-    found.push(Math.abs(b - a));
-  }
-  if (!found.length) return undefined;
-  found.sort((x, y) => x - y);
-  return found[(found.length - 1) >> 1];
+  const spacing = (k: number) => {
+    const a = ts[from + k * dir];
+    const b = ts[from + (k + 1) * dir];
+    return a === undefined || b === undefined ? undefined : Math.abs(b - a);
+  };
+  const x = spacing(0);
+  if (x === undefined) return undefined;
+  const y = spacing(1);
+  if (y === undefined) return x;
+  const z = spacing(2);
+  if (z === undefined) return Math.min(x, y);
+  return Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
 }
 
 /** The interval expected between points `i - 1` and `i` of `ts` (ms, ascending). */
