@@ -269,7 +269,10 @@ export function MetricChart({
         return text ? [{ at: u.valToPos(v, 'x'), width: textWidth(text), text }] : [];
       });
       el.dataset.xLabels = xs.map((l) => l.text.replace('\n', ' ')).join('|');
-      el.dataset.xOverlaps = String(overlappingLabels(xs));
+      // Labels cut by the chart's edges count as overlapping it.
+      const left = u.bbox.left / uPlot.pxRatio;
+      const cut = xs.filter((l) => left + l.at - l.width / 2 < 0 || left + l.at + l.width / 2 > u.width).length;
+      el.dataset.xOverlaps = String(overlappingLabels(xs) + cut);
       const y = u.axes[1] as AxisState;
       const ys = (y._splits ?? []).flatMap((v, i) => (y._values?.[i] ? [{ at: u.valToPos(v, 'y'), width: 14 }] : []));
       el.dataset.yOverlaps = String(overlappingLabels(ys));
@@ -339,6 +342,15 @@ export function MetricChart({
               space: (_u, _i, min, max, dim) => {
                 const incr = fittingIncrSec((max - min) * 1000, dim, widestLabel);
                 return (incr * dim) / Math.max(1e-9, max - min) - 0.01;
+              },
+              // No label cut by the chart's edge: a tick too close to it goes without one.
+              filter: (u, splits, _i, _space, incr) => {
+                const half = widestLabel(incr * 1000) / 2;
+                const left = u.bbox.left / uPlot.pxRatio;
+                return splits.map((v) => {
+                  const at = left + u.valToPos(v, 'x');
+                  return at - half >= 0 && at + half <= u.width ? v : null;
+                });
               },
               values: (_u, splits, _i, _space, incr) =>
                 clock.ticks(
