@@ -1,6 +1,7 @@
 import { createContext, Fragment, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
 import { alertsEn, alertsZh } from './i18n/alerts.ts';
 import { authEn, authZh } from './i18n/auth.ts';
+import { chartsEn, chartsZh } from './i18n/charts.ts';
 import { containersEn, containersZh } from './i18n/containers.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
 import { formsEn, formsZh } from './i18n/forms.ts';
@@ -124,7 +125,7 @@ const coreEn = {
   'series.out': 'out',
 };
 
-const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn, ...forgetEn, ...formsEn };
+const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn, ...forgetEn, ...formsEn, ...chartsEn };
 
 export type MessageKey = keyof typeof en;
 
@@ -241,7 +242,7 @@ const coreZh: Record<keyof typeof coreEn, string> = {
   'series.out': '出',
 };
 
-const zh: Record<MessageKey, string> = { ...coreZh, ...containersZh, ...alertsZh, ...tasksZh, ...authZh, ...forgetZh, ...formsZh };
+const zh: Record<MessageKey, string> = { ...coreZh, ...containersZh, ...alertsZh, ...tasksZh, ...authZh, ...forgetZh, ...formsZh, ...chartsZh };
 
 export type Lang = 'en' | 'zh';
 /** Every text in both languages; exported for the test that holds the two to each other. */

@@ -10,10 +10,11 @@ import { renderPage } from './render.tsx';
 interface PlotSeries {
   label?: string;
   dash?: number[];
+  gaps?: (u: unknown, s: number, i0: number, i1: number, nullGaps: unknown[]) => [number, number][];
 }
 /** What the chart handed uPlot: its options and the aligned data (times in seconds, then one row per line). */
 interface Plot {
-  opts: { series: PlotSeries[] };
+  opts: { series: PlotSeries[]; scales: { x: { auto?: boolean; range: (u: unknown, min: number, max: number) => [number, number] } } };
   data: (number | null)[][];
   destroyed: boolean;
 }
@@ -36,6 +37,11 @@ vi.mock('uplot', () => ({
       this.data = data;
     }
     setSize() {}
+    setScale() {}
+    /** Times in seconds are pixels in this stand-in: gaps come back as the times they span. */
+    valToPos(v: number) {
+      return v;
+    }
     destroy() {
       this.destroyed = true;
     }
@@ -54,6 +60,12 @@ function table(): (number | null)[][] {
   return times.map((x, i) => [Math.round((x as number) * 1000), ...lines.map((l) => l[i] ?? null)]);
 }
 const labels = () => (plots.at(-1)?.opts.series ?? []).slice(1).map((s) => s.label);
+/** Where the plot's line `i` (1-based) breaks, as uPlot asks its gaps function: time spans, in seconds here. */
+function gapsOf(i: number): [number, number][] {
+  const plot = plots.filter((p) => !p.destroyed).at(-1) as Plot & { valToPos(v: number): number };
+  const n = plot.data[0]?.length ?? 0;
+  return plot.opts.series[i]?.gaps?.(plot, i, 0, n - 1, []) ?? [];
+}
 
 function show(spec: ChartSpec, history: Record<string, Series[]>, { range = HOUR, stepMs = 0 }: { range?: Range; stepMs?: number } = {}) {
   const server = stubFetch({
@@ -176,8 +188,8 @@ describe('MetricChart: history', () => {
     expect(table()).toEqual([[NOW, 5, 50]]);
   });
 
-  it('breaks the line where points are missing for more than 2.5 reporting intervals', async () => {
-    show(spec('CPU'), {
+  it('breaks the line where points are missing for more than 2.5 reporting intervals, and nowhere else', async () => {
+    const { el } = show(spec('CPU'), {
       falconet_cpu_usage_percent: [
         {
           name: 'falconet_cpu_usage_percent',
@@ -185,29 +197,49 @@ describe('MetricChart: history', () => {
           points: [
             [NOW - 90 * S, 10],
             [NOW - 80 * S, 11],
-            [NOW - 55 * S, 12],
-            [NOW - 20 * S, 13],
-            [NOW - 10 * S, null],
-            [NOW, 14],
+            [NOW - 70 * S, 12],
+            [NOW - 60 * S, 13],
+            [NOW - 20 * S, 14],
+            [NOW - 10 * S, 15],
+            [NOW, 16],
           ],
         },
       ],
     });
     await drawn();
-    // 25 s apart is within 2.5 intervals of 10 s; 35 s apart is a gap, marked by a null one interval on.
-    expect(table()).toEqual([
-      [NOW - 90 * S, 10],
-      [NOW - 80 * S, 11],
-      [NOW - 55 * S, 12],
-      [NOW - 45 * S, null],
-      [NOW - 20 * S, 13],
-      [NOW, 14],
-    ]);
+    // The points stay as they are; 40 s of silence between reports every 10 s is the one gap.
+    expect(table().map((r) => r[0])).toEqual([-90, -80, -70, -60, -20, -10, 0].map((k) => NOW + k * S));
+    expect(el().dataset.gaps).toBe('1');
+    expect(gapsOf(1)).toEqual([[(NOW - 60 * S) / 1000, (NOW - 20 * S) / 1000]]);
+  });
+
+  it('draws no gap where the agent slowed from 10 s to 60 s reports, as its reported interval says', async () => {
+    const at = [-200, -190, -180, -170, -110, -50].map((k) => NOW + k * S);
+    const { el } = show(spec('CPU'), {
+      falconet_cpu_usage_percent: [{ name: 'falconet_cpu_usage_percent', labels: {}, points: at.map((t) => [t, 5]) }],
+      falconet_agent_report_interval_seconds: [
+        { name: 'falconet_agent_report_interval_seconds', labels: {}, points: at.map((t, i) => [t, i < 4 ? 10 : 60]) },
+      ],
+    });
+    await drawn();
+    expect(el().dataset.gaps).toBe('0');
+  });
+
+  it('bridges the moments of other lines: a line breaks only by its own spacing', async () => {
+    const { el } = show(spec('load'), {
+      node_load1: [{ name: 'node_load1', labels: {}, points: [0, 10, 20, 30].map((k) => [NOW - 60 * S + k * S, 1]) }],
+      node_load5: [{ name: 'node_load5', labels: {}, points: [5, 15, 25, 35].map((k) => [NOW - 60 * S + k * S, 2]) }],
+    });
+    await drawn();
+    expect(table()).toHaveLength(8);
+    expect(el().dataset.gaps).toBe('0');
+    expect(gapsOf(1)).toEqual([]);
+    expect(gapsOf(2)).toEqual([]);
   });
 
   it("measures gaps in the server's step for long ranges, not in the reporting interval", async () => {
     const step = 60_000;
-    show(
+    const { el } = show(
       spec('CPU'),
       {
         falconet_cpu_usage_percent: [
@@ -215,8 +247,12 @@ describe('MetricChart: history', () => {
             name: 'falconet_cpu_usage_percent',
             labels: {},
             points: [
+              [NOW - 9 * step, 1],
+              [NOW - 8 * step, 1],
+              [NOW - 7 * step, 1],
               [NOW - 5 * step, 1],
-              [NOW - 3 * step, 2],
+              [NOW - 4 * step, 2],
+              [NOW - step, 3],
               [NOW, 3],
             ],
           },
@@ -225,12 +261,23 @@ describe('MetricChart: history', () => {
       { range: { spanMs: 6 * 3_600_000 }, stepMs: step },
     );
     await drawn();
-    expect(table()).toEqual([
-      [NOW - 5 * step, 1],
-      [NOW - 3 * step, 2],
-      [NOW - 2 * step, null],
-      [NOW, 3],
-    ]);
+    // Two steps apart is one missing bucket; three is a gap.
+    expect(el().dataset.gaps).toBe('1');
+    expect(gapsOf(1)).toEqual([[(NOW - 4 * step) / 1000, (NOW - step) / 1000]]);
+  });
+
+  it('spans the range on the x axis whatever the data, never fitted to it', async () => {
+    show(spec('CPU'), {
+      falconet_cpu_usage_percent: [{ name: 'falconet_cpu_usage_percent', labels: {}, points: [[NOW - 5 * S, 42]] }],
+    });
+    await drawn();
+    const x = plots.at(-1)?.opts.scales.x;
+    expect(x?.auto).toBe(false);
+    expect(x?.range(undefined, (NOW - 5 * S) / 1000, (NOW - 5 * S) / 1000)).toEqual([(NOW - 3_600_000) / 1000, NOW / 1000]);
+
+    show(spec('CPU'), {}, { range: { fromMs: NOW - 7_200_000, toMs: NOW - 3_600_000 } });
+    await waitFor(() => expect(plots.length).toBe(2));
+    expect(plots.at(-1)?.opts.scales.x.range(undefined, 0, 0)).toEqual([(NOW - 7_200_000) / 1000, (NOW - 3_600_000) / 1000]);
   });
 
   it('draws one point as one point', async () => {
@@ -260,7 +307,8 @@ describe('MetricChart: history', () => {
       falconet_container_cpu_limit_cores: [{ name: 'falconet_container_cpu_limit_cores', labels: { id: 'c1' }, points: [[NOW, 1.5]] }],
     });
     await drawn();
-    expect(server.calls.map((c) => c.query.get('labels'))).toEqual(['{"id":"c1"}', '{"id":"c1"}']);
+    const mine = server.calls.filter((c) => c.query.get('name') !== 'falconet_agent_report_interval_seconds');
+    expect(mine.map((c) => c.query.get('labels'))).toEqual(['{"id":"c1"}', '{"id":"c1"}']);
     expect(table()).toEqual([[NOW, 30, 150]]);
     const series = plots.at(-1)?.opts.series.slice(1) ?? [];
     expect(series.map((s) => [s.label, s.dash !== undefined])).toEqual([
@@ -316,16 +364,28 @@ describe('MetricChart: live samples', () => {
   });
 
   it('breaks the line after a silence of more than 2.5 intervals, and adds a line that appears with nulls before it', async () => {
-    const { push } = show(spec('CPU'), {
-      falconet_cpu_usage_percent: [{ name: 'falconet_cpu_usage_percent', labels: {}, points: [[NOW, 2]] }],
+    const { push, el } = show(spec('CPU'), {
+      falconet_cpu_usage_percent: [
+        {
+          name: 'falconet_cpu_usage_percent',
+          labels: {},
+          points: [
+            [NOW - 20 * S, 1],
+            [NOW - 10 * S, 1],
+            [NOW, 2],
+          ],
+        },
+      ],
     });
     await drawn();
-    push([cpu(NOW + 40 * S, 4)]);
+    push([cpu(NOW + 60 * S, 4)]);
     expect(table()).toEqual([
+      [NOW - 20 * S, 1],
+      [NOW - 10 * S, 1],
       [NOW, 2],
-      [NOW + 10 * S, null],
-      [NOW + 40 * S, 4],
+      [NOW + 60 * S, 4],
     ]);
+    expect(el().dataset.gaps).toBe('1');
 
     const { push: pushLoad } = show(spec('load'), {});
     await waitFor(() => expect(plots.length).toBe(2));
@@ -339,6 +399,25 @@ describe('MetricChart: live samples', () => {
       [NOW, 0.5, null],
       [NOW + 10 * S, 0.6, 0.4],
     ]);
+  });
+
+  it('follows the interval the agent reports live: a first 60 s spacing after it slowed down is no gap', async () => {
+    const { push, el } = show(spec('CPU'), {
+      falconet_cpu_usage_percent: [
+        {
+          name: 'falconet_cpu_usage_percent',
+          labels: {},
+          points: [
+            [NOW - 20 * S, 1],
+            [NOW - 10 * S, 1],
+            [NOW, 2],
+          ],
+        },
+      ],
+    });
+    await drawn();
+    push([cpu(NOW + 60 * S, 4), { name: 'falconet_agent_report_interval_seconds', labels: {}, value: 60, timestampMs: NOW + 60 * S }]);
+    expect(el().dataset.gaps).toBe('0');
   });
 
   it('turns live counters into rates from one sample to the next', async () => {
@@ -380,7 +459,7 @@ describe('MetricChart: live samples', () => {
     );
     await drawn();
     push([cpu(NOW + 2 * 60 * S, 3)]);
-    expect(table().map((r) => r[0])).toEqual([NOW - 10 * S, NOW, NOW + 2 * 60 * S]);
+    expect(table().map((r) => r[0])).toEqual([NOW - 10 * S, NOW + 2 * 60 * S]);
   });
 
   it('follows the socket only for sliding windows up to an hour', async () => {

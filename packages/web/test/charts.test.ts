@@ -1,14 +1,6 @@
 import type { Labels } from '@falconet/protocol/api';
 import { describe, expect, it } from 'vitest';
-import {
-  type ChartSpec,
-  chartDates,
-  containerChartSpecs,
-  formatTick,
-  formatValue,
-  SYSTEM_CHARTS,
-  zhDateTemplate,
-} from '../src/host/charts.ts';
+import { type ChartSpec, containerChartSpecs, formatTick, formatValue, SYSTEM_CHARTS } from '../src/host/charts.ts';
 import { isMessageKey, type MessageKey } from '../src/i18n.tsx';
 
 /** The dictionary's English for what a key function asks, enough to read the line names. */
@@ -94,6 +86,11 @@ describe('the system charts', () => {
     expect(lines('Memory', 1, [{}])).toEqual(['<series.swapUsed>']);
   });
 
+  it('name each memory line with one translated word, never an English word beside a translated one', () => {
+    const names = chart('memory-bytes').queries.map((_q, i) => lines('memory-bytes', i, [{}])[0]);
+    expect(names).toEqual(['<series.memTotal>', '<series.memAvailable>', '<series.swapTotal>', '<series.swapFree>']);
+  });
+
   it('name temperature lines by chip and sensor, or by zone type, with what is missing left out', () => {
     expect(lines('temps', 0, [{ chip: 'coretemp', sensor: 'temp1' }, { chip: 'nvme' }, {}])).toEqual(['coretemp temp1', 'nvme', '']);
     expect(lines('temps', 1, [{ type: 'x86_pkg_temp', zone: '0' }, {}])).toEqual(['x86_pkg_temp 0', 'zone']);
@@ -112,26 +109,5 @@ describe('containerChartSpecs', () => {
     const [, limited] = containerChartSpecs({ id: 'x', cpuLimited: false, memoryLimited: true });
     expect(limited.queries[1]).toMatchObject({ limit: true });
     expect(limited.queries[1]?.key({}, t)).toBe('<ctr.limit>');
-  });
-});
-
-describe('chart dates', () => {
-  it("turns uPlot's US-style axis templates into Chinese order and 24-hour time", () => {
-    expect(zhDateTemplate('{M}/{D}')).toBe('{M}月{D}日');
-    expect(zhDateTemplate('{M}/{D}/{YY}')).toBe('{YYYY}年{M}月{D}日');
-    expect(zhDateTemplate('{h}:{mm}{aa}')).toBe('{HH}:{mm}');
-    expect(zhDateTemplate('{h}{aa}')).toBe('{HH}:00');
-    expect(zhDateTemplate('{MMM}')).toBe('{M}月');
-    expect(zhDateTemplate('{YYYY}')).toBe('{YYYY}年');
-    expect(zhDateTemplate('{h}:{mm}{aa}\n{M}/{D}')).toBe('{HH}:{mm}\n{M}月{D}日');
-    expect(zhDateTemplate('{M}/{D}\n{YYYY}')).toBe('{M}月{D}日\n{YYYY}年');
-  });
-
-  it('formats axis dates in the language of the dashboard', () => {
-    const at = new Date(2019, 6, 9, 15, 5);
-    expect(chartDates('zh')('{h}:{mm}{aa}\n{M}/{D}/{YY}')(at)).toBe('15:05\n2019年7月9日');
-    expect(chartDates('zh')('{MMM}')(at)).toBe('7月');
-    expect(chartDates('en')('{h}:{mm}{aa}\n{M}/{D}/{YY}')(at)).toBe('3:05pm\n7/9/19');
-    expect(chartDates('en')('{MMM}')(at)).toBe('Jul');
   });
 });

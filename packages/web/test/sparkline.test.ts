@@ -52,19 +52,29 @@ describe('drawSparkline', () => {
     expect(commands(path(el)).map(([, x]) => x)).toEqual([1, 25.5, 99]);
   });
 
-  it('leaves a gap where points are more than 35 s apart, and joins those 35 s or less apart', () => {
+  it('draws no gap when the agent slows from 10 s to 60 s reports, in 15 s buckets', () => {
     const el = svg();
+    const points = [
+      ...[0, 1, 2, 3, 4, 5].map((k) => ({ t: T + k * 15_000, v: 10 })),
+      ...[1, 2, 3, 4].map((k) => ({ t: T + 75_000 + k * 60_000, v: 5 })),
+    ];
+    drawSparkline(el, points, true, 60_000);
+    expect(commands(path(el)).map(([c]) => c)).toEqual(['M', ...points.slice(1).map(() => 'L')]);
+    expect(el.dataset.gaps).toBe('0');
+  });
+
+  it('leaves a gap where several reports in a row are missing, and only there', () => {
+    const el = svg();
+    // Every bucket for a minute, nothing for two minutes (8 buckets), then every bucket again.
+    const t = [0, 1, 2, 3, 4, 12, 13, 14, 15].map((k) => T + k * 15_000);
     drawSparkline(
       el,
-      [
-        { t: T, v: 10 },
-        { t: T + 15_000, v: 10 },
-        { t: T + 60_000, v: 20 },
-        { t: T + 95_000, v: 30 },
-      ],
+      t.map((x) => ({ t: x, v: 20 })),
       true,
+      10_000,
     );
-    expect(commands(path(el)).map(([c]) => c)).toEqual(['M', 'L', 'M', 'L']);
+    expect(commands(path(el)).map(([c]) => c)).toEqual(['M', 'L', 'L', 'L', 'L', 'M', 'L', 'L', 'L']);
+    expect(el.dataset.gaps).toBe('1');
   });
 
   it('keeps the line inside the box for values below 0% or above 100%', () => {

@@ -171,6 +171,7 @@ export function HostPage({
           {customError ? <span role="alert">{customError}</span> : null}
         </form>
       ) : null}
+      <p className="chart-hint">{t('chart.hint')}</p>
       {tab === 'system' ? (
         <>
           <Mounts agentId={agent.id} />

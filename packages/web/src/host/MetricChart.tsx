@@ -1,14 +1,16 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import './charts.css';
 import type { Labels, LiveSample, Series } from '@falconet/protocol/api';
 import { fetchHistory } from '../api.ts';
 import { type Translate, useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
-import { type ChartSpec, chartDates, formatTick, formatValue } from './charts.ts';
+import { type ChartSpec, formatTick, formatValue } from './charts.ts';
+import { gapBreaks, intervalLookup } from './gaps.ts';
+import { chartClock, fittingIncrSec, overlappingLabels, type Range, rangeBounds, TIME_INCRS, tickKind } from './time-axis.ts';
 
-/** A time window: a sliding one ending now (`spanMs`), or fixed bounds. */
-export type Range = { spanMs: number } | { fromMs: number; toMs: number };
+export type { Range } from './time-axis.ts';
 
 const PALETTE = ['#2563eb', '#059669', '#d97706', '#dc2626', '#7c3aed', '#0891b2', '#db2777', '#65a30d', '#9333ea', '#ea580c'];
 /** Charts with a window up to this long append live samples; longer ones are re-read every minute. */
@@ -115,9 +117,62 @@ function linesFromHistory(spec: ChartSpec, results: Series[][], t: Translate, li
   return lines;
 }
 
+/** The agent's own report interval, in every report: where a line may break depends on it. */
+export const INTERVAL_METRIC = 'falconet_agent_report_interval_seconds';
+/** Reads of the report interval on their way: the charts of a page, which load together, share one. */
+const intervalReads = new Map<string, Promise<[number, number | null][]>>();
+
+function reportIntervals(key: string, agentId: string, fromMs: number, toMs: number, stepMs: number): Promise<[number, number | null][]> {
+  let read = intervalReads.get(key);
+  if (!read) {
+    read = fetchHistory(agentId, INTERVAL_METRIC, fromMs, toMs, stepMs, 'max')
+      .then(
+        (r) => r.series[0]?.points ?? [],
+        () => [],
+      )
+      .finally(() => intervalReads.delete(key));
+    intervalReads.set(key, read);
+  }
+  return read;
+}
+
+type ZoomListener = (view: [number, number] | null) => void;
+/** The charts of one host page, so that a zoom in one zooms them all. */
+const zoomGroups = new Map<string, Set<ZoomListener>>();
+
+const AXIS_FONT = '12px system-ui, sans-serif';
+let measurer: CanvasRenderingContext2D | null | undefined;
+
+/** The width in CSS pixels of the widest line of `text` in the axis font (an estimate where there is no canvas). */
+export function textWidth(text: string): number {
+  if (measurer === undefined) {
+    try {
+      measurer = document.createElement('canvas').getContext('2d');
+    } catch {
+      measurer = null;
+    }
+  }
+  const lines = text.split('\n');
+  if (!measurer) return Math.max(...lines.map((l) => l.length * 7));
+  measurer.font = AXIS_FONT;
+  const m = measurer;
+  return Math.max(...lines.map((l) => m.measureText(l).width));
+}
+
+/** uPlot's internal record of an axis's last ticks: read to tell tests where the labels went. */
+interface AxisState {
+  _splits?: number[];
+  _values?: (string | null)[];
+}
+
 /**
  * One uPlot chart of a host: history for the range from /api/metrics, then live samples appended
  * from the shared socket. Points live in plain arrays handed to uPlot, never in React state.
+ *
+ * The x axis spans the range (now - span to now, or the fixed bounds) whatever the data; a line
+ * breaks only where points are missing for longer than the agent's report interval at that time
+ * (gaps.ts). Drag to zoom (every chart of the host follows), double-click to go back to the range;
+ * click a legend entry to hide or show its line, Ctrl/Cmd-click to show it alone (again: all).
  */
 export function MetricChart({
   spec,
@@ -130,11 +185,12 @@ export function MetricChart({
 }: {
   spec: ChartSpec;
   agentId: string;
+  /** The interval the agent registered with (its longest): what to expect where the points cannot tell. */
   intervalMs: number;
   live: LiveConnection;
   range: Range;
   theme: string;
-  /** Moments to mark; the time axis widens to show them. */
+  /** Moments to mark with a dashed line, where they fall inside the range. */
   marks?: readonly ChartMark[];
 }) {
   const host = useRef<HTMLDivElement>(null);
@@ -155,14 +211,48 @@ export function MetricChart({
     const muted = css.getPropertyValue('--muted').trim() || '#6b7280';
     const grid = css.getPropertyValue('--grid').trim() || '#e5e7eb';
     const surface = css.getPropertyValue('--surface').trim() || '#ffffff';
+    const clock = chartClock(lang);
+    const syncKey = `falconet-host-${agentId}`;
     const limits = new Set<string>();
+    const hidden = new Set<string>();
+    const labelWidths = new Map<string, number>();
 
     let keys: string[] = [];
     let times: number[] = [];
     let values: (number | null)[][] = [];
+    /** Per line, the pairs of data indexes the line must not join. */
+    let breaks: [number, number][][] = [];
+    /** The agent's report interval over the range: [ms, seconds]. */
+    let intervals: [number, number | null][] = [];
     let plot: uPlot | undefined;
     let disposed = false;
     let stepMs = 0;
+    /** A zoomed window in seconds; null shows the range. */
+    let view: [number, number] | null = null;
+
+    const shown = (): [number, number] => {
+      if (view) return view;
+      const b = rangeBounds(range, Date.now());
+      return [b.fromMs / 1000, b.toMs / 1000];
+    };
+
+    const findGaps = () => {
+      const rule = { stepMs, fallbackMs: intervalMs, intervalAt: intervalLookup(intervals, stepMs) };
+      let total = 0;
+      breaks = values.map((row) => {
+        const at: number[] = [];
+        const ts: number[] = [];
+        row.forEach((v, i) => {
+          if (v === null) return;
+          at.push(i);
+          ts.push((times[i] as number) * 1000);
+        });
+        const pairs = gapBreaks(ts, rule).map((b) => [at[b - 1], at[b]] as [number, number]);
+        total += pairs.length;
+        return pairs;
+      });
+      el.dataset.gaps = String(total);
+    };
 
     const mark = () => {
       el.dataset.points = String(times.length);
@@ -170,44 +260,112 @@ export function MetricChart({
       el.dataset.lastTs = String(times.length ? Math.round((times[times.length - 1] as number) * 1000) : 0);
       el.dataset.empty = keys.length === 0 || times.length === 0 ? 'true' : 'false';
     };
+
+    /** Where the last ticks went and whether any two labels overlap: for the tests, which cannot read a canvas. */
+    const markTicks = (u: uPlot) => {
+      const x = u.axes[0] as AxisState;
+      const xs = (x._splits ?? []).flatMap((v, i) => {
+        const text = x._values?.[i];
+        return text ? [{ at: u.valToPos(v, 'x'), width: textWidth(text), text }] : [];
+      });
+      el.dataset.xLabels = xs.map((l) => l.text.replace('\n', ' ')).join('|');
+      // Labels cut by the chart's edges count as overlapping it.
+      const left = u.bbox.left / uPlot.pxRatio;
+      const cut = xs.filter((l) => left + l.at - l.width / 2 < 0 || left + l.at + l.width / 2 > u.width).length;
+      el.dataset.xOverlaps = String(overlappingLabels(xs) + cut);
+      const y = u.axes[1] as AxisState;
+      const ys = (y._splits ?? []).flatMap((v, i) => (y._values?.[i] ? [{ at: u.valToPos(v, 'y'), width: 14 }] : []));
+      el.dataset.yOverlaps = String(overlappingLabels(ys));
+    };
+
+    const widestLabel = (incrMs: number) => {
+      const kind = tickKind(incrMs);
+      let w = labelWidths.get(kind);
+      if (w === undefined) {
+        w = Math.max(...clock.widest(incrMs).map(textWidth));
+        labelWidths.set(kind, w);
+      }
+      return w;
+    };
+
+    const setView = (next: [number, number] | null) => {
+      view = next;
+      const [min, max] = shown();
+      plot?.setScale('x', { min, max });
+    };
+    const zoom = (next: [number, number] | null) => {
+      setView(next);
+      for (const l of zoomGroups.get(syncKey) ?? []) if (l !== setView) l(next);
+    };
+    let group = zoomGroups.get(syncKey);
+    if (!group) {
+      group = new Set();
+      zoomGroups.set(syncKey, group);
+    }
+    group.add(setView);
+
     const build = () => {
       plot?.destroy();
+      findGaps();
       // Limits are grey: the measured lines take the palette's colours in order.
       let colour = 0;
       plot = new uPlot(
         {
           width: el.clientWidth || 600,
           height: HEIGHT,
-          cursor: { sync: { key: `falconet-host-${agentId}` } },
-          fmtDate: chartDates(lang),
+          cursor: {
+            sync: { key: syncKey },
+            drag: { x: true, y: false, setScale: false },
+            bind: {
+              dblclick: () => () => {
+                zoom(null);
+                return null;
+              },
+            },
+          },
           scales: {
-            x: marksRef.current
-              ? {
-                  time: true,
-                  range: (_u, min, max) => {
-                    const at = (marksRef.current ?? []).map((m) => m.timestampMs / 1000);
-                    // With no points uPlot passes null: the marks alone set the axis.
-                    const lo = Number.isFinite(min) ? min : Number.POSITIVE_INFINITY;
-                    const hi = Number.isFinite(max) ? max : Number.NEGATIVE_INFINITY;
-                    const from = Math.min(lo, ...at);
-                    const to = Math.max(hi, ...at);
-                    if (!Number.isFinite(from) || !Number.isFinite(to)) return [min, max];
-                    return from < to ? [from, to] : [from - 30, to + 30];
-                  },
-                }
-              : { time: true },
+            // Never fitted to the data: the range (or the zoom) decides.
+            x: { time: true, auto: false, range: () => shown() },
             y:
               spec.max !== undefined
                 ? { range: [0, spec.max] }
                 : { auto: true, range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.05 : 1] },
           },
           axes: [
-            { stroke: muted, grid: { stroke: grid }, ticks: { stroke: grid } },
             {
+              font: AXIS_FONT,
               stroke: muted,
               grid: { stroke: grid },
               ticks: { stroke: grid },
-              size: 84,
+              incrs: TIME_INCRS as number[],
+              // The step whose labels fit side by side, measured, at this width.
+              space: (_u, _i, min, max, dim) => {
+                const incr = fittingIncrSec((max - min) * 1000, dim, widestLabel);
+                return (incr * dim) / Math.max(1e-9, max - min) - 0.01;
+              },
+              // No label cut by the chart's edge: a tick too close to it goes without one.
+              filter: (u, splits, _i, _space, incr) => {
+                const half = widestLabel(incr * 1000) / 2;
+                const left = u.bbox.left / uPlot.pxRatio;
+                return splits.map((v) => {
+                  const at = left + u.valToPos(v, 'x');
+                  return at - half >= 0 && at + half <= u.width ? v : null;
+                });
+              },
+              values: (_u, splits, _i, _space, incr) =>
+                clock.ticks(
+                  splits.map((v) => v * 1000),
+                  incr * 1000,
+                ),
+            },
+            {
+              font: AXIS_FONT,
+              stroke: muted,
+              grid: { stroke: grid },
+              ticks: { stroke: grid },
+              space: 28,
+              // As wide as its widest label, so that no label runs into the plot.
+              size: (_u, labels) => Math.ceil(Math.max(24, ...(labels ?? []).map((v) => (v ? textWidth(v) : 0)))) + 18,
               ...(spec.unit === 'bytes' || spec.unit === 'rate' ? { incrs: BYTE_INCRS } : {}),
               values: (_u, ticks) => ticks.map((v) => formatTick(spec.unit, v)),
             },
@@ -215,22 +373,60 @@ export function MetricChart({
           series: [
             {
               label: t('series.time'),
-              value: (_u, v) => (v == null ? '–' : new Date(v * 1000).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB')),
+              value: (_u, v) => (v == null ? '–' : clock.full(v * 1000)),
             },
-            ...keys.map((k) => ({
+            ...keys.map((k, i) => ({
               label: k,
+              show: !hidden.has(k),
               stroke: limits.has(k) ? muted : (PALETTE[colour++ % PALETTE.length] as string),
               ...(limits.has(k) ? { dash: [6, 4], points: { show: false } } : {}),
               width: 1.5,
               spanGaps: false,
+              // Nulls (another line's moments) are bridged; the line breaks only where gaps.ts says.
+              gaps: (u: uPlot, _s: number, i0: number, i1: number) =>
+                (breaks[i] ?? [])
+                  .filter(([a, b]) => b >= i0 && a <= i1)
+                  .map(([a, b]): [number, number] => [
+                    Math.round(u.valToPos(times[a] as number, 'x', true)),
+                    Math.round(u.valToPos(times[b] as number, 'x', true)),
+                  ]),
               value: (_u: uPlot, v: number | null) => formatValue(spec.unit, v),
             })),
           ],
           legend: { show: true, live: true },
           hooks: {
+            setScale: [
+              (u, key) => {
+                if (key !== 'x') return;
+                el.dataset.xMin = String(Math.round((u.scales.x?.min ?? 0) * 1000));
+                el.dataset.xMax = String(Math.round((u.scales.x?.max ?? 0) * 1000));
+                el.dataset.zoomed = String(view !== null);
+              },
+            ],
+            setSelect: [
+              (u) => {
+                if (u.select.width < 3) return;
+                const from = u.posToVal(u.select.left, 'x');
+                const to = u.posToVal(u.select.left + u.select.width, 'x');
+                u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+                zoom([from, to]);
+              },
+            ],
+            setSeries: [
+              (u) => {
+                u.series.forEach((s, i) => {
+                  const k = keys[i - 1];
+                  if (k === undefined) return;
+                  if (s.show) hidden.delete(k);
+                  else hidden.add(k);
+                });
+                el.dataset.hidden = String(hidden.size);
+              },
+            ],
             draw: [
               (u) => {
                 if (marksRef.current) el.dataset.marks = String(drawMarks(u, marksRef.current, surface));
+                markTicks(u);
               },
             ],
           },
@@ -239,40 +435,25 @@ export function MetricChart({
         el,
       );
       plotRef.current = plot;
+      for (const th of el.querySelectorAll('.u-legend .u-series:not(:first-child) th')) th.setAttribute('title', t('chart.legendHint'));
+      el.dataset.hidden = String(hidden.size);
       mark();
     };
 
-    /** Null rows where points are missing for more than 2.5 steps, so uPlot draws a gap, not a line. */
-    const withGaps = (ts: number[], rows: (number | null)[][]) => {
-      const every = Math.max(stepMs, intervalMs) / 1000;
-      const outT: number[] = [];
-      const outV: (number | null)[][] = rows.map(() => []);
-      ts.forEach((x, i) => {
-        const prev = ts[i - 1];
-        if (prev !== undefined && x - prev > 2.5 * every) {
-          outT.push(prev + every);
-          for (const r of outV) r.push(null);
-        }
-        outT.push(x);
-        rows.forEach((r, j) => {
-          outV[j]?.push(r[i] ?? null);
-        });
-      });
-      return { outT, outV };
-    };
-
     const load = async () => {
-      const toMs = sliding ? Date.now() : range.toMs;
-      const fromMs = sliding ? toMs - range.spanMs : range.fromMs;
+      const { fromMs, toMs } = rangeBounds(range, Date.now());
       const step = stepFor(span);
-      const results = await Promise.all(
-        spec.queries.map((q) =>
-          fetchHistory(agentId, q.name, fromMs, toMs, step, q.counter ? 'last' : 'avg', q.labels).catch(() => ({
-            series: [],
-            stepMs: step,
-          })),
+      const [results, reported] = await Promise.all([
+        Promise.all(
+          spec.queries.map((q) =>
+            fetchHistory(agentId, q.name, fromMs, toMs, step, q.counter ? 'last' : 'avg', q.labels).catch(() => ({
+              series: [],
+              stepMs: step,
+            })),
+          ),
         ),
-      );
+        reportIntervals(`${agentId}|${rangeKey}|${step}`, agentId, fromMs, toMs, step),
+      ]);
       if (disposed) return;
       stepMs = Math.max(...results.map((r) => r.stepMs), 0);
       const lines = linesFromHistory(
@@ -285,29 +466,34 @@ export function MetricChart({
       const allT = new Set<number>();
       for (const l of lines.values()) for (const x of l.keys()) allT.add(x);
       const ts = [...allT].sort((a, b) => a - b);
-      const { outT, outV } = withGaps(
-        ts.map((x) => x / 1000),
-        newKeys.map((k) => ts.map((x) => lines.get(k)?.get(x) ?? null)),
-      );
-      // Live rows that arrived while the history loaded stay, after it.
-      const lastHist = outT[outT.length - 1] ?? 0;
+      const histT = ts.map((x) => x / 1000);
+      // Live rows that arrived while the history loaded stay, after it; so do live interval samples.
+      const lastHist = histT[histT.length - 1] ?? 0;
       const keepFrom = times.findIndex((x) => x > lastHist);
+      const lastInterval = reported[reported.length - 1]?.[0] ?? Number.NEGATIVE_INFINITY;
+      intervals = [...reported, ...intervals.filter(([x]) => x > lastInterval)];
       const oldKeys = keys;
       const oldValues = values;
       for (const k of oldKeys) if (keepFrom >= 0 && !newKeys.includes(k)) newKeys.push(k);
       const liveT = keepFrom < 0 ? [] : times.slice(keepFrom);
-      values = newKeys.map((k, i) => {
+      values = newKeys.map((k) => {
         const j = oldKeys.indexOf(k);
         const tail = j < 0 ? liveT.map(() => null) : (oldValues[j] ?? []).slice(keepFrom);
-        return [...(outV[i] ?? outT.map(() => null)), ...tail];
+        const line = lines.get(k);
+        return [...ts.map((x) => line?.get(x) ?? null), ...tail];
       });
-      times = [...outT, ...liveT];
+      times = [...histT, ...liveT];
       keys = newKeys;
       build();
     };
 
     const prevRaw = new Map<string, [number, number]>();
     const onSamples = (samples: LiveSample[]) => {
+      for (const s of samples) {
+        const last = intervals[intervals.length - 1]?.[0] ?? Number.NEGATIVE_INFINITY;
+        if (s.name === INTERVAL_METRIC && s.timestampMs > last && Object.keys(s.labels).length === 0)
+          intervals.push([s.timestampMs, s.value]);
+      }
       const row = new Map<string, number>();
       let ts = 0;
       for (const q of spec.queries) {
@@ -340,11 +526,6 @@ export function MetricChart({
         keys = [...keys, ...fresh];
         values = [...values, ...fresh.map(() => times.map(() => null))];
       }
-      const every = intervalMs / 1000;
-      if (lastX !== undefined && x - lastX > 2.5 * every) {
-        times.push(lastX + every);
-        for (const v of values) v.push(null);
-      }
       times.push(x);
       keys.forEach((k, i) => {
         values[i]?.push(row.get(k) ?? null);
@@ -358,6 +539,7 @@ export function MetricChart({
       }
       if (fresh.length || !plot) build();
       else {
+        findGaps();
         plot.setData([times, ...values] as uPlot.AlignedData);
         mark();
       }
@@ -366,19 +548,24 @@ export function MetricChart({
     void load();
     const unsubscribe = appendLive ? live.subscribe(agentId, onSamples) : () => undefined;
     const refresh = sliding && !appendLive ? setInterval(() => void load(), 60_000) : undefined;
+    // The window slides with the clock even when no point arrives (an offline agent).
+    const slide = sliding ? setInterval(() => view === null && setView(null), Math.max(5000, span / 180)) : undefined;
     const resize = new ResizeObserver(() => plot?.setSize({ width: el.clientWidth, height: HEIGHT }));
     resize.observe(el);
     return () => {
       disposed = true;
+      group.delete(setView);
+      if (!group.size) zoomGroups.delete(syncKey);
       unsubscribe();
       clearInterval(refresh);
+      clearInterval(slide);
       resize.disconnect();
       plot?.destroy();
       plotRef.current = undefined;
     };
   }, [agentId, live, rangeKey, spec, intervalMs, theme, lang]);
 
-  // New marks: the same points again, so the time axis takes them in, and a redraw.
+  // New marks: a redraw puts them on.
   useEffect(() => {
     const plot = plotRef.current;
     if (marks && plot) plot.setData(plot.data);
@@ -387,7 +574,7 @@ export function MetricChart({
   return (
     <figure className="chart">
       <figcaption>{t(spec.title)}</figcaption>
-      <div ref={host} className="plot" data-testid={`chart-${spec.id}`} data-points="0" data-empty="true" data-marks="0" />
+      <div ref={host} className="plot" data-testid={`chart-${spec.id}`} data-points="0" data-empty="true" data-marks="0" data-gaps="0" />
       <p className="nodata">{t('host.noData')}</p>
     </figure>
   );

@@ -1,7 +1,6 @@
 import type { Labels } from '@falconet/protocol/api';
-import uPlot from 'uplot';
 import { bytes, rate } from '../format.ts';
-import type { Lang, MessageKey, Translate } from '../i18n.tsx';
+import type { MessageKey, Translate } from '../i18n.tsx';
 import { CONTAINER_CPU_LIMIT_METRIC, CONTAINER_CPU_METRIC, CONTAINER_MEMORY_LIMIT_METRIC, CONTAINER_MEMORY_METRIC } from './containers.ts';
 
 export type Unit = 'percent' | 'bytes' | 'rate' | 'number' | 'celsius';
@@ -93,8 +92,8 @@ export const SYSTEM_CHARTS: ChartSpec[] = [
     queries: [
       { name: 'node_memory_MemTotal_bytes', key: plain('series.memTotal') },
       { name: 'node_memory_MemAvailable_bytes', key: plain('series.memAvailable') },
-      { name: 'node_memory_SwapTotal_bytes', key: (_l, t) => `swap ${t('series.memTotal')}` },
-      { name: 'node_memory_SwapFree_bytes', key: (_l, t) => `swap ${t('series.memAvailable')}` },
+      { name: 'node_memory_SwapTotal_bytes', key: plain('series.swapTotal') },
+      { name: 'node_memory_SwapFree_bytes', key: plain('series.swapFree') },
     ],
   },
   {
@@ -198,33 +197,4 @@ export function formatTick(unit: Unit, v: number): string {
   // Whole numbers on the axis once a value has two digits: the labels stay narrow.
   const text = formatValue(unit, v);
   return text.replace(/^(-?\d{2,})\.\d /, '$1 ').replace('.0 ', ' ');
-}
-
-const ZH_NAMES: uPlot.DateNames = {
-  MMMM: ['一月', '二月', '三月', '四月', '五月', '六月', '七月', '八月', '九月', '十月', '十一月', '十二月'],
-  MMM: ['1月', '2月', '3月', '4月', '5月', '6月', '7月', '8月', '9月', '10月', '11月', '12月'],
-  WWWW: ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'],
-  WWW: ['周日', '周一', '周二', '周三', '周四', '周五', '周六'],
-};
-
-/**
- * uPlot's time-axis templates (US style: "7/9", "3pm", "3:05pm", "7/9/19") in Chinese order and
- * 24-hour time: "7月9日", "15:00", "15:05", "2019年7月9日". Longest patterns first.
- */
-const ZH_TEMPLATES: [RegExp, string][] = [
-  [/\{M\}\/\{D\}\/\{YY\}/g, '{YYYY}年{M}月{D}日'],
-  [/\{M\}\/\{D\}/g, '{M}月{D}日'],
-  [/\{h\}:\{mm\}\{aa\}/g, '{HH}:{mm}'],
-  [/\{h\}\{aa\}/g, '{HH}:00'],
-  [/\{MMM\}/g, '{M}月'],
-  [/^\{YYYY\}$|(\n)\{YYYY\}$/g, '$1{YYYY}年'],
-];
-
-export function zhDateTemplate(tpl: string): string {
-  return ZH_TEMPLATES.reduce((out, [re, to]) => out.replace(re, to), tpl);
-}
-
-/** The `fmtDate` option for uPlot: axis dates in the dashboard's language (uPlot's own for English). */
-export function chartDates(lang: Lang): (tpl: string) => (date: Date) => string {
-  return lang === 'zh' ? (tpl) => uPlot.fmtDate(zhDateTemplate(tpl), ZH_NAMES) : (tpl) => uPlot.fmtDate(tpl);
 }

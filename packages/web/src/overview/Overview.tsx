@@ -342,7 +342,7 @@ const AgentRow = memo(function AgentRow({
       up.textContent = duration(s.falconet_uptime_seconds);
       net.textContent = `${rate(s.falconet_network_receive_bytes_per_second)} / ${rate(s.falconet_network_transmit_bytes_per_second)}`;
       seen.textContent = agoText(t, a.lastSeenMs);
-      drawSparkline(spark, store.spark.get(a.id) ?? [], a.status === 'online');
+      drawSparkline(spark, store.spark.get(a.id) ?? [], a.status === 'online', a.intervalMs);
     };
     paint(store.get(id) ?? initial.current);
     const stop = store.watch(id, paint);

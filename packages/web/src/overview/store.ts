@@ -3,7 +3,8 @@ import { getJson } from '../http.ts';
 
 /** How many CPU points a row's sparkline keeps (15 minutes at one point per 15 s). */
 export const SPARK_POINTS = 60;
-const SPARK_STEP_MS = 15_000;
+/** The width of a sparkline bucket: one point per agent per bucket. */
+export const SPARK_STEP_MS = 15_000;
 
 type RowListener = (agent: Agent) => void;
 
