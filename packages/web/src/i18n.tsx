@@ -242,7 +242,16 @@ const coreZh: Record<keyof typeof coreEn, string> = {
   'series.out': '出',
 };
 
-const zh: Record<MessageKey, string> = { ...coreZh, ...containersZh, ...alertsZh, ...tasksZh, ...authZh, ...forgetZh, ...formsZh, ...chartsZh };
+const zh: Record<MessageKey, string> = {
+  ...coreZh,
+  ...containersZh,
+  ...alertsZh,
+  ...tasksZh,
+  ...authZh,
+  ...forgetZh,
+  ...formsZh,
+  ...chartsZh,
+};
 
 export type Lang = 'en' | 'zh';
 /** Every text in both languages; exported for the test that holds the two to each other. */
