@@ -2,6 +2,7 @@ import { createContext, Fragment, type ReactNode, useCallback, useContext, useEf
 import { alertsEn, alertsZh } from './i18n/alerts.ts';
 import { authEn, authZh } from './i18n/auth.ts';
 import { containersEn, containersZh } from './i18n/containers.ts';
+import { hostsEn, hostsZh } from './i18n/hosts.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 
 /**
@@ -122,7 +123,7 @@ const coreEn = {
   'series.out': 'out',
 };
 
-const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn };
+const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn, ...hostsEn };
 
 export type MessageKey = keyof typeof en;
 
@@ -239,7 +240,7 @@ const coreZh: Record<keyof typeof coreEn, string> = {
   'series.out': '出',
 };
 
-const zh: Record<MessageKey, string> = { ...coreZh, ...containersZh, ...alertsZh, ...tasksZh, ...authZh };
+const zh: Record<MessageKey, string> = { ...coreZh, ...containersZh, ...alertsZh, ...tasksZh, ...authZh, ...hostsZh };
 
 export type Lang = 'en' | 'zh';
 /** Every text in both languages; exported for the test that holds the two to each other. */
