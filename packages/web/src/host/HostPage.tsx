@@ -71,7 +71,8 @@ export function HostPage({
         </a>
       </p>
       <h1>
-        {agent.hostname} <SameNameTag agent={agent} store={store} t={t} />{' '}
+        {agent.hostname}
+        <SameNameTag agent={agent} store={store} t={t} />{' '}
         <span className={`status ${agent.status}`} data-testid="host-status">
           {t(agent.status === 'online' ? 'status.online' : 'status.offline')}
         </span>

@@ -471,7 +471,8 @@ const AgentRow = memo(function AgentRow({
           {agent.hostname}
         </a>
         <span className="sub">
-          {agent.primaryIp} <SameNameTag agent={agent} store={store} t={t} />
+          {agent.primaryIp}
+          <SameNameTag agent={agent} store={store} t={t} />
         </span>
       </span>
       <span className="c-os sub">{agent.os}</span>
