@@ -180,6 +180,17 @@ describe('the overview heatmap', () => {
     expect(screen.getByTestId('heatmap-tip').textContent).toBe('web-2\nCPU 99.0% used');
   });
 
+  it('paints again when the theme changes, its offline and no-data colours coming from the theme', async () => {
+    vi.useFakeTimers({ toFake: ['requestAnimationFrame', 'cancelAnimationFrame'] });
+    const ops = recordCanvas();
+    history.replaceState(null, '', '/?view=heatmap');
+    show();
+    act(() => vi.advanceTimersToNextFrame());
+    ops.length = 0;
+    document.documentElement.dataset.theme = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
+    await vi.waitFor(() => expect(ops.filter((o) => o.op === 'fill')).toHaveLength(4));
+  });
+
   it('moves between cells with the arrow keys and opens one with Enter', async () => {
     recordCanvas();
     history.replaceState(null, '', '/?view=heatmap');

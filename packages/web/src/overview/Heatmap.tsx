@@ -17,6 +17,17 @@ const BELOW_PX = 56;
 /** However little room is left under the toolbar, the map gets at least this much height. */
 const MIN_HEIGHT_PX = 240;
 
+/** The page's theme (`<html data-theme>`): the offline and no-data colours come from it, so a switch repaints. */
+function useThemeName(): string {
+  const [theme, setTheme] = useState(() => document.documentElement.dataset.theme ?? '');
+  useEffect(() => {
+    const seen = new MutationObserver(() => setTheme(document.documentElement.dataset.theme ?? ''));
+    seen.observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
+    return () => seen.disconnect();
+  }, []);
+  return theme;
+}
+
 /** What the tooltip says of a host: its name (told apart from a namesake), status and value with its unit. */
 export function heatTip(t: Translate, a: Agent, metric: HeatMetric, sharesName: boolean): string {
   const name = sharesName ? `${a.hostname} (${identityText(t, a)})` : a.hostname;
@@ -47,6 +58,7 @@ export function Heatmap({
   const tip = useRef<HTMLDivElement>(null);
   const [box, setBox] = useState({ width: 0, height: 0 });
   const [focus, setFocus] = useState(-1);
+  const theme = useThemeName();
   const layout = useRef<HeatLayout | null>(null);
   const hoverRef = useRef(-1);
   const focusRef = useRef(-1);
@@ -69,6 +81,7 @@ export function Heatmap({
     return () => removeEventListener('resize', measure);
   }, []);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a theme switch changes the colours read from CSS: paint again
   useLayoutEffect(() => {
     const el = canvas.current;
     if (!el || !box.width) return;
@@ -142,7 +155,7 @@ export function Heatmap({
         if (i === hoverRef.current) tipAt.current(i);
       }
     });
-  }, [ids, metric, box, store]);
+  }, [ids, metric, box, store, theme]);
 
   function showTip(i: number) {
     const el = tip.current;
