@@ -214,28 +214,33 @@ describe('the overview heatmap with 5,000 agents', () => {
     await page.close();
   }, 120_000);
 
-  it('keeps the summary figures on one line at phone width and shows the heatmap there', async () => {
+  it('keeps the summary figures on one line at every width down to 360 px, and shows the heatmap on a phone', async () => {
     const page = await open('/?view=heatmap', { width: 360, height: 740 });
     await expect.poll(() => canvasOf(page).getAttribute('data-cells'), { timeout: 60_000 }).toBe(String(AGENTS));
     await expect.poll(() => page.getByTestId('fleet-agents').textContent(), { timeout: 15_000 }).toBe(String(AGENTS));
-    // One line each: no taller than one line of its font, nothing cut off at the side.
-    const figures = await page.locator('[data-testid="fleet-summary"] dd').evaluateAll((dds) =>
-      dds.map((dd) => {
-        const el = dd as unknown as {
-          textContent: string | null;
-          scrollWidth: number;
-          clientWidth: number;
-          getBoundingClientRect(): { height: number };
-        };
-        const css = (globalThis as unknown as { getComputedStyle(e: unknown): { fontSize: string } }).getComputedStyle(dd);
-        return {
-          text: el.textContent,
-          oneLine: el.getBoundingClientRect().height < 1.9 * Number.parseFloat(css.fontSize),
-          overflow: el.scrollWidth > el.clientWidth,
-        };
-      }),
-    );
-    for (const f of figures) expect(f, JSON.stringify(f)).toMatchObject({ oneLine: true, overflow: false });
+    // One line each at every width down to 360 px: no taller than one line of its font, nothing cut off at the side.
+    for (const w of [1440, 1024, 800, 600, 430, 390, 360]) {
+      await page.setViewportSize({ width: w, height: 740 });
+      const figures = await page.locator('[data-testid="fleet-summary"] dd').evaluateAll((dds) =>
+        dds.map((dd) => {
+          const el = dd as unknown as {
+            textContent: string | null;
+            scrollWidth: number;
+            clientWidth: number;
+            getBoundingClientRect(): { height: number };
+          };
+          const css = (globalThis as unknown as { getComputedStyle(e: unknown): { fontSize: string } }).getComputedStyle(dd);
+          return {
+            text: el.textContent,
+            oneLine: el.getBoundingClientRect().height < 1.9 * Number.parseFloat(css.fontSize),
+            overflow: el.scrollWidth > el.clientWidth,
+          };
+        }),
+      );
+      for (const f of figures) expect(f, `${w} px: ${JSON.stringify(f)}`).toMatchObject({ oneLine: true, overflow: false });
+      // The longest figure there is: the fleet's hundreds of GiB/s each way.
+      expect(figures.at(-1)?.text).toMatch(/^\d+\.\d GiB\/s \/ \d+\.\d GiB\/s$/);
+    }
     const width = await page.evaluate(
       () => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth,
     );
