@@ -8,6 +8,9 @@
  *   launched for it, with a fresh profile, so nothing is cached (HTTP cache, compiled scripts);
  *   warm (`overview_first_render_ms`): reloads in one page that has loaded the dashboard once
  *   before (that load not counted). The median of each, every run listed in `runs`;
+ * - heatmap first render (`heatmap_first_render_ms`, `_cold_ms`): navigation start to the frame
+ *   after `/?view=heatmap` drew one cell per agent (goal <= 1 s), warm and cold as above, and
+ *   of that the canvas paint alone (`heatmap_paint_ms`, the page's own measure);
  * - the longest task while scrolling the virtualized list (PerformanceObserver "longtask";
  *   goal: none > 100 ms), wheel scrolling and jumps end to end;
  * - ingest to screen: from the moment the server ingested a probe agent's report (the agent's
@@ -75,6 +78,30 @@ async function firstRender(page: Page): Promise<number> {
   );
 }
 
+/** Navigation start to the frame after the heatmap drew a cell for every agent (the probe included). */
+const heatPaints: number[] = [];
+async function heatmapFirstRender(page: Page): Promise<number> {
+  await page.goto(`${server.url}/?view=heatmap`, { waitUntil: 'commit' });
+  const ms = await page.evaluate(
+    (total) =>
+      new Promise<number>((resolve) => {
+        const g = globalThis as unknown as {
+          document: { querySelector(s: string): { dataset: { cells?: string } } | null };
+          requestAnimationFrame(cb: () => void): void;
+        };
+        const check = () => {
+          if (g.document.querySelector('[data-testid="heatmap-canvas"]')?.dataset.cells === String(total))
+            g.requestAnimationFrame(() => resolve(performance.now()));
+          else g.requestAnimationFrame(check);
+        };
+        check();
+      }),
+    AGENTS + 1,
+  );
+  heatPaints.push(Number(await page.getByTestId('heatmap-canvas').getAttribute('data-paint-ms')));
+  return ms;
+}
+
 try {
   const deadline = Date.now() + 600_000;
   for (;;) {
@@ -137,6 +164,56 @@ try {
     runs: cold.map(Math.round),
     ...fleet,
   });
+
+  // The heatmap: the same fleet as one canvas, cold (a browser per load) and warm (the page above).
+  const heatCold: number[] = [];
+  for (let i = 0; i < LOADS; i++) {
+    const fresh = await launchChromium();
+    try {
+      const ms = await heatmapFirstRender(await fresh.newPage({ viewport: { width: 1440, height: 900 } }));
+      heatCold.push(ms);
+      progress(`ui: heatmap first render, cold: ${ms.toFixed(0)} ms`);
+    } finally {
+      await fresh.close();
+    }
+  }
+  const heatWarm: number[] = [];
+  for (let i = 0; i < LOADS; i++) {
+    const ms = await heatmapFirstRender(page);
+    heatWarm.push(ms);
+    progress(`ui: heatmap first render, warm: ${ms.toFixed(0)} ms`);
+  }
+  emit({
+    bench: 'ui',
+    metric: 'heatmap_first_render_ms',
+    value: Math.round(median(heatWarm)),
+    unit: 'ms',
+    ref: '<= 1000',
+    cache: 'warm',
+    runs: heatWarm.map(Math.round),
+    ...fleet,
+  });
+  emit({
+    bench: 'ui',
+    metric: 'heatmap_first_render_cold_ms',
+    value: Math.round(median(heatCold)),
+    unit: 'ms',
+    ref: '<= 1000',
+    cache: 'cold: a new browser and profile per load',
+    runs: heatCold.map(Math.round),
+    ...fleet,
+  });
+  emit({
+    bench: 'ui',
+    metric: 'heatmap_paint_ms',
+    value: median(heatPaints),
+    unit: 'ms',
+    max: Math.max(...heatPaints),
+    runs: heatPaints,
+    ...fleet,
+  });
+  // Back to the table for the measures that follow.
+  await firstRender(page);
 
   // Idle first, as a baseline: the live stream alone (every agent reporting) with nobody scrolling.
   await page.waitForLoadState('networkidle');

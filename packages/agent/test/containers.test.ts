@@ -11,7 +11,7 @@ import { CollectorSet } from '../src/collection.ts';
 import { loadCollectorDefinitions } from '../src/collectors/registry.ts';
 import { agentConfigSchema } from '../src/config.ts';
 import { discoverContainerCgroups, matchContainerCgroup } from '../src/containers/discovery.ts';
-import { DockerEngine, describeSocketError, dockerCgroupPath } from '../src/containers/docker.ts';
+import { DockerEngine, describeSocketError, dockerCgroupPath, dockerProblem } from '../src/containers/docker.ts';
 import { chooseDockerSocket, DEFAULT_DOCKER_SOCKET } from '../src/containers/docker-socket.ts';
 import { metadataFromAnnotations, OciBundles } from '../src/containers/oci.ts';
 import { ContainerSummary } from '../src/containers/summary.ts';
@@ -180,6 +180,7 @@ describe('the container collector on a v2 fixture tree, without Docker', () => {
     expect(seriesValue(families, 'machine_memory_bytes')).toBe(8039280 * 1024);
     // No Docker configured: no up/down gauge, states from the freezer.
     expect(families.find((f) => f.name === 'falconet_docker_up')).toBeUndefined();
+    expect(families.find((f) => f.name === 'falconet_docker_info')).toBeUndefined();
     expect(seriesValue(families, 'falconet_container_state', { ...web, state: 'running' })).toBe(1);
     expect(seriesValue(families, 'falconet_container_state', { id: `/system.slice/docker-${PAUSED}.scope`, state: 'paused' })).toBe(1);
   });
@@ -238,6 +239,10 @@ describe('a missing or unusable Docker socket', () => {
     for (let i = 0; i < 3; i++) {
       const { families } = await set.collect();
       expect(seriesValue(families, 'falconet_docker_up')).toBe(0);
+      // The dashboard says why from this, and which setting to change.
+      expect(seriesOf(families, 'falconet_docker_info')).toEqual([
+        expect.objectContaining({ labels: { socket: missing, problem: 'no_socket' }, value: 1 }),
+      ]);
       expect(seriesValue(families, 'container_memory_usage_bytes', { id: `/system.slice/docker-${WEB}.scope` })).toBe(73998336);
       expect(seriesValue(families, 'node_scrape_collector_success', { collector: 'container' })).toBe(1);
     }
@@ -253,6 +258,14 @@ describe('a missing or unusable Docker socket', () => {
     expect(describeSocketError('/s', err('EACCES'))).toMatch(/no permission to open the Docker socket \/s/);
     expect(describeSocketError('/s', err('ECONNREFUSED'))).toBe('nothing is listening on the Docker socket /s');
     expect(describeSocketError('/s', err('ENOTSOCK'))).toBe('/s is not a socket');
+    expect(['ENOENT', 'EACCES', 'EPERM', 'ECONNREFUSED', 'ENOTSOCK', 'EIO'].map((c) => dockerProblem(err(c)))).toEqual([
+      'no_socket',
+      'permission',
+      'permission',
+      'refused',
+      'not_socket',
+      'error',
+    ]);
   });
 
   it('a path that is a plain file is refused, not a crash', async () => {
@@ -263,6 +276,7 @@ describe('a missing or unusable Docker socket', () => {
     expect(await engine.snapshot()).toBeUndefined();
     expect(await engine.snapshot()).toBeUndefined();
     expect(engine.available).toBe(false);
+    expect(['not_socket', 'refused']).toContain(engine.problem);
     expect(lines.filter((l) => l.level === 40)).toHaveLength(1);
     engine.close();
   });

@@ -5,6 +5,7 @@ import { chartsEn, chartsZh } from './i18n/charts.ts';
 import { containersEn, containersZh } from './i18n/containers.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
 import { formsEn, formsZh } from './i18n/forms.ts';
+import { hostsEn, hostsZh } from './i18n/hosts.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 
 /**
@@ -125,7 +126,7 @@ const coreEn = {
   'series.out': 'out',
 };
 
-const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn, ...forgetEn, ...formsEn, ...chartsEn };
+const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn, ...forgetEn, ...formsEn, ...chartsEn, ...hostsEn };
 
 export type MessageKey = keyof typeof en;
 
@@ -251,6 +252,7 @@ const zh: Record<MessageKey, string> = {
   ...forgetZh,
   ...formsZh,
   ...chartsZh,
+  ...hostsZh,
 };
 
 export type Lang = 'en' | 'zh';

@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { alertsEn, alertsZh } from '../src/i18n/alerts.ts';
 import { authEn, authZh } from '../src/i18n/auth.ts';
 import { containersEn, containersZh } from '../src/i18n/containers.ts';
+import { hostsEn, hostsZh } from '../src/i18n/hosts.ts';
 import { tasksEn, tasksZh } from '../src/i18n/tasks.ts';
 import { agoText, DICTS, dateTime, I18nProvider, LANG_KEY, type Translate, useI18n, withNodes, word } from '../src/i18n.tsx';
 
@@ -12,6 +13,7 @@ const AREAS = {
   alerts: { en: alertsEn, zh: alertsZh, prefixes: ['alerts.'] },
   auth: { en: authEn, zh: authZh, prefixes: ['auth.', 'settings.', 'warning.'] },
   containers: { en: containersEn, zh: containersZh, prefixes: ['ctr.'] },
+  hosts: { en: hostsEn, zh: hostsZh, prefixes: ['view.', 'heat.', 'ident.', 'hint.', 'docker.'] },
   tasks: { en: tasksEn, zh: tasksZh, prefixes: ['tasks.'] },
 } as const;
 

@@ -114,6 +114,13 @@ export function writeInventory(out: MetricWriter, inv: Inventory, nowSeconds: nu
       'Whether the Docker Engine API answered (1) or not (0; container figures come from cgroups only).',
       inv.docker === 'up' ? 1 : 0,
     );
+    // Where the agent asks, and why it got no answer: what the dashboard needs to say what to configure.
+    out.gauge(
+      'falconet_docker_info',
+      'The Docker socket the agent asks, and the problem when it did not answer (none, no_socket, permission, refused, not_socket, error); always 1.',
+      1,
+      { socket: inv.dockerSocket ?? '', problem: inv.dockerProblem ?? 'none' },
+    );
   }
   for (const c of inv.containers) writeContainer(out, c, nowSeconds);
 }

@@ -78,6 +78,25 @@ export function dockerCgroupPath(id: string, driver: string, parent: string | un
   return `${(parent || '/docker').replace(/\/$/, '')}/${id}`;
 }
 
+/** Why the Docker API did not answer, in a word the dashboard can say in its own language. */
+export type DockerProblem = 'no_socket' | 'permission' | 'refused' | 'not_socket' | 'error';
+
+export function dockerProblem(err: unknown): DockerProblem {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'no_socket';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission';
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'ENOTSOCK':
+      return 'not_socket';
+    default:
+      return 'error';
+  }
+}
+
 /** One line a user can act on, for the error a connect to the socket gave. */
 export function describeSocketError(socketPath: string, err: unknown): string {
   const e = err as NodeJS.ErrnoException;
@@ -132,6 +151,7 @@ export class DockerEngine {
   readonly #socketPath: string;
   readonly #retryMs: number;
   #available: boolean | undefined;
+  #problem: DockerProblem | undefined;
   #retryAt = 0;
   #driver: string | undefined;
   #cache = new Map<string, Cached>();
@@ -171,6 +191,15 @@ export class DockerEngine {
     return this.#available;
   }
 
+  /** Why the last try failed; undefined while the API answers (or before the first try). */
+  get problem(): DockerProblem | undefined {
+    return this.#problem;
+  }
+
+  get socketPath(): string {
+    return this.#socketPath;
+  }
+
   /** The containers now, or undefined while the API is unavailable. */
   async snapshot(): Promise<DockerSnapshot | undefined> {
     if (this.#closed) return undefined;
@@ -206,6 +235,7 @@ export class DockerEngine {
         if (this.#available === false) this.#log.info({ socket: this.#socketPath }, 'Docker API available again');
         this.#available = true;
       }
+      this.#problem = undefined;
       if (!this.#watching) this.#watch(events);
       return { containers, events: this.#eventCounts };
     } catch (err) {
@@ -220,6 +250,7 @@ export class DockerEngine {
         );
       }
       this.#available = false;
+      this.#problem = dockerProblem(err);
       this.#retryAt = Date.now() + this.#retryMs;
       return undefined;
     }

@@ -6,7 +6,7 @@ import { type ProcRoots, procPath, readKernelFileOptional, readOptional, sysPath
 import { meminfoMap, parseMeminfo } from '../procfs/meminfo.ts';
 import { type NetDevStats, parseNetDev } from '../procfs/netdev.ts';
 import { type ContainerCgroup, type ContainerRuntime, discoverContainerCgroups, readCgroup } from './discovery.ts';
-import { type DockerContainer, DockerEngine, type DockerState } from './docker.ts';
+import { type DockerContainer, DockerEngine, type DockerProblem, type DockerState } from './docker.ts';
 import { OciBundles } from './oci.ts';
 
 /**
@@ -58,6 +58,10 @@ export type DockerStatus = 'up' | 'down' | 'off';
 export interface Inventory {
   containers: ContainerView[];
   docker: DockerStatus;
+  /** The Engine API's socket, unless Docker is off. */
+  dockerSocket?: string;
+  /** Why the API did not answer, when `docker` is down. */
+  dockerProblem?: DockerProblem;
   /** MemTotal: the memory a container without a limit may use. */
   machineMemoryBytes?: number;
 }
@@ -149,6 +153,8 @@ export class ContainerInventory {
     // Code-unit order, not localeCompare: ids are ASCII, and ICU's collation costs about 3 MB resident.
     views.sort((a, b) => (a.labels.id < b.labels.id ? -1 : a.labels.id > b.labels.id ? 1 : 0));
     const inv: Inventory = { containers: views, docker };
+    if (this.#docker) inv.dockerSocket = this.#docker.socketPath;
+    if (docker === 'down') inv.dockerProblem = this.#docker?.problem ?? 'error';
     if (memTotal !== undefined) inv.machineMemoryBytes = memTotal;
     return inv;
   }

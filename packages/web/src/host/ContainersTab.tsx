@@ -2,13 +2,14 @@ import type { Agent } from '@falconet/protocol/api';
 import { Fragment, useEffect, useMemo, useState } from 'react';
 import { fetchHistory, fetchLatest } from '../api.ts';
 import { bytes, percent, rate } from '../format.ts';
-import { type MessageKey, type Translate, useI18n, word } from '../i18n.tsx';
+import { type MessageKey, type Translate, useI18n, withNodes, word } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
 import { containerChartSpecs } from './charts.ts';
 import {
   CONTAINER_EVENTS_METRIC,
   type ContainerRow,
   ContainerSnapshot,
+  type ContainerTable,
   deriveTable,
   type EventMoment,
   eventMoments,
@@ -25,6 +26,7 @@ import {
   TABLE_METRICS,
 } from './containers.ts';
 import { type ChartMark, MetricChart, type Range, stepFor } from './MetricChart.tsx';
+import './docker-note.css';
 
 /** How far back the first load looks for the latest samples. */
 const LOOKBACK_MS = 5 * 60_000;
@@ -45,6 +47,50 @@ function StateBadge({ row }: { row: ContainerRow }) {
     <span className="badge" data-testid="ctr-state" data-tone={stateTone(row.state, row.health)} data-state={row.state ?? ''}>
       {stateWord(t, row.state)}
     </span>
+  );
+}
+
+const SOCKET_KEY = 'containers.docker_socket';
+/** Where a rootless Docker listens: the example of a socket elsewhere than the default. */
+const SOCKET_EXAMPLE = '/run/user/1000/docker.sock';
+
+const PROBLEM_TEXT: Record<string, MessageKey> = {
+  no_socket: 'docker.noSocket',
+  permission: 'docker.permission',
+  refused: 'docker.refused',
+  not_socket: 'docker.notSocket',
+  error: 'docker.failed',
+};
+
+/**
+ * Why the agent has no answer from Docker (as its `falconet_docker_info` says), and the agent
+ * setting that changes it. An agent too old to say why gets the general line.
+ */
+function DockerNote({ table }: { table: ContainerTable }) {
+  const { t } = useI18n();
+  const key = <code>{SOCKET_KEY}</code>;
+  if (table.dockerUp === undefined)
+    return (
+      <p className="banner warn" role="status" data-testid="docker-off">
+        {withNodes(t('docker.off'), [key])}
+      </p>
+    );
+  const problem = table.docker?.problem ?? '';
+  const socket = <code>{table.docker?.socket}</code>;
+  const fixes =
+    problem === 'permission'
+      ? [withNodes(t('docker.fixPermission'), [key])]
+      : [withNodes(t('docker.fixSocket'), [key, <code key="e">{SOCKET_EXAMPLE}</code>]), withNodes(t('docker.fixOff'), [key])];
+  return (
+    <div className="banner warn" role="status" data-problem={problem || undefined}>
+      <p data-testid="docker-down">{PROBLEM_TEXT[problem] ? withNodes(t(PROBLEM_TEXT[problem]), [socket]) : t('ctr.dockerDown')}</p>
+      <ul data-testid="docker-fix">
+        {fixes.map((f, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: a fixed list of sentences
+          <li key={i}>{f}</li>
+        ))}
+      </ul>
+    </div>
   );
 }
 
@@ -128,6 +174,17 @@ export function ContainersTab({ agent, live, range, theme }: { agent: Agent; liv
       </p>
     );
 
+  // No Docker and nothing in the cgroups: why, and what to set, instead of an empty table.
+  if (table.rows.length === 0 && table.dockerUp !== true)
+    return (
+      <section className="containers" data-testid="no-docker" aria-label={t('ctr.title')}>
+        <DockerNote table={table} />
+        <p className="empty" data-testid="ctr-none">
+          {t('docker.noCgroups')}
+        </p>
+      </section>
+    );
+
   const total = table.counts.reduce((n, c) => n + c.count, 0);
   return (
     <section className="containers" data-testid="containers" aria-label={t('ctr.title')}>
@@ -144,11 +201,7 @@ export function ContainersTab({ agent, live, range, theme }: { agent: Agent; liv
           {t('ctr.total')} <strong>{total}</strong>
         </li>
       </ul>
-      {table.dockerUp === false ? (
-        <p className="banner warn" role="status" data-testid="docker-down">
-          {t('ctr.dockerDown')}
-        </p>
-      ) : null}
+      {table.dockerUp === false ? <DockerNote table={table} /> : null}
       {table.rows.length === 0 ? (
         <p className="empty" data-testid="ctr-none">
           {t('ctr.none')}

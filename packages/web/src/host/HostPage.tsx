@@ -1,16 +1,16 @@
 import type { Agent } from '@falconet/protocol/api';
-import { useQuery } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
-import { fetchHistory } from '../api.ts';
-import { bytes, duration, percent } from '../format.ts';
+import { duration, percent } from '../format.ts';
 import { agoText, useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
+import { SameNameTag } from '../overview/identity.tsx';
 import type { AgentStore } from '../overview/store.ts';
 import { AgentTrust } from './AgentTrust.tsx';
 import { ContainersTab } from './ContainersTab.tsx';
 import { SYSTEM_CHARTS } from './charts.ts';
 import { ForgetAgent } from './ForgetAgent.tsx';
 import { MetricChart, type Range } from './MetricChart.tsx';
+import { Mounts } from './Mounts.tsx';
 
 const PRESETS: [string, number][] = [
   ['15m', 900_000],
@@ -72,7 +72,8 @@ export function HostPage({
         </a>
       </p>
       <h1>
-        {agent.hostname}{' '}
+        {agent.hostname}
+        <SameNameTag agent={agent} store={store} t={t} />{' '}
         <span className={`status ${agent.status}`} data-testid="host-status">
           {t(agent.status === 'online' ? 'status.online' : 'status.offline')}
         </span>
@@ -196,71 +197,5 @@ function headerChanged(prev: Agent, next: Agent): boolean {
     prev.hostname !== next.hostname ||
     prev.sequenceRefused?.atMs !== next.sequenceRefused?.atMs ||
     JSON.stringify([prev.trustedLabels, prev.labels]) !== JSON.stringify([next.trustedLabels, next.labels])
-  );
-}
-
-/** The latest size and free space of each mount, from the last 15 minutes. */
-function Mounts({ agentId }: { agentId: string }) {
-  const { t } = useI18n();
-  const q = useQuery({
-    queryKey: ['mounts', agentId],
-    refetchInterval: 60_000,
-    queryFn: async () => {
-      const to = Date.now();
-      const [size, avail] = await Promise.all([
-        fetchHistory(agentId, 'node_filesystem_size_bytes', to - 900_000, to),
-        fetchHistory(agentId, 'node_filesystem_avail_bytes', to - 900_000, to),
-      ]);
-      const last = (p: [number, number | null][]) => [...p].reverse().find(([, v]) => v !== null)?.[1] ?? undefined;
-      return size.series
-        .map((s) => {
-          const a = avail.series.find((x) => x.labels.mountpoint === s.labels.mountpoint && x.labels.device === s.labels.device);
-          const total = last(s.points);
-          const free = a ? last(a.points) : undefined;
-          return {
-            mount: s.labels.mountpoint ?? '?',
-            fstype: s.labels.fstype ?? '',
-            total,
-            used: total !== undefined && free !== undefined ? total - free : undefined,
-          };
-        })
-        .sort((a, b) => a.mount.localeCompare(b.mount));
-    },
-  });
-  if (!q.data?.length) return null;
-  return (
-    <figure className="chart mounts">
-      <figcaption>{t('host.mounts')}</figcaption>
-      <table data-testid="mounts">
-        <thead>
-          <tr>
-            <th scope="col">{t('host.mount')}</th>
-            <th scope="col">{t('host.fstype')}</th>
-            <th scope="col">{t('host.size')}</th>
-            <th scope="col">{t('host.used')}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {q.data.map((m) => {
-            const pct = m.total && m.used !== undefined ? (m.used / m.total) * 100 : undefined;
-            return (
-              <tr key={m.mount}>
-                <td>{m.mount}</td>
-                <td>{m.fstype}</td>
-                <td>{bytes(m.total)}</td>
-                <td>
-                  <span className="meter" data-level={pct === undefined ? '' : pct >= 90 ? 'high' : pct >= 70 ? 'mid' : 'low'}>
-                    <span>
-                      {bytes(m.used)} ({percent(pct)})
-                    </span>
-                    <span className="fill" style={{ width: `${pct ?? 0}%` }} />
-                  </span>
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </figure>
   );
 }

@@ -17,6 +17,7 @@ const RUN = {
   restarts: 'falconet_container_restarts_total',
   exitCode: 'falconet_container_exit_code',
   dockerUp: 'falconet_docker_up',
+  dockerInfo: 'falconet_docker_info',
   machineMemory: 'machine_memory_bytes',
 } as const;
 
@@ -86,6 +87,8 @@ export interface ContainerTable {
   counts: { state: string; count: number }[];
   /** `falconet_docker_up`; undefined when Docker is left out (no socket configured). */
   dockerUp?: boolean;
+  /** `falconet_docker_info`: the socket the agent asks and why it got no answer (`none` when it did); agents before it send none. */
+  docker?: { socket: string; problem: string };
 }
 
 /** The order states are listed and sorted in: running first, then the ones between, then the stopped. */
@@ -192,6 +195,7 @@ export function deriveTable(samples: Iterable<LatestSample>, intervalMs: number)
   const rows = new Map<string, ContainerRow>();
   let machineMemory: number | undefined;
   let dockerUp: boolean | undefined;
+  let docker: ContainerTable['docker'];
   const counts = new Map<string, number>();
   for (const s of current) {
     if (s.name === RUN.info) {
@@ -210,6 +214,7 @@ export function deriveTable(samples: Iterable<LatestSample>, intervalMs: number)
       });
     } else if (s.name === RUN.machineMemory && s.value !== null) machineMemory = s.value;
     else if (s.name === RUN.dockerUp && s.value !== null) dockerUp = s.value === 1;
+    else if (s.name === RUN.dockerInfo && s.value === 1) docker = { socket: s.labels.socket ?? '', problem: s.labels.problem ?? '' };
     else if (s.name === SUMMARY.counts && s.value && s.labels.state) counts.set(s.labels.state, s.value);
   }
   for (const s of current) {
@@ -271,6 +276,7 @@ export function deriveTable(samples: Iterable<LatestSample>, intervalMs: number)
     rows: [...rows.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
     counts: [...counts].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)).map(([state, count]) => ({ state, count })),
     dockerUp,
+    ...(docker ? { docker } : {}),
   };
 }
 

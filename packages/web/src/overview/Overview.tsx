@@ -5,8 +5,12 @@ import { memo, useCallback, useDeferredValue, useEffect, useLayoutEffect, useMem
 import { duration, percent, rate } from '../format.ts';
 import { getJson } from '../http.ts';
 import { agoText, type Translate, useI18n } from '../i18n.tsx';
+import { Heatmap } from './Heatmap.tsx';
+import { HEAT_METRICS, type HeatMetric, isHeatMetric } from './heatmap.ts';
+import { SameNameTag } from './identity.tsx';
 import { drawSparkline } from './sparkline.ts';
 import type { AgentStore } from './store.ts';
+import './overview.css';
 
 const SORTS: Record<string, (a: Agent) => string | number> = {
   hostname: (a) => a.hostname.toLowerCase(),
@@ -47,6 +51,48 @@ function rowStyle(top: number, height: number): React.CSSProperties {
 }
 const GROUP_HEIGHT = 36;
 
+type View = { view: 'table' | 'heatmap'; metric: HeatMetric };
+
+/** The view is in the address (`/?view=heatmap&metric=disk`), so it can be linked to and bookmarked. */
+function viewFromUrl(): View {
+  const q = new URLSearchParams(location.search);
+  const metric = q.get('metric');
+  return { view: q.get('view') === 'heatmap' ? 'heatmap' : 'table', metric: isHeatMetric(metric) ? metric : 'cpu' };
+}
+
+function viewUrl(v: View): string {
+  if (v.view === 'table') return location.pathname;
+  return `${location.pathname}?view=heatmap${v.metric === 'cpu' ? '' : `&metric=${v.metric}`}`;
+}
+
+function useView(): [View, (v: View) => void] {
+  const [view, setView] = useState(viewFromUrl);
+  useEffect(() => {
+    const onPop = () => setView(viewFromUrl());
+    addEventListener('popstate', onPop);
+    return () => removeEventListener('popstate', onPop);
+  }, []);
+  return [
+    view,
+    (v) => {
+      history.pushState(null, '', viewUrl(v));
+      setView(v);
+    },
+  ];
+}
+
+/** The spark line's hover text: the CPU figures it draws, each with its unit. */
+function sparkTitle(t: Translate, points: readonly { v: number }[]): string {
+  if (!points.length) return t('hint.sparkNone');
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const p of points) {
+    lo = Math.min(lo, p.v);
+    hi = Math.max(hi, p.v);
+  }
+  return t('hint.spark', percent((points[points.length - 1] as { v: number }).v), percent(lo), percent(hi));
+}
+
 export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(id: string): void; error?: Error | null }) {
   const { t } = useI18n();
   const version = useSyncExternalStore(store.subscribeList, store.getVersion);
@@ -57,6 +103,8 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
   const [desc, setDesc] = useState(false);
   const [groupBy, setGroupBy] = useState('');
   const [tick, setTick] = useState(0);
+  const [view, setView] = useView();
+  const heat = view.view === 'heatmap';
   const q = useDeferredValue(search.trim().toLowerCase());
 
   useEffect(() => sessionStorage.setItem('falconet.overview.q', search), [search]);
@@ -124,10 +172,12 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
     return { items: out, shown: sorted.length };
   }, [store, version, tick, q, status, label, sort, desc, groupBy]);
 
+  const heatIds = useMemo(() => (heat ? items.flatMap((it) => (it.kind === 'agent' ? [it.id] : [])) : []), [heat, items]);
+
   const listRef = useRef<HTMLDivElement>(null);
   const [margin, setMargin] = useState(0);
   // Where the list starts on the page: read when what is above it can change, not on every scroll.
-  const aboveKey = `${store.loaded}:${items.length === 0}:${!!error}`;
+  const aboveKey = `${store.loaded}:${items.length === 0}:${!!error}:${heat}`;
   // biome-ignore lint/correctness/useExhaustiveDependencies: aboveKey stands for what sits above the list
   useLayoutEffect(() => {
     const measure = () => setMargin(listRef.current?.offsetTop ?? 0);
@@ -144,7 +194,8 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
     [items],
   );
   const virtual = useWindowVirtualizer({
-    count: items.length,
+    // The heatmap shows the same hosts on its own: no rows meanwhile.
+    count: heat ? 0 : items.length,
     estimateSize,
     overscan: 8,
     scrollMargin: margin,
@@ -170,19 +221,19 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
           <dt>{t('fleet.offline')}</dt>
           <dd className={s?.offline ? 'bad' : ''}>{s?.offline ?? '–'}</dd>
         </div>
-        <div>
+        <div title={t('hint.fleetCpu')}>
           <dt>{t('fleet.cpu')}</dt>
           <dd>{percent(s?.averages.cpu ?? undefined)}</dd>
         </div>
-        <div>
+        <div title={t('hint.fleetMemory')}>
           <dt>{t('fleet.memory')}</dt>
           <dd>{percent(s?.averages.memory ?? undefined)}</dd>
         </div>
-        <div>
+        <div title={t('hint.disk')} data-testid="fleet-disk">
           <dt>{t('fleet.disk')}</dt>
           <dd>{percent(s?.averages.disk ?? undefined)}</dd>
         </div>
-        <div>
+        <div className="fleet-net" title={t('hint.fleetNetwork')}>
           <dt>{t('fleet.network')}</dt>
           <dd>
             {rate(s?.totals.networkReceiveBytesPerSecond)} / {rate(s?.totals.networkTransmitBytesPerSecond)}
@@ -190,6 +241,39 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
         </div>
       </dl>
       <div className="toolbar">
+        <fieldset className="segmented" data-testid="view-switch">
+          <legend className="sr-only">{t('view.label')}</legend>
+          {(['table', 'heatmap'] as const).map((v) => (
+            <button
+              key={v}
+              type="button"
+              aria-pressed={view.view === v}
+              className={view.view === v ? 'on' : ''}
+              onClick={() => setView({ ...view, view: v })}
+              data-testid={`view-${v}`}
+            >
+              {t(v === 'table' ? 'view.table' : 'view.heatmap')}
+            </button>
+          ))}
+        </fieldset>
+        {heat ? (
+          <fieldset className="segmented" data-testid="heat-metric">
+            <legend className="sr-only">{t('heat.metric')}</legend>
+            {(Object.keys(HEAT_METRICS) as HeatMetric[]).map((m) => (
+              <button
+                key={m}
+                type="button"
+                aria-pressed={view.metric === m}
+                className={view.metric === m ? 'on' : ''}
+                onClick={() => setView({ ...view, metric: m })}
+                title={m === 'disk' ? t('hint.disk') : undefined}
+                data-testid={`heat-${m}`}
+              >
+                {t(m === 'cpu' ? 'heat.cpu' : m === 'memory' ? 'heat.memory' : 'heat.disk')}
+              </button>
+            ))}
+          </fieldset>
+        ) : null}
         <input
           type="search"
           aria-label={t('filter.search')}
@@ -231,17 +315,19 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
           <input type="checkbox" checked={desc} onChange={(e) => setDesc(e.target.checked)} data-testid="sort-desc" />
           {t('filter.order')}
         </label>
-        <label>
-          {t('filter.group')}
-          <select value={groupBy} onChange={(e) => setGroupBy(e.target.value)} data-testid="group-by">
-            <option value="">{t('filter.none')}</option>
-            {labelValues.keys.map((k) => (
-              <option key={k} value={k}>
-                {k}
-              </option>
-            ))}
-          </select>
-        </label>
+        {heat ? null : (
+          <label>
+            {t('filter.group')}
+            <select value={groupBy} onChange={(e) => setGroupBy(e.target.value)} data-testid="group-by">
+              <option value="">{t('filter.none')}</option>
+              {labelValues.keys.map((k) => (
+                <option key={k} value={k}>
+                  {k}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
         <span className="count" data-testid="agent-count">
           {t('agents.shown', shown, store.agents.size)}
         </span>
@@ -256,39 +342,49 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
       ) : !store.loaded ? (
         <p className="empty">{t('agents.loading')}</p>
       ) : null}
-      <div className="agent-head" aria-hidden="true">
-        <span>{t('col.status')}</span>
-        <span>{t('col.host')}</span>
-        <span className="c-os">{t('col.os')}</span>
-        <span className="c-up">{t('col.uptime')}</span>
-        <span>{t('col.cpu')}</span>
-        <span>{t('col.memory')}</span>
-        <span className="c-disk">{t('col.disk')}</span>
-        <span className="c-net">{t('col.network')}</span>
-        <span className="c-spark">{t('col.trend')}</span>
-        <span className="c-seen">{t('col.lastSeen')}</span>
-      </div>
-      <div ref={listRef} className="agent-list" data-testid="agent-list" style={{ height: virtual.getTotalSize() }}>
-        {virtual.getVirtualItems().map((v) => {
-          const it = items[v.index];
-          if (!it) return null;
-          const style = rowStyle(v.start - virtual.options.scrollMargin, v.size);
-          if (it.kind === 'group') {
-            return (
-              <div key={v.key} className="group-row" style={style} data-testid="group-row">
-                <strong>
-                  {it.key}={it.value || t('group.unlabelled')}
-                </strong>{' '}
-                <span className="sub">
-                  {it.online}/{it.count} {t('status.online')}
-                </span>
-              </div>
-            );
-          }
-          const a = store.get(it.id);
-          return a ? <AgentRow key={v.key} agent={a} store={store} style={style} onOpen={onOpen} t={t} /> : null;
-        })}
-      </div>
+      {heat ? (
+        store.loaded && items.length ? (
+          <Heatmap store={store} ids={heatIds} metric={view.metric} onOpen={onOpen} />
+        ) : null
+      ) : (
+        <>
+          <div className="agent-head" aria-hidden="true">
+            <span>{t('col.status')}</span>
+            <span>{t('col.host')}</span>
+            <span className="c-os">{t('col.os')}</span>
+            <span className="c-up">{t('col.uptime')}</span>
+            <span>{t('col.cpu')}</span>
+            <span>{t('col.memory')}</span>
+            <span className="c-disk" title={t('hint.disk')}>
+              {t('col.disk')}
+            </span>
+            <span className="c-net">{t('col.network')}</span>
+            <span className="c-spark">{t('col.trend')}</span>
+            <span className="c-seen">{t('col.lastSeen')}</span>
+          </div>
+          <div ref={listRef} className="agent-list" data-testid="agent-list" style={{ height: virtual.getTotalSize() }}>
+            {virtual.getVirtualItems().map((v) => {
+              const it = items[v.index];
+              if (!it) return null;
+              const style = rowStyle(v.start - virtual.options.scrollMargin, v.size);
+              if (it.kind === 'group') {
+                return (
+                  <div key={v.key} className="group-row" style={style} data-testid="group-row">
+                    <strong>
+                      {it.key}={it.value || t('group.unlabelled')}
+                    </strong>{' '}
+                    <span className="sub">
+                      {it.online}/{it.count} {t('status.online')}
+                    </span>
+                  </div>
+                );
+              }
+              const a = store.get(it.id);
+              return a ? <AgentRow key={v.key} agent={a} store={store} style={style} onOpen={onOpen} t={t} /> : null;
+            })}
+          </div>
+        </>
+      )}
     </section>
   );
 }
@@ -322,6 +418,7 @@ const AgentRow = memo(function AgentRow({
     const net = cell('net');
     const seen = cell('seen');
     const spark = el.querySelector('svg') as SVGSVGElement;
+    const sparkCell = spark.parentElement as HTMLElement;
     const bar = (e: HTMLElement, v: number | undefined) => {
       (e.firstChild as HTMLElement).textContent = percent(v);
       (e.lastChild as HTMLElement).style.width = `${Math.max(0, Math.min(100, v ?? 0))}%`;
@@ -342,7 +439,9 @@ const AgentRow = memo(function AgentRow({
       up.textContent = duration(s.falconet_uptime_seconds);
       net.textContent = `${rate(s.falconet_network_receive_bytes_per_second)} / ${rate(s.falconet_network_transmit_bytes_per_second)}`;
       seen.textContent = agoText(t, a.lastSeenMs);
-      drawSparkline(spark, store.spark.get(a.id) ?? [], a.status === 'online', a.intervalMs);
+      const line = store.spark.get(a.id) ?? [];
+      drawSparkline(spark, line, a.status === 'online', a.intervalMs);
+      sparkCell.title = sparkTitle(t, line);
     };
     paint(store.get(id) ?? initial.current);
     const stop = store.watch(id, paint);
@@ -371,7 +470,10 @@ const AgentRow = memo(function AgentRow({
         >
           {agent.hostname}
         </a>
-        <span className="sub">{agent.primaryIp}</span>
+        <span className="sub">
+          {agent.primaryIp}
+          <SameNameTag agent={agent} store={store} t={t} />
+        </span>
       </span>
       <span className="c-os sub">{agent.os}</span>
       <span className="c-up" data-k="up" />
@@ -383,7 +485,7 @@ const AgentRow = memo(function AgentRow({
         <span />
         <span className="fill" />
       </span>
-      <span className="meter c-disk" data-k="disk">
+      <span className="meter c-disk" data-k="disk" title={t('hint.disk')}>
         <span />
         <span className="fill" />
       </span>

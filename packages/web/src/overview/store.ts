@@ -7,6 +7,7 @@ export const SPARK_POINTS = 60;
 export const SPARK_STEP_MS = 15_000;
 
 type RowListener = (agent: Agent) => void;
+type FleetListener = (changed: ReadonlySet<string>) => void;
 
 /**
  * Every agent, kept outside React. Live updates patch the map and repaint only the rows that
@@ -20,6 +21,9 @@ export class AgentStore {
   version = 0;
   loaded = false;
   readonly #rows = new Map<string, Set<RowListener>>();
+  readonly #fleet = new Set<FleetListener>();
+  /** How many agents have each host name: a name held by two or more needs telling apart. */
+  readonly #names = new Map<string, number>();
   readonly #list = new Set<() => void>();
   readonly #dirty = new Set<string>();
   #frame = 0;
@@ -28,7 +32,9 @@ export class AgentStore {
   load(items: Agent[]): void {
     for (const a of items) {
       // A live update that arrived while the snapshot was on its way is newer than the snapshot.
-      if ((this.agents.get(a.id)?.lastSeenMs ?? Number.NEGATIVE_INFINITY) > a.lastSeenMs) continue;
+      const prev = this.agents.get(a.id);
+      if ((prev?.lastSeenMs ?? Number.NEGATIVE_INFINITY) > a.lastSeenMs) continue;
+      this.#rename(prev, a);
       this.agents.set(a.id, a);
       this.#dirty.add(a.id);
     }
@@ -40,6 +46,22 @@ export class AgentStore {
 
   get(id: string): Agent | undefined {
     return this.agents.get(id);
+  }
+
+  /** Whether another agent has this agent's host name, so the name alone does not say which host it is. */
+  sharesName(a: Agent): boolean {
+    return (this.#names.get(a.hostname) ?? 0) > 1;
+  }
+
+  #rename(prev: Agent | undefined, next: Agent): boolean {
+    if (prev?.hostname === next.hostname) return false;
+    if (prev) {
+      const n = (this.#names.get(prev.hostname) ?? 1) - 1;
+      if (n > 0) this.#names.set(prev.hostname, n);
+      else this.#names.delete(prev.hostname);
+    }
+    this.#names.set(next.hostname, (this.#names.get(next.hostname) ?? 0) + 1);
+    return true;
   }
 
   /** Seeds the sparklines from the store's history: one query for the whole fleet. */
@@ -70,6 +92,7 @@ export class AgentStore {
 
   upsert(agent: Agent): void {
     const prev = this.agents.get(agent.id);
+    const renamed = this.#rename(prev, agent);
     this.agents.set(agent.id, agent);
     const cpu = agent.summary.falconet_cpu_usage_percent;
     if (typeof cpu === 'number' && Number.isFinite(cpu) && (!prev || prev.lastSeenMs !== agent.lastSeenMs)) {
@@ -83,7 +106,8 @@ export class AgentStore {
     }
     this.#dirty.add(agent.id);
     this.#schedule();
-    if (!prev || prev.status !== agent.status) this.#listChanged(!prev);
+    // A new name may make two hosts (this one and another) need telling apart: the list says so at once.
+    if (renamed || prev?.status !== agent.status) this.#listChanged(renamed);
   }
 
   /** An agent forgotten on the server: out of the list at once. */
@@ -108,6 +132,12 @@ export class AgentStore {
     };
   }
 
+  /** Calls `l` with the ids of the agents that changed since the last call (batched per frame), e.g. to repaint a whole-fleet view. */
+  watchFleet(l: FleetListener): () => void {
+    this.#fleet.add(l);
+    return () => this.#fleet.delete(l);
+  }
+
   /** For useSyncExternalStore: the list version changes when agents come, go or change status. */
   subscribeList = (l: () => void): (() => void) => {
     this.#list.add(l);
@@ -125,6 +155,7 @@ export class AgentStore {
         const ls = this.#rows.get(id);
         if (a && ls) for (const l of ls) l(a);
       }
+      for (const l of this.#fleet) l(this.#dirty);
       this.#dirty.clear();
     };
     // A hidden tab gets no animation frames; a timer keeps the state current for when it returns.
