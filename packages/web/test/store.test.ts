@@ -19,6 +19,20 @@ afterEach(() => {
   Reflect.deleteProperty(document, 'hidden');
 });
 
+describe('AgentStore: hosts that share a name', () => {
+  it('tells two namesakes apart, and stops once one of them is forgotten or renamed', () => {
+    const store = new AgentStore();
+    store.load([agent('a', { hostname: 'web' }), agent('b', { hostname: 'web' }), agent('c', { hostname: 'db' })]);
+    expect(store.sharesName(store.get('a') as Agent)).toBe(true);
+    store.remove('b');
+    expect(store.sharesName(store.get('a') as Agent)).toBe(false);
+    store.upsert(agent('d', { hostname: 'db' }));
+    expect(store.sharesName(store.get('c') as Agent)).toBe(true);
+    store.upsert(agent('d', { hostname: 'cache' }));
+    expect(store.sharesName(store.get('c') as Agent)).toBe(false);
+  });
+});
+
 describe('AgentStore: the list', () => {
   it('takes a fetched snapshot whole and tells the list at once', () => {
     const store = new AgentStore();

@@ -53,14 +53,15 @@ export class AgentStore {
     return (this.#names.get(a.hostname) ?? 0) > 1;
   }
 
-  #rename(prev: Agent | undefined, next: Agent): boolean {
-    if (prev?.hostname === next.hostname) return false;
+  /** Moves one count from the previous host name to the next (either absent: an agent added or removed). */
+  #rename(prev: Agent | undefined, next: Agent | undefined): boolean {
+    if (prev?.hostname === next?.hostname) return false;
     if (prev) {
       const n = (this.#names.get(prev.hostname) ?? 1) - 1;
       if (n > 0) this.#names.set(prev.hostname, n);
       else this.#names.delete(prev.hostname);
     }
-    this.#names.set(next.hostname, (this.#names.get(next.hostname) ?? 0) + 1);
+    if (next) this.#names.set(next.hostname, (this.#names.get(next.hostname) ?? 0) + 1);
     return true;
   }
 
@@ -112,7 +113,11 @@ export class AgentStore {
 
   /** An agent forgotten on the server: out of the list at once. */
   remove(id: string): void {
-    if (!this.agents.delete(id)) return;
+    const prev = this.agents.get(id);
+    if (!prev) return;
+    this.agents.delete(id);
+    // Its namesake, if one is left, no longer needs telling apart.
+    this.#rename(prev, undefined);
     this.spark.delete(id);
     this.#dirty.delete(id);
     this.#listChanged(true);
