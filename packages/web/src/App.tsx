@@ -26,7 +26,9 @@ function usePath(): [string, (p: string) => void] {
     path,
     (p) => {
       history.pushState(null, '', p);
-      setPath(p);
+      setPath(location.pathname);
+      // Views that keep their state in the address (the overview's heatmap) follow it as on Back.
+      dispatchEvent(new PopStateEvent('popstate'));
       scrollTo(0, 0);
     },
   ];

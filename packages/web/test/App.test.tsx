@@ -93,3 +93,18 @@ describe('the page keeps one socket to /api/live', () => {
     expect(kept()).toEqual([]);
   });
 });
+
+describe('the address carries the view', () => {
+  beforeEach(() => {
+    FakeSocket.made = [];
+    vi.stubGlobal('WebSocket', FakeSocket);
+  });
+
+  it('leaves the heatmap for the table when Overview is clicked, as Back would', async () => {
+    showPage('/?view=heatmap');
+    expect((await screen.findByTestId('view-heatmap')).getAttribute('aria-pressed')).toBe('true');
+    await userEvent.click(screen.getByTestId('nav-overview'));
+    expect(location.search).toBe('');
+    await waitFor(() => expect(screen.getByTestId('view-table').getAttribute('aria-pressed')).toBe('true'));
+  });
+});
