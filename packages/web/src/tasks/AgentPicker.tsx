@@ -1,6 +1,7 @@
 import type { Agent } from '@falconet/protocol/api';
-import { useId, useMemo, useState } from 'react';
+import { useMemo, useState } from 'react';
 import { useI18n } from '../i18n.tsx';
+import { useCombobox } from '../ui/combobox.ts';
 
 /** What a task runs on: agents by id, and labels every one of which a chosen agent has. */
 export interface AgentChoice {
@@ -40,10 +41,7 @@ export function targetOf(agents: readonly Agent[], choice: AgentChoice): { agent
  */
 export function AgentPicker({ agents, value, onChange }: { agents: readonly Agent[]; value: AgentChoice; onChange(v: AgentChoice): void }) {
   const { t } = useI18n();
-  const id = useId();
   const [text, setText] = useState('');
-  const [open, setOpen] = useState(false);
-  const [active, setActive] = useState(0);
 
   const labelOptions = useMemo(() => {
     const counts = new Map<string, { name: string; value: string; count: number }>();
@@ -78,9 +76,8 @@ export function AgentPicker({ agents, value, onChange }: { agents: readonly Agen
     if (o.kind === 'host') onChange({ ...value, agents: [...value.agents, o.agent.id] });
     else onChange({ ...value, labels: { ...value.labels, [o.name]: o.value } });
     setText('');
-    setActive(0);
-    setOpen(false);
   };
+  const box = useCombobox(options, pick, { firstActive: 0, showEmpty: q !== '' });
   const chosen = chosenAgents(agents, value);
   const hostOf = (agentId: string) => agents.find((a) => a.id === agentId)?.hostname ?? agentId;
 
@@ -114,58 +111,28 @@ export function AgentPicker({ agents, value, onChange }: { agents: readonly Agen
             </span>
           ))}
           <input
-            role="combobox"
+            {...box.input}
             aria-label={t('forms.agents.search')}
-            aria-expanded={open}
-            aria-controls={`${id}-list`}
-            aria-autocomplete="list"
-            aria-activedescendant={open && options[active] ? `${id}-${active}` : undefined}
             placeholder={t('forms.agents.search')}
             value={text}
-            autoComplete="off"
             data-testid="agent-search"
             onChange={(e) => {
               setText(e.target.value);
-              setOpen(true);
-              setActive(0);
+              box.typed();
             }}
-            onFocus={() => setOpen(true)}
-            onBlur={() => setOpen(false)}
             onKeyDown={(e) => {
-              if (e.key === 'ArrowDown') {
-                e.preventDefault();
-                setOpen(true);
-                setActive((i) => Math.min(options.length - 1, i + 1));
-              } else if (e.key === 'ArrowUp') {
-                e.preventDefault();
-                setActive((i) => Math.max(0, i - 1));
-              } else if (e.key === 'Enter' && open && options[active]) {
-                e.preventDefault();
-                pick(options[active] as Option);
-              } else if (e.key === 'Escape') setOpen(false);
-              else if (e.key === 'Backspace' && text === '' && value.agents.length) {
+              box.input.onKeyDown(e);
+              if (e.key === 'Backspace' && text === '' && value.agents.length) {
                 onChange({ ...value, agents: value.agents.slice(0, -1) });
               }
             }}
           />
         </div>
-        {open && (options.length > 0 || q) ? (
-          <div className="suggestions" role="listbox" id={`${id}-list`} aria-label={t('forms.agents.label')}>
+        {box.expanded ? (
+          <div className="suggestions" role="listbox" id={box.listId} aria-label={t('forms.agents.label')}>
             {options.length === 0 ? <div className="empty">{t('forms.agents.none', text)}</div> : null}
             {options.map((o, i) => (
-              <div
-                key={optionKey(o)}
-                id={`${id}-${i}`}
-                role="option"
-                tabIndex={-1}
-                aria-selected={i === active}
-                className={i === active ? 'active' : undefined}
-                data-testid={o.kind === 'host' ? 'option-host' : 'option-label'}
-                onMouseDown={(e) => {
-                  e.preventDefault();
-                  pick(o);
-                }}
-              >
+              <div key={optionKey(o)} {...box.option(i, o)} data-testid={o.kind === 'host' ? 'option-host' : 'option-label'}>
                 {o.kind === 'host' ? (
                   <>
                     <span>{o.agent.hostname}</span>
