@@ -154,9 +154,11 @@ describe('screenshots', () => {
     try {
       fresh = await startAgent({ server: `127.0.0.1:${scene.server.grpcPort}`, dataDir, interval: '10s', args: ['--config', config] });
       const started = Date.now();
-      await eventually(async () => (await fetch(`${scene.server.url}/api/agents/${id}`, { headers: scene.admin.headers })).ok, 60_000);
-      const res = await fetch(`${scene.server.url}/api/agents/${encodeURIComponent(id)}`, { headers: scene.admin.headers });
-      const { hostname } = (await res.json()) as { hostname: string };
+      // Known to the server once its first registration is taken.
+      const { hostname } = await eventually(async () => {
+        const res = await fetch(`${scene.server.url}/api/agents/${encodeURIComponent(id)}`, { headers: scene.admin.headers });
+        return res.ok ? ((await res.json()) as { hostname: string }) : undefined;
+      }, 60_000);
       await shoot('host-first-minute', `/agents/${encodeURIComponent(id)}`, async (page, v) => {
         await expectCharts(page, ['CPU'], 1);
         await page.getByTestId('mounts').waitFor(WAIT);

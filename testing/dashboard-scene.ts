@@ -35,8 +35,6 @@ export interface DashboardScene {
   agent: AgentProc;
   /** The real agent's id. */
   realId: string;
-  /** When the real agent was started. */
-  agentStartedMs: number;
   sims: AgentSimulator[];
   admin: SignedIn;
   /** The task that ran on the real agent, and the one it refused. */
@@ -75,7 +73,6 @@ export async function startDashboardScene(opts: SceneOptions = {}): Promise<Dash
   );
   const server = await startServer();
   const grpc = `127.0.0.1:${server.grpcPort}`;
-  const agentStartedMs = Date.now();
   const agent = await startAgent({ server: grpc, interval: opts.interval ?? '5s', args: ['--config', config] });
   const realId = (JSON.parse(await agent.waitFor(/"reporting to server"/, 60_000)) as { agentId: string }).agentId;
   await agent.waitFor(/pinned the server task-signing key/, 60_000);
@@ -202,7 +199,6 @@ export async function startDashboardScene(opts: SceneOptions = {}): Promise<Dash
     server,
     agent,
     realId,
-    agentStartedMs,
     sims,
     admin,
     tasks: { ran, refused },
