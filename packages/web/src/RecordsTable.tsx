@@ -21,7 +21,9 @@ export function RecordsTable<T>({
 }) {
   const { t } = useI18n();
   return (
-    <table className={className}>
+    // On a phone a wide table scrolls sideways in its own box (phone.css): focusable, so a keyboard can scroll it too.
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scroll container must be reachable without a pointer
+    <table className={className} tabIndex={0}>
       <thead>
         <tr>
           {columns.map((c, i) => (

@@ -5,6 +5,7 @@ import { App } from './App.tsx';
 import { AuthGate } from './auth/AuthGate.tsx';
 import { I18nProvider, THEME_KEY } from './i18n.tsx';
 import './styles.css';
+import './phone.css';
 
 // The saved theme applies before the first paint, on every page (settings and sign-in too).
 {
