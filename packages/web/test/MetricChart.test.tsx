@@ -440,6 +440,20 @@ describe('MetricChart: live samples', () => {
     ]);
   });
 
+  it("takes the first live counter's rate from the stored report before it, in the agent's first minute", async () => {
+    // The agent's first report is stored (one raw point: no rate yet); its second arrives live.
+    const { push } = show(spec('network'), {
+      node_network_receive_bytes_total: [
+        { name: 'node_network_receive_bytes_total', labels: { device: 'eth0', job: 'node' }, points: [[NOW - 10 * S, 1000]] },
+      ],
+    });
+    await drawn();
+    expect(table()).toEqual([]);
+    // The live sample's labels come in another order: the same series all the same.
+    push([{ name: 'node_network_receive_bytes_total', labels: { job: 'node', device: 'eth0' }, value: 21_000, timestampMs: NOW }]);
+    expect(table()).toEqual([[NOW, 2000]]);
+  });
+
   it('drops points that slide out of the window', async () => {
     const { push } = show(
       spec('CPU'),

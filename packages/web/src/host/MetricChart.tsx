@@ -91,6 +91,10 @@ function addPoint(lines: Lines, key: string, t: number, v: number): void {
   line.set(t, (line.get(t) ?? 0) + v);
 }
 
+/** One series' identity whatever the order of its labels (history and live samples may differ). */
+const seriesId = (name: string, labels: Labels) =>
+  `${name}${JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))}`;
+
 /** Turns the history of every query into lines of (time -> value), counters as rates; notes the lines that are limits. */
 function linesFromHistory(spec: ChartSpec, results: Series[][], t: Translate, limits: Set<string>): Lines {
   const lines: Lines = new Map();
@@ -440,6 +444,8 @@ export function MetricChart({
       mark();
     };
 
+    /** The last raw value of each counter series, which the next live sample's rate is taken from. */
+    const prevRaw = new Map<string, [number, number]>();
     const load = async () => {
       const { fromMs, toMs } = rangeBounds(range, Date.now());
       const step = stepFor(span);
@@ -456,6 +462,18 @@ export function MetricChart({
       ]);
       if (disposed) return;
       stepMs = Math.max(...results.map((r) => r.stepMs), 0);
+      // The stored reports' last raw counter values: the first live report after them is already a rate,
+      // so a counter chart shows its first point one report after the agent's first, not two.
+      if (appendLive && stepMs === 0) {
+        spec.queries.forEach((q, qi) => {
+          if (!q.counter) return;
+          for (const s of results[qi]?.series ?? []) {
+            const last = s.points.findLast(([, v]) => v !== null);
+            const id = seriesId(q.name, s.labels);
+            if (last && last[0] > (prevRaw.get(id)?.[0] ?? Number.NEGATIVE_INFINITY)) prevRaw.set(id, [last[0], last[1] as number]);
+          }
+        });
+      }
       const lines = linesFromHistory(
         spec,
         results.map((r) => r.series),
@@ -487,7 +505,6 @@ export function MetricChart({
       build();
     };
 
-    const prevRaw = new Map<string, [number, number]>();
     const onSamples = (samples: LiveSample[]) => {
       for (const s of samples) {
         const last = intervals[intervals.length - 1]?.[0] ?? Number.NEGATIVE_INFINITY;
@@ -508,7 +525,7 @@ export function MetricChart({
           ts = Math.max(ts, s.timestampMs);
           let v: number | undefined = s.value;
           if (q.counter) {
-            const id = `${q.name}${JSON.stringify(s.labels)}`;
+            const id = seriesId(q.name, s.labels);
             const p = prevRaw.get(id);
             prevRaw.set(id, [s.timestampMs, s.value]);
             v = p && s.value >= p[1] && s.timestampMs > p[0] ? (s.value - p[1]) / ((s.timestampMs - p[0]) / 1000) : undefined;
