@@ -66,13 +66,15 @@ describe('the system charts', () => {
     expect(q).toMatchObject({ counter: true, scale: 100 });
   });
 
-  it('draw CPU per mode averaged over cores, without idle', () => {
+  it('draw CPU per mode averaged over cores, without idle, each mode named in the dashboard language', () => {
     expect(
       lines('cpu-modes', 0, [
         { cpu: '0', mode: 'user' },
         { cpu: '3', mode: 'idle' },
+        { cpu: '0', mode: 'softirq' },
+        { cpu: '0', mode: 'guest_future' },
       ]),
-    ).toEqual(['user', undefined]);
+    ).toEqual(['<mode.user>', undefined, '<mode.softirq>', 'guest_future']);
     expect(chart('cpu-modes').queries[0]?.perDistinct).toBe('cpu');
   });
 

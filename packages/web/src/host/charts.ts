@@ -34,6 +34,17 @@ export interface ChartSpec {
 const plain = (k: MessageKey) => (_l: Labels, t: Translate) => t(k);
 const noLabels = (k: MessageKey) => (l: Labels, t: Translate) => (Object.keys(l).length === 0 ? t(k) : undefined);
 const BUSY = (l: Labels) => l.mode !== 'idle' && l.mode !== 'iowait';
+/** A CPU mode in the dashboard's language; a mode it does not know keeps the kernel's word. */
+const CPU_MODES: Record<string, MessageKey> = {
+  user: 'mode.user',
+  nice: 'mode.nice',
+  system: 'mode.system',
+  iowait: 'mode.iowait',
+  irq: 'mode.irq',
+  softirq: 'mode.softirq',
+  steal: 'mode.steal',
+};
+export const modeName = (mode: string, t: Translate) => (CPU_MODES[mode] ? t(CPU_MODES[mode]) : mode);
 const NO_LOOPBACK = (d: string | undefined) => d !== undefined && d !== 'lo';
 
 export const SYSTEM_CHARTS: ChartSpec[] = [
@@ -61,7 +72,7 @@ export const SYSTEM_CHARTS: ChartSpec[] = [
         counter: true,
         scale: 100,
         perDistinct: 'cpu',
-        key: (l) => (l.mode === 'idle' ? undefined : l.mode),
+        key: (l, t) => (l.mode === 'idle' || l.mode === undefined ? undefined : modeName(l.mode, t)),
       },
     ],
   },
