@@ -1,4 +1,5 @@
 import { createContext, Fragment, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
+import { type ChartClock, chartClock } from './host/time-axis.ts';
 import { alertsEn, alertsZh } from './i18n/alerts.ts';
 import { authEn, authZh } from './i18n/auth.ts';
 import { chartsEn, chartsZh } from './i18n/charts.ts';
@@ -305,9 +306,17 @@ export function word(t: Translate, prefix: string, value: string): string {
   return isMessageKey(key) ? t(key) : value;
 }
 
-/** Date and time of a timestamp in the current language; '—' for none. */
+const clocks = new Map<Lang, ChartClock>();
+
+/** Date and time of a timestamp in the current language, as the charts' legends write it; '—' for none. */
 export function dateTime(lang: Lang, ms: number | null | undefined): string {
-  return ms ? new Date(ms).toLocaleString(lang === 'zh' ? 'zh-CN' : undefined) : '—';
+  if (!ms) return '—';
+  let clock = clocks.get(lang);
+  if (!clock) {
+    clock = chartClock(lang);
+    clocks.set(lang, clock);
+  }
+  return clock.full(ms);
 }
 
 /** A translated text with elements (links, code) in place of its {0}, {1}... */

@@ -2,6 +2,7 @@ import type { LatestSample } from '@falconet/protocol/api';
 import { act, screen, within } from '@testing-library/react';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ContainersTab } from '../src/host/ContainersTab.tsx';
+import { HostFigures } from '../src/host/HostFigures.tsx';
 import { dfUsedPercent, Mounts, mountRows } from '../src/host/Mounts.tsx';
 import { DICTS } from '../src/i18n.tsx';
 import { LiveConnection } from '../src/live.ts';
@@ -227,5 +228,27 @@ describe('the Containers tab on a host without Docker', () => {
     const panel = await showContainers([s('falconet_docker_up', {}, 0)]);
     expect(within(panel).getByTestId('docker-down').textContent).toBe('Docker API unavailable: showing cgroup data only');
     expect(within(panel).getByTestId('docker-fix').textContent).toContain('containers.docker_socket');
+  });
+});
+
+describe("the host page's figures line", () => {
+  it('follows every report: the CPU a first report could not give appears with the second', async () => {
+    vi.useFakeTimers({ toFake: ['requestAnimationFrame', 'cancelAnimationFrame'] });
+    const store = new AgentStore();
+    const first = agent('a1', { summary: { falconet_memory_used_percent: 40 } });
+    store.load([first]);
+    renderPage(<HostFigures initial={first} store={store} />, { lang: 'en' });
+    expect(screen.getByTestId('host-figures').textContent).toMatch(/CPU –/);
+    act(() => {
+      store.upsert(
+        agent('a1', {
+          lastSeenMs: first.lastSeenMs + 10_000,
+          summary: { falconet_cpu_usage_percent: 12.5, falconet_memory_used_percent: 41 },
+        }),
+      );
+      vi.advanceTimersToNextFrame();
+    });
+    expect(screen.getByTestId('host-figures').textContent).toMatch(/CPU 12\.5\s?%.*41(\.0)?\s?%/);
+    vi.useRealTimers();
   });
 });

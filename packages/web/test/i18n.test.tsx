@@ -1,6 +1,7 @@
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
+import { chartClock } from '../src/host/time-axis.ts';
 import { alertsEn, alertsZh } from '../src/i18n/alerts.ts';
 import { authEn, authZh } from '../src/i18n/auth.ts';
 import { containersEn, containersZh } from '../src/i18n/containers.ts';
@@ -151,10 +152,10 @@ describe('texts built from the dictionary', () => {
     expect(agoText(tZh, NOW - 3 * 86_400_000, NOW)).toBe('3 天前');
   });
 
-  it('write a date in Chinese order for Chinese, and a dash for none', () => {
-    const at = new Date(2026, 0, 2, 3, 4, 5).getTime();
-    expect(dateTime('zh', at)).toBe('2026/1/2 03:04:05');
-    expect(dateTime('en', at)).toBe(new Date(at).toLocaleString());
+  it("write a date as the charts' legends do: year-month-day and 24 hours in Chinese, the browser's locale in English; a dash for none", () => {
+    const at = new Date(2026, 0, 2, 15, 4, 5).getTime();
+    expect(dateTime('zh', at)).toBe('2026-01-02 15:04:05');
+    expect(dateTime('en', at)).toBe(chartClock('en').full(at));
     for (const none of [0, null, undefined]) expect(dateTime('zh', none)).toBe('—');
   });
 

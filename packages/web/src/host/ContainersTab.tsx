@@ -2,7 +2,7 @@ import type { Agent } from '@falconet/protocol/api';
 import { Fragment, useEffect, useMemo, useState } from 'react';
 import { fetchHistory, fetchLatest } from '../api.ts';
 import { bytes, percent, rate } from '../format.ts';
-import { type MessageKey, type Translate, useI18n, withNodes, word } from '../i18n.tsx';
+import { dateTime, type MessageKey, type Translate, useI18n, withNodes, word } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
 import { containerChartSpecs } from './charts.ts';
 import {
@@ -485,9 +485,7 @@ function ContainerDetail({
             {listed.map((m) => (
               <li key={`${m.timestampMs}-${m.event}`} data-event={m.event}>
                 <span className="dot" style={{ background: EVENT_COLOR[m.event] }} aria-hidden="true" />
-                <time dateTime={new Date(m.timestampMs).toISOString()}>
-                  {new Date(m.timestampMs).toLocaleString(lang === 'zh' ? 'zh-CN' : undefined)}
-                </time>{' '}
+                <time dateTime={new Date(m.timestampMs).toISOString()}>{dateTime(lang, m.timestampMs)}</time>{' '}
                 <span className="what">{eventText(m)}</span>
               </li>
             ))}

@@ -1,7 +1,6 @@
 import type { Agent } from '@falconet/protocol/api';
 import { useEffect, useState } from 'react';
-import { duration, percent } from '../format.ts';
-import { agoText, useI18n } from '../i18n.tsx';
+import { agoText, dateTime, useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
 import { SameNameTag } from '../overview/identity.tsx';
 import type { AgentStore } from '../overview/store.ts';
@@ -9,6 +8,7 @@ import { AgentTrust } from './AgentTrust.tsx';
 import { ContainersTab } from './ContainersTab.tsx';
 import { SYSTEM_CHARTS } from './charts.ts';
 import { ForgetAgent } from './ForgetAgent.tsx';
+import { HostFigures } from './HostFigures.tsx';
 import { MetricChart, type Range } from './MetricChart.tsx';
 import { Mounts } from './Mounts.tsx';
 
@@ -40,7 +40,7 @@ export function HostPage({
   theme: string;
   go(p: string): void;
 }) {
-  const { t } = useI18n();
+  const { t, lang } = useI18n();
   const [agent, setAgent] = useState(initial);
   const [tab, setTab] = useState<'system' | 'containers'>('system');
   const [preset, setPreset] = useState<string>('15m');
@@ -55,7 +55,6 @@ export function HostPage({
   }, [initial, store]);
 
   const range: Range = preset === 'custom' ? custom : { spanMs: PRESETS.find(([p]) => p === preset)?.[1] ?? 900_000 };
-  const s = agent.summary;
   const addresses = [...new Set([agent.primaryIp, ...agent.ips].filter(Boolean))];
 
   return (
@@ -80,13 +79,10 @@ export function HostPage({
       </h1>
       {agent.status === 'offline' ? (
         <p className="banner offline" role="status" data-testid="offline-banner">
-          {t('host.offline', `${new Date(agent.lastSeenMs).toLocaleString()} (${agoText(t, agent.lastSeenMs)})`)}
+          {t('host.offline', `${dateTime(lang, agent.lastSeenMs)} (${agoText(t, agent.lastSeenMs)})`)}
         </p>
       ) : null}
-      <p className="sub">
-        {agent.os} · {agent.kernel} · {agent.arch} · {t('host.up', duration(s.falconet_uptime_seconds))} · CPU{' '}
-        {percent(s.falconet_cpu_usage_percent)} · {t('col.memory')} {percent(s.falconet_memory_used_percent)}
-      </p>
+      <HostFigures initial={agent} store={store} />
       <AgentTrust agent={agent} />
       {addresses.length ? (
         <div className="sub addresses">
