@@ -391,7 +391,16 @@ export class FalconetServer {
         scope.addHook('onRoute', (r) => {
           r.config = { ...(r.config as object), public: true };
         });
-        await scope.register(fastifyStatic, { root: webRoot, wildcard: false, index: 'index.html' });
+        await scope.register(fastifyStatic, {
+          root: webRoot,
+          wildcard: false,
+          index: 'index.html',
+          // Vite names what it builds under assets/ by its content: a new build is a new name, so a browser
+          // keeps them and asks again only for the page (no-cache) and the icons.
+          setHeaders: (reply, path) => {
+            if (path.startsWith(join(webRoot, 'assets'))) reply.header('cache-control', 'public, max-age=31536000, immutable');
+          },
+        });
       });
     } else {
       this.log.warn({ webRoot: this.config.web_root }, 'dashboard not built; run npm run build to serve it');

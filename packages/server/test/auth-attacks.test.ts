@@ -140,6 +140,17 @@ describe('the static file server and request bodies', () => {
     await t?.stop();
   });
 
+  it('lets a browser keep the hashed assets and asks it to check the page itself every time', async () => {
+    const asset = await fetch(`${t.base}/assets/app.js`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    for (const path of ['/', '/hosts/whatever']) {
+      const page = await fetch(`${t.base}${path}`);
+      expect(await page.text()).toContain('dashboard shell');
+      expect(page.headers.get('cache-control'), path).not.toContain('immutable');
+    }
+  });
+
   it('serves no file outside its root, however the path is spelled', async () => {
     const paths = [
       '/../secret.txt',

@@ -2,7 +2,7 @@ import type { Agent } from '@falconet/protocol/api';
 import { useQuery } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
 import { AlertsPage } from './alerts/AlertsPage.tsx';
-import { fetchAgent, fetchAgents } from './api.ts';
+import { fetchAgent, fetchAgents, firstAgents } from './api.ts';
 import { AccountMenu } from './auth/AccountMenu.tsx';
 import { useSession } from './auth/AuthGate.tsx';
 import { SecurityWarnings } from './auth/SecurityWarnings.tsx';
@@ -49,8 +49,9 @@ export function App() {
 
   // The list is read once (and again after every reconnect); the socket keeps it current in between.
   useEffect(() => {
-    const load = () =>
-      fetchAgents()
+    // The first read may be the one main.tsx started with the page; later ones (after a reconnect) are new.
+    const load = (initial: boolean) =>
+      (initial ? firstAgents() : fetchAgents())
         .then((r) => {
           setLoadError(null);
           store.load(r.items);
@@ -60,12 +61,12 @@ export function App() {
     let first = true;
     const offStatus = live.onStatus((on) => {
       setConnected(on);
-      if (on && !first) void load();
+      if (on && !first) void load(false);
       first = false;
     });
     const offAgent = live.onAgent((a) => store.upsert(a));
     const offRemoved = live.onAgentRemoved((id) => store.remove(id));
-    void load();
+    void load(true);
     return () => {
       offStatus();
       offAgent();
