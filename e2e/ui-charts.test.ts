@@ -276,7 +276,7 @@ describe('ticks never overlap', () => {
         for (const chart of await charts.all()) {
           const id = await chart.getAttribute('data-testid');
           const labels = ((await chart.getAttribute('data-x-labels')) ?? '').split('|').filter(Boolean);
-          expect(labels.length, `${id} ${preset}`).toBeGreaterThanOrEqual(2);
+          expect(labels.length, `${id} ${preset}: ${labels.join(', ')}`).toBeGreaterThanOrEqual(2);
           expect(await chart.getAttribute('data-x-overlaps'), `${id} ${preset}: ${labels.join(', ')}`).toBe('0');
           expect(await chart.getAttribute('data-y-overlaps'), `${id} ${preset}`).toBe('0');
         }

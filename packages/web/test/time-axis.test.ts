@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { chartClock, fittingIncrSec, overlappingLabels, rangeBounds, TICK_GAP_PX, tickKind } from '../src/host/time-axis.ts';
+import {
+  chartClock,
+  fittingIncrSec,
+  overlappingLabels,
+  rangeBounds,
+  TICK_GAP_MIN_PX,
+  tickKind,
+} from '../src/host/time-axis.ts';
 
 const NOW = new Date(2026, 11, 6, 14, 5, 30).getTime();
 const MIN = 60_000;
@@ -74,15 +81,21 @@ describe('tick spacing', () => {
     expect(fittingIncrSec(15 * MIN, 1000, sixty)).toBe(120);
     // On a phone (about 300 px of plot) the same range gets a tick every 5 minutes.
     expect(fittingIncrSec(15 * MIN, 300, sixty)).toBe(300);
-    // A day over 300 px: 6 h would be 75 px apart, one short.
-    expect(fittingIncrSec(DAY, 300, sixty)).toBe(12 * 3600);
+    // A day over 300 px: 6 h would be 75 px apart, one short; 8 h is 100 px apart.
+    expect(fittingIncrSec(DAY, 300, sixty)).toBe(8 * 3600);
+    // A day over 200 px: the roomy step is 12 h, two ticks, one of which may sit too near an edge for a
+    // label; so 8 h, 67 px apart, whose labels still clear each other.
+    expect(fittingIncrSec(DAY, 200, sixty)).toBe(8 * 3600);
+    // A day over 150 px: 8 h would be 50 px apart, narrower than a label: 12 h all the same.
+    expect(fittingIncrSec(DAY, 150, sixty)).toBe(12 * 3600);
   });
 
   it('never leaves ticks closer than their labels are wide, at any width', () => {
     for (const width of [200, 280, 360, 430, 800, 1280, 1920]) {
       for (const span of [15 * MIN, HOUR, 6 * HOUR, DAY, 7 * DAY, 30 * DAY]) {
         const incr = fittingIncrSec(span, width, sixty);
-        expect((incr * 1000 * width) / span, `${width} px, ${span} ms`).toBeGreaterThanOrEqual(60 + TICK_GAP_PX);
+        // The roomy gap where it leaves three ticks or more, else at least the least gap.
+        expect((incr * 1000 * width) / span, `${width} px, ${span} ms`).toBeGreaterThanOrEqual(60 + TICK_GAP_MIN_PX);
       }
     }
   });

@@ -356,11 +356,14 @@ export function MetricChart({
                   return at - half >= 0 && at + half <= u.width ? v : null;
                 });
               },
-              values: (_u, splits, _i, _space, incr) =>
-                clock.ticks(
-                  splits.map((v) => v * 1000),
-                  incr * 1000,
-                ),
+              // The filter's dropped ticks come as nulls: no label for them (not one for 1970), and the
+              // day goes on the first tick that has a label.
+              values: (_u, splits, _i, _space, incr) => {
+                const shownMs = splits.filter((v) => v != null).map((v) => v * 1000);
+                const texts = clock.ticks(shownMs, incr * 1000);
+                let next = 0;
+                return splits.map((v) => (v == null ? '' : (texts[next++] ?? '')));
+              },
             },
             {
               font: AXIS_FONT,

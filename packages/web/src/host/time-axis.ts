@@ -38,7 +38,9 @@ export const TIME_INCRS: readonly number[] = [
   3600,
   7200,
   10800,
+  14400,
   21600,
+  28800,
   43200,
   86400,
   2 * 86400,
@@ -155,6 +157,8 @@ export function chartClock(lang: Lang, locale?: string): ChartClock {
 
 /** Free space between two neighbouring tick labels, in CSS pixels. */
 export const TICK_GAP_PX = 16;
+/** The least free space between two labels, where the roomy step would leave fewer than three ticks. */
+export const TICK_GAP_MIN_PX = 6;
 
 /**
  * The smallest tick step (from `incrsSec`, in seconds) whose labels fit side by side across
@@ -168,10 +172,12 @@ export function fittingIncrSec(
   incrsSec: readonly number[] = TIME_INCRS,
 ): number {
   const pxPerMs = widthPx / Math.max(1, spanMs);
-  for (const incr of incrsSec) {
-    if (incr * 1000 * pxPerMs >= labelWidthPx(incr * 1000) + TICK_GAP_PX) return incr;
-  }
-  return incrsSec[incrsSec.length - 1] as number;
+  const fits = (gapPx: number) => incrsSec.find((incr) => incr * 1000 * pxPerMs >= labelWidthPx(incr * 1000) + gapPx);
+  const roomy = fits(TICK_GAP_PX);
+  // On a narrow chart the roomy step may leave two ticks, one of them too near an edge to be labelled:
+  // then the step whose labels just clear each other, so the axis still reads as a scale.
+  if (roomy !== undefined && spanMs / (roomy * 1000) >= 3) return roomy;
+  return fits(TICK_GAP_MIN_PX) ?? roomy ?? (incrsSec[incrsSec.length - 1] as number);
 }
 
 /** How many neighbouring labels overlap, given each label's centre and width in pixels along the axis. */
