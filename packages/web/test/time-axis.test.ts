@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  chartClock,
-  fittingIncrSec,
-  overlappingLabels,
-  rangeBounds,
-  TICK_GAP_MIN_PX,
-  tickKind,
-} from '../src/host/time-axis.ts';
+import { chartClock, fittingIncrSec, overlappingLabels, rangeBounds, TICK_GAP_MIN_PX, tickKind } from '../src/host/time-axis.ts';
 
 const NOW = new Date(2026, 11, 6, 14, 5, 30).getTime();
 const MIN = 60_000;
