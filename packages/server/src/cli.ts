@@ -33,7 +33,7 @@ function versionText(): string {
     }
     b = { version: FALCONET_VERSION, commit, buildDate: 'none (running from Node.js)', target: `${process.platform}-${process.arch}` };
   }
-  return `${BIN} ${b.version}\n  commit:     ${b.commit}\n  built:      ${b.buildDate}\n  node:       ${process.version}\n  target:     ${b.target}\n`;
+  return `${BIN} ${b.version}\n  commit:     ${b.commit}\n  built:      ${b.buildDate}\n  node:       ${process.version}\n  platform:   ${process.platform}/${process.arch}\n  target:     ${b.target}\n`;
 }
 
 export const SERVER_FLAGS: FlagSpec[] = [

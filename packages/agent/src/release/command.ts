@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { getAsset, isSea } from 'node:sea';
-import { parseArgs, UsageError } from '@falconet/protocol/cli';
+import { type FlagSpec, parseArgs, UsageError } from '@falconet/protocol/cli';
 import { BIN } from '../runtime/commands.ts';
 import { verifyReleaseFile } from './verify.ts';
 
@@ -22,12 +22,14 @@ function builtInKey(): string | undefined {
   }
 }
 
+export const VERIFY_FLAGS: FlagSpec[] = [
+  { name: 'public-key', type: 'string', help: 'PEM public key' },
+  { name: 'help', type: 'boolean', help: 'show this help' },
+];
+
 /** `falconet-agent verify FILE [--public-key PEM]` (argv from `verify` on): 0 when FILE checks out, 1 when it does not, one sentence either way. */
 export function verifyCommand(argv: readonly string[]): number {
-  const { values, positionals } = parseArgs(argv, [
-    { name: 'public-key', type: 'string', help: 'PEM public key' },
-    { name: 'help', type: 'boolean', help: 'show this help' },
-  ]);
+  const { values, positionals } = parseArgs(argv, VERIFY_FLAGS);
   if (values.get('help')) {
     process.stdout.write(VERIFY_USAGE);
     return 0;
