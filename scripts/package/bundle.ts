@@ -88,6 +88,10 @@ export async function bundle(entry: string, info: BuildInfo | undefined): Promis
     plugins: [generated()],
     logLevel: 'error',
     legalComments: 'inline',
+    // Less source for V8 to hold; names kept, so stack traces still name functions.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: true,
   });
   return result.outputFiles[0]?.text ?? '';
 }
