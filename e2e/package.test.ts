@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,6 +23,8 @@ const QEMU = [execFileSync('sh', ['-c', 'command -v qemu-aarch64-static'], { enc
 
 let release: Release;
 const started: { stop(): Promise<void> }[] = [];
+/** Directories holding copies of the executables, removed at the end. */
+const scratch: string[] = [];
 
 beforeAll(async () => {
   release = await buildRelease();
@@ -30,6 +32,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of started.reverse()) await p.stop();
+  // Four executables of 125 MiB and their tarballs: not left in the temporary directory.
+  if (release) scratch.push(release.dir, release.keyDir);
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Runs a binary (under qemu for arm64) from an empty directory to its end. */
@@ -149,6 +154,7 @@ describe('falconet-agent verify', () => {
   /** A directory holding copies of the named release files. */
   function copies(names: string[]): string {
     const dir = tempDir('falconet-verify-');
+    scratch.push(dir);
     for (const n of names) copyFileSync(join(release.dir, n), join(dir, n));
     return dir;
   }
@@ -163,6 +169,7 @@ describe('falconet-agent verify', () => {
     expect(given.out).toContain(`is intact and SHA256SUMS is signed by the key in ${release.publicKey}.`);
     // A binary renamed after download is known by its content.
     const dir = tempDir('falconet-verify-');
+    scratch.push(dir);
     for (const n of ['SHA256SUMS', 'SHA256SUMS.sig']) copyFileSync(join(release.dir, n), join(dir, n));
     copyFileSync(agent(), join(dir, 'falconet-agent'));
     const renamed = await run(agent(), ['verify', join(dir, 'falconet-agent')]);
