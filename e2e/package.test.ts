@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -93,12 +93,17 @@ describe('single-file executables (linux-x64)', () => {
     }, 60_000);
   }, 240_000);
 
-  it('the server serves the dashboard from inside itself, and the API', async () => {
+  it('the server serves the dashboard from inside itself and the API, and its store worker flushes', async () => {
     const httpPort = await freePort();
     const grpcPort = await freePort();
     const dataDir = tempDir('falconet-server-');
+    // A small head, so the store's worker thread (carried as code, started with eval) flushes parts soon.
+    const config = join(dataDir, 'falconet-server.yaml');
+    writeFileSync(config, 'store:\n  head_max_samples: 1000\n');
     const server = startBinary(release.file('falconet-server', 'linux-x64'), [
       'run',
+      '--config',
+      config,
       '--data-dir',
       dataDir,
       '--listen',
@@ -126,6 +131,11 @@ describe('single-file executables (linux-x64)', () => {
       return list.items.find((a) => a.status === 'online');
     }, 60_000);
     expect(online.hostname).toBeTruthy();
+    await eventually(
+      () => existsSync(join(dataDir, 'samples', 'parts')) && readdirSync(join(dataDir, 'samples', 'parts')).length > 0,
+      60_000,
+    );
+    expect(server.lines.filter((l) => /worker|"level":50/.test(l))).toEqual([]);
   }, 240_000);
 });
 
