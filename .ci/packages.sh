@@ -24,6 +24,11 @@ need mount mount
 need ip iproute2
 need modprobe kmod
 need python3 python3-minimal
+# npm run package's arm64 build and its test (e2e/package.test.ts): a cross compiler for the native
+# helpers, its C library, and qemu to run the arm64 executables
+need aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+[ -e /usr/aarch64-linux-gnu/include/stdio.h ] || want+=(libc6-dev-arm64-cross)
+need qemu-aarch64-static qemu-user-static
 # Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)
 if [ ${#want[@]} -gt 0 ]; then

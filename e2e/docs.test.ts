@@ -16,6 +16,7 @@ import { collectorOptionKind } from '../packages/agent/src/collectors/options.ts
 import { loadCollectorDefinitions } from '../packages/agent/src/collectors/registry.ts';
 import { agentConfigSchema } from '../packages/agent/src/config.ts';
 import { Exporter } from '../packages/agent/src/exporter/server.ts';
+import { VERIFY_FLAGS } from '../packages/agent/src/release/command.ts';
 import { AGENT_NODE_FLAGS } from '../packages/agent/src/runtime/node-flags.ts';
 import { COMMANDS as AGENT_COMMANDS, AGENT_FLAGS, NON_CONFIG_ENV as AGENT_NON_CONFIG_ENV } from '../packages/agent/src/runtime/options.ts';
 import type { FalconetServer } from '../packages/server/src/app.ts';
@@ -34,8 +35,14 @@ const NOT_OURS = new Map<string, string>([
   ['flag --series', 'adr/0002: a flag of bench/ingest.ts'],
   ['flag --store', 'adr/0002: a flag of bench/ingest.ts'],
   ['flag --collector.disable-defaults', "collectors.md: node_exporter's flag, as bench/exporter starts it for equal work"],
+  ['flag --targets', 'install.md: a flag of npm run package (scripts/package/main.ts), not of the binaries'],
+  ['flag --out', 'install.md: a flag of npm run package (scripts/package/main.ts), not of the binaries'],
+  ['env FALCONET_RELEASE_KEY_FILE', "install.md: npm run package's signing key, read by the build, not by the binaries"],
   ['path packages/server/public', "README.md: the dashboard's build output (npm run build), ignored by git"],
 ]);
+
+/** `falconet-agent verify` parses its own flags (packages/agent/src/release/command.ts). */
+const VERIFY_FLAG_NAMES = new Set(VERIFY_FLAGS.map((f) => f.name));
 
 type Side = 'agent' | 'server';
 /** Pages about one binary; the others (README.md, transport, tasks, protocol, ADRs) speak of both. */
@@ -344,7 +351,7 @@ function isAgentNodeFlag(word: string): boolean {
 }
 
 function flagKnown(side: Side, name: string, command?: string): boolean {
-  if (side === 'agent') return agentFlagKnown(name);
+  if (side === 'agent') return agentFlagKnown(name) || ((command === undefined || command === 'verify') && VERIFY_FLAG_NAMES.has(name));
   if (facts.serverFlags.has(name)) return true;
   return (command === undefined || command === 'create-user' || command === 'create-token') && facts.serverTokenFlags.has(name);
 }

@@ -83,9 +83,10 @@ export function startProcess(script: string, args: string[], env: NodeJS.Process
 }
 
 /** Any command, with its output captured and waited on like startProcess's. */
-export function startCommand(command: string, args: string[], env: NodeJS.ProcessEnv = {}, label = command): Proc {
+export function startCommand(command: string, args: string[], env: NodeJS.ProcessEnv = {}, label = command, cwd?: string): Proc {
   const script = label;
   const child = spawn(command, args, {
+    cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

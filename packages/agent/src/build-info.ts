@@ -10,7 +10,12 @@ export interface BuildInfo {
   buildDate: string;
   node: string;
   platform: string;
+  /** The release target, e.g. linux-arm64: the one a single-file build was made for, else this host's. */
+  target: string;
 }
+
+/** Set at bundling by npm run package (scripts/package): a single-file build has no package.json nor git beside it. */
+declare const FALCONET_BUILD_INFO: { version: string; commit: string; buildDate: string; target: string } | undefined;
 
 let cached: BuildInfo | undefined;
 
@@ -20,6 +25,11 @@ let cached: BuildInfo | undefined;
  */
 export function buildInfo(): BuildInfo {
   if (cached) return cached;
+  const platform = `${process.platform}/${process.arch}`;
+  if (typeof FALCONET_BUILD_INFO !== 'undefined') {
+    cached = { ...FALCONET_BUILD_INFO, node: process.version, platform };
+    return cached;
+  }
   const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
   let commit = 'unknown';
   let buildDate = 'unknown';
@@ -39,6 +49,6 @@ export function buildInfo(): BuildInfo {
       // not a git checkout
     }
   }
-  cached = { version: pkg.version, commit, buildDate, node: process.version, platform: `${process.platform}/${process.arch}` };
+  cached = { version: pkg.version, commit, buildDate, node: process.version, platform, target: `${process.platform}-${process.arch}` };
   return cached;
 }

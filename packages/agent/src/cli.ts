@@ -33,16 +33,18 @@ async function once(config: AgentConfig, wide: boolean): Promise<void> {
 function version(): void {
   const b = buildInfo();
   process.stdout.write(
-    `${BIN} ${b.version}\n  commit:     ${b.commit}\n  built:      ${b.buildDate}\n  node:       ${b.node}\n  platform:   ${b.platform}\n`,
+    `${BIN} ${b.version}\n  commit:     ${b.commit}\n  built:      ${b.buildDate}\n  node:       ${b.node}\n  platform:   ${b.platform}\n  target:     ${b.target}\n`,
   );
 }
 
-await runMain(BIN, async () => {
+// Not awaited: a single-file build bundles this module as CommonJS, which has no top-level await.
+void runMain(BIN, async () => {
   const argv = process.argv.slice(2);
   if (argv[0] === 'version' || argv.includes('--version')) {
     version();
     return 0;
   }
+  if (argv[0] === 'verify') return (await import('./release/command.ts')).verifyCommand(argv);
   if (argv[0] === CONFIG_CHILD_COMMAND) return await (await import('./runtime/config-child.ts')).printConfigReply(argv.slice(1));
   if (runsAgent(argv)) return await runForeground(argv);
   const { loadAgentConfig, parseAgentArgs, USAGE } = await import('./runtime/options.ts');

@@ -22,6 +22,13 @@ export interface NativeHelpers {
 }
 
 let loaded: NativeHelpers | Error | undefined;
+let addonFile: string | undefined;
+
+/** Loads the helpers from this file instead of the build tree: a single-file build carries them inside and writes them out. */
+export function useNativeAddonFile(file: string): void {
+  addonFile = file;
+  loaded = undefined;
+}
 
 /**
  * The helpers, or an Error saying why they are missing and how to build them. Loaded once.
@@ -32,8 +39,14 @@ export function nativeHelpers(): NativeHelpers | Error {
     loaded = new Error('the native helpers are turned off (FALCONET_NATIVE=off)');
   if (loaded === undefined) {
     try {
-      // The same relative path from src/ and from dist/.
-      loaded = createRequire(import.meta.url)('../native/build/Release/falconet_native.node') as NativeHelpers;
+      if (addonFile) {
+        const mod = { exports: {} as NativeHelpers };
+        process.dlopen(mod, addonFile);
+        loaded = mod.exports;
+      } else {
+        // The same relative path from src/ and from dist/.
+        loaded = createRequire(import.meta.url)('../native/build/Release/falconet_native.node') as NativeHelpers;
+      }
       if (typeof loaded.readFds !== 'function') loaded = new Error('the native helpers are only built on Linux');
     } catch (err) {
       loaded = new Error(

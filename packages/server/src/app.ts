@@ -36,6 +36,7 @@ import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
 import { TaskService } from './tasks/service.ts';
+import { bundledWeb, serveBundledWeb } from './web-assets.ts';
 
 export interface ServerAddresses {
   http: { host: string; port: number };
@@ -328,13 +329,18 @@ export class FalconetServer {
     }) as unknown as FastifyInstance;
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);
-    const hasWeb = existsSync(this.config.web_root);
+    const carried = bundledWeb();
+    const hasWeb = carried !== undefined || existsSync(this.config.web_root);
     // The shell is read here rather than with reply.sendFile: the static plugin lives in a scope of its own.
     const shell = join(this.config.web_root, 'index.html');
     installErrorHandling(
       app,
       hasWeb
-        ? (reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(createReadStream(shell))
+        ? (reply) =>
+            reply
+              .type('text/html; charset=utf-8')
+              .header('cache-control', 'no-cache')
+              .send(carried?.get('index.html') ?? createReadStream(shell))
         : undefined,
     );
     installSecurityHeaders(app, { tls: Boolean(tls) });
@@ -391,16 +397,18 @@ export class FalconetServer {
         scope.addHook('onRoute', (r) => {
           r.config = { ...(r.config as object), public: true };
         });
-        await scope.register(fastifyStatic, {
-          root: webRoot,
-          wildcard: false,
-          index: 'index.html',
-          // Vite names what it builds under assets/ by its content: a new build is a new name, so a browser
-          // keeps them and asks again only for the page (no-cache) and the icons.
-          setHeaders: (reply, path) => {
-            if (path.startsWith(join(webRoot, 'assets'))) reply.header('cache-control', 'public, max-age=31536000, immutable');
-          },
-        });
+        if (carried) serveBundledWeb(scope, carried);
+        else
+          await scope.register(fastifyStatic, {
+            root: webRoot,
+            wildcard: false,
+            index: 'index.html',
+            // Vite names what it builds under assets/ by its content: a new build is a new name, so a browser
+            // keeps them and asks again only for the page (no-cache) and the icons.
+            setHeaders: (reply, path) => {
+              if (path.startsWith(join(webRoot, 'assets'))) reply.header('cache-control', 'public, max-age=31536000, immutable');
+            },
+          });
       });
     } else {
       this.log.warn({ webRoot: this.config.web_root }, 'dashboard not built; run npm run build to serve it');

@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FALCONET_VERSION } from '@falconet/protocol';
 import { didYouMean, type FlagSpec, formatFlagHelp, parseArgs, runMain, UsageError } from '@falconet/protocol/cli';
 import { loadConfig, maskSecrets } from '@falconet/protocol/config';
@@ -12,6 +15,26 @@ import { metaDbOptions, migrateMetaDb, openMetaDb } from './db/index.ts';
 import { openStore, storeEngine } from './store/index.ts';
 
 const BIN = 'falconet-server';
+
+/** Set at bundling by npm run package (scripts/package): version, commit, date and target of a single-file build. */
+declare const FALCONET_BUILD_INFO: { version: string; commit: string; buildDate: string; target: string } | undefined;
+
+function versionText(): string {
+  let b = typeof FALCONET_BUILD_INFO === 'undefined' ? undefined : FALCONET_BUILD_INFO;
+  if (!b) {
+    let commit = 'unknown';
+    try {
+      commit = execFileSync('git', ['-C', dirname(fileURLToPath(import.meta.url)), 'rev-parse', '--short=12', 'HEAD'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    } catch {
+      // not a git checkout
+    }
+    b = { version: FALCONET_VERSION, commit, buildDate: 'none (running from Node.js)', target: `${process.platform}-${process.arch}` };
+  }
+  return `${BIN} ${b.version}\n  commit:     ${b.commit}\n  built:      ${b.buildDate}\n  node:       ${process.version}\n  platform:   ${process.platform}/${process.arch}\n  target:     ${b.target}\n`;
+}
 
 export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'config', type: 'string', help: 'YAML configuration file (default ./falconet-server.yaml when present)' },
@@ -96,10 +119,11 @@ export function resolveServerConfig(
   return { command, config, configFile, values: args.values };
 }
 
-await runMain(BIN, async () => {
+// Not awaited: a single-file build bundles this module as CommonJS, which has no top-level await.
+void runMain(BIN, async () => {
   const argv = process.argv.slice(2);
   if (argv[0] === 'version' || argv.includes('--version')) {
-    process.stdout.write(`${BIN} ${FALCONET_VERSION} (node ${process.version}, ${process.platform}/${process.arch})\n`);
+    process.stdout.write(versionText());
     return 0;
   }
   const { command, config, configFile, values } = resolveServerConfig(argv);

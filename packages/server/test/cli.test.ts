@@ -97,7 +97,9 @@ describe('falconet-server bad input', { timeout: 30_000 }, () => {
   it('version and migrate', async () => {
     const v = await runServer(['version']);
     expect(v.code).toBe(0);
-    expect(v.out[0]).toMatch(/^falconet-server \d+\.\d+\.\d+ \(node v\d+/);
+    expect(v.out[0]).toMatch(/^falconet-server \d+\.\d+\.\d+$/);
+    expect(v.out).toContain(`  target:     ${process.platform}-${process.arch}`);
+    expect(v.out.some((l) => /^ {2}commit: +\S+/.test(l))).toBe(true);
     const dir = tempDir();
     const m = await runServer(['migrate', '--data-dir', dir]);
     // Other modules add their own migrations; these are the ones this test knows.

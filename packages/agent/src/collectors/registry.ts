@@ -55,6 +55,13 @@ export function defineCollector<S extends z.ZodType = z.ZodNever>(spec: Collecto
   return { ...spec, create: (config) => create(config, config.collector_options[spec.name] as z.output<S>) };
 }
 
+let bundled: { file: string; definition: CollectorDefinition }[] | undefined;
+
+/** A bundle (npm run package) has no directory to read: it hands over every collector file it carries. */
+export function useBundledCollectors(files: { file: string; definition: CollectorDefinition }[]): void {
+  bundled = files;
+}
+
 const FILE = /^([a-z0-9_]+)\.(linux|darwin|win32|common)\.(ts|js)$/;
 
 /**
@@ -62,6 +69,14 @@ const FILE = /^([a-z0-9_]+)\.(linux|darwin|win32|common)\.(ts|js)$/;
  * default-exports its definition, so adding a collector touches no other file.
  */
 export async function loadCollectorDefinitions(platform: NodeJS.Platform = process.platform): Promise<CollectorDefinition[]> {
+  if (bundled) {
+    return bundled
+      .filter(({ file }) => {
+        const m = FILE.exec(file);
+        return m && (m[2] === platform || m[2] === 'common');
+      })
+      .map(({ definition }) => definition);
+  }
   const dir = new URL('.', import.meta.url);
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
   const defs: CollectorDefinition[] = [];

@@ -8,6 +8,7 @@ import { logFileMode } from '../datadir.ts';
 import { missingNodeFlags } from '../runtime/node-flags.ts';
 import { AGENT_FLAGS, type AgentArgs, BIN, loadAgentConfig } from '../runtime/options.ts';
 import { type DaemonMessage, logFileFor } from '../runtime/run.ts';
+import { selfCommand } from '../runtime/self.ts';
 import { isAlive, pidState } from './pidfile.ts';
 
 /**
@@ -65,9 +66,9 @@ export async function start(args: AgentArgs, env: NodeJS.ProcessEnv = process.en
   mkdirSync(dirname(logFile), { recursive: true });
   // Crash output (a stack trace on stderr) lands in the log file too.
   const stderrFd = openSync(logFile, 'a', logFileMode(config.data_dir, logFile));
-  const script = process.argv[1] as string;
   const nodeFlags = env.FALCONET_NODE_FLAGS === 'off' ? process.execArgv : [...missingNodeFlags(), ...process.execArgv];
-  const child = spawn(process.execPath, [...nodeFlags, script, 'run', ...flagsOf(args.parsed, args.configFile, args.configRequired)], {
+  const self = selfCommand(nodeFlags, ['run', ...flagsOf(args.parsed, args.configFile, args.configRequired)]);
+  const child = spawn(self.file, self.args, {
     detached: true,
     stdio: ['ignore', 'ignore', stderrFd, 'ipc'],
     env: { ...env, FALCONET_DAEMON: '1' },

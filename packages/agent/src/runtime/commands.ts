@@ -1,7 +1,7 @@
 /** The binary's name and commands, in a module of their own so the running agent can read them without the config schema. */
 export const BIN = 'falconet-agent';
 
-export const COMMANDS = ['run', 'start', 'stop', 'restart', 'status', 'once', 'check-config', 'version'] as const;
+export const COMMANDS = ['run', 'start', 'stop', 'restart', 'status', 'once', 'check-config', 'version', 'verify'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** Not a user command: the short-lived child that parses the configuration for a running agent. */

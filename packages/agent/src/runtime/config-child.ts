@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import type { AgentConfig } from '../config.ts';
 import { CONFIG_CHILD_COMMAND } from './commands.ts';
 import { AGENT_NODE_FLAGS } from './node-flags.ts';
+import { selfCommand } from './self.ts';
 
 /**
  * The running agent's configuration comes from a short-lived child process: the flags, the
@@ -55,12 +56,11 @@ function childExecArgv(): string[] {
 
 /** The agent's side: runs the child on the same entry point (the built binary or the sources) and returns what it parsed. */
 export async function loadConfigInChild(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
-  const entry = process.argv[1];
-  if (!entry) throw new Error('cannot find the entry script to parse the configuration with');
+  const self = selfCommand(childExecArgv(), [CONFIG_CHILD_COMMAND, ...argv]);
   const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
     execFile(
-      process.execPath,
-      [...childExecArgv(), entry, CONFIG_CHILD_COMMAND, ...argv],
+      self.file,
+      self.args,
       { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 60_000, windowsHide: true },
       (err, out, errOut) =>
         err

@@ -54,7 +54,8 @@ commands:
   status         running / stopped / stale pidfile (exit 0 / 3 / 1, as LSB init scripts)
   once           collect once and print the samples as a table 100 columns wide (--wide: whole)
   check-config   validate the configuration and print the effective one
-  version        print version, commit, build date and Node.js version
+  version        print version, commit, build date, Node.js version and release target
+  verify FILE    check a release tarball or binary against its signed SHA256SUMS (--public-key PEM)
 
 flags:
 ${formatFlagHelp(AGENT_FLAGS)}

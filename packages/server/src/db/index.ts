@@ -2,7 +2,7 @@ import { closeSync, promises as fs, mkdirSync, openSync } from 'node:fs';
 import path, { join } from 'node:path';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import { Kysely, PostgresDialect } from 'kysely';
-import { FileMigrationProvider, Migrator } from 'kysely/migration';
+import { FileMigrationProvider, type Migration, Migrator } from 'kysely/migration';
 import pg from 'pg';
 import type { ServerConfig } from '../config.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
@@ -82,11 +82,20 @@ export function openMetaDb(opts: MetaDbOptions): MetaDb {
   return { kind, db, unlock, secrets: async () => (await unlock()).box, close: () => db.destroy() };
 }
 
+let bundledMigrations: Record<string, Migration> | undefined;
+
+/** A single-file build (npm run package) has no migrations folder: it hands over the migrations by name. */
+export function useBundledMigrations(migrations: Record<string, Migration>): void {
+  bundledMigrations = migrations;
+}
+
 /** Applies every migration in ./migrations not yet applied, in file-name order. */
 export async function migrateMetaDb(meta: MetaDb): Promise<string[]> {
   const migrator = new Migrator({
     db: meta.db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder: new URL('./migrations', import.meta.url).pathname }),
+    provider: bundledMigrations
+      ? { getMigrations: async () => bundledMigrations as Record<string, Migration> }
+      : new FileMigrationProvider({ fs, path, migrationFolder: new URL('./migrations', import.meta.url).pathname }),
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

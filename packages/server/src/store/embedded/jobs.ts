@@ -2,6 +2,13 @@ import { Worker } from 'node:worker_threads';
 import type { FlushJob, MergeJob, MergeResult } from './build.ts';
 import type { PartMeta } from './part.ts';
 
+let bundledWorker: string | undefined;
+
+/** A single-file build (npm run package) has no worker file to start: it hands over the worker's bundled code. */
+export function useBundledStoreWorker(code: string): void {
+  bundledWorker = code;
+}
+
 /** A worker thread that runs flush and merge jobs one at a time, in the order given. */
 export class JobWorker {
   readonly #worker: Worker;
@@ -12,7 +19,8 @@ export class JobWorker {
   constructor(name: string) {
     const self = import.meta.url;
     const url = new URL(self.endsWith('.ts') ? './worker.ts' : './worker.js', self);
-    this.#worker = new Worker(url, { name, execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'] });
+    const execArgv = [...process.execArgv, '--disable-warning=ExperimentalWarning'];
+    this.#worker = bundledWorker ? new Worker(bundledWorker, { eval: true, name, execArgv }) : new Worker(url, { name, execArgv });
     this.#worker.unref();
     this.#worker.on('message', (msg: { seq: number; result?: unknown; error?: string }) => {
       const w = this.#waiting.get(msg.seq);
