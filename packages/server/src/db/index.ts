@@ -55,6 +55,9 @@ export function openMetaDb(opts: MetaDbOptions): MetaDb {
   let kind: DbKind;
   if (/^postgres(ql)?:\/\//.test(opts.url)) {
     const pool = new pg.Pool({ connectionString: opts.url, max: 10 });
+    // An idle connection that fails (PostgreSQL restarted, an administrator ended it) leaves the pool,
+    // which connects again when next asked; unheard, its error would end the process.
+    pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'idle connection to the metadata database failed'));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     kind = 'postgres';
   } else {
