@@ -1,13 +1,14 @@
 // Reads Vitest's JSON report and prints every skipped test, the list of skips CI allows
 // (.ci/allowed-skips), and the last line `N passed, N failed, N skipped`. A skipped test that the
 // list does not name counts as failed: a test that cannot run here is a defect, not a skip.
-// usage: node .ci/summary.mjs REPORT.json FAILED_STEPS
+// A test command that failed though no test did (Vitest's unhandled errors) counts as one failure.
+// usage: node .ci/summary.mjs REPORT.json FAILED_STEPS [TEST_EXIT_CODE]
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const [reportFile, steps = '0'] = process.argv.slice(2);
+const [reportFile, steps = '0', testExit = '0'] = process.argv.slice(2);
 
 /** `FILE :: FULL TEST NAME :: REASON` per line; # starts a comment. */
 function allowedSkips() {
@@ -55,6 +56,12 @@ for (const s of skipped) {
   const why = allowed.get(`${s.file} :: ${s.name}`);
   console.log(`  ${s.file} :: ${s.name} (${s.status}): ${why ?? 'NOT ALLOWED: no reason listed, counted as failed'}`);
   if (why === undefined) failed++;
+}
+if (Number(testExit) !== 0 && failed === 0) {
+  console.log(
+    `the test command exited with ${testExit} though no test failed: errors outside the tests (Vitest's unhandled errors, above) count as one failure`,
+  );
+  failed++;
 }
 console.log(`${passed} passed, ${failed} failed, ${skipped.length} skipped`);
 process.exit(failed > 0 || process.exitCode ? 1 : 0);

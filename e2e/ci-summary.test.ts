@@ -6,13 +6,22 @@ import { ROOT, tempDir } from '../testing/processes.ts';
 
 /** CI's last lines: what passed, failed and skipped, and every skip named with its reason or refused. */
 describe('.ci/summary.mjs', () => {
-  const summarize = (statuses: string[], steps = 0) => {
+  const summarize = (statuses: string[], steps = 0, testExit = 0) => {
     const report = join(tempDir('falconet-ci-'), 'vitest.json');
     const assertionResults = statuses.map((status, i) => ({ fullName: `case ${i}`, status }));
     writeFileSync(report, JSON.stringify({ testResults: [{ name: join(ROOT, 'e2e/some.test.ts'), status: 'passed', assertionResults }] }));
-    const r = spawnSync(process.execPath, [join(ROOT, '.ci/summary.mjs'), report, String(steps)], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(ROOT, '.ci/summary.mjs'), report, String(steps), String(testExit)], { encoding: 'utf8' });
     return { code: r.status, lines: r.stdout.trimEnd().split('\n') };
   };
+
+  it('counts a test command that failed with every test passed (unhandled errors) as one failure', () => {
+    const r = summarize(['passed', 'passed'], 0, 1);
+    expect(r.lines.at(-2)).toMatch(/^the test command exited with 1 though no test failed/);
+    expect(r.lines.at(-1)).toBe('2 passed, 1 failed, 0 skipped');
+    expect(r.code).toBe(1);
+    // Failed tests already say why the command failed: no extra count.
+    expect(summarize(['passed', 'failed'], 0, 1).lines.at(-1)).toBe('1 passed, 1 failed, 0 skipped');
+  });
 
   it('counts passed, failed and skipped tests, and failed steps as failures', () => {
     const r = summarize(['passed', 'passed', 'failed'], 1);
