@@ -29,6 +29,12 @@ need python3 python3-minimal
 need aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
 [ -e /usr/aarch64-linux-gnu/include/stdio.h ] || want+=(libc6-dev-arm64-cross)
 need qemu-aarch64-static qemu-user-static
+# the .deb, image and install-script tests: a Debian root by debootstrap, dpkg-deb, docker-compose,
+# systemd-analyze for the units
+need debootstrap debootstrap
+need dpkg-deb dpkg
+need docker-compose docker-compose
+need systemd-analyze systemd
 # Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)
 if [ ${#want[@]} -gt 0 ]; then

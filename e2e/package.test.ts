@@ -13,7 +13,7 @@ import {
   startServer,
   tempDir,
 } from '../testing/processes.ts';
-import { bareEnv, buildRelease, type Release } from '../testing/release.ts';
+import { bareEnv, type Release, sharedRelease } from '../testing/release.ts';
 
 // npm run package's output, built once for this file: single-file executables run from a bare
 // directory, with no Node.js on PATH and no node_modules above them; arm64 ones under qemu.
@@ -27,13 +27,11 @@ const started: { stop(): Promise<void> }[] = [];
 const scratch: string[] = [];
 
 beforeAll(async () => {
-  release = await buildRelease();
+  release = await sharedRelease();
 }, 900_000);
 
 afterAll(async () => {
   for (const p of started.reverse()) await p.stop();
-  // Four executables of 125 MiB and their tarballs: not left in the temporary directory.
-  if (release) scratch.push(release.dir, release.keyDir);
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 

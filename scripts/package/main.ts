@@ -1,4 +1,4 @@
-// npm run package [-- --key FILE] [--targets linux-x64,linux-arm64] [--out DIR]
+// npm run package [-- --key FILE] [--targets linux-x64,linux-arm64] [--out DIR] [--version X.Y.Z]
 // npm run package -- --gen-key DIR
 // Single-file executables of falconet-agent and falconet-server (Node's single executable
 // applications), a tarball of each, SHA256SUMS and its Ed25519 signature. docs/install.md.
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     'gen-key': { type: 'string' },
     targets: { type: 'string' },
     out: { type: 'string' },
+    version: { type: 'string' },
   },
 });
 
@@ -62,7 +63,13 @@ if (keyFile) {
   }
 }
 
-const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+// --version (or FALCONET_BUILD_VERSION) stamps another version than package.json's: for test builds
+// of an older or newer release, and for release pipelines that number builds themselves.
+const version =
+  values.version ??
+  process.env.FALCONET_BUILD_VERSION ??
+  (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+if (!/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/.test(version)) fail(`--version: "${version}" is not a version like 1.2.3 or 1.2.3-rc.1`);
 let commit = process.env.FALCONET_BUILD_COMMIT ?? 'unknown';
 if (commit === 'unknown') {
   try {
