@@ -79,6 +79,95 @@ export function payloadEncodingToJSON(object: PayloadEncoding): string {
   }
 }
 
+export const UpdateState = {
+  UPDATE_STATE_UNSPECIFIED: 0,
+  UPDATE_STATE_DOWNLOADING: 1,
+  /** UPDATE_STATE_VERIFIED - signature, hash and version checked; about to swap */
+  UPDATE_STATE_VERIFIED: 2,
+  /** UPDATE_STATE_REFUSED - reason says why: bad signature, unknown key, hash mismatch, downgrade... */
+  UPDATE_STATE_REFUSED: 3,
+  /** UPDATE_STATE_SWAPPED - the new binary is in place and starting on trial */
+  UPDATE_STATE_SWAPPED: 4,
+  /** UPDATE_STATE_SUCCEEDED - the new version registered and had a report acknowledged */
+  UPDATE_STATE_SUCCEEDED: 5,
+  /** UPDATE_STATE_ROLLED_BACK - the new version failed its trial; the previous binary runs again */
+  UPDATE_STATE_ROLLED_BACK: 6,
+  /** UPDATE_STATE_FAILED - something else went wrong (disk, permissions); nothing was changed */
+  UPDATE_STATE_FAILED: 7,
+  UNRECOGNIZED: -1,
+} as const;
+
+export type UpdateState = typeof UpdateState[keyof typeof UpdateState];
+
+export namespace UpdateState {
+  export type UPDATE_STATE_UNSPECIFIED = typeof UpdateState.UPDATE_STATE_UNSPECIFIED;
+  export type UPDATE_STATE_DOWNLOADING = typeof UpdateState.UPDATE_STATE_DOWNLOADING;
+  export type UPDATE_STATE_VERIFIED = typeof UpdateState.UPDATE_STATE_VERIFIED;
+  export type UPDATE_STATE_REFUSED = typeof UpdateState.UPDATE_STATE_REFUSED;
+  export type UPDATE_STATE_SWAPPED = typeof UpdateState.UPDATE_STATE_SWAPPED;
+  export type UPDATE_STATE_SUCCEEDED = typeof UpdateState.UPDATE_STATE_SUCCEEDED;
+  export type UPDATE_STATE_ROLLED_BACK = typeof UpdateState.UPDATE_STATE_ROLLED_BACK;
+  export type UPDATE_STATE_FAILED = typeof UpdateState.UPDATE_STATE_FAILED;
+  export type UNRECOGNIZED = typeof UpdateState.UNRECOGNIZED;
+}
+
+export function updateStateFromJSON(object: any): UpdateState {
+  switch (object) {
+    case 0:
+    case "UPDATE_STATE_UNSPECIFIED":
+      return UpdateState.UPDATE_STATE_UNSPECIFIED;
+    case 1:
+    case "UPDATE_STATE_DOWNLOADING":
+      return UpdateState.UPDATE_STATE_DOWNLOADING;
+    case 2:
+    case "UPDATE_STATE_VERIFIED":
+      return UpdateState.UPDATE_STATE_VERIFIED;
+    case 3:
+    case "UPDATE_STATE_REFUSED":
+      return UpdateState.UPDATE_STATE_REFUSED;
+    case 4:
+    case "UPDATE_STATE_SWAPPED":
+      return UpdateState.UPDATE_STATE_SWAPPED;
+    case 5:
+    case "UPDATE_STATE_SUCCEEDED":
+      return UpdateState.UPDATE_STATE_SUCCEEDED;
+    case 6:
+    case "UPDATE_STATE_ROLLED_BACK":
+      return UpdateState.UPDATE_STATE_ROLLED_BACK;
+    case 7:
+    case "UPDATE_STATE_FAILED":
+      return UpdateState.UPDATE_STATE_FAILED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return UpdateState.UNRECOGNIZED;
+  }
+}
+
+export function updateStateToJSON(object: UpdateState): string {
+  switch (object) {
+    case UpdateState.UPDATE_STATE_UNSPECIFIED:
+      return "UPDATE_STATE_UNSPECIFIED";
+    case UpdateState.UPDATE_STATE_DOWNLOADING:
+      return "UPDATE_STATE_DOWNLOADING";
+    case UpdateState.UPDATE_STATE_VERIFIED:
+      return "UPDATE_STATE_VERIFIED";
+    case UpdateState.UPDATE_STATE_REFUSED:
+      return "UPDATE_STATE_REFUSED";
+    case UpdateState.UPDATE_STATE_SWAPPED:
+      return "UPDATE_STATE_SWAPPED";
+    case UpdateState.UPDATE_STATE_SUCCEEDED:
+      return "UPDATE_STATE_SUCCEEDED";
+    case UpdateState.UPDATE_STATE_ROLLED_BACK:
+      return "UPDATE_STATE_ROLLED_BACK";
+    case UpdateState.UPDATE_STATE_FAILED:
+      return "UPDATE_STATE_FAILED";
+    case UpdateState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface Label {
   name: string;
   value: string;
@@ -111,6 +200,13 @@ export interface Register {
   intervalMs: number;
   primaryIp: string;
   platform: string;
+  /** The release target of a single-file build ("linux-x64", "linux-arm64"); empty when run from Node. */
+  releaseTarget: string;
+  /**
+   * Empty when this agent can update itself; otherwise why not ("run from Node.js, not a
+   * single-file build", "/usr/bin is not writable: installed by a package manager", "disabled").
+   */
+  updateBlocked: string;
 }
 
 export interface Register_LabelsEntry {
@@ -208,12 +304,54 @@ export function taskOutput_StreamToJSON(object: TaskOutput_Stream): string {
   }
 }
 
+/**
+ * The signed description of one release binary. `manifest` is canonical JSON, signed as bytes:
+ * {"name":"falconet-agent","version":"1.2.3","target":"linux-x64","sha256":"<hex>","size":N,
+ *  "min_version":"1.0.0","created_ms":N}
+ */
+export interface UpdateOffer {
+  rolloutId: string;
+  manifest: Buffer;
+  /** Ed25519 over the manifest bytes, by the server's release key (not its task-signing key). */
+  manifestSignature: Buffer;
+}
+
+/** Agent -> server: send `length` bytes of the offered binary from `offset`. */
+export interface UpdateFetch {
+  rolloutId: string;
+  offset: number;
+  length: number;
+}
+
+/** Server -> agent: bytes of the binary; `error` set (and no data) when the server cannot serve it. */
+export interface UpdateChunk {
+  rolloutId: string;
+  offset: number;
+  data: Buffer;
+  error: string;
+}
+
+/**
+ * Agent -> server: where an update stands. Sent by the old binary up to SWAPPED, and by whichever
+ * binary runs afterwards for SUCCEEDED or ROLLED_BACK (kept on disk until the server has it).
+ */
+export interface UpdateStatus {
+  rolloutId: string;
+  state: UpdateState;
+  fromVersion: string;
+  toVersion: string;
+  reason: string;
+  timeMs: number;
+}
+
 export interface AgentMessage {
   body:
     | { $case: "register"; value: Register }
     | { $case: "report"; value: Report }
     | { $case: "heartbeat"; value: Heartbeat }
     | { $case: "taskOutput"; value: TaskOutput }
+    | { $case: "updateFetch"; value: UpdateFetch }
+    | { $case: "updateStatus"; value: UpdateStatus }
     | undefined;
 }
 
@@ -282,6 +420,8 @@ export interface ServerMessage {
     | { $case: "task"; value: Task }
     | { $case: "hint"; value: ServerHint }
     | { $case: "taskOutputAck"; value: TaskOutputAck }
+    | { $case: "updateOffer"; value: UpdateOffer }
+    | { $case: "updateChunk"; value: UpdateChunk }
     | undefined;
 }
 
@@ -575,6 +715,8 @@ function createBaseRegister(): Register {
     intervalMs: 0,
     primaryIp: "",
     platform: "",
+    releaseTarget: "",
+    updateBlocked: "",
   };
 }
 
@@ -618,6 +760,12 @@ export const Register: MessageFns<Register> = {
     }
     if (message.platform !== "") {
       writer.uint32(106).string(message.platform);
+    }
+    if (message.releaseTarget !== "") {
+      writer.uint32(114).string(message.releaseTarget);
+    }
+    if (message.updateBlocked !== "") {
+      writer.uint32(122).string(message.updateBlocked);
     }
     return writer;
   },
@@ -742,6 +890,22 @@ export const Register: MessageFns<Register> = {
             message.platform = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.releaseTarget = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.updateBlocked = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -798,6 +962,16 @@ export const Register: MessageFns<Register> = {
         ? globalThis.String(object.primary_ip)
         : "",
       platform: isSet(object.platform) ? globalThis.String(object.platform) : "",
+      releaseTarget: isSet(object.releaseTarget)
+        ? globalThis.String(object.releaseTarget)
+        : isSet(object.release_target)
+        ? globalThis.String(object.release_target)
+        : "",
+      updateBlocked: isSet(object.updateBlocked)
+        ? globalThis.String(object.updateBlocked)
+        : isSet(object.update_blocked)
+        ? globalThis.String(object.update_blocked)
+        : "",
     };
   },
 
@@ -848,6 +1022,12 @@ export const Register: MessageFns<Register> = {
     if (message.platform !== "") {
       obj.platform = message.platform;
     }
+    if (message.releaseTarget !== "") {
+      obj.releaseTarget = message.releaseTarget;
+    }
+    if (message.updateBlocked !== "") {
+      obj.updateBlocked = message.updateBlocked;
+    }
     return obj;
   },
 
@@ -877,6 +1057,8 @@ export const Register: MessageFns<Register> = {
     message.intervalMs = object.intervalMs ?? 0;
     message.primaryIp = object.primaryIp ?? "";
     message.platform = object.platform ?? "";
+    message.releaseTarget = object.releaseTarget ?? "";
+    message.updateBlocked = object.updateBlocked ?? "";
     return message;
   },
 };
@@ -1407,6 +1589,506 @@ export const TaskOutput: MessageFns<TaskOutput> = {
   },
 };
 
+function createBaseUpdateOffer(): UpdateOffer {
+  return { rolloutId: "", manifest: Buffer.alloc(0), manifestSignature: Buffer.alloc(0) };
+}
+
+export const UpdateOffer: MessageFns<UpdateOffer> = {
+  encode(message: UpdateOffer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rolloutId !== "") {
+      writer.uint32(10).string(message.rolloutId);
+    }
+    if (message.manifest.length !== 0) {
+      writer.uint32(18).bytes(message.manifest);
+    }
+    if (message.manifestSignature.length !== 0) {
+      writer.uint32(26).bytes(message.manifestSignature);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateOffer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateOffer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rolloutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.manifest = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.manifestSignature = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateOffer {
+    return {
+      rolloutId: isSet(object.rolloutId)
+        ? globalThis.String(object.rolloutId)
+        : isSet(object.rollout_id)
+        ? globalThis.String(object.rollout_id)
+        : "",
+      manifest: isSet(object.manifest) ? Buffer.from(bytesFromBase64(object.manifest)) : Buffer.alloc(0),
+      manifestSignature: isSet(object.manifestSignature)
+        ? Buffer.from(bytesFromBase64(object.manifestSignature))
+        : isSet(object.manifest_signature)
+        ? Buffer.from(bytesFromBase64(object.manifest_signature))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: UpdateOffer): unknown {
+    const obj: any = {};
+    if (message.rolloutId !== "") {
+      obj.rolloutId = message.rolloutId;
+    }
+    if (message.manifest.length !== 0) {
+      obj.manifest = base64FromBytes(message.manifest);
+    }
+    if (message.manifestSignature.length !== 0) {
+      obj.manifestSignature = base64FromBytes(message.manifestSignature);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateOffer>): UpdateOffer {
+    return UpdateOffer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateOffer>): UpdateOffer {
+    const message = createBaseUpdateOffer();
+    message.rolloutId = object.rolloutId ?? "";
+    message.manifest = object.manifest ?? Buffer.alloc(0);
+    message.manifestSignature = object.manifestSignature ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseUpdateFetch(): UpdateFetch {
+  return { rolloutId: "", offset: 0, length: 0 };
+}
+
+export const UpdateFetch: MessageFns<UpdateFetch> = {
+  encode(message: UpdateFetch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rolloutId !== "") {
+      writer.uint32(10).string(message.rolloutId);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint64(message.offset);
+    }
+    if (message.length !== 0) {
+      writer.uint32(24).uint32(message.length);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateFetch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateFetch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rolloutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.length = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateFetch {
+    return {
+      rolloutId: isSet(object.rolloutId)
+        ? globalThis.String(object.rolloutId)
+        : isSet(object.rollout_id)
+        ? globalThis.String(object.rollout_id)
+        : "",
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      length: isSet(object.length) ? globalThis.Number(object.length) : 0,
+    };
+  },
+
+  toJSON(message: UpdateFetch): unknown {
+    const obj: any = {};
+    if (message.rolloutId !== "") {
+      obj.rolloutId = message.rolloutId;
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.length !== 0) {
+      obj.length = Math.round(message.length);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateFetch>): UpdateFetch {
+    return UpdateFetch.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateFetch>): UpdateFetch {
+    const message = createBaseUpdateFetch();
+    message.rolloutId = object.rolloutId ?? "";
+    message.offset = object.offset ?? 0;
+    message.length = object.length ?? 0;
+    return message;
+  },
+};
+
+function createBaseUpdateChunk(): UpdateChunk {
+  return { rolloutId: "", offset: 0, data: Buffer.alloc(0), error: "" };
+}
+
+export const UpdateChunk: MessageFns<UpdateChunk> = {
+  encode(message: UpdateChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rolloutId !== "") {
+      writer.uint32(10).string(message.rolloutId);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint64(message.offset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(26).bytes(message.data);
+    }
+    if (message.error !== "") {
+      writer.uint32(34).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rolloutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateChunk {
+    return {
+      rolloutId: isSet(object.rolloutId)
+        ? globalThis.String(object.rolloutId)
+        : isSet(object.rollout_id)
+        ? globalThis.String(object.rollout_id)
+        : "",
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: UpdateChunk): unknown {
+    const obj: any = {};
+    if (message.rolloutId !== "") {
+      obj.rolloutId = message.rolloutId;
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateChunk>): UpdateChunk {
+    return UpdateChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateChunk>): UpdateChunk {
+    const message = createBaseUpdateChunk();
+    message.rolloutId = object.rolloutId ?? "";
+    message.offset = object.offset ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateStatus(): UpdateStatus {
+  return { rolloutId: "", state: 0, fromVersion: "", toVersion: "", reason: "", timeMs: 0 };
+}
+
+export const UpdateStatus: MessageFns<UpdateStatus> = {
+  encode(message: UpdateStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rolloutId !== "") {
+      writer.uint32(10).string(message.rolloutId);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.fromVersion !== "") {
+      writer.uint32(26).string(message.fromVersion);
+    }
+    if (message.toVersion !== "") {
+      writer.uint32(34).string(message.toVersion);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    if (message.timeMs !== 0) {
+      writer.uint32(48).int64(message.timeMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rolloutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.fromVersion = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.toVersion = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.timeMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateStatus {
+    return {
+      rolloutId: isSet(object.rolloutId)
+        ? globalThis.String(object.rolloutId)
+        : isSet(object.rollout_id)
+        ? globalThis.String(object.rollout_id)
+        : "",
+      state: isSet(object.state) ? updateStateFromJSON(object.state) : 0,
+      fromVersion: isSet(object.fromVersion)
+        ? globalThis.String(object.fromVersion)
+        : isSet(object.from_version)
+        ? globalThis.String(object.from_version)
+        : "",
+      toVersion: isSet(object.toVersion)
+        ? globalThis.String(object.toVersion)
+        : isSet(object.to_version)
+        ? globalThis.String(object.to_version)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      timeMs: isSet(object.timeMs)
+        ? globalThis.Number(object.timeMs)
+        : isSet(object.time_ms)
+        ? globalThis.Number(object.time_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: UpdateStatus): unknown {
+    const obj: any = {};
+    if (message.rolloutId !== "") {
+      obj.rolloutId = message.rolloutId;
+    }
+    if (message.state !== 0) {
+      obj.state = updateStateToJSON(message.state);
+    }
+    if (message.fromVersion !== "") {
+      obj.fromVersion = message.fromVersion;
+    }
+    if (message.toVersion !== "") {
+      obj.toVersion = message.toVersion;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.timeMs !== 0) {
+      obj.timeMs = Math.round(message.timeMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateStatus>): UpdateStatus {
+    return UpdateStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateStatus>): UpdateStatus {
+    const message = createBaseUpdateStatus();
+    message.rolloutId = object.rolloutId ?? "";
+    message.state = object.state ?? 0;
+    message.fromVersion = object.fromVersion ?? "";
+    message.toVersion = object.toVersion ?? "";
+    message.reason = object.reason ?? "";
+    message.timeMs = object.timeMs ?? 0;
+    return message;
+  },
+};
+
 function createBaseAgentMessage(): AgentMessage {
   return { body: undefined };
 }
@@ -1425,6 +2107,12 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         break;
       case "taskOutput":
         TaskOutput.encode(message.body.value, writer.uint32(34).fork()).join();
+        break;
+      case "updateFetch":
+        UpdateFetch.encode(message.body.value, writer.uint32(42).fork()).join();
+        break;
+      case "updateStatus":
+        UpdateStatus.encode(message.body.value, writer.uint32(50).fork()).join();
         break;
     }
     return writer;
@@ -1475,6 +2163,22 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.body = { $case: "taskOutput", value: TaskOutput.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.body = { $case: "updateFetch", value: UpdateFetch.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.body = { $case: "updateStatus", value: UpdateStatus.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1499,6 +2203,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         ? { $case: "taskOutput", value: TaskOutput.fromJSON(object.taskOutput) }
         : isSet(object.task_output)
         ? { $case: "taskOutput", value: TaskOutput.fromJSON(object.task_output) }
+        : isSet(object.updateFetch)
+        ? { $case: "updateFetch", value: UpdateFetch.fromJSON(object.updateFetch) }
+        : isSet(object.update_fetch)
+        ? { $case: "updateFetch", value: UpdateFetch.fromJSON(object.update_fetch) }
+        : isSet(object.updateStatus)
+        ? { $case: "updateStatus", value: UpdateStatus.fromJSON(object.updateStatus) }
+        : isSet(object.update_status)
+        ? { $case: "updateStatus", value: UpdateStatus.fromJSON(object.update_status) }
         : undefined,
     };
   },
@@ -1513,6 +2225,10 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       obj.heartbeat = Heartbeat.toJSON(message.body.value);
     } else if (message.body?.$case === "taskOutput") {
       obj.taskOutput = TaskOutput.toJSON(message.body.value);
+    } else if (message.body?.$case === "updateFetch") {
+      obj.updateFetch = UpdateFetch.toJSON(message.body.value);
+    } else if (message.body?.$case === "updateStatus") {
+      obj.updateStatus = UpdateStatus.toJSON(message.body.value);
     }
     return obj;
   },
@@ -1544,6 +2260,18 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       case "taskOutput": {
         if (object.body?.value !== undefined && object.body?.value !== null) {
           message.body = { $case: "taskOutput", value: TaskOutput.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "updateFetch": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "updateFetch", value: UpdateFetch.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "updateStatus": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "updateStatus", value: UpdateStatus.fromPartial(object.body.value) };
         }
         break;
       }
@@ -2363,6 +3091,12 @@ export const ServerMessage: MessageFns<ServerMessage> = {
       case "taskOutputAck":
         TaskOutputAck.encode(message.body.value, writer.uint32(130).fork()).join();
         break;
+      case "updateOffer":
+        UpdateOffer.encode(message.body.value, writer.uint32(138).fork()).join();
+        break;
+      case "updateChunk":
+        UpdateChunk.encode(message.body.value, writer.uint32(146).fork()).join();
+        break;
     }
     return writer;
   },
@@ -2420,6 +3154,22 @@ export const ServerMessage: MessageFns<ServerMessage> = {
             message.body = { $case: "taskOutputAck", value: TaskOutputAck.decode(reader, reader.uint32()) };
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.body = { $case: "updateOffer", value: UpdateOffer.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.body = { $case: "updateChunk", value: UpdateChunk.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2446,6 +3196,14 @@ export const ServerMessage: MessageFns<ServerMessage> = {
         ? { $case: "taskOutputAck", value: TaskOutputAck.fromJSON(object.taskOutputAck) }
         : isSet(object.task_output_ack)
         ? { $case: "taskOutputAck", value: TaskOutputAck.fromJSON(object.task_output_ack) }
+        : isSet(object.updateOffer)
+        ? { $case: "updateOffer", value: UpdateOffer.fromJSON(object.updateOffer) }
+        : isSet(object.update_offer)
+        ? { $case: "updateOffer", value: UpdateOffer.fromJSON(object.update_offer) }
+        : isSet(object.updateChunk)
+        ? { $case: "updateChunk", value: UpdateChunk.fromJSON(object.updateChunk) }
+        : isSet(object.update_chunk)
+        ? { $case: "updateChunk", value: UpdateChunk.fromJSON(object.update_chunk) }
         : undefined,
     };
   },
@@ -2462,6 +3220,10 @@ export const ServerMessage: MessageFns<ServerMessage> = {
       obj.hint = ServerHint.toJSON(message.body.value);
     } else if (message.body?.$case === "taskOutputAck") {
       obj.taskOutputAck = TaskOutputAck.toJSON(message.body.value);
+    } else if (message.body?.$case === "updateOffer") {
+      obj.updateOffer = UpdateOffer.toJSON(message.body.value);
+    } else if (message.body?.$case === "updateChunk") {
+      obj.updateChunk = UpdateChunk.toJSON(message.body.value);
     }
     return obj;
   },
@@ -2499,6 +3261,18 @@ export const ServerMessage: MessageFns<ServerMessage> = {
       case "taskOutputAck": {
         if (object.body?.value !== undefined && object.body?.value !== null) {
           message.body = { $case: "taskOutputAck", value: TaskOutputAck.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "updateOffer": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "updateOffer", value: UpdateOffer.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "updateChunk": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "updateChunk", value: UpdateChunk.fromPartial(object.body.value) };
         }
         break;
       }
