@@ -343,6 +343,8 @@ export class ReportStream {
             intervalMs,
             primaryIp: identity.primaryIp,
             platform: identity.platform,
+            releaseTarget: '',
+            updateBlocked: 'this agent cannot update itself yet',
           },
         },
       });

@@ -147,6 +147,8 @@ export class PushWriter {
         intervalMs: 0,
         primaryIp: '',
         platform: '',
+        releaseTarget: '',
+        updateBlocked: 'a push source, not an agent',
       });
       registry.disconnected(id);
       this.#registered.add(id);
