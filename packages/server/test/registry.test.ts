@@ -29,6 +29,8 @@ describe('AgentRegistry', () => {
       intervalMs: 10_000,
       primaryIp: '',
       platform: '',
+      releaseTarget: '',
+      updateBlocked: '',
     });
     expect(reg.get('a')?.status).toBe('online');
     now += 30_000;
