@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { type AgentIdentity, MemoryBacklog, ReportStream, type TlsSettings } from '@falconet/agent';
-import { derivePayloadKey, encodePayload, PayloadEncoding, pb, reportAad, seal } from '@falconet/protocol';
+import { derivePayloadKey, encodePayload, PayloadEncoding, PayloadKind, pb, reportAad, seal } from '@falconet/protocol';
 import { type ClientDuplexStream, credentials } from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -129,9 +129,24 @@ describe('transport security', () => {
     const moved = seal(gz, key, reportAad('sec-good', lastSeq + 99));
     const sealed = PayloadEncoding.PAYLOAD_ENCODING_GZIP_AES256GCM;
     call.write({
-      body: { $case: 'report', value: { seq: lastSeq + 1, encoding: sealed, payload: tampered, sampleCount: 1, createdMs: 0 } },
+      body: {
+        $case: 'report',
+        value: {
+          seq: lastSeq + 1,
+          encoding: sealed,
+          payload: tampered,
+          sampleCount: 1,
+          createdMs: 0,
+          kind: PayloadKind.PAYLOAD_KIND_SAMPLES,
+        },
+      },
     });
-    call.write({ body: { $case: 'report', value: { seq: lastSeq + 2, encoding: sealed, payload: moved, sampleCount: 1, createdMs: 0 } } });
+    call.write({
+      body: {
+        $case: 'report',
+        value: { seq: lastSeq + 2, encoding: sealed, payload: moved, sampleCount: 1, createdMs: 0, kind: PayloadKind.PAYLOAD_KIND_SAMPLES },
+      },
+    });
     const acks = await eventually(() => {
       const a = answers.filter((m) => m.body?.$case === 'ack').map((m) => m.body?.value as pb.Ack);
       return a.length === 2 ? a : undefined;

@@ -101,7 +101,20 @@ export function registerMessage(agentId: string, fields: Partial<pb.Register> = 
 
 export function reportMessage(seq: number, samples: Sample[], override: Partial<pb.Report> = {}): pb.AgentMessage {
   const { encoding, payload } = encodePayload(samples, { gzip: true });
-  return { body: { $case: 'report', value: { seq, encoding, payload, sampleCount: samples.length, createdMs: Date.now(), ...override } } };
+  return {
+    body: {
+      $case: 'report',
+      value: {
+        seq,
+        encoding,
+        payload,
+        sampleCount: samples.length,
+        createdMs: Date.now(),
+        kind: proto.PayloadKind.PAYLOAD_KIND_SAMPLES,
+        ...override,
+      },
+    },
+  };
 }
 
 /** Sends Register and resolves with the server's Registered; throws with the status when refused. */

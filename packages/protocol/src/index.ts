@@ -1,6 +1,6 @@
 export * from './codec.ts';
 export * as pb from './gen/falconet/v1/agent.ts';
-export { AgentChannelClient, AgentChannelService, PayloadEncoding } from './gen/falconet/v1/agent.ts';
+export { AgentChannelClient, AgentChannelService, LogLevel, PayloadEncoding, PayloadKind } from './gen/falconet/v1/agent.ts';
 export * from './openfalcon.ts';
 export * from './sample.ts';
 export * from './tasks.ts';

@@ -1,7 +1,7 @@
 import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { pb } from '@falconet/protocol';
+import { PayloadKind, pb } from '@falconet/protocol';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import type { Logger } from 'pino';
 import type { BacklogReader, BacklogStats, ReportBacklog, SpooledReport } from './backlog.ts';
@@ -78,6 +78,7 @@ export function encodeRecord(r: SpooledReport): Buffer {
     payload: r.payload,
     sampleCount: r.sampleCount,
     createdMs: r.createdMs,
+    kind: PayloadKind.PAYLOAD_KIND_SAMPLES,
   }).finish();
   const out = Buffer.allocUnsafe(HEADER + body.length);
   out.writeUInt32LE(body.length, 0);

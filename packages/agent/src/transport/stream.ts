@@ -5,6 +5,7 @@ import {
   encodePayload,
   FALCONET_VERSION,
   PayloadEncoding,
+  PayloadKind,
   type pb,
   reportAad,
   type Sample,
@@ -522,7 +523,7 @@ export class ReportStream {
 
   /** The report as it goes on the wire: sealed here, so a key rotation also covers what was spooled before it. */
   #wire(r: SpooledReport): pb.Report {
-    const base = { seq: r.seq, sampleCount: r.sampleCount, createdMs: r.createdMs };
+    const base = { seq: r.seq, sampleCount: r.sampleCount, createdMs: r.createdMs, kind: PayloadKind.PAYLOAD_KIND_SAMPLES };
     if (!this.#key) return { ...base, encoding: r.encoding, payload: r.payload };
     const gz = r.encoding === PayloadEncoding.PAYLOAD_ENCODING_GZIP ? r.payload : gzipSync(r.payload);
     return {

@@ -4,6 +4,7 @@ import {
   isValidLabelName,
   isValidMetricName,
   PayloadError,
+  PayloadKind,
   pb,
   reportAad,
   type Sample,
@@ -295,6 +296,9 @@ export function agentChannelHandler(deps: ChannelDeps) {
             'too_many_samples',
             `${r.sampleCount} samples in one report; the limit is ${limits.maxSamplesPerReport}`,
           );
+        }
+        if (r.kind !== PayloadKind.PAYLOAD_KIND_SAMPLES) {
+          return refuseReport(r.seq, 'unknown_kind', `report kind ${r.kind} is not one this server stores (it stores samples)`);
         }
         let samples: Sample[];
         try {

@@ -8,6 +8,7 @@ export type RejectReason =
   | 'malformed'
   | 'too_large'
   | 'too_many_samples'
+  | 'unknown_kind'
   | 'bad_sample'
   | 'clock_skew'
   | 'replayed_sequence'

@@ -79,6 +79,127 @@ export function payloadEncodingToJSON(object: PayloadEncoding): string {
   }
 }
 
+/** What a report's payload holds, before its encoding (gzip, encryption) is applied. */
+export const PayloadKind = {
+  /** PAYLOAD_KIND_SAMPLES - a SampleBatch */
+  PAYLOAD_KIND_SAMPLES: 0,
+  /** PAYLOAD_KIND_LOGS - a LogBatch (docs/logs.md); sample_count then counts its records */
+  PAYLOAD_KIND_LOGS: 1,
+  UNRECOGNIZED: -1,
+} as const;
+
+export type PayloadKind = typeof PayloadKind[keyof typeof PayloadKind];
+
+export namespace PayloadKind {
+  export type PAYLOAD_KIND_SAMPLES = typeof PayloadKind.PAYLOAD_KIND_SAMPLES;
+  export type PAYLOAD_KIND_LOGS = typeof PayloadKind.PAYLOAD_KIND_LOGS;
+  export type UNRECOGNIZED = typeof PayloadKind.UNRECOGNIZED;
+}
+
+export function payloadKindFromJSON(object: any): PayloadKind {
+  switch (object) {
+    case 0:
+    case "PAYLOAD_KIND_SAMPLES":
+      return PayloadKind.PAYLOAD_KIND_SAMPLES;
+    case 1:
+    case "PAYLOAD_KIND_LOGS":
+      return PayloadKind.PAYLOAD_KIND_LOGS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PayloadKind.UNRECOGNIZED;
+  }
+}
+
+export function payloadKindToJSON(object: PayloadKind): string {
+  switch (object) {
+    case PayloadKind.PAYLOAD_KIND_SAMPLES:
+      return "PAYLOAD_KIND_SAMPLES";
+    case PayloadKind.PAYLOAD_KIND_LOGS:
+      return "PAYLOAD_KIND_LOGS";
+    case PayloadKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Log severity, as syslog's and OpenTelemetry's levels map onto it. */
+export const LogLevel = {
+  LOG_LEVEL_UNSPECIFIED: 0,
+  LOG_LEVEL_TRACE: 1,
+  LOG_LEVEL_DEBUG: 2,
+  LOG_LEVEL_INFO: 3,
+  LOG_LEVEL_WARN: 4,
+  LOG_LEVEL_ERROR: 5,
+  LOG_LEVEL_FATAL: 6,
+  UNRECOGNIZED: -1,
+} as const;
+
+export type LogLevel = typeof LogLevel[keyof typeof LogLevel];
+
+export namespace LogLevel {
+  export type LOG_LEVEL_UNSPECIFIED = typeof LogLevel.LOG_LEVEL_UNSPECIFIED;
+  export type LOG_LEVEL_TRACE = typeof LogLevel.LOG_LEVEL_TRACE;
+  export type LOG_LEVEL_DEBUG = typeof LogLevel.LOG_LEVEL_DEBUG;
+  export type LOG_LEVEL_INFO = typeof LogLevel.LOG_LEVEL_INFO;
+  export type LOG_LEVEL_WARN = typeof LogLevel.LOG_LEVEL_WARN;
+  export type LOG_LEVEL_ERROR = typeof LogLevel.LOG_LEVEL_ERROR;
+  export type LOG_LEVEL_FATAL = typeof LogLevel.LOG_LEVEL_FATAL;
+  export type UNRECOGNIZED = typeof LogLevel.UNRECOGNIZED;
+}
+
+export function logLevelFromJSON(object: any): LogLevel {
+  switch (object) {
+    case 0:
+    case "LOG_LEVEL_UNSPECIFIED":
+      return LogLevel.LOG_LEVEL_UNSPECIFIED;
+    case 1:
+    case "LOG_LEVEL_TRACE":
+      return LogLevel.LOG_LEVEL_TRACE;
+    case 2:
+    case "LOG_LEVEL_DEBUG":
+      return LogLevel.LOG_LEVEL_DEBUG;
+    case 3:
+    case "LOG_LEVEL_INFO":
+      return LogLevel.LOG_LEVEL_INFO;
+    case 4:
+    case "LOG_LEVEL_WARN":
+      return LogLevel.LOG_LEVEL_WARN;
+    case 5:
+    case "LOG_LEVEL_ERROR":
+      return LogLevel.LOG_LEVEL_ERROR;
+    case 6:
+    case "LOG_LEVEL_FATAL":
+      return LogLevel.LOG_LEVEL_FATAL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LogLevel.UNRECOGNIZED;
+  }
+}
+
+export function logLevelToJSON(object: LogLevel): string {
+  switch (object) {
+    case LogLevel.LOG_LEVEL_UNSPECIFIED:
+      return "LOG_LEVEL_UNSPECIFIED";
+    case LogLevel.LOG_LEVEL_TRACE:
+      return "LOG_LEVEL_TRACE";
+    case LogLevel.LOG_LEVEL_DEBUG:
+      return "LOG_LEVEL_DEBUG";
+    case LogLevel.LOG_LEVEL_INFO:
+      return "LOG_LEVEL_INFO";
+    case LogLevel.LOG_LEVEL_WARN:
+      return "LOG_LEVEL_WARN";
+    case LogLevel.LOG_LEVEL_ERROR:
+      return "LOG_LEVEL_ERROR";
+    case LogLevel.LOG_LEVEL_FATAL:
+      return "LOG_LEVEL_FATAL";
+    case LogLevel.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export const UpdateState = {
   UPDATE_STATE_UNSPECIFIED: 0,
   UPDATE_STATE_DOWNLOADING: 1,
@@ -220,6 +341,55 @@ export interface Report {
   payload: Buffer;
   sampleCount: number;
   createdMs: number;
+  /**
+   * Log records ride the same sequence, spool and acknowledgements as samples. A server that
+   * does not know a kind answers the report with an Ack error and never stores it.
+   */
+  kind: PayloadKind;
+}
+
+/** One log line (or one multiline event) as the agent read and parsed it. */
+export interface LogRecord {
+  /** The event's own time when a parser found one, else when the agent read it. */
+  timeMs: number;
+  /** When the agent read it. */
+  observedMs: number;
+  /** The configured source's name ("nginx", "journal", "docker", "syslog"). */
+  source: string;
+  /** Where in the source: a file path, a systemd unit, a container name. */
+  stream: string;
+  level: LogLevel;
+  message: string;
+  /** Low-cardinality values that select lines (indexed): app, unit, container, facility... */
+  labels: { [key: string]: string };
+  /** Everything else a parser extracted (stored, searchable by field:value, not indexed as labels). */
+  fields: { [key: string]: string };
+  /**
+   * The byte offset the line started at in its file (0 where the source has none): with the file's
+   * identity, what makes a line's place unique.
+   */
+  offset: number;
+}
+
+export interface LogRecord_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface LogRecord_FieldsEntry {
+  key: string;
+  value: string;
+}
+
+export interface LogBatch {
+  records: LogRecord[];
+  /** Lines the agent dropped before this batch (rate limit, spool cap), by source, since the last batch. */
+  dropped: { [key: string]: number };
+}
+
+export interface LogBatch_DroppedEntry {
+  key: string;
+  value: number;
 }
 
 export interface Heartbeat {
@@ -1149,7 +1319,7 @@ export const Register_LabelsEntry: MessageFns<Register_LabelsEntry> = {
 };
 
 function createBaseReport(): Report {
-  return { seq: 0, encoding: 0, payload: Buffer.alloc(0), sampleCount: 0, createdMs: 0 };
+  return { seq: 0, encoding: 0, payload: Buffer.alloc(0), sampleCount: 0, createdMs: 0, kind: 0 };
 }
 
 export const Report: MessageFns<Report> = {
@@ -1168,6 +1338,9 @@ export const Report: MessageFns<Report> = {
     }
     if (message.createdMs !== 0) {
       writer.uint32(40).int64(message.createdMs);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(48).int32(message.kind);
     }
     return writer;
   },
@@ -1225,6 +1398,14 @@ export const Report: MessageFns<Report> = {
             message.createdMs = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1252,6 +1433,7 @@ export const Report: MessageFns<Report> = {
         : isSet(object.created_ms)
         ? globalThis.Number(object.created_ms)
         : 0,
+      kind: isSet(object.kind) ? payloadKindFromJSON(object.kind) : 0,
     };
   },
 
@@ -1272,6 +1454,9 @@ export const Report: MessageFns<Report> = {
     if (message.createdMs !== 0) {
       obj.createdMs = Math.round(message.createdMs);
     }
+    if (message.kind !== 0) {
+      obj.kind = payloadKindToJSON(message.kind);
+    }
     return obj;
   },
 
@@ -1285,6 +1470,642 @@ export const Report: MessageFns<Report> = {
     message.payload = object.payload ?? Buffer.alloc(0);
     message.sampleCount = object.sampleCount ?? 0;
     message.createdMs = object.createdMs ?? 0;
+    message.kind = object.kind ?? 0;
+    return message;
+  },
+};
+
+function createBaseLogRecord(): LogRecord {
+  return { timeMs: 0, observedMs: 0, source: "", stream: "", level: 0, message: "", labels: {}, fields: {}, offset: 0 };
+}
+
+export const LogRecord: MessageFns<LogRecord> = {
+  encode(message: LogRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.timeMs !== 0) {
+      writer.uint32(8).int64(message.timeMs);
+    }
+    if (message.observedMs !== 0) {
+      writer.uint32(16).int64(message.observedMs);
+    }
+    if (message.source !== "") {
+      writer.uint32(26).string(message.source);
+    }
+    if (message.stream !== "") {
+      writer.uint32(34).string(message.stream);
+    }
+    if (message.level !== 0) {
+      writer.uint32(40).int32(message.level);
+    }
+    if (message.message !== "") {
+      writer.uint32(50).string(message.message);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      LogRecord_LabelsEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
+    globalThis.Object.entries(message.fields).forEach(([key, value]: [string, string]) => {
+      LogRecord_FieldsEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
+    if (message.offset !== 0) {
+      writer.uint32(72).uint64(message.offset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.timeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.observedMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.stream = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.level = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = LogRecord_LabelsEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.labels[entry7.key] = entry7.value;
+            }
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = LogRecord_FieldsEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.fields[entry8.key] = entry8.value;
+            }
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogRecord {
+    return {
+      timeMs: isSet(object.timeMs)
+        ? globalThis.Number(object.timeMs)
+        : isSet(object.time_ms)
+        ? globalThis.Number(object.time_ms)
+        : 0,
+      observedMs: isSet(object.observedMs)
+        ? globalThis.Number(object.observedMs)
+        : isSet(object.observed_ms)
+        ? globalThis.Number(object.observed_ms)
+        : 0,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      stream: isSet(object.stream) ? globalThis.String(object.stream) : "",
+      level: isSet(object.level) ? logLevelFromJSON(object.level) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      fields: isObject(object.fields)
+        ? (globalThis.Object.entries(object.fields) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+    };
+  },
+
+  toJSON(message: LogRecord): unknown {
+    const obj: any = {};
+    if (message.timeMs !== 0) {
+      obj.timeMs = Math.round(message.timeMs);
+    }
+    if (message.observedMs !== 0) {
+      obj.observedMs = Math.round(message.observedMs);
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.stream !== "") {
+      obj.stream = message.stream;
+    }
+    if (message.level !== 0) {
+      obj.level = logLevelToJSON(message.level);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    if (message.fields) {
+      const entries = globalThis.Object.entries(message.fields) as [string, string][];
+      if (entries.length > 0) {
+        obj.fields = {};
+        entries.forEach(([k, v]) => {
+          obj.fields[k] = v;
+        });
+      }
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogRecord>): LogRecord {
+    return LogRecord.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogRecord>): LogRecord {
+    const message = createBaseLogRecord();
+    message.timeMs = object.timeMs ?? 0;
+    message.observedMs = object.observedMs ?? 0;
+    message.source = object.source ?? "";
+    message.stream = object.stream ?? "";
+    message.level = object.level ?? 0;
+    message.message = object.message ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.fields = (globalThis.Object.entries(object.fields ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.offset = object.offset ?? 0;
+    return message;
+  },
+};
+
+function createBaseLogRecord_LabelsEntry(): LogRecord_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const LogRecord_LabelsEntry: MessageFns<LogRecord_LabelsEntry> = {
+  encode(message: LogRecord_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogRecord_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogRecord_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogRecord_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: LogRecord_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogRecord_LabelsEntry>): LogRecord_LabelsEntry {
+    return LogRecord_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogRecord_LabelsEntry>): LogRecord_LabelsEntry {
+    const message = createBaseLogRecord_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseLogRecord_FieldsEntry(): LogRecord_FieldsEntry {
+  return { key: "", value: "" };
+}
+
+export const LogRecord_FieldsEntry: MessageFns<LogRecord_FieldsEntry> = {
+  encode(message: LogRecord_FieldsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogRecord_FieldsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogRecord_FieldsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogRecord_FieldsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: LogRecord_FieldsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogRecord_FieldsEntry>): LogRecord_FieldsEntry {
+    return LogRecord_FieldsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogRecord_FieldsEntry>): LogRecord_FieldsEntry {
+    const message = createBaseLogRecord_FieldsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseLogBatch(): LogBatch {
+  return { records: [], dropped: {} };
+}
+
+export const LogBatch: MessageFns<LogBatch> = {
+  encode(message: LogBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.records) {
+      LogRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    globalThis.Object.entries(message.dropped).forEach(([key, value]: [string, number]) => {
+      LogBatch_DroppedEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.records.push(LogRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = LogBatch_DroppedEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.dropped[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogBatch {
+    return {
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => LogRecord.fromJSON(e)) : [],
+      dropped: isObject(object.dropped)
+        ? (globalThis.Object.entries(object.dropped) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: LogBatch): unknown {
+    const obj: any = {};
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => LogRecord.toJSON(e));
+    }
+    if (message.dropped) {
+      const entries = globalThis.Object.entries(message.dropped) as [string, number][];
+      if (entries.length > 0) {
+        obj.dropped = {};
+        entries.forEach(([k, v]) => {
+          obj.dropped[k] = Math.round(v);
+        });
+      }
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogBatch>): LogBatch {
+    return LogBatch.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogBatch>): LogBatch {
+    const message = createBaseLogBatch();
+    message.records = object.records?.map((e) => LogRecord.fromPartial(e)) || [];
+    message.dropped = (globalThis.Object.entries(object.dropped ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseLogBatch_DroppedEntry(): LogBatch_DroppedEntry {
+  return { key: "", value: 0 };
+}
+
+export const LogBatch_DroppedEntry: MessageFns<LogBatch_DroppedEntry> = {
+  encode(message: LogBatch_DroppedEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogBatch_DroppedEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogBatch_DroppedEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogBatch_DroppedEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: LogBatch_DroppedEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogBatch_DroppedEntry>): LogBatch_DroppedEntry {
+    return LogBatch_DroppedEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogBatch_DroppedEntry>): LogBatch_DroppedEntry {
+    const message = createBaseLogBatch_DroppedEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
