@@ -277,5 +277,6 @@ describe('Exporter with a slow reader', () => {
     }
     // Once the slow reader is done, a scrape is answered from the kept buffer again, still whole.
     expect([...values((await scrape({})).toString())]).toEqual([4]);
-  });
+    // Four scrapes of a large page, one read slowly on purpose: past Vitest's 5 s on a loaded machine.
+  }, 30_000);
 });
