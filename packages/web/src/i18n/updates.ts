@@ -78,7 +78,7 @@ export const updatesZh: Record<keyof typeof updatesEn, string> = {
   'updates.col.target': '平台',
   'updates.col.size': '大小',
   'updates.col.min': '最低代理版本',
-  'updates.col.sha': 'SHA-256',
+  'updates.col.sha': 'SHA-256 校验值',
   'updates.col.created': '添加时间',
   'updates.col.status': '状态',
   'updates.col.share': '比例',
