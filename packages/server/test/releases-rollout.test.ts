@@ -282,4 +282,21 @@ describe.each(ENGINES)('rollouts on %s', { timeout: 120_000 }, (engine) => {
     expect(reloaded.get(rolloutId)).toEqual(t.server.updates.get(rolloutId));
     expect(reloaded.list()).toEqual(t.server.updates.list());
   });
+
+  it('a label selector chooses only agents with those trusted labels, never labels an agent declares', async () => {
+    const [, bad] = offered as [string, string];
+    for (const id of [bad, 'late']) {
+      expect((await api('PUT', `/api/agents/${id}/labels`, admin, { labels: { role: 'canary' } })).status).toBe(200);
+    }
+    const declared = await agent('declared', { labels: { role: 'canary' } });
+    // The first rollout is cancelled, so its agents are free again; the one that refused it may try a new one.
+    const r = await api('POST', '/api/rollouts', admin, { version: NEW, percent: 100, selector: 'role=canary', target: 'linux-x64' });
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ selector: { role: 'canary' }, target: 'linux-x64', selected: 2 });
+    expect((r.body.agents as Json[]).map((a) => a.agentId).sort()).toEqual([bad, 'late'].sort());
+    await eventually(() => offers(byId.get('late') as RawStream).some((o) => o.rolloutId === r.body.id));
+    await eventually(() => offers(byId.get(bad) as RawStream).some((o) => o.rolloutId === r.body.id));
+    await t.server.updates.settled();
+    expect(offers(declared)).toEqual([]);
+  });
 });
