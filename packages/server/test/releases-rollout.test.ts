@@ -7,7 +7,7 @@
  * is served as it is (the agent's hash check is what catches it).
  */
 import { createHash, createPublicKey } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareVersions, type pb, pb as proto, verifyManifest } from '@falconet/protocol';
 import pino from 'pino';
@@ -263,6 +263,12 @@ describe.each(ENGINES)('rollouts on %s', { timeout: 120_000 }, (engine) => {
     expect(createHash('sha256').update(c.data).digest('hex')).not.toBe(
       createHash('sha256').update(binary.subarray(0, MAX_CHUNK)).digest('hex'),
     );
+
+    // The binary gone from disk: an error for the agent, and its stream carries on.
+    rmSync(path);
+    expect((await fetchChunk(target, rolloutId, 0, 1024)).error).toBe(`release ${NEW} cannot be read on the server`);
+    writeFileSync(path, tampered);
+    expect((await fetchChunk(target, rolloutId, 0, 1024)).data.length).toBe(1024);
 
     expect((await api('POST', `/api/rollouts/${rolloutId}/cancel`, admin)).body.status).toBe('cancelled');
     expect((await fetchChunk(target, rolloutId, 0, 1024)).error).toMatch(/was cancelled/);
