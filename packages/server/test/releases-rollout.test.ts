@@ -14,7 +14,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RawStream, rawStream, registerMessage, registerOn } from '../../../testing/agent-channel.ts';
 import { eventually, tempDir } from '../../../testing/processes.ts';
-import { MAX_CHUNK, UpdateService } from '../src/releases/service.ts';
+import { MAX_CHUNK, rolloutRank, UpdateService } from '../src/releases/service.ts';
 import { ReleaseStore } from '../src/releases/store.ts';
 import { type Credential, startTestServer, type TestServer } from './support/auth.ts';
 import { ENGINES, metaDbOpener } from './support/metadb.ts';
@@ -304,5 +304,43 @@ describe.each(ENGINES)('rollouts on %s', { timeout: 120_000 }, (engine) => {
     await eventually(() => offers(byId.get(bad) as RawStream).some((o) => o.rolloutId === r.body.id));
     await t.server.updates.settled();
     expect(offers(declared)).toEqual([]);
+  });
+});
+
+describe('choosing agents', { timeout: 120_000 }, () => {
+  it('takes exactly round(percent × eligible / 100), the lowest hashes of rollout and agent id', async () => {
+    const t = await startTestServer();
+    const streams: RawStream[] = [];
+    try {
+      new ReleaseStore(t.server.config.data_dir).add({ file: fakeAgentBinary(tempDir(), 4096) });
+      const grpc = `127.0.0.1:${t.server.addresses?.grpc.port}`;
+      const ids = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7'];
+      for (const id of ids) {
+        const { token } = await t.server.ingest.tokens.create(id);
+        const s = rawStream(grpc);
+        streams.push(s);
+        await registerOn(s, registerMessage(id, { token, version: OLD, releaseTarget: 'linux-x64' }));
+      }
+      const admin = await t.session('admin');
+      const create = async (percent: number) => {
+        const res = await fetch(`${t.base}/api/rollouts`, {
+          method: 'POST',
+          headers: { ...admin.mutating, 'content-type': 'application/json' },
+          body: JSON.stringify({ version: NEW, percent }),
+        });
+        expect(res.status).toBe(201);
+        return (await res.json()) as Json;
+      };
+      // 50% of 7 is 3.5: four agents, the four whose hash with this rollout's id sorts first.
+      const r = await create(50);
+      const expected = [...ids].sort((a, b) => (rolloutRank(r.id, a) < rolloutRank(r.id, b) ? -1 : 1)).slice(0, 4);
+      expect((r.agents as Json[]).map((a) => a.agentId).sort()).toEqual(expected.sort());
+      // The three left over are free; 1% of them is 0.03: nobody.
+      expect((await create(1)).selected).toBe(0);
+      expect((await create(34)).selected).toBe(1);
+    } finally {
+      for (const s of streams) s.close();
+      await t.stop();
+    }
   });
 });
