@@ -9,6 +9,7 @@ import type { AuditEvent } from '../auth/audit.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { AgentRegistry } from '../registry.ts';
+import { remoteWriteApi } from '../remote-write/routes.ts';
 import type { Store } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';
 import { agentAuthenticator, isLoopbackPeer } from './auth.ts';
@@ -215,6 +216,13 @@ export class Ingest {
       limits: this.pushLimits,
       maxMessageBytes: this.limits.maxMessageBytes,
       maxSamplesPerReport: this.limits.maxSamplesPerReport,
+      maxClockSkewMs: this.limits.maxClockSkewMs,
+    });
+    await app.register(remoteWriteApi, {
+      writer: this.writer,
+      counters: this.counters,
+      limits: this.pushLimits,
+      maxMessageBytes: this.limits.maxMessageBytes,
       maxClockSkewMs: this.limits.maxClockSkewMs,
     });
   }

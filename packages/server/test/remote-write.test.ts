@@ -1,0 +1,228 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SnappyError, snappyDecode } from '../src/remote-write/snappy.ts';
+import { decodeWriteRequest, WriteRequestError } from '../src/remote-write/write-request.ts';
+import { startTestServer, type TestServer } from './support/auth.ts';
+
+// Encoders for the test only: the server decodes, Prometheus encodes (e2e/promql-conformance.test.ts).
+function varint(n: number): number[] {
+  const out: number[] = [];
+  let v = BigInt.asUintN(64, BigInt(n));
+  do {
+    let b = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v) b |= 0x80;
+    out.push(b);
+  } while (v);
+  return out;
+}
+const field = (num: number, wire: number) => varint(num * 8 + wire);
+const bytesField = (num: number, body: number[]) => [...field(num, 2), ...varint(body.length), ...body];
+const str = (s: string) => [...new TextEncoder().encode(s)];
+function double(v: number, raw?: [number, number]): number[] {
+  const b = new DataView(new ArrayBuffer(8));
+  if (raw) {
+    b.setUint32(0, raw[0], true);
+    b.setUint32(4, raw[1], true);
+  } else b.setFloat64(0, v, true);
+  return [...new Uint8Array(b.buffer)];
+}
+type TestSeries = { labels: Record<string, string>; samples: { v: number; t: number; stale?: boolean }[] };
+function writeRequest(series: TestSeries[]): Uint8Array {
+  const out: number[] = [];
+  for (const s of series) {
+    const body: number[] = [];
+    for (const [n, v] of Object.entries(s.labels)) body.push(...bytesField(1, [...bytesField(1, str(n)), ...bytesField(2, str(v))]));
+    for (const p of s.samples) {
+      const sample = [...field(1, 1), ...double(p.v, p.stale ? [0x00000002, 0x7ff00000] : undefined), ...field(2, 0), ...varint(p.t)];
+      body.push(...bytesField(2, sample));
+    }
+    out.push(...bytesField(1, body));
+  }
+  return new Uint8Array(out);
+}
+/** Snappy with literals only (valid, uncompressed), plus a back-reference when `copy` is set. */
+function snappy(data: Uint8Array): Uint8Array {
+  const out = [...varint(data.length)];
+  for (let i = 0; i < data.length; i += 60) {
+    const chunk = data.subarray(i, i + 60);
+    out.push((chunk.length - 1) << 2, ...chunk);
+  }
+  return new Uint8Array(out);
+}
+
+describe('snappy block decoding', () => {
+  it('decodes literals and overlapping copies', () => {
+    // "abcd" then a copy of 8 bytes from offset 4 (a run), as a 1-byte-offset copy: tag 0b001_100_01.
+    const src = new Uint8Array([12, 3 << 2, 97, 98, 99, 100, (0 << 5) | ((8 - 4) << 2) | 1, 4]);
+    expect(new TextDecoder().decode(snappyDecode(src, 100))).toBe('abcdabcdabcd');
+    // A 2-byte-offset copy.
+    const src2 = new Uint8Array([6, 2 << 2, 120, 121, 122, ((3 - 1) << 2) | 2, 3, 0]);
+    expect(new TextDecoder().decode(snappyDecode(src2, 100))).toBe('xyzxyz');
+  });
+
+  it('refuses truncated input, bad offsets, wrong lengths and bombs, saying which', () => {
+    expect(() => snappyDecode(new Uint8Array([0x80]), 100)).toThrow(/truncated length/);
+    expect(() => snappyDecode(new Uint8Array([4, 3 << 2, 97]), 100)).toThrow(/runs past the end/);
+    expect(() => snappyDecode(new Uint8Array([8, 0, 97, (3 << 2) | 1, 9]), 100)).toThrow(/offset 9/);
+    expect(() => snappyDecode(new Uint8Array([5, 0, 97]), 100)).toThrow(/declares 5/);
+    expect(() => snappyDecode(new Uint8Array([0xff, 0xff, 0xff, 0x7f]), 1000)).toThrow(SnappyError);
+    expect(() => snappyDecode(new Uint8Array([0xff, 0xff, 0xff, 0x7f]), 1000)).toThrow(/at most 1000/);
+  });
+});
+
+describe('WriteRequest decoding', () => {
+  it('reads labels, samples, negative and large timestamps, and the staleness marker by its bits', () => {
+    const body = writeRequest([
+      {
+        labels: { __name__: 'up', job: 'node', instance: 'a:9100' },
+        samples: [
+          { v: 1, t: 1_700_000_000_123 },
+          { v: Number.NaN, t: 1_700_000_005_123, stale: true },
+          { v: Number.NaN, t: 1_700_000_010_123 },
+        ],
+      },
+      { labels: { __name__: 'old' }, samples: [{ v: -2.5, t: -1000 }] },
+    ]);
+    const series = decodeWriteRequest(body);
+    expect(series).toHaveLength(2);
+    expect(series[0]?.labels).toEqual([
+      { name: '__name__', value: 'up' },
+      { name: 'job', value: 'node' },
+      { name: 'instance', value: 'a:9100' },
+    ]);
+    expect(series[0]?.samples.map((s) => [s.timestampMs, s.stale])).toEqual([
+      [1_700_000_000_123, false],
+      [1_700_000_005_123, true],
+      [1_700_000_010_123, false],
+    ]);
+    expect(series[1]?.samples[0]).toMatchObject({ value: -2.5, timestampMs: -1000 });
+  });
+
+  it('refuses a truncated or mistyped message, naming the field', () => {
+    const good = writeRequest([{ labels: { __name__: 'up' }, samples: [{ v: 1, t: 1 }] }]);
+    expect(() => decodeWriteRequest(good.subarray(0, good.length - 3))).toThrow(/timeseries\[0\].*runs past|truncated/);
+    expect(() => decodeWriteRequest(new Uint8Array([...field(1, 0), 1]))).toThrow(/timeseries\[0\]: wire type 0/);
+    expect(() => decodeWriteRequest(new Uint8Array([...field(1, 7)]))).toThrow(WriteRequestError);
+  });
+});
+
+describe('POST /api/v1/write', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({
+      config: {
+        ingest: {
+          push: {
+            max_series_per_sender: 5,
+            max_hosts_per_sender: 5,
+            max_labels_per_series: 8,
+            max_label_name_length: 64,
+            max_label_value_length: 128,
+            samples_per_second: 1,
+            burst: 20,
+          },
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+  const post = (headers: Record<string, string>, body: Uint8Array, extra: Record<string, string> = {}) =>
+    fetch(`${t.base}/api/v1/write`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', ...headers, ...extra },
+      body,
+    });
+
+  it('stores the series under push:<instance> with their labels, dropping staleness markers', async () => {
+    const op = await t.token('operator');
+    const now = Date.now();
+    const res = await post(
+      op.headers,
+      snappy(
+        writeRequest([
+          {
+            labels: { __name__: 'node_load1', job: 'node', instance: 'web-1:9100' },
+            samples: [
+              { v: 0.5, t: now - 2000 },
+              { v: 0.75, t: now - 1000 },
+              { v: 0, t: now, stale: true },
+            ],
+          },
+        ]),
+      ),
+    );
+    expect(res.status).toBe(204);
+    const got = await t.server.store.querySeries({
+      agentId: 'push:web-1:9100',
+      name: 'node_load1',
+      fromMs: now - 10_000,
+      toMs: now + 1000,
+    });
+    expect(got).toHaveLength(1);
+    expect(got[0]?.labels).toEqual({ job: 'node', instance: 'web-1:9100' });
+    expect(got[0]?.points).toEqual([
+      [now - 2000, 0.5],
+      [now - 1000, 0.75],
+    ]);
+    // Queried back through the PromQL API, with a viewer's token (a Grafana data source credential).
+    const viewer = await t.token('viewer');
+    const q = await fetch(`${t.base}/api/v1/query?query=node_load1&time=${(now - 500) / 1000}`, { headers: viewer.headers });
+    expect(await q.json()).toEqual({
+      status: 'success',
+      data: {
+        resultType: 'vector',
+        result: [{ metric: { __name__: 'node_load1', job: 'node', instance: 'web-1:9100' }, value: [(now - 500) / 1000, '0.75'] }],
+      },
+    });
+  });
+
+  it('refuses viewers, bad bodies, bad names and senders past their caps, with the cap named', async () => {
+    const viewer = await t.token('viewer');
+    const op = await t.token('operator');
+    const one = (name: string, labels: Record<string, string> = {}, n = 1) =>
+      snappy(
+        writeRequest([
+          {
+            labels: { __name__: name, instance: 'h', ...labels },
+            samples: Array.from({ length: n }, (_, i) => ({ v: i, t: Date.now() - 1000 + i })),
+          },
+        ]),
+      );
+    expect((await post(viewer.headers, one('up'))).status).toBe(403);
+    const noSnappy = await post(op.headers, one('up'), { 'content-encoding': 'gzip' });
+    expect(noSnappy.status).toBe(415);
+    expect((await noSnappy.json()).error.message).toMatch(/snappy/);
+    const badName = await post(op.headers, one('1bad'));
+    expect(badName.status).toBe(400);
+    expect((await badName.json()).error.message).toMatch(/timeseries\[0\].*not a valid metric name/);
+    const future = await post(
+      op.headers,
+      snappy(writeRequest([{ labels: { __name__: 'up' }, samples: [{ v: 1, t: Date.now() + 3_600_000 }] }])),
+    );
+    expect(future.status).toBe(400);
+    expect((await future.json()).error.code).toBe('clock_skew');
+    // Five series per sender: the sixth is refused with 429, naming the cap.
+    for (let i = 0; i < 4; i++) expect((await post(op.headers, one(`s${i}`))).status).toBe(204);
+    const sixth = await post(
+      op.headers,
+      snappy(
+        writeRequest([
+          { labels: { __name__: 's4', instance: 'h' }, samples: [{ v: 1, t: Date.now() }] },
+          { labels: { __name__: 's5', instance: 'h' }, samples: [{ v: 1, t: Date.now() }] },
+        ]),
+      ),
+    );
+    expect(sixth.status).toBe(429);
+    expect((await sixth.json()).error.message).toMatch(/max_series_per_sender/);
+    // Past the sample rate (burst 20, 1/s): 429 with Retry-After.
+    const second = await t.token('operator');
+    const burst = await post(second.headers, one('rate_test', {}, 15));
+    expect(burst.status).toBe(204);
+    const over = await post(second.headers, one('rate_test', {}, 10));
+    expect(over.status).toBe(429);
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await over.json()).error.message).toMatch(/samples_per_second/);
+  });
+});
