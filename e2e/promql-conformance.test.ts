@@ -168,8 +168,10 @@ describe('PromQL conformance with Prometheus 2.42 on node_exporter data written 
     const garbage = await post(writer, new Uint8Array([0x05, 0xff, 0xff]));
     expect(garbage.status).toBe(400);
     expect(JSON.stringify(await garbage.json())).toMatch(/snappy/);
-    const v2 = await post(writer, new Uint8Array([0]), { 'content-type': 'application/x-protobuf;proto=io.prometheus.write.v2.Request' });
-    expect(v2.status).toBe(415);
+    const unknown = await post(writer, new Uint8Array([0]), {
+      'content-type': 'application/x-protobuf;proto=io.prometheus.write.v9.Request',
+    });
+    expect(unknown.status).toBe(415);
     const bad = await ours('/api/v1/query', { query: 'sum(rate(x[5m])' });
     expect(bad).toMatchObject({ status: 'error', errorType: 'bad_data' });
   });

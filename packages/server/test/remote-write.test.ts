@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SnappyError, snappyDecode } from '../src/remote-write/snappy.ts';
-import { decodeWriteRequest, WriteRequestError } from '../src/remote-write/write-request.ts';
+import { decodeWriteRequest, decodeWriteRequestV2, WriteRequestError } from '../src/remote-write/write-request.ts';
 import { startTestServer, type TestServer } from './support/auth.ts';
 
 // Encoders for the test only: the server decodes, Prometheus encodes (e2e/promql-conformance.test.ts).
@@ -40,6 +40,30 @@ function writeRequest(series: TestSeries[]): Uint8Array {
   }
   return new Uint8Array(out);
 }
+/** A remote_write 2.0 Request: labels as packed references into a symbols table starting with "". */
+function writeRequestV2(series: TestSeries[], opts: { exemplar?: boolean; refs?: (refs: number[]) => number[] } = {}): Uint8Array {
+  const symbols = [''];
+  const ref = (x: string) => {
+    let i = symbols.indexOf(x);
+    if (i < 0) i = symbols.push(x) - 1;
+    return i;
+  };
+  const ts: number[] = [];
+  for (const s of series) {
+    let refs = Object.entries(s.labels).flatMap(([n, v]) => [ref(n), ref(v)]);
+    if (opts.refs) refs = opts.refs(refs);
+    const body: number[] = bytesField(1, refs.flatMap(varint));
+    for (const p of s.samples) {
+      body.push(
+        ...bytesField(2, [...field(1, 1), ...double(p.v, p.stale ? [0x00000002, 0x7ff00000] : undefined), ...field(2, 0), ...varint(p.t)]),
+      );
+    }
+    if (opts.exemplar) body.push(...bytesField(4, [...field(2, 1), ...double(1)]));
+    ts.push(...bytesField(5, body));
+  }
+  return new Uint8Array([...symbols.flatMap((x) => bytesField(4, str(x))), ...ts]);
+}
+
 /** Snappy with literals only (valid, uncompressed), plus a back-reference when `copy` is set. */
 function snappy(data: Uint8Array): Uint8Array {
   const out = [...varint(data.length)];
@@ -107,6 +131,29 @@ describe('WriteRequest decoding', () => {
 });
 
 const errorOf = async (r: Response) => ((await r.json()) as { error: { code: string; message: string } }).error;
+
+describe('remote_write 2.0 Request decoding', () => {
+  it('resolves labels through the symbols table', () => {
+    const series = decodeWriteRequestV2(
+      writeRequestV2([{ labels: { __name__: 'up', job: 'node', instance: 'up' }, samples: [{ v: 1, t: 1_700_000_000_000 }] }], {
+        exemplar: true,
+      }),
+    );
+    expect(series[0]?.labels).toEqual([
+      { name: '__name__', value: 'up' },
+      { name: 'job', value: 'node' },
+      { name: 'instance', value: 'up' },
+    ]);
+    expect(series[0]?.samples).toEqual([{ value: 1, timestampMs: 1_700_000_000_000, stale: false }]);
+    expect(series[0]?.exemplars).toBe(1);
+  });
+
+  it('refuses references past the symbols, and odd pairs', () => {
+    const one = [{ labels: { __name__: 'up' }, samples: [{ v: 1, t: 1 }] }];
+    expect(() => decodeWriteRequestV2(writeRequestV2(one, { refs: (r) => [...r, 0, 99] }))).toThrow(/reference 99 is past the 3 symbols/);
+    expect(() => decodeWriteRequestV2(writeRequestV2(one, { refs: (r) => [...r, 1] }))).toThrow(/odd number of references/);
+  });
+});
 
 describe('POST /api/v1/write', () => {
   let t: TestServer;
@@ -178,6 +225,43 @@ describe('POST /api/v1/write', () => {
         result: [{ metric: { __name__: 'node_load1', job: 'node', instance: 'web-1:9100' }, value: [(now - 500) / 1000, '0.75'] }],
       },
     });
+  });
+
+  it('takes remote_write 2.0 and says what it wrote in the X-Prometheus-Remote-Write-*-Written headers', async () => {
+    const op = await t.token('operator');
+    const now = Date.now();
+    const v2 = {
+      'content-type': 'application/x-protobuf;proto=io.prometheus.write.v2.Request',
+      'x-prometheus-remote-write-version': '2.0.0',
+    };
+    const res = await post(
+      op.headers,
+      snappy(
+        writeRequestV2(
+          [
+            {
+              labels: { __name__: 'v2_metric', instance: 'v2-host' },
+              samples: [
+                { v: 3, t: now - 1000 },
+                { v: 0, t: now, stale: true },
+              ],
+            },
+          ],
+          { exemplar: true },
+        ),
+      ),
+      v2,
+    );
+    expect(res.status).toBe(204);
+    expect(res.headers.get('x-prometheus-remote-write-samples-written')).toBe('2');
+    expect(res.headers.get('x-prometheus-remote-write-exemplars-written')).toBe('0');
+    expect(res.headers.get('x-prometheus-remote-write-histograms-written')).toBe('0');
+    const got = await t.server.store.querySeries({ agentId: 'push:v2-host', name: 'v2_metric', fromMs: now - 10_000, toMs: now + 1000 });
+    expect(got[0]?.points).toEqual([[now - 1000, 3]]);
+    const bad = await post(op.headers, snappy(new Uint8Array([0x22, 0x01, 0x41])), v2);
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('x-prometheus-remote-write-samples-written')).toBe('0');
+    expect((await errorOf(bad)).message).toMatch(/symbols\[0\]: must be the empty string/);
   });
 
   it('refuses viewers, bad bodies, bad names and senders past their caps, with the cap named', async () => {

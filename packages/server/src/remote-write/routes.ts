@@ -7,7 +7,7 @@ import { PushError, type PushWriter } from '../ingest/push.ts';
 import { httpSender } from '../ingest/push-auth.ts';
 import type { PushedSample, PushLimits } from '../ingest/push-limits.ts';
 import { SnappyError, snappyDecode } from './snappy.ts';
-import { decodeWriteRequest, type RemoteSeries, WriteRequestError } from './write-request.ts';
+import { decodeWriteRequest, decodeWriteRequestV2, type RemoteSeries, WriteRequestError } from './write-request.ts';
 
 export interface RemoteWriteOptions {
   writer: PushWriter;
@@ -18,8 +18,9 @@ export interface RemoteWriteOptions {
   maxClockSkewMs: number;
 }
 
-/** What a remote_write 1.0 sender puts in Content-Type; 2.0 names io.prometheus.write.v2.Request. */
+/** What a remote_write sender names in Content-Type's proto= (1.0 may leave it out). */
 const V1_PROTO = 'prometheus.WriteRequest';
+const V2_PROTO = 'io.prometheus.write.v2.Request';
 
 /**
  * The host a written series is stored under (`push:<host>`): its `instance` label as Prometheus sets
@@ -67,8 +68,8 @@ export function remoteSamples(series: readonly RemoteSeries[], senderName: strin
 }
 
 /**
- * POST /api/v1/write: a Prometheus remote_write 1.0 receiver (snappy-compressed protobuf
- * WriteRequest). The sender is an API token of the operator role, as for POST /api/v1/push, and
+ * POST /api/v1/write: a Prometheus remote_write 1.0 and 2.0 receiver (snappy-compressed protobuf
+ * WriteRequest, or 2.0's Request with its symbols table). The sender is an API token of the operator role, as for POST /api/v1/push, and
  * shares that path's caps (series per sender, samples per second). All or nothing per request:
  * a refused request stores nothing, so the sender's retry does not duplicate.
  */
@@ -80,7 +81,8 @@ export const remoteWriteApi: FastifyPluginAsync<RemoteWriteOptions> = async (app
     (_req, body, done) => done(null, body),
   );
   const refuse = (reply: FastifyReply, status: number, code: string, message: string): never => {
-    reply.header('x-prometheus-remote-write-version', '0.1.0');
+    const v2 = String(reply.request.headers['content-type']).includes(V2_PROTO);
+    reply.header('x-prometheus-remote-write-version', v2 ? '2.0.0' : '0.1.0');
     throw new ApiError(status, code, message);
   };
   app.post(
@@ -89,15 +91,24 @@ export const remoteWriteApi: FastifyPluginAsync<RemoteWriteOptions> = async (app
     async (req, reply) => {
       const type = req.headers['content-type'] ?? '';
       const proto = /;\s*proto=([^;\s]+)/.exec(type)?.[1];
-      if (proto && proto !== V1_PROTO) {
+      if (proto && proto !== V1_PROTO && proto !== V2_PROTO) {
         counters.reject('http', 'malformed');
         return refuse(
           reply,
           415,
           'unsupported_media_type',
-          `Content-Type proto=${proto}: only remote_write 1.0 (${V1_PROTO}) is received here`,
+          `Content-Type proto=${proto}: remote_write 1.0 (${V1_PROTO}) or 2.0 (${V2_PROTO}) are received here`,
         );
       }
+      const v2 = proto === V2_PROTO;
+      // 2.0 senders read what was written from these headers; nothing is, until the request is stored whole.
+      const written = (samples: number) => {
+        if (!v2) return;
+        reply.header('x-prometheus-remote-write-samples-written', String(samples));
+        reply.header('x-prometheus-remote-write-histograms-written', '0');
+        reply.header('x-prometheus-remote-write-exemplars-written', '0');
+      };
+      written(0);
       const encoding = req.headers['content-encoding'];
       if (encoding !== 'snappy') {
         counters.reject('http', 'malformed');
@@ -115,7 +126,8 @@ export const remoteWriteApi: FastifyPluginAsync<RemoteWriteOptions> = async (app
       }
       let series: RemoteSeries[];
       try {
-        series = decodeWriteRequest(snappyDecode(body, maxMessageBytes * 8));
+        const raw = snappyDecode(body, maxMessageBytes * 8);
+        series = v2 ? decodeWriteRequestV2(raw) : decodeWriteRequest(raw);
       } catch (err) {
         if (!(err instanceof SnappyError || err instanceof WriteRequestError)) throw err;
         counters.reject('http', 'malformed');
@@ -144,7 +156,9 @@ export const remoteWriteApi: FastifyPluginAsync<RemoteWriteOptions> = async (app
         else byHost.set(host, [sample]);
       }
       await writer.write('http', byHost);
-      reply.header('x-prometheus-remote-write-version', '0.1.0');
+      // Staleness markers count as written: taken, and deliberately not stored.
+      written(series.reduce((n, s) => n + s.samples.length, 0));
+      reply.header('x-prometheus-remote-write-version', v2 ? '2.0.0' : '0.1.0');
       return reply.status(204).send();
     },
   );

@@ -1,8 +1,11 @@
 /**
- * The few protobuf messages of Prometheus remote_write 1.0 (prometheus/prompb/remote.proto and
- * types.proto), decoded by hand: WriteRequest { repeated TimeSeries timeseries = 1; } with
+ * The few protobuf messages of Prometheus remote_write, decoded by hand.
+ * 1.0 (prompb/remote.proto, types.proto): WriteRequest { repeated TimeSeries timeseries = 1; } with
  * TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; } and
- * Sample { double value = 1; int64 timestamp = 2; }. Exemplars, histograms and metadata are skipped.
+ * Sample { double value = 1; int64 timestamp = 2; }.
+ * 2.0 (io.prometheus.write.v2): Request { repeated string symbols = 4; repeated TimeSeries timeseries = 5; }
+ * with TimeSeries { repeated uint32 labels_refs = 1; repeated Sample samples = 2; ... exemplars = 4; },
+ * labels as pairs of indexes into the symbols. Exemplars, histograms and metadata are counted, not kept.
  */
 
 export interface RemoteLabel {
@@ -16,6 +19,7 @@ export interface RemoteSeries {
   samples: { value: number; timestampMs: number; stale: boolean }[];
   /** Native histograms in the series: not stored, but counted so the sender can be told. */
   histograms: number;
+  exemplars: number;
 }
 
 /** A body that is not a valid WriteRequest; `message` names the field and the byte. */
@@ -123,7 +127,7 @@ export function decodeWriteRequest(buf: Uint8Array): RemoteSeries[] {
 }
 
 function decodeSeries(r: Reader, where: string): RemoteSeries {
-  const s: RemoteSeries = { labels: [], samples: [], histograms: 0 };
+  const s: RemoteSeries = { labels: [], samples: [], histograms: 0, exemplars: 0 };
   while (r.pos < r.end) {
     const { field, wire } = r.tag(where);
     if (field === 1) {
@@ -142,25 +146,86 @@ function decodeSeries(r: Reader, where: string): RemoteSeries {
     } else if (field === 2) {
       const w = `${where}.samples[${s.samples.length}]`;
       expectWire(wire, 2, w);
-      const m = r.sub(w);
-      let value = 0;
-      let timestampMs = 0;
-      let stale = false;
-      while (m.pos < m.end) {
-        const t = m.tag(w);
-        if (t.field === 1 && t.wire === 1) {
-          value = m.double(`${w}.value`);
-          stale = m.lastWasStale();
-        } else if (t.field === 2 && t.wire === 0) timestampMs = m.varint(`${w}.timestamp`);
-        else m.skip(t.wire, w);
-      }
-      s.samples.push({ value, timestampMs, stale });
+      s.samples.push(decodeSample(r.sub(w), w));
     } else if (field === 4) {
       s.histograms++;
+      r.skip(wire, where);
+    } else if (field === 3) {
+      s.exemplars++;
       r.skip(wire, where);
     } else r.skip(wire, where);
   }
   return s;
+}
+
+function decodeSample(m: Reader, w: string): RemoteSeries['samples'][number] {
+  let value = 0;
+  let timestampMs = 0;
+  let stale = false;
+  while (m.pos < m.end) {
+    const t = m.tag(w);
+    if (t.field === 1 && t.wire === 1) {
+      value = m.double(`${w}.value`);
+      stale = m.lastWasStale();
+    } else if (t.field === 2 && t.wire === 0) timestampMs = m.varint(`${w}.timestamp`);
+    else m.skip(t.wire, w);
+  }
+  return { value, timestampMs, stale };
+}
+
+/** Decodes a remote_write 2.0 Request (already decompressed): labels resolved through its symbols. */
+export function decodeWriteRequestV2(buf: Uint8Array): RemoteSeries[] {
+  const r = new Reader(buf, 0, buf.length);
+  const symbols: string[] = [];
+  const raw: { refs: number[]; series: RemoteSeries; where: string }[] = [];
+  while (r.pos < r.end) {
+    const { field, wire } = r.tag('Request');
+    if (field === 4) {
+      expectWire(wire, 2, `symbols[${symbols.length}]`);
+      symbols.push(r.string(`symbols[${symbols.length}]`));
+    } else if (field === 5) {
+      const where = `timeseries[${raw.length}]`;
+      expectWire(wire, 2, where);
+      const m = r.sub(where);
+      const series: RemoteSeries = { labels: [], samples: [], histograms: 0, exemplars: 0 };
+      const refs: number[] = [];
+      while (m.pos < m.end) {
+        const t = m.tag(where);
+        if (t.field === 1 && t.wire === 2) {
+          // Packed, as proto3 writes repeated scalars.
+          const p = m.sub(`${where}.labels_refs`);
+          while (p.pos < p.end) refs.push(p.varint(`${where}.labels_refs`));
+        } else if (t.field === 1 && t.wire === 0) refs.push(m.varint(`${where}.labels_refs`));
+        else if (t.field === 2 && t.wire === 2) {
+          const w = `${where}.samples[${series.samples.length}]`;
+          series.samples.push(decodeSample(m.sub(w), w));
+        } else if (t.field === 3) {
+          series.histograms++;
+          m.skip(t.wire, where);
+        } else if (t.field === 4) {
+          series.exemplars++;
+          m.skip(t.wire, where);
+        } else m.skip(t.wire, where);
+      }
+      raw.push({ refs, series, where });
+    } else r.skip(wire, 'Request');
+  }
+  if (symbols.length > 0 && symbols[0] !== '') throw new WriteRequestError('symbols[0]: must be the empty string');
+  for (const { refs, series, where } of raw) {
+    if (refs.length % 2 !== 0)
+      throw new WriteRequestError(`${where}.labels_refs: an odd number of references (${refs.length}); they come in name, value pairs`);
+    for (let i = 0; i < refs.length; i += 2) {
+      const n = symbols[refs[i] as number];
+      const v = symbols[refs[i + 1] as number];
+      if (n === undefined || v === undefined) {
+        throw new WriteRequestError(
+          `${where}.labels_refs[${n === undefined ? i : i + 1}]: reference ${n === undefined ? refs[i] : refs[i + 1]} is past the ${symbols.length} symbols`,
+        );
+      }
+      series.labels.push({ name: n, value: v });
+    }
+  }
+  return raw.map((x) => x.series);
 }
 
 /** Prometheus' staleness marker 0x7ff0000000000002, as the low and high words of its little-endian bytes. */
