@@ -160,6 +160,19 @@ describe('PromQL operators and aggregations', () => {
   });
 });
 
+describe('PromQL staleness', () => {
+  it('a staleness marker ends the series at once; ranges skip it', async () => {
+    const src: SeriesSource = {
+      async select() {
+        return [{ metric: { __name__: 'gone' }, ts: [0, 10_000, 20_000], vs: [1, 2, Number.NaN], stale: [false, false, true] }];
+      },
+    };
+    expect(await instant('gone', 15, src)).toEqual({ type: 'vector', samples: [{ metric: { __name__: 'gone' }, value: 2, t: 10_000 }] });
+    expect(await instant('gone', 25, src)).toEqual({ type: 'vector', samples: [] });
+    expect(await instant('count_over_time(gone[1m])', 25, src)).toEqual({ type: 'vector', samples: [{ metric: {}, value: 2, t: 25_000 }] });
+  });
+});
+
 describe('PromQL errors', () => {
   it('refuses bad syntax and types with bad_data messages', () => {
     expect(() => parsePromQL('sum(rate(x[5m])')).toThrow(PromQLParseError);

@@ -184,7 +184,7 @@ describe('POST /api/v1/write', () => {
       body,
     });
 
-  it('stores the series under push:<instance> with their labels, dropping staleness markers', async () => {
+  it('stores the series under push:<instance> with their labels, a staleness marker as NaN that ends the series', async () => {
     const op = await t.token('operator');
     const now = Date.now();
     const res = await post(
@@ -214,8 +214,18 @@ describe('POST /api/v1/write', () => {
     expect(got[0]?.points).toEqual([
       [now - 2000, 0.5],
       [now - 1000, 0.75],
+      [now, Number.NaN],
     ]);
-    // Queried back through the PromQL API, with a viewer's token (a Grafana data source credential).
+    // Queried back through the PromQL API, with a viewer's token (a Grafana data source credential):
+    // there until the marker, gone from it on (Prometheus would keep it 5 minutes without one).
+    const after = await fetch(`${t.base}/api/v1/query?query=node_load1&time=${(now + 1000) / 1000}`, {
+      headers: (await t.token('viewer')).headers,
+    });
+    expect(((await after.json()) as { data: { result: unknown[] } }).data.result).toEqual([]);
+    const counted = await fetch(`${t.base}/api/v1/query?query=count_over_time(node_load1[1m])&time=${(now + 1000) / 1000}`, {
+      headers: (await t.token('viewer')).headers,
+    });
+    expect(((await counted.json()) as { data: { result: { value: [number, string] }[] } }).data.result[0]?.value[1]).toBe('2');
     const viewer = await t.token('viewer');
     const q = await fetch(`${t.base}/api/v1/query?query=node_load1&time=${(now - 500) / 1000}`, { headers: viewer.headers });
     expect(await q.json()).toEqual({
@@ -257,7 +267,10 @@ describe('POST /api/v1/write', () => {
     expect(res.headers.get('x-prometheus-remote-write-exemplars-written')).toBe('0');
     expect(res.headers.get('x-prometheus-remote-write-histograms-written')).toBe('0');
     const got = await t.server.store.querySeries({ agentId: 'push:v2-host', name: 'v2_metric', fromMs: now - 10_000, toMs: now + 1000 });
-    expect(got[0]?.points).toEqual([[now - 1000, 3]]);
+    expect(got[0]?.points).toEqual([
+      [now - 1000, 3],
+      [now, Number.NaN],
+    ]);
     const bad = await post(op.headers, snappy(new Uint8Array([0x22, 0x01, 0x41])), v2);
     expect(bad.status).toBe(400);
     expect(bad.headers.get('x-prometheus-remote-write-samples-written')).toBe('0');

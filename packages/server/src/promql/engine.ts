@@ -181,7 +181,7 @@ export class Evaluator {
       const i = lastAtOrBefore(s.ts, ref);
       if (i < 0) continue;
       const ts = s.ts[i] as number;
-      if (ts < min) continue;
+      if (ts < min || s.stale?.[i]) continue;
       out.push({ metric: s.metric, value: s.vs[i] as number, t: ts });
     }
     return out;
@@ -198,7 +198,19 @@ export class Evaluator {
         const lo = firstAtOrAfter(s.ts, start);
         const hi = lastAtOrBefore(s.ts, end);
         if (lo < 0 || hi < lo) continue;
-        series.push({ metric: s.metric, ts: s.ts.slice(lo, hi + 1), vs: s.vs.slice(lo, hi + 1) });
+        if (!s.stale) {
+          series.push({ metric: s.metric, ts: s.ts.slice(lo, hi + 1), vs: s.vs.slice(lo, hi + 1) });
+          continue;
+        }
+        // Staleness markers end a series; a range holds only real samples.
+        const ts: number[] = [];
+        const vals: number[] = [];
+        for (let i = lo; i <= hi; i++) {
+          if (s.stale[i]) continue;
+          ts.push(s.ts[i] as number);
+          vals.push(s.vs[i] as number);
+        }
+        if (ts.length) series.push({ metric: s.metric, ts, vs: vals });
       }
       return { series, rangeStartMs: start, rangeEndMs: end, rangeMs: e.rangeMs };
     }

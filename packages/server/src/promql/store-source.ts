@@ -1,6 +1,7 @@
 /**
  * The PromQL engine's view of Falconet's store: every agent's and pushed host's series, with the
- * labels PromQL matches on. Series written by remote_write keep their labels as sent; an agent's own
+ * labels PromQL matches on. A NaN in a pushed host's series is a staleness marker written by
+ * remote_write (JSON pushes cannot carry NaN), and ends the series there. Series written by remote_write keep their labels as sent; an agent's own
  * series get `instance` (its hostname) and `job="falconet"` when they do not carry them, so
  * dashboards written for node_exporter find them.
  */
@@ -45,6 +46,7 @@ export class StoreSeriesSource implements SeriesSource {
     await Promise.all(
       this.#agents().map(async (a) => {
         const names = (await this.#namesOf(a.id)).filter((n) => nameMatchers.every((m) => m.test(n)));
+        const pushed = a.id.startsWith('push:');
         for (const name of names) {
           const found = await this.#store.querySeries({ agentId: a.id, name, fromMs: minT, toMs: maxT });
           for (const r of found) {
@@ -52,12 +54,18 @@ export class StoreSeriesSource implements SeriesSource {
             if (!rest.every((m) => m.test(metric[m.name]))) continue;
             const ts: number[] = [];
             const vs: number[] = [];
+            let stale: boolean[] | undefined;
             for (const [t, v] of r.points) {
               if (t < minT || t > maxT) continue;
+              // remote_write stores Prometheus' staleness markers as NaN (docs/prometheus.md).
+              if (pushed && Number.isNaN(v)) {
+                stale ??= ts.map(() => false);
+                stale[ts.length] = true;
+              } else if (stale) stale[ts.length] = false;
               ts.push(t);
               vs.push(v);
             }
-            if (ts.length) out.push({ metric, ts, vs });
+            if (ts.length) out.push({ metric, ts, vs, stale });
           }
         }
       }),

@@ -14,6 +14,8 @@ export interface MSeries {
   metric: Metric;
   ts: number[];
   vs: number[];
+  /** Which points are staleness markers (the series ended there); absent when none are. */
+  stale?: boolean[] | undefined;
 }
 
 export type Value =

@@ -31,7 +31,10 @@ export function remoteHost(labels: Record<string, string>, senderName: string): 
   return h.length > 255 || /[\s\p{Cc}]/u.test(h) ? senderName : h;
 }
 
-/** Turns decoded series into pushed samples, checking names; staleness markers are dropped (see docs/prometheus.md). */
+/**
+ * Turns decoded series into pushed samples, checking names. A staleness marker is stored as a NaN
+ * sample: the query API reads a NaN in a written series as the series ending there, as Prometheus does.
+ */
 export function remoteSamples(series: readonly RemoteSeries[], senderName: string, nowMs: number, maxSkewMs: number): PushedSample[] {
   const out: PushedSample[] = [];
   for (let i = 0; i < series.length; i++) {
@@ -52,7 +55,6 @@ export function remoteSamples(series: readonly RemoteSeries[], senderName: strin
     if (!isValidMetricName(name)) throw new PushError('bad_sample', `${where}: __name__ "${name.slice(0, 80)}" is not a valid metric name`);
     const host = remoteHost(labels, senderName);
     for (const p of s.samples) {
-      if (p.stale) continue;
       if (p.timestampMs - nowMs > maxSkewMs) {
         throw new PushError(
           'clock_skew',
@@ -61,7 +63,7 @@ export function remoteSamples(series: readonly RemoteSeries[], senderName: strin
       }
       if (p.timestampMs <= 0)
         throw new PushError('bad_sample', `${where} (${name}): timestamp ${p.timestampMs} is not milliseconds since 1970`);
-      out.push({ host, sample: { name, labels, value: p.value, timestampMs: p.timestampMs } });
+      out.push({ host, sample: { name, labels, value: p.stale ? Number.NaN : p.value, timestampMs: p.timestampMs } });
     }
   }
   return out;
@@ -156,7 +158,6 @@ export const remoteWriteApi: FastifyPluginAsync<RemoteWriteOptions> = async (app
         else byHost.set(host, [sample]);
       }
       await writer.write('http', byHost);
-      // Staleness markers count as written: taken, and deliberately not stored.
       written(series.reduce((n, s) => n + s.samples.length, 0));
       reply.header('x-prometheus-remote-write-version', v2 ? '2.0.0' : '0.1.0');
       return reply.status(204).send();
