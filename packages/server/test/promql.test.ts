@@ -185,6 +185,12 @@ describe('PromQL errors', () => {
     expect(() => parsePromQL('')).toThrow(/empty query/);
   });
 
+  it('refuses a query that would read more samples than allowed', async () => {
+    const expr = parsePromQL('sum(fs_size) + sum(fs_free)');
+    const ev = new Evaluator({ startMs: 60_000, endMs: 60_000, stepMs: 0, maxSamples: 20 });
+    await expect(ev.load(expr, DATA)).rejects.toThrow(/too many samples/);
+  });
+
   it('refuses a vector with duplicate label sets after dropping names', async () => {
     const src = source([
       { metric: { __name__: 'a', x: '1' }, points: [[0, 1]] },

@@ -38,6 +38,8 @@ export interface EvalOptions {
   defaultSubqueryStepMs?: number;
   /** Most points a range query may return per series (Prometheus: 11,000). */
   maxPoints?: number;
+  /** Most samples one query may read (Prometheus' --query.max-samples: 50,000,000). */
+  maxSamples?: number;
 }
 
 export const DEFAULT_LOOKBACK_MS = 300_000;
@@ -56,7 +58,7 @@ export class Evaluator {
   readonly #subqueryMemo = new Map<Expr, Map<number, VSample[]>>();
 
   constructor(opts: EvalOptions) {
-    this.opts = { lookbackMs: DEFAULT_LOOKBACK_MS, defaultSubqueryStepMs: 60_000, maxPoints: 11_000, ...opts };
+    this.opts = { lookbackMs: DEFAULT_LOOKBACK_MS, defaultSubqueryStepMs: 60_000, maxPoints: 11_000, maxSamples: 50_000_000, ...opts };
   }
 
   /** Reads what every selector of `expr` needs for evaluation times in [startMs, endMs]. */
@@ -99,9 +101,18 @@ export class Evaluator {
       }
     };
     walk(expr, this.opts.startMs, this.opts.endMs);
+    let loaded = 0;
     await Promise.all(
       [...windows].map(async ([vs, [lo, hi]]) => {
-        this.#data.set(vs, await source.select(vs.matchers, lo, hi));
+        const series = await source.select(vs.matchers, lo, hi);
+        for (const s of series) loaded += s.ts.length;
+        if (loaded > this.opts.maxSamples) {
+          throw new PromQLError(
+            'execution',
+            `query processing would load too many samples into memory (more than ${this.opts.maxSamples}); narrow the selectors or the range`,
+          );
+        }
+        this.#data.set(vs, series);
       }),
     );
   }
