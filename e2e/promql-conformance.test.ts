@@ -39,6 +39,70 @@ interface PromAnswer {
   data?: { resultType: string; result: { metric: Record<string, string>; values?: [number, string][]; value?: [number, string] }[] };
 }
 
+/**
+ * Every PromQL feature the engine implements, on the same data (the dashboard uses only a few):
+ * functions, aggregations, matching, offset, @, subqueries. All must agree.
+ */
+const FEATURES = [
+  'rate(node_network_receive_bytes_total{job="node"}[1m])',
+  'irate(node_cpu_seconds_total{job="node"}[1m])',
+  'increase(node_cpu_seconds_total{job="node",mode="user"}[1m])',
+  'delta(node_memory_MemFree_bytes{job="node"}[1m])',
+  'idelta(node_memory_MemFree_bytes{job="node"}[1m])',
+  'deriv(node_memory_MemFree_bytes{job="node"}[1m])',
+  'predict_linear(node_memory_MemFree_bytes{job="node"}[1m], 3600)',
+  ...['avg', 'min', 'max', 'sum', 'count', 'last', 'stddev', 'stdvar', 'present'].map((f) => `${f}_over_time(node_load1{job="node"}[1m])`),
+  'quantile_over_time(0.9, node_memory_MemFree_bytes{job="node"}[1m])',
+  'changes(node_memory_MemFree_bytes{job="node"}[1m])',
+  'resets(node_cpu_seconds_total{job="node"}[1m])',
+  'histogram_quantile(0.9, sum by (le, handler) (rate(prometheus_http_request_duration_seconds_bucket[1m])))',
+  'histogram_quantile(0.5, rate(prometheus_tsdb_compaction_chunk_range_seconds_bucket[1m]))',
+  'label_replace(node_uname_info{job="node"}, "host", "$1", "instance", "(.*):.*")',
+  'label_join(node_uname_info{job="node"}, "id", "/", "sysname", "machine")',
+  'time()',
+  'vector(1)',
+  'scalar(sum(node_load1{job="node"}))',
+  'clamp(node_load1{job="node"}, 0.1, 0.5)',
+  'clamp_min(node_load1{job="node"}, 1)',
+  'clamp_max(node_load1{job="node"}, 0.2)',
+  'abs(-node_load1{job="node"})',
+  'round(node_memory_MemFree_bytes{job="node"} / 1e6, 0.1)',
+  'absent(nonexistent_metric{job="x"})',
+  'absent(node_load1{job="node"})',
+  'timestamp(node_load1{job="node"})',
+  'sum by (mode) (rate(node_cpu_seconds_total{job="node"}[1m]))',
+  'avg without (cpu) (rate(node_cpu_seconds_total{job="node"}[1m]))',
+  'min by (device) (node_network_receive_bytes_total{job="node"})',
+  'max(node_network_receive_bytes_total{job="node"})',
+  'count without (mode) (node_cpu_seconds_total{job="node"})',
+  'stddev(rate(node_cpu_seconds_total{job="node",mode="idle"}[1m]))',
+  'stdvar by (mode) (rate(node_cpu_seconds_total{job="node"}[1m]))',
+  'group by (mode) (node_cpu_seconds_total{job="node"})',
+  'topk(3, node_network_receive_bytes_total{job="node"})',
+  'bottomk(2, rate(node_cpu_seconds_total{job="node"}[1m]))',
+  'quantile(0.5, rate(node_cpu_seconds_total{job="node"}[1m]))',
+  'count_values("cpus", count by (instance) (node_cpu_seconds_total{job="node",mode="idle"}))',
+  'node_memory_MemFree_bytes{job="node"} / on(instance) group_left(nodename) node_uname_info{job="node"}',
+  'node_uname_info{job="node"} * on(instance) group_right(nodename) node_filesystem_avail_bytes{job="node"}',
+  'node_filesystem_avail_bytes{job="node"} / ignoring(fstype) node_filesystem_size_bytes{job="node"}',
+  'node_cpu_seconds_total{job="node"} > bool 100',
+  'node_cpu_seconds_total{job="node"} > 100',
+  '100 < node_cpu_seconds_total{job="node"}',
+  '1 - node_load1{job="node"}',
+  '2 ^ node_load1{job="node"} % 3',
+  'node_load1{job="node"} and node_load5{job="node"}',
+  'node_load1{job="node"} or node_load5{job="other"}',
+  'node_load1{job="node"} unless node_load5{job="node"}',
+  'node_load1{job="node"} offset 30s',
+  'node_load1{job="node"} @ end()',
+  'rate(node_cpu_seconds_total{job="node"}[1m] offset 30s)',
+  'max_over_time(rate(node_network_receive_bytes_total{job="node"}[30s])[1m:15s])',
+  'avg_over_time(node_load1{job="node"}[2m:])',
+  'node_memory_MemFree_bytes{job="node",instance=~".+:[0-9]+"}',
+  'up{job!="node"}',
+  'up{job!~"no.*"}',
+];
+
 function dashboardQueries(): { title: string; expr: string }[] {
   const d = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Panel[] };
   interface Panel {
@@ -121,6 +185,9 @@ describe('PromQL conformance with Prometheus 2.42 on node_exporter data written 
         'scrape_configs:',
         '  - job_name: node',
         `    static_configs: [{targets: ['${instance}']}]`,
+        // Prometheus' own metrics: histograms for histogram_quantile.
+        '  - job_name: prometheus',
+        `    static_configs: [{targets: ['127.0.0.1:${promPort}']}]`,
         'remote_write:',
         `  - url: ${server.url}/api/v1/write`,
         '    authorization:',
@@ -205,24 +272,36 @@ describe('PromQL conformance with Prometheus 2.42 on node_exporter data written 
     expect(pr.data?.result.length).toBeGreaterThan(100);
     expect(difference(pr, fr)).toBeUndefined();
 
+    const compareAll = async (queries: { title: string; expr: string }[]) => {
+      let withData = 0;
+      let agree = 0;
+      const differ: string[] = [];
+      for (const { title, expr } of queries) {
+        const query = expr.replaceAll('$__rate_interval', RATE_INTERVAL).replaceAll('$node', instance).replaceAll('$job', 'node');
+        const params = { query, start: String(start), end: String(end), step: String(STEP_S) };
+        const [p, o] = await Promise.all([theirs('/api/v1/query_range', params), ours('/api/v1/query_range', params)]);
+        const hasData = p.status === 'success' && (p.data?.result.length ?? 0) > 0;
+        if (hasData) withData++;
+        const why = difference(p, o);
+        if (!why && hasData) agree++;
+        if (why) differ.push(`${title}: ${query.replace(/\s+/g, ' ').slice(0, 160)}\n    ${why}`);
+      }
+      return { withData, agree, differ };
+    };
+
+    const features = await compareAll(FEATURES.map((expr) => ({ title: 'feature', expr })));
+    console.log(
+      `PromQL features: ${features.agree} of ${features.withData} feature queries that Prometheus answers with data agree (${FEATURES.length} queries)`,
+    );
+    for (const d of features.differ) console.log(`differs: ${d}`);
+
     const queries = dashboardQueries();
-    let withData = 0;
-    let agree = 0;
-    const differ: string[] = [];
-    for (const { title, expr } of queries) {
-      const query = expr.replaceAll('$__rate_interval', RATE_INTERVAL).replaceAll('$node', instance).replaceAll('$job', 'node');
-      const params = { query, start: String(start), end: String(end), step: String(STEP_S) };
-      const [p, o] = await Promise.all([theirs('/api/v1/query_range', params), ours('/api/v1/query_range', params)]);
-      const hasData = p.status === 'success' && (p.data?.result.length ?? 0) > 0;
-      if (hasData) withData++;
-      const why = difference(p, o);
-      if (!why && hasData) agree++;
-      if (why) differ.push(`${title}: ${query.replace(/\s+/g, ' ').slice(0, 160)}\n    ${why}`);
-    }
+    const { withData, agree, differ } = await compareAll(queries);
     console.log(
       `PromQL conformance: ${agree} of ${withData} queries that Prometheus answers with data agree (${queries.length} queries in the dashboard)`,
     );
     for (const d of differ) console.log(`differs: ${d}`);
+    expect(features.differ).toEqual([]);
     expect(agree).toBeGreaterThanOrEqual(AGREE_AT_LEAST);
   }, 400_000);
 });

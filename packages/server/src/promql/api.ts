@@ -153,7 +153,7 @@ export const promApi: FastifyPluginAsync<PromApiOptions> = async (app, opts) => 
       throw new BadData('exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)');
     }
     const expr = parsePromQL(query);
-    const ev = new Evaluator({ startMs: start, endMs: end, stepMs: step, defaultSubqueryStepMs: step, ...lookback(p) });
+    const ev = new Evaluator({ startMs: start, endMs: end, stepMs: step, ...lookback(p) });
     await ev.load(expr, source());
     return resultJson(ev.run(expr), end);
   });

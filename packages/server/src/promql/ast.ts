@@ -28,7 +28,7 @@ export interface Subquery {
   type: 'subquery';
   expr: Expr;
   rangeMs: number;
-  /** 0: the query's default resolution (the range query's step, else 1 m). */
+  /** 0: none given; Prometheus' default evaluation interval (1 m) is used. */
   stepMs: number;
   offsetMs: number;
   at: AtModifier | undefined;
