@@ -95,6 +95,7 @@ for (const engine of ENGINES)
         expect(labels.body.data).toEqual(expect.arrayContaining(['__name__', 'host', 'instance', 'job']));
         const values = await get(`/api/v1/label/instance/values?match[]=cpu_seconds_total&${range}`);
         expect(values.body).toEqual({ status: 'success', data: ['db-1:9100', 'db-2:9100'] });
+        expect((await get('/api/v1/label/__name__/values')).body).toEqual({ status: 'success', data: ['cpu_seconds_total', 'node_load1'] });
         expect((await get('/api/v1/status/buildinfo')).body).toMatchObject({ status: 'success', data: { version: '2.42.0' } });
         expect((await get('/api/v1/metadata')).body).toEqual({ status: 'success', data: {} });
       });

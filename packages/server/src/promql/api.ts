@@ -182,8 +182,14 @@ export const promApi: FastifyPluginAsync<PromApiOptions> = async (app, opts) => 
     const name = (req.params as { name: string }).name;
     try {
       if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw new BadData(`invalid label name: "${name}"`);
+      const p = params(req);
+      // Metric names without match[] (Grafana's metric browser asks often) come from the store's name index,
+      // not from reading every series: names kept in the store, whatever the range.
+      if (name === '__name__' && many(p, 'match[]').length === 0) {
+        return reply.send({ status: 'success', data: (await opts.store.metricNames()).sort() });
+      }
       const values = new Set<string>();
-      for (const m of await lookup(params(req), false)) if (m[name] !== undefined) values.add(m[name] as string);
+      for (const m of await lookup(p, false)) if (m[name] !== undefined) values.add(m[name] as string);
       return reply.send({ status: 'success', data: [...values].sort() });
     } catch (err) {
       if (err instanceof BadData || err instanceof PromQLParseError) return fail(reply, 'bad_data', err.message);
