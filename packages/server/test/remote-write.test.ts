@@ -290,6 +290,9 @@ describe('POST /api/v1/write', () => {
         ]),
       );
     expect((await post(viewer.headers, one('up'))).status).toBe(403);
+    // An operator's token scoped to other routes (here: JSON pushes only) may not write either.
+    const pushOnly = await t.token('operator', ['/api/v1/push']);
+    expect((await post(pushOnly.headers, one('up'))).status).toBe(403);
     const noSnappy = await post(op.headers, one('up'), { 'content-encoding': 'gzip' });
     expect(noSnappy.status).toBe(415);
     expect((await errorOf(noSnappy)).message).toMatch(/snappy/);
