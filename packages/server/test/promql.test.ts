@@ -178,6 +178,7 @@ describe('PromQL errors', () => {
     expect(() => parsePromQL('sum(rate(x[5m])')).toThrow(PromQLParseError);
     expect(() => parsePromQL('rate(x)')).toThrow(/expected type range vector in call to function "rate", got instant vector/);
     expect(() => parsePromQL('{job=~".*"}')).toThrow(/at least one non-empty matcher/);
+    expect(() => parsePromQL('up{job=~"(unclosed"}')).toThrow(/not a regular expression/);
     // The grammar knows every function name: an unknown one is a syntax error at its place.
     expect(() => parsePromQL('nope_fn(x)')).toThrow(/parse error at line 1, column 8/);
     expect(() => parsePromQL('1 > 2')).toThrow(/comparisons between scalars must use BOOL/);

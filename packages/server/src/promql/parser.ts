@@ -4,6 +4,7 @@
  * does, so a wrong query is refused with a message before anything is read.
  */
 import { parser } from '@prometheus-io/lezer-promql';
+import { RE2JS } from 're2js';
 import type { AggregateOp, AtModifier, BinaryOp, Expr, LabelMatcher, MatchOp, ValueType, VectorMatching, VectorSelector } from './ast.ts';
 import { COMPARISON_OPS, SET_OPS } from './ast.ts';
 import { FUNCTIONS } from './signatures.ts';
@@ -219,7 +220,7 @@ class Builder {
         if (!e || !d) throw new PromQLParseError(`incomplete offset at ${n.from + 1}`);
         const inner = this.expr(e);
         const text = this.text(d).trim();
-        const ms = text.startsWith('-') ? -this.durationText(text.slice(1)) : this.durationText(text.replace(/^\+/, ''));
+        const ms = text.startsWith('-') ? -parseDuration(text.slice(1)) : parseDuration(text.replace(/^\+/, ''));
         return this.modify(inner, n, (t) => {
           if (t.offsetMs) throw new PromQLParseError(`offset may not be set multiple times, at ${n.from + 1}`);
           t.offsetMs = ms;
@@ -273,12 +274,7 @@ class Builder {
   }
 
   duration(n: SyntaxNode): number {
-    return this.durationText(this.text(n));
-  }
-
-  durationText(t: string): number {
-    const ms = parseDuration(t);
-    return ms;
+    return parseDuration(this.text(n));
   }
 
   vector(n: SyntaxNode): VectorSelector {
@@ -290,7 +286,8 @@ class Builder {
       }
     }
     // Prometheus refuses a selector that would match every series: one matcher must exclude the empty value.
-    if (matchers.every(matchesEmpty))
+    // Every regex is compiled here, so a bad one is refused before anything is read.
+    if (matchers.map(matchesEmpty).every(Boolean))
       throw new PromQLParseError(`vector selector must contain at least one non-empty matcher, at ${n.from + 1}`);
     return { type: 'vector', matchers, offsetMs: 0, at: undefined };
   }
@@ -398,26 +395,17 @@ class Builder {
   }
 }
 
-/** Whether a matcher accepts the empty label value (a series without the label). */
+/** Whether a matcher accepts the empty label value (a series without the label); a bad regex is refused here. */
 function matchesEmpty(m: LabelMatcher): boolean {
-  switch (m.op) {
-    case '=':
-      return m.value === '';
-    case '!=':
-      return m.value !== '';
-    case '=~':
-      try {
-        return new RegExp(`^(?:${m.value})$`).test('');
-      } catch {
-        return false;
-      }
-    case '!~':
-      try {
-        return !new RegExp(`^(?:${m.value})$`).test('');
-      } catch {
-        return false;
-      }
+  if (m.op === '=') return m.value === '';
+  if (m.op === '!=') return m.value !== '';
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(`^(?:${m.value})$`);
+  } catch (err) {
+    throw new PromQLParseError(`${m.name}${m.op}"${m.value}": not a regular expression (${(err as Error).message})`);
   }
+  return re.matches('') === (m.op === '=~');
 }
 
 /** The value type of an expression; throws for one Prometheus' parser refuses. */
