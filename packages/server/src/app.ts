@@ -31,6 +31,7 @@ import { apiTokenTransferAuth } from './ingest/push-auth.ts';
 import { LiveHub } from './live/hub.ts';
 import { liveApi } from './live/routes.ts';
 import { metricsApi } from './metrics/routes.ts';
+import { promApi } from './promql/api.ts';
 import { AgentRegistry } from './registry.ts';
 import { releasesApi } from './releases/routes.ts';
 import { UpdateService } from './releases/service.ts';
@@ -401,6 +402,7 @@ export class FalconetServer {
     });
     await app.register(metricsApi, { registry, store });
     await app.register(fleetApi, { registry, store });
+    await app.register(promApi, { store, agents: () => registry.list() });
     await app.register(liveApi, { live: this.live });
     await app.register(authApi, { auth: this.auth, guard: this.#guard, warnings: () => this.warnings });
     await this.ingest.registerRoutes(app);

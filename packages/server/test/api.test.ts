@@ -134,6 +134,13 @@ describe('REST API', () => {
 const UNDOCUMENTED = new Map([
   ['GET /api/openapi.json', 'the document itself'],
   ['GET /api/live', "a WebSocket: its messages are the contract's LiveClientMessage and LiveServerMessage"],
+  ['POST /api/v1/write', "Prometheus remote_write: a snappy protobuf body, Prometheus' contract (docs/prometheus.md)"],
+  ['GET /api/v1/label/:name/values', "Prometheus' query API in Prometheus' own shapes (docs/prometheus.md)"],
+  ...['query', 'query_range', 'series', 'labels', 'metadata', 'status/buildinfo'].flatMap((r) =>
+    ['GET', 'POST'].map(
+      (m) => [`${m} /api/v1/${r}`, "Prometheus' query API in Prometheus' own shapes (docs/prometheus.md)"] as [string, string],
+    ),
+  ),
 ]);
 
 /** Every REST route under /api/, once per method (no HEAD twins). */

@@ -10,6 +10,7 @@ import type { MetaDb } from '../db/index.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { UpdateChannelHooks } from '../releases/service.ts';
+import { remoteWriteApi } from '../remote-write/routes.ts';
 import type { Store } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';
 import { agentAuthenticator, isLoopbackPeer } from './auth.ts';
@@ -219,6 +220,13 @@ export class Ingest {
       limits: this.pushLimits,
       maxMessageBytes: this.limits.maxMessageBytes,
       maxSamplesPerReport: this.limits.maxSamplesPerReport,
+      maxClockSkewMs: this.limits.maxClockSkewMs,
+    });
+    await app.register(remoteWriteApi, {
+      writer: this.writer,
+      counters: this.counters,
+      limits: this.pushLimits,
+      maxMessageBytes: this.limits.maxMessageBytes,
       maxClockSkewMs: this.limits.maxClockSkewMs,
     });
   }

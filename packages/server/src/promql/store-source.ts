@@ -1,0 +1,86 @@
+/**
+ * The PromQL engine's view of Falconet's store: every agent's and pushed host's series, with the
+ * labels PromQL matches on. A NaN in a pushed host's series is a staleness marker written by
+ * remote_write (JSON pushes cannot carry NaN), and ends the series there. Series written by remote_write keep their labels as sent; an agent's own
+ * series get `instance` (its hostname) and `job="falconet"` when they do not carry them, so
+ * dashboards written for node_exporter find them.
+ */
+import type { Store } from '../store/types.ts';
+import type { LabelMatcher } from './ast.ts';
+import type { SeriesSource } from './engine.ts';
+import { type CompiledMatcher, compileMatchers } from './matchers.ts';
+import type { Metric, MSeries } from './values.ts';
+
+export interface SourceAgent {
+  id: string;
+  hostname: string;
+}
+
+/** The job label given to an agent's own series that carry none. */
+export const AGENT_JOB = 'falconet';
+
+export class StoreSeriesSource implements SeriesSource {
+  readonly #store: Store;
+  readonly #agents: () => readonly SourceAgent[];
+  readonly #names = new Map<string, Promise<string[]>>();
+
+  constructor(store: Store, agents: () => readonly SourceAgent[]) {
+    this.#store = store;
+    this.#agents = agents;
+  }
+
+  #namesOf(agentId: string): Promise<string[]> {
+    let p = this.#names.get(agentId);
+    if (!p) {
+      p = this.#store.metricNames(agentId);
+      this.#names.set(agentId, p);
+    }
+    return p;
+  }
+
+  async select(matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<MSeries[]> {
+    const compiled = compileMatchers(matchers);
+    const nameMatchers = compiled.filter((m) => m.name === '__name__');
+    const rest = compiled.filter((m) => m.name !== '__name__');
+    const out: MSeries[] = [];
+    await Promise.all(
+      this.#agents().map(async (a) => {
+        const names = (await this.#namesOf(a.id)).filter((n) => nameMatchers.every((m) => m.test(n)));
+        const pushed = a.id.startsWith('push:');
+        for (const name of names) {
+          const found = await this.#store.querySeries({ agentId: a.id, name, fromMs: minT, toMs: maxT });
+          for (const r of found) {
+            const metric = this.#metric(a, name, r.labels);
+            if (!rest.every((m) => m.test(metric[m.name]))) continue;
+            const ts: number[] = [];
+            const vs: number[] = [];
+            let stale: boolean[] | undefined;
+            for (const [t, v] of r.points) {
+              if (t < minT || t > maxT) continue;
+              // remote_write stores Prometheus' staleness markers as NaN (docs/prometheus.md).
+              if (pushed && Number.isNaN(v)) {
+                stale ??= ts.map(() => false);
+                stale[ts.length] = true;
+              } else if (stale) stale[ts.length] = false;
+              ts.push(t);
+              vs.push(v);
+            }
+            if (ts.length) out.push({ metric, ts, vs, stale });
+          }
+        }
+      }),
+    );
+    return out;
+  }
+
+  #metric(a: SourceAgent, name: string, labels: Readonly<Record<string, string>>): Metric {
+    const m: Metric = { ...labels, __name__: name };
+    if (!a.id.startsWith('push:')) {
+      if (m.instance === undefined) m.instance = a.hostname;
+      if (m.job === undefined) m.job = AGENT_JOB;
+    }
+    return m;
+  }
+}
+
+export type { CompiledMatcher };

@@ -1,0 +1,233 @@
+/**
+ * The few protobuf messages of Prometheus remote_write, decoded by hand.
+ * 1.0 (prompb/remote.proto, types.proto): WriteRequest { repeated TimeSeries timeseries = 1; } with
+ * TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; } and
+ * Sample { double value = 1; int64 timestamp = 2; }.
+ * 2.0 (io.prometheus.write.v2): Request { repeated string symbols = 4; repeated TimeSeries timeseries = 5; }
+ * with TimeSeries { repeated uint32 labels_refs = 1; repeated Sample samples = 2; ... exemplars = 4; },
+ * labels as pairs of indexes into the symbols. Exemplars, histograms and metadata are counted, not kept.
+ */
+
+export interface RemoteLabel {
+  name: string;
+  value: string;
+}
+
+export interface RemoteSeries {
+  labels: RemoteLabel[];
+  /** `stale`: Prometheus' staleness marker (a NaN of one bit pattern), sent when a series disappears. */
+  samples: { value: number; timestampMs: number; stale: boolean }[];
+  /** Native histograms in the series: not stored, but counted so the sender can be told. */
+  histograms: number;
+  exemplars: number;
+}
+
+/** A body that is not a valid WriteRequest; `message` names the field and the byte. */
+export class WriteRequestError extends Error {}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+class Reader {
+  pos: number;
+  readonly end: number;
+  readonly buf: Uint8Array;
+  readonly view: DataView;
+  constructor(buf: Uint8Array, pos: number, end: number) {
+    this.buf = buf;
+    this.pos = pos;
+    this.end = end;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  /** A varint as a double: exact up to 2^53, which covers millisecond timestamps; 10-byte negatives wrap. */
+  varint(where: string): number {
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; ; i++) {
+      if (this.pos >= this.end) throw new WriteRequestError(`${where}: truncated varint at byte ${this.pos}`);
+      if (i >= 10) throw new WriteRequestError(`${where}: varint longer than 10 bytes at byte ${this.pos}`);
+      const b = this.buf[this.pos++] as number;
+      if (i < 4) lo |= (b & 0x7f) << (7 * i);
+      else if (i === 4) {
+        lo |= (b & 0x0f) << 28;
+        hi |= (b & 0x7f) >>> 4;
+      } else hi |= (b & 0x7f) << (7 * i - 32);
+      if (b < 0x80) break;
+    }
+    lo >>>= 0;
+    if (hi & 0x80000000) return (hi | 0) * 2 ** 32 + lo;
+    return (hi >>> 0) * 2 ** 32 + lo;
+  }
+
+  tag(where: string): { field: number; wire: number } {
+    const t = this.varint(where);
+    return { field: Math.floor(t / 8), wire: t % 8 };
+  }
+
+  bytes(where: string): { start: number; end: number } {
+    const n = this.varint(where);
+    const start = this.pos;
+    if (n > this.end - start) throw new WriteRequestError(`${where}: length ${n} at byte ${start} runs past the end of its message`);
+    this.pos = start + n;
+    return { start, end: start + n };
+  }
+
+  string(where: string): string {
+    const { start, end } = this.bytes(where);
+    try {
+      return utf8.decode(this.buf.subarray(start, end));
+    } catch {
+      throw new WriteRequestError(`${where}: not valid UTF-8 at byte ${start}`);
+    }
+  }
+
+  double(where: string): number {
+    if (this.pos + 8 > this.end) throw new WriteRequestError(`${where}: truncated double at byte ${this.pos}`);
+    const v = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  /** Whether the 8 bytes just read as a double are the staleness marker (read from the bytes: NaN payloads may not survive a JS number). */
+  lastWasStale(): boolean {
+    return this.view.getUint32(this.pos - 8, true) === STALE_NAN_LO && this.view.getUint32(this.pos - 4, true) === STALE_NAN_HI;
+  }
+
+  skip(wire: number, where: string): void {
+    if (wire === 0) this.varint(where);
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) this.bytes(where);
+    else if (wire === 5) this.pos += 4;
+    else throw new WriteRequestError(`${where}: unsupported wire type ${wire} at byte ${this.pos}`);
+    if (this.pos > this.end) throw new WriteRequestError(`${where}: field runs past the end of its message`);
+  }
+
+  sub(where: string): Reader {
+    const { start, end } = this.bytes(where);
+    return new Reader(this.buf, start, end);
+  }
+}
+
+function expectWire(wire: number, want: number, where: string): void {
+  if (wire !== want) throw new WriteRequestError(`${where}: wire type ${wire}, expected ${want}`);
+}
+
+/** Decodes a remote_write 1.0 WriteRequest (already decompressed). */
+export function decodeWriteRequest(buf: Uint8Array): RemoteSeries[] {
+  const r = new Reader(buf, 0, buf.length);
+  const out: RemoteSeries[] = [];
+  while (r.pos < r.end) {
+    const { field, wire } = r.tag('WriteRequest');
+    if (field === 1) {
+      expectWire(wire, 2, `timeseries[${out.length}]`);
+      out.push(decodeSeries(r.sub(`timeseries[${out.length}]`), `timeseries[${out.length}]`));
+    } else r.skip(wire, 'WriteRequest');
+  }
+  return out;
+}
+
+function decodeSeries(r: Reader, where: string): RemoteSeries {
+  const s: RemoteSeries = { labels: [], samples: [], histograms: 0, exemplars: 0 };
+  while (r.pos < r.end) {
+    const { field, wire } = r.tag(where);
+    if (field === 1) {
+      const w = `${where}.labels[${s.labels.length}]`;
+      expectWire(wire, 2, w);
+      const m = r.sub(w);
+      let name = '';
+      let value = '';
+      while (m.pos < m.end) {
+        const t = m.tag(w);
+        if (t.field === 1 && t.wire === 2) name = m.string(`${w}.name`);
+        else if (t.field === 2 && t.wire === 2) value = m.string(`${w}.value`);
+        else m.skip(t.wire, w);
+      }
+      s.labels.push({ name, value });
+    } else if (field === 2) {
+      const w = `${where}.samples[${s.samples.length}]`;
+      expectWire(wire, 2, w);
+      s.samples.push(decodeSample(r.sub(w), w));
+    } else if (field === 4) {
+      s.histograms++;
+      r.skip(wire, where);
+    } else if (field === 3) {
+      s.exemplars++;
+      r.skip(wire, where);
+    } else r.skip(wire, where);
+  }
+  return s;
+}
+
+function decodeSample(m: Reader, w: string): RemoteSeries['samples'][number] {
+  let value = 0;
+  let timestampMs = 0;
+  let stale = false;
+  while (m.pos < m.end) {
+    const t = m.tag(w);
+    if (t.field === 1 && t.wire === 1) {
+      value = m.double(`${w}.value`);
+      stale = m.lastWasStale();
+    } else if (t.field === 2 && t.wire === 0) timestampMs = m.varint(`${w}.timestamp`);
+    else m.skip(t.wire, w);
+  }
+  return { value, timestampMs, stale };
+}
+
+/** Decodes a remote_write 2.0 Request (already decompressed): labels resolved through its symbols. */
+export function decodeWriteRequestV2(buf: Uint8Array): RemoteSeries[] {
+  const r = new Reader(buf, 0, buf.length);
+  const symbols: string[] = [];
+  const raw: { refs: number[]; series: RemoteSeries; where: string }[] = [];
+  while (r.pos < r.end) {
+    const { field, wire } = r.tag('Request');
+    if (field === 4) {
+      expectWire(wire, 2, `symbols[${symbols.length}]`);
+      symbols.push(r.string(`symbols[${symbols.length}]`));
+    } else if (field === 5) {
+      const where = `timeseries[${raw.length}]`;
+      expectWire(wire, 2, where);
+      const m = r.sub(where);
+      const series: RemoteSeries = { labels: [], samples: [], histograms: 0, exemplars: 0 };
+      const refs: number[] = [];
+      while (m.pos < m.end) {
+        const t = m.tag(where);
+        if (t.field === 1 && t.wire === 2) {
+          // Packed, as proto3 writes repeated scalars.
+          const p = m.sub(`${where}.labels_refs`);
+          while (p.pos < p.end) refs.push(p.varint(`${where}.labels_refs`));
+        } else if (t.field === 1 && t.wire === 0) refs.push(m.varint(`${where}.labels_refs`));
+        else if (t.field === 2 && t.wire === 2) {
+          const w = `${where}.samples[${series.samples.length}]`;
+          series.samples.push(decodeSample(m.sub(w), w));
+        } else if (t.field === 3) {
+          series.histograms++;
+          m.skip(t.wire, where);
+        } else if (t.field === 4) {
+          series.exemplars++;
+          m.skip(t.wire, where);
+        } else m.skip(t.wire, where);
+      }
+      raw.push({ refs, series, where });
+    } else r.skip(wire, 'Request');
+  }
+  if (symbols.length > 0 && symbols[0] !== '') throw new WriteRequestError('symbols[0]: must be the empty string');
+  for (const { refs, series, where } of raw) {
+    if (refs.length % 2 !== 0)
+      throw new WriteRequestError(`${where}.labels_refs: an odd number of references (${refs.length}); they come in name, value pairs`);
+    for (let i = 0; i < refs.length; i += 2) {
+      const n = symbols[refs[i] as number];
+      const v = symbols[refs[i + 1] as number];
+      if (n === undefined || v === undefined) {
+        throw new WriteRequestError(
+          `${where}.labels_refs[${n === undefined ? i : i + 1}]: reference ${n === undefined ? refs[i] : refs[i + 1]} is past the ${symbols.length} symbols`,
+        );
+      }
+      series.labels.push({ name: n, value: v });
+    }
+  }
+  return raw.map((x) => x.series);
+}
+
+/** Prometheus' staleness marker 0x7ff0000000000002, as the low and high words of its little-endian bytes. */
+const STALE_NAN_LO = 0x00000002;
+const STALE_NAN_HI = 0x7ff00000;
