@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -311,6 +311,77 @@ describe('falconet-agent and falconet-server side by side', () => {
   }, 600_000);
 });
 
+describe('the maintainer scripts under systemd', () => {
+  // systemd cannot run as PID 1 in a chroot: /run/systemd/system says it does, and the root's
+  // systemctl is replaced by one that records what the scripts ask of it.
+  it('enable and start at install, try-restart on upgrade, stop on remove, unlink on purge', async () => {
+    const root = await newRoot();
+    await sh(root, 'mkdir -p /run/systemd/system && mv /usr/bin/systemctl /usr/bin/systemctl.real');
+    writeFileSync(join(root, 'usr/bin/systemctl'), '#!/bin/sh\necho "$*" >> /tmp/systemctl.log\n', { mode: 0o755 });
+    const calls = () => {
+      const log = join(root, 'tmp/systemctl.log');
+      const lines = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
+      rmSync(log, { force: true });
+      return lines;
+    };
+
+    const installed = await install(root, deb(release, 'falconet-agent'));
+    expect(installed).not.toContain('systemd is not running');
+    expect(calls()).toEqual(['daemon-reload', 'enable falconet-agent.service', 'start falconet-agent.service']);
+
+    await install(root, deb(next, 'falconet-agent'), '--force-confold');
+    expect(calls()).toEqual(['daemon-reload', 'try-restart falconet-agent.service']);
+
+    await sh(root, 'dpkg -r falconet-agent');
+    expect(calls()).toEqual(['stop falconet-agent.service', 'daemon-reload']);
+
+    // What the real `systemctl enable` would have left.
+    await sh(
+      root,
+      'mkdir -p /etc/systemd/system/multi-user.target.wants && ln -s /lib/systemd/system/falconet-agent.service /etc/systemd/system/multi-user.target.wants/',
+    );
+    await sh(root, 'dpkg -P falconet-agent');
+    expect(calls()).toEqual(['daemon-reload']);
+    // lstat: the link dangles once the unit is removed, and existsSync would follow it.
+    expect(
+      lstatSync(join(root, 'etc/systemd/system/multi-user.target.wants/falconet-agent.service'), { throwIfNoEntry: false }),
+    ).toBeUndefined();
+  }, 600_000);
+});
+
+describe('deb.ts alone', () => {
+  it('gives the same package for the same input, and a pre-release a version that sorts before its release', async () => {
+    const script = join(ROOT, 'scripts/package/deb.ts');
+    const dirs = [tempDir('falconet-deb-same-'), tempDir('falconet-deb-same-')];
+    try {
+      const sums: string[] = [];
+      for (const out of dirs) {
+        // Any executable for the target serves: the packaging is what is compared.
+        const args = [
+          script,
+          '--name',
+          'falconet-server',
+          '--binary',
+          '/bin/true',
+          '--version',
+          '1.2.3-rc.1',
+          '--target',
+          'linux-x64',
+          '--out',
+          out,
+        ];
+        const { stdout } = await run(process.execPath, args, { cwd: ROOT, env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } });
+        expect(stdout).toBe(`${join(out, 'falconet-server_1.2.3~rc.1_amd64.deb')}\n`);
+        sums.push((await run('sha256sum', [stdout.trim()])).stdout.split(' ')[0] as string);
+      }
+      expect(sums[0]).toBe(sums[1]);
+      await run('dpkg', ['--compare-versions', '1.2.3~rc.1', 'lt', '1.2.3']);
+    } finally {
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the build step refuses malformed input', () => {
   const script = join(ROOT, 'scripts/package/deb.ts');
   const refusal = async (args: string[]) =>
@@ -393,6 +464,37 @@ describe('the build step refuses malformed input', () => {
         out,
       ]);
       expect(missing.out).toContain(`deb: ${join(out, 'nothing')}: no such executable to package as falconet-agent`);
+      // Another architecture's executable, or no executable at all.
+      const arch = await refusal([
+        script,
+        '--name',
+        'falconet-agent',
+        '--binary',
+        '/bin/true',
+        '--version',
+        '1.2.3',
+        '--target',
+        'linux-arm64',
+        '--out',
+        out,
+      ]);
+      expect(arch.out).toContain('deb: /bin/true is an ELF executable for machine 62, not one for linux-arm64 (machine 183)');
+      writeFileSync(join(out, 'script.sh'), '#!/bin/sh\necho not a binary\n');
+      const text = await refusal([
+        script,
+        '--name',
+        'falconet-agent',
+        '--binary',
+        join(out, 'script.sh'),
+        '--version',
+        '1.2.3',
+        '--target',
+        'linux-x64',
+        '--out',
+        out,
+      ]);
+      expect(text.out).toContain(`deb: ${join(out, 'script.sh')} is not an ELF executable, not one for linux-x64 (machine 62)`);
+      rmSync(join(out, 'script.sh'));
       const args = await refusal([script, '--name', 'falconet-agent']);
       expect(args).toEqual({ code: 2, out: 'deb: missing --binary, --version, --target, --out\n' });
       // A refused build leaves nothing behind.

@@ -8,12 +8,15 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
+  closeSync,
   copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
+  readSync,
   rmSync,
   utimesSync,
   writeFileSync,
@@ -47,6 +50,22 @@ const DESCRIPTION: Record<DebName, string> = {
 };
 
 export class DebInputError extends Error {}
+
+/** ELF e_machine of each target: a package must not carry another architecture's executable. */
+const ELF_MACHINE: Record<Target, number> = { 'linux-x64': 62, 'linux-arm64': 183 };
+
+function elfMachine(file: string): number | undefined {
+  const head = Buffer.alloc(20);
+  const fd = openSync(file, 'r');
+  try {
+    if (readSync(fd, head, 0, 20, 0) < 20) return undefined;
+  } finally {
+    closeSync(fd);
+  }
+  // 64-bit little-endian ELF only: both targets are.
+  if (head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) return undefined;
+  return head.readUInt16LE(18);
+}
 
 /**
  * The Debian version of a Falconet version. A semver pre-release sorts before its release, as
@@ -148,6 +167,11 @@ export function buildDeb(input: DebInput): string {
   const version = debVersion(input.version);
   if (!existsSync(input.binary) || !lstatSync(input.binary).isFile())
     throw new DebInputError(`${input.binary}: no such executable to package as ${input.name}`);
+  const machine = elfMachine(input.binary);
+  if (machine !== ELF_MACHINE[input.target])
+    throw new DebInputError(
+      `${input.binary} is ${machine === undefined ? 'not an ELF executable' : `an ELF executable for machine ${machine}`}, not one for ${input.target} (machine ${ELF_MACHINE[input.target]})`,
+    );
   const maintainer = input.maintainer ?? process.env.FALCONET_DEB_MAINTAINER ?? 'Falconet maintainers <maintainers@falconet.invalid>';
   if (!/^[^<>\n]+ <[^<>\s]+@[^<>\s]+>$/.test(maintainer))
     throw new DebInputError(`.deb maintainer "${maintainer}" is not "Name <address>" (FALCONET_DEB_MAINTAINER)`);
