@@ -39,6 +39,7 @@ const NOT_OURS = new Map<string, string>([
   ['flag --out', 'install.md: a flag of npm run package (scripts/package/main.ts), not of the binaries'],
   ['env FALCONET_BUILD_VERSION', "install.md: npm run package's --version, read by the build, not by the binaries"],
   ['env FALCONET_RELEASE_KEY_FILE', "install.md: npm run package's signing key, read by the build, not by the binaries"],
+  ['env FALCONET_DEB_MAINTAINER', "install.md: the .deb packages' Maintainer field, read by the build, not by the binaries"],
   ['path packages/server/public', "README.md: the dashboard's build output (npm run build), ignored by git"],
 ]);
 

@@ -43,6 +43,9 @@ function sourceKey(extra: string): string {
   }
   walk(join(ROOT, 'packages', 'server', 'public'));
   walk(join(ROOT, 'scripts', 'package'));
+  // What the .deb packages carry besides the executables.
+  walk(join(ROOT, 'deploy', 'deb'));
+  walk(join(ROOT, 'deploy', 'systemd'));
   hash.update(readFileSync(join(ROOT, 'package.json'))).update(readFileSync(join(ROOT, 'package-lock.json')));
   return hash.digest('hex').slice(0, 16);
 }

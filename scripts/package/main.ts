@@ -1,7 +1,7 @@
-// npm run package [-- --key FILE] [--targets linux-x64,linux-arm64] [--out DIR] [--version X.Y.Z]
+// npm run package [-- --key FILE] [--targets linux-x64,linux-arm64] [--out DIR] [--version X.Y.Z] [--no-deb]
 // npm run package -- --gen-key DIR
 // Single-file executables of falconet-agent and falconet-server (Node's single executable
-// applications), a tarball of each, SHA256SUMS and its Ed25519 signature. docs/install.md.
+// applications), a tarball and a .deb of each, SHA256SUMS and its Ed25519 signature. docs/install.md.
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { RELEASE_KEY_ASSET } from '../../packages/agent/src/release/command.ts';
 import { formatSums, SIGNATURE_FILE, SUMS_FILE, sha256File, signSums } from '../../packages/agent/src/release/verify.ts';
 import { AGENT_NODE_FLAGS } from '../../packages/agent/src/runtime/node-flags.ts';
 import { type BuildInfo, bundle } from './bundle.ts';
+import { buildDeb, DebInputError, debVersion } from './deb.ts';
 import { buildNative } from './native.ts';
 import { nodeDist, TARGETS, type Target } from './node-binaries.ts';
 
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     targets: { type: 'string' },
     out: { type: 'string' },
     version: { type: 'string' },
+    'no-deb': { type: 'boolean' },
   },
 });
 
@@ -70,6 +72,15 @@ const version =
   process.env.FALCONET_BUILD_VERSION ??
   (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 if (!/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/.test(version)) fail(`--version: "${version}" is not a version like 1.2.3 or 1.2.3-rc.1`);
+// The .deb's version rules are narrower; refused here, before minutes of building.
+if (!values['no-deb']) {
+  try {
+    debVersion(version);
+  } catch (err) {
+    if (!(err instanceof DebInputError)) throw err;
+    fail(`--version: ${err.message} (or --no-deb)`);
+  }
+}
 let commit = process.env.FALCONET_BUILD_COMMIT ?? 'unknown';
 if (commit === 'unknown') {
   try {
@@ -186,6 +197,16 @@ for (const file of files) {
     base,
   ]);
   sums.push([tarball, sha256File(join(out, tarball))], [base, sha256File(file)]);
+}
+if (!values['no-deb']) {
+  log('writing .deb packages');
+  for (const file of files) {
+    const base = file.slice(out.length + 1);
+    const name = base.startsWith('falconet-agent') ? 'falconet-agent' : 'falconet-server';
+    const target = base.slice(`${name}-${version}-`.length) as Target;
+    const deb = buildDeb({ name, binary: file, version, target, out, work: join(work, 'deb'), buildDate });
+    sums.push([deb.slice(out.length + 1), sha256File(deb)]);
+  }
 }
 sums.sort(([a], [b]) => (a < b ? -1 : 1));
 const sumsText = formatSums(sums);
