@@ -31,6 +31,9 @@ const volumes: string[] = [];
 /** Set once compose has brought the project up: `down -v` at the end if a test failed midway. */
 let composeUp = false;
 let tags: { server: string; agent: string };
+/** Other tags the tests build, removed at the end. */
+const extraImages: string[] = [];
+let contextDir = '';
 
 /**
  * rslave needs the host's / to be a shared or slave mount (systemd makes it shared); on a host whose
@@ -110,6 +113,7 @@ beforeAll(async () => {
   }
   // The build context: the release directory's executables, linked rather than copied (500 MB).
   const context = tempDir('falconet-image-context-');
+  contextDir = context;
   scratch.push(context);
   for (const name of ['falconet-agent', 'falconet-server'] as const) {
     for (const target of ['linux-x64', 'linux-arm64'] as const) {
@@ -144,15 +148,18 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
-  await hostAgent?.stop();
-  if (dockerd) {
-    if (composeUp) await compose('down', '-v').catch(() => undefined);
-    if (containers.length) await docker('rm', '-fv', ...containers).catch(() => undefined);
-    if (volumes.length) await docker('volume', 'rm', '-f', ...volumes).catch(() => undefined);
-    if (tags) await docker('rmi', '-f', tags.server, tags.agent).catch(() => undefined);
-    await dockerd.stop();
+  try {
+    await hostAgent?.stop();
+    if (dockerd) {
+      if (composeUp) await compose('down', '-v').catch(() => undefined);
+      if (containers.length) await docker('rm', '-fv', ...containers).catch(() => undefined);
+      if (volumes.length) await docker('volume', 'rm', '-f', ...volumes).catch(() => undefined);
+      if (tags) await docker('rmi', '-f', tags.server, tags.agent, ...extraImages).catch(() => undefined);
+      await dockerd.stop();
+    }
+  } finally {
+    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   }
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 }, 180_000);
 
 describe('the images', () => {
@@ -187,6 +194,26 @@ describe('the images', () => {
       'none\n',
     );
   }, 120_000);
+
+  it('TARGETARCH=arm64 puts the arm64 executables in (the classic builder does not set it from --platform)', async () => {
+    const tag = `falconet/agent:${release.version}-arm64`;
+    extraImages.push(tag);
+    const file = join(ROOT, 'deploy/Dockerfile');
+    const common = ['--network', 'none', '-f', file, '--target', 'agent', '--build-arg', `VERSION=${release.version}`];
+    await docker('build', ...common, '--build-arg', 'TARGETARCH=arm64', '-t', tag, contextDir);
+    const id = (await docker('create', tag)).trim();
+    const out = tempDir('falconet-image-arm64-');
+    scratch.push(out);
+    try {
+      await docker('cp', `${id}:/usr/local/bin/falconet-agent`, join(out, 'falconet-agent'));
+    } finally {
+      await docker('rm', '-v', id);
+    }
+    // ELF e_machine at offset 18: 0xb7 is AArch64, 0x3e x86-64.
+    const elf = readFileSync(join(out, 'falconet-agent'));
+    expect(elf.readUInt16LE(18)).toBe(0xb7);
+    expect(elf.equals(readFileSync(release.file('falconet-agent', 'linux-arm64')))).toBe(true);
+  }, 300_000);
 
   it("the agent run node_exporter's way reports the host's figures, equal to an agent on the host, to the server image", async () => {
     const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
@@ -443,8 +470,11 @@ describe("deploy/k8s's shell steps, run in the images (no cluster here)", () => 
   }, 120_000);
 
   it("the agent runs on the DaemonSet's read-only root file system with a memory /tmp, native helpers loaded", async () => {
-    const args = ['-H', `unix://${dockerd.socket}`, 'run', '--rm', '--network', 'none', '--read-only'];
-    const { stdout, stderr } = await run('docker', [...args, '--tmpfs', '/tmp', tags.agent, 'once', '--wide']);
+    // As the DaemonSet's securityContext: no capabilities but these two, no privilege escalation;
+    // /tmp as an emptyDir is (exec allowed, unlike Docker's default tmpfs).
+    const args = ['-H', `unix://${dockerd.socket}`, 'run', '--rm', '--network', 'none', '--read-only', '--tmpfs', '/tmp:rw,exec,size=16m'];
+    const caps = ['--cap-drop', 'ALL', '--cap-add', 'SYS_PTRACE', '--cap-add', 'DAC_READ_SEARCH', '--security-opt', 'no-new-privileges'];
+    const { stdout, stderr } = await run('docker', [...args, ...caps, tags.agent, 'once', '--wide']);
     expect(stdout).toMatch(/^node_memory_MemTotal_bytes /m);
     // timex comes from the native helpers, which the agent writes to /tmp before loading them.
     expect(stdout).toMatch(/^node_timex_offset_seconds /m);
