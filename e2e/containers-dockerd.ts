@@ -28,7 +28,11 @@ function busyboxPath(): string {
   throw new Error('busybox not found: install busybox-static (see .ci/packages.sh)');
 }
 
-export async function startDockerd(): Promise<Dockerd> {
+/**
+ * `storageDriver`: vfs (the default) works everywhere; overlay2 makes image builds minutes faster
+ * where the data root's file system allows it (the image tests ask for it and fall back to vfs).
+ */
+export async function startDockerd(options: { storageDriver?: 'vfs' | 'overlay2' } = {}): Promise<Dockerd> {
   // Short: a unix socket path must stay under 108 bytes.
   const dir = mkdtempSync('/tmp/falconet-dockerd-');
   const socket = join(dir, 'docker.sock');
@@ -44,7 +48,7 @@ export async function startDockerd(): Promise<Dockerd> {
         '--iptables=false',
         '--ip6tables=false',
         '--bridge=none',
-        '--storage-driver=vfs',
+        `--storage-driver=${options.storageDriver ?? 'vfs'}`,
         `--host=unix://${socket}`,
         `--data-root=${join(dir, 'data')}`,
         `--exec-root=${join(dir, 'exec')}`,
@@ -96,6 +100,8 @@ export async function startDockerd(): Promise<Dockerd> {
         // dockerd already gone; kill below.
       }
       await halt();
+      // dockerd leaves its default network namespace mounted under the exec root after it exits.
+      await run('umount', ['-l', join(dir, 'exec/netns/default')]).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };

@@ -41,6 +41,16 @@ const NOT_OURS = new Map<string, string>([
   ['env FALCONET_RELEASE_KEY_FILE', "install.md: npm run package's signing key, read by the build, not by the binaries"],
   ['env FALCONET_DEB_MAINTAINER', "install.md: the .deb packages' Maintainer field, read by the build, not by the binaries"],
   ['path packages/server/public', "README.md: the dashboard's build output (npm run build), ignored by git"],
+  ['flag --pid', "install.md: docker run's --pid=host"],
+  ['flag --platform', "install.md: docker build's --platform"],
+  ['flag --build-arg', "install.md: docker build's --build-arg"],
+  ['flag --bridge', "install.md: dockerd's --bridge=none"],
+  ['env FALCONET_VERSION', 'install.md: a variable of deploy/compose.yaml (the image tag), not of the binaries'],
+  ['env FALCONET_AGENT_TOKEN', 'install.md: a variable of deploy/compose.yaml, passed to the agent as FALCONET_SERVER_TOKEN'],
+  ['env FALCONET_AGENT_LISTEN', 'install.md: a variable of deploy/compose.yaml, passed to the agent as FALCONET_LISTEN'],
+  ['env FALCONET_HOST_MOUNT_OPTIONS', "install.md: a variable of deploy/compose.yaml, the options of the agent's /host mount"],
+  ['env FALCONET_POSTGRES_PORT', "install.md: a variable of deploy/compose.yaml, the postgres profile's port"],
+  ['env FALCONET_POSTGRES_PASSWORD', "install.md: a variable of deploy/compose.yaml, the postgres profile's password"],
 ]);
 
 /** `falconet-agent verify` parses its own flags (packages/agent/src/release/command.ts). */

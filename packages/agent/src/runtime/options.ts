@@ -34,6 +34,15 @@ export const AGENT_FLAGS: FlagSpec[] = [
   { name: 'log.format', type: 'string', path: ['log', 'format'], help: 'json|pretty|auto' },
   { name: 'log.file', type: 'string', path: ['log', 'file'], help: 'also log to this file, rotated by size' },
   { name: 'plugins.dir', type: 'string', path: ['plugins', 'dir'], help: 'directory of JS/TS collector plugins' },
+  // node_exporter's names for the same roots, so a container runs with the flags its docs show.
+  { name: 'path.procfs', type: 'string', path: ['procfs', 'proc'], help: 'procfs mount point (default /proc; /host/proc in a container)' },
+  { name: 'path.sysfs', type: 'string', path: ['procfs', 'sys'], help: 'sysfs mount point (default /sys; /host/sys in a container)' },
+  {
+    name: 'path.rootfs',
+    type: 'string',
+    path: ['procfs', 'rootfs'],
+    help: "the host's root filesystem (default /; /host in a container); mount points are reported without it",
+  },
   {
     name: 'timeout',
     type: 'string',
