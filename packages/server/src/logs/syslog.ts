@@ -124,17 +124,21 @@ function readElement(s: string, start: number, out: Record<string, string>): num
 
 function parse3164(s: string, nowMs: number): Omit<SyslogMessage, 'facility' | 'severity'> {
   const out = { timeMs: nowMs, hostname: '', app: '', procId: '', msgId: '', structured: {}, message: s, format: 'rfc3164' as const };
+  let rest: string;
+  // rsyslog's forwarding formats put an RFC 3339 time where RFC 3164 has its own.
+  const iso = /^(\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:\d{2})) /.exec(s);
   const ts = /^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) /.exec(s);
-  if (!ts) return out;
-  const month = MONTHS.indexOf(ts[1] as string);
-  if (month < 0) return out;
-  const now = new Date(nowMs);
-  // No year in RFC 3164: this year, unless that would put the message more than a day ahead (December's in January).
-  let d = new Date(now.getFullYear(), month, Number(ts[2]), Number(ts[3]), Number(ts[4]), Number(ts[5]));
-  if (d.getTime() > nowMs + 86_400_000)
-    d = new Date(now.getFullYear() - 1, month, Number(ts[2]), Number(ts[3]), Number(ts[4]), Number(ts[5]));
-  out.timeMs = d.getTime();
-  let rest = s.slice(ts[0].length);
+  if (iso && Number.isFinite(Date.parse(iso[1] as string))) {
+    out.timeMs = Date.parse(iso[1] as string);
+    rest = s.slice(iso[0].length);
+  } else if (ts && MONTHS.includes(ts[1] as string)) {
+    const month = MONTHS.indexOf(ts[1] as string);
+    const now = new Date(nowMs);
+    // No year in RFC 3164: this year, unless that would put the message more than a day ahead (December's in January).
+    const at = (year: number) => new Date(year, month, Number(ts[2]), Number(ts[3]), Number(ts[4]), Number(ts[5])).getTime();
+    out.timeMs = at(now.getFullYear()) > nowMs + 86_400_000 ? at(now.getFullYear() - 1) : at(now.getFullYear());
+    rest = s.slice(ts[0].length);
+  } else return out;
   // HOSTNAME is optional in practice: a first word ending in ":" or "]:" is the tag.
   const first = /^(\S+) /.exec(rest);
   if (first && !/[:\]]$/.test(first[1] as string)) {
