@@ -227,9 +227,11 @@ export const serverConfigSchema = z
       .strict()
       .default({ url: '' }),
     store: storeConfigSchema,
-    /** The log store (docs/logs.md): embedded under data_dir/logs. */
+    /** The log store (docs/logs.md): embedded under data_dir/logs, or PostgreSQL. */
     logs: z
       .object({
+        /** auto: PostgreSQL when database.url is a postgres:// URL, else files under data_dir/logs. */
+        engine: z.enum(['auto', 'embedded', 'postgres']).default('auto'),
         /** Lines older than this go (a whole segment, about a day, at a time); 0 keeps them. */
         retention: duration().default(7 * 86_400_000),
         /** Bytes of logs on disk beyond which the oldest segments go; 0 = no cap. */

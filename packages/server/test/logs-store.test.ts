@@ -2,10 +2,12 @@ import { appendFileSync, readdirSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { LogLevel, pb } from '@falconet/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createTempDatabase, type TempDatabase } from '../../../testing/postgres.ts';
 import { tempDir } from '../../../testing/processes.ts';
 import { EmbeddedLogStore } from '../src/logs/embedded.ts';
+import { PostgresLogStore } from '../src/logs/postgres.ts';
 import { LogFilter, parseQuery, QueryError } from '../src/logs/query.ts';
-import type { StoredLogLine } from '../src/logs/types.ts';
+import type { LogStore, StoredLogLine } from '../src/logs/types.ts';
 
 const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
 
@@ -24,7 +26,8 @@ function rec(i: number, over: Partial<pb.LogRecord> = {}): pb.LogRecord {
 const everything = new LogFilter('');
 const scan = (q = '', fromMs = 0, toMs = T0 + 10 * 86_400_000) => ({ filter: new LogFilter(q), fromMs, toMs });
 
-const open: EmbeddedLogStore[] = [];
+const open: LogStore[] = [];
+const dbs: TempDatabase[] = [];
 async function openStore(dir: string, over: Partial<Parameters<typeof EmbeddedLogStore.open>[0]> = {}) {
   const s = await EmbeddedLogStore.open({ dir, retentionMs: 0, maxBytes: 0, now: () => T0, ...over });
   open.push(s);
@@ -32,9 +35,10 @@ async function openStore(dir: string, over: Partial<Parameters<typeof EmbeddedLo
 }
 afterEach(async () => {
   for (const s of open.splice(0)) await s.close();
+  for (const db of dbs.splice(0)) await db.drop();
 });
 
-async function all(s: EmbeddedLogStore, q = ''): Promise<StoredLogLine[]> {
+async function all(s: LogStore, q = ''): Promise<StoredLogLine[]> {
   const out: StoredLogLine[] = [];
   let cursor: string | undefined;
   do {
@@ -111,51 +115,90 @@ describe('log query language', () => {
   });
 });
 
+function conformance(engine: string, make: () => Promise<{ open(): Promise<LogStore> }>) {
+  describe(`log store conformance: ${engine}`, () => {
+    it('stores, pages newest first with a cursor, and survives a reopen', async () => {
+      const place = await make();
+      const s = await place.open();
+      expect((await s.appendReport('a1', 'host-1', 1, [rec(1), rec(2), rec(3, { source: 'other' })])).duplicate).toBe(false);
+      await s.appendReport(
+        'a1',
+        'host-1',
+        2,
+        Array.from({ length: 20 }, (_, i) => rec(10 + i)),
+      );
+      await s.appendReport('a2', 'host-2', 1, [rec(5, { message: 'disk full', level: LogLevel.LOG_LEVEL_ERROR })]);
+      const lines = await all(s);
+      expect(lines.map((l) => l.record.timeMs)).toEqual([...lines.map((l) => l.record.timeMs)].sort((a, b) => b - a));
+      expect(lines).toHaveLength(24);
+      expect(new Set(lines.map((l) => l.id)).size).toBe(24);
+      expect((await all(s, 'disk host:host-2 level>=error')).map((l) => l.record.message)).toEqual(['disk full']);
+      expect(await all(s, 'source:other')).toHaveLength(1);
+      expect(await s.lastSeq('a1')).toBe(2);
+      await s.close();
+      const again = await place.open();
+      expect(await again.lastSeq('a1')).toBe(2);
+      expect(await again.lastSeq('a2')).toBe(1);
+      expect((await all(again)).map((l) => l.id)).toEqual(lines.map((l) => l.id));
+    });
+
+    it('stores a replayed (agent, seq) once', async () => {
+      const s = await (await make()).open();
+      expect((await s.appendReport('a1', 'h', 5, [rec(1)])).duplicate).toBe(false);
+      const again = await Promise.all([s.appendReport('a1', 'h', 5, [rec(1)]), s.appendReport('a1', 'h', 4, [rec(1)])]);
+      expect(again.map((r) => r.duplicate)).toEqual([true, true]);
+      expect(await all(s)).toHaveLength(1);
+    });
+
+    it('rules blocks out by the index and still finds every match', async () => {
+      const s = await (await make()).open();
+      for (let i = 0; i < 50; i++) {
+        await s.appendReport('a1', `host-${i % 5}`, i + 1, [rec(i, { message: `event ${i} word${i}`, labels: { unit: `u${i % 3}` } })]);
+      }
+      expect((await all(s, 'word17')).map((l) => l.record.message)).toEqual(['event 17 word17']);
+      expect(await all(s, 'host:host-3')).toHaveLength(10);
+      expect(await all(s, 'unit:u1 host:host-1')).toHaveLength(4);
+      expect(await all(s, 'event -word3')).toHaveLength(49);
+    });
+
+    it("forgets an agent's sequence durably on reset", async () => {
+      const place = await make();
+      const s = await place.open();
+      await s.appendReport('a1', 'h', 9, [rec(1)]);
+      expect(await s.resetSeq('a1')).toBe(9);
+      expect(await s.lastSeq('a1')).toBe(0);
+      await s.appendReport('a1', 'h', 1, [rec(2)]);
+      await s.close();
+      const t = await place.open();
+      expect(await t.lastSeq('a1')).toBe(1);
+      expect(await all(t)).toHaveLength(2);
+    });
+
+    it('refuses a cursor it did not give', async () => {
+      const s = await (await make()).open();
+      await expect(s.search(scan(), 10, 'bogus')).rejects.toThrow(/cursor: not one this server gave/);
+    });
+  });
+}
+
+conformance('embedded', async () => {
+  const dir = tempDir();
+  return { open: () => openStore(dir) };
+});
+
+conformance('postgres', async () => {
+  const db = await createTempDatabase('falconet_logs');
+  dbs.push(db);
+  return {
+    open: async () => {
+      const st = await PostgresLogStore.open({ url: db.url, retentionMs: 0, maxBytes: 0 });
+      open.push(st);
+      return st;
+    },
+  };
+});
+
 describe('embedded log store', () => {
-  it('stores, pages newest first with a cursor, and survives a reopen', async () => {
-    const dir = tempDir();
-    const s = await openStore(dir);
-    expect((await s.appendReport('a1', 'host-1', 1, [rec(1), rec(2), rec(3, { source: 'other' })])).duplicate).toBe(false);
-    await s.appendReport(
-      'a1',
-      'host-1',
-      2,
-      Array.from({ length: 20 }, (_, i) => rec(10 + i)),
-    );
-    await s.appendReport('a2', 'host-2', 1, [rec(5, { message: 'disk full', level: LogLevel.LOG_LEVEL_ERROR })]);
-    const lines = await all(s);
-    expect(lines.map((l) => l.record.timeMs)).toEqual([...lines.map((l) => l.record.timeMs)].sort((a, b) => b - a));
-    expect(lines).toHaveLength(24);
-    expect(new Set(lines.map((l) => l.id)).size).toBe(24);
-    expect((await all(s, 'disk host:host-2 level>=error')).map((l) => l.record.message)).toEqual(['disk full']);
-    expect(await all(s, 'source:other')).toHaveLength(1);
-    expect(await s.lastSeq('a1')).toBe(2);
-    await s.close();
-    const again = await openStore(dir);
-    expect(await again.lastSeq('a1')).toBe(2);
-    expect(await again.lastSeq('a2')).toBe(1);
-    expect((await all(again)).map((l) => l.id)).toEqual(lines.map((l) => l.id));
-  });
-
-  it('stores a replayed (agent, seq) once', async () => {
-    const s = await openStore(tempDir());
-    expect((await s.appendReport('a1', 'h', 5, [rec(1)])).duplicate).toBe(false);
-    const again = await Promise.all([s.appendReport('a1', 'h', 5, [rec(1)]), s.appendReport('a1', 'h', 4, [rec(1)])]);
-    expect(again.map((r) => r.duplicate)).toEqual([true, true]);
-    expect(await all(s)).toHaveLength(1);
-  });
-
-  it('rules blocks out by the index and still finds every match', async () => {
-    const s = await openStore(tempDir());
-    for (let i = 0; i < 50; i++) {
-      await s.appendReport('a1', `host-${i % 5}`, i + 1, [rec(i, { message: `event ${i} word${i}`, labels: { unit: `u${i % 3}` } })]);
-    }
-    expect((await all(s, 'word17')).map((l) => l.record.message)).toEqual(['event 17 word17']);
-    expect(await all(s, 'host:host-3')).toHaveLength(10);
-    expect(await all(s, 'unit:u1 host:host-1')).toHaveLength(4);
-    expect(await all(s, 'event -word3')).toHaveLength(49);
-  });
-
   it('cuts a torn last frame on open and keeps everything before it', async () => {
     const dir = tempDir();
     const s = await openStore(dir);
@@ -203,22 +246,24 @@ describe('embedded log store', () => {
     const reopened = await openStore(dir, { now: () => now });
     expect(await reopened.lastSeq('a1')).toBe(4);
   });
+});
 
-  it("forgets an agent's sequence durably on reset", async () => {
-    const dir = tempDir();
-    const s = await openStore(dir);
-    await s.appendReport('a1', 'h', 9, [rec(1)]);
-    expect(await s.resetSeq('a1')).toBe(9);
-    expect(await s.lastSeq('a1')).toBe(0);
-    await s.appendReport('a1', 'h', 1, [rec(2)]);
+describe('PostgreSQL log store', () => {
+  it('drops day partitions past retention and over the size cap, keeping the sequences', async () => {
+    const db = await createTempDatabase('falconet_logs');
+    dbs.push(db);
+    let now = T0;
+    const s = await PostgresLogStore.open({ url: db.url, retentionMs: 1.5 * 86_400_000, maxBytes: 0, now: () => now });
+    open.push(s);
+    for (let day = 0; day < 4; day++) await s.appendReport('a1', 'h', day + 1, [rec(day * 86_400, { message: `day ${day}` })]);
+    now = T0 + 3 * 86_400_000;
+    await s.enforceRetention();
+    // The partitions of day 0 and day 1 end by now minus a day and a half: every line in them is past retention.
+    expect((await all(s)).map((l) => l.record.message)).toEqual(['day 3', 'day 2']);
     await s.close();
-    const t = await openStore(dir);
-    expect(await t.lastSeq('a1')).toBe(1);
-    expect(await all(t)).toHaveLength(2);
-  });
-
-  it('refuses a cursor it did not give', async () => {
-    const s = await openStore(tempDir());
-    await expect(s.search(scan(), 10, 'bogus')).rejects.toThrow(/cursor: not one this server gave/);
+    const capped = await PostgresLogStore.open({ url: db.url, retentionMs: 0, maxBytes: 1, now: () => now });
+    open.push(capped);
+    expect((await all(capped)).map((l) => l.record.message)).toEqual(['day 3']);
+    expect(await capped.lastSeq('a1')).toBe(4);
   });
 });
