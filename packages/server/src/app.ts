@@ -33,7 +33,7 @@ import { liveApi } from './live/routes.ts';
 import { openLogStore } from './logs/index.ts';
 import { logsApi } from './logs/routes.ts';
 import { SyslogReceiver } from './logs/syslog.ts';
-import type { LogStore } from './logs/types.ts';
+import type { LogStore, LogStoreStats } from './logs/types.ts';
 import { metricsApi } from './metrics/routes.ts';
 import { AgentRegistry } from './registry.ts';
 import { openStore } from './store/index.ts';
@@ -429,7 +429,7 @@ export class FalconetServer {
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/metrics', { config: { minRole: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
       reply.header('content-type', EXPOSITION_CONTENT_TYPE);
-      return this.#selfMetrics(await this.store.stats());
+      return this.#selfMetrics(await this.store.stats(), await this.logs.stats());
     });
     if (hasWeb) {
       const webRoot = this.config.web_root;
@@ -459,7 +459,7 @@ export class FalconetServer {
 
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
-  #selfMetrics(st: StoreStats): string {
+  #selfMetrics(st: StoreStats, logs: LogStoreStats): string {
     const c = this.counters;
     const agents = this.registry.list();
     const online = agents.filter((a) => a.status === 'online').length;
@@ -515,6 +515,18 @@ export class FalconetServer {
         metrics: Object.entries(st.samples).map(([tier, value]) => ({ labels: { tier }, value })),
       },
       { name: 'falconet_store_series', help: 'Series known to the store.', type: 'gauge', metrics: [{ labels: {}, value: st.series }] },
+      {
+        name: 'falconet_log_store_bytes',
+        help: 'Bytes on disk of the log store.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: logs.bytes }],
+      },
+      {
+        name: 'falconet_log_store_lines',
+        help: 'Log lines in the log store.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: logs.lines }],
+      },
       {
         name: 'falconet_store_head_samples',
         help: 'Samples held in memory and the write-ahead log, not yet in parts.',

@@ -134,6 +134,8 @@ describe('log reports on the agent channel', () => {
     const text = await metrics();
     expect(rejectedCount(text, 'grpc', 'bad_log')).toBeGreaterThanOrEqual(3);
     expect(rejectedCount(text, 'grpc', 'malformed')).toBeGreaterThanOrEqual(1);
+    expect(Number(/^falconet_log_store_lines (\d+)$/m.exec(text)?.[1])).toBe(before.lines);
+    expect(Number(/^falconet_log_store_bytes (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
   });
 
   it('resets the log sequence with the sample one', async () => {

@@ -62,6 +62,8 @@ describe('log query language', () => {
       ['host:', /position 1: host: has no value/],
       ['NOT', /position 1: NOT needs something after it/],
       ['a /x/g', /position 6: unexpected "g" after a regex/],
+      ['ok /(a+)+$/', /position 4: regex repeats a group that repeats inside/],
+      ['/(\\w*){2,}x/', /position 1: regex repeats a group/],
     ];
     for (const [q, re] of cases) {
       let err: unknown;
