@@ -269,3 +269,20 @@ describe('PostgreSQL log store', () => {
     expect(await capped.lastSeq('a1')).toBe(4);
   });
 });
+
+describe('log store: hostile strings', () => {
+  it('stores NUL and control characters in messages, labels and fields on both engines', async () => {
+    const db = await createTempDatabase('falconet_logs');
+    dbs.push(db);
+    const pgStore = await PostgresLogStore.open({ url: db.url, retentionMs: 0, maxBytes: 0 });
+    open.push(pgStore);
+    const embedded = await openStore(tempDir());
+    for (const s of [pgStore, embedded]) {
+      const r = rec(1, { message: 'nul\u0000here \u001b[31mred', labels: { unit: 'a\u0000b' }, fields: { 'k\u0000': 'v\u0000' } });
+      expect((await s.appendReport('a\u0000', 'h\u0000', 1, [r])).duplicate).toBe(false);
+      const [line] = await all(s);
+      // PostgreSQL cannot hold NUL: it is dropped there, kept by the embedded store.
+      expect(line?.record.message.replaceAll('\u0000', '')).toBe('nulhere \u001b[31mred');
+    }
+  });
+});

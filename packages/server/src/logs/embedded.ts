@@ -129,6 +129,8 @@ export class EmbeddedLogStore implements LogStore {
   #draining: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Begin a new segment at the next write (the size cap needs the current one closed). */
+  #rollNext = false;
 
   private constructor(o: EmbeddedLogStoreOptions) {
     this.#o = { segmentBytes: 64 * 1024 * 1024, now: Date.now, ...o };
@@ -364,7 +366,8 @@ export class EmbeddedLogStore implements LogStore {
   async #activeSegment(): Promise<Segment> {
     const now = this.#o.now();
     let seg = this.#active ?? this.#segments.at(-1);
-    if (seg && (seg.size >= this.#o.segmentBytes || seg.day !== utcDay(now))) {
+    if (seg && (this.#rollNext || seg.size >= this.#o.segmentBytes || seg.day !== utcDay(now))) {
+      this.#rollNext = false;
       await this.#closeWriter();
       seg = undefined;
     }
@@ -410,9 +413,15 @@ export class EmbeddedLogStore implements LogStore {
   }
 
   async #read(b: Block): Promise<pb.LogRecord[]> {
-    b.seg.reader ??= await open(b.seg.path, 'r');
     const buf = Buffer.alloc(b.len);
-    await b.seg.reader.read(buf, 0, b.len, b.pos);
+    try {
+      b.seg.reader ??= await open(b.seg.path, 'r');
+      await b.seg.reader.read(buf, 0, b.len, b.pos);
+    } catch (err) {
+      // Retention may drop a segment while a search reads it: its lines are gone, not an error.
+      if (!this.#segments.includes(b.seg)) return [];
+      throw err;
+    }
     if (crc32(buf) !== b.crc) throw new Error(`${b.seg.path}: block at ${b.pos} is damaged (checksum mismatch)`);
     return pb.LogBatch.decode(zstdDecompressSync(buf)).records;
   }
@@ -480,12 +489,8 @@ export class EmbeddedLogStore implements LogStore {
     }
     if (maxBytes > 0) {
       let total = this.#segments.reduce((n, s) => n + (doomed.has(s) ? 0 : s.size), 0);
-      // The segment being written is closed early when it alone is over the cap, so it can go next time.
-      if (total > maxBytes && this.#active && this.#segments.length === 1) {
-        await this.#flushQueue();
-        await this.#closeWriter();
-        this.#active = undefined;
-      }
+      // The segment being written is closed at the next write when it alone is over the cap, so it can go next time.
+      if (total > maxBytes && this.#segments.length === 1) this.#rollNext = true;
       for (const s of this.#segments.slice(0, -1)) {
         if (total <= maxBytes) break;
         if (doomed.has(s)) continue;
@@ -497,7 +502,9 @@ export class EmbeddedLogStore implements LogStore {
     // The sequences those frames carried must outlive them.
     this.#checkpoint();
     for (const s of doomed) {
-      await s.reader?.close();
+      const reader = s.reader;
+      s.reader = undefined;
+      await reader?.close();
       rmSync(s.path, { force: true });
       this.#segments.splice(this.#segments.indexOf(s), 1);
       this.#o.log?.info({ file: s.path, bytes: s.size }, 'log segment dropped (retention or size cap)');
