@@ -125,6 +125,7 @@ export class FalconetServer {
     const grpc = parseHostPort(this.config.grpc_listen, '--grpc-listen');
     const tls = this.#readTls();
     const transfer = this.config.transfer_listen ? parseHostPort(this.config.transfer_listen, '--transfer-listen') : undefined;
+    const syslogAt = this.config.syslog.listen ? parseHostPort(this.config.syslog.listen, 'syslog.listen') : undefined;
     this.#checkPlaintext(grpc.host);
     const dataDir = secureServerDataDir(this.config.data_dir, this.log);
     this.#meta = openMetaDb(metaDbOptions(this.config, this.log.child({ component: 'secrets' })));
@@ -140,6 +141,7 @@ export class FalconetServer {
           ['--listen', http],
           ['--grpc-listen', grpc],
           ...(transfer ? ([['--transfer-listen', transfer]] as const) : []),
+          ...(syslogAt ? ([['syslog.listen', syslogAt]] as const) : []),
         ] as const) {
           if (!isLoopbackHost(addr.host)) {
             throw new StartupError(
@@ -231,8 +233,8 @@ export class FalconetServer {
       }
     }
     const syslog = this.config.syslog;
-    if (syslog.listen) {
-      const addr = parseHostPort(syslog.listen, 'syslog.listen');
+    if (syslogAt) {
+      const addr = syslogAt;
       this.#syslog = new SyslogReceiver({
         store: this.#logs,
         stored: (lines) => this.live.logs(lines),
@@ -527,6 +529,19 @@ export class FalconetServer {
         type: 'gauge',
         metrics: [{ labels: {}, value: logs.lines }],
       },
+      ...(this.#syslog
+        ? [
+            {
+              name: 'falconet_syslog_messages_total',
+              help: 'Syslog messages received, by what became of them (stored, malformed: dropped, truncated: stored cut).',
+              type: 'counter' as const,
+              metrics: (['received', 'stored', 'malformed', 'truncated'] as const).map((outcome) => ({
+                labels: { outcome },
+                value: this.#syslog?.counts[outcome] ?? 0,
+              })),
+            },
+          ]
+        : []),
       {
         name: 'falconet_store_head_samples',
         help: 'Samples held in memory and the write-ahead log, not yet in parts.',
