@@ -286,3 +286,36 @@ describe('log store: hostile strings', () => {
     }
   });
 });
+
+describe('embedded log store compaction', () => {
+  it("merges a closed segment's small blocks, keeping every line, the order and the sequences", async () => {
+    const dir = tempDir();
+    const s = await openStore(dir, { segmentBytes: 64 * 1024 });
+    // 300 reports of 5 lines from 3 agents: far more blocks than a segment needs.
+    for (let r = 0; r < 300; r++) {
+      const a = r % 3;
+      await s.appendReport(
+        `a${a}`,
+        `host-${a}`,
+        Math.floor(r / 3) + 1,
+        [0, 1, 2, 3, 4].map((j) => rec(r * 5 + j, { message: `r${r} j${j} payload` })),
+      );
+    }
+    const before = await all(s);
+    await s.settled();
+    const stats = await s.stats();
+    expect(stats.segments).toBeGreaterThan(1);
+    // 300 blocks uncompacted; a closed segment now holds one block per agent (each agent's lines fit in one).
+    expect(stats.blocks).toBeLessThan(300 - 100);
+    const after = await all(s);
+    expect(after.map((l) => l.record.message)).toEqual(before.map((l) => l.record.message));
+    expect(after).toHaveLength(1500);
+    expect((await all(s, 'r17 j3')).map((l) => l.record.message)).toEqual(['r17 j3 payload']);
+    for (const a of [0, 1, 2]) expect(await s.lastSeq(`a${a}`)).toBe(100);
+    expect((await s.appendReport('a1', 'host-1', 40, [rec(1)])).duplicate).toBe(true);
+    await s.close();
+    const again = await openStore(dir);
+    for (const a of [0, 1, 2]) expect(await again.lastSeq(`a${a}`)).toBe(100);
+    expect((await all(again)).map((l) => l.record.message)).toEqual(before.map((l) => l.record.message));
+  });
+});
