@@ -30,6 +30,10 @@ import { Ingest, IngestCounters } from './ingest/index.ts';
 import { apiTokenTransferAuth } from './ingest/push-auth.ts';
 import { LiveHub } from './live/hub.ts';
 import { liveApi } from './live/routes.ts';
+import { openLogStore } from './logs/index.ts';
+import { logsApi } from './logs/routes.ts';
+import { SyslogReceiver } from './logs/syslog.ts';
+import type { LogStore, LogStoreStats } from './logs/types.ts';
 import { metricsApi } from './metrics/routes.ts';
 import { promApi } from './promql/api.ts';
 import { AgentRegistry } from './registry.ts';
@@ -47,6 +51,8 @@ export interface ServerAddresses {
   grpc: { host: string; port: number };
   /** The Open-Falcon TCP listener, when enabled. */
   transfer?: { host: string; port: number };
+  /** The syslog receiver (UDP and TCP on one port), when enabled. */
+  syslog?: { host: string; port: number };
 }
 
 /** One falconet-server: the gRPC agent channel, the store, the registry, and the HTTP API and dashboard. */
@@ -56,6 +62,8 @@ export class FalconetServer {
   readonly live = new LiveHub();
   readonly counters = new IngestCounters();
   #store: Store | undefined;
+  #logs: LogStore | undefined;
+  #syslog: SyslogReceiver | undefined;
   #meta: MetaDb | undefined;
   #registry: AgentRegistry | undefined;
   #tasks: TaskService | undefined;
@@ -81,6 +89,11 @@ export class FalconetServer {
   get store(): Store {
     if (!this.#store) throw new Error('server not started');
     return this.#store;
+  }
+
+  get logs(): LogStore {
+    if (!this.#logs) throw new Error('server not started');
+    return this.#logs;
   }
 
   get meta(): MetaDb {
@@ -124,6 +137,7 @@ export class FalconetServer {
     const grpc = parseHostPort(this.config.grpc_listen, '--grpc-listen');
     const tls = this.#readTls();
     const transfer = this.config.transfer_listen ? parseHostPort(this.config.transfer_listen, '--transfer-listen') : undefined;
+    const syslogAt = this.config.syslog.listen ? parseHostPort(this.config.syslog.listen, 'syslog.listen') : undefined;
     this.#checkPlaintext(grpc.host);
     const dataDir = secureServerDataDir(this.config.data_dir, this.log);
     this.#meta = openMetaDb(metaDbOptions(this.config, this.log.child({ component: 'secrets' })));
@@ -139,6 +153,7 @@ export class FalconetServer {
           ['--listen', http],
           ['--grpc-listen', grpc],
           ...(transfer ? ([['--transfer-listen', transfer]] as const) : []),
+          ...(syslogAt ? ([['syslog.listen', syslogAt]] as const) : []),
         ] as const) {
           if (!isLoopbackHost(addr.host)) {
             throw new StartupError(
@@ -152,6 +167,12 @@ export class FalconetServer {
       throw err;
     }
     this.#store = await openStore(this.config, this.log.child({ component: 'store' }));
+    try {
+      this.#logs = await openLogStore(this.config, this.log.child({ component: 'logs' }));
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     this.#registry = new AgentRegistry(new AgentRepository(this.#meta), this.live, {
       offlineAfterIntervals: this.config.offline_after_intervals,
     });
@@ -206,6 +227,7 @@ export class FalconetServer {
       tasks: this.#tasks,
       updates: this.#updates,
       observe: (agentId, samples) => this.#alerts?.observe(agentId, samples),
+      logs: { store: this.#logs, stored: (lines) => this.live.logs(lines) },
       audit: (e) => this.auth.audit.record(e),
       // Once a user exists, every agent presents a token, whatever address it comes from.
       requireTokenAlso: () => this.auth.secured(),
@@ -232,6 +254,23 @@ export class FalconetServer {
         throw listenError(err, '--transfer-listen', this.config.transfer_listen);
       }
     }
+    const syslog = this.config.syslog;
+    if (syslogAt) {
+      const addr = syslogAt;
+      this.#syslog = new SyslogReceiver({
+        store: this.#logs,
+        stored: (lines) => this.live.logs(lines),
+        trustHostname: syslog.trust_hostname,
+        maxMessageBytes: syslog.max_message_bytes,
+        log: this.log.child({ component: 'syslog' }),
+      });
+      try {
+        await this.#syslog.listen(addr.host, addr.port);
+      } catch (err) {
+        await this.stop();
+        throw listenError(err, 'syslog.listen', syslog.listen);
+      }
+    }
     const app = await this.#buildHttp(tls);
     try {
       await app.listen({ host: http.host, port: http.port });
@@ -244,6 +283,7 @@ export class FalconetServer {
     this.#externalUrl = `${tls ? 'https' : 'http'}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${httpPort}`;
     this.addresses = { http: { host: http.host, port: httpPort }, grpc: { host: grpc.host, port: grpcPort } };
     if (transfer && transferPort !== undefined) this.addresses.transfer = { host: transfer.host, port: transferPort };
+    if (this.#syslog?.port !== undefined) this.addresses.syslog = { host: this.#syslog.host, port: this.#syslog.port };
     this.log.info(
       {
         http: `${http.host}:${httpPort}`,
@@ -385,6 +425,7 @@ export class FalconetServer {
           { name: 'tasks' },
           { name: 'alerts' },
           { name: 'updates' },
+          { name: 'logs' },
         ],
       },
       transform: jsonSchemaTransform,
@@ -399,11 +440,13 @@ export class FalconetServer {
       audit: this.auth.audit,
       tokens: this.ingest.tokens,
       alerts: () => this.#alerts,
+      logs: this.#logs,
     });
     await app.register(metricsApi, { registry, store });
     await app.register(fleetApi, { registry, store });
     await app.register(promApi, { store, agents: () => registry.list() });
     await app.register(liveApi, { live: this.live });
+    await app.register(logsApi, { logs: this.logs });
     await app.register(authApi, { auth: this.auth, guard: this.#guard, warnings: () => this.warnings });
     await this.ingest.registerRoutes(app);
     await app.register(tasksApi, { tasks: this.tasks });
@@ -413,7 +456,7 @@ export class FalconetServer {
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/metrics', { config: { minRole: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
       reply.header('content-type', EXPOSITION_CONTENT_TYPE);
-      return this.#selfMetrics(await this.store.stats());
+      return this.#selfMetrics(await this.store.stats(), await this.logs.stats());
     });
     if (hasWeb) {
       const webRoot = this.config.web_root;
@@ -443,7 +486,7 @@ export class FalconetServer {
 
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
-  #selfMetrics(st: StoreStats): string {
+  #selfMetrics(st: StoreStats, logs: LogStoreStats): string {
     const c = this.counters;
     const agents = this.registry.list();
     const online = agents.filter((a) => a.status === 'online').length;
@@ -499,6 +542,31 @@ export class FalconetServer {
         metrics: Object.entries(st.samples).map(([tier, value]) => ({ labels: { tier }, value })),
       },
       { name: 'falconet_store_series', help: 'Series known to the store.', type: 'gauge', metrics: [{ labels: {}, value: st.series }] },
+      {
+        name: 'falconet_log_store_bytes',
+        help: 'Bytes on disk of the log store.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: logs.bytes }],
+      },
+      {
+        name: 'falconet_log_store_lines',
+        help: 'Log lines in the log store.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: logs.lines }],
+      },
+      ...(this.#syslog
+        ? [
+            {
+              name: 'falconet_syslog_messages_total',
+              help: 'Syslog messages received, by what became of them (stored, malformed: dropped, truncated: stored cut).',
+              type: 'counter' as const,
+              metrics: (['received', 'stored', 'malformed', 'truncated'] as const).map((outcome) => ({
+                labels: { outcome },
+                value: this.#syslog?.counts[outcome] ?? 0,
+              })),
+            },
+          ]
+        : []),
       {
         name: 'falconet_store_head_samples',
         help: 'Samples held in memory and the write-ahead log, not yet in parts.',
@@ -573,6 +641,8 @@ export class FalconetServer {
     const ingest = this.#ingest;
     this.#ingest = undefined;
     await ingest?.stop();
+    await this.#syslog?.close();
+    this.#syslog = undefined;
     await this.#registry?.close();
     await this.#tasks?.stop();
     this.#tasks = undefined;
@@ -581,6 +651,8 @@ export class FalconetServer {
     await this.#alerts?.stop();
     this.#alerts = undefined;
     await this.#store?.close();
+    await this.#logs?.close();
+    this.#logs = undefined;
     await this.#meta?.close();
     this.#store = undefined;
     this.#meta = undefined;

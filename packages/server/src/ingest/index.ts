@@ -8,6 +8,7 @@ import { AgentTokens } from '../agents/tokens.ts';
 import type { AuditEvent } from '../auth/audit.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { LiveHub } from '../live/hub.ts';
+import type { LogSink } from '../logs/ingest.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { UpdateChannelHooks } from '../releases/service.ts';
 import { remoteWriteApi } from '../remote-write/routes.ts';
@@ -66,6 +67,8 @@ export interface IngestDeps {
   audit?: ((e: AuditEvent) => Promise<void>) | undefined;
   /** Self-update over the agent channel (server/src/releases). */
   updates?: UpdateChannelHooks | undefined;
+  /** Where log reports go; without it they are refused as an unknown kind. */
+  logs?: LogSink | undefined;
 }
 
 /**
@@ -138,6 +141,7 @@ export class Ingest {
           tasks: this.#deps.tasks,
           audit: this.#deps.audit,
           updates: this.#deps.updates,
+          logs: this.#deps.logs,
           authenticate: agentAuthenticator({
             tokens,
             requireToken: async (peer) =>
