@@ -1,5 +1,6 @@
 import { createContext, Fragment, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
 import { type ChartClock, chartClock } from './host/time-axis.ts';
+import { addHostEn, addHostZh } from './i18n/add-host.ts';
 import { alertsEn, alertsZh } from './i18n/alerts.ts';
 import { authEn, authZh } from './i18n/auth.ts';
 import { chartsEn, chartsZh } from './i18n/charts.ts';
@@ -127,7 +128,18 @@ const coreEn = {
   'series.out': 'out',
 };
 
-const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn, ...forgetEn, ...formsEn, ...chartsEn, ...hostsEn };
+const en = {
+  ...coreEn,
+  ...containersEn,
+  ...alertsEn,
+  ...tasksEn,
+  ...authEn,
+  ...forgetEn,
+  ...formsEn,
+  ...chartsEn,
+  ...hostsEn,
+  ...addHostEn,
+};
 
 export type MessageKey = keyof typeof en;
 
@@ -254,6 +266,7 @@ const zh: Record<MessageKey, string> = {
   ...formsZh,
   ...chartsZh,
   ...hostsZh,
+  ...addHostZh,
 };
 
 export type Lang = 'en' | 'zh';
