@@ -10,6 +10,9 @@ FALCONET_GRPC_ADDR='@GRPC_ADDR@'
 FALCONET_GRPC_TLS='@GRPC_TLS@'
 FALCONET_FINGERPRINT='@GRPC_FINGERPRINT@'
 
+# Everything runs from main, called on the last line: sh reads the whole script before doing
+# anything, so a download cut short runs nothing, and curl is not left writing to a closed pipe.
+main() {
 BIN_DIR=/var/lib/falconet/bin
 BIN=$BIN_DIR/falconet-agent
 LINK=/usr/local/bin/falconet-agent
@@ -282,3 +285,6 @@ elif [ $start = 1 ]; then
 else
   say "systemd is not running here; start the agent with: runuser -u $USER_NAME -- $BIN start --config $CONFIG"
 fi
+}
+
+main "$@"
