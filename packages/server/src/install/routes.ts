@@ -52,6 +52,13 @@ export function renderAgentScript(httpUrl: string, grpcAddress: string, channel:
   return AGENT_SCRIPT_TEMPLATE.replace(/@(HTTP_URL|GRPC_ADDR|GRPC_TLS|GRPC_FINGERPRINT|UNIT)@/g, (m) => values[m] ?? m);
 }
 
+const BINARY_PREFIX = 'falconet-agent-';
+
+function noSuchFile(req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = req.url.split('?')[0]?.slice(0, 200);
+  return text(reply, 404, `no install file ${path}: this server serves /install/agent.sh and /install/falconet-agent-TARGET`);
+}
+
 function text(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.status(status).type(TEXT).header('cache-control', 'no-store').send(`${message}\n`);
 }
@@ -74,10 +81,11 @@ export const installApi: FastifyPluginAsyncZod<InstallDeps> = async (app, deps) 
   });
 
   app.get(
-    '/install/falconet-agent-:file',
+    '/install/:file',
     { config: { public: true }, schema: { hide: true, params: z.object({ file: z.string().max(100) }) } },
     async (req: FastifyRequest<{ Params: { file: string } }>, reply) => {
-      const file = req.params.file;
+      if (!req.params.file.startsWith(BINARY_PREFIX)) return noSuchFile(req, reply);
+      const file = req.params.file.slice(BINARY_PREFIX.length);
       const checksum = file.endsWith('.sha256');
       const target = checksum ? file.slice(0, -'.sha256'.length) : file;
       if (!isAgentTarget(target)) {
@@ -102,13 +110,7 @@ export const installApi: FastifyPluginAsyncZod<InstallDeps> = async (app, deps) 
   );
 
   // Anything else under /install/ (a ../ in the name among them) is refused here, not answered with the dashboard.
-  app.get('/install/*', { config: { public: true }, schema: { hide: true } }, async (req, reply) =>
-    text(
-      reply,
-      404,
-      `no install file ${req.url.split('?')[0]?.slice(0, 200)}: this server serves /install/agent.sh and /install/falconet-agent-TARGET`,
-    ),
-  );
+  app.get('/install/*', { config: { public: true }, schema: { hide: true } }, noSuchFile);
 
   app.post(
     '/install/enroll',
