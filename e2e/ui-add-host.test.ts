@@ -13,6 +13,16 @@ import { rawStream, registerMessage, registerOn } from '../testing/agent-channel
 import { artifactPath, launchChromium, seriousA11yViolations } from '../testing/browser.ts';
 import { createUser, type ServerProc, startServer } from '../testing/processes.ts';
 
+/** What the page scripts below touch in the browser (this file is type-checked without the DOM library). */
+interface PageGlobals {
+  document: {
+    documentElement: { scrollWidth: number };
+    querySelector(selector: string): { getBoundingClientRect(): { right: number } } | null;
+  };
+  innerWidth: number;
+  navigator: { clipboard: { readText(): Promise<string> } };
+}
+
 let server: ServerProc;
 let browser: Browser;
 
@@ -92,7 +102,7 @@ describe('Add host', () => {
     expect(await page.getByTestId('add-host-missing-linux-x64').count()).toBe(0);
     await page.getByTestId('add-host-copy').click();
     await expect.poll(() => page.getByTestId('add-host-copy').textContent()).toBe('Copied');
-    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(command);
+    expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).navigator.clipboard.readText())).toBe(command);
     expect(await seriousA11yViolations(page)).toEqual([]);
     await page.screenshot({ path: artifactPath('add-host-en.png') });
 
@@ -126,10 +136,11 @@ describe('Add host', () => {
     expect(await page.getByTestId('add-host-copy').textContent()).toBe('复制');
     // Nothing wider than the screen: the page, the dialog, the command.
     const widths = await page.evaluate(() => {
+      const { document, innerWidth } = globalThis as unknown as PageGlobals;
       const box = (id: string) => document.querySelector(`[data-testid="${id}"]`)?.getBoundingClientRect();
       return {
         page: document.documentElement.scrollWidth,
-        view: window.innerWidth,
+        view: innerWidth,
         dialog: box('add-host-dialog')?.right ?? 0,
         command: box('add-host-command')?.right ?? 0,
       };
