@@ -1,4 +1,4 @@
-import type { EnrollmentToken } from '@falconet/protocol/api';
+import type { NewEnrollmentToken } from '@falconet/protocol/api';
 import { useEffect, useId, useRef, useState } from 'react';
 import { useSession } from '../auth/AuthGate.tsx';
 import { request } from '../http.ts';
@@ -6,9 +6,6 @@ import { useI18n } from '../i18n.tsx';
 import { Button } from '../ui/Button.tsx';
 import { Field } from '../ui/Field.tsx';
 import './add-host.css';
-
-/** POST /api/enrollment-tokens answers the token once, with its record. */
-type NewEnrollmentToken = { token: string; record: EnrollmentToken };
 
 const TARGETS = ['linux-x64', 'linux-arm64'] as const;
 const LABEL_KEY = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
