@@ -233,7 +233,7 @@ describe('curl .../install/agent.sh | sh, in a Debian root without systemd', () 
     expect(existsSync(join(root, BIN))).toBe(false);
   });
 
-  it('says what is wrong when the server holds no binary or the token is spent, and refuses a non-root user', async () => {
+  it('says what is wrong when the server holds no binary, on another architecture, for a non-root user or a missing value', async () => {
     const empty = await startServer();
     stops.push(() => empty.stop());
     const none = await shInRoot(`curl -fsSL ${empty.url}/install/agent.sh | sh -s -- --token fne_x`);
@@ -246,6 +246,11 @@ describe('curl .../install/agent.sh | sh, in a Debian root without systemd', () 
     );
     expect(notRoot.code).toBe(1);
     expect(notRoot.stderr).toMatch(/^falconet-install: error: this installs a system service and must run as root/);
+    const i686 = await shInRoot(`curl -fsSL ${empty.url}/install/agent.sh | setarch i686 sh -s -- --token fne_x`);
+    expect(i686.code).toBe(1);
+    expect(i686.stderr).toBe(
+      'falconet-install: error: unsupported architecture i686: Falconet agents are built for x86_64 (linux-x64) and aarch64 (linux-arm64)\n',
+    );
     const badArg = await shInRoot(`curl -fsSL ${empty.url}/install/agent.sh | sh -s -- --token`);
     expect(badArg.stderr).toBe('falconet-install: error: --token needs a value (see --help)\n');
   });
@@ -291,6 +296,15 @@ describe('curl .../install/agent.sh | sh, in a Debian root without systemd', () 
     expect(config).toContain(`url: "grpcs://127.0.0.1:${grpcPort}"`);
     expect(config).toContain(`fingerprint: "${fingerprint}"`);
     await onlineWithData(url, viewer);
+    // The one-use token is spent: a second host (here, the same one again) is refused before anything changes.
+    const again = await shInRoot(`curl -fsSL ${url}/install/agent.sh | sh -s -- --token ${token} --listen 127.0.0.1:${metricsPort}`);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe(
+      `falconet-install: error: ${url}/install/enroll answered HTTP 401: the enrollment token has been used as many times as it allows: make a new one (the dashboard's Add host, or falconet-server create-token --enroll)\n`,
+    );
+    expect(readFileSync(join(root, CONFIG), 'utf8')).toBe(config);
+    const running = agentPid();
+    expect(running && alive(running)).toBe(true);
 
     const un = await shInRoot(`curl -fsSL ${url}/install/agent.sh | sh -s -- --uninstall --purge`);
     expect(un.code).toBe(0);
