@@ -7,7 +7,7 @@
  * the binary, and a held binary changed after the server hashed it is refused.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -224,7 +224,7 @@ describe('curl .../install/agent.sh | sh, in a Debian root without systemd', () 
     // The server hashed the held file when it first served it; now it is changed in place.
     const bytes = readFileSync(held);
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
-    await import('node:fs').then((fs) => fs.writeFileSync(held, bytes));
+    writeFileSync(held, bytes);
     const r = await shInRoot(`curl -fsSL ${server.url}/install/agent.sh | sh -s -- --token fne_unused --listen 127.0.0.1:${metricsPort}`);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
@@ -310,5 +310,48 @@ describe('curl .../install/agent.sh | sh, in a Debian root without systemd', () 
     expect(un.code).toBe(0);
     for (const pid of agentPids) expect(alive(pid)).toBe(false);
     expect(readFileSync(join(root, 'etc/passwd'), 'utf8')).not.toMatch(/^falconet:/m);
+  });
+  it('with systemd running, installs the unit and leaves starting and stopping to systemctl', async () => {
+    // No systemd runs here: a stand-in systemctl records what the script asks of it, and
+    // /run/systemd/system says systemd is up, as it does on a booted host.
+    copyFileSync(release.file('falconet-agent', 'linux-x64'), held);
+    mkdirSync(join(root, 'run/systemd/system'), { recursive: true });
+    writeFileSync(
+      join(root, 'usr/bin/systemctl'),
+      '#!/bin/sh\necho "$*" >>/tmp/systemctl.calls\ncase "$1" in is-active|is-enabled) [ -e /tmp/systemctl.enabled ] ;; enable) touch /tmp/systemctl.enabled ;; esac\n',
+      { mode: 0o755 },
+    );
+    const calls = () => readFileSync(join(root, 'tmp/systemctl.calls'), 'utf8').trim().split('\n');
+    try {
+      const token = await enrollmentToken(server.dataDir);
+      const r = await shInRoot(`curl -fsSL ${server.url}/install/agent.sh | sh -s -- --token ${token} --listen 127.0.0.1:${metricsPort}`);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('falconet-install: started falconet-agent.service (systemctl status falconet-agent)');
+      expect(r.stdout).not.toContain('systemd is not running here');
+      expect(calls()).toEqual([
+        'is-active --quiet falconet-agent.service',
+        'is-enabled --quiet falconet-agent.service',
+        'daemon-reload',
+        'enable --now falconet-agent.service',
+      ]);
+      expect(existsSync(join(root, PIDFILE))).toBe(false);
+      expect(readFileSync(join(root, 'etc/systemd/system/falconet-agent.service'), 'utf8')).toContain(
+        'ExecStart=/var/lib/falconet/bin/falconet-agent run --config /etc/falconet/falconet-agent.yaml',
+      );
+      const un = await shInRoot(`curl -fsSL ${server.url}/install/agent.sh | sh -s -- --uninstall --purge`);
+      expect(un.code).toBe(0);
+      expect(un.stdout).toContain('falconet-install: stopped and disabled falconet-agent.service');
+      expect(calls().slice(4)).toEqual([
+        'is-active --quiet falconet-agent.service',
+        'disable --now falconet-agent.service',
+        'daemon-reload',
+      ]);
+      expect(existsSync(join(root, 'etc/systemd/system/falconet-agent.service'))).toBe(false);
+    } finally {
+      for (const f of ['usr/bin/systemctl', 'run/systemd', 'tmp/systemctl.calls', 'tmp/systemctl.enabled']) {
+        rmSync(join(root, f), { recursive: true, force: true });
+      }
+    }
   });
 });
