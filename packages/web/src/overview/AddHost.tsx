@@ -114,7 +114,7 @@ export function AddHost() {
 
   return (
     <>
-      <Button variant="primary" small className="add-host-open" onClick={() => setOpen(true)} data-testid="add-host-open">
+      <Button small className="add-host-open" onClick={() => setOpen(true)} data-testid="add-host-open">
         {t('addHost.open')}
       </Button>
       {open ? (
