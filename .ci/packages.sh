@@ -35,6 +35,8 @@ need debootstrap debootstrap
 need dpkg-deb dpkg
 need docker-compose docker-compose
 need systemd-analyze systemd
+# the install script served by the server is held to shellcheck (packages/server/test/install.test.ts)
+need shellcheck shellcheck
 # Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)
 if [ ${#want[@]} -gt 0 ]; then

@@ -28,6 +28,8 @@ import { type MetaDb, metaDbOptions, migrateMetaDb, openMetaDb } from './db/inde
 import { fleetApi } from './fleet/routes.ts';
 import { Ingest, IngestCounters } from './ingest/index.ts';
 import { apiTokenTransferAuth } from './ingest/push-auth.ts';
+import { AgentReleaseReader } from './install/releases.ts';
+import { installApi } from './install/routes.ts';
 import { LiveHub } from './live/hub.ts';
 import { liveApi } from './live/routes.ts';
 import { openLogStore } from './logs/index.ts';
@@ -451,6 +453,18 @@ export class FalconetServer {
     await this.ingest.registerRoutes(app);
     await app.register(tasksApi, { tasks: this.tasks });
     await app.register(releasesApi, { releases: this.#releases as ReleaseStore, updates: this.updates });
+    await app.register(installApi, {
+      releases: new AgentReleaseReader(this.config.data_dir),
+      channel: () => ({
+        publicAddress: this.config.install.grpc_address,
+        port: this.addresses?.grpc.port ?? 0,
+        tls: this.ingest.security?.tls ?? false,
+        fingerprint: this.config.grpc_tls.cert_file ? '' : (this.ingest.security?.fingerprint ?? ''),
+      }),
+      enrollment: this.auth.enrollment,
+      tokens: this.ingest.tokens,
+      audit: this.auth.audit,
+    });
     if (this.#alerts) await app.register(alertsApi, { alerts: this.#alerts, audit: this.auth.audit });
     app.get('/api/openapi.json', { config: { minRole: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -280,6 +280,20 @@ export const serverConfigSchema = z
       })
       .strict()
       .default({ level: 'info', format: 'json' }),
+    /** The one-line agent install served at /install/agent.sh (docs/install.md). */
+    install: z
+      .object({
+        /** HOST:PORT agents dial for the agent channel; empty: the host the script was fetched from, with grpc_listen's port. */
+        grpc_address: z
+          .string()
+          .default('')
+          .refine(
+            (v) => v === '' || /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/.test(v),
+            'expected HOST:PORT, e.g. monitor.example.com:7071',
+          ),
+      })
+      .strict()
+      .prefault({}),
     /** Commands and cron jobs sent to agents (docs/tasks.md). */
     tasks: serverTasksSchema.default(SERVER_TASKS_DEFAULTS),
   })

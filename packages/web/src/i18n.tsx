@@ -1,5 +1,6 @@
 import { createContext, Fragment, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
 import { type ChartClock, chartClock } from './host/time-axis.ts';
+import { addHostEn, addHostZh } from './i18n/add-host.ts';
 import { alertsEn, alertsZh } from './i18n/alerts.ts';
 import { authEn, authZh } from './i18n/auth.ts';
 import { chartsEn, chartsZh } from './i18n/charts.ts';
@@ -139,6 +140,7 @@ const en = {
   ...chartsEn,
   ...hostsEn,
   ...updatesEn,
+  ...addHostEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -267,6 +269,7 @@ const zh: Record<MessageKey, string> = {
   ...chartsZh,
   ...hostsZh,
   ...updatesZh,
+  ...addHostZh,
 };
 
 export type Lang = 'en' | 'zh';

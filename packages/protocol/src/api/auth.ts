@@ -128,6 +128,7 @@ export const NewEnrollmentTokenBody = z.object({
 });
 export type NewEnrollmentTokenBody = z.input<typeof NewEnrollmentTokenBody>;
 export const NewEnrollmentToken = z.object({ token: z.string(), record: EnrollmentToken });
+export type NewEnrollmentToken = z.infer<typeof NewEnrollmentToken>;
 
 /** `:id` of a token route */
 export const TokenParams = z.object({ id: z.string().max(64) });

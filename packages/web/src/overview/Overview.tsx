@@ -11,6 +11,7 @@ import { SameNameTag } from './identity.tsx';
 import { drawSparkline } from './sparkline.ts';
 import type { AgentStore } from './store.ts';
 import './overview.css';
+import { AddHost } from './AddHost.tsx';
 
 const SORTS: Record<string, (a: Agent) => string | number> = {
   hostname: (a) => a.hostname.toLowerCase(),
@@ -207,7 +208,10 @@ export function Overview({ store, onOpen, error }: { store: AgentStore; onOpen(i
   const s = summary.data;
   return (
     <section className="overview">
-      <h1>{t('agents.title')}</h1>
+      <div className="overview-head">
+        <h1>{t('agents.title')}</h1>
+        <AddHost />
+      </div>
       <dl className="fleet" data-testid="fleet-summary">
         <div>
           <dt>{t('fleet.agents')}</dt>
