@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReleaseStore } from '../packages/server/src/releases/store.ts';
 import { copyDebianRoot } from '../testing/debian-root.ts';
 import {
   createToken,
@@ -72,12 +73,10 @@ async function shInRoot(script: string): Promise<{ code: number; stdout: string;
   }
 }
 
-/** The held agent binary, put where the release store keeps it (the store's own CLI is another module). */
+/** Holds the single-file agent in the server's release store, as `falconet-server release add` does. */
 function holdAgent(dataDir: string): string {
-  const file = join(dataDir, 'releases', release.version, 'linux-x64', 'falconet-agent');
-  mkdirSync(dirname(file), { recursive: true });
-  copyFileSync(release.file('falconet-agent', 'linux-x64'), file);
-  return file;
+  return new ReleaseStore(dataDir).add({ file: release.file('falconet-agent', 'linux-x64'), version: release.version, target: 'linux-x64' })
+    .path;
 }
 
 async function enrollmentToken(dataDir: string, env: NodeJS.ProcessEnv = {}, serverCli?: string): Promise<string> {

@@ -97,7 +97,7 @@ export const installApi: FastifyPluginAsyncZod<InstallDeps> = async (app, deps) 
       }
       const held = deps.releases.newest(target);
       if (!held) return text(reply, 404, `this server holds no agent binary for ${target}: falconet-server release add FILE`);
-      const sha256 = await deps.releases.sha256(held.file);
+      const { sha256 } = held;
       if (checksum) return text(reply, 200, `${sha256}  falconet-agent-${target}`);
       return reply
         .type('application/octet-stream')
