@@ -353,7 +353,10 @@ function isAgentNodeFlag(word: string): boolean {
 function flagKnown(side: Side, name: string, command?: string): boolean {
   if (side === 'agent') return agentFlagKnown(name) || ((command === undefined || command === 'verify') && VERIFY_FLAG_NAMES.has(name));
   if (facts.serverFlags.has(name)) return true;
-  return (command === undefined || command === 'create-user' || command === 'create-token') && facts.serverTokenFlags.has(name);
+  return (
+    (command === undefined || command === 'create-user' || command === 'create-token' || command === 'release') &&
+    facts.serverTokenFlags.has(name)
+  );
 }
 
 function commandKnown(side: Side, command: string): boolean {

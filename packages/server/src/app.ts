@@ -32,6 +32,9 @@ import { LiveHub } from './live/hub.ts';
 import { liveApi } from './live/routes.ts';
 import { metricsApi } from './metrics/routes.ts';
 import { AgentRegistry } from './registry.ts';
+import { releasesApi } from './releases/routes.ts';
+import { UpdateService } from './releases/service.ts';
+import { ReleaseStore } from './releases/store.ts';
 import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
@@ -55,6 +58,8 @@ export class FalconetServer {
   #meta: MetaDb | undefined;
   #registry: AgentRegistry | undefined;
   #tasks: TaskService | undefined;
+  #releases: ReleaseStore | undefined;
+  #updates: UpdateService | undefined;
   #alerts: AlertService | undefined;
   #externalUrl = '';
   #auth: AuthService | undefined;
@@ -90,6 +95,12 @@ export class FalconetServer {
   get tasks(): TaskService {
     if (!this.#tasks) throw new Error('server not started');
     return this.#tasks;
+  }
+
+  /** Self-update rollouts (releases/). */
+  get updates(): UpdateService {
+    if (!this.#updates) throw new Error('server not started');
+    return this.#updates;
   }
 
   get registry(): AgentRegistry {
@@ -153,6 +164,15 @@ export class FalconetServer {
       log: this.log,
     });
     await this.#tasks.start();
+    this.#releases = new ReleaseStore(this.config.data_dir);
+    this.#updates = new UpdateService({
+      meta: this.#meta,
+      releases: this.#releases,
+      registry: this.#registry,
+      audit: (e) => this.auth.audit.record(e),
+      log: this.log.child({ component: 'updates' }),
+    });
+    await this.#updates.load();
     if (this.config.alerts.enabled) {
       const registry = this.#registry;
       this.#alerts = new AlertService({
@@ -183,6 +203,7 @@ export class FalconetServer {
       settings: this.config.ingest,
       counters: this.counters,
       tasks: this.#tasks,
+      updates: this.#updates,
       observe: (agentId, samples) => this.#alerts?.observe(agentId, samples),
       audit: (e) => this.auth.audit.record(e),
       // Once a user exists, every agent presents a token, whatever address it comes from.
@@ -362,6 +383,7 @@ export class FalconetServer {
           { name: 'ingest' },
           { name: 'tasks' },
           { name: 'alerts' },
+          { name: 'updates' },
         ],
       },
       transform: jsonSchemaTransform,
@@ -383,6 +405,7 @@ export class FalconetServer {
     await app.register(authApi, { auth: this.auth, guard: this.#guard, warnings: () => this.warnings });
     await this.ingest.registerRoutes(app);
     await app.register(tasksApi, { tasks: this.tasks });
+    await app.register(releasesApi, { releases: this.#releases as ReleaseStore, updates: this.updates });
     if (this.#alerts) await app.register(alertsApi, { alerts: this.#alerts, audit: this.auth.audit });
     app.get('/api/openapi.json', { config: { minRole: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -551,6 +574,8 @@ export class FalconetServer {
     await this.#registry?.close();
     await this.#tasks?.stop();
     this.#tasks = undefined;
+    await this.#updates?.settled().catch(() => undefined);
+    this.#updates = undefined;
     await this.#alerts?.stop();
     this.#alerts = undefined;
     await this.#store?.close();

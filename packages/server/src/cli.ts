@@ -12,6 +12,7 @@ import { FalconetServer } from './app.ts';
 import { AUTH_FLAGS, AUTH_USAGE, createTokenCommand, createUserCommand } from './auth/cli.ts';
 import { type ServerConfig, serverConfigSchema } from './config.ts';
 import { metaDbOptions, migrateMetaDb, openMetaDb } from './db/index.ts';
+import { RELEASE_FLAGS, RELEASE_USAGE, releaseCommand } from './releases/cli.ts';
 import { openStore, storeEngine } from './store/index.ts';
 
 const BIN = 'falconet-server';
@@ -67,7 +68,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
-const COMMANDS = ['run', 'migrate', 'check-config', 'version', 'create-user', 'create-token'];
+const COMMANDS = ['run', 'migrate', 'check-config', 'version', 'create-user', 'create-token', 'release'];
 /** Commands that take the auth flags as well as the server's. */
 const AUTH_COMMANDS = ['create-user', 'create-token'];
 /** create-token's flags: --api and --enroll (auth), --agent (per-agent tokens); --expires is shared. */
@@ -81,19 +82,24 @@ commands:
   check-config   validate the configuration and print the effective one
   version        print version information
 ${AUTH_USAGE}
+${RELEASE_USAGE}
 
 flags:
 ${formatFlagHelp(SERVER_FLAGS)}
 
 create-user and create-token flags:
 ${formatFlagHelp(TOKEN_FLAGS)}
+
+release flags:
+${formatFlagHelp(RELEASE_FLAGS)}
 `;
 
 export function resolveServerConfig(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-): { command: string; config: ServerConfig; configFile: string; values: Map<string, string | boolean> } {
-  const args = parseArgs(argv, AUTH_COMMANDS.includes(argv[0] ?? '') ? [...SERVER_FLAGS, ...TOKEN_FLAGS] : SERVER_FLAGS);
+): { command: string; config: ServerConfig; configFile: string; values: Map<string, string | boolean>; positionals: string[] } {
+  const extra = AUTH_COMMANDS.includes(argv[0] ?? '') ? TOKEN_FLAGS : argv[0] === 'release' ? RELEASE_FLAGS : [];
+  const args = parseArgs(argv, [...SERVER_FLAGS, ...extra]);
   if (args.values.get('help')) {
     process.stdout.write(USAGE);
     process.exit(0);
@@ -101,7 +107,7 @@ export function resolveServerConfig(
   const command = args.command ?? 'run';
   if (!COMMANDS.includes(command))
     throw new UsageError(`unknown command "${command}"${didYouMean(command, COMMANDS)} (commands: ${COMMANDS.join(', ')})`);
-  if (args.positionals.length) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
+  if (args.positionals.length && command !== 'release') throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
   const explicit = args.values.get('config') as string | undefined;
   const configFile = explicit ?? env.FALCONET_CONFIG ?? 'falconet-server.yaml';
   const flags = SERVER_FLAGS.filter((s) => s.path && args.values.has(s.name)).map((s) => ({
@@ -116,17 +122,19 @@ export function resolveServerConfig(
     flags,
     ignoreEnv: ['FALCONET_CONFIG'],
   });
-  return { command, config, configFile, values: args.values };
+  return { command, config, configFile, values: args.values, positionals: args.positionals };
 }
 
 // Not awaited: a single-file build bundles this module as CommonJS, which has no top-level await.
 void runMain(BIN, async () => {
   const argv = process.argv.slice(2);
-  if (argv[0] === 'version' || argv.includes('--version')) {
+  // `release add --version V` names a release, not this binary's version.
+  if (argv[0] === 'version' || (argv[0] !== 'release' && argv.includes('--version'))) {
     process.stdout.write(versionText());
     return 0;
   }
-  const { command, config, configFile, values } = resolveServerConfig(argv);
+  const { command, config, configFile, values, positionals } = resolveServerConfig(argv);
+  if (command === 'release') return releaseCommand(positionals, values, config);
   if (command === 'create-user') return await createUserCommand(values, config);
   if (command === 'create-token' && values.has('agent')) return await createAgentTokenCommand(values, config);
   if (command === 'create-token') return await createTokenCommand(values, config);

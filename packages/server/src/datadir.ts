@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from './auth/audit.ts';
 import { SECRET_KEY_FILE } from './db/index.ts';
 import type { Unlocked } from './db/secrets.ts';
+import { RELEASE_KEY_FILE } from './releases/store.ts';
 import { SIGNING_KEY_FILE } from './tasks/signer.ts';
 
 /** What the server keeps in its data directory: the metadata database, keys, TLS pair, samples. */
@@ -13,6 +14,7 @@ const SERVER_FILES = new Set([
   'meta.db-journal',
   SECRET_KEY_FILE,
   SIGNING_KEY_FILE,
+  RELEASE_KEY_FILE,
   'tls',
   'samples',
 ]);

@@ -14,6 +14,7 @@ import { Overview } from './overview/Overview.tsx';
 import { AgentStore } from './overview/store.ts';
 import { TasksPage } from './tasks/TasksPage.tsx';
 import { usePageTitle } from './ui/title.ts';
+import { UpdatesPage } from './updates/UpdatesPage.tsx';
 
 function usePath(): [string, (p: string) => void] {
   const [path, setPath] = useState(location.pathname);
@@ -90,9 +91,11 @@ export function App() {
         ? t('nav.alerts')
         : path.startsWith('/tasks')
           ? t('nav.tasks')
-          : agentId !== undefined
-            ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
-            : t('nav.overview'),
+          : path === '/updates'
+            ? t('nav.updates')
+            : agentId !== undefined
+              ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
+              : t('nav.overview'),
   );
 
   const link = (to: string, label: string, testid?: string) => (
@@ -128,6 +131,7 @@ export function App() {
           {link('/', t('nav.overview'), 'nav-overview')}
           {link('/tasks', t('nav.tasks'), 'nav-tasks')}
           {link('/alerts', t('nav.alerts'), 'nav-alerts')}
+          {link('/updates', t('nav.updates'), 'nav-updates')}
           {link('/settings', t('nav.settings'), 'nav-settings')}
         </nav>
         <span className="spacer" />
@@ -158,6 +162,8 @@ export function App() {
           <AlertsPage />
         ) : path.startsWith('/tasks') ? (
           <TasksPage path={path} go={go} live={live} />
+        ) : path === '/updates' ? (
+          <UpdatesPage />
         ) : agentId !== undefined ? (
           selected.data ? (
             <HostPage key={agentId} agent={selected.data} store={store} live={live} theme={theme} go={go} />

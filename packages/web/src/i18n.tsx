@@ -8,6 +8,7 @@ import { forgetEn, forgetZh } from './i18n/forget.ts';
 import { formsEn, formsZh } from './i18n/forms.ts';
 import { hostsEn, hostsZh } from './i18n/hosts.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
+import { updatesEn, updatesZh } from './i18n/updates.ts';
 
 /**
  * The dashboard's own small dictionary: English and Simplified Chinese. The overview and host
@@ -127,7 +128,18 @@ const coreEn = {
   'series.out': 'out',
 };
 
-const en = { ...coreEn, ...containersEn, ...alertsEn, ...tasksEn, ...authEn, ...forgetEn, ...formsEn, ...chartsEn, ...hostsEn };
+const en = {
+  ...coreEn,
+  ...containersEn,
+  ...alertsEn,
+  ...tasksEn,
+  ...authEn,
+  ...forgetEn,
+  ...formsEn,
+  ...chartsEn,
+  ...hostsEn,
+  ...updatesEn,
+};
 
 export type MessageKey = keyof typeof en;
 
@@ -254,6 +266,7 @@ const zh: Record<MessageKey, string> = {
   ...formsZh,
   ...chartsZh,
   ...hostsZh,
+  ...updatesZh,
 };
 
 export type Lang = 'en' | 'zh';

@@ -13,4 +13,5 @@ export * from './fleet.ts';
 export * from './live.ts';
 export * from './metrics.ts';
 export * from './push.ts';
+export * from './releases.ts';
 export * from './tasks.ts';

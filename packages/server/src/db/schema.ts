@@ -285,4 +285,35 @@ export interface Database {
   alert_instances: AlertInstancesTable;
   alert_history: AlertHistoryTable;
   alert_notifications: AlertNotificationsTable;
+  rollouts: RolloutsTable;
+  rollout_agents: RolloutAgentsTable;
+}
+
+/** A self-update rollout (releases/): which release, to what share of which agents, and whether it runs. */
+export interface RolloutsTable {
+  id: string;
+  version: string;
+  /** A release target, or '' for every target the release is stored for. */
+  target: string;
+  percent: ColumnType<number, number, number>;
+  /** JSON object of labels an agent must carry; {} for every agent. */
+  selector: string;
+  /** active | paused | cancelled */
+  status: string;
+  created_by: string;
+  created_ms: ColumnType<number, number, number>;
+  updated_ms: ColumnType<number, number, number>;
+}
+
+/** An agent a rollout chose, and the last state it reported (or the server inferred). */
+export interface RolloutAgentsTable {
+  rollout_id: string;
+  agent_id: string;
+  /** selected | offered | downloading | verified | refused | swapped | succeeded | rolled_back | failed */
+  state: string;
+  from_version: string;
+  to_version: string;
+  reason: string;
+  selected_ms: ColumnType<number, number, number>;
+  updated_ms: ColumnType<number, number, number>;
 }

@@ -12,6 +12,7 @@ import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../auth/audit.ts';
 import type { AgentRegistry } from '../registry.ts';
+import type { UpdateChannelHooks } from '../releases/service.ts';
 import type { Store } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';
 import { type AgentAuthenticator, printable } from './auth.ts';
@@ -65,6 +66,8 @@ export interface ChannelDeps {
   tasks?: TaskChannelHooks | undefined;
   /** The audit log (auth/audit.ts): enrolments, and refusals of a known token. */
   audit?: ((e: AuditEvent) => Promise<void>) | undefined;
+  /** Self-update offers down the stream, fetches and statuses up it (server/src/releases). */
+  updates?: UpdateChannelHooks | undefined;
 }
 
 /** An AgentMessage as the handler sees it: bytes that were not one arrive marked, not as a dead stream. */
@@ -175,6 +178,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
     let pending = 0;
     let closed = false;
     let detachTasks: (() => void) | undefined;
+    let detachUpdates: (() => void) | undefined;
     const sendDown = (m: pb.ServerMessage): boolean => {
       if (closed) return false;
       call.write(m);
@@ -261,6 +265,8 @@ export function agentChannelHandler(deps: ChannelDeps) {
         log.info({ agentId, hostname: reg.hostname, peer, lastSeq: floor, token: auth.tokenId }, 'agent connected');
         detachTasks?.();
         detachTasks = deps.tasks?.attach(agentId, sendDown);
+        detachUpdates?.();
+        detachUpdates = deps.updates?.attach(reg, sendDown);
         return;
       }
       if (!agentId) return fail(GrpcStatus.FAILED_PRECONDITION, 'protocol', 'the first message on a stream must be Register');
@@ -321,6 +327,16 @@ export function agentChannelHandler(deps: ChannelDeps) {
         return;
       }
       if (body.$case === 'heartbeat') await registry.seen(agentId);
+      if (body.$case === 'updateFetch') {
+        if (deps.updates) await deps.updates.fetch(agentId, body.value, sendDown);
+        else {
+          const { rolloutId, offset } = body.value;
+          sendDown({
+            body: { $case: 'updateChunk', value: { rolloutId, offset, data: Buffer.alloc(0), error: 'this server offers no updates' } },
+          });
+        }
+      }
+      if (body.$case === 'updateStatus') await deps.updates?.status(agentId, body.value);
       if (body.$case === 'taskOutput') {
         const refused = await deps.tasks?.output(agentId, body.value, sendDown);
         if (refused) {
@@ -357,6 +373,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
       closed = true;
       counters.streams--;
       detachTasks?.();
+      detachUpdates?.();
       if (agentId) {
         registry.disconnected(agentId);
         log.info({ agentId, peer }, 'agent disconnected');

@@ -9,6 +9,7 @@ import type { AuditEvent } from '../auth/audit.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { AgentRegistry } from '../registry.ts';
+import type { UpdateChannelHooks } from '../releases/service.ts';
 import type { Store } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';
 import { agentAuthenticator, isLoopbackPeer } from './auth.ts';
@@ -62,6 +63,8 @@ export interface IngestDeps {
   observe?: ((agentId: string, samples: readonly Sample[]) => void) | undefined;
   /** The audit log: agent enrolments and refusals of a known token. */
   audit?: ((e: AuditEvent) => Promise<void>) | undefined;
+  /** Self-update over the agent channel (server/src/releases). */
+  updates?: UpdateChannelHooks | undefined;
 }
 
 /**
@@ -133,6 +136,7 @@ export class Ingest {
           limits: this.limits,
           tasks: this.#deps.tasks,
           audit: this.#deps.audit,
+          updates: this.#deps.updates,
           authenticate: agentAuthenticator({
             tokens,
             requireToken: async (peer) =>
