@@ -207,7 +207,7 @@ describe('Updater: download by chunks over the stream, check, stage', () => {
 
   it('refuses a tampered binary with both hashes, and leaves no .next behind', async () => {
     const tampered = Buffer.from(binary);
-    tampered[100] ^= 1;
+    tampered.writeUInt8(tampered.readUInt8(100) ^ 1, 100);
     const t = setup(tampered);
     t.updater.onOffer(offer(t.m));
     await until(() => t.states().length === 2);
