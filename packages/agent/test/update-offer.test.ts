@@ -97,7 +97,7 @@ describe('update offers: every refusal, before anything is downloaded', () => {
   });
 });
 
-describe('update.public_keys', () => {
+describe('update.public_keys', { timeout: 60_000 }, () => {
   it('takes PEM and base64 raw keys', () => {
     expect(parseReleaseKey(pem(release.publicKey)).asymmetricKeyType).toBe('ed25519');
     expect(parseReleaseKey(raw64(release.publicKey)).export({ format: 'jwk' })).toEqual(release.publicKey.export({ format: 'jwk' }));
@@ -160,11 +160,11 @@ function fakeChannel(served: Buffer, updater: () => Updater) {
 }
 
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 3000 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(check()).toBe(true);
 }
 
-describe('Updater: download by chunks over the stream, check, stage', () => {
+describe('Updater: download by chunks over the stream, check, stage', { timeout: 60_000 }, () => {
   const binary = Buffer.concat([Buffer.from('#!/bin/sh\necho new\n'), Buffer.alloc(2 * 1024 * 1024 + 17, 7)]);
   const sha = createHash('sha256').update(binary).digest('hex');
 

@@ -127,7 +127,9 @@ async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<num
     log.info({ to: first.toVersion, flushTimeoutMs: flushMs }, 'stopping for the trial of the new version');
     reloader.close();
     pages.stop();
-    await agent.stop(flushMs);
+    const { unsent } = await agent.stop(flushMs);
+    // What the server has not acknowledged stays in the spool: the new binary (or this one again) sends it.
+    if (unsent) log.info({ unsent }, `${unsent} reports wait in the spool for the version on trial`);
     const abort = new AbortController();
     void stopSignal.then(() => abort.abort());
     const { trialAndExec } = await import('../update/trial.ts');
