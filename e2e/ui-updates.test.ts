@@ -97,7 +97,13 @@ describe('the Updates page', () => {
     expect(await refusedRow.textContent()).toContain('downgrade from 0.3.0 to 0.2.0 refused');
     const otherRow = page.locator(`[data-testid=rollout-agent][data-agent-id=${other}]`);
     expect(await otherRow.getAttribute('data-state')).toBe('offered');
-    const colour = (row: typeof refusedRow) => row.locator('.update-state').evaluate((e) => getComputedStyle(e).backgroundColor);
+    const colour = (row: typeof refusedRow) =>
+      row
+        .locator('.update-state')
+        .evaluate(
+          (e) =>
+            (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(e).backgroundColor,
+        );
     expect(await colour(refusedRow)).not.toBe(await colour(otherRow));
     await expect.poll(() => page.locator('[data-testid=rollout-count][data-state=refused]').textContent(), WAIT).toBe('refused 1');
 

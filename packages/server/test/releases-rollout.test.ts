@@ -7,14 +7,14 @@
  * is served as it is (the agent's hash check is what catches it).
  */
 import { createHash, createPublicKey } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareVersions, type pb, pb as proto, verifyManifest } from '@falconet/protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RawStream, rawStream, registerMessage, registerOn } from '../../../testing/agent-channel.ts';
 import { eventually, tempDir } from '../../../testing/processes.ts';
-import { MAX_CHUNK, UpdateService } from '../src/releases/service.ts';
+import { MAX_CHUNK, rolloutRank, UpdateService } from '../src/releases/service.ts';
 import { ReleaseStore } from '../src/releases/store.ts';
 import { type Credential, startTestServer, type TestServer } from './support/auth.ts';
 import { ENGINES, metaDbOpener } from './support/metadb.ts';
@@ -264,6 +264,12 @@ describe.each(ENGINES)('rollouts on %s', { timeout: 120_000 }, (engine) => {
       createHash('sha256').update(binary.subarray(0, MAX_CHUNK)).digest('hex'),
     );
 
+    // The binary gone from disk: an error for the agent, and its stream carries on.
+    rmSync(path);
+    expect((await fetchChunk(target, rolloutId, 0, 1024)).error).toBe(`release ${NEW} cannot be read on the server`);
+    writeFileSync(path, tampered);
+    expect((await fetchChunk(target, rolloutId, 0, 1024)).data.length).toBe(1024);
+
     expect((await api('POST', `/api/rollouts/${rolloutId}/cancel`, admin)).body.status).toBe('cancelled');
     expect((await fetchChunk(target, rolloutId, 0, 1024)).error).toMatch(/was cancelled/);
     expect((await api('POST', `/api/rollouts/${rolloutId}/resume`, admin)).status).toBe(409);
@@ -281,5 +287,60 @@ describe.each(ENGINES)('rollouts on %s', { timeout: 120_000 }, (engine) => {
     await reloaded.load();
     expect(reloaded.get(rolloutId)).toEqual(t.server.updates.get(rolloutId));
     expect(reloaded.list()).toEqual(t.server.updates.list());
+  });
+
+  it('a label selector chooses only agents with those trusted labels, never labels an agent declares', async () => {
+    const [, bad] = offered as [string, string];
+    for (const id of [bad, 'late']) {
+      expect((await api('PUT', `/api/agents/${id}/labels`, admin, { labels: { role: 'canary' } })).status).toBe(200);
+    }
+    const declared = await agent('declared', { labels: { role: 'canary' } });
+    // The first rollout is cancelled, so its agents are free again; the one that refused it may try a new one.
+    const r = await api('POST', '/api/rollouts', admin, { version: NEW, percent: 100, selector: 'role=canary', target: 'linux-x64' });
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ selector: { role: 'canary' }, target: 'linux-x64', selected: 2 });
+    expect((r.body.agents as Json[]).map((a) => a.agentId).sort()).toEqual([bad, 'late'].sort());
+    await eventually(() => offers(byId.get('late') as RawStream).some((o) => o.rolloutId === r.body.id));
+    await eventually(() => offers(byId.get(bad) as RawStream).some((o) => o.rolloutId === r.body.id));
+    await t.server.updates.settled();
+    expect(offers(declared)).toEqual([]);
+  });
+});
+
+describe('choosing agents', { timeout: 120_000 }, () => {
+  it('takes exactly round(percent × eligible / 100), the lowest hashes of rollout and agent id', async () => {
+    const t = await startTestServer();
+    const streams: RawStream[] = [];
+    try {
+      new ReleaseStore(t.server.config.data_dir).add({ file: fakeAgentBinary(tempDir(), 4096) });
+      const grpc = `127.0.0.1:${t.server.addresses?.grpc.port}`;
+      const ids = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7'];
+      for (const id of ids) {
+        const { token } = await t.server.ingest.tokens.create(id);
+        const s = rawStream(grpc);
+        streams.push(s);
+        await registerOn(s, registerMessage(id, { token, version: OLD, releaseTarget: 'linux-x64' }));
+      }
+      const admin = await t.session('admin');
+      const create = async (percent: number) => {
+        const res = await fetch(`${t.base}/api/rollouts`, {
+          method: 'POST',
+          headers: { ...admin.mutating, 'content-type': 'application/json' },
+          body: JSON.stringify({ version: NEW, percent }),
+        });
+        expect(res.status).toBe(201);
+        return (await res.json()) as Json;
+      };
+      // 50% of 7 is 3.5: four agents, the four whose hash with this rollout's id sorts first.
+      const r = await create(50);
+      const expected = [...ids].sort((a, b) => (rolloutRank(r.id, a) < rolloutRank(r.id, b) ? -1 : 1)).slice(0, 4);
+      expect((r.agents as Json[]).map((a) => a.agentId).sort()).toEqual(expected.sort());
+      // The three left over are free; 1% of them is 0.03: nobody.
+      expect((await create(1)).selected).toBe(0);
+      expect((await create(34)).selected).toBe(1);
+    } finally {
+      for (const s of streams) s.close();
+      await t.stop();
+    }
   });
 });

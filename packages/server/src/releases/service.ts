@@ -18,6 +18,9 @@ import type { AgentRegistry } from '../registry.ts';
 import type { StreamSend } from '../tasks/streams.ts';
 import { isReleaseTarget, type ReleaseStore, type StoredRelease } from './store.ts';
 
+/** How long a release's manifest read from disk is reused while choosing agents. */
+const RELEASE_CACHE_MS = 5000;
+
 /** The largest chunk an agent may ask for (the contract: length <= 1 MiB). */
 export const MAX_CHUNK = 1024 * 1024;
 
@@ -101,6 +104,7 @@ export class UpdateService implements UpdateChannelHooks {
   readonly #conns = new Map<string, Connection[]>();
   /** Every change to rollouts goes through one queue, so selection never races itself. */
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #releaseCache = new Map<string, { release: StoredRelease | undefined; atMs: number }>();
 
   constructor(deps: UpdateServiceDeps) {
     this.#deps = deps;
@@ -157,7 +161,12 @@ export class UpdateService implements UpdateChannelHooks {
     this.#conns.set(conn.agentId, open);
     void this.#serial(async () => {
       await this.#inferSucceeded(conn);
-      for (const r of this.#rollouts.values()) await this.#advance(r, conn.agentId);
+      for (const r of this.#rollouts.values()) {
+        // A connection changes a rollout only if it is one of its agents or could become one: the
+        // others cost nothing, however many agents reconnect at once.
+        if (r.status !== 'active' || (!r.agents.has(conn.agentId) && !this.#eligible(r, conn))) continue;
+        await this.#advance(r, conn.agentId);
+      }
     }).catch((err: unknown) => this.#deps.log.error({ err, agentId: conn.agentId }, 'update offers failed'));
     return () => {
       const still = this.#conns.get(conn.agentId);
@@ -212,15 +221,27 @@ export class UpdateService implements UpdateChannelHooks {
     const want = Math.min(f.length, size - f.offset);
     const data = Buffer.alloc(want);
     let got = 0;
-    const fh = await open(release.path, 'r');
     try {
-      while (got < want) {
-        const { bytesRead } = await fh.read(data, got, want - got, f.offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
+      const fh = await open(release.path, 'r');
+      try {
+        while (got < want) {
+          const { bytesRead } = await fh.read(data, got, want - got, f.offset + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+      } finally {
+        await fh.close();
       }
-    } finally {
-      await fh.close();
+    } catch (err) {
+      // Removed or unreadable meanwhile: the agent hears why; its stream and reports carry on.
+      this.#deps.log.error({ err, path: release.path }, 'release binary unreadable');
+      send({
+        body: {
+          $case: 'updateChunk',
+          value: { rolloutId: r.id, offset: f.offset, data: Buffer.alloc(0), error: `release ${r.version} cannot be read on the server` },
+        },
+      });
+      return;
     }
     send({ body: { $case: 'updateChunk', value: { rolloutId: r.id, offset: f.offset, data: data.subarray(0, got), error: '' } } });
   }
@@ -258,16 +279,24 @@ export class UpdateService implements UpdateChannelHooks {
 
   #release(r: RolloutRow, target: string): StoredRelease | undefined {
     if (r.target && r.target !== target) return undefined;
+    // Read from disk at most every few seconds: choosing agents asks once per candidate.
+    const key = `${r.version}/${target}`;
+    const now = this.#now();
+    const cached = this.#releaseCache.get(key);
+    if (cached && now - cached.atMs < RELEASE_CACHE_MS) return cached.release;
+    let release: StoredRelease | undefined;
     try {
-      return this.#deps.releases.get(r.version, target);
+      release = this.#deps.releases.get(r.version, target);
     } catch {
-      return undefined;
+      release = undefined;
     }
+    this.#releaseCache.set(key, { release, atMs: now });
+    return release;
   }
 
   /** Whether an agent on this connection may be chosen by `r`. */
   #eligible(r: RolloutRow, c: Connection): boolean {
-    if (c.blocked !== '' || !older(c.version, r.version)) return false;
+    if (c.blocked !== '' || c.target === '' || !older(c.version, r.version)) return false;
     if (!this.#release(r, c.target)) return false;
     const trusted = this.#deps.registry.get(c.agentId)?.trustedLabels ?? {};
     for (const [k, v] of Object.entries(r.selector)) if (trusted[k] !== v) return false;
