@@ -36,7 +36,9 @@ const NOT_OURS = new Map<string, string>([
   ['flag --store', 'adr/0002: a flag of bench/ingest.ts'],
   ['flag --collector.disable-defaults', "collectors.md: node_exporter's flag, as bench/exporter starts it for equal work"],
   ['flag --targets', 'install.md: a flag of npm run package (scripts/package/main.ts), not of the binaries'],
+  ['flag --version', 'install.md: a flag of npm run package (scripts/package/main.ts), not of the binaries'],
   ['flag --out', 'install.md: a flag of npm run package (scripts/package/main.ts), not of the binaries'],
+  ['env FALCONET_BUILD_VERSION', "install.md: npm run package's --version, read by the build, not by the binaries"],
   ['env FALCONET_RELEASE_KEY_FILE', "install.md: npm run package's signing key, read by the build, not by the binaries"],
   ['path packages/server/public', "README.md: the dashboard's build output (npm run build), ignored by git"],
 ]);
