@@ -36,10 +36,11 @@ const NOT_OURS = new Map<string, string>([
   ['flag --store', 'adr/0002: a flag of bench/ingest.ts'],
   ['flag --collector.disable-defaults', "collectors.md: node_exporter's flag, as bench/exporter starts it for equal work"],
   ['flag --targets', 'install.md: a flag of npm run package (scripts/package/main.ts), not of the binaries'],
-  ['flag --version', 'install.md: a flag of npm run package (scripts/package/main.ts), not of the binaries'],
   ['flag --out', 'install.md: a flag of npm run package (scripts/package/main.ts), not of the binaries'],
   ['env FALCONET_BUILD_VERSION', "install.md: npm run package's --version, read by the build, not by the binaries"],
   ['env FALCONET_RELEASE_KEY_FILE', "install.md: npm run package's signing key, read by the build, not by the binaries"],
+  ['key update.fetch', 'update.md: an audit action of the server, not a configuration key'],
+  ['env FALCONET_UPDATE_TRIAL', 'update.md: set by the agent for a new binary on trial, not a setting'],
   ['path packages/server/public', "README.md: the dashboard's build output (npm run build), ignored by git"],
 ]);
 
