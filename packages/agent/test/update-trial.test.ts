@@ -112,6 +112,19 @@ describe('swap and rollback: the file moves', { timeout: 60_000 }, () => {
     expect(new StatusQueue(u.updateDir).pending.map((s) => s.state)).toEqual([S.UPDATE_STATE_SWAPPED, S.UPDATE_STATE_ROLLED_BACK]);
   });
 
+  it('trialAndExec: passed but the swap fails -> rolled back with the reason, the old binary exec-ed', async () => {
+    const u = stage(PASSES);
+    // A directory where the .previous link goes makes the swap fail before the rename.
+    mkdirSync(join(u.current, '..', 'falconet-agent.previous', 'x'), { recursive: true });
+    const calls: string[] = [];
+    await trialAndExec(u, { ...opts, execve: (f) => calls.push(f) });
+    expect(calls).toEqual([u.current]);
+    expect(readFileSync(u.current, 'utf8')).toBe('#!/bin/sh\necho old\n');
+    const last = new StatusQueue(u.updateDir).pending.at(-1);
+    expect(last?.state).toBe(S.UPDATE_STATE_ROLLED_BACK);
+    expect(last?.reason).toMatch(/^the new version passed its trial, but the swap failed: /);
+  });
+
   it('the binary exec-ed after a swap reports SUCCEEDED (or FAILED when another version came up)', () => {
     for (const [version, state] of [
       ['1.1.0', S.UPDATE_STATE_SUCCEEDED],

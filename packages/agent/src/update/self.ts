@@ -2,7 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isSea } from 'node:sea';
 import { buildInfo } from '../build-info.ts';
-import { type UpdateConfig, updatesEnabled } from './config.ts';
+import type { UpdateConfig } from './config.ts';
 
 /** What an update replaces: this program's version, release target and binary. */
 export interface SelfBinary {
@@ -33,7 +33,6 @@ export function updateBlocked(config: UpdateConfig, self: SelfBinary, env: NodeJ
   if (env[TRIAL_ENV]) return 'on trial as a new version';
   if (config.enabled === false) return 'disabled (update.enabled: false)';
   if (config.public_keys.length === 0) return 'no release key pinned (update.public_keys)';
-  if (!updatesEnabled(config)) return 'disabled';
   if (typeof process.execve !== 'function') return `this Node.js (${process.version}) has no process.execve`;
   const dir = dirname(self.binary);
   try {

@@ -173,15 +173,21 @@ export async function trialAndExec(
 ): Promise<TrialOutcome> {
   const { log } = opts;
   recordSwapped(update);
-  const outcome = await runTrial(update, opts);
+  let outcome = await runTrial(update, opts);
   if (outcome.ok) {
-    swapIn(update);
-    recordSwap(update);
-    log.info(
-      { from: update.fromVersion, to: update.toVersion },
-      `trial passed: version ${update.toVersion} swapped in, restarting into it`,
-    );
-  } else {
+    try {
+      swapIn(update);
+      recordSwap(update);
+      log.info(
+        { from: update.fromVersion, to: update.toVersion },
+        `trial passed: version ${update.toVersion} swapped in, restarting into it`,
+      );
+    } catch (err) {
+      // The rename over the current path is the last step: when anything fails, the old binary is still there and runs again.
+      outcome = { ok: false, reason: `the new version passed its trial, but the swap failed: ${(err as Error).message}` };
+    }
+  }
+  if (!outcome.ok) {
     rollBack(update, outcome.reason);
     log.error(
       { from: update.fromVersion, to: update.toVersion, reason: outcome.reason },
