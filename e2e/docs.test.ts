@@ -40,6 +40,8 @@ const NOT_OURS = new Map<string, string>([
   ['env FALCONET_BUILD_VERSION', "install.md: npm run package's --version, read by the build, not by the binaries"],
   ['env FALCONET_RELEASE_KEY_FILE', "install.md: npm run package's signing key, read by the build, not by the binaries"],
   ['env FALCONET_DEB_MAINTAINER', "install.md: the .deb packages' Maintainer field, read by the build, not by the binaries"],
+  ['key update.fetch', 'update.md: an audit action of the server, not a configuration key'],
+  ['env FALCONET_UPDATE_TRIAL', 'update.md: set by the agent for a new binary on trial, not a setting'],
   ['path packages/server/public', "README.md: the dashboard's build output (npm run build), ignored by git"],
   ['flag --pid', "install.md: docker run's --pid=host"],
   ['flag --platform', "install.md: docker build's --platform"],

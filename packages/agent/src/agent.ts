@@ -23,12 +23,15 @@ import { seconds } from './transport/diagnose.ts';
 import { transportFamilies } from './transport/metrics.ts';
 import type { Spool } from './transport/spool.ts';
 import type { ReportStream, ReportStreamOptions } from './transport/stream.ts';
+import type { StagedUpdate } from './update/updater.ts';
 
 export interface AgentOptions {
   /** The logger's output, so a reload can change log format and file. */
   logOutput?: LogOutput | undefined;
   /** Whether the console is in use (not when running as a daemon). */
   console?: boolean;
+  /** A verified update is staged: the process stops the agent and runs the trial (runtime/run.ts). */
+  onUpdateStaged?(update: StagedUpdate): void;
 }
 
 /** What a configuration change did: keys applied now, keys that need a restart. */
@@ -299,11 +302,24 @@ export class Agent {
 
   async #startStream(server: ServerAddress): Promise<void> {
     const cfg = this.#config;
-    const [{ ReportStream }, { SequenceCounter }, { Spool }] = await Promise.all([
+    const [{ ReportStream }, { SequenceCounter }, { Spool }, { Updater }, { selfBinary }] = await Promise.all([
       import('./transport/stream.ts'),
       import('./transport/sequence.ts'),
       import('./transport/spool.ts'),
+      import('./update/updater.ts'),
+      import('./update/self.ts'),
     ]);
+    const updater = new Updater({
+      config: cfg.update,
+      dataDir: cfg.data_dir,
+      log: this.#log,
+      self: selfBinary(),
+      onStaged: (update) => {
+        if (this.#opts.onUpdateStaged) this.#opts.onUpdateStaged(update);
+        else this.#log.warn({ next: update.next }, 'an update was staged, but this process cannot run its trial');
+      },
+    });
+
     const identity = this.identity as AgentIdentity;
     this.#spool = await Spool.open({
       dir: join(cfg.data_dir, 'spool'),
@@ -338,8 +354,14 @@ export class Agent {
       onTask: (task) => this.#tasks?.onTask(task),
       onRegistered: (reg) => this.#tasks?.onRegistered(reg),
       onTaskOutputAck: (ack) => this.#tasks?.onAck(ack),
+      updateInfo: () => updater.registerInfo(),
+      onUpdateOffer: (offer) => updater.onOffer(offer),
+      onUpdateChunk: (chunk) => updater.onChunk(chunk),
+      onStreamReady: () => updater.onRegistered(),
+      onAck: (seq) => updater.onAck(seq),
     };
     this.#stream = new ReportStream(this.#streamOpts);
+    updater.attach(this.#stream);
     this.#tasks?.attach(this.#stream);
     this.#stream.start();
     this.#addressCheck = setInterval(() => {

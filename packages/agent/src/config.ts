@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { collectorOptionsSchema } from './collectors/options.ts';
 import { parseServerUrl, plaintextProblem, type ServerAddress } from './config-base.ts';
 import { AGENT_TASKS_DEFAULTS, agentTasksSchema } from './tasks/config.ts';
+import { updateSchema } from './update/config.ts';
 
 /**
  * The agent's configuration: one zod schema, one nested object per concern, so a module adds
@@ -282,6 +283,8 @@ export const agentConfigSchema = z
       .prefault({}),
     /** Commands and cron jobs from the server (docs/tasks.md); off by default. */
     tasks: agentTasksSchema.default(AGENT_TASKS_DEFAULTS),
+    /** Signed self-update from the server (docs/update.md). */
+    update: updateSchema,
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -1,8 +1,8 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type DataDirCheck, PRIVATE_FILE_MODE, secureDataDir } from '@falconet/protocol/datadir';
 
-/** What the agent keeps in its data directory: id, sequence, spool, task state, pidfile and daemon log (and their temporary and rotated files). */
-const AGENT_FILES = /^(agent-id|seq|spool|tasks|falconet-agent\.pid|falconet-agent\.log)(\..*)?$/;
+/** What the agent keeps in its data directory: id, sequence, spool, task state, update statuses, pidfile and daemon log (and their temporary and rotated files). */
+const AGENT_FILES = /^(agent-id|seq|spool|tasks|update|falconet-agent\.pid|falconet-agent\.log)(\..*)?$/;
 
 /** The data directory owner-only (0700, files 0600): made so when new, corrected when an older version left it open. */
 export function secureAgentDataDir(dir: string): DataDirCheck {

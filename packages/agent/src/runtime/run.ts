@@ -9,6 +9,8 @@ import type { AgentConfig } from '../config.ts';
 import { pidfilePath } from '../config-base.ts';
 import { PROCESS_TITLE, pidState, removePidfile, writePidfile } from '../daemon/pidfile.ts';
 import { logFileMode, secureAgentDataDir } from '../datadir.ts';
+import { TRIAL_ENV } from '../update/self.ts';
+import type { StagedUpdate } from '../update/updater.ts';
 import { BIN } from './commands.ts';
 import { loadConfigInChild } from './config-child.ts';
 import { unappliedNodeFlags } from './node-flags.ts';
@@ -61,19 +63,28 @@ async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<num
   logDataDirCheck(config.data_dir, dataDirCheck, log);
   process.title = [PROCESS_TITLE, ...process.argv.slice(2)].join(' ');
 
-  const pidfile = resolve(pidfilePath(config));
-  const held = pidState(pidfile);
-  if (held.state === 'running' && held.pid !== process.pid) {
-    throw new StartupError(`already running (pid ${held.pid}, pidfile ${pidfile}); stop it first or use another --data-dir`, 1);
+  // A new version on trial runs beside its parent, which keeps the pidfile (its pid stays the agent's).
+  const onTrial = Boolean(env[TRIAL_ENV]);
+  const pidfile = onTrial ? '' : resolve(pidfilePath(config));
+  if (pidfile) {
+    const held = pidState(pidfile);
+    if (held.state === 'running' && held.pid !== process.pid) {
+      throw new StartupError(`already running (pid ${held.pid}, pidfile ${pidfile}); stop it first or use another --data-dir`, 1);
+    }
+    if (held.state === 'stale') log.warn({ pidfile, reason: held.why }, 'replacing a stale pidfile');
+    writePidfile(pidfile);
   }
-  if (held.state === 'stale') log.warn({ pidfile, reason: held.why }, 'replacing a stale pidfile');
-  writePidfile(pidfile);
+  const removeOwnPidfile = () => pidfile && removePidfile(pidfile);
 
-  const agent = new Agent(config, log, { logOutput: output, console: !daemon });
+  let staged: (update: StagedUpdate) => void = () => undefined;
+  const updateStaged = new Promise<StagedUpdate>((r) => {
+    staged = r;
+  });
+  const agent = new Agent(config, log, { logOutput: output, console: !daemon, onUpdateStaged: (u) => staged(u) });
   try {
     await agent.start();
   } catch (err) {
-    removePidfile(pidfile);
+    removeOwnPidfile();
     throw err;
   }
   const b = buildInfo();
@@ -81,7 +92,7 @@ async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<num
   log.info(
     {
       pid: process.pid,
-      pidfile,
+      pidfile: pidfile || null,
       config: configFile,
       version: b.version,
       commit: b.commit,
@@ -104,15 +115,42 @@ async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<num
   reloader.watch(config.reload.watch);
   process.on('SIGHUP', () => reloader.reload('SIGHUP'));
 
-  const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
+  const stopSignal = new Promise<NodeJS.Signals>((resolveSignal) => {
     process.once('SIGINT', () => resolveSignal('SIGINT'));
     process.once('SIGTERM', () => resolveSignal('SIGTERM'));
   });
+  const first = await Promise.race([stopSignal, updateStaged]);
   const flushMs = agent.config.shutdown.flush_timeout;
+  if (typeof first === 'object') {
+    // The agent stops its own work (flushes, closes the stream, the spool and the exporter port) so
+    // the new binary on trial has them; then this process becomes the new binary or itself again.
+    log.info({ to: first.toVersion, flushTimeoutMs: flushMs }, 'stopping for the trial of the new version');
+    reloader.close();
+    pages.stop();
+    const { unsent } = await agent.stop(flushMs);
+    // What the server has not acknowledged stays in the spool: the new binary (or this one again) sends it.
+    if (unsent) log.info({ unsent }, `${unsent} reports wait in the spool for the version on trial`);
+    const abort = new AbortController();
+    void stopSignal.then(() => abort.abort());
+    const { trialAndExec } = await import('../update/trial.ts');
+    await trialAndExec(first, {
+      argv,
+      env,
+      timeoutMs: agent.config.update.trial_timeout,
+      stopTimeoutMs: agent.config.shutdown.stop_timeout,
+      log,
+      signal: abort.signal,
+    });
+    // Only a stop during the trial comes back here.
+    removeOwnPidfile();
+    output.close();
+    return 0;
+  }
+  const signal = first;
   log.info({ signal, flushTimeoutMs: flushMs }, 'shutting down');
   const again = () => {
     log.warn('second signal: exiting without waiting');
-    removePidfile(pidfile);
+    removeOwnPidfile();
     process.exit(1);
   };
   process.once('SIGINT', again);
@@ -120,13 +158,13 @@ async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<num
   // A guard in case something hangs past the flush: shutdown is bounded whatever happens.
   setTimeout(() => {
     log.error('shutdown did not finish in time; exiting');
-    removePidfile(pidfile);
+    removeOwnPidfile();
     process.exit(1);
   }, flushMs + 5_000).unref();
   reloader.close();
   pages.stop();
   const { unsent } = await agent.stop(flushMs);
-  removePidfile(pidfile);
+  removeOwnPidfile();
   log.info({ unsent }, unsent ? 'stopped with reports the server has not acknowledged' : 'stopped');
   output.close();
   return 0;

@@ -3,7 +3,6 @@ import {
   AgentChannelClient,
   derivePayloadKey,
   encodePayload,
-  FALCONET_VERSION,
   PayloadEncoding,
   PayloadKind,
   type pb,
@@ -14,6 +13,7 @@ import {
 import { type ClientDuplexStream, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { BrokenCircuitError, type CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import type { Logger } from 'pino';
+import { buildInfo } from '../build-info.ts';
 import type { ServerAddress } from '../config.ts';
 import type { AgentIdentity } from '../identity.ts';
 import { type BacklogReader, MemoryBacklog, type ReportBacklog, type SpooledReport } from './backlog.ts';
@@ -57,6 +57,14 @@ export interface ReportStreamOptions {
   /** A stream was registered (tasks: pin the server key, resend unacknowledged output). */
   onRegistered?(registered: pb.Registered): void;
   onTaskOutputAck?(ack: pb.TaskOutputAck): void;
+  /** What Register says of self-update (release_target, update_blocked), asked at each connection. */
+  updateInfo?(): { releaseTarget: string; updateBlocked: string };
+  onUpdateOffer?(offer: pb.UpdateOffer): void;
+  onUpdateChunk?(chunk: pb.UpdateChunk): void;
+  /** After the registration is handled (the updater resends its statuses). */
+  onStreamReady?(): void;
+  /** Reports up to `seq` are acknowledged. */
+  onAck?(seq: number): void;
 }
 
 export type StreamState = 'idle' | 'connecting' | 'connected' | 'waiting';
@@ -134,6 +142,8 @@ export class ReportStream {
   #failures = 0;
   /** Reports numbered but not yet durable in the backlog. */
   #enqueuing = 0;
+  /** The seq of the last report written on the current stream. */
+  #lastSentSeq = 0;
   readonly #stats = { reconnects: 0, sent: 0, sentBytes: 0, acked: 0, rejected: 0, spoolErrors: 0 };
 
   constructor(opts: ReportStreamOptions) {
@@ -237,6 +247,18 @@ export class ReportStream {
     return this.#enqueuing === 0 && this.#backlog.ackedSeq >= this.#backlog.lastSeq;
   }
 
+  /** The seq of the last report written on the current stream (0 when none yet). */
+  get lastSentSeq(): number {
+    return this.#lastSentSeq;
+  }
+
+  /** Writes a self-update message (UpdateFetch, UpdateStatus) on the registered stream; false when there is none. */
+  sendUpdate(body: NonNullable<pb.AgentMessage['body']>): boolean {
+    if (!this.#call || this.#state !== 'connected') return false;
+    this.#call.write({ body });
+    return true;
+  }
+
   /** Writes task output on the registered stream; false when there is none (it is resent later). */
   sendTaskOutput(output: pb.TaskOutput): boolean {
     if (!this.#call || this.#state !== 'connected') return false;
@@ -294,7 +316,9 @@ export class ReportStream {
     this.#call = call;
     this.#inFlight = [];
     this.#inFlightBytes = 0;
+    this.#lastSentSeq = 0;
     this.#blocked = false;
+    const update = this.#opts.updateInfo?.() ?? { releaseTarget: '', updateBlocked: 'self-update is not set up in this process' };
     await new Promise<void>((resolve, reject) => {
       let registered = false;
       const timer = setTimeout(() => end('the server did not answer Register in time'), this.#opts.registerTimeoutMs ?? 15_000);
@@ -337,15 +361,15 @@ export class ReportStream {
             os: identity.os,
             kernel: identity.kernel,
             arch: identity.arch,
-            version: FALCONET_VERSION,
+            version: buildInfo().version,
             labels,
             token,
             bootTimeMs: identity.bootTimeMs,
             intervalMs,
             primaryIp: identity.primaryIp,
             platform: identity.platform,
-            releaseTarget: '',
-            updateBlocked: 'this agent cannot update itself yet',
+            releaseTarget: update.releaseTarget,
+            updateBlocked: update.updateBlocked,
           },
         },
       });
@@ -422,6 +446,7 @@ export class ReportStream {
     log.info({ server: this.#target, lastSeq: last, pending: this.#backlog.stats.pendingReports, security }, 'connected to server');
     if (reg.intervalMs) this.#opts.onHint?.(reg.intervalMs);
     this.#opts.onRegistered?.(reg);
+    this.#opts.onStreamReady?.();
     this.#pump();
   }
 
@@ -441,6 +466,12 @@ export class ReportStream {
       case 'taskOutputAck':
         this.#opts.onTaskOutputAck?.(body.value);
         break;
+      case 'updateOffer':
+        this.#opts.onUpdateOffer?.(body.value);
+        break;
+      case 'updateChunk':
+        this.#opts.onUpdateChunk?.(body.value);
+        break;
       case 'registered':
         break;
     }
@@ -459,6 +490,7 @@ export class ReportStream {
     this.#inFlight.splice(0, n);
     this.#stats.acked += n;
     this.#backlog.ack(seq);
+    this.#opts.onAck?.(seq);
     this.#armAckTimer();
     if (this.#drained()) for (const w of this.#drainWaiters.splice(0)) w();
     this.#pump();
@@ -514,6 +546,7 @@ export class ReportStream {
       const report = this.#wire(r);
       this.#inFlight.push({ seq: r.seq, bytes: report.payload.length });
       this.#inFlightBytes += report.payload.length;
+      this.#lastSentSeq = r.seq;
       this.#stats.sent++;
       this.#stats.sentBytes += report.payload.length;
       if (this.#inFlight.length === 1) this.#armAckTimer();
