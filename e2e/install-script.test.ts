@@ -116,7 +116,7 @@ async function onlineWithData(base: string, apiToken: string): Promise<{ id: str
 }
 
 beforeAll(async () => {
-  [release, root] = await Promise.all([sharedRelease({ targets: ['linux-x64'] }), copyDebianRoot({ include: ['curl'] })]);
+  [release, root] = await Promise.all([sharedRelease(), copyDebianRoot({ include: ['curl'] })]);
   // /proc, /sys and /dev stay mounted for the agent the script leaves running.
   for (const [what, args] of [
     ['proc', ['-t', 'proc', 'proc']],
