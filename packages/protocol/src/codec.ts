@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { PayloadEncoding } from './gen/falconet/v1/agent.ts';
+import { LogBatch, PayloadEncoding } from './gen/falconet/v1/agent.ts';
 import type { Sample } from './sample.ts';
 import { decodeSampleBatch, encodeSampleBatch } from './wire.ts';
 
@@ -61,12 +61,20 @@ export function unseal(sealed: Buffer, key: Buffer, aad?: Buffer): Buffer {
 }
 
 export function encodePayload(samples: readonly Sample[], opts: SealOptions): EncodedPayload {
-  const raw = encodeSampleBatch(samples);
+  return wrapPayload(encodeSampleBatch(samples), opts);
+}
+
+/** A LogBatch under the same encodings as samples (raw, gzip, sealed with the same key and AAD). */
+export function encodeLogPayload(batch: LogBatch, opts: SealOptions): EncodedPayload {
+  return wrapPayload(LogBatch.encode(batch).finish(), opts);
+}
+
+function wrapPayload(raw: Uint8Array, opts: SealOptions): EncodedPayload {
   if (opts.key) {
     return { encoding: PayloadEncoding.PAYLOAD_ENCODING_GZIP_AES256GCM, payload: seal(gzipSync(raw), opts.key, opts.aad) };
   }
   if (opts.gzip) return { encoding: PayloadEncoding.PAYLOAD_ENCODING_GZIP, payload: gzipSync(raw) };
-  return { encoding: PayloadEncoding.PAYLOAD_ENCODING_RAW, payload: raw };
+  return { encoding: PayloadEncoding.PAYLOAD_ENCODING_RAW, payload: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) };
 }
 
 export interface OpenOptions {
@@ -77,6 +85,21 @@ export interface OpenOptions {
 }
 
 export function decodePayload(encoding: PayloadEncoding, payload: Uint8Array, opts: OpenOptions = {}): Sample[] {
+  return fromWire(unwrapPayload(encoding, payload, opts));
+}
+
+/** Opens a LOGS report's payload; a malformed batch is a PayloadError like a malformed sample batch. */
+export function decodeLogPayload(encoding: PayloadEncoding, payload: Uint8Array, opts: OpenOptions = {}): LogBatch {
+  const raw = unwrapPayload(encoding, payload, opts);
+  try {
+    return LogBatch.decode(raw);
+  } catch (err) {
+    throw new PayloadError(`malformed log batch: ${(err as Error).message}`);
+  }
+}
+
+/** The protobuf bytes inside a payload: gunzipped (bounded) and unsealed as its encoding says. */
+function unwrapPayload(encoding: PayloadEncoding, payload: Uint8Array, opts: OpenOptions): Buffer {
   const maxOutputLength = opts.maxBytes ?? 64 * 1024 * 1024;
   const gunzip = (b: Buffer): Buffer => {
     try {
@@ -88,12 +111,12 @@ export function decodePayload(encoding: PayloadEncoding, payload: Uint8Array, op
   const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   switch (encoding) {
     case PayloadEncoding.PAYLOAD_ENCODING_RAW:
-      return fromWire(buf);
+      return buf;
     case PayloadEncoding.PAYLOAD_ENCODING_GZIP:
-      return fromWire(gunzip(buf));
+      return gunzip(buf);
     case PayloadEncoding.PAYLOAD_ENCODING_GZIP_AES256GCM:
       if (!opts.key) throw new PayloadError('payload is sealed but no key is configured for this agent');
-      return fromWire(gunzip(unseal(buf, opts.key, opts.aad)));
+      return gunzip(unseal(buf, opts.key, opts.aad));
     default:
       throw new PayloadError(`unknown payload encoding ${encoding}`);
   }

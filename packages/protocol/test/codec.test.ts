@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { decodePayload, encodePayload, PayloadEncoding, PayloadError, type Sample, seriesKey } from '@falconet/protocol';
+import {
+  decodeLogPayload,
+  decodePayload,
+  encodeLogPayload,
+  encodePayload,
+  LogLevel,
+  PayloadEncoding,
+  PayloadError,
+  type pb,
+  reportAad,
+  type Sample,
+  seriesKey,
+} from '@falconet/protocol';
 import { describe, expect, it } from 'vitest';
 
 const samples: Sample[] = [
@@ -48,6 +60,65 @@ describe('payload codec', () => {
   it('refuses a gzip bomb', async () => {
     const { gzipSync } = await import('node:zlib');
     expect(() => decodePayload(PayloadEncoding.PAYLOAD_ENCODING_GZIP, gzipSync(Buffer.alloc(1 << 20)), { maxBytes: 1024 })).toThrow(
+      /not valid gzip/,
+    );
+  });
+});
+
+describe('log payload codec', () => {
+  const batch: pb.LogBatch = {
+    records: [
+      {
+        timeMs: 1_700_000_000_123,
+        observedMs: 1_700_000_000_456,
+        source: 'nginx',
+        stream: '/var/log/nginx/access.log',
+        level: LogLevel.LOG_LEVEL_WARN,
+        message: 'GET / 200 \u4e2d\u6587 "quoted"\tand a tab',
+        labels: { app: 'web' },
+        fields: { status: '200', truncated: 'true' },
+        offset: 4096,
+      },
+      {
+        timeMs: 0,
+        observedMs: 1,
+        source: 's',
+        stream: '',
+        level: LogLevel.LOG_LEVEL_UNSPECIFIED,
+        message: '',
+        labels: {},
+        fields: {},
+        offset: 0,
+      },
+    ],
+    dropped: { nginx: 12 },
+  };
+
+  it('round-trips raw, gzip and sealed log batches', () => {
+    const key = randomBytes(32);
+    const aad = reportAad('agent-a', 7);
+    for (const opts of [{ gzip: false }, { gzip: true }, { gzip: true, key, aad }]) {
+      const { encoding, payload } = encodeLogPayload(batch, opts);
+      expect(decodeLogPayload(encoding, payload, { key, aad })).toEqual(batch);
+    }
+    expect(encodeLogPayload(batch, { gzip: true, key }).encoding).toBe(PayloadEncoding.PAYLOAD_ENCODING_GZIP_AES256GCM);
+  });
+
+  it('refuses a sealed log batch moved to another report, tampered, or opened without a key', () => {
+    const key = randomBytes(32);
+    const { encoding, payload } = encodeLogPayload(batch, { gzip: true, key, aad: reportAad('agent-a', 1) });
+    expect(() => decodeLogPayload(encoding, payload, { key, aad: reportAad('agent-a', 2) })).toThrow(/authentication/);
+    expect(() => decodeLogPayload(encoding, payload)).toThrow(/no key/);
+    const tampered = Buffer.from(payload);
+    tampered[15] = (tampered[15] ?? 0) ^ 1;
+    expect(() => decodeLogPayload(encoding, tampered, { key, aad: reportAad('agent-a', 1) })).toThrow(PayloadError);
+  });
+
+  it('names a malformed log batch, bad gzip and a gzip bomb', async () => {
+    expect(() => decodeLogPayload(PayloadEncoding.PAYLOAD_ENCODING_RAW, Buffer.from([0x0a, 0xff, 0xff]))).toThrow(/malformed log batch/);
+    expect(() => decodeLogPayload(PayloadEncoding.PAYLOAD_ENCODING_GZIP, Buffer.from('nope'))).toThrow(/not valid gzip/);
+    const { gzipSync } = await import('node:zlib');
+    expect(() => decodeLogPayload(PayloadEncoding.PAYLOAD_ENCODING_GZIP, gzipSync(Buffer.alloc(1 << 20)), { maxBytes: 1024 })).toThrow(
       /not valid gzip/,
     );
   });
