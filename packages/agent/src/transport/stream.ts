@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import {
   AgentChannelClient,
   derivePayloadKey,
+  encodeLogPayload,
   encodePayload,
   FALCONET_VERSION,
   PayloadEncoding,
@@ -200,9 +201,22 @@ export class ReportStream {
    * the report is durable in the backlog.
    */
   async enqueue(samples: readonly Sample[]): Promise<void> {
-    const seq = this.#opts.sequence.next();
     const { encoding, payload } = encodePayload(samples, { gzip: this.#opts.gzip ?? true });
-    const report: SpooledReport = { seq, encoding, payload, sampleCount: samples.length, createdMs: Date.now() };
+    await this.#spool({ encoding, payload, sampleCount: samples.length, kind: PayloadKind.PAYLOAD_KIND_SAMPLES });
+  }
+
+  /**
+   * The same for a batch of log records: a LOGS report on the same sequence, spool and acks.
+   * Resolves once it is durable in the spool, the point a log source may count its lines as handed over.
+   */
+  async enqueueLogs(batch: pb.LogBatch): Promise<void> {
+    const { encoding, payload } = encodeLogPayload(batch, { gzip: this.#opts.gzip ?? true });
+    await this.#spool({ encoding, payload, sampleCount: batch.records.length, kind: PayloadKind.PAYLOAD_KIND_LOGS });
+  }
+
+  async #spool(body: Omit<SpooledReport, 'seq' | 'createdMs'>): Promise<void> {
+    const seq = this.#opts.sequence.next();
+    const report: SpooledReport = { seq, createdMs: Date.now(), ...body };
     this.#enqueuing++;
     try {
       await this.#backlog.append([report]);
@@ -523,7 +537,7 @@ export class ReportStream {
 
   /** The report as it goes on the wire: sealed here, so a key rotation also covers what was spooled before it. */
   #wire(r: SpooledReport): pb.Report {
-    const base = { seq: r.seq, sampleCount: r.sampleCount, createdMs: r.createdMs, kind: PayloadKind.PAYLOAD_KIND_SAMPLES };
+    const base = { seq: r.seq, sampleCount: r.sampleCount, createdMs: r.createdMs, kind: r.kind ?? PayloadKind.PAYLOAD_KIND_SAMPLES };
     if (!this.#key) return { ...base, encoding: r.encoding, payload: r.payload };
     const gz = r.encoding === PayloadEncoding.PAYLOAD_ENCODING_GZIP ? r.payload : gzipSync(r.payload);
     return {
