@@ -4,6 +4,7 @@ import { byteSize, duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
 import { collectorOptionsSchema } from './collectors/options.ts';
 import { parseServerUrl, plaintextProblem, type ServerAddress } from './config-base.ts';
+import { logsSchema } from './logs/config.ts';
 import { AGENT_TASKS_DEFAULTS, agentTasksSchema } from './tasks/config.ts';
 
 /**
@@ -282,6 +283,8 @@ export const agentConfigSchema = z
       .prefault({}),
     /** Commands and cron jobs from the server (docs/tasks.md); off by default. */
     tasks: agentTasksSchema.default(AGENT_TASKS_DEFAULTS),
+    /** Log files tailed and shipped with the reports (docs/logs.md). */
+    logs: logsSchema,
   })
   .strict()
   .superRefine((c, ctx) => {

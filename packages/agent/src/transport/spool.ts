@@ -374,6 +374,10 @@ export class Spool implements ReportBacklog {
   }
 
   async #removeAcked(): Promise<void> {
+    // The pointer first: with acknowledged segments gone and the pointer not yet saved, a restart
+    // would see a lastSeq below what was spooled, and the log shipper decides from lastSeq whether
+    // its last batch reached the spool (logs/positions.ts).
+    await this.#persistAck();
     for (const seg of [...this.#segments]) {
       if (seg.records === 0 || seg.lastSeq > this.#ackedSeq) continue;
       await this.#remove(seg);

@@ -135,6 +135,7 @@ export class ReportStream {
   #failures = 0;
   /** Reports numbered but not yet durable in the backlog. */
   #enqueuing = 0;
+  #enqueueChain: Promise<unknown> = Promise.resolve();
   readonly #stats = { reconnects: 0, sent: 0, sentBytes: 0, acked: 0, rejected: 0, spoolErrors: 0 };
 
   constructor(opts: ReportStreamOptions) {
@@ -209,25 +210,36 @@ export class ReportStream {
    * The same for a batch of log records: a LOGS report on the same sequence, spool and acks.
    * Resolves once it is durable in the spool, the point a log source may count its lines as handed over.
    */
-  async enqueueLogs(batch: pb.LogBatch): Promise<void> {
+  async enqueueLogs(batch: pb.LogBatch, beforeAppend?: (seq: number) => Promise<void>): Promise<void> {
     const { encoding, payload } = encodeLogPayload(batch, { gzip: this.#opts.gzip ?? true });
-    await this.#spool({ encoding, payload, sampleCount: batch.records.length, kind: PayloadKind.PAYLOAD_KIND_LOGS });
+    await this.#spool({ encoding, payload, sampleCount: batch.records.length, kind: PayloadKind.PAYLOAD_KIND_LOGS }, beforeAppend);
   }
 
-  async #spool(body: Omit<SpooledReport, 'seq' | 'createdMs'>): Promise<void> {
-    const seq = this.#opts.sequence.next();
-    const report: SpooledReport = { seq, createdMs: Date.now(), ...body };
+  /**
+   * Numbers and appends one report. Enqueues run one after another so that `beforeAppend` (the
+   * log shipper saving "batch `seq` is being handed over" with its read positions) sees the number
+   * the report will carry and no other report is numbered or appended in between.
+   */
+  #spool(body: Omit<SpooledReport, 'seq' | 'createdMs'>, beforeAppend?: (seq: number) => Promise<void>): Promise<void> {
     this.#enqueuing++;
-    try {
-      await this.#backlog.append([report]);
-    } catch (err) {
-      this.#stats.spoolErrors++;
-      this.#opts.log.error({ err, seq }, 'could not spool a report; it is lost');
-      throw err;
-    } finally {
-      this.#enqueuing--;
-    }
-    this.#pump();
+    const run = async () => {
+      const seq = this.#opts.sequence.next();
+      const report: SpooledReport = { seq, createdMs: Date.now(), ...body };
+      try {
+        await beforeAppend?.(seq);
+        await this.#backlog.append([report]);
+      } catch (err) {
+        this.#stats.spoolErrors++;
+        this.#opts.log.error({ err, seq }, 'could not spool a report; it is lost');
+        throw err;
+      } finally {
+        this.#enqueuing--;
+      }
+      this.#pump();
+    };
+    const done = this.#enqueueChain.then(run, run);
+    this.#enqueueChain = done.catch(() => undefined);
+    return done;
   }
 
   /** Resolves true once everything spooled is acknowledged, or false after `timeoutMs`. */
