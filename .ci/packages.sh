@@ -46,3 +46,4 @@ if [ ${#want[@]} -gt 0 ]; then
     exit 1
   }
 fi
+need rsyslogd rsyslog

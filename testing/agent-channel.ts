@@ -5,7 +5,7 @@
  * agent's real ReportStream: a sequence in memory and a bare identity.
  */
 import type { AgentIdentity, SequenceSource } from '@falconet/agent';
-import { encodePayload, type pb, pb as proto, type Sample } from '@falconet/protocol';
+import { encodeLogPayload, encodePayload, type pb, pb as proto, type Sample } from '@falconet/protocol';
 import { type ClientDuplexStream, credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
 
 const RawClient = makeGenericClientConstructor(
@@ -111,6 +111,25 @@ export function reportMessage(seq: number, samples: Sample[], override: Partial<
         sampleCount: samples.length,
         createdMs: Date.now(),
         kind: proto.PayloadKind.PAYLOAD_KIND_SAMPLES,
+        ...override,
+      },
+    },
+  };
+}
+
+/** A LOGS report of `records` (gzip), as the agent's log shipping sends one. */
+export function logReportMessage(seq: number, records: pb.LogRecord[], override: Partial<pb.Report> = {}): pb.AgentMessage {
+  const { encoding, payload } = encodeLogPayload({ records, dropped: {} }, { gzip: true });
+  return {
+    body: {
+      $case: 'report',
+      value: {
+        seq,
+        encoding,
+        payload,
+        sampleCount: records.length,
+        createdMs: Date.now(),
+        kind: proto.PayloadKind.PAYLOAD_KIND_LOGS,
         ...override,
       },
     },

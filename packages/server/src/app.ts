@@ -30,6 +30,10 @@ import { Ingest, IngestCounters } from './ingest/index.ts';
 import { apiTokenTransferAuth } from './ingest/push-auth.ts';
 import { LiveHub } from './live/hub.ts';
 import { liveApi } from './live/routes.ts';
+import { openLogStore } from './logs/index.ts';
+import { logsApi } from './logs/routes.ts';
+import { SyslogReceiver } from './logs/syslog.ts';
+import type { LogStore } from './logs/types.ts';
 import { metricsApi } from './metrics/routes.ts';
 import { AgentRegistry } from './registry.ts';
 import { openStore } from './store/index.ts';
@@ -43,6 +47,8 @@ export interface ServerAddresses {
   grpc: { host: string; port: number };
   /** The Open-Falcon TCP listener, when enabled. */
   transfer?: { host: string; port: number };
+  /** The syslog receiver (UDP and TCP on one port), when enabled. */
+  syslog?: { host: string; port: number };
 }
 
 /** One falconet-server: the gRPC agent channel, the store, the registry, and the HTTP API and dashboard. */
@@ -52,6 +58,8 @@ export class FalconetServer {
   readonly live = new LiveHub();
   readonly counters = new IngestCounters();
   #store: Store | undefined;
+  #logs: LogStore | undefined;
+  #syslog: SyslogReceiver | undefined;
   #meta: MetaDb | undefined;
   #registry: AgentRegistry | undefined;
   #tasks: TaskService | undefined;
@@ -75,6 +83,11 @@ export class FalconetServer {
   get store(): Store {
     if (!this.#store) throw new Error('server not started');
     return this.#store;
+  }
+
+  get logs(): LogStore {
+    if (!this.#logs) throw new Error('server not started');
+    return this.#logs;
   }
 
   get meta(): MetaDb {
@@ -140,6 +153,12 @@ export class FalconetServer {
       throw err;
     }
     this.#store = await openStore(this.config, this.log.child({ component: 'store' }));
+    try {
+      this.#logs = await openLogStore(this.config, this.log.child({ component: 'logs' }));
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     this.#registry = new AgentRegistry(new AgentRepository(this.#meta), this.live, {
       offlineAfterIntervals: this.config.offline_after_intervals,
     });
@@ -184,6 +203,7 @@ export class FalconetServer {
       counters: this.counters,
       tasks: this.#tasks,
       observe: (agentId, samples) => this.#alerts?.observe(agentId, samples),
+      logs: { store: this.#logs, stored: (lines) => this.live.logs(lines) },
       audit: (e) => this.auth.audit.record(e),
       // Once a user exists, every agent presents a token, whatever address it comes from.
       requireTokenAlso: () => this.auth.secured(),
@@ -210,6 +230,23 @@ export class FalconetServer {
         throw listenError(err, '--transfer-listen', this.config.transfer_listen);
       }
     }
+    const syslog = this.config.syslog;
+    if (syslog.listen) {
+      const addr = parseHostPort(syslog.listen, 'syslog.listen');
+      this.#syslog = new SyslogReceiver({
+        store: this.#logs,
+        stored: (lines) => this.live.logs(lines),
+        trustHostname: syslog.trust_hostname,
+        maxMessageBytes: syslog.max_message_bytes,
+        log: this.log.child({ component: 'syslog' }),
+      });
+      try {
+        await this.#syslog.listen(addr.host, addr.port);
+      } catch (err) {
+        await this.stop();
+        throw listenError(err, 'syslog.listen', syslog.listen);
+      }
+    }
     const app = await this.#buildHttp(tls);
     try {
       await app.listen({ host: http.host, port: http.port });
@@ -222,6 +259,7 @@ export class FalconetServer {
     this.#externalUrl = `${tls ? 'https' : 'http'}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${httpPort}`;
     this.addresses = { http: { host: http.host, port: httpPort }, grpc: { host: grpc.host, port: grpcPort } };
     if (transfer && transferPort !== undefined) this.addresses.transfer = { host: transfer.host, port: transferPort };
+    if (this.#syslog?.port !== undefined) this.addresses.syslog = { host: this.#syslog.host, port: this.#syslog.port };
     this.log.info(
       {
         http: `${http.host}:${httpPort}`,
@@ -362,6 +400,7 @@ export class FalconetServer {
           { name: 'ingest' },
           { name: 'tasks' },
           { name: 'alerts' },
+          { name: 'logs' },
         ],
       },
       transform: jsonSchemaTransform,
@@ -376,10 +415,12 @@ export class FalconetServer {
       audit: this.auth.audit,
       tokens: this.ingest.tokens,
       alerts: () => this.#alerts,
+      logs: this.#logs,
     });
     await app.register(metricsApi, { registry, store });
     await app.register(fleetApi, { registry, store });
     await app.register(liveApi, { live: this.live });
+    await app.register(logsApi, { logs: this.logs });
     await app.register(authApi, { auth: this.auth, guard: this.#guard, warnings: () => this.warnings });
     await this.ingest.registerRoutes(app);
     await app.register(tasksApi, { tasks: this.tasks });
@@ -548,12 +589,16 @@ export class FalconetServer {
     const ingest = this.#ingest;
     this.#ingest = undefined;
     await ingest?.stop();
+    await this.#syslog?.close();
+    this.#syslog = undefined;
     await this.#registry?.close();
     await this.#tasks?.stop();
     this.#tasks = undefined;
     await this.#alerts?.stop();
     this.#alerts = undefined;
     await this.#store?.close();
+    await this.#logs?.close();
+    this.#logs = undefined;
     await this.#meta?.close();
     this.#store = undefined;
     this.#meta = undefined;

@@ -227,6 +227,42 @@ export const serverConfigSchema = z
       .strict()
       .default({ url: '' }),
     store: storeConfigSchema,
+    /** The log store (docs/logs.md): embedded under data_dir/logs, or PostgreSQL. */
+    logs: z
+      .object({
+        /** auto: PostgreSQL when database.url is a postgres:// URL, else files under data_dir/logs. */
+        engine: z.enum(['auto', 'embedded', 'postgres']).default('auto'),
+        /** Lines older than this go (a whole segment, about a day, at a time); 0 keeps them. */
+        retention: duration().default(7 * 86_400_000),
+        /** Bytes of logs on disk beyond which the oldest segments go; 0 = no cap. */
+        max_bytes: byteSize().default(0),
+      })
+      .strict()
+      .prefault({}),
+    /** The syslog receiver (docs/logs.md): RFC 5424 and RFC 3164 over UDP and TCP; off (empty) unless set. */
+    syslog: z
+      .object({
+        /** HOST:PORT for both UDP and TCP. */
+        listen: z
+          .string()
+          .default('')
+          .superRefine((v, ctx) => {
+            if (v === '') return;
+            try {
+              parseHostPort(v, 'syslog listen address');
+            } catch (err) {
+              ctx.addIssue({ code: 'custom', message: (err as Error).message });
+            }
+          }),
+        /** Take the host from the message's HOSTNAME field instead of the sender's address. */
+        trust_hostname: z.boolean().default(false),
+        /** A longer message is cut to this many bytes (and marked fields.truncated). */
+        max_message_bytes: byteSize()
+          .default(64 * 1024)
+          .refine((n) => n >= 480 && n <= 64 * 1024, 'must be between 480B and 64KiB'),
+      })
+      .strict()
+      .prefault({}),
     web_root: z.string().default(DEFAULT_WEB_ROOT),
     offline_after_intervals: z.number().int().min(1).max(100).default(3),
     auth: authSchema.prefault({}),

@@ -11,6 +11,7 @@ export * from './enums.ts';
 export * from './errors.ts';
 export * from './fleet.ts';
 export * from './live.ts';
+export * from './logs.ts';
 export * from './metrics.ts';
 export * from './push.ts';
 export * from './tasks.ts';

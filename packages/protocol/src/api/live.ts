@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Agent } from './agents.ts';
 import { Labels } from './common.ts';
 import { ErrorBody } from './errors.ts';
+import { LiveLogs, LiveLogsTail, LiveLogsUntail } from './logs.ts';
 import { Task, TaskAgentHealth, TaskOutputStream, TaskRun } from './tasks.ts';
 
 const agentId = z.string().min(1).max(128);
@@ -14,6 +15,8 @@ export const LiveClientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('unsubscribe'), agentId }),
   z.object({ type: z.literal('subscribe_task'), taskId }),
   z.object({ type: z.literal('unsubscribe_task'), taskId }),
+  LiveLogsTail,
+  LiveLogsUntail,
 ]);
 export type LiveClientMessage = z.infer<typeof LiveClientMessage>;
 
@@ -69,5 +72,6 @@ export const LiveServerMessage = z.discriminatedUnion('type', [
   LiveTaskOutput,
   LiveTaskAgent,
   LiveError,
+  LiveLogs,
 ]);
 export type LiveServerMessage = z.infer<typeof LiveServerMessage>;

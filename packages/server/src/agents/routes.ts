@@ -17,6 +17,7 @@ import type { AlertService } from '../alerts/service.ts';
 import { ApiError, notFound } from '../api/errors.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import { actorOf } from '../auth/service.ts';
+import type { LogStore } from '../logs/types.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
 import { trustedLabelsProblem } from './labels.ts';
@@ -74,9 +75,11 @@ export interface AgentsApiDeps {
   tokens: AgentTokens;
   /** Alerting, when enabled: forgetting an agent takes its alerts out. */
   alerts: () => AlertService | undefined;
+  /** The log store, whose sequences a reset forgets too. */
+  logs?: LogStore | undefined;
 }
 
-export const agentsApi: FastifyPluginAsyncZod<AgentsApiDeps> = async (app, { registry, store, audit, tokens, alerts }) => {
+export const agentsApi: FastifyPluginAsyncZod<AgentsApiDeps> = async (app, { registry, store, audit, tokens, alerts, logs }) => {
   app.get(
     '/api/agents',
     {
@@ -186,7 +189,8 @@ export const agentsApi: FastifyPluginAsyncZod<AgentsApiDeps> = async (app, { reg
     async (req) => {
       const { id } = req.params;
       if (!registry.get(id) && (await store.lastSeq(id)) === 0) throw notFound(`agent "${id}"`);
-      const previousLastSeq = await store.resetSeq(id);
+      // Sample and log reports share the agent's sequence: both stores forget it.
+      const previousLastSeq = Math.max(await store.resetSeq(id), (await logs?.resetSeq(id)) ?? 0);
       registry.sequenceReset(id);
       req.audited = true;
       await audit.record({

@@ -1,5 +1,6 @@
 import {
   AgentChannelService,
+  decodeLogPayload,
   decodePayload,
   isValidLabelName,
   isValidMetricName,
@@ -12,6 +13,7 @@ import {
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../auth/audit.ts';
+import { checkLogRecords, type LogSink } from '../logs/ingest.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';
@@ -66,6 +68,8 @@ export interface ChannelDeps {
   tasks?: TaskChannelHooks | undefined;
   /** The audit log (auth/audit.ts): enrolments, and refusals of a known token. */
   audit?: ((e: AuditEvent) => Promise<void>) | undefined;
+  /** Where log reports go (server/src/logs); without it they are refused as an unknown kind. */
+  logs?: LogSink | undefined;
 }
 
 /** An AgentMessage as the handler sees it: bytes that were not one arrive marked, not as a dead stream. */
@@ -217,6 +221,33 @@ export function agentChannelHandler(deps: ChannelDeps) {
       if (!closed) call.write({ body: { $case: 'ack', value: { seq, error: message } } });
     };
 
+    /** A LOGS report: decoded, checked, stored with its sequence in one step, acknowledged, then tailed. */
+    const storeLogs = async (agent: string, r: pb.Report, arrived: number, logs: LogSink): Promise<void> => {
+      let records: pb.LogRecord[];
+      try {
+        records = decodeLogPayload(r.encoding, r.payload, {
+          key: payloadKey,
+          aad: reportAad(agent, r.seq),
+          maxBytes: limits.maxMessageBytes * 16,
+        }).records;
+        const problem = checkLogRecords(records, limits, Date.now());
+        if (problem) return refuseReport(r.seq, problem.reason, problem.message);
+      } catch (err) {
+        const message = err instanceof PayloadError ? err.message : String(err);
+        return refuseReport(r.seq, /authentication|no key/.test(message) ? 'decrypt_failed' : 'malformed', message);
+      }
+      const host = registry.get(agent)?.hostname ?? agent;
+      const { duplicate, lines } = await logs.store.appendReport(agent, host, r.seq, records);
+      if (duplicate) counters.duplicates++;
+      else counters.reports++;
+      if (!closed) call.write({ body: { $case: 'ack', value: { seq: r.seq, error: '' } } });
+      counters.ackSeconds.observe((performance.now() - arrived) / 1000);
+      if (!duplicate) {
+        await registry.seen(agent);
+        logs.stored(lines);
+      }
+    };
+
     const handle = async (msg: Incoming, arrived: number): Promise<void> => {
       if (closed) return;
       if (msg.malformed !== undefined)
@@ -239,7 +270,8 @@ export function agentChannelHandler(deps: ChannelDeps) {
         }
         if (closed) return;
         if (auth.enrolled) await audit(reg, auth.tokenId, 'agent.enrol', 'ok', {});
-        const stored = await store.lastSeq(reg.agentId);
+        // Sample and log reports share one sequence: the agent resumes after the higher of the two stores.
+        const stored = Math.max(await store.lastSeq(reg.agentId), (await deps.logs?.store.lastSeq(reg.agentId)) ?? 0);
         if (stored > MAX_STORED_SEQUENCE) {
           // Left by a report no agent makes (an attack before this check existed): telling the agent
           // would make it drop its whole spool and number from there, so it is held off instead.
@@ -294,9 +326,10 @@ export function agentChannelHandler(deps: ChannelDeps) {
           return refuseReport(
             r.seq,
             'too_many_samples',
-            `${r.sampleCount} samples in one report; the limit is ${limits.maxSamplesPerReport}`,
+            `${r.sampleCount} ${r.kind === PayloadKind.PAYLOAD_KIND_LOGS ? 'log records' : 'samples'} in one report; the limit is ${limits.maxSamplesPerReport}`,
           );
         }
+        if (r.kind === PayloadKind.PAYLOAD_KIND_LOGS && deps.logs) return storeLogs(agentId, r, arrived, deps.logs);
         if (r.kind !== PayloadKind.PAYLOAD_KIND_SAMPLES) {
           return refuseReport(r.seq, 'unknown_kind', `report kind ${r.kind} is not one this server stores (it stores samples)`);
         }

@@ -10,6 +10,7 @@ export type RejectReason =
   | 'too_many_samples'
   | 'unknown_kind'
   | 'bad_sample'
+  | 'bad_log'
   | 'clock_skew'
   | 'replayed_sequence'
   | 'sequence_jump'

@@ -8,6 +8,7 @@ import { AgentTokens } from '../agents/tokens.ts';
 import type { AuditEvent } from '../auth/audit.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { LiveHub } from '../live/hub.ts';
+import type { LogSink } from '../logs/ingest.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { Store } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';
@@ -62,6 +63,8 @@ export interface IngestDeps {
   observe?: ((agentId: string, samples: readonly Sample[]) => void) | undefined;
   /** The audit log: agent enrolments and refusals of a known token. */
   audit?: ((e: AuditEvent) => Promise<void>) | undefined;
+  /** Where log reports go; without it they are refused as an unknown kind. */
+  logs?: LogSink | undefined;
 }
 
 /**
@@ -133,6 +136,7 @@ export class Ingest {
           limits: this.limits,
           tasks: this.#deps.tasks,
           audit: this.#deps.audit,
+          logs: this.#deps.logs,
           authenticate: agentAuthenticator({
             tokens,
             requireToken: async (peer) =>

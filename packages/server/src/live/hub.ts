@@ -1,5 +1,8 @@
 import type { Sample } from '@falconet/protocol';
 import type { Agent, LiveServerMessage, TaskLiveMessage } from '@falconet/protocol/api';
+import { apiLine } from '../logs/lines.ts';
+import type { LogFilter } from '../logs/query.ts';
+import type { StoredLogLine } from '../logs/types.ts';
 import { maskedForViewer } from '../tasks/messages.ts';
 
 /** Messages the server pushes to browsers over /api/live (an `error` answers a client message it cannot read). */
@@ -13,6 +16,8 @@ export interface LiveSubscriber {
   readonly tasks?: Set<string>;
   /** Whether task environment values reach this subscriber (operators and admins); masked otherwise. */
   readonly seesTaskEnv?: boolean;
+  /** The query of this subscriber's live log tail, when it asked for one (`logs_tail`). */
+  readonly logTail?: { filter?: LogFilter | undefined };
 }
 
 /** Fans out what the server ingests to the browsers watching; in-process for one server. */
@@ -62,6 +67,16 @@ export class LiveHub {
         samples: samples.map((x) => ({ name: x.name, labels: x.labels, value: x.value, timestampMs: x.timestampMs })),
       };
       s.send(msg);
+    }
+  }
+
+  /** Freshly stored log lines: to each subscriber tailing logs, those matching its query. */
+  logs(lines: readonly StoredLogLine[]): void {
+    for (const s of this.#subs) {
+      const filter = s.logTail?.filter;
+      if (!filter) continue;
+      const matching = lines.filter((l) => filter.matches(l));
+      if (matching.length > 0) s.send({ type: 'logs', lines: matching.map(apiLine) });
     }
   }
 }

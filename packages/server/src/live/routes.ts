@@ -1,6 +1,7 @@
 import { LiveClientMessage, type LiveServerMessage } from '@falconet/protocol/api';
 import type { FastifyPluginAsync } from 'fastify';
 import '../api/access.ts';
+import { LogFilter, QueryError } from '../logs/query.ts';
 import { seesTaskEnv } from '../tasks/messages.ts';
 import type { LiveHub, LiveMessage } from './hub.ts';
 
@@ -24,7 +25,8 @@ export const liveApi: FastifyPluginAsync<{ live: LiveHub }> = async (app, { live
       socket.send(JSON.stringify(msg));
     };
     // The role is read once: a demoted or removed user's sockets are closed (docs/security.md).
-    const remove = live.add({ send, agents, tasks, seesTaskEnv: seesTaskEnv(req.identity?.role) });
+    const logTail: { filter?: LogFilter | undefined } = {};
+    const remove = live.add({ send, agents, tasks, seesTaskEnv: seesTaskEnv(req.identity?.role), logTail });
     send({ type: 'hello', serverTimeMs: Date.now() });
     socket.on('message', (data: Buffer) => {
       let parsed: LiveClientMessage;
@@ -38,7 +40,16 @@ export const liveApi: FastifyPluginAsync<{ live: LiveHub }> = async (app, { live
         socket.send(JSON.stringify(refusal));
         return;
       }
-      if (parsed.type === 'subscribe') agents.add(parsed.agentId);
+      if (parsed.type === 'logs_tail') {
+        try {
+          logTail.filter = new LogFilter(parsed.q);
+        } catch (err) {
+          if (!(err instanceof QueryError)) throw err;
+          const refusal: LiveServerMessage = { type: 'error', error: { code: 'bad_query', message: `logs_tail q: ${err.message}` } };
+          socket.send(JSON.stringify(refusal));
+        }
+      } else if (parsed.type === 'logs_untail') logTail.filter = undefined;
+      else if (parsed.type === 'subscribe') agents.add(parsed.agentId);
       else if (parsed.type === 'unsubscribe') agents.delete(parsed.agentId);
       else if (parsed.type === 'subscribe_task') tasks.add(parsed.taskId);
       else tasks.delete(parsed.taskId);

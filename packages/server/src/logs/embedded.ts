@@ -1,0 +1,574 @@
+/**
+ * The embedded log store: append-only segment files under data/logs/, one per UTC day of arrival
+ * (and a new one past segment_bytes), each a run of frames. A frame is one report: its (agent, seq)
+ * and its lines grouped by host and source into zstd-compressed blocks, with an index entry per
+ * block (time range, levels, streams, label values, a bloom filter of message words) in the frame's
+ * header. The header and the blocks are written and synced together, so a report and its sequence
+ * are durable in one step. Opening reads the headers back into memory and cuts a torn last frame.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { pb } from '@falconet/protocol';
+import type { StoreLog } from '../store/types.ts';
+import { type BlockSummary, blockMayMatch } from './query.ts';
+import { WordFilter, words } from './terms.ts';
+import type { LogAppendResult, LogPage, LogScan, LogStore, LogStoreStats, StoredLogLine } from './types.ts';
+
+export interface EmbeddedLogStoreOptions {
+  dir: string;
+  /** Lines older than this go (whole segments at a time); 0 keeps them. */
+  retentionMs: number;
+  /** The store's bytes on disk beyond which the oldest segments go; 0 = no cap. */
+  maxBytes: number;
+  /** A segment is closed and a new one begun past this size (and at each UTC day). */
+  segmentBytes?: number;
+  log?: StoreLog | undefined;
+  now?: () => number;
+}
+
+const MAGIC = 0x464c4731; // "FLG1"
+const FRAME_HEAD = 16;
+/** A header larger than this was never written by this store: the frame is damage, not data. */
+const MAX_HEADER = 64 * 1024 * 1024;
+const MAX_INDEXED_STREAMS = 64;
+const MAX_INDEXED_VALUES = 64;
+const SEGMENT_NAME = /^(\d{8})-(\d{8})\.seg$/;
+
+interface GroupHeader {
+  host: string;
+  source: string;
+  minT: number;
+  maxT: number;
+  n: number;
+  levels: number;
+  streams?: string[];
+  labels: Record<string, string[]>;
+  /** The bloom filter of message words, base64. */
+  words: string;
+  off: number;
+  len: number;
+  crc: number;
+}
+
+interface FrameHeader {
+  agent: string;
+  seq: number;
+  /** An operator's sequence reset: the agent's sequence is 0 from here. */
+  reset?: boolean;
+  at: number;
+  groups: GroupHeader[];
+}
+
+interface Segment {
+  no: number;
+  day: string;
+  path: string;
+  size: number;
+  minT: number;
+  maxT: number;
+  blocks: Block[];
+  reader?: FileHandle;
+}
+
+interface Block extends BlockSummary {
+  seg: Segment;
+  frame: number;
+  group: number;
+  /** Absolute file offset of the compressed block. */
+  pos: number;
+  len: number;
+  crc: number;
+  minT: number;
+  maxT: number;
+  n: number;
+}
+
+/** Where a line lies: its order among lines of equal time. */
+type LineKey = [number, number, number, number, number];
+
+export class CursorError extends Error {}
+
+function encodeCursor(k: LineKey): string {
+  return Buffer.from(JSON.stringify(k)).toString('base64url');
+}
+
+function decodeCursor(c: string): LineKey {
+  try {
+    const v = JSON.parse(Buffer.from(c, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === 5 && v.every((x) => Number.isSafeInteger(x))) return v as LineKey;
+  } catch {}
+  throw new CursorError('cursor: not one this server gave (pass the cursor of the previous page unchanged)');
+}
+
+/** Newest first: time, then place in the store, both descending. */
+function compareDesc(a: LineKey, b: LineKey): number {
+  for (let i = 0; i < 5; i++) if (a[i] !== b[i]) return (b[i] as number) - (a[i] as number);
+  return 0;
+}
+
+function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10).replaceAll('-', '');
+}
+
+interface Pending {
+  header: FrameHeader;
+  bodies: Buffer[];
+  resolve: (at: { seg: Segment; pos: number }) => void;
+  reject: (err: unknown) => void;
+}
+
+export class EmbeddedLogStore implements LogStore {
+  readonly #o: Required<Omit<EmbeddedLogStoreOptions, 'log'>> & { log?: StoreLog | undefined };
+  readonly #segments: Segment[] = [];
+  readonly #seqs = new Map<string, number>();
+  #active: Segment | undefined;
+  #writer: FileHandle | undefined;
+  #queue: Pending[] = [];
+  #draining: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(o: EmbeddedLogStoreOptions) {
+    this.#o = { segmentBytes: 64 * 1024 * 1024, now: Date.now, ...o };
+  }
+
+  static async open(o: EmbeddedLogStoreOptions): Promise<EmbeddedLogStore> {
+    const s = new EmbeddedLogStore(o);
+    await s.#load();
+    await s.enforceRetention();
+    s.#timer = setInterval(() => void s.enforceRetention().catch((err) => s.#o.log?.error({ err }, 'log retention failed')), 60_000);
+    s.#timer.unref();
+    return s;
+  }
+
+  get #checkpointPath(): string {
+    return join(this.#o.dir, 'seqs.json');
+  }
+
+  async #load(): Promise<void> {
+    mkdirSync(this.#o.dir, { recursive: true, mode: 0o700 });
+    try {
+      const saved = JSON.parse(readFileSync(this.#checkpointPath, 'utf8')) as { seqs?: Record<string, number> };
+      for (const [a, n] of Object.entries(saved.seqs ?? {})) if (Number.isSafeInteger(n)) this.#seqs.set(a, n);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new Error(`${this.#checkpointPath}: unreadable (${(err as Error).message})`);
+    }
+    const names = readdirSync(this.#o.dir)
+      .filter((n) => SEGMENT_NAME.test(n))
+      .sort();
+    for (const [i, name] of names.entries()) {
+      const m = SEGMENT_NAME.exec(name) as RegExpExecArray;
+      const seg: Segment = {
+        no: Number(m[1]),
+        day: m[2] as string,
+        path: join(this.#o.dir, name),
+        size: 0,
+        minT: Infinity,
+        maxT: -Infinity,
+        blocks: [],
+      };
+      await this.#scan(seg, i === names.length - 1);
+      this.#segments.push(seg);
+    }
+  }
+
+  /** Reads a segment's frame headers into the index; a damaged frame and all after it are cut. */
+  async #scan(seg: Segment, last: boolean): Promise<void> {
+    const fh = await open(seg.path, 'r+');
+    try {
+      const size = (await fh.stat()).size;
+      let pos = 0;
+      const head = Buffer.alloc(FRAME_HEAD);
+      let problem: string | undefined;
+      while (pos < size) {
+        if (size - pos < FRAME_HEAD) {
+          problem = 'frame head torn';
+          break;
+        }
+        await fh.read(head, 0, FRAME_HEAD, pos);
+        const magic = head.readUInt32BE(0);
+        const hlen = head.readUInt32BE(4);
+        const blen = head.readUInt32BE(8);
+        if (magic !== MAGIC || hlen > MAX_HEADER) {
+          problem = 'not a frame';
+          break;
+        }
+        if (pos + FRAME_HEAD + hlen + blen > size) {
+          problem = 'frame torn';
+          break;
+        }
+        const hbuf = Buffer.alloc(hlen);
+        await fh.read(hbuf, 0, hlen, pos + FRAME_HEAD);
+        if (crc32(hbuf) !== head.readUInt32BE(12)) {
+          problem = 'frame header checksum mismatch';
+          break;
+        }
+        const header = JSON.parse(hbuf.toString('utf8')) as FrameHeader;
+        const bodyAt = pos + FRAME_HEAD + hlen;
+        // Only the last segment can hold a frame whose blocks did not reach the disk: check them there.
+        if (last) {
+          const body = Buffer.alloc(blen);
+          await fh.read(body, 0, blen, bodyAt);
+          if (header.groups.some((g) => crc32(body.subarray(g.off, g.off + g.len)) !== g.crc)) {
+            problem = 'block checksum mismatch';
+            break;
+          }
+        }
+        this.#index(seg, pos, bodyAt, header);
+        pos = bodyAt + blen;
+      }
+      if (problem) {
+        this.#o.log?.warn({ file: seg.path, at: pos, cut: size - pos, problem }, 'log segment: damaged tail cut');
+        await fh.truncate(pos);
+        await fh.sync();
+      }
+      seg.size = pos;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  #index(seg: Segment, framePos: number, bodyAt: number, h: FrameHeader): void {
+    if (h.reset) this.#seqs.delete(h.agent);
+    else if (h.seq > 0 && h.seq > (this.#seqs.get(h.agent) ?? 0)) this.#seqs.set(h.agent, h.seq);
+    h.groups.forEach((g, i) => {
+      const block: Block = {
+        agentId: h.agent,
+        host: g.host,
+        source: g.source,
+        labels: g.labels,
+        levels: g.levels,
+        filter: new WordFilter(Buffer.from(g.words, 'base64')),
+        seg,
+        frame: framePos,
+        group: i,
+        pos: bodyAt + g.off,
+        len: g.len,
+        crc: g.crc,
+        minT: g.minT,
+        maxT: g.maxT,
+        n: g.n,
+      };
+      if (g.streams) block.streams = g.streams;
+      seg.blocks.push(block);
+      seg.minT = Math.min(seg.minT, g.minT);
+      seg.maxT = Math.max(seg.maxT, g.maxT);
+    });
+  }
+
+  async lastSeq(agentId: string): Promise<number> {
+    return this.#seqs.get(agentId) ?? 0;
+  }
+
+  async resetSeq(agentId: string): Promise<number> {
+    const was = this.#seqs.get(agentId) ?? 0;
+    await this.#write({ agent: agentId, seq: 0, reset: true, at: this.#o.now(), groups: [] }, []);
+    this.#seqs.delete(agentId);
+    return was;
+  }
+
+  async appendReport(agentId: string, host: string, seq: number, records: readonly pb.LogRecord[]): Promise<LogAppendResult> {
+    if (this.#closed) throw new Error('log store closed');
+    const had = this.#seqs.get(agentId) ?? 0;
+    if (seq > 0) {
+      if (seq <= had) return { duplicate: true, lines: [] };
+      // Claimed now, so a second copy arriving while this one is written is a duplicate too.
+      this.#seqs.set(agentId, seq);
+    }
+    const bySource = new Map<string, pb.LogRecord[]>();
+    for (const r of records) {
+      const list = bySource.get(r.source);
+      if (list) list.push(r);
+      else bySource.set(r.source, [r]);
+    }
+    const groups: GroupHeader[] = [];
+    const bodies: Buffer[] = [];
+    let off = 0;
+    for (const [source, recs] of bySource) {
+      const body = zstdCompressSync(pb.LogBatch.encode({ records: recs, dropped: {} }).finish());
+      groups.push({ host, source, off, len: body.length, crc: crc32(body), ...summarise(recs) });
+      bodies.push(body);
+      off += body.length;
+    }
+    const header: FrameHeader = { agent: agentId, seq, at: this.#o.now(), groups };
+    let at: { seg: Segment; pos: number };
+    try {
+      at = await this.#write(header, bodies);
+    } catch (err) {
+      if (seq > 0 && this.#seqs.get(agentId) === seq) this.#seqs.set(agentId, had);
+      throw err;
+    }
+    const lines: StoredLogLine[] = [];
+    groups.forEach((_, g) => {
+      const recs = bySource.get(groups[g]?.source as string) as pb.LogRecord[];
+      recs.forEach((record, r) => {
+        lines.push({ id: `${at.seg.no}.${at.pos}.${g}.${r}`, agentId, host, record });
+      });
+    });
+    return { duplicate: false, lines };
+  }
+
+  /** Queues one frame and resolves once it is on disk; frames waiting together share one sync. */
+  #write(header: FrameHeader, bodies: Buffer[]): Promise<{ seg: Segment; pos: number }> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ header, bodies, resolve, reject });
+      this.#draining ??= this.#drain().finally(() => {
+        this.#draining = undefined;
+      });
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0);
+      let seg: Segment | undefined;
+      let start = 0;
+      try {
+        seg = await this.#activeSegment();
+        start = seg.size;
+        const parts: Buffer[] = [];
+        const placed: { p: Pending; pos: number; bodyAt: number }[] = [];
+        let pos = start;
+        for (const p of batch) {
+          const hbuf = Buffer.from(JSON.stringify(p.header), 'utf8');
+          const blen = p.bodies.reduce((n, b) => n + b.length, 0);
+          const head = Buffer.alloc(FRAME_HEAD);
+          head.writeUInt32BE(MAGIC, 0);
+          head.writeUInt32BE(hbuf.length, 4);
+          head.writeUInt32BE(blen, 8);
+          head.writeUInt32BE(crc32(hbuf), 12);
+          parts.push(head, hbuf, ...p.bodies);
+          placed.push({ p, pos, bodyAt: pos + FRAME_HEAD + hbuf.length });
+          pos += FRAME_HEAD + hbuf.length + blen;
+        }
+        const all = Buffer.concat(parts);
+        const w = this.#writer as FileHandle;
+        await w.write(all, 0, all.length, start);
+        await w.datasync();
+        seg.size = start + all.length;
+        for (const { p, pos: at, bodyAt } of placed) {
+          this.#index(seg, at, bodyAt, p.header);
+          p.resolve({ seg, pos: at });
+        }
+      } catch (err) {
+        // Whatever part of the batch reached the file is cut, so the next frame follows a whole one.
+        if (seg && this.#writer) await this.#writer.truncate(start).catch(() => undefined);
+        for (const p of batch) p.reject(err);
+      }
+    }
+  }
+
+  async #activeSegment(): Promise<Segment> {
+    const now = this.#o.now();
+    let seg = this.#active ?? this.#segments.at(-1);
+    if (seg && (seg.size >= this.#o.segmentBytes || seg.day !== utcDay(now))) {
+      await this.#closeWriter();
+      seg = undefined;
+    }
+    if (!seg) {
+      const no = (this.#segments.at(-1)?.no ?? 0) + 1;
+      const day = utcDay(now);
+      seg = {
+        no,
+        day,
+        path: join(this.#o.dir, `${String(no).padStart(8, '0')}-${day}.seg`),
+        size: 0,
+        minT: Infinity,
+        maxT: -Infinity,
+        blocks: [],
+      };
+      this.#segments.push(seg);
+    }
+    if (this.#active !== seg) {
+      this.#writer = await open(seg.path, 'a+', 0o600);
+      this.#active = seg;
+      // A new file's name must survive a crash as well as its contents.
+      const dir = await open(this.#o.dir, 'r');
+      await dir.sync().finally(() => dir.close());
+    }
+    return seg;
+  }
+
+  async #closeWriter(): Promise<void> {
+    await this.#writer?.close();
+    this.#writer = undefined;
+    this.#active = undefined;
+  }
+
+  /** Candidate blocks of a scan: overlapping the range and not ruled out by the index. */
+  #candidates(scan: LogScan): Block[] {
+    const out: Block[] = [];
+    const needs = scan.filter.needs;
+    for (const seg of this.#segments) {
+      if (seg.maxT < scan.fromMs || seg.minT > scan.toMs) continue;
+      for (const b of seg.blocks) if (b.maxT >= scan.fromMs && b.minT <= scan.toMs && blockMayMatch(needs, b)) out.push(b);
+    }
+    return out;
+  }
+
+  async #read(b: Block): Promise<pb.LogRecord[]> {
+    b.seg.reader ??= await open(b.seg.path, 'r');
+    const buf = Buffer.alloc(b.len);
+    await b.seg.reader.read(buf, 0, b.len, b.pos);
+    if (crc32(buf) !== b.crc) throw new Error(`${b.seg.path}: block at ${b.pos} is damaged (checksum mismatch)`);
+    return pb.LogBatch.decode(zstdDecompressSync(buf)).records;
+  }
+
+  async search(scan: LogScan, limit: number, cursor?: string): Promise<LogPage> {
+    const after = cursor ? decodeCursor(cursor) : undefined;
+    const blocks = this.#candidates(scan).sort((a, b) => b.maxT - a.maxT);
+    let found: { key: LineKey; line: StoredLogLine }[] = [];
+    for (const b of blocks) {
+      // Blocks come newest first by their last line: once a page is full and this block ends before
+      // its oldest line, no later block can hold a newer one.
+      const oldest = found.length > limit ? found[limit]?.key : undefined;
+      if (oldest && b.maxT < oldest[0]) break;
+      if (after && b.minT > after[0]) {
+        // Every line of the block is newer than the cursor's time: all were on earlier pages.
+        continue;
+      }
+      const recs = await this.#read(b);
+      recs.forEach((record, r) => {
+        if (record.timeMs < scan.fromMs || record.timeMs > scan.toMs) return;
+        const key: LineKey = [record.timeMs, b.seg.no, b.frame, b.group, r];
+        if (after && compareDesc(key, after) <= 0) return;
+        const line = { id: `${b.seg.no}.${b.frame}.${b.group}.${r}`, agentId: b.agentId, host: b.host, record };
+        if (scan.filter.matches(line)) found.push({ key, line });
+      });
+      found.sort((x, y) => compareDesc(x.key, y.key));
+      if (found.length > limit + 1) found = found.slice(0, limit + 1);
+    }
+    const page = found.slice(0, limit);
+    const last = page.at(-1);
+    return { lines: page.map((f) => f.line), ...(found.length > limit && last ? { cursor: encodeCursor(last.key) } : {}) };
+  }
+
+  async each(scan: LogScan, visit: (line: StoredLogLine) => void): Promise<void> {
+    for (const b of this.#candidates(scan)) {
+      const recs = await this.#read(b);
+      recs.forEach((record, r) => {
+        if (record.timeMs < scan.fromMs || record.timeMs > scan.toMs) return;
+        const line = { id: `${b.seg.no}.${b.frame}.${b.group}.${r}`, agentId: b.agentId, host: b.host, record };
+        if (scan.filter.matches(line)) visit(line);
+      });
+    }
+  }
+
+  async stats(): Promise<LogStoreStats> {
+    let bytes = 0;
+    let lines = 0;
+    let blocks = 0;
+    for (const s of this.#segments) {
+      bytes += s.size;
+      blocks += s.blocks.length;
+      for (const b of s.blocks) lines += b.n;
+    }
+    return { engine: 'embedded', bytes, lines, blocks, segments: this.#segments.length };
+  }
+
+  /** Drops segments whose newest line is past retention, then the oldest while over the size cap. */
+  async enforceRetention(): Promise<void> {
+    const { retentionMs, maxBytes } = this.#o;
+    const cutoff = this.#o.now() - retentionMs;
+    const doomed = new Set<Segment>();
+    for (const s of this.#segments) {
+      if (s === this.#active || s === this.#segments.at(-1)) continue;
+      if (retentionMs > 0 && s.maxT < cutoff) doomed.add(s);
+    }
+    if (maxBytes > 0) {
+      let total = this.#segments.reduce((n, s) => n + (doomed.has(s) ? 0 : s.size), 0);
+      // The segment being written is closed early when it alone is over the cap, so it can go next time.
+      if (total > maxBytes && this.#active && this.#segments.length === 1) {
+        await this.#flushQueue();
+        await this.#closeWriter();
+        this.#active = undefined;
+      }
+      for (const s of this.#segments.slice(0, -1)) {
+        if (total <= maxBytes) break;
+        if (doomed.has(s)) continue;
+        doomed.add(s);
+        total -= s.size;
+      }
+    }
+    if (doomed.size === 0) return;
+    // The sequences those frames carried must outlive them.
+    this.#checkpoint();
+    for (const s of doomed) {
+      await s.reader?.close();
+      rmSync(s.path, { force: true });
+      this.#segments.splice(this.#segments.indexOf(s), 1);
+      this.#o.log?.info({ file: s.path, bytes: s.size }, 'log segment dropped (retention or size cap)');
+    }
+  }
+
+  #checkpoint(): void {
+    const tmp = `${this.#checkpointPath}.tmp`;
+    const data = JSON.stringify({ seqs: Object.fromEntries(this.#seqs) });
+    // Written whole, synced, then renamed: a crash leaves the old checkpoint or the new one.
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.#checkpointPath);
+    const dfd = openSync(this.#o.dir, 'r');
+    fsyncSync(dfd);
+    closeSync(dfd);
+  }
+
+  async #flushQueue(): Promise<void> {
+    while (this.#draining) await this.#draining;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#flushQueue();
+    await this.#closeWriter();
+    for (const s of this.#segments) await s.reader?.close();
+  }
+}
+
+/** The index entry of a block's lines: what a query can rule it out by. */
+function summarise(recs: readonly pb.LogRecord[]): Omit<GroupHeader, 'host' | 'source' | 'off' | 'len' | 'crc'> {
+  let minT = Infinity;
+  let maxT = -Infinity;
+  let levels = 0;
+  const streams = new Set<string>();
+  const labelValues = new Map<string, Set<string>>();
+  const labelCount = new Map<string, number>();
+  const distinct = new Set<string>();
+  for (const r of recs) {
+    minT = Math.min(minT, r.timeMs);
+    maxT = Math.max(maxT, r.timeMs);
+    levels |= 1 << r.level;
+    streams.add(r.stream);
+    for (const [k, v] of Object.entries(r.labels)) {
+      labelCount.set(k, (labelCount.get(k) ?? 0) + 1);
+      const set = labelValues.get(k) ?? new Set<string>();
+      labelValues.set(k, set);
+      set.add(v);
+    }
+    for (const w of words(r.message)) distinct.add(w);
+  }
+  const labels: Record<string, string[]> = {};
+  for (const [k, set] of labelValues) {
+    if (labelCount.get(k) === recs.length && set.size <= MAX_INDEXED_VALUES) labels[k] = [...set];
+  }
+  const filter = WordFilter.build(distinct, distinct.size);
+  return {
+    minT,
+    maxT,
+    n: recs.length,
+    levels,
+    ...(streams.size <= MAX_INDEXED_STREAMS ? { streams: [...streams] } : {}),
+    labels,
+    words: Buffer.from(filter.bits).toString('base64'),
+  };
+}

@@ -1,0 +1,42 @@
+import { LogLevel } from '@falconet/protocol';
+
+/** Level names in severity order; the index is the LogLevel number (0 = not given). */
+export const LEVEL_NAMES = ['unspecified', 'trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LevelName = (typeof LEVEL_NAMES)[number];
+
+const ALIASES: Record<string, LogLevel> = {
+  unspecified: LogLevel.LOG_LEVEL_UNSPECIFIED,
+  none: LogLevel.LOG_LEVEL_UNSPECIFIED,
+  trace: LogLevel.LOG_LEVEL_TRACE,
+  debug: LogLevel.LOG_LEVEL_DEBUG,
+  info: LogLevel.LOG_LEVEL_INFO,
+  notice: LogLevel.LOG_LEVEL_INFO,
+  warn: LogLevel.LOG_LEVEL_WARN,
+  warning: LogLevel.LOG_LEVEL_WARN,
+  error: LogLevel.LOG_LEVEL_ERROR,
+  err: LogLevel.LOG_LEVEL_ERROR,
+  fatal: LogLevel.LOG_LEVEL_FATAL,
+  critical: LogLevel.LOG_LEVEL_FATAL,
+  crit: LogLevel.LOG_LEVEL_FATAL,
+  panic: LogLevel.LOG_LEVEL_FATAL,
+  emerg: LogLevel.LOG_LEVEL_FATAL,
+  alert: LogLevel.LOG_LEVEL_FATAL,
+};
+
+/** The level a word names (case-insensitive), or undefined. */
+export function levelFromName(word: string): LogLevel | undefined {
+  return ALIASES[word.toLowerCase()];
+}
+
+export function levelName(level: number): LevelName {
+  return LEVEL_NAMES[level] ?? 'unspecified';
+}
+
+/** Syslog severity (0 emerg .. 7 debug) as the contract maps it: 0-2 fatal, 3 error, 4 warn, 5-6 info, 7 debug. */
+export function levelFromSeverity(severity: number): LogLevel {
+  if (severity <= 2) return LogLevel.LOG_LEVEL_FATAL;
+  if (severity === 3) return LogLevel.LOG_LEVEL_ERROR;
+  if (severity === 4) return LogLevel.LOG_LEVEL_WARN;
+  if (severity <= 6) return LogLevel.LOG_LEVEL_INFO;
+  return LogLevel.LOG_LEVEL_DEBUG;
+}
