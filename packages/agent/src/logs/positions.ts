@@ -16,6 +16,8 @@ export interface FilePosition {
   fpLen: number;
   /** The first byte not yet handed over: everything before it is in the spool (or was dropped and counted). */
   offset: number;
+  /** A journald source's position: the cursor of the last entry handed over (the file fields are then empty). */
+  cursor?: string;
 }
 
 interface Saved {

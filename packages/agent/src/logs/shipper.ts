@@ -6,6 +6,7 @@ import { PRIVATE_DIR_MODE } from '@falconet/protocol/datadir';
 import type { Logger } from 'pino';
 import type { LogsConfig } from './config.ts';
 import { findMoved, matchFiles, TailedFile } from './files.ts';
+import { type JournalEntry, JournalReader } from './journal.ts';
 import type { Chunk } from './multiline.ts';
 import { type FilePosition, PositionStore } from './positions.ts';
 import { SourceRuntime } from './source.ts';
@@ -52,6 +53,7 @@ export class LogShipper {
   readonly #store: PositionStore;
   readonly #sources: SourceRuntime[];
   readonly #files = new Map<string, TailedFile>();
+  #journals: JournalReader[] = [];
   /** Positions from before the restart, by device:inode, until the first scan has matched them. */
   #saved = new Map<string, FilePosition>();
   #records: pb.LogRecord[] = [];
@@ -91,7 +93,17 @@ export class LogShipper {
 
   async start(): Promise<void> {
     await mkdir(this.#opts.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-    for (const p of await this.#store.load(this.#opts.spoolLastSeq)) this.#saved.set(`${p.dev}:${p.ino}`, p);
+    const cursors = new Map<string, string>();
+    for (const p of await this.#store.load(this.#opts.spoolLastSeq)) {
+      if (p.cursor !== undefined) cursors.set(p.source, p.cursor);
+      else this.#saved.set(`${p.dev}:${p.ino}`, p);
+    }
+    for (const src of this.#sources) {
+      if (src.cfg.type !== 'journald') continue;
+      const j = new JournalReader(src, cursors.get(src.cfg.name), this.#log, () => this.#wake?.());
+      this.#journals.push(j);
+      j.start();
+    }
     this.#watch();
     this.#loop = this.#run().catch((err: unknown) => this.#log.error({ err }, 'log shipping stopped on an error'));
   }
@@ -99,6 +111,7 @@ export class LogShipper {
   /** Stops reading, spools the batch gathered so far and saves the positions. Lines held back (no newline yet) are read again at the next start. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    for (const j of this.#journals) j.stop();
     for (const w of this.#watchers) w.close();
     this.#wake?.();
     await this.#loop;
@@ -111,7 +124,7 @@ export class LogShipper {
   /** fs.watch on the directories of the include globs: a hint to read sooner; the polls find everything anyway. */
   #watch(): void {
     const dirs = new Set<string>();
-    for (const s of this.#cfg.sources) for (const p of s.include) dirs.add(staticDir(p));
+    for (const s of this.#cfg.sources) for (const p of s.type === 'file' ? s.include : []) dirs.add(staticDir(p));
     for (const d of dirs) {
       try {
         const w = watch(d, { persistent: false }, () => this.#wake?.());
@@ -140,6 +153,11 @@ export class LogShipper {
           await this.#emit(file, r.chunks);
           if (r.eof) break;
         }
+      }
+      for (const j of this.#journals) {
+        const entries = j.takeEntries(this.#cfg.batch.max_lines);
+        readBytes += entries.length;
+        await this.#emitJournal(j, entries);
       }
       now = this.#now();
       for (const [key, file] of [...this.#files]) {
@@ -186,6 +204,7 @@ export class LogShipper {
   async #scan(now: number): Promise<void> {
     const seen = new Set<string>();
     for (const src of this.#sources) {
+      if (src.cfg.type !== 'file') continue;
       let paths: string[];
       try {
         paths = await matchFiles(src.cfg.include, src.cfg.exclude);
@@ -284,6 +303,21 @@ export class LogShipper {
     }
   }
 
+  async #emitJournal(j: JournalReader, entries: readonly JournalEntry[]): Promise<void> {
+    for (const e of entries) {
+      const now = this.#now();
+      j.cursor = e.cursor;
+      this.#dirty = true;
+      const rec = j.source.toRecord({ text: e.message, offset: 0, end: 0 }, e.stream, now, e);
+      if (rec) {
+        if (!this.#records.length) this.#batchSince = now;
+        this.#records.push(rec);
+        this.#bytes += rec.message.length + rec.stream.length + 48;
+      }
+      if (this.#records.length >= this.#cfg.batch.max_lines || this.#bytes >= this.#cfg.batch.max_bytes) await this.#ship(true);
+    }
+  }
+
   #emitNow(file: TailedFile, chunks: readonly Chunk[]): void {
     for (const chunk of chunks) this.#emitOne(file, chunk);
   }
@@ -301,7 +335,12 @@ export class LogShipper {
   }
 
   #positions(): FilePosition[] {
-    return [...this.#files.values()].map((f) => f.position());
+    const out = [...this.#files.values()].map((f) => f.position());
+    for (const j of this.#journals) {
+      if (j.cursor === undefined) continue;
+      out.push({ source: j.source.cfg.name, stream: 'journal', path: '', dev: 0, ino: 0, fp: '', fpLen: 0, offset: 0, cursor: j.cursor });
+    }
+    return out;
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { pb } from '@falconet/protocol';
+import { LogLevel, type pb } from '@falconet/protocol';
 import type { LogSourceConfig } from './config.ts';
 import { RateLimiter, Redactor } from './limits.ts';
 import type { Chunk } from './multiline.ts';
@@ -45,7 +45,16 @@ export class SourceRuntime {
   }
 
   /** The record for one line or event, or undefined when the rate limit drops it (counted). */
-  toRecord(chunk: Chunk, stream: string, now: number): pb.LogRecord | undefined {
+  /**
+   * `known` is what the source itself says of the line (the journal's time, priority and fields):
+   * the parser's findings are laid over it, the source's time and level kept when the parser has none.
+   */
+  toRecord(
+    chunk: Chunk,
+    stream: string,
+    now: number,
+    known?: { timeMs?: number | undefined; level?: LogLevel | undefined; fields: Record<string, string> },
+  ): pb.LogRecord | undefined {
     this.counters.readLines++;
     if (!this.#limiter.take(now)) {
       this.drop('rate_limit');
@@ -56,7 +65,11 @@ export class SourceRuntime {
     const parsed = this.#parser(line, now);
     const labels: Record<string, string> = { ...this.cfg.static_labels };
     const fields: Record<string, string> = {};
-    for (const [k, v] of Object.entries(parsed.fields)) {
+    const all = known ? { ...known.fields, ...parsed.fields } : parsed.fields;
+    const parserLevel = this.cfg.parser.type === 'none' ? LogLevel.LOG_LEVEL_UNSPECIFIED : parsed.level;
+    const level = known?.level !== undefined ? parserLevel || known.level : parsed.level;
+    const timeMs = this.cfg.parser.type === 'none' ? (known?.timeMs ?? parsed.timeMs) : (parsed.timeMs ?? known?.timeMs);
+    for (const [k, v] of Object.entries(all)) {
       if (this.#labels.has(k)) labels[k] = v;
       else fields[k] = v;
     }
@@ -70,11 +83,11 @@ export class SourceRuntime {
       fields.truncated = 'true';
     }
     return {
-      timeMs: parsed.timeMs ?? now,
+      timeMs: timeMs ?? now,
       observedMs: now,
       source: this.cfg.name,
       stream,
-      level: parsed.level,
+      level,
       message,
       labels,
       fields,
