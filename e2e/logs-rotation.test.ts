@@ -55,6 +55,12 @@ describe('logs through rotation, SIGKILLs and a server outage', () => {
     let generation = 0;
     const generationOf: number[] = [];
     const inCopies = new Set<number>();
+    /** Per copytruncate: whether the agent was running, and the lines the file held when it was cut. */
+    const cuts: { running: boolean; lines: number[] }[] = [];
+    /** When the running agent had started shipping (0 while it is down). */
+    let runningSince = 0;
+    // Caught up: running for 2 s, past the catch-up read of what was written while it was down.
+    const caughtUp = () => runningSince > 0 && Date.now() - runningSince > 2_000;
     let firstInFile = 1;
     let fd = openSync(path, 'a');
     let writing = true;
@@ -62,7 +68,12 @@ describe('logs through rotation, SIGKILLs and a server outage', () => {
     const copytruncate = () => {
       copyFileSync(path, `${path}-copy-${generation}`);
       ftruncateSync(fd, 0);
-      for (let i = firstInFile; i <= n; i++) inCopies.add(i);
+      const lines: number[] = [];
+      for (let i = firstInFile; i <= n; i++) {
+        inCopies.add(i);
+        lines.push(i);
+      }
+      cuts.push({ running: caughtUp(), lines });
       firstInFile = n + 1;
       generation++;
     };
@@ -104,7 +115,9 @@ describe('logs through rotation, SIGKILLs and a server outage', () => {
       }
       const agent = await startAgent({ dataDir: join(dir, 'agent'), server: `127.0.0.1:${grpcPort}`, args: ['--config', config] });
       await agent.waitFor(/"shipping logs"/);
+      runningSince = Date.now();
       await sleep(1_000 + Math.random() * 4_000);
+      runningSince = 0;
       agent.child.kill('SIGKILL');
       await agent.exited;
       // Truncation while the agent is stopped, once.
@@ -168,6 +181,12 @@ describe('logs through rotation, SIGKILLs and a server outage', () => {
       if ((lastTime.get(g) ?? 0) > l.timeMs) outOfOrder++;
       lastTime.set(g, l.timeMs);
     }
+    const lostIn = (running: boolean) => {
+      const c = cuts.filter((x) => x.running === running);
+      const lost = c.reduce((k, x) => k + x.lines.filter((i) => !counts.has(i)).length, 0);
+      return `${c.length} cut ${running ? 'while the agent ran (caught up)' : 'while it was down or catching up'}: ${lost} of ${c.reduce((k, x) => k + x.lines.length, 0)} lines lost`;
+    };
+    process.stderr.write(`logs-rotation: copytruncate: ${lostIn(true)}; ${lostIn(false)}\n`);
     process.stderr.write(
       `logs-rotation: ${written} lines written in ${generation} files (rename rotations and copytruncates), ${KILLS} SIGKILLs, ` +
         `a ${OUTAGE_MS / 1000} s server outage; stored ${stored.length}: ${repeated.length} repeated, ${outOfOrder} out of order, ` +
