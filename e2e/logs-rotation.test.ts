@@ -106,7 +106,7 @@ describe('logs through rotation, SIGKILLs and a server outage', () => {
     let outageEndsAt = 0;
     for (let run = 0; run < KILLS; run++) {
       if (run === 4) {
-        await server.stop();
+        await server?.stop();
         server = undefined;
         outageEndsAt = Date.now() + OUTAGE_MS;
       }
