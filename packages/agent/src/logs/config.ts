@@ -62,14 +62,18 @@ const sourceSchema = z
   .object({
     /** Names the source in each record (`source`) and in the metrics. */
     name: z.string().regex(sourceName, 'source names are letters, digits, _ . -'),
-    /** file: tail files by glob; journald: the systemd journal through journalctl. */
-    type: z.enum(['file', 'journald']).default('file'),
+    /** file: tail files by glob; journald: the systemd journal through journalctl; docker: containers' output. */
+    type: z.enum(['file', 'journald', 'docker']).default('file'),
     /** Glob patterns of the files to read (*, ?, ** and {a,b}); absolute paths. */
     include: z.array(z.string().startsWith('/', 'include patterns are absolute paths')).default([]),
     /** For journald: a journal directory (journalctl --directory); empty reads the system journal. */
     journal_directory: z.string().default(''),
     /** For journald: journalctl matches, e.g. _SYSTEMD_UNIT=nginx.service (entries matching any). */
     journal_matches: z.array(z.string().regex(/^[A-Z0-9_]+=/, 'a journal match is FIELD=value, the field in capitals')).default([]),
+    /** For docker: the Engine API's unix socket; empty: DOCKER_HOST's, else /var/run/docker.sock. */
+    docker_socket: z.string().default(''),
+    /** For docker: glob patterns of container names to follow; empty follows every container. */
+    containers: z.array(z.string()).default([]),
     /** Glob patterns of files to leave out. *.gz and other compressed rotations are always left out. */
     exclude: z.array(z.string()).default([]),
     /** Where a file seen for the first time is read from; a file that appears while running is read whole. */
@@ -92,8 +96,8 @@ const sourceSchema = z
   .superRefine((s, ctx) => {
     if (s.type === 'file' && s.include.length === 0)
       ctx.addIssue({ code: 'custom', path: ['include'], message: 'a file source needs at least one include pattern' });
-    if (s.type === 'journald' && s.include.length)
-      ctx.addIssue({ code: 'custom', path: ['include'], message: 'a journald source reads no files; leave include out' });
+    if (s.type !== 'file' && s.include.length)
+      ctx.addIssue({ code: 'custom', path: ['include'], message: `a ${s.type} source reads no files; leave include out` });
   });
 
 export const logsSchema = z

@@ -4,7 +4,9 @@ import { dirname, join } from 'node:path';
 import type { pb } from '@falconet/protocol';
 import { PRIVATE_DIR_MODE } from '@falconet/protocol/datadir';
 import type { Logger } from 'pino';
+import { chooseDockerSocket } from '../containers/docker-socket.ts';
 import type { LogsConfig } from './config.ts';
+import { type DockerEntry, DockerLogs } from './docker.ts';
 import { findMoved, matchFiles, TailedFile } from './files.ts';
 import { type JournalEntry, JournalReader } from './journal.ts';
 import type { Chunk } from './multiline.ts';
@@ -54,6 +56,7 @@ export class LogShipper {
   readonly #sources: SourceRuntime[];
   readonly #files = new Map<string, TailedFile>();
   #journals: JournalReader[] = [];
+  #dockers: DockerLogs[] = [];
   /** Positions from before the restart, by device:inode, until the first scan has matched them. */
   #saved = new Map<string, FilePosition>();
   #records: pb.LogRecord[] = [];
@@ -94,9 +97,18 @@ export class LogShipper {
   async start(): Promise<void> {
     await mkdir(this.#opts.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     const cursors = new Map<string, string>();
+    const withCursor: FilePosition[] = [];
     for (const p of await this.#store.load(this.#opts.spoolLastSeq)) {
-      if (p.cursor !== undefined) cursors.set(p.source, p.cursor);
-      else this.#saved.set(`${p.dev}:${p.ino}`, p);
+      if (p.cursor !== undefined) {
+        cursors.set(p.source, p.cursor);
+        withCursor.push(p);
+      } else this.#saved.set(`${p.dev}:${p.ino}`, p);
+    }
+    for (const src of this.#sources) {
+      if (src.cfg.type !== 'docker') continue;
+      const socket = src.cfg.docker_socket || chooseDockerSocket(undefined, process.env).path;
+      const saved = withCursor.filter((p) => p.source === src.cfg.name);
+      this.#dockers.push(new DockerLogs(src, socket, saved, this.#log, () => this.#wake?.()));
     }
     for (const src of this.#sources) {
       if (src.cfg.type !== 'journald') continue;
@@ -112,6 +124,7 @@ export class LogShipper {
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const j of this.#journals) j.stop();
+    for (const d of this.#dockers) d.stop();
     for (const w of this.#watchers) w.close();
     this.#wake?.();
     await this.#loop;
@@ -153,6 +166,11 @@ export class LogShipper {
           await this.#emit(file, r.chunks);
           if (r.eof) break;
         }
+      }
+      for (const d of this.#dockers) {
+        const entries = d.takeEntries(this.#cfg.batch.max_lines);
+        readBytes += entries.length;
+        await this.#emitDocker(d, entries);
       }
       for (const j of this.#journals) {
         const entries = j.takeEntries(this.#cfg.batch.max_lines);
@@ -202,6 +220,7 @@ export class LogShipper {
 
   /** Lists the globs again: new files, rotated ones (a new inode at a path), truncated ones, gone ones. */
   async #scan(now: number): Promise<void> {
+    for (const d of this.#dockers) await d.scan();
     const seen = new Set<string>();
     for (const src of this.#sources) {
       if (src.cfg.type !== 'file') continue;
@@ -303,6 +322,21 @@ export class LogShipper {
     }
   }
 
+  async #emitDocker(d: DockerLogs, entries: readonly DockerEntry[]): Promise<void> {
+    for (const e of entries) {
+      const now = this.#now();
+      d.advance(e);
+      this.#dirty = true;
+      const rec = d.source.toRecord({ text: e.message, offset: 0, end: 0 }, e.stream, now, e);
+      if (rec) {
+        if (!this.#records.length) this.#batchSince = now;
+        this.#records.push(rec);
+        this.#bytes += rec.message.length + rec.stream.length + 48;
+      }
+      if (this.#records.length >= this.#cfg.batch.max_lines || this.#bytes >= this.#cfg.batch.max_bytes) await this.#ship(true);
+    }
+  }
+
   async #emitJournal(j: JournalReader, entries: readonly JournalEntry[]): Promise<void> {
     for (const e of entries) {
       const now = this.#now();
@@ -336,6 +370,7 @@ export class LogShipper {
 
   #positions(): FilePosition[] {
     const out = [...this.#files.values()].map((f) => f.position());
+    for (const d of this.#dockers) out.push(...d.positions());
     for (const j of this.#journals) {
       if (j.cursor === undefined) continue;
       out.push({ source: j.source.cfg.name, stream: 'journal', path: '', dev: 0, ino: 0, fp: '', fpLen: 0, offset: 0, cursor: j.cursor });
