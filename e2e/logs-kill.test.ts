@@ -118,6 +118,12 @@ describe('log shipping under SIGKILL', () => {
       if (lines.length >= written) break;
       await sleep(500);
     }
+    // The agent's own account of it on /metrics.
+    const metrics = await (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^falconet_agent_logs_read_lines_total\{source="app"\} \d+/m);
+    expect(metrics).toMatch(/^falconet_agent_logs_shipped_lines_total\{source="app"\} \d+/m);
+    expect(metrics).toMatch(/^falconet_agent_logs_dropped_total\{source="",reason="spool_full"\} 0/m);
+    expect(metrics).toMatch(/^falconet_agent_spool_dropped_log_records_total 0/m);
     await agent.stop();
     const final = spooledLines(join(dataDir, 'spool'));
     const numbers = final.map((r) => Number(/^line (\d+) /.exec(r.message)?.[1]));
