@@ -107,7 +107,8 @@ export async function sharedRelease(options: BuildOptions = {}): Promise<Release
       mkdirSync(lock);
     } catch {
       // Another file is building it; a lock older than 20 minutes is a dead build's.
-      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 20 * 60_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 20 * 60_000)
+        rmSync(lock, { recursive: true, force: true });
       await new Promise((r) => setTimeout(r, 1000));
       continue;
     }

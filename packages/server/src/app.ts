@@ -33,7 +33,7 @@ import { liveApi } from './live/routes.ts';
 import { openLogStore } from './logs/index.ts';
 import { logsApi } from './logs/routes.ts';
 import { SyslogReceiver } from './logs/syslog.ts';
-import type { LogStore } from './logs/types.ts';
+import type { LogStore, LogStoreStats } from './logs/types.ts';
 import { metricsApi } from './metrics/routes.ts';
 import { AgentRegistry } from './registry.ts';
 import { openStore } from './store/index.ts';
@@ -125,6 +125,7 @@ export class FalconetServer {
     const grpc = parseHostPort(this.config.grpc_listen, '--grpc-listen');
     const tls = this.#readTls();
     const transfer = this.config.transfer_listen ? parseHostPort(this.config.transfer_listen, '--transfer-listen') : undefined;
+    const syslogAt = this.config.syslog.listen ? parseHostPort(this.config.syslog.listen, 'syslog.listen') : undefined;
     this.#checkPlaintext(grpc.host);
     const dataDir = secureServerDataDir(this.config.data_dir, this.log);
     this.#meta = openMetaDb(metaDbOptions(this.config, this.log.child({ component: 'secrets' })));
@@ -140,6 +141,7 @@ export class FalconetServer {
           ['--listen', http],
           ['--grpc-listen', grpc],
           ...(transfer ? ([['--transfer-listen', transfer]] as const) : []),
+          ...(syslogAt ? ([['syslog.listen', syslogAt]] as const) : []),
         ] as const) {
           if (!isLoopbackHost(addr.host)) {
             throw new StartupError(
@@ -231,8 +233,8 @@ export class FalconetServer {
       }
     }
     const syslog = this.config.syslog;
-    if (syslog.listen) {
-      const addr = parseHostPort(syslog.listen, 'syslog.listen');
+    if (syslogAt) {
+      const addr = syslogAt;
       this.#syslog = new SyslogReceiver({
         store: this.#logs,
         stored: (lines) => this.live.logs(lines),
@@ -429,7 +431,7 @@ export class FalconetServer {
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/metrics', { config: { minRole: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
       reply.header('content-type', EXPOSITION_CONTENT_TYPE);
-      return this.#selfMetrics(await this.store.stats());
+      return this.#selfMetrics(await this.store.stats(), await this.logs.stats());
     });
     if (hasWeb) {
       const webRoot = this.config.web_root;
@@ -459,7 +461,7 @@ export class FalconetServer {
 
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
-  #selfMetrics(st: StoreStats): string {
+  #selfMetrics(st: StoreStats, logs: LogStoreStats): string {
     const c = this.counters;
     const agents = this.registry.list();
     const online = agents.filter((a) => a.status === 'online').length;
@@ -515,6 +517,31 @@ export class FalconetServer {
         metrics: Object.entries(st.samples).map(([tier, value]) => ({ labels: { tier }, value })),
       },
       { name: 'falconet_store_series', help: 'Series known to the store.', type: 'gauge', metrics: [{ labels: {}, value: st.series }] },
+      {
+        name: 'falconet_log_store_bytes',
+        help: 'Bytes on disk of the log store.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: logs.bytes }],
+      },
+      {
+        name: 'falconet_log_store_lines',
+        help: 'Log lines in the log store.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: logs.lines }],
+      },
+      ...(this.#syslog
+        ? [
+            {
+              name: 'falconet_syslog_messages_total',
+              help: 'Syslog messages received, by what became of them (stored, malformed: dropped, truncated: stored cut).',
+              type: 'counter' as const,
+              metrics: (['received', 'stored', 'malformed', 'truncated'] as const).map((outcome) => ({
+                labels: { outcome },
+                value: this.#syslog?.counts[outcome] ?? 0,
+              })),
+            },
+          ]
+        : []),
       {
         name: 'falconet_store_head_samples',
         help: 'Samples held in memory and the write-ahead log, not yet in parts.',

@@ -14,6 +14,7 @@ import {
   rejectedCount,
   reportMessage,
 } from '../../../testing/agent-channel.ts';
+import { createTempDatabase } from '../../../testing/postgres.ts';
 import { eventually } from '../../../testing/processes.ts';
 import { LogFilter } from '../src/logs/query.ts';
 import { startTestServer, type TestServer } from './support/auth.ts';
@@ -134,6 +135,8 @@ describe('log reports on the agent channel', () => {
     const text = await metrics();
     expect(rejectedCount(text, 'grpc', 'bad_log')).toBeGreaterThanOrEqual(3);
     expect(rejectedCount(text, 'grpc', 'malformed')).toBeGreaterThanOrEqual(1);
+    expect(Number(/^falconet_log_store_lines (\d+)$/m.exec(text)?.[1])).toBe(before.lines);
+    expect(Number(/^falconet_log_store_bytes (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
   });
 
   it('resets the log sequence with the sample one', async () => {
@@ -265,5 +268,38 @@ describe('live tail over /api/live', () => {
     ws.send(JSON.stringify({ type: 'logs_untail' }));
     a.s.close();
     ws.close();
+  });
+});
+
+describe('log reports on a server whose stores are on PostgreSQL', () => {
+  it('stores them in PostgreSQL exactly once and answers /api/logs from there', async () => {
+    const db = await createTempDatabase('falconet_logs_srv');
+    const pgServer = await startTestServer({ databaseUrl: db.url });
+    try {
+      expect((await pgServer.server.logs.stats()).engine).toBe('postgres');
+      const pgTarget = `127.0.0.1:${pgServer.server.addresses?.grpc.port}`;
+      const { token } = await pgServer.server.ingest.tokens.create('lg-pg-host');
+      const s = rawStream(pgTarget);
+      await registerOn(s, registerMessage('lg-pg', { hostname: 'lg-pg-host', token }));
+      s.send(logReportMessage(1, [line('stored in postgres'), line('second line', { level: LogLevel.LOG_LEVEL_ERROR })]));
+      expect((await ack(s)).error).toBe('');
+      s.close();
+      const again = rawStream(pgTarget);
+      expect((await registerOn(again, registerMessage('lg-pg', { hostname: 'lg-pg-host', token }))).lastSeq).toBe(1);
+      again.send(logReportMessage(1, [line('stored in postgres')]));
+      expect((await ack(again)).error).toMatch(/sequence 1 replayed/);
+      again.close();
+      const r = await fetch(`${pgServer.base}/api/logs?q=${encodeURIComponent('host:lg-pg-host')}&from=0`, {
+        headers: (await pgServer.session('viewer')).headers,
+      });
+      const body = (await r.json()) as { lines: { message: string; level: string }[] };
+      expect(body.lines.map((l) => [l.message, l.level])).toEqual([
+        ['second line', 'error'],
+        ['stored in postgres', 'info'],
+      ]);
+    } finally {
+      await pgServer.stop();
+      await db.drop();
+    }
   });
 });

@@ -174,6 +174,16 @@ ruleset(name="udp") { action(type="omfwd" target="127.0.0.1" port="${port}" prot
     }
     const sd = (await found('"logger tcp5424"'))[0] as StoredLogLine;
     expect(sd.record.fields).toMatchObject({ 'sd.origin@32473.zone': 'eu', msgid: 'M1' });
+    const metrics = await (await fetch(`${t.base}/metrics`)).text();
+    expect(Number(/^falconet_syslog_messages_total\{outcome="stored"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(7);
+  });
+});
+
+describe('syslog receiver: where it may listen', () => {
+  it("listens only on loopback until a user exists (it takes anyone's lines)", async () => {
+    await expect(startTestServer({ users: false, config: { syslog: { listen: '0.0.0.0:0' } } })).rejects.toThrow(
+      /syslog.listen 0.0.0.0:0: only loopback addresses are allowed until a user exists/,
+    );
   });
 });
 

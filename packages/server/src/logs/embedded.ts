@@ -35,6 +35,8 @@ const MAX_HEADER = 64 * 1024 * 1024;
 const MAX_INDEXED_STREAMS = 64;
 const MAX_INDEXED_VALUES = 64;
 const SEGMENT_NAME = /^(\d{8})-(\d{8})\.seg$/;
+/** Lines per block when a closed segment's small blocks are merged. */
+const COMPACT_LINES = 4096;
 
 interface GroupHeader {
   host: string;
@@ -70,6 +72,10 @@ interface Segment {
   maxT: number;
   blocks: Block[];
   reader?: FileHandle;
+  /** Each agent's highest sequence in this segment's frames (what compaction must keep). */
+  seqs: Map<string, number>;
+  /** The segment holds a sequence reset: compacting it would lose the order of reset and reports. */
+  resets: boolean;
 }
 
 interface Block extends BlockSummary {
@@ -112,6 +118,24 @@ function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10).replaceAll('-', '');
 }
 
+/** One frame's bytes: head, header, blocks; and where the blocks start within them. */
+function frameBytes(header: FrameHeader, bodies: Buffer[]): { parts: Buffer[]; length: number; bodyOffset: number } {
+  const hbuf = Buffer.from(JSON.stringify(header), 'utf8');
+  const blen = bodies.reduce((n, b) => n + b.length, 0);
+  const head = Buffer.alloc(FRAME_HEAD);
+  head.writeUInt32BE(MAGIC, 0);
+  head.writeUInt32BE(hbuf.length, 4);
+  head.writeUInt32BE(blen, 8);
+  head.writeUInt32BE(crc32(hbuf), 12);
+  return { parts: [head, hbuf, ...bodies], length: FRAME_HEAD + hbuf.length + blen, bodyOffset: FRAME_HEAD + hbuf.length };
+}
+
+/** The index header and compressed bytes of one block of lines from one host and source. */
+function encodeGroup(host: string, source: string, recs: readonly pb.LogRecord[], off: number): { group: GroupHeader; body: Buffer } {
+  const body = zstdCompressSync(pb.LogBatch.encode({ records: recs as pb.LogRecord[], dropped: {} }).finish());
+  return { group: { host, source, off, len: body.length, crc: crc32(body), ...summarise(recs) }, body };
+}
+
 interface Pending {
   header: FrameHeader;
   bodies: Buffer[];
@@ -129,9 +153,12 @@ export class EmbeddedLogStore implements LogStore {
   #draining: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #maintenance: Promise<void> = Promise.resolve();
+  /** Begin a new segment at the next write (the size cap needs the current one closed). */
+  #rollNext = false;
 
   private constructor(o: EmbeddedLogStoreOptions) {
-    this.#o = { segmentBytes: 64 * 1024 * 1024, now: Date.now, ...o };
+    this.#o = { segmentBytes: 16 * 1024 * 1024, now: Date.now, ...o };
   }
 
   static async open(o: EmbeddedLogStoreOptions): Promise<EmbeddedLogStore> {
@@ -169,10 +196,103 @@ export class EmbeddedLogStore implements LogStore {
         minT: Infinity,
         maxT: -Infinity,
         blocks: [],
+        seqs: new Map(),
+        resets: false,
       };
       await this.#scan(seg, i === names.length - 1);
       this.#segments.push(seg);
     }
+    // A compaction cut short by a crash leaves its temporary file; the segment it would replace is whole.
+    for (const n of readdirSync(this.#o.dir)) if (n.endsWith('.seg.tmp')) rmSync(join(this.#o.dir, n), { force: true });
+    // A crash between a roll and its compaction leaves a closed segment of small blocks.
+    for (const seg of this.#segments.slice(0, -1)) this.#maintain(() => this.#compact(seg));
+  }
+
+  /** Compaction and retention, one at a time, in the background; a failure is logged, never thrown. */
+  #maintain(job: () => Promise<void>): Promise<void> {
+    this.#maintenance = this.#maintenance.then(job).catch((err) => this.#o.log?.error({ err }, 'log store maintenance failed'));
+    return this.#maintenance;
+  }
+
+  /** Waits for compactions and retention queued so far (tests, close). */
+  async settled(): Promise<void> {
+    let last: Promise<void> | undefined;
+    while (last !== this.#maintenance) {
+      last = this.#maintenance;
+      await last;
+    }
+  }
+
+  /**
+   * Merges a closed segment's blocks into blocks of up to COMPACT_LINES lines per agent, host and
+   * source (reports of a few lines make blocks too small to compress or index well), keeping each
+   * agent's highest sequence in the segment. Written beside it and renamed over it: a crash leaves
+   * one or the other. Segments holding a sequence reset are left as they are.
+   */
+  async #compact(seg: Segment): Promise<void> {
+    if (this.#closed || seg.resets || seg === this.#active || !this.#segments.includes(seg)) return;
+    const byKey = new Map<string, { agentId: string; host: string; source: string; n: number; blocks: Block[] }>();
+    for (const b of seg.blocks) {
+      const key = `${b.agentId}\0${b.host}\0${b.source}`;
+      const k = byKey.get(key) ?? { agentId: b.agentId, host: b.host, source: b.source, n: 0, blocks: [] };
+      k.n += b.n;
+      k.blocks.push(b);
+      byKey.set(key, k);
+    }
+    let after = 0;
+    for (const k of byKey.values()) after += Math.ceil(k.n / COMPACT_LINES);
+    if (after >= seg.blocks.length) return;
+    const parts: Buffer[] = [];
+    let size = 0;
+    const agents = new Set([...seg.seqs.keys(), ...[...byKey.values()].map((k) => k.agentId)]);
+    for (const agent of agents) {
+      const groups: GroupHeader[] = [];
+      const bodies: Buffer[] = [];
+      let off = 0;
+      for (const k of byKey.values()) {
+        if (k.agentId !== agent) continue;
+        const recs: pb.LogRecord[] = [];
+        for (const b of k.blocks) recs.push(...(await this.#read(b)));
+        recs.sort((x, y) => x.timeMs - y.timeMs);
+        for (let i = 0; i < recs.length; i += COMPACT_LINES) {
+          const { group, body } = encodeGroup(k.host, k.source, recs.slice(i, i + COMPACT_LINES), off);
+          groups.push(group);
+          bodies.push(body);
+          off += body.length;
+        }
+      }
+      const f = frameBytes({ agent, seq: seg.seqs.get(agent) ?? 0, at: this.#o.now(), groups }, bodies);
+      parts.push(...f.parts);
+      size += f.length;
+    }
+    const tmp = `${seg.path}.tmp`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writev(parts);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (this.#closed || !this.#segments.includes(seg)) {
+      rmSync(tmp, { force: true });
+      return;
+    }
+    // Searches under way keep reading the old file through its open handle after the rename.
+    seg.reader ??= await open(seg.path, 'r');
+    renameSync(tmp, seg.path);
+    const dfd = openSync(this.#o.dir, 'r');
+    fsyncSync(dfd);
+    closeSync(dfd);
+    const fresh: Segment = { ...seg, size: 0, minT: Infinity, maxT: -Infinity, blocks: [], seqs: new Map(), resets: false };
+    delete fresh.reader;
+    await this.#scan(fresh, false);
+    this.#segments[this.#segments.indexOf(seg)] = fresh;
+    const old = seg.reader;
+    setTimeout(() => void old?.close().catch(() => undefined), 60_000).unref();
+    this.#o.log?.info(
+      { file: seg.path, blocksBefore: seg.blocks.length, blocksAfter: fresh.blocks.length, bytesBefore: seg.size, bytesAfter: size },
+      'log segment compacted',
+    );
   }
 
   /** Reads a segment's frame headers into the index; a damaged frame and all after it are cut. */
@@ -232,8 +352,13 @@ export class EmbeddedLogStore implements LogStore {
   }
 
   #index(seg: Segment, framePos: number, bodyAt: number, h: FrameHeader): void {
-    if (h.reset) this.#seqs.delete(h.agent);
-    else if (h.seq > 0 && h.seq > (this.#seqs.get(h.agent) ?? 0)) this.#seqs.set(h.agent, h.seq);
+    if (h.reset) {
+      this.#seqs.delete(h.agent);
+      seg.resets = true;
+    } else if (h.seq > 0) {
+      if (h.seq > (this.#seqs.get(h.agent) ?? 0)) this.#seqs.set(h.agent, h.seq);
+      if (h.seq > (seg.seqs.get(h.agent) ?? 0)) seg.seqs.set(h.agent, h.seq);
+    }
     h.groups.forEach((g, i) => {
       const block: Block = {
         agentId: h.agent,
@@ -288,8 +413,8 @@ export class EmbeddedLogStore implements LogStore {
     const bodies: Buffer[] = [];
     let off = 0;
     for (const [source, recs] of bySource) {
-      const body = zstdCompressSync(pb.LogBatch.encode({ records: recs, dropped: {} }).finish());
-      groups.push({ host, source, off, len: body.length, crc: crc32(body), ...summarise(recs) });
+      const { group, body } = encodeGroup(host, source, recs, off);
+      groups.push(group);
       bodies.push(body);
       off += body.length;
     }
@@ -333,16 +458,10 @@ export class EmbeddedLogStore implements LogStore {
         const placed: { p: Pending; pos: number; bodyAt: number }[] = [];
         let pos = start;
         for (const p of batch) {
-          const hbuf = Buffer.from(JSON.stringify(p.header), 'utf8');
-          const blen = p.bodies.reduce((n, b) => n + b.length, 0);
-          const head = Buffer.alloc(FRAME_HEAD);
-          head.writeUInt32BE(MAGIC, 0);
-          head.writeUInt32BE(hbuf.length, 4);
-          head.writeUInt32BE(blen, 8);
-          head.writeUInt32BE(crc32(hbuf), 12);
-          parts.push(head, hbuf, ...p.bodies);
-          placed.push({ p, pos, bodyAt: pos + FRAME_HEAD + hbuf.length });
-          pos += FRAME_HEAD + hbuf.length + blen;
+          const f = frameBytes(p.header, p.bodies);
+          parts.push(...f.parts);
+          placed.push({ p, pos, bodyAt: pos + f.bodyOffset });
+          pos += f.length;
         }
         const all = Buffer.concat(parts);
         const w = this.#writer as FileHandle;
@@ -364,8 +483,11 @@ export class EmbeddedLogStore implements LogStore {
   async #activeSegment(): Promise<Segment> {
     const now = this.#o.now();
     let seg = this.#active ?? this.#segments.at(-1);
-    if (seg && (seg.size >= this.#o.segmentBytes || seg.day !== utcDay(now))) {
+    if (seg && (this.#rollNext || seg.size >= this.#o.segmentBytes || seg.day !== utcDay(now))) {
+      this.#rollNext = false;
       await this.#closeWriter();
+      const closed = seg;
+      this.#maintain(() => this.#compact(closed));
       seg = undefined;
     }
     if (!seg) {
@@ -379,6 +501,8 @@ export class EmbeddedLogStore implements LogStore {
         minT: Infinity,
         maxT: -Infinity,
         blocks: [],
+        seqs: new Map(),
+        resets: false,
       };
       this.#segments.push(seg);
     }
@@ -410,9 +534,15 @@ export class EmbeddedLogStore implements LogStore {
   }
 
   async #read(b: Block): Promise<pb.LogRecord[]> {
-    b.seg.reader ??= await open(b.seg.path, 'r');
     const buf = Buffer.alloc(b.len);
-    await b.seg.reader.read(buf, 0, b.len, b.pos);
+    try {
+      b.seg.reader ??= await open(b.seg.path, 'r');
+      await b.seg.reader.read(buf, 0, b.len, b.pos);
+    } catch (err) {
+      // Retention may drop a segment while a search reads it: its lines are gone, not an error.
+      if (!this.#segments.includes(b.seg)) return [];
+      throw err;
+    }
     if (crc32(buf) !== b.crc) throw new Error(`${b.seg.path}: block at ${b.pos} is damaged (checksum mismatch)`);
     return pb.LogBatch.decode(zstdDecompressSync(buf)).records;
   }
@@ -470,7 +600,11 @@ export class EmbeddedLogStore implements LogStore {
   }
 
   /** Drops segments whose newest line is past retention, then the oldest while over the size cap. */
-  async enforceRetention(): Promise<void> {
+  enforceRetention(): Promise<void> {
+    return this.#maintain(() => this.#retain());
+  }
+
+  async #retain(): Promise<void> {
     const { retentionMs, maxBytes } = this.#o;
     const cutoff = this.#o.now() - retentionMs;
     const doomed = new Set<Segment>();
@@ -480,12 +614,8 @@ export class EmbeddedLogStore implements LogStore {
     }
     if (maxBytes > 0) {
       let total = this.#segments.reduce((n, s) => n + (doomed.has(s) ? 0 : s.size), 0);
-      // The segment being written is closed early when it alone is over the cap, so it can go next time.
-      if (total > maxBytes && this.#active && this.#segments.length === 1) {
-        await this.#flushQueue();
-        await this.#closeWriter();
-        this.#active = undefined;
-      }
+      // The segment being written is closed at the next write when it alone is over the cap, so it can go next time.
+      if (total > maxBytes && this.#segments.length === 1) this.#rollNext = true;
       for (const s of this.#segments.slice(0, -1)) {
         if (total <= maxBytes) break;
         if (doomed.has(s)) continue;
@@ -497,7 +627,9 @@ export class EmbeddedLogStore implements LogStore {
     // The sequences those frames carried must outlive them.
     this.#checkpoint();
     for (const s of doomed) {
-      await s.reader?.close();
+      const reader = s.reader;
+      s.reader = undefined;
+      await reader?.close();
       rmSync(s.path, { force: true });
       this.#segments.splice(this.#segments.indexOf(s), 1);
       this.#o.log?.info({ file: s.path, bytes: s.size }, 'log segment dropped (retention or size cap)');
@@ -530,6 +662,7 @@ export class EmbeddedLogStore implements LogStore {
     this.#closed = true;
     clearInterval(this.#timer);
     await this.#flushQueue();
+    await this.settled();
     await this.#closeWriter();
     for (const s of this.#segments) await s.reader?.close();
   }

@@ -64,6 +64,10 @@ CREATE INDEX IF NOT EXISTS log_lines_labels ON log_lines USING gin (labels jsonb
 CREATE TABLE IF NOT EXISTS log_seqs (agent_id text PRIMARY KEY, last_seq bigint NOT NULL);
 `;
 
+/** PostgreSQL text and jsonb cannot hold NUL: it is dropped rather than failing the report for ever. */
+const noNul = (v: string) => (v.includes('\u0000') ? v.replaceAll('\u0000', '') : v);
+const noNulMap = (m: Record<string, string>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [noNul(k), noNul(v)]));
+
 function dayOf(ms: number): number {
   return Math.floor(ms / DAY) * DAY;
 }
@@ -120,7 +124,9 @@ export class PostgresLogStore implements LogStore {
     this.#partitions.add(day);
   }
 
-  async appendReport(agentId: string, host: string, seq: number, records: readonly pb.LogRecord[]): Promise<LogAppendResult> {
+  async appendReport(rawAgentId: string, rawHost: string, seq: number, records: readonly pb.LogRecord[]): Promise<LogAppendResult> {
+    const agentId = noNul(rawAgentId);
+    const host = noNul(rawHost);
     // Partitions are made outside the report's transaction: DDL would hold locks for its length.
     const days = new Set(records.map((r) => dayOf(r.timeMs)));
     const setup = await this.#pool.connect();
@@ -156,12 +162,12 @@ export class PostgresLogStore implements LogStore {
       for (const r of records) {
         cols.time.push(r.timeMs);
         cols.observed.push(r.observedMs);
-        cols.source.push(r.source);
-        cols.stream.push(r.stream);
+        cols.source.push(noNul(r.source));
+        cols.stream.push(noNul(r.stream));
         cols.level.push(r.level);
-        cols.message.push(r.message.replaceAll('\u0000', ''));
-        cols.labels.push(JSON.stringify(r.labels));
-        cols.fields.push(JSON.stringify(r.fields));
+        cols.message.push(noNul(r.message));
+        cols.labels.push(JSON.stringify(noNulMap(r.labels)));
+        cols.fields.push(JSON.stringify(noNulMap(r.fields)));
         cols.offset.push(r.offset);
         cols.words.push(JSON.stringify([...new Set(words(r.message))]));
       }

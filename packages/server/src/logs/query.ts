@@ -29,6 +29,7 @@ export type QueryNode =
 
 const MAX_QUERY = 4096;
 const MAX_REGEX = 512;
+const NESTED_QUANTIFIER = /\([^()]*(?:[+*]|\{\d+,\d*\})[^()]*\)(?:[+*]|\{\d+,\d*\})/;
 const FIELD = /^([A-Za-z_][A-Za-z0-9_.-]*)(>=|<=|:|=|>|<)/;
 
 interface Token {
@@ -200,6 +201,13 @@ class Parser {
       }
       case 'regex': {
         if (t.text.length > MAX_REGEX) throw new QueryError(t.pos, `regex longer than ${MAX_REGEX} characters`);
+        // A quantified group that itself repeats ((a+)+, (\w*)*) can backtrack for ever on one line.
+        if (NESTED_QUANTIFIER.test(t.text)) {
+          throw new QueryError(
+            t.pos,
+            'regex repeats a group that repeats inside ((a+)+): that can take exponential time; rewrite it without the outer repeat',
+          );
+        }
         try {
           return { k: 'regex', re: new RegExp(t.text, t.flags) };
         } catch (err) {
