@@ -161,7 +161,14 @@ export class LogShipper {
       for (const file of [...this.#files.values()]) {
         // A few reads per file per round, so one busy file does not starve the others.
         for (let i = 0; i < 8 && !this.#stopped; i++) {
-          const r = await file.read(this.#now());
+          let r: Awaited<ReturnType<TailedFile['read']>>;
+          try {
+            r = await file.read(this.#now());
+          } catch (err) {
+            // An I/O error on one file (a vanished NFS mount) must not stop the others: it is tried again next round.
+            this.#log.warn({ source: file.source.cfg.name, path: file.path, err: (err as Error).message }, 'could not read log file');
+            break;
+          }
           readBytes += r.bytes;
           await this.#emit(file, r.chunks);
           if (r.eof) break;
