@@ -39,6 +39,9 @@ need systemd-analyze systemd
 need shellcheck shellcheck
 # Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)
+# the agent's journald log source test writes journal files without a journald (logs-journal.test.ts)
+[ -x /lib/systemd/systemd-journal-remote ] || want+=(systemd-journal-remote)
+need rsyslogd rsyslog
 if [ ${#want[@]} -gt 0 ]; then
   mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
   echo "installing Debian packages: ${want[*]}"
@@ -48,4 +51,3 @@ if [ ${#want[@]} -gt 0 ]; then
     exit 1
   }
 fi
-need rsyslogd rsyslog

@@ -12,6 +12,8 @@ import { ConfigError, parseHostPort, parseServerUrl, type ServerAddress } from '
 import { ContainerSummary } from './containers/summary.ts';
 import type { Exporter } from './exporter/server.ts';
 import { ADDRESS_CHECK_MS, type AgentIdentity, describeHost, refreshAddresses } from './identity.ts';
+import { logsFamilies } from './logs/metrics.ts';
+import type { LogShipper } from './logs/shipper.ts';
 import { familiesToSamples, type MetricFamily } from './metrics.ts';
 import type { TransferOutput } from './outputs/transfer.ts';
 import { ReportInterval, type ReportIntervalSettings } from './runtime/report-interval.ts';
@@ -113,6 +115,7 @@ export class Agent {
   #stream: ReportStream | undefined;
   #streamOpts: ReportStreamOptions | undefined;
   #spool: Spool | undefined;
+  #logs: LogShipper | undefined;
   #transfer: TransferOutput | undefined;
   #tasks: AgentTasks | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -187,6 +190,7 @@ export class Agent {
     if (cfg.listen) await this.#listen(cfg.listen);
     if (server || cfg.tasks.backend === 'etcd') await this.#startTasks();
     if (server) await this.#startStream(server);
+    if (cfg.logs.sources.length && !server) this.#log.warn('logs.sources are set but there is no server.url: logs are not read');
     if (cfg.transfer) await this.#startTransfer(cfg.transfer);
     if (!server && !cfg.transfer) this.#log.info('no --server given: exporter-only');
     else this.#schedule(0);
@@ -328,6 +332,9 @@ export class Agent {
       segmentBytes: cfg.spool.segment_bytes,
       log: this.#log.child({ component: 'spool' }),
     });
+    // Read before anything of this run is spooled: the log shipper decides from it whether its
+    // last batch before a crash reached the spool.
+    const spoolLastSeq = this.#spool.lastSeq;
     const tls = cfg.transport.tls;
     this.#streamOpts = {
       backlog: this.#spool,
@@ -364,6 +371,7 @@ export class Agent {
     updater.attach(this.#stream);
     this.#tasks?.attach(this.#stream);
     this.#stream.start();
+    if (cfg.logs.sources.length) await this.#startLogs(this.#stream, spoolLastSeq);
     this.#addressCheck = setInterval(() => {
       void this.#refreshAddresses(identity, server).then((changed) => {
         if (changed) this.#stream?.reregister('the host addresses changed');
@@ -374,6 +382,20 @@ export class Agent {
       { server: cfg.server.url, agentId: identity.agentId, intervalMs: this.#interval.currentMs, dynamic: cfg.report.dynamic },
       'reporting to server',
     );
+  }
+
+  async #startLogs(stream: ReportStream, spoolLastSeq: number): Promise<void> {
+    const { LogShipper } = await import('./logs/shipper.ts');
+    const cfg = this.#config;
+    this.#logs = new LogShipper({
+      config: cfg.logs,
+      dir: join(cfg.data_dir, 'logs'),
+      sink: stream,
+      spoolLastSeq,
+      log: this.#log.child({ component: 'logs' }),
+    });
+    await this.#logs.start();
+    this.#log.info({ sources: cfg.logs.sources.map((s) => s.name) }, 'shipping logs');
   }
 
   /** Reads the host's addresses again; logs and returns whether they changed. */
@@ -596,6 +618,8 @@ export class Agent {
   async #applyServer(prev: AgentConfig, next: AgentConfig): Promise<void> {
     const server = next.server.url ? parseServerUrl(next.server.url) : undefined;
     if (!server) {
+      await this.#logs?.stop();
+      this.#logs = undefined;
       const stream = this.#stream;
       this.#stream = undefined;
       this.#streamOpts = undefined;
@@ -631,6 +655,7 @@ export class Agent {
     m.provide('transport', () =>
       transportFamilies({ stream: this.#stream?.stats, spool: this.#spool?.stats, transfer: this.#transfer?.stats }),
     );
+    m.provide('logs', () => (this.#logs ? logsFamilies(this.#logs.stats, this.#spool?.stats.droppedLogRecords ?? 0) : []));
     m.gauge('falconet_agent_build_info', 'Version, commit and Node.js version of this agent; always 1.', () => {
       const b = buildInfo();
       return [[{ version: b.version, commit: b.commit, nodejs: b.node }, 1]];
@@ -690,6 +715,9 @@ export class Agent {
     await this.#reporting;
     await this.#tasks?.stop();
     this.#tasks = undefined;
+    // Before the stream: the batch gathered so far is spooled and the read positions saved.
+    await this.#logs?.stop();
+    this.#logs = undefined;
     const stream = this.#stream;
     this.#stream = undefined;
     let unsent = 0;

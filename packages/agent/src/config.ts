@@ -4,6 +4,7 @@ import { byteSize, duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
 import { collectorOptionsSchema } from './collectors/options.ts';
 import { parseServerUrl, plaintextProblem, type ServerAddress } from './config-base.ts';
+import { logsSchema } from './logs/config.ts';
 import { AGENT_TASKS_DEFAULTS, agentTasksSchema } from './tasks/config.ts';
 import { updateSchema } from './update/config.ts';
 
@@ -285,6 +286,8 @@ export const agentConfigSchema = z
     tasks: agentTasksSchema.default(AGENT_TASKS_DEFAULTS),
     /** Signed self-update from the server (docs/update.md). */
     update: updateSchema,
+    /** Log files tailed and shipped with the reports (docs/logs.md). */
+    logs: logsSchema,
   })
   .strict()
   .superRefine((c, ctx) => {

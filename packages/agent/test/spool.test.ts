@@ -2,7 +2,9 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { PayloadEncoding } from '@falconet/protocol';
+import { crc32 } from 'node:zlib';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { PayloadEncoding, PayloadKind } from '@falconet/protocol';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { SpooledReport } from '../src/transport/backlog.ts';
@@ -187,6 +189,66 @@ describe('Spool', () => {
     expect(segments(dir)).toEqual([]);
     await spool.append([report(10)]);
     expect((await readAll(spool)).map((r) => r.seq)).toEqual([10]);
+    await spool.close();
+  });
+});
+
+/**
+ * A record exactly as spools before logs wrote it: a Report with fields 1-5 and no kind field at
+ * all (written by hand, not through today's encoder, so the test holds whatever the encoder does).
+ */
+function oldRecord(seq: number, payload: Buffer, createdMs: number): Buffer {
+  const w = new BinaryWriter();
+  w.uint32(8).uint64(seq);
+  w.uint32(16).int32(PayloadEncoding.PAYLOAD_ENCODING_GZIP);
+  w.uint32(26).bytes(payload);
+  w.uint32(32).uint32(10);
+  w.uint32(40).int64(createdMs);
+  const body = w.finish();
+  const head = Buffer.alloc(8);
+  head.writeUInt32LE(body.length, 0);
+  head.writeUInt32LE(crc32(body), 4);
+  return Buffer.concat([head, body]);
+}
+
+describe('Spool report kinds', () => {
+  it('reads a spool written before reports had a kind as samples, and goes on with logs after it', async () => {
+    const dir = tmp();
+    const payload = Buffer.from('old samples payload');
+    const created = Date.now() - 1000;
+    writeFileSync(
+      join(dir, '00000000000000000001.seg'),
+      Buffer.concat([Buffer.from('FNSPOOL1', 'latin1'), oldRecord(1, payload, created), oldRecord(2, payload, created)]),
+    );
+    const { spool } = await open(dir);
+    expect(spool.lastSeq).toBe(2);
+    await spool.append([{ ...report(3), kind: PayloadKind.PAYLOAD_KIND_LOGS, sampleCount: 7 }]);
+    await spool.close();
+    const { spool: again } = await open(dir);
+    const all = await readAll(again);
+    expect(all.map((r) => [r.seq, r.kind ?? PayloadKind.PAYLOAD_KIND_SAMPLES, r.sampleCount])).toEqual([
+      [1, PayloadKind.PAYLOAD_KIND_SAMPLES, 10],
+      [2, PayloadKind.PAYLOAD_KIND_SAMPLES, 10],
+      [3, PayloadKind.PAYLOAD_KIND_LOGS, 7],
+    ]);
+    expect(all[0]?.payload).toEqual(payload);
+    expect(all[0]?.createdMs).toBe(created);
+    await again.close();
+  });
+
+  it('counts log records and samples apart when the spool drops reports', async () => {
+    const dir = tmp();
+    const { spool } = await open(dir, { maxBytes: 64 << 10, segmentBytes: 16 << 10 });
+    for (let seq = 1; seq <= 400; seq++) {
+      const r = report(seq, 1000);
+      await spool.append([seq % 2 ? r : { ...r, kind: PayloadKind.PAYLOAD_KIND_LOGS, sampleCount: 3 }]);
+    }
+    const s = spool.stats;
+    expect(s.droppedBySize).toBeGreaterThan(300);
+    // Half of what was dropped were sample reports of 10, half log reports of 3 records.
+    expect(s.droppedSamples + s.droppedLogRecords).toBeGreaterThan(0);
+    expect(Math.abs(s.droppedSamples / 10 - s.droppedLogRecords / 3)).toBeLessThanOrEqual(s.droppedBySize / 8);
+    expect(Math.round(s.droppedSamples / 10 + s.droppedLogRecords / 3)).toBe(s.droppedBySize);
     await spool.close();
   });
 });

@@ -1,12 +1,22 @@
-import type { PayloadEncoding } from '@falconet/protocol';
+import { type PayloadEncoding, PayloadKind } from '@falconet/protocol';
 
-/** One report as kept until the server acknowledges it: the samples already encoded (gzip or raw). */
+/**
+ * One report as kept until the server acknowledges it: the samples (or log records) already
+ * encoded (gzip or raw). `kind` absent means samples: reports spooled before logs existed.
+ */
 export interface SpooledReport {
   seq: number;
   createdMs: number;
+  /** Samples, or log records for a LOGS report. */
   sampleCount: number;
   encoding: PayloadEncoding;
   payload: Buffer;
+  kind?: PayloadKind;
+}
+
+/** True for a report carrying a LogBatch. */
+export function isLogReport(r: SpooledReport): boolean {
+  return r.kind === PayloadKind.PAYLOAD_KIND_LOGS;
 }
 
 /** Reads reports in sequence order; `next()` resolves undefined when it has caught up with the writer. */
@@ -23,6 +33,8 @@ export interface BacklogStats {
   /** Reports dropped unsent because the backlog hit its size or age bound. */
   droppedReports: number;
   droppedSamples: number;
+  /** Log records in the reports dropped unsent. */
+  droppedLogRecords: number;
 }
 
 /**
@@ -53,6 +65,7 @@ export class MemoryBacklog implements ReportBacklog {
   #appended = 0;
   #dropped = 0;
   #droppedSamples = 0;
+  #droppedLogRecords = 0;
 
   constructor(maxReports = 10_000) {
     this.#maxReports = maxReports;
@@ -67,7 +80,8 @@ export class MemoryBacklog implements ReportBacklog {
     while (this.#reports.length > this.#maxReports) {
       const gone = this.#reports.shift() as SpooledReport;
       this.#dropped++;
-      this.#droppedSamples += gone.sampleCount;
+      if (isLogReport(gone)) this.#droppedLogRecords += gone.sampleCount;
+      else this.#droppedSamples += gone.sampleCount;
     }
   }
 
@@ -106,6 +120,7 @@ export class MemoryBacklog implements ReportBacklog {
       appendedReports: this.#appended,
       droppedReports: this.#dropped,
       droppedSamples: this.#droppedSamples,
+      droppedLogRecords: this.#droppedLogRecords,
     };
   }
 

@@ -31,6 +31,12 @@ export function transportFamilies(s: { stream?: StreamStats; spool?: SpoolStats;
       },
       one('falconet_agent_spool_dropped_samples_total', 'Samples in the reports dropped from the spool.', 'counter', p.droppedSamples),
       one(
+        'falconet_agent_spool_dropped_log_records_total',
+        'Log records in the reports dropped from the spool.',
+        'counter',
+        p.droppedLogRecords,
+      ),
+      one(
         'falconet_agent_spool_truncated_bytes_total',
         'Bytes of torn or corrupt spool tails cut when the spool was opened.',
         'counter',

@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import { PayloadKind, pb } from '@falconet/protocol';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import type { Logger } from 'pino';
-import type { BacklogReader, BacklogStats, ReportBacklog, SpooledReport } from './backlog.ts';
+import { type BacklogReader, type BacklogStats, isLogReport, type ReportBacklog, type SpooledReport } from './backlog.ts';
 
 /**
  * The agent's on-disk spool: every report is appended here, made durable, and only then sent; it
@@ -12,6 +12,9 @@ import type { BacklogReader, BacklogStats, ReportBacklog, SpooledReport } from '
  *
  *   <dir>/<first seq, 20 digits>.seg = "FNSPOOL1" record*
  *   record = u32le body length | u32le CRC-32 of body | body (a protobuf falconet.v1.Report)
+ *
+ * The record's Report.kind says samples or logs; spools written before logs existed have no kind
+ * field in their records, which protobuf reads as 0 = PAYLOAD_KIND_SAMPLES, what they hold.
  *   <dir>/acked = the highest sequence the server holds
  *
  * On open a torn or corrupt tail (a crash mid-write, a bad disk block) is truncated and everything
@@ -53,6 +56,8 @@ interface Segment {
   lastSeq: number;
   records: number;
   samples: number;
+  /** Log records in its LOGS reports (not counted in `samples`). */
+  logRecords: number;
   /** Creation times of the oldest and newest report in it, for the age bound. */
   oldestMs: number;
   newestMs: number;
@@ -78,7 +83,7 @@ export function encodeRecord(r: SpooledReport): Buffer {
     payload: r.payload,
     sampleCount: r.sampleCount,
     createdMs: r.createdMs,
-    kind: PayloadKind.PAYLOAD_KIND_SAMPLES,
+    kind: r.kind ?? PayloadKind.PAYLOAD_KIND_SAMPLES,
   }).finish();
   const out = Buffer.allocUnsafe(HEADER + body.length);
   out.writeUInt32LE(body.length, 0);
@@ -95,6 +100,7 @@ function decodeBody(body: Uint8Array): SpooledReport {
     sampleCount: r.sampleCount,
     encoding: r.encoding,
     payload: Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength),
+    kind: r.kind,
   };
 }
 
@@ -140,7 +146,14 @@ export class Spool implements ReportBacklog {
   #ackQueued = false;
   #lastSeq = 0;
   #closed = false;
-  readonly #counters = { appendedReports: 0, droppedBySize: 0, droppedByAge: 0, droppedSamples: 0, truncatedBytes: 0 };
+  readonly #counters = {
+    appendedReports: 0,
+    droppedBySize: 0,
+    droppedByAge: 0,
+    droppedSamples: 0,
+    droppedLogRecords: 0,
+    truncatedBytes: 0,
+  };
 
   private constructor(opts: SpoolOptions) {
     if (opts.segmentBytes * 4 > opts.maxBytes) {
@@ -177,6 +190,7 @@ export class Spool implements ReportBacklog {
         lastSeq: 0,
         records: 0,
         samples: 0,
+        logRecords: 0,
         oldestMs: 0,
         newestMs: 0,
       };
@@ -190,7 +204,8 @@ export class Spool implements ReportBacklog {
           seg.bytes = end;
           seg.lastSeq = report.seq;
           seg.records++;
-          seg.samples += report.sampleCount;
+          if (isLogReport(report)) seg.logRecords += report.sampleCount;
+          else seg.samples += report.sampleCount;
           seg.newestMs = Math.max(seg.newestMs, report.createdMs);
         }
       } catch (err) {
@@ -253,6 +268,7 @@ export class Spool implements ReportBacklog {
       droppedBySize: c.droppedBySize,
       droppedByAge: c.droppedByAge,
       droppedSamples: c.droppedSamples,
+      droppedLogRecords: c.droppedLogRecords,
       truncatedBytes: c.truncatedBytes,
     };
   }
@@ -288,7 +304,8 @@ export class Spool implements ReportBacklog {
         if (seg.records === 0) seg.oldestMs = r.createdMs;
         seg.lastSeq = r.seq;
         seg.records++;
-        seg.samples += r.sampleCount;
+        if (isLogReport(r)) seg.logRecords += r.sampleCount;
+        else seg.samples += r.sampleCount;
         seg.newestMs = Math.max(seg.newestMs, r.createdMs);
         this.#lastSeq = r.seq;
         this.#counters.appendedReports++;
@@ -318,6 +335,7 @@ export class Spool implements ReportBacklog {
       lastSeq: first.seq - 1,
       records: 0,
       samples: 0,
+      logRecords: 0,
       oldestMs: 0,
       newestMs: 0,
     };
@@ -356,6 +374,10 @@ export class Spool implements ReportBacklog {
   }
 
   async #removeAcked(): Promise<void> {
+    // The pointer first: with acknowledged segments gone and the pointer not yet saved, a restart
+    // would see a lastSeq below what was spooled, and the log shipper decides from lastSeq whether
+    // its last batch reached the spool (logs/positions.ts).
+    await this.#persistAck();
     for (const seg of [...this.#segments]) {
       if (seg.records === 0 || seg.lastSeq > this.#ackedSeq) continue;
       await this.#remove(seg);
@@ -387,15 +409,18 @@ export class Spool implements ReportBacklog {
       if (!reason) return;
       const reports = this.#pendingIn(oldest);
       const samples = oldest.records ? Math.round((oldest.samples * reports) / oldest.records) : 0;
+      const logRecords = oldest.records ? Math.round((oldest.logRecords * reports) / oldest.records) : 0;
       if (reason === 'size') this.#counters.droppedBySize += reports;
       else this.#counters.droppedByAge += reports;
       this.#counters.droppedSamples += samples;
+      this.#counters.droppedLogRecords += logRecords;
       this.#log.warn(
         {
           reason,
           segment: segmentName(oldest.firstSeq),
           reports,
           samples,
+          logRecords,
           firstSeq: oldest.firstSeq,
           lastSeq: oldest.lastSeq,
           spoolBytes: total,

@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import {
   AgentChannelClient,
   derivePayloadKey,
+  encodeLogPayload,
   encodePayload,
   PayloadEncoding,
   PayloadKind,
@@ -144,6 +145,7 @@ export class ReportStream {
   #enqueuing = 0;
   /** The seq of the last report written on the current stream. */
   #lastSentSeq = 0;
+  #enqueueChain: Promise<unknown> = Promise.resolve();
   readonly #stats = { reconnects: 0, sent: 0, sentBytes: 0, acked: 0, rejected: 0, spoolErrors: 0 };
 
   constructor(opts: ReportStreamOptions) {
@@ -210,20 +212,44 @@ export class ReportStream {
    * the report is durable in the backlog.
    */
   async enqueue(samples: readonly Sample[]): Promise<void> {
-    const seq = this.#opts.sequence.next();
     const { encoding, payload } = encodePayload(samples, { gzip: this.#opts.gzip ?? true });
-    const report: SpooledReport = { seq, encoding, payload, sampleCount: samples.length, createdMs: Date.now() };
+    await this.#spool({ encoding, payload, sampleCount: samples.length, kind: PayloadKind.PAYLOAD_KIND_SAMPLES });
+  }
+
+  /**
+   * The same for a batch of log records: a LOGS report on the same sequence, spool and acks.
+   * Resolves once it is durable in the spool, the point a log source may count its lines as handed over.
+   */
+  async enqueueLogs(batch: pb.LogBatch, beforeAppend?: (seq: number) => Promise<void>): Promise<void> {
+    const { encoding, payload } = encodeLogPayload(batch, { gzip: this.#opts.gzip ?? true });
+    await this.#spool({ encoding, payload, sampleCount: batch.records.length, kind: PayloadKind.PAYLOAD_KIND_LOGS }, beforeAppend);
+  }
+
+  /**
+   * Numbers and appends one report. Enqueues run one after another so that `beforeAppend` (the
+   * log shipper saving "batch `seq` is being handed over" with its read positions) sees the number
+   * the report will carry and no other report is numbered or appended in between.
+   */
+  #spool(body: Omit<SpooledReport, 'seq' | 'createdMs'>, beforeAppend?: (seq: number) => Promise<void>): Promise<void> {
     this.#enqueuing++;
-    try {
-      await this.#backlog.append([report]);
-    } catch (err) {
-      this.#stats.spoolErrors++;
-      this.#opts.log.error({ err, seq }, 'could not spool a report; it is lost');
-      throw err;
-    } finally {
-      this.#enqueuing--;
-    }
-    this.#pump();
+    const run = async () => {
+      const seq = this.#opts.sequence.next();
+      const report: SpooledReport = { seq, createdMs: Date.now(), ...body };
+      try {
+        await beforeAppend?.(seq);
+        await this.#backlog.append([report]);
+      } catch (err) {
+        this.#stats.spoolErrors++;
+        this.#opts.log.error({ err, seq }, 'could not spool a report; it is lost');
+        throw err;
+      } finally {
+        this.#enqueuing--;
+      }
+      this.#pump();
+    };
+    const done = this.#enqueueChain.then(run, run);
+    this.#enqueueChain = done.catch(() => undefined);
+    return done;
   }
 
   /** Resolves true once everything spooled is acknowledged, or false after `timeoutMs`. */
@@ -556,7 +582,7 @@ export class ReportStream {
 
   /** The report as it goes on the wire: sealed here, so a key rotation also covers what was spooled before it. */
   #wire(r: SpooledReport): pb.Report {
-    const base = { seq: r.seq, sampleCount: r.sampleCount, createdMs: r.createdMs, kind: PayloadKind.PAYLOAD_KIND_SAMPLES };
+    const base = { seq: r.seq, sampleCount: r.sampleCount, createdMs: r.createdMs, kind: r.kind ?? PayloadKind.PAYLOAD_KIND_SAMPLES };
     if (!this.#key) return { ...base, encoding: r.encoding, payload: r.payload };
     const gz = r.encoding === PayloadEncoding.PAYLOAD_ENCODING_GZIP ? r.payload : gzipSync(r.payload);
     return {

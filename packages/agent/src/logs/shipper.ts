@@ -1,0 +1,427 @@
+import { type FSWatcher, watch } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { pb } from '@falconet/protocol';
+import { PRIVATE_DIR_MODE } from '@falconet/protocol/datadir';
+import type { Logger } from 'pino';
+import { chooseDockerSocket } from '../containers/docker-socket.ts';
+import type { LogsConfig } from './config.ts';
+import { type DockerEntry, DockerLogs } from './docker.ts';
+import { findMoved, matchFiles, TailedFile } from './files.ts';
+import { type JournalEntry, JournalReader } from './journal.ts';
+import type { Chunk } from './multiline.ts';
+import { type FilePosition, PositionStore } from './positions.ts';
+import { SourceRuntime } from './source.ts';
+
+/** Where batches go: the report stream (enqueueLogs), which numbers them and appends them to the spool. */
+export interface LogSink {
+  enqueueLogs(batch: pb.LogBatch, beforeAppend: (seq: number) => Promise<void>): Promise<void>;
+}
+
+export interface LogShipperOptions {
+  config: LogsConfig;
+  /** DATA_DIR/logs: the read positions live here. */
+  dir: string;
+  sink: LogSink;
+  /** The highest sequence the spool holds (Spool.lastSeq) when the agent starts. */
+  spoolLastSeq: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface LogShipperStats {
+  sources: { name: string; readLines: number; shippedLines: number; dropped: Record<string, number>; files: number }[];
+  batches: number;
+  shipErrors: number;
+}
+
+/** Between reads of a file with nothing new, unless fs.watch says something changed sooner. */
+const IDLE_MS = 250;
+const RETRY_MS = 1_000;
+
+/**
+ * Tails the configured files and hands their lines to the report stream in batches (at most
+ * batch.max_lines lines, batch.max_bytes bytes, batch.max_wait old). One batch is gathered at a
+ * time and reading waits while it is being spooled, so memory stays bounded by one batch and one
+ * read buffer per file; the spool takes any backlog. Read positions are saved with every batch
+ * (positions.ts explains the order that repeats and loses nothing on a SIGKILL), so they are at
+ * most batch.max_wait behind what is in the spool.
+ */
+export class LogShipper {
+  readonly #opts: LogShipperOptions;
+  readonly #cfg: LogsConfig;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #store: PositionStore;
+  readonly #sources: SourceRuntime[];
+  readonly #files = new Map<string, TailedFile>();
+  #journals: JournalReader[] = [];
+  #dockers: DockerLogs[] = [];
+  /** Positions from before the restart, by device:inode, until the first scan has matched them. */
+  #saved = new Map<string, FilePosition>();
+  #records: pb.LogRecord[] = [];
+  #bytes = 0;
+  #batchSince = 0;
+  /** Offsets moved with nothing to ship (drops, closed files): saved on their own within a second. */
+  #dirty = false;
+  #lastSave = 0;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #watchers: FSWatcher[] = [];
+  #firstScan = true;
+  readonly #stats = { batches: 0, shipErrors: 0 };
+
+  constructor(opts: LogShipperOptions) {
+    this.#opts = opts;
+    this.#cfg = opts.config;
+    this.#log = opts.log;
+    this.#now = opts.now ?? Date.now;
+    this.#store = new PositionStore(join(opts.dir, 'positions.json'));
+    this.#sources = opts.config.sources.map((s) => new SourceRuntime(s, opts.config.max_line_bytes, this.#now()));
+  }
+
+  get stats(): LogShipperStats {
+    return {
+      sources: this.#sources.map((s) => ({
+        name: s.cfg.name,
+        readLines: s.counters.readLines,
+        shippedLines: s.counters.shippedLines,
+        dropped: { ...s.counters.dropped },
+        files: [...this.#files.values()].filter((f) => f.source === s).length,
+      })),
+      ...this.#stats,
+    };
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.#opts.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    const cursors = new Map<string, string>();
+    const withCursor: FilePosition[] = [];
+    for (const p of await this.#store.load(this.#opts.spoolLastSeq)) {
+      if (p.cursor !== undefined) {
+        cursors.set(p.source, p.cursor);
+        withCursor.push(p);
+      } else this.#saved.set(`${p.dev}:${p.ino}`, p);
+    }
+    for (const src of this.#sources) {
+      if (src.cfg.type !== 'docker') continue;
+      const socket = src.cfg.docker_socket || chooseDockerSocket(undefined, process.env).path;
+      const saved = withCursor.filter((p) => p.source === src.cfg.name);
+      this.#dockers.push(new DockerLogs(src, socket, saved, this.#log, () => this.#wake?.()));
+    }
+    for (const src of this.#sources) {
+      if (src.cfg.type !== 'journald') continue;
+      const j = new JournalReader(src, cursors.get(src.cfg.name), this.#log, () => this.#wake?.());
+      this.#journals.push(j);
+      j.start();
+    }
+    this.#watch();
+    this.#loop = this.#run().catch((err: unknown) => this.#log.error({ err }, 'log shipping stopped on an error'));
+  }
+
+  /** Stops reading, spools the batch gathered so far and saves the positions. Lines held back (no newline yet) are read again at the next start. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const j of this.#journals) j.stop();
+    for (const d of this.#dockers) d.stop();
+    for (const w of this.#watchers) w.close();
+    this.#wake?.();
+    await this.#loop;
+    if (this.#records.length) await this.#ship(false);
+    if (!this.#records.length && this.#dirty) await this.#store.saveCommitted(this.#positions()).catch(() => undefined);
+    for (const f of this.#files.values()) await f.close();
+    this.#files.clear();
+  }
+
+  /** fs.watch on the directories of the include globs: a hint to read sooner; the polls find everything anyway. */
+  #watch(): void {
+    const dirs = new Set<string>();
+    for (const s of this.#cfg.sources) for (const p of s.type === 'file' ? s.include : []) dirs.add(staticDir(p));
+    for (const d of dirs) {
+      try {
+        const w = watch(d, { persistent: false }, () => this.#wake?.());
+        w.on('error', () => undefined);
+        this.#watchers.push(w);
+      } catch {
+        // a directory that does not exist yet: the scans find its files when it does
+      }
+    }
+  }
+
+  async #run(): Promise<void> {
+    let nextScan = 0;
+    while (!this.#stopped) {
+      let now = this.#now();
+      if (now >= nextScan) {
+        await this.#scan(now);
+        nextScan = now + this.#cfg.scan_interval;
+      }
+      let readBytes = 0;
+      for (const file of [...this.#files.values()]) {
+        // A few reads per file per round, so one busy file does not starve the others.
+        for (let i = 0; i < 8 && !this.#stopped; i++) {
+          let r: Awaited<ReturnType<TailedFile['read']>>;
+          try {
+            r = await file.read(this.#now());
+          } catch (err) {
+            // An I/O error on one file (a vanished NFS mount) must not stop the others: it is tried again next round.
+            this.#log.warn({ source: file.source.cfg.name, path: file.path, err: (err as Error).message }, 'could not read log file');
+            break;
+          }
+          readBytes += r.bytes;
+          await this.#emit(file, r.chunks);
+          if (r.eof) break;
+        }
+      }
+      for (const d of this.#dockers) {
+        const entries = d.takeEntries(this.#cfg.batch.max_lines);
+        readBytes += entries.length;
+        await this.#emitDocker(d, entries);
+      }
+      for (const j of this.#journals) {
+        const entries = j.takeEntries(this.#cfg.batch.max_lines);
+        readBytes += entries.length;
+        await this.#emitJournal(j, entries);
+      }
+      now = this.#now();
+      for (const [key, file] of [...this.#files]) {
+        await this.#emit(file, file.flushWaiting(now, this.#cfg.partial_line_timeout, false));
+        if (file.finished(now, this.#cfg.rotate_wait)) {
+          await this.#emit(file, file.flushWaiting(now, 0, true));
+          this.#log.info({ source: file.source.cfg.name, path: file.path, stream: file.stream }, 'finished a rotated or deleted log file');
+          await file.close();
+          this.#files.delete(key);
+          this.#dirty = true;
+        }
+      }
+      if (this.#records.length && now - this.#batchSince >= this.#cfg.batch.max_wait) await this.#ship(true);
+      else if (!this.#records.length && this.#dirty && now - this.#lastSave >= 1_000) await this.#saveCommitted(now);
+      if (readBytes === 0 && !this.#stopped) await this.#sleep(IDLE_MS);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = undefined;
+        done();
+      };
+    });
+  }
+
+  async #saveCommitted(now: number): Promise<void> {
+    try {
+      await this.#store.saveCommitted(this.#positions());
+      this.#dirty = false;
+      this.#lastSave = now;
+    } catch (err) {
+      this.#log.error({ err }, 'could not save log read positions');
+    }
+  }
+
+  /** Lists the globs again: new files, rotated ones (a new inode at a path), truncated ones, gone ones. */
+  async #scan(now: number): Promise<void> {
+    for (const d of this.#dockers) await d.scan();
+    const seen = new Set<string>();
+    for (const src of this.#sources) {
+      if (src.cfg.type !== 'file') continue;
+      let paths: string[];
+      try {
+        paths = await matchFiles(src.cfg.include, src.cfg.exclude);
+      } catch (err) {
+        this.#log.warn({ source: src.cfg.name, err: (err as Error).message }, 'could not list log files');
+        continue;
+      }
+      for (const path of paths) {
+        const st = await stat(path).catch(() => undefined);
+        if (!st?.isFile()) continue;
+        const key = `${st.dev}:${st.ino}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const known = this.#files.get(key);
+        if (known) {
+          if (known.source !== src) continue;
+          if (known.path !== path) this.#log.info({ source: src.cfg.name, from: known.path, to: path }, 'log file renamed; reading on');
+          known.path = path;
+          known.goneSince = 0;
+          await this.#check(known, now);
+          continue;
+        }
+        await this.#open(src, path, this.#saved.get(key), now);
+      }
+    }
+    for (const file of this.#files.values()) {
+      if (!seen.has(file.key) && !file.goneSince) {
+        file.goneSince = now;
+        this.#log.info({ source: file.source.cfg.name, path: file.path }, 'log file rotated away or deleted; reading it to its end');
+      }
+    }
+    if (this.#firstScan) {
+      this.#firstScan = false;
+      // Files remembered from before the restart and at none of the paths now: rotated away while
+      // the agent was stopped. Their unread end is read from where they are.
+      for (const [key, saved] of this.#saved) {
+        if (this.#files.has(key)) continue;
+        const src = this.#sources.find((s) => s.cfg.name === saved.source);
+        const path = src && (await findMoved(saved));
+        if (!src || !path) continue;
+        const file = await this.#open(src, path, saved, now);
+        if (file) file.goneSince = now;
+      }
+      this.#saved = new Map();
+      this.#dirty = true;
+    }
+  }
+
+  async #open(src: SourceRuntime, path: string, saved: FilePosition | undefined, now: number): Promise<TailedFile | undefined> {
+    try {
+      const atEnd = this.#firstScan && !saved && src.cfg.start_at === 'end';
+      const { file, resumed } = await TailedFile.open(src, path, { saved, atEnd, now });
+      this.#files.set(file.key, file);
+      const fields = { source: src.cfg.name, path, offset: file.offset };
+      if (resumed === 'truncated')
+        this.#log.warn(
+          fields,
+          'log file is shorter than where reading stopped (truncated while the agent was stopped); reading it from the start',
+        );
+      else if (resumed === 'replaced')
+        this.#log.warn(fields, 'log file has other first bytes than before (a reused inode or a rewrite); reading it from the start');
+      else this.#log.info({ ...fields, resumed }, 'reading log file');
+      return file;
+    } catch (err) {
+      this.#log.warn({ source: src.cfg.name, path, err: (err as Error).message }, 'could not open log file');
+      return undefined;
+    }
+  }
+
+  async #check(file: TailedFile, now: number): Promise<void> {
+    let r: Awaited<ReturnType<TailedFile['checkReplaced']>>;
+    try {
+      r = await file.checkReplaced(now);
+    } catch (err) {
+      this.#log.warn({ path: file.path, err: (err as Error).message }, 'could not check log file');
+      return;
+    }
+    if (!r) return;
+    // The old content's held-back lines go now (the batch may overflow by them), then reading starts at 0.
+    this.#emitNow(file, r.leftovers);
+    file.offset = 0;
+    this.#dirty = true;
+    this.#log.warn(
+      { source: file.source.cfg.name, path: file.path, readUpTo: r.lostFrom },
+      r.why === 'truncated'
+        ? 'log file truncated (copytruncate?); reading it from the start. Lines written after the last read and before the truncation are not read'
+        : 'log file rewritten in place (its first bytes changed); reading it from the start',
+    );
+  }
+
+  /** Turns chunks into records in the batch, moving the file's offset past each; ships whenever the batch is full. */
+  async #emit(file: TailedFile, chunks: readonly Chunk[]): Promise<void> {
+    for (const chunk of chunks) {
+      this.#emitOne(file, chunk);
+      if (this.#records.length >= this.#cfg.batch.max_lines || this.#bytes >= this.#cfg.batch.max_bytes) await this.#ship(true);
+    }
+  }
+
+  async #emitDocker(d: DockerLogs, entries: readonly DockerEntry[]): Promise<void> {
+    for (const e of entries) {
+      const now = this.#now();
+      d.advance(e);
+      this.#dirty = true;
+      const rec = d.source.toRecord({ text: e.message, offset: 0, end: 0 }, e.stream, now, e);
+      if (rec) {
+        if (!this.#records.length) this.#batchSince = now;
+        this.#records.push(rec);
+        this.#bytes += rec.message.length + rec.stream.length + 48;
+      }
+      if (this.#records.length >= this.#cfg.batch.max_lines || this.#bytes >= this.#cfg.batch.max_bytes) await this.#ship(true);
+    }
+  }
+
+  async #emitJournal(j: JournalReader, entries: readonly JournalEntry[]): Promise<void> {
+    for (const e of entries) {
+      const now = this.#now();
+      j.cursor = e.cursor;
+      this.#dirty = true;
+      const rec = j.source.toRecord({ text: e.message, offset: 0, end: 0 }, e.stream, now, e);
+      if (rec) {
+        if (!this.#records.length) this.#batchSince = now;
+        this.#records.push(rec);
+        this.#bytes += rec.message.length + rec.stream.length + 48;
+      }
+      if (this.#records.length >= this.#cfg.batch.max_lines || this.#bytes >= this.#cfg.batch.max_bytes) await this.#ship(true);
+    }
+  }
+
+  #emitNow(file: TailedFile, chunks: readonly Chunk[]): void {
+    for (const chunk of chunks) this.#emitOne(file, chunk);
+  }
+
+  #emitOne(file: TailedFile, chunk: Chunk): void {
+    const now = this.#now();
+    file.offset = chunk.end;
+    this.#dirty = true;
+    if (chunk.text === '' && !chunk.truncated) return;
+    const rec = file.source.toRecord(chunk, file.stream, now);
+    if (!rec) return;
+    if (!this.#records.length) this.#batchSince = now;
+    this.#records.push(rec);
+    this.#bytes += rec.message.length + rec.stream.length + 48;
+  }
+
+  #positions(): FilePosition[] {
+    const out = [...this.#files.values()].map((f) => f.position());
+    for (const d of this.#dockers) out.push(...d.positions());
+    for (const j of this.#journals) {
+      if (j.cursor === undefined) continue;
+      out.push({ source: j.source.cfg.name, stream: 'journal', path: '', dev: 0, ino: 0, fp: '', fpLen: 0, offset: 0, cursor: j.cursor });
+    }
+    return out;
+  }
+
+  /**
+   * Hands the batch to the stream; the positions after it are saved (pending) before it is
+   * appended to the spool. A failure (disk full) keeps the batch and tries again, reading paused,
+   * until it goes or the shipper stops (`retry` false: one attempt).
+   */
+  async #ship(retry: boolean): Promise<void> {
+    const positions = this.#positions();
+    const records = this.#records;
+    for (;;) {
+      const dropped: Record<string, number> = {};
+      for (const s of this.#sources) if (s.counters.droppedUnreported) dropped[s.cfg.name] = s.counters.droppedUnreported;
+      try {
+        await this.#opts.sink.enqueueLogs({ records, dropped }, (seq) => this.#store.savePending(seq, positions));
+        this.#store.commit();
+        break;
+      } catch (err) {
+        this.#stats.shipErrors++;
+        this.#log.error({ err, lines: records.length }, 'could not hand log lines to the spool; trying again');
+        if (!retry || this.#stopped) return;
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+    }
+    this.#stats.batches++;
+    for (const s of this.#sources) s.counters.droppedUnreported = 0;
+    for (const r of records) {
+      const src = this.#sources.find((s) => s.cfg.name === r.source);
+      if (src) src.counters.shippedLines++;
+    }
+    this.#records = [];
+    this.#bytes = 0;
+    this.#dirty = false;
+    this.#lastSave = this.#now();
+  }
+}
+
+/** The directory part of a glob before its first wildcard. */
+function staticDir(pattern: string): string {
+  const i = pattern.search(/[*?[{]/);
+  return i < 0 ? dirname(pattern) : dirname(pattern.slice(0, i + 1));
+}
