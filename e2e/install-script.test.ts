@@ -294,6 +294,8 @@ describe('curl .../install/agent.sh | sh, in a Debian root without systemd', () 
     const config = readFileSync(join(root, CONFIG), 'utf8');
     expect(config).toContain(`url: "grpcs://127.0.0.1:${grpcPort}"`);
     expect(config).toContain(`fingerprint: "${fingerprint}"`);
+    // The server's release key pinned, so the agent takes the server's signed rollouts.
+    expect(config).toContain(`public_keys: ["${new ReleaseStore(dataDir).publicKeyBase64()}"]`);
     await onlineWithData(url, viewer);
     // The one-use token is spent: a second host (here, the same one again) is refused before anything changes.
     const again = await shInRoot(`curl -fsSL ${url}/install/agent.sh | sh -s -- --token ${token} --listen 127.0.0.1:${metricsPort}`);

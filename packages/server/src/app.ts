@@ -460,6 +460,7 @@ export class FalconetServer {
         port: this.addresses?.grpc.port ?? 0,
         tls: this.ingest.security?.tls ?? false,
         fingerprint: this.config.grpc_tls.cert_file ? '' : (this.ingest.security?.fingerprint ?? ''),
+        releaseKey: this.#releases?.publicKeyBase64() ?? '',
       }),
       enrollment: this.auth.enrollment,
       tokens: this.ingest.tokens,

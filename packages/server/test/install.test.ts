@@ -78,6 +78,10 @@ describe('GET /install/agent.sh', () => {
     expect(script).toContain(`FALCONET_HTTP='${t.base}'`);
     expect(script).toContain(`FALCONET_GRPC_ADDR='127.0.0.1:${t.server.addresses?.grpc.port}'`);
     expect(script).toContain(`FALCONET_GRPC_TLS='no'`);
+    // The server's release key, for the agent to pin: its rollouts then reach agents installed this way.
+    const releaseKey = new ReleaseStore(t.server.config.data_dir).publicKeyBase64();
+    expect(Buffer.from(releaseKey, 'base64')).toHaveLength(32);
+    expect(script).toContain(`FALCONET_RELEASE_KEY='${releaseKey}'`);
     expect(script).not.toMatch(/@[A-Z_]+@/);
     // The unit rides along whole; the script rewrites only its ExecStart.
     expect(script).toContain(AGENT_UNIT.trimEnd());

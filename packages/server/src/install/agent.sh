@@ -9,6 +9,7 @@ FALCONET_HTTP='@HTTP_URL@'
 FALCONET_GRPC_ADDR='@GRPC_ADDR@'
 FALCONET_GRPC_TLS='@GRPC_TLS@'
 FALCONET_FINGERPRINT='@GRPC_FINGERPRINT@'
+FALCONET_RELEASE_KEY='@RELEASE_KEY@'
 
 # Everything runs from main, called on the last line: sh reads the whole script before doing
 # anything, so a download cut short runs nothing, and curl is not left writing to a closed pipe.
@@ -252,6 +253,9 @@ transport:
   tls:
     fingerprint: "$FALCONET_FINGERPRINT"
     allow_plaintext: $plaintext
+# The server's release key: the agent takes the signed updates its rollouts offer (docs/update.md).
+update:
+  public_keys: ["$FALCONET_RELEASE_KEY"]
 EOF
   install -o root -g "$USER_NAME" -m 0640 "$tmp/config.yaml" "$CONFIG"
   say "wrote $CONFIG (server $url)"

@@ -17,6 +17,8 @@ export interface AgentChannelInfo {
   tls: boolean;
   /** The SHA-256 of the certificate the server made for itself, for agents to pin; empty for a configured certificate. */
   fingerprint: string;
+  /** The server's release public key (base64 of the raw Ed25519 key) the agent pins for self-update. */
+  releaseKey: string;
 }
 
 export interface InstallDeps {
@@ -47,9 +49,10 @@ export function renderAgentScript(httpUrl: string, grpcAddress: string, channel:
     '@GRPC_ADDR@': grpcAddress,
     '@GRPC_TLS@': channel.tls ? 'yes' : 'no',
     '@GRPC_FINGERPRINT@': channel.fingerprint,
+    '@RELEASE_KEY@': channel.releaseKey,
     '@UNIT@': AGENT_UNIT.replace(/\n+$/, ''),
   };
-  return AGENT_SCRIPT_TEMPLATE.replace(/@(HTTP_URL|GRPC_ADDR|GRPC_TLS|GRPC_FINGERPRINT|UNIT)@/g, (m) => values[m] ?? m);
+  return AGENT_SCRIPT_TEMPLATE.replace(/@(HTTP_URL|GRPC_ADDR|GRPC_TLS|GRPC_FINGERPRINT|RELEASE_KEY|UNIT)@/g, (m) => values[m] ?? m);
 }
 
 const BINARY_PREFIX = 'falconet-agent-';

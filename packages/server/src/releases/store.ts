@@ -162,6 +162,12 @@ export class ReleaseStore {
     return publicKeyPem(this.key());
   }
 
+  /** The release key's public half as base64 of its 32 raw bytes: one line, for a config file. */
+  publicKeyBase64(): string {
+    const jwk = createPublicKey(this.key()).export({ format: 'jwk' }) as { x: string };
+    return Buffer.from(jwk.x, 'base64url').toString('base64');
+  }
+
   dir(version: string, target: string): string {
     return join(this.root, version, target);
   }
