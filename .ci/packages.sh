@@ -37,6 +37,9 @@ need docker-compose docker-compose
 need systemd-analyze systemd
 # Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)
+# the Alertmanager channel's test (e2e/alertmanager.test.ts) and the S.M.A.R.T. collector's real-smartctl check
+need prometheus-alertmanager prometheus-alertmanager
+need smartctl smartmontools
 if [ ${#want[@]} -gt 0 ]; then
   mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
   echo "installing Debian packages: ${want[*]}"
