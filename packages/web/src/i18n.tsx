@@ -2,6 +2,7 @@ import { createContext, Fragment, type ReactNode, useCallback, useContext, useEf
 import { type ChartClock, chartClock } from './host/time-axis.ts';
 import { alertsEn, alertsZh } from './i18n/alerts.ts';
 import { authEn, authZh } from './i18n/auth.ts';
+import { channelTypesEn, channelTypesZh } from './i18n/channel-types.ts';
 import { chartsEn, chartsZh } from './i18n/charts.ts';
 import { containersEn, containersZh } from './i18n/containers.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
@@ -139,6 +140,7 @@ const en = {
   ...chartsEn,
   ...hostsEn,
   ...updatesEn,
+  ...channelTypesEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -267,6 +269,7 @@ const zh: Record<MessageKey, string> = {
   ...chartsZh,
   ...hostsZh,
   ...updatesZh,
+  ...channelTypesZh,
 };
 
 export type Lang = 'en' | 'zh';
