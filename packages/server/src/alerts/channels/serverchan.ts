@@ -2,7 +2,6 @@
  * ServerChan (Server酱): POST {title, desp} to the SendKey's URL. Turbo keys (SCT...) go to
  * sctapi.ftqq.com/KEY.send; ServerChan³ keys (sctp{uid}t...) to {uid}.push.ft07.com/send/KEY.send.
  */
-import { z } from 'zod';
 import { type ChannelSettings, defineChannel, httpUrl, secretMatching } from './channel.ts';
 import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post } from './http.ts';
 
