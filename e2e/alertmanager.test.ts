@@ -122,6 +122,7 @@ afterAll(async () => {
 describe('Alertmanager channel', () => {
   it('a firing alert appears in Alertmanager with its labels; resolved, it leaves the active alerts and Alertmanager says resolved', async () => {
     await eventually(async () => (await getJson<{ total: number }>(`${server.url}/api/agents?status=online`)).total === 1, 60_000);
+    const breachAt = Date.now();
     cpu = 97;
     const [fired] = await eventually(async () => {
       const a = await amAlerts('High CPU');
@@ -142,10 +143,14 @@ describe('Alertmanager channel', () => {
     const firingHook = await hook.waitFor((r) => r.some((x) => (x.json as AmWebhook).status === 'firing'), 60_000);
     const firingBody = firingHook.find((x) => (x.json as AmWebhook).status === 'firing')?.json as AmWebhook | undefined;
     expect(firingBody?.alerts[0]?.labels.host).toBe('am-host-00000');
-    process.stderr.write(`Alertmanager holds ${JSON.stringify(fired?.labels)} state=${fired?.status.state}\n`);
+    process.stderr.write(
+      `Alertmanager holds ${JSON.stringify(fired?.labels)} state=${fired?.status.state}, ${Date.now() - breachAt} ms after the breach\n`,
+    );
 
+    const recoverAt = Date.now();
     cpu = 15;
     await eventually(async () => (await amAlerts('High CPU')).length === 0, 60_000);
+    process.stderr.write(`gone from Alertmanager's active alerts ${Date.now() - recoverAt} ms after the recovery\n`);
     const resolved = await hook.waitFor((r) => r.some((x) => (x.json as AmWebhook).status === 'resolved'), 60_000);
     const body = resolved.find((x) => (x.json as AmWebhook).status === 'resolved')?.json as AmWebhook;
     expect(body.alerts[0]).toMatchObject({ status: 'resolved', labels: { alertname: 'High CPU', host: 'am-host-00000' } });
