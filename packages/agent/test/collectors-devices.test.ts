@@ -204,6 +204,20 @@ describe('smart', () => {
     expect(said.map((l) => l.msg)).toEqual([expect.stringMatching(/^collector smart switched off: no SMART-capable device/)]);
   });
 
+  it('as a user who may not open the disks: says which, and what the agent needs, once', async () => {
+    const tool = fakeTool('smartctl-noroot', [
+      ['*--scan-open*', 'smartctl-scan.json'],
+      ['*', 'smartctl-permission-denied.json', 2],
+    ]);
+    const r = await run('smart', { options: { smart: { command: tool.command } } });
+    await r.collect();
+    expect(r.lines.filter((l) => l.collector === 'smart').map((l) => l.msg)).toEqual([
+      expect.stringMatching(
+        /switched off: no SMART-capable device readable: smartctl could not open \/dev\/sda, \/dev\/nvme0, \/dev\/sdb \(the agent needs root/,
+      ),
+    ]);
+  });
+
   it('refuses a bad interval naming the option', () => {
     expect(() => agentConfigSchema.parse({ collector_options: { smart: { interval: 'soon' } } })).toThrow(/interval/);
   });

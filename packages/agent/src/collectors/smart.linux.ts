@@ -202,6 +202,8 @@ export default defineCollector({
       .strict(),
   create: (_config, opts) => {
     let last: { atMs: number; reports: SmartReport[] } | undefined;
+    /** Devices smartctl listed but could not open: as a user without root, every one of them. */
+    let unopened: string[] = [];
     async function read(signal: AbortSignal): Promise<SmartReport[]> {
       const listed = opts.devices
         .split(',')
@@ -211,10 +213,14 @@ export default defineCollector({
         ? listed.map((name) => ({ name, type: 'auto' }))
         : parseSmartScan((await runTool(opts.command, ['--scan-open', '--json'], signal)).stdout);
       const reports: SmartReport[] = [];
+      unopened = [];
       for (const d of devices) {
         // --nocheck=standby: a disk that sleeps is left asleep (smartctl exits 2, and it is skipped this time).
         const r = await runTool(opts.command, ['--json', '-a', '--nocheck=standby', '-d', d.type, d.name], signal);
-        if (r.code & UNREADABLE || !r.stdout.trim()) continue;
+        if (r.code & UNREADABLE || !r.stdout.trim()) {
+          unopened.push(d.name);
+          continue;
+        }
         const report = parseSmartDevice(r.stdout);
         if (report) reports.push(report);
       }
@@ -225,8 +231,13 @@ export default defineCollector({
         if (!last || Date.now() - last.atMs >= opts.interval) {
           const reports = await read(signal);
           // Checked on the first read only: a disk that later fails to answer is news, not absence.
-          if (!last && reports.length === 0)
-            throw new NoDataError('no SMART-capable device (smartctl --scan-open found none that reports SMART)');
+          if (!last && reports.length === 0) {
+            throw new NoDataError(
+              unopened.length
+                ? `no SMART-capable device readable: smartctl could not open ${unopened.join(', ')} (the agent needs root, or CAP_SYS_RAWIO, and CAP_SYS_ADMIN for NVMe)`
+                : 'no SMART-capable device (smartctl --scan-open found none that reports SMART)',
+            );
+          }
           last = { atMs: Date.now(), reports };
         }
         writeSmartReports(out, last.reports);
