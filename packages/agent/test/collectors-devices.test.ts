@@ -5,6 +5,7 @@
  * arguments; and on this machine as it is, where none of the devices exists and systemd is not
  * PID 1: each says so in one log line and is switched off. smartctl there is Debian's own.
  */
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -216,6 +217,37 @@ describe('smart', () => {
         /switched off: no SMART-capable device readable: smartctl could not open \/dev\/sda, \/dev\/nvme0, \/dev\/sdb \(the agent needs root/,
       ),
     ]);
+  });
+
+  it("every JSON key of the recorded smartctl outputs is one Debian's smartctl writes", () => {
+    // No disk here has SMART, so the shapes are held to the tool itself: smartctl builds its JSON
+    // from key names compiled into the binary, and a misspelt or invented key would not be there.
+    const smartctl = execFileSync('sh', ['-c', 'command -v smartctl'], { encoding: 'utf8' }).trim();
+    const binary = readFileSync(smartctl).toString('latin1');
+    const keys = new Set<string>();
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object')
+        for (const [k, x] of Object.entries(v)) {
+          keys.add(k);
+          walk(x);
+        }
+    };
+    for (const f of [
+      'smartctl-scan.json',
+      'smartctl-sata.json',
+      'smartctl-nvme.json',
+      'smartctl-scsi-nosmart.json',
+      'smartctl-permission-denied.json',
+    ]) {
+      const text = readFileSync(join(TOOLS, f), 'utf8')
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .join('\n');
+      walk(JSON.parse(text));
+    }
+    expect(keys.size).toBeGreaterThan(60);
+    expect([...keys].filter((k) => !binary.includes(k))).toEqual([]);
   });
 
   it('refuses a bad interval naming the option', () => {

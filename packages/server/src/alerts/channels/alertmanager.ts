@@ -27,6 +27,8 @@ const fields = {
 };
 type Spec = ChannelSettings<'alertmanager', typeof fields>;
 
+const TEST_HOLD_MS = 5 * 60_000;
+
 /** Alertmanager before 0.27 takes only classic label names: others are rewritten, as Prometheus's relabelling would. */
 const labelName = (k: string) => {
   const s = k.replace(/[^A-Za-z0-9_]/g, '_');
@@ -61,7 +63,16 @@ function alertmanagerSender(spec: Spec, { now }: { now: () => number }): Channel
   return {
     async send(n, signal) {
       const generatorURL = n.externalUrl ? `${n.externalUrl}/alerts` : '';
-      const body = n.alerts.map((a) => postableAlert(a, spec.labels ?? {}, generatorURL, now(), holdMs));
+      // A "send test" alert (service.ts's testChannel) ends by itself soon: it should not page anyone for hours.
+      const body = n.alerts.map((a) =>
+        postableAlert(
+          a,
+          spec.labels ?? {},
+          generatorURL,
+          now(),
+          a.ruleId === 'test' && a.fingerprint === 'test' ? Math.min(holdMs, TEST_HOLD_MS) : holdMs,
+        ),
+      );
       await post(url, JSON.stringify(body), headers, signal);
     },
   };
