@@ -42,6 +42,9 @@ need shellcheck shellcheck
 # the agent's journald log source test writes journal files without a journald (logs-journal.test.ts)
 [ -x /lib/systemd/systemd-journal-remote ] || want+=(systemd-journal-remote)
 need rsyslogd rsyslog
+# the Alertmanager channel's test (e2e/alertmanager.test.ts) and the S.M.A.R.T. collector's real-smartctl check
+need prometheus-alertmanager prometheus-alertmanager
+need smartctl smartmontools
 if [ ${#want[@]} -gt 0 ]; then
   mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
   echo "installing Debian packages: ${want[*]}"

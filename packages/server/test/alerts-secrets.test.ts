@@ -38,6 +38,16 @@ const STORED: Record<string, ChannelSpec> = {
   }),
   feishu: parse({ name: 'lark', type: 'feishu', url: 'https://open.feishu.cn/open-apis/bot/v2/hook/S3CRET-lark', secret: 'S3CRET-sign' }),
   wecom: parse({ name: 'wecom', type: 'wecom', url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=S3CRET-wecom' }),
+  discord: parse({ name: 'discord', type: 'discord', url: 'https://discord.com/api/webhooks/1/S3CRET-discord' }),
+  teams: parse({ name: 'teams', type: 'teams', url: 'https://x.logic.azure.com/workflows/1/triggers/manual?sig=S3CRET-teams' }),
+  ntfy: parse({ name: 'ntfy', type: 'ntfy', topic: 'S3CRET-topic', token: 'tk_S3CRET', username: 'u', password: 'S3CRET-pw' }),
+  gotify: parse({ name: 'gotify', type: 'gotify', url: 'https://gotify.example', token: 'S3CRET-gotify' }),
+  bark: parse({ name: 'bark', type: 'bark', device_key: 'S3CRET-bark' }),
+  serverchan: parse({ name: 'sc', type: 'serverchan', send_key: 'SCTS3CRET' }),
+  pushplus: parse({ name: 'pp', type: 'pushplus', token: 'S3CRET-pushplus' }),
+  pushover: parse({ name: 'po', type: 'pushover', token: 'S3CRETaaaaaaaaaaaaaaaaaaaaaaaa', user_key: 'S3CRETbbbbbbbbbbbbbbbbbbbbbbbb' }),
+  matrix: parse({ name: 'mx', type: 'matrix', homeserver: 'https://m.example', room_id: '!r:m.example', access_token: 'syt_S3CRET' }),
+  alertmanager: parse({ name: 'am', type: 'alertmanager', url: 'http://am.example:9093', username: 'u', password: 'S3CRET-am' }),
 };
 
 /** What the form sends back: the masked view, as JSON would carry it. */
@@ -84,6 +94,16 @@ describe('channel secrets', () => {
     ['telegram', (o) => (o.chat_id = 42), 'chat_id', 'bot_token'],
     ['dingtalk', (o) => (o.url = 'https://attacker.example/robot/send?access_token=x'), 'url', 'secret'],
     ['feishu', (o) => (o.url = 'https://attacker.example/open-apis/bot/v2/hook/x'), 'url', 'secret'],
+    ['telegram', (o) => (o.message_thread_id = 7), 'message_thread_id', 'bot_token'],
+    ['ntfy', (o) => (o.url = 'https://attacker.example'), 'url', 'topic'],
+    ['ntfy', (o) => (o.username = 'attacker'), 'username', 'topic'],
+    ['gotify', (o) => (o.url = 'https://attacker.example'), 'url', 'token'],
+    ['bark', (o) => (o.url = 'https://attacker.example'), 'url', 'device_key'],
+    ['serverchan', (o) => (o.api_url = 'https://attacker.example'), 'api_url', 'send_key'],
+    ['pushplus', (o) => (o.api_url = 'https://attacker.example'), 'api_url', 'token'],
+    ['matrix', (o) => (o.homeserver = 'https://attacker.example'), 'homeserver', 'access_token'],
+    ['matrix', (o) => (o.room_id = '!attacker:attacker.example'), 'room_id', 'access_token'],
+    ['alertmanager', (o) => (o.url = 'https://attacker.example'), 'url', 'password'],
   ];
   for (const [type, change, destination, secret] of repoints) {
     it(`${type}: a new ${destination} with the secret masked is refused; with the secret entered it is taken`, () => {
@@ -146,7 +166,25 @@ function fieldOf(schema: z.ZodType, path: string[]): boolean {
 
 describe('channel definitions', () => {
   it('each type is found by its name, and its secrets and destination name fields it has', () => {
-    expect(CHANNEL_TYPES).toEqual(['webhook', 'email', 'slack', 'telegram', 'dingtalk', 'feishu', 'wecom']);
+    expect(CHANNEL_TYPES).toEqual([
+      'webhook',
+      'email',
+      'slack',
+      'telegram',
+      'dingtalk',
+      'feishu',
+      'wecom',
+      'discord',
+      'teams',
+      'ntfy',
+      'gotify',
+      'bark',
+      'serverchan',
+      'pushplus',
+      'pushover',
+      'matrix',
+      'alertmanager',
+    ]);
     for (const type of CHANNEL_TYPES) {
       const def = channelDefinition(type);
       expect(def.type).toBe(type);

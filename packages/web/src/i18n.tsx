@@ -3,6 +3,7 @@ import { type ChartClock, chartClock } from './host/time-axis.ts';
 import { addHostEn, addHostZh } from './i18n/add-host.ts';
 import { alertsEn, alertsZh } from './i18n/alerts.ts';
 import { authEn, authZh } from './i18n/auth.ts';
+import { channelTypesEn, channelTypesZh } from './i18n/channel-types.ts';
 import { chartsEn, chartsZh } from './i18n/charts.ts';
 import { containersEn, containersZh } from './i18n/containers.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
@@ -141,6 +142,7 @@ const en = {
   ...hostsEn,
   ...updatesEn,
   ...addHostEn,
+  ...channelTypesEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -270,6 +272,7 @@ const zh: Record<MessageKey, string> = {
   ...hostsZh,
   ...updatesZh,
   ...addHostZh,
+  ...channelTypesZh,
 };
 
 export type Lang = 'en' | 'zh';

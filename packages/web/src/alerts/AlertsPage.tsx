@@ -5,7 +5,7 @@ import { agoText, dateTime, type Lang, type MessageKey, type Translate, useI18n,
 import { RecordsTable } from '../RecordsTable.tsx';
 import { Button } from '../ui/Button.tsx';
 import { Field } from '../ui/Field.tsx';
-import { ChannelEditor } from './ChannelEditor.tsx';
+import { ChannelEditor, channelTypeName } from './ChannelEditor.tsx';
 import {
   createSilence,
   deleteChannel,
@@ -275,7 +275,7 @@ function Channels() {
               {c.name}
               {c.source === 'file' ? <span className="badge file">{t('alerts.badge.file')}</span> : null}
             </td>
-            <td>{c.type}</td>
+            <td>{channelTypeName(t, c.type)}</td>
             <td>{c.health.delivered}</td>
             <td>{c.health.failed}</td>
             <td title={when(lang, c.health.lastFailureMs)}>{c.health.lastError || '—'}</td>

@@ -1,6 +1,7 @@
 import type { AlertChannel, ChannelField, ChannelKind } from '@falconet/protocol/api';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
+import { CHANNEL_BRANDS } from '../i18n/channel-types.ts';
 import { isMessageKey, useI18n } from '../i18n.tsx';
 import { Button } from '../ui/Button.tsx';
 import { Field, FormMessage } from '../ui/Field.tsx';
@@ -49,16 +50,29 @@ function initial(f: ChannelField, channel: AlertChannel | undefined): Value {
   }
 }
 
+/** A channel type as people call it: translated where it has a local name, else the service's own. */
+export function channelTypeName(t: ReturnType<typeof useI18n>['t'], type: string): string {
+  const key = `channelType.${type}`;
+  return isMessageKey(key) ? t(key) : (CHANNEL_BRANDS[type] ?? type);
+}
+
 /** A field's label: the dashboard's words for it when it has them, else its name made readable. */
-function fieldLabel(t: ReturnType<typeof useI18n>['t'], f: ChannelField): string {
+function fieldLabel(t: ReturnType<typeof useI18n>['t'], f: ChannelField, type: string): string {
+  // A type's own words first: the same name (url, token, api_url) means another thing per service.
+  const own = `channelType.${type}.field.${f.name}`;
+  if (isMessageKey(own)) return t(own);
   const key = `forms.channel.field.${f.name}`;
   return isMessageKey(key) ? t(key) : f.name.replace(/[._]/g, ' ').replace(/^\w/, (c) => c.toUpperCase());
 }
 
 /** A field's help: the server's own words in English, the dashboard's in another language when it has them. */
-function fieldHelp(t: ReturnType<typeof useI18n>['t'], lang: string, f: ChannelField): string {
+function fieldHelp(t: ReturnType<typeof useI18n>['t'], lang: string, f: ChannelField, type: string): string {
+  if (lang === 'en') return f.help;
+  const own = `channelType.${type}.help.${f.name}`;
+  if (isMessageKey(own)) return t(own);
   const key = `forms.channel.help.${f.name}`;
-  return lang !== 'en' && isMessageKey(key) ? t(key) : f.help;
+  // The shared words hold for the types they were written for; another type's field keeps the server's own help.
+  return isMessageKey(key) && !isMessageKey(`channelType.${type}.field.${f.name}`) ? t(key) : f.help;
 }
 
 /**
@@ -125,14 +139,14 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
     switch (f.type) {
       case 'boolean':
         return (
-          <label className="check" key={f.name} title={fieldHelp(t, lang, f)}>
+          <label className="check" key={f.name} title={fieldHelp(t, lang, f, type)}>
             <input type="checkbox" checked={v as boolean} onChange={(e) => set(f, e.target.checked)} data-field={f.name} />
-            {fieldLabel(t, f)}
+            {fieldLabel(t, f, type)}
           </label>
         );
       case 'choice':
         return (
-          <Field key={f.name} label={`${fieldLabel(t, f)}${f.required ? ' *' : ''}`} help={fieldHelp(t, lang, f)}>
+          <Field key={f.name} label={`${fieldLabel(t, f, type)}${f.required ? ' *' : ''}`} help={fieldHelp(t, lang, f, type)}>
             <select value={v as string} onChange={(e) => set(f, e.target.value)} data-field={f.name} required={f.required}>
               {f.required || f.default !== undefined ? null : <option value="">—</option>}
               {(f.options ?? []).map((o) => (
@@ -145,8 +159,8 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
         return (
           <Field
             key={f.name}
-            label={`${fieldLabel(t, f)}${f.required ? ' *' : ''}`}
-            help={`${fieldHelp(t, lang, f)} ${t('forms.channel.onePerLine')}`}
+            label={`${fieldLabel(t, f, type)}${f.required ? ' *' : ''}`}
+            help={`${fieldHelp(t, lang, f, type)} ${t('forms.channel.onePerLine')}`}
           >
             <textarea
               rows={2}
@@ -160,13 +174,13 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
       case 'map':
         return (
           <fieldset className="fields field-wide" key={f.name} data-field={f.name}>
-            <legend>{fieldLabel(t, f)}</legend>
-            <small className="field-help">{fieldHelp(t, lang, f)}</small>
+            <legend>{fieldLabel(t, f, type)}</legend>
+            <small className="field-help">{fieldHelp(t, lang, f, type)}</small>
             {(v as [string, string][]).map(([k, x], i) => (
               // biome-ignore lint/suspicious/noArrayIndexKey: a row is its place; its key is being typed
               <div className="filter-row" key={i}>
                 <input
-                  aria-label={t('forms.channel.mapKey', fieldLabel(t, f), i + 1)}
+                  aria-label={t('forms.channel.mapKey', fieldLabel(t, f, type), i + 1)}
                   value={k}
                   onChange={(e) =>
                     set(
@@ -176,7 +190,7 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
                   }
                 />
                 <input
-                  aria-label={t('forms.channel.mapValue', fieldLabel(t, f), i + 1)}
+                  aria-label={t('forms.channel.mapValue', fieldLabel(t, f, type), i + 1)}
                   type={f.secret ? 'password' : 'text'}
                   autoComplete="off"
                   placeholder={f.secret && storedSecret ? t('forms.channel.secretKept') : ''}
@@ -212,7 +226,7 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
         );
       default:
         return (
-          <Field key={f.name} label={`${fieldLabel(t, f)}${f.required ? ' *' : ''}`} help={fieldHelp(t, lang, f)}>
+          <Field key={f.name} label={`${fieldLabel(t, f, type)}${f.required ? ' *' : ''}`} help={fieldHelp(t, lang, f, type)}>
             <input
               type={f.secret ? 'password' : f.type === 'number' ? 'number' : f.name.endsWith('url') ? 'url' : 'text'}
               autoComplete={f.secret ? 'new-password' : 'off'}
@@ -239,7 +253,7 @@ export function ChannelEditor({ channel, onDone }: { channel?: AlertChannel; onD
           <select value={type} disabled={Boolean(channel)} onChange={(e) => setType(e.target.value)} data-field="type">
             {(kinds.data?.items ?? [{ type }]).map((k) => (
               <option key={k.type} value={k.type}>
-                {k.type}
+                {channelTypeName(t, k.type)}
               </option>
             ))}
           </select>

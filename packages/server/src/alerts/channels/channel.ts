@@ -19,6 +19,20 @@ export const httpUrl = z
     }
   }, 'must be an http:// or https:// URL');
 
+/** How REST shows a stored secret (channel-secrets.ts); sent back, it stands for the stored value. */
+export const MASKED_SECRET = '********';
+
+/**
+ * A secret with a shape to check (a key of so many characters, a topic name): the masked value
+ * passes too, since an edit sends it back in place of the stored one, which was checked when set.
+ */
+export function secretMatching(pattern: RegExp, message: string) {
+  return z
+    .string()
+    .max(1000)
+    .refine((v) => v === MASKED_SECRET || pattern.test(v), message);
+}
+
 export interface SenderOptions {
   /** The channel's timeout, for senders that set their own (SMTP). */
   timeoutMs: number;

@@ -7,6 +7,12 @@ import { type ChannelSender, clip, DeliveryError, OUTCOME, parseJsonAnswer, post
 const fields = {
   bot_token: z.string().min(1).max(200).describe('The token @BotFather gave the bot (123456:ABC...).'),
   chat_id: z.union([z.string().min(1).max(200), z.number().int()]).describe('The chat, group or channel to write to (-100...).'),
+  message_thread_id: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe("A forum topic's thread id, to write into that topic of a group with topics."),
   api_url: httpUrl
     .default('https://api.telegram.org')
     .describe("The Bot API's base URL; another only for a local Bot API server or a test."),
@@ -20,6 +26,7 @@ function telegramSender(spec: Spec): ChannelSender {
     async send(n, signal) {
       const body = {
         chat_id: spec.chat_id,
+        ...(spec.message_thread_id !== undefined ? { message_thread_id: spec.message_thread_id } : {}),
         text: clip(`<b>${n.title}</b>\n${n.text}`, 4096),
         parse_mode: 'HTML',
         disable_web_page_preview: true,
@@ -45,6 +52,6 @@ export default defineChannel({
   type: 'telegram',
   fields,
   secrets: ['bot_token'],
-  destination: ['api_url', 'chat_id'],
+  destination: ['api_url', 'chat_id', 'message_thread_id'],
   sender: telegramSender,
 });
