@@ -35,6 +35,7 @@ need debootstrap debootstrap
 need dpkg-deb dpkg
 need docker-compose docker-compose
 need systemd-analyze systemd
+need victoria-metrics victoria-metrics
 # Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)
 if [ ${#want[@]} -gt 0 ]; then

@@ -36,6 +36,7 @@ import { AgentRegistry } from './registry.ts';
 import { releasesApi } from './releases/routes.ts';
 import { UpdateService } from './releases/service.ts';
 import { ReleaseStore } from './releases/store.ts';
+import { RemoteWriteOut } from './remote-write/out/index.ts';
 import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
@@ -62,6 +63,7 @@ export class FalconetServer {
   #releases: ReleaseStore | undefined;
   #updates: UpdateService | undefined;
   #alerts: AlertService | undefined;
+  #remoteWriteOut: RemoteWriteOut | undefined;
   #externalUrl = '';
   #auth: AuthService | undefined;
   #guard: AccessGuard | undefined;
@@ -192,6 +194,14 @@ export class FalconetServer {
       }
     }
 
+    const registry = this.#registry;
+    this.#remoteWriteOut = new RemoteWriteOut(
+      this.config.remote_write,
+      this.config.data_dir,
+      (id) => registry.get(id)?.hostname,
+      this.log.child({ component: 'remote-write-out' }),
+    );
+    this.#remoteWriteOut.start();
     this.#loopDelay.enable();
     this.#ingest = new Ingest({
       store: this.#store,
@@ -205,7 +215,10 @@ export class FalconetServer {
       counters: this.counters,
       tasks: this.#tasks,
       updates: this.#updates,
-      observe: (agentId, samples) => this.#alerts?.observe(agentId, samples),
+      observe: (agentId, samples) => {
+        this.#alerts?.observe(agentId, samples);
+        this.#remoteWriteOut?.stored(agentId, samples);
+      },
       audit: (e) => this.auth.audit.record(e),
       // Once a user exists, every agent presents a token, whatever address it comes from.
       requireTokenAlso: () => this.auth.secured(),
@@ -559,6 +572,7 @@ export class FalconetServer {
       },
       ...this.tasks.metricFamilies(),
       ...(this.#alerts?.metricFamilies() ?? []),
+      ...(this.#remoteWriteOut?.metricFamilies() ?? []),
     ]);
     this.#loopDelay.reset();
     return text;
@@ -573,6 +587,8 @@ export class FalconetServer {
     const ingest = this.#ingest;
     this.#ingest = undefined;
     await ingest?.stop();
+    await this.#remoteWriteOut?.stop();
+    this.#remoteWriteOut = undefined;
     await this.#registry?.close();
     await this.#tasks?.stop();
     this.#tasks = undefined;
