@@ -7,6 +7,7 @@ import { containersEn, containersZh } from './i18n/containers.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
 import { formsEn, formsZh } from './i18n/forms.ts';
 import { hostsEn, hostsZh } from './i18n/hosts.ts';
+import { queryEn, queryZh } from './i18n/query.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 import { updatesEn, updatesZh } from './i18n/updates.ts';
 
@@ -139,6 +140,7 @@ const en = {
   ...chartsEn,
   ...hostsEn,
   ...updatesEn,
+  ...queryEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -267,6 +269,7 @@ const zh: Record<MessageKey, string> = {
   ...chartsZh,
   ...hostsZh,
   ...updatesZh,
+  ...queryZh,
 };
 
 export type Lang = 'en' | 'zh';
