@@ -13,6 +13,10 @@ export interface OutSeries {
 }
 
 const utf8 = new TextEncoder();
+// Little-endian machines only (x64, arm64), as Node runs on here: a double's bytes are its wire bytes.
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+const STALE_BYTES = Uint8Array.of(0x02, 0, 0, 0, 0, 0, 0xf0, 0x7f);
 
 class Writer {
   buf = new Uint8Array(1024);
@@ -43,14 +47,20 @@ class Writer {
     this.len += b.length;
   }
 
+  byte(b: number): void {
+    this.#room(1);
+    this.buf[this.len++] = b;
+  }
+
   double(v: number, stale: boolean): void {
     this.#room(8);
-    const view = new DataView(this.buf.buffer, this.len, 8);
     if (stale) {
       // Prometheus' staleness marker is one NaN bit pattern; a JS NaN would not carry it.
-      view.setUint32(0, 0x00000002, true);
-      view.setUint32(4, 0x7ff00000, true);
-    } else view.setFloat64(0, v, true);
+      this.buf.set(STALE_BYTES, this.len);
+    } else {
+      F64[0] = v;
+      this.buf.set(F64_BYTES, this.len);
+    }
     this.len += 8;
   }
 
@@ -59,50 +69,51 @@ class Writer {
   }
 }
 
-function label(name: string, value: string): Uint8Array {
-  const w = new Writer();
-  const n = utf8.encode(name);
-  const v = utf8.encode(value);
-  w.varint(0x0a);
-  w.varint(n.length);
-  w.bytes(n);
-  w.varint(0x12);
-  w.varint(v.length);
-  w.bytes(v);
-  return w.done();
-}
+const varintLen = (v: number): number => {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+};
 
-function sample(value: number, timestampMs: number, stale: boolean): Uint8Array {
-  const w = new Writer();
-  w.varint(0x09);
-  w.double(value, stale);
-  if (timestampMs < 0) throw new RangeError(`sample timestamp ${timestampMs} is before 1970; remote_write out does not send it`);
-  w.varint(0x10);
-  w.varint(timestampMs);
-  return w.done();
-}
-
-/** Encodes a WriteRequest (uncompressed). */
+/** Encodes a WriteRequest (uncompressed). Lengths are computed first, so every byte is written once. */
 export function encodeWriteRequest(series: readonly OutSeries[]): Uint8Array {
   const out = new Writer();
   for (const s of series) {
-    const ts = new Writer();
-    for (const l of s.labels) {
-      const b = label(l.name, l.value);
-      ts.varint(0x0a);
-      ts.varint(b.length);
-      ts.bytes(b);
+    const labels = s.labels.map((l) => {
+      const n = utf8.encode(l.name);
+      const v = utf8.encode(l.value);
+      return { n, v, len: 1 + varintLen(n.length) + n.length + 1 + varintLen(v.length) + v.length };
+    });
+    let body = 0;
+    for (const l of labels) body += 1 + varintLen(l.len) + l.len;
+    for (const p of s.samples) {
+      if (p.timestampMs < 0) throw new RangeError(`sample timestamp ${p.timestampMs} is before 1970; remote_write out does not send it`);
+      const len = 9 + 1 + varintLen(p.timestampMs);
+      body += 1 + varintLen(len) + len;
+    }
+    out.varint(0x0a);
+    out.varint(body);
+    for (const l of labels) {
+      out.varint(0x0a);
+      out.varint(l.len);
+      out.varint(0x0a);
+      out.varint(l.n.length);
+      out.bytes(l.n);
+      out.varint(0x12);
+      out.varint(l.v.length);
+      out.bytes(l.v);
     }
     for (const p of s.samples) {
-      const b = sample(p.value, p.timestampMs, p.stale === true);
-      ts.varint(0x12);
-      ts.varint(b.length);
-      ts.bytes(b);
+      out.varint(0x12);
+      out.varint(9 + 1 + varintLen(p.timestampMs));
+      out.varint(0x09);
+      out.double(p.value, p.stale === true);
+      out.varint(0x10);
+      out.varint(p.timestampMs);
     }
-    const body = ts.done();
-    out.varint(0x0a);
-    out.varint(body.length);
-    out.bytes(body);
   }
   return out.done();
 }
@@ -129,7 +140,7 @@ export function snappyEncode(src: Uint8Array): Uint8Array {
     let n = to - from;
     if (n === 0) return;
     n -= 1;
-    if (n < 60) out.bytes(Uint8Array.of(n << 2));
+    if (n < 60) out.byte(n << 2);
     else if (n < 0x100) out.bytes(Uint8Array.of(60 << 2, n));
     else if (n < 0x10000) out.bytes(Uint8Array.of(61 << 2, n & 0xff, n >>> 8));
     else if (n < 0x1000000) out.bytes(Uint8Array.of(62 << 2, n & 0xff, (n >>> 8) & 0xff, n >>> 16));
@@ -140,7 +151,9 @@ export function snappyEncode(src: Uint8Array): Uint8Array {
     // Copies of 2-byte offsets carry up to 64 bytes each.
     while (n > 0) {
       const m = n > 64 ? (n - 64 < 4 ? 60 : 64) : n;
-      out.bytes(Uint8Array.of(((m - 1) << 2) | 2, offset & 0xff, offset >>> 8));
+      out.byte(((m - 1) << 2) | 2);
+      out.byte(offset & 0xff);
+      out.byte(offset >>> 8);
       n -= m;
     }
   };
