@@ -123,6 +123,8 @@ describe('remote_write out: relabelling and match', () => {
           separator: '@',
           regex: '(.*)@(.*)',
           target_label: 'origin',
+          // Go's regexp.Expand syntax, not a JS template.
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a relabel replacement
           replacement: '${2}/$1',
           action: 'replace',
         },
