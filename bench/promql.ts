@@ -17,7 +17,7 @@
  *
  *   npm run bench -- promql [--quick] [--hosts N] [--hours H] [--interval S] [--runs R]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeWriteRequest, type OutSeries, snappyEncode } from '../packages/server/src/remote-write/out/encode.ts';
 import { eventually, freePort, ROOT, startCommand, startServer, tempDir } from '../testing/processes.ts';
@@ -317,4 +317,6 @@ try {
 } finally {
   await server.stop();
   await prometheus.stop();
+  // A full run leaves gigabytes behind otherwise.
+  for (const path of [promDir, serverDir, config]) rmSync(path, { recursive: true, force: true });
 }

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -201,6 +201,8 @@ describe('remote_write out to Prometheus 2.42 and VictoriaMetrics 1.79', () => {
     await server?.stop();
     await prometheus?.stop();
     await vm?.stop();
+    for (const dir of [promDir, vmDir, serverArgs?.dataDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+    if (serverArgs) rmSync(serverArgs.args[1] as string, { force: true });
   });
 
   it('both receivers return the agent series with the samples Falconet holds', async () => {
