@@ -37,6 +37,7 @@ need docker-compose docker-compose
 need systemd-analyze systemd
 # the install script served by the server is held to shellcheck (packages/server/test/install.test.ts)
 need shellcheck shellcheck
+need victoria-metrics victoria-metrics
 # Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)
 # the agent's journald log source test writes journal files without a journald (logs-journal.test.ts)

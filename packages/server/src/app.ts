@@ -42,6 +42,7 @@ import { AgentRegistry } from './registry.ts';
 import { releasesApi } from './releases/routes.ts';
 import { UpdateService } from './releases/service.ts';
 import { ReleaseStore } from './releases/store.ts';
+import { RemoteWriteOut } from './remote-write/out/index.ts';
 import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
@@ -72,6 +73,7 @@ export class FalconetServer {
   #releases: ReleaseStore | undefined;
   #updates: UpdateService | undefined;
   #alerts: AlertService | undefined;
+  #remoteWriteOut: RemoteWriteOut | undefined;
   #externalUrl = '';
   #auth: AuthService | undefined;
   #guard: AccessGuard | undefined;
@@ -215,6 +217,14 @@ export class FalconetServer {
       }
     }
 
+    const registry = this.#registry;
+    this.#remoteWriteOut = new RemoteWriteOut(
+      this.config.remote_write,
+      this.config.data_dir,
+      (id) => registry.get(id)?.hostname,
+      this.log.child({ component: 'remote-write-out' }),
+    );
+    this.#remoteWriteOut.start();
     this.#loopDelay.enable();
     this.#ingest = new Ingest({
       store: this.#store,
@@ -228,7 +238,10 @@ export class FalconetServer {
       counters: this.counters,
       tasks: this.#tasks,
       updates: this.#updates,
-      observe: (agentId, samples) => this.#alerts?.observe(agentId, samples),
+      observe: (agentId, samples) => {
+        this.#alerts?.observe(agentId, samples);
+        this.#remoteWriteOut?.stored(agentId, samples);
+      },
       logs: { store: this.#logs, stored: (lines) => this.live.logs(lines) },
       audit: (e) => this.auth.audit.record(e),
       // Once a user exists, every agent presents a token, whatever address it comes from.
@@ -642,6 +655,7 @@ export class FalconetServer {
       },
       ...this.tasks.metricFamilies(),
       ...(this.#alerts?.metricFamilies() ?? []),
+      ...(this.#remoteWriteOut?.metricFamilies() ?? []),
     ]);
     this.#loopDelay.reset();
     return text;
@@ -658,6 +672,8 @@ export class FalconetServer {
     await ingest?.stop();
     await this.#syslog?.close();
     this.#syslog = undefined;
+    await this.#remoteWriteOut?.stop();
+    this.#remoteWriteOut = undefined;
     await this.#registry?.close();
     await this.#tasks?.stop();
     this.#tasks = undefined;

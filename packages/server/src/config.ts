@@ -3,6 +3,7 @@ import { byteSize, duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
 import { alertsConfigSchema } from './alerts/config.ts';
 import { masterKeyProblem } from './db/secrets.ts';
+import { remoteWriteOutListSchema } from './remote-write/out/config.ts';
 import { SERVER_TASKS_DEFAULTS, serverTasksSchema } from './tasks/config.ts';
 
 const address = (what: string) =>
@@ -296,6 +297,8 @@ export const serverConfigSchema = z
       .prefault({}),
     /** Commands and cron jobs sent to agents (docs/tasks.md). */
     tasks: serverTasksSchema.default(SERVER_TASKS_DEFAULTS),
+    /** Destinations that get what the server stores, by Prometheus remote_write 1.0 (docs/prometheus.md). */
+    remote_write: remoteWriteOutListSchema,
   })
   .strict();
 

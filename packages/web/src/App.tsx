@@ -12,6 +12,7 @@ import { type Lang, useI18n, useTheme } from './i18n.tsx';
 import { LiveConnection } from './live.ts';
 import { Overview } from './overview/Overview.tsx';
 import { AgentStore } from './overview/store.ts';
+import { QueryPage } from './query/QueryPage.tsx';
 import { TasksPage } from './tasks/TasksPage.tsx';
 import { usePageTitle } from './ui/title.ts';
 import { UpdatesPage } from './updates/UpdatesPage.tsx';
@@ -93,9 +94,11 @@ export function App() {
           ? t('nav.tasks')
           : path === '/updates'
             ? t('nav.updates')
-            : agentId !== undefined
-              ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
-              : t('nav.overview'),
+            : path === '/query'
+              ? t('nav.query')
+              : agentId !== undefined
+                ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
+                : t('nav.overview'),
   );
 
   const link = (to: string, label: string, testid?: string) => (
@@ -132,6 +135,7 @@ export function App() {
           {link('/tasks', t('nav.tasks'), 'nav-tasks')}
           {link('/alerts', t('nav.alerts'), 'nav-alerts')}
           {link('/updates', t('nav.updates'), 'nav-updates')}
+          {link('/query', t('nav.query'), 'nav-query')}
           {link('/settings', t('nav.settings'), 'nav-settings')}
         </nav>
         <span className="spacer" />
@@ -164,6 +168,8 @@ export function App() {
           <TasksPage path={path} go={go} live={live} />
         ) : path === '/updates' ? (
           <UpdatesPage />
+        ) : path === '/query' ? (
+          <QueryPage theme={theme} />
         ) : agentId !== undefined ? (
           selected.data ? (
             <HostPage key={agentId} agent={selected.data} store={store} live={live} theme={theme} go={go} />

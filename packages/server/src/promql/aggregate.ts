@@ -37,7 +37,24 @@ export function formatFloat(v: number): string {
   return neg ? `-${out}` : out;
 }
 
+/** Per aggregation, each input label set's group: the same at every step of a range query. */
+const GROUPS = new WeakMap<Aggregate, WeakMap<Metric, Metric>>();
+
 function groupMetric(m: Metric, e: Aggregate): Metric {
+  let memo = GROUPS.get(e);
+  if (!memo) {
+    memo = new WeakMap();
+    GROUPS.set(e, memo);
+  }
+  let out = memo.get(m);
+  if (!out) {
+    out = groupOf(m, e);
+    memo.set(m, out);
+  }
+  return out;
+}
+
+function groupOf(m: Metric, e: Aggregate): Metric {
   const out: Metric = {};
   if (e.without) {
     const skip = new Set(e.grouping);

@@ -441,8 +441,8 @@ function pickMatch(m: Metric, on: boolean, names: readonly string[]): Metric {
 
 function resultMetric(many: Metric, one: Metric, e: Binary): Metric {
   const m = e.matching;
-  let out: Metric = { ...many };
-  if (!COMPARISON_OPS.has(e.op)) out = dropName(out);
+  // A copy of its own: it is changed below, and dropName's answer is shared.
+  let out: Metric = COMPARISON_OPS.has(e.op) ? { ...many } : { ...dropName(many) };
   if (m.card === 'one-to-one') {
     if (m.on) {
       const keep: Metric = {};

@@ -43,12 +43,23 @@ export class StoreSeriesSource implements SeriesSource {
     const nameMatchers = compiled.filter((m) => m.name === '__name__');
     const rest = compiled.filter((m) => m.name !== '__name__');
     const out: MSeries[] = [];
+    const instanceMatchers = rest.filter((m) => m.name === 'instance');
     await Promise.all(
       this.#agents().map(async (a) => {
-        const names = (await this.#namesOf(a.id)).filter((n) => nameMatchers.every((m) => m.test(n)));
         const pushed = a.id.startsWith('push:');
+        // A written series is stored under push:<its instance label> (remote-write/routes.ts remoteHost), or
+        // carries no instance at all: an instance matcher that takes neither rules the whole host out unread.
+        const host = a.id.slice('push:'.length);
+        if (pushed && !instanceMatchers.every((m) => m.test(host) || m.test(''))) return;
+        const names = (await this.#namesOf(a.id)).filter((n) => nameMatchers.every((m) => m.test(n)));
+        // Equality matchers go to the store, which skips other series before reading their points; an
+        // agent's instance and job may be filled in here (see #metric), so those stay for the check below.
+        const equal: Record<string, string> = {};
+        for (const m of rest)
+          if (m.op === '=' && m.value !== '' && (pushed || (m.name !== 'instance' && m.name !== 'job'))) equal[m.name] = m.value;
+        const labels = Object.keys(equal).length ? equal : undefined;
         for (const name of names) {
-          const found = await this.#store.querySeries({ agentId: a.id, name, fromMs: minT, toMs: maxT });
+          const found = await this.#store.querySeries({ agentId: a.id, name, labels, fromMs: minT, toMs: maxT });
           for (const r of found) {
             const metric = this.#metric(a, name, r.labels);
             if (!rest.every((m) => m.test(metric[m.name]))) continue;

@@ -24,11 +24,22 @@ export type Value =
   | { type: 'vector'; samples: VSample[] }
   | { type: 'matrix'; series: MSeries[] };
 
+/**
+ * Keys and name-dropped copies, remembered per label-set object: a range query evaluates every step
+ * over the same series, and recomputing both for each step was most of its time. Label sets are
+ * never changed once made (a change makes a copy), which is what makes this safe.
+ */
+const KEYS = new WeakMap<Metric, string>();
+const UNNAMED = new WeakMap<Metric, Metric>();
+
 /** A canonical key of a label set. */
 export function labelKey(m: Metric): string {
+  let k = KEYS.get(m);
+  if (k !== undefined) return k;
   const names = Object.keys(m).sort();
-  let k = '';
+  k = '';
   for (const n of names) k += `${n}\xff${m[n]}\xfe`;
+  KEYS.set(m, k);
   return k;
 }
 
@@ -47,7 +58,12 @@ export function matchKey(m: Metric, on: boolean, names: readonly string[]): stri
 
 export function dropName(m: Metric): Metric {
   if (m.__name__ === undefined) return m;
-  const { __name__: _, ...rest } = m;
+  let rest = UNNAMED.get(m);
+  if (!rest) {
+    const { __name__: _, ...r } = m;
+    rest = r;
+    UNNAMED.set(m, rest);
+  }
   return rest;
 }
 

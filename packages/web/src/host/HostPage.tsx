@@ -12,7 +12,8 @@ import { HostFigures } from './HostFigures.tsx';
 import { MetricChart, type Range } from './MetricChart.tsx';
 import { Mounts } from './Mounts.tsx';
 
-const PRESETS: [string, number][] = [
+/** The time ranges of the host page (the Query page offers the same). */
+export const PRESETS: [string, number][] = [
   ['15m', 900_000],
   ['1h', 3_600_000],
   ['6h', 21_600_000],

@@ -1,0 +1,36 @@
+/** The Query page (PromQL). Keys are `query.*`; every English key has its Chinese twin. */
+export const queryEn = {
+  'nav.query': 'Query',
+  'query.title': 'Query',
+  'query.intro': 'PromQL over everything this server stores, as Grafana would ask it.',
+  'query.expr': 'PromQL expression',
+  'query.run': 'Run',
+  'query.running': 'Running…',
+  'query.range': 'Time range',
+  'query.graph': 'Graph',
+  'query.table': 'Table',
+  'query.error': 'The server refused the query: {0}',
+  'query.empty': 'No data in this range.',
+  'query.series': '{0} series, step {1} s',
+  'query.col.series': 'Series',
+  'query.col.value': 'Value at the end of the range',
+  'query.hint': 'Ctrl+Enter runs the query.',
+} as const;
+
+export const queryZh: Record<keyof typeof queryEn, string> = {
+  'nav.query': '查询',
+  'query.title': '查询',
+  'query.intro': '用 PromQL 查询本服务器存储的全部数据，与 Grafana 的查询方式相同。',
+  'query.expr': 'PromQL 表达式',
+  'query.run': '执行',
+  'query.running': '执行中…',
+  'query.range': '时间范围',
+  'query.graph': '图表',
+  'query.table': '表格',
+  'query.error': '服务器拒绝了查询：{0}',
+  'query.empty': '此时间范围内没有数据。',
+  'query.series': '{0} 条序列，步长 {1} 秒',
+  'query.col.series': '序列',
+  'query.col.value': '范围结束时的值',
+  'query.hint': '按 Ctrl+Enter 执行查询。',
+};
