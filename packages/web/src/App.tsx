@@ -10,6 +10,7 @@ import { SettingsPage } from './auth/SettingsPage.tsx';
 import { HostPage } from './host/HostPage.tsx';
 import { type Lang, useI18n, useTheme } from './i18n.tsx';
 import { LiveConnection } from './live.ts';
+import { LogsPage } from './logs/LogsPage.tsx';
 import { Overview } from './overview/Overview.tsx';
 import { AgentStore } from './overview/store.ts';
 import { TasksPage } from './tasks/TasksPage.tsx';
@@ -93,9 +94,11 @@ export function App() {
           ? t('nav.tasks')
           : path === '/updates'
             ? t('nav.updates')
-            : agentId !== undefined
-              ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
-              : t('nav.overview'),
+            : path === '/logs'
+              ? t('nav.logs')
+              : agentId !== undefined
+                ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
+                : t('nav.overview'),
   );
 
   const link = (to: string, label: string, testid?: string) => (
@@ -132,6 +135,7 @@ export function App() {
           {link('/tasks', t('nav.tasks'), 'nav-tasks')}
           {link('/alerts', t('nav.alerts'), 'nav-alerts')}
           {link('/updates', t('nav.updates'), 'nav-updates')}
+          {link('/logs', t('nav.logs'), 'nav-logs')}
           {link('/settings', t('nav.settings'), 'nav-settings')}
         </nav>
         <span className="spacer" />
@@ -164,6 +168,8 @@ export function App() {
           <TasksPage path={path} go={go} live={live} />
         ) : path === '/updates' ? (
           <UpdatesPage />
+        ) : path === '/logs' ? (
+          <LogsPage live={live} />
         ) : agentId !== undefined ? (
           selected.data ? (
             <HostPage key={agentId} agent={selected.data} store={store} live={live} theme={theme} go={go} />
