@@ -252,6 +252,7 @@ function Line({ line, open, onToggle }: { line: LogLine; open: boolean; onToggle
         <span className="log-level">{line.level === 'unspecified' ? '—' : line.level}</span>
         <span className="log-origin">
           {line.host} · {line.source}
+          {line.stream && line.stream !== line.source ? ` · ${line.stream}` : ''}
         </span>
         <span className="log-message">{line.message}</span>
       </button>
