@@ -312,6 +312,21 @@ export function MetricChart({
     }
     group.add(setView);
 
+    // A click that did not drag picks its time; a drag is a zoom and a double-click a reset, left as they are.
+    let downX = 0;
+    const onDown = (e: MouseEvent) => {
+      downX = e.clientX;
+    };
+    const onClick = (e: MouseEvent) => {
+      const u = plot;
+      if (!u || !(e.target instanceof Element) || !e.target.closest('.u-over') || Math.abs(e.clientX - downX) > 3) return;
+      const left = u.cursor.left;
+      if (left === undefined || left < 0) return;
+      setPicked(Math.round(u.posToVal(left, 'x') * 1000));
+    };
+    el.addEventListener('mousedown', onDown);
+    el.addEventListener('click', onClick);
+
     const build = () => {
       plot?.destroy();
       findGaps();
@@ -447,15 +462,6 @@ export function MetricChart({
       );
       plotRef.current = plot;
       // A click that did not drag picks its time; a drag is a zoom and a double-click a reset, left as they are.
-      let downX = 0;
-      plot.over.addEventListener('mousedown', (e) => {
-        downX = e.clientX;
-      });
-      plot.over.addEventListener('click', (e) => {
-        const u = plotRef.current;
-        if (!u || Math.abs(e.clientX - downX) > 3 || u.cursor.left === undefined || u.cursor.left < 0) return;
-        setPicked(Math.round(u.posToVal(u.cursor.left, 'x') * 1000));
-      });
       for (const th of el.querySelectorAll('.u-legend .u-series:not(:first-child) th')) th.setAttribute('title', t('chart.legendHint'));
       el.dataset.hidden = String(hidden.size);
       mark();
@@ -594,6 +600,8 @@ export function MetricChart({
       clearInterval(refresh);
       clearInterval(slide);
       resize.disconnect();
+      el.removeEventListener('mousedown', onDown);
+      el.removeEventListener('click', onClick);
       plot?.destroy();
       plotRef.current = undefined;
     };
