@@ -175,6 +175,30 @@ describe('the logs view', () => {
   });
 });
 
+describe('the live tail on the page socket', () => {
+  it('asks again after a reconnect, and a replaced tail does not stop its successor', async () => {
+    vi.useFakeTimers();
+    try {
+      const got: string[] = [];
+      const stopFirst = live.tailLogs('level>=warn', (ls) => got.push(...ls.map((l) => l.id)));
+      live.tailLogs('host:web-1', (ls) => got.push(...ls.map((l) => `2:${l.id}`)));
+      stopFirst();
+      expect(FakeSocket.last.sent).toEqual([
+        { type: 'logs_tail', q: 'level>=warn' },
+        { type: 'logs_tail', q: 'host:web-1' },
+      ]);
+      FakeSocket.last.end();
+      await vi.advanceTimersByTimeAsync(1000);
+      FakeSocket.last.open();
+      expect(FakeSocket.last.sent).toEqual([{ type: 'logs_tail', q: 'host:web-1' }]);
+      FakeSocket.last.receive({ type: 'logs', lines: [line(1)] });
+      expect(got).toEqual(['2:l1']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe('log query building', () => {
   it('quotes values that are not one plain run and does not add a term twice', () => {
     expect(addTerm('', 'level', 'error')).toBe('level:error');
