@@ -10,6 +10,7 @@ import { SettingsPage } from './auth/SettingsPage.tsx';
 import { HostPage } from './host/HostPage.tsx';
 import { type Lang, useI18n, useTheme } from './i18n.tsx';
 import { LiveConnection } from './live.ts';
+import { LogsPage } from './logs/LogsPage.tsx';
 import { Overview } from './overview/Overview.tsx';
 import { AgentStore } from './overview/store.ts';
 import { QueryPage } from './query/QueryPage.tsx';
@@ -96,9 +97,11 @@ export function App() {
             ? t('nav.updates')
             : path === '/query'
               ? t('nav.query')
-              : agentId !== undefined
-                ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
-                : t('nav.overview'),
+              : path === '/logs'
+                ? t('nav.logs')
+                : agentId !== undefined
+                  ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
+                  : t('nav.overview'),
   );
 
   const link = (to: string, label: string, testid?: string) => (
@@ -136,6 +139,7 @@ export function App() {
           {link('/alerts', t('nav.alerts'), 'nav-alerts')}
           {link('/updates', t('nav.updates'), 'nav-updates')}
           {link('/query', t('nav.query'), 'nav-query')}
+          {link('/logs', t('nav.logs'), 'nav-logs')}
           {link('/settings', t('nav.settings'), 'nav-settings')}
         </nav>
         <span className="spacer" />
@@ -170,6 +174,8 @@ export function App() {
           <UpdatesPage />
         ) : path === '/query' ? (
           <QueryPage theme={theme} />
+        ) : path === '/logs' ? (
+          <LogsPage live={live} />
         ) : agentId !== undefined ? (
           selected.data ? (
             <HostPage key={agentId} agent={selected.data} store={store} live={live} theme={theme} go={go} />

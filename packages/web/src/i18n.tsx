@@ -9,6 +9,7 @@ import { containersEn, containersZh } from './i18n/containers.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
 import { formsEn, formsZh } from './i18n/forms.ts';
 import { hostsEn, hostsZh } from './i18n/hosts.ts';
+import { logsEn, logsZh } from './i18n/logs.ts';
 import { queryEn, queryZh } from './i18n/query.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 import { updatesEn, updatesZh } from './i18n/updates.ts';
@@ -142,6 +143,7 @@ const en = {
   ...chartsEn,
   ...hostsEn,
   ...updatesEn,
+  ...logsEn,
   ...addHostEn,
   ...channelTypesEn,
   ...queryEn,
@@ -273,6 +275,7 @@ const zh: Record<MessageKey, string> = {
   ...chartsZh,
   ...hostsZh,
   ...updatesZh,
+  ...logsZh,
   ...addHostZh,
   ...channelTypesZh,
   ...queryZh,

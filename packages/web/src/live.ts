@@ -1,4 +1,4 @@
-import type { Agent, LiveClientMessage, LiveSample, LiveServerMessage, TaskLiveMessage } from '@falconet/protocol/api';
+import type { Agent, LiveClientMessage, LiveSample, LiveServerMessage, LogLine, TaskLiveMessage } from '@falconet/protocol/api';
 
 type AgentListener = (agent: Agent) => void;
 type SampleListener = (samples: LiveSample[]) => void;
@@ -32,6 +32,8 @@ export class LiveConnection {
   /** Task id -> how many views follow it. */
   readonly #tasks = new Map<string, number>();
   readonly #statusListeners = new Set<(connected: boolean) => void>();
+  /** The socket's one live log tail (the server keeps one per socket): its query and where lines go. */
+  #tail: { q: string; onLines(lines: LogLine[]): void; onError(message: string): void } | undefined;
   connected = false;
   readonly url: string;
 
@@ -63,6 +65,7 @@ export class LiveConnection {
       // What the views asked for first, then the news: a view that reloads on reconnect misses nothing.
       for (const agentId of this.#sampleListeners.keys()) this.#send({ type: 'subscribe', agentId });
       for (const taskId of this.#tasks.keys()) this.#send({ type: 'subscribe_task', taskId });
+      if (this.#tail) this.#send({ type: 'logs_tail', q: this.#tail.q });
       this.#setConnected(true);
     };
     ws.onmessage = (ev) => {
@@ -71,6 +74,8 @@ export class LiveConnection {
       else if (msg.type === 'agent_removed') for (const l of this.#removedListeners) l(msg.agentId);
       else if (msg.type === 'samples') for (const l of this.#sampleListeners.get(msg.agentId) ?? []) l(msg.samples);
       else if (msg.type.startsWith('task')) for (const l of this.#taskListeners) l(msg as TaskLiveMessage);
+      else if (msg.type === 'logs') this.#tail?.onLines(msg.lines);
+      else if (msg.type === 'error' && msg.error.code === 'bad_query') this.#tail?.onError(msg.error.message);
     };
     ws.onclose = () => {
       // A socket close() let go of may finish closing after a new one opened: it speaks for nothing.
@@ -147,6 +152,21 @@ export class LiveConnection {
         this.#tasks.delete(taskId);
         this.#send({ type: 'unsubscribe_task', taskId });
       }
+    };
+  }
+
+  /**
+   * Streams the lines matching `q` as the server stores them, until the function returned is
+   * called. The server keeps one tail per socket, so a newer call replaces an older one.
+   */
+  tailLogs(q: string, onLines: (lines: LogLine[]) => void, onError: (message: string) => void = () => undefined): () => void {
+    const tail = { q, onLines, onError };
+    this.#tail = tail;
+    this.#send({ type: 'logs_tail', q });
+    return () => {
+      if (this.#tail !== tail) return;
+      this.#tail = undefined;
+      this.#send({ type: 'logs_untail' });
     };
   }
 

@@ -2,6 +2,7 @@ import type { Agent } from '@falconet/protocol/api';
 import { useEffect, useState } from 'react';
 import { agoText, dateTime, useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
+import { LogsView } from '../logs/LogsView.tsx';
 import { SameNameTag } from '../overview/identity.tsx';
 import type { AgentStore } from '../overview/store.ts';
 import { AgentTrust } from './AgentTrust.tsx';
@@ -43,7 +44,7 @@ export function HostPage({
 }) {
   const { t, lang } = useI18n();
   const [agent, setAgent] = useState(initial);
-  const [tab, setTab] = useState<'system' | 'containers'>('system');
+  const [tab, setTab] = useState<'system' | 'containers' | 'logs'>('system');
   const [preset, setPreset] = useState<string>('15m');
   const [custom, setCustom] = useState<{ fromMs: number; toMs: number }>(() => ({ fromMs: Date.now() - 3_600_000, toMs: Date.now() }));
   const [draft, setDraft] = useState(() => ({ from: localInput(custom.fromMs), to: localInput(custom.toMs) }));
@@ -54,6 +55,15 @@ export function HostPage({
     setAgent(store.get(initial.id) ?? initial);
     return store.watch(initial.id, (a) => setAgent((prev) => (headerChanged(prev, a) ? a : prev)));
   }, [initial, store]);
+
+  // A chart's "logs around" opens the Logs tab on ±5 minutes of the picked moment.
+  const logsAt = (ms: number) => {
+    const around = { fromMs: ms - 300_000, toMs: ms + 300_000 };
+    setCustom(around);
+    setDraft({ from: localInput(around.fromMs), to: localInput(around.toMs) });
+    setPreset('custom');
+    setTab('logs');
+  };
 
   const range: Range = preset === 'custom' ? custom : { spanMs: PRESETS.find(([p]) => p === preset)?.[1] ?? 900_000 };
   const addresses = [...new Set([agent.primaryIp, ...agent.ips].filter(Boolean))];
@@ -100,7 +110,7 @@ export function HostPage({
       ) : null}
       <div className="host-bar">
         <div className="tabs" role="tablist">
-          {(['system', 'containers'] as const).map((k) => (
+          {(['system', 'containers', 'logs'] as const).map((k) => (
             <button
               key={k}
               type="button"
@@ -110,7 +120,7 @@ export function HostPage({
               onClick={() => setTab(k)}
               data-testid={`tab-${k}`}
             >
-              {t(k === 'system' ? 'host.tab.system' : 'host.tab.containers')}
+              {t(k === 'system' ? 'host.tab.system' : k === 'logs' ? 'host.tab.logs' : 'host.tab.containers')}
             </button>
           ))}
         </div>
@@ -169,13 +179,24 @@ export function HostPage({
           {customError ? <span role="alert">{customError}</span> : null}
         </form>
       ) : null}
-      <p className="chart-hint">{t('chart.hint')}</p>
-      {tab === 'system' ? (
+      {tab === 'logs' ? null : <p className="chart-hint">{t('chart.hint')}</p>}
+      {tab === 'logs' ? (
+        <LogsView live={live} range={range} agentId={agent.id} />
+      ) : tab === 'system' ? (
         <>
           <Mounts agentId={agent.id} />
           <div className="charts">
             {SYSTEM_CHARTS.map((c) => (
-              <MetricChart key={c.id} spec={c} agentId={agent.id} intervalMs={agent.intervalMs} live={live} range={range} theme={theme} />
+              <MetricChart
+                key={c.id}
+                spec={c}
+                agentId={agent.id}
+                intervalMs={agent.intervalMs}
+                live={live}
+                range={range}
+                theme={theme}
+                onPick={logsAt}
+              />
             ))}
           </div>
         </>

@@ -1,10 +1,10 @@
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './charts.css';
 import type { Labels, LiveSample, Series } from '@falconet/protocol/api';
 import { fetchHistory } from '../api.ts';
-import { type Translate, useI18n } from '../i18n.tsx';
+import { dateTime, type Translate, useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
 import { type ChartSpec, formatTick, formatValue } from './charts.ts';
 import { gapBreaks, intervalLookup } from './gaps.ts';
@@ -186,6 +186,7 @@ export function MetricChart({
   range,
   theme,
   marks,
+  onPick,
 }: {
   spec: ChartSpec;
   agentId: string;
@@ -196,7 +197,10 @@ export function MetricChart({
   theme: string;
   /** Moments to mark with a dashed line, where they fall inside the range. */
   marks?: readonly ChartMark[];
+  /** A click (not a drag) on the plot offers "Logs around HH:MM", which calls this with the clicked time. */
+  onPick?: (ms: number) => void;
 }) {
+  const [picked, setPicked] = useState<number | undefined>();
   const host = useRef<HTMLDivElement>(null);
   const plotRef = useRef<uPlot | undefined>(undefined);
   const marksRef = useRef<readonly ChartMark[] | undefined>(marks);
@@ -307,6 +311,21 @@ export function MetricChart({
       zoomGroups.set(syncKey, group);
     }
     group.add(setView);
+
+    // A click that did not drag picks its time; a drag is a zoom and a double-click a reset, left as they are.
+    let downX = 0;
+    const onDown = (e: MouseEvent) => {
+      downX = e.clientX;
+    };
+    const onClick = (e: MouseEvent) => {
+      const u = plot;
+      if (!u || !(e.target instanceof Element) || !e.target.closest('.u-over') || Math.abs(e.clientX - downX) > 3) return;
+      const left = u.cursor.left;
+      if (left === undefined || left < 0) return;
+      setPicked(Math.round(u.posToVal(left, 'x') * 1000));
+    };
+    el.addEventListener('mousedown', onDown);
+    el.addEventListener('click', onClick);
 
     const build = () => {
       plot?.destroy();
@@ -442,6 +461,7 @@ export function MetricChart({
         el,
       );
       plotRef.current = plot;
+      // A click that did not drag picks its time; a drag is a zoom and a double-click a reset, left as they are.
       for (const th of el.querySelectorAll('.u-legend .u-series:not(:first-child) th')) th.setAttribute('title', t('chart.legendHint'));
       el.dataset.hidden = String(hidden.size);
       mark();
@@ -580,6 +600,8 @@ export function MetricChart({
       clearInterval(refresh);
       clearInterval(slide);
       resize.disconnect();
+      el.removeEventListener('mousedown', onDown);
+      el.removeEventListener('click', onClick);
       plot?.destroy();
       plotRef.current = undefined;
     };
@@ -596,6 +618,16 @@ export function MetricChart({
       <figcaption>{t(spec.title)}</figcaption>
       <div ref={host} className="plot" data-testid={`chart-${spec.id}`} data-points="0" data-empty="true" data-marks="0" data-gaps="0" />
       <p className="nodata">{t('host.noData')}</p>
+      {onPick && picked !== undefined ? (
+        <p className="chart-pick" data-testid="chart-pick">
+          <button type="button" className="btn btn-secondary btn-small" onClick={() => onPick(picked)} data-testid="chart-logs-at">
+            {t('chart.logsAt', dateTime(lang, picked))}
+          </button>
+          <button type="button" className="btn btn-ghost btn-small" aria-label={t('chart.closeMenu')} onClick={() => setPicked(undefined)}>
+            ×
+          </button>
+        </p>
+      ) : null}
     </figure>
   );
 }
