@@ -9,6 +9,7 @@ import { containersEn, containersZh } from './i18n/containers.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
 import { formsEn, formsZh } from './i18n/forms.ts';
 import { hostsEn, hostsZh } from './i18n/hosts.ts';
+import { logAlertsEn, logAlertsZh } from './i18n/log-alerts.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 import { updatesEn, updatesZh } from './i18n/updates.ts';
 
@@ -143,6 +144,7 @@ const en = {
   ...updatesEn,
   ...addHostEn,
   ...channelTypesEn,
+  ...logAlertsEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -273,6 +275,7 @@ const zh: Record<MessageKey, string> = {
   ...updatesZh,
   ...addHostZh,
   ...channelTypesZh,
+  ...logAlertsZh,
 };
 
 export type Lang = 'en' | 'zh';

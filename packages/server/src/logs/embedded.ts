@@ -533,7 +533,11 @@ export class EmbeddedLogStore implements LogStore {
     return out;
   }
 
+  /** Blocks read and decompressed since open: what searches and counts cost (tests hold counting to its window). */
+  blocksRead = 0;
+
   async #read(b: Block): Promise<pb.LogRecord[]> {
+    this.blocksRead++;
     const buf = Buffer.alloc(b.len);
     try {
       b.seg.reader ??= await open(b.seg.path, 'r');
