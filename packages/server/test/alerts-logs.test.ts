@@ -65,7 +65,7 @@ async function call(method: string, path: string, headers: Record<string, string
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
-function line(message: string, level = LogLevel.LOG_LEVEL_ERROR): pb.LogRecord {
+function line(message: string, level: LogLevel = LogLevel.LOG_LEVEL_ERROR): pb.LogRecord {
   const now = Date.now();
   return pb.LogRecord.fromPartial({ timeMs: now, observedMs: now, source: 'app', stream: '/var/log/app.log', level, message });
 }
