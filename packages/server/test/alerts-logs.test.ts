@@ -9,12 +9,15 @@ import { join } from 'node:path';
 import { LogLevel, pb } from '@falconet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logReportMessage, type RawStream, rawStream, registerMessage, registerOn } from '../../../testing/agent-channel.ts';
+import { createTempDatabase } from '../../../testing/postgres.ts';
 import { eventually, tempDir } from '../../../testing/processes.ts';
 import { type HttpReceiver, startHttpReceiver } from '../../../testing/receivers.ts';
 import type { AlertService } from '../src/alerts/service.ts';
 import { countLines } from '../src/logs/count.ts';
 import { EmbeddedLogStore } from '../src/logs/embedded.ts';
+import { PostgresLogStore } from '../src/logs/postgres.ts';
 import { LogFilter } from '../src/logs/query.ts';
+import type { LogStore } from '../src/logs/types.ts';
 import { startTestServer, type TestServer } from './support/auth.ts';
 
 const ALERTS = { evaluation_interval: '1h', group_wait: '0s', group_interval: '0s', startup_grace: 0, warm_from_store: false };
@@ -264,6 +267,28 @@ describe('counting lines', () => {
       expect(dayReads).toBeGreaterThan(10);
     } finally {
       await store.close();
+    }
+  });
+
+  it('counts per agent within the window alike on the embedded store and on PostgreSQL', async () => {
+    const db = await createTempDatabase('falconet_logalerts');
+    const stores: LogStore[] = [
+      await EmbeddedLogStore.open({ dir: tempDir(), retentionMs: 0, maxBytes: 0 }),
+      await PostgresLogStore.open({ url: db.url, retentionMs: 0, maxBytes: 0 }),
+    ];
+    try {
+      const now = Date.now();
+      const rec = (ago: number, message: string) =>
+        pb.LogRecord.fromPartial({ timeMs: now - ago, observedMs: now, source: 'app', level: LogLevel.LOG_LEVEL_ERROR, message });
+      for (const s of stores) {
+        await s.appendReport('a1', 'h1', 1, [rec(10_000, 'disk error'), rec(20_000, 'disk error'), rec(400_000, 'disk error')]);
+        await s.appendReport('a2', 'h2', 1, [rec(5_000, 'disk error'), rec(5_000, 'all fine')]);
+        const counts = await countLines(s, new LogFilter('disk error'), now - 300_000, now);
+        expect(Object.fromEntries(counts)).toEqual({ a1: { host: 'h1', count: 2 }, a2: { host: 'h2', count: 1 } });
+      }
+    } finally {
+      for (const s of stores) await s.close();
+      await db.drop();
     }
   });
 });
