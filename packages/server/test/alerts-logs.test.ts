@@ -265,6 +265,38 @@ describe('counting lines', () => {
       expect(windowReads).toBeLessThanOrEqual(2);
       expect(dayReads).toBe((await store.stats()).blocks);
       expect(dayReads).toBeGreaterThan(10);
+
+      // A query the index decides (levels, host, agent, source) counts whole blocks from the index.
+      const beforeExact = store.blocksRead;
+      expect((await countLines(store, new LogFilter('level>=error host:h1'), now - 86_400_000 - 60_000, now)).get('a1')?.count).toBe(
+        48 * 50,
+      );
+      expect(store.blocksRead - beforeExact).toBe(0);
+      // A block the window cuts is read and its lines counted one by one.
+      expect((await countLines(store, new LogFilter('level>=error'), now - 20, now)).get('a1')?.count).toBe(21);
+      expect(store.blocksRead - beforeExact).toBe(1);
+      // The index's count agrees with visiting every line, whatever the query.
+      for (const q of [
+        '',
+        'level>=error',
+        'level:warn',
+        'host:h1',
+        'host:h1 host:h2',
+        'agent:a1 source:app',
+        'oops 7',
+        '-oops',
+        'host:h*',
+      ]) {
+        for (const [from, to] of [
+          [now - 86_400_000 - 60_000, now],
+          [now - 3_600_000 - 25, now - 1_800_000],
+        ] as const) {
+          let visited = 0;
+          await store.each({ filter: new LogFilter(q), fromMs: from, toMs: to }, () => visited++);
+          const counted = (await store.count({ filter: new LogFilter(q), fromMs: from, toMs: to })).get('a1')?.count ?? 0;
+          expect(counted, q).toBe(visited);
+        }
+      }
     } finally {
       await store.close();
     }
