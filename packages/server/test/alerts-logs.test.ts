@@ -186,6 +186,26 @@ describe('log_lines rules on a real server', () => {
     expect(hooks('Quiet timeouts')).toEqual([]);
   });
 
+  it("holds a breach pending for the rule's for, sending nothing until it fires", async () => {
+    const alerts = t.server.alerts as AlertService;
+    const op = await t.session('operator');
+    await call('POST', '/api/alerts/rules', op.mutating, {
+      name: 'Slow OOMs',
+      kind: 'log_lines',
+      query: 'oom',
+      window: '1m',
+      threshold: 0,
+      for: '1h',
+      channels: ['hook'],
+    });
+    await ship('lf', [line('oom killed process 42')]);
+    const pending = await settle(alerts);
+    expect(pending.filter((x) => x.rule.name === 'Slow OOMs').map((x) => `${x.alert.labels.host} ${x.from}->${x.to}`)).toEqual([
+      'lf-host inactive->pending',
+    ]);
+    expect(hooks('Slow OOMs')).toEqual([]);
+  });
+
   it('refuses a bad query at save naming its position, other misplaced fields, and viewers', async () => {
     const op = await t.session('operator');
     const viewer = await t.session('viewer');
