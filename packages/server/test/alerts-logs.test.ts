@@ -4,6 +4,7 @@
  * evaluator, silences, grouping and a real webhook receiver do the rest. Also the rules file, the
  * REST API's validation and roles, the preview, and the cost of a count in blocks read.
  */
+import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LogLevel, pb } from '@falconet/protocol';
@@ -49,7 +50,9 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  t = await startTestServer({ config: { alerts: { ...ALERTS, rules_file: rulesFile }, ingest: { max_clock_skew: '1m' } } });
+  t = await startTestServer({
+    config: { alerts: { ...ALERTS, rules_file: rulesFile }, ingest: { max_clock_skew: '1m' }, syslog: { listen: '127.0.0.1:0' } },
+  });
   target = `127.0.0.1:${t.server.addresses?.grpc.port}`;
 });
 afterAll(async () => {
@@ -206,6 +209,32 @@ describe('log_lines rules on a real server', () => {
     expect(hooks('Slow OOMs')).toEqual([]);
   });
 
+  it("judges a syslog sender (no agent) under its own host, the sender's address", async () => {
+    const alerts = t.server.alerts as AlertService;
+    const op = await t.session('operator');
+    await call('POST', '/api/alerts/rules', op.mutating, {
+      name: 'Links down',
+      kind: 'log_lines',
+      query: '"link down"',
+      window: '1m',
+      threshold: 0,
+      channels: ['hook'],
+    });
+    const udp = createSocket('udp4');
+    const msg = `<11>1 ${new Date().toISOString()} router-1 ifmgr - - - eth3 link down`;
+    await new Promise<void>((r) => udp.send(msg, t.server.addresses?.syslog?.port as number, '127.0.0.1', () => r()));
+    udp.close();
+    await eventually(async () => (await countLines(t.server.logs, new LogFilter('"link down"'), 0, Date.now() + 60_000)).size > 0);
+    const fired = await settle(alerts);
+    const links = fired.filter((x) => x.rule.name === 'Links down');
+    expect(links.map((x) => `${x.alert.labels.host} ${x.to} ${x.alert.value}`)).toEqual(['127.0.0.1 firing 1']);
+    expect(links[0]?.alert.labels.agent).toBeUndefined();
+    const sent = await http.waitFor(() => hooks('Links down').length > 0);
+    expect(JSON.stringify(sent.filter((r) => r.body.includes('Links down')).map((r) => r.json))).toContain(
+      '/logs?q=host%3A127.0.0.1+%28%22link+down%22%29',
+    );
+  });
+
   it('refuses a bad query at save naming its position, other misplaced fields, and viewers', async () => {
     const op = await t.session('operator');
     const viewer = await t.session('viewer');
@@ -275,7 +304,7 @@ describe('counting lines', () => {
       await store.settled();
       const before = store.blocksRead;
       const counts = await countLines(store, new LogFilter('oops'), now - 300_000, now);
-      expect(counts.get('a1')).toEqual({ host: 'h1', count: 50 });
+      expect(counts.get('a1')).toEqual({ agentId: 'a1', host: 'h1', count: 50 });
       const windowReads = store.blocksRead - before;
       const all = await countLines(store, new LogFilter('oops'), now - 86_400_000 - 60_000, now);
       expect(all.get('a1')?.count).toBe(48 * 50);
@@ -336,7 +365,10 @@ describe('counting lines', () => {
         await s.appendReport('a1', 'h1', 1, [rec(10_000, 'disk error'), rec(20_000, 'disk error'), rec(400_000, 'disk error')]);
         await s.appendReport('a2', 'h2', 1, [rec(5_000, 'disk error'), rec(5_000, 'all fine')]);
         const counts = await countLines(s, new LogFilter('disk error'), now - 300_000, now);
-        expect(Object.fromEntries(counts)).toEqual({ a1: { host: 'h1', count: 2 }, a2: { host: 'h2', count: 1 } });
+        expect(Object.fromEntries(counts)).toEqual({
+          a1: { agentId: 'a1', host: 'h1', count: 2 },
+          a2: { agentId: 'a2', host: 'h2', count: 1 },
+        });
       }
     } finally {
       for (const s of stores) await s.close();

@@ -8,7 +8,7 @@
 import type { Labels } from '@falconet/protocol';
 import type { AlertHistoryState, AlertState } from '@falconet/protocol/api';
 import { isPushAgentId } from '../ingest/push.ts';
-import type { AgentLineCount } from '../logs/count.ts';
+import { type AgentLineCount, senderKey } from '../logs/count.ts';
 import type { LogFilter } from '../logs/query.ts';
 import { formatSelector, matchesAll } from './matchers.ts';
 import { type AlertInstance, alertFingerprint, type CompiledRule, compare } from './rule.ts';
@@ -407,12 +407,18 @@ export class AlertEvaluator {
       for (const a of r.instances.values()) a.cycle = cycle;
       return;
     }
-    const facts = (id: string, c: AgentLineCount): AgentFacts =>
-      this.#agents.get(id)?.facts ?? { id, hostname: c.host, labels: {}, status: 'online', lastSeenMs: now };
+    const facts = (c: AgentLineCount): AgentFacts =>
+      (c.agentId ? this.#agents.get(c.agentId)?.facts : undefined) ?? {
+        id: c.agentId,
+        hostname: c.host,
+        labels: {},
+        status: 'online',
+        lastSeenMs: now,
+      };
     if (r.fleet) {
       let total = 0;
-      for (const [id, c] of counts) {
-        const f = facts(id, c);
+      for (const c of counts.values()) {
+        const f = facts(c);
         if (r.takesAgent(f.id, f.hostname, f.labels)) total += c.count;
       }
       this.#touch(r, 'fleet', '', compare(total, r.op, r.threshold), total, now, now, cycle, out, () => fleetLabels(r));
@@ -420,13 +426,19 @@ export class AlertEvaluator {
     }
     const judged = new Set<string>();
     const judge = (f: AgentFacts) => {
-      if (judged.has(f.id) || !r.takesAgent(f.id, f.hostname, f.labels)) return;
-      judged.add(f.id);
-      const n = counts.get(f.id)?.count ?? 0;
-      this.#touch(r, f.id, f.id, compare(n, r.op, r.threshold), n, now, now, cycle, out, () => alertLabels(r, f.id, f, {}));
+      const key = senderKey(f.id, f.hostname);
+      if (judged.has(key) || !r.takesAgent(f.id, f.hostname, f.labels)) return;
+      judged.add(key);
+      const n = counts.get(key)?.count ?? 0;
+      this.#touch(r, key, f.id, compare(n, r.op, r.threshold), n, now, now, cycle, out, () => {
+        const made = alertLabels(r, f.id, f, {});
+        // A syslog sender is no agent: its alert says only the host it sent from.
+        if (!f.id) delete made.labels.agent;
+        return made;
+      });
     };
     for (const e of this.#agents.values()) judge(e.facts);
-    for (const [id, c] of counts) judge(facts(id, c));
+    for (const c of counts.values()) judge(facts(c));
   }
 
   #evalOffline(r: CompiledRule, now: number, cycle: number, out: AlertTransition[]): void {

@@ -45,8 +45,9 @@ export interface AlertForMessage {
 export function logsLink(a: AlertForMessage, nowMs: number, externalUrl: string): string {
   const r = a.rule;
   const q = r.spec.query?.trim() ?? '';
-  const agent = a.labels.agent;
-  const query = r.fleet || !agent ? q : q ? `agent:${agent} (${q})` : `agent:${agent}`;
+  // Per host, the lines of that agent, or of that syslog sender (which has no agent id).
+  const narrow = r.fleet ? '' : a.labels.agent ? `agent:${a.labels.agent}` : a.labels.host ? `host:${a.labels.host}` : '';
+  const query = !narrow ? q : q ? `${narrow} (${q})` : narrow;
   const to = a.status === 'resolved' ? a.resolvedAtMs : a.firedAtMs || nowMs;
   const params = new URLSearchParams({ q: query, from: String(to - r.windowMs), to: String(to) });
   return `${externalUrl.replace(/\/+$/, '')}/logs?${params}`;

@@ -8,11 +8,16 @@ import type { LogFilter, QueryNode } from './query.ts';
 import type { LogStore } from './types.ts';
 
 export interface AgentLineCount {
+  /** Empty for lines no agent sent (the syslog receiver's). */
+  agentId: string;
   host: string;
   count: number;
 }
 
-/** Lines in [fromMs, toMs] matching `filter`, by agent id. */
+/**
+ * Lines in [fromMs, toMs] matching `filter`, by sender: the agent id, or `syslog:<host>` for lines
+ * with no agent (syslog senders are told apart by host only).
+ */
 export async function countLines(store: LogStore, filter: LogFilter, fromMs: number, toMs: number): Promise<Map<string, AgentLineCount>> {
   if (store.count) return await store.count({ filter, fromMs, toMs });
   const out = new Map<string, AgentLineCount>();
@@ -20,10 +25,13 @@ export async function countLines(store: LogStore, filter: LogFilter, fromMs: num
   return out;
 }
 
+export const senderKey = (agentId: string, host: string): string => agentId || `syslog:${host}`;
+
 export function addCount(out: Map<string, AgentLineCount>, agentId: string, host: string, n: number): void {
-  const c = out.get(agentId);
+  const key = senderKey(agentId, host);
+  const c = out.get(key);
   if (c) c.count += n;
-  else out.set(agentId, { host, count: n });
+  else out.set(key, { agentId, host, count: n });
 }
 
 const BLOCK_FIELDS = new Set(['host', 'agent', 'source']);
