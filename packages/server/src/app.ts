@@ -205,6 +205,7 @@ export class FalconetServer {
         config: this.config.alerts,
         meta: this.#meta,
         store: this.#store,
+        logs: this.#logs,
         agents: { list: () => registry.list() },
         log: this.log.child({ component: 'alerts' }),
         externalUrl: () => this.config.alerts.external_url || this.#externalUrl,

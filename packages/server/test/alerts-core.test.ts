@@ -214,7 +214,7 @@ describe('specs', () => {
     ]);
     expect(issues(ruleSpecSchema.safeParse({ name: 'x', kind: 'agent_offline', threshold: 3, aggregation: 'avg' }))).toEqual([
       'aggregation: not used by a agent_offline rule (only threshold)',
-      'threshold: not used by a agent_offline rule (only threshold, disk_full)',
+      'threshold: not used by a agent_offline rule (only threshold, disk_full, log_lines)',
     ]);
     expect(issues(ruleSpecSchema.safeParse({ name: 'x', metric: 'm', threshold: 1, for: '5 minutes', series_labels: '{a=b}' }))).toEqual([
       'series_labels: selector {a=b}: expected a double-quoted value after a= at character 3',

@@ -9,6 +9,7 @@ import { containersEn, containersZh } from './i18n/containers.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
 import { formsEn, formsZh } from './i18n/forms.ts';
 import { hostsEn, hostsZh } from './i18n/hosts.ts';
+import { logAlertsEn, logAlertsZh } from './i18n/log-alerts.ts';
 import { logsEn, logsZh } from './i18n/logs.ts';
 import { queryEn, queryZh } from './i18n/query.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
@@ -147,6 +148,7 @@ const en = {
   ...addHostEn,
   ...channelTypesEn,
   ...queryEn,
+  ...logAlertsEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -279,6 +281,7 @@ const zh: Record<MessageKey, string> = {
   ...addHostZh,
   ...channelTypesZh,
   ...queryZh,
+  ...logAlertsZh,
 };
 
 export type Lang = 'en' | 'zh';

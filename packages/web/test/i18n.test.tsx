@@ -6,6 +6,7 @@ import { alertsEn, alertsZh } from '../src/i18n/alerts.ts';
 import { authEn, authZh } from '../src/i18n/auth.ts';
 import { containersEn, containersZh } from '../src/i18n/containers.ts';
 import { hostsEn, hostsZh } from '../src/i18n/hosts.ts';
+import { logAlertsEn, logAlertsZh } from '../src/i18n/log-alerts.ts';
 import { tasksEn, tasksZh } from '../src/i18n/tasks.ts';
 import { agoText, DICTS, dateTime, I18nProvider, LANG_KEY, type Translate, useI18n, withNodes, word } from '../src/i18n.tsx';
 
@@ -16,6 +17,8 @@ const AREAS = {
   containers: { en: containersEn, zh: containersZh, prefixes: ['ctr.'] },
   hosts: { en: hostsEn, zh: hostsZh, prefixes: ['view.', 'heat.', 'ident.', 'hint.', 'docker.'] },
   tasks: { en: tasksEn, zh: tasksZh, prefixes: ['tasks.'] },
+  // The rule editor's log_lines texts: alerts keys kept in a file of their own.
+  logAlerts: { en: logAlertsEn, zh: logAlertsZh, prefixes: ['alerts.'] },
 } as const;
 
 const TABLES: [string, Record<string, string>, Record<string, string>][] = [

@@ -11,6 +11,7 @@ import {
   CHANNEL_FIELD_TYPES,
   COMPARISONS,
   DELIVERY_STATUSES,
+  LOG_RULE_SCOPES,
   MATCH_OPS,
   RULE_KINDS,
   SEVERITIES,
@@ -85,6 +86,8 @@ export interface AlertSpecChecks {
   template(text: string): string | undefined;
   /** What is wrong with a cron expression in a time zone, or undefined. */
   cron(expr: string, timezone: string | undefined): string | undefined;
+  /** What is wrong with a log query (naming its position), or undefined; absent = not checked here. */
+  logQuery?(q: string): string | undefined;
 }
 
 /** A message template as written (`{{ .Labels.host }} is down`), checked with `problem`. */
@@ -137,6 +140,10 @@ export function alertSpecs(checks: AlertSpecChecks) {
       /** disk_full: how far ahead the fit looks, and over how much history. */
       within: durationSpec.optional(),
       lookback: durationSpec.optional(),
+      /** log_lines: the log query whose matching lines are counted (docs/logs.md). */
+      query: z.string().max(4096).optional(),
+      /** log_lines: count per host (default) or the whole fleet's lines together. */
+      scope: z.enum(LOG_RULE_SCOPES).optional(),
       channels: z.array(z.string().min(1).max(100)).max(50).default([]),
       group_by: z.array(z.string().min(1).max(100)).max(20).optional(),
       group_wait: durationSpec.optional(),
@@ -157,17 +164,25 @@ export function alertSpecs(checks: AlertSpecChecks) {
         need('threshold', 'a threshold rule');
       }
       if (r.kind === 'no_data') need('metric', 'a no_data rule');
+      if (r.kind === 'log_lines') {
+        need('query', 'a log_lines rule');
+        need('threshold', 'a log_lines rule');
+        const problem = r.query === undefined ? undefined : checks.logQuery?.(r.query);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['query'], message: problem });
+      }
       const notFor = (field: keyof typeof r, kinds: RuleKind[]) => {
         if (r[field] !== undefined && !kinds.includes(r.kind)) {
           ctx.addIssue({ code: 'custom', path: [field], message: `not used by a ${r.kind} rule (only ${kinds.join(', ')})` });
         }
       };
       notFor('aggregation', ['threshold']);
-      notFor('op', ['threshold']);
+      notFor('op', ['threshold', 'log_lines']);
+      notFor('query', ['log_lines']);
+      notFor('scope', ['log_lines']);
       notFor('restarts', ['container_restarting']);
       notFor('within', ['disk_full']);
       notFor('lookback', ['disk_full']);
-      notFor('threshold', ['threshold', 'disk_full']);
+      notFor('threshold', ['threshold', 'disk_full', 'log_lines']);
       notFor('metric', ['threshold', 'no_data', 'disk_full']);
       notFor('series_labels', ['threshold', 'no_data', 'disk_full', 'container_down', 'container_restarting']);
       if (r.kind === 'disk_full' && r.within !== undefined && msOrNaN(r.within) <= 0) {

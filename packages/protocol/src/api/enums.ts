@@ -47,7 +47,17 @@ export const ALERT_STATES = ['pending', 'firing'] as const;
 /** The states an alert's history records it moving to. */
 export const ALERT_HISTORY_STATES = ['pending', 'firing', 'resolved', 'inactive'] as const;
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
-export const RULE_KINDS = ['threshold', 'agent_offline', 'no_data', 'container_down', 'container_restarting', 'disk_full'] as const;
+export const RULE_KINDS = [
+  'threshold',
+  'agent_offline',
+  'no_data',
+  'container_down',
+  'container_restarting',
+  'disk_full',
+  'log_lines',
+] as const;
+/** Whether a log_lines rule counts each host's lines on its own or the fleet's together. */
+export const LOG_RULE_SCOPES = ['host', 'fleet'] as const;
 /** How a threshold rule reduces its window of samples to one value. */
 export const WINDOW_AGGREGATIONS = ['avg', 'min', 'max', 'last', 'sum', 'count', 'rate', 'increase', 'delta'] as const;
 export const COMPARISONS = ['>', '>=', '<', '<=', '==', '!='] as const;

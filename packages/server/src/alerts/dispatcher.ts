@@ -202,6 +202,7 @@ export class AlertDispatcher {
           details: ga.details,
         },
         now,
+        this.#deps.externalUrl(),
       );
     // The worst first, then by host, so a long list starts with what matters.
     const order = (a: GroupedAlert, b: GroupedAlert) =>

@@ -8,6 +8,8 @@
 import type { Labels } from '@falconet/protocol';
 import type { AlertHistoryState, AlertState } from '@falconet/protocol/api';
 import { isPushAgentId } from '../ingest/push.ts';
+import { type AgentLineCount, senderKey } from '../logs/count.ts';
+import type { LogFilter } from '../logs/query.ts';
 import { formatSelector, matchesAll } from './matchers.ts';
 import { type AlertInstance, alertFingerprint, type CompiledRule, compare } from './rule.ts';
 import { linearFit, type NameInterest, type SeriesWindow, type SeriesWindows } from './windows.ts';
@@ -49,6 +51,8 @@ export interface EvaluatorOptions {
   now?: () => number;
   /** Cooperative slices: yield to the event loop after this much work. */
   sliceMs?: number;
+  /** Counts matching log lines per agent in [fromMs, toMs] (the log store); log_lines rules need it. */
+  countLogs?: ((filter: LogFilter, fromMs: number, toMs: number) => Promise<Map<string, AgentLineCount>>) | undefined;
 }
 
 export interface CycleStats {
@@ -75,10 +79,13 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 
 export class AlertEvaluator {
   readonly windows: SeriesWindows;
-  readonly #opts: Required<EvaluatorOptions>;
+  readonly #opts: Required<Omit<EvaluatorOptions, 'countLogs'>> & Pick<EvaluatorOptions, 'countLogs'>;
   #rules: CompiledRule[] = [];
   #byName = new Map<string, NameIndex>();
   #agentRules: CompiledRule[] = [];
+  #logRules: CompiledRule[] = [];
+  /** log_lines counts that failed (the store threw); their alerts were kept as they were. */
+  logCountErrors = 0;
   #versionSeq = 0;
   readonly #agents = new Map<string, AgentEntry>();
   readonly #startedMs: number;
@@ -136,9 +143,14 @@ export class AlertEvaluator {
     const previous = this.#byName;
     this.#byName = new Map();
     this.#agentRules = [];
+    this.#logRules = [];
     const interests = new Map<string, NameInterest>();
     for (const r of rules) {
       if (!r.spec.enabled) continue;
+      if (r.kind === 'log_lines') {
+        this.#logRules.push(r);
+        continue;
+      }
       if (!r.metric) {
         this.#agentRules.push(r);
         continue;
@@ -319,6 +331,7 @@ export class AlertEvaluator {
       if (r.kind === 'agent_offline' && graceOver) this.#evalOffline(r, now, cycle, out);
       else if (r.kind === 'no_data') this.#evalNoData(r, now, cycle, out);
     }
+    for (const r of this.#logRules) await this.#evalLogLines(r, cycle, out);
 
     // An alert its evaluation did not reach has no data: its series went stale or stopped matching.
     for (const r of this.#rules) {
@@ -374,6 +387,58 @@ export class AlertEvaluator {
       alertLabels(r, sw.agentId, agent?.facts, sw.labels),
     );
     for (let i = len; i < out.length; i++) (out[i] as AlertTransition).details = { hours_left: hoursLeft, current: fit.at };
+  }
+
+  /**
+   * A log_lines rule: the store counts matching lines in [now - window, now] per agent, once for
+   * the rule; per host each selected agent is judged on its own count (0 when it logged none), or
+   * the fleet on the sum. Lines of senders the registry does not know (syslog) count under their id.
+   */
+  async #evalLogLines(r: CompiledRule, cycle: number, out: AlertTransition[]): Promise<void> {
+    const countLogs = this.#opts.countLogs;
+    if (!countLogs || !r.logFilter) return;
+    const now = this.#opts.now();
+    let counts: Map<string, AgentLineCount>;
+    try {
+      counts = await countLogs(r.logFilter, now - r.windowMs, now);
+    } catch {
+      // A store that cannot answer says nothing about the condition: its alerts stay as they are.
+      this.logCountErrors++;
+      for (const a of r.instances.values()) a.cycle = cycle;
+      return;
+    }
+    const facts = (c: AgentLineCount): AgentFacts =>
+      (c.agentId ? this.#agents.get(c.agentId)?.facts : undefined) ?? {
+        id: c.agentId,
+        hostname: c.host,
+        labels: {},
+        status: 'online',
+        lastSeenMs: now,
+      };
+    if (r.fleet) {
+      let total = 0;
+      for (const c of counts.values()) {
+        const f = facts(c);
+        if (r.takesAgent(f.id, f.hostname, f.labels)) total += c.count;
+      }
+      this.#touch(r, 'fleet', '', compare(total, r.op, r.threshold), total, now, now, cycle, out, () => fleetLabels(r));
+      return;
+    }
+    const judged = new Set<string>();
+    const judge = (f: AgentFacts) => {
+      const key = senderKey(f.id, f.hostname);
+      if (judged.has(key) || !r.takesAgent(f.id, f.hostname, f.labels)) return;
+      judged.add(key);
+      const n = counts.get(key)?.count ?? 0;
+      this.#touch(r, key, f.id, compare(n, r.op, r.threshold), n, now, now, cycle, out, () => {
+        const made = alertLabels(r, f.id, f, {});
+        // A syslog sender is no agent: its alert says only the host it sent from.
+        if (!f.id) delete made.labels.agent;
+        return made;
+      });
+    };
+    for (const e of this.#agents.values()) judge(e.facts);
+    for (const c of counts.values()) judge(facts(c));
   }
 
   #evalOffline(r: CompiledRule, now: number, cycle: number, out: AlertTransition[]): void {
@@ -514,6 +579,13 @@ export function alertLabels(
     labels: out,
     series: names.length ? formatSelector(names.map((name) => ({ name, op: '=', value: series[name] as string }))) : '',
   };
+}
+
+/** A fleet-wide alert's labels: no agent or host, only the rule's. */
+function fleetLabels(r: CompiledRule): { labels: Record<string, string>; series: string } {
+  const out: Record<string, string> = { alertname: r.name, severity: r.spec.severity };
+  if (r.spec.labels) Object.assign(out, r.spec.labels);
+  return { labels: out, series: '' };
 }
 
 /** What the windows must keep of one metric name for the rules that read it. */

@@ -38,9 +38,25 @@ export interface AlertForMessage {
   details: Record<string, number> | undefined;
 }
 
-/** Renders an alert's annotations (the rule's templates) and its one-line summary. */
-export function describeAlert(a: AlertForMessage, nowMs: number): NotifiedAlert {
+/**
+ * The Logs page showing the lines a log_lines alert counted: its query (narrowed to the agent for
+ * a per-host alert) over the window that ended when it fired (or resolved).
+ */
+export function logsLink(a: AlertForMessage, nowMs: number, externalUrl: string): string {
   const r = a.rule;
+  const q = r.spec.query?.trim() ?? '';
+  // Per host, the lines of that agent, or of that syslog sender (which has no agent id).
+  const narrow = r.fleet ? '' : a.labels.agent ? `agent:${a.labels.agent}` : a.labels.host ? `host:${a.labels.host}` : '';
+  const query = !narrow ? q : q ? `${narrow} (${q})` : narrow;
+  const to = a.status === 'resolved' ? a.resolvedAtMs : a.firedAtMs || nowMs;
+  const params = new URLSearchParams({ q: query, from: String(to - r.windowMs), to: String(to) });
+  return `${externalUrl.replace(/\/+$/, '')}/logs?${params}`;
+}
+
+/** Renders an alert's annotations (the rule's templates) and its one-line summary. */
+export function describeAlert(a: AlertForMessage, nowMs: number, externalUrl = ''): NotifiedAlert {
+  const r = a.rule;
+  const logsUrl = r.kind === 'log_lines' ? logsLink(a, nowMs, externalUrl) : undefined;
   const ctx = {
     labels: a.labels,
     value: a.value,
@@ -54,13 +70,19 @@ export function describeAlert(a: AlertForMessage, nowMs: number): NotifiedAlert 
     series: a.series,
     window: formatDurationMs(r.windowMs),
     for: formatDurationMs(r.forMs),
+    query: r.spec.query,
+    logs_url: logsUrl,
     ...a.details,
   };
   const annotations: Record<string, string> = {};
+  if (logsUrl) annotations.logs_url = logsUrl;
   for (const [k, t] of r.annotations) annotations[k] = t.render(ctx);
   const hoursLeft = a.details?.hours_left;
   const summary =
     annotations.summary ??
+    (r.kind === 'log_lines'
+      ? `${formatValue(a.value)} lines matching ${JSON.stringify(r.spec.query ?? '')} in ${formatDurationMs(r.windowMs)} (${r.op} ${r.threshold}): ${logsUrl}`
+      : undefined) ??
     `${r.describeCondition()}${a.series ? ` ${a.series}` : ''}: ${
       r.kind === 'disk_full' && hoursLeft !== undefined
         ? `full in ${formatDurationMs(hoursLeft * 3_600_000)}`

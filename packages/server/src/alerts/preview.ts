@@ -5,6 +5,8 @@
  * the alert agree. Bounded: a capped number of hosts is read, a capped number of series answered.
  */
 import { PREVIEW_MAX_HOSTS, PREVIEW_MAX_ITEMS, type RulePreview, type RulePreviewItem } from '@falconet/protocol/api';
+import { countLines } from '../logs/count.ts';
+import type { LogStore } from '../logs/types.ts';
 import type { Store } from '../store/types.ts';
 import type { AgentFacts } from './evaluator.ts';
 import { formatSelector } from './matchers.ts';
@@ -14,6 +16,8 @@ import { linearFit, PointRing, SeriesWindow, seriesKey } from './windows.ts';
 
 export interface PreviewDeps {
   store: Store;
+  /** For log_lines rules; without it they preview as no lines. */
+  logs?: LogStore | undefined;
   agents: () => readonly AgentFacts[];
   now: () => number;
   maxHosts?: number;
@@ -42,7 +46,24 @@ export async function previewRule(spec: RuleSpec, deps: PreviewDeps): Promise<Ru
     else truncated = true;
   };
 
-  for (const a of read) {
+  if (rule.kind === 'log_lines' && rule.logFilter) {
+    // One count over the window for every host, as the evaluator does.
+    const counts = deps.logs ? await countLines(deps.logs, rule.logFilter, now - rule.windowMs, now) : new Map();
+    if (rule.fleet) {
+      let total = 0;
+      // With no host selection the fleet is every sender, syslog ones too, as in evaluation.
+      if (!rule.hosts && rule.hostMatchers.length === 0) for (const c of counts.values()) total += c.count;
+      else for (const a of taken) total += counts.get(a.id)?.count ?? 0;
+      push({ agent: '', host: '', series: '', value: total, breach: compare(total, rule.op, rule.threshold) });
+    } else {
+      for (const a of read) {
+        const n = counts.get(a.id)?.count ?? 0;
+        push({ agent: a.id, host: a.hostname, series: '', value: n, breach: compare(n, rule.op, rule.threshold) });
+      }
+    }
+  }
+
+  for (const a of rule.kind === 'log_lines' ? [] : read) {
     if (items.length >= maxItems) {
       truncated = true;
       break;

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Labels } from '@falconet/protocol';
 import type { AlertState, Comparison, RuleKind, WindowAggregation } from '@falconet/protocol/api';
+import { LogFilter } from '../logs/query.ts';
 import { type CompiledMatcher, compileMatcher, matchesAll } from './matchers.ts';
 import { ms, type RuleSpec, selector } from './spec.ts';
 import { compileTemplate, type Template } from './template.ts';
@@ -60,6 +61,9 @@ export class CompiledRule {
   readonly groupIntervalMs: number;
   readonly repeatIntervalMs: number;
   readonly annotations: [string, Template][];
+  /** log_lines: the parsed query, and whether the fleet's lines are counted together. */
+  readonly logFilter: LogFilter | undefined;
+  readonly fleet: boolean;
   readonly instances = new Map<string, AlertInstance>();
 
   constructor(id: string, spec: RuleSpec, source: string, defaults: RuleDefaults) {
@@ -96,10 +100,15 @@ export class CompiledRule {
       case 'no_data':
         windowMs = ms(spec.window, 300_000);
         break;
+      case 'log_lines':
+        windowMs = ms(spec.window, 300_000);
+        break;
       default:
         break;
     }
-    this.metric = spec.kind === 'agent_offline' ? undefined : metric;
+    this.metric = spec.kind === 'agent_offline' || spec.kind === 'log_lines' ? undefined : metric;
+    this.logFilter = spec.kind === 'log_lines' ? new LogFilter(spec.query ?? '') : undefined;
+    this.fleet = spec.kind === 'log_lines' && spec.scope === 'fleet';
     this.seriesMatchers = series.map(compileMatcher);
     this.hostMatchers = selector(spec.host_labels).map(compileMatcher);
     this.hosts = spec.hosts?.length ? new Set(spec.hosts) : null;
@@ -138,7 +147,7 @@ export class CompiledRule {
 
   /** How much recent history the rule reads, and how much long history. */
   get retainMs(): number {
-    return this.kind === 'no_data' || this.kind === 'disk_full' ? 0 : this.windowMs;
+    return this.kind === 'no_data' || this.kind === 'disk_full' || this.kind === 'log_lines' ? 0 : this.windowMs;
   }
 
   describeCondition(): string {
@@ -151,6 +160,8 @@ export class CompiledRule {
         return 'container not running';
       case 'container_restarting':
         return `${this.threshold}+ restarts in ${fmt(this.windowMs)}`;
+      case 'log_lines':
+        return `lines matching ${JSON.stringify(this.spec.query ?? '')} in ${fmt(this.windowMs)}${this.fleet ? ' (fleet)' : ''} ${this.op} ${this.threshold}`;
       case 'disk_full':
         return `${this.metric} predicted <= ${this.threshold} within ${fmt(this.withinMs)}`;
       default:

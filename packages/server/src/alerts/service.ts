@@ -12,6 +12,8 @@ import type { Metric, MetricFamily } from '@falconet/protocol/exposition';
 import type { Logger } from 'pino';
 import { timeOrderedId } from '../auth/ids.ts';
 import type { MetaDb } from '../db/index.ts';
+import { countLines } from '../logs/count.ts';
+import type { LogStore } from '../logs/types.ts';
 import type { Store } from '../store/types.ts';
 import { AlertCatalog } from './catalog.ts';
 import { outcomeOf } from './channels/index.ts';
@@ -35,6 +37,8 @@ export interface AlertServiceDeps {
   config: AlertsConfig;
   meta: MetaDb;
   store: Store;
+  /** Where log_lines rules count lines; without it they never fire. */
+  logs?: LogStore | undefined;
   agents: AgentSource;
   log: Logger;
   /** Where people open the dashboard, for links in messages. */
@@ -91,6 +95,7 @@ export class AlertService {
       staleMs: c.stale_after,
       startupGraceMs: c.startup_grace,
       now: this.#now,
+      countLogs: deps.logs ? (filter, fromMs, toMs) => countLines(deps.logs as LogStore, filter, fromMs, toMs) : undefined,
     });
     this.queue = new DeliveryQueue({
       log: deps.log,
@@ -341,7 +346,7 @@ export class AlertService {
 
   /** A draft rule evaluated once against the store, for the editor (preview.ts). */
   preview(spec: RuleSpec) {
-    return previewRule(spec, { store: this.#deps.store, agents: () => this.#deps.agents.list(), now: this.#now });
+    return previewRule(spec, { store: this.#deps.store, logs: this.#deps.logs, agents: () => this.#deps.agents.list(), now: this.#now });
   }
 
   #maxRetainMs(): number {

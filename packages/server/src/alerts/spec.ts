@@ -10,6 +10,7 @@ import { type AlertSpecChecks, alertSpecs, type DurationSpec, type SelectorSpec 
 import { parseDuration } from '@falconet/protocol/config';
 import { Cron } from 'croner';
 import { z } from 'zod';
+import { parseQuery, QueryError } from '../logs/query.ts';
 import type { ChannelDefinition, ChannelSchema } from './channels/channel.ts';
 import { CHANNELS } from './channels/index.ts';
 import { type Matcher, MatcherError, toMatchers } from './matchers.ts';
@@ -37,6 +38,15 @@ const checks: AlertSpecChecks = {
       return undefined;
     } catch (err) {
       return (err as Error).message;
+    }
+  },
+  logQuery(q) {
+    try {
+      parseQuery(q);
+      return undefined;
+    } catch (err) {
+      if (err instanceof QueryError) return err.message;
+      throw err;
     }
   },
 };

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { crc32, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { pb } from '@falconet/protocol';
 import type { StoreLog } from '../store/types.ts';
+import { type AgentLineCount, addCount, indexDecides } from './count.ts';
 import { type BlockSummary, blockMayMatch } from './query.ts';
 import { WordFilter, words } from './terms.ts';
 import type { LogAppendResult, LogPage, LogScan, LogStore, LogStoreStats, StoredLogLine } from './types.ts';
@@ -533,7 +534,11 @@ export class EmbeddedLogStore implements LogStore {
     return out;
   }
 
+  /** Blocks read and decompressed since open: what searches and counts cost (tests hold counting to its window). */
+  blocksRead = 0;
+
   async #read(b: Block): Promise<pb.LogRecord[]> {
+    this.blocksRead++;
     const buf = Buffer.alloc(b.len);
     try {
       b.seg.reader ??= await open(b.seg.path, 'r');
@@ -585,6 +590,30 @@ export class EmbeddedLogStore implements LogStore {
         if (scan.filter.matches(line)) visit(line);
       });
     }
+  }
+
+  /**
+   * Matching lines per agent. A block wholly inside the range whose index entry decides the query
+   * (levels, host, agent, source only) is counted from its entry without being read.
+   */
+  async count(scan: LogScan): Promise<Map<string, AgentLineCount>> {
+    const out = new Map<string, AgentLineCount>();
+    const exact = indexDecides(scan.filter.root);
+    const wanted = scan.filter.needs.levels;
+    for (const b of this.#candidates(scan)) {
+      if (exact && b.minT >= scan.fromMs && b.maxT <= scan.toMs && (b.levels & ~wanted) === 0) {
+        addCount(out, b.agentId, b.host, b.n);
+        continue;
+      }
+      let n = 0;
+      const recs = await this.#read(b);
+      for (const record of recs) {
+        if (record.timeMs < scan.fromMs || record.timeMs > scan.toMs) continue;
+        if (scan.filter.matches({ agentId: b.agentId, host: b.host, record })) n++;
+      }
+      if (n > 0) addCount(out, b.agentId, b.host, n);
+    }
+    return out;
   }
 
   async stats(): Promise<LogStoreStats> {

@@ -30,6 +30,8 @@ const FORM_FIELDS = [
   'restarts',
   'within',
   'lookback',
+  'query',
+  'scope',
 ] as const;
 const META = ['id', 'source', 'createdBy', 'createdMs', 'updatedMs', 'pending', 'firing'];
 
@@ -40,6 +42,7 @@ const NEEDS: Record<string, readonly string[]> = {
   container_down: ['series_labels', 'for'],
   container_restarting: ['series_labels', 'restarts', 'window', 'for'],
   disk_full: ['metric', 'series_labels', 'within', 'lookback', 'threshold', 'for'],
+  log_lines: ['query', 'scope', 'window', 'op', 'threshold', 'for'],
 };
 
 /** Host-selector label names every agent has, besides its own labels. */
@@ -59,6 +62,8 @@ type Form = {
   restarts: string;
   within: string;
   lookback: string;
+  query: string;
+  scope: string;
   channels: string[];
 };
 
@@ -78,7 +83,10 @@ function specOf(f: Form, hostLabels: LabelFilter[], seriesLabels: LabelFilter[],
   };
   put('metric', f.metric.trim());
   if (f.kind === 'threshold') put('aggregation', f.aggregation);
-  if (f.kind === 'threshold') put('op', f.op);
+  if (f.kind === 'threshold' || f.kind === 'log_lines') put('op', f.op);
+  // An empty log query is a query too: every line.
+  if (shown('query')) spec.query = f.query;
+  if (f.scope === 'fleet') put('scope', f.scope);
   put('window', f.window);
   put('threshold', f.threshold.trim() === '' ? undefined : Number(f.threshold));
   put('for', f.for);
@@ -118,6 +126,8 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: AlertRule; chann
     restarts: String(rule?.restarts ?? 1),
     within: String(rule?.within ?? '24h'),
     lookback: String(rule?.lookback ?? '6h'),
+    query: rule?.query ?? '',
+    scope: rule?.scope ?? 'host',
   });
   // A selector that does not read as rows (hand-written text) stays text, under More settings.
   const hostRows = filtersOf(rule?.host_labels);
@@ -193,6 +203,28 @@ export function RuleEditor({ rule, channels, onDone }: { rule?: AlertRule; chann
         {shown('metric') ? (
           <Field label={t('alerts.field.metric')} className="field-metric">
             <MetricPicker value={f.metric} onChange={(metric) => setF({ ...f, metric })} label={t('alerts.field.metric')} />
+          </Field>
+        ) : null}
+        {shown('query') ? (
+          <Field label={t('alerts.field.query')} help={t('alerts.field.queryHint')} className="field-metric">
+            <input value={f.query} onChange={set('query')} placeholder='"connection refused" level>=error' data-field="query" />
+          </Field>
+        ) : null}
+        {shown('scope') ? (
+          <Field label={t('alerts.field.scope')}>
+            <select value={f.scope} onChange={set('scope')} data-field="scope">
+              <option value="host">{t('alerts.scope.host')}</option>
+              <option value="fleet">{t('alerts.scope.fleet')}</option>
+            </select>
+          </Field>
+        ) : null}
+        {f.kind === 'log_lines' ? (
+          <Field label={t('alerts.field.comparison')}>
+            <select value={f.op} onChange={set('op')} data-field="op">
+              {COMPARISONS.map((c) => (
+                <option key={c}>{c}</option>
+              ))}
+            </select>
           </Field>
         ) : null}
         {f.kind === 'threshold' ? (

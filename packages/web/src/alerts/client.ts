@@ -51,6 +51,8 @@ export function describeRule(r: RuleSpecInput): string {
       return `${r.restarts ?? 1}+ restarts in ${r.window ?? '10m'}`;
     case 'disk_full':
       return `${r.metric ?? 'node_filesystem_avail_bytes'} full within ${r.within ?? '24h'}`;
+    case 'log_lines':
+      return `lines matching ${JSON.stringify(r.query ?? '')} in ${r.window ?? '5m'}${r.scope === 'fleet' ? ' (fleet)' : ''} ${r.op ?? '>'} ${r.threshold}`;
     default:
       return `${r.aggregation ?? 'avg'}(${r.metric}[${r.window ?? '1m'}]) ${r.op ?? '>'} ${formatValue(r.threshold, unitOfRule(r))}`;
   }

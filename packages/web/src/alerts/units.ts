@@ -31,6 +31,7 @@ export function unitOfRule(r: RuleLike): Unit {
     case 'no_data':
       return 'seconds';
     case 'container_restarting':
+    case 'log_lines':
       return 'count';
     case 'container_down':
       return 'none';
