@@ -46,6 +46,8 @@ import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
 import { TaskService } from './tasks/service.ts';
+import { type ConfiguredPlan, TrafficAccounting } from './traffic/accounting.ts';
+import { trafficApi } from './traffic/routes.ts';
 import { bundledWeb, serveBundledWeb } from './web-assets.ts';
 
 export interface ServerAddresses {
@@ -428,6 +430,7 @@ export class FalconetServer {
           { name: 'alerts' },
           { name: 'updates' },
           { name: 'logs' },
+          { name: 'traffic' },
         ],
       },
       transform: jsonSchemaTransform,
@@ -446,6 +449,14 @@ export class FalconetServer {
     });
     await app.register(metricsApi, { registry, store });
     await app.register(fleetApi, { registry, store });
+    await app.register(trafficApi, {
+      traffic: new TrafficAccounting({
+        store,
+        agents: () => registry.list(),
+        plans: this.config.traffic.plans as ConfiguredPlan[],
+        dataDir: this.config.data_dir,
+      }),
+    });
     await app.register(promApi, { store, agents: () => registry.list() });
     await app.register(liveApi, { live: this.live });
     await app.register(logsApi, { logs: this.logs });

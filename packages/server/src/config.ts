@@ -267,6 +267,22 @@ export const serverConfigSchema = z
     offline_after_intervals: z.number().int().min(1).max(100).default(3),
     auth: authSchema.prefault({}),
     alerts: alertsConfigSchema.prefault({}),
+    /** Traffic accounting plans (docs/traffic.md): the first whose hosts and host_labels match an agent applies. */
+    traffic: z
+      .object({
+        plans: z
+          .array(
+            z
+              .object({
+                hosts: z.array(z.string()).optional(),
+                host_labels: z.record(z.string(), z.string()).optional(),
+              })
+              .catchall(z.unknown()),
+          )
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
     /** HTTPS for the dashboard, REST and WebSocket: PEM files. Both or neither. */
     http_tls: z
       .object({ cert_file: z.string().default(''), key_file: z.string().default('') })
