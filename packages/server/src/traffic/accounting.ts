@@ -121,7 +121,8 @@ export class TrafficAccounting {
     const plan = this.planOf(a);
     const cycle = cycleAt(ruleOf(plan), now);
     const measured = await this.#measure(a, plan, cycle.startMs, now, []);
-    const byCycle = (this.#saved.corrections[a.id] ??= {});
+    const byCycle = this.#saved.corrections[a.id] ?? {};
+    this.#saved.corrections[a.id] = byCycle;
     const prior = byCycle[String(cycle.startMs)];
     const rxBytes = c.rx_bytes ?? measured.rx + (prior?.rxOffset ?? 0);
     const txBytes = c.tx_bytes ?? measured.tx + (prior?.txOffset ?? 0);
