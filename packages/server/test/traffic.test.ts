@@ -167,3 +167,24 @@ describe('traffic accounting on stored counters, with a clock the test moves', (
     await expect(again.correct('nosuch', { tx_bytes: 1 })).rejects.toThrow(/host nosuch not found/);
   });
 });
+
+describe('traffic inside one minute', () => {
+  it('counts growth in a series’ first minute and around a reset inside a minute', async () => {
+    const t0 = Date.UTC(2026, 5, 1, 10);
+    const { clock, traffic, report } = await setup(t0);
+    // Samples every 10 s: 1 MB each; the counter resets (agent restart with a new device) at 40 s.
+    const values = [0, 1, 2, 3, 0.5, 1.5, 2.5];
+    for (const [i, v] of values.entries()) {
+      clock.now = t0 + i * 10_000;
+      await report(v * MB, 0);
+    }
+    const [c] = (await traffic.report('web1')).cycles;
+    // True growth: 3 MB, then 0.5 from zero, then 2 MB. Read per minute (first and last) the reset
+    // minute loses what came before the reset inside it: 0.5 + 2 = 2.5 MB here, never more than the truth.
+    expect(c?.measuredRxBytes).toBeCloseTo(2.5 * MB, -2);
+    clock.now = t0 + 70_000;
+    await report(3.5 * MB, 0);
+    const [d] = (await traffic.report('web1')).cycles;
+    expect(d?.measuredRxBytes).toBeCloseTo(3.5 * MB, -2);
+  });
+});

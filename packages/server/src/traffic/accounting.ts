@@ -32,7 +32,7 @@ interface Saved {
   corrections: Record<string, Record<string, { rxOffset: number; txOffset: number; rxBytes: number; txBytes: number; atMs: number }>>;
 }
 
-/** Counters are read at this resolution: the last value of each minute (1 m rollups outlive the raw tier). */
+/** Counters are read per minute, as the 1 m rollups (which outlive the raw tier) keep them. */
 const STEP_MS = 60_000;
 /** How far before a cycle's start a sample is looked for, so the first interval inside it is counted. */
 const LOOKBACK_MS = 86_400_000;
@@ -200,30 +200,41 @@ export class TrafficAccounting {
     return { hosts };
   }
 
-  /** Receive and transmit growth in [fromMs, toMs), in total and per [edges[k], edges[k+1]). */
+  /**
+   * Receive and transmit growth in [fromMs, toMs), in total and per [edges[k], edges[k+1]). Each
+   * minute is read as its first (min) and last value, so growth inside a series' first minute
+   * counts; a counter reset inside a minute loses only that minute's growth before the reset.
+   */
   async #measure(a: Agent, plan: TrafficPlan, fromMs: number, toMs: number, edges: number[], used: string[] = []) {
     const exclude = new RegExp(plan.exclude);
     const counts = (device: string) => (plan.interfaces.length ? plan.interfaces.includes(device) : !exclude.test(device));
+    // Up to now the last minute is still filling: let its growth count to the interval that holds it.
+    const now = this.#now();
+    const until = toMs >= now ? now + STEP_MS : toMs;
+    const limited = edges.map((e) => Math.min(e, until));
     const one = async (name: string) => {
-      const series = await this.#store.querySeries({
-        agentId: a.id,
-        name,
-        fromMs: fromMs - LOOKBACK_MS,
-        toMs,
-        stepMs: STEP_MS,
-        agg: 'last',
-      });
-      const clippedEdges = edges.map((e) => Math.min(e, toMs));
+      const q = { agentId: a.id, name, fromMs: fromMs - LOOKBACK_MS, toMs: Math.min(toMs, now), stepMs: STEP_MS };
+      const [firsts, lasts] = await Promise.all([
+        this.#store.querySeries({ ...q, agg: 'min' }),
+        this.#store.querySeries({ ...q, agg: 'last' }),
+      ]);
+      const mins = new Map(firsts.map((s) => [JSON.stringify(s.labels), new Map(s.points)]));
       let total = 0;
       const days = new Array<number>(Math.max(0, edges.length - 1)).fill(0);
-      for (const s of series) {
+      for (const s of lasts) {
         const device = s.labels.device ?? '';
         if (!counts(device)) continue;
         if (!used.includes(device)) used.push(device);
-        // A point is a minute's last sample, stamped with the minute's start: growth may show up to a minute early.
-        const pts = s.points;
-        total += increasesIn(pts, [fromMs, toMs])[0] ?? 0;
-        increasesIn(pts, clippedEdges).forEach((v, k) => {
+        const step = s.stepMs ?? STEP_MS;
+        const minOf = mins.get(JSON.stringify(s.labels));
+        const pts: [number, number][] = [];
+        for (const [t, last] of s.points) {
+          const first = minOf?.get(t);
+          if (first !== undefined && Number.isFinite(first) && first <= last) pts.push([t, first]);
+          pts.push([t + step - 1, last]);
+        }
+        total += increasesIn(pts, [fromMs, until])[0] ?? 0;
+        increasesIn(pts, limited).forEach((v, k) => {
           days[k] = (days[k] as number) + v;
         });
       }
