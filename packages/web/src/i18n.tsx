@@ -10,6 +10,7 @@ import { forgetEn, forgetZh } from './i18n/forget.ts';
 import { formsEn, formsZh } from './i18n/forms.ts';
 import { hostsEn, hostsZh } from './i18n/hosts.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
+import { trafficEn, trafficZh } from './i18n/traffic.ts';
 import { updatesEn, updatesZh } from './i18n/updates.ts';
 
 /**
@@ -143,6 +144,7 @@ const en = {
   ...updatesEn,
   ...addHostEn,
   ...channelTypesEn,
+  ...trafficEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -267,6 +269,7 @@ const zh: Record<MessageKey, string> = {
   ...tasksZh,
   ...authZh,
   ...forgetZh,
+  ...trafficZh,
   ...formsZh,
   ...chartsZh,
   ...hostsZh,

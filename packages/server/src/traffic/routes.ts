@@ -1,5 +1,6 @@
 import {
   ErrorBody,
+  NoContent,
   TrafficCorrection,
   TrafficCycle,
   TrafficFleet,
@@ -9,7 +10,6 @@ import {
   TrafficReport,
 } from '@falconet/protocol/api';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import '../api/access.ts';
 import type { TrafficAccounting } from './accounting.ts';
 
@@ -57,7 +57,7 @@ export const trafficApi: FastifyPluginAsyncZod<{ traffic: TrafficAccounting }> =
         summary: "Drops a host's API-set plan",
         tags: ['traffic'],
         params: TrafficHostParams,
-        response: { 204: z.null(), 404: ErrorBody },
+        response: { 204: NoContent, 404: ErrorBody },
       },
     },
     async (req, reply) => {
@@ -87,7 +87,7 @@ export const trafficApi: FastifyPluginAsyncZod<{ traffic: TrafficAccounting }> =
         summary: "Drops the current cycle's correction",
         tags: ['traffic'],
         params: TrafficHostParams,
-        response: { 204: z.null(), 404: ErrorBody },
+        response: { 204: NoContent, 404: ErrorBody },
       },
     },
     async (req, reply) => {

@@ -11,6 +11,7 @@ import { ForgetAgent } from './ForgetAgent.tsx';
 import { HostFigures } from './HostFigures.tsx';
 import { MetricChart, type Range } from './MetricChart.tsx';
 import { Mounts } from './Mounts.tsx';
+import { TrafficPanel } from './TrafficPanel.tsx';
 
 const PRESETS: [string, number][] = [
   ['15m', 900_000],
@@ -172,6 +173,7 @@ export function HostPage({
       {tab === 'system' ? (
         <>
           <Mounts agentId={agent.id} />
+          <TrafficPanel agentId={agent.id} />
           <div className="charts">
             {SYSTEM_CHARTS.map((c) => (
               <MetricChart key={c.id} spec={c} agentId={agent.id} intervalMs={agent.intervalMs} live={live} range={range} theme={theme} />
