@@ -46,7 +46,7 @@ import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
 import { TaskService } from './tasks/service.ts';
-import { type ConfiguredPlan, TrafficAccounting } from './traffic/accounting.ts';
+import { TrafficAccounting } from './traffic/accounting.ts';
 import { trafficApi } from './traffic/routes.ts';
 import { bundledWeb, serveBundledWeb } from './web-assets.ts';
 
@@ -453,7 +453,7 @@ export class FalconetServer {
       traffic: new TrafficAccounting({
         store,
         agents: () => registry.list(),
-        plans: this.config.traffic.plans as ConfiguredPlan[],
+        plans: this.config.traffic.plans,
         dataDir: this.config.data_dir,
       }),
     });

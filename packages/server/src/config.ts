@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { TrafficPlan } from '@falconet/protocol/api';
 import { byteSize, duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
 import { alertsConfigSchema } from './alerts/config.ts';
@@ -272,12 +273,10 @@ export const serverConfigSchema = z
       .object({
         plans: z
           .array(
-            z
-              .object({
-                hosts: z.array(z.string()).optional(),
-                host_labels: z.record(z.string(), z.string()).optional(),
-              })
-              .catchall(z.unknown()),
+            TrafficPlan.extend({
+              hosts: z.array(z.string()).optional(),
+              host_labels: z.record(z.string(), z.string()).optional(),
+            }),
           )
           .default([]),
       })

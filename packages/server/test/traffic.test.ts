@@ -1,7 +1,9 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Agent } from '@falconet/protocol/api';
 import { TrafficPlan } from '@falconet/protocol/api';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../../testing/processes.ts';
+import { runServer, tempDir } from '../../../testing/processes.ts';
 import { EmbeddedStore } from '../src/store/embedded/engine.ts';
 import { RX, TrafficAccounting, TX } from '../src/traffic/accounting.ts';
 import { cycleAt, increasesIn } from '../src/traffic/cycle.ts';
@@ -187,4 +189,16 @@ describe('traffic inside one minute', () => {
     const [d] = (await traffic.report('web1')).cycles;
     expect(d?.measuredRxBytes).toBeCloseTo(3.5 * MB, -2);
   });
+});
+
+describe('traffic plans in the server config', () => {
+  it('names the file, line and field of a bad plan', async () => {
+    const file = join(tempDir('falconet-traffic-conf-'), 'falconet-server.yaml');
+    writeFileSync(file, 'traffic:\n  plans:\n    - hosts: [web1]\n      time_zone: Mars/Base\n      reset_dya: 3\n');
+    const { code, out } = await runServer(['check-config', '--config', file]);
+    expect(code).not.toBe(0);
+    const text = out.join('\n');
+    expect(text).toContain(`${file}:4:18: traffic.plans.0.time_zone: time_zone: not an IANA time zone`);
+    expect(text).toContain('unknown key "traffic.plans.0.reset_dya" (did you mean "reset_day"?)');
+  }, 60_000);
 });
