@@ -112,6 +112,10 @@ describe('traffic accounting on stored counters, with a clock the test moves', (
     expect((await traffic.report('a1')).interfaces).toEqual(['eth0']);
     const today = c?.days.find((d) => d.date === '2026-03-01');
     expect(today?.rxBytes).toBeCloseTo(42 * MB, -2);
+    const fleet = await traffic.fleet();
+    expect(fleet.hosts).toHaveLength(1);
+    expect(fleet.hosts[0]).toMatchObject({ agent: 'a1', hostname: 'web1', quotaBytes: 100 * MB });
+    expect(fleet.hosts[0]?.usedBytes).toBeCloseTo(58 * MB, -2);
   });
 
   it('starts a new cycle at the reset day and keeps the last one in the report', async () => {
