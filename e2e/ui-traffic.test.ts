@@ -17,7 +17,8 @@ const send = (method: string, path: string, body: unknown) =>
   fetch(`${server.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 beforeAll(async () => {
-  server = await startServer();
+  // The quota feed to the alert evaluator every second instead of every minute.
+  server = await startServer({ env: { FALCONET_TRAFFIC_ALERT_EVERY: '1s' } });
   agent = await startAgent({ server: `127.0.0.1:${server.grpcPort}`, interval: '1s' });
   agentId = await eventually(
     async () => (await getJson<{ items: { id: string }[] }>(`${server.url}/api/agents?status=online`)).items[0]?.id,
@@ -63,4 +64,29 @@ describe('the Traffic panel', () => {
     expect(await page.getByTestId('traffic-used').textContent()).toMatch(/^已用 2\.\d GiB \/ 9\.3 GiB（25\.\d%） \(出站\)$/);
     await page.close();
   }, 60_000);
+
+  it('gives the quota use to the alert evaluator: a threshold rule at 20 % fires, one at 80 % does not', async () => {
+    const rule = async (threshold: number) => {
+      const res = await send('POST', '/api/alerts/rules', {
+        name: `Traffic ${threshold}%`,
+        metric: 'falconet_traffic_quota_used_percent',
+        aggregation: 'last',
+        window: '5m',
+        op: '>=',
+        threshold,
+      });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { id: string }).id;
+    };
+    const low = await rule(20);
+    const high = await rule(80);
+    type Alerts = { items: { agent: string; state: string; value: number }[] };
+    const firing = await eventually(
+      async () =>
+        (await getJson<Alerts>(`${server.url}/api/alerts?rule=${low}`)).items.find((a) => a.agent === agentId && a.state === 'firing'),
+      60_000,
+    );
+    expect(firing.value).toBeGreaterThanOrEqual(25);
+    expect((await getJson<Alerts>(`${server.url}/api/alerts?rule=${high}`)).items).toEqual([]);
+  }, 90_000);
 });

@@ -279,6 +279,8 @@ export const serverConfigSchema = z
             }),
           )
           .default([]),
+        /** How often each host's quota use is given to the alert evaluator. */
+        alert_every: duration().default(60_000).pipe(z.number().min(1000, 'at least 1s')),
       })
       .strict()
       .prefault({}),

@@ -42,10 +42,6 @@ export const TrafficPlan = z
     /** Bytes per cycle; 0 = no quota. */
     quota_bytes: z.number().int().min(0).default(0),
     quota_direction: TrafficQuotaDirection.default('sum'),
-    /** Percentages of the quota that raise an alert, each once per cycle. */
-    alert_percents: z.array(z.number().min(1).max(1000)).max(10).default([80, 100]),
-    /** Alert channel names; none = alerts.default_channels. */
-    channels: z.array(z.string()).default([]),
   })
   .strict();
 export type TrafficPlan = z.infer<typeof TrafficPlan>;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Sample } from '@falconet/protocol';
 import {
   type Agent,
   type TrafficCorrection,
@@ -256,4 +257,17 @@ export class TrafficAccounting {
 export function ruleOf(plan: TrafficPlan): CycleRule {
   const [h, m] = plan.reset_time.split(':').map(Number) as [number, number];
   return { resetDay: plan.reset_day, resetMinute: h * 60 + m, timeZone: plan.time_zone };
+}
+
+/** The series the traffic feed gives the alert evaluator, per agent with a quota: a threshold rule alerts on it. */
+export const QUOTA_USED_PERCENT = 'falconet_traffic_quota_used_percent';
+
+/** Each quota'd host's use of its current cycle as alert samples (hosts without a quota give none). */
+export function quotaSamples(fleet: TrafficFleet, nowMs: number): { agentId: string; samples: Sample[] }[] {
+  return fleet.hosts
+    .filter((h) => h.usedPercent !== null)
+    .map((h) => ({
+      agentId: h.agent,
+      samples: [{ name: QUOTA_USED_PERCENT, labels: {}, value: h.usedPercent as number, timestampMs: nowMs }],
+    }));
 }
