@@ -46,6 +46,8 @@ need rsyslogd rsyslog
 # the Alertmanager channel's test (e2e/alertmanager.test.ts) and the S.M.A.R.T. collector's real-smartctl check
 need prometheus-alertmanager prometheus-alertmanager
 need smartctl smartmontools
+# traffic accounting compared with vnstat on a veth pair (e2e/traffic-vnstat.test.ts)
+need vnstat vnstat
 if [ ${#want[@]} -gt 0 ]; then
   mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
   echo "installing Debian packages: ${want[*]}"

@@ -47,6 +47,8 @@ import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
 import { TaskService } from './tasks/service.ts';
+import { quotaSamples, TrafficAccounting } from './traffic/accounting.ts';
+import { trafficApi } from './traffic/routes.ts';
 import { bundledWeb, serveBundledWeb } from './web-assets.ts';
 
 export interface ServerAddresses {
@@ -78,6 +80,8 @@ export class FalconetServer {
   #auth: AuthService | undefined;
   #guard: AccessGuard | undefined;
   #purge: NodeJS.Timeout | undefined;
+  /** Feeds each host's quota use to the alert evaluator (docs/traffic.md#alerts). */
+  #trafficFeed: NodeJS.Timeout | undefined;
   #firstUserWatch: NodeJS.Timeout | undefined;
   #http: FastifyInstance | undefined;
   #ingest: Ingest | undefined;
@@ -442,6 +446,7 @@ export class FalconetServer {
           { name: 'alerts' },
           { name: 'updates' },
           { name: 'logs' },
+          { name: 'traffic' },
         ],
       },
       transform: jsonSchemaTransform,
@@ -460,6 +465,24 @@ export class FalconetServer {
     });
     await app.register(metricsApi, { registry, store });
     await app.register(fleetApi, { registry, store });
+    const traffic = new TrafficAccounting({
+      store,
+      agents: () => registry.list(),
+      plans: this.config.traffic.plans,
+      dataDir: this.config.data_dir,
+    });
+    await app.register(trafficApi, { traffic });
+    if (this.#alerts) {
+      const feed = async () => {
+        const alerts = this.#alerts;
+        if (!alerts) return;
+        for (const { agentId, samples } of quotaSamples(await traffic.fleet(), Date.now())) alerts.observe(agentId, samples);
+      };
+      const run = () => void feed().catch((err) => this.log.warn({ err }, 'traffic quota feed failed'));
+      this.#trafficFeed = setInterval(run, this.config.traffic.alert_every);
+      this.#trafficFeed.unref();
+      run();
+    }
     await app.register(promApi, { store, agents: () => registry.list() });
     await app.register(liveApi, { live: this.live });
     await app.register(logsApi, { logs: this.logs });
@@ -664,6 +687,7 @@ export class FalconetServer {
 
   async stop(): Promise<void> {
     clearInterval(this.#purge);
+    clearInterval(this.#trafficFeed);
     clearInterval(this.#firstUserWatch);
     const http = this.#http;
     this.#http = undefined;

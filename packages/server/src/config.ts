@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { TrafficPlan } from '@falconet/protocol/api';
 import { byteSize, duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
 import { alertsConfigSchema } from './alerts/config.ts';
@@ -268,6 +269,22 @@ export const serverConfigSchema = z
     offline_after_intervals: z.number().int().min(1).max(100).default(3),
     auth: authSchema.prefault({}),
     alerts: alertsConfigSchema.prefault({}),
+    /** Traffic accounting plans (docs/traffic.md): the first whose hosts and host_labels match an agent applies. */
+    traffic: z
+      .object({
+        plans: z
+          .array(
+            TrafficPlan.extend({
+              hosts: z.array(z.string()).optional(),
+              host_labels: z.record(z.string(), z.string()).optional(),
+            }),
+          )
+          .default([]),
+        /** How often each host's quota use is given to the alert evaluator. */
+        alert_every: duration().default(60_000).pipe(z.number().min(1000, 'at least 1s')),
+      })
+      .strict()
+      .prefault({}),
     /** HTTPS for the dashboard, REST and WebSocket: PEM files. Both or neither. */
     http_tls: z
       .object({ cert_file: z.string().default(''), key_file: z.string().default('') })

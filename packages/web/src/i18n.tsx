@@ -13,6 +13,7 @@ import { logAlertsEn, logAlertsZh } from './i18n/log-alerts.ts';
 import { logsEn, logsZh } from './i18n/logs.ts';
 import { queryEn, queryZh } from './i18n/query.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
+import { trafficEn, trafficZh } from './i18n/traffic.ts';
 import { updatesEn, updatesZh } from './i18n/updates.ts';
 
 /**
@@ -149,6 +150,7 @@ const en = {
   ...channelTypesEn,
   ...queryEn,
   ...logAlertsEn,
+  ...trafficEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -273,6 +275,7 @@ const zh: Record<MessageKey, string> = {
   ...tasksZh,
   ...authZh,
   ...forgetZh,
+  ...trafficZh,
   ...formsZh,
   ...chartsZh,
   ...hostsZh,

@@ -16,3 +16,4 @@ export * from './metrics.ts';
 export * from './push.ts';
 export * from './releases.ts';
 export * from './tasks.ts';
+export * from './traffic.ts';

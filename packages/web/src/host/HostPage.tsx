@@ -12,6 +12,7 @@ import { ForgetAgent } from './ForgetAgent.tsx';
 import { HostFigures } from './HostFigures.tsx';
 import { MetricChart, type Range } from './MetricChart.tsx';
 import { Mounts } from './Mounts.tsx';
+import { TrafficPanel } from './TrafficPanel.tsx';
 
 /** The time ranges of the host page (the Query page offers the same). */
 export const PRESETS: [string, number][] = [
@@ -185,6 +186,7 @@ export function HostPage({
       ) : tab === 'system' ? (
         <>
           <Mounts agentId={agent.id} />
+          <TrafficPanel agentId={agent.id} />
           <div className="charts">
             {SYSTEM_CHARTS.map((c) => (
               <MetricChart
