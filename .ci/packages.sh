@@ -45,6 +45,10 @@ need rsyslogd rsyslog
 # the Alertmanager channel's test (e2e/alertmanager.test.ts) and the S.M.A.R.T. collector's real-smartctl check
 need prometheus-alertmanager prometheus-alertmanager
 need smartctl smartmontools
+# the probes' side-by-side test (e2e/probes-blackbox.test.ts) and the agent's icmp probe
+need prometheus-blackbox-exporter prometheus-blackbox-exporter
+[ -x /usr/sbin/dnsmasq ] || want+=(dnsmasq-base)
+need ping iputils-ping
 if [ ${#want[@]} -gt 0 ]; then
   mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
   echo "installing Debian packages: ${want[*]}"
