@@ -2,7 +2,8 @@
  * The agent's probes side by side with Debian's prometheus-blackbox-exporter, both pointed at the
  * same local targets the test starts: an HTTP server answering after 300 ms, one failing with 500
  * after 200 ms, an HTTPS server with a two-day certificate made here with openssl (trusted on both
- * sides through its file), a closed port, dnsmasq on a port of its own, and ICMP to 127.0.0.1.
+ * sides through its file), a closed port, dnsmasq on a port of its own (a name it knows, one it
+ * answers NXDOMAIN), and ICMP to 127.0.0.1.
  * probe_success must agree on every run, the certificate expiry must be the same second, and the
  * median probe_duration_seconds over five runs of each must be within 20 % (medians, because one
  * run on a loaded machine says little). Cases that finish in a millisecond are held to 20 % or an
@@ -105,6 +106,8 @@ beforeAll(async () => {
     `--port=${dnsPort}`,
     '--pid-file=',
     '--address=/probe.test/192.0.2.7',
+    // Names under .test other than probe.test are answered NXDOMAIN locally.
+    '--local=/test/',
   ]);
   const tlsAgent = { tls: { ca_file: cert } };
   const tlsBlackbox = { tls_config: { ca_file: cert } };
@@ -150,6 +153,17 @@ beforeAll(async () => {
         dns: { query_name: 'probe.test', query_type: 'A', transport_protocol: 'udp', preferred_ip_protocol: 'ip4' },
       },
       expect: 1,
+      floorS: 0.01,
+    },
+    {
+      id: 'dns_nxdomain',
+      target: `127.0.0.1:${dnsPort}`,
+      agent: { kind: 'dns', options: { query_name: 'missing.test', query_type: 'A' } },
+      blackbox: {
+        prober: 'dns',
+        dns: { query_name: 'missing.test', query_type: 'A', transport_protocol: 'udp', preferred_ip_protocol: 'ip4' },
+      },
+      expect: 0,
       floorS: 0.01,
     },
     {
@@ -229,6 +243,8 @@ describe('probes beside prometheus-blackbox-exporter', () => {
       expect(Math.abs(am - bm) <= Math.max(0.2 * bm, c.floorS), `${c.id}: agent ${am}s vs blackbox ${bm}s`).toBe(true);
       expect(a[0]?.expiry, c.id).toBe(b[0]?.expiry);
     }
+    const text = await (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text();
+    expect(value(text, 'probe_dns_rcode', { probe: 'dns_nxdomain', rcode: 'NXDOMAIN' })).toBe(1);
   }, 200_000);
 
   it('applies a changed probe list on reload, and refuses a malformed one naming the key', async () => {
