@@ -4,7 +4,7 @@
  * with blackbox_exporter is e2e/probes-blackbox.test.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createTcp } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -178,6 +178,37 @@ describe('grpc probe', () => {
     expect([val(sick, 'probe_success'), val(sick, 'probe_grpc_healthcheck_response', { serving_status: 'NOT_SERVING' })]).toEqual([0, 1]);
     const unknown = await runProbe(probe({ kind: 'grpc', target: `127.0.0.1:${grpcPort}`, options: { service: 'nope' } }));
     expect([val(unknown, 'probe_success'), val(unknown, 'probe_grpc_status_code')]).toEqual([0, grpcStatus.NOT_FOUND]);
+  });
+});
+
+describe('icmp probe', () => {
+  it('says in one line why ping may not run, once per probe', async () => {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    const fake = join(bin, 'ping');
+    writeFileSync(fake, '#!/bin/sh\necho "ping: socket: Operation not permitted" >&2\nexit 2\n');
+    chmodSync(fake, 0o755);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const messages: string[] = [];
+      const fs = await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }), undefined, (m) => messages.push(m));
+      expect(val(fs, 'probe_success')).toBe(0);
+      expect(messages).toEqual([
+        expect.stringMatching(/^icmp: ping may not open an ICMP socket \(ping: socket: Operation not permitted\); allow group/),
+      ]);
+      process.env.PATH = join(dir, 'nowhere');
+      await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }), undefined, (m) => messages.push(m));
+      expect(messages.at(-1)).toBe('icmp: the ping command is not installed (Debian: iputils-ping)');
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
+  it('pings 127.0.0.1 where this host allows it', async () => {
+    const fs = await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }));
+    expect(val(fs, 'probe_success')).toBe(1);
+    expect(val(fs, 'probe_icmp_duration_seconds', { phase: 'rtt' })).toBeGreaterThan(0);
   });
 });
 

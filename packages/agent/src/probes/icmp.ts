@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ProbeOf } from './config.ts';
-import { type ProbeOut, resolveTarget, writeResolved } from './out.ts';
+import { type ProbeOut, ProbeSetupError, resolveTarget, writeResolved } from './out.ts';
 
 /**
  * ICMP echo through iputils' `ping`: Node has no ICMP sockets, and `ping` already opens an
@@ -21,7 +21,7 @@ export async function probeIcmp(p: ProbeOf<'icmp'>, out: ProbeOut, signal: Abort
   const ttl = /ttl=(\d+)/.exec(stdout);
   out.gauge('probe_icmp_duration_seconds', 'Duration of icmp request by phase', rtt ? Number(rtt[1]) / 1000 : 0, { phase: 'rtt' });
   if (ttl) out.gauge('probe_icmp_reply_hop_limit', 'Replied packet hop limit (TTL for ipv4)', Number(ttl[1]));
-  if (code !== 0 && /permitted|permission|socket/i.test(stderr)) throw new Error(icmpNotAllowed(stderr));
+  if (code !== 0 && /permitted|permission|socket/i.test(stderr)) throw new ProbeSetupError(icmpNotAllowed(stderr));
   return code === 0 && rtt !== null;
 }
 
@@ -52,7 +52,7 @@ function run(
       stderr += b.toString();
     });
     child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new Error('icmp: the ping command is not installed (Debian: iputils-ping)') : err),
+      reject(err.code === 'ENOENT' ? new ProbeSetupError('icmp: the ping command is not installed (Debian: iputils-ping)') : err),
     );
     child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr, spawnedS }));
   });

@@ -3,6 +3,9 @@ import { isIP } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { MetricWriter } from '../metrics.ts';
 
+/** The probe cannot work on this host as set up (no `ping`, ICMP not allowed): worth a warning, once. */
+export class ProbeSetupError extends Error {}
+
 /** What one run of a probe writes: gauges carrying the probe's own labels, as blackbox_exporter names them. */
 export class ProbeOut {
   readonly writer: MetricWriter;

@@ -6,11 +6,15 @@ import { probeDns } from './dns.ts';
 import { probeGrpc } from './grpc.ts';
 import { probeHttp } from './http.ts';
 import { probeIcmp } from './icmp.ts';
-import { ProbeOut } from './out.ts';
+import { ProbeOut, ProbeSetupError } from './out.ts';
 import { probeTcp } from './tcp.ts';
 
-/** Runs one probe once within its timeout and returns its series, probe_success and probe_duration_seconds included. */
-export async function runProbe(p: ProbeConfig, log?: Logger): Promise<MetricFamily[]> {
+/**
+ * Runs one probe once within its timeout and returns its series, probe_success and
+ * probe_duration_seconds included. Why a run failed goes to the debug log, except a setup problem
+ * (ICMP not allowed, `ping` missing), which goes to `onSetupError`.
+ */
+export async function runProbe(p: ProbeConfig, log?: Logger, onSetupError?: (message: string) => void): Promise<MetricFamily[]> {
   const writer = new MetricWriter();
   const out = new ProbeOut(writer, { ...p.labels, probe: p.id, target: p.target, kind: p.kind });
   const ctl = new AbortController();
@@ -26,6 +30,7 @@ export async function runProbe(p: ProbeConfig, log?: Logger): Promise<MetricFami
   try {
     ok = await Promise.race([dispatch(p, out, ctl.signal), timedOut]);
   } catch (err) {
+    if (err instanceof ProbeSetupError) onSetupError?.(err.message);
     log?.debug({ probe: p.id, target: p.target, err: (err as Error).message }, 'probe failed');
   } finally {
     clearTimeout(timer);
@@ -63,6 +68,8 @@ interface Scheduled {
   timer: NodeJS.Timeout;
   running: boolean;
   last: MetricFamily[];
+  /** The setup problem last warned about, so it is said once, not every run. */
+  warned?: string;
 }
 
 /**
@@ -113,7 +120,10 @@ export class ProbeRunner {
     if (s.running) return;
     s.running = true;
     try {
-      const families = await runProbe(s.config, this.#log);
+      const families = await runProbe(s.config, this.#log, (message) => {
+        if (s.warned !== message) this.#log.warn({ probe: s.config.id }, message);
+        s.warned = message;
+      });
       if (this.#probes.get(s.config.id) === s) s.last = families;
     } finally {
       s.running = false;
