@@ -48,6 +48,10 @@ need prometheus-alertmanager prometheus-alertmanager
 need smartctl smartmontools
 # traffic accounting compared with vnstat on a veth pair (e2e/traffic-vnstat.test.ts)
 need vnstat vnstat
+# the probes' side-by-side test (e2e/probes-blackbox.test.ts) and the agent's icmp probe
+need prometheus-blackbox-exporter prometheus-blackbox-exporter
+[ -x /usr/sbin/dnsmasq ] || want+=(dnsmasq-base)
+need ping iputils-ping
 if [ ${#want[@]} -gt 0 ]; then
   mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
   echo "installing Debian packages: ${want[*]}"

@@ -16,6 +16,7 @@ import { logsFamilies } from './logs/metrics.ts';
 import type { LogShipper } from './logs/shipper.ts';
 import { familiesToSamples, type MetricFamily } from './metrics.ts';
 import type { TransferOutput } from './outputs/transfer.ts';
+import type { ProbeRunner } from './probes/runner.ts';
 import { ReportInterval, type ReportIntervalSettings } from './runtime/report-interval.ts';
 import { trimCHeap } from './runtime/startup-pages.ts';
 import { EventLoopLag, registerProcessMetrics, SelfMetrics } from './selfmetrics.ts';
@@ -60,6 +61,7 @@ const LIVE_KEYS = [
   'procfs',
   'shutdown',
   'reload',
+  'probes',
 ];
 
 /** Leaf paths whose values differ between two configurations. */
@@ -116,6 +118,7 @@ export class Agent {
   #streamOpts: ReportStreamOptions | undefined;
   #spool: Spool | undefined;
   #logs: LogShipper | undefined;
+  #probes: ProbeRunner | undefined;
   #transfer: TransferOutput | undefined;
   #tasks: AgentTasks | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -248,6 +251,14 @@ export class Agent {
       }
     }
     this.#execSources = execSources;
+    if (cfg.probes.length) {
+      if (!this.#probes) {
+        const { ProbeRunner } = await import('./probes/runner.ts');
+        this.#probes = new ProbeRunner(this.#log.child({ component: 'probes' }));
+      }
+      this.#probes.configure(cfg.probes);
+      sources.push(this.#probes.source);
+    } else this.#probes?.configure([]);
     return { sources, schedule, pluginErrors };
   }
 
@@ -565,7 +576,7 @@ export class Agent {
       if (!next.server.url && !next.listen) throw new ConfigError(['nothing to do: no server.url to report to and listen is empty']);
       // Validate everything that can fail before changing anything; the exporter's new address
       // is the one change that can still fail, so it goes first.
-      const plan = touched('collectors', 'plugins') ? await this.#plan(next) : undefined;
+      const plan = touched('collectors', 'plugins', 'probes') ? await this.#plan(next) : undefined;
       if (touched('listen')) {
         if (next.listen) await this.#listen(next.listen, prev.listen || undefined);
         else {
@@ -712,6 +723,7 @@ export class Agent {
     clearTimeout(this.#timer);
     clearInterval(this.#addressCheck);
     this.#lag.stop();
+    this.#probes?.stop();
     await this.#reporting;
     await this.#tasks?.stop();
     this.#tasks = undefined;

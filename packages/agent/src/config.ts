@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { collectorOptionsSchema } from './collectors/options.ts';
 import { parseServerUrl, plaintextProblem, type ServerAddress } from './config-base.ts';
 import { logsSchema } from './logs/config.ts';
+import { probesSchema } from './probes/config.ts';
 import { AGENT_TASKS_DEFAULTS, agentTasksSchema } from './tasks/config.ts';
 import { updateSchema } from './update/config.ts';
 
@@ -288,6 +289,8 @@ export const agentConfigSchema = z
     update: updateSchema,
     /** Log files tailed and shipped with the reports (docs/logs.md). */
     logs: logsSchema,
+    /** Service probes, shown as blackbox_exporter's probe_* series (docs/probes.md). */
+    probes: probesSchema,
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -1,0 +1,264 @@
+/**
+ * The agent's probes side by side with Debian's prometheus-blackbox-exporter, both pointed at the
+ * same local targets the test starts: an HTTP server answering after 300 ms, one failing with 500
+ * after 200 ms, an HTTPS server with a two-day certificate made here with openssl (trusted on both
+ * sides through its file), a closed port, dnsmasq on a port of its own (a name it knows, one it
+ * answers NXDOMAIN), and ICMP to 127.0.0.1.
+ * probe_success must agree on every run, the certificate expiry must be the same second, and the
+ * median probe_duration_seconds over five runs of each must be within 20 % (medians, because one
+ * run on a loaded machine says little). Cases that finish in a millisecond are held to 20 % or an
+ * absolute bound instead: closed port and DNS 10 ms, ICMP 50 ms, because there the agent's fixed
+ * costs are larger than the thing measured (ICMP starts a `ping` process: about 8 ms against
+ * blackbox's 0.3 ms here; see docs/probes.md).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttp, type Server } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCollectorDefinitions } from '../packages/agent/src/collectors/registry.ts';
+import { type AgentProc, eventually, freePort, type Proc, startAgent, startCommand, tempDir } from '../testing/processes.ts';
+
+const BLACKBOX = '/usr/bin/prometheus-blackbox-exporter';
+const DNSMASQ = '/usr/sbin/dnsmasq';
+const RUNS = 5;
+
+interface Case {
+  id: string;
+  agent: Record<string, unknown>;
+  blackbox: Record<string, unknown>;
+  target: string;
+  expect: 0 | 1;
+  floorS: number;
+}
+
+let dir: string;
+const servers: Server[] = [];
+let dnsmasq: Proc;
+let blackbox: Proc;
+let agent: AgentProc;
+let bbPort: number;
+let cases: Case[] = [];
+
+function listen(s: Server): Promise<number> {
+  servers.push(s);
+  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as { port: number }).port)));
+}
+
+const delayed = (ms: number, status: number) => (_req: unknown, res: import('node:http').ServerResponse) => {
+  setTimeout(() => res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok\n' : 'failed\n'), ms);
+};
+
+/** One value of `name` with label probe=`id` from an exposition text; labels other than the ones given are ignored. */
+function value(text: string, name: string, match: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(match).every(([k, v]) => labels[k] === v)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+beforeAll(async () => {
+  dir = tempDir('falconet-probes-');
+  // A short-lived certificate for 127.0.0.1, trusted by both probers through this one file.
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=probe-target',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
+  const slowPort = await listen(createHttp(delayed(300, 200)));
+  const failPort = await listen(createHttp(delayed(200, 500)));
+  const tlsPort = await listen(createHttps({ cert: readFileSync(cert), key: readFileSync(key) }, delayed(200, 200)));
+  const closedPort = await freePort();
+  const dnsPort = await freePort();
+  dnsmasq = startCommand(DNSMASQ, [
+    '--keep-in-foreground',
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--bind-interfaces',
+    '--listen-address=127.0.0.1',
+    `--port=${dnsPort}`,
+    '--pid-file=',
+    '--address=/probe.test/192.0.2.7',
+    // Names under .test other than probe.test are answered NXDOMAIN locally.
+    '--local=/test/',
+  ]);
+  const tlsAgent = { tls: { ca_file: cert } };
+  const tlsBlackbox = { tls_config: { ca_file: cert } };
+  cases = [
+    {
+      id: 'http_slow',
+      target: `http://127.0.0.1:${slowPort}/`,
+      agent: { kind: 'http' },
+      blackbox: { prober: 'http', http: {} },
+      expect: 1,
+      floorS: 0,
+    },
+    {
+      id: 'http_fail',
+      target: `http://127.0.0.1:${failPort}/`,
+      agent: { kind: 'http' },
+      blackbox: { prober: 'http', http: {} },
+      expect: 0,
+      floorS: 0,
+    },
+    {
+      id: 'https_short_cert',
+      target: `https://127.0.0.1:${tlsPort}/`,
+      agent: { kind: 'http', options: tlsAgent },
+      blackbox: { prober: 'http', http: tlsBlackbox },
+      expect: 1,
+      floorS: 0,
+    },
+    {
+      id: 'tcp_closed',
+      target: `127.0.0.1:${closedPort}`,
+      agent: { kind: 'tcp' },
+      blackbox: { prober: 'tcp', tcp: {} },
+      expect: 0,
+      floorS: 0.01,
+    },
+    {
+      id: 'dns',
+      target: `127.0.0.1:${dnsPort}`,
+      agent: { kind: 'dns', options: { query_name: 'probe.test', query_type: 'A', answers_contain: ['192.0.2.7'] } },
+      blackbox: {
+        prober: 'dns',
+        dns: { query_name: 'probe.test', query_type: 'A', transport_protocol: 'udp', preferred_ip_protocol: 'ip4' },
+      },
+      expect: 1,
+      floorS: 0.01,
+    },
+    {
+      id: 'dns_nxdomain',
+      target: `127.0.0.1:${dnsPort}`,
+      agent: { kind: 'dns', options: { query_name: 'missing.test', query_type: 'A' } },
+      blackbox: {
+        prober: 'dns',
+        dns: { query_name: 'missing.test', query_type: 'A', transport_protocol: 'udp', preferred_ip_protocol: 'ip4' },
+      },
+      expect: 0,
+      floorS: 0.01,
+    },
+    {
+      id: 'icmp',
+      target: '127.0.0.1',
+      agent: { kind: 'icmp' },
+      blackbox: { prober: 'icmp', icmp: { preferred_ip_protocol: 'ip4' } },
+      expect: 1,
+      floorS: 0.05,
+    },
+  ];
+
+  const modules = Object.fromEntries(cases.map((c) => [c.id, { timeout: '5s', ...c.blackbox }]));
+  writeFileSync(join(dir, 'blackbox.yml'), JSON.stringify({ modules }, null, 2));
+  bbPort = await freePort();
+  blackbox = startCommand(BLACKBOX, [`--config.file=${join(dir, 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${bbPort}`]);
+  const probes = cases.map((c) => ({ id: c.id, target: c.target, interval: '10s', timeout: '5s', ...c.agent }));
+  // The host collectors off: a scrape runs them on the event loop the probes time their answers on,
+  // and this compares the probes (docs/probes.md says what they add on a busy host).
+  const collectors = Object.fromEntries((await loadCollectorDefinitions()).map((d) => [d.name, false]));
+  writeFileSync(join(dir, 'agent.yml'), JSON.stringify({ probes, collectors }, null, 2));
+  agent = await startAgent({ interval: '10s', args: ['--config', join(dir, 'agent.yml')] });
+  await eventually(async () => (await fetch(`http://127.0.0.1:${bbPort}/-/healthy`)).ok, 30_000);
+}, 120_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  await blackbox?.stop();
+  await dnsmasq?.stop();
+  for (const s of servers) s.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('probes beside prometheus-blackbox-exporter', () => {
+  it('agrees on probe_success, certificate expiry and (median) duration for every case', async () => {
+    const agentRuns = new Map<string, { success: number; duration: number; expiry?: number | undefined }[]>(cases.map((c) => [c.id, []]));
+    const bbRuns = new Map<string, { success: number; duration: number; expiry?: number | undefined }[]>(cases.map((c) => [c.id, []]));
+    // Blackbox is asked on each poll until it has as many runs as the agent's timers give.
+    await eventually(
+      async () => {
+        const text = await (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text();
+        for (const c of cases) {
+          const runs = agentRuns.get(c.id) as { success: number; duration: number; expiry?: number }[];
+          const duration = value(text, 'probe_duration_seconds', { probe: c.id });
+          const success = value(text, 'probe_success', { probe: c.id, target: c.target });
+          if (duration === undefined || success === undefined) continue;
+          if (runs.at(-1)?.duration !== duration && runs.length < RUNS)
+            runs.push({ success, duration, expiry: value(text, 'probe_ssl_earliest_cert_expiry', { probe: c.id }) });
+          const bb = bbRuns.get(c.id) as { success: number; duration: number; expiry?: number }[];
+          if (bb.length < RUNS) {
+            const r = await (await fetch(`http://127.0.0.1:${bbPort}/probe?module=${c.id}&target=${encodeURIComponent(c.target)}`)).text();
+            bb.push({
+              success: value(r, 'probe_success') as number,
+              duration: value(r, 'probe_duration_seconds') as number,
+              expiry: value(r, 'probe_ssl_earliest_cert_expiry'),
+            });
+          }
+        }
+        return cases.every((c) => agentRuns.get(c.id)?.length === RUNS && bbRuns.get(c.id)?.length === RUNS);
+      },
+      170_000,
+      // Each scrape runs the agent's collectors on its event loop, where the probes also time
+      // their answers: scraping every 3 s (a probe result stays 10 s) disturbs them less.
+      3000,
+    );
+    for (const c of cases) {
+      const a = agentRuns.get(c.id) ?? [];
+      const b = bbRuns.get(c.id) ?? [];
+      const am = median(a.map((r) => r.duration));
+      const bm = median(b.map((r) => r.duration));
+      console.log(
+        `probe ${c.id}: success agent=${a.map((r) => r.success).join('')} blackbox=${b.map((r) => r.success).join('')}; ` +
+          `runs agent=${a.map((r) => (r.duration * 1000).toFixed(1)).join(',')} blackbox=${b.map((r) => (r.duration * 1000).toFixed(1)).join(',')}; median duration agent=${(am * 1000).toFixed(2)} ms blackbox=${(bm * 1000).toFixed(2)} ms (ratio ${(am / bm).toFixed(3)})` +
+          (a[0]?.expiry ? `; cert expiry agent=${a[0].expiry} blackbox=${b[0]?.expiry}` : ''),
+      );
+      for (const r of [...a, ...b]) expect(r.success, c.id).toBe(c.expect);
+      expect(Math.abs(am - bm) <= Math.max(0.2 * bm, c.floorS), `${c.id}: agent ${am}s vs blackbox ${bm}s`).toBe(true);
+      expect(a[0]?.expiry, c.id).toBe(b[0]?.expiry);
+    }
+    const text = await (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text();
+    expect(value(text, 'probe_dns_rcode', { probe: 'dns_nxdomain', rcode: 'NXDOMAIN' })).toBe(1);
+  }, 200_000);
+
+  it('applies a changed probe list on reload, and refuses a malformed one naming the key', async () => {
+    const file = join(dir, 'agent.yml');
+    const probes = JSON.parse(readFileSync(file, 'utf8')).probes as { id: string }[];
+    const config = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...config, probes: probes.filter((p) => p.id !== 'icmp') }));
+    agent.child.kill('SIGHUP');
+    const metrics = () => fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`).then((r) => r.text());
+    await eventually(async () => value(await metrics(), 'probe_success', { probe: 'icmp' }) === undefined, 30_000);
+    expect(value(await metrics(), 'probe_success', { probe: 'http_slow' })).toBe(1);
+    writeFileSync(file, JSON.stringify({ ...config, probes: [{ id: 'x', kind: 'tcp', target: '127.0.0.1' }] }));
+    agent.child.kill('SIGHUP');
+    await agent.waitFor(/probes\.0\.target/);
+    expect(value(await metrics(), 'probe_success', { probe: 'http_slow' })).toBe(1);
+  }, 60_000);
+});
