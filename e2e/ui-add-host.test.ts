@@ -5,13 +5,15 @@
  * server holds no agent binary for; in English and Simplified Chinese, and at phone width. The
  * token in the command is one the server accepts: exchanged for an agent token, which registers.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReleaseStore } from '../packages/server/src/releases/store.ts';
 import { rawStream, registerMessage, registerOn } from '../testing/agent-channel.ts';
 import { artifactPath, launchChromium, seriousA11yViolations } from '../testing/browser.ts';
-import { createUser, type ServerProc, startServer } from '../testing/processes.ts';
+import { createUser, type ServerProc, startServer, tempDir } from '../testing/processes.ts';
+import { fakeAgentBinary } from '../testing/release.ts';
 
 /** What the page scripts below touch in the browser (this file is type-checked without the DOM library). */
 interface PageGlobals {
@@ -29,9 +31,9 @@ let browser: Browser;
 beforeAll(async () => {
   server = await startServer();
   // A binary for linux-x64 only: the dialog must name linux-arm64 as missing.
-  const dir = join(server.dataDir, 'releases', '0.1.0', 'linux-x64');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'falconet-agent'), 'a held agent');
+  const file = join(tempDir('falconet-held-'), 'falconet-agent');
+  writeFileSync(file, fakeAgentBinary('a held agent'));
+  new ReleaseStore(server.dataDir).add({ file, version: '0.1.0', target: 'linux-x64' });
   for (const role of ['admin', 'viewer']) await createUser(server.dataDir, `${role}-1`, role, `${role}-password`);
   browser = await launchChromium();
 }, 120_000);

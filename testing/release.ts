@@ -150,3 +150,16 @@ export async function sharedRelease(options: BuildOptions = {}): Promise<Release
 export function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: '/nonexistent', NODE_PATH: '', NODE_OPTIONS: '', ...extra };
 }
+
+/**
+ * A stand-in agent binary for tests of the release store and the install routes: the first 64 bytes
+ * of a 64-bit little-endian ELF file for x86-64 (what `release add` checks for linux-x64), then `text`.
+ */
+export function fakeAgentBinary(text: string): Buffer {
+  const head = Buffer.alloc(64);
+  head.write('\x7fELF', 0, 'latin1');
+  head[4] = 2; // 64-bit
+  head[5] = 1; // little-endian
+  head.writeUInt16LE(62, 18); // EM_X86_64
+  return Buffer.concat([head, Buffer.from(text)]);
+}

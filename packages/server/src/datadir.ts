@@ -6,7 +6,11 @@ import type { Unlocked } from './db/secrets.ts';
 import { RELEASE_KEY_FILE } from './releases/store.ts';
 import { SIGNING_KEY_FILE } from './tasks/signer.ts';
 
-/** What the server keeps in its data directory: the metadata database, keys, TLS pair, samples. */
+/**
+ * What the server keeps in its data directory: the metadata database, keys, TLS pair, samples, log
+ * store, remote_write queues and traffic plans. (Stored releases are served to installs as they are
+ * and stay outside this list; the 0700 data directory keeps them from other users.)
+ */
 const SERVER_FILES = new Set([
   'meta.db',
   'meta.db-wal',
@@ -17,6 +21,9 @@ const SERVER_FILES = new Set([
   RELEASE_KEY_FILE,
   'tls',
   'samples',
+  'logs',
+  'remote-write',
+  'traffic.json',
 ]);
 
 /**

@@ -11,6 +11,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../testing/processes.ts';
+import { fakeAgentBinary } from '../../../testing/release.ts';
 import { AGENT_SCRIPT_TEMPLATE, AGENT_UNIT } from '../src/install/texts.generated.ts';
 import { GENERATED_FILE, SCRIPT_FILE, UNIT_FILE } from '../src/install/texts-source.ts';
 import { ReleaseStore } from '../src/releases/store.ts';
@@ -18,20 +19,10 @@ import { startTestServer, type TestServer } from './support/auth.ts';
 
 let t: TestServer;
 
-/** The start of a 64-bit little-endian ELF file for x86-64 (e_machine 62), then `text`: what `release add` takes. */
-function elfFor(text: string): Buffer {
-  const head = Buffer.alloc(64);
-  head.write('\x7fELF', 0, 'latin1');
-  head[4] = 2; // 64-bit
-  head[5] = 1; // little-endian
-  head.writeUInt16LE(62, 18);
-  return Buffer.concat([head, Buffer.from(text)]);
-}
-
 /** Adds a release to the server's store as `falconet-server release add` does (signed manifest and all). */
 function hold(server: TestServer, version: string, target: 'linux-x64', body: string): void {
   const file = join(tempDir('falconet-held-'), 'falconet-agent');
-  writeFileSync(file, elfFor(body));
+  writeFileSync(file, fakeAgentBinary(body));
   new ReleaseStore(server.server.config.data_dir).add({ file, version, target });
 }
 
