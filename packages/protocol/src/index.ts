@@ -8,3 +8,4 @@ export * from './tasks.ts';
 /** The version every Falconet package reports; kept in step with the root package.json. */
 export const FALCONET_VERSION = '0.1.0';
 export * from './release.ts';
+export * from './syslog.ts';

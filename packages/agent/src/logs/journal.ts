@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { LogLevel } from '@falconet/protocol';
+import { type LogLevel, levelFromSeverity } from '@falconet/protocol';
 import type { Logger } from 'pino';
-import { severityLevel } from './parse.ts';
 import type { SourceRuntime } from './source.ts';
 
 /** One journal entry as the shipper turns it into a record. */
@@ -63,7 +62,7 @@ export function parseJournalLine(line: string): JournalEntry | undefined {
     cursor,
     message: text(o.MESSAGE) ?? '',
     timeMs: Number.isFinite(realtime) && realtime > 0 ? Math.floor(realtime / 1000) : undefined,
-    level: Number.isInteger(priority) && priority >= 0 && priority <= 7 ? severityLevel(priority) : undefined,
+    level: Number.isInteger(priority) && priority >= 0 && priority <= 7 ? levelFromSeverity(priority) : undefined,
     stream: fields.unit ?? fields.identifier ?? fields.comm ?? 'journal',
     fields,
   };

@@ -1,4 +1,4 @@
-import { LogLevel } from '@falconet/protocol';
+import { LogLevel, levelFromSeverity, SYSLOG_FACILITIES } from '@falconet/protocol';
 import type { ParserConfig } from './config.ts';
 
 /** What a parser makes of one line: its fields, and the time, level and message when it found them. */
@@ -32,15 +32,6 @@ const LEVEL_WORDS: Record<string, LogLevel> = {
   emergency: LogLevel.LOG_LEVEL_FATAL,
 };
 
-/** Syslog severity 0-7 as a level: 0-2 fatal, 3 error, 4 warn, 5-6 info, 7 debug. */
-export function severityLevel(severity: number): LogLevel {
-  if (severity <= 2) return LogLevel.LOG_LEVEL_FATAL;
-  if (severity === 3) return LogLevel.LOG_LEVEL_ERROR;
-  if (severity === 4) return LogLevel.LOG_LEVEL_WARN;
-  if (severity <= 6) return LogLevel.LOG_LEVEL_INFO;
-  return LogLevel.LOG_LEVEL_DEBUG;
-}
-
 /** A level value as written by a program: a word (any case), a syslog number, or pino/bunyan's 10-60. */
 export function levelOf(value: string | undefined): LogLevel {
   if (value === undefined || value === '') return LogLevel.LOG_LEVEL_UNSPECIFIED;
@@ -48,7 +39,7 @@ export function levelOf(value: string | undefined): LogLevel {
   if (word !== undefined) return word;
   if (/^\d+$/.test(value)) {
     const n = Number(value);
-    if (n <= 7) return severityLevel(n);
+    if (n <= 7) return levelFromSeverity(n);
     // pino and bunyan: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal
     if (n >= 10 && n <= 60 && n % 10 === 0) return (n / 10) as LogLevel;
   }
@@ -188,33 +179,6 @@ export function parseLogfmt(line: string): Record<string, string> | undefined {
 
 const PRI = /^<(\d{1,3})>/;
 
-const FACILITIES = [
-  'kern',
-  'user',
-  'mail',
-  'daemon',
-  'auth',
-  'syslog',
-  'lpr',
-  'news',
-  'uucp',
-  'cron',
-  'authpriv',
-  'ftp',
-  'ntp',
-  'security',
-  'console',
-  'solaris-cron',
-  'local0',
-  'local1',
-  'local2',
-  'local3',
-  'local4',
-  'local5',
-  'local6',
-  'local7',
-];
-
 /**
  * RFC 5424 (`<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG`) and RFC 3164
  * (`<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`, the PRI optional as in files rsyslog writes).
@@ -227,9 +191,9 @@ export function parseSyslog(line: string, nowMs: number): Parsed | undefined {
   if (pri) {
     const p = Number(pri[1]);
     if (p > 191) return undefined;
-    fields.facility = FACILITIES[p >> 3] ?? String(p >> 3);
+    fields.facility = SYSLOG_FACILITIES[p >> 3] ?? String(p >> 3);
     fields.severity = String(p & 7);
-    level = severityLevel(p & 7);
+    level = levelFromSeverity(p & 7);
     rest = rest.slice(pri[0].length);
   }
   const v5424 = /^1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|\[.*?\](?:\[.*?\])*)(?: (.*))?$/s.exec(rest);

@@ -31,12 +31,3 @@ export function levelFromName(word: string): LogLevel | undefined {
 export function levelName(level: number): LevelName {
   return LEVEL_NAMES[level] ?? 'unspecified';
 }
-
-/** Syslog severity (0 emerg .. 7 debug) as the contract maps it: 0-2 fatal, 3 error, 4 warn, 5-6 info, 7 debug. */
-export function levelFromSeverity(severity: number): LogLevel {
-  if (severity <= 2) return LogLevel.LOG_LEVEL_FATAL;
-  if (severity === 3) return LogLevel.LOG_LEVEL_ERROR;
-  if (severity === 4) return LogLevel.LOG_LEVEL_WARN;
-  if (severity <= 6) return LogLevel.LOG_LEVEL_INFO;
-  return LogLevel.LOG_LEVEL_DEBUG;
-}

@@ -5,37 +5,10 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
-import { pb } from '@falconet/protocol';
+import { levelFromSeverity, pb, SYSLOG_FACILITIES } from '@falconet/protocol';
 import type { StoreLog } from '../store/types.ts';
-import { levelFromSeverity } from './levels.ts';
 import type { LogStore, StoredLogLine } from './types.ts';
 
-const FACILITIES = [
-  'kern',
-  'user',
-  'mail',
-  'daemon',
-  'auth',
-  'syslog',
-  'lpr',
-  'news',
-  'uucp',
-  'cron',
-  'authpriv',
-  'ftp',
-  'ntp',
-  'security',
-  'console',
-  'solaris-cron',
-  'local0',
-  'local1',
-  'local2',
-  'local3',
-  'local4',
-  'local5',
-  'local6',
-  'local7',
-];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 export interface SyslogMessage {
@@ -157,7 +130,7 @@ function parse3164(s: string, nowMs: number): Omit<SyslogMessage, 'facility' | '
 
 /** A syslog message as a log record of source "syslog". */
 export function syslogRecord(m: SyslogMessage, nowMs: number): pb.LogRecord {
-  const labels: Record<string, string> = { facility: FACILITIES[m.facility] ?? String(m.facility) };
+  const labels: Record<string, string> = { facility: SYSLOG_FACILITIES[m.facility] ?? String(m.facility) };
   if (m.app) labels.app = m.app;
   const fields: Record<string, string> = { ...m.structured, severity: String(m.severity), format: m.format };
   if (m.hostname) fields.hostname = m.hostname;
