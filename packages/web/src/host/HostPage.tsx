@@ -7,6 +7,7 @@ import { SameNameTag } from '../overview/identity.tsx';
 import type { AgentStore } from '../overview/store.ts';
 import { AgentTrust } from './AgentTrust.tsx';
 import { ContainersTab } from './ContainersTab.tsx';
+import { CustomRange, type SpanMs } from './CustomRange.tsx';
 import { SYSTEM_CHARTS } from './charts.ts';
 import { ForgetAgent } from './ForgetAgent.tsx';
 import { HostFigures } from './HostFigures.tsx';
@@ -23,12 +24,6 @@ export const PRESETS: [string, number][] = [
   ['7d', 604_800_000],
   ['30d', 2_592_000_000],
 ];
-
-/** `YYYY-MM-DDTHH:MM` in local time, what <input type="datetime-local"> reads and writes. */
-function localInput(ms: number): string {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-  return d.toISOString().slice(0, 16);
-}
 
 export function HostPage({
   agent: initial,
@@ -47,9 +42,7 @@ export function HostPage({
   const [agent, setAgent] = useState(initial);
   const [tab, setTab] = useState<'system' | 'containers' | 'logs'>('system');
   const [preset, setPreset] = useState<string>('15m');
-  const [custom, setCustom] = useState<{ fromMs: number; toMs: number }>(() => ({ fromMs: Date.now() - 3_600_000, toMs: Date.now() }));
-  const [draft, setDraft] = useState(() => ({ from: localInput(custom.fromMs), to: localInput(custom.toMs) }));
-  const [customError, setCustomError] = useState('');
+  const [custom, setCustom] = useState<SpanMs>(() => ({ fromMs: Date.now() - 3_600_000, toMs: Date.now() }));
 
   // Status, not every sample: the header re-renders when the agent goes online or offline.
   useEffect(() => {
@@ -61,7 +54,6 @@ export function HostPage({
   const logsAt = (ms: number) => {
     const around = { fromMs: ms - 300_000, toMs: ms + 300_000 };
     setCustom(around);
-    setDraft({ from: localInput(around.fromMs), to: localInput(around.toMs) });
     setPreset('custom');
     setTab('logs');
   };
@@ -152,33 +144,7 @@ export function HostPage({
         </fieldset>
       </div>
       {preset === 'custom' ? (
-        <form
-          className="custom-range"
-          data-testid="custom-range"
-          onSubmit={(e) => {
-            e.preventDefault();
-            const fromMs = new Date(draft.from).getTime();
-            // The inputs have minutes: the end is inclusive of its whole minute.
-            const toMs = new Date(draft.to).getTime() + 59_999;
-            if (!Number.isFinite(fromMs) || !Number.isFinite(toMs) || fromMs >= toMs) {
-              setCustomError(`${t('host.from')} < ${t('host.to')}`);
-              return;
-            }
-            setCustomError('');
-            setCustom({ fromMs, toMs });
-          }}
-        >
-          <label>
-            {t('host.from')}
-            <input type="datetime-local" value={draft.from} onChange={(e) => setDraft({ ...draft, from: e.target.value })} />
-          </label>
-          <label>
-            {t('host.to')}
-            <input type="datetime-local" value={draft.to} onChange={(e) => setDraft({ ...draft, to: e.target.value })} />
-          </label>
-          <button type="submit">{t('host.apply')}</button>
-          {customError ? <span role="alert">{customError}</span> : null}
-        </form>
+        <CustomRange key={`${custom.fromMs}-${custom.toMs}`} value={custom} onApply={setCustom} testId="custom-range" />
       ) : null}
       {tab === 'logs' ? null : <p className="chart-hint">{t('chart.hint')}</p>}
       {tab === 'logs' ? (
