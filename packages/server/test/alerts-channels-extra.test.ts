@@ -6,15 +6,12 @@
  * Gotify's POST /message, Bark's /push, ServerChan's KEY.send, PushPlus's /send, Pushover's
  * /1/messages.json, Matrix's client-server send event, Telegram's sendMessage.
  */
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpReceiver, startHttpReceiver } from '../../../testing/receivers.ts';
 import { maskChannel, withStoredSecrets } from '../src/alerts/channel-secrets.ts';
 import { serverchanUrl } from '../src/alerts/channels/serverchan.ts';
-import { alertsConfigSchema } from '../src/alerts/config.ts';
-import { channelRuntime, DeliveryQueue } from '../src/alerts/delivery.ts';
-import { buildNotification, type NotifiedAlert } from '../src/alerts/notification.ts';
 import { type ChannelSpecInput, channelSpecSchema } from '../src/alerts/spec.ts';
+import { deliverOnce, NOW } from './support/channels.ts';
 
 let http: HttpReceiver;
 beforeAll(async () => {
@@ -24,57 +21,15 @@ afterAll(async () => {
   await http?.close();
 });
 
-const NOW = Date.parse('2025-03-01T12:00:00Z');
-
-function alert(host: string, status: 'firing' | 'resolved' = 'firing'): NotifiedAlert {
-  return {
-    status,
-    fingerprint: `fp-${host}`,
-    ruleId: 'r1',
-    rule: 'High CPU',
-    severity: 'critical',
-    host,
-    agent: host,
-    labels: { alertname: 'High CPU', host, severity: 'critical' },
-    annotations: {},
-    value: 97.5,
-    summary: 'falconet_cpu_usage_percent > 90: value 97.5',
-    activeSinceMs: NOW - 60_000,
-    firedAtMs: NOW - 30_000,
-    resolvedAtMs: status === 'resolved' ? NOW : 0,
-    startsAt: new Date(NOW - 30_000).toISOString(),
-    endsAt: status === 'resolved' ? new Date(NOW).toISOString() : '',
-    duration: '30s',
-  };
-}
-
 /** One notification through a channel as the server runs it; its delivery record, the log, and the one request it made. */
 async function deliver(input: ChannelSpecInput, hosts = ['web-1', 'web-<2>'], resolved: string[] = []) {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
-  const defaults = alertsConfigSchema.parse({
-    delivery: { timeout: '5s', initial_backoff: '10ms', max_backoff: '50ms', max_attempts: 2 },
-  }).delivery;
-  const ch = channelRuntime({ id: 'c', source: 'api', spec: channelSpecSchema.parse(input) }, defaults, () => NOW);
-  const n = buildNotification(
-    {
-      id: 'n-1',
-      channel: ch.name,
-      groupKey: 'g',
-      groupLabels: { alertname: 'High CPU' },
-      repeat: false,
-      externalUrl: 'http://falconet.example',
-    },
-    hosts.map((h) => alert(h)),
-    resolved.map((h) => alert(h, 'resolved')),
-    { title: ch.title, text: ch.text, maxAlerts: ch.maxAlerts, escape: ch.sender.escape },
-    NOW,
-  );
   const before = http.requests.length;
-  const queue = new DeliveryQueue({ log, now: () => NOW });
-  const rec = queue.enqueue(ch, n, 'firing');
-  await queue.idle();
-  ch.sender.close?.();
+  const { rec, lines } = await deliverOnce(input, {
+    hosts,
+    resolved,
+    notificationId: 'n-1',
+    delivery: { timeout: '5s', initial_backoff: '10ms', max_backoff: '50ms', max_attempts: 2 },
+  });
   const req = http.requests[before];
   return { rec, lines, req, json: req?.json as Record<string, unknown> & { [k: string]: unknown } };
 }

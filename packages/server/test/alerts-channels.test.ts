@@ -5,14 +5,11 @@
  * other implementations (openssl, Python's hmac) than the one under test.
  */
 import { execFileSync } from 'node:child_process';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../testing/processes.ts';
 import { type HttpReceiver, type SmtpReceiver, startHttpReceiver, startSmtpReceiver } from '../../../testing/receivers.ts';
-import { alertsConfigSchema } from '../src/alerts/config.ts';
-import { channelRuntime, DeliveryQueue } from '../src/alerts/delivery.ts';
-import { buildNotification, type NotifiedAlert } from '../src/alerts/notification.ts';
-import { type ChannelSpecInput, channelSpecSchema } from '../src/alerts/spec.ts';
+import type { ChannelSpecInput } from '../src/alerts/spec.ts';
+import { deliverOnce, NOW } from './support/channels.ts';
 
 let http: HttpReceiver;
 let smtp: SmtpReceiver;
@@ -25,57 +22,13 @@ afterAll(async () => {
   await smtp?.close();
 });
 
-const NOW = Date.parse('2025-03-01T12:00:00Z');
-
-function alert(host: string, status: 'firing' | 'resolved' = 'firing'): NotifiedAlert {
-  return {
-    status,
-    fingerprint: `fp-${host}`,
-    ruleId: 'r1',
-    rule: 'High CPU',
-    severity: 'critical',
-    host,
-    agent: host,
-    labels: { alertname: 'High CPU', host, severity: 'critical' },
-    annotations: {},
-    value: 97.5,
-    summary: 'falconet_cpu_usage_percent > 90: value 97.5',
-    activeSinceMs: NOW - 60_000,
-    firedAtMs: NOW - 30_000,
-    resolvedAtMs: status === 'resolved' ? NOW : 0,
-    startsAt: new Date(NOW - 30_000).toISOString(),
-    endsAt: status === 'resolved' ? new Date(NOW).toISOString() : '',
-    duration: '30s',
-  };
-}
-
 /** A channel as the server would run it, delivering one notification; resolves with its record and the log. */
-async function deliver(input: ChannelSpecInput, hosts = ['web-1', 'web-<2>'], resolved: string[] = []) {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
-  const defaults = alertsConfigSchema.parse({
+function deliver(input: ChannelSpecInput, hosts = ['web-1', 'web-<2>'], resolved: string[] = []) {
+  return deliverOnce(input, {
+    hosts,
+    resolved,
     delivery: { timeout: '5s', initial_backoff: '100ms', max_backoff: '2s', max_attempts: 4 },
-  }).delivery;
-  const ch = channelRuntime({ id: 'c', source: 'api', spec: channelSpecSchema.parse(input) }, defaults, () => NOW);
-  const n = buildNotification(
-    {
-      id: `n-${Math.random()}`,
-      channel: ch.name,
-      groupKey: 'g',
-      groupLabels: { alertname: 'High CPU' },
-      repeat: false,
-      externalUrl: 'http://falconet.example',
-    },
-    hosts.map((h) => alert(h)),
-    resolved.map((h) => alert(h, 'resolved')),
-    { title: ch.title, text: ch.text, maxAlerts: ch.maxAlerts, escape: ch.sender.escape },
-    NOW,
-  );
-  const queue = new DeliveryQueue({ log, now: () => NOW });
-  const rec = queue.enqueue(ch, n, 'firing');
-  await queue.idle();
-  ch.sender.close?.();
-  return { rec, health: queue.health(ch.name), lines, n };
+  });
 }
 
 const python = (code: string) => execFileSync('python3', ['-c', code], { encoding: 'utf8' }).trim();
