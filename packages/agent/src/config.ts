@@ -1,11 +1,11 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { byteSize, duration, parseHostPort } from '@falconet/protocol/config';
+import { probesSchema } from '@falconet/protocol/probes';
 import { z } from 'zod';
 import { collectorOptionsSchema } from './collectors/options.ts';
 import { parseServerUrl, plaintextProblem, type ServerAddress } from './config-base.ts';
 import { logsSchema } from './logs/config.ts';
-import { probesSchema } from './probes/config.ts';
 import { AGENT_TASKS_DEFAULTS, agentTasksSchema } from './tasks/config.ts';
 import { updateSchema } from './update/config.ts';
 

@@ -1,5 +1,5 @@
 import { Resolver } from 'node:dns/promises';
-import type { ProbeOf } from './config.ts';
+import type { ProbeOf } from '@falconet/protocol/probes';
 import { type ProbeOut, resolveTarget, splitHostPort, writeResolved } from './out.ts';
 
 /** node:dns error codes for the server's answer code; the others (timeouts, refused connections) have none. */

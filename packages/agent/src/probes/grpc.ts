@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import type { ProbeOf } from '@falconet/protocol/probes';
 import { Client, credentials, status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
-import type { ProbeOf } from './config.ts';
 import { type ProbeOut, resolveTarget, splitHostPort, writeResolved } from './out.ts';
 
 /** grpc.health.v1 HealthCheckResponse.ServingStatus, by number. */

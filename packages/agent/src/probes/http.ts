@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import type { ProbeOf } from './config.ts';
+import type { ProbeOf } from '@falconet/protocol/probes';
 import { type ProbeOut, type Resolved, resolveTarget, type TlsFacts, tlsFacts, writeResolved, writeTls } from './out.ts';
 import { tlsConnectOptions } from './tls.ts';
 

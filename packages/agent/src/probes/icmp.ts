@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { ProbeOf } from './config.ts';
+import type { ProbeOf } from '@falconet/protocol/probes';
 import { type ProbeOut, ProbeSetupError, resolveTarget, writeResolved } from './out.ts';
 
 /**

@@ -1,7 +1,7 @@
+import type { ProbeConfig } from '@falconet/protocol/probes';
 import type { Logger } from 'pino';
 import type { CollectorSource } from '../collection.ts';
 import { type MetricFamily, MetricWriter } from '../metrics.ts';
-import type { ProbeConfig } from './config.ts';
 import { probeDns } from './dns.ts';
 import { probeGrpc } from './grpc.ts';
 import { probeHttp } from './http.ts';

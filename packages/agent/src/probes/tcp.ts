@@ -1,6 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import type { ProbeOf } from './config.ts';
+import type { ProbeOf } from '@falconet/protocol/probes';
 import { type ProbeOut, resolveTarget, splitHostPort, tlsFacts, writeResolved, writeTls } from './out.ts';
 import { tlsConnectOptions } from './tls.ts';
 

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { ProbeTlsOptions } from './config.ts';
+import type { ProbeTlsOptions } from '@falconet/protocol/probes';
 
 /** node:tls options for a probe's TLS settings: a CA file replaces the system roots, as blackbox_exporter's ca_file does. */
 export async function tlsConnectOptions(

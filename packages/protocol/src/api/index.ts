@@ -13,6 +13,7 @@ export * from './fleet.ts';
 export * from './live.ts';
 export * from './logs.ts';
 export * from './metrics.ts';
+export * from './monitors.ts';
 export * from './push.ts';
 export * from './releases.ts';
 export * from './tasks.ts';

@@ -583,6 +583,18 @@ export interface ServerHint {
   intervalMs: number;
 }
 
+/**
+ * The probes the server's monitors assign to this agent (docs/probes.md), sent after Registered
+ * and whenever the set changes; each replaces the previous set whole. The agent runs them beside
+ * the probes of its own config.
+ */
+export interface ProbeAssignment {
+  /** Rises with every change of the set; an agent ignores one older than what it runs. */
+  version: number;
+  /** JSON array of probes in the agent config's `probes:` shape (@falconet/protocol/probes). */
+  probesJson: string;
+}
+
 export interface ServerMessage {
   body:
     | { $case: "registered"; value: Registered }
@@ -592,6 +604,7 @@ export interface ServerMessage {
     | { $case: "taskOutputAck"; value: TaskOutputAck }
     | { $case: "updateOffer"; value: UpdateOffer }
     | { $case: "updateChunk"; value: UpdateChunk }
+    | { $case: "probeAssignment"; value: ProbeAssignment }
     | undefined;
 }
 
@@ -3890,6 +3903,95 @@ export const ServerHint: MessageFns<ServerHint> = {
   },
 };
 
+function createBaseProbeAssignment(): ProbeAssignment {
+  return { version: 0, probesJson: "" };
+}
+
+export const ProbeAssignment: MessageFns<ProbeAssignment> = {
+  encode(message: ProbeAssignment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint64(message.version);
+    }
+    if (message.probesJson !== "") {
+      writer.uint32(18).string(message.probesJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProbeAssignment {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProbeAssignment();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.probesJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProbeAssignment {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      probesJson: isSet(object.probesJson)
+        ? globalThis.String(object.probesJson)
+        : isSet(object.probes_json)
+        ? globalThis.String(object.probes_json)
+        : "",
+    };
+  },
+
+  toJSON(message: ProbeAssignment): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.probesJson !== "") {
+      obj.probesJson = message.probesJson;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ProbeAssignment>): ProbeAssignment {
+    return ProbeAssignment.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ProbeAssignment>): ProbeAssignment {
+    const message = createBaseProbeAssignment();
+    message.version = object.version ?? 0;
+    message.probesJson = object.probesJson ?? "";
+    return message;
+  },
+};
+
 function createBaseServerMessage(): ServerMessage {
   return { body: undefined };
 }
@@ -3917,6 +4019,9 @@ export const ServerMessage: MessageFns<ServerMessage> = {
         break;
       case "updateChunk":
         UpdateChunk.encode(message.body.value, writer.uint32(146).fork()).join();
+        break;
+      case "probeAssignment":
+        ProbeAssignment.encode(message.body.value, writer.uint32(154).fork()).join();
         break;
     }
     return writer;
@@ -3991,6 +4096,14 @@ export const ServerMessage: MessageFns<ServerMessage> = {
             message.body = { $case: "updateChunk", value: UpdateChunk.decode(reader, reader.uint32()) };
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.body = { $case: "probeAssignment", value: ProbeAssignment.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4025,6 +4138,10 @@ export const ServerMessage: MessageFns<ServerMessage> = {
         ? { $case: "updateChunk", value: UpdateChunk.fromJSON(object.updateChunk) }
         : isSet(object.update_chunk)
         ? { $case: "updateChunk", value: UpdateChunk.fromJSON(object.update_chunk) }
+        : isSet(object.probeAssignment)
+        ? { $case: "probeAssignment", value: ProbeAssignment.fromJSON(object.probeAssignment) }
+        : isSet(object.probe_assignment)
+        ? { $case: "probeAssignment", value: ProbeAssignment.fromJSON(object.probe_assignment) }
         : undefined,
     };
   },
@@ -4045,6 +4162,8 @@ export const ServerMessage: MessageFns<ServerMessage> = {
       obj.updateOffer = UpdateOffer.toJSON(message.body.value);
     } else if (message.body?.$case === "updateChunk") {
       obj.updateChunk = UpdateChunk.toJSON(message.body.value);
+    } else if (message.body?.$case === "probeAssignment") {
+      obj.probeAssignment = ProbeAssignment.toJSON(message.body.value);
     }
     return obj;
   },
@@ -4094,6 +4213,12 @@ export const ServerMessage: MessageFns<ServerMessage> = {
       case "updateChunk": {
         if (object.body?.value !== undefined && object.body?.value !== null) {
           message.body = { $case: "updateChunk", value: UpdateChunk.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "probeAssignment": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "probeAssignment", value: ProbeAssignment.fromPartial(object.body.value) };
         }
         break;
       }

@@ -1,10 +1,11 @@
-import { duration, parseHostPort } from '@falconet/protocol/config';
 import { z } from 'zod';
+import { duration, parseHostPort } from './config.ts';
 
 /**
- * `probes:` in the agent config: a list of service checks, each run on its own timer and shown
- * as blackbox_exporter's probe_* series (docs/probes.md). The options of each kind are checked
- * by that kind's schema, so a typo names the probe's index and the key.
+ * A probe: a service check, listed under `probes:` in the agent config or assigned by the server
+ * as a monitor (api/monitors.ts), each run on its own timer and shown as blackbox_exporter's
+ * probe_* series (docs/probes.md). The options of each kind are checked by that kind's schema, so
+ * a typo names the probe's index and the key.
  */
 
 const labelName = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -102,7 +103,7 @@ const common = {
   labels: z.record(z.string().regex(labelName, 'label names are letters, digits and _'), z.string()).default({}),
 };
 
-const probe = z.discriminatedUnion(
+export const probeSchema = z.discriminatedUnion(
   'kind',
   [
     z
@@ -123,12 +124,12 @@ const probe = z.discriminatedUnion(
   { error: 'kind must be one of http, tcp, icmp, dns, grpc' },
 );
 
-export type ProbeConfig = z.output<typeof probe>;
+export type ProbeConfig = z.output<typeof probeSchema>;
 export type ProbeKind = ProbeConfig['kind'];
 export type ProbeOf<K extends ProbeKind> = Extract<ProbeConfig, { kind: K }>;
 
 export const probesSchema = z
-  .array(probe)
+  .array(probeSchema)
   .default([])
   .superRefine((list, ctx) => {
     const seen = new Set<string>();
