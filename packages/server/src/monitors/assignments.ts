@@ -1,6 +1,7 @@
 /**
  * Sends each connected agent the probes of the monitors that choose it (ProbeAssignment), when it
- * registers and whenever that set changes. Only the agent's own stream hears its assignment.
+ * registers (unless there are none) and whenever that set changes, to empty included. Only the
+ * agent's own stream hears its assignment.
  */
 import type { pb } from '@falconet/protocol';
 
@@ -45,8 +46,12 @@ export class AssignmentSender implements MonitorChannelHooks {
       this.#streams.set(agentId, set);
     }
     set.add(a);
-    // Sent even when empty: the agent may hold probes from before the server restarted.
-    this.#push(agentId, a, JSON.stringify(this.#probesFor(agentId)));
+    const json = JSON.stringify(this.#probesFor(agentId));
+    // An empty set is not sent: an agent that hears no assignment on a new stream drops the probes
+    // it was assigned before (probes/assigned.ts), and most streams (every agent no monitor
+    // chooses) need no message at all.
+    if (json === '[]') a.sent = json;
+    else this.#push(agentId, a, json);
     return () => {
       const s = this.#streams.get(agentId);
       s?.delete(a);
