@@ -19,11 +19,16 @@ interface Attached {
   sent: string | undefined;
 }
 
+/** How long a change waits for more before the agents' sets are sent. */
+const REFRESH_DEBOUNCE_MS = 100;
+
 export class AssignmentSender implements MonitorChannelHooks {
   readonly #streams = new Map<string, Set<Attached>>();
   readonly #probesFor: (agentId: string) => unknown[];
   readonly #now: () => number;
   #version = 0;
+  readonly #dirty = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
   /** Assignments sent, for /metrics and tests. */
   sent = 0;
 
@@ -63,12 +68,35 @@ export class AssignmentSender implements MonitorChannelHooks {
     return this.#streams.keys();
   }
 
-  /** Recomputes the agent's set and sends it on each of its streams where it changed. */
+  /**
+   * Recomputes the agent's set and sends it on each of its streams where it changed, soon: a burst
+   * of changes (a script making a thousand monitors for one region) sends each agent one set, not
+   * a thousand growing ones.
+   */
   refresh(agentId: string): void {
-    const set = this.#streams.get(agentId);
-    if (!set) return;
-    const json = JSON.stringify(this.#probesFor(agentId));
-    for (const a of set) if (a.sent !== json) this.#push(agentId, a, json);
+    if (!this.#streams.has(agentId)) return;
+    this.#dirty.add(agentId);
+    this.#timer ??= setTimeout(() => this.flush(), REFRESH_DEBOUNCE_MS);
+  }
+
+  /** Sends what the refreshes since the last flush changed, now. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const agents = [...this.#dirty];
+    this.#dirty.clear();
+    for (const agentId of agents) {
+      const set = this.#streams.get(agentId);
+      if (!set) continue;
+      const json = JSON.stringify(this.#probesFor(agentId));
+      for (const a of set) if (a.sent !== json) this.#push(agentId, a, json);
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#dirty.clear();
   }
 
   #push(_agentId: string, a: Attached, json: string): void {

@@ -52,6 +52,8 @@ interface Entry extends StoredMonitor {
   text: string;
   /** The status alerting last saw, to feed it only what it should judge. */
   fed: MonitorStatus | undefined;
+  /** Rises with every change of the monitor, so its alert rule is rebuilt only when it changed. */
+  revision: number;
 }
 
 export interface ListQuery {
@@ -83,6 +85,7 @@ export class MonitorService {
   #unlisten: (() => void) | undefined;
   #rules = new Map<string, { key: string; rule: ReturnType<typeof monitorRule> }>();
   #rulesTimer: NodeJS.Timeout | undefined;
+  #revisions = 0;
   readonly counters = {
     /** probe_* samples with a monitor label from an agent that is not one of its locations (or no such monitor): not counted. */
     unassignedSamples: 0,
@@ -125,6 +128,7 @@ export class MonitorService {
   async stop(): Promise<void> {
     this.#unlisten?.();
     clearTimeout(this.#rulesTimer);
+    this.assignments.stop();
     for (const t of this.#timers) clearInterval(t);
     await this.uptime.stop();
   }
@@ -149,7 +153,7 @@ export class MonitorService {
     this.#checkChannels(spec);
     const now = this.#now();
     if (!(await this.#repo.update(id, spec, now))) throw notFound(`monitor ${id}`);
-    const { locations: _, text: __, fed: ___, ...stored } = old;
+    const { locations: _, text: __, fed: ___, revision: ____, ...stored } = old;
     const before = new Set(old.locations.keys());
     const e = this.#put({ ...stored, spec, updatedMs: now }, old.locations);
     // A changed probe is a new check: results of the old one say nothing about it.
@@ -197,6 +201,7 @@ export class MonitorService {
       locations,
       text: `${m.spec.name}\n${m.spec.probe.target}\n${m.spec.probe.kind}`.toLowerCase(),
       fed: undefined,
+      revision: ++this.#revisions,
     };
     this.#monitors.set(m.id, e);
     for (const agentId of previous?.keys() ?? []) if (!locations.has(agentId)) this.#byAgent.get(agentId)?.delete(m.id);
@@ -296,7 +301,7 @@ export class MonitorService {
     const built = new Map<string, { key: string; rule: ReturnType<typeof monitorRule> }>();
     for (const e of this.#monitors.values()) {
       if (e.spec.paused) continue;
-      const key = `${e.updatedMs}\u0000${e.spec.channels.map((c) => names.get(c) ?? '').join('\u0000')}`;
+      const key = `${e.revision}\u0000${e.spec.channels.map((c) => names.get(c) ?? '').join('\u0000')}`;
       const old = this.#rules.get(e.id);
       built.set(e.id, old && old.key === key ? old : { key, rule: monitorRule(e.id, e.spec, names) });
     }
