@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { LogLevel, type pb } from '@falconet/protocol';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -74,20 +75,20 @@ describe('exec source', () => {
       ],
       batch: { max_wait: '50ms' },
     });
-    await eventually(() => sink.records.filter((r) => r.stream === 'stdout').length >= 250, 30_000);
+    // Five whole runs; the stop may cut a sixth anywhere, so only the numbering is checked past them.
+    await eventually(() => sink.records.filter((r) => r.stream === 'stderr').length >= 5, 30_000);
     await stop();
     const out = sink.records.filter((r) => r.stream === 'stdout');
-    const n = out.length;
-    expect(n % 50).toBe(0);
-    expect(out.map((r) => r.message)).toEqual(Array.from({ length: n }, (_, i) => `line ${i + 1} password=***`));
+    expect(out.length).toBeGreaterThanOrEqual(250);
+    expect(out.map((r) => r.message)).toEqual(Array.from({ length: out.length }, (_, i) => `line ${i + 1} password=***`));
     expect(out[0]).toMatchObject({ source: 'counter', labels: { job: 'count' }, fields: { std: 'stdout' } });
     const err = sink.records.filter((r) => r.stream === 'stderr');
-    expect(err.map((r) => r.message)).toEqual(Array.from({ length: n / 50 }, (_, i) => `run ended at ${(i + 1) * 50}`));
+    expect(err.map((r) => r.message)).toEqual(Array.from({ length: err.length }, (_, i) => `run ended at ${(i + 1) * 50}`));
     expect(err[0]?.fields).toEqual({ std: 'stderr' });
     const exits = shipper.stats.sources[0]?.exits ?? {};
-    expect(exits['3']).toBeGreaterThanOrEqual(n / 50);
+    expect(exits['3']).toBeGreaterThanOrEqual(5);
     const fam = logsFamilies(shipper.stats, 0).find((f) => f.name === 'falconet_agent_logs_exec_exits_total');
-    expect(fam?.metrics[0]).toEqual({ labels: { source: 'counter', code: '3' }, value: exits['3'] });
+    expect(fam?.metrics).toContainEqual({ labels: { source: 'counter', code: '3' }, value: exits['3'] });
     expect(JSON.stringify(sink.records)).not.toContain('hunter2');
   }, 60_000);
 
@@ -148,6 +149,8 @@ describe('stdin source', () => {
     const producer = spawn('sh', ['-c', 'seq 1 500 | sed "s/^/piped /"; printf "tail without newline"'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
+    // Node drains a child's unread stdout when the child exits; a pipe taken at once keeps it for the shipper.
+    const input = producer.stdout.pipe(new PassThrough());
     const { sink, stop } = await ship(
       dir,
       {
@@ -158,7 +161,7 @@ describe('stdin source', () => {
         batch: { max_wait: '50ms' },
         scan_interval: '100ms',
       },
-      producer.stdout,
+      input,
     );
     await eventually(() => sink.records.filter((r) => r.source === 'pipe').length >= 501, 20_000);
     const piped = sink.records.filter((r) => r.source === 'pipe');
