@@ -10,6 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { logReportMessage, type RawStream, rawStream, registerMessage, registerOn } from '../../../testing/agent-channel.ts';
 import { eventually, tempDir } from '../../../testing/processes.ts';
+import { EmbeddedLogStore } from '../src/logs/embedded.ts';
+import { LogFilter } from '../src/logs/query.ts';
+import { TailBuffer } from '../src/logs/tail.ts';
 import { startTestServer, type TestServer } from './support/auth.ts';
 
 interface Msg {
@@ -164,7 +167,7 @@ describe('a live tail resumed after its socket dropped', () => {
     a.s.close();
   });
 
-  it('refuses a position it never gave, naming the field; a tail without credentials is refused', async () => {
+  it('refuses a position it never gave, naming the field; a tail without credentials or with an agent token is refused', async () => {
     const s = await socket(t);
     s.ws.send(JSON.stringify({ type: 'logs_tail', q: 'x', after: 'not a position' }));
     await eventually(() => s.got.some((m) => m.type === 'error'));
@@ -173,12 +176,20 @@ describe('a live tail resumed after its socket dropped', () => {
       message: 'logs_tail after: "not a position" is not a position this server gives (EPOCH.SEQ.TIME)',
     });
     await close(s.ws);
-    const anonymous = new WebSocket(`${t.base.replace('http', 'ws')}/api/live`);
-    const status = await new Promise<number | undefined>((resolve) => {
-      anonymous.once('unexpected-response', (_req, res) => resolve(res.statusCode));
-      anonymous.once('open', () => resolve(undefined));
-    });
-    expect(status).toBe(401);
+    const opens = (headers: Record<string, string>) => {
+      const ws = new WebSocket(`${t.base.replace('http', 'ws')}/api/live`, { headers });
+      return new Promise<number | undefined>((resolve) => {
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode));
+        ws.once('open', () => {
+          ws.close();
+          resolve(undefined);
+        });
+      });
+    };
+    expect(await opens({})).toBe(401);
+    // An agent's token is for the agent channel, not for reading everyone's lines.
+    const { token } = await t.server.ingest.tokens.create('tl-hostile-host');
+    expect(await opens({ authorization: `Bearer ${token}` })).toBe(401);
   });
 
   it('after a server restart, reads the lines since from the store and shows the gap', async () => {
@@ -208,5 +219,35 @@ describe('a live tail resumed after its socket dropped', () => {
     expect(s.lines().filter((l) => l !== 'before the restart')).toEqual(numbered('after', 1, 3));
     await close(s.ws);
     b.s.close();
+  });
+});
+
+describe('the lines kept for resumed tails', () => {
+  it('past its window a position is resumed from the store, within the window, and the gap says expired', async () => {
+    let now = Date.now();
+    const buffer = new TailBuffer(() => now);
+    const store = await EmbeddedLogStore.open({ dir: tempDir('falconet-tailbuf-'), retentionMs: 0, maxBytes: 0 });
+    try {
+      const one = await store.appendReport('tb', 'tb-host', 1, [line('one')]);
+      buffer.add(one.lines);
+      const position = buffer.position(one.lines[0]?.record.timeMs ?? 0);
+      const filter = new LogFilter('host:tb-host');
+      expect((await buffer.catchUp(position, filter, store)).lines).toEqual([]);
+      buffer.add((await store.appendReport('tb', 'tb-host', 2, [line('just after')])).lines);
+      // Eleven minutes on: the kept lines have gone, and those lines are outside the window a catch-up reaches.
+      now += 11 * 60_000;
+      const later = await store.appendReport('tb', 'tb-host', 3, [{ ...line('later'), timeMs: now, observedMs: now }]);
+      buffer.add(later.lines);
+      const r = await buffer.catchUp(position, filter, store);
+      expect(r.lines.map((l) => l.record.message)).toEqual(['later']);
+      expect(r.gap).toMatchObject({ type: 'logs_gap', reason: 'expired', sinceMs: one.lines[0]?.record.timeMs });
+      expect(r.position).toBe(`${buffer.epoch}.3.${now}`);
+      // A position whose next line is still kept resumes exactly, however old.
+      const exact = await buffer.catchUp(`${buffer.epoch}.2.0`, filter, store);
+      expect(exact.lines.map((l) => l.record.message)).toEqual(['later']);
+      expect(exact.gap).toBeUndefined();
+    } finally {
+      await store.close();
+    }
   });
 });

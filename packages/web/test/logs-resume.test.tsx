@@ -48,6 +48,11 @@ describe('the Logs page address', () => {
     expect(searchOfView(custom)).toBe('?range=custom&from=2026-12-06T10%3A00%3A00.000Z&to=2026-12-06T11%3A00%3A00.000Z');
   });
 
+  it("opens a log alert's link (from and to in milliseconds, no range) on its window", () => {
+    const v = viewFromSearch(`?q=${encodeURIComponent('agent:a-1 (error)')}&from=${NOW - 300_000}&to=${NOW}`, NOW + 86_400_000);
+    expect(v).toMatchObject({ q: 'agent:a-1 (error)', range: 'custom', fromMs: NOW - 300_000, toMs: NOW, live: false });
+  });
+
   it('reads what it cannot use as the default', () => {
     expect(viewFromSearch('?range=5y&live=yes', NOW)).toMatchObject({ range: '1h', live: false });
     // A custom range needs both ends, in order.

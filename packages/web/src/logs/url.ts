@@ -39,7 +39,8 @@ export function viewFromSearch(search: string, now: number): LogsViewState {
   const p = new URLSearchParams(search);
   const from = time(p.get('from'));
   const to = time(p.get('to'));
-  const asked = p.get('range') ?? DEFAULT_RANGE;
+  // from and to without a range are a custom range: the links of log alerts' notifications say so.
+  const asked = p.get('range') ?? (from !== undefined && to !== undefined ? 'custom' : DEFAULT_RANGE);
   const custom = asked === 'custom' && from !== undefined && to !== undefined && from < to;
   const range = custom || RANGE_PRESETS.some(([r]) => r === asked) ? asked : DEFAULT_RANGE;
   return {
