@@ -7,7 +7,7 @@ import type { SourceRuntime } from './source.ts';
 /** How long a stopping command gets after SIGTERM before its process group is killed. */
 const STOP_GRACE_MS = 5_000;
 
-/** The label value of an exit: the code, the signal's name, or spawn_error when it never ran. */
+/** The label value of an exit: the code, or the signal's name (a command that never ran is counted as spawn_error). */
 export function exitLabel(code: number | null, signal: NodeJS.Signals | null): string {
   if (signal) return signal;
   return code === null ? 'unknown' : String(code);

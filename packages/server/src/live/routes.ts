@@ -32,7 +32,7 @@ export const liveApi: FastifyPluginAsync<{ live: LiveHub; logs: LogStore }> = as
     let tailGeneration = 0;
     const refuse = (code: string, message: string) => {
       const refusal: LiveServerMessage = { type: 'error', error: { code, message } };
-      socket.send(JSON.stringify(refusal));
+      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(refusal));
     };
     /**
      * A resumed tail: the lines it missed first (then, for a catch-up read from the store, the lines

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { CustomRange } from '../host/CustomRange.tsx';
 import type { Range } from '../host/time-axis.ts';
 import { useI18n } from '../i18n.tsx';
@@ -16,8 +16,12 @@ function useAddressView(): [LogsViewState, (next: Partial<LogsViewState>, replac
     addEventListener('popstate', onPop);
     return () => removeEventListener('popstate', onPop);
   }, []);
+  // Read at the change, not at the render that made the callback: a tail's refusal may come later.
+  const current = useRef(view);
+  current.current = view;
   const change = (next: Partial<LogsViewState>, replace = false) => {
-    const merged = { ...view, ...next };
+    const merged = { ...current.current, ...next };
+    current.current = merged;
     const url = `/logs${searchOfView(merged)}`;
     if (url !== location.pathname + location.search) {
       if (replace) history.replaceState(null, '', url);
