@@ -116,6 +116,29 @@ describe('exec source', () => {
     expect(numbered).toEqual(Array.from({ length: numbered.length }, (_, i) => `n ${i + 1}`));
   }, 60_000);
 
+  it("runs the command with its env and cwd, without the agent's FALCONET_ variables", async () => {
+    const dir = setup('falconet-exec-env-');
+    process.env.FALCONET_SERVER_TOKEN = 'fnt_secret';
+    cleanups.push(() => {
+      delete process.env.FALCONET_SERVER_TOKEN;
+    });
+    const { sink, stop } = await ship(dir, {
+      sources: [
+        {
+          name: 'env',
+          type: 'exec',
+          command: ['sh', '-c', 'echo "token=$FALCONET_SERVER_TOKEN. mine=$MINE dir=$(pwd)"; sleep 60'],
+          env: { MINE: 'yes' },
+          cwd: dir,
+        },
+      ],
+      batch: { max_wait: '50ms' },
+    });
+    await eventually(() => sink.records.length >= 1, 20_000);
+    await stop();
+    expect(sink.records[0]?.message).toBe(`token=. mine=yes dir=${dir}`);
+  }, 30_000);
+
   it('joins multiline events and parses each through the source chain; a command that cannot start is counted and retried', async () => {
     const dir = setup('falconet-exec-ml-');
     const { sink, shipper, stop } = await ship(dir, {

@@ -54,7 +54,7 @@ export class ExecSource {
     try {
       child = spawn(file, args, {
         cwd: cfg.cwd || undefined,
-        env: { ...process.env, ...cfg.env },
+        env: { ...commandEnv(process.env), ...cfg.env },
         stdio: ['ignore', 'pipe', 'pipe'],
         // Its own process group: stopping it stops what a `sh -c` pipeline started too.
         detached: true,
@@ -123,6 +123,11 @@ export class ExecSource {
     } else await this.#running;
     this.queue.detachAll(this.#now());
   }
+}
+
+/** The agent's environment without its own FALCONET_ settings: the server token is not the log command's business. */
+export function commandEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('FALCONET_')));
 }
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
