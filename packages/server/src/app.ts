@@ -484,7 +484,7 @@ export class FalconetServer {
       run();
     }
     await app.register(promApi, { store, agents: () => registry.list() });
-    await app.register(liveApi, { live: this.live });
+    await app.register(liveApi, { live: this.live, logs: this.logs });
     await app.register(logsApi, { logs: this.logs });
     await app.register(authApi, { auth: this.auth, guard: this.#guard, warnings: () => this.warnings });
     await this.ingest.registerRoutes(app);

@@ -11,6 +11,7 @@ import { formsEn, formsZh } from './i18n/forms.ts';
 import { hostsEn, hostsZh } from './i18n/hosts.ts';
 import { logAlertsEn, logAlertsZh } from './i18n/log-alerts.ts';
 import { logsEn, logsZh } from './i18n/logs.ts';
+import { logsViewEn, logsViewZh } from './i18n/logs-view.ts';
 import { queryEn, queryZh } from './i18n/query.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 import { trafficEn, trafficZh } from './i18n/traffic.ts';
@@ -146,6 +147,7 @@ const en = {
   ...hostsEn,
   ...updatesEn,
   ...logsEn,
+  ...logsViewEn,
   ...addHostEn,
   ...channelTypesEn,
   ...queryEn,
@@ -281,6 +283,7 @@ const zh: Record<MessageKey, string> = {
   ...hostsZh,
   ...updatesZh,
   ...logsZh,
+  ...logsViewZh,
   ...addHostZh,
   ...channelTypesZh,
   ...queryZh,
