@@ -10,14 +10,17 @@ import { createServer as createTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTls } from 'node:tls';
-import { type ProbeConfig, probesSchema } from '@falconet/protocol/probes';
+import { type ProbeConfig, type ProbeOf, probesSchema } from '@falconet/protocol/probes';
 import { Server as GrpcServer, status as grpcStatus, ServerCredentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentConfigSchema } from '../src/config.ts';
-import type { MetricFamily } from '../src/metrics.ts';
+import { type MetricFamily, MetricWriter } from '../src/metrics.ts';
+import { optionalNativeHelpers } from '../src/native.ts';
 import { jsonPath } from '../src/probes/http.ts';
-import { icmpNotAllowed } from '../src/probes/icmp.ts';
-import { offsetMs, runProbe } from '../src/probes/runner.ts';
+import { icmpNotAllowed, probeIcmp } from '../src/probes/icmp.ts';
+import { ProbeOut } from '../src/probes/out.ts';
+import { runProbe } from '../src/probes/run.ts';
+import { offsetMs } from '../src/probes/schedule.ts';
 
 const probe = (p: Record<string, unknown>): ProbeConfig => probesSchema.parse([{ id: 't', ...p }])[0] as ProbeConfig;
 const val = (fs: MetricFamily[], name: string, labels: Record<string, string> = {}) =>
@@ -182,6 +185,15 @@ describe('grpc probe', () => {
 });
 
 describe('icmp probe', () => {
+  /** The `ping` way, which the agent takes without its native helpers. */
+  async function viaPing(target: string): Promise<MetricFamily[]> {
+    const w = new MetricWriter();
+    const p = probe({ kind: 'icmp', target });
+    const ok = await probeIcmp(p as ProbeOf<'icmp'>, new ProbeOut(w, {}), new AbortController().signal, 1000, 'ping');
+    w.gauge('probe_success', '', ok ? 1 : 0);
+    return w.families();
+  }
+
   it('says in one line why ping may not run, once per probe', async () => {
     const bin = join(dir, 'bin');
     mkdirSync(bin, { recursive: true });
@@ -191,24 +203,31 @@ describe('icmp probe', () => {
     const path = process.env.PATH;
     process.env.PATH = `${bin}:${path}`;
     try {
-      const messages: string[] = [];
-      const fs = await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }), undefined, (m) => messages.push(m));
-      expect(val(fs, 'probe_success')).toBe(0);
-      expect(messages).toEqual([
-        expect.stringMatching(/^icmp: ping may not open an ICMP socket \(ping: socket: Operation not permitted\); allow group/),
-      ]);
+      await expect(viaPing('127.0.0.1')).rejects.toThrow(
+        /^icmp: may not open an ICMP socket \(ping: socket: Operation not permitted\); allow group/,
+      );
       process.env.PATH = join(dir, 'nowhere');
-      await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }), undefined, (m) => messages.push(m));
-      expect(messages.at(-1)).toBe('icmp: the ping command is not installed (Debian: iputils-ping)');
+      await expect(viaPing('127.0.0.1')).rejects.toThrow('icmp: the ping command is not installed (Debian: iputils-ping)');
     } finally {
       process.env.PATH = path;
     }
   });
 
-  it('pings 127.0.0.1 where this host allows it', async () => {
-    const fs = await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }));
+  it('pings 127.0.0.1 with ping where this host allows it', async () => {
+    const fs = await viaPing('127.0.0.1');
     expect(val(fs, 'probe_success')).toBe(1);
     expect(val(fs, 'probe_icmp_duration_seconds', { phase: 'rtt' })).toBeGreaterThan(0);
+  });
+
+  it('sends the echo itself through the native helpers, with blackbox phases and the reply TTL', async () => {
+    const native = optionalNativeHelpers();
+    if (!native) throw new Error('the native helpers are not built (npm rebuild -w @falconet/agent)');
+    const fs = await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }));
+    expect(val(fs, 'probe_success')).toBe(1);
+    for (const phase of ['resolve', 'setup', 'rtt']) expect(val(fs, 'probe_icmp_duration_seconds', { phase })).toBeGreaterThanOrEqual(0);
+    expect(val(fs, 'probe_icmp_duration_seconds', { phase: 'rtt' })).toBeGreaterThan(0);
+    expect(val(fs, 'probe_icmp_reply_hop_limit')).toBe(64);
+    expect(() => native.icmpEcho('not-an-address', 4, 100)).toThrow(/icmpEcho: address is not an IP address/);
   });
 });
 
@@ -250,6 +269,8 @@ describe('probes config', () => {
   it('spreads start offsets by id and says how to allow ping sockets', () => {
     expect(offsetMs('web', 30_000)).toBe(offsetMs('web', 30_000));
     expect(offsetMs('web', 30_000)).not.toBe(offsetMs('db', 30_000));
-    expect(icmpNotAllowed('ping: socket: Operation not permitted\n')).toMatch(/net\.ipv4\.ping_group_range=".*" or give ping CAP_NET_RAW$/);
+    expect(icmpNotAllowed('ping: socket: Operation not permitted\n')).toMatch(
+      /net\.ipv4\.ping_group_range=".*" or give the agent \(or ping\) CAP_NET_RAW$/,
+    );
   });
 });
