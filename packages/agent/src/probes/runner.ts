@@ -76,10 +76,10 @@ export class ProbeRunner {
     optionalNativeHelpers();
     const data: ProbeWorkerData = { debug: this.#log.isLevelEnabled('debug'), addonFile: nativeAddonFile() };
     const self = import.meta.url;
-    const execArgv = [...process.execArgv, '--disable-warning=ExperimentalWarning'];
+    // No execArgv of its own: the worker inherits the agent's, whose V8 flags it may not be given again.
     const worker = bundledWorker
-      ? new Worker(bundledWorker, { eval: true, name: 'probes', workerData: data, execArgv })
-      : new Worker(new URL(self.endsWith('.ts') ? './worker.ts' : './worker.js', self), { name: 'probes', workerData: data, execArgv });
+      ? new Worker(bundledWorker, { eval: true, name: 'probes', workerData: data })
+      : new Worker(new URL(self.endsWith('.ts') ? './worker.ts' : './worker.js', self), { name: 'probes', workerData: data });
     worker.unref();
     this.#worker = worker;
     this.#startedAt = Date.now();
