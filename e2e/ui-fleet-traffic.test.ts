@@ -50,8 +50,7 @@ async function trafficPage(lang: 'en' | 'zh'): Promise<Page> {
   return page;
 }
 
-const order = (page: Page) =>
-  page.getByTestId('fleet-traffic-row').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.agent));
+const order = (page: Page) => page.getByTestId('fleet-traffic-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-agent')));
 
 describe('the fleet Traffic page', () => {
   it("lists every host's cycle, sorts by a column and opens a host's Traffic panel", async () => {
