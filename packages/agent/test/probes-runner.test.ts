@@ -3,6 +3,8 @@
  * thread, a changed list reaches the worker, a main loop kept busy does not lengthen what a probe
  * measures, and a worker that dies is logged, counted and started again.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { type ProbeConfig, probesSchema } from '@falconet/protocol/probes';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -81,5 +83,21 @@ describe('probe runner', () => {
     const q = await closedPortProbe(quickId('d'));
     runner.update([q]);
     expect(await until(() => val(runner?.families() ?? [], 'probe_success', { probe: q.id }))).toBe(0);
+  });
+
+  it('does not hold the process open: an agent that is done exits with its worker running', () => {
+    const runnerUrl = new URL('../src/probes/runner.ts', import.meta.url).href;
+    const script = `
+      const { ProbeRunner } = await import(${JSON.stringify(runnerUrl)});
+      const { pino } = await import('pino');
+      const r = new ProbeRunner(pino({ level: 'silent' }));
+      r.update([{ id: 'x', kind: 'tcp', target: '127.0.0.1:9', interval: 10000, timeout: 1000, labels: {}, options: { tls: false, tls_config: { ca_file: '', server_name: '', insecure_skip_verify: false } } }]);
+      console.log(r.worker ? 'started' : 'none');`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect([r.status, r.stdout.trim(), r.signal]).toEqual([0, 'started', null]);
   });
 });

@@ -80,13 +80,14 @@ export class ProbeRunner {
     const worker = bundledWorker
       ? new Worker(bundledWorker, { eval: true, name: 'probes', workerData: data })
       : new Worker(new URL(self.endsWith('.ts') ? './worker.ts' : './worker.js', self), { name: 'probes', workerData: data });
-    worker.unref();
     this.#worker = worker;
     this.#startedAt = Date.now();
     worker.on('message', (m: FromProbeWorker) => this.#receive(m));
     worker.on('error', (err) => this.#log.error({ err: err.message }, 'probe worker failed'));
     worker.on('exit', (code) => this.#exited(worker, code));
     worker.postMessage({ type: 'update', probes: this.#list } satisfies ToProbeWorker);
+    // After the listeners: adding a 'message' listener refs the worker again, and it must not hold the agent's exit.
+    worker.unref();
   }
 
   #exited(worker: Worker, code: number): void {
