@@ -7,8 +7,8 @@
  * answers NXDOMAIN) and ICMP echo.
  *
  * probe_success must agree on every run, the certificate expiry must be the same second, and
- * probe_duration_seconds must be within 20 % on every case, compared as the medians of fifteen runs
- * of each side (three copies of each agent probe over five 10 s rounds; one run on a loaded, shared
+ * probe_duration_seconds must be within 20 % on every case, compared as the medians of twenty runs
+ * of each side (four copies of each agent probe over five 10 s rounds; one run on a loaded, shared
  * machine says little). The delay is what makes 20 %
  * mean something: on loopback a refused connection, a DNS answer or an echo takes tens of
  * microseconds, less than the cost of any prober's own code, so there the ratio measures the
@@ -26,7 +26,7 @@ import { type AgentProc, eventually, freePort, type Proc, startAgent, startComma
 const BLACKBOX = '/usr/bin/prometheus-blackbox-exporter';
 const DNSMASQ = '/usr/sbin/dnsmasq';
 /** Each agent probe runs as COPIES probes (own ids, so own start offsets) for ROUNDS rounds of 10 s; blackbox is asked as often. */
-const COPIES = 3;
+const COPIES = 4;
 const ROUNDS = 5;
 const RUNS = COPIES * ROUNDS;
 const copyIds = (id: string) => Array.from({ length: COPIES }, (_, k) => (k === 0 ? id : `${id}_${k + 1}`));
