@@ -263,6 +263,15 @@ describe('probes beside prometheus-blackbox-exporter', () => {
     expect(outside, 'median durations more than 20 % apart').toEqual([]);
     const text = await (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text();
     expect(value(text, 'probe_dns_rcode', { probe: 'dns_nxdomain', rcode: 'NXDOMAIN' })).toBe(1);
+    // The HTTP phases blackbox writes, the agent writes too, with the TLS handshake in `tls`.
+    const tls = cases.find((c) => c.id === 'https_short_cert') as Case;
+    const bb = await (await fetch(`http://127.0.0.1:${bbPort}/probe?module=${tls.id}&target=${encodeURIComponent(tls.target)}`)).text();
+    const phases = (t: string, match: Record<string, string>) =>
+      ['resolve', 'connect', 'tls', 'processing', 'transfer'].filter(
+        (phase) => value(t, 'probe_http_duration_seconds', { ...match, phase }) !== undefined,
+      );
+    expect(phases(text, { probe: tls.id })).toEqual(phases(bb, {}));
+    expect(value(text, 'probe_http_duration_seconds', { probe: tls.id, phase: 'tls' })).toBeGreaterThan(0);
   }, 200_000);
 
   it('applies a changed probe list on reload, and refuses a malformed one naming the key', async () => {

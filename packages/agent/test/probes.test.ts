@@ -73,6 +73,7 @@ beforeAll(async () => {
         res.writeHead(302, { location: n > 0 ? `/hop/${n - 1}` : '/json' }).end();
       } else if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"up","items":[{"n":3}]}');
       else if (req.url === '/teapot') res.writeHead(418).end('short and stout');
+      else if (req.url === '/slow') setTimeout(() => res.writeHead(200).end('late'), 50);
       else res.writeHead(404).end();
     }),
   );
@@ -121,6 +122,26 @@ describe('http probe', () => {
     expect(val(fs, 'probe_http_redirects')).toBe(3);
     expect(val(fs, 'probe_http_status_code')).toBe(200);
     expect(val(fs, 'probe_http_ssl')).toBe(0);
+  });
+
+  it("times the phases as blackbox does: the server's wait in processing, no tls without TLS, within the whole run", async () => {
+    const fs = await runProbe(probe({ kind: 'http', target: `${httpBase}/hop/1` }));
+    const phase = (name: string) => val(fs, 'probe_http_duration_seconds', { phase: name }) as number;
+    expect(fs.find((f) => f.name === 'probe_http_duration_seconds')?.metrics.map((m) => m.labels.phase)).toEqual([
+      'resolve',
+      'connect',
+      'tls',
+      'processing',
+      'transfer',
+    ]);
+    expect(phase('tls')).toBe(0);
+    expect(phase('connect')).toBeGreaterThan(0);
+    const slow = await runProbe(probe({ kind: 'http', target: `${httpBase}/slow` }));
+    const slowPhase = (name: string) => val(slow, 'probe_http_duration_seconds', { phase: name }) as number;
+    // The server answers after a 50 ms timer: that wait is the processing phase's.
+    expect(slowPhase('processing')).toBeGreaterThanOrEqual(0.04);
+    const sum = ['resolve', 'connect', 'tls', 'processing', 'transfer'].reduce((a, n) => a + slowPhase(n), 0);
+    expect(sum).toBeLessThanOrEqual(val(slow, 'probe_duration_seconds') as number);
   });
 
   it('fails past max_redirects, on a wrong keyword or JSON value, and takes listed status codes', async () => {
