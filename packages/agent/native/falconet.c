@@ -16,6 +16,7 @@
  * One ICMP echo for the icmp probe: Node has no ICMP sockets, and running `ping` would put a
  * process start (milliseconds) inside the time the probe reports (below).
  */
+#define _GNU_SOURCE /* dladdr */
 #include <node_api.h>
 
 #ifdef __linux__
@@ -30,6 +31,7 @@
 #include <sys/timex.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <poll.h>
@@ -344,16 +346,21 @@ static napi_value trim_malloc(napi_env env, napi_callback_info info) {
 }
 
 /*
- * icmpEcho(address, family, timeoutMs): one ICMP echo request and its reply, on a libuv pool
- * thread, timed as blackbox_exporter times it: `setup` from before opening the socket to the
- * request built, `rtt` from before sending to the matching reply. The socket is the unprivileged
+ * icmpEcho(address, family, timeoutMs): one ICMP echo request and its reply, on a detached
+ * thread of its own (a target that never answers must not hold one of libuv's four pool threads
+ * for the whole timeout), timed as blackbox_exporter times it: `setup` from before opening the
+ * socket to the request built, `rtt` from before sending to the matching reply. The socket is the unprivileged
  * kind (SOCK_DGRAM, IPPROTO_ICMP) where net.ipv4.ping_group_range allows this process's group,
  * else a raw one (root or CAP_NET_RAW). Resolves {error (0 or errno), setup, rtt (seconds),
  * hopLimit (-1 when unknown), stage ("socket", "send", "receive")}; ETIMEDOUT when no reply came.
  */
 typedef struct {
-  napi_async_work work;
+  napi_threadsafe_function done;
   napi_deferred deferred;
+  napi_env env;
+  /* Under echo_lock: the thread has handed its answer to done; the calling thread is ending, so done must not be touched. */
+  int thread_finished;
+  int abandoned;
   char address[INET6_ADDRSTRLEN];
   int family;
   int timeout_ms;
@@ -380,9 +387,7 @@ static uint16_t inet_checksum(const uint8_t *b, size_t n) {
   return (uint16_t)~sum;
 }
 
-static void echo_execute(napi_env env, void *data) {
-  (void)env;
-  echo_request *r = data;
+static void echo_execute(echo_request *r) {
   int v6 = r->family == 6;
   struct sockaddr_storage dst;
   socklen_t dst_len;
@@ -489,20 +494,58 @@ static void echo_execute(napi_env env, void *data) {
   close(fd);
 }
 
-static void echo_complete(napi_env env, napi_status status, void *data) {
-  (void)status;
+/*
+ * The request is shared by the echo thread and the calling JavaScript thread. When that thread
+ * ends first (a worker terminated mid-echo), Node deletes `done` without waiting for the echo
+ * thread, so a cleanup hook, run before that, marks the request abandoned and the echo thread
+ * then frees it instead of answering. Otherwise the answer's delivery frees it.
+ */
+static pthread_mutex_t echo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void echo_abandon(void *arg) {
+  echo_request *r = arg;
+  pthread_mutex_lock(&echo_lock);
+  r->abandoned = 1;
+  /* Already answered: the answer is queued in done, whose deletion hands it to echo_settle (env NULL), which frees it. */
+  pthread_mutex_unlock(&echo_lock);
+}
+
+/* On the calling JavaScript thread: settle the promise and free the request. env is NULL when that thread is ending. */
+static void echo_settle(napi_env env, napi_value cb, void *context, void *data) {
+  (void)cb;
+  (void)context;
   echo_request *r = data;
-  napi_value obj, stage;
-  napi_create_object(env, &obj);
-  set_number(env, obj, "error", r->error);
-  set_number(env, obj, "setup", r->setup);
-  set_number(env, obj, "rtt", r->rtt);
-  set_number(env, obj, "hopLimit", r->hop_limit);
-  napi_create_string_utf8(env, r->stage ? r->stage : "", NAPI_AUTO_LENGTH, &stage);
-  napi_set_named_property(env, obj, "stage", stage);
-  napi_resolve_deferred(env, r->deferred, obj);
-  napi_delete_async_work(env, r->work);
+  /* The echo thread is past its last use of r once it has let go of the lock. */
+  pthread_mutex_lock(&echo_lock);
+  pthread_mutex_unlock(&echo_lock);
+  if (env != NULL) {
+    napi_remove_env_cleanup_hook(env, echo_abandon, r);
+    napi_value obj, stage;
+    napi_create_object(env, &obj);
+    set_number(env, obj, "error", r->error);
+    set_number(env, obj, "setup", r->setup);
+    set_number(env, obj, "rtt", r->rtt);
+    set_number(env, obj, "hopLimit", r->hop_limit);
+    napi_create_string_utf8(env, r->stage ? r->stage : "", NAPI_AUTO_LENGTH, &stage);
+    napi_set_named_property(env, obj, "stage", stage);
+    napi_resolve_deferred(env, r->deferred, obj);
+  }
   free(r);
+}
+
+static void *run_echo(void *arg) {
+  echo_request *r = arg;
+  echo_execute(r);
+  pthread_mutex_lock(&echo_lock);
+  int abandoned = r->abandoned;
+  if (!abandoned) {
+    napi_call_threadsafe_function(r->done, r, napi_tsfn_nonblocking);
+    napi_release_threadsafe_function(r->done, napi_tsfn_release);
+    r->thread_finished = 1;
+  }
+  pthread_mutex_unlock(&echo_lock);
+  if (abandoned) free(r);
+  return NULL;
 }
 
 static napi_value icmp_echo(napi_env env, napi_callback_info info) {
@@ -532,8 +575,23 @@ static napi_value icmp_echo(napi_env env, napi_callback_info info) {
   napi_value promise, name;
   napi_create_promise(env, &r->deferred, &promise);
   napi_create_string_utf8(env, "falconet icmp echo", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, echo_execute, echo_complete, r, &r->work);
-  napi_queue_async_work(env, r->work);
+  /* One per call, made on the calling thread (the agent's probe worker), so the answer goes back there. */
+  napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, echo_settle, &r->done);
+  /* Registered after done's own cleanup, so it runs before it (cleanup hooks run last first). */
+  napi_add_env_cleanup_hook(env, echo_abandon, r);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t thread;
+  int rc = pthread_create(&thread, &attr, run_echo, r);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    napi_release_threadsafe_function(r->done, napi_tsfn_release);
+    r->error = rc;
+    r->stage = "socket";
+    echo_settle(env, NULL, NULL, r);
+  }
   return promise;
 }
 
@@ -553,6 +611,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"icmpEcho", NULL, icmp_echo, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof methods / sizeof methods[0], methods);
+  /*
+   * Echo threads run this library's code after the worker that started them may have ended, and
+   * a worker's end unloads the addons it loaded: pinned, the library stays mapped.
+   */
+  Dl_info self;
+  if (dladdr((void *)init, &self) && self.dli_fname) dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
   /*
    * statfs answers on the thread that loaded the module first (the agent's main thread); the
    * probe worker loads it again for icmpEcho only, and must not take statfs's delivery over.

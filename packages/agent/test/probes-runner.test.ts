@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../testing/processes.ts';
 import type { MetricFamily } from '../src/metrics.ts';
+import { optionalNativeHelpers } from '../src/native.ts';
 import { ProbeRunner } from '../src/probes/runner.ts';
 import { offsetMs } from '../src/probes/schedule.ts';
 
@@ -83,6 +84,20 @@ describe('probe runner', () => {
     const q = await closedPortProbe(quickId('d'));
     runner.update([q]);
     expect(await until(() => val(runner?.families() ?? [], 'probe_success', { probe: q.id }))).toBe(0);
+  });
+
+  it('stops a worker in the middle of an ICMP echo without harm to the process', async () => {
+    const native = optionalNativeHelpers();
+    if (!native) throw new Error('the native helpers are not built (npm rebuild -w @falconet/agent)');
+    runner = new ProbeRunner(pino({ level: 'silent' }));
+    const id = quickId('echo', 100);
+    // No host answers at this address here: the echo waits on its own thread for its whole timeout.
+    runner.update(probesSchema.parse([{ id, kind: 'icmp', target: '10.255.255.1', interval: '10s', timeout: '1s' }]) as ProbeConfig[]);
+    await new Promise((r) => setTimeout(r, 400));
+    runner.stop();
+    // Past the echo's timeout, its thread has finished with a worker that is gone; the process still echoes.
+    await new Promise((r) => setTimeout(r, 1200));
+    expect((await native.icmpEcho('127.0.0.1', 4, 1000)).error).toBe(0);
   });
 
   it('does not hold the process open: an agent that is done exits with its worker running', () => {
