@@ -29,6 +29,8 @@ const HEALTHY_MS = 60_000;
 export class ProbeRunner {
   readonly #log: Logger;
   #list: ProbeConfig[] = [];
+  /** Each listed probe's settings key, to match results against. */
+  #keys = new Map<string, string>();
   /** Each probe's last result, with the settings it ran with. */
   readonly #results = new Map<string, { key: string; families: MetricFamily[] }>();
   /** The setup problem last warned about per probe, so it is said once, not every run. */
@@ -48,9 +50,9 @@ export class ProbeRunner {
   update(probes: readonly ProbeConfig[]): void {
     this.#stopped = false;
     this.#list = [...probes];
-    const keys = new Map(this.#list.map((p) => [p.id, probeKey(p)]));
-    for (const [id, r] of this.#results) if (keys.get(id) !== r.key) this.#results.delete(id);
-    for (const id of this.#warned.keys()) if (!keys.has(id)) this.#warned.delete(id);
+    this.#keys = new Map(this.#list.map((p) => [p.id, probeKey(p)]));
+    for (const [id, r] of this.#results) if (this.#keys.get(id) !== r.key) this.#results.delete(id);
+    for (const id of this.#warned.keys()) if (!this.#keys.has(id)) this.#warned.delete(id);
     if (!this.#worker && !this.#restartTimer && this.#list.length) this.#start();
     else this.#post({ type: 'update', probes: this.#list });
   }
@@ -110,8 +112,7 @@ export class ProbeRunner {
     switch (m.type) {
       case 'result': {
         // A result of settings replaced since (the worker had not seen the update yet) is dropped.
-        const wanted = this.#list.find((p) => p.id === m.id);
-        if (wanted && probeKey(wanted) === m.key) this.#results.set(m.id, { key: m.key, families: m.families });
+        if (this.#keys.get(m.id) === m.key) this.#results.set(m.id, { key: m.key, families: m.families });
         return;
       }
       case 'setup-error':
