@@ -275,6 +275,15 @@ describe('probes beside prometheus-blackbox-exporter', () => {
       );
     expect(phases(text, { probe: tls.id })).toEqual(phases(bb, {}));
     expect(value(text, 'probe_http_duration_seconds', { probe: tls.id, phase: 'tls' })).toBeGreaterThan(0);
+    // And the DNS phases and record counts.
+    const dns = cases.find((c) => c.id === 'dns') as Case;
+    const bbDns = await (await fetch(`http://127.0.0.1:${bbPort}/probe?module=${dns.id}&target=${encodeURIComponent(dns.target)}`)).text();
+    for (const phase of ['resolve', 'connect', 'request'])
+      expect(value(text, 'probe_dns_duration_seconds', { probe: dns.id, phase }) !== undefined, phase).toBe(
+        value(bbDns, 'probe_dns_duration_seconds', { phase }) !== undefined,
+      );
+    for (const name of ['probe_dns_answer_rrs', 'probe_dns_authority_rrs', 'probe_dns_additional_rrs'])
+      expect(value(text, name, { probe: dns.id }), name).toBe(value(bbDns, name));
   }, 200_000);
 
   it('applies a changed probe list on reload, and refuses a malformed one naming the key', async () => {
