@@ -9,7 +9,7 @@ import { type ProbeOut, resolveTarget, splitHostPort, writeResolved } from './ou
  * its answers. Timed as blackbox_exporter times it: `connect` the socket's setup, `request` from
  * sending the query to its answer.
  */
-export async function probeDns(p: ProbeOf<'dns'>, out: ProbeOut, signal: AbortSignal, _timeoutMs: number): Promise<boolean> {
+export async function probeDns(p: ProbeOf<'dns'>, out: ProbeOut, signal: AbortSignal): Promise<boolean> {
   const { host, port } = splitHostPort(p.target, 53);
   const resolved = await resolveTarget(host);
   writeResolved(out, resolved);

@@ -57,7 +57,7 @@ function dispatch(p: ProbeConfig, out: ProbeOut, signal: AbortSignal): Promise<b
     case 'icmp':
       return probeIcmp(p, out, signal, p.timeout);
     case 'dns':
-      return probeDns(p, out, signal, p.timeout);
+      return probeDns(p, out, signal);
     case 'grpc':
       return probeGrpc(p, out, signal, p.timeout);
   }
