@@ -6,6 +6,7 @@ import { authEn, authZh } from './i18n/auth.ts';
 import { channelTypesEn, channelTypesZh } from './i18n/channel-types.ts';
 import { chartsEn, chartsZh } from './i18n/charts.ts';
 import { containersEn, containersZh } from './i18n/containers.ts';
+import { fleetTrafficEn, fleetTrafficZh } from './i18n/fleet-traffic.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
 import { formsEn, formsZh } from './i18n/forms.ts';
 import { hostsEn, hostsZh } from './i18n/hosts.ts';
@@ -153,6 +154,7 @@ const en = {
   ...queryEn,
   ...logAlertsEn,
   ...trafficEn,
+  ...fleetTrafficEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -278,6 +280,7 @@ const zh: Record<MessageKey, string> = {
   ...authZh,
   ...forgetZh,
   ...trafficZh,
+  ...fleetTrafficZh,
   ...formsZh,
   ...chartsZh,
   ...hostsZh,
