@@ -63,7 +63,9 @@ describe('probe runner', () => {
     const spinUntil = Date.now() + 800;
     while (Date.now() < spinUntil) {}
     const duration = await until(() => val(runner?.families() ?? [], 'probe_duration_seconds', { probe: id }));
-    expect(duration).toBeLessThan(0.2);
+    // Not a speed check: on the main loop the duration would include the 0.8 s spin; the bound
+    // leaves a loaded machine room to schedule the worker.
+    expect(duration).toBeLessThan(0.5);
   });
 
   it('starts a worker that died again, logged and counted, with the current list', async () => {
