@@ -1,4 +1,4 @@
-import type { Labels } from './sample.ts';
+import { type Labels, setLabel } from './sample.ts';
 
 export type MetricType = 'counter' | 'gauge' | 'untyped' | 'summary' | 'histogram';
 
@@ -262,8 +262,9 @@ function parseLabels(text: string, start: number, line: number): { labels: Recor
     const valueStart = i;
     while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
     if (i >= text.length) throw new ExpositionParseError(line, `unterminated value for label "${name}"`);
-    if (name in labels) throw new ExpositionParseError(line, `label "${name}" given twice`);
-    labels[name] = unescapeText(text.slice(valueStart, i), line, true);
+    // Own keys only: "constructor" or "toString" are label names like any other.
+    if (Object.hasOwn(labels, name)) throw new ExpositionParseError(line, `label "${name}" given twice`);
+    setLabel(labels, name, unescapeText(text.slice(valueStart, i), line, true));
     i++;
     while (text[i] === ' ' || text[i] === '\t') i++;
     if (text[i] === ',') {
