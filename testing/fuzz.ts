@@ -52,7 +52,9 @@ export async function fuzz<Ts extends [unknown, ...unknown[]]>(
   }
   if (details.failed) {
     const replay = `FUZZ_SEED=${FUZZ_SEED} FUZZ_RUNS=${FUZZ_RUNS}${details.counterexamplePath ? ` FUZZ_PATH=${details.counterexamplePath}` : ''}`;
-    throw new Error(`fuzz "${name}" failed; replay with ${replay}\n${fc.defaultReportMessage(details)}`);
+    const cause = details.errorInstance instanceof Error ? details.errorInstance : undefined;
+    const thrown = cause ? `\nThe property threw: ${cause.name}: ${cause.message.slice(0, 2000)}` : '';
+    throw new Error(`fuzz "${name}" failed; replay with ${replay}\n${fc.defaultReportMessage(details)}${thrown}`, { cause });
   }
 }
 

@@ -1,0 +1,502 @@
+/**
+ * Fuzz (issue 24): the server's decoders of outside input, called directly — remote_write (snappy
+ * and both protobuf versions), the syslog receiver's parser, the log query language, the PromQL
+ * parser and the server's config file. The same decoders behind their HTTP routes are in
+ * fuzz-http.test.ts. Seeds and replays: testing/fuzz.ts.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '@falconet/protocol/config';
+import { describe, expect, it } from 'vitest';
+import { anyText, fc, fuzz, fuzzTimeout, OBJECT_KEYS, tokenText } from '../../../testing/fuzz.ts';
+import { tempDir } from '../../../testing/processes.ts';
+import { serverConfigSchema } from '../src/config.ts';
+import { PushError } from '../src/ingest/push.ts';
+import { parseQuery, QueryError } from '../src/logs/query.ts';
+import { parseSyslog, SyslogParseError } from '../src/logs/syslog.ts';
+import { PromQLParseError, parsePromQL } from '../src/promql/parser.ts';
+import { remoteSamples } from '../src/remote-write/routes.ts';
+import { SnappyError, snappyDecode } from '../src/remote-write/snappy.ts';
+import { decodeWriteRequest, decodeWriteRequestV2, WriteRequestError } from '../src/remote-write/write-request.ts';
+
+/** Runs `f`; anything thrown must be an instance of `type`. */
+function onlyThrows(type: new (...args: never[]) => Error, f: () => unknown): Error | undefined {
+  try {
+    f();
+    return undefined;
+  } catch (err) {
+    expect(err).toBeInstanceOf(type);
+    return err as Error;
+  }
+}
+
+// --- remote_write: a snappy block of literals and copies, and protobuf written from a model ---
+
+function varint(n: number | bigint): number[] {
+  const out: number[] = [];
+  let v = BigInt.asUintN(64, BigInt(n));
+  do {
+    let b = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v) b |= 0x80;
+    out.push(b);
+  } while (v);
+  return out;
+}
+const bytesField = (num: number, body: number[]) => [...varint(num * 8 + 2), ...varint(body.length), ...body];
+const utf8 = (s: string) => [...Buffer.from(s, 'utf8')];
+const double = (v: number) => [...new Uint8Array(new Float64Array([v]).buffer)];
+
+/** Snappy as a sender may write it: the input cut into literals, runs written as copies of what came before. */
+function snappyEncode(data: Uint8Array, cuts: readonly number[]): Uint8Array {
+  const out = [...varint(data.length)];
+  let pos = 0;
+  for (const cut of [...cuts, data.length]) {
+    const end = Math.min(data.length, pos + Math.max(1, cut));
+    if (end <= pos) break;
+    // A copy when the bytes repeat those just before them (offset 1..4), else a literal.
+    let offset = 0;
+    for (let o = 1; o <= Math.min(4, pos); o++) {
+      let same = true;
+      for (let i = pos; i < end && same; i++) same = data[i] === data[i - o];
+      if (same && end - pos >= 4 && end - pos <= 64) offset = o;
+    }
+    const n = end - pos;
+    if (offset) out.push(((n - 1) << 2) | 2, offset & 0xff, offset >> 8);
+    else {
+      if (n <= 60) out.push((n - 1) << 2);
+      else out.push(61 << 2, (n - 1) & 0xff, (n - 1) >> 8);
+      out.push(...data.subarray(pos, end));
+    }
+    pos = end;
+  }
+  return Uint8Array.from(out);
+}
+
+type ModelSeries = { labels: { name: string; value: string }[]; samples: { value: number; timestampMs: number }[] };
+const wellFormed = (max: number) => fc.string({ maxLength: max, unit: 'grapheme' });
+const modelSeries: fc.Arbitrary<ModelSeries[]> = fc.array(
+  fc.record({
+    labels: fc.array(fc.record({ name: wellFormed(12), value: wellFormed(20) }), { maxLength: 5 }),
+    samples: fc.array(
+      fc.record({
+        value: fc.double({ noNaN: true }),
+        timestampMs: fc.oneof(fc.integer({ min: -(2 ** 40), max: 2 ** 45 }), fc.maxSafeInteger()),
+      }),
+      { maxLength: 4 },
+    ),
+  }),
+  { maxLength: 6 },
+);
+
+function writeRequestV1(series: readonly ModelSeries[]): Uint8Array {
+  const out: number[] = [];
+  for (const s of series) {
+    const body: number[] = [];
+    for (const l of s.labels) body.push(...bytesField(1, [...bytesField(1, utf8(l.name)), ...bytesField(2, utf8(l.value))]));
+    for (const p of s.samples) body.push(...bytesField(2, [...varint(9), ...double(p.value), ...varint(16), ...varint(p.timestampMs)]));
+    out.push(...bytesField(1, body));
+  }
+  return Uint8Array.from(out);
+}
+
+function writeRequestV2(series: readonly ModelSeries[]): Uint8Array {
+  const symbols = [''];
+  const ref = (x: string) => (symbols.includes(x) ? symbols.indexOf(x) : symbols.push(x) - 1);
+  const ts: number[] = [];
+  for (const s of series) {
+    const body = bytesField(
+      1,
+      s.labels.flatMap((l) => [...varint(ref(l.name)), ...varint(ref(l.value))]),
+    );
+    for (const p of s.samples) body.push(...bytesField(2, [...varint(9), ...double(p.value), ...varint(16), ...varint(p.timestampMs)]));
+    ts.push(...bytesField(5, body));
+  }
+  return Uint8Array.from([...symbols.flatMap((x) => bytesField(4, utf8(x))), ...ts]);
+}
+
+const plain = (series: ReturnType<typeof decodeWriteRequest>) =>
+  series.map((s) => ({ labels: s.labels, samples: s.samples.map((p) => ({ value: p.value, timestampMs: p.timestampMs })) }));
+
+describe('fuzz: remote_write decoding', () => {
+  it(
+    'snappy: decodes what a sender encodes, and throws only SnappyError on arbitrary or damaged bytes',
+    () =>
+      fuzz(
+        'snappy',
+        fc.property(fc.uint8Array({ maxLength: 400 }), fc.array(fc.integer({ min: 1, max: 80 })), fc.nat(), (data, cuts, flip) => {
+          const block = snappyEncode(data, cuts);
+          expect(Buffer.from(snappyDecode(block, 1 << 20)).equals(Buffer.from(data))).toBe(true);
+          onlyThrows(SnappyError, () => snappyDecode(data, 1 << 20));
+          const bad = Uint8Array.from(block);
+          bad[flip % bad.length] = (bad[flip % bad.length] as number) ^ (1 + (flip % 255));
+          onlyThrows(SnappyError, () => snappyDecode(bad, 1 << 20));
+          onlyThrows(SnappyError, () => snappyDecode(block.subarray(0, flip % block.length), 1 << 20));
+        }),
+        5,
+      ),
+    fuzzTimeout(5, 5),
+  );
+
+  it(
+    'WriteRequest 1.0 and 2.0: decode to the model they were written from',
+    () =>
+      fuzz(
+        'remote_write round trip',
+        fc.property(modelSeries, (series) => {
+          expect(plain(decodeWriteRequest(writeRequestV1(series)))).toEqual(series);
+          expect(plain(decodeWriteRequestV2(writeRequestV2(series)))).toEqual(series);
+        }),
+        5,
+      ),
+    fuzzTimeout(5, 5),
+  );
+
+  it(
+    'WriteRequest 1.0 and 2.0: throw only WriteRequestError, naming the field, on arbitrary or damaged bytes',
+    () =>
+      fuzz(
+        'remote_write arbitrary bytes',
+        fc.property(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 300 }),
+            fc
+              .tuple(modelSeries, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }))
+              .map(([series, edits]) => {
+                const b = writeRequestV1(series);
+                const out = Uint8Array.from(b.length ? b : [0]);
+                for (const [at, v] of edits) out[at % out.length] = v;
+                return out;
+              }),
+          ),
+          (bytes) => {
+            for (const decode of [decodeWriteRequest, decodeWriteRequestV2]) {
+              let series: ReturnType<typeof decodeWriteRequest> = [];
+              const err = onlyThrows(WriteRequestError, () => {
+                series = decode(bytes);
+              });
+              if (err) expect(err.message).toMatch(/^(WriteRequest|Request|timeseries\[\d+\]|symbols\[\d+\])/);
+              // What decodes must turn into samples or a PushError naming the series.
+              const pushErr = onlyThrows(PushError, () => remoteSamples(series, 'sender', 1_750_000_000_000, 600_000));
+              if (pushErr) expect(pushErr.message).toMatch(/^timeseries\[\d+\]/);
+            }
+          },
+        ),
+        5,
+      ),
+    fuzzTimeout(5, 5),
+  );
+
+  it(
+    'remoteSamples: takes every valid label name, Object.prototype members among them',
+    () =>
+      fuzz(
+        'remote_write label names',
+        fc.property(
+          fc.uniqueArray(fc.oneof(fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,10}$/), fc.constantFrom(...OBJECT_KEYS)), { maxLength: 5 }),
+          (names) => {
+            const valid = names.filter((n) => !n.startsWith('__'));
+            const labels = [{ name: '__name__', value: 'up' }, ...valid.map((name) => ({ name, value: 'v' }))];
+            const [p] = remoteSamples(
+              [{ labels, samples: [{ value: 1, timestampMs: 1, stale: false }], histograms: 0, exemplars: 0 }],
+              's',
+              2,
+              1000,
+            );
+            expect(Object.keys(p?.sample.labels ?? {}).sort()).toEqual([...valid].sort());
+          },
+        ),
+        5,
+      ),
+    fuzzTimeout(),
+  );
+});
+
+// --- syslog receiver ---
+
+const SYSLOG_TOKENS = [
+  '<13>',
+  '<34>',
+  '<191>',
+  '<192>',
+  '<999>',
+  '<',
+  '>',
+  '1 ',
+  '2026-12-06T16:56:36.123Z',
+  '2026-13-45T99:99:99Z',
+  '-',
+  ' ',
+  'host',
+  'app',
+  '[id a="b"]',
+  '[',
+  ']',
+  '"',
+  '\\',
+  '=',
+  '\uFEFF',
+  'Dec  6 16:56:36',
+  'Feb 30 25:61:61',
+  'app[123]:',
+  ':',
+  'message text',
+];
+
+describe('fuzz: syslog receiver parser', () => {
+  it(
+    'throws only SyslogParseError, and returns a message with its numbers in range',
+    () =>
+      fuzz(
+        'syslog parse',
+        fc.property(fc.oneof(anyText(200), tokenText(SYSLOG_TOKENS, 20)), (text) => {
+          let m: ReturnType<typeof parseSyslog> | undefined;
+          const err = onlyThrows(SyslogParseError, () => {
+            m = parseSyslog(text, 1_750_000_000_000);
+          });
+          if (err) expect(err.message.length).toBeGreaterThan(5);
+          if (m) {
+            expect(m.facility).toBeGreaterThanOrEqual(0);
+            expect(m.facility).toBeLessThanOrEqual(23);
+            expect(m.severity).toBeLessThanOrEqual(7);
+            expect(Number.isFinite(m.timeMs)).toBe(true);
+          }
+        }),
+        10,
+      ),
+    fuzzTimeout(2, 10),
+  );
+});
+
+// --- log query language ---
+
+const LOG_QUERY_TOKENS = [
+  'timeout',
+  ' ',
+  '"connection reset"',
+  '"',
+  'host:',
+  'web-1',
+  'level>=warn',
+  'level<',
+  'level=bogus',
+  '/5\\d\\d/',
+  '/(a+)+/',
+  '/[/',
+  '/x/i',
+  '/',
+  '-debug',
+  '-',
+  'NOT ',
+  'AND ',
+  'OR ',
+  '(',
+  ')',
+  'source:cron',
+  'field:"a b"',
+  '\\',
+  '*',
+  '中文',
+];
+
+describe('fuzz: log query language', () => {
+  it(
+    'throws only QueryError, at a position inside the query',
+    () =>
+      fuzz(
+        'log query parse',
+        fc.property(fc.oneof(anyText(100), tokenText(LOG_QUERY_TOKENS, 16)), (q) => {
+          const err = onlyThrows(QueryError, () => parseQuery(q));
+          if (err) {
+            const pos = (err as QueryError).position;
+            expect(pos).toBeGreaterThanOrEqual(1);
+            expect(pos).toBeLessThanOrEqual(q.length + 1);
+            expect(err.message).toMatch(/^position \d+: ./);
+          }
+        }),
+        10,
+      ),
+    fuzzTimeout(2, 10),
+  );
+});
+
+// --- PromQL parser (evaluation is behind the HTTP route, fuzz-http.test.ts) ---
+
+export const PROMQL_TOKENS = [
+  'up',
+  'node_cpu_seconds_total',
+  '{',
+  '}',
+  'job="a"',
+  'mode!~"idle|iowait"',
+  '__name__=~".+"',
+  ',',
+  '[5m]',
+  '[1h:30s]',
+  '[0s]',
+  '[',
+  ']',
+  '(',
+  ')',
+  ' offset 1d',
+  ' offset -5m',
+  ' @ 1700000000',
+  ' @ start()',
+  ' @ ',
+  'rate(',
+  'sum by (job) (',
+  'topk(3, ',
+  'histogram_quantile(0.9, ',
+  'quantile_over_time(',
+  'label_replace(',
+  'absent(',
+  'count_values("v", ',
+  ' + ',
+  ' / ',
+  ' ^ ',
+  ' and ',
+  ' or ',
+  ' unless ',
+  ' on(job) ',
+  ' ignoring(mode) group_left ',
+  ' > bool ',
+  ' == ',
+  '-',
+  '1',
+  '0.5',
+  '1e308',
+  'Inf',
+  'NaN',
+  '0x1F',
+  '"str"',
+  "'s'",
+  '`raw`',
+  '"\\q"',
+  '#',
+  'by',
+  'without',
+];
+
+describe('fuzz: PromQL parser', () => {
+  it(
+    'throws only PromQLParseError on arbitrary text',
+    () =>
+      fuzz(
+        'promql parse',
+        fc.property(fc.oneof(anyText(100), tokenText(PROMQL_TOKENS, 14)), (q) => {
+          const err = onlyThrows(PromQLParseError, () => parsePromQL(q));
+          if (err) expect(err.message.length).toBeGreaterThan(5);
+        }),
+        5,
+      ),
+    fuzzTimeout(5, 5),
+  );
+});
+
+// --- the server's config file ---
+
+const CONFIG_KEYS = [
+  'listen',
+  'grpc_listen',
+  'data_dir',
+  'database',
+  'url',
+  'log',
+  'level',
+  'auth',
+  'logs',
+  'syslog',
+  'retention',
+  ...OBJECT_KEYS,
+];
+const yamlScalar = fc.oneof(
+  anyText(12),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constantFrom('1h', '10MB', '127.0.0.1:7070', '~', 'null'),
+);
+const yamlTree = fc.letrec((tie) => ({
+  node: fc.oneof(
+    { depthSize: 'small' },
+    yamlScalar,
+    fc.array(tie('node'), { maxLength: 3 }),
+    fc.dictionary(fc.oneof(fc.constantFrom(...CONFIG_KEYS), fc.string({ maxLength: 8 })), tie('node'), { maxKeys: 4 }),
+  ),
+})).node;
+const YAML_TOKENS = [
+  'listen: ',
+  'database:\n  url: ',
+  '  ',
+  '- ',
+  ': ',
+  '\n',
+  '&a ',
+  '*a',
+  '<<: ',
+  '{',
+  '}',
+  '[',
+  ']',
+  '"',
+  "'",
+  '#',
+  '!!binary ',
+  '!!js/function ',
+  '? ',
+  '|',
+  '>',
+];
+
+describe('fuzz: server config file', () => {
+  const dir = tempDir('falconet-fuzz-config-');
+  let n = 0;
+  it(
+    'throws only ConfigError, each problem naming the file, a variable or the configuration',
+    () =>
+      fuzz(
+        'server config yaml',
+        fc.property(
+          fc.oneof(
+            yamlTree.map((t) => JSON.stringify(t)),
+            anyText(200),
+            tokenText(YAML_TOKENS, 25),
+          ),
+          (text) => {
+            const file = join(dir, `c${n++}.yaml`);
+            writeFileSync(file, text);
+            const err = onlyThrows(ConfigError, () => loadConfig(serverConfigSchema, { file, required: true, env: {} }));
+            if (err) for (const p of (err as ConfigError).problems) expect(p).toMatch(new RegExp(`^(${file}|configuration)`));
+          },
+        ),
+        2,
+      ),
+    fuzzTimeout(10, 2),
+  );
+});
+
+// Counterexamples the fuzzing found, kept as plain tests.
+describe('fuzz regressions: server decoders', () => {
+  it('remote_write takes a label named valueOf or constructor (it was refused as appearing twice)', () => {
+    const labels = ['__name__', 'valueOf', 'constructor'].map((name) => ({ name, value: name === '__name__' ? 'up' : 'v' }));
+    const [p] = remoteSamples(
+      [{ labels, samples: [{ value: 1, timestampMs: 1, stale: false }], histograms: 0, exemplars: 0 }],
+      's',
+      2,
+      1000,
+    );
+    expect(p?.sample.labels).toEqual({ valueOf: 'v', constructor: 'v' });
+  });
+
+  it('a config file with an alias of no anchor, or an alias bomb, is a ConfigError naming the line (it was a ReferenceError)', () => {
+    const dir = tempDir('falconet-fuzz-config-');
+    const file = join(dir, 'alias.yaml');
+    writeFileSync(file, 'listen: 127.0.0.1:7070\ndata_dir: *a\n');
+    expect(() => loadConfig(serverConfigSchema, { file, env: {} })).toThrow(
+      new ConfigError([`${file}:2:11: invalid YAML: Unresolved alias (the anchor must be set before the alias): a`]),
+    );
+    const bomb = ['a: &a [1, 2]', ...'bcdef'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdef'[i]}`).join(', ')}]`)];
+    writeFileSync(file, `${bomb.join('\n')}\n`);
+    expect(() => loadConfig(serverConfigSchema, { file, env: {} })).toThrow(/alias\.yaml:\d+:\d+: invalid YAML: Excessive alias count/);
+  });
+});
