@@ -34,10 +34,11 @@ export function isValidLabelName(name: string): boolean {
 }
 
 /**
- * Sets a label as an own property. A plain `labels[name] = value` with the name "__proto__" sets the
- * object's prototype instead and the label is lost; decoders of outside input go through this.
+ * Sets a label (or a log field) as an own property. A plain `labels[name] = value` with the name
+ * "__proto__" sets the object's prototype instead and the value is lost; decoders of outside input
+ * go through this.
  */
-export function setLabel(labels: Record<string, string>, name: string, value: string): void {
+export function setOwn(labels: Record<string, string>, name: string, value: string): void {
   if (name === '__proto__') Object.defineProperty(labels, name, { value, enumerable: true, writable: true, configurable: true });
   else labels[name] = value;
 }

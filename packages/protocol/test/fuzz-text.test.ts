@@ -189,10 +189,12 @@ describe('fuzz: exposition parser', () => {
           expect(parsed.families.map((f) => f.name)).toEqual(want.map((f) => f.name));
           for (const [i, f] of parsed.families.entries()) {
             const w = want[i] as MetricFamily;
-            expect(f.help).toBe(w.help);
+            // Blanks between the name and the text separate them, in Prometheus' own parser too: leading ones do not come back.
+            expect(f.help).toBe(w.help.replace(/^[ \t]+/, ''));
             expect(f.type).toBe(w.type);
             expect(f.metrics.map((m) => Object.entries(m.labels))).toEqual(w.metrics.map((m) => Object.entries(m.labels)));
-            expect(f.metrics.every((m, j) => Object.is(m.value, w.metrics[j]?.value))).toBe(true);
+            // -0 is written as 0, as Prometheus' Go library (and node_exporter) write it.
+            expect(f.metrics.every((m, j) => Object.is(m.value, w.metrics[j]?.value === 0 ? 0 : w.metrics[j]?.value))).toBe(true);
           }
         }),
       ),
@@ -205,6 +207,13 @@ describe('fuzz regressions: protocol text decoders', () => {
   it('refuses an Open-Falcon tag without a name instead of storing a label named ""', () => {
     const record = { metric: 'cpu.idle', endpoint: 'host-1', tags: { '': 0 }, value: 0 };
     expect(() => fromOpenFalcon(record, NOW)).toThrow(/^tags: a tag without a name$/);
+  });
+
+  it('keeps a HELP text holding U+2028 or a carriage return (the line was taken for a comment)', () => {
+    for (const help of ['\u2028', 'a\rb', 'x\u2029y']) {
+      const text = renderExposition([{ name: 'with_odd_help', help, type: 'gauge', metrics: [{ labels: {}, value: 1 }] }]);
+      expect(parseExposition(text).families[0]?.help).toBe(help);
+    }
   });
 
   it('takes exposition labels named like Object.prototype members, and __proto__', () => {
