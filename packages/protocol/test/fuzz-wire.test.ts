@@ -59,8 +59,9 @@ describe('fuzz: SampleBatch wire codec', () => {
             expect(Buffer.from(toWire(samples)).equals(Buffer.from(generatedEncode(samples)))).toBe(true);
           }
         }),
+        5,
       ),
-    fuzzTimeout(),
+    fuzzTimeout(5, 5),
   );
 
   it(
@@ -76,8 +77,9 @@ describe('fuzz: SampleBatch wire codec', () => {
             expect((err as Error).message).toMatch(/^malformed sample batch: .+ at byte \d+$/);
           }
         }),
+        5,
       ),
-    fuzzTimeout(),
+    fuzzTimeout(5, 5),
   );
 
   it(
@@ -99,8 +101,9 @@ describe('fuzz: SampleBatch wire codec', () => {
             expect(err).toBeInstanceOf(PayloadError);
           }
         }),
+        5,
       ),
-    fuzzTimeout(),
+    fuzzTimeout(5, 5),
   );
 });
 
@@ -124,8 +127,9 @@ describe('fuzz: payload envelope', () => {
           const sealed = encodePayload(s, { ...opts, aad: Buffer.from(aad) });
           expect(same(decodePayload(sealed.encoding, sealed.payload, { key, aad: Buffer.from(aad) }), s)).toBe(true);
         }),
+        5,
       ),
-    fuzzTimeout(),
+    fuzzTimeout(5, 5),
   );
 
   it(
@@ -144,8 +148,9 @@ describe('fuzz: payload envelope', () => {
             }
           }
         }),
+        5,
       ),
-    fuzzTimeout(),
+    fuzzTimeout(5, 5),
   );
 
   it(
@@ -174,7 +179,8 @@ describe('fuzz: payload envelope', () => {
             expect(() => decodeLogPayload(sealed.encoding, bad, { key })).toThrow(PayloadError);
           },
         ),
+        5,
       ),
-    fuzzTimeout(),
+    fuzzTimeout(5, 5),
   );
 });
