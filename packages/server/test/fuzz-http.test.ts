@@ -387,3 +387,19 @@ describe('fuzz regressions: JSON bodies', () => {
     );
   });
 });
+
+describe('JSON bodies nested deeply', () => {
+  it('are answered, a forbidden key deep inside them named', async () => {
+    const depth = 100_000;
+    const body = `${'['.repeat(depth)}{"constructor":{"prototype":{}}}${']'.repeat(depth)}`;
+    const res = await fetch(`${ts.base}/api/v1/push`, {
+      method: 'POST',
+      headers: { ...admin.mutating, 'content-type': 'application/json' },
+      body,
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /^body(: the key \$(\[0\])+\.constructor\.prototype| is not valid JSON)/,
+    );
+  });
+});

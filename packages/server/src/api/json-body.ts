@@ -10,16 +10,21 @@ function badBody(message: string): FastifyError {
   return Object.assign(new Error(message), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY', name: 'BadJsonBody' }) as FastifyError;
 }
 
-/** The JSON path of the first forbidden key in a parsed value, if any. */
-export function forbiddenKey(value: unknown, path = '$'): string | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  if (Object.hasOwn(value, '__proto__')) return `${path}.__proto__`;
-  const ctor = (value as Record<string, unknown>).constructor;
-  if (Object.hasOwn(value, 'constructor') && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype'))
-    return `${path}.constructor.prototype`;
-  for (const [k, v] of Object.entries(value)) {
-    const found = forbiddenKey(v, Array.isArray(value) ? `${path}[${k}]` : `${path}.${k}`);
-    if (found) return found;
+/** The JSON path of the first forbidden key in a parsed value, if any; a loop, not recursion, as a body may nest deeply. */
+export function forbiddenKey(root: unknown): string | undefined {
+  const stack: [unknown, string][] = [[root, '$']];
+  while (stack.length) {
+    const [value, path] = stack.pop() as [unknown, string];
+    if (value === null || typeof value !== 'object') continue;
+    if (Object.hasOwn(value, '__proto__')) return `${path}.__proto__`;
+    const ctor = (value as Record<string, unknown>).constructor;
+    if (Object.hasOwn(value, 'constructor') && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype'))
+      return `${path}.constructor.prototype`;
+    const entries = Object.entries(value);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [k, v] = entries[i] as [string, unknown];
+      if (v !== null && typeof v === 'object') stack.push([v, Array.isArray(value) ? `${path}[${k}]` : `${path}.${k}`]);
+    }
   }
   return undefined;
 }
