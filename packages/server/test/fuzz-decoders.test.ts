@@ -184,6 +184,56 @@ describe('fuzz: syslog receiver parser', () => {
   );
 });
 
+/** RFC 5424 header fields: printable US-ASCII without spaces (or "-", the nil value). */
+const printable = (max: number) => fc.stringMatching(new RegExp(`^[!-~]{1,${max}}$`)).filter((v) => v !== '-');
+/** SD-NAME: printable US-ASCII except '=', ' ', ']' and '"'. */
+const sdName = fc.stringMatching(/^[!#-<>-\\^-~]{1,12}$/);
+
+describe('fuzz: syslog receiver reads RFC 5424 written from a model', () => {
+  it(
+    'gives back header fields, structured data (escapes included) and message',
+    () =>
+      fuzz(
+        'syslog 5424 round trip',
+        fc.property(
+          fc.integer({ min: 0, max: 191 }),
+          fc.integer({ min: 1_000_000_000_000, max: 2_000_000_000_000 }),
+          fc.tuple(printable(20), printable(20), printable(10), printable(10)),
+          fc.uniqueArray(
+            fc.record({
+              id: sdName,
+              params: fc.uniqueArray(fc.tuple(sdName, fc.string({ maxLength: 12 })), { selector: (p) => p[0], maxLength: 3 }),
+            }),
+            { selector: (e) => e.id, maxLength: 3 },
+          ),
+          fc.string({ maxLength: 40, unit: 'grapheme' }),
+          (pri, timeMs, [host, app, procId, msgId], sd, message) => {
+            const esc = (v: string) => v.replace(/[\\"\]]/g, (c) => `\\${c}`);
+            const sdText = sd.length ? sd.map((e) => `[${e.id}${e.params.map(([n, v]) => ` ${n}="${esc(v)}"`).join('')}]`).join('') : '-';
+            const text = `<${pri}>1 ${new Date(timeMs).toISOString()} ${host} ${app} ${procId} ${msgId} ${sdText} ${message}`;
+            const m = parseSyslog(text, 0);
+            expect(m).toMatchObject({
+              facility: pri >> 3,
+              severity: pri & 7,
+              timeMs,
+              hostname: host,
+              app,
+              procId,
+              msgId,
+              format: 'rfc5424',
+            });
+            expect(m.message).toBe(message.replace(/^\uFEFF/, ''));
+            const want: Record<string, string> = {};
+            for (const e of sd) for (const [n, v] of e.params) want[`sd.${e.id}.${n}`] = v;
+            expect(m.structured).toEqual(want);
+          },
+        ),
+        5,
+      ),
+    fuzzTimeout(5, 5),
+  );
+});
+
 // --- log query language ---
 
 const LOG_QUERY_TOKENS = [

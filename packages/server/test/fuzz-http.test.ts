@@ -5,6 +5,7 @@
  * the answer is a 2xx or a 4xx in the route's error shape, never a 5xx; the server keeps serving.
  * Fewer cases than the pure decoders (a few hundred requests in all): each is a real round trip.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anyText, fc, fuzz, fuzzTimeout, OBJECT_KEYS, tokenText } from '../../../testing/fuzz.ts';
 import { openLines } from '../../../testing/tcp-lines.ts';
@@ -19,6 +20,7 @@ beforeAll(async () => {
   ts = await startTestServer({
     config: {
       transfer_listen: '127.0.0.1:0',
+      syslog: { listen: '127.0.0.1:0' },
       // Caps high enough that the fuzz cases, not the caps, decide the answers (the caps have tests of their own).
       ingest: {
         max_message_bytes: 256 * 1024,
@@ -182,6 +184,56 @@ describe('fuzz over TCP: the Open-Falcon transfer port', () => {
   );
 });
 
+describe('fuzz over TCP: the syslog receiver', () => {
+  const SYSLOG_PIECES = [
+    '<13>',
+    '<191>',
+    '<999>',
+    '1 ',
+    '- - - - ',
+    '2026-12-06T10:00:00Z ',
+    'Dec  6 10:00:00 ',
+    'host app[1]: ',
+    '[a b="c\\"]"]',
+    '\n',
+    '\r\n',
+    '\0',
+    ' ',
+    '12 ',
+    '9999999999 ',
+    'msg',
+  ];
+  it(
+    'takes any stream of frames (octet-counted or by line) and keeps storing good messages',
+    () =>
+      fuzz(
+        'syslog tcp frames',
+        fc.asyncProperty(fc.oneof(tokenText(SYSLOG_PIECES, 20), anyText(200)), async (stream) => {
+          const port = ts.server.addresses?.syslog?.port ?? 0;
+          const sock = connect({ host: '127.0.0.1', port });
+          sock.on('error', () => undefined);
+          await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+          await new Promise<void>((resolve) => sock.end(stream, () => resolve()));
+          await new Promise<void>((resolve) => (sock.closed ? resolve() : sock.once('close', () => resolve())));
+        }),
+        0.5,
+      ),
+    fuzzTimeout(100),
+  );
+
+  it('stores a good message after all of it', async () => {
+    const marker = `fuzzmarker${Date.now()}`;
+    const sock = connect({ host: '127.0.0.1', port: ts.server.addresses?.syslog?.port ?? 0 });
+    await new Promise<void>((resolve) => sock.end(`<13>1 2026-12-06T10:00:00Z host app - - - ${marker}\n`, () => resolve()));
+    for (let i = 0; i < 100; i++) {
+      const res = await fetch(`${ts.base}/api/logs?${new URLSearchParams({ q: marker, from: '0' })}`, { headers: admin.headers });
+      if ((await res.text()).includes(`"message":"${marker}"`)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the syslog message ${marker} was not stored`);
+  });
+});
+
 describe('fuzz over HTTP: POST /api/v1/write', () => {
   it(
     'answers arbitrary and damaged remote_write bodies with 2xx or a 4xx, never a 5xx',
@@ -335,9 +387,9 @@ describe('fuzz over HTTP: query parameters of the REST API', () => {
             await expectApiAnswer(await fetch(url, { headers: admin.headers }), `GET ${route.path}?${params}`);
           },
         ),
-        4,
+        2,
       ),
-    fuzzTimeout(50, 4),
+    fuzzTimeout(50, 2),
   );
 
   it(
