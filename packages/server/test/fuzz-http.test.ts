@@ -433,6 +433,14 @@ describe('fuzz regressions: JSON bodies', () => {
     expect(await res.json()).toEqual({
       error: { code: 'bad_request', message: "body: the key $[1].tags.__proto__ is refused (it could reach an object's prototype)" },
     });
+    const escaped = await fetch(`${ts.base}/api/v1/push`, {
+      method: 'POST',
+      headers: { ...admin.mutating, 'content-type': 'application/json; charset=utf-8' },
+      body: '[{"\\u005f_proto__":{}}]',
+    });
+    expect(((await escaped.json()) as { error: { message: string } }).error.message).toMatch(
+      /^body: the key \$\[0\]\.__proto__ is refused/,
+    );
     const empty = await push('');
     expect(((await empty.json()) as { error: { message: string } }).error.message).toBe(
       'body: empty, but Content-Type is application/json',

@@ -40,8 +40,8 @@ export function installJsonBodyParser(app: FastifyInstance): void {
     } catch (err) {
       return done(badBody(`body is not valid JSON: ${(err as Error).message}`), undefined);
     }
-    // Only a body that names one of the keys can hold it: most are never walked.
-    const key = /"(?:__proto__|constructor)"/.test(text) ? forbiddenKey(value) : undefined;
+    // Only a body that names one of the keys, or escapes characters (\u005f_proto__), can hold it: most are never walked.
+    const key = /__proto__|constructor|\\u/.test(text) ? forbiddenKey(value) : undefined;
     if (key) return done(badBody(`body: the key ${key} is refused (it could reach an object's prototype)`), undefined);
     done(null, value);
   });
