@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anyText, fc, fuzz, fuzzTimeout, OBJECT_KEYS, tokenText } from '../../../testing/fuzz.ts';
 import { openLines } from '../../../testing/tcp-lines.ts';
 import { type Credential, concretePath, startTestServer, type TestServer } from './support/auth.ts';
-import { modelSeries, PROMQL_TOKENS, snappyEncode, writeRequestV1, writeRequestV2 } from './support/fuzz-inputs.ts';
+import { modelSeries, PROMQL_TOKENS, promqlExpr, snappyEncode, writeRequestV1, writeRequestV2 } from './support/fuzz-inputs.ts';
 
 let ts: TestServer;
 let admin: Credential;
@@ -31,6 +31,28 @@ beforeAll(async () => {
   });
   admin = await ts.token('admin');
   transferPort = ts.server.addresses?.transfer?.port ?? 0;
+  // Data for the queries to find, so PromQL evaluates over series and log search reads lines.
+  const now = Date.now();
+  const samples = [];
+  for (let t = now - 30 * 60_000; t <= now; t += 15_000) {
+    samples.push({ name: 'up', labels: { host: 'fuzz-a', job: 'a' }, value: 1, timestampMs: t });
+    for (const mode of ['idle', 'user', 'iowait'])
+      samples.push({
+        name: 'node_cpu_seconds_total',
+        labels: { host: 'fuzz-a', cpu: '0', mode },
+        value: (t - now) / 1000 + 1e6,
+        timestampMs: t,
+      });
+  }
+  const res = await fetch(`${ts.base}/api/v1/push`, {
+    method: 'POST',
+    headers: { ...admin.mutating, 'content-type': 'application/json' },
+    body: JSON.stringify(samples),
+  });
+  expect(res.status).toBe(200);
+  const sock = connect({ host: '127.0.0.1', port: ts.server.addresses?.syslog?.port ?? 0 });
+  const lines = ['error connection reset', 'warn 503 upstream', 'info started', 'debug "quoted" text'];
+  await new Promise<void>((resolve) => sock.end(lines.map((l, i) => `<${8 + i}>1 - web-1 app - - - ${l}\n`).join(''), () => resolve()));
 });
 afterAll(() => ts?.stop());
 
@@ -307,6 +329,26 @@ describe('fuzz over HTTP: the Prometheus query API', () => {
         2,
       ),
     fuzzTimeout(50, 2),
+  );
+
+  it(
+    'evaluates PromQL built by its grammar over stored series: a result, or an error that is not internal',
+    () =>
+      fuzz(
+        'http promql eval',
+        fc.asyncProperty(promqlExpr, fc.boolean(), async (query, range) => {
+          const now = Math.floor(Date.now() / 1000);
+          const params: Record<string, string> = range
+            ? { query, start: String(now - 1800), end: String(now), step: '60' }
+            : { query, time: String(now) };
+          const res = await fetch(`${ts.base}/api/v1/${range ? 'query_range' : 'query'}?${new URLSearchParams(params)}`, {
+            headers: admin.headers,
+          });
+          await expectPromAnswer(res, `${range ? 'query_range' : 'query'} ${query}`);
+        }),
+        2,
+      ),
+    fuzzTimeout(100, 2),
   );
 
   it(

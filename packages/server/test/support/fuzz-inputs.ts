@@ -143,3 +143,117 @@ export const PROMQL_TOKENS = [
   'by',
   'without',
 ];
+
+/**
+ * PromQL that parses, built by its grammar (instant and range vectors, scalars, strings), so the
+ * evaluator is reached as often as the parser: functions, aggregations, binary operators with
+ * matching, offsets, @, subqueries. Types are mostly right; where they are not, bad_data is the answer.
+ */
+export const promqlExpr: fc.Arbitrary<string> = fc.letrec<{ iv: string; rv: string; sc: string }>((tie) => {
+  const dur = fc.constantFrom('1m', '5m', '30s', '1h', '90s', '1ms', '2d');
+  const num = fc.oneof(
+    fc.constantFrom('0', '1', '-1', '0.5', '2', '1e308', 'NaN', 'Inf', '-Inf', '100'),
+    fc.integer({ min: -5, max: 5 }).map(String),
+  );
+  const selector = fc
+    .tuple(
+      fc.constantFrom('up', 'node_cpu_seconds_total', 'nothing_here', '{__name__=~".+"}', '{job="a"}'),
+      fc.constantFrom('', '{job="a"}', '{mode!="idle"}', '{mode=~"i.*"}', '{host!~"x|y"}', '{cpu=""}'),
+    )
+    .map(([n, m]) => (n.startsWith('{') ? n : `${n}${m}`));
+  const iv = tie('iv');
+  const rv = tie('rv');
+  const sc = tie('sc');
+  const binop = fc.constantFrom(' + ', ' - ', ' * ', ' / ', ' % ', ' ^ ', ' == ', ' != ', ' > bool ', ' < ', ' >= ', ' atan2 ');
+  const setop = fc.constantFrom(' and ', ' or ', ' unless ');
+  // group_left takes its own (labels): a bare group_left before "(" would read the next operand as them, in Prometheus too.
+  const matching = fc.constantFrom('', ' on(job) ', ' ignoring(mode) ', ' on(host) group_left() ', ' ignoring(cpu) group_right(mode) ');
+  const agg = fc.constantFrom('sum', 'avg', 'min', 'max', 'count', 'stddev', 'stdvar', 'group');
+  const grouping = fc.constantFrom('', ' by (job)', ' without (mode)', ' by ()', ' by (__name__)');
+  return {
+    iv: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      selector,
+      fc
+        .tuple(
+          fc.constantFrom(
+            'rate',
+            'irate',
+            'increase',
+            'delta',
+            'idelta',
+            'deriv',
+            'changes',
+            'resets',
+            'avg_over_time',
+            'min_over_time',
+            'max_over_time',
+            'sum_over_time',
+            'count_over_time',
+            'last_over_time',
+            'stddev_over_time',
+            'present_over_time',
+            'absent_over_time',
+          ),
+          rv,
+        )
+        .map(([f, r]) => `${f}(${r})`),
+      fc
+        .tuple(
+          fc.constantFrom(
+            'abs',
+            'ceil',
+            'floor',
+            'exp',
+            'sqrt',
+            'ln',
+            'sgn',
+            'round',
+            'sort',
+            'sort_desc',
+            'timestamp',
+            'absent',
+            'hour',
+            'month',
+            'day_of_week',
+            'days_in_month',
+            'year',
+            'deg',
+            'asin',
+            'acosh',
+          ),
+          iv,
+        )
+        .map(([f, e]) => `${f}(${e})`),
+      fc.tuple(agg, grouping, iv).map(([a, g, e]) => `${a}${g} (${e})`),
+      fc.tuple(fc.constantFrom('topk', 'bottomk', 'quantile'), sc, iv).map(([a, k, e]) => `${a}(${k}, ${e})`),
+      iv.map((e) => `count_values("v", ${e})`),
+      fc.tuple(iv, binop, matching, iv).map(([a, o, m, b]) => `(${a})${o}${m}(${b})`),
+      fc.tuple(iv, setop, iv).map(([a, o, b]) => `(${a})${o}(${b})`),
+      fc.tuple(iv, binop, sc).map(([a, o, b]) => `(${a})${o}${b}`),
+      fc.tuple(sc, iv).map(([q, e]) => `histogram_quantile(${q}, ${e})`),
+      fc.tuple(iv, sc, sc).map(([e, a, b]) => `clamp(${e}, ${a}, ${b})`),
+      fc.tuple(rv, sc).map(([r, t]) => `predict_linear(${r}, ${t})`),
+      fc.tuple(sc, rv).map(([q, r]) => `quantile_over_time(${q}, ${r})`),
+      iv.map((e) => `label_replace(${e}, "dst", "$1", "mode", "(.*)")`),
+      iv.map((e) => `label_join(${e}, "dst", "-", "job", "mode")`),
+      sc.map((e) => `vector(${e})`),
+      iv.map((e) => `-(${e})`),
+      fc.tuple(selector, dur).map(([e, d]) => `${e} offset ${d}`),
+      selector.map((e) => `${e} @ 1700000000`),
+    ),
+    rv: fc.oneof(
+      { depthSize: 'small' },
+      fc.tuple(selector, dur).map(([e, d]) => `${e}[${d}]`),
+      fc.tuple(iv, dur, fc.constantFrom('', '15s', '1m')).map(([e, d, r]) => `(${e})[${d}:${r}]`),
+    ),
+    sc: fc.oneof(
+      { depthSize: 'small' },
+      num,
+      iv.map((e) => `scalar(${e})`),
+      fc.constant('time()'),
+      fc.constant('pi()'),
+      fc.tuple(num, binop, num).map(([a, o, b]) => `${a}${o.replace(' bool', '')}${b}`),
+    ),
+  };
+}).iv;
