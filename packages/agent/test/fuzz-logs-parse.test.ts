@@ -13,7 +13,7 @@ import { tempDir } from '../../../testing/processes.ts';
 import { agentConfigSchema } from '../src/config.ts';
 import type { ParserConfig } from '../src/logs/config.ts';
 import { type Chunk, Multiline } from '../src/logs/multiline.ts';
-import { makeParser, type Parsed, parseLogfmt } from '../src/logs/parse.ts';
+import { levelOf, makeParser, type Parsed, parseLogfmt } from '../src/logs/parse.ts';
 
 const NOW = 1_750_000_000_000;
 const LEVELS = new Set<number>(Object.values(LogLevel).filter((v) => typeof v === 'number'));
@@ -30,6 +30,10 @@ const parsers: ParserConfig[] = [
 ] as ParserConfig[];
 
 const LINE_TOKENS = [
+  'level=',
+  '{"level":"',
+  '"}',
+  ...OBJECT_KEYS,
   '{',
   '}',
   '"level":"warn"',
@@ -89,6 +93,24 @@ describe('fuzz: agent log parsers', () => {
         fc.property(fc.oneof(anyText(300), tokenText(LINE_TOKENS, 20)), (line) => {
           for (const { parse } of made) checkParsed(parse(line, NOW));
         }),
+        5,
+      ),
+    fuzzTimeout(5, 5),
+  );
+
+  it(
+    'reads any level word as a LogLevel, through every parser that takes one',
+    () =>
+      fuzz(
+        'log level words',
+        fc.property(
+          fc.oneof(fc.constantFrom(...OBJECT_KEYS, 'warn', 'ERROR', '30', '7', 'notice'), fc.string({ maxLength: 12 })),
+          (word) => {
+            expect(LEVELS.has(levelOf(word))).toBe(true);
+            checkParsed(makeParser({ type: 'logfmt' } as ParserConfig)(`level=${JSON.stringify(word)} msg=m`, NOW));
+            checkParsed(makeParser({ type: 'json' } as ParserConfig)(JSON.stringify({ level: word, msg: 'm' }), NOW));
+          },
+        ),
         5,
       ),
     fuzzTimeout(5, 5),
@@ -269,6 +291,13 @@ describe('fuzz: agent config file', () => {
 
 // Counterexamples the fuzzing found, kept as plain tests.
 describe('fuzz regressions: agent log parsers', () => {
+  it('reads level=constructor or __proto__ as no level (it was a function or an object)', () => {
+    for (const word of ['constructor', '__proto__', 'toString']) expect(levelOf(word)).toBe(LogLevel.LOG_LEVEL_UNSPECIFIED);
+    const p = makeParser({ type: 'logfmt' } as ParserConfig)('level=constructor msg=hi', NOW);
+    expect(p.level).toBe(LogLevel.LOG_LEVEL_UNSPECIFIED);
+    expect(p.fields).toEqual({ level: 'constructor' });
+  });
+
   it('keeps a logfmt or JSON field named __proto__ (the assignment set the prototype and the field was lost)', () => {
     expect(Object.entries(parseLogfmt('__proto__="" a=1') ?? {})).toEqual([
       ['__proto__', ''],

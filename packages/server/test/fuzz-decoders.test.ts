@@ -286,6 +286,29 @@ describe('fuzz: log query language', () => {
   );
 });
 
+describe('fuzz: log query levels', () => {
+  it(
+    'level:WORD is a level number or a QueryError naming the word',
+    () =>
+      fuzz(
+        'log query level words',
+        fc.property(
+          fc.oneof(fc.constantFrom(...OBJECT_KEYS, 'warn', 'ERROR', 'none'), fc.stringMatching(/^[a-zA-Z_]{1,10}$/)),
+          fc.constantFrom(':', '>=', '<'),
+          (word, op) => {
+            const err = onlyThrows(QueryError, () => {
+              const node = parseQuery(`level${op}${word}`);
+              expect(node.k === 'field' && typeof node.level === 'number').toBe(true);
+            });
+            if (err) expect(err.message).toContain(`unknown level "${word}"`);
+          },
+        ),
+        5,
+      ),
+    fuzzTimeout(5, 5),
+  );
+});
+
 // --- PromQL parser (evaluation is behind the HTTP route, fuzz-http.test.ts) ---
 
 describe('fuzz: PromQL parser', () => {
@@ -388,6 +411,11 @@ describe('fuzz: server config file', () => {
 
 // Counterexamples the fuzzing found, kept as plain tests.
 describe('fuzz regressions: server decoders', () => {
+  it('refuses level:__proto__ and level>=constructor as unknown levels (they matched Object.prototype members)', () => {
+    expect(() => parseQuery('level:__proto__')).toThrow(/^position 1: unknown level "__proto__"/);
+    expect(() => parseQuery('level>=constructor')).toThrow(/unknown level "constructor"/);
+  });
+
   it('remote_write takes a label named valueOf or constructor (it was refused as appearing twice)', () => {
     const labels = ['__name__', 'valueOf', 'constructor'].map((name) => ({ name, value: name === '__name__' ? 'up' : 'v' }));
     const [p] = remoteSamples(

@@ -35,8 +35,9 @@ const LEVEL_WORDS: Record<string, LogLevel> = {
 /** A level value as written by a program: a word (any case), a syslog number, or pino/bunyan's 10-60. */
 export function levelOf(value: string | undefined): LogLevel {
   if (value === undefined || value === '') return LogLevel.LOG_LEVEL_UNSPECIFIED;
-  const word = LEVEL_WORDS[value.trim().toLowerCase()];
-  if (word !== undefined) return word;
+  const key = value.trim().toLowerCase();
+  // Own keys only: "constructor" or "__proto__" would read Object.prototype's members (found by the fuzz tests).
+  if (Object.hasOwn(LEVEL_WORDS, key)) return LEVEL_WORDS[key] as LogLevel;
   if (/^\d+$/.test(value)) {
     const n = Number(value);
     if (n <= 7) return levelFromSeverity(n);
