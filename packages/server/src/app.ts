@@ -17,6 +17,7 @@ import { agentsApi } from './agents/routes.ts';
 import { alertsApi } from './alerts/routes.ts';
 import { AlertService } from './alerts/service.ts';
 import { installErrorHandling } from './api/errors.ts';
+import { installJsonBodyParser } from './api/json-body.ts';
 import { type AccessGuard, installAccessGuard, type RouteEntry } from './auth/guard.ts';
 import { installSecurityHeaders } from './auth/headers.ts';
 import { authApi } from './auth/routes.ts';
@@ -411,6 +412,7 @@ export class FalconetServer {
     }) as unknown as FastifyInstance;
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);
+    installJsonBodyParser(app);
     const carried = bundledWeb();
     const hasWeb = carried !== undefined || existsSync(this.config.web_root);
     // The shell is read here rather than with reply.sendFile: the static plugin lives in a scope of its own.
