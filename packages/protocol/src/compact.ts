@@ -12,7 +12,7 @@
 import { gzipSync } from 'node:zlib';
 import { PayloadError, seal } from './codec.ts';
 import { CompactBatch, PayloadEncoding } from './gen/falconet/v1/agent.ts';
-import type { Labels, Sample } from './sample.ts';
+import { type Labels, type Sample, setOwn } from './sample.ts';
 
 /** The scale byte of a value sent as a raw double. */
 const RAW = 255;
@@ -90,9 +90,16 @@ export class CompactEncoder {
     const same = samples.length > 0 && sameIds(ids, this.#lastIds);
     this.#lastIds = ids;
 
-    const timestampMs = samples[0]?.timestampMs ?? 0;
+    let timestampMs = samples[0]?.timestampMs ?? 0;
     let timestampDeltas: number[] = [];
-    if (samples.some((s) => s.timestampMs !== timestampMs)) timestampDeltas = samples.map((s) => s.timestampMs - timestampMs);
+    if (samples.some((s) => s.timestampMs !== timestampMs)) {
+      timestampDeltas = samples.map((s) => s.timestampMs - timestampMs);
+      // Times further apart than 2^53 ms do not differ by a safe integer: each goes whole instead.
+      if (!timestampDeltas.every(Number.isSafeInteger)) {
+        timestampMs = 0;
+        timestampDeltas = samples.map((s) => s.timestampMs);
+      }
+    }
 
     const scales = Buffer.alloc(samples.length);
     const deltas: number[] = [];
@@ -172,7 +179,7 @@ export class CompactDecoder {
     }
     for (const def of batch.newSeries) {
       const labels: Record<string, string> = {};
-      for (const l of def.labels) labels[l.name] = l.value;
+      for (const l of def.labels) setOwn(labels, l.name, l.value);
       this.#series.push({ name: def.name, labels });
       this.#previous.push(Number.NaN);
     }

@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import {
+  CompactDecoder,
+  CompactEncoder,
   decodeLogPayload,
   decodePayload,
   encodeLogPayload,
@@ -177,6 +179,74 @@ describe('fuzz: payload envelope', () => {
             const i = flip % bad.length;
             bad[i] = (bad[i] as number) ^ 0x01;
             expect(() => decodeLogPayload(sealed.encoding, bad, { key })).toThrow(PayloadError);
+          },
+        ),
+        5,
+      ),
+    fuzzTimeout(5, 5),
+  );
+});
+
+describe('fuzz: compact sample encoding', () => {
+  /** Batches drawn from a small pool of series, so later batches repeat, reorder and add series. */
+  const pool = fc.array(fc.record({ name: text, labels }), { minLength: 1, maxLength: 8 });
+  const batches = pool.chain((series) =>
+    fc.array(
+      fc
+        .array(fc.record({ at: fc.nat({ max: series.length - 1 }), value, timestampMs }), { maxLength: 12 })
+        .map((picks) =>
+          picks.map(({ at, value, timestampMs }) => ({
+            ...(series[at] as { name: string; labels: Sample['labels'] }),
+            value,
+            timestampMs,
+          })),
+        ),
+      { maxLength: 6 },
+    ),
+  );
+
+  it(
+    'gives back every batch of a stream bit for bit, through protobuf bytes',
+    () =>
+      fuzz(
+        'compact round trip',
+        fc.property(batches, fc.integer({ min: 1, max: 20 }), (stream, bound) => {
+          const enc = new CompactEncoder(bound);
+          const dec = new CompactDecoder();
+          for (const samples of stream) {
+            const out = dec.decodeBytes(pb.CompactBatch.encode(enc.encode(samples)).finish());
+            expect(same(out, samples)).toBe(true);
+          }
+        }),
+        5,
+      ),
+    fuzzTimeout(5, 5),
+  );
+
+  it(
+    'throws only PayloadError on arbitrary bytes and on mutated batches',
+    () =>
+      fuzz(
+        'compact arbitrary bytes',
+        fc.property(
+          batches,
+          fc.uint8Array({ maxLength: 200 }),
+          fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }))),
+          (stream, junk, edits) => {
+            const enc = new CompactEncoder();
+            const dec = new CompactDecoder(50);
+            const inputs = stream.map((s) => [...pb.CompactBatch.encode(enc.encode(s)).finish()]);
+            for (const [at, byte] of edits) {
+              const b = inputs[at % Math.max(1, inputs.length)];
+              if (b?.length) b[at % b.length] = byte;
+            }
+            for (const bytes of [...inputs.map((b) => Uint8Array.from(b)), junk]) {
+              try {
+                dec.decodeBytes(bytes);
+              } catch (err) {
+                expect(err).toBeInstanceOf(PayloadError);
+              }
+            }
           },
         ),
         5,
