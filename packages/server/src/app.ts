@@ -43,6 +43,9 @@ import { releasesApi } from './releases/routes.ts';
 import { UpdateService } from './releases/service.ts';
 import { ReleaseStore } from './releases/store.ts';
 import { RemoteWriteOut } from './remote-write/out/index.ts';
+import { StatusPageRepository } from './status-pages/repository.ts';
+import { statusPagesApi } from './status-pages/routes.ts';
+import { StatusPageService } from './status-pages/service.ts';
 import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
@@ -447,6 +450,7 @@ export class FalconetServer {
           { name: 'updates' },
           { name: 'logs' },
           { name: 'traffic' },
+          { name: 'status-pages' },
         ],
       },
       transform: jsonSchemaTransform,
@@ -504,6 +508,23 @@ export class FalconetServer {
       audit: this.auth.audit,
     });
     if (this.#alerts) await app.register(alertsApi, { alerts: this.#alerts, audit: this.auth.audit });
+    const statusHtml = join(this.config.web_root, 'status.html');
+    const statusPage = carried?.get('status.html') ?? (existsSync(statusHtml) ? statusHtml : undefined);
+    await app.register(statusPagesApi, {
+      pages: new StatusPageService({
+        repo: new StatusPageRepository(this.meta),
+        store,
+        agents: registry,
+        offlineAfterIntervals: this.config.offline_after_intervals,
+      }),
+      html: statusPage
+        ? (reply) =>
+            reply
+              .type('text/html; charset=utf-8')
+              .header('cache-control', 'no-cache')
+              .send(typeof statusPage === 'string' ? createReadStream(statusPage) : statusPage)
+        : undefined,
+    });
     app.get('/api/openapi.json', { config: { minRole: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/metrics', { config: { minRole: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {

@@ -12,6 +12,7 @@ import { hostsEn, hostsZh } from './i18n/hosts.ts';
 import { logAlertsEn, logAlertsZh } from './i18n/log-alerts.ts';
 import { logsEn, logsZh } from './i18n/logs.ts';
 import { queryEn, queryZh } from './i18n/query.ts';
+import { statusPagesEn, statusPagesZh, statusPublicEn, statusPublicZh } from './i18n/status-pages.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 import { trafficEn, trafficZh } from './i18n/traffic.ts';
 import { updatesEn, updatesZh } from './i18n/updates.ts';
@@ -151,6 +152,8 @@ const en = {
   ...queryEn,
   ...logAlertsEn,
   ...trafficEn,
+  ...statusPublicEn,
+  ...statusPagesEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -276,6 +279,8 @@ const zh: Record<MessageKey, string> = {
   ...authZh,
   ...forgetZh,
   ...trafficZh,
+  ...statusPublicZh,
+  ...statusPagesZh,
   ...formsZh,
   ...chartsZh,
   ...hostsZh,
