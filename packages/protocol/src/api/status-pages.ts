@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { INCIDENT_SEVERITIES, PUBLIC_STATUSES, STATUS_LANGUAGES } from './enums.ts';
 
 /**
  * Public status pages (docs/status-pages.md): a page shows chosen hosts (agents) and monitors with
@@ -10,7 +11,6 @@ import { z } from 'zod';
 /** Days of uptime a public page shows, today included. */
 export const STATUS_DAYS = 90;
 
-export const STATUS_LANGUAGES = ['en', 'zh'] as const;
 export const StatusLanguage = z.enum(STATUS_LANGUAGES);
 export type StatusLanguage = z.infer<typeof StatusLanguage>;
 
@@ -72,7 +72,6 @@ export type StatusPage = z.infer<typeof StatusPage>;
 export const StatusPageList = z.object({ items: z.array(StatusPage) });
 export type StatusPageList = z.infer<typeof StatusPageList>;
 
-export const INCIDENT_SEVERITIES = ['maintenance', 'minor', 'major', 'critical'] as const;
 export const IncidentSeverity = z.enum(INCIDENT_SEVERITIES);
 export type IncidentSeverity = z.infer<typeof IncidentSeverity>;
 
@@ -136,7 +135,6 @@ export const PublicStatusParams = z.object({ slug: z.string().min(1).max(200) })
 // --- the public view: only what the page shows ------------------------------------------------
 
 /** up: reporting / every location succeeds; down: not; degraded: some monitor locations fail; unknown: no data yet. */
-export const PUBLIC_STATUSES = ['up', 'degraded', 'down', 'unknown'] as const;
 export const PublicStatus = z.enum(PUBLIC_STATUSES);
 export type PublicStatus = z.infer<typeof PublicStatus>;
 

@@ -1,12 +1,5 @@
-import {
-  type Agent,
-  INCIDENT_SEVERITIES,
-  type Incident,
-  type IncidentSeverity,
-  type StatusLanguage,
-  type StatusPage,
-  type StatusPageSpecInput,
-} from '@falconet/protocol/api';
+import type { Agent, Incident, IncidentSeverity, StatusLanguage, StatusPage, StatusPageSpecInput } from '@falconet/protocol/api';
+import { INCIDENT_SEVERITIES } from '@falconet/protocol/api/enums';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { fetchAgents } from '../api.ts';
