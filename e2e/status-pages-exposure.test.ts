@@ -33,8 +33,12 @@ const HIDDEN = {
   ip: '203.0.113.77',
   label: 'HIDDEN-LABEL-Q9',
   metric: 'hidden_metric_k2v',
+  monitor: 'HIDDEN-MONITOR-W7',
+  target: 'hidden-target.example:2222',
 };
-const NEVER = [HIDDEN.id, HIDDEN.hostname, HIDDEN.ip, HIDDEN.label, HIDDEN.metric, SHOWN.id];
+/** The shown monitor's probe target is the operator's business, not the public's. */
+const SHOWN_TARGET = 'checkout-internal.example:8443';
+const NEVER = [HIDDEN.id, HIDDEN.hostname, HIDDEN.ip, HIDDEN.label, HIDDEN.metric, HIDDEN.monitor, HIDDEN.target, SHOWN.id, SHOWN_TARGET];
 /** The only API routes anyone may call without signing in. */
 const PUBLIC_API = [
   'GET /api/public/status/:slug',
@@ -51,6 +55,7 @@ const streams: RawStream[] = [];
 let operator: Credential;
 let viewer: Credential;
 let pageId = '';
+let monitorId = '';
 
 async function api(method: string, path: string, cred?: Credential, body?: unknown): Promise<{ status: number; body: Json; text: string }> {
   const headers: Record<string, string> = { ...(method === 'GET' ? cred?.headers : cred?.mutating) };
@@ -72,9 +77,17 @@ async function connect(id: string, hostname: string, extra: { ips?: string[]; la
   const s = rawStream(`127.0.0.1:${t.server.addresses?.grpc.port}`);
   streams.push(s);
   await registerOn(s, registerMessage(id, { hostname, token: made.token, ...extra }));
-  s.send(reportMessage(1, samples));
-  const m = await s.next();
-  if (m.body?.$case !== 'ack') throw new Error(`expected an ack, got ${JSON.stringify(m)}`);
+  let seq = 0;
+  const report = async (samples: Sample[]) => {
+    s.send(reportMessage(++seq, samples));
+    // Past any other message (probe assignments) to the acknowledgement.
+    for (;;) {
+      const m = await s.next();
+      if (m.body?.$case === 'ack') return;
+    }
+  };
+  await report(samples);
+  return report;
 }
 
 const now = () => Date.now();
@@ -85,17 +98,32 @@ beforeAll(async () => {
   t = await startTestServer({ webRoot: WEB_ROOT });
   operator = await t.session('operator');
   viewer = await t.session('viewer');
-  await connect(SHOWN.id, SHOWN.hostname, { ips: ['198.51.100.5'] }, [gauge(PRESENCE_METRIC, 1, { version: 't' })]);
-  await connect(HIDDEN.id, HIDDEN.hostname, { ips: [HIDDEN.ip], labels: { team: HIDDEN.label } }, [
+  const shownReport = await connect(SHOWN.id, SHOWN.hostname, { ips: ['198.51.100.5'] }, [gauge(PRESENCE_METRIC, 1, { version: 't' })]);
+  const hiddenReport = await connect(HIDDEN.id, HIDDEN.hostname, { ips: [HIDDEN.ip], labels: { team: HIDDEN.label } }, [
     gauge(PRESENCE_METRIC, 1, { version: 't' }),
     gauge(HIDDEN.metric, 42, { owner: HIDDEN.label }),
   ]);
   await eventually(() => t.server.registry.get(HIDDEN.id)?.status === 'online' && t.server.registry.get(SHOWN.id)?.status === 'online');
+  // A monitor run by the shown host, and one by the hidden host; their results come back as probe series.
+  const monitor = async (name: string, target: string, agent: string) => {
+    const r = await api('POST', '/api/monitors', operator, { name, probe: { kind: 'tcp', target }, agents: { ids: [agent] } });
+    expect(r.status).toBe(201);
+    return r.body.id as string;
+  };
+  monitorId = await monitor('Checkout API', SHOWN_TARGET, SHOWN.id);
+  const hiddenMonitor = await monitor(HIDDEN.monitor, HIDDEN.target, HIDDEN.id);
+  const probe = (id: string, success: number) => [
+    gauge('probe_success', success, { monitor: id }),
+    gauge('probe_duration_seconds', 0.012, { monitor: id }),
+  ];
+  await shownReport(probe(monitorId, 1));
+  await hiddenReport(probe(hiddenMonitor, 0));
   const created = await api('POST', '/api/status-pages', operator, {
     slug: 'acme',
     title: 'Acme status',
     description: 'Public health of Acme',
     hosts: [SHOWN.id],
+    monitors: [monitorId],
   });
   expect(created.status).toBe(201);
   pageId = created.body.id;
@@ -141,9 +169,13 @@ describe('a published status page, seen with no credentials', () => {
     const r = await api('GET', '/api/public/status/acme');
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ title: 'Acme status', language: 'en', status: 'up' });
-    expect(r.body.items).toEqual([expect.objectContaining({ kind: 'host', name: SHOWN.hostname, status: 'up' })]);
+    expect(r.body.items).toEqual([
+      expect.objectContaining({ kind: 'host', name: SHOWN.hostname, status: 'up' }),
+      expect.objectContaining({ kind: 'monitor', name: 'Checkout API', status: 'up', uptime: 1 }),
+    ]);
     expect(r.body.items[0].days).toHaveLength(90);
     expect(r.body.items[0].days[89]).toBeGreaterThan(0);
+    expect(r.body.items[1].days[89]).toBe(1);
     expect(r.body.incidents).toEqual([
       expect.objectContaining({ title: 'Slow checkout', body: 'Payments took long <script>alert(1)</script>', resolvedMs: null }),
     ]);
@@ -151,6 +183,7 @@ describe('a published status page, seen with no credentials', () => {
     expect(Object.keys(r.body.items[0]).sort()).toEqual(['days', 'kind', 'name', 'status', 'uptime']);
     expect(Object.keys(r.body.incidents[0]).sort()).toEqual(['body', 'resolvedMs', 'severity', 'startedMs', 'title', 'updates']);
     expect(r.text).not.toContain(pageId);
+    expect(r.text).not.toContain(monitorId);
   });
 
   it('never names the hidden host (nor the shown host’s agent id) in any public answer, assets included', async () => {
@@ -179,6 +212,8 @@ describe('a published status page, seen with no credentials', () => {
     // The hidden host is really there for a signed-in reader: the check below is not vacuous.
     const agents = await api('GET', '/api/agents', viewer);
     for (const s of [HIDDEN.id, HIDDEN.hostname, HIDDEN.ip, HIDDEN.label]) expect(agents.text).toContain(s);
+    const monitors = await api('GET', '/api/monitors', viewer);
+    for (const s of [HIDDEN.monitor, HIDDEN.target, SHOWN_TARGET]) expect(monitors.text).toContain(s);
     expect((await api('GET', `/api/metrics/names?agent=${HIDDEN.id}`, viewer)).text).toContain(HIDDEN.metric);
     const leaks = bodies.flatMap(([path, body]) => NEVER.filter((s) => body.includes(s)).map((s) => `${path} holds ${s}`));
     expect(leaks).toEqual([]);

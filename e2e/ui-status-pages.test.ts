@@ -134,7 +134,7 @@ describe('status pages', () => {
     await zh.getByTestId('status-title').waitFor({ timeout: 20_000 });
     expect(await zh.getByTestId('status-headline').textContent()).toBe('所有系统运行正常');
     expect(await zh.getByRole('heading', { name: '主机' }).count()).toBe(1);
-    expect(await zh.evaluate(() => document.documentElement.lang)).toBe('zh-CN');
+    expect(await zh.locator('html').getAttribute('lang')).toBe('zh-CN');
     await zh.screenshot({ path: artifactPath('status-page-zh.png'), fullPage: true });
 
     // An unknown slug: the page says so, with a 404.

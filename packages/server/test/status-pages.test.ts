@@ -177,7 +177,7 @@ describe.each(ENGINES)('status pages on %s', (engine) => {
   const spec = (s: StatusPageSpecInput) => StatusPageSpec.parse(s);
 
   it('keeps pages and incidents, refuses a taken slug and unknown hosts or monitors', async () => {
-    const { pages } = await setup({ get: async (id) => (id === 'm1' ? { name: 'API', paused: false } : undefined) });
+    const { pages } = await setup({ get: async (id) => (id === 'm1' ? { name: 'API', status: 'up', latencyMs: 3 } : undefined) });
     const p = await pages.create(spec({ slug: 'public', title: 'Our status', hosts: ['a1'], monitors: ['m1'] }), 'alice');
     expect((await pages.list()).map((x) => x.spec.slug)).toEqual(['public']);
     await expect(pages.create(spec({ slug: 'public', title: 'Again' }), 'alice')).rejects.toMatchObject({ status: 409 });
@@ -218,7 +218,7 @@ describe.each(ENGINES)('status pages on %s', (engine) => {
   });
 
   it('shows only the chosen items, under the names chosen, and keeps the view a minute', async () => {
-    const { pages, append, clock } = await setup({ get: async () => ({ name: 'Checkout API', paused: false }) });
+    const { pages, append, clock } = await setup({ get: async () => ({ name: 'Checkout API', status: 'degraded', latencyMs: 25 }) });
     await append('a1', presence(TODAY - 3 * DAY_MS, NOW - 1000));
     await append('a2', presence(TODAY - 3 * DAY_MS, NOW - 1000));
     await append(

@@ -7,6 +7,8 @@ import {
   type Incident,
   type IncidentNote,
   type IncidentSpec,
+  type MonitorDetail,
+  type MonitorStatus,
   type PublicStatus,
   type PublicStatusItem,
   type PublicStatusPage,
@@ -16,14 +18,47 @@ import {
 } from '@falconet/protocol/api';
 import { ApiError, notFound } from '../api/errors.ts';
 import { timeOrderedId } from '../auth/ids.ts';
+import type { MonitorService } from '../monitors/service.ts';
 import type { Store } from '../store/types.ts';
 import type { StatusPageRepository } from './repository.ts';
-import { firstDayMs, hostDays, monitorDays, monitorNow, overall } from './uptime.ts';
+import { firstDayMs, hostDays, monitorDays, overall } from './uptime.ts';
 
-/** What a page needs to know of a monitor; the monitors module answers it (api/monitors.ts). */
+/** What a page shows of a monitor now. */
+export interface MonitorNow {
+  name: string;
+  status: PublicStatus;
+  latencyMs: number | null;
+}
+
+/** What a page needs to know of a monitor; the monitors module answers it (monitors/service.ts). */
 export interface MonitorDirectory {
   /** undefined when no monitor has this id. */
-  get(id: string): Promise<{ name: string; paused: boolean } | undefined>;
+  get(id: string): Promise<MonitorNow | undefined>;
+}
+
+/** A monitor's status as a public page words it: partly failing is degraded; pending and paused are not known. */
+const PUBLIC_OF: Record<MonitorStatus, PublicStatus> = {
+  up: 'up',
+  down: 'down',
+  partial: 'degraded',
+  pending: 'unknown',
+  paused: 'unknown',
+};
+
+/** The monitors module as a directory: its current status and latency, as its own page shows them. */
+export function monitorDirectory(monitors: Pick<MonitorService, 'get'>): MonitorDirectory {
+  return {
+    get: async (id) => {
+      let m: MonitorDetail;
+      try {
+        m = monitors.get(id);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return undefined;
+        throw err;
+      }
+      return { name: m.spec.name, status: PUBLIC_OF[m.status], latencyMs: m.latencyMs };
+    },
+  };
 }
 
 export interface StatusPageServiceOptions {
@@ -234,24 +269,15 @@ export class StatusPageService {
   }
 
   async #monitorItem(id: string, spec: StatusPageSpec, now: number): Promise<PublicStatusItem> {
-    const monitor = await this.#o.monitors?.get(id);
-    const [days, latest] = await Promise.all([monitorDays(this.#o.store, id, now), monitorNow(this.#o.store, id, now)]);
-    const status: PublicStatus =
-      !monitor || monitor.paused || latest.succeeding + latest.failing === 0
-        ? 'unknown'
-        : latest.failing === 0
-          ? 'up'
-          : latest.succeeding === 0
-            ? 'down'
-            : 'degraded';
+    const [monitor, days] = await Promise.all([this.#o.monitors?.get(id), monitorDays(this.#o.store, id, now)]);
     const item: PublicStatusItem = {
       kind: 'monitor',
       name: spec.display_names[id] ?? monitor?.name ?? '—',
-      status,
+      status: monitor?.status ?? 'unknown',
       days,
       uptime: overall(days),
     };
-    if (spec.show_values) item.latencyMs = latest.latencyMs;
+    if (spec.show_values) item.latencyMs = monitor?.latencyMs ?? null;
     return item;
   }
 

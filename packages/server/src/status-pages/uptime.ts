@@ -13,7 +13,6 @@ export const DAY_MS = 86_400_000;
 /** A series every agent report carries (the agent's self-metrics). */
 export const PRESENCE_METRIC = 'falconet_agent_build_info';
 export const PROBE_SUCCESS = 'probe_success';
-export const PROBE_DURATION = 'probe_duration_seconds';
 
 /** Start (UTC midnight) of the first of the page's days; the last is today. */
 export function firstDayMs(nowMs: number, days = STATUS_DAYS): number {
@@ -102,27 +101,6 @@ export async function monitorDays(store: Store, monitorId: string, nowMs: number
     if (i >= 0 && i < days && Number.isFinite(v)) out[i] = v;
   }
   return out;
-}
-
-export interface MonitorNow {
-  /** Locations whose latest result (within `recentMs`) succeeded, out of those with one. */
-  succeeding: number;
-  failing: number;
-  /** Mean of the locations' latest probe_duration_seconds, in ms. */
-  latencyMs: number | null;
-}
-
-/** A monitor's latest results, one per location (series), from the last `recentMs` of its series. */
-export async function monitorNow(store: Store, monitorId: string, nowMs: number, recentMs = 5 * 60_000): Promise<MonitorNow> {
-  const q = { labels: { monitor: monitorId }, fromMs: nowMs - recentMs, toMs: nowMs, agg: 'last' as const, k: 10_000 };
-  const [success, latency] = await Promise.all([store.topK({ ...q, name: PROBE_SUCCESS }), store.topK({ ...q, name: PROBE_DURATION })]);
-  const succeeding = success.filter((e) => e.value >= 1).length;
-  const mean = latency.length ? latency.reduce((a, e) => a + e.value, 0) / latency.length : null;
-  return {
-    succeeding,
-    failing: success.length - succeeding,
-    latencyMs: mean === null ? null : Math.round(mean * 10_000) / 10,
-  };
 }
 
 /** Over the days that have a value. */
