@@ -60,7 +60,7 @@ export const statusPublicZh: Record<keyof typeof statusPublicEn, string> = {
   'status.incidents': '事件',
   'status.noIncidents': '最近 90 天没有事件。',
   'status.ongoing': '自 {0} 起持续中',
-  'status.resolved': '{0} – {1}',
+  'status.resolved': '{0} 至 {1}',
   'status.severity.maintenance': '维护',
   'status.severity.minor': '轻微',
   'status.severity.major': '严重',
