@@ -210,6 +210,24 @@ describe.each(ENGINES)('status pages on %s', (engine) => {
     await expect(pages.addNote(p.id, i.id, { body: 'late', resolve: false }, 'bob')).rejects.toMatchObject({ status: 404 });
   });
 
+  it('reads a host’s completed days at most once an hour, and today’s bar with every view', async () => {
+    const { pages, append, clock } = await setup();
+    await append('a1', presence(TODAY - 2 * DAY_MS, NOW - 1000));
+    const p = await pages.create(spec({ slug: 'h', title: 'H', hosts: ['a1'] }), 'alice');
+    const days = async () => (await pages.compute(p)).items[0]?.days ?? [];
+    // First seen three days ago, silent that day.
+    expect((await days()).slice(86)).toEqual([0, 1, 1, 1]);
+    // Its spooled reports of that day arrive late.
+    await append('a1', presence(TODAY - 3 * DAY_MS, TODAY - 2 * DAY_MS - 1));
+    clock.now = NOW + 30 * MIN;
+    const halfHour = await days();
+    expect(halfHour[86]).toBe(0);
+    // Today's bar is read now: the half hour since the last report is down.
+    expect(halfHour[89]).toBeCloseTo(720 / 750, 5);
+    clock.now = NOW + 61 * MIN;
+    expect((await days())[86]).toBe(1);
+  });
+
   it('refuses monitors on a server without them', async () => {
     const { pages } = await setup();
     await expect(pages.create(spec({ slug: 'm', title: 'M', monitors: ['m1'] }), 'alice')).rejects.toThrow(

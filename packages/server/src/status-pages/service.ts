@@ -21,7 +21,7 @@ import { timeOrderedId } from '../auth/ids.ts';
 import type { MonitorService } from '../monitors/service.ts';
 import type { Store } from '../store/types.ts';
 import type { StatusPageRepository } from './repository.ts';
-import { firstDayMs, hostDays, monitorDays, overall } from './uptime.ts';
+import { DAY_MS, firstDayMs, hostDays, monitorDays, overall } from './uptime.ts';
 
 /** What a page shows of a monitor now. */
 export interface MonitorNow {
@@ -80,10 +80,23 @@ interface Cached {
 
 /** Bound on cached views: unknown slugs are cached too (as undefined), so a scan cannot grow it past this. */
 const MAX_CACHED = 1000;
+/**
+ * A host's completed days are read again at most this often (and when the day changes): they
+ * change only when an agent's spooled reports arrive late. Today's bar is read with every view.
+ */
+const HOST_HISTORY_MS = 3_600_000;
+
+interface HostHistory {
+  todayStartMs: number;
+  atMs: number;
+  /** The completed days, oldest first (STATUS_DAYS - 1 of them). */
+  days: (number | null)[];
+}
 
 export class StatusPageService {
   readonly #o: Required<Omit<StatusPageServiceOptions, 'monitors'>> & Pick<StatusPageServiceOptions, 'monitors'>;
   readonly #cache = new Map<string, Cached>();
+  readonly #hostHistory = new Map<string, HostHistory>();
 
   constructor(opts: StatusPageServiceOptions) {
     this.#o = { cacheMs: 60_000, now: Date.now, ...opts };
@@ -251,9 +264,7 @@ export class StatusPageService {
 
   async #hostItem(id: string, spec: StatusPageSpec, now: number): Promise<PublicStatusItem> {
     const agent = this.#o.agents.get(id);
-    const days = agent
-      ? await hostDays(this.#o.store, agent, now, this.#o.offlineAfterIntervals)
-      : (new Array(STATUS_DAYS).fill(null) as null[]);
+    const days = agent ? await this.#hostDays(agent, now) : (new Array(STATUS_DAYS).fill(null) as null[]);
     const item: PublicStatusItem = {
       kind: 'host',
       name: spec.display_names[id] ?? agent?.hostname ?? '—',
@@ -266,6 +277,19 @@ export class StatusPageService {
       item.memoryPercent = roundOrNull(agent?.status === 'online' ? agent.summary.falconet_memory_used_percent : undefined);
     }
     return item;
+  }
+
+  /** Completed days from the hour-old history, today's bar read now. */
+  async #hostDays(agent: Agent, now: number): Promise<(number | null)[]> {
+    const todayStartMs = Math.floor(now / DAY_MS) * DAY_MS;
+    const offline = this.#o.offlineAfterIntervals;
+    let h = this.#hostHistory.get(agent.id);
+    if (!h || h.todayStartMs !== todayStartMs || now - h.atMs >= HOST_HISTORY_MS || now < h.atMs) {
+      for (const [id, old] of this.#hostHistory) if (now - old.atMs >= 2 * HOST_HISTORY_MS) this.#hostHistory.delete(id);
+      h = { todayStartMs, atMs: now, days: await hostDays(this.#o.store, agent, todayStartMs - 1, offline, STATUS_DAYS - 1) };
+      this.#hostHistory.set(agent.id, h);
+    }
+    return [...h.days, ...(await hostDays(this.#o.store, agent, now, offline, 1))];
   }
 
   async #monitorItem(id: string, spec: StatusPageSpec, now: number): Promise<PublicStatusItem> {

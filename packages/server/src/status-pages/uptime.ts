@@ -56,13 +56,24 @@ export async function hostDays(
   // A rollup tier may widen the step (to whole hours when the 1 m tier no longer holds the range).
   const step = series.reduce((s, r) => Math.max(s, r.stepMs ?? wanted), wanted);
   const present = new Set<number>();
-  let earliest = host.firstSeenMs;
-  for (const s of series)
-    for (const [t, n] of s.points) {
-      if (n <= 0) continue;
-      present.add(Math.floor(t / step) * step);
-      if (t < earliest) earliest = t;
-    }
+  for (const s of series) for (const [t, n] of s.points) if (n > 0) present.add(Math.floor(t / step) * step);
+  return presenceDays(present, step, host.firstSeenMs, nowMs, days);
+}
+
+/**
+ * Each day's share of buckets (starts in `present`, `step` wide) with a report, counted from the
+ * earlier of `firstSeenMs` and the first report, up to `nowMs`; null for a day with no bucket to count.
+ */
+export function presenceDays(
+  present: ReadonlySet<number>,
+  step: number,
+  firstSeenMs: number,
+  nowMs: number,
+  days = STATUS_DAYS,
+): (number | null)[] {
+  const from = firstDayMs(nowMs, days);
+  let earliest = firstSeenMs;
+  for (const b of present) if (b < earliest) earliest = b;
   const expectedFrom = Math.floor(earliest / step) * step;
   const out: (number | null)[] = [];
   for (let d = 0; d < days; d++) {
@@ -73,8 +84,8 @@ export async function hostDays(
     for (let b = Math.floor(Math.max(dayStart, expectedFrom) / step) * step; b < dayEnd && b <= nowMs; b += step) {
       if (b < dayStart) continue;
       const isUp = present.has(b);
-      // The bucket under way has not had its chance to report yet.
-      if (!isUp && b + step > nowMs) continue;
+      // The bucket under way (it ends after now) has not had its chance to report yet.
+      if (!isUp && b + step - 1 > nowMs) continue;
       total++;
       if (isUp) up++;
     }
