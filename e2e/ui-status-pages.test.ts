@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, launchChromium } from '../testing/browser.ts';
+import { artifactPath, launchChromium, seriousA11yViolations } from '../testing/browser.ts';
 import {
   type AgentProc,
   createToken,
@@ -80,6 +80,7 @@ describe('status pages', () => {
     await row.getByRole('button', { name: 'Add note' }).click();
     await admin.getByText('Cause found: a full disk on the session store.').first().waitFor();
     await admin.getByTestId('status-preview').waitFor();
+    await admin.screenshot({ path: artifactPath('status-pages-admin.png'), fullPage: true });
 
     // Anyone: a fresh browser with no cookies, the server's CSP in force.
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -136,6 +137,12 @@ describe('status pages', () => {
     expect(await zh.getByRole('heading', { name: '主机' }).count()).toBe(1);
     expect(await zh.locator('html').getAttribute('lang')).toBe('zh-CN');
     await zh.screenshot({ path: artifactPath('status-page-zh.png'), fullPage: true });
+
+    // Accessible: checked in a context that lets axe's script in (the others keep the CSP).
+    const a11y = await (await browser.newContext({ bypassCSP: true })).newPage();
+    await a11y.goto(`${server.url}/status/${SLUG}`);
+    await a11y.getByTestId('status-incident').first().waitFor({ timeout: 20_000 });
+    expect(await seriousA11yViolations(a11y)).toEqual([]);
 
     // An unknown slug: the page says so, with a 404.
     const missing = await context.newPage();

@@ -81,7 +81,7 @@ interface Cached {
 /** Bound on cached views: unknown slugs are cached too (as undefined), so a scan cannot grow it past this. */
 const MAX_CACHED = 1000;
 /**
- * A host's completed days are read again at most this often (and when the day changes): they
+ * A host's completed days are read again once they are this old (and when the day changes): they
  * change only when an agent's spooled reports arrive late. Today's bar is read with every view.
  */
 const HOST_HISTORY_MS = 3_600_000;
@@ -91,6 +91,7 @@ interface HostHistory {
   atMs: number;
   /** The completed days, oldest first (STATUS_DAYS - 1 of them). */
   days: (number | null)[];
+  refreshing?: boolean;
 }
 
 export class StatusPageService {
@@ -235,7 +236,9 @@ export class StatusPageService {
     if (hit && now - hit.atMs < this.#o.cacheMs) return hit.view;
     const view = this.#o.repo.bySlug(slug).then((page) => page && this.compute(page));
     // A failure is not kept: the next visitor tries again.
-    view.catch(() => this.#cache.delete(slug));
+    view.catch(() => {
+      if (this.#cache.get(slug)?.view === view) this.#cache.delete(slug);
+    });
     this.#cache.delete(slug);
     this.#cache.set(slug, { atMs: now, view });
     if (this.#cache.size > MAX_CACHED) this.#cache.delete(this.#cache.keys().next().value as string);
@@ -279,15 +282,28 @@ export class StatusPageService {
     return item;
   }
 
-  /** Completed days from the hour-old history, today's bar read now. */
+  /**
+   * Completed days from the history (read again in the background once it is an hour old, so no
+   * visitor waits for it; awaited only when there is none for today), today's bar read now.
+   */
   async #hostDays(agent: Agent, now: number): Promise<(number | null)[]> {
     const todayStartMs = Math.floor(now / DAY_MS) * DAY_MS;
     const offline = this.#o.offlineAfterIntervals;
-    let h = this.#hostHistory.get(agent.id);
-    if (!h || h.todayStartMs !== todayStartMs || now - h.atMs >= HOST_HISTORY_MS || now < h.atMs) {
-      for (const [id, old] of this.#hostHistory) if (now - old.atMs >= 2 * HOST_HISTORY_MS) this.#hostHistory.delete(id);
-      h = { todayStartMs, atMs: now, days: await hostDays(this.#o.store, agent, todayStartMs - 1, offline, STATUS_DAYS - 1) };
+    const read = async (): Promise<HostHistory> => {
+      const h = { todayStartMs, atMs: now, days: await hostDays(this.#o.store, agent, todayStartMs - 1, offline, STATUS_DAYS - 1) };
       this.#hostHistory.set(agent.id, h);
+      return h;
+    };
+    let h = this.#hostHistory.get(agent.id);
+    if (!h || h.todayStartMs !== todayStartMs || now < h.atMs) {
+      for (const [id, old] of this.#hostHistory) if (now - old.atMs >= 2 * HOST_HISTORY_MS) this.#hostHistory.delete(id);
+      h = await read();
+    } else if (now - h.atMs >= HOST_HISTORY_MS && !h.refreshing) {
+      h.refreshing = true;
+      const stale = h;
+      void read().catch(() => {
+        stale.refreshing = false;
+      });
     }
     return [...h.days, ...(await hostDays(this.#o.store, agent, now, offline, 1))];
   }

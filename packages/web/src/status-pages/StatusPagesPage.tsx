@@ -21,6 +21,7 @@ import {
 } from './api.ts';
 import { StatusView } from './StatusView.tsx';
 import { publicTranslator } from './translate.ts';
+import './admin.css';
 
 const EMPTY: StatusPageSpecInput = {
   slug: '',
@@ -70,7 +71,7 @@ export function StatusPagesPage() {
       )}
       {pages.data && pages.data.items.length === 0 && <p>{t('statusPages.none')}</p>}
       {pages.data && pages.data.items.length > 0 && (
-        <table className="table" data-testid="status-pages-table">
+        <table className="status-pages-table" data-testid="status-pages-table">
           <thead>
             <tr>
               <th>{t('statusPages.col.title')}</th>
@@ -84,7 +85,7 @@ export function StatusPagesPage() {
             {pages.data.items.map((p) => (
               <tr key={p.id} data-testid="status-page-row" className={selected === p.id ? 'selected' : undefined}>
                 <td>
-                  <button type="button" className="linklike" onClick={() => setSelected(p.id)}>
+                  <button type="button" className="link-button" onClick={() => setSelected(p.id)}>
                     {p.spec.title}
                   </button>
                 </td>
@@ -119,7 +120,11 @@ export function StatusPagesPage() {
           </tbody>
         </table>
       )}
-      {selected && pages.data?.items.some((p) => p.id === selected) && <PageDetail id={selected} canEdit={canEdit} />}
+      {pages.data?.items
+        .filter((p) => p.id === selected)
+        .map((p) => (
+          <PageDetail key={p.id} id={p.id} title={p.spec.title} canEdit={canEdit} />
+        ))}
     </section>
   );
 }
@@ -170,7 +175,7 @@ function PageForm({ page, onDone }: { page: StatusPage | undefined; onDone(saved
   };
 
   return (
-    <form className="card status-form" onSubmit={submit} data-testid="status-form">
+    <form className="status-form" onSubmit={submit} data-testid="status-form">
       <Field label={t('statusPages.field.title')}>
         <input name="title" value={spec.title} onChange={(e) => set({ title: e.target.value })} required />
       </Field>
@@ -186,7 +191,7 @@ function PageForm({ page, onDone }: { page: StatusPage | undefined; onDone(saved
           <option value="zh">简体中文</option>
         </select>
       </Field>
-      <label className="checkbox">
+      <label className="check">
         <input
           type="checkbox"
           name="show_values"
@@ -195,7 +200,7 @@ function PageForm({ page, onDone }: { page: StatusPage | undefined; onDone(saved
         />{' '}
         {t('statusPages.field.showValues')}
       </label>
-      <fieldset>
+      <fieldset className="fields">
         <legend>{t('statusPages.field.hosts')}</legend>
         {(agents.data?.items ?? []).map((a: Agent) => {
           const on = (spec.hosts ?? []).includes(a.id);
@@ -210,7 +215,7 @@ function PageForm({ page, onDone }: { page: StatusPage | undefined; onDone(saved
           );
         })}
       </fieldset>
-      <fieldset>
+      <fieldset className="fields">
         <legend>{t('statusPages.field.monitors')}</legend>
         {monitors.data?.length === 0 && <p className="muted">{t('statusPages.noMonitors')}</p>}
         {(monitors.data ?? []).map((m) => {
@@ -248,7 +253,7 @@ function PageForm({ page, onDone }: { page: StatusPage | undefined; onDone(saved
 }
 
 /** One page's incidents (open, note, resolve, delete) and its preview as the public sees it. */
-function PageDetail({ id, canEdit }: { id: string; canEdit: boolean }) {
+function PageDetail({ id, title: pageTitle, canEdit }: { id: string; title: string; canEdit: boolean }) {
   const { t } = useI18n();
   const client = useQueryClient();
   const incidents = useQuery({ queryKey: ['status-pages', id, 'incidents'], queryFn: () => fetchIncidents(id) });
@@ -274,9 +279,11 @@ function PageDetail({ id, canEdit }: { id: string; canEdit: boolean }) {
 
   return (
     <div className="status-detail">
-      <h2>{t('statusPages.incidents')}</h2>
+      <h2>
+        {t('statusPages.incidents')} · {pageTitle}
+      </h2>
       {canEdit && (
-        <form className="card" onSubmit={open} data-testid="incident-form">
+        <form className="incident-form" onSubmit={open} data-testid="incident-form">
           <Field label={t('statusPages.incident.title')}>
             <input name="incident-title" value={title} onChange={(e) => setTitle(e.target.value)} required />
           </Field>
@@ -304,7 +311,9 @@ function PageDetail({ id, canEdit }: { id: string; canEdit: boolean }) {
           <IncidentRow key={i.id} pageId={id} incident={i} canEdit={canEdit} onChange={changed} />
         ))}
       </ul>
-      <h2>{t('statusPages.preview')}</h2>
+      <h2>
+        {t('statusPages.preview')} · {pageTitle}
+      </h2>
       {preview.data && (
         <div className="status-preview" data-testid="status-preview">
           <StatusView view={preview.data} lang={preview.data.language} t={publicTranslator(preview.data.language)} />
@@ -319,7 +328,7 @@ function IncidentRow({ pageId, incident, canEdit, onChange }: { pageId: string; 
   const [note, setNote] = useState('');
   const [resolve, setResolve] = useState(false);
   return (
-    <li className="card" data-testid="incident-row">
+    <li data-testid="incident-row">
       <strong>{incident.title}</strong> <span className="muted">{t(`status.severity.${incident.severity}`)}</span>
       {incident.body && <p className="sp-body">{incident.body}</p>}
       <ul>
