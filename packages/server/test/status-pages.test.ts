@@ -7,6 +7,7 @@ import type { Sample } from '@falconet/protocol';
 import type { Agent, StatusPageSpecInput } from '@falconet/protocol/api';
 import { StatusPageSpec } from '@falconet/protocol/api';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createTempDatabase } from '../../../testing/postgres.ts';
 import { eventually, tempDir } from '../../../testing/processes.ts';
 import { ApiError } from '../src/api/errors.ts';
 import type { MetaDb } from '../src/db/index.ts';
@@ -14,6 +15,8 @@ import { StatusPageRepository } from '../src/status-pages/repository.ts';
 import { type MonitorDirectory, StatusPageService } from '../src/status-pages/service.ts';
 import { DAY_MS, firstDayMs, hostDays, monitorDays, PRESENCE_METRIC, presenceBucketMs } from '../src/status-pages/uptime.ts';
 import { EmbeddedStore } from '../src/store/embedded/engine.ts';
+import { PostgresStore } from '../src/store/postgres/engine.ts';
+import type { Store } from '../src/store/types.ts';
 import { ENGINES, metaDbOpener } from './support/metadb.ts';
 
 const MIN = 60_000;
@@ -38,10 +41,23 @@ const agentOf = (id: string, hostname: string, firstSeenMs: number, status: 'onl
     labels: { secret: 'label' },
   }) as unknown as Agent;
 
-async function openStore() {
+const STORES = ['embedded', 'postgres'] as const;
+
+async function openStore(engine: (typeof STORES)[number] = 'embedded') {
   // Raw retention beyond 90 days, so the test can write a whole page's history as reports.
-  const store = await EmbeddedStore.open({ dir: tempDir('falconet-status-'), now: () => NOW, retention: { raw: 100 * DAY_MS } });
-  closers.push(() => store.close());
+  const retention = { raw: 100 * DAY_MS };
+  let store: Store;
+  if (engine === 'embedded') {
+    store = await EmbeddedStore.open({ dir: tempDir('falconet-status-'), now: () => NOW, retention });
+    closers.push(() => store.close());
+  } else {
+    const db = await createTempDatabase('falconet_status');
+    store = await PostgresStore.open({ url: db.url, now: () => NOW, retention, maintenanceIntervalMs: 0 });
+    closers.push(async () => {
+      await store.close();
+      await db.drop();
+    });
+  }
   const seqs = new Map<string, number>();
   const append = async (agentId: string, samples: Sample[]) => {
     for (let i = 0; i < samples.length; i += 5000) {
@@ -72,9 +88,9 @@ function probes(monitor: string, fromMs: number, toMs: number, success: (t: numb
   return out;
 }
 
-describe('daily uptime from the store', () => {
+describe.each(STORES)('daily uptime from the %s store', (engine) => {
   it('counts a host up in each bucket it reported in, from when it was first seen', async () => {
-    const { store, append } = await openStore();
+    const { store, append } = await openStore(engine);
     const firstSeen = TODAY - 10 * DAY_MS + 6 * 3_600_000;
     const gapDay = TODAY - 3 * DAY_MS;
     await append('a1', presence(firstSeen, NOW - 1000, [[gapDay, gapDay + 6 * 3_600_000]]));
@@ -93,7 +109,7 @@ describe('daily uptime from the store', () => {
   }, 30_000);
 
   it('a silent agent loses the buckets it missed, as wide as the dashboard’s offline rule', async () => {
-    const { store, append } = await openStore();
+    const { store, append } = await openStore(engine);
     expect(presenceBucketMs(10_000, 3)).toBe(MIN);
     expect(presenceBucketMs(60_000, 3)).toBe(3 * MIN);
     const firstSeen = TODAY - DAY_MS;
@@ -107,7 +123,7 @@ describe('daily uptime from the store', () => {
   });
 
   it('takes a monitor’s day as the mean probe_success over its locations, and no other monitor’s', async () => {
-    const { store, append } = await openStore();
+    const { store, append } = await openStore(engine);
     const from = TODAY - 5 * DAY_MS;
     const badDay = TODAY - 2 * DAY_MS;
     // Location 1 always succeeds; location 2 fails the whole of one day.
