@@ -1,6 +1,7 @@
 /**
  * Status pages in Chromium against a real server with users and a real agent: an operator makes a
- * page with the agent's host and an incident with a note in the dashboard; a fresh browser with no
+ * page with the agent's host and a monitor the agent runs (under a name of the operator's), and an
+ * incident with a note, in the dashboard; a fresh browser with no
  * cookies opens /status/<slug> under the server's CSP and sees 90 bars (each saying its day and
  * percent), the incident and its note, without being given a cookie; the page switches to Chinese,
  * and a page written in Chinese opens in Chinese.
@@ -57,6 +58,28 @@ async function signedIn(path: string): Promise<Page> {
 describe('status pages', () => {
   it('are made in the dashboard and read by anyone, with no cookie, in English and Chinese', async () => {
     const agentId = readFileSync(join(agentDir, 'agent-id'), 'utf8').trim();
+    // A monitor the real agent runs: a TCP check of the server's own HTTP port, up once it reports.
+    const op = await signIn(server.url, 'op-1', 'operator-password');
+    const post = (path: string, body: unknown) =>
+      fetch(`${server.url}${path}`, {
+        method: 'POST',
+        headers: { ...op.mutating, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const madeMonitor = await post('/api/monitors', {
+      name: 'Front door',
+      probe: { kind: 'tcp', target: `127.0.0.1:${server.httpPort}`, interval: '10s' },
+      agents: { ids: [agentId] },
+    });
+    expect(madeMonitor.status).toBe(201);
+    const monitorId = ((await madeMonitor.json()) as { id: string }).id;
+    await eventually(
+      async () =>
+        ((await (await fetch(`${server.url}/api/monitors/${monitorId}`, { headers: op.headers })).json()) as { status: string }).status ===
+        'up',
+      60_000,
+    );
+
     const admin = await signedIn('/status-pages');
     await admin.getByTestId('status-new').click();
     const form = admin.getByTestId('status-form');
@@ -64,6 +87,8 @@ describe('status pages', () => {
     await form.locator('input[name="slug"]').fill(SLUG);
     await form.locator('textarea[name="description"]').fill('What our customers rely on');
     await form.locator(`input[name="host"][value="${agentId}"]`).check({ timeout: 20_000 });
+    await form.locator(`input[name="monitor"][value="${monitorId}"]`).check({ timeout: 20_000 });
+    await form.getByLabel('Name shown: Front door').fill('Website');
     await admin.getByTestId('status-save').click();
     await admin.getByTestId('status-page-row').first().waitFor();
     expect(await admin.getByTestId('status-page-row').first().textContent()).toContain(`/status/${SLUG}`);
@@ -93,14 +118,21 @@ describe('status pages', () => {
     expect(res?.status()).toBe(200);
     await page.getByTestId('status-title').waitFor({ timeout: 20_000 });
     expect(await page.getByTestId('status-title').textContent()).toBe('Acme public health');
-    await eventually(async () => (await page.getByTestId('status-bar').count()) === 90);
+    // 90 bars for the host, 90 for the monitor.
+    await eventually(async () => (await page.getByTestId('status-bar').count()) === 180);
     const today = new Date().toISOString().slice(0, 10);
-    const last = page.getByTestId('status-bar').last();
+    const last = page.getByTestId('status-item').first().getByTestId('status-bar').last();
     expect(await last.getAttribute('data-day')).toBe(today);
     expect(await last.getAttribute('title')).toMatch(new RegExp(`^${today}: \\d+\\.\\d\\d %$`));
     expect(await page.getByTestId('status-bar').first().getAttribute('title')).toMatch(/: no data$/);
     expect(await page.getByTestId('status-item').first().textContent()).toContain(HOST);
     expect(await page.getByTestId('status-item').first().getAttribute('data-status')).toBe('up');
+    // The monitor, under the name chosen, up, with today's bar from its stored probe_success.
+    const service = page.getByTestId('status-item').nth(1);
+    expect(await service.getAttribute('data-status')).toBe('up');
+    expect(await service.textContent()).toContain('Website');
+    expect(await service.textContent()).not.toContain('Front door');
+    expect(await service.getByTestId('status-bar').last().getAttribute('title')).toBe(`${today}: 100.00 %`);
     const incidentText = await page.getByTestId('status-incident').first().textContent();
     expect(incidentText).toContain('Slow sign-ins');
     expect(incidentText).toContain('Sign-ins take 10 s for some users.');
@@ -123,12 +155,7 @@ describe('status pages', () => {
     expect(page.url()).toContain('lang=zh');
 
     // A page written in Chinese opens in Chinese.
-    const op = await signIn(server.url, 'op-1', 'operator-password');
-    const made = await fetch(`${server.url}/api/status-pages`, {
-      method: 'POST',
-      headers: { ...op.mutating, 'content-type': 'application/json' },
-      body: JSON.stringify({ slug: 'zh-page', title: '公开状态', language: 'zh', hosts: [agentId] }),
-    });
+    const made = await post('/api/status-pages', { slug: 'zh-page', title: '公开状态', language: 'zh', hosts: [agentId] });
     expect(made.status).toBe(201);
     const zh = await context.newPage();
     await zh.goto(`${server.url}/status/zh-page`);
