@@ -52,6 +52,8 @@ interface Entry extends StoredMonitor {
   text: string;
   /** The status alerting last saw, to feed it only what it should judge. */
   fed: MonitorStatus | undefined;
+  /** Rises with every change of the monitor, so its alert rule is rebuilt only when it changed. */
+  revision: number;
 }
 
 export interface ListQuery {
@@ -62,6 +64,9 @@ export interface ListQuery {
   limit: number;
   offset: number;
 }
+
+/** How long rule changes wait for more before alerting rebuilds its rules. */
+const RULES_DEBOUNCE_MS = 100;
 
 const STATUS_ORDER: Record<MonitorStatus, number> = { down: 0, partial: 1, pending: 2, up: 3, paused: 4 };
 
@@ -78,6 +83,9 @@ export class MonitorService {
   readonly uptime: UptimeCache;
   readonly #timers: NodeJS.Timeout[] = [];
   #unlisten: (() => void) | undefined;
+  #rules = new Map<string, { key: string; rule: ReturnType<typeof monitorRule> }>();
+  #rulesTimer: NodeJS.Timeout | undefined;
+  #revisions = 0;
   readonly counters = {
     /** probe_* samples with a monitor label from an agent that is not one of its locations (or no such monitor): not counted. */
     unassignedSamples: 0,
@@ -99,7 +107,7 @@ export class MonitorService {
   async start(): Promise<void> {
     const agents = this.#deps.agents.list();
     for (const m of await this.#repo.list()) this.#put(m, undefined, agents);
-    this.#syncRules();
+    this.#applyRules();
     // The hub tells the dashboards of every agent change; the same news moves locations and assignments.
     this.#unlisten = this.#deps.live?.add({
       agents: new Set(),
@@ -119,6 +127,8 @@ export class MonitorService {
 
   async stop(): Promise<void> {
     this.#unlisten?.();
+    clearTimeout(this.#rulesTimer);
+    this.assignments.stop();
     for (const t of this.#timers) clearInterval(t);
     await this.uptime.stop();
   }
@@ -143,7 +153,7 @@ export class MonitorService {
     this.#checkChannels(spec);
     const now = this.#now();
     if (!(await this.#repo.update(id, spec, now))) throw notFound(`monitor ${id}`);
-    const { locations: _, text: __, fed: ___, ...stored } = old;
+    const { locations: _, text: __, fed: ___, revision: ____, ...stored } = old;
     const before = new Set(old.locations.keys());
     const e = this.#put({ ...stored, spec, updatedMs: now }, old.locations);
     // A changed probe is a new check: results of the old one say nothing about it.
@@ -191,6 +201,7 @@ export class MonitorService {
       locations,
       text: `${m.spec.name}\n${m.spec.probe.target}\n${m.spec.probe.kind}`.toLowerCase(),
       fed: undefined,
+      revision: ++this.#revisions,
     };
     this.#monitors.set(m.id, e);
     for (const agentId of previous?.keys() ?? []) if (!locations.has(agentId)) this.#byAgent.get(agentId)?.delete(m.id);
@@ -270,13 +281,32 @@ export class MonitorService {
 
   // --- alerts ---
 
+  /**
+   * Hands alerting the rules of every monitor, soon: changes in quick succession (a script making
+   * thousands of monitors) share one rebuild, and each monitor's rule is built again only when the
+   * monitor or the names of its channels changed.
+   */
   #syncRules(): void {
+    if (!this.#deps.alerts || this.#rulesTimer) return;
+    this.#rulesTimer = setTimeout(() => {
+      this.#rulesTimer = undefined;
+      this.#applyRules();
+    }, RULES_DEBOUNCE_MS);
+  }
+
+  #applyRules(): void {
     const alerts = this.#deps.alerts;
     if (!alerts) return;
     const names = alerts.channels();
-    const rules = [];
-    for (const e of this.#monitors.values()) if (!e.spec.paused) rules.push(monitorRule(e.id, e.spec, names));
-    alerts.setRules(rules);
+    const built = new Map<string, { key: string; rule: ReturnType<typeof monitorRule> }>();
+    for (const e of this.#monitors.values()) {
+      if (e.spec.paused) continue;
+      const key = `${e.revision}\u0000${e.spec.channels.map((c) => names.get(c) ?? '').join('\u0000')}`;
+      const old = this.#rules.get(e.id);
+      built.set(e.id, old && old.key === key ? old : { key, rule: monitorRule(e.id, e.spec, names) });
+    }
+    this.#rules = built;
+    alerts.setRules([...built.values()].map((b) => b.rule));
   }
 
   /** Tells alerting whether each monitor (or those given) is down; a pending monitor is not judged. */
@@ -367,7 +397,7 @@ export class MonitorService {
       const kb = key(b);
       // Monitors without the figure go last whichever the order.
       if (ka === null || kb === null) return ka === kb ? byName(a, b) : ka === null ? 1 : -1;
-      const c = typeof ka === 'string' ? ka.localeCompare(kb as string) : ka - (kb as number);
+      const c = typeof ka === 'string' ? (ka < (kb as string) ? -1 : ka > (kb as string) ? 1 : 0) : ka - (kb as number);
       return c === 0 ? byName(a, b) : c * dir;
     });
     return { items: rows.slice(q.offset, q.offset + q.limit), total: rows.length, counts };
@@ -428,7 +458,12 @@ export class MonitorService {
   }
 }
 
-const byName = (a: Monitor, b: Monitor) => a.spec.name.localeCompare(b.spec.name) || a.id.localeCompare(b.id);
+/** By lower-case name, then id: plain code-unit order, which sorting 5,000 rows a request can afford (localeCompare cannot). */
+const byName = (a: Monitor, b: Monitor) => {
+  const x = a.spec.name.toLowerCase();
+  const y = b.spec.name.toLowerCase();
+  return x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+};
 
 function sortKey(sort: ListQuery['sort']): (m: Monitor) => string | number | null {
   switch (sort) {
