@@ -38,12 +38,18 @@ import { logsApi } from './logs/routes.ts';
 import { SyslogReceiver } from './logs/syslog.ts';
 import type { LogStore, LogStoreStats } from './logs/types.ts';
 import { metricsApi } from './metrics/routes.ts';
+import { monitorAlerts } from './monitors/alerting.ts';
+import { monitorsApi } from './monitors/routes.ts';
+import { MonitorService } from './monitors/service.ts';
 import { promApi } from './promql/api.ts';
 import { AgentRegistry } from './registry.ts';
 import { releasesApi } from './releases/routes.ts';
 import { UpdateService } from './releases/service.ts';
 import { ReleaseStore } from './releases/store.ts';
 import { RemoteWriteOut } from './remote-write/out/index.ts';
+import { StatusPageRepository } from './status-pages/repository.ts';
+import { statusPagesApi } from './status-pages/routes.ts';
+import { monitorDirectory, StatusPageService } from './status-pages/service.ts';
 import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
@@ -76,6 +82,7 @@ export class FalconetServer {
   #releases: ReleaseStore | undefined;
   #updates: UpdateService | undefined;
   #alerts: AlertService | undefined;
+  #monitors: MonitorService | undefined;
   #remoteWriteOut: RemoteWriteOut | undefined;
   #externalUrl = '';
   #auth: AuthService | undefined;
@@ -118,6 +125,12 @@ export class FalconetServer {
   get tasks(): TaskService {
     if (!this.#tasks) throw new Error('server not started');
     return this.#tasks;
+  }
+
+  /** Monitors: probes kept by the server and run by the agents they choose (monitors/). */
+  get monitors(): MonitorService {
+    if (!this.#monitors) throw new Error('server not started');
+    return this.#monitors;
   }
 
   /** Self-update rollouts (releases/). */
@@ -223,6 +236,20 @@ export class FalconetServer {
       }
     }
 
+    this.#monitors = new MonitorService({
+      meta: this.#meta,
+      store: this.#store,
+      agents: this.#registry,
+      alerts: monitorAlerts(this.#alerts),
+      live: this.live,
+      log: this.log.child({ component: 'monitors' }),
+    });
+    try {
+      await this.#monitors.start();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     const registry = this.#registry;
     this.#remoteWriteOut = new RemoteWriteOut(
       this.config.remote_write,
@@ -246,9 +273,11 @@ export class FalconetServer {
       updates: this.#updates,
       observe: (agentId, samples) => {
         this.#alerts?.observe(agentId, samples);
+        this.#monitors?.observe(agentId, samples);
         this.#remoteWriteOut?.stored(agentId, samples);
       },
       logs: { store: this.#logs, stored: (lines) => this.live.logs(lines) },
+      monitors: this.#monitors.assignments,
       audit: (e) => this.auth.audit.record(e),
       // Once a user exists, every agent presents a token, whatever address it comes from.
       requireTokenAlso: () => this.auth.secured(),
@@ -449,6 +478,8 @@ export class FalconetServer {
           { name: 'updates' },
           { name: 'logs' },
           { name: 'traffic' },
+          { name: 'monitors' },
+          { name: 'status-pages' },
         ],
       },
       transform: jsonSchemaTransform,
@@ -506,6 +537,25 @@ export class FalconetServer {
       audit: this.auth.audit,
     });
     if (this.#alerts) await app.register(alertsApi, { alerts: this.#alerts, audit: this.auth.audit });
+    if (this.#monitors) await app.register(monitorsApi, { monitors: this.#monitors });
+    const statusHtml = join(this.config.web_root, 'status.html');
+    const statusPage = carried?.get('status.html') ?? (existsSync(statusHtml) ? statusHtml : undefined);
+    await app.register(statusPagesApi, {
+      pages: new StatusPageService({
+        repo: new StatusPageRepository(this.meta),
+        store,
+        agents: registry,
+        monitors: this.#monitors && monitorDirectory(this.#monitors),
+        offlineAfterIntervals: this.config.offline_after_intervals,
+      }),
+      html: statusPage
+        ? (reply) =>
+            reply
+              .type('text/html; charset=utf-8')
+              .header('cache-control', 'no-cache')
+              .send(typeof statusPage === 'string' ? createReadStream(statusPage) : statusPage)
+        : undefined,
+    });
     app.get('/api/openapi.json', { config: { minRole: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/metrics', { config: { minRole: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
@@ -681,6 +731,7 @@ export class FalconetServer {
       },
       ...this.tasks.metricFamilies(),
       ...(this.#alerts?.metricFamilies() ?? []),
+      ...(this.#monitors?.metricFamilies() ?? []),
       ...(this.#remoteWriteOut?.metricFamilies() ?? []),
     ]);
     this.#loopDelay.reset();
@@ -706,6 +757,8 @@ export class FalconetServer {
     this.#tasks = undefined;
     await this.#updates?.settled().catch(() => undefined);
     this.#updates = undefined;
+    await this.#monitors?.stop();
+    this.#monitors = undefined;
     await this.#alerts?.stop();
     this.#alerts = undefined;
     await this.#store?.close();

@@ -14,6 +14,7 @@ import { LogsPage } from './logs/LogsPage.tsx';
 import { Overview } from './overview/Overview.tsx';
 import { AgentStore } from './overview/store.ts';
 import { QueryPage } from './query/QueryPage.tsx';
+import { StatusPagesPage } from './status-pages/StatusPagesPage.tsx';
 import { TasksPage } from './tasks/TasksPage.tsx';
 import { FleetTrafficPage } from './traffic/FleetTrafficPage.tsx';
 import { usePageTitle } from './ui/title.ts';
@@ -102,9 +103,11 @@ export function App() {
                 ? t('nav.logs')
                 : path === '/traffic'
                   ? t('nav.traffic')
-                  : agentId !== undefined
-                    ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
-                    : t('nav.overview'),
+                  : path === '/status-pages'
+                    ? t('nav.statusPages')
+                    : agentId !== undefined
+                      ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
+                      : t('nav.overview'),
   );
 
   const link = (to: string, label: string, testid?: string) => (
@@ -144,6 +147,7 @@ export function App() {
           {link('/query', t('nav.query'), 'nav-query')}
           {link('/logs', t('nav.logs'), 'nav-logs')}
           {link('/traffic', t('nav.traffic'), 'nav-traffic')}
+          {link('/status-pages', t('nav.statusPages'), 'nav-status-pages')}
           {link('/settings', t('nav.settings'), 'nav-settings')}
         </nav>
         <span className="spacer" />
@@ -182,6 +186,8 @@ export function App() {
           <LogsPage live={live} />
         ) : path === '/traffic' ? (
           <FleetTrafficPage go={go} />
+        ) : path === '/status-pages' ? (
+          <StatusPagesPage />
         ) : agentId !== undefined ? (
           selected.data ? (
             <HostPage key={agentId} agent={selected.data} store={store} live={live} theme={theme} go={go} />

@@ -14,6 +14,7 @@ import { logAlertsEn, logAlertsZh } from './i18n/log-alerts.ts';
 import { logsEn, logsZh } from './i18n/logs.ts';
 import { logsViewEn, logsViewZh } from './i18n/logs-view.ts';
 import { queryEn, queryZh } from './i18n/query.ts';
+import { statusPagesEn, statusPagesZh, statusPublicEn, statusPublicZh } from './i18n/status-pages.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 import { trafficEn, trafficZh } from './i18n/traffic.ts';
 import { updatesEn, updatesZh } from './i18n/updates.ts';
@@ -155,6 +156,8 @@ const en = {
   ...logAlertsEn,
   ...trafficEn,
   ...fleetTrafficEn,
+  ...statusPublicEn,
+  ...statusPagesEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -281,6 +284,8 @@ const zh: Record<MessageKey, string> = {
   ...forgetZh,
   ...trafficZh,
   ...fleetTrafficZh,
+  ...statusPublicZh,
+  ...statusPagesZh,
   ...formsZh,
   ...chartsZh,
   ...hostsZh,
