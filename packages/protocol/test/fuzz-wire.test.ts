@@ -192,15 +192,13 @@ describe('fuzz: compact sample encoding', () => {
   const pool = fc.array(fc.record({ name: text, labels }), { minLength: 1, maxLength: 8 });
   const batches = pool.chain((series) =>
     fc.array(
-      fc
-        .array(fc.record({ at: fc.nat({ max: series.length - 1 }), value, timestampMs }), { maxLength: 12 })
-        .map((picks) =>
-          picks.map(({ at, value, timestampMs }) => ({
-            ...(series[at] as { name: string; labels: Sample['labels'] }),
-            value,
-            timestampMs,
-          })),
-        ),
+      fc.array(fc.record({ at: fc.nat({ max: series.length - 1 }), value, timestampMs }), { maxLength: 12 }).map((picks) =>
+        picks.map(({ at, value, timestampMs }) => ({
+          ...(series[at] as { name: string; labels: Sample['labels'] }),
+          value,
+          timestampMs,
+        })),
+      ),
       { maxLength: 6 },
     ),
   );
