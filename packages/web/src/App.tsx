@@ -14,7 +14,9 @@ import { LogsPage } from './logs/LogsPage.tsx';
 import { Overview } from './overview/Overview.tsx';
 import { AgentStore } from './overview/store.ts';
 import { QueryPage } from './query/QueryPage.tsx';
+import { StatusPagesPage } from './status-pages/StatusPagesPage.tsx';
 import { TasksPage } from './tasks/TasksPage.tsx';
+import { FleetTrafficPage } from './traffic/FleetTrafficPage.tsx';
 import { usePageTitle } from './ui/title.ts';
 import { UpdatesPage } from './updates/UpdatesPage.tsx';
 
@@ -99,9 +101,13 @@ export function App() {
               ? t('nav.query')
               : path === '/logs'
                 ? t('nav.logs')
-                : agentId !== undefined
-                  ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
-                  : t('nav.overview'),
+                : path === '/traffic'
+                  ? t('nav.traffic')
+                  : path === '/status-pages'
+                    ? t('nav.statusPages')
+                    : agentId !== undefined
+                      ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
+                      : t('nav.overview'),
   );
 
   const link = (to: string, label: string, testid?: string) => (
@@ -140,6 +146,8 @@ export function App() {
           {link('/updates', t('nav.updates'), 'nav-updates')}
           {link('/query', t('nav.query'), 'nav-query')}
           {link('/logs', t('nav.logs'), 'nav-logs')}
+          {link('/traffic', t('nav.traffic'), 'nav-traffic')}
+          {link('/status-pages', t('nav.statusPages'), 'nav-status-pages')}
           {link('/settings', t('nav.settings'), 'nav-settings')}
         </nav>
         <span className="spacer" />
@@ -176,6 +184,10 @@ export function App() {
           <QueryPage theme={theme} />
         ) : path === '/logs' ? (
           <LogsPage live={live} />
+        ) : path === '/traffic' ? (
+          <FleetTrafficPage go={go} />
+        ) : path === '/status-pages' ? (
+          <StatusPagesPage />
         ) : agentId !== undefined ? (
           selected.data ? (
             <HostPage key={agentId} agent={selected.data} store={store} live={live} theme={theme} go={go} />
