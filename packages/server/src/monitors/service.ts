@@ -50,6 +50,8 @@ interface Entry extends StoredMonitor {
   locations: Map<string, LocationResult>;
   /** Lower-case name, target and kind, for `q`. */
   text: string;
+  /** Lower-case name, for sorting. */
+  nameKey: string;
   /** The status alerting last saw, to feed it only what it should judge. */
   fed: MonitorStatus | undefined;
   /** Rises with every change of the monitor, so its alert rule is rebuilt only when it changed. */
@@ -153,7 +155,7 @@ export class MonitorService {
     this.#checkChannels(spec);
     const now = this.#now();
     if (!(await this.#repo.update(id, spec, now))) throw notFound(`monitor ${id}`);
-    const { locations: _, text: __, fed: ___, revision: ____, ...stored } = old;
+    const { locations: _, text: __, nameKey: _n, fed: ___, revision: ____, ...stored } = old;
     const before = new Set(old.locations.keys());
     const e = this.#put({ ...stored, spec, updatedMs: now }, old.locations);
     // A changed probe is a new check: results of the old one say nothing about it.
@@ -200,6 +202,7 @@ export class MonitorService {
       ...m,
       locations,
       text: `${m.spec.name}\n${m.spec.probe.target}\n${m.spec.probe.kind}`.toLowerCase(),
+      nameKey: m.spec.name.toLowerCase(),
       fed: undefined,
       revision: ++this.#revisions,
     };
@@ -379,28 +382,45 @@ export class MonitorService {
     };
   }
 
+  /**
+   * One page of the list. Every monitor's status is tallied (the counts and the status filter need
+   * it), rows are sorted on one key each, and only the page's rows become full views.
+   */
   list(q: ListQuery): { items: Monitor[]; total: number; counts: Record<MonitorStatus, number> } {
     const now = this.#now();
     const words = q.q.toLowerCase().split(/\s+/).filter(Boolean);
     const counts = Object.fromEntries(MONITOR_STATUSES.map((s) => [s, 0])) as Record<MonitorStatus, number>;
-    const rows: Monitor[] = [];
+    const rows: Row[] = [];
     for (const e of this.#monitors.values()) {
       if (words.length && !words.every((w) => e.text.includes(w))) continue;
-      const v = this.#view(e, now);
-      counts[v.status]++;
-      if (!q.status || v.status === q.status) rows.push(v);
+      const t = this.#tally(e, now);
+      counts[t.status]++;
+      if (q.status && t.status !== q.status) continue;
+      rows.push({ e, t, key: this.#sortKey(q.sort, e, t), name: e.nameKey });
     }
     const dir = q.order === 'desc' ? -1 : 1;
-    const key = sortKey(q.sort);
     rows.sort((a, b) => {
-      const ka = key(a);
-      const kb = key(b);
       // Monitors without the figure go last whichever the order.
-      if (ka === null || kb === null) return ka === kb ? byName(a, b) : ka === null ? 1 : -1;
-      const c = typeof ka === 'string' ? (ka < (kb as string) ? -1 : ka > (kb as string) ? 1 : 0) : ka - (kb as number);
+      if (a.key === null || b.key === null) return a.key === b.key ? byName(a, b) : a.key === null ? 1 : -1;
+      const c = a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
       return c === 0 ? byName(a, b) : c * dir;
     });
-    return { items: rows.slice(q.offset, q.offset + q.limit), total: rows.length, counts };
+    return { items: rows.slice(q.offset, q.offset + q.limit).map((r) => this.#view(r.e, now)), total: rows.length, counts };
+  }
+
+  #sortKey(sort: ListQuery['sort'], e: Entry, t: Tally): string | number | null {
+    switch (sort) {
+      case 'name':
+        return e.nameKey;
+      case 'status':
+        return STATUS_ORDER[t.status];
+      case 'uptime':
+        return this.uptime.get(e.id, 'day');
+      case 'latency':
+        return t.latencyMs;
+      case 'cert':
+        return t.certExpiryMs;
+    }
   }
 
   get(id: string): MonitorDetail {
@@ -458,24 +478,12 @@ export class MonitorService {
   }
 }
 
-/** By lower-case name, then id: plain code-unit order, which sorting 5,000 rows a request can afford (localeCompare cannot). */
-const byName = (a: Monitor, b: Monitor) => {
-  const x = a.spec.name.toLowerCase();
-  const y = b.spec.name.toLowerCase();
-  return x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-};
-
-function sortKey(sort: ListQuery['sort']): (m: Monitor) => string | number | null {
-  switch (sort) {
-    case 'name':
-      return (m) => m.spec.name.toLowerCase();
-    case 'status':
-      return (m) => STATUS_ORDER[m.status];
-    case 'uptime':
-      return (m) => m.uptime24h;
-    case 'latency':
-      return (m) => m.latencyMs;
-    case 'cert':
-      return (m) => m.certExpiryMs;
-  }
+interface Row {
+  e: Entry;
+  t: Tally;
+  key: string | number | null;
+  name: string;
 }
+
+/** By lower-case name, then id: plain code-unit order, which sorting 5,000 rows a request can afford (localeCompare cannot). */
+const byName = (a: Row, b: Row) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.e.id < b.e.id ? -1 : a.e.id > b.e.id ? 1 : 0);
