@@ -81,7 +81,7 @@ const hex = (r: () => number, n: number) => {
 const pad2 = (n: number) => String(n).padStart(2, '0');
 
 /** Cut or fill a line to `target` characters with the key=value tails real lines carry. */
-function fit(r: () => number, text: string, target: number): string {
+function fitTo(r: () => number, text: string, target: number): string {
   let t = text;
   while (t.length < target) t += ` ${pick(r, FILLER)}`;
   return t.slice(0, target);
@@ -112,12 +112,12 @@ export function lineGenerator(seed: number): LineGenerator {
           const clf = `${pad2(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${iso.slice(11, 19)} +0000`;
           const text = `${pick(r, clients)} - - [${clf}] "${pick(r, METHODS)} ${pick(r, PATHS)}/${Math.floor(r() * 100000)} HTTP/1.1" ${status} ${Math.floor(r() * 20000)} "-" "${pick(r, AGENTS)}" rt=${(r() * 0.8).toFixed(3)}`;
           const level = status >= 500 ? LogLevel.LOG_LEVEL_ERROR : status >= 400 ? LogLevel.LOG_LEVEL_WARN : LogLevel.LOG_LEVEL_INFO;
-          return { kind, text: fit(r, text, size), level };
+          return { kind, text: fitTo(r, text, size), level };
         }
         case 'logfmt': {
           const level = r() < 0.8 ? 'info' : r() < 0.7 ? 'warn' : 'error';
           const text = `time=${iso} level=${level} logger=${pick(r, LOGGERS)} msg="${pick(r, APP_EVENTS)}" order_id=${Math.floor(r() * 1e6)} user=u_${Math.floor(r() * 5000)} duration_ms=${Math.floor(r() * 900)} trace_id=${hex(r, 16)}`;
-          return { kind, text: fit(r, text, size), level: levelOf(level) };
+          return { kind, text: fitTo(r, text, size), level: levelOf(level) };
         }
         case 'json': {
           const level = r() < 0.8 ? 'info' : r() < 0.7 ? 'warn' : 'error';
@@ -145,11 +145,11 @@ export function lineGenerator(seed: number): LineGenerator {
           const ok = r() < 0.7;
           const who = pick(r, USERS);
           const text = `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2)} ${iso.slice(11, 19)} sshd[${1000 + Math.floor(r() * 60000)}]: ${ok ? 'Accepted publickey' : 'Failed password'} for ${who} from ${pick(r, clients)} port ${1024 + Math.floor(r() * 64000)} ssh2: ED25519 SHA256:${hex(r, 24)}`;
-          return { kind, text: fit(r, text, size), level: ok ? LogLevel.LOG_LEVEL_INFO : LogLevel.LOG_LEVEL_WARN };
+          return { kind, text: fitTo(r, text, size), level: ok ? LogLevel.LOG_LEVEL_INFO : LogLevel.LOG_LEVEL_WARN };
         }
         default: {
           const text = `kernel: [${(timeMs / 1000 - 1.7e9).toFixed(6)}] ${pick(r, KERNEL)} cpu=${Math.floor(r() * 16)}`;
-          return { kind: 'kernel', text: fit(r, text, size), level: LogLevel.LOG_LEVEL_WARN };
+          return { kind: 'kernel', text: fitTo(r, text, size), level: LogLevel.LOG_LEVEL_WARN };
         }
       }
     },

@@ -122,3 +122,22 @@ describe('embedded log store: data written before block versions', () => {
     expect(await again.lastSeq('a1')).toBe(7);
   });
 });
+
+describe('message words', () => {
+  it('finds in ASCII text, by its fast path, the words the Unicode pattern finds', () => {
+    const unicode = (t: string) => [...t.toLowerCase().matchAll(/[\p{L}\p{N}_]+/gu)].map((m) => m[0].slice(0, 64));
+    const alphabet = 'aZ09_ -./:="\t\n\u0000\u007f';
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    for (let i = 0; i < 2000; i++) {
+      let t = '';
+      for (let n = next() % 120; n > 0; n--) t += alphabet[next() % alphabet.length];
+      if (i % 50 === 0) t += `${'x'.repeat(70)} END`;
+      expect(words(t)).toEqual(unicode(t));
+    }
+    expect(words('GET /Item/42 HTTP/1.1 ÉCHEC naïve 日志')).toEqual(['get', 'item', '42', 'http', '1', '1', 'échec', 'naïve', '日志']);
+  });
+});

@@ -120,9 +120,20 @@ class Dictionary {
   }
 }
 
-/** A label set's dictionary key: its pairs in name order (the same set in another order is the same set). */
+/**
+ * A label set's dictionary key: its pairs in name order (the same set in another order is the same
+ * set). Names are label names (no NUL); a value's length goes before it, so any value is unambiguous.
+ */
 function labelKey(labels: Record<string, string>): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const names = Object.keys(labels);
+  if (names.length === 0) return '';
+  if (names.length > 1) names.sort();
+  let key = '';
+  for (const n of names) {
+    const v = labels[n] as string;
+    key += `${n}\u0000${v.length}\u0000${v}`;
+  }
+  return key;
 }
 
 /** What each line refers to or holds, one column per attribute: a column of like values compresses best. */
@@ -133,6 +144,7 @@ function columns(recs: readonly pb.LogRecord[]): Buffer {
   const sources = new Dictionary();
   const streams = new Dictionary();
   const labelSets = new Dictionary();
+  const labelPairs: [string, string][][] = [];
   const fieldNames = new Dictionary();
   const col = Object.fromEntries(COLUMNS.map((c) => [c, new ColumnWriter()])) as Record<(typeof COLUMNS)[number], ColumnWriter>;
   const fieldValues = new ColumnWriter();
@@ -145,7 +157,9 @@ function columns(recs: readonly pb.LogRecord[]): Buffer {
     col.level.uint(r.level);
     col.source.uint(sources.id(r.source));
     col.stream.uint(streams.id(r.stream));
-    col.labels.uint(labelSets.id(labelKey(r.labels)));
+    const set = labelSets.id(labelKey(r.labels));
+    if (set === labelPairs.length) labelPairs.push(Object.entries(r.labels));
+    col.labels.uint(set);
     col.offset.uint(r.offset);
     const fields = Object.entries(r.fields);
     col.fields.uint(fields.length);
@@ -160,7 +174,7 @@ function columns(recs: readonly pb.LogRecord[]): Buffer {
   const head = new ColumnWriter();
   head.uint(BLOCK_V2);
   head.uint(recs.length);
-  head.text(JSON.stringify([sources.values, streams.values, labelSets.values, fieldNames.values]));
+  head.text(JSON.stringify([sources.values, streams.values, labelPairs, fieldNames.values]));
   for (const c of [...COLUMNS.map((c) => col[c]), fieldValues]) {
     const b = c.done();
     head.uint(b.length);
@@ -175,8 +189,7 @@ function fromColumns(buf: Buffer): pb.LogRecord[] {
   const v = head.uint();
   if (v !== BLOCK_V2) throw new Error(`log block: version ${v} inside a version 2 block`);
   const n = head.uint();
-  const [sources, streams, labelSets, fieldNames] = JSON.parse(head.text()) as [string[], string[], string[], string[]];
-  const labels = labelSets.map((k) => JSON.parse(k) as [string, string][]);
+  const [sources, streams, labels, fieldNames] = JSON.parse(head.text()) as [string[], string[], [string, string][][], string[]];
   const col = Object.fromEntries(COLUMNS.map((c) => [c, new ColumnReader(head.bytes(head.uint()))])) as Record<
     (typeof COLUMNS)[number],
     ColumnReader
