@@ -135,7 +135,10 @@ async function shipWithAgent(kind: ShipKind, prepared: string, lines: number): P
   const agent = startCommand(
     process.execPath,
     [ensureAgentBuilt(), 'run', '--config', config, '--data-dir', join(dir, 'data'), '--listen', `127.0.0.1:${await freePort()}`],
-    {},
+    // FALCONET_BENCH_PROFILE_AGENT=DIR writes a CPU profile of the shipping agent into DIR.
+    process.env.FALCONET_BENCH_PROFILE_AGENT
+      ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.FALCONET_BENCH_PROFILE_AGENT}` }
+      : {},
     'falconet-agent',
   );
   try {
@@ -565,7 +568,7 @@ async function tailPart(maxWait?: string): Promise<void> {
     // The page keeps, per probe number, the wall-clock time a tailed line reached it.
     await page.evaluate(
       (wsUrl) => {
-        const w = window as unknown as { arrivals: Record<string, number>; tailReady: boolean };
+        const w = globalThis as unknown as { arrivals: Record<string, number>; tailReady: boolean };
         w.arrivals = {};
         w.tailReady = false;
         const ws = new WebSocket(wsUrl);
@@ -585,18 +588,18 @@ async function tailPart(maxWait?: string): Promise<void> {
       },
       `${server.url.replace('http', 'ws')}/api/live`,
     );
-    await page.waitForFunction(() => (window as unknown as { tailReady: boolean }).tailReady);
+    await page.waitForFunction(() => (globalThis as unknown as { tailReady: boolean }).tailReady);
     // The first line also proves the path; it is not counted.
     const written: number[] = [];
     for (let i = 0; i <= probes; i++) {
       written[i] = Date.now();
       await appendFile(watched, `${new Date().toISOString()} INFO tailprobe ${i} written\n`);
       if (i === 0)
-        await page.waitForFunction(() => '0' in (window as unknown as { arrivals: object }).arrivals, undefined, { timeout: 60_000 });
+        await page.waitForFunction(() => '0' in (globalThis as unknown as { arrivals: object }).arrivals, undefined, { timeout: 60_000 });
       await sleep(300 + Math.floor(Math.random() * 200));
     }
-    await page.waitForFunction((n) => String(n) in (window as unknown as { arrivals: object }).arrivals, probes, { timeout: 30_000 });
-    const arrivals = await page.evaluate(() => (window as unknown as { arrivals: Record<string, number> }).arrivals);
+    await page.waitForFunction((n) => String(n) in (globalThis as unknown as { arrivals: object }).arrivals, probes, { timeout: 30_000 });
+    const arrivals = await page.evaluate(() => (globalThis as unknown as { arrivals: Record<string, number> }).arrivals);
     const lat = written.slice(1).map((w, i) => (arrivals[String(i + 1)] ?? Number.NaN) - w);
     const extra = { probes, path: 'file -> agent -> gRPC -> server -> /api/live -> Chromium', agent_config: 'default logs.batch' };
     emit({ bench: BENCH, metric: 'tail_p50_ms', value: round(percentile(lat, 50), 1), unit: 'ms', ...extra });
