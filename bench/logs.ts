@@ -31,7 +31,7 @@ import { bareIdentity, MemorySequence } from '../testing/agent-channel.ts';
 import { launchChromium } from '../testing/browser.ts';
 import { freePort, type Proc, type ServerProc, startCommand, tempDir } from '../testing/processes.ts';
 import { cpuSeconds, emit, ensureAgentBuilt, type Figure, median, percentile, progress, quick, rssMb, sleep } from './lib.ts';
-import { metricValue, scrape, startBenchServer } from './lib-fleet.ts';
+import { histogramQuantile, metricValue, scrape, startBenchServer } from './lib-fleet.ts';
 import { asRecord, LINE_GENERATOR_VERSION, lineGenerator } from './lib-log-lines.ts';
 
 const BENCH = 'logs';
@@ -320,6 +320,7 @@ async function ingestPart(): Promise<void> {
   let lines = 0;
   let raw = 0;
   const pid = server.child.pid as number;
+  const m0 = await scrape(server.url);
   const c0 = cpuSeconds(pid);
   const t0 = performance.now();
   const end = t0 + INGEST_SECONDS * 1000;
@@ -335,7 +336,8 @@ async function ingestPart(): Promise<void> {
         });
         const sent = performance.now();
         await st.enqueueLogs({ records: b.records, dropped: {} });
-        if (!(await st.flush(60_000))) throw new Error(`sender ${s}: no ack within 60 s`);
+        // A batch still unacknowledged after 60 s counts as 60 s (and the sender goes on waiting for it).
+        while (!(await st.flush(60_000))) progress(`ingest: sender ${s} has waited 60 s more for an ack`);
         latencies.push(performance.now() - sent);
         lines += b.records.length;
         raw += b.raw;
@@ -345,6 +347,9 @@ async function ingestPart(): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - c0;
   const rss = rssMb(pid);
+  const m1 = await scrape(server.url);
+  // Arrival at the server to its ack: apart from the senders' side (encoding, queueing, the network).
+  const serverAckP99 = histogramQuantile(m1, m0, 'falconet_server_report_ack_seconds', 0.99) * 1000;
   await Promise.all(streams.map((st) => st.stop(0)));
   await server.stop('SIGTERM', 120_000);
   const onDisk = dirBytes(join(dataDir, 'logs'));
@@ -366,6 +371,14 @@ async function ingestPart(): Promise<void> {
     { max: 250, text: '<= 250 ms' },
   );
   emit({ bench: BENCH, metric: 'ack_p50_ms', value: round(percentile(latencies, 50), 1), unit: 'ms', ...extra });
+  emit({
+    bench: BENCH,
+    metric: 'server_ack_p99_ms',
+    value: round(serverAckP99, 1),
+    unit: 'ms',
+    stat: 'arrival to ack, server histogram',
+    ...extra,
+  });
   emit({ bench: BENCH, metric: 'server_cpu_percent', value: Math.round((cpu / seconds) * 100), unit: '% of one core', ...extra });
   // What a line costs the server, whatever else ran on the machine: 1e6 / this is its lines/s per core.
   emit({ bench: BENCH, metric: 'server_cpu_us_per_line', value: round((cpu / lines) * 1e6, 1), unit: 'µs', ...extra });
@@ -601,12 +614,17 @@ async function tailPart(maxWait?: string): Promise<void> {
     await page.waitForFunction((n) => String(n) in (globalThis as unknown as { arrivals: object }).arrivals, probes, { timeout: 30_000 });
     const arrivals = await page.evaluate(() => (globalThis as unknown as { arrivals: Record<string, number> }).arrivals);
     const lat = written.slice(1).map((w, i) => (arrivals[String(i + 1)] ?? Number.NaN) - w);
-    const extra = { probes, path: 'file -> agent -> gRPC -> server -> /api/live -> Chromium', agent_config: 'default logs.batch' };
-    emit({ bench: BENCH, metric: 'tail_p50_ms', value: round(percentile(lat, 50), 1), unit: 'ms', ...extra });
-    goal(
-      { bench: BENCH, metric: 'tail_p95_ms', value: round(percentile(lat, 95), 1), unit: 'ms', ...extra },
-      { max: 1000, text: '<= 1000 ms' },
-    );
+    const extra = {
+      probes,
+      path: 'file -> agent -> gRPC -> server -> /api/live -> Chromium',
+      agent_config: maxWait ? `logs.batch.max_wait ${maxWait}` : 'default (logs.batch.max_wait 1s)',
+    };
+    const name = maxWait ? 'tail_short_wait' : 'tail';
+    emit({ bench: BENCH, metric: `${name}_p50_ms`, value: round(percentile(lat, 50), 1), unit: 'ms', ...extra });
+    const p95 = { bench: BENCH, metric: `${name}_p95_ms`, value: round(percentile(lat, 95), 1), unit: 'ms', ...extra };
+    // The goal is the default's; the short wait shows where the time goes.
+    if (maxWait) emit(p95);
+    else goal(p95, { max: 1000, text: '<= 1000 ms' });
   } finally {
     await browser.close();
     await agent.stop();
