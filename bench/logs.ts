@@ -322,6 +322,7 @@ async function ingestPart(): Promise<void> {
   const pid = server.child.pid as number;
   const m0 = await scrape(server.url);
   const c0 = cpuSeconds(pid);
+  const s0 = cpuSeconds(process.pid);
   const t0 = performance.now();
   const end = t0 + INGEST_SECONDS * 1000;
   await Promise.all(
@@ -346,6 +347,7 @@ async function ingestPart(): Promise<void> {
   );
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - c0;
+  const sendersCpu = cpuSeconds(process.pid) - s0;
   const rss = rssMb(pid);
   const m1 = await scrape(server.url);
   // Arrival at the server to its ack: apart from the senders' side (encoding, queueing, the network).
@@ -353,6 +355,12 @@ async function ingestPart(): Promise<void> {
   await Promise.all(streams.map((st) => st.stop(0)));
   await server.stop('SIGTERM', 120_000);
   const onDisk = dirBytes(join(dataDir, 'logs'));
+  // A compaction still running when the server stops is dropped and done again at the next open:
+  // open the store here and let it finish, for the size the data settles at.
+  const settledStore = await EmbeddedLogStore.open({ dir: join(dataDir, 'logs'), retentionMs: 0, maxBytes: 0 });
+  await settledStore.settled();
+  await settledStore.close();
+  const settled = dirBytes(join(dataDir, 'logs'));
   rmSync(dataDir, { recursive: true, force: true });
   const extra = { senders: SENDERS, batch_lines: 1000, seconds: round(seconds, 1), lines, shared_machine: true };
   goal(
@@ -383,22 +391,48 @@ async function ingestPart(): Promise<void> {
   // What a line costs the server, whatever else ran on the machine: 1e6 / this is its lines/s per core.
   emit({ bench: BENCH, metric: 'server_cpu_us_per_line', value: round((cpu / lines) * 1e6, 1), unit: 'µs', ...extra });
   emit({ bench: BENCH, metric: 'server_rss_mb', value: Math.round(rss), unit: 'MB', ...extra });
+  // The senders share this process: near 100 % means they, not the server, set the pace.
+  emit({ bench: BENCH, metric: 'senders_cpu_percent', value: Math.round((sendersCpu / seconds) * 100), unit: '% of one core', ...extra });
+  // Time the server's event loop was held: a report waiting for it has not "arrived" for the histogram above.
+  for (const [q, name] of [
+    ['0.99', 'p99'],
+    ['1', 'max'],
+  ] as const) {
+    const v = metricValue(m1, 'falconet_server_event_loop_delay_seconds', { quantile: q }) * 1000;
+    emit({
+      bench: BENCH,
+      metric: `server_loop_delay_${name}_ms`,
+      value: round(v, 1),
+      unit: 'ms',
+      stat: 'since the server started',
+      ...extra,
+    });
+  }
   emit({
     bench: BENCH,
     metric: 'stored_bytes_per_line',
-    value: round(onDisk / lines, 2),
+    value: round(settled / lines, 2),
     unit: 'bytes',
     raw_bytes_per_line: round(raw / lines, 1),
+    ...extra,
+  });
+  emit({
+    bench: BENCH,
+    metric: 'stored_ratio_as_written',
+    value: round(onDisk / raw, 4),
+    unit: 'ratio',
+    ref: 'raw line bytes',
+    stat: 'every file of data/logs when the server stopped',
     ...extra,
   });
   goal(
     {
       bench: BENCH,
       metric: 'stored_ratio',
-      value: round(onDisk / raw, 4),
+      value: round(settled / raw, 4),
       unit: 'ratio',
       ref: 'raw line bytes',
-      stat: 'every file of data/logs after the run',
+      stat: 'every file of data/logs once closed segments are compacted (the last one is not)',
       ...extra,
     },
     { max: 0.15, text: '<= 0.15 of raw' },
