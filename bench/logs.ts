@@ -12,7 +12,7 @@
  *   the bytes the embedded store holds on disk (every file of data/logs) per line against raw.
  * - search: 24 h of 100 hosts written straight into the embedded store through appendReport (this
  *   bypasses the transport; the ingest part measures that), cached under ~/.cache keyed by the
- *   generator's version and size; term, phrase, field and level queries through GET /api/logs.
+ *   generator's version, the block format and the size; term, phrase, field and level queries through GET /api/logs.
  * - tail: a line appended to a file the agent tails, to its arrival in Chromium over /api/live.
  *
  *   npm run bench -- logs [--quick] [--only ship,ingest,search,tail] [--ship-lines N]
@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { ReportStream } from '@falconet/agent';
 import type { pb } from '@falconet/protocol';
 import pino from 'pino';
+import { BLOCK_V2 } from '../packages/server/src/logs/block.ts';
 import { EmbeddedLogStore } from '../packages/server/src/logs/embedded.ts';
 import { bareIdentity, MemorySequence } from '../testing/agent-channel.ts';
 import { launchChromium } from '../testing/browser.ts';
@@ -460,7 +461,7 @@ interface SearchMeta {
 
 /** The cached store's directory (a server data directory); built when absent. */
 async function searchStore(): Promise<{ dataDir: string; meta: SearchMeta }> {
-  const dataDir = join(homedir(), '.cache', 'falconet-bench', `logs-search-g${LINE_GENERATOR_VERSION}-${SEARCH_LINES}`);
+  const dataDir = join(homedir(), '.cache', 'falconet-bench', `logs-search-g${LINE_GENERATOR_VERSION}-b${BLOCK_V2}-${SEARCH_LINES}`);
   const metaPath = join(dataDir, 'meta.json');
   if (existsSync(metaPath)) {
     progress(`search: using the cached store ${dataDir}`);
