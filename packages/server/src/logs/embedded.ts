@@ -9,9 +9,10 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
-import { pb } from '@falconet/protocol';
+import { crc32 } from 'node:zlib';
+import type { pb } from '@falconet/protocol';
 import type { StoreLog } from '../store/types.ts';
+import { BLOCK_V2, decodeBlock, encodeBlock, encodeBlockInBackground } from './block.ts';
 import { type AgentLineCount, addCount, indexDecides } from './count.ts';
 import { type BlockSummary, blockMayMatch } from './query.ts';
 import { WordFilter, words } from './terms.ts';
@@ -40,6 +41,8 @@ const SEGMENT_NAME = /^(\d{8})-(\d{8})\.seg$/;
 const COMPACT_LINES = 4096;
 
 interface GroupHeader {
+  /** The block's format (block.ts); absent in blocks written before there were versions: 1. */
+  v?: number;
   host: string;
   source: string;
   minT: number;
@@ -87,6 +90,8 @@ interface Block extends BlockSummary {
   pos: number;
   len: number;
   crc: number;
+  /** The block's format version (undefined: 1). */
+  v: number | undefined;
   minT: number;
   maxT: number;
   n: number;
@@ -131,10 +136,9 @@ function frameBytes(header: FrameHeader, bodies: Buffer[]): { parts: Buffer[]; l
   return { parts: [head, hbuf, ...bodies], length: FRAME_HEAD + hbuf.length + blen, bodyOffset: FRAME_HEAD + hbuf.length };
 }
 
-/** The index header and compressed bytes of one block of lines from one host and source. */
-function encodeGroup(host: string, source: string, recs: readonly pb.LogRecord[], off: number): { group: GroupHeader; body: Buffer } {
-  const body = zstdCompressSync(pb.LogBatch.encode({ records: recs as pb.LogRecord[], dropped: {} }).finish());
-  return { group: { host, source, off, len: body.length, crc: crc32(body), ...summarise(recs) }, body };
+/** The index header of one block of lines from one host and source, given its compressed bytes. */
+function groupOf(host: string, source: string, recs: readonly pb.LogRecord[], body: Buffer, off: number): GroupHeader {
+  return { v: BLOCK_V2, host, source, off, len: body.length, crc: crc32(body), ...summarise(recs) };
 }
 
 interface Pending {
@@ -256,8 +260,9 @@ export class EmbeddedLogStore implements LogStore {
         for (const b of k.blocks) recs.push(...(await this.#read(b)));
         recs.sort((x, y) => x.timeMs - y.timeMs);
         for (let i = 0; i < recs.length; i += COMPACT_LINES) {
-          const { group, body } = encodeGroup(k.host, k.source, recs.slice(i, i + COMPACT_LINES), off);
-          groups.push(group);
+          const slice = recs.slice(i, i + COMPACT_LINES);
+          const body = await encodeBlockInBackground(slice);
+          groups.push(groupOf(k.host, k.source, slice, body, off));
           bodies.push(body);
           off += body.length;
         }
@@ -374,6 +379,7 @@ export class EmbeddedLogStore implements LogStore {
         pos: bodyAt + g.off,
         len: g.len,
         crc: g.crc,
+        v: g.v,
         minT: g.minT,
         maxT: g.maxT,
         n: g.n,
@@ -414,8 +420,8 @@ export class EmbeddedLogStore implements LogStore {
     const bodies: Buffer[] = [];
     let off = 0;
     for (const [source, recs] of bySource) {
-      const { group, body } = encodeGroup(host, source, recs, off);
-      groups.push(group);
+      const body = encodeBlock(recs);
+      groups.push(groupOf(host, source, recs, body, off));
       bodies.push(body);
       off += body.length;
     }
@@ -549,7 +555,7 @@ export class EmbeddedLogStore implements LogStore {
       throw err;
     }
     if (crc32(buf) !== b.crc) throw new Error(`${b.seg.path}: block at ${b.pos} is damaged (checksum mismatch)`);
-    return pb.LogBatch.decode(zstdDecompressSync(buf)).records;
+    return decodeBlock(buf, b.v);
   }
 
   async search(scan: LogScan, limit: number, cursor?: string): Promise<LogPage> {

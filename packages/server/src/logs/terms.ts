@@ -7,8 +7,31 @@ const WORD = /[\p{L}\p{N}_]+/gu;
 const MAX_WORD = 64;
 
 export function words(text: string): string[] {
+  const lower = text.toLowerCase();
+  // Most lines are ASCII: there a word is [a-z0-9_]+, found by a loop over char codes at a fraction of
+  // the Unicode pattern's cost (it was the largest part of the server's CPU in the logs bench).
+  const ascii = asciiWords(lower);
+  if (ascii) return ascii;
   const out: string[] = [];
-  for (const m of text.toLowerCase().matchAll(WORD)) out.push(m[0].length > MAX_WORD ? m[0].slice(0, MAX_WORD) : m[0]);
+  for (const m of lower.matchAll(WORD)) out.push(m[0].length > MAX_WORD ? m[0].slice(0, MAX_WORD) : m[0]);
+  return out;
+}
+
+/** The words of lower-cased ASCII text (what WORD finds in it), or undefined if the text is not ASCII. */
+function asciiWords(lower: string): string[] | undefined {
+  const out: string[] = [];
+  let start = -1;
+  for (let i = 0; i <= lower.length; i++) {
+    const c = i < lower.length ? lower.charCodeAt(i) : 0;
+    if (c > 0x7f) return undefined;
+    const inWord = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95;
+    if (inWord) {
+      if (start < 0) start = i;
+    } else if (start >= 0) {
+      out.push(lower.slice(start, Math.min(i, start + MAX_WORD)));
+      start = -1;
+    }
+  }
   return out;
 }
 
