@@ -161,7 +161,7 @@ export const logsSchema = z
         max_bytes: byteSize()
           .default(256 * 1024)
           .refine((n) => n >= 1024, 'must be at least 1KiB'),
-        max_wait: duration().default(1_000),
+        max_wait: duration().default(250),
       })
       .strict()
       .prefault({}),
