@@ -15,7 +15,9 @@
  * sides, alternating, same range and step: p50 and p95 per query, and their ratio (Falconet /
  * Prometheus). Neither side caches query results.
  *
- *   npm run bench -- promql [--quick] [--hosts N] [--hours H] [--interval S] [--runs R]
+ *   npm run bench -- promql [--quick] [--hosts N] [--hours H] [--interval S] [--runs R] [--cpu-prof DIR]
+ *
+ * --cpu-prof DIR runs Falconet's server under `node --cpu-prof` and leaves its profile in DIR.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -241,7 +243,12 @@ writeFileSync(
     '',
   ].join('\n'),
 );
-const server = await startServer({ dataDir: serverDir, args: ['--config', config] });
+const profileDir = process.argv.includes('--cpu-prof') ? process.argv[process.argv.indexOf('--cpu-prof') + 1] : undefined;
+const server = await startServer({
+  dataDir: serverDir,
+  args: ['--config', config],
+  ...(profileDir ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } } : {}),
+});
 try {
   await eventually(async () => (await fetch(`${promUrl}/-/ready`).catch(() => undefined))?.ok, 60_000);
   progress(`promql: generating ${HOSTS} hosts x ${HOURS} h every ${INTERVAL_S} s`);

@@ -139,7 +139,7 @@ export const remoteWriteApi: FastifyPluginAsync<RemoteWriteOptions> = async (app
       let pushed: PushedSample[];
       try {
         pushed = remoteSamples(series, sender.name, Date.now(), maxClockSkewMs);
-        for (let i = 0; i < pushed.length; i++) limits.checkShape((pushed[i] as PushedSample).sample, `sample ${i}`);
+        limits.checkShapes(pushed, (i) => `sample ${i}`);
         limits.admit(sender, pushed, 'body');
       } catch (err) {
         if (!(err instanceof PushError)) throw err;

@@ -32,11 +32,12 @@ class Reader {
   readonly end: number;
   readonly buf: Uint8Array;
   readonly view: DataView;
-  constructor(buf: Uint8Array, pos: number, end: number) {
+  constructor(buf: Uint8Array, pos: number, end: number, view?: DataView) {
     this.buf = buf;
     this.pos = pos;
     this.end = end;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    // One view of the whole body, shared by every sub-message's reader.
+    this.view = view ?? new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   /** A varint as a double: exact up to 2^53, which covers millisecond timestamps; 10-byte negatives wrap. */
@@ -104,7 +105,7 @@ class Reader {
 
   sub(where: string): Reader {
     const { start, end } = this.bytes(where);
-    return new Reader(this.buf, start, end);
+    return new Reader(this.buf, start, end, this.view);
   }
 }
 
@@ -144,9 +145,8 @@ function decodeSeries(r: Reader, where: string): RemoteSeries {
       }
       s.labels.push({ name, value });
     } else if (field === 2) {
-      const w = `${where}.samples[${s.samples.length}]`;
-      expectWire(wire, 2, w);
-      s.samples.push(decodeSample(r.sub(w), w));
+      expectWire(wire, 2, `${where}.samples[${s.samples.length}]`);
+      s.samples.push(sampleAt(r, where, s.samples.length));
     } else if (field === 4) {
       s.histograms++;
       r.skip(wire, where);
@@ -156,6 +156,23 @@ function decodeSeries(r: Reader, where: string): RemoteSeries {
     } else r.skip(wire, where);
   }
   return s;
+}
+
+/**
+ * The next Sample message of a series. Its location (`timeseries[i].samples[j]`) is only spelt out
+ * when it is malformed: decoding again with it gives the same error, named; building it for every
+ * sample was a good part of the receiver's time.
+ */
+function sampleAt(r: Reader, where: string, index: number): RemoteSeries['samples'][number] {
+  const at = r.pos;
+  try {
+    return decodeSample(r.sub(''), '');
+  } catch (err) {
+    if (!(err instanceof WriteRequestError)) throw err;
+    r.pos = at;
+    const w = `${where}.samples[${index}]`;
+    return decodeSample(r.sub(w), w);
+  }
 }
 
 function decodeSample(m: Reader, w: string): RemoteSeries['samples'][number] {
@@ -196,10 +213,8 @@ export function decodeWriteRequestV2(buf: Uint8Array): RemoteSeries[] {
           const p = m.sub(`${where}.labels_refs`);
           while (p.pos < p.end) refs.push(p.varint(`${where}.labels_refs`));
         } else if (t.field === 1 && t.wire === 0) refs.push(m.varint(`${where}.labels_refs`));
-        else if (t.field === 2 && t.wire === 2) {
-          const w = `${where}.samples[${series.samples.length}]`;
-          series.samples.push(decodeSample(m.sub(w), w));
-        } else if (t.field === 3) {
+        else if (t.field === 2 && t.wire === 2) series.samples.push(sampleAt(m, where, series.samples.length));
+        else if (t.field === 3) {
           series.histograms++;
           m.skip(t.wire, where);
         } else if (t.field === 4) {

@@ -4,6 +4,7 @@
  * accumulators both engines share (../query.ts).
  */
 import { decodeRawChunk, decodeRollupChunk } from '../codec/chunk.ts';
+import { selectIds } from '../postings.ts';
 import {
   AcrossGroups,
   type BucketAccumulator,
@@ -16,7 +17,17 @@ import {
   type TierName,
   topKStepMs,
 } from '../query.ts';
-import type { AggregateQuery, AggregateResult, Aggregation, SeriesQuery, SeriesResult, TopKEntry, TopKQuery } from '../types.ts';
+import type {
+  AggregateQuery,
+  AggregateResult,
+  Aggregation,
+  SelectedSeries,
+  SelectQuery,
+  SeriesQuery,
+  SeriesResult,
+  TopKEntry,
+  TopKQuery,
+} from '../types.ts';
 import { mergeRaw, type TierWindows } from './build.ts';
 import type { Head } from './head.ts';
 import type { OpenPart, PartSet } from './manifest.ts';
@@ -63,6 +74,21 @@ export class SeriesReader {
     const grid = makeGrid(q.fromMs, q.toMs, stepMs);
     const accs = await this.#accumulate(tier, ids, grid, q.fromMs, q.toMs, agg === 'p95');
     return ids.map((id) => ({ name: q.name, labels: series.labelsOf(id), points: accs.get(id)?.points(agg) ?? [], stepMs }));
+  }
+
+  /** Series of every host by matchers, picked through the cross-host index, with their raw points. */
+  async selectSeries(q: SelectQuery): Promise<SelectedSeries[]> {
+    const series = this.#o.series;
+    const ids = selectIds(series, q);
+    if (ids.length === 0) return [];
+    const pts = await this.#rawPoints(ids, q.fromMs, q.toMs);
+    const out: SelectedSeries[] = [];
+    for (const id of ids) {
+      const p = pts.get(id);
+      if (!p || p.ts.length === 0) continue;
+      out.push({ agentId: series.agentOfId(id), name: series.nameOf(id), labels: series.labelsView(id), ts: p.ts, vs: p.vs });
+    }
+    return out;
   }
 
   async queryAggregate(q: AggregateQuery): Promise<AggregateResult[]> {
