@@ -483,7 +483,12 @@ export class FalconetServer {
       this.#trafficFeed.unref();
       run();
     }
-    await app.register(promApi, { store, agents: () => registry.list() });
+    await app.register(promApi, {
+      store,
+      agents: () => registry.list(),
+      timeoutMs: this.config.query.timeout,
+      maxSamples: this.config.query.max_samples,
+    });
     await app.register(liveApi, { live: this.live });
     await app.register(logsApi, { logs: this.logs });
     await app.register(authApi, { auth: this.auth, guard: this.#guard, warnings: () => this.warnings });

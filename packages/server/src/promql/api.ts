@@ -24,6 +24,10 @@ const DEFAULT_LOOKUP_MS = 6 * 3_600_000;
 export interface PromApiOptions {
   store: Store;
   agents: () => readonly SourceAgent[];
+  /** query.timeout (default 2 m). */
+  timeoutMs?: number;
+  /** query.max_samples (default 50,000,000). */
+  maxSamples?: number;
 }
 
 type Params = Record<string, string | string[] | undefined>;
@@ -111,6 +115,10 @@ export const promApi: FastifyPluginAsync<PromApiOptions> = async (app, opts) => 
   });
   const params = (req: FastifyRequest): Params => ({ ...(req.query as Params), ...((req.body as Params | undefined) ?? {}) });
   const source = () => new StoreSeriesSource(opts.store, opts.agents);
+  const limits = {
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.maxSamples !== undefined ? { maxSamples: opts.maxSamples } : {}),
+  };
 
   const route = (url: string, handler: (p: Params, req: FastifyRequest) => Promise<unknown>) => {
     const h = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -135,7 +143,7 @@ export const promApi: FastifyPluginAsync<PromApiOptions> = async (app, opts) => 
     if (!query) throw new BadData('invalid parameter "query": no query given');
     const t = parseTime(one(p, 'time'), 'time', Date.now());
     const expr = parsePromQL(query);
-    const ev = new Evaluator({ startMs: t, endMs: t, stepMs: 0, ...lookback(p) });
+    const ev = new Evaluator({ startMs: t, endMs: t, stepMs: 0, ...limits, ...lookback(p) });
     await ev.load(expr, source());
     return resultJson(ev.run(expr), t);
   });
@@ -153,7 +161,7 @@ export const promApi: FastifyPluginAsync<PromApiOptions> = async (app, opts) => 
       throw new BadData('exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)');
     }
     const expr = parsePromQL(query);
-    const ev = new Evaluator({ startMs: start, endMs: end, stepMs: step, ...lookback(p) });
+    const ev = new Evaluator({ startMs: start, endMs: end, stepMs: step, ...limits, ...lookback(p) });
     await ev.load(expr, source());
     return resultJson(ev.run(expr), end);
   });

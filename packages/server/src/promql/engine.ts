@@ -40,6 +40,8 @@ export interface EvalOptions {
   maxPoints?: number;
   /** Most samples one query may read (Prometheus' --query.max-samples: 50,000,000). */
   maxSamples?: number;
+  /** How long the query may take from the evaluator's making (Prometheus' --query.timeout: 2 m). */
+  timeoutMs?: number;
 }
 
 export const DEFAULT_LOOKBACK_MS = 300_000;
@@ -57,8 +59,31 @@ export class Evaluator {
   readonly #data = new Map<VectorSelector, MSeries[]>();
   readonly #subqueryMemo = new Map<Expr, Map<number, VSample[]>>();
 
+  readonly #deadline: number;
+  /** Evaluations since the clock was last read (reading it at every one would cost more than it saves). */
+  #sinceCheck = 0;
+
   constructor(opts: EvalOptions) {
-    this.opts = { lookbackMs: DEFAULT_LOOKBACK_MS, defaultSubqueryStepMs: 60_000, maxPoints: 11_000, maxSamples: 50_000_000, ...opts };
+    this.opts = {
+      lookbackMs: DEFAULT_LOOKBACK_MS,
+      defaultSubqueryStepMs: 60_000,
+      maxPoints: 11_000,
+      maxSamples: 50_000_000,
+      timeoutMs: 120_000,
+      ...opts,
+    };
+    this.#deadline = performance.now() + this.opts.timeoutMs;
+  }
+
+  /** Stops a query past its deadline, with Prometheus' error. */
+  checkDeadline(force = false): void {
+    if (!force && ++this.#sinceCheck < 64) return;
+    this.#sinceCheck = 0;
+    if (performance.now() > this.#deadline) throw new PromQLError('timeout', 'query timed out in expression evaluation');
+  }
+
+  #tooManySamples(): PromQLError {
+    return new PromQLError('execution', 'query processing would load too many samples into memory in query execution');
   }
 
   /** Reads what every selector of `expr` needs for evaluation times in [startMs, endMs]. */
@@ -106,15 +131,11 @@ export class Evaluator {
       [...windows].map(async ([vs, [lo, hi]]) => {
         const series = await source.select(vs.matchers, lo, hi);
         for (const s of series) loaded += s.ts.length;
-        if (loaded > this.opts.maxSamples) {
-          throw new PromQLError(
-            'execution',
-            `query processing would load too many samples into memory (more than ${this.opts.maxSamples}); narrow the selectors or the range`,
-          );
-        }
+        if (loaded > this.opts.maxSamples) throw this.#tooManySamples();
         this.#data.set(vs, series);
       }),
     );
+    this.checkDeadline(true);
   }
 
   atMs(at: AtModifier): number {
@@ -132,8 +153,13 @@ export class Evaluator {
       );
     }
     const out = new Map<string, MSeries>();
+    let points = 0;
     for (let t = startMs; t <= endMs; t += stepMs) {
+      this.checkDeadline(true);
       const v = this.eval(expr, t);
+      points += v.type === 'vector' ? v.samples.length : 1;
+      // The answer is held whole too: it counts against the same limit as what was read.
+      if (points > this.opts.maxSamples) throw this.#tooManySamples();
       if (v.type === 'scalar') add(out, {}, t, v.value);
       else if (v.type === 'vector') for (const s of v.samples) add(out, s.metric, t, s.value);
       else
@@ -240,6 +266,7 @@ export class Evaluator {
     }
     const out = new Map<string, MSeries>();
     for (let u = Math.ceil(start / step) * step; u <= end; u += step) {
+      this.checkDeadline();
       let samples = memo.get(u);
       if (!samples) {
         samples = this.vectorOf(e.expr, u);
