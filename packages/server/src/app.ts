@@ -38,6 +38,7 @@ import { SyslogReceiver } from './logs/syslog.ts';
 import type { LogStore, LogStoreStats } from './logs/types.ts';
 import { metricsApi } from './metrics/routes.ts';
 import { promApi } from './promql/api.ts';
+import { MetadataStore } from './promql/metadata.ts';
 import { AgentRegistry } from './registry.ts';
 import { releasesApi } from './releases/routes.ts';
 import { UpdateService } from './releases/service.ts';
@@ -66,6 +67,8 @@ export class FalconetServer {
   readonly log: Logger;
   readonly live = new LiveHub();
   readonly counters = new IngestCounters();
+  /** HELP/TYPE/UNIT of metric families as senders give them (/api/v1/metadata). */
+  readonly metadata = new MetadataStore();
   #store: Store | undefined;
   #logs: LogStore | undefined;
   #syslog: SyslogReceiver | undefined;
@@ -248,6 +251,7 @@ export class FalconetServer {
         this.#remoteWriteOut?.stored(agentId, samples);
       },
       logs: { store: this.#logs, stored: (lines) => this.live.logs(lines) },
+      metadata: this.metadata,
       audit: (e) => this.auth.audit.record(e),
       // Once a user exists, every agent presents a token, whatever address it comes from.
       requireTokenAlso: () => this.auth.secured(),
@@ -488,6 +492,7 @@ export class FalconetServer {
       agents: () => registry.list(),
       timeoutMs: this.config.query.timeout,
       maxSamples: this.config.query.max_samples,
+      metadata: this.metadata,
     });
     await app.register(liveApi, { live: this.live });
     await app.register(logsApi, { logs: this.logs });

@@ -9,6 +9,7 @@ import type { AuditEvent } from '../auth/audit.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { LogSink } from '../logs/ingest.ts';
+import type { MetadataStore } from '../promql/metadata.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { UpdateChannelHooks } from '../releases/service.ts';
 import { remoteWriteApi } from '../remote-write/routes.ts';
@@ -69,6 +70,8 @@ export interface IngestDeps {
   updates?: UpdateChannelHooks | undefined;
   /** Where log reports go; without it they are refused as an unknown kind. */
   logs?: LogSink | undefined;
+  /** Where remote_write's HELP/TYPE/UNIT go (/api/v1/metadata). */
+  metadata?: MetadataStore | undefined;
 }
 
 /**
@@ -232,6 +235,7 @@ export class Ingest {
       limits: this.pushLimits,
       maxMessageBytes: this.limits.maxMessageBytes,
       maxClockSkewMs: this.limits.maxClockSkewMs,
+      ...(this.#deps.metadata ? { metadata: this.#deps.metadata } : {}),
     });
   }
 

@@ -11,6 +11,7 @@ import type { Store } from '../store/types.ts';
 import { formatFloat } from './aggregate.ts';
 import type { LabelMatcher } from './ast.ts';
 import { Evaluator, PromQLError, type PromQLErrorType } from './engine.ts';
+import type { MetadataStore } from './metadata.ts';
 import { PromQLParseError, parseDuration, parsePromQL } from './parser.ts';
 import { type SourceAgent, StoreSeriesSource } from './store-source.ts';
 import { labelKey, type Metric, type Value } from './values.ts';
@@ -28,6 +29,8 @@ export interface PromApiOptions {
   timeoutMs?: number;
   /** query.max_samples (default 50,000,000). */
   maxSamples?: number;
+  /** HELP/TYPE/UNIT as senders gave them; without it /api/v1/metadata answers {}. */
+  metadata?: MetadataStore;
 }
 
 type Params = Record<string, string | string[] | undefined>;
@@ -207,8 +210,26 @@ export const promApi: FastifyPluginAsync<PromApiOptions> = async (app, opts) => 
   };
   app.get('/api/v1/label/:name/values', { config: { minRole: 'viewer' }, schema: { hide: true } }, labelValues);
 
-  // Falconet keeps no HELP/TYPE metadata for stored series yet: an empty answer, as Prometheus gives for unknown metrics.
-  route('/api/v1/metadata', async () => ({}));
+  // Prometheus' parameters: limit (families), limit_per_metric, metric (one family).
+  route('/api/v1/metadata', async (p) => {
+    const int = (name: string): number | undefined => {
+      const text = one(p, name);
+      if (text === undefined || text === '') return undefined;
+      const n = Number(text);
+      if (!Number.isInteger(n)) throw new BadData(`invalid parameter "${name}": "${text}" is not an integer`);
+      return n;
+    };
+    const limit = int('limit');
+    const limitPerMetric = int('limit_per_metric');
+    const metric = one(p, 'metric');
+    return (
+      opts.metadata?.query({
+        ...(metric ? { metric } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+        ...(limitPerMetric !== undefined ? { limitPerMetric } : {}),
+      }) ?? {}
+    );
+  });
 
   route('/api/v1/status/buildinfo', async () => ({
     version: PROMETHEUS_COMPAT_VERSION,
