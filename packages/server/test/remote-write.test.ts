@@ -3,7 +3,7 @@ import { SnappyError, snappyDecode } from '../src/remote-write/snappy.ts';
 import { decodeWriteRequest, decodeWriteRequestV2, WriteRequestError } from '../src/remote-write/write-request.ts';
 import { startTestServer, type TestServer } from './support/auth.ts';
 
-import { field, snappy, varint, writeRequest, writeRequestV2 } from './support/remote-write.ts';
+import { field, snappy, writeRequest, writeRequestV2 } from './support/remote-write.ts';
 
 describe('snappy block decoding', () => {
   it('decodes literals and overlapping copies', () => {
