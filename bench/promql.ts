@@ -23,7 +23,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeWriteRequest, type OutSeries, snappyEncode } from '../packages/server/src/remote-write/out/encode.ts';
 import { eventually, freePort, ROOT, startCommand, startServer, tempDir } from '../testing/processes.ts';
-import { emit, percentile, progress, quick } from './lib.ts';
+import { cpuSeconds, emit, percentile, progress, quick } from './lib.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -188,6 +188,21 @@ async function writeAll(
   return (performance.now() - t0) / 1000;
 }
 
+/**
+ * Waits until both servers are idle (under 5 % of a core over a second, or 90 s at most): timing
+ * starts after each has finished what the writes left it to do (Falconet's flushes and merges,
+ * Prometheus' head work), so neither side's queries share the CPU with it.
+ */
+async function settle(pids: number[]): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    const before = pids.map(cpuSeconds);
+    await new Promise((r) => setTimeout(r, 1000));
+    if (pids.every((pid, i) => cpuSeconds(pid) - (before[i] as number) < 0.05)) return;
+  }
+  progress('promql: a server is still busy after 90 s; timing anyway');
+}
+
 interface Answer {
   status: string;
   error?: string;
@@ -282,10 +297,14 @@ try {
   const heavy = weighed.slice(0, HEAVIEST);
   progress(`promql: ${weighed.length} dashboard queries answer with data; timing the ${heavy.length} heaviest, ${RUNS} runs each`);
 
+  await settle([server.child.pid as number, prometheus.child.pid as number]);
   const ratios: number[] = [];
   for (const [i, { query, samples }] of heavy.entries()) {
     const mine: number[] = [];
     const ref: number[] = [];
+    // One untimed run each: both sides then answer from warm caches (the OS's, V8's compiled code).
+    await ask(server.url, query);
+    await ask(promUrl, query);
     for (let r = 0; r < RUNS; r++) {
       const a = await ask(server.url, query);
       if (a.answer.status !== 'success') throw new Error(`Falconet failed on ${query}: ${a.answer.error}`);

@@ -88,6 +88,8 @@ export function aggregate(e: Aggregate, samples: VSample[], param: Value | undef
     if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(valueLabel)) throw new PromQLError('execution', `invalid label name "${valueLabel}"`);
   }
   const groups = new Map<string, Group>();
+  // Only topk and bottomk answer with the input samples themselves.
+  const keepSamples = e.op === 'topk' || e.op === 'bottomk';
   for (const s of samples) {
     let metric = groupMetric(s.metric, e);
     if (e.op === 'count_values') {
@@ -100,7 +102,7 @@ export function aggregate(e: Aggregate, samples: VSample[], param: Value | undef
       groups.set(key, g);
     }
     g.values.push(s.value);
-    g.samples.push(s);
+    if (keepSamples) g.samples.push(s);
   }
   const out: VSample[] = [];
   for (const g of groups.values()) {
