@@ -23,7 +23,7 @@ export function formatFloat(v: number): string {
   if (v === Number.POSITIVE_INFINITY) return '+Inf';
   if (v === Number.NEGATIVE_INFINITY) return '-Inf';
   const s = String(v);
-  if (!/e/.test(s)) return s;
+  if (!s.includes('e')) return s;
   const [mant, expStr] = s.split('e') as [string, string];
   const exp = Number(expStr);
   const neg = mant.startsWith('-');

@@ -58,6 +58,8 @@ export class Evaluator {
   readonly opts: Required<EvalOptions>;
   readonly #data = new Map<VectorSelector, MSeries[]>();
   readonly #subqueryMemo = new Map<Expr, Map<number, VSample[]>>();
+  readonly #cursors = new Map<object, StepCursor>();
+  readonly #rangeCursors = new Map<Expr, { start: object; end: object }>();
 
   readonly #deadline: number;
   /** Evaluations since the clock was last read (reading it at every one would cost more than it saves). */
@@ -210,12 +212,26 @@ export class Evaluator {
     return v.value;
   }
 
+  /** The cursor of one use (a selector's, a range's start or end) over the series `data` holds. */
+  #cursor(key: object, data: readonly MSeries[], t: number): StepCursor {
+    let c = this.#cursors.get(key);
+    if (!c) {
+      c = new StepCursor(data.length);
+      this.#cursors.set(key, c);
+    }
+    c.moveTo(t);
+    return c;
+  }
+
   instant(vs: VectorSelector, t: number): VSample[] {
     const ref = (vs.at ? this.atMs(vs.at) : t) - vs.offsetMs;
     const min = ref - this.opts.lookbackMs;
     const out: VSample[] = [];
-    for (const s of this.#data.get(vs) ?? []) {
-      const i = lastAtOrBefore(s.ts, ref);
+    const data = this.#data.get(vs) ?? [];
+    const cursor = this.#cursor(vs, data, ref);
+    for (let k = 0; k < data.length; k++) {
+      const s = data[k] as MSeries;
+      const i = cursor.seek(k, s.ts, ref, false);
       if (i < 0) continue;
       const ts = s.ts[i] as number;
       if (ts < min || s.stale?.[i]) continue;
@@ -231,10 +247,16 @@ export class Evaluator {
       const end = (vs.at ? this.atMs(vs.at) : t) - vs.offsetMs;
       const start = end - e.rangeMs;
       const series: MSeries[] = [];
-      for (const s of this.#data.get(vs) ?? []) {
-        const lo = firstAtOrAfter(s.ts, start);
-        const hi = lastAtOrBefore(s.ts, end);
-        if (lo < 0 || hi < lo) continue;
+      const data = this.#data.get(vs) ?? [];
+      const cursors = this.#rangeCursors.get(e) ?? { start: {}, end: {} };
+      this.#rangeCursors.set(e, cursors);
+      const first = this.#cursor(cursors.start, data, start);
+      const last = this.#cursor(cursors.end, data, end);
+      for (let k = 0; k < data.length; k++) {
+        const s = data[k] as MSeries;
+        const lo = first.seek(k, s.ts, start, true) + 1;
+        const hi = last.seek(k, s.ts, end, false);
+        if (hi < lo) continue;
         if (!s.stale) {
           series.push({ metric: s.metric, ts: s.ts.slice(lo, hi + 1), vs: s.vs.slice(lo, hi + 1) });
           continue;
@@ -327,19 +349,52 @@ export function lastAtOrBefore(ts: readonly number[], t: number): number {
   return ans;
 }
 
-/** Index of the first time >= t, or -1. */
-function firstAtOrAfter(ts: readonly number[], t: number): number {
+/** Index of the last time < t, or -1. */
+function lastBefore(ts: readonly number[], t: number): number {
   let lo = 0;
   let hi = ts.length - 1;
   let ans = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    if ((ts[mid] as number) >= t) {
+    if ((ts[mid] as number) < t) {
       ans = mid;
-      hi = mid - 1;
-    } else lo = mid + 1;
+      lo = mid + 1;
+    } else hi = mid - 1;
   }
   return ans;
+}
+
+/**
+ * Where each series' search ended at the last evaluation time. A range query's steps go forward,
+ * so the next search walks on from there (each sample passed once over the whole query) instead
+ * of searching every series at every step; a step back (a subquery's) searches afresh.
+ */
+class StepCursor {
+  #last = Number.NaN;
+  #jump = true;
+  readonly #at: Int32Array;
+
+  constructor(series: number) {
+    this.#at = new Int32Array(series).fill(-1);
+  }
+
+  moveTo(t: number): void {
+    this.#jump = !(t >= this.#last);
+    this.#last = t;
+  }
+
+  /** Index of the last time <= t (< t when `strict`) of series k, or -1. */
+  seek(k: number, ts: readonly number[], t: number, strict: boolean): number {
+    let i: number;
+    if (this.#jump) i = strict ? lastBefore(ts, t) : lastAtOrBefore(ts, t);
+    else {
+      i = this.#at[k] as number;
+      if (strict) while (i + 1 < ts.length && (ts[i + 1] as number) < t) i++;
+      else while (i + 1 < ts.length && (ts[i + 1] as number) <= t) i++;
+    }
+    this.#at[k] = i;
+    return i;
+  }
 }
 
 /** Refuses a vector with two samples of one label set (what dropping __name__ can make). */

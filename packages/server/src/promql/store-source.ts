@@ -65,16 +65,13 @@ export class StoreSeriesSource implements SeriesSource {
       if (!a) continue;
       const metric = this.#metric(a, r.name, r.labels);
       const n = r.ts.length;
-      const ts = new Array<number>(n);
-      const vs = new Array<number>(n);
+      const ts = Array.from(r.ts);
+      const vs = Array.from(r.vs);
       let stale: boolean[] | undefined;
-      const pushed = a.id.startsWith('push:');
-      for (let i = 0; i < n; i++) {
-        const v = r.vs[i] as number;
-        ts[i] = r.ts[i] as number;
-        vs[i] = v;
-        // remote_write stores Prometheus' staleness markers as NaN (docs/prometheus.md).
-        if (pushed && Number.isNaN(v)) {
+      // remote_write stores Prometheus' staleness markers as NaN (docs/prometheus.md).
+      if (a.id.startsWith('push:')) {
+        for (let i = 0; i < n; i++) {
+          if (!Number.isNaN(vs[i] as number)) continue;
           stale ??= new Array<boolean>(n).fill(false);
           stale[i] = true;
         }

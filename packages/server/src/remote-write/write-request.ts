@@ -192,6 +192,25 @@ function decodeSeries(r: Reader, where: string): RemoteSeries {
  */
 function sampleAt(r: Reader, where: string, index: number): RemoteSeries['samples'][number] {
   const at = r.pos;
+  const buf = r.buf;
+  const len = buf[at] as number;
+  // What senders write: a one-byte length, the value (field 1, fixed64), then the timestamp (field 2, varint).
+  if (len < 0x80 && at + 1 + len <= r.end && buf[at + 1] === 0x09 && buf[at + 10] === 0x10) {
+    const end = at + 1 + len;
+    r.pos = at + 11;
+    let timestampMs = Number.NaN;
+    try {
+      timestampMs = r.varint('');
+    } catch {
+      // Malformed: the careful path below says where.
+    }
+    if (r.pos === end && !Number.isNaN(timestampMs)) {
+      const value = r.view.getFloat64(at + 2, true);
+      const stale = r.view.getUint32(at + 2, true) === STALE_NAN_LO && r.view.getUint32(at + 6, true) === STALE_NAN_HI;
+      return { value, timestampMs, stale };
+    }
+    r.pos = at;
+  }
   try {
     return decodeSample(r.sub(''), '');
   } catch (err) {

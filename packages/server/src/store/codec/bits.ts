@@ -108,7 +108,14 @@ export class BitReader {
   }
 
   bit(): number {
-    return this.read(1);
+    // The decoders' most frequent call (a flag per value): one byte refill at most, no loop.
+    if (this.#nbits === 0) {
+      if (this.#pos >= this.#end) throw new RangeError('chunk ends before its data');
+      this.#acc = this.#buf[this.#pos++] as number;
+      this.#nbits = 8;
+    }
+    this.#nbits--;
+    return (this.#acc >>> this.#nbits) & 1;
   }
 
   readWide(n: number): number {
