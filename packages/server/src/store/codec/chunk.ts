@@ -347,17 +347,36 @@ export function chunkRows(buf: Uint8Array): number {
   return readVar(new BitReader(buf));
 }
 
-export function decodeRawChunk(buf: Uint8Array, base = 0, block?: (ref: number) => Uint8Array): RawPoints {
+/**
+ * Decodes one raw chunk. With `columns`, a shared timestamp column is decoded once per reader and
+ * its array handed to every chunk referring to it (read-only: callers copy before changing): the
+ * series of one host share their report times, so a query over many of them decodes each once.
+ */
+export function decodeRawChunk(
+  buf: Uint8Array,
+  base = 0,
+  block?: (ref: number) => Uint8Array,
+  columns?: Map<number, Float64Array>,
+): RawPoints {
   const r = new BitReader(buf);
   const shared = r.bit() === 1;
   const ref = shared ? readVar(r) : -1;
   const n = readVar(r);
-  const ts = new Float64Array(n);
+  let ts: Float64Array;
   const vs = new Float64Array(n);
   if (shared) {
     if (!block) throw new RangeError('chunk refers to a timestamp table that was not given');
-    readTimestamps(new BitReader(block(ref)), n, ts, 0, base);
-  } else readTimestamps(r, n, ts, 0, base);
+    const known = columns?.get(ref);
+    if (known && known.length === n) ts = known;
+    else {
+      ts = new Float64Array(n);
+      readTimestamps(new BitReader(block(ref)), n, ts, 0, base);
+      columns?.set(ref, ts);
+    }
+  } else {
+    ts = new Float64Array(n);
+    readTimestamps(r, n, ts, 0, base);
+  }
   readValues(r, n, vs);
   return { ts, vs };
 }

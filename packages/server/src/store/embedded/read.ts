@@ -340,7 +340,9 @@ async function rawDecoder(p: OpenPart): Promise<(bytes: Uint8Array) => Run> {
     return b;
   })();
   const section = await p.timestamps;
-  return (bytes) => decodeRawChunk(bytes, p.meta.window, (ref) => timestampBlock(p.index, section, ref));
+  // One query's decoded columns of this part, shared by the chunks that refer to them.
+  const columns = new Map<number, Float64Array>();
+  return (bytes) => decodeRawChunk(bytes, p.meta.window, (ref) => timestampBlock(p.index, section, ref), columns);
 }
 
 function sortRun(ts: Float64Array, vs: Float64Array): [Float64Array, Float64Array] {
