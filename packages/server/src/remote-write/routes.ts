@@ -169,10 +169,21 @@ export const remoteWriteApi: FastifyPluginAsync<RemoteWriteOptions> = async (app
         return refuse(reply, err.reason === 'too_many_series' || err.reason === 'too_many_hosts' ? 429 : 400, err.reason, err.message);
       }
       const byHost = new Map<string, Sample[]>();
-      for (const { host, sample } of pushed) {
-        const list = byHost.get(host);
-        if (list) list.push(sample);
-        else byHost.set(host, [sample]);
+      let host: string | undefined;
+      let list: Sample[] = [];
+      for (let i = 0; i < pushed.length; i++) {
+        const p = pushed[i] as PushedSample;
+        // A series' samples come together: its host's list is looked up once per run of them.
+        if (p.host !== host) {
+          host = p.host;
+          let l = byHost.get(host);
+          if (!l) {
+            l = [];
+            byHost.set(host, l);
+          }
+          list = l;
+        }
+        list.push(p.sample);
       }
       await writer.write('http', byHost);
       if (opts.metadata) recordMetadata(opts.metadata, metadata, series);
