@@ -42,6 +42,7 @@ import { monitorAlerts } from './monitors/alerting.ts';
 import { monitorsApi } from './monitors/routes.ts';
 import { MonitorService } from './monitors/service.ts';
 import { promApi } from './promql/api.ts';
+import { MetadataStore } from './promql/metadata.ts';
 import { AgentRegistry } from './registry.ts';
 import { releasesApi } from './releases/routes.ts';
 import { UpdateService } from './releases/service.ts';
@@ -73,6 +74,8 @@ export class FalconetServer {
   readonly log: Logger;
   readonly live = new LiveHub();
   readonly counters = new IngestCounters();
+  /** HELP/TYPE/UNIT of metric families as senders give them (/api/v1/metadata). */
+  readonly metadata = new MetadataStore();
   #store: Store | undefined;
   #logs: LogStore | undefined;
   #syslog: SyslogReceiver | undefined;
@@ -278,6 +281,7 @@ export class FalconetServer {
       },
       logs: { store: this.#logs, stored: (lines) => this.live.logs(lines) },
       monitors: this.#monitors.assignments,
+      metadata: this.metadata,
       audit: (e) => this.auth.audit.record(e),
       // Once a user exists, every agent presents a token, whatever address it comes from.
       requireTokenAlso: () => this.auth.secured(),
@@ -516,7 +520,13 @@ export class FalconetServer {
       this.#trafficFeed.unref();
       run();
     }
-    await app.register(promApi, { store, agents: () => registry.list() });
+    await app.register(promApi, {
+      store,
+      agents: () => registry.list(),
+      timeoutMs: this.config.query.timeout,
+      maxSamples: this.config.query.max_samples,
+      metadata: this.metadata,
+    });
     await app.register(liveApi, { live: this.live, logs: this.logs });
     await app.register(logsApi, { logs: this.logs });
     await app.register(authApi, { auth: this.auth, guard: this.#guard, warnings: () => this.warnings });

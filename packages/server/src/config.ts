@@ -316,6 +316,16 @@ export const serverConfigSchema = z
     tasks: serverTasksSchema.default(SERVER_TASKS_DEFAULTS),
     /** Destinations that get what the server stores, by Prometheus remote_write 1.0 (docs/prometheus.md). */
     remote_write: remoteWriteOutListSchema,
+    /** The PromQL API's limits (docs/prometheus.md), Prometheus' --query.timeout and --query.max-samples. */
+    query: z
+      .object({
+        /** A query still evaluating after this is stopped and answered with errorType timeout. */
+        timeout: boundedDuration(10, 86_400_000, '10ms and 1d').default(120_000),
+        /** Samples one query may hold at once; more is refused with errorType execution. */
+        max_samples: z.number().int().min(1).max(1_000_000_000).default(50_000_000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

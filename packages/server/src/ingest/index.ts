@@ -10,6 +10,7 @@ import type { MetaDb } from '../db/index.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { LogSink } from '../logs/ingest.ts';
 import type { MonitorChannelHooks } from '../monitors/assignments.ts';
+import type { MetadataStore } from '../promql/metadata.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { UpdateChannelHooks } from '../releases/service.ts';
 import { remoteWriteApi } from '../remote-write/routes.ts';
@@ -72,6 +73,8 @@ export interface IngestDeps {
   logs?: LogSink | undefined;
   /** Monitor probe assignments down the agent channel (server/src/monitors). */
   monitors?: MonitorChannelHooks | undefined;
+  /** Where remote_write's HELP/TYPE/UNIT go (/api/v1/metadata). */
+  metadata?: MetadataStore | undefined;
 }
 
 /**
@@ -236,6 +239,7 @@ export class Ingest {
       limits: this.pushLimits,
       maxMessageBytes: this.limits.maxMessageBytes,
       maxClockSkewMs: this.limits.maxClockSkewMs,
+      ...(this.#deps.metadata ? { metadata: this.#deps.metadata } : {}),
     });
   }
 

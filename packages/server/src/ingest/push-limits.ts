@@ -44,6 +44,27 @@ function seriesKey(s: Sample): string {
 }
 
 /**
+ * Series keys of a batch in order. A remote_write series' samples share one label object and come
+ * one after another, so the key is computed once per run of them, not once per sample.
+ */
+function batchKeys(batch: readonly PushedSample[]): string[] {
+  const keys = new Array<string>(batch.length);
+  let labels: Sample['labels'] | undefined;
+  let name = '';
+  let key = '';
+  for (let i = 0; i < batch.length; i++) {
+    const s = (batch[i] as PushedSample).sample;
+    if (s.labels !== labels || s.name !== name) {
+      labels = s.labels;
+      name = s.name;
+      key = seriesKey(s);
+    }
+    keys[i] = key;
+  }
+  return keys;
+}
+
+/**
  * The caps of every push path (the Open-Falcon TCP listener, POST /api/v1/push, and any later
  * receiver): the shape of each series (labels per series, name and value lengths), and per sender
  * the series and hosts it may create and the samples per second it may send. A sender is whoever
@@ -94,6 +115,19 @@ export class PushLimits {
     }
   }
 
+  /** checkShape over a batch, once per run of samples sharing a label set; `where(i)` names sample i. */
+  checkShapes(batch: readonly PushedSample[], where: (i: number) => string): void {
+    let labels: Sample['labels'] | undefined;
+    let name = '';
+    for (let i = 0; i < batch.length; i++) {
+      const s = (batch[i] as PushedSample).sample;
+      if (s.labels === labels && s.name === name) continue;
+      labels = s.labels;
+      name = s.name;
+      this.checkShape(s, where(i));
+    }
+  }
+
   /**
    * Admits a batch from one sender, all or nothing: new series and hosts within the sender's caps,
    * and samples within its rate. Nothing is counted against the sender unless the whole batch is
@@ -105,10 +139,16 @@ export class PushLimits {
     const b = this.#budget(sender.key, now);
     const newSeries = new Set<string>();
     const newHosts = new Set<string>();
-    for (const { host, sample } of batch) {
-      if (!b.hosts.has(host)) newHosts.add(host);
-      const k = seriesKey(sample);
-      if (!b.series.has(k)) newSeries.add(k);
+    const keys = batchKeys(batch);
+    let lastHost: string | undefined;
+    let lastKey: string | undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const host = (batch[i] as PushedSample).host;
+      const k = keys[i] as string;
+      if (host !== lastHost && !b.hosts.has(host)) newHosts.add(host);
+      if (k !== lastKey && !b.series.has(k)) newSeries.add(k);
+      lastHost = host;
+      lastKey = k;
     }
     if (newHosts.size && b.hosts.size + newHosts.size > c.max_hosts_per_sender) {
       forget(b.hosts, now - this.#forgetMs);
@@ -146,9 +186,15 @@ export class PushLimits {
       );
     }
     b.tokens -= batch.length;
-    for (const { host, sample } of batch) {
-      b.hosts.set(host, now);
-      b.series.set(seriesKey(sample), now);
+    let prevHost: string | undefined;
+    let prevKey: string | undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const host = (batch[i] as PushedSample).host;
+      const k = keys[i] as string;
+      if (host !== prevHost) b.hosts.set(host, now);
+      if (k !== prevKey) b.series.set(k, now);
+      prevHost = host;
+      prevKey = k;
     }
   }
 

@@ -23,7 +23,7 @@ export function formatFloat(v: number): string {
   if (v === Number.POSITIVE_INFINITY) return '+Inf';
   if (v === Number.NEGATIVE_INFINITY) return '-Inf';
   const s = String(v);
-  if (!/e/.test(s)) return s;
+  if (!s.includes('e')) return s;
   const [mant, expStr] = s.split('e') as [string, string];
   const exp = Number(expStr);
   const neg = mant.startsWith('-');
@@ -37,10 +37,10 @@ export function formatFloat(v: number): string {
   return neg ? `-${out}` : out;
 }
 
-/** Per aggregation, each input label set's group: the same at every step of a range query. */
-const GROUPS = new WeakMap<Aggregate, WeakMap<Metric, Metric>>();
+/** Per aggregation, each input label set's group and its key: the same at every step of a range query. */
+const GROUPS = new WeakMap<Aggregate, WeakMap<Metric, { metric: Metric; key: string }>>();
 
-function groupMetric(m: Metric, e: Aggregate): Metric {
+function groupMetric(m: Metric, e: Aggregate): { metric: Metric; key: string } {
   let memo = GROUPS.get(e);
   if (!memo) {
     memo = new WeakMap();
@@ -48,7 +48,8 @@ function groupMetric(m: Metric, e: Aggregate): Metric {
   }
   let out = memo.get(m);
   if (!out) {
-    out = groupOf(m, e);
+    const metric = groupOf(m, e);
+    out = { metric, key: labelKey(metric) };
     memo.set(m, out);
   }
   return out;
@@ -65,6 +66,8 @@ function groupOf(m: Metric, e: Aggregate): Metric {
 
 interface Group {
   metric: Metric;
+  /** Inputs in the group (count and group need no more). */
+  n: number;
   values: number[];
   samples: VSample[];
 }
@@ -88,19 +91,23 @@ export function aggregate(e: Aggregate, samples: VSample[], param: Value | undef
     if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(valueLabel)) throw new PromQLError('execution', `invalid label name "${valueLabel}"`);
   }
   const groups = new Map<string, Group>();
+  // Only topk and bottomk answer with the input samples themselves; counting needs no values.
+  const keepSamples = e.op === 'topk' || e.op === 'bottomk';
+  const keepValues = e.op !== 'count' && e.op !== 'group' && e.op !== 'count_values';
   for (const s of samples) {
-    let metric = groupMetric(s.metric, e);
+    let { metric, key } = groupMetric(s.metric, e);
     if (e.op === 'count_values') {
       metric = { ...metric, [valueLabel]: formatFloat(s.value) };
+      key = labelKey(metric);
     }
-    const key = labelKey(metric);
     let g = groups.get(key);
     if (!g) {
-      g = { metric, values: [], samples: [] };
+      g = { metric, n: 0, values: [], samples: [] };
       groups.set(key, g);
     }
-    g.values.push(s.value);
-    g.samples.push(s);
+    g.n++;
+    if (keepValues) g.values.push(s.value);
+    if (keepSamples) g.samples.push(s);
   }
   const out: VSample[] = [];
   for (const g of groups.values()) {
@@ -114,7 +121,7 @@ export function aggregate(e: Aggregate, samples: VSample[], param: Value | undef
         break;
       case 'count':
       case 'count_values':
-        out.push({ metric: g.metric, value: vs.length, t });
+        out.push({ metric: g.metric, value: g.n, t });
         break;
       case 'group':
         out.push({ metric: g.metric, value: 1, t });

@@ -11,6 +11,7 @@ import type { Store } from '../store/types.ts';
 import { formatFloat } from './aggregate.ts';
 import type { LabelMatcher } from './ast.ts';
 import { Evaluator, PromQLError, type PromQLErrorType } from './engine.ts';
+import type { MetadataStore } from './metadata.ts';
 import { PromQLParseError, parseDuration, parsePromQL } from './parser.ts';
 import { type SourceAgent, StoreSeriesSource } from './store-source.ts';
 import { labelKey, type Metric, type Value } from './values.ts';
@@ -24,6 +25,12 @@ const DEFAULT_LOOKUP_MS = 6 * 3_600_000;
 export interface PromApiOptions {
   store: Store;
   agents: () => readonly SourceAgent[];
+  /** query.timeout (default 2 m). */
+  timeoutMs?: number;
+  /** query.max_samples (default 50,000,000). */
+  maxSamples?: number;
+  /** HELP/TYPE/UNIT as senders gave them; without it /api/v1/metadata answers {}. */
+  metadata?: MetadataStore;
 }
 
 type Params = Record<string, string | string[] | undefined>;
@@ -111,6 +118,10 @@ export const promApi: FastifyPluginAsync<PromApiOptions> = async (app, opts) => 
   });
   const params = (req: FastifyRequest): Params => ({ ...(req.query as Params), ...((req.body as Params | undefined) ?? {}) });
   const source = () => new StoreSeriesSource(opts.store, opts.agents);
+  const limits = {
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.maxSamples !== undefined ? { maxSamples: opts.maxSamples } : {}),
+  };
 
   const route = (url: string, handler: (p: Params, req: FastifyRequest) => Promise<unknown>) => {
     const h = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -135,7 +146,7 @@ export const promApi: FastifyPluginAsync<PromApiOptions> = async (app, opts) => 
     if (!query) throw new BadData('invalid parameter "query": no query given');
     const t = parseTime(one(p, 'time'), 'time', Date.now());
     const expr = parsePromQL(query);
-    const ev = new Evaluator({ startMs: t, endMs: t, stepMs: 0, ...lookback(p) });
+    const ev = new Evaluator({ startMs: t, endMs: t, stepMs: 0, ...limits, ...lookback(p) });
     await ev.load(expr, source());
     return resultJson(ev.run(expr), t);
   });
@@ -153,7 +164,7 @@ export const promApi: FastifyPluginAsync<PromApiOptions> = async (app, opts) => 
       throw new BadData('exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)');
     }
     const expr = parsePromQL(query);
-    const ev = new Evaluator({ startMs: start, endMs: end, stepMs: step, ...lookback(p) });
+    const ev = new Evaluator({ startMs: start, endMs: end, stepMs: step, ...limits, ...lookback(p) });
     await ev.load(expr, source());
     return resultJson(ev.run(expr), end);
   });
@@ -199,8 +210,26 @@ export const promApi: FastifyPluginAsync<PromApiOptions> = async (app, opts) => 
   };
   app.get('/api/v1/label/:name/values', { config: { minRole: 'viewer' }, schema: { hide: true } }, labelValues);
 
-  // Falconet keeps no HELP/TYPE metadata for stored series yet: an empty answer, as Prometheus gives for unknown metrics.
-  route('/api/v1/metadata', async () => ({}));
+  // Prometheus' parameters: limit (families), limit_per_metric, metric (one family).
+  route('/api/v1/metadata', async (p) => {
+    const int = (name: string): number | undefined => {
+      const text = one(p, name);
+      if (text === undefined || text === '') return undefined;
+      const n = Number(text);
+      if (!Number.isInteger(n)) throw new BadData(`invalid parameter "${name}": "${text}" is not an integer`);
+      return n;
+    };
+    const limit = int('limit');
+    const limitPerMetric = int('limit_per_metric');
+    const metric = one(p, 'metric');
+    return (
+      opts.metadata?.query({
+        ...(metric ? { metric } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+        ...(limitPerMetric !== undefined ? { limitPerMetric } : {}),
+      }) ?? {}
+    );
+  });
 
   route('/api/v1/status/buildinfo', async () => ({
     version: PROMETHEUS_COMPAT_VERSION,

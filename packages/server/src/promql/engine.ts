@@ -40,6 +40,8 @@ export interface EvalOptions {
   maxPoints?: number;
   /** Most samples one query may read (Prometheus' --query.max-samples: 50,000,000). */
   maxSamples?: number;
+  /** How long the query may take from the evaluator's making (Prometheus' --query.timeout: 2 m). */
+  timeoutMs?: number;
 }
 
 export const DEFAULT_LOOKBACK_MS = 300_000;
@@ -56,9 +58,34 @@ export class Evaluator {
   readonly opts: Required<EvalOptions>;
   readonly #data = new Map<VectorSelector, MSeries[]>();
   readonly #subqueryMemo = new Map<Expr, Map<number, VSample[]>>();
+  readonly #cursors = new Map<object, StepCursor>();
+  readonly #rangeCursors = new Map<Expr, { start: object; end: object }>();
+
+  readonly #deadline: number;
+  /** Evaluations since the clock was last read (reading it at every one would cost more than it saves). */
+  #sinceCheck = 0;
 
   constructor(opts: EvalOptions) {
-    this.opts = { lookbackMs: DEFAULT_LOOKBACK_MS, defaultSubqueryStepMs: 60_000, maxPoints: 11_000, maxSamples: 50_000_000, ...opts };
+    this.opts = {
+      lookbackMs: DEFAULT_LOOKBACK_MS,
+      defaultSubqueryStepMs: 60_000,
+      maxPoints: 11_000,
+      maxSamples: 50_000_000,
+      timeoutMs: 120_000,
+      ...opts,
+    };
+    this.#deadline = performance.now() + this.opts.timeoutMs;
+  }
+
+  /** Stops a query past its deadline, with Prometheus' error. */
+  checkDeadline(force = false): void {
+    if (!force && ++this.#sinceCheck < 64) return;
+    this.#sinceCheck = 0;
+    if (performance.now() > this.#deadline) throw new PromQLError('timeout', 'query timed out in expression evaluation');
+  }
+
+  #tooManySamples(): PromQLError {
+    return new PromQLError('execution', 'query processing would load too many samples into memory in query execution');
   }
 
   /** Reads what every selector of `expr` needs for evaluation times in [startMs, endMs]. */
@@ -106,15 +133,11 @@ export class Evaluator {
       [...windows].map(async ([vs, [lo, hi]]) => {
         const series = await source.select(vs.matchers, lo, hi);
         for (const s of series) loaded += s.ts.length;
-        if (loaded > this.opts.maxSamples) {
-          throw new PromQLError(
-            'execution',
-            `query processing would load too many samples into memory (more than ${this.opts.maxSamples}); narrow the selectors or the range`,
-          );
-        }
+        if (loaded > this.opts.maxSamples) throw this.#tooManySamples();
         this.#data.set(vs, series);
       }),
     );
+    this.checkDeadline(true);
   }
 
   atMs(at: AtModifier): number {
@@ -132,8 +155,13 @@ export class Evaluator {
       );
     }
     const out = new Map<string, MSeries>();
+    let points = 0;
     for (let t = startMs; t <= endMs; t += stepMs) {
+      this.checkDeadline(true);
       const v = this.eval(expr, t);
+      points += v.type === 'vector' ? v.samples.length : 1;
+      // The answer is held whole too: it counts against the same limit as what was read.
+      if (points > this.opts.maxSamples) throw this.#tooManySamples();
       if (v.type === 'scalar') add(out, {}, t, v.value);
       else if (v.type === 'vector') for (const s of v.samples) add(out, s.metric, t, s.value);
       else
@@ -184,12 +212,26 @@ export class Evaluator {
     return v.value;
   }
 
+  /** The cursor of one use (a selector's, a range's start or end) over the series `data` holds. */
+  #cursor(key: object, data: readonly MSeries[], t: number): StepCursor {
+    let c = this.#cursors.get(key);
+    if (!c) {
+      c = new StepCursor(data.length);
+      this.#cursors.set(key, c);
+    }
+    c.moveTo(t);
+    return c;
+  }
+
   instant(vs: VectorSelector, t: number): VSample[] {
     const ref = (vs.at ? this.atMs(vs.at) : t) - vs.offsetMs;
     const min = ref - this.opts.lookbackMs;
     const out: VSample[] = [];
-    for (const s of this.#data.get(vs) ?? []) {
-      const i = lastAtOrBefore(s.ts, ref);
+    const data = this.#data.get(vs) ?? [];
+    const cursor = this.#cursor(vs, data, ref);
+    for (let k = 0; k < data.length; k++) {
+      const s = data[k] as MSeries;
+      const i = cursor.seek(k, s.ts, ref, false);
       if (i < 0) continue;
       const ts = s.ts[i] as number;
       if (ts < min || s.stale?.[i]) continue;
@@ -205,10 +247,16 @@ export class Evaluator {
       const end = (vs.at ? this.atMs(vs.at) : t) - vs.offsetMs;
       const start = end - e.rangeMs;
       const series: MSeries[] = [];
-      for (const s of this.#data.get(vs) ?? []) {
-        const lo = firstAtOrAfter(s.ts, start);
-        const hi = lastAtOrBefore(s.ts, end);
-        if (lo < 0 || hi < lo) continue;
+      const data = this.#data.get(vs) ?? [];
+      const cursors = this.#rangeCursors.get(e) ?? { start: {}, end: {} };
+      this.#rangeCursors.set(e, cursors);
+      const first = this.#cursor(cursors.start, data, start);
+      const last = this.#cursor(cursors.end, data, end);
+      for (let k = 0; k < data.length; k++) {
+        const s = data[k] as MSeries;
+        const lo = first.seek(k, s.ts, start, true) + 1;
+        const hi = last.seek(k, s.ts, end, false);
+        if (hi < lo) continue;
         if (!s.stale) {
           series.push({ metric: s.metric, ts: s.ts.slice(lo, hi + 1), vs: s.vs.slice(lo, hi + 1) });
           continue;
@@ -240,6 +288,7 @@ export class Evaluator {
     }
     const out = new Map<string, MSeries>();
     for (let u = Math.ceil(start / step) * step; u <= end; u += step) {
+      this.checkDeadline();
       let samples = memo.get(u);
       if (!samples) {
         samples = this.vectorOf(e.expr, u);
@@ -300,19 +349,52 @@ export function lastAtOrBefore(ts: readonly number[], t: number): number {
   return ans;
 }
 
-/** Index of the first time >= t, or -1. */
-function firstAtOrAfter(ts: readonly number[], t: number): number {
+/** Index of the last time < t, or -1. */
+function lastBefore(ts: readonly number[], t: number): number {
   let lo = 0;
   let hi = ts.length - 1;
   let ans = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    if ((ts[mid] as number) >= t) {
+    if ((ts[mid] as number) < t) {
       ans = mid;
-      hi = mid - 1;
-    } else lo = mid + 1;
+      lo = mid + 1;
+    } else hi = mid - 1;
   }
   return ans;
+}
+
+/**
+ * Where each series' search ended at the last evaluation time. A range query's steps go forward,
+ * so the next search walks on from there (each sample passed once over the whole query) instead
+ * of searching every series at every step; a step back (a subquery's) searches afresh.
+ */
+class StepCursor {
+  #last = Number.NaN;
+  #jump = true;
+  readonly #at: Int32Array;
+
+  constructor(series: number) {
+    this.#at = new Int32Array(series).fill(-1);
+  }
+
+  moveTo(t: number): void {
+    this.#jump = !(t >= this.#last);
+    this.#last = t;
+  }
+
+  /** Index of the last time <= t (< t when `strict`) of series k, or -1. */
+  seek(k: number, ts: readonly number[], t: number, strict: boolean): number {
+    let i: number;
+    if (this.#jump) i = strict ? lastBefore(ts, t) : lastAtOrBefore(ts, t);
+    else {
+      i = this.#at[k] as number;
+      if (strict) while (i + 1 < ts.length && (ts[i + 1] as number) < t) i++;
+      else while (i + 1 < ts.length && (ts[i + 1] as number) <= t) i++;
+    }
+    this.#at[k] = i;
+    return i;
+  }
 }
 
 /** Refuses a vector with two samples of one label set (what dropping __name__ can make). */

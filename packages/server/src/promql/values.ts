@@ -43,8 +43,29 @@ export function labelKey(m: Metric): string {
   return k;
 }
 
+/** Per matching clause (its label list, fixed for the query), each label set's match key. */
+const MATCH_KEYS = {
+  on: new WeakMap<readonly string[], WeakMap<Metric, string>>(),
+  ignoring: new WeakMap<readonly string[], WeakMap<Metric, string>>(),
+};
+
 /** The key of only `names` (on), or of every label but `names` and __name__ (ignoring). */
 export function matchKey(m: Metric, on: boolean, names: readonly string[]): string {
+  const byNames = on ? MATCH_KEYS.on : MATCH_KEYS.ignoring;
+  let memo = byNames.get(names);
+  if (!memo) {
+    memo = new WeakMap();
+    byNames.set(names, memo);
+  }
+  let k = memo.get(m);
+  if (k === undefined) {
+    k = computeMatchKey(m, on, names);
+    memo.set(m, k);
+  }
+  return k;
+}
+
+function computeMatchKey(m: Metric, on: boolean, names: readonly string[]): string {
   const pick: Metric = {};
   if (on) {
     for (const n of names) if (m[n] !== undefined) pick[n] = m[n] as string;

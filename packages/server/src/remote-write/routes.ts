@@ -6,8 +6,9 @@ import type { IngestCounters } from '../ingest/counters.ts';
 import { PushError, type PushWriter } from '../ingest/push.ts';
 import { httpSender } from '../ingest/push-auth.ts';
 import type { PushedSample, PushLimits } from '../ingest/push-limits.ts';
+import { familyOf, type MetadataStore, REMOTE_METRIC_TYPES } from '../promql/metadata.ts';
 import { SnappyError, snappyDecode } from './snappy.ts';
-import { decodeWriteRequest, decodeWriteRequestV2, type RemoteSeries, WriteRequestError } from './write-request.ts';
+import { decodeWriteRequest, decodeWriteRequestV2, type RemoteMetadata, type RemoteSeries, WriteRequestError } from './write-request.ts';
 
 export interface RemoteWriteOptions {
   writer: PushWriter;
@@ -16,6 +17,21 @@ export interface RemoteWriteOptions {
   /** Largest compressed body, and (times 8) largest decompressed one. */
   maxMessageBytes: number;
   maxClockSkewMs: number;
+  /** Where HELP/TYPE/UNIT sent with the samples go, for /api/v1/metadata. */
+  metadata?: MetadataStore;
+}
+
+/** Keeps what a stored request said about its families: 1.0's metadata list, 2.0's per-series metadata. */
+function recordMetadata(store: MetadataStore, list: readonly RemoteMetadata[], series: readonly RemoteSeries[]): void {
+  const typeOf = (n: number) => REMOTE_METRIC_TYPES[n] ?? 'unknown';
+  for (const m of list) if (m.family) store.record(m.family, { type: typeOf(m.type), help: m.help, unit: m.unit });
+  for (const s of series) {
+    if (!s.metadata) continue;
+    const name = s.labels.find((l) => l.name === '__name__')?.value;
+    if (!name) continue;
+    const type = typeOf(s.metadata.type);
+    store.record(familyOf(name, type), { type, help: s.metadata.help, unit: s.metadata.unit });
+  }
 }
 
 /** What a remote_write sender names in Content-Type's proto= (1.0 may leave it out). */
@@ -127,9 +143,10 @@ export const remoteWriteApi: FastifyPluginAsync<RemoteWriteOptions> = async (app
         return refuse(reply, 415, 'unsupported_media_type', 'Content-Type must be application/x-protobuf');
       }
       let series: RemoteSeries[];
+      const metadata: RemoteMetadata[] = [];
       try {
         const raw = snappyDecode(body, maxMessageBytes * 8);
-        series = v2 ? decodeWriteRequestV2(raw) : decodeWriteRequest(raw);
+        series = v2 ? decodeWriteRequestV2(raw) : decodeWriteRequest(raw, metadata);
       } catch (err) {
         if (!(err instanceof SnappyError || err instanceof WriteRequestError)) throw err;
         counters.reject('http', 'malformed');
@@ -139,7 +156,7 @@ export const remoteWriteApi: FastifyPluginAsync<RemoteWriteOptions> = async (app
       let pushed: PushedSample[];
       try {
         pushed = remoteSamples(series, sender.name, Date.now(), maxClockSkewMs);
-        for (let i = 0; i < pushed.length; i++) limits.checkShape((pushed[i] as PushedSample).sample, `sample ${i}`);
+        limits.checkShapes(pushed, (i) => `sample ${i}`);
         limits.admit(sender, pushed, 'body');
       } catch (err) {
         if (!(err instanceof PushError)) throw err;
@@ -152,12 +169,24 @@ export const remoteWriteApi: FastifyPluginAsync<RemoteWriteOptions> = async (app
         return refuse(reply, err.reason === 'too_many_series' || err.reason === 'too_many_hosts' ? 429 : 400, err.reason, err.message);
       }
       const byHost = new Map<string, Sample[]>();
-      for (const { host, sample } of pushed) {
-        const list = byHost.get(host);
-        if (list) list.push(sample);
-        else byHost.set(host, [sample]);
+      let host: string | undefined;
+      let list: Sample[] = [];
+      for (let i = 0; i < pushed.length; i++) {
+        const p = pushed[i] as PushedSample;
+        // A series' samples come together: its host's list is looked up once per run of them.
+        if (p.host !== host) {
+          host = p.host;
+          let l = byHost.get(host);
+          if (!l) {
+            l = [];
+            byHost.set(host, l);
+          }
+          list = l;
+        }
+        list.push(p.sample);
       }
       await writer.write('http', byHost);
+      if (opts.metadata) recordMetadata(opts.metadata, metadata, series);
       written(series.reduce((n, s) => n + s.samples.length, 0));
       reply.header('x-prometheus-remote-write-version', v2 ? '2.0.0' : '0.1.0');
       return reply.status(204).send();

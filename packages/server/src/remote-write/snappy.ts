@@ -35,7 +35,9 @@ export function snappyDecode(src: Uint8Array, maxBytes: number): Uint8Array {
       n += 1;
       if (pos + n > src.length) throw new SnappyError(`snappy: literal of ${n} bytes runs past the end of the input at byte ${pos}`);
       if (o + n > length) throw new SnappyError(`snappy: output would exceed the declared ${length} bytes`);
-      out.set(src.subarray(pos, pos + n), o);
+      // Short literals (most of them) byte by byte: a subarray view each cost more than the copy.
+      if (n < 32) for (let i = 0; i < n; i++) out[o + i] = src[pos + i] as number;
+      else out.set(src.subarray(pos, pos + n), o);
       pos += n;
       o += n;
       continue;

@@ -20,6 +20,18 @@ export interface RemoteSeries {
   /** Native histograms in the series: not stored, but counted so the sender can be told. */
   histograms: number;
   exemplars: number;
+  /** 2.0: the series' TYPE (MetricType enum), HELP and UNIT, when sent. */
+  metadata?: RemoteMetadata;
+}
+
+/** HELP, TYPE and UNIT of a family: 1.0's MetricMetadata (family named), 2.0's per-series Metadata. */
+export interface RemoteMetadata {
+  /** 1.0: metric_family_name; 2.0: empty (the series' name stands for it). */
+  family: string;
+  /** The MetricType enum's number (0 unknown, 1 counter, 2 gauge, 3 histogram, 4 gaugehistogram, 5 summary, 6 info, 7 stateset). */
+  type: number;
+  help: string;
+  unit: string;
 }
 
 /** A body that is not a valid WriteRequest; `message` names the field and the byte. */
@@ -32,11 +44,12 @@ class Reader {
   readonly end: number;
   readonly buf: Uint8Array;
   readonly view: DataView;
-  constructor(buf: Uint8Array, pos: number, end: number) {
+  constructor(buf: Uint8Array, pos: number, end: number, view?: DataView) {
     this.buf = buf;
     this.pos = pos;
     this.end = end;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    // One view of the whole body, shared by every sub-message's reader.
+    this.view = view ?? new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   /** A varint as a double: exact up to 2^53, which covers millisecond timestamps; 10-byte negatives wrap. */
@@ -104,7 +117,7 @@ class Reader {
 
   sub(where: string): Reader {
     const { start, end } = this.bytes(where);
-    return new Reader(this.buf, start, end);
+    return new Reader(this.buf, start, end, this.view);
   }
 }
 
@@ -112,15 +125,30 @@ function expectWire(wire: number, want: number, where: string): void {
   if (wire !== want) throw new WriteRequestError(`${where}: wire type ${wire}, expected ${want}`);
 }
 
-/** Decodes a remote_write 1.0 WriteRequest (already decompressed). */
-export function decodeWriteRequest(buf: Uint8Array): RemoteSeries[] {
+/** Decodes a remote_write 1.0 WriteRequest (already decompressed); its metadata list goes to `metadata` when given. */
+export function decodeWriteRequest(buf: Uint8Array, metadata?: RemoteMetadata[]): RemoteSeries[] {
   const r = new Reader(buf, 0, buf.length);
   const out: RemoteSeries[] = [];
+  let metas = 0;
   while (r.pos < r.end) {
     const { field, wire } = r.tag('WriteRequest');
     if (field === 1) {
       expectWire(wire, 2, `timeseries[${out.length}]`);
       out.push(decodeSeries(r.sub(`timeseries[${out.length}]`), `timeseries[${out.length}]`));
+    } else if (field === 3) {
+      const where = `metadata[${metas++}]`;
+      expectWire(wire, 2, where);
+      const m = r.sub(where);
+      const meta: RemoteMetadata = { family: '', type: 0, help: '', unit: '' };
+      while (m.pos < m.end) {
+        const t = m.tag(where);
+        if (t.field === 1 && t.wire === 0) meta.type = m.varint(`${where}.type`);
+        else if (t.field === 2 && t.wire === 2) meta.family = m.string(`${where}.metric_family_name`);
+        else if (t.field === 4 && t.wire === 2) meta.help = m.string(`${where}.help`);
+        else if (t.field === 5 && t.wire === 2) meta.unit = m.string(`${where}.unit`);
+        else m.skip(t.wire, where);
+      }
+      metadata?.push(meta);
     } else r.skip(wire, 'WriteRequest');
   }
   return out;
@@ -144,9 +172,8 @@ function decodeSeries(r: Reader, where: string): RemoteSeries {
       }
       s.labels.push({ name, value });
     } else if (field === 2) {
-      const w = `${where}.samples[${s.samples.length}]`;
-      expectWire(wire, 2, w);
-      s.samples.push(decodeSample(r.sub(w), w));
+      expectWire(wire, 2, `${where}.samples[${s.samples.length}]`);
+      s.samples.push(sampleAt(r, where, s.samples.length));
     } else if (field === 4) {
       s.histograms++;
       r.skip(wire, where);
@@ -156,6 +183,42 @@ function decodeSeries(r: Reader, where: string): RemoteSeries {
     } else r.skip(wire, where);
   }
   return s;
+}
+
+/**
+ * The next Sample message of a series. Its location (`timeseries[i].samples[j]`) is only spelt out
+ * when it is malformed: decoding again with it gives the same error, named; building it for every
+ * sample was a good part of the receiver's time.
+ */
+function sampleAt(r: Reader, where: string, index: number): RemoteSeries['samples'][number] {
+  const at = r.pos;
+  const buf = r.buf;
+  const len = buf[at] as number;
+  // What senders write: a one-byte length, the value (field 1, fixed64), then the timestamp (field 2, varint).
+  if (len < 0x80 && at + 1 + len <= r.end && buf[at + 1] === 0x09 && buf[at + 10] === 0x10) {
+    const end = at + 1 + len;
+    r.pos = at + 11;
+    let timestampMs = Number.NaN;
+    try {
+      timestampMs = r.varint('');
+    } catch {
+      // Malformed: the careful path below says where.
+    }
+    if (r.pos === end && !Number.isNaN(timestampMs)) {
+      const value = r.view.getFloat64(at + 2, true);
+      const stale = r.view.getUint32(at + 2, true) === STALE_NAN_LO && r.view.getUint32(at + 6, true) === STALE_NAN_HI;
+      return { value, timestampMs, stale };
+    }
+    r.pos = at;
+  }
+  try {
+    return decodeSample(r.sub(''), '');
+  } catch (err) {
+    if (!(err instanceof WriteRequestError)) throw err;
+    r.pos = at;
+    const w = `${where}.samples[${index}]`;
+    return decodeSample(r.sub(w), w);
+  }
 }
 
 function decodeSample(m: Reader, w: string): RemoteSeries['samples'][number] {
@@ -177,7 +240,8 @@ function decodeSample(m: Reader, w: string): RemoteSeries['samples'][number] {
 export function decodeWriteRequestV2(buf: Uint8Array): RemoteSeries[] {
   const r = new Reader(buf, 0, buf.length);
   const symbols: string[] = [];
-  const raw: { refs: number[]; series: RemoteSeries; where: string }[] = [];
+  const raw: { refs: number[]; series: RemoteSeries; where: string; metaRefs: { type: number; help: number; unit: number } | undefined }[] =
+    [];
   while (r.pos < r.end) {
     const { field, wire } = r.tag('Request');
     if (field === 4) {
@@ -189,6 +253,7 @@ export function decodeWriteRequestV2(buf: Uint8Array): RemoteSeries[] {
       const m = r.sub(where);
       const series: RemoteSeries = { labels: [], samples: [], histograms: 0, exemplars: 0 };
       const refs: number[] = [];
+      let metaRefs: { type: number; help: number; unit: number } | undefined;
       while (m.pos < m.end) {
         const t = m.tag(where);
         if (t.field === 1 && t.wire === 2) {
@@ -196,22 +261,42 @@ export function decodeWriteRequestV2(buf: Uint8Array): RemoteSeries[] {
           const p = m.sub(`${where}.labels_refs`);
           while (p.pos < p.end) refs.push(p.varint(`${where}.labels_refs`));
         } else if (t.field === 1 && t.wire === 0) refs.push(m.varint(`${where}.labels_refs`));
-        else if (t.field === 2 && t.wire === 2) {
-          const w = `${where}.samples[${series.samples.length}]`;
-          series.samples.push(decodeSample(m.sub(w), w));
-        } else if (t.field === 3) {
+        else if (t.field === 2 && t.wire === 2) series.samples.push(sampleAt(m, where, series.samples.length));
+        else if (t.field === 3) {
           series.histograms++;
           m.skip(t.wire, where);
         } else if (t.field === 4) {
           series.exemplars++;
           m.skip(t.wire, where);
+        } else if (t.field === 5 && t.wire === 2) {
+          // Metadata { MetricType type = 1; uint32 help_ref = 3; uint32 unit_ref = 4; }
+          const md = m.sub(`${where}.metadata`);
+          metaRefs = { type: 0, help: 0, unit: 0 };
+          while (md.pos < md.end) {
+            const f = md.tag(`${where}.metadata`);
+            if (f.field === 1 && f.wire === 0) metaRefs.type = md.varint(`${where}.metadata.type`);
+            else if (f.field === 3 && f.wire === 0) metaRefs.help = md.varint(`${where}.metadata.help_ref`);
+            else if (f.field === 4 && f.wire === 0) metaRefs.unit = md.varint(`${where}.metadata.unit_ref`);
+            else md.skip(f.wire, `${where}.metadata`);
+          }
         } else m.skip(t.wire, where);
       }
-      raw.push({ refs, series, where });
+      raw.push({ refs, series, where, metaRefs });
     } else r.skip(wire, 'Request');
   }
   if (symbols.length > 0 && symbols[0] !== '') throw new WriteRequestError('symbols[0]: must be the empty string');
-  for (const { refs, series, where } of raw) {
+  for (const { refs, series, where, metaRefs } of raw) {
+    if (metaRefs) {
+      // Reference 0 is the empty string, whether or not a symbols table came.
+      const help = metaRefs.help === 0 ? '' : symbols[metaRefs.help];
+      const unit = metaRefs.unit === 0 ? '' : symbols[metaRefs.unit];
+      if (help === undefined || unit === undefined) {
+        throw new WriteRequestError(
+          `${where}.metadata.${help === undefined ? 'help_ref' : 'unit_ref'}: reference ${help === undefined ? metaRefs.help : metaRefs.unit} is past the ${symbols.length} symbols`,
+        );
+      }
+      series.metadata = { family: '', type: metaRefs.type, help, unit };
+    }
     if (refs.length % 2 !== 0)
       throw new WriteRequestError(`${where}.labels_refs: an odd number of references (${refs.length}); they come in name, value pairs`);
     for (let i = 0; i < refs.length; i += 2) {

@@ -93,6 +93,34 @@ export interface TopKEntry {
   value: number;
 }
 
+/** One label matcher of a selector, as PromQL has them; `test` gets undefined for a missing label. */
+export interface LabelTest {
+  name: string;
+  op: '=' | '!=' | '=~' | '!~';
+  value: string;
+  test(value: string | undefined): boolean;
+}
+
+/** Series across every host by label matchers, with their raw points: what a PromQL selector reads. */
+export interface SelectQuery {
+  /** Each must hold; `__name__` is the metric name. */
+  matchers: readonly LabelTest[];
+  fromMs: number;
+  toMs: number;
+  /** Labels an agent gives its series that do not carry them (PromQL's instance and job of an agent), by agent id. */
+  defaults?: ReadonlyMap<string, Readonly<Record<string, string>>>;
+}
+
+export interface SelectedSeries {
+  agentId: string;
+  name: string;
+  /** The series' own labels, shared with the store's index: copy before changing. */
+  labels: Readonly<Record<string, string>>;
+  /** Raw points in [fromMs, toMs], in time order. */
+  ts: Float64Array;
+  vs: Float64Array;
+}
+
 export interface AppendResult {
   /** The (agent, seq) pair was already stored; nothing was written. */
   duplicate: boolean;
@@ -156,6 +184,11 @@ export interface Store {
   queryAggregate(q: AggregateQuery): Promise<AggregateResult[]>;
   topK(q: TopKQuery): Promise<TopKEntry[]>;
   metricNames(agentId?: string): Promise<string[]>;
+  /**
+   * Series of every host by label matchers, through the cross-host series index (store/postings.ts).
+   * An engine without one leaves it out, and the PromQL engine asks host by host with querySeries.
+   */
+  selectSeries?(q: SelectQuery): Promise<SelectedSeries[]>;
   stats(): Promise<StoreStats>;
   /** Makes everything appended so far part of the on-disk tiers and runs retention (tests, shutdown). */
   flush(): Promise<void>;

@@ -84,31 +84,37 @@ export class BitWriter {
 
 export class BitReader {
   readonly #buf: Uint8Array;
-  #pos: number;
-  readonly #end: number;
-  #acc = 0;
-  #nbits = 0;
+  /** The next bit to read, counted from the buffer's first byte; reading stops at #endBit. */
+  #bit: number;
+  readonly #endBit: number;
 
   constructor(buf: Uint8Array, start = 0, end = buf.length) {
     this.#buf = buf;
-    this.#pos = start;
-    this.#end = end;
+    this.#bit = start * 8;
+    this.#endBit = end * 8;
   }
 
-  /** Reads `n` bits (0..24) as an unsigned integer. */
+  /**
+   * Reads `n` bits (0..24) as an unsigned integer: one 32-bit window of the bytes holding them (at
+   * most 7 + 24 bits from a byte boundary), no loop, which decoding a chunk calls per value.
+   */
   read(n: number): number {
     if (n === 0) return 0;
-    while (this.#nbits < n) {
-      if (this.#pos >= this.#end) throw new RangeError('chunk ends before its data');
-      this.#acc = ((this.#acc << 8) | (this.#buf[this.#pos++] as number)) & 0x7fffffff;
-      this.#nbits += 8;
-    }
-    this.#nbits -= n;
-    return (this.#acc >>> this.#nbits) & ((1 << n) - 1);
+    const at = this.#bit;
+    if (at + n > this.#endBit) throw new RangeError('chunk ends before its data');
+    const b = this.#buf;
+    const i = at >>> 3;
+    // Bytes past the buffer read as undefined, which the shifts take as 0; they are never among the n bits.
+    const w = ((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number);
+    this.#bit = at + n;
+    return (w << (at & 7)) >>> (32 - n);
   }
 
   bit(): number {
-    return this.read(1);
+    const at = this.#bit;
+    if (at >= this.#endBit) throw new RangeError('chunk ends before its data');
+    this.#bit = at + 1;
+    return ((this.#buf[at >>> 3] as number) >>> (7 - (at & 7))) & 1;
   }
 
   readWide(n: number): number {

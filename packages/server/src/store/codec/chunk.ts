@@ -243,12 +243,6 @@ function shr64(hi: number, lo: number, n: number): [number, number] {
   return [hi >>> n, ((lo >>> n) | (hi << (32 - n))) >>> 0];
 }
 
-function shl64(hi: number, lo: number, n: number): [number, number] {
-  if (n === 0) return [hi, lo];
-  if (n >= 32) return [(lo << (n - 32)) >>> 0, 0];
-  return [((hi << n) | (lo >>> (32 - n))) >>> 0, (lo << n) >>> 0];
-}
-
 const word = new Uint32Array(2);
 
 function readXor(r: BitReader, n: number, out: Float64Array | number[], at: number): void {
@@ -269,7 +263,21 @@ function readXor(r: BitReader, n: number, out: Float64Array | number[], at: numb
       }
       const bits = 64 - lead - trail;
       r.read64(bits, word);
-      const [xh, xl] = shl64(word[0] as number, word[1] as number, trail);
+      // shl64 inlined: a tuple per sample was most of the decoder's garbage.
+      const wh = word[0] as number;
+      const wl = word[1] as number;
+      let xh: number;
+      let xl: number;
+      if (trail === 0) {
+        xh = wh;
+        xl = wl;
+      } else if (trail >= 32) {
+        xh = (wl << (trail - 32)) >>> 0;
+        xl = 0;
+      } else {
+        xh = ((wh << trail) | (wl >>> (32 - trail))) >>> 0;
+        xl = (wl << trail) >>> 0;
+      }
       hi = (hi ^ xh) >>> 0;
       lo = (lo ^ xl) >>> 0;
     }
@@ -339,17 +347,36 @@ export function chunkRows(buf: Uint8Array): number {
   return readVar(new BitReader(buf));
 }
 
-export function decodeRawChunk(buf: Uint8Array, base = 0, block?: (ref: number) => Uint8Array): RawPoints {
+/**
+ * Decodes one raw chunk. With `columns`, a shared timestamp column is decoded once per reader and
+ * its array handed to every chunk referring to it (read-only: callers copy before changing): the
+ * series of one host share their report times, so a query over many of them decodes each once.
+ */
+export function decodeRawChunk(
+  buf: Uint8Array,
+  base = 0,
+  block?: (ref: number) => Uint8Array,
+  columns?: Map<number, Float64Array>,
+): RawPoints {
   const r = new BitReader(buf);
   const shared = r.bit() === 1;
   const ref = shared ? readVar(r) : -1;
   const n = readVar(r);
-  const ts = new Float64Array(n);
+  let ts: Float64Array;
   const vs = new Float64Array(n);
   if (shared) {
     if (!block) throw new RangeError('chunk refers to a timestamp table that was not given');
-    readTimestamps(new BitReader(block(ref)), n, ts, 0, base);
-  } else readTimestamps(r, n, ts, 0, base);
+    const known = columns?.get(ref);
+    if (known && known.length === n) ts = known;
+    else {
+      ts = new Float64Array(n);
+      readTimestamps(new BitReader(block(ref)), n, ts, 0, base);
+      columns?.set(ref, ts);
+    }
+  } else {
+    ts = new Float64Array(n);
+    readTimestamps(r, n, ts, 0, base);
+  }
   readValues(r, n, vs);
   return { ts, vs };
 }

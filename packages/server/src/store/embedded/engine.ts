@@ -21,6 +21,8 @@ import type {
   AggregateQuery,
   AggregateResult,
   AppendResult,
+  SelectedSeries,
+  SelectQuery,
   SeriesQuery,
   SeriesResult,
   Store,
@@ -191,6 +193,10 @@ export class EmbeddedStore implements Store {
 
   queryAggregate(q: AggregateQuery): Promise<AggregateResult[]> {
     return this.#reader.queryAggregate(q);
+  }
+
+  selectSeries(q: SelectQuery): Promise<SelectedSeries[]> {
+    return this.#reader.selectSeries(q);
   }
 
   topK(q: TopKQuery): Promise<TopKEntry[]> {

@@ -3,7 +3,9 @@
  * cannot close them underneath) and the heads not flushed yet, and buckets what it finds in the
  * accumulators both engines share (../query.ts).
  */
+import { readSync } from 'node:fs';
 import { decodeRawChunk, decodeRollupChunk } from '../codec/chunk.ts';
+import { selectIds } from '../postings.ts';
 import {
   AcrossGroups,
   type BucketAccumulator,
@@ -16,12 +18,25 @@ import {
   type TierName,
   topKStepMs,
 } from '../query.ts';
-import type { AggregateQuery, AggregateResult, Aggregation, SeriesQuery, SeriesResult, TopKEntry, TopKQuery } from '../types.ts';
+import type {
+  AggregateQuery,
+  AggregateResult,
+  Aggregation,
+  SelectedSeries,
+  SelectQuery,
+  SeriesQuery,
+  SeriesResult,
+  TopKEntry,
+  TopKQuery,
+} from '../types.ts';
 import { mergeRaw, type TierWindows } from './build.ts';
 import type { Head } from './head.ts';
 import type { OpenPart, PartSet } from './manifest.ts';
 import { lowerBound, timestampBlock } from './part.ts';
 import type { SeriesDictionary } from './series.ts';
+
+/** Reads of a part up to this size are made synchronously (see #readChunks). */
+const SYNC_READ_BYTES = 256 * 1024;
 
 export interface SeriesReaderOptions {
   parts: PartSet;
@@ -63,6 +78,21 @@ export class SeriesReader {
     const grid = makeGrid(q.fromMs, q.toMs, stepMs);
     const accs = await this.#accumulate(tier, ids, grid, q.fromMs, q.toMs, agg === 'p95');
     return ids.map((id) => ({ name: q.name, labels: series.labelsOf(id), points: accs.get(id)?.points(agg) ?? [], stepMs }));
+  }
+
+  /** Series of every host by matchers, picked through the cross-host index, with their raw points. */
+  async selectSeries(q: SelectQuery): Promise<SelectedSeries[]> {
+    const series = this.#o.series;
+    const ids = selectIds(series, q);
+    if (ids.length === 0) return [];
+    const pts = await this.#rawPoints(ids, q.fromMs, q.toMs);
+    const out: SelectedSeries[] = [];
+    for (const id of ids) {
+      const p = pts.get(id);
+      if (!p || p.ts.length === 0) continue;
+      out.push({ agentId: series.agentOfId(id), name: series.nameOf(id), labels: series.labelsView(id), ts: p.ts, vs: p.vs });
+    }
+    return out;
   }
 
   async queryAggregate(q: AggregateQuery): Promise<AggregateResult[]> {
@@ -280,18 +310,32 @@ export class SeriesReader {
       }
       const group = hits.slice(i, j);
       const base = first.start;
-      reads.push(
-        (async () => {
-          const buf = Buffer.allocUnsafe(end - base);
-          let got = 0;
-          while (got < buf.length) {
-            const { bytesRead } = await p.fh.read(buf, got, buf.length - got, base + got);
-            if (bytesRead === 0) throw new Error(`part ${p.meta.id} is shorter than its index`);
-            got += bytesRead;
-          }
-          for (const h of group) fn(h.id, buf.subarray(h.start - base, h.end - base));
-        })(),
-      );
+      if (end - base <= SYNC_READ_BYTES) {
+        // A small read of a part (pinned, so its descriptor stays open) is a copy out of the page
+        // cache: done in place, it spares the query a round trip through libuv's thread pool per
+        // part, which on a busy machine was most of a query's wait (Prometheus mmaps its blocks).
+        const buf = Buffer.allocUnsafe(end - base);
+        let got = 0;
+        while (got < buf.length) {
+          const bytesRead = readSync(p.fh.fd, buf, got, buf.length - got, base + got);
+          if (bytesRead === 0) throw new Error(`part ${p.meta.id} is shorter than its index`);
+          got += bytesRead;
+        }
+        for (const h of group) fn(h.id, buf.subarray(h.start - base, h.end - base));
+      } else {
+        reads.push(
+          (async () => {
+            const buf = Buffer.allocUnsafe(end - base);
+            let got = 0;
+            while (got < buf.length) {
+              const { bytesRead } = await p.fh.read(buf, got, buf.length - got, base + got);
+              if (bytesRead === 0) throw new Error(`part ${p.meta.id} is shorter than its index`);
+              got += bytesRead;
+            }
+            for (const h of group) fn(h.id, buf.subarray(h.start - base, h.end - base));
+          })(),
+        );
+      }
       i = j;
     }
     await Promise.all(reads);
@@ -314,7 +358,9 @@ async function rawDecoder(p: OpenPart): Promise<(bytes: Uint8Array) => Run> {
     return b;
   })();
   const section = await p.timestamps;
-  return (bytes) => decodeRawChunk(bytes, p.meta.window, (ref) => timestampBlock(p.index, section, ref));
+  // One query's decoded columns of this part, shared by the chunks that refer to them.
+  const columns = new Map<number, Float64Array>();
+  return (bytes) => decodeRawChunk(bytes, p.meta.window, (ref) => timestampBlock(p.index, section, ref), columns);
 }
 
 function sortRun(ts: Float64Array, vs: Float64Array): [Float64Array, Float64Array] {

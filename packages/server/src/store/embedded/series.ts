@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
+import { type IndexedSeries, SeriesPostings } from '../postings.ts';
 import { parseLocalKey } from '../series-key.ts';
 
 function nameOfKey(key: string): string {
@@ -14,8 +15,12 @@ function nameOfKey(key: string): string {
   return i < 0 ? key : key.slice(0, i);
 }
 
-export class SeriesDictionary {
+export class SeriesDictionary implements IndexedSeries {
   readonly #byAgent = new Map<string, Map<string, number>>();
+  /** The cross-host index of live series by label (deleted ones stay listed; lookups skip them). */
+  readonly postings = new SeriesPostings();
+  /** Each live series' labels, parsed once from its key. */
+  readonly #labels: Readonly<Record<string, string>>[] = [];
   /** Series ids by name, then by agent. */
   readonly #byName = new Map<string, Map<string, number[]>>();
   readonly agentOf: string[] = [];
@@ -100,6 +105,9 @@ export class SeriesDictionary {
     this.keyOf.push(key);
     const name = nameOfKey(key);
     this.#ordinal(id, name);
+    const labels = Object.freeze(parseLocalKey(key).labels);
+    this.#labels[id] = labels;
+    this.postings.add(id, name, labels);
     let byAgent = this.#byName.get(name);
     if (!byAgent) {
       byAgent = new Map();
@@ -161,7 +169,36 @@ export class SeriesDictionary {
   }
 
   labelsOf(id: number): Record<string, string> {
-    return parseLocalKey(this.keyOf[id] as string).labels;
+    return { ...(this.#labels[id] ?? parseLocalKey(this.keyOf[id] as string).labels) };
+  }
+
+  // --- IndexedSeries, for selection across hosts (../postings.ts) ---
+
+  allIds(): number[] {
+    const out: number[] = [];
+    for (let id = 0; id < this.keyOf.length; id++) if (!this.dead.has(id)) out.push(id);
+    return out;
+  }
+
+  idsOfAgent(agentId: string): number[] {
+    const m = this.#byAgent.get(agentId);
+    return m ? [...m.values()].sort((a, b) => a - b) : [];
+  }
+
+  isLive(id: number): boolean {
+    return id < this.keyOf.length && !this.dead.has(id);
+  }
+
+  agentOfId(id: number): string {
+    return this.agentOf[id] as string;
+  }
+
+  nameOf(id: number): string {
+    return this.#names[this.#nameOrd[id] as number] as string;
+  }
+
+  labelsView(id: number): Readonly<Record<string, string>> {
+    return this.#labels[id] ?? parseLocalKey(this.keyOf[id] as string).labels;
   }
 
   // --- the log file: records [u32 length][u32 crc32][u32 id][u16 agent length][agent][key] ---

@@ -170,18 +170,27 @@ export class HeadWriter {
     const newest = now + FUTURE_SLACK_MS;
     const defs: { id: number; key: string }[] = [];
     const start = head.n;
+    // Samples of one series often share one label object and come in a run (remote_write): look the
+    // series up once per run.
+    let runLabels: Sample['labels'] | undefined;
+    let runName = '';
+    let id = -1;
     for (const s of samples) {
       const t = s.timestampMs;
       if (!(t >= oldest && t <= newest) || !Number.isInteger(t)) {
         this.outOfBounds++;
         continue;
       }
-      const key = localKey(s.name, s.labels);
-      let id = series.get(agentId, key);
-      if (id === undefined) {
-        id = series.size;
-        series.define(id, agentId, key);
-        defs.push({ id, key });
+      if (s.labels !== runLabels || s.name !== runName) {
+        runLabels = s.labels;
+        runName = s.name;
+        const key = localKey(s.name, s.labels);
+        const known = series.get(agentId, key);
+        if (known === undefined) {
+          id = series.size;
+          series.define(id, agentId, key);
+          defs.push({ id, key });
+        } else id = known;
       }
       head.append(id, t, s.value);
     }

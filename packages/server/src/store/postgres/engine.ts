@@ -18,6 +18,8 @@ import type {
   AggregateQuery,
   AggregateResult,
   AppendResult,
+  SelectedSeries,
+  SelectQuery,
   SeriesQuery,
   SeriesResult,
   Store,
@@ -141,6 +143,10 @@ export class PostgresStore implements Store {
 
   queryAggregate(q: AggregateQuery): Promise<AggregateResult[]> {
     return this.#reader.queryAggregate(q);
+  }
+
+  selectSeries(q: SelectQuery): Promise<SelectedSeries[]> {
+    return this.#reader.selectSeries(q);
   }
 
   topK(q: TopKQuery): Promise<TopKEntry[]> {

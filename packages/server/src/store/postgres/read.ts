@@ -5,8 +5,19 @@
  */
 import type { Labels } from '@falconet/protocol';
 import type pg from 'pg';
+import { selectIds } from '../postings.ts';
 import { AcrossGroups, bestK, chooseTier, makeGrid, SeriesAccumulators, type TierName, topKStepMs } from '../query.ts';
-import type { AggregateQuery, AggregateResult, Aggregation, SeriesQuery, SeriesResult, TopKEntry, TopKQuery } from '../types.ts';
+import type {
+  AggregateQuery,
+  AggregateResult,
+  Aggregation,
+  SelectedSeries,
+  SelectQuery,
+  SeriesQuery,
+  SeriesResult,
+  TopKEntry,
+  TopKQuery,
+} from '../types.ts';
 import { rollupDone, TABLE_OF } from './schema.ts';
 import type { SeriesCatalog } from './series.ts';
 
@@ -56,6 +67,35 @@ export class SeriesReader {
     }
     const { accs } = await this.#accumulate(tier, ids, q.fromMs, q.toMs, stepMs, agg === 'p95');
     return ids.map((id) => ({ name: q.name, labels: series.labelsOf(id), points: accs.get(id)?.points(agg) ?? [], stepMs }));
+  }
+
+  /** Series of every host by matchers, picked through the cross-host index, with their raw points in one statement. */
+  async selectSeries(q: SelectQuery): Promise<SelectedSeries[]> {
+    const series = this.#o.series;
+    await series.refresh();
+    const ids = selectIds(series, q);
+    if (!ids.length) return [];
+    const { rows } = await this.#o.pool.query<{ series_id: number; ts: number; value: number }>(
+      'SELECT series_id, ts, value FROM ts_raw WHERE series_id = ANY($1) AND ts >= $2 AND ts <= $3 ORDER BY series_id, ts',
+      [ids, q.fromMs, q.toMs],
+    );
+    const out: SelectedSeries[] = [];
+    let i = 0;
+    while (i < rows.length) {
+      const id = (rows[i] as { series_id: number }).series_id;
+      let j = i;
+      while (j < rows.length && (rows[j] as { series_id: number }).series_id === id) j++;
+      const ts = new Float64Array(j - i);
+      const vs = new Float64Array(j - i);
+      for (let k = i; k < j; k++) {
+        const r = rows[k] as { ts: number; value: number };
+        ts[k - i] = Number(r.ts);
+        vs[k - i] = Number(r.value);
+      }
+      out.push({ agentId: series.agentOfId(id), name: series.nameOf(id), labels: series.labelsView(id), ts, vs });
+      i = j;
+    }
+    return out;
   }
 
   async queryAggregate(q: AggregateQuery): Promise<AggregateResult[]> {

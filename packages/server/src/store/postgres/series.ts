@@ -4,6 +4,7 @@
  */
 import type { Labels, Sample } from '@falconet/protocol';
 import type pg from 'pg';
+import { type IndexedSeries, SeriesPostings } from '../postings.ts';
 import { labelsMatch } from '../query.ts';
 import { localKey, parseLocalKey } from '../series-key.ts';
 
@@ -14,12 +15,17 @@ const parseSqlKey = (key: string) => parseLocalKey(key.replaceAll('\x1e', '\0').
 export interface SeriesInfo {
   agentId: string;
   key: string;
+  name: string;
+  labels: Readonly<Record<string, string>>;
 }
 
-export class SeriesCatalog {
+export class SeriesCatalog implements IndexedSeries {
   readonly #pool: pg.Pool;
   readonly #ids = new Map<string, number>();
   readonly #info = new Map<number, SeriesInfo>();
+  readonly #byAgent = new Map<string, Set<number>>();
+  /** The cross-host index (forgotten series stay listed; lookups skip them). */
+  readonly postings = new SeriesPostings();
 
   constructor(pool: pg.Pool) {
     this.#pool = pool;
@@ -35,8 +41,18 @@ export class SeriesCatalog {
   }
 
   #add(id: number, agentId: string, key: string): void {
+    if (this.#info.has(id)) return;
+    const { name, labels } = parseSqlKey(key);
+    const info = { agentId, key, name, labels: Object.freeze(labels) };
     this.#ids.set(`${agentId}\0${key}`, id);
-    this.#info.set(id, { agentId, key });
+    this.#info.set(id, info);
+    let mine = this.#byAgent.get(agentId);
+    if (!mine) {
+      mine = new Set();
+      this.#byAgent.set(agentId, mine);
+    }
+    mine.add(id);
+    this.postings.add(id, name, info.labels);
   }
 
   idOf(agentId: string, key: string): number | undefined {
@@ -48,7 +64,33 @@ export class SeriesCatalog {
   }
 
   labelsOf(id: number): Record<string, string> {
-    return parseSqlKey(this.info(id).key).labels;
+    return { ...this.info(id).labels };
+  }
+
+  // --- IndexedSeries, for selection across hosts (../postings.ts) ---
+
+  allIds(): number[] {
+    return [...this.#info.keys()].sort((a, b) => a - b);
+  }
+
+  idsOfAgent(agentId: string): number[] {
+    return [...(this.#byAgent.get(agentId) ?? [])].sort((a, b) => a - b);
+  }
+
+  isLive(id: number): boolean {
+    return this.#info.has(id);
+  }
+
+  agentOfId(id: number): string {
+    return this.info(id).agentId;
+  }
+
+  nameOf(id: number): string {
+    return this.info(id).name;
+  }
+
+  labelsView(id: number): Readonly<Record<string, string>> {
+    return this.info(id).labels;
   }
 
   /** Creates (or finds) the series of one report in one statement. */
@@ -70,6 +112,7 @@ export class SeriesCatalog {
       this.#info.delete(id);
       this.#ids.delete(`${agentId}\0${info.key}`);
     }
+    this.#byAgent.delete(agentId);
   }
 
   /** Picks up series other servers sharing the database have added. */
@@ -86,12 +129,11 @@ export class SeriesCatalog {
   idsFor(name: string, agentIds: readonly string[] | undefined, labels: Labels | undefined): number[] {
     const want = agentIds ? new Set(agentIds) : undefined;
     const out: number[] = [];
-    for (const [id, info] of this.#info) {
-      if (want && !want.has(info.agentId)) continue;
-      const p = parseSqlKey(info.key);
-      if (p.name !== name || !labelsMatch(p.labels, labels)) continue;
+    for (const id of this.postings.get('__name__', name)) {
+      const info = this.#info.get(id);
+      if (!info || (want && !want.has(info.agentId)) || !labelsMatch(info.labels, labels)) continue;
       out.push(id);
     }
-    return out.sort((a, b) => a - b);
+    return out;
   }
 }
