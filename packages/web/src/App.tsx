@@ -11,6 +11,7 @@ import { HostPage } from './host/HostPage.tsx';
 import { type Lang, useI18n, useTheme } from './i18n.tsx';
 import { LiveConnection } from './live.ts';
 import { LogsPage } from './logs/LogsPage.tsx';
+import { MonitorsPage } from './monitors/MonitorsPage.tsx';
 import { Overview } from './overview/Overview.tsx';
 import { AgentStore } from './overview/store.ts';
 import { QueryPage } from './query/QueryPage.tsx';
@@ -99,9 +100,11 @@ export function App() {
               ? t('nav.query')
               : path === '/logs'
                 ? t('nav.logs')
-                : agentId !== undefined
-                  ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
-                  : t('nav.overview'),
+                : path.startsWith('/monitors')
+                  ? t('nav.monitors')
+                  : agentId !== undefined
+                    ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
+                    : t('nav.overview'),
   );
 
   const link = (to: string, label: string, testid?: string) => (
@@ -136,6 +139,7 @@ export function App() {
         <nav aria-label={t('nav.menu')}>
           {link('/', t('nav.overview'), 'nav-overview')}
           {link('/tasks', t('nav.tasks'), 'nav-tasks')}
+          {link('/monitors', t('nav.monitors'), 'nav-monitors')}
           {link('/alerts', t('nav.alerts'), 'nav-alerts')}
           {link('/updates', t('nav.updates'), 'nav-updates')}
           {link('/query', t('nav.query'), 'nav-query')}
@@ -176,6 +180,8 @@ export function App() {
           <QueryPage theme={theme} />
         ) : path === '/logs' ? (
           <LogsPage live={live} />
+        ) : path === '/monitors' || path.startsWith('/monitors/') ? (
+          <MonitorsPage path={path} go={go} live={live} theme={theme} />
         ) : agentId !== undefined ? (
           selected.data ? (
             <HostPage key={agentId} agent={selected.data} store={store} live={live} theme={theme} go={go} />

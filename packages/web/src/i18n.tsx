@@ -11,6 +11,7 @@ import { formsEn, formsZh } from './i18n/forms.ts';
 import { hostsEn, hostsZh } from './i18n/hosts.ts';
 import { logAlertsEn, logAlertsZh } from './i18n/log-alerts.ts';
 import { logsEn, logsZh } from './i18n/logs.ts';
+import { monitorsEn, monitorsZh } from './i18n/monitors.ts';
 import { queryEn, queryZh } from './i18n/query.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 import { trafficEn, trafficZh } from './i18n/traffic.ts';
@@ -150,6 +151,7 @@ const en = {
   ...channelTypesEn,
   ...queryEn,
   ...logAlertsEn,
+  ...monitorsEn,
   ...trafficEn,
 };
 
@@ -285,6 +287,7 @@ const zh: Record<MessageKey, string> = {
   ...channelTypesZh,
   ...queryZh,
   ...logAlertsZh,
+  ...monitorsZh,
 };
 
 export type Lang = 'en' | 'zh';
