@@ -311,13 +311,12 @@ export function MonitorForm({ monitor, onDone }: { monitor?: Monitor; onDone(sav
       {err('opt.tls') || err('opt.follow_redirects') || err('paused') ? (
         <p className="field-error">{[err('opt.tls'), err('opt.follow_redirects'), err('paused')].filter(Boolean).join('; ')}</p>
       ) : null}
-      <fieldset className="fields monitor-agents" data-testid="monitor-agents">
-        <legend>{t('monitors.field.agents')}</legend>
-        <AgentPicker agents={agents.data?.items ?? []} value={choice} onChange={setChoice} />
-        <small className={err('agents') ? 'field-error' : 'field-help'} data-testid={err('agents') ? 'field-error-agents' : undefined}>
-          {err('agents') ?? t('monitors.field.agentsHint', chosen)}
-        </small>
-      </fieldset>
+      <AgentPicker agents={agents.data?.items ?? []} value={choice} onChange={setChoice} />
+      {err('agents') ? (
+        <p className="field-error" data-testid="field-error-agents">
+          {err('agents')}
+        </p>
+      ) : null}
       <fieldset className="fields">
         <legend>{t('monitors.field.channels')}</legend>
         {(channels.data?.items ?? []).length === 0 ? <span className="field-help">{t('monitors.noChannels')}</span> : null}
