@@ -37,6 +37,9 @@ import { logsApi } from './logs/routes.ts';
 import { SyslogReceiver } from './logs/syslog.ts';
 import type { LogStore, LogStoreStats } from './logs/types.ts';
 import { metricsApi } from './metrics/routes.ts';
+import { monitorAlerts } from './monitors/alerting.ts';
+import { monitorsApi } from './monitors/routes.ts';
+import { MonitorService } from './monitors/service.ts';
 import { promApi } from './promql/api.ts';
 import { AgentRegistry } from './registry.ts';
 import { releasesApi } from './releases/routes.ts';
@@ -75,6 +78,7 @@ export class FalconetServer {
   #releases: ReleaseStore | undefined;
   #updates: UpdateService | undefined;
   #alerts: AlertService | undefined;
+  #monitors: MonitorService | undefined;
   #remoteWriteOut: RemoteWriteOut | undefined;
   #externalUrl = '';
   #auth: AuthService | undefined;
@@ -117,6 +121,12 @@ export class FalconetServer {
   get tasks(): TaskService {
     if (!this.#tasks) throw new Error('server not started');
     return this.#tasks;
+  }
+
+  /** Monitors: probes kept by the server and run by the agents they choose (monitors/). */
+  get monitors(): MonitorService {
+    if (!this.#monitors) throw new Error('server not started');
+    return this.#monitors;
   }
 
   /** Self-update rollouts (releases/). */
@@ -222,6 +232,15 @@ export class FalconetServer {
       }
     }
 
+    this.#monitors = new MonitorService({
+      meta: this.#meta,
+      store: this.#store,
+      agents: this.#registry,
+      alerts: monitorAlerts(this.#alerts),
+      live: this.live,
+      log: this.log.child({ component: 'monitors' }),
+    });
+    await this.#monitors.start();
     const registry = this.#registry;
     this.#remoteWriteOut = new RemoteWriteOut(
       this.config.remote_write,
@@ -245,9 +264,11 @@ export class FalconetServer {
       updates: this.#updates,
       observe: (agentId, samples) => {
         this.#alerts?.observe(agentId, samples);
+        this.#monitors?.observe(agentId, samples);
         this.#remoteWriteOut?.stored(agentId, samples);
       },
       logs: { store: this.#logs, stored: (lines) => this.live.logs(lines) },
+      monitors: this.#monitors.assignments,
       audit: (e) => this.auth.audit.record(e),
       // Once a user exists, every agent presents a token, whatever address it comes from.
       requireTokenAlso: () => this.auth.secured(),
@@ -447,6 +468,7 @@ export class FalconetServer {
           { name: 'updates' },
           { name: 'logs' },
           { name: 'traffic' },
+          { name: 'monitors' },
         ],
       },
       transform: jsonSchemaTransform,
@@ -504,6 +526,7 @@ export class FalconetServer {
       audit: this.auth.audit,
     });
     if (this.#alerts) await app.register(alertsApi, { alerts: this.#alerts, audit: this.auth.audit });
+    if (this.#monitors) await app.register(monitorsApi, { monitors: this.#monitors });
     app.get('/api/openapi.json', { config: { minRole: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/metrics', { config: { minRole: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
@@ -704,6 +727,8 @@ export class FalconetServer {
     this.#tasks = undefined;
     await this.#updates?.settled().catch(() => undefined);
     this.#updates = undefined;
+    await this.#monitors?.stop();
+    this.#monitors = undefined;
     await this.#alerts?.stop();
     this.#alerts = undefined;
     await this.#store?.close();

@@ -68,7 +68,9 @@ export class AlertDispatcher {
   }
 
   channelsOf(rule: CompiledRule): readonly string[] {
-    return rule.spec.channels.length ? rule.spec.channels : this.#deps.defaultChannels();
+    // Rules another module keeps (monitors) name their own channels; none means nobody is told.
+    const own = rule.source !== 'api' && rule.source !== 'file';
+    return rule.spec.channels.length || own ? rule.spec.channels : this.#deps.defaultChannels();
   }
 
   /** Takes the evaluator's transitions: firing alerts join their groups, resolved ones are marked. */

@@ -62,6 +62,8 @@ export class AlertService {
   readonly #now: () => number;
   readonly #defaults: RuleDefaults;
   #compiled = new Map<string, { json: string; rule: CompiledRule }>();
+  /** Rules other modules keep (monitors/alerting.ts), by their source; not in the catalog nor over REST. */
+  readonly #external = new Map<string, { id: string; spec: RuleSpec }[]>();
   #channels = new Map<string, ChannelRuntime>();
   #silences = new SilenceSet([]);
   #timers: NodeJS.Timeout[] = [];
@@ -280,7 +282,8 @@ export class AlertService {
   /** Compiles what the catalog holds and hands it to the evaluator, the dispatcher and the silences. */
   #apply(): void {
     const compiled = new Map<string, { json: string; rule: CompiledRule }>();
-    for (const rec of this.catalog.rules) {
+    const external = [...this.#external].flatMap(([source, rules]) => rules.map((r) => ({ ...r, source })));
+    for (const rec of [...this.catalog.rules, ...external]) {
       const json = JSON.stringify([rec.spec, rec.source]);
       const old = this.#compiled.get(rec.id);
       // An unchanged rule keeps its compiled object: the index keeps its bindings.
@@ -312,6 +315,15 @@ export class AlertService {
         .filter((s) => !s.expiredAt(now)),
     );
     if (this.config.warm_from_store && this.#timers.length > 0) this.#scheduleWarm();
+  }
+
+  /**
+   * Sets the rules a module keeps under `source` (the whole set), in force at once. They alert,
+   * route and record history like any rule; they never fall back to alerts.default_channels.
+   */
+  setExternalRules(source: string, rules: { id: string; spec: RuleSpec }[]): void {
+    this.#external.set(source, rules);
+    this.#apply();
   }
 
   /** After a change made over REST: the new definitions take effect at once. */

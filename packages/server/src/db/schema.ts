@@ -287,6 +287,7 @@ export interface Database {
   alert_notifications: AlertNotificationsTable;
   rollouts: RolloutsTable;
   rollout_agents: RolloutAgentsTable;
+  monitors: MonitorsTable;
 }
 
 /** A self-update rollout (releases/): which release, to what share of which agents, and whether it runs. */
@@ -315,5 +316,16 @@ export interface RolloutAgentsTable {
   to_version: string;
   reason: string;
   selected_ms: ColumnType<number, number, number>;
+  updated_ms: ColumnType<number, number, number>;
+}
+
+/** A monitor (monitors/): a probe the server keeps and assigns to the agents its selector chooses. */
+export interface MonitorsTable {
+  id: string;
+  name: string;
+  /** The MonitorSpec as JSON (@falconet/protocol/api), as it was written. */
+  spec: string;
+  created_by: string;
+  created_ms: ColumnType<number, number, number>;
   updated_ms: ColumnType<number, number, number>;
 }

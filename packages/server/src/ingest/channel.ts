@@ -14,6 +14,7 @@ import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../auth/audit.ts';
 import { checkLogRecords, type LogSink } from '../logs/ingest.ts';
+import type { MonitorChannelHooks } from '../monitors/assignments.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { UpdateChannelHooks } from '../releases/service.ts';
 import type { Store } from '../store/types.ts';
@@ -73,6 +74,8 @@ export interface ChannelDeps {
   updates?: UpdateChannelHooks | undefined;
   /** Where log reports go (server/src/logs); without it they are refused as an unknown kind. */
   logs?: LogSink | undefined;
+  /** The probes of the monitors that choose the agent, down the stream (server/src/monitors). */
+  monitors?: MonitorChannelHooks | undefined;
 }
 
 /** An AgentMessage as the handler sees it: bytes that were not one arrive marked, not as a dead stream. */
@@ -184,6 +187,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
     let closed = false;
     let detachTasks: (() => void) | undefined;
     let detachUpdates: (() => void) | undefined;
+    let detachMonitors: (() => void) | undefined;
     const sendDown = (m: pb.ServerMessage): boolean => {
       if (closed) return false;
       call.write(m);
@@ -300,6 +304,8 @@ export function agentChannelHandler(deps: ChannelDeps) {
         detachTasks = deps.tasks?.attach(agentId, sendDown);
         detachUpdates?.();
         detachUpdates = deps.updates?.attach(reg, sendDown);
+        detachMonitors?.();
+        detachMonitors = deps.monitors?.attach(agentId, sendDown);
         return;
       }
       if (!agentId) return fail(GrpcStatus.FAILED_PRECONDITION, 'protocol', 'the first message on a stream must be Register');
@@ -411,6 +417,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
       counters.streams--;
       detachTasks?.();
       detachUpdates?.();
+      detachMonitors?.();
       if (agentId) {
         registry.disconnected(agentId);
         log.info({ agentId, peer }, 'agent disconnected');

@@ -9,6 +9,7 @@ import type { AuditEvent } from '../auth/audit.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { LogSink } from '../logs/ingest.ts';
+import type { MonitorChannelHooks } from '../monitors/assignments.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { UpdateChannelHooks } from '../releases/service.ts';
 import { remoteWriteApi } from '../remote-write/routes.ts';
@@ -69,6 +70,8 @@ export interface IngestDeps {
   updates?: UpdateChannelHooks | undefined;
   /** Where log reports go; without it they are refused as an unknown kind. */
   logs?: LogSink | undefined;
+  /** Monitor probe assignments down the agent channel (server/src/monitors). */
+  monitors?: MonitorChannelHooks | undefined;
 }
 
 /**
@@ -142,6 +145,7 @@ export class Ingest {
           audit: this.#deps.audit,
           updates: this.#deps.updates,
           logs: this.#deps.logs,
+          monitors: this.#deps.monitors,
           authenticate: agentAuthenticator({
             tokens,
             requireToken: async (peer) =>
