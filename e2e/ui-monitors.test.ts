@@ -140,7 +140,7 @@ describe('the Monitors page', () => {
     await page.getByTestId('monitor-form').waitFor({ state: 'detached' });
     await page.getByTestId('monitors-search').fill('local tcp');
     await expect.poll(() => rowNames(page)).toEqual(['local tcp']);
-    await expect.poll(() => rowStatus(page, 'local tcp'), { timeout: 60_000, intervals: [1000] }).toBe('up');
+    await expect.poll(() => rowStatus(page, 'local tcp'), { timeout: 60_000, interval: 1000 }).toBe('up');
     const row = page.getByTestId('monitor-row').first();
     expect(await row.getByTestId('monitor-locations').textContent()).toBe('0 / 1');
     expect(await row.getByTestId('monitor-latency').textContent()).toMatch(/ms$/);
@@ -149,7 +149,7 @@ describe('the Monitors page', () => {
 
     target.close();
     for (const s of sockets) s.destroy();
-    await expect.poll(() => rowStatus(page, 'local tcp'), { timeout: 60_000, intervals: [1000] }).toBe('down');
+    await expect.poll(() => rowStatus(page, 'local tcp'), { timeout: 60_000, interval: 1000 }).toBe('down');
     expect(await row.getByTestId('monitor-locations').textContent()).toBe('1 / 1');
 
     // Its own page: the location's latest check and the charts.
@@ -162,7 +162,7 @@ describe('the Monitors page', () => {
     await page.screenshot({ path: artifactPath('monitor-page.png'), fullPage: true });
 
     target = await listen(targetPort);
-    await expect.poll(() => detail.getAttribute('data-status'), { timeout: 60_000, intervals: [1000] }).toBe('up');
+    await expect.poll(() => detail.getAttribute('data-status'), { timeout: 60_000, interval: 1000 }).toBe('up');
     expect(errors).toEqual([]);
     await page.context().close();
   }, 240_000);
