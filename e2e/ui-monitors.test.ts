@@ -172,7 +172,7 @@ describe('the Monitors page', () => {
     const total = page.getByTestId('monitors-total');
     await expect.poll(() => total.getAttribute('data-total')).toBe(String(BULK + 1));
     expect(await page.getByTestId('monitor-row').count()).toBe(50);
-    expect(await page.getByTestId('monitors-page').getAttribute('data-pages')).toBe(String(Math.ceil((BULK + 1) / 50)));
+    expect(await page.getByTestId('monitors-pageno').getAttribute('data-pages')).toBe(String(Math.ceil((BULK + 1) / 50)));
     expect(await page.getByTestId('monitors-chip-paused').getAttribute('data-count')).toBe(String(BULK));
     expect((await rowNames(page)).slice(0, 2)).toEqual(['bulk-000', 'bulk-001']);
 
@@ -182,7 +182,7 @@ describe('the Monitors page', () => {
     await page.getByTestId('monitors-sort').selectOption('name');
     await page.getByTestId('monitors-desc').check();
     await expect.poll(async () => (await rowNames(page))[0]).toBe('local tcp');
-    expect(await page.getByTestId('monitors-page').getAttribute('data-page')).toBe('1');
+    expect(await page.getByTestId('monitors-pageno').getAttribute('data-page')).toBe('1');
 
     await page.getByTestId('monitors-search').fill('bulk-123');
     await expect.poll(() => rowNames(page)).toContain('bulk-123');

@@ -45,28 +45,35 @@ export function MonitorDetailPage({ id, go, live, theme }: { id: string; go(p: s
   const detail = useQuery({ queryKey: ['monitor', id], queryFn: () => getMonitor(id), refetchInterval: REFRESH_MS, retry: false });
   const m = detail.data;
 
-  // Both charts read the same history: one request per range, shared while it is on its way.
+  // Both charts read the same history: one request per range, shared while it is on its way. Its
+  // buckets are never finer than the probe's interval: a finer step would only show gaps.
+  const intervalMs = m?.spec.probe.interval ?? 60_000;
   const source = useMemo(() => {
     const reads = new Map<string, Promise<MonitorHistory>>();
-    const read = (from: number, to: number, step: number) => {
+    return (from: number, to: number, step: number) => {
       const key = `${from}-${to}-${step}`;
       let r = reads.get(key);
       if (!r) {
-        r = monitorHistory(id, from, to, step || undefined);
+        r = monitorHistory(id, from, to, step);
         reads.set(key, r);
         r.finally(() => setTimeout(() => reads.delete(key), 1000)).catch(() => undefined);
       }
       return r;
     };
-    return read;
   }, [id]);
   const latency = useCallback<ChartSource>(
-    async (from, to, step) => ({ lines: linesOf(await source(from, to, step), (p) => p[1]), stepMs: step }),
-    [source],
+    async (from, to, step) => {
+      const s = Math.max(step, intervalMs);
+      return { lines: linesOf(await source(from, to, s), (p) => p[1]), stepMs: s };
+    },
+    [source, intervalMs],
   );
   const success = useCallback<ChartSource>(
-    async (from, to, step) => ({ lines: linesOf(await source(from, to, step), (p) => (p[2] === null ? null : p[2] * 100)), stepMs: step }),
-    [source],
+    async (from, to, step) => {
+      const s = Math.max(step, intervalMs);
+      return { lines: linesOf(await source(from, to, s), (p) => (p[2] === null ? null : p[2] * 100)), stepMs: s };
+    },
+    [source, intervalMs],
   );
 
   const back = (

@@ -1,6 +1,6 @@
 import type { Monitor } from '@falconet/protocol/api';
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { useSession } from '../auth/AuthGate.tsx';
 import { useI18n } from '../i18n.tsx';
 import type { LiveConnection } from '../live.ts';
@@ -56,7 +56,7 @@ function MonitorListPage({ go }: { go(p: string): void }) {
   const [text, setText] = useState(query.q);
   const [editing, setEditing] = useState<Monitor | 'new'>();
 
-  // Back and Forward move through the list's states as through pages.
+  // The address is the list's state: a move to it (the Monitors link, Back) shows what it says.
   useEffect(() => {
     const onPop = () => {
       const next = queryFromAddress();
@@ -66,21 +66,21 @@ function MonitorListPage({ go }: { go(p: string): void }) {
     addEventListener('popstate', onPop);
     return () => removeEventListener('popstate', onPop);
   }, []);
-
-  const change = (next: Partial<ListQuery>) => {
-    // Any change but paging starts again at the first page.
-    const q = { ...query, page: 0, ...next };
-    setQuery(q);
-    const to = addressOf(q);
+  useEffect(() => {
+    const to = addressOf(query);
     if (to !== location.pathname + location.search) history.replaceState(null, '', to);
-  };
+  }, [query]);
+
+  // Any change but paging starts again at the first page; made on the latest state, so the search's
+  // late change cannot undo a chip clicked meanwhile.
+  const change = useCallback((next: Partial<ListQuery>) => setQuery((q) => ({ ...q, page: 0, ...next })), []);
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: only the typed text restarts the wait
   useEffect(() => {
     if (text.trim() === query.q) return;
     const timer = setTimeout(() => change({ q: text.trim() }), SEARCH_DEBOUNCE_MS);
     return () => clearTimeout(timer);
-  }, [text]);
+  }, [text, change]);
 
   const list = useQuery({
     queryKey: ['monitors', query],
@@ -215,7 +215,7 @@ function MonitorListPage({ go }: { go(p: string): void }) {
         <Button small disabled={query.page === 0} onClick={() => change({ page: query.page - 1 })} data-testid="monitors-prev">
           ← {t('monitors.prev')}
         </Button>
-        <span data-testid="monitors-page" data-page={query.page + 1} data-pages={pages}>
+        <span data-testid="monitors-pageno" data-page={query.page + 1} data-pages={pages}>
           {t('monitors.pageOf', query.page + 1, pages)}
         </span>
         <Button small disabled={query.page + 1 >= pages} onClick={() => change({ page: query.page + 1 })} data-testid="monitors-next">

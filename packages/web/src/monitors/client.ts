@@ -29,9 +29,8 @@ export const getMonitor = (monitorId: string) => request<MonitorDetail>('GET', `
 export const saveMonitor = (spec: MonitorSpecInput, monitorId?: string) =>
   monitorId ? request<Monitor>('PUT', `/api/monitors/${id(monitorId)}`, spec) : request<Monitor>('POST', '/api/monitors', spec);
 export const deleteMonitor = (monitorId: string) => request<void>('DELETE', `/api/monitors/${id(monitorId)}`);
-export function monitorHistory(monitorId: string, fromMs: number, toMs: number, stepMs?: number): Promise<MonitorHistory> {
-  const p = new URLSearchParams({ from: String(Math.round(fromMs)), to: String(Math.round(toMs)) });
-  if (stepMs) p.set('step', String(stepMs));
+export function monitorHistory(monitorId: string, fromMs: number, toMs: number, stepMs: number): Promise<MonitorHistory> {
+  const p = new URLSearchParams({ from: String(Math.round(fromMs)), to: String(Math.round(toMs)), step: String(Math.round(stepMs)) });
   return request<MonitorHistory>('GET', `/api/monitors/${id(monitorId)}/history?${p}`);
 }
 
