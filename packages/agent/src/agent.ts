@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Sample } from '@falconet/protocol';
+import type { pb, Sample } from '@falconet/protocol';
 import { listenError, StartupError } from '@falconet/protocol/cli';
 import { renderExposition } from '@falconet/protocol/exposition';
 import type { LogOutput } from '@falconet/protocol/log';
@@ -16,6 +16,7 @@ import { logsFamilies } from './logs/metrics.ts';
 import type { LogShipper } from './logs/shipper.ts';
 import { familiesToSamples, type MetricFamily } from './metrics.ts';
 import type { TransferOutput } from './outputs/transfer.ts';
+import { AssignedProbes } from './probes/assigned.ts';
 import type { ProbeRunner } from './probes/runner.ts';
 import { ReportInterval, type ReportIntervalSettings } from './runtime/report-interval.ts';
 import { trimCHeap } from './runtime/startup-pages.ts';
@@ -119,6 +120,10 @@ export class Agent {
   #spool: Spool | undefined;
   #logs: LogShipper | undefined;
   #probes: ProbeRunner | undefined;
+  /** Probes the server's monitors assign this agent, run beside the config's. */
+  #assigned: AssignedProbes;
+  /** Whether the collection in force has the probes source (so a new assignment needs no new plan). */
+  #probesPlanned = false;
   #transfer: TransferOutput | undefined;
   #tasks: AgentTasks | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -145,6 +150,12 @@ export class Agent {
     this.#log = log;
     this.#opts = opts;
     this.#interval = new ReportInterval(intervalSettings(config));
+    this.#assigned = new AssignedProbes(log.child({ component: 'probes' }));
+  }
+
+  /** The probes the server assigned, as last taken (docs/probes.md#monitors). */
+  get assignedProbes(): AssignedProbes {
+    return this.#assigned;
   }
 
   get config(): AgentConfig {
@@ -251,15 +262,43 @@ export class Agent {
       }
     }
     this.#execSources = execSources;
-    if (cfg.probes.length) {
+    const probes = this.#assigned.merge(cfg.probes);
+    if (probes.length) {
       if (!this.#probes) {
         const { ProbeRunner } = await import('./probes/runner.ts');
         this.#probes = new ProbeRunner(this.#log.child({ component: 'probes' }));
       }
-      this.#probes.configure(cfg.probes);
+      this.#probes.configure(probes);
       sources.push(this.#probes.source);
     } else this.#probes?.configure([]);
+    this.#probesPlanned = probes.length > 0;
     return { sources, schedule, pluginErrors };
+  }
+
+  #useSources(p: SourcePlan, cfg: AgentConfig): void {
+    this.#collectors?.replace(p.sources, {
+      roots: cfg.procfs,
+      timeoutMs: cfg.collection.timeout,
+      concurrency: cfg.collection.concurrency,
+      schedule: (name) => p.schedule.get(name),
+      config: cfg,
+    });
+  }
+
+  /** A new set of assigned probes: the runner takes it, or the collection is planned again to add or drop the probes source. */
+  async #onProbeAssignment(a: pb.ProbeAssignment): Promise<void> {
+    if (!this.#assigned.take(a) || this.#stopped) return;
+    const cfg = this.#config;
+    const probes = this.#assigned.merge(cfg.probes);
+    if (this.#probesPlanned && probes.length > 0) {
+      this.#probes?.configure(probes);
+      return;
+    }
+    try {
+      this.#useSources(await this.#plan(cfg), cfg);
+    } catch (err) {
+      this.#log.error({ err }, 'assigned probes not started');
+    }
   }
 
   #reportPluginErrors(errors: string[]): void {
@@ -375,6 +414,7 @@ export class Agent {
       updateInfo: () => updater.registerInfo(),
       onUpdateOffer: (offer) => updater.onOffer(offer),
       onUpdateChunk: (chunk) => updater.onChunk(chunk),
+      onProbeAssignment: (a) => void this.#onProbeAssignment(a),
       onStreamReady: () => updater.onRegistered(),
       onAck: (seq) => updater.onAck(seq),
     };
@@ -600,13 +640,7 @@ export class Agent {
       if (plan || touched('collection', 'procfs')) {
         const p = plan ?? (await this.#plan(next));
         if (plan) this.#reportPluginErrors(p.pluginErrors);
-        this.#collectors?.replace(p.sources, {
-          roots: next.procfs,
-          timeoutMs: next.collection.timeout,
-          concurrency: next.collection.concurrency,
-          schedule: (name) => p.schedule.get(name),
-          config: next,
-        });
+        this.#useSources(p, next);
       }
       if (touched('interval', 'report')) {
         this.#interval.reconfigure(intervalSettings(next));

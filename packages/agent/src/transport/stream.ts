@@ -62,6 +62,8 @@ export interface ReportStreamOptions {
   updateInfo?(): { releaseTarget: string; updateBlocked: string };
   onUpdateOffer?(offer: pb.UpdateOffer): void;
   onUpdateChunk?(chunk: pb.UpdateChunk): void;
+  /** The probes of the server's monitors for this agent (probes/assigned.ts). */
+  onProbeAssignment?(assignment: pb.ProbeAssignment): void;
   /** After the registration is handled (the updater resends its statuses). */
   onStreamReady?(): void;
   /** Reports up to `seq` are acknowledged. */
@@ -497,6 +499,9 @@ export class ReportStream {
         break;
       case 'updateChunk':
         this.#opts.onUpdateChunk?.(body.value);
+        break;
+      case 'probeAssignment':
+        this.#opts.onProbeAssignment?.(body.value);
         break;
       case 'registered':
         break;

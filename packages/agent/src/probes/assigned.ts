@@ -1,0 +1,76 @@
+/**
+ * Probes the server assigns (its monitors, docs/probes.md#monitors), beside the probes of the
+ * agent's own config. Each assignment replaces the previous set whole; one that does not validate
+ * is refused whole, with one log line, and the set before it keeps running. Kept in memory only:
+ * the server sends it again on every connection.
+ */
+import type { pb } from '@falconet/protocol';
+import { type ProbeConfig, probesSchema } from '@falconet/protocol/probes';
+import type { Logger } from 'pino';
+
+export class AssignedProbes {
+  readonly #log: Logger;
+  #version = 0;
+  #list: ProbeConfig[] = [];
+  /** Ids of assigned probes left out because the config has a probe of the same id, as last logged. */
+  #clashes = '';
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  get list(): readonly ProbeConfig[] {
+    return this.#list;
+  }
+
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Takes an assignment; true when the set in force changed. */
+  take(a: pb.ProbeAssignment): boolean {
+    if (a.version <= this.#version) {
+      this.#log.debug({ version: a.version, running: this.#version }, 'probe assignment older than the one in force; ignored');
+      return false;
+    }
+    const refuse = (why: string) => {
+      this.#log.error(
+        { version: a.version, kept: this.#list.length },
+        `probe assignment ${a.version} from the server refused: ${why}; the ${this.#list.length} assigned probe(s) before it keep running`,
+      );
+      return false;
+    };
+    let json: unknown;
+    try {
+      json = JSON.parse(a.probesJson);
+    } catch (err) {
+      return refuse(`not JSON (${(err as Error).message})`);
+    }
+    const parsed = probesSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.length ? `probes.${issue.path.join('.')}` : 'probes';
+      return refuse(`${where}: ${issue?.message ?? 'invalid'}`);
+    }
+    const before = JSON.stringify(this.#list);
+    this.#version = a.version;
+    this.#list = parsed.data;
+    this.#log.info({ version: a.version, probes: this.#list.length }, 'probe assignment from the server taken');
+    return JSON.stringify(this.#list) !== before;
+  }
+
+  /**
+   * The config's probes and the assigned ones; where both have a probe of one id the config's is
+   * run and the clash is logged (once per change of the clashing ids).
+   */
+  merge(own: readonly ProbeConfig[]): ProbeConfig[] {
+    const ids = new Set(own.map((p) => p.id));
+    const clashing = this.#list.filter((p) => ids.has(p.id)).map((p) => p.id);
+    const key = clashing.join(',');
+    if (key !== this.#clashes && clashing.length) {
+      this.#log.warn({ ids: clashing }, 'assigned probes share an id with probes of the config; the config ones run');
+    }
+    this.#clashes = key;
+    return [...own, ...this.#list.filter((p) => !ids.has(p.id))];
+  }
+}
