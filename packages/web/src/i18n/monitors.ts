@@ -87,7 +87,7 @@ export const monitorsEn = {
   'monitors.opt.rcodes': 'Accepted answer codes',
   'monitors.opt.service': 'Service (empty: the whole server)',
   'monitors.otherOptions': 'Other options',
-  'monitors.otherOptionsHint': 'The probe kind\'s other options as a JSON object (headers, body, TLS...; docs/probes.md)',
+  'monitors.otherOptionsHint': "The probe kind's other options as a JSON object (headers, body, TLS...; docs/probes.md)",
   'monitors.otherNotJson': 'Other options are not JSON: {0}',
   'monitors.otherNotObject': 'expected a JSON object',
 };
