@@ -173,7 +173,9 @@ function MonitorListPage({ go }: { go(p: string): void }) {
         </p>
       ) : null}
       <div className="monitors-scroll">
-        <table className="monitors-table" data-testid="monitors-table" data-loading={list.isFetching ? 'true' : 'false'}>
+        {/* On a narrow screen the table scrolls sideways in its own box: focusable, so a keyboard can scroll it too. */}
+        {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scroll container must be reachable without a pointer */}
+        <table className="monitors-table" data-testid="monitors-table" data-loading={list.isFetching ? 'true' : 'false'} tabIndex={0}>
           <thead>
             <tr>
               <th scope="col">{t('monitors.col.name')}</th>
