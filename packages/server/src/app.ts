@@ -240,7 +240,12 @@ export class FalconetServer {
       live: this.live,
       log: this.log.child({ component: 'monitors' }),
     });
-    await this.#monitors.start();
+    try {
+      await this.#monitors.start();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     const registry = this.#registry;
     this.#remoteWriteOut = new RemoteWriteOut(
       this.config.remote_write,
@@ -702,6 +707,7 @@ export class FalconetServer {
       },
       ...this.tasks.metricFamilies(),
       ...(this.#alerts?.metricFamilies() ?? []),
+      ...(this.#monitors?.metricFamilies() ?? []),
       ...(this.#remoteWriteOut?.metricFamilies() ?? []),
     ]);
     this.#loopDelay.reset();

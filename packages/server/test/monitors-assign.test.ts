@@ -185,4 +185,55 @@ describe('monitors and hostile agents', () => {
     sa.close();
     sb.close();
   });
+  it('reads uptime and history from the stored probe series of its locations', async () => {
+    const tok = await t.server.ingest.tokens.create('mon-c');
+    const sc = rawStream(target);
+    await registerOn(sc, registerMessage('mon-c', { token: tok.token }));
+    const m = await t.server.monitors.create(
+      {
+        name: 'history',
+        probe: { kind: 'tcp', target: '127.0.0.1:9', interval: 10_000, timeout: 1000, labels: {}, options: {} },
+        agents: { ids: ['mon-c'], labels: {} },
+        alert_failing_locations: 1,
+        channels: [],
+        paused: false,
+      } as never,
+      'test',
+    );
+    // Four checks a minute apart, the last one fresh (within two intervals and a minute of now).
+    const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 3 * 60_000;
+    const labels = { monitor: m.id, probe: `monitor.${m.id}` };
+    const checks: [number, number][] = [
+      [1, 0.01],
+      [0, 0.02],
+      [1, 0.03],
+      [1, 0.04],
+    ];
+    checks.forEach(([ok, dur], i) => {
+      const ts = t0 + i * 60_000 + 5000;
+      sc.send(
+        reportMessage(i + 1, [
+          { name: 'probe_success', labels, value: ok, timestampMs: ts },
+          { name: 'probe_duration_seconds', labels, value: dur, timestampMs: ts },
+        ]),
+      );
+    });
+    await eventually(() => t.server.monitors.get(m.id).lastCheckMs === t0 + 3 * 60_000 + 5000, 10_000);
+    expect(t.server.monitors.get(m.id).status).toBe('up');
+    expect(t.server.monitors.get(m.id).latencyMs).toBeCloseTo(40, 6);
+    await t.server.monitors.uptime.refresh('day');
+    await t.server.monitors.uptime.refresh('month');
+    expect(t.server.monitors.get(m.id)).toMatchObject({ uptime24h: 0.75, uptime30d: 0.75 });
+
+    const h = await t.server.monitors.history(m.id, t0, t0 + 4 * 60_000, 60_000);
+    expect(h.locations).toHaveLength(1);
+    expect(h.locations[0]).toMatchObject({ agentId: 'mon-c', hostname: 'mon-c-host' });
+    expect(h.locations[0]?.points.map(([ts, ms, ok]) => [ts - t0, Math.round(ms ?? -1), ok])).toEqual([
+      [0, 10, 1],
+      [60_000, 20, 0],
+      [120_000, 30, 1],
+      [180_000, 40, 1],
+    ]);
+    sc.close();
+  });
 });

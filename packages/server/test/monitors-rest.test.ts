@@ -63,6 +63,16 @@ for (const engine of ENGINES) {
       expect((await call(t, 'GET', '/api/monitors', {})).status).toBe(401);
       expect((await call(t, 'GET', `/api/monitors/${id}/history?from=0&to=1000`, {})).status).toBe(401);
 
+      const hist = await call(t, 'GET', `/api/monitors/${id}/history?from=${Date.now() - 3_600_000}&to=${Date.now()}`, viewer.headers);
+      expect(hist).toMatchObject({ status: 200, body: { locations: [] } });
+      const backwards = await call(t, 'GET', `/api/monitors/${id}/history?from=2000&to=1000`, viewer.headers);
+      expect(backwards).toMatchObject({ status: 400, body: { error: { message: 'query to: must be after from' } } });
+      expect((await call(t, 'GET', `/api/monitors/${id}/history?from=x&to=1`, viewer.headers)).body.error.message).toMatch(
+        /querystring from/,
+      );
+      const metrics = await (await fetch(`${t.base}/metrics`, { headers: viewer.headers })).text();
+      expect(metrics).toMatch(/^falconet_monitors\{status="pending"\} 1$/m);
+
       const put = await call(t, 'PUT', `/api/monitors/${id}`, op.mutating, spec('web2', { paused: true }));
       expect(put).toMatchObject({ status: 200, body: { id, status: 'paused', spec: { name: 'web2', paused: true } } });
       expect((await call(t, 'GET', `/api/monitors/${id}`, viewer.headers)).body.spec.name).toBe('web2');

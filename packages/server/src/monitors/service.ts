@@ -14,6 +14,7 @@ import {
   type MonitorSpec,
   type MonitorStatus,
 } from '@falconet/protocol/api';
+import type { MetricFamily } from '@falconet/protocol/exposition';
 import type { Logger } from 'pino';
 import { ApiError, notFound } from '../api/errors.ts';
 import { timeOrderedId } from '../auth/ids.ts';
@@ -96,7 +97,8 @@ export class MonitorService {
   }
 
   async start(): Promise<void> {
-    for (const m of await this.#repo.list()) this.#put(m);
+    const agents = this.#deps.agents.list();
+    for (const m of await this.#repo.list()) this.#put(m, undefined, agents);
     this.#syncRules();
     // The hub tells the dashboards of every agent change; the same news moves locations and assignments.
     this.#unlisten = this.#deps.live?.add({
@@ -179,9 +181,9 @@ export class MonitorService {
   }
 
   /** Puts a monitor in memory with its locations chosen from the agents now known; results of kept locations stay. */
-  #put(m: StoredMonitor, previous?: Map<string, LocationResult>): Entry {
+  #put(m: StoredMonitor, previous?: Map<string, LocationResult>, agents = this.#deps.agents.list()): Entry {
     const locations = new Map<string, LocationResult>();
-    for (const a of this.#deps.agents.list()) {
+    for (const a of agents) {
       if (choosesAgent(m.spec.agents, a)) locations.set(a.id, previous?.get(a.id) ?? emptyResult());
     }
     const e: Entry = {
@@ -288,6 +290,39 @@ export class MonitorService {
       if (t.status === 'pending' || t.status === 'paused') continue;
       alerts.observe(monitorSeriesAgent(e.id), [downSample(e.id, t.status === 'down', now)]);
     }
+  }
+
+  /** The server's /metrics families for monitors. */
+  metricFamilies(): MetricFamily[] {
+    const now = this.#now();
+    const byStatus = Object.fromEntries(MONITOR_STATUSES.map((s) => [s, 0])) as Record<MonitorStatus, number>;
+    for (const e of this.#monitors.values()) byStatus[this.#tally(e, now).status]++;
+    return [
+      {
+        name: 'falconet_monitors',
+        help: 'Monitors by status.',
+        type: 'gauge',
+        metrics: MONITOR_STATUSES.map((status) => ({ labels: { status }, value: byStatus[status] })),
+      },
+      {
+        name: 'falconet_monitors_unassigned_samples_total',
+        help: 'probe_* samples with a monitor label from an agent that is not a location of that monitor: not counted.',
+        type: 'counter',
+        metrics: [{ labels: {}, value: this.counters.unassignedSamples }],
+      },
+      {
+        name: 'falconet_monitors_assignments_sent_total',
+        help: 'Probe assignments sent to agents.',
+        type: 'counter',
+        metrics: [{ labels: {}, value: this.assignments.sent }],
+      },
+      {
+        name: 'falconet_monitors_uptime_refresh_seconds',
+        help: 'How long the last refresh of the uptime figures took, by span (day: 24h, month: 30d).',
+        type: 'gauge',
+        metrics: (['day', 'month'] as const).map((span) => ({ labels: { span }, value: this.uptime.last[span].tookMs / 1000 })),
+      },
+    ];
   }
 
   // --- what REST shows ---
