@@ -287,7 +287,11 @@ export class Agent {
 
   /** A new set of assigned probes: the runner takes it, or the collection is planned again to add or drop the probes source. */
   async #onProbeAssignment(a: pb.ProbeAssignment): Promise<void> {
-    if (!this.#assigned.take(a) || this.#stopped) return;
+    if (this.#assigned.take(a)) await this.#applyAssigned();
+  }
+
+  async #applyAssigned(): Promise<void> {
+    if (this.#stopped) return;
     const cfg = this.#config;
     const probes = this.#assigned.merge(cfg.probes);
     if (this.#probesPlanned && probes.length > 0) {
@@ -409,7 +413,10 @@ export class Agent {
       onHint: (ms) => this.#onHint(ms),
       refreshIdentity: () => this.#refreshAddresses(identity, server),
       onTask: (task) => this.#tasks?.onTask(task),
-      onRegistered: (reg) => this.#tasks?.onRegistered(reg),
+      onRegistered: (reg) => {
+        this.#tasks?.onRegistered(reg);
+        this.#assigned.registered(() => void this.#applyAssigned());
+      },
       onTaskOutputAck: (ack) => this.#tasks?.onAck(ack),
       updateInfo: () => updater.registerInfo(),
       onUpdateOffer: (offer) => updater.onOffer(offer),
@@ -758,6 +765,7 @@ export class Agent {
     clearInterval(this.#addressCheck);
     this.#lag.stop();
     this.#probes?.stop();
+    this.#assigned.stop();
     await this.#reporting;
     await this.#tasks?.stop();
     this.#tasks = undefined;

@@ -69,4 +69,23 @@ describe('assigned probes', () => {
     a.merge(own);
     expect(lines.filter((l) => /share an id/.test(l.msg))).toHaveLength(1);
   });
+
+  it('drops its set when a new connection brings no assignment within the grace period, and keeps it when one comes', async () => {
+    const { log } = logged();
+    const a = new AssignedProbes(log);
+    a.take(assignment(1, [probe('monitor.a')]));
+    let dropped = 0;
+    a.registered(() => dropped++, 50);
+    a.take(assignment(2, [probe('monitor.a')]));
+    await new Promise((r) => setTimeout(r, 120));
+    expect([dropped, a.list.length]).toEqual([0, 1]);
+    a.registered(() => dropped++, 50);
+    await new Promise((r) => setTimeout(r, 120));
+    expect([dropped, a.list.length]).toEqual([1, 0]);
+    // With nothing assigned there is nothing to drop.
+    a.registered(() => dropped++, 10);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(dropped).toBe(1);
+    a.stop();
+  });
 });

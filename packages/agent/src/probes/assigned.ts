@@ -2,8 +2,13 @@
  * Probes the server assigns (its monitors, docs/probes.md#monitors), beside the probes of the
  * agent's own config. Each assignment replaces the previous set whole; one that does not validate
  * is refused whole, with one log line, and the set before it keeps running. Kept in memory only:
- * the server sends it again on every connection.
+ * the server sends it again on every connection that has one; a connection on which none comes
+ * within a grace period (the server assigns this agent nothing now) ends the set.
  */
+
+/** How long after Registered an assignment may still come (the server sends it right after). */
+export const ASSIGNMENT_GRACE_MS = 10_000;
+
 import type { pb } from '@falconet/protocol';
 import { type ProbeConfig, probesSchema } from '@falconet/protocol/probes';
 import type { Logger } from 'pino';
@@ -14,6 +19,7 @@ export class AssignedProbes {
   #list: ProbeConfig[] = [];
   /** Ids of assigned probes left out because the config has a probe of the same id, as last logged. */
   #clashes = '';
+  #grace: NodeJS.Timeout | undefined;
 
   constructor(log: Logger) {
     this.#log = log;
@@ -27,8 +33,29 @@ export class AssignedProbes {
     return this.#version;
   }
 
+  /**
+   * A new stream registered. The server sends a non-empty set right after; if none comes within
+   * `graceMs`, the server assigns nothing now, and the set is dropped (`onDropped` replans).
+   */
+  registered(onDropped: () => void, graceMs = ASSIGNMENT_GRACE_MS): void {
+    clearTimeout(this.#grace);
+    if (this.#list.length === 0) return;
+    this.#grace = setTimeout(() => {
+      this.#log.info({ dropped: this.#list.length }, 'the server sent no probe assignment on this connection: the assigned probes stop');
+      this.#list = [];
+      onDropped();
+    }, graceMs);
+    this.#grace.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.#grace);
+  }
+
   /** Takes an assignment; true when the set in force changed. */
   take(a: pb.ProbeAssignment): boolean {
+    // Any assignment on the stream, even one refused below, says the server keeps this agent's set.
+    clearTimeout(this.#grace);
     if (a.version <= this.#version) {
       this.#log.debug({ version: a.version, running: this.#version }, 'probe assignment older than the one in force; ignored');
       return false;

@@ -53,6 +53,14 @@ export const MonitorSpec = z
 export type MonitorSpec = z.infer<typeof MonitorSpec>;
 export type MonitorSpecInput = z.input<typeof MonitorSpec>;
 
+/**
+ * The spec as answers carry it: as MonitorSpec parsed it (interval and timeout in milliseconds),
+ * described without the text-to-milliseconds transform, which a response cannot be encoded through.
+ */
+const probeViews = probeFields.map((o) => o.extend({ interval: z.number(), timeout: z.number() }));
+export const MonitorProbeView = z.discriminatedUnion('kind', probeViews as unknown as [(typeof probeViews)[0], ...typeof probeViews]);
+export const MonitorSpecView = MonitorSpec.extend({ probe: MonitorProbeView });
+
 /** One location's latest result. */
 export const MonitorLocation = z.object({
   agentId: z.string(),
@@ -66,7 +74,7 @@ export type MonitorLocation = z.infer<typeof MonitorLocation>;
 /** A monitor as the list and the page show it. */
 export const Monitor = z.object({
   id: z.string(),
-  spec: MonitorSpec,
+  spec: MonitorSpecView,
   status: MonitorStatus,
   /** Agents the selector chooses now (M). */
   locationCount: z.number(),

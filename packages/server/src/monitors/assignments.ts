@@ -1,6 +1,7 @@
 /**
  * Sends each connected agent the probes of the monitors that choose it (ProbeAssignment), when it
- * registers and whenever that set changes. Only the agent's own stream hears its assignment.
+ * registers (unless there are none) and whenever that set changes, to empty included. Only the
+ * agent's own stream hears its assignment.
  */
 import type { pb } from '@falconet/protocol';
 
@@ -18,11 +19,16 @@ interface Attached {
   sent: string | undefined;
 }
 
+/** How long a change waits for more before the agents' sets are sent. */
+const REFRESH_DEBOUNCE_MS = 100;
+
 export class AssignmentSender implements MonitorChannelHooks {
   readonly #streams = new Map<string, Set<Attached>>();
   readonly #probesFor: (agentId: string) => unknown[];
   readonly #now: () => number;
   #version = 0;
+  readonly #dirty = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
   /** Assignments sent, for /metrics and tests. */
   sent = 0;
 
@@ -45,8 +51,12 @@ export class AssignmentSender implements MonitorChannelHooks {
       this.#streams.set(agentId, set);
     }
     set.add(a);
-    // Sent even when empty: the agent may hold probes from before the server restarted.
-    this.#push(agentId, a, JSON.stringify(this.#probesFor(agentId)));
+    const json = JSON.stringify(this.#probesFor(agentId));
+    // An empty set is not sent: an agent that hears no assignment on a new stream drops the probes
+    // it was assigned before (probes/assigned.ts), and most streams (every agent no monitor
+    // chooses) need no message at all.
+    if (json === '[]') a.sent = json;
+    else this.#push(agentId, a, json);
     return () => {
       const s = this.#streams.get(agentId);
       s?.delete(a);
@@ -58,12 +68,35 @@ export class AssignmentSender implements MonitorChannelHooks {
     return this.#streams.keys();
   }
 
-  /** Recomputes the agent's set and sends it on each of its streams where it changed. */
+  /**
+   * Recomputes the agent's set and sends it on each of its streams where it changed, soon: a burst
+   * of changes (a script making a thousand monitors for one region) sends each agent one set, not
+   * a thousand growing ones.
+   */
   refresh(agentId: string): void {
-    const set = this.#streams.get(agentId);
-    if (!set) return;
-    const json = JSON.stringify(this.#probesFor(agentId));
-    for (const a of set) if (a.sent !== json) this.#push(agentId, a, json);
+    if (!this.#streams.has(agentId)) return;
+    this.#dirty.add(agentId);
+    this.#timer ??= setTimeout(() => this.flush(), REFRESH_DEBOUNCE_MS);
+  }
+
+  /** Sends what the refreshes since the last flush changed, now. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const agents = [...this.#dirty];
+    this.#dirty.clear();
+    for (const agentId of agents) {
+      const set = this.#streams.get(agentId);
+      if (!set) continue;
+      const json = JSON.stringify(this.#probesFor(agentId));
+      for (const a of set) if (a.sent !== json) this.#push(agentId, a, json);
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#dirty.clear();
   }
 
   #push(_agentId: string, a: Attached, json: string): void {

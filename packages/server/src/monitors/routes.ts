@@ -15,26 +15,9 @@ import {
   NoContent,
 } from '@falconet/protocol/api';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import '../api/access.ts';
 import { actorOf } from '../auth/service.ts';
 import type { MonitorService } from './service.ts';
-
-/**
- * Responses carry the spec as it was parsed (durations in milliseconds). The request schema turns
- * text into numbers one way only, so the response is described by the shape it has, not re-parsed.
- */
-const SpecOut = z.looseObject({
-  name: z.string(),
-  probe: z.looseObject({ kind: z.string(), target: z.string(), interval: z.number(), timeout: z.number() }),
-  agents: z.object({ ids: z.array(z.string()), labels: z.record(z.string(), z.string()) }),
-  alert_failing_locations: z.number(),
-  channels: z.array(z.string()),
-  paused: z.boolean(),
-});
-const MonitorOut = Monitor.extend({ spec: SpecOut });
-const MonitorDetailOut = MonitorDetail.extend({ spec: SpecOut });
-const MonitorListOut = MonitorList.extend({ items: z.array(MonitorOut) });
 
 export const monitorsApi: FastifyPluginAsyncZod<{ monitors: MonitorService }> = async (app, { monitors }) => {
   app.get(
@@ -45,7 +28,7 @@ export const monitorsApi: FastifyPluginAsyncZod<{ monitors: MonitorService }> = 
         summary: 'Monitors, searched, filtered by status, sorted and paged, with counts by status',
         tags: ['monitors'],
         querystring: MonitorListQuery,
-        response: { 200: MonitorListOut, 400: ErrorBody },
+        response: { 200: MonitorList, 400: ErrorBody },
       },
     },
     async (req) => monitors.list(req.query),
@@ -58,7 +41,7 @@ export const monitorsApi: FastifyPluginAsyncZod<{ monitors: MonitorService }> = 
         summary: 'Creates a monitor; the agents it chooses start its probe',
         tags: ['monitors'],
         body: MonitorSpec,
-        response: { 201: MonitorOut, 400: ErrorBody },
+        response: { 201: Monitor, 400: ErrorBody },
       },
     },
     async (req, reply) => reply.status(201).send(await monitors.create(req.body, actorOf(req.identity))),
@@ -71,7 +54,7 @@ export const monitorsApi: FastifyPluginAsyncZod<{ monitors: MonitorService }> = 
         summary: 'One monitor with its locations',
         tags: ['monitors'],
         params: MonitorParams,
-        response: { 200: MonitorDetailOut, 404: ErrorBody },
+        response: { 200: MonitorDetail, 404: ErrorBody },
       },
     },
     async (req) => monitors.get(req.params.id),
@@ -85,7 +68,7 @@ export const monitorsApi: FastifyPluginAsyncZod<{ monitors: MonitorService }> = 
         tags: ['monitors'],
         params: MonitorParams,
         body: MonitorSpec,
-        response: { 200: MonitorOut, 400: ErrorBody, 404: ErrorBody },
+        response: { 200: Monitor, 400: ErrorBody, 404: ErrorBody },
       },
     },
     async (req) => monitors.update(req.params.id, req.body),
