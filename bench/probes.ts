@@ -127,7 +127,8 @@ function startLocations(grpc: string): { child: ChildProcess; state: () => SimSt
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs / 1000} s; locations: ${JSON.stringify(locations.state())}`);
     await sleep(500);
   }
 }
@@ -211,7 +212,7 @@ try {
   emit({ bench: BENCH, metric: 'create_monitors_per_s', value: Math.round(MONITORS / createS), unit: 'monitors/s', monitors: MONITORS });
 
   const want = MONITORS * LOCATIONS_PER_MONITOR;
-  await until(`the locations hold ${want} assigned probes`, () => locations.state().probes >= want, 120_000);
+  await until(`the locations hold ${want} assigned probes`, () => locations.state().probes >= want, 300_000);
   progress(`every location runs its assignment (${locations.state().probes} probes); one interval for every location to report`);
   await sleep(INTERVAL_MS + 5000);
 
