@@ -33,6 +33,8 @@ const NOT_OURS = new Map<string, string>([
   ['flag --network', "containers.md: docker run's --network host"],
   ['flag --quick', 'npm run bench -- NAME --quick: a flag of the benchmarks, not of the binaries'],
   ['flag --series', 'adr/0002: a flag of bench/ingest.ts'],
+  ['flag --runs', 'testing.md: a flag of bench/fuzz.ts'],
+  ['flag --seed', 'testing.md: a flag of bench/fuzz.ts'],
   ['flag --store', 'adr/0002: a flag of bench/ingest.ts'],
   ['flag --collector.disable-defaults', "collectors.md: node_exporter's flag, as bench/exporter starts it for equal work"],
   ['flag --targets', 'install.md: a flag of npm run package (scripts/package/main.ts), not of the binaries'],

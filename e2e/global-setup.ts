@@ -28,6 +28,7 @@ export default function setup(): void {
     // The dashboard bundles the API contract's enum values.
     newestMtime(join(ROOT, 'packages/protocol/src/api')),
     statSync(join(WEB, 'index.html')).mtimeMs,
+    statSync(join(WEB, 'status.html')).mtimeMs,
     statSync(join(WEB, 'vite.config.ts')).mtimeMs,
   );
   if (builtAt > sourcesAt) return;

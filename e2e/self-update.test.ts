@@ -287,7 +287,14 @@ describe('signed self-update', { timeout: 900_000 }, () => {
             call.write({
               body: {
                 $case: 'registered',
-                value: { agentId: body.value.agentId, lastSeq: 0, intervalMs: 0, serverTimeMs: Date.now(), taskPublicKey: Buffer.alloc(0) },
+                value: {
+                  agentId: body.value.agentId,
+                  lastSeq: 0,
+                  intervalMs: 0,
+                  serverTimeMs: Date.now(),
+                  taskPublicKey: Buffer.alloc(0),
+                  compactSamples: false,
+                },
               },
             });
             call.write({ body: { $case: 'updateOffer', value: { rolloutId: 'downgrade', manifest, manifestSignature: signature } } });

@@ -77,7 +77,7 @@ describe('spool under SIGKILL', () => {
     expect(resentAcked).toBeLessThanOrEqual(4 * KILLS);
   });
 
-  it(`the real agent, killed ${KILLS} times while it spools: the store gets every report but each kill's last, once`, async () => {
+  it(`the real agent, killed ${KILLS} times while it spools, the server killed under it too: the store gets every report but each kill's last, once`, async () => {
     const seed = Date.now() % 100_000;
     const random = rng(seed);
     const grpcPort = await stablePort();
@@ -120,11 +120,22 @@ describe('spool under SIGKILL', () => {
       });
     const startedAt = Date.now();
     let truncatedLogs = 0;
+    let serverKills = 0;
     for (let run = 0; run < KILLS; run++) {
       // The server is away for the first half: everything stays unacknowledged in the spool.
       if (run === KILLS / 2) server = await startServer({ grpcPort });
       const agent = await start(run);
       await agent.waitFor(/"spool opened"/);
+      if (server && run % 3 === 0) {
+        // The server killed mid-stream as well: both ends lose their compact tables at once.
+        await agent.waitFor(/"connected to server"/);
+        await sleep(200 + random() * 600);
+        const { dataDir: serverDir, httpPort } = server;
+        server.child.kill('SIGKILL');
+        await server.exited;
+        serverKills++;
+        server = await startServer({ grpcPort, httpPort, dataDir: serverDir });
+      }
       await sleep(400 + random() * 1100);
       agent.child.kill('SIGKILL');
       await agent.exited;
@@ -181,11 +192,14 @@ describe('spool under SIGKILL', () => {
     // Nothing the server already held was sent to it again.
     expect(metrics).toMatch(/^falconet_server_reports_duplicate_total 0$/m);
     expect(metrics).not.toMatch(/reason="replayed_sequence"/);
+    // Every report since the last server start came in the compact encoding (docs/transport.md).
+    expect(Number(/^falconet_server_agent_reports_total\{encoding="compact"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^falconet_server_agent_reports_total\{encoding="sample_batch"\} 0$/m);
     process.stderr.write(
-      `agent-kill (seed ${seed}): ${KILLS} kills, ${reports} collection timestamps stored exactly, ${lostTorn} reports in flight at a kill not stored, ` +
+      `agent-kill (seed ${seed}): ${KILLS} agent kills, ${serverKills} server kills, ${reports} collection timestamps stored exactly, ${lostTorn} reports in flight at a kill not stored, ` +
         `${truncatedLogs} torn tails truncated\n`,
     );
     expect(lostTorn).toBeLessThanOrEqual(KILLS);
     expect(reports).toBeGreaterThan(KILLS * 2);
-  });
+  }, 300_000);
 });

@@ -5,11 +5,13 @@ import collectors from 'falconet:collectors';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getRawAsset, isSea } from 'node:sea';
+import { getAsset, getRawAsset, isSea } from 'node:sea';
 import { useBundledCollectors } from '../../packages/agent/src/collectors/registry.ts';
 import { nativeHelpers, useNativeAddonFile } from '../../packages/agent/src/native.ts';
+import { useBundledProbeWorker } from '../../packages/agent/src/probes/runner.ts';
 
 useBundledCollectors(collectors);
+if (isSea()) useBundledProbeWorker(getAsset('probe-worker.js', 'utf8'));
 if (isSea() && process.env.FALCONET_NATIVE !== 'off') {
   // mkdtemp makes the directory 0700: no other user can swap the file between writing and loading.
   const dir = mkdtempSync(join(tmpdir(), 'falconet-agent-'));

@@ -149,6 +149,8 @@ webAssets['web/index.json'] = join(work, 'web-index.json');
 log('bundling the store worker');
 const workerScript = await bundle('../../packages/server/src/store/embedded/worker.ts', undefined);
 writeFileSync(join(work, 'store-worker.js'), workerScript);
+log('bundling the probe worker');
+writeFileSync(join(work, 'probe-worker.js'), await bundle('../../packages/agent/src/probes/worker.ts', undefined));
 const keyAssets: Record<string, string> = {};
 if (publicKeyPem) {
   writeFileSync(join(work, RELEASE_KEY_ASSET), publicKeyPem);
@@ -165,7 +167,14 @@ for (const target of targets) {
   const [agentScript, serverScript] = await Promise.all([bundle('entry-agent.ts', info), bundle('entry-server.ts', info)]);
   files.push(
     ...(await Promise.all([
-      executable('falconet-agent', target, agentScript, { 'falconet_native.node': addon, ...keyAssets }, AGENT_NODE_FLAGS, hostNode),
+      executable(
+        'falconet-agent',
+        target,
+        agentScript,
+        { 'falconet_native.node': addon, 'probe-worker.js': join(work, 'probe-worker.js'), ...keyAssets },
+        AGENT_NODE_FLAGS,
+        hostNode,
+      ),
       executable('falconet-server', target, serverScript, { 'store-worker.js': join(work, 'store-worker.js'), ...webAssets }, [], hostNode),
     ])),
   );

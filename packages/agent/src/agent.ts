@@ -393,6 +393,7 @@ export class Agent {
     this.#streamOpts = {
       backlog: this.#spool,
       gzip: cfg.transport.gzip,
+      compact: cfg.transport.compact,
       encrypt: cfg.transport.encrypt,
       maxInFlight: cfg.transport.max_in_flight,
       tls: {

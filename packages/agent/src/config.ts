@@ -85,6 +85,8 @@ export type ExecPluginConfig = z.output<typeof execPlugin>;
 const transportSchema = z
   .object({
     gzip: z.boolean().default(true),
+    /** Samples as series ids and value changes against a per-stream table, when the server takes it. */
+    compact: z.boolean().default(true),
     /** Seal payloads with AES-256-GCM under a key derived from server.token. */
     encrypt: z.boolean().default(false),
     /** Reports sent and not yet acknowledged, at most; a slow server slows the agent instead of filling its memory. */

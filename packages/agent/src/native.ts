@@ -19,10 +19,25 @@ export interface NativeHelpers {
   dropPages(address: number, length: number): number;
   /** malloc_trim(0): true when the C heap gave memory back. */
   trimMalloc(): boolean;
+  /** One ICMP echo on a pool thread, timed in its `setup` and `rtt` phases (seconds); error is 0 or an errno, stage where it failed. */
+  icmpEcho(address: string, family: 4 | 6, timeoutMs: number): Promise<IcmpEchoResult>;
+}
+
+export interface IcmpEchoResult {
+  error: number;
+  stage: '' | 'socket' | 'send' | 'receive';
+  setup: number;
+  rtt: number;
+  hopLimit: number;
 }
 
 let loaded: NativeHelpers | Error | undefined;
 let addonFile: string | undefined;
+
+/** The file the helpers are loaded from when it is not the build tree's (a single-file build): a worker thread loads the same. */
+export function nativeAddonFile(): string | undefined {
+  return addonFile;
+}
 
 /** Loads the helpers from this file instead of the build tree: a single-file build carries them inside and writes them out. */
 export function useNativeAddonFile(file: string): void {

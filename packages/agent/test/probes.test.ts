@@ -10,14 +10,17 @@ import { createServer as createTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTls } from 'node:tls';
-import { type ProbeConfig, probesSchema } from '@falconet/protocol/probes';
+import { type ProbeConfig, type ProbeOf, probesSchema } from '@falconet/protocol/probes';
 import { Server as GrpcServer, status as grpcStatus, ServerCredentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentConfigSchema } from '../src/config.ts';
-import type { MetricFamily } from '../src/metrics.ts';
+import { type MetricFamily, MetricWriter } from '../src/metrics.ts';
+import { optionalNativeHelpers } from '../src/native.ts';
 import { jsonPath } from '../src/probes/http.ts';
-import { icmpNotAllowed } from '../src/probes/icmp.ts';
-import { offsetMs, runProbe } from '../src/probes/runner.ts';
+import { icmpNotAllowed, probeIcmp } from '../src/probes/icmp.ts';
+import { ProbeOut } from '../src/probes/out.ts';
+import { runProbe } from '../src/probes/run.ts';
+import { offsetMs } from '../src/probes/schedule.ts';
 
 const probe = (p: Record<string, unknown>): ProbeConfig => probesSchema.parse([{ id: 't', ...p }])[0] as ProbeConfig;
 const val = (fs: MetricFamily[], name: string, labels: Record<string, string> = {}) =>
@@ -70,6 +73,7 @@ beforeAll(async () => {
         res.writeHead(302, { location: n > 0 ? `/hop/${n - 1}` : '/json' }).end();
       } else if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"up","items":[{"n":3}]}');
       else if (req.url === '/teapot') res.writeHead(418).end('short and stout');
+      else if (req.url === '/slow') setTimeout(() => res.writeHead(200).end('late'), 50);
       else res.writeHead(404).end();
     }),
   );
@@ -118,6 +122,26 @@ describe('http probe', () => {
     expect(val(fs, 'probe_http_redirects')).toBe(3);
     expect(val(fs, 'probe_http_status_code')).toBe(200);
     expect(val(fs, 'probe_http_ssl')).toBe(0);
+  });
+
+  it("times the phases as blackbox does: the server's wait in processing, no tls without TLS, within the whole run", async () => {
+    const fs = await runProbe(probe({ kind: 'http', target: `${httpBase}/hop/1` }));
+    const phase = (name: string) => val(fs, 'probe_http_duration_seconds', { phase: name }) as number;
+    expect(fs.find((f) => f.name === 'probe_http_duration_seconds')?.metrics.map((m) => m.labels.phase)).toEqual([
+      'resolve',
+      'connect',
+      'tls',
+      'processing',
+      'transfer',
+    ]);
+    expect(phase('tls')).toBe(0);
+    expect(phase('connect')).toBeGreaterThan(0);
+    const slow = await runProbe(probe({ kind: 'http', target: `${httpBase}/slow` }));
+    const slowPhase = (name: string) => val(slow, 'probe_http_duration_seconds', { phase: name }) as number;
+    // The server answers after a 50 ms timer: that wait is the processing phase's.
+    expect(slowPhase('processing')).toBeGreaterThanOrEqual(0.04);
+    const sum = ['resolve', 'connect', 'tls', 'processing', 'transfer'].reduce((a, n) => a + slowPhase(n), 0);
+    expect(sum).toBeLessThanOrEqual(val(slow, 'probe_duration_seconds') as number);
   });
 
   it('fails past max_redirects, on a wrong keyword or JSON value, and takes listed status codes', async () => {
@@ -182,6 +206,15 @@ describe('grpc probe', () => {
 });
 
 describe('icmp probe', () => {
+  /** The `ping` way, which the agent takes without its native helpers. */
+  async function viaPing(target: string): Promise<MetricFamily[]> {
+    const w = new MetricWriter();
+    const p = probe({ kind: 'icmp', target });
+    const ok = await probeIcmp(p as ProbeOf<'icmp'>, new ProbeOut(w, {}), new AbortController().signal, 1000, 'ping');
+    w.gauge('probe_success', '', ok ? 1 : 0);
+    return w.families();
+  }
+
   it('says in one line why ping may not run, once per probe', async () => {
     const bin = join(dir, 'bin');
     mkdirSync(bin, { recursive: true });
@@ -191,24 +224,31 @@ describe('icmp probe', () => {
     const path = process.env.PATH;
     process.env.PATH = `${bin}:${path}`;
     try {
-      const messages: string[] = [];
-      const fs = await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }), undefined, (m) => messages.push(m));
-      expect(val(fs, 'probe_success')).toBe(0);
-      expect(messages).toEqual([
-        expect.stringMatching(/^icmp: ping may not open an ICMP socket \(ping: socket: Operation not permitted\); allow group/),
-      ]);
+      await expect(viaPing('127.0.0.1')).rejects.toThrow(
+        /^icmp: may not open an ICMP socket \(ping: socket: Operation not permitted\); allow group/,
+      );
       process.env.PATH = join(dir, 'nowhere');
-      await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }), undefined, (m) => messages.push(m));
-      expect(messages.at(-1)).toBe('icmp: the ping command is not installed (Debian: iputils-ping)');
+      await expect(viaPing('127.0.0.1')).rejects.toThrow('icmp: the ping command is not installed (Debian: iputils-ping)');
     } finally {
       process.env.PATH = path;
     }
   });
 
-  it('pings 127.0.0.1 where this host allows it', async () => {
-    const fs = await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }));
+  it('pings 127.0.0.1 with ping where this host allows it', async () => {
+    const fs = await viaPing('127.0.0.1');
     expect(val(fs, 'probe_success')).toBe(1);
     expect(val(fs, 'probe_icmp_duration_seconds', { phase: 'rtt' })).toBeGreaterThan(0);
+  });
+
+  it('sends the echo itself through the native helpers, with blackbox phases and the reply TTL', async () => {
+    const native = optionalNativeHelpers();
+    if (!native) throw new Error('the native helpers are not built (npm rebuild -w @falconet/agent)');
+    const fs = await runProbe(probe({ kind: 'icmp', target: '127.0.0.1' }));
+    expect(val(fs, 'probe_success')).toBe(1);
+    for (const phase of ['resolve', 'setup', 'rtt']) expect(val(fs, 'probe_icmp_duration_seconds', { phase })).toBeGreaterThanOrEqual(0);
+    expect(val(fs, 'probe_icmp_duration_seconds', { phase: 'rtt' })).toBeGreaterThan(0);
+    expect(val(fs, 'probe_icmp_reply_hop_limit')).toBe(64);
+    expect(() => native.icmpEcho('not-an-address', 4, 100)).toThrow(/icmpEcho: address is not an IP address/);
   });
 });
 
@@ -250,6 +290,8 @@ describe('probes config', () => {
   it('spreads start offsets by id and says how to allow ping sockets', () => {
     expect(offsetMs('web', 30_000)).toBe(offsetMs('web', 30_000));
     expect(offsetMs('web', 30_000)).not.toBe(offsetMs('db', 30_000));
-    expect(icmpNotAllowed('ping: socket: Operation not permitted\n')).toMatch(/net\.ipv4\.ping_group_range=".*" or give ping CAP_NET_RAW$/);
+    expect(icmpNotAllowed('ping: socket: Operation not permitted\n')).toMatch(
+      /net\.ipv4\.ping_group_range=".*" or give the agent \(or ping\) CAP_NET_RAW$/,
+    );
   });
 });

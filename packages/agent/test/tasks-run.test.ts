@@ -248,7 +248,7 @@ describe('the agent tasks module', () => {
         return true;
       },
     });
-    tasks.onRegistered({ agentId, lastSeq: 0, intervalMs: 0, serverTimeMs: Date.now(), taskPublicKey: raw });
+    tasks.onRegistered({ agentId, lastSeq: 0, intervalMs: 0, serverTimeMs: Date.now(), taskPublicKey: raw, compactSamples: false });
     const ended = (runId: string) =>
       eventually(() =>
         sent.find(

@@ -99,7 +99,7 @@ export function decodeLogPayload(encoding: PayloadEncoding, payload: Uint8Array,
 }
 
 /** The protobuf bytes inside a payload: gunzipped (bounded) and unsealed as its encoding says. */
-function unwrapPayload(encoding: PayloadEncoding, payload: Uint8Array, opts: OpenOptions): Buffer {
+export function unwrapPayload(encoding: PayloadEncoding, payload: Uint8Array, opts: OpenOptions): Buffer {
   const maxOutputLength = opts.maxBytes ?? 64 * 1024 * 1024;
   const gunzip = (b: Buffer): Buffer => {
     try {

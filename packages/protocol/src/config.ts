@@ -175,7 +175,7 @@ export function loadConfig<S extends z.ZodType>(schema: S, opts: LoadOptions): L
         problems.push(`${file}:${pos.line}:${pos.col}: invalid YAML: ${e.message.split('\n')[0]}`);
       }
       if (doc.errors.length === 0) {
-        const js = doc.toJS() as unknown;
+        const js = documentValue(doc, file, lines, problems);
         if (js !== null && js !== undefined && (typeof js !== 'object' || Array.isArray(js))) {
           problems.push(`${file}:1:1: the config file must be a mapping of keys to values`);
         } else if (js) tree = js as Tree;
@@ -236,6 +236,29 @@ export function loadConfig<S extends z.ZodType>(schema: S, opts: LoadOptions): L
 }
 
 type Position = { line: number; col: number };
+
+/**
+ * The document as plain values. Some problems surface only here, not in `doc.errors` (an alias of
+ * an anchor never set, an alias bomb): they become a problem naming the file and, where it can, the
+ * alias's line and column, instead of an exception from the YAML library.
+ */
+function documentValue(doc: Document, file: string, lines: LineCounter, problems: string[]): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    let at = '';
+    yaml().visit(doc, {
+      Alias(_, node) {
+        if (!at && node.range && (node.resolve(doc) === undefined || /alias count/i.test((err as Error).message))) {
+          const pos = lines.linePos(node.range[0]);
+          at = `:${pos.line}:${pos.col}`;
+        }
+      },
+    });
+    problems.push(`${file}${at}: invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
 
 function valueAt(tree: unknown, path: readonly string[]): unknown {
   let v = tree;

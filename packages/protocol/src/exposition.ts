@@ -1,4 +1,4 @@
-import type { Labels } from './sample.ts';
+import { type Labels, setOwn } from './sample.ts';
 
 export type MetricType = 'counter' | 'gauge' | 'untyped' | 'summary' | 'histogram';
 
@@ -262,8 +262,9 @@ function parseLabels(text: string, start: number, line: number): { labels: Recor
     const valueStart = i;
     while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
     if (i >= text.length) throw new ExpositionParseError(line, `unterminated value for label "${name}"`);
-    if (name in labels) throw new ExpositionParseError(line, `label "${name}" given twice`);
-    labels[name] = unescapeText(text.slice(valueStart, i), line, true);
+    // Own keys only: "constructor" or "toString" are label names like any other.
+    if (Object.hasOwn(labels, name)) throw new ExpositionParseError(line, `label "${name}" given twice`);
+    setOwn(labels, name, unescapeText(text.slice(valueStart, i), line, true));
     i++;
     while (text[i] === ' ' || text[i] === '\t') i++;
     if (text[i] === ',') {
@@ -295,7 +296,8 @@ export function parseExposition(text: string): ParsedExposition {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line.trim() === '') continue;
     if (line.trimStart().startsWith('#')) {
-      const m = /^\s*#\s+(HELP|TYPE)\s+(\S+)(?:[ \t]+(.*))?$/.exec(line);
+      // `s`: a HELP text may hold U+2028 or a lone \r, which `.` alone does not match (the line was taken for a comment).
+      const m = /^\s*#\s+(HELP|TYPE)\s+(\S+)(?:[ \t]+(.*))?$/s.exec(line);
       if (!m) continue; // an ordinary comment
       const [, kind, name, rest = ''] = m as unknown as [string, string, string, string | undefined];
       if (!METRIC_NAME.test(name)) throw new ExpositionParseError(lineNo, `invalid metric name "${name}" in ${kind} line`);

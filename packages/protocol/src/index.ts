@@ -1,4 +1,5 @@
 export * from './codec.ts';
+export * from './compact.ts';
 export * as pb from './gen/falconet/v1/agent.ts';
 export { AgentChannelClient, AgentChannelService, LogLevel, PayloadEncoding, PayloadKind } from './gen/falconet/v1/agent.ts';
 export * from './openfalcon.ts';

@@ -128,6 +128,7 @@ export function fromOpenFalcon(input: unknown, nowMs: number): { host: string; s
   const labels: Record<string, string> = {};
   for (const [k, v] of tagPairs(r.tags ?? r.tag, tagField)) {
     const name = promLabelName(k);
+    if (name === '') throw new OpenFalconError(tagField, `${tagField}: a tag without a name`);
     if (name.startsWith('__')) throw new OpenFalconError(tagField, `${tagField}: "${k}" is reserved`);
     labels[name] = v;
   }

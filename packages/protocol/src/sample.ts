@@ -32,3 +32,13 @@ export function isValidMetricName(name: string): boolean {
 export function isValidLabelName(name: string): boolean {
   return LABEL_NAME.test(name) && !name.startsWith('__');
 }
+
+/**
+ * Sets a label (or a log field) as an own property. A plain `labels[name] = value` with the name
+ * "__proto__" sets the object's prototype instead and the value is lost; decoders of outside input
+ * go through this.
+ */
+export function setOwn(labels: Record<string, string>, name: string, value: string): void {
+  if (name === '__proto__') Object.defineProperty(labels, name, { value, enumerable: true, writable: true, configurable: true });
+  else labels[name] = value;
+}

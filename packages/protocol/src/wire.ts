@@ -7,7 +7,7 @@
  * encoder may send: fields in any order, repeated scalars, unknown fields of every wire type.
  * Tests hold both directions against the generated code.
  */
-import type { Labels, Sample } from './sample.ts';
+import { type Labels, type Sample, setOwn } from './sample.ts';
 
 /** The bytes do not form a SampleBatch. */
 export class WireError extends Error {
@@ -261,7 +261,7 @@ function readLabel(r: Reader, end: number, labels: Record<string, string>): void
     else if (tag === LABEL_VALUE) value = r.string();
     else r.skip(tag & 7);
   }
-  labels[name] = value;
+  setOwn(labels, name, value);
 }
 
 function readSample(r: Reader, end: number): Sample {

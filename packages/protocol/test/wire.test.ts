@@ -74,4 +74,14 @@ describe('SampleBatch wire codec', () => {
     expect(() => fromWire(Buffer.from([0x0b]))).toThrow(/wire type 3/);
     expect(() => fromWire(Buffer.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]))).toThrow(/64 bits/);
   });
+
+  // Found by fuzz-wire.test.ts: the decoder assigned labels["__proto__"], which sets the prototype and loses the label.
+  it('keeps a label named __proto__', () => {
+    const labels = JSON.parse('{"__proto__":"x","a":"b"}') as Record<string, string>;
+    const [back] = fromWire(toWire([{ name: 'm', labels, value: 1, timestampMs: 1 }]));
+    expect(Object.entries(back?.labels ?? {})).toEqual([
+      ['__proto__', 'x'],
+      ['a', 'b'],
+    ]);
+  });
 });

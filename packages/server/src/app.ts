@@ -17,6 +17,7 @@ import { agentsApi } from './agents/routes.ts';
 import { alertsApi } from './alerts/routes.ts';
 import { AlertService } from './alerts/service.ts';
 import { installErrorHandling } from './api/errors.ts';
+import { installJsonBodyParser } from './api/json-body.ts';
 import { type AccessGuard, installAccessGuard, type RouteEntry } from './auth/guard.ts';
 import { installSecurityHeaders } from './auth/headers.ts';
 import { authApi } from './auth/routes.ts';
@@ -46,6 +47,9 @@ import { releasesApi } from './releases/routes.ts';
 import { UpdateService } from './releases/service.ts';
 import { ReleaseStore } from './releases/store.ts';
 import { RemoteWriteOut } from './remote-write/out/index.ts';
+import { StatusPageRepository } from './status-pages/repository.ts';
+import { statusPagesApi } from './status-pages/routes.ts';
+import { monitorDirectory, StatusPageService } from './status-pages/service.ts';
 import { openStore } from './store/index.ts';
 import type { Store, StoreStats } from './store/types.ts';
 import { tasksApi } from './tasks/routes.ts';
@@ -437,6 +441,7 @@ export class FalconetServer {
     }) as unknown as FastifyInstance;
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);
+    installJsonBodyParser(app);
     const carried = bundledWeb();
     const hasWeb = carried !== undefined || existsSync(this.config.web_root);
     // The shell is read here rather than with reply.sendFile: the static plugin lives in a scope of its own.
@@ -474,6 +479,7 @@ export class FalconetServer {
           { name: 'logs' },
           { name: 'traffic' },
           { name: 'monitors' },
+          { name: 'status-pages' },
         ],
       },
       transform: jsonSchemaTransform,
@@ -511,7 +517,7 @@ export class FalconetServer {
       run();
     }
     await app.register(promApi, { store, agents: () => registry.list() });
-    await app.register(liveApi, { live: this.live });
+    await app.register(liveApi, { live: this.live, logs: this.logs });
     await app.register(logsApi, { logs: this.logs });
     await app.register(authApi, { auth: this.auth, guard: this.#guard, warnings: () => this.warnings });
     await this.ingest.registerRoutes(app);
@@ -532,6 +538,24 @@ export class FalconetServer {
     });
     if (this.#alerts) await app.register(alertsApi, { alerts: this.#alerts, audit: this.auth.audit });
     if (this.#monitors) await app.register(monitorsApi, { monitors: this.#monitors });
+    const statusHtml = join(this.config.web_root, 'status.html');
+    const statusPage = carried?.get('status.html') ?? (existsSync(statusHtml) ? statusHtml : undefined);
+    await app.register(statusPagesApi, {
+      pages: new StatusPageService({
+        repo: new StatusPageRepository(this.meta),
+        store,
+        agents: registry,
+        monitors: this.#monitors && monitorDirectory(this.#monitors),
+        offlineAfterIntervals: this.config.offline_after_intervals,
+      }),
+      html: statusPage
+        ? (reply) =>
+            reply
+              .type('text/html; charset=utf-8')
+              .header('cache-control', 'no-cache')
+              .send(typeof statusPage === 'string' ? createReadStream(statusPage) : statusPage)
+        : undefined,
+    });
     app.get('/api/openapi.json', { config: { minRole: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/metrics', { config: { minRole: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {

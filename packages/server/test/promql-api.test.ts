@@ -55,6 +55,7 @@ for (const engine of ENGINES)
         platform: '',
         releaseTarget: '',
         updateBlocked: '',
+        compactSamples: false,
       });
       await t.server.store.appendReport('agent-7', 1, [{ name: 'node_load1', labels: {}, value: 0.25, timestampMs: now - 1000 }]);
     });

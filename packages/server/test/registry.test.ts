@@ -31,6 +31,7 @@ describe('AgentRegistry', () => {
       platform: '',
       releaseTarget: '',
       updateBlocked: '',
+      compactSamples: false,
     });
     expect(reg.get('a')?.status).toBe('online');
     now += 30_000;

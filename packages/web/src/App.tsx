@@ -15,7 +15,9 @@ import { MonitorsPage } from './monitors/MonitorsPage.tsx';
 import { Overview } from './overview/Overview.tsx';
 import { AgentStore } from './overview/store.ts';
 import { QueryPage } from './query/QueryPage.tsx';
+import { StatusPagesPage } from './status-pages/StatusPagesPage.tsx';
 import { TasksPage } from './tasks/TasksPage.tsx';
+import { FleetTrafficPage } from './traffic/FleetTrafficPage.tsx';
 import { usePageTitle } from './ui/title.ts';
 import { UpdatesPage } from './updates/UpdatesPage.tsx';
 
@@ -102,9 +104,13 @@ export function App() {
                 ? t('nav.logs')
                 : path.startsWith('/monitors')
                   ? t('nav.monitors')
-                  : agentId !== undefined
-                    ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
-                    : t('nav.overview'),
+                  : path === '/traffic'
+                    ? t('nav.traffic')
+                    : path === '/status-pages'
+                      ? t('nav.statusPages')
+                      : agentId !== undefined
+                        ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
+                        : t('nav.overview'),
   );
 
   const link = (to: string, label: string, testid?: string) => (
@@ -144,6 +150,8 @@ export function App() {
           {link('/updates', t('nav.updates'), 'nav-updates')}
           {link('/query', t('nav.query'), 'nav-query')}
           {link('/logs', t('nav.logs'), 'nav-logs')}
+          {link('/traffic', t('nav.traffic'), 'nav-traffic')}
+          {link('/status-pages', t('nav.statusPages'), 'nav-status-pages')}
           {link('/settings', t('nav.settings'), 'nav-settings')}
         </nav>
         <span className="spacer" />
@@ -182,6 +190,10 @@ export function App() {
           <LogsPage live={live} />
         ) : path === '/monitors' || path.startsWith('/monitors/') ? (
           <MonitorsPage path={path} go={go} live={live} theme={theme} />
+        ) : path === '/traffic' ? (
+          <FleetTrafficPage go={go} />
+        ) : path === '/status-pages' ? (
+          <StatusPagesPage />
         ) : agentId !== undefined ? (
           selected.data ? (
             <HostPage key={agentId} agent={selected.data} store={store} live={live} theme={theme} go={go} />

@@ -6,13 +6,16 @@ import { authEn, authZh } from './i18n/auth.ts';
 import { channelTypesEn, channelTypesZh } from './i18n/channel-types.ts';
 import { chartsEn, chartsZh } from './i18n/charts.ts';
 import { containersEn, containersZh } from './i18n/containers.ts';
+import { fleetTrafficEn, fleetTrafficZh } from './i18n/fleet-traffic.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
 import { formsEn, formsZh } from './i18n/forms.ts';
 import { hostsEn, hostsZh } from './i18n/hosts.ts';
 import { logAlertsEn, logAlertsZh } from './i18n/log-alerts.ts';
 import { logsEn, logsZh } from './i18n/logs.ts';
+import { logsViewEn, logsViewZh } from './i18n/logs-view.ts';
 import { monitorsEn, monitorsZh } from './i18n/monitors.ts';
 import { queryEn, queryZh } from './i18n/query.ts';
+import { statusPagesEn, statusPagesZh, statusPublicEn, statusPublicZh } from './i18n/status-pages.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
 import { trafficEn, trafficZh } from './i18n/traffic.ts';
 import { updatesEn, updatesZh } from './i18n/updates.ts';
@@ -147,12 +150,16 @@ const en = {
   ...hostsEn,
   ...updatesEn,
   ...logsEn,
+  ...logsViewEn,
   ...addHostEn,
   ...channelTypesEn,
   ...queryEn,
   ...logAlertsEn,
   ...monitorsEn,
   ...trafficEn,
+  ...fleetTrafficEn,
+  ...statusPublicEn,
+  ...statusPagesEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -278,11 +285,15 @@ const zh: Record<MessageKey, string> = {
   ...authZh,
   ...forgetZh,
   ...trafficZh,
+  ...fleetTrafficZh,
+  ...statusPublicZh,
+  ...statusPagesZh,
   ...formsZh,
   ...chartsZh,
   ...hostsZh,
   ...updatesZh,
   ...logsZh,
+  ...logsViewZh,
   ...addHostZh,
   ...channelTypesZh,
   ...queryZh,

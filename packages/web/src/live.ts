@@ -1,4 +1,12 @@
-import type { Agent, LiveClientMessage, LiveSample, LiveServerMessage, LogLine, TaskLiveMessage } from '@falconet/protocol/api';
+import type {
+  Agent,
+  LiveClientMessage,
+  LiveLogsGap,
+  LiveSample,
+  LiveServerMessage,
+  LogLine,
+  TaskLiveMessage,
+} from '@falconet/protocol/api';
 
 type AgentListener = (agent: Agent) => void;
 type SampleListener = (samples: LiveSample[]) => void;
@@ -12,6 +20,15 @@ const LAST_RETRY_MS = 30_000;
  * accepts and closes at once (1013, client too slow) would otherwise be asked every 250 ms.
  */
 export const STABLE_MS = 5_000;
+
+interface LogTail {
+  q: string;
+  onLines(lines: LogLine[]): void;
+  onError(message: string): void;
+  /** A resumed tail could not send everything it missed (docs/logs.md, Resuming a tail). */
+  onGap(gap: LiveLogsGap): void;
+  position?: string;
+}
 
 /**
  * The page's one WebSocket to /api/live, reconnecting with backoff, shared by every view (agents,
@@ -32,8 +49,11 @@ export class LiveConnection {
   /** Task id -> how many views follow it. */
   readonly #tasks = new Map<string, number>();
   readonly #statusListeners = new Set<(connected: boolean) => void>();
-  /** The socket's one live log tail (the server keeps one per socket): its query and where lines go. */
-  #tail: { q: string; onLines(lines: LogLine[]): void; onError(message: string): void } | undefined;
+  /**
+   * The socket's one live log tail (the server keeps one per socket): its query, where lines go,
+   * and the position of the last message, sent back after a reconnect so missed lines come first.
+   */
+  #tail: LogTail | undefined;
   connected = false;
   readonly url: string;
 
@@ -65,7 +85,8 @@ export class LiveConnection {
       // What the views asked for first, then the news: a view that reloads on reconnect misses nothing.
       for (const agentId of this.#sampleListeners.keys()) this.#send({ type: 'subscribe', agentId });
       for (const taskId of this.#tasks.keys()) this.#send({ type: 'subscribe_task', taskId });
-      if (this.#tail) this.#send({ type: 'logs_tail', q: this.#tail.q });
+      const tail = this.#tail;
+      if (tail) this.#send({ type: 'logs_tail', q: tail.q, ...(tail.position ? { after: tail.position } : {}) });
       this.#setConnected(true);
     };
     ws.onmessage = (ev) => {
@@ -74,7 +95,10 @@ export class LiveConnection {
       else if (msg.type === 'agent_removed') for (const l of this.#removedListeners) l(msg.agentId);
       else if (msg.type === 'samples') for (const l of this.#sampleListeners.get(msg.agentId) ?? []) l(msg.samples);
       else if (msg.type.startsWith('task')) for (const l of this.#taskListeners) l(msg as TaskLiveMessage);
-      else if (msg.type === 'logs') this.#tail?.onLines(msg.lines);
+      else if (msg.type === 'logs') {
+        if (this.#tail && msg.position) this.#tail.position = msg.position;
+        if (msg.lines.length) this.#tail?.onLines(msg.lines);
+      } else if (msg.type === 'logs_gap') this.#tail?.onGap(msg);
       else if (msg.type === 'error' && msg.error.code === 'bad_query') this.#tail?.onError(msg.error.message);
     };
     ws.onclose = () => {
@@ -159,8 +183,13 @@ export class LiveConnection {
    * Streams the lines matching `q` as the server stores them, until the function returned is
    * called. The server keeps one tail per socket, so a newer call replaces an older one.
    */
-  tailLogs(q: string, onLines: (lines: LogLine[]) => void, onError: (message: string) => void = () => undefined): () => void {
-    const tail = { q, onLines, onError };
+  tailLogs(
+    q: string,
+    onLines: (lines: LogLine[]) => void,
+    onError: (message: string) => void = () => undefined,
+    onGap: (gap: LiveLogsGap) => void = () => undefined,
+  ): () => void {
+    const tail: LogTail = { q, onLines, onError, onGap };
     this.#tail = tail;
     this.#send({ type: 'logs_tail', q });
     return () => {

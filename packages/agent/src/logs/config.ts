@@ -62,8 +62,11 @@ const sourceSchema = z
   .object({
     /** Names the source in each record (`source`) and in the metrics. */
     name: z.string().regex(sourceName, 'source names are letters, digits, _ . -'),
-    /** file: tail files by glob; journald: the systemd journal through journalctl; docker: containers' output. */
-    type: z.enum(['file', 'journald', 'docker']).default('file'),
+    /**
+     * file: tail files by glob; journald: the systemd journal through journalctl; docker: containers'
+     * output; exec: a command's stdout and stderr; stdin: the agent's own standard input.
+     */
+    type: z.enum(['file', 'journald', 'docker', 'exec', 'stdin']).default('file'),
     /** Glob patterns of the files to read (*, ?, ** and {a,b}); absolute paths. */
     include: z.array(z.string().startsWith('/', 'include patterns are absolute paths')).default([]),
     /** For journald: a journal directory (journalctl --directory); empty reads the system journal. */
@@ -74,6 +77,29 @@ const sourceSchema = z
     docker_socket: z.string().default(''),
     /** For docker: glob patterns of container names to follow; empty follows every container. */
     containers: z.array(z.string()).default([]),
+    /** For exec: the program and its arguments, run without a shell (a shell only as ["sh", "-c", "..."]). */
+    command: z
+      .array(z.string().min(1, 'an argument of command is empty'), {
+        error: (iss) =>
+          iss.code === 'invalid_type'
+            ? 'command is a list of arguments run without a shell, e.g. ["/usr/bin/tool", "--follow"]; for a shell command write ["sh", "-c", "..."]'
+            : undefined,
+      })
+      .default([]),
+    /** For exec: variables added to the agent's environment for the command. */
+    env: z.record(z.string(), z.string()).default({}),
+    /** For exec: the command's working directory (empty: the agent's). */
+    cwd: z.string().default(''),
+    /** For exec: read stderr too, as stream "stderr" (stdout is stream "stdout"). */
+    stderr: z.boolean().default(true),
+    /** For exec: the wait before the command is started again after it exits; it doubles at each quick exit. */
+    restart_delay: duration()
+      .default(1_000)
+      .refine((ms) => ms >= 10 && ms <= 3_600_000, 'must be between 10ms and 1h'),
+    /** For exec: the longest wait; a run that lasted this long starts the doubling over. */
+    restart_max_delay: duration()
+      .default(60_000)
+      .refine((ms) => ms >= 10 && ms <= 3_600_000, 'must be between 10ms and 1h'),
     /** Glob patterns of files to leave out. *.gz and other compressed rotations are always left out. */
     exclude: z.array(z.string()).default([]),
     /** Where a file seen for the first time is read from; a file that appears while running is read whole. */
@@ -97,7 +123,21 @@ const sourceSchema = z
     if (s.type === 'file' && s.include.length === 0)
       ctx.addIssue({ code: 'custom', path: ['include'], message: 'a file source needs at least one include pattern' });
     if (s.type !== 'file' && s.include.length)
-      ctx.addIssue({ code: 'custom', path: ['include'], message: `a ${s.type} source reads no files; leave include out` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['include'],
+        message: `${s.type === 'exec' ? 'an' : 'a'} ${s.type} source reads no files; leave include out`,
+      });
+    if (s.type === 'exec' && s.command.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['command'], message: 'an exec source needs a command, e.g. ["/usr/bin/tool", "--follow"]' });
+    if (s.type !== 'exec' && s.command.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['command'],
+        message: `a ${s.type} source runs no command; leave command out, or use type: exec`,
+      });
+    if (s.type === 'exec' && s.restart_max_delay < s.restart_delay)
+      ctx.addIssue({ code: 'custom', path: ['restart_max_delay'], message: 'restart_max_delay is shorter than restart_delay' });
   });
 
 export const logsSchema = z
@@ -135,6 +175,13 @@ export const logsSchema = z
         ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `source name "${s.name}" is used twice` });
       seen.add(s.name);
     });
+    const stdin = l.sources.map((s, i) => [s, i] as const).filter(([s]) => s.type === 'stdin');
+    for (const [s, i] of stdin.slice(1))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sources', i, 'type'],
+        message: `source "${s.name}" reads stdin, as "${stdin[0]?.[0].name}" does: the agent has one standard input`,
+      });
   });
 
 export type LogsConfig = z.output<typeof logsSchema>;

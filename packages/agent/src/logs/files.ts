@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type FileHandle, glob, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join, matchesGlob } from 'node:path';
-import type { Chunk } from './multiline.ts';
-import { Multiline } from './multiline.ts';
+import { type Chunk, Multiline, splitLine } from './multiline.ts';
 import type { FilePosition } from './positions.ts';
 import type { SourceRuntime } from './source.ts';
 
@@ -197,7 +196,7 @@ export class TailedFile {
       this.#partial = [];
       this.#partialBytes = 0;
       const end = this.#readPos - bytesRead + nl + 1;
-      this.#split(whole, lineStart, end, lines);
+      splitLine(whole, lineStart, end, max, lines);
       lineStart = end;
       from = nl + 1;
     }
@@ -224,26 +223,6 @@ export class TailedFile {
     return { chunks: this.#join(lines, now), bytes: bytesRead, eof: false };
   }
 
-  /** A line as chunks of at most max_line_bytes (the later ones marked truncated), CR of CRLF dropped. */
-  #split(whole: Buffer, offset: number, end: number, out: Chunk[]): void {
-    const max = this.source.maxLineBytes;
-    let body = whole;
-    if (body.length && body[body.length - 1] === 13) body = body.subarray(0, body.length - 1);
-    if (body.length <= max) {
-      out.push({ text: body.toString('utf8'), offset, end });
-      return;
-    }
-    for (let i = 0; i < body.length; i += max) {
-      const last = i + max >= body.length;
-      out.push({
-        text: body.subarray(i, i + max).toString('utf8'),
-        offset: offset + i,
-        end: last ? end : offset + i + max,
-        truncated: true,
-      });
-    }
-  }
-
   #join(lines: Chunk[], now: number): Chunk[] {
     if (!this.#multiline) return lines;
     const out: Chunk[] = [];
@@ -264,7 +243,7 @@ export class TailedFile {
       this.#partial = [];
       this.#partialBytes = 0;
       const lines: Chunk[] = [];
-      this.#split(whole, this.#readPos - whole.length, this.#readPos, lines);
+      splitLine(whole, this.#readPos - whole.length, this.#readPos, this.source.maxLineBytes, lines);
       out.push(...this.#join(lines, now));
     }
     const ml = this.#multiline?.flush(now, this.source.cfg.multiline?.timeout ?? 0, force);

@@ -12,6 +12,9 @@ export function logsFamilies(s: LogShipperStats, spoolDroppedLogRecords: number)
     Object.entries(x.dropped).map(([reason, value]) => ({ labels: { source: x.name, reason }, value })),
   );
   dropped.push({ labels: { source: '', reason: 'spool_full' }, value: spoolDroppedLogRecords });
+  const exits = s.sources.flatMap((x) =>
+    Object.entries(x.exits ?? {}).map(([code, value]) => ({ labels: { source: x.name, code }, value })),
+  );
   return [
     {
       name: 'falconet_agent_logs_read_lines_total',
@@ -27,6 +30,12 @@ export function logsFamilies(s: LogShipperStats, spoolDroppedLogRecords: number)
     },
     { name: 'falconet_agent_logs_dropped_total', help: 'Log lines dropped, by source and reason.', type: 'counter', metrics: dropped },
     { name: 'falconet_agent_logs_files', help: 'Log files open for reading, by source.', type: 'gauge', metrics: per((x) => x.files) },
+    {
+      name: 'falconet_agent_logs_exec_exits_total',
+      help: "Exits of exec log sources' commands, by source and exit code (or signal, or spawn_error); each is started again.",
+      type: 'counter',
+      metrics: exits,
+    },
     {
       name: 'falconet_agent_logs_batches_total',
       help: 'Log batches handed to the spool.',

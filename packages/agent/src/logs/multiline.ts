@@ -12,6 +12,28 @@ export interface Chunk {
 }
 
 /**
+ * One line (its newline taken off) as chunks of at most `max` bytes, the pieces of a longer one
+ * marked truncated, the CR of a CRLF dropped. `offset` and `end` are its byte range in its file.
+ */
+export function splitLine(whole: Buffer, offset: number, end: number, max: number, out: Chunk[]): void {
+  let body = whole;
+  if (body.length && body[body.length - 1] === 13) body = body.subarray(0, body.length - 1);
+  if (body.length <= max) {
+    out.push({ text: body.toString('utf8'), offset, end });
+    return;
+  }
+  for (let i = 0; i < body.length; i += max) {
+    const last = i + max >= body.length;
+    out.push({
+      text: body.subarray(i, i + max).toString('utf8'),
+      offset: offset + i,
+      end: last ? end : offset + i + max,
+      truncated: true,
+    });
+  }
+}
+
+/**
  * Joins the lines of one multi-line event (a stack trace, an indented continuation) into one
  * record, by a start pattern (a matching line begins an event) or a continuation pattern (a
  * matching line belongs to the event before it). An event is let go when the next begins, after

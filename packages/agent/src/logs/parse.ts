@@ -1,4 +1,4 @@
-import { LogLevel, levelFromSeverity, SYSLOG_FACILITIES } from '@falconet/protocol';
+import { LogLevel, levelFromSeverity, SYSLOG_FACILITIES, setOwn } from '@falconet/protocol';
 import type { ParserConfig } from './config.ts';
 
 /** What a parser makes of one line: its fields, and the time, level and message when it found them. */
@@ -35,8 +35,9 @@ const LEVEL_WORDS: Record<string, LogLevel> = {
 /** A level value as written by a program: a word (any case), a syslog number, or pino/bunyan's 10-60. */
 export function levelOf(value: string | undefined): LogLevel {
   if (value === undefined || value === '') return LogLevel.LOG_LEVEL_UNSPECIFIED;
-  const word = LEVEL_WORDS[value.trim().toLowerCase()];
-  if (word !== undefined) return word;
+  const key = value.trim().toLowerCase();
+  // Own keys only: "constructor" or "__proto__" would read Object.prototype's members (found by the fuzz tests).
+  if (Object.hasOwn(LEVEL_WORDS, key)) return LEVEL_WORDS[key] as LogLevel;
   if (/^\d+$/.test(value)) {
     const n = Number(value);
     if (n <= 7) return levelFromSeverity(n);
@@ -106,7 +107,7 @@ const MESSAGE_KEYS = ['msg', 'message'];
 function finish(line: string, raw: Record<string, string>, cfg: ParserConfig, nowMs: number): Parsed {
   const pick = (explicit: string | undefined, keys: string[]): string | undefined => {
     for (const k of explicit ? [explicit] : keys) {
-      if (k in raw) {
+      if (Object.hasOwn(raw, k)) {
         const v = raw[k];
         delete raw[k];
         return v;
@@ -131,7 +132,7 @@ function flatten(value: unknown, prefix: string, out: Record<string, string>, de
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) flatten(v, prefix ? `${prefix}.${k}` : k, out, depth + 1);
     return;
   }
-  out[prefix] = typeof value === 'string' ? value : JSON.stringify(value);
+  setOwn(out, prefix, typeof value === 'string' ? value : JSON.stringify(value));
 }
 
 /** logfmt: key=value pairs, values bare or "quoted" with backslash escapes; a bare key is "true". */
@@ -150,7 +151,7 @@ export function parseLogfmt(line: string): Record<string, string> | undefined {
       continue;
     }
     if (line[i] !== '=') {
-      out[key] = 'true';
+      setOwn(out, key, 'true');
       continue;
     }
     i++;
@@ -171,7 +172,7 @@ export function parseLogfmt(line: string): Record<string, string> | undefined {
       while (i < n && line[i] !== ' ') i++;
       value = line.slice(start, i);
     }
-    out[key] = value;
+    setOwn(out, key, value);
     pairs++;
   }
   return pairs > 0 ? out : undefined;
@@ -291,7 +292,7 @@ export function makeParser(cfg: ParserConfig): LineParser {
         const m = re.exec(line);
         if (!m?.groups) return failed(line);
         const raw: Record<string, string> = {};
-        for (const [k, v] of Object.entries(m.groups)) if (v !== undefined) raw[k] = v;
+        for (const [k, v] of Object.entries(m.groups)) if (v !== undefined) setOwn(raw, k, v);
         return finish(line, raw, cfg, now);
       };
     }

@@ -1,17 +1,21 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { pb } from '@falconet/protocol';
 import { PRIVATE_DIR_MODE } from '@falconet/protocol/datadir';
 import type { Logger } from 'pino';
 import { chooseDockerSocket } from '../containers/docker-socket.ts';
 import type { LogsConfig } from './config.ts';
 import { type DockerEntry, DockerLogs } from './docker.ts';
+import { ExecSource } from './exec.ts';
 import { findMoved, matchFiles, TailedFile } from './files.ts';
 import { type JournalEntry, JournalReader } from './journal.ts';
 import type { Chunk } from './multiline.ts';
+import type { PipeEntry, PipeQueue } from './pipe.ts';
 import { type FilePosition, PositionStore } from './positions.ts';
 import { SourceRuntime } from './source.ts';
+import { StdinSource } from './stdin.ts';
 
 /** Where batches go: the report stream (enqueueLogs), which numbers them and appends them to the spool. */
 export interface LogSink {
@@ -27,10 +31,20 @@ export interface LogShipperOptions {
   spoolLastSeq: number;
   log: Logger;
   now?: () => number;
+  /** What a stdin source reads: the agent's standard input unless a test gives another stream. */
+  stdin?: Readable;
 }
 
 export interface LogShipperStats {
-  sources: { name: string; readLines: number; shippedLines: number; dropped: Record<string, number>; files: number }[];
+  sources: {
+    name: string;
+    readLines: number;
+    shippedLines: number;
+    dropped: Record<string, number>;
+    files: number;
+    /** An exec source's exits by code (or signal, or spawn_error). */
+    exits?: Record<string, number>;
+  }[];
   batches: number;
   shipErrors: number;
 }
@@ -57,6 +71,8 @@ export class LogShipper {
   readonly #files = new Map<string, TailedFile>();
   #journals: JournalReader[] = [];
   #dockers: DockerLogs[] = [];
+  #execs: ExecSource[] = [];
+  #stdin: StdinSource | undefined;
   /** Positions from before the restart, by device:inode, until the first scan has matched them. */
   #saved = new Map<string, FilePosition>();
   #records: pb.LogRecord[] = [];
@@ -89,6 +105,7 @@ export class LogShipper {
         shippedLines: s.counters.shippedLines,
         dropped: { ...s.counters.dropped },
         files: [...this.#files.values()].filter((f) => f.source === s).length,
+        ...(s.cfg.type === 'exec' ? { exits: { ...this.#execs.find((e) => e.source === s)?.exits } } : {}),
       })),
       ...this.#stats,
     };
@@ -116,11 +133,26 @@ export class LogShipper {
       this.#journals.push(j);
       j.start();
     }
+    for (const src of this.#sources) {
+      if (src.cfg.type === 'exec') {
+        const x = new ExecSource(src, this.#log, () => this.#wake?.(), this.#now);
+        this.#execs.push(x);
+        x.start();
+      } else if (src.cfg.type === 'stdin') {
+        this.#stdin = new StdinSource(src, this.#opts.stdin ?? process.stdin, this.#log, () => this.#wake?.(), this.#now);
+        this.#stdin.start();
+      }
+    }
     this.#watch();
     this.#loop = this.#run().catch((err: unknown) => this.#log.error({ err }, 'log shipping stopped on an error'));
   }
 
-  /** Stops reading, spools the batch gathered so far and saves the positions. Lines held back (no newline yet) are read again at the next start. */
+  /**
+   * Stops reading, spools the batch gathered so far and saves the positions. A file's lines held
+   * back (no newline yet) are read again at the next start; a pipe's (exec, stdin) cannot be, so
+   * every line a command or stdin gave is in the last batches: commands are stopped and read to
+   * their end first.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const j of this.#journals) j.stop();
@@ -128,6 +160,9 @@ export class LogShipper {
     for (const w of this.#watchers) w.close();
     this.#wake?.();
     await this.#loop;
+    this.#stdin?.stop();
+    await Promise.all(this.#execs.map((x) => x.stop()));
+    for (const q of this.#pipeQueues()) await this.#emitPipe(q, q.take(Number.MAX_SAFE_INTEGER));
     if (this.#records.length) await this.#ship(false);
     if (!this.#records.length && this.#dirty) await this.#store.saveCommitted(this.#positions()).catch(() => undefined);
     for (const f of this.#files.values()) await f.close();
@@ -183,6 +218,13 @@ export class LogShipper {
         const entries = j.takeEntries(this.#cfg.batch.max_lines);
         readBytes += entries.length;
         await this.#emitJournal(j, entries);
+      }
+      now = this.#now();
+      for (const q of this.#pipeQueues()) {
+        q.flushWaiting(now, this.#cfg.partial_line_timeout);
+        const entries = q.take(this.#cfg.batch.max_lines);
+        readBytes += entries.length;
+        await this.#emitPipe(q, entries);
       }
       now = this.#now();
       for (const [key, file] of [...this.#files]) {
@@ -335,12 +377,7 @@ export class LogShipper {
       d.advance(e);
       this.#dirty = true;
       const rec = d.source.toRecord({ text: e.message, offset: 0, end: 0 }, e.stream, now, e);
-      if (rec) {
-        if (!this.#records.length) this.#batchSince = now;
-        this.#records.push(rec);
-        this.#bytes += rec.message.length + rec.stream.length + 48;
-      }
-      if (this.#records.length >= this.#cfg.batch.max_lines || this.#bytes >= this.#cfg.batch.max_bytes) await this.#ship(true);
+      await this.#add(rec, now);
     }
   }
 
@@ -350,13 +387,33 @@ export class LogShipper {
       j.cursor = e.cursor;
       this.#dirty = true;
       const rec = j.source.toRecord({ text: e.message, offset: 0, end: 0 }, e.stream, now, e);
-      if (rec) {
-        if (!this.#records.length) this.#batchSince = now;
-        this.#records.push(rec);
-        this.#bytes += rec.message.length + rec.stream.length + 48;
-      }
-      if (this.#records.length >= this.#cfg.batch.max_lines || this.#bytes >= this.#cfg.batch.max_bytes) await this.#ship(true);
+      await this.#add(rec, now);
     }
+  }
+
+  #pipeQueues(): PipeQueue[] {
+    const out = this.#execs.map((x) => x.queue);
+    if (this.#stdin) out.push(this.#stdin.queue);
+    return out;
+  }
+
+  /** A command's or stdin's lines: no position to save, they are in the spool once their batch is. */
+  async #emitPipe(q: PipeQueue, entries: readonly PipeEntry[]): Promise<void> {
+    for (const e of entries) {
+      const now = this.#now();
+      const rec = q.source.toRecord(e.chunk, e.stream, now, { fields: e.fields });
+      await this.#add(rec, now);
+    }
+  }
+
+  /** One record into the batch (none: the rate limit dropped it); the batch goes when full. */
+  async #add(rec: pb.LogRecord | undefined, now: number): Promise<void> {
+    if (rec) {
+      if (!this.#records.length) this.#batchSince = now;
+      this.#records.push(rec);
+      this.#bytes += rec.message.length + rec.stream.length + 48;
+    }
+    if (this.#records.length >= this.#cfg.batch.max_lines || this.#bytes >= this.#cfg.batch.max_bytes) await this.#ship(true);
   }
 
   #emitNow(file: TailedFile, chunks: readonly Chunk[]): void {

@@ -13,6 +13,38 @@ interface Response {
   tls?: TlsFacts | undefined;
 }
 
+/** When each step of one request happened (performance.now() ms), as blackbox's httptrace records them; 0 = did not happen. */
+interface HopTrace {
+  connectStart: number;
+  connected: number;
+  secured: number;
+  responseStart: number;
+  end: number;
+}
+
+const PHASES = ['resolve', 'connect', 'tls', 'processing', 'transfer'] as const;
+
+/**
+ * probe_http_duration_seconds by phase, summed over the hops as blackbox sums them: `connect`
+ * the TCP connection, `tls` its handshake, `processing` from the connection ready to the
+ * response's headers, `transfer` from there to the body's end (the last hop only: blackbox
+ * reads the bodies of redirects without timing them).
+ */
+function writePhases(out: ProbeOut, resolveS: number, hops: HopTrace[]): void {
+  const sums: Record<(typeof PHASES)[number], number> = { resolve: resolveS * 1000, connect: 0, tls: 0, processing: 0, transfer: 0 };
+  hops.forEach((h, i) => {
+    if (!h.connected) return;
+    sums.connect += h.connected - h.connectStart;
+    const ready = h.secured || h.connected;
+    if (h.secured) sums.tls += h.secured - h.connected;
+    if (!h.responseStart) return;
+    sums.processing += h.responseStart - ready;
+    if (h.end && i === hops.length - 1) sums.transfer += h.end - h.responseStart;
+  });
+  for (const phase of PHASES)
+    out.gauge('probe_http_duration_seconds', 'Duration of http request by phase, summed over all redirects', sums[phase] / 1000, { phase });
+}
+
 /**
  * HTTP(S): one request per hop, redirects followed by hand so each is counted, the status and
  * body checked, the certificate of the last TLS hop reported. Writes the series blackbox_exporter's
@@ -25,18 +57,26 @@ export async function probeHttp(p: ProbeOf<'http'>, out: ProbeOut, signal: Abort
   let resolveS = 0;
   let response: Response;
   let resolved: Resolved;
-  for (;;) {
-    resolved = await resolveTarget(url.hostname);
-    resolveS += resolved.seconds;
-    response = await send(url, resolved.address, p, signal);
-    const location = response.res.headers.location;
-    if (o.follow_redirects && location && [301, 302, 303, 307, 308].includes(response.res.statusCode ?? 0)) {
-      if (redirects >= o.max_redirects) throw new Error(`more than ${o.max_redirects} redirects`);
-      redirects++;
-      url = new URL(location, url);
-      continue;
+  const hops: HopTrace[] = [];
+  try {
+    for (;;) {
+      resolved = await resolveTarget(url.hostname);
+      resolveS += resolved.seconds;
+      const hop: HopTrace = { connectStart: 0, connected: 0, secured: 0, responseStart: 0, end: 0 };
+      hops.push(hop);
+      response = await send(url, resolved.address, p, signal, hop);
+      const location = response.res.headers.location;
+      if (o.follow_redirects && location && [301, 302, 303, 307, 308].includes(response.res.statusCode ?? 0)) {
+        if (redirects >= o.max_redirects) throw new Error(`more than ${o.max_redirects} redirects`);
+        redirects++;
+        url = new URL(location, url);
+        continue;
+      }
+      break;
     }
-    break;
+  } finally {
+    // A run that failed part way still shows how far it got, as blackbox's phases do.
+    writePhases(out, resolveS, hops);
   }
   // The lookups of every hop add up.
   writeResolved(out, resolved, resolveS);
@@ -56,11 +96,12 @@ export async function probeHttp(p: ProbeOf<'http'>, out: ProbeOut, signal: Abort
   return accepted && bodyOk && (!o.fail_if_not_ssl || ssl);
 }
 
-function send(url: URL, address: string, p: ProbeOf<'http'>, signal: AbortSignal): Promise<Response> {
+function send(url: URL, address: string, p: ProbeOf<'http'>, signal: AbortSignal, hop: HopTrace): Promise<Response> {
   const o = p.options;
   const https = url.protocol === 'https:';
   return (async () => {
     const tls = https ? await tlsConnectOptions(o.tls, url.hostname) : {};
+    hop.connectStart = performance.now();
     return new Promise<Response>((resolve, reject) => {
       const req = (https ? httpsRequest : httpRequest)(
         url,
@@ -79,6 +120,7 @@ function send(url: URL, address: string, p: ProbeOf<'http'>, signal: AbortSignal
           ...tls,
         },
         (res) => {
+          hop.responseStart = performance.now();
           const chunks: Buffer[] = [];
           let size = 0;
           const facts = https ? tlsFacts(res.socket as TLSSocket) : undefined;
@@ -86,10 +128,21 @@ function send(url: URL, address: string, p: ProbeOf<'http'>, signal: AbortSignal
             size += b.length;
             if (size <= MAX_BODY) chunks.push(b);
           });
-          res.on('end', () => resolve({ res, body: Buffer.concat(chunks), tls: facts }));
+          res.on('end', () => {
+            hop.end = performance.now();
+            resolve({ res, body: Buffer.concat(chunks), tls: facts });
+          });
           res.on('error', reject);
         },
       );
+      req.on('socket', (socket) => {
+        socket.once('connect', () => {
+          hop.connected = performance.now();
+        });
+        socket.once('secureConnect', () => {
+          hop.secured = performance.now();
+        });
+      });
       req.on('error', reject);
       req.end(o.body || undefined);
     });

@@ -1,6 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import {
   AgentChannelClient,
+  CompactEncoder,
+  decodePayload,
   derivePayloadKey,
   encodeLogPayload,
   encodePayload,
@@ -37,6 +39,11 @@ export interface ReportStreamOptions {
   maxQueuedReports?: number;
   /** gzip report payloads (default true). */
   gzip?: boolean;
+  /**
+   * Send samples in the compact encoding when the server takes it (default true): each series'
+   * name and labels once per stream, then its id and the change of its value (docs/transport.md).
+   */
+  compact?: boolean;
   /** Seal payloads with AES-256-GCM under a key derived from the token. */
   encrypt?: boolean;
   tls?: Partial<TlsSettings>;
@@ -101,6 +108,9 @@ const REFUSALS = new Set([
   GrpcStatus.FAILED_PRECONDITION,
 ]);
 
+/** Reports whose samples are kept for the compact encoding (see #fresh). */
+const FRESH_REPORTS = 4;
+
 const DEFAULT_TLS: TlsSettings = { mode: 'auto', caFile: '', fingerprint: '', serverName: '' };
 
 const CIRCUIT_NAMES: Record<CircuitState, StreamStats['circuit']> = {
@@ -148,6 +158,13 @@ export class ReportStream {
   /** The seq of the last report written on the current stream. */
   #lastSentSeq = 0;
   #enqueueChain: Promise<unknown> = Promise.resolve();
+  /** The compact encoding's table of the current stream, when the server agreed to it at Register. */
+  #compact: CompactEncoder | undefined;
+  /**
+   * The samples of the last few reports spooled, by seq, so the compact encoding of a report sent
+   * as soon as it is spooled starts from them instead of decoding the spooled payload again.
+   */
+  readonly #fresh = new Map<number, readonly Sample[]>();
   readonly #stats = { reconnects: 0, sent: 0, sentBytes: 0, acked: 0, rejected: 0, spoolErrors: 0 };
 
   constructor(opts: ReportStreamOptions) {
@@ -215,7 +232,7 @@ export class ReportStream {
    */
   async enqueue(samples: readonly Sample[]): Promise<void> {
     const { encoding, payload } = encodePayload(samples, { gzip: this.#opts.gzip ?? true });
-    await this.#spool({ encoding, payload, sampleCount: samples.length, kind: PayloadKind.PAYLOAD_KIND_SAMPLES });
+    await this.#spool({ encoding, payload, sampleCount: samples.length, kind: PayloadKind.PAYLOAD_KIND_SAMPLES }, undefined, samples);
   }
 
   /**
@@ -232,7 +249,11 @@ export class ReportStream {
    * log shipper saving "batch `seq` is being handed over" with its read positions) sees the number
    * the report will carry and no other report is numbered or appended in between.
    */
-  #spool(body: Omit<SpooledReport, 'seq' | 'createdMs'>, beforeAppend?: (seq: number) => Promise<void>): Promise<void> {
+  #spool(
+    body: Omit<SpooledReport, 'seq' | 'createdMs'>,
+    beforeAppend?: (seq: number) => Promise<void>,
+    samples?: readonly Sample[],
+  ): Promise<void> {
     this.#enqueuing++;
     const run = async () => {
       const seq = this.#opts.sequence.next();
@@ -246,6 +267,10 @@ export class ReportStream {
         throw err;
       } finally {
         this.#enqueuing--;
+      }
+      if (samples && (this.#opts.compact ?? true)) {
+        this.#fresh.set(seq, samples);
+        if (this.#fresh.size > FRESH_REPORTS) this.#fresh.delete(this.#fresh.keys().next().value as number);
       }
       this.#pump();
     };
@@ -346,6 +371,7 @@ export class ReportStream {
     this.#inFlightBytes = 0;
     this.#lastSentSeq = 0;
     this.#blocked = false;
+    this.#compact = undefined;
     const update = this.#opts.updateInfo?.() ?? { releaseTarget: '', updateBlocked: 'self-update is not set up in this process' };
     await new Promise<void>((resolve, reject) => {
       let registered = false;
@@ -398,6 +424,7 @@ export class ReportStream {
             platform: identity.platform,
             releaseTarget: update.releaseTarget,
             updateBlocked: update.updateBlocked,
+            compactSamples: this.#opts.compact ?? true,
           },
         },
       });
@@ -463,6 +490,8 @@ export class ReportStream {
     this.#opts.sequence.advancePast(Math.max(last, this.#backlog.lastSeq));
     this.#backlog.ack(last);
     this.#reader = this.#backlog.reader(Math.max(last, this.#backlog.ackedSeq));
+    // A new stream, a new table: the first report on it carries every series it names.
+    this.#compact = reg.compactSamples && (this.#opts.compact ?? true) ? new CompactEncoder() : undefined;
     this.#state = 'connected';
     this.#backoff.reset();
     this.#failures = 0;
@@ -520,6 +549,10 @@ export class ReportStream {
     }
     this.#inFlight.splice(0, n);
     this.#stats.acked += n;
+    for (const k of this.#fresh.keys()) {
+      if (k > seq) break;
+      this.#fresh.delete(k);
+    }
     this.#backlog.ack(seq);
     this.#opts.onAck?.(seq);
     this.#armAckTimer();
@@ -585,9 +618,14 @@ export class ReportStream {
     }
   }
 
-  /** The report as it goes on the wire: sealed here, so a key rotation also covers what was spooled before it. */
+  /**
+   * The report as it goes on the wire: sealed here, so a key rotation also covers what was spooled
+   * before it, and put in the compact encoding here, against the table of the stream it goes on.
+   */
   #wire(r: SpooledReport): pb.Report {
     const base = { seq: r.seq, sampleCount: r.sampleCount, createdMs: r.createdMs, kind: r.kind ?? PayloadKind.PAYLOAD_KIND_SAMPLES };
+    const compact = base.kind === PayloadKind.PAYLOAD_KIND_SAMPLES ? this.#compactWire(r) : undefined;
+    if (compact) return { ...base, kind: PayloadKind.PAYLOAD_KIND_COMPACT_SAMPLES, ...compact };
     if (!this.#key) return { ...base, encoding: r.encoding, payload: r.payload };
     const gz = r.encoding === PayloadEncoding.PAYLOAD_ENCODING_GZIP ? r.payload : gzipSync(r.payload);
     return {
@@ -595,5 +633,18 @@ export class ReportStream {
       encoding: PayloadEncoding.PAYLOAD_ENCODING_GZIP_AES256GCM,
       payload: seal(gz, this.#key, reportAad(this.#opts.identity.agentId, r.seq)),
     };
+  }
+
+  /** A spooled sample report in the compact encoding, or undefined to send it as spooled. */
+  #compactWire(r: SpooledReport): { encoding: PayloadEncoding; payload: Buffer } | undefined {
+    if (!this.#compact) return undefined;
+    let samples = this.#fresh.get(r.seq);
+    try {
+      samples ??= decodePayload(r.encoding, r.payload);
+    } catch {
+      // A spooled payload that does not open goes as it is: the server refuses it with the reason.
+      return undefined;
+    }
+    return this.#compact.payload(samples, this.#key ? { key: this.#key, aad: reportAad(this.#opts.identity.agentId, r.seq) } : {});
   }
 }

@@ -67,3 +67,7 @@ export const SPEC_SOURCES = ['api', 'file'] as const;
 export const DELIVERY_STATUSES = ['queued', 'sending', 'delivered', 'failed', 'dropped'] as const;
 /** How a channel type's setting is entered: GET /api/alerts/channel-kinds describes each with one of these. */
 export const CHANNEL_FIELD_TYPES = ['string', 'number', 'boolean', 'choice', 'string_list', 'map'] as const;
+/** Status pages (api/status-pages.ts): the languages a public page is written in, incident severities, an item's status. */
+export const STATUS_LANGUAGES = ['en', 'zh'] as const;
+export const INCIDENT_SEVERITIES = ['maintenance', 'minor', 'major', 'critical'] as const;
+export const PUBLIC_STATUSES = ['up', 'degraded', 'down', 'unknown'] as const;

@@ -16,5 +16,6 @@ export * from './metrics.ts';
 export * from './monitors.ts';
 export * from './push.ts';
 export * from './releases.ts';
+export * from './status-pages.ts';
 export * from './tasks.ts';
 export * from './traffic.ts';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { Agent } from './agents.ts';
 import { Labels } from './common.ts';
 import { ErrorBody } from './errors.ts';
-import { LiveLogs, LiveLogsTail, LiveLogsUntail } from './logs.ts';
+import { LiveLogs, LiveLogsGap, LiveLogsTail, LiveLogsUntail } from './logs.ts';
 import { Task, TaskAgentHealth, TaskOutputStream, TaskRun } from './tasks.ts';
 
 const agentId = z.string().min(1).max(128);
@@ -73,5 +73,6 @@ export const LiveServerMessage = z.discriminatedUnion('type', [
   LiveTaskAgent,
   LiveError,
   LiveLogs,
+  LiveLogsGap,
 ]);
 export type LiveServerMessage = z.infer<typeof LiveServerMessage>;

@@ -78,8 +78,40 @@ export const LogFacetsAnswer = z.object({
 });
 export type LogFacetsAnswer = z.infer<typeof LogFacetsAnswer>;
 
-/** /api/live: start (or replace) this socket's live tail with a query; stop it. */
-export const LiveLogsTail = z.object({ type: z.literal('logs_tail'), q: z.string().max(4096) });
+/** Lines a resumed live tail sends at most of what it missed; past it a `logs_gap` says how many were left out. */
+export const MAX_TAIL_CATCHUP_LINES = 1000;
+/** How far back a resumed live tail reaches; what was stored before it is left to a search. */
+export const TAIL_CATCHUP_WINDOW_MS = 10 * 60_000;
+
+/**
+ * /api/live: start (or replace) this socket's live tail with a query; stop it. `after` is the
+ * `position` of the last `logs` message the client got (on a socket that dropped): the lines
+ * matching `q` stored since are sent first, at most MAX_TAIL_CATCHUP_LINES of them.
+ */
+export const LiveLogsTail = z.object({
+  type: z.literal('logs_tail'),
+  q: z.string().max(4096),
+  after: z.string().max(100).optional(),
+});
 export const LiveLogsUntail = z.object({ type: z.literal('logs_untail') });
-/** /api/live: lines matching the socket's tail query, as they are stored. */
-export const LiveLogs = z.object({ type: z.literal('logs'), lines: z.array(LogLine) });
+/**
+ * /api/live: lines matching the socket's tail query, as they are stored, in the order stored.
+ * `position` marks where the tail stands: send it back as `after` to resume there.
+ */
+export const LiveLogs = z.object({ type: z.literal('logs'), lines: z.array(LogLine), position: z.string().optional() });
+/**
+ * /api/live: a resumed tail could not send everything it missed. `limit`: more than
+ * MAX_TAIL_CATCHUP_LINES matched, `skipped` is how many older ones were left out (absent when the
+ * server cannot count them); `restarted`: the position is from another server process (restarted,
+ * or another node), the lines since the position's time are read from the store and lines stamped
+ * earlier that arrived late may be missing; `expired`: the position is older than
+ * TAIL_CATCHUP_WINDOW_MS, only that window is sent. Sent before the catch-up lines it concerns.
+ */
+export const LiveLogsGap = z.object({
+  type: z.literal('logs_gap'),
+  reason: z.enum(['limit', 'restarted', 'expired']),
+  skipped: z.number().optional(),
+  /** The time of the last line the client had: the gap lies after it. */
+  sinceMs: z.number(),
+});
+export type LiveLogsGap = z.infer<typeof LiveLogsGap>;

@@ -1,5 +1,6 @@
 import {
   AgentChannelService,
+  CompactDecoder,
   decodeLogPayload,
   decodePayload,
   isValidLabelName,
@@ -9,6 +10,7 @@ import {
   pb,
   reportAad,
   type Sample,
+  unwrapPayload,
 } from '@falconet/protocol';
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -34,6 +36,11 @@ export interface IngestLimits {
   maxPendingPerStream: number;
   /** How far beyond the last acknowledged sequence a report may be; further is refused (ingest.max_sequence_jump). */
   maxSequenceJump: number;
+  /**
+   * Series one stream's compact table may hold (its memory): an agent starts its table again past
+   * 50,000, so this leaves room for one more report of new series on top.
+   */
+  maxSeriesPerStream: number;
 }
 
 export const DEFAULT_LIMITS: IngestLimits = {
@@ -42,6 +49,7 @@ export const DEFAULT_LIMITS: IngestLimits = {
   maxClockSkewMs: 5 * 60_000,
   maxPendingPerStream: 16,
   maxSequenceJump: 100_000_000,
+  maxSeriesPerStream: 200_000,
 };
 
 /**
@@ -183,6 +191,8 @@ export function agentChannelHandler(deps: ChannelDeps) {
     /** Highest sequence this stream may not send again: the store's at Register, then each report's. */
     let floor = 0;
     let chain: Promise<void> = Promise.resolve();
+    /** The compact encoding's table of this stream, when the agent offered it at Register. */
+    let compact: CompactDecoder | undefined;
     let pending = 0;
     let closed = false;
     let detachTasks: (() => void) | undefined;
@@ -295,9 +305,20 @@ export function agentChannelHandler(deps: ChannelDeps) {
         payloadKey = auth.payloadKey;
         await registry.connected(reg, { tokenLabels: auth.labels ?? {} });
         floor = stored;
+        compact = reg.compactSamples ? new CompactDecoder(limits.maxSeriesPerStream) : undefined;
         const taskPublicKey = deps.tasks?.publicKey ?? Buffer.alloc(0);
         call.write({
-          body: { $case: 'registered', value: { agentId, lastSeq: floor, intervalMs: 0, serverTimeMs: Date.now(), taskPublicKey } },
+          body: {
+            $case: 'registered',
+            value: {
+              agentId,
+              lastSeq: floor,
+              intervalMs: 0,
+              serverTimeMs: Date.now(),
+              taskPublicKey,
+              compactSamples: compact !== undefined,
+            },
+          },
         });
         log.info({ agentId, hostname: reg.hostname, peer, lastSeq: floor, token: auth.tokenId }, 'agent connected');
         detachTasks?.();
@@ -311,6 +332,21 @@ export function agentChannelHandler(deps: ChannelDeps) {
       if (!agentId) return fail(GrpcStatus.FAILED_PRECONDITION, 'protocol', 'the first message on a stream must be Register');
       if (body.$case === 'report') {
         const r = body.value;
+        // A compact report is decoded before anything may refuse it: the stream's table must take
+        // every batch the agent's did, refused or not. One that does not fit ends the stream (the
+        // agent keeps the report and sends it again on a new stream, with a new table).
+        let compactSamples: Sample[] | undefined;
+        if (r.kind === PayloadKind.PAYLOAD_KIND_COMPACT_SAMPLES) {
+          if (!compact)
+            return fail(GrpcStatus.FAILED_PRECONDITION, 'protocol', 'a compact report on a stream that did not offer them at Register');
+          try {
+            const opts = { key: payloadKey, aad: reportAad(agentId, r.seq), maxBytes: limits.maxMessageBytes * 16 };
+            compactSamples = compact.decodeBytes(unwrapPayload(r.encoding, r.payload, opts));
+          } catch (err) {
+            const message = err instanceof PayloadError ? err.message : String(err);
+            return fail(GrpcStatus.ABORTED, 'malformed', `report ${r.seq}: ${message}; the stream must start again`);
+          }
+        }
         if (r.seq <= floor) {
           // The agent learned the server's last_seq at Register; sending at or below it is a replay.
           return refuseReport(
@@ -342,16 +378,18 @@ export function agentChannelHandler(deps: ChannelDeps) {
           );
         }
         if (r.kind === PayloadKind.PAYLOAD_KIND_LOGS && deps.logs) return storeLogs(agentId, r, arrived, deps.logs);
-        if (r.kind !== PayloadKind.PAYLOAD_KIND_SAMPLES) {
+        if (r.kind !== PayloadKind.PAYLOAD_KIND_SAMPLES && !compactSamples) {
           return refuseReport(r.seq, 'unknown_kind', `report kind ${r.kind} is not one this server stores (it stores samples)`);
         }
         let samples: Sample[];
         try {
-          samples = decodePayload(r.encoding, r.payload, {
-            key: payloadKey,
-            aad: reportAad(agentId, r.seq),
-            maxBytes: limits.maxMessageBytes * 16,
-          });
+          samples =
+            compactSamples ??
+            decodePayload(r.encoding, r.payload, {
+              key: payloadKey,
+              aad: reportAad(agentId, r.seq),
+              maxBytes: limits.maxMessageBytes * 16,
+            });
           checkSamples(samples, limits, Date.now());
         } catch (err) {
           if (err instanceof Refusal) return refuseReport(r.seq, err.reason, err.message);
@@ -362,6 +400,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
         if (duplicate) counters.duplicates++;
         else {
           counters.reports++;
+          counters.reportsBy[compactSamples ? 'compact' : 'sample_batch']++;
           counters.stored('grpc', samples.length);
         }
         if (!closed) call.write({ body: { $case: 'ack', value: { seq: r.seq, error: '' } } });

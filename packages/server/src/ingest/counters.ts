@@ -74,6 +74,8 @@ export class DurationHistogram {
 export class IngestCounters {
   /** Agent reports stored (gRPC). */
   reports = 0;
+  /** Agent sample reports stored, by encoding: the compact table-and-delta one or a whole SampleBatch each. */
+  readonly reportsBy = { compact: 0, sample_batch: 0 };
   /** Samples stored over every channel. */
   samples = 0;
   /** Reports dropped as already stored (same agent and sequence). */
@@ -126,6 +128,12 @@ export class IngestCounters {
           const [channel, reason] = key.split('\0') as [string, string];
           return { labels: { channel, reason }, value };
         }),
+      },
+      {
+        name: 'falconet_server_agent_reports_total',
+        help: 'Agent sample reports stored, by encoding (compact: series ids and value changes; sample_batch: whole samples).',
+        type: 'counter',
+        metrics: Object.entries(this.reportsBy).map(([encoding, value]) => ({ labels: { encoding }, value })),
       },
       this.ackSeconds.family(
         'falconet_server_report_ack_seconds',

@@ -149,6 +149,7 @@ export class PushWriter {
         platform: '',
         releaseTarget: '',
         updateBlocked: 'a push source, not an agent',
+        compactSamples: false,
       });
       registry.disconnected(id);
       this.#registered.add(id);

@@ -2,6 +2,7 @@ import type { Sample } from '@falconet/protocol';
 import type { Agent, LiveServerMessage, TaskLiveMessage } from '@falconet/protocol/api';
 import { apiLine } from '../logs/lines.ts';
 import type { LogFilter } from '../logs/query.ts';
+import { TailBuffer } from '../logs/tail.ts';
 import type { StoredLogLine } from '../logs/types.ts';
 import { maskedForViewer } from '../tasks/messages.ts';
 
@@ -17,12 +18,20 @@ export interface LiveSubscriber {
   /** Whether task environment values reach this subscriber (operators and admins); masked otherwise. */
   readonly seesTaskEnv?: boolean;
   /** The query of this subscriber's live log tail, when it asked for one (`logs_tail`). */
-  readonly logTail?: { filter?: LogFilter | undefined };
+  readonly logTail?: LogTail;
+}
+
+export interface LogTail {
+  filter?: LogFilter | undefined;
+  /** While a resumed tail's catch-up is read from the store, its new lines wait here (then follow it). */
+  hold?: StoredLogLine[] | undefined;
 }
 
 /** Fans out what the server ingests to the browsers watching; in-process for one server. */
 export class LiveHub {
   readonly #subs = new Set<LiveSubscriber>();
+  /** Recent lines in the order stored, for tails that resume after their socket dropped. */
+  readonly tail = new TailBuffer();
 
   add(sub: LiveSubscriber): () => void {
     this.#subs.add(sub);
@@ -72,11 +81,21 @@ export class LiveHub {
 
   /** Freshly stored log lines: to each subscriber tailing logs, those matching its query. */
   logs(lines: readonly StoredLogLine[]): void {
+    this.tail.add(lines);
     for (const s of this.#subs) {
       const filter = s.logTail?.filter;
       if (!filter) continue;
       const matching = lines.filter((l) => filter.matches(l));
-      if (matching.length > 0) s.send({ type: 'logs', lines: matching.map(apiLine) });
+      if (matching.length === 0) continue;
+      if (s.logTail?.hold) s.logTail.hold.push(...matching);
+      else s.send(this.logsMessage(matching));
     }
+  }
+
+  /** A `logs` message, with the position a client sends back to resume after it. */
+  logsMessage(lines: readonly StoredLogLine[], position?: string): LiveMessage {
+    let newest = 0;
+    for (const l of lines) newest = Math.max(newest, l.record.timeMs);
+    return { type: 'logs', lines: lines.map(apiLine), position: position ?? this.tail.position(newest) };
   }
 }

@@ -25,7 +25,9 @@ const ALIASES: Record<string, LogLevel> = {
 
 /** The level a word names (case-insensitive), or undefined. */
 export function levelFromName(word: string): LogLevel | undefined {
-  return ALIASES[word.toLowerCase()];
+  const key = word.toLowerCase();
+  // Own keys only: "constructor" or "__proto__" would read Object.prototype's members (found by the fuzz tests).
+  return Object.hasOwn(ALIASES, key) ? ALIASES[key] : undefined;
 }
 
 export function levelName(level: number): LevelName {

@@ -48,7 +48,7 @@ export function remoteSamples(series: readonly RemoteSeries[], senderName: strin
         continue;
       }
       if (!isValidLabelName(l.name)) throw new PushError('bad_sample', `${where}: "${l.name.slice(0, 80)}" is not a valid label name`);
-      if (l.name in labels) throw new PushError('bad_sample', `${where}: label ${l.name} appears twice`);
+      if (Object.hasOwn(labels, l.name)) throw new PushError('bad_sample', `${where}: label ${l.name} appears twice`);
       if (l.value !== '') labels[l.name] = l.value;
     }
     if (name === undefined) throw new PushError('bad_sample', `${where}: has no __name__ label`);

@@ -1,5 +1,6 @@
 import type { TrafficReport } from '@falconet/protocol/api';
 import { useQuery } from '@tanstack/react-query';
+import { useEffect, useRef } from 'react';
 import { bytes, percent } from '../format.ts';
 import { getJson } from '../http.ts';
 import { dateTime, useI18n } from '../i18n.tsx';
@@ -15,11 +16,18 @@ export function TrafficPanel({ agentId }: { agentId: string }) {
   });
   const report = q.data;
   const c = report?.cycles[0];
+  // Arriving from the fleet Traffic page (…#traffic): the panel comes after its data, so scroll once it is there.
+  const scrolled = useRef(false);
+  useEffect(() => {
+    if (!c || scrolled.current || location.hash !== '#traffic') return;
+    scrolled.current = true;
+    document.getElementById('traffic')?.scrollIntoView({ block: 'start' });
+  }, [c]);
   if (!report || !c) return null;
   const pct = c.usedPercent ?? undefined;
   const top = Math.max(1, ...c.days.map((d) => d.rxBytes + d.txBytes));
   return (
-    <figure className="chart traffic" data-testid="traffic">
+    <figure className="chart traffic" id="traffic" data-testid="traffic">
       <figcaption>{t('traffic.title')}</figcaption>
       <p className="traffic-dates">{t('traffic.cycle', dateTime(lang, c.startMs), dateTime(lang, c.endMs))}</p>
       <p>

@@ -1,5 +1,5 @@
-import type { LOG_FACETS, LogFacetsAnswer, LogHistogramAnswer, LogLine } from '@falconet/protocol/api';
-import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
+import type { LiveLogsGap, LOG_FACETS, LogFacetsAnswer, LogHistogramAnswer, LogLine } from '@falconet/protocol/api';
+import { type FormEvent, Fragment, useCallback, useEffect, useRef, useState } from 'react';
 import type { Range } from '../host/time-axis.ts';
 import { rangeBounds } from '../host/time-axis.ts';
 import { ApiError } from '../http.ts';
@@ -10,6 +10,7 @@ import { Button } from '../ui/Button.tsx';
 import { type LogScope, logFacets, logHistogram, searchLogs } from './api.ts';
 import { LogHistogram } from './LogHistogram.tsx';
 import { addTerm, queryRefusal, scopedQuery } from './query.ts';
+import type { LogsViewState } from './url.ts';
 import './logs.css';
 
 /** Lines kept on the page: the live tail drops the oldest beyond this. */
@@ -25,6 +26,17 @@ export function logTime(ms: number): string {
 
 const newestFirst = (a: LogLine, b: LogLine) => b.timeMs - a.timeMs;
 
+/** Fresh lines on top of `shown`, newest first, without the ones shown already (a resumed tail may send a line again). */
+function prepend(fresh: LogLine[], shown: LogLine[]): LogLine[] {
+  const have = new Set(shown.map((l) => l.id));
+  const add = fresh.filter((l) => !have.has(l.id)).sort(newestFirst);
+  return add.length ? [...add, ...shown].slice(0, MAX_LINES) : shown;
+}
+
+/** What the view shows besides the range: kept by the Logs page in its address, by the host tab in itself. */
+export type LogsViewFilters = Pick<LogsViewState, 'q' | 'host' | 'source' | 'live'>;
+const NO_FILTERS: LogsViewFilters = { q: '', host: '', source: '', live: false };
+
 /**
  * Log search over a time range: the query box, a histogram of the matching lines by level, facet
  * counts that add `field:value` to the query, the lines newest first (a line opens to its labels
@@ -32,10 +44,28 @@ const newestFirst = (a: LogLine, b: LogLine) => b.timeMs - a.timeMs;
  * back while the reader is scrolled down. The fleet's Logs page and a host's Logs tab (`agentId`
  * given: every query is fixed to that agent) are this one view.
  */
-export function LogsView({ live, range, agentId }: { live: LiveConnection; range: Range; agentId?: string }) {
+export function LogsView({
+  live,
+  range,
+  agentId,
+  view: given,
+  onView,
+}: {
+  live: LiveConnection;
+  range: Range;
+  agentId?: string;
+  view?: LogsViewFilters;
+  onView?(next: Partial<LogsViewFilters>, replace?: boolean): void;
+}) {
   const { t } = useI18n();
-  const [typed, setTyped] = useState('');
-  const [query, setQuery] = useState('');
+  const [own, setOwn] = useState(NO_FILTERS);
+  const view = given ?? own;
+  const change = onView ?? ((next: Partial<LogsViewFilters>) => setOwn((v) => ({ ...v, ...next })));
+  const query = view.q;
+  const tail = view.live;
+  const [typed, setTyped] = useState(query);
+  // A query set from outside (Back, Forward, a link) shows in the box.
+  useEffect(() => setTyped(query), [query]);
   const [lines, setLines] = useState<LogLine[]>([]);
   const [cursor, setCursor] = useState<string | undefined>();
   const [histogram, setHistogram] = useState<LogHistogramAnswer | undefined>();
@@ -45,13 +75,16 @@ export function LogsView({ live, range, agentId }: { live: LiveConnection; range
   const [refusal, setRefusal] = useState<{ message: string; position?: number; query: string } | undefined>();
   const [failure, setFailure] = useState('');
   const [open, setOpen] = useState<ReadonlySet<string>>(new Set());
-  const [tail, setTail] = useState(false);
   const [held, setHeld] = useState<LogLine[]>([]);
+  /** Where a resumed tail could not send every line it missed: a row in the list at that time. */
+  const [gaps, setGaps] = useState<(LiveLogsGap & { key: number })[]>([]);
+  /** Hosts and sources seen in the facets on this page: the filters' choices. */
+  const [known, setKnown] = useState<{ host: string[]; source: string[] }>({ host: [], source: [] });
   const paused = useRef(false);
   const list = useRef<HTMLDivElement>(null);
   const scopeRef = useRef<LogScope | undefined>(undefined);
   const rangeKey = 'spanMs' in range ? `s${range.spanMs}` : `${range.fromMs}-${range.toMs}`;
-  const scoped = scopedQuery(query, agentId);
+  const scoped = scopedQuery(query, agentId, { host: view.host, source: view.source });
 
   const refuse = useCallback(
     (err: unknown, typedQuery: string, offset: number) => {
@@ -63,7 +96,7 @@ export function LogsView({ live, range, agentId }: { live: LiveConnection; range
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: rangeKey stands for range
   useEffect(() => {
-    const { q, offset } = scopedQuery(query, agentId);
+    const { q, offset } = scopedQuery(query, agentId, { host: view.host, source: view.source });
     const scope = { q, ...rangeBounds(range, Date.now()) };
     scopeRef.current = scope;
     let stale = false;
@@ -78,6 +111,8 @@ export function LogsView({ live, range, agentId }: { live: LiveConnection; range
         setHistogram(h);
         setFacets(f);
         setOpen(new Set());
+        setGaps([]);
+        setKnown((k) => ({ host: merged(k.host, f.facets.host), source: merged(k.source, f.facets.source) }));
       })
       .catch((err: unknown) => {
         if (stale) return;
@@ -93,31 +128,32 @@ export function LogsView({ live, range, agentId }: { live: LiveConnection; range
     return () => {
       stale = true;
     };
-  }, [query, rangeKey, agentId, refuse]);
+  }, [query, rangeKey, agentId, view.host, view.source, refuse]);
 
   // The live tail follows the query; lines arriving while the reader is scrolled down wait in `held`.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: change is the page's setter, new at each render
   useEffect(() => {
     if (!tail) return;
-    const { q, offset } = scopedQuery(query, agentId);
+    const { q, offset } = scopedQuery(query, agentId, { host: view.host, source: view.source });
     paused.current = false;
     setHeld([]);
     return live.tailLogs(
       q,
       (fresh) => {
-        const sorted = [...fresh].sort(newestFirst);
-        if (paused.current) setHeld((h) => [...sorted, ...h].slice(0, MAX_LINES));
-        else setLines((prev) => [...sorted, ...prev].slice(0, MAX_LINES));
+        if (paused.current) setHeld((h) => prepend(fresh, h));
+        else setLines((prev) => prepend(fresh, prev));
       },
       (message) => {
-        setTail(false);
+        change({ live: false }, true);
         setRefusal({ ...queryRefusal(message, offset), query });
       },
+      (gap) => setGaps((g) => [...g, { ...gap, key: Date.now() + g.length }]),
     );
-  }, [tail, query, agentId, live]);
+  }, [tail, query, agentId, view.host, view.source, live]);
 
   const resume = () => {
     paused.current = false;
-    setLines((prev) => [...held, ...prev].slice(0, MAX_LINES));
+    setLines((prev) => prepend(held, prev));
     setHeld([]);
     if (list.current) list.current.scrollTop = 0;
   };
@@ -144,13 +180,13 @@ export function LogsView({ live, range, agentId }: { live: LiveConnection; range
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    setQuery(typed.trim());
+    if (typed.trim() !== query) change({ q: typed.trim() });
   };
 
   const filter = (field: string, value: string) => {
     const next = addTerm(typed, field, value);
     setTyped(next);
-    setQuery(next);
+    change({ q: next });
   };
 
   const toggle = (id: string) =>
@@ -182,8 +218,28 @@ export function LogsView({ live, range, agentId }: { live: LiveConnection; range
         <Button type="submit" variant="primary" data-testid="logs-search">
           {t('logs.search')}
         </Button>
+        {agentId === undefined ? (
+          <>
+            <FilterSelect
+              label={t('logsView.host')}
+              any={t('logsView.anyHost')}
+              value={view.host}
+              choices={known.host}
+              onPick={(host) => change({ host })}
+              testId="logs-host"
+            />
+            <FilterSelect
+              label={t('logsView.source')}
+              any={t('logsView.anySource')}
+              value={view.source}
+              choices={known.source}
+              onPick={(source) => change({ source })}
+              testId="logs-source"
+            />
+          </>
+        ) : null}
         <label className="logs-tail-toggle">
-          <input type="checkbox" checked={tail} onChange={(e) => setTail(e.target.checked)} data-testid="logs-tail" />
+          <input type="checkbox" checked={tail} onChange={(e) => change({ live: e.target.checked })} data-testid="logs-tail" />
           {t('logs.tail')}
         </label>
       </form>
@@ -222,8 +278,13 @@ export function LogsView({ live, range, agentId }: { live: LiveConnection; range
             {loading ? <p className="logs-note">{t('logs.loading')}</p> : null}
             {!loading && !lines.length && !refusal ? <p className="logs-note">{t('logs.none')}</p> : null}
             <ol aria-label={t('logs.lines')}>
-              {lines.map((l) => (
-                <Line key={l.id} line={l} open={open.has(l.id)} onToggle={() => toggle(l.id)} />
+              {withGaps(lines, gaps).map(({ line: l, before }) => (
+                <Fragment key={l?.id ?? `end-${before.length}`}>
+                  {before.map((g) => (
+                    <Gap key={g.key} gap={g} />
+                  ))}
+                  {l ? <Line line={l} open={open.has(l.id)} onToggle={() => toggle(l.id)} /> : null}
+                </Fragment>
               ))}
             </ol>
             {!loading && lines.length ? (
@@ -239,6 +300,75 @@ export function LogsView({ live, range, agentId }: { live: LiveConnection; range
         </div>
       </div>
     </section>
+  );
+}
+
+/** Facet values added to what was known, the known order kept. */
+function merged(known: string[], facet: { value: string }[] | undefined): string[] {
+  const add = (facet ?? []).map((f) => f.value).filter((v) => !known.includes(v));
+  return add.length ? [...known, ...add].sort() : known;
+}
+
+/** Each line with the gaps to show just above it (a gap lies after its `sinceMs`, above the older lines); the rest at the end. */
+function withGaps<G extends { sinceMs: number }>(lines: LogLine[], gaps: G[]): { line?: LogLine; before: G[] }[] {
+  if (!gaps.length) return lines.map((line) => ({ line, before: [] }));
+  const left = [...gaps].sort((a, b) => b.sinceMs - a.sinceMs);
+  const out: { line?: LogLine; before: G[] }[] = [];
+  for (const line of lines) {
+    const before: G[] = [];
+    while (left.length && (left[0] as G).sinceMs >= line.timeMs) before.push(left.shift() as G);
+    out.push({ line, before });
+  }
+  if (left.length) out.push({ before: left });
+  return out;
+}
+
+function Gap({ gap }: { gap: LiveLogsGap }) {
+  const { t } = useI18n();
+  const since = logTime(gap.sinceMs);
+  const text =
+    gap.reason === 'limit'
+      ? gap.skipped !== undefined
+        ? t('logsView.gapSkipped', String(gap.skipped))
+        : t('logsView.gapMore')
+      : gap.reason === 'restarted'
+        ? t('logsView.gapRestarted', since)
+        : t('logsView.gapExpired', since);
+  return (
+    <li className="log-gap" role="note" data-testid="logs-gap" data-reason={gap.reason} data-skipped={gap.skipped ?? ''}>
+      {text}
+    </li>
+  );
+}
+
+function FilterSelect({
+  label,
+  any,
+  value,
+  choices,
+  onPick,
+  testId,
+}: {
+  label: string;
+  any: string;
+  value: string;
+  choices: string[];
+  onPick(value: string): void;
+  testId: string;
+}) {
+  const all = value && !choices.includes(value) ? [value, ...choices] : choices;
+  return (
+    <label className="logs-filter">
+      <span className="sr-only">{label}</span>
+      <select value={value} onChange={(e) => onPick(e.target.value)} data-testid={testId} title={label}>
+        <option value="">{any}</option>
+        {all.map((c) => (
+          <option key={c} value={c}>
+            {c}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 

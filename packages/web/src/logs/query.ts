@@ -14,13 +14,22 @@ export function addTerm(query: string, field: string, value: string): string {
 }
 
 /**
- * The query sent for `typed`, fixed to one agent when given: `agent:ID` goes first, so a
- * refusal's position moves by the prefix's length (`typedPosition` takes it off again).
- * Juxtaposition is AND and OR binds tighter, so the typed query keeps its meaning.
+ * The query sent for `typed`, fixed to one agent when given and narrowed by the page's host and
+ * source filters: those terms go first, so a refusal's position moves by the prefix's length
+ * (`queryRefusal` takes it off again). Juxtaposition is AND and OR binds tighter, so the typed
+ * query keeps its meaning.
  */
-export function scopedQuery(typed: string, agentId: string | undefined): { q: string; offset: number } {
-  if (agentId === undefined) return { q: typed, offset: 0 };
-  const prefix = `agent:${quoteValue(agentId)} `;
+export function scopedQuery(
+  typed: string,
+  agentId: string | undefined,
+  filters: { host?: string; source?: string } = {},
+): { q: string; offset: number } {
+  const terms: string[] = [];
+  if (agentId !== undefined) terms.push(`agent:${quoteValue(agentId)}`);
+  if (filters.host) terms.push(`host:${quoteValue(filters.host)}`);
+  if (filters.source) terms.push(`source:${quoteValue(filters.source)}`);
+  if (!terms.length) return { q: typed, offset: 0 };
+  const prefix = `${terms.join(' ')} `;
   return { q: typed.trim() ? prefix + typed : prefix.trim(), offset: prefix.length };
 }
 

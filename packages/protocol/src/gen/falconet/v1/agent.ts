@@ -85,6 +85,8 @@ export const PayloadKind = {
   PAYLOAD_KIND_SAMPLES: 0,
   /** PAYLOAD_KIND_LOGS - a LogBatch (docs/logs.md); sample_count then counts its records */
   PAYLOAD_KIND_LOGS: 1,
+  /** PAYLOAD_KIND_COMPACT_SAMPLES - a CompactBatch, only after both sides agreed at Register */
+  PAYLOAD_KIND_COMPACT_SAMPLES: 2,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -93,6 +95,7 @@ export type PayloadKind = typeof PayloadKind[keyof typeof PayloadKind];
 export namespace PayloadKind {
   export type PAYLOAD_KIND_SAMPLES = typeof PayloadKind.PAYLOAD_KIND_SAMPLES;
   export type PAYLOAD_KIND_LOGS = typeof PayloadKind.PAYLOAD_KIND_LOGS;
+  export type PAYLOAD_KIND_COMPACT_SAMPLES = typeof PayloadKind.PAYLOAD_KIND_COMPACT_SAMPLES;
   export type UNRECOGNIZED = typeof PayloadKind.UNRECOGNIZED;
 }
 
@@ -104,6 +107,9 @@ export function payloadKindFromJSON(object: any): PayloadKind {
     case 1:
     case "PAYLOAD_KIND_LOGS":
       return PayloadKind.PAYLOAD_KIND_LOGS;
+    case 2:
+    case "PAYLOAD_KIND_COMPACT_SAMPLES":
+      return PayloadKind.PAYLOAD_KIND_COMPACT_SAMPLES;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -117,6 +123,8 @@ export function payloadKindToJSON(object: PayloadKind): string {
       return "PAYLOAD_KIND_SAMPLES";
     case PayloadKind.PAYLOAD_KIND_LOGS:
       return "PAYLOAD_KIND_LOGS";
+    case PayloadKind.PAYLOAD_KIND_COMPACT_SAMPLES:
+      return "PAYLOAD_KIND_COMPACT_SAMPLES";
     case PayloadKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -328,11 +336,49 @@ export interface Register {
    * single-file build", "/usr/bin is not writable: installed by a package manager", "disabled").
    */
   updateBlocked: string;
+  /** The agent can send PAYLOAD_KIND_COMPACT_SAMPLES reports on this stream (docs/transport.md). */
+  compactSamples: boolean;
 }
 
 export interface Register_LabelsEntry {
   key: string;
   value: string;
+}
+
+/** A series as a CompactBatch introduces it; it takes the next id of the stream's table (0, 1, ...). */
+export interface SeriesDef {
+  name: string;
+  labels: Label[];
+}
+
+/**
+ * Samples against a table both ends of one stream build up (docs/transport.md): a series' name and
+ * labels travel once per stream, then only its id; values travel as the difference from the
+ * series' previous value at a decimal scale where that is exact. A new stream starts a new table.
+ */
+export interface CompactBatch {
+  /** How many series the table held before this batch: the receiver checks it holds as many. */
+  tableSize: number;
+  newSeries: SeriesDef[];
+  /** The series of each sample, in order; empty with same_ids. */
+  ids: number[];
+  /** The samples are of the same series, in the same order, as the previous batch's. */
+  sameIds: boolean;
+  /** Every sample's time is timestamp_ms plus its entry here (all timestamp_ms when empty). */
+  timestampMs: number;
+  timestampDeltas: number[];
+  /**
+   * One byte per sample: 0-15 a decimal scale k (the value is an integer over 10^k, sent as its
+   * difference from the previous value of the series at that scale); 255 a raw double from raw.
+   */
+  scales: Buffer;
+  deltas: number[];
+  raw: number[];
+  /**
+   * The sender emptied its table before this batch (it had grown past its bound with series that
+   * come and go); the receiver empties its own, and table_size is then 0.
+   */
+  reset: boolean;
 }
 
 export interface Report {
@@ -536,6 +582,8 @@ export interface Registered {
   serverTimeMs: number;
   /** The server's Ed25519 public key (32 bytes) that signs tasks; the agent pins the first one it sees. */
   taskPublicKey: Buffer;
+  /** The server takes PAYLOAD_KIND_COMPACT_SAMPLES reports on this stream. */
+  compactSamples: boolean;
 }
 
 /** A sequence is acknowledged only once its batch is durable on the server. */
@@ -900,6 +948,7 @@ function createBaseRegister(): Register {
     platform: "",
     releaseTarget: "",
     updateBlocked: "",
+    compactSamples: false,
   };
 }
 
@@ -949,6 +998,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.updateBlocked !== "") {
       writer.uint32(122).string(message.updateBlocked);
+    }
+    if (message.compactSamples !== false) {
+      writer.uint32(128).bool(message.compactSamples);
     }
     return writer;
   },
@@ -1089,6 +1141,14 @@ export const Register: MessageFns<Register> = {
             message.updateBlocked = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.compactSamples = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1155,6 +1215,11 @@ export const Register: MessageFns<Register> = {
         : isSet(object.update_blocked)
         ? globalThis.String(object.update_blocked)
         : "",
+      compactSamples: isSet(object.compactSamples)
+        ? globalThis.Boolean(object.compactSamples)
+        : isSet(object.compact_samples)
+        ? globalThis.Boolean(object.compact_samples)
+        : false,
     };
   },
 
@@ -1211,6 +1276,9 @@ export const Register: MessageFns<Register> = {
     if (message.updateBlocked !== "") {
       obj.updateBlocked = message.updateBlocked;
     }
+    if (message.compactSamples !== false) {
+      obj.compactSamples = message.compactSamples;
+    }
     return obj;
   },
 
@@ -1242,6 +1310,7 @@ export const Register: MessageFns<Register> = {
     message.platform = object.platform ?? "";
     message.releaseTarget = object.releaseTarget ?? "";
     message.updateBlocked = object.updateBlocked ?? "";
+    message.compactSamples = object.compactSamples ?? false;
     return message;
   },
 };
@@ -1327,6 +1396,391 @@ export const Register_LabelsEntry: MessageFns<Register_LabelsEntry> = {
     const message = createBaseRegister_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSeriesDef(): SeriesDef {
+  return { name: "", labels: [] };
+}
+
+export const SeriesDef: MessageFns<SeriesDef> = {
+  encode(message: SeriesDef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.labels) {
+      Label.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SeriesDef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSeriesDef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.labels.push(Label.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SeriesDef {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      labels: globalThis.Array.isArray(object?.labels) ? object.labels.map((e: any) => Label.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: SeriesDef): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.labels?.length) {
+      obj.labels = message.labels.map((e) => Label.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SeriesDef>): SeriesDef {
+    return SeriesDef.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SeriesDef>): SeriesDef {
+    const message = createBaseSeriesDef();
+    message.name = object.name ?? "";
+    message.labels = object.labels?.map((e) => Label.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCompactBatch(): CompactBatch {
+  return {
+    tableSize: 0,
+    newSeries: [],
+    ids: [],
+    sameIds: false,
+    timestampMs: 0,
+    timestampDeltas: [],
+    scales: Buffer.alloc(0),
+    deltas: [],
+    raw: [],
+    reset: false,
+  };
+}
+
+export const CompactBatch: MessageFns<CompactBatch> = {
+  encode(message: CompactBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tableSize !== 0) {
+      writer.uint32(8).uint32(message.tableSize);
+    }
+    for (const v of message.newSeries) {
+      SeriesDef.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.ids.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.ids) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.sameIds !== false) {
+      writer.uint32(32).bool(message.sameIds);
+    }
+    if (message.timestampMs !== 0) {
+      writer.uint32(40).int64(message.timestampMs);
+    }
+    if (message.timestampDeltas.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.timestampDeltas) {
+        writer.sint64(v);
+      }
+      writer.join();
+    }
+    if (message.scales.length !== 0) {
+      writer.uint32(58).bytes(message.scales);
+    }
+    if (message.deltas.length !== 0) {
+      writer.uint32(66).fork();
+      for (const v of message.deltas) {
+        writer.sint64(v);
+      }
+      writer.join();
+    }
+    if (message.raw.length !== 0) {
+      writer.uint32(74).fork();
+      for (const v of message.raw) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.reset !== false) {
+      writer.uint32(80).bool(message.reset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompactBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompactBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.tableSize = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.newSeries.push(SeriesDef.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.ids.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.ids.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sameIds = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.timestampMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag === 48) {
+              message.timestampDeltas.push(longToNumber(reader.sint64()));
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.timestampDeltas.push(longToNumber(reader.sint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.scales = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 8: {
+            if (tag === 64) {
+              message.deltas.push(longToNumber(reader.sint64()));
+
+              continue;
+            }
+
+            if (tag === 66) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.deltas.push(longToNumber(reader.sint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 9: {
+            if (tag === 73) {
+              message.raw.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 74) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.raw.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.reset = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompactBatch {
+    return {
+      tableSize: isSet(object.tableSize)
+        ? globalThis.Number(object.tableSize)
+        : isSet(object.table_size)
+        ? globalThis.Number(object.table_size)
+        : 0,
+      newSeries: globalThis.Array.isArray(object?.newSeries)
+        ? object.newSeries.map((e: any) => SeriesDef.fromJSON(e))
+        : globalThis.Array.isArray(object?.new_series)
+        ? object.new_series.map((e: any) => SeriesDef.fromJSON(e))
+        : [],
+      ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => globalThis.Number(e)) : [],
+      sameIds: isSet(object.sameIds)
+        ? globalThis.Boolean(object.sameIds)
+        : isSet(object.same_ids)
+        ? globalThis.Boolean(object.same_ids)
+        : false,
+      timestampMs: isSet(object.timestampMs)
+        ? globalThis.Number(object.timestampMs)
+        : isSet(object.timestamp_ms)
+        ? globalThis.Number(object.timestamp_ms)
+        : 0,
+      timestampDeltas: globalThis.Array.isArray(object?.timestampDeltas)
+        ? object.timestampDeltas.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.timestamp_deltas)
+        ? object.timestamp_deltas.map((e: any) => globalThis.Number(e))
+        : [],
+      scales: isSet(object.scales) ? Buffer.from(bytesFromBase64(object.scales)) : Buffer.alloc(0),
+      deltas: globalThis.Array.isArray(object?.deltas) ? object.deltas.map((e: any) => globalThis.Number(e)) : [],
+      raw: globalThis.Array.isArray(object?.raw) ? object.raw.map((e: any) => globalThis.Number(e)) : [],
+      reset: isSet(object.reset) ? globalThis.Boolean(object.reset) : false,
+    };
+  },
+
+  toJSON(message: CompactBatch): unknown {
+    const obj: any = {};
+    if (message.tableSize !== 0) {
+      obj.tableSize = Math.round(message.tableSize);
+    }
+    if (message.newSeries?.length) {
+      obj.newSeries = message.newSeries.map((e) => SeriesDef.toJSON(e));
+    }
+    if (message.ids?.length) {
+      obj.ids = message.ids.map((e) => Math.round(e));
+    }
+    if (message.sameIds !== false) {
+      obj.sameIds = message.sameIds;
+    }
+    if (message.timestampMs !== 0) {
+      obj.timestampMs = Math.round(message.timestampMs);
+    }
+    if (message.timestampDeltas?.length) {
+      obj.timestampDeltas = message.timestampDeltas.map((e) => Math.round(e));
+    }
+    if (message.scales.length !== 0) {
+      obj.scales = base64FromBytes(message.scales);
+    }
+    if (message.deltas?.length) {
+      obj.deltas = message.deltas.map((e) => Math.round(e));
+    }
+    if (message.raw?.length) {
+      obj.raw = message.raw.map((e) => floatToJson(e));
+    }
+    if (message.reset !== false) {
+      obj.reset = message.reset;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CompactBatch>): CompactBatch {
+    return CompactBatch.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompactBatch>): CompactBatch {
+    const message = createBaseCompactBatch();
+    message.tableSize = object.tableSize ?? 0;
+    message.newSeries = object.newSeries?.map((e) => SeriesDef.fromPartial(e)) || [];
+    message.ids = object.ids?.map((e) => e) || [];
+    message.sameIds = object.sameIds ?? false;
+    message.timestampMs = object.timestampMs ?? 0;
+    message.timestampDeltas = object.timestampDeltas?.map((e) => e) || [];
+    message.scales = object.scales ?? Buffer.alloc(0);
+    message.deltas = object.deltas?.map((e) => e) || [];
+    message.raw = object.raw?.map((e) => e) || [];
+    message.reset = object.reset ?? false;
     return message;
   },
 };
@@ -3115,7 +3569,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
 };
 
 function createBaseRegistered(): Registered {
-  return { agentId: "", lastSeq: 0, intervalMs: 0, serverTimeMs: 0, taskPublicKey: Buffer.alloc(0) };
+  return {
+    agentId: "",
+    lastSeq: 0,
+    intervalMs: 0,
+    serverTimeMs: 0,
+    taskPublicKey: Buffer.alloc(0),
+    compactSamples: false,
+  };
 }
 
 export const Registered: MessageFns<Registered> = {
@@ -3134,6 +3595,9 @@ export const Registered: MessageFns<Registered> = {
     }
     if (message.taskPublicKey.length !== 0) {
       writer.uint32(130).bytes(message.taskPublicKey);
+    }
+    if (message.compactSamples !== false) {
+      writer.uint32(136).bool(message.compactSamples);
     }
     return writer;
   },
@@ -3191,6 +3655,14 @@ export const Registered: MessageFns<Registered> = {
             message.taskPublicKey = Buffer.from(reader.bytes());
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.compactSamples = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3230,6 +3702,11 @@ export const Registered: MessageFns<Registered> = {
         : isSet(object.task_public_key)
         ? Buffer.from(bytesFromBase64(object.task_public_key))
         : Buffer.alloc(0),
+      compactSamples: isSet(object.compactSamples)
+        ? globalThis.Boolean(object.compactSamples)
+        : isSet(object.compact_samples)
+        ? globalThis.Boolean(object.compact_samples)
+        : false,
     };
   },
 
@@ -3250,6 +3727,9 @@ export const Registered: MessageFns<Registered> = {
     if (message.taskPublicKey.length !== 0) {
       obj.taskPublicKey = base64FromBytes(message.taskPublicKey);
     }
+    if (message.compactSamples !== false) {
+      obj.compactSamples = message.compactSamples;
+    }
     return obj;
   },
 
@@ -3263,6 +3743,7 @@ export const Registered: MessageFns<Registered> = {
     message.intervalMs = object.intervalMs ?? 0;
     message.serverTimeMs = object.serverTimeMs ?? 0;
     message.taskPublicKey = object.taskPublicKey ?? Buffer.alloc(0);
+    message.compactSamples = object.compactSamples ?? false;
     return message;
   },
 };
