@@ -11,6 +11,7 @@ import { HostPage } from './host/HostPage.tsx';
 import { type Lang, useI18n, useTheme } from './i18n.tsx';
 import { LiveConnection } from './live.ts';
 import { LogsPage } from './logs/LogsPage.tsx';
+import { MonitorsPage } from './monitors/MonitorsPage.tsx';
 import { Overview } from './overview/Overview.tsx';
 import { AgentStore } from './overview/store.ts';
 import { QueryPage } from './query/QueryPage.tsx';
@@ -101,13 +102,15 @@ export function App() {
               ? t('nav.query')
               : path === '/logs'
                 ? t('nav.logs')
-                : path === '/traffic'
-                  ? t('nav.traffic')
-                  : path === '/status-pages'
-                    ? t('nav.statusPages')
-                    : agentId !== undefined
-                      ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
-                      : t('nav.overview'),
+                : path.startsWith('/monitors')
+                  ? t('nav.monitors')
+                  : path === '/traffic'
+                    ? t('nav.traffic')
+                    : path === '/status-pages'
+                      ? t('nav.statusPages')
+                      : agentId !== undefined
+                        ? (selected.data?.hostname ?? (selected.isLoading ? t('agents.loading') : t('agents.noSuch')))
+                        : t('nav.overview'),
   );
 
   const link = (to: string, label: string, testid?: string) => (
@@ -142,6 +145,7 @@ export function App() {
         <nav aria-label={t('nav.menu')}>
           {link('/', t('nav.overview'), 'nav-overview')}
           {link('/tasks', t('nav.tasks'), 'nav-tasks')}
+          {link('/monitors', t('nav.monitors'), 'nav-monitors')}
           {link('/alerts', t('nav.alerts'), 'nav-alerts')}
           {link('/updates', t('nav.updates'), 'nav-updates')}
           {link('/query', t('nav.query'), 'nav-query')}
@@ -184,6 +188,8 @@ export function App() {
           <QueryPage theme={theme} />
         ) : path === '/logs' ? (
           <LogsPage live={live} />
+        ) : path === '/monitors' || path.startsWith('/monitors/') ? (
+          <MonitorsPage path={path} go={go} live={live} theme={theme} />
         ) : path === '/traffic' ? (
           <FleetTrafficPage go={go} />
         ) : path === '/status-pages' ? (

@@ -13,6 +13,7 @@ import { hostsEn, hostsZh } from './i18n/hosts.ts';
 import { logAlertsEn, logAlertsZh } from './i18n/log-alerts.ts';
 import { logsEn, logsZh } from './i18n/logs.ts';
 import { logsViewEn, logsViewZh } from './i18n/logs-view.ts';
+import { monitorsEn, monitorsZh } from './i18n/monitors.ts';
 import { queryEn, queryZh } from './i18n/query.ts';
 import { statusPagesEn, statusPagesZh, statusPublicEn, statusPublicZh } from './i18n/status-pages.ts';
 import { tasksEn, tasksZh } from './i18n/tasks.ts';
@@ -154,6 +155,7 @@ const en = {
   ...channelTypesEn,
   ...queryEn,
   ...logAlertsEn,
+  ...monitorsEn,
   ...trafficEn,
   ...fleetTrafficEn,
   ...statusPublicEn,
@@ -296,6 +298,7 @@ const zh: Record<MessageKey, string> = {
   ...channelTypesZh,
   ...queryZh,
   ...logAlertsZh,
+  ...monitorsZh,
 };
 
 export type Lang = 'en' | 'zh';

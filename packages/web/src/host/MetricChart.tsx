@@ -80,7 +80,11 @@ function drawMarks(u: uPlot, marks: readonly ChartMark[], background: string): n
   return drawn;
 }
 
-type Lines = Map<string, Map<number, number>>;
+/** Per line, time (ms) -> value. */
+export type Lines = Map<string, Map<number, number>>;
+
+/** Where a chart's lines come from instead of the agent's metrics; the answer's stepMs is 0 for raw points. */
+export type ChartSource = (fromMs: number, toMs: number, stepMs: number) => Promise<{ lines: Lines; stepMs: number }>;
 
 function addPoint(lines: Lines, key: string, t: number, v: number): void {
   let line = lines.get(key);
@@ -187,8 +191,10 @@ export function MetricChart({
   theme,
   marks,
   onPick,
+  source,
 }: {
   spec: ChartSpec;
+  /** The agent whose metrics the chart shows; with `source`, the name of the charts that zoom together. */
   agentId: string;
   /** The interval the agent registered with (its longest): what to expect where the points cannot tell. */
   intervalMs: number;
@@ -199,6 +205,8 @@ export function MetricChart({
   marks?: readonly ChartMark[];
   /** A click (not a drag) on the plot offers "Logs around HH:MM", which calls this with the clicked time. */
   onPick?: (ms: number) => void;
+  /** Lines from elsewhere than the agent's metrics (a monitor's locations): read again every minute, no live samples. */
+  source?: ChartSource;
 }) {
   const [picked, setPicked] = useState<number | undefined>();
   const host = useRef<HTMLDivElement>(null);
@@ -214,7 +222,7 @@ export function MetricChart({
     if (!el) return;
     const sliding = 'spanMs' in range;
     const span = sliding ? range.spanMs : range.toMs - range.fromMs;
-    const appendLive = sliding && span <= LIVE_SPAN_MS;
+    const appendLive = sliding && span <= LIVE_SPAN_MS && !source;
     const css = getComputedStyle(document.documentElement);
     const muted = css.getPropertyValue('--muted').trim() || '#6b7280';
     const grid = css.getPropertyValue('--grid').trim() || '#e5e7eb';
@@ -472,37 +480,47 @@ export function MetricChart({
     const load = async () => {
       const { fromMs, toMs } = rangeBounds(range, Date.now());
       const step = stepFor(span);
-      const [results, reported] = await Promise.all([
-        Promise.all(
-          spec.queries.map((q) =>
-            fetchHistory(agentId, q.name, fromMs, toMs, step, q.counter ? 'last' : 'avg', q.labels).catch(() => ({
-              series: [],
-              stepMs: step,
-            })),
+      let lines: Lines;
+      let reported: [number, number | null][] = [];
+      if (source) {
+        const r = await source(fromMs, toMs, step).catch(() => ({ lines: new Map() as Lines, stepMs: step }));
+        if (disposed) return;
+        stepMs = r.stepMs;
+        lines = r.lines;
+      } else {
+        const [results, intervalPoints] = await Promise.all([
+          Promise.all(
+            spec.queries.map((q) =>
+              fetchHistory(agentId, q.name, fromMs, toMs, step, q.counter ? 'last' : 'avg', q.labels).catch(() => ({
+                series: [],
+                stepMs: step,
+              })),
+            ),
           ),
-        ),
-        reportIntervals(`${agentId}|${rangeKey}|${step}`, agentId, fromMs, toMs, step),
-      ]);
-      if (disposed) return;
-      stepMs = Math.max(...results.map((r) => r.stepMs), 0);
-      // The stored reports' last raw counter values: the first live report after them is already a rate,
-      // so a counter chart shows its first point one report after the agent's first, not two.
-      if (appendLive && stepMs === 0) {
-        spec.queries.forEach((q, qi) => {
-          if (!q.counter) return;
-          for (const s of results[qi]?.series ?? []) {
-            const last = s.points.findLast(([, v]) => v !== null);
-            const id = seriesId(q.name, s.labels);
-            if (last && last[0] > (prevRaw.get(id)?.[0] ?? Number.NEGATIVE_INFINITY)) prevRaw.set(id, [last[0], last[1] as number]);
-          }
-        });
+          reportIntervals(`${agentId}|${rangeKey}|${step}`, agentId, fromMs, toMs, step),
+        ]);
+        if (disposed) return;
+        reported = intervalPoints;
+        stepMs = Math.max(...results.map((r) => r.stepMs), 0);
+        // The stored reports' last raw counter values: the first live report after them is already a rate,
+        // so a counter chart shows its first point one report after the agent's first, not two.
+        if (appendLive && stepMs === 0) {
+          spec.queries.forEach((q, qi) => {
+            if (!q.counter) return;
+            for (const s of results[qi]?.series ?? []) {
+              const last = s.points.findLast(([, v]) => v !== null);
+              const id = seriesId(q.name, s.labels);
+              if (last && last[0] > (prevRaw.get(id)?.[0] ?? Number.NEGATIVE_INFINITY)) prevRaw.set(id, [last[0], last[1] as number]);
+            }
+          });
+        }
+        lines = linesFromHistory(
+          spec,
+          results.map((r) => r.series),
+          t,
+          limits,
+        );
       }
-      const lines = linesFromHistory(
-        spec,
-        results.map((r) => r.series),
-        t,
-        limits,
-      );
       const newKeys = [...lines.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
       const allT = new Set<number>();
       for (const l of lines.values()) for (const x of l.keys()) allT.add(x);
@@ -605,7 +623,7 @@ export function MetricChart({
       plot?.destroy();
       plotRef.current = undefined;
     };
-  }, [agentId, live, rangeKey, spec, intervalMs, theme, lang]);
+  }, [agentId, live, rangeKey, spec, intervalMs, theme, lang, source]);
 
   // New marks: a redraw puts them on.
   useEffect(() => {

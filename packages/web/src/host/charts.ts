@@ -3,7 +3,7 @@ import { bytes, rate } from '../format.ts';
 import type { MessageKey, Translate } from '../i18n.tsx';
 import { CONTAINER_CPU_LIMIT_METRIC, CONTAINER_CPU_METRIC, CONTAINER_MEMORY_LIMIT_METRIC, CONTAINER_MEMORY_METRIC } from './containers.ts';
 
-export type Unit = 'percent' | 'bytes' | 'rate' | 'number' | 'celsius';
+export type Unit = 'percent' | 'bytes' | 'rate' | 'number' | 'celsius' | 'ms';
 
 /** One metric a chart reads: its series are keyed (and summed per key), turned to rates if counters. */
 export interface ChartQuery {
@@ -195,6 +195,8 @@ export function formatValue(unit: Unit, v: number | null | undefined): string {
       return rate(v);
     case 'celsius':
       return `${v.toFixed(1)} °C`;
+    case 'ms':
+      return `${Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1)} ms`;
     default:
       return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2);
   }
@@ -205,6 +207,7 @@ export function formatTick(unit: Unit, v: number): string {
   if (unit === 'percent') return `${v}%`;
   if (unit === 'celsius') return `${v}°`;
   if (unit === 'number') return String(v);
+  if (unit === 'ms') return `${v} ms`;
   // Whole numbers on the axis once a value has two digits: the labels stay narrow.
   const text = formatValue(unit, v);
   return text.replace(/^(-?\d{2,})\.\d /, '$1 ').replace('.0 ', ' ');
