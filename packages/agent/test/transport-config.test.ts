@@ -45,7 +45,7 @@ describe('transport configuration', { timeout: 30_000 }, () => {
     const { code, out } = await runToEnd(AGENT_CLI, ['check-config', '--data-dir', tempDir()], { FALCONET_SPOOL_MAX_BYTES: '64MiB' });
     expect(code).toBe(0);
     const text = out.join('\n');
-    expect(text).toMatch(/transport:\n\s+gzip: true\n\s+encrypt: false\n\s+max_in_flight: 32/);
+    expect(text).toMatch(/transport:\n\s+gzip: true\n\s+compact: true\n\s+encrypt: false\n\s+max_in_flight: 32/);
     expect(text).toMatch(/spool:\n\s+max_bytes: 67108864\n\s+max_age: 604800000\n\s+segment_bytes: 8388608/);
   });
 
