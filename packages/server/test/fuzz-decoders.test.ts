@@ -91,7 +91,7 @@ describe('fuzz: remote_write decoding', () => {
               const err = onlyThrows(WriteRequestError, () => {
                 series = decode(bytes);
               });
-              if (err) expect(err.message).toMatch(/^(WriteRequest|Request|timeseries\[\d+\]|symbols\[\d+\])/);
+              if (err) expect(err.message).toMatch(/^(WriteRequest|Request|timeseries\[\d+\]|symbols\[\d+\]|metadata\[\d+\])/);
               // What decodes must turn into samples or a PushError naming the series.
               const pushErr = onlyThrows(PushError, () => remoteSamples(series, 'sender', 1_750_000_000_000, 600_000));
               if (pushErr) expect(pushErr.message).toMatch(/^timeseries\[\d+\]/);

@@ -4,6 +4,7 @@
  * and the PromQL tokens arbitrary queries are made of.
  */
 import fc from 'fast-check';
+import { bytesField, double, str, varint } from './remote-write.ts';
 
 export type ModelSeries = { labels: { name: string; value: string }[]; samples: { value: number; timestampMs: number }[] };
 const wellFormed = (max: number) => fc.string({ maxLength: max, unit: 'grapheme' });
@@ -20,21 +21,6 @@ export const modelSeries: fc.Arbitrary<ModelSeries[]> = fc.array(
   }),
   { maxLength: 6 },
 );
-
-function varint(n: number | bigint): number[] {
-  const out: number[] = [];
-  let v = BigInt.asUintN(64, BigInt(n));
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return out;
-}
-const bytesField = (num: number, body: number[]) => [...varint(num * 8 + 2), ...varint(body.length), ...body];
-const utf8 = (s: string) => [...Buffer.from(s, 'utf8')];
-const double = (v: number) => [...new Uint8Array(new Float64Array([v]).buffer)];
 
 /** Snappy as a sender may write it: the input cut into literals, runs written as copies of what came before. */
 export function snappyEncode(data: Uint8Array, cuts: readonly number[]): Uint8Array {
@@ -66,7 +52,7 @@ export function writeRequestV1(series: readonly ModelSeries[]): Uint8Array {
   const out: number[] = [];
   for (const s of series) {
     const body: number[] = [];
-    for (const l of s.labels) body.push(...bytesField(1, [...bytesField(1, utf8(l.name)), ...bytesField(2, utf8(l.value))]));
+    for (const l of s.labels) body.push(...bytesField(1, [...bytesField(1, str(l.name)), ...bytesField(2, str(l.value))]));
     for (const p of s.samples) body.push(...bytesField(2, [...varint(9), ...double(p.value), ...varint(16), ...varint(p.timestampMs)]));
     out.push(...bytesField(1, body));
   }
@@ -85,7 +71,7 @@ export function writeRequestV2(series: readonly ModelSeries[]): Uint8Array {
     for (const p of s.samples) body.push(...bytesField(2, [...varint(9), ...double(p.value), ...varint(16), ...varint(p.timestampMs)]));
     ts.push(...bytesField(5, body));
   }
-  return Uint8Array.from([...symbols.flatMap((x) => bytesField(4, utf8(x))), ...ts]);
+  return Uint8Array.from([...symbols.flatMap((x) => bytesField(4, str(x))), ...ts]);
 }
 
 /** Pieces of PromQL, joined at random (with noise) into queries that reach past the parser's first checks. */

@@ -2,7 +2,7 @@
  * remote_write encoders for tests only: the server decodes, Prometheus encodes (e2e/promql-conformance.test.ts).
  * 1.0 WriteRequest and 2.0 Request, with HELP/TYPE/UNIT metadata when asked, and snappy of literals.
  */
-export function varint(n: number): number[] {
+export function varint(n: number | bigint): number[] {
   const out: number[] = [];
   let v = BigInt.asUintN(64, BigInt(n));
   do {
