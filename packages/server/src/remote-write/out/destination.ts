@@ -42,7 +42,10 @@ export class RemoteWriteDestination {
   #flushTimer: NodeJS.Timeout | undefined;
   #wake: (() => void) | undefined;
   #stopping = false;
+  /** Cuts the request in flight: at stop, once it has had STOP_GRACE_MS to finish. */
   readonly #abort = new AbortController();
+  /** Ends a backoff wait at once when the destination stops. */
+  readonly #stopped = new AbortController();
   #loop: Promise<void> | undefined;
 
   constructor(cfg: RemoteWriteOutConfig, index: number, dataDir: string, log: Logger) {
@@ -230,7 +233,7 @@ export class RemoteWriteDestination {
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(resolve, ms);
-      this.#abort.signal.addEventListener(
+      this.#stopped.signal.addEventListener(
         'abort',
         () => {
           clearTimeout(t);
@@ -241,16 +244,25 @@ export class RemoteWriteDestination {
     });
   }
 
-  /** Stops sending; what waits in memory goes to disk, and what is unsent is sent after the next start. */
+  /**
+   * Stops sending; what waits in memory goes to disk, and what is unsent is sent after the next
+   * start. A request in flight may finish first (up to STOP_GRACE_MS), so whether its samples
+   * arrived is known: cut short, the receiver may have taken them and they would go again.
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.flush();
-    this.#abort.abort();
+    this.#stopped.abort();
     this.#wake?.();
+    const grace = setTimeout(() => this.#abort.abort(), Math.min(STOP_GRACE_MS, this.#cfg.remote_timeout));
     await this.#loop;
+    clearTimeout(grace);
     this.#queue.close();
   }
 }
+
+/** How long a stop waits for a request in flight before cutting it. */
+const STOP_GRACE_MS = 5_000;
 
 /** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(v: string | null): number | undefined {
