@@ -393,34 +393,8 @@ function Line({ line, open, onToggle }: { line: LogLine; open: boolean; onToggle
           <dd>{line.stream}</dd>
           <dt>{t('logs.observed')}</dt>
           <dd>{logTime(line.observedMs)}</dd>
-          {labels.length ? (
-            <>
-              <dt>{t('logs.labels')}</dt>
-              <dd>
-                <ul>
-                  {labels.map(([k, v]) => (
-                    <li key={k}>
-                      <code>{k}</code>={v}
-                    </li>
-                  ))}
-                </ul>
-              </dd>
-            </>
-          ) : null}
-          {fields.length ? (
-            <>
-              <dt>{t('logs.fields')}</dt>
-              <dd>
-                <ul>
-                  {fields.map(([k, v]) => (
-                    <li key={k}>
-                      <code>{k}</code>={v}
-                    </li>
-                  ))}
-                </ul>
-              </dd>
-            </>
-          ) : null}
+          <Pairs title={t('logs.labels')} pairs={labels} />
+          <Pairs title={t('logs.fields')} pairs={fields} />
         </dl>
       ) : null}
     </li>
@@ -463,5 +437,24 @@ function Facets({ answer, onPick }: { answer: LogFacetsAnswer; onPick(field: str
         </section>
       ))}
     </aside>
+  );
+}
+
+/** A titled list of name=value pairs in the line's detail; nothing when there are none. */
+function Pairs({ title, pairs }: { title: string; pairs: [string, string][] }) {
+  if (!pairs.length) return null;
+  return (
+    <>
+      <dt>{title}</dt>
+      <dd>
+        <ul>
+          {pairs.map(([k, v]) => (
+            <li key={k}>
+              <code>{k}</code>={v}
+            </li>
+          ))}
+        </ul>
+      </dd>
+    </>
   );
 }
