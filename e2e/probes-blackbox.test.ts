@@ -1,28 +1,9 @@
-/**
- * The agent's probes side by side with Debian's prometheus-blackbox-exporter, both pointed at the
- * same targets the test starts: an HTTP server answering after 300 ms, one failing with 500 after
- * 200 ms, an HTTPS server with a two-day certificate made here with openssl (trusted on both sides
- * through its file), and, behind a wire with a 100 ms round trip (testing/delay-wire.ts: a network
- * namespace of the test's own), a closed port, an open one, dnsmasq (a name it knows, one it
- * answers NXDOMAIN) and ICMP echo.
- *
- * probe_success must agree on every run, the certificate expiry must be the same second, and
- * probe_duration_seconds must be within 20 % on every case, compared as the medians of twenty runs
- * of each side (four copies of each agent probe over five 10 s rounds; one run on a loaded, shared
- * machine says little). The delay is what makes 20 % mean something: on loopback a refused
- * connection, a DNS answer or an echo takes tens of microseconds, less than the cost of any
- * prober's own code, so there the ratio measures the probers, not the path. Why 100 ms and not a
- * few: on this shared machine (load average above 20 on 2 cores) a thread woken by an answer can
- * wait milliseconds for a core, more often for the agent's probes, which wake from an idle timer,
- * than for blackbox's, woken by the request that asks; at 100 ms such waits stay a few per cent
- * (docs/probes.md has the figures at 20 ms).
- */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCert } from '../testing/certs.ts';
 import { type DelayWire, startDelayWire } from '../testing/delay-wire.ts';
 import { type AgentProc, eventually, freePort, type Proc, startAgent, startCommand, tempDir } from '../testing/processes.ts';
 
@@ -78,31 +59,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 beforeAll(async () => {
   dir = tempDir('falconet-probes-');
   // A short-lived certificate for 127.0.0.1, trusted by both probers through this one file.
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=probe-target',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
+  const { cert, key } = selfSignedCert(dir, { days: 2, cn: 'probe-target', san: 'IP:127.0.0.1,DNS:localhost' });
   const slowPort = await listen(createHttp(delayed(300, 200)));
   const failPort = await listen(createHttp(delayed(200, 500)));
   const tlsPort = await listen(createHttps({ cert: readFileSync(cert), key: readFileSync(key) }, delayed(200, 200)));

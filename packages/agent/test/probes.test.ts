@@ -13,6 +13,7 @@ import { createServer as createTls } from 'node:tls';
 import { type ProbeConfig, type ProbeOf, probesSchema } from '@falconet/protocol/probes';
 import { Server as GrpcServer, status as grpcStatus, ServerCredentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCert } from '../../../testing/certs.ts';
 import { agentConfigSchema } from '../src/config.ts';
 import { type MetricFamily, MetricWriter } from '../src/metrics.ts';
 import { optionalNativeHelpers } from '../src/native.ts';
@@ -40,31 +41,8 @@ function listen(s: Server | import('node:net').Server): Promise<number> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'falconet-probe-unit-'));
-  cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '3',
-      '-subj',
-      '/CN=t',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
+  let key: string;
+  ({ cert, key } = selfSignedCert(dir, { days: 3, cn: 't', san: 'IP:127.0.0.1' }));
   const port = await listen(
     createHttp((req, res) => {
       const hops = /^\/hop\/(\d+)$/.exec(req.url ?? '');

@@ -1,8 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCert } from '../../../testing/certs.ts';
 import { tempDir } from '../../../testing/processes.ts';
 import { signIn } from '../../../testing/sign-in.ts';
 import { PASSWORD, startTestServer, type TestServer } from './support/auth.ts';
@@ -168,31 +167,7 @@ describe('users, tokens and the audit log', () => {
 describe('HTTPS from config', () => {
   it('serves the API over TLS with HSTS and Secure cookies', async () => {
     const dir = tempDir();
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = selfSignedCert(dir, { days: 1, cn: '127.0.0.1', san: 'IP:127.0.0.1' });
     const s = await startTestServer({ config: { http_tls: { cert_file: cert, key_file: key } } });
     try {
       const ca = readFileSync(cert);
