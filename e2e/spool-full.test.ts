@@ -36,7 +36,9 @@ describe('agent spool on a full disk', () => {
     // The agent's data dir on a real 2 MiB tmpfs (root, as CI runs); its log file elsewhere.
     const dataDir = tempDir('falconet-spool-full-');
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dataDir]);
-    cleanup.push(() => execFileSync('umount', ['-l', dataDir]));
+    cleanup.push(() => {
+      execFileSync('umount', ['-l', dataDir]);
+    });
     const logFile = join(tempDir('falconet-spool-full-log-'), 'agent.log');
     const grpcPort = await stablePort();
     let server: ServerProc | undefined;
