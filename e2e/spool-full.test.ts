@@ -48,7 +48,8 @@ describe('agent spool on a full disk', () => {
       dataDir,
       interval: '250ms',
       args: ['--debug', '--log.level', 'info', '--log.file', logFile],
-      env: { FALCONET_SPOOL_SEGMENT_BYTES: '64k', FALCONET_SPOOL_MAX_BYTES: '64MiB' },
+      // The log file is the ledger of what was collected: never rotated away under it.
+      env: { FALCONET_SPOOL_SEGMENT_BYTES: '64k', FALCONET_SPOOL_MAX_BYTES: '64MiB', FALCONET_LOG_MAX_SIZE: String(2 ** 31) },
     });
     cleanup.push(() => agent.stop());
     const metrics = async () => (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text();
