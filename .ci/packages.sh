@@ -37,6 +37,8 @@ need docker-compose docker-compose
 need systemd-analyze systemd
 # the install script served by the server is held to shellcheck (packages/server/test/install.test.ts)
 need shellcheck shellcheck
+# the clock-jump tests run an agent and a server with their clocks moved (e2e/clock-jumps.test.ts)
+need faketime faketime
 need victoria-metrics victoria-metrics
 # Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)

@@ -240,6 +240,10 @@ describe('embedded log store', () => {
     await s.enforceRetention();
     // Day 0 and day 1 lie more than a day and a half before now (day 3).
     expect((await all(s)).map((l) => l.record.message)).toEqual(['day 3', 'day 2']);
+    // The server's clock jumps 400 days ahead: retention counts from the newest line held, nothing more goes.
+    now = T0 + 400 * 86_400_000;
+    await s.enforceRetention();
+    expect((await all(s)).map((l) => l.record.message)).toEqual(['day 3', 'day 2']);
     await s.close();
     const capped = await openStore(dir, { retentionMs: 0, maxBytes: 1, now: () => now });
     expect((await all(capped)).map((l) => l.record.message)).toEqual(['day 3']);
@@ -261,6 +265,10 @@ describe('PostgreSQL log store', () => {
     now = T0 + 3 * 86_400_000;
     await s.enforceRetention();
     // The partitions of day 0 and day 1 end by now minus a day and a half: every line in them is past retention.
+    expect((await all(s)).map((l) => l.record.message)).toEqual(['day 3', 'day 2']);
+    // The server's clock jumps 400 days ahead: retention counts from the newest day held, nothing more goes.
+    now = T0 + 400 * 86_400_000;
+    await s.enforceRetention();
     expect((await all(s)).map((l) => l.record.message)).toEqual(['day 3', 'day 2']);
     await s.close();
     const capped = await PostgresLogStore.open({ url: db.url, retentionMs: 0, maxBytes: 1, now: () => now });

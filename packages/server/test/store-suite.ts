@@ -388,7 +388,11 @@ export function storeSuite(engine: string, factory: StoreFactory): void {
       await h.settle();
       const all = () => h.store.querySeries({ agentId: 'old', name: 'disk', fromMs: T0 - 2 * DAY, toMs: T0 + 60 * DAY });
       expect((await all())[0]?.points).toHaveLength(144);
+      // Data ages as time moves on with newer data coming in (the embedded store counts back from
+      // its newest sample, never from a wall clock alone: store-clock-jump.test.ts).
+      const fresh = () => h.store.appendReport('new', ++seq, [sample('up', {}, 1, now - 60_000)]);
       now = T0 + 3 * DAY;
+      await fresh();
       await h.store.flush();
       // Raw is gone; the 1 m tier still answers a bucketed query.
       expect((await all())[0]?.points ?? []).toHaveLength(0);
@@ -396,6 +400,7 @@ export function storeSuite(engine: string, factory: StoreFactory): void {
         h.store.querySeries({ agentId: 'old', name: 'disk', fromMs: T0 - 2 * DAY, toMs: T0, stepMs: HOUR, agg: 'count' });
       expect((await perHour())[0]?.points).toHaveLength(24);
       now = T0 + 400 * DAY;
+      await fresh();
       await h.store.flush();
       expect((await perHour())[0]?.points ?? []).toHaveLength(0);
       const stats = await h.store.stats();

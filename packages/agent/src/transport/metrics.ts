@@ -22,11 +22,12 @@ export function transportFamilies(s: { stream?: StreamStats; spool?: SpoolStats;
       one('falconet_agent_spool_appended_reports_total', 'Reports written to the spool.', 'counter', p.appendedReports),
       {
         name: 'falconet_agent_spool_dropped_reports_total',
-        help: 'Unsent reports dropped because the spool hit spool.max_bytes or spool.max_age.',
+        help: 'Unsent reports dropped because the spool hit spool.max_bytes or spool.max_age, or its disk was full.',
         type: 'counter',
         metrics: [
           { labels: { reason: 'size' }, value: p.droppedBySize },
           { labels: { reason: 'age' }, value: p.droppedByAge },
+          { labels: { reason: 'disk_full' }, value: p.droppedByDiskFull },
         ],
       },
       one('falconet_agent_spool_dropped_samples_total', 'Samples in the reports dropped from the spool.', 'counter', p.droppedSamples),

@@ -49,7 +49,17 @@ export class SequenceCounter implements SequenceSource {
   }
 
   #reserve(): void {
-    this.#reservedUpTo = this.#next + this.#block - 1;
-    writeFileAtomic(this.#file, `${this.#reservedUpTo + 1}\n`);
+    const upTo = this.#next + this.#block - 1;
+    try {
+      writeFileAtomic(this.#file, `${upTo + 1}\n`);
+      this.#reservedUpTo = upTo;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+      // A full disk must not stop collection: hand out this one number and try to reserve again
+      // at the next. Numbers used unreserved can only come again after a restart on a disk that
+      // stayed full, and the server's last_seq at Register is skipped past then as always.
+      this.#reservedUpTo = this.#next;
+    }
   }
 }

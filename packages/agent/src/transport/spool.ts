@@ -19,7 +19,9 @@ import { type BacklogReader, type BacklogStats, isLogReport, type ReportBacklog,
  *
  * On open a torn or corrupt tail (a crash mid-write, a bad disk block) is truncated and everything
  * before it kept. The spool is bounded by size and age: past either, whole segments are dropped
- * oldest first, counted and logged.
+ * oldest first, counted and logged. A full disk (ENOSPC, EDQUOT) is a third bound: the oldest
+ * segments go to make room, and when none is left the new report is dropped, counted; the agent
+ * goes on collecting either way.
  */
 
 const MAGIC = Buffer.from('FNSPOOL1', 'latin1');
@@ -46,6 +48,27 @@ export interface SpoolStats extends BacklogStats {
   truncatedBytes: number;
   droppedBySize: number;
   droppedByAge: number;
+  /** Reports dropped because the disk under the spool was full: spooled ones to make room, or the new one. */
+  droppedByDiskFull: number;
+}
+
+/** Why the spool gave up reports: its two bounds, or a full disk. */
+type DropReason = 'size' | 'age' | 'disk_full';
+
+/** The errors of a disk (or a quota) with no room left. */
+function isNoSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** Writes all of `buf` at `position`: write(2) may take only part of it when the disk fills up. */
+async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten === 0) throw Object.assign(new Error('ENOSPC: the disk took no more bytes'), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
 }
 
 interface Segment {
@@ -146,10 +169,17 @@ export class Spool implements ReportBacklog {
   #ackQueued = false;
   #lastSeq = 0;
   #closed = false;
+  /** How the spool stands with a full disk, so that each change is logged once, not each report. */
+  #diskFull: 'no' | 'dropping_oldest' | 'dropping_new' = 'no';
+  /** Reports dropped since the disk last filled up, for the line that says it has room again. */
+  #droppedWhileFull = 0;
+  /** The spool's bytes when the disk last said it was full: growing well past them means there is room again. */
+  #fullAtBytes = 0;
   readonly #counters = {
     appendedReports: 0,
     droppedBySize: 0,
     droppedByAge: 0,
+    droppedByDiskFull: 0,
     droppedSamples: 0,
     droppedLogRecords: 0,
     truncatedBytes: 0,
@@ -264,9 +294,10 @@ export class Spool implements ReportBacklog {
       pendingReports,
       pendingBytes,
       appendedReports: c.appendedReports,
-      droppedReports: c.droppedBySize + c.droppedByAge,
+      droppedReports: c.droppedBySize + c.droppedByAge + c.droppedByDiskFull,
       droppedBySize: c.droppedBySize,
       droppedByAge: c.droppedByAge,
+      droppedByDiskFull: c.droppedByDiskFull,
       droppedSamples: c.droppedSamples,
       droppedLogRecords: c.droppedLogRecords,
       truncatedBytes: c.truncatedBytes,
@@ -293,25 +324,93 @@ export class Spool implements ReportBacklog {
       for (const r of reports) {
         if (r.seq <= this.#lastSeq) throw new Error(`spool: sequence ${r.seq} is not above the last one spooled (${this.#lastSeq})`);
       }
-      const active = await this.#activeSegment(reports[0] as SpooledReport);
       const buf = Buffer.concat(reports.map(encodeRecord));
-      await active.fh.write(buf, 0, buf.length, active.seg.bytes);
-      // One sync per batch: the report is acknowledged to nobody before it is on disk.
-      await active.fh.datasync();
-      const seg = active.seg;
-      seg.bytes += buf.length;
-      for (const r of reports) {
-        if (seg.records === 0) seg.oldestMs = r.createdMs;
-        seg.lastSeq = r.seq;
-        seg.records++;
-        if (isLogReport(r)) seg.logRecords += r.sampleCount;
-        else seg.samples += r.sampleCount;
-        seg.newestMs = Math.max(seg.newestMs, r.createdMs);
-        this.#lastSeq = r.seq;
-        this.#counters.appendedReports++;
+      for (;;) {
+        try {
+          await this.#write(reports, buf);
+          break;
+        } catch (err) {
+          if (!isNoSpace(err)) throw err;
+          this.#fullAtBytes = this.#segments.reduce((n, s) => n + s.bytes, 0);
+          if (await this.#dropOldestForRoom()) continue;
+          this.#dropUnspooled(reports);
+          return;
+        }
+      }
+      // Living on the room that dropping old reports makes is still a full disk; new reports
+      // written again, or the spool growing a segment past where the disk filled up, is not.
+      const grown = this.#segments.reduce((n, s) => n + s.bytes, 0) > this.#fullAtBytes + Math.min(this.#opts.segmentBytes, 1 << 20);
+      if (this.#diskFull === 'dropping_new' || (this.#diskFull === 'dropping_oldest' && grown)) {
+        this.#log.warn(
+          { dir: this.#opts.dir, droppedReports: this.#droppedWhileFull },
+          "the spool's disk has room again: spooling resumed",
+        );
+        this.#diskFull = 'no';
+        this.#droppedWhileFull = 0;
       }
       await this.#enforceBounds();
     });
+  }
+
+  /** Appends `buf` (the records of `reports`) to the active segment and makes it durable, or leaves the segment as it was. */
+  async #write(reports: readonly SpooledReport[], buf: Buffer): Promise<void> {
+    const active = await this.#activeSegment(reports[0] as SpooledReport);
+    const seg = active.seg;
+    try {
+      await writeFully(active.fh, buf, seg.bytes);
+      // One sync per batch: the report is acknowledged to nobody before it is on disk.
+      await active.fh.datasync();
+    } catch (err) {
+      // A short write leaves part of a record past the segment's end: cut it, giving its room back.
+      // Were the cut to fail, readers stop at seg.bytes, the next append overwrites from there, and
+      // opening the spool cuts a torn tail.
+      await active.fh.truncate(seg.bytes).catch(() => undefined);
+      throw err;
+    }
+    seg.bytes += buf.length;
+    for (const r of reports) {
+      if (seg.records === 0) seg.oldestMs = r.createdMs;
+      seg.lastSeq = r.seq;
+      seg.records++;
+      if (isLogReport(r)) seg.logRecords += r.sampleCount;
+      else seg.samples += r.sampleCount;
+      seg.newestMs = Math.max(seg.newestMs, r.createdMs);
+      this.#lastSeq = r.seq;
+      this.#counters.appendedReports++;
+    }
+  }
+
+  /** The disk is full: drops the oldest segment that holds reports. False when there is none. */
+  async #dropOldestForRoom(): Promise<boolean> {
+    const oldest = this.#segments.find((s) => s.records > 0);
+    if (!oldest) return false;
+    if (this.#diskFull === 'no') {
+      this.#log.warn(
+        { dir: this.#opts.dir },
+        "the spool's disk is full (ENOSPC): dropping the oldest spooled reports to make room for new ones",
+      );
+      this.#diskFull = 'dropping_oldest';
+    }
+    this.#droppedWhileFull += this.#pendingIn(oldest);
+    await this.#drop(oldest, 'disk_full');
+    return true;
+  }
+
+  /** The disk is full and the spool holds nothing to drop: the new reports are counted as dropped, never sent. */
+  #dropUnspooled(reports: readonly SpooledReport[]): void {
+    for (const r of reports) {
+      this.#counters.droppedByDiskFull++;
+      if (isLogReport(r)) this.#counters.droppedLogRecords += r.sampleCount;
+      else this.#counters.droppedSamples += r.sampleCount;
+    }
+    this.#droppedWhileFull += reports.length;
+    if (this.#diskFull !== 'dropping_new') {
+      this.#log.warn(
+        { dir: this.#opts.dir, firstSeq: reports[0]?.seq },
+        "the spool's disk is full (ENOSPC) and the spool holds nothing more to drop: new reports are dropped until there is room",
+      );
+      this.#diskFull = 'dropping_new';
+    }
   }
 
   async #activeSegment(first: SpooledReport): Promise<{ seg: Segment; fh: FileHandle }> {
@@ -325,9 +424,15 @@ export class Spool implements ReportBacklog {
     }
     const path = join(this.#opts.dir, segmentName(first.seq));
     const fh = await open(path, 'w', PRIVATE_FILE_MODE);
-    await fh.write(MAGIC, 0, MAGIC.length, 0);
-    await fh.datasync();
-    await syncDir(this.#opts.dir);
+    try {
+      await writeFully(fh, MAGIC, 0);
+      await fh.datasync();
+      await syncDir(this.#opts.dir);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await unlink(path).catch(() => undefined);
+      throw err;
+    }
     const seg: Segment = {
       firstSeq: first.seq,
       path,
@@ -368,7 +473,12 @@ export class Spool implements ReportBacklog {
     if (this.#ackedSeq === this.#persistedAck) return;
     const seq = this.#ackedSeq;
     const file = join(this.#opts.dir, 'acked');
-    await writeFile(`${file}.tmp`, `${seq}\n`, { mode: PRIVATE_FILE_MODE });
+    try {
+      await writeFile(`${file}.tmp`, `${seq}\n`, { mode: PRIVATE_FILE_MODE });
+    } catch (err) {
+      await unlink(`${file}.tmp`).catch(() => undefined);
+      throw err;
+    }
     await rename(`${file}.tmp`, file);
     this.#persistedAck = seq;
   }
@@ -377,7 +487,16 @@ export class Spool implements ReportBacklog {
     // The pointer first: with acknowledged segments gone and the pointer not yet saved, a restart
     // would see a lastSeq below what was spooled, and the log shipper decides from lastSeq whether
     // its last batch reached the spool (logs/positions.ts).
-    await this.#persistAck();
+    try {
+      await this.#persistAck();
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      // No room for the pointer on a full disk: make room with the acknowledged segments but the
+      // newest, which keeps lastSeq on disk as the pointer would, then try again.
+      const acked = this.#segments.filter((s) => s.records > 0 && s.lastSeq <= this.#ackedSeq);
+      for (const seg of acked.slice(0, -1)) await this.#remove(seg);
+      await this.#persistAck();
+    }
     for (const seg of [...this.#segments]) {
       if (seg.records === 0 || seg.lastSeq > this.#ackedSeq) continue;
       await this.#remove(seg);
@@ -407,28 +526,38 @@ export class Spool implements ReportBacklog {
       const reason =
         total > maxBytes && this.#segments.length > 1 ? 'size' : oldest.newestMs > 0 && oldest.newestMs < tooOld ? 'age' : undefined;
       if (!reason) return;
-      const reports = this.#pendingIn(oldest);
-      const samples = oldest.records ? Math.round((oldest.samples * reports) / oldest.records) : 0;
-      const logRecords = oldest.records ? Math.round((oldest.logRecords * reports) / oldest.records) : 0;
-      if (reason === 'size') this.#counters.droppedBySize += reports;
-      else this.#counters.droppedByAge += reports;
-      this.#counters.droppedSamples += samples;
-      this.#counters.droppedLogRecords += logRecords;
+      await this.#drop(oldest, reason, total);
+    }
+  }
+
+  /** Drops a whole segment, counting the unacknowledged reports in it under `reason`. */
+  async #drop(seg: Segment, reason: DropReason, spoolBytes = this.#segments.reduce((n, s) => n + s.bytes, 0)): Promise<void> {
+    const reports = this.#pendingIn(seg);
+    const samples = seg.records ? Math.round((seg.samples * reports) / seg.records) : 0;
+    const logRecords = seg.records ? Math.round((seg.logRecords * reports) / seg.records) : 0;
+    if (reason === 'size') this.#counters.droppedBySize += reports;
+    else if (reason === 'age') this.#counters.droppedByAge += reports;
+    else this.#counters.droppedByDiskFull += reports;
+    this.#counters.droppedSamples += samples;
+    this.#counters.droppedLogRecords += logRecords;
+    const fields = {
+      reason,
+      segment: segmentName(seg.firstSeq),
+      reports,
+      samples,
+      logRecords,
+      firstSeq: seg.firstSeq,
+      lastSeq: seg.lastSeq,
+      spoolBytes,
+    };
+    // A full disk was logged once when it filled up; each segment it takes is only a detail.
+    if (reason === 'disk_full') this.#log.debug(fields, 'spool: dropped a segment to make room on a full disk');
+    else
       this.#log.warn(
-        {
-          reason,
-          segment: segmentName(oldest.firstSeq),
-          reports,
-          samples,
-          logRecords,
-          firstSeq: oldest.firstSeq,
-          lastSeq: oldest.lastSeq,
-          spoolBytes: total,
-        },
+        fields,
         reason === 'size' ? 'spool is full: dropped its oldest unsent reports' : 'spool holds reports past spool.max_age: dropped them',
       );
-      await this.#remove(oldest);
-    }
+    await this.#remove(seg);
   }
 
   reader(afterSeq: number): BacklogReader {

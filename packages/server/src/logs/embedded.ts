@@ -641,7 +641,10 @@ export class EmbeddedLogStore implements LogStore {
 
   async #retain(): Promise<void> {
     const { retentionMs, maxBytes } = this.#o;
-    const cutoff = this.#o.now() - retentionMs;
+    // Counted back from the newest line held, never past the clock: a server clock that jumps
+    // forward deletes nothing (docs/logs.md), as the metric store does.
+    const newest = this.#segments.reduce((t, s) => Math.max(t, s.maxT), Number.NEGATIVE_INFINITY);
+    const cutoff = Math.min(this.#o.now(), newest) - retentionMs;
     const doomed = new Set<Segment>();
     for (const s of this.#segments) {
       if (s === this.#active || s === this.#segments.at(-1)) continue;

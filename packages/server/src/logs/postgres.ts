@@ -336,8 +336,10 @@ export class PostgresLogStore implements LogStore {
   /** Drops day partitions past retention, then the oldest while the table is over the size cap. */
   async enforceRetention(): Promise<void> {
     const { retentionMs, maxBytes } = this.#o;
-    const now = (this.#o.now ?? Date.now)();
     const days = [...this.#partitions].sort((a, b) => a - b);
+    // Counted back from the end of the newest day held, never past the clock: a server clock that
+    // jumps forward deletes nothing.
+    const now = Math.min((this.#o.now ?? Date.now)(), (days.at(-1) ?? Number.POSITIVE_INFINITY) + DAY);
     const drop = async (day: number) => {
       await this.#pool.query(`DROP TABLE IF EXISTS ${partitionName(day)}`);
       this.#partitions.delete(day);

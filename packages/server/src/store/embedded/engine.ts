@@ -33,7 +33,7 @@ import type {
 } from '../types.ts';
 import type { TierWindows } from './build.ts';
 import { JobWorker } from './jobs.ts';
-import { Maintenance } from './maintenance.ts';
+import { Maintenance, retentionReference } from './maintenance.ts';
 import { PartSet, readManifest } from './manifest.ts';
 import { SeriesReader } from './read.ts';
 import { SeriesDictionary } from './series.ts';
@@ -81,6 +81,8 @@ export class EmbeddedStore implements Store {
   readonly #reader: SeriesReader;
   #timer: NodeJS.Timeout | undefined;
   readonly #log: StoreLog;
+  /** The newest sample time in the parts of one manifest (see #retentionNow). */
+  #newestPart: { manifest: unknown; maxTs: number } = { manifest: undefined, maxTs: Number.NEGATIVE_INFINITY };
   /** The background rewrite after a dropAgent, while one runs. */
   #purging: Promise<void> | undefined;
 
@@ -116,12 +118,21 @@ export class EmbeddedStore implements Store {
       status: this.#status,
       windows,
       rawRetentionMs: retention.raw,
+      retentionNow: () => this.#retentionNow(),
       headMaxSamples: opts.headMaxSamples ?? 2_000_000,
       now,
       log,
       onFlushed: () => this.#maintenance.scheduleCompaction(),
     });
-    this.#reader = new SeriesReader({ parts, series: this.#series, heads: () => this.#writer.heads(), windows, retention, now });
+    // Reads hide what retention would drop: from the same reference, so a clock jump hides nothing.
+    this.#reader = new SeriesReader({
+      parts,
+      series: this.#series,
+      heads: () => this.#writer.heads(),
+      windows,
+      retention,
+      now: () => this.#retentionNow(),
+    });
   }
 
   /** Opens (or creates) the store, replaying whatever the log holds beyond the last flush. */
@@ -151,7 +162,17 @@ export class EmbeddedStore implements Store {
     if (this.#status.stopped || this.#maintenance.retaining) return;
     const now = this.#now();
     this.#writer.freezeHeadIfOlder(now, this.#headAge);
-    this.#maintenance.run(now);
+    this.#maintenance.run(this.#retentionNow());
+  }
+
+  /** Where retention counts back from: the newest sample held, never past the wall clock. */
+  #retentionNow(): number {
+    // Every report asks: the parts' newest time is worked out once per manifest, not per report.
+    const m = this.#parts.manifest;
+    if (this.#newestPart.manifest !== m)
+      this.#newestPart = { manifest: m, maxTs: retentionReference(m.parts, [], Number.POSITIVE_INFINITY) };
+    const parts = Number.isFinite(this.#newestPart.maxTs) ? [{ maxTs: this.#newestPart.maxTs }] : [];
+    return retentionReference(parts, this.#writer.heads(), this.#now());
   }
 
   appendReport(agentId: string, seq: number, samples: readonly Sample[]): Promise<AppendResult> {
@@ -214,7 +235,7 @@ export class EmbeddedStore implements Store {
     await this.#writer.freezeHead();
     await this.#parts.settled();
     await this.#purging;
-    await this.#maintenance.applyRetention(this.#now());
+    await this.#maintenance.applyRetention(this.#retentionNow());
     await this.#maintenance.idle();
     if (status.failed) throw status.failed;
   }

@@ -11,6 +11,24 @@ import type { Manifest, PartSet } from './manifest.ts';
 import type { PartMeta } from './part.ts';
 import type { StoreStatus } from './status.ts';
 
+/**
+ * The time retention counts back from: the newest sample the store holds, never past the wall
+ * clock. A server clock that jumps forward (or a restart with a wrong clock) thus deletes nothing
+ * and hides nothing, as Prometheus counts time retention from its newest block; one that jumps
+ * back only keeps data longer. Data ages out as newer data comes in, not while none does. An
+ * empty store counts from the wall clock.
+ */
+export function retentionReference(
+  parts: readonly Pick<PartMeta, 'maxTs'>[],
+  heads: readonly { n: number; maxTs: number }[],
+  wallMs: number,
+): number {
+  let newest = Number.NEGATIVE_INFINITY;
+  for (const p of parts) if (p.maxTs > newest) newest = p.maxTs;
+  for (const h of heads) if (h.n > 0 && h.maxTs > newest) newest = h.maxTs;
+  return Number.isFinite(newest) ? Math.min(wallMs, newest) : wallMs;
+}
+
 /** A window takes no more late data this long after it ends; then it is merged into one part. */
 const WINDOW_GRACE_MS = 10 * 60_000;
 const TIERS: readonly TierName[] = ['raw', '1m', '1h'];
@@ -51,7 +69,7 @@ export class Maintenance {
     return this.#retaining;
   }
 
-  /** One pass in the background: retention and the size cap, then a merge if one is due. */
+  /** One pass in the background: retention (counted back from `now`, see retentionReference) and the size cap, then a merge if one is due. */
   run(now: number): void {
     this.#retaining = true;
     this.applyRetention(now)

@@ -28,6 +28,8 @@ export interface HeadWriterOptions {
   windows: TierWindows;
   /** Samples older than this (raw retention) are refused. */
   rawRetentionMs: number;
+  /** Where raw retention counts back from (the newest sample held, see retentionReference); the wall clock without it. */
+  retentionNow?: () => number;
   /** Samples a head holds before it is flushed, at least (see headLimit). */
   headMaxSamples: number;
   now: () => number;
@@ -166,7 +168,7 @@ export class HeadWriter {
     const head = this.#head;
     const series = this.#o.series;
     const now = this.#o.now();
-    const oldest = now - this.#o.rawRetentionMs;
+    const oldest = (this.#o.retentionNow?.() ?? now) - this.#o.rawRetentionMs;
     const newest = now + FUTURE_SLACK_MS;
     const defs: { id: number; key: string }[] = [];
     const start = head.n;
