@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Sample } from '@falconet/protocol';
+import { LogLevel, pb, type Sample } from '@falconet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../testing/processes.ts';
+import { EmbeddedLogStore } from '../src/logs/embedded.ts';
+import { LogFilter } from '../src/logs/query.ts';
 import { EmbeddedStore } from '../src/store/embedded/engine.ts';
 import { StoreUnwritableError } from '../src/store/types.ts';
 
@@ -118,4 +120,62 @@ describe.skipIf(process.getuid?.() !== 0)('embedded store on a disk that fills',
       await store.close();
     }
   }, 120_000);
+
+  it('the log store refuses a batch the full disk cut short, keeps the lines it acknowledged, and takes the next once there is room', async () => {
+    const dir = join(mnt, 'logs');
+    const filler = join(mnt, 'filler-logs');
+    const T0 = Date.now() - 60_000;
+    const lines = (k: number) =>
+      Array.from({ length: 50 }, (_, i) =>
+        pb.LogRecord.fromPartial({
+          timeMs: T0 + k,
+          observedMs: T0 + k,
+          source: 'app',
+          level: LogLevel.LOG_LEVEL_INFO,
+          message: `report ${k} line ${i} ${'x'.repeat(200)}`,
+        }),
+      );
+    let store = await EmbeddedLogStore.open({ dir, retentionMs: 0, maxBytes: 0 });
+    const acked: number[] = [];
+    let k = 1;
+    for (; k <= 3; k++) {
+      await store.appendReport('a1', 'h1', k, lines(k));
+      acked.push(k);
+    }
+    writeFileSync(filler, Buffer.alloc(Math.max(0, free(mnt) - 64 * 1024)));
+    let refused: unknown;
+    for (; k < 1000; k++) {
+      try {
+        await store.appendReport('a1', 'h1', k, lines(k));
+        acked.push(k);
+      } catch (err) {
+        refused = err;
+        break;
+      }
+    }
+    expect(refused).toBeInstanceOf(StoreUnwritableError);
+    expect((refused as Error).message).toMatch(/^server log store is full: ENOSPC/);
+    expect(await store.lastSeq('a1')).toBe(acked.at(-1));
+    rmSync(filler);
+    expect((await store.appendReport('a1', 'h1', k, lines(k))).duplicate).toBe(false);
+    acked.push(k);
+    await store.close();
+    store = await EmbeddedLogStore.open({ dir, retentionMs: 0, maxBytes: 0 });
+    try {
+      const got: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.search({ filter: new LogFilter(''), fromMs: 0, toMs: Date.now() }, 500, cursor);
+        got.push(...page.lines.map((l) => l.record.message));
+        cursor = page.cursor;
+      } while (cursor);
+      const have = new Set(got.map((m) => Number(/^report (\d+)/.exec(m)?.[1])));
+      expect(acked.filter((a) => !have.has(a))).toEqual([]);
+      expect(got.length).toBe(acked.length * 50);
+      expect(new Set(got).size).toBe(got.length);
+      expect(await store.lastSeq('a1')).toBe(k);
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -475,7 +475,13 @@ export class EmbeddedLogStore implements LogStore {
         }
         const all = Buffer.concat(parts);
         const w = this.#writer as FileHandle;
-        await w.write(all, 0, all.length, start);
+        // A nearly full disk takes part of a write without an error: the rest goes in another
+        // write, which then fails (ENOSPC) rather than leaving a torn frame acknowledged.
+        for (let off = 0; off < all.length; ) {
+          const { bytesWritten } = await w.write(all, off, all.length - off, start + off);
+          if (bytesWritten === 0) throw new Error(`log segment ${seg.path}: nothing written at ${start + off}`);
+          off += bytesWritten;
+        }
         await w.datasync();
         seg.size = start + all.length;
         for (const { p, pos: at, bodyAt } of placed) {
