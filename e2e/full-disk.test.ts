@@ -120,6 +120,18 @@ describe.skipIf(process.getuid?.() !== 0)('server data directory on a filesystem
     expect(server.lines.filter((l) => l.includes('store refuses writes')).length).toBe(1);
     expect(server.lines.filter((l) => /"level":(50|60)/.test(l))).toEqual([]);
 
+    // A script pushing over HTTP hears it too, and nothing of its request is taken.
+    const pushed = await fetch(`${server.url}/api/v1/push`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ name: 'full_disk_push', labels: { host: 'pusher' }, value: 1 }]),
+    });
+    expect(pushed.status).toBe(503);
+    expect(((await pushed.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'store_full',
+      message: expect.stringMatching(/^server data directory is full: \d+ bytes free on .*; nothing of this request was acknowledged/),
+    });
+
     // 4. The dashboard's banner, in English and in Simplified Chinese (the browser's language).
     const banners: string[] = [];
     const browser = await launchChromium();
