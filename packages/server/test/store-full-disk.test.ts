@@ -7,6 +7,7 @@ import { tempDir } from '../../../testing/processes.ts';
 import { EmbeddedLogStore } from '../src/logs/embedded.ts';
 import { LogFilter } from '../src/logs/query.ts';
 import { EmbeddedStore } from '../src/store/embedded/engine.ts';
+import { readSegment } from '../src/store/embedded/wal.ts';
 import { StoreUnwritableError } from '../src/store/types.ts';
 
 const SERIES = 200;
@@ -90,6 +91,12 @@ describe.skipIf(process.getuid?.() !== 0)('embedded store on a disk that fills',
     rmSync(filler);
     await until(() => store.unwritable() === undefined, 'the store to take writes again');
     expect(infos).toContain('store takes writes again: its data directory has room');
+    // A frame the full disk tore (when the refused write got part way) was cut off on reopening:
+    // every log segment is whole to its end.
+    for (const f of readdirSync(join(dir, 'wal'))) {
+      const { validBytes, size } = readSegment(join(dir, 'wal', f));
+      expect(validBytes, f).toBe(size);
+    }
     // The refused report and later ones go in now; an acknowledged one is a duplicate.
     for (let j = k; j < k + 5; j++) {
       expect(await store.appendReport('a1', j, report(j))).toEqual({ duplicate: false });
