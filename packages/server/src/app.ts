@@ -657,6 +657,12 @@ export class FalconetServer {
       },
       { name: 'falconet_store_series', help: 'Series known to the store.', type: 'gauge', metrics: [{ labels: {}, value: st.series }] },
       {
+        name: 'falconet_store_writable',
+        help: 'Whether the samples store takes reports: 0 while its data directory is full (the server log says why).',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: st.unwritable === undefined ? 1 : 0 }],
+      },
+      {
         name: 'falconet_log_store_bytes',
         help: 'Bytes on disk of the log store.',
         type: 'gauge',

@@ -18,6 +18,7 @@ import { QueryPage } from './query/QueryPage.tsx';
 import { StatusPagesPage } from './status-pages/StatusPagesPage.tsx';
 import { TasksPage } from './tasks/TasksPage.tsx';
 import { FleetTrafficPage } from './traffic/FleetTrafficPage.tsx';
+import { StoreFullBanner } from './ui/StoreFullBanner.tsx';
 import { usePageTitle } from './ui/title.ts';
 import { UpdatesPage } from './updates/UpdatesPage.tsx';
 
@@ -176,6 +177,7 @@ export function App() {
       </header>
       <main>
         <SecurityWarnings />
+        <StoreFullBanner />
         {path === '/settings' && session ? (
           <SettingsPage session={session} />
         ) : path === '/alerts' ? (

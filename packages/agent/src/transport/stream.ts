@@ -108,6 +108,9 @@ const REFUSALS = new Set([
   GrpcStatus.FAILED_PRECONDITION,
 ]);
 
+/** A stream that stayed up this long starts the backoff over even without an acknowledgement (an idle agent). */
+const STABLE_STREAM_MS = 30_000;
+
 /** Reports whose samples are kept for the compact encoding (see #fresh). */
 const FRESH_REPORTS = 4;
 
@@ -153,6 +156,10 @@ export class ReportStream {
   #circuitOpenedAt = 0;
   /** Failed attempts since the stream last registered: the retry lines count them. */
   #failures = 0;
+  /** When the current stream registered (0: none). The backoff starts over only once a stream proved itself. */
+  #registeredAt = 0;
+  /** The server's last "cannot store reports now" reason, without its figures: logged once per change. */
+  #storeFull: string | undefined;
   /** Reports numbered but not yet durable in the backlog. */
   #enqueuing = 0;
   /** The seq of the last report written on the current stream. */
@@ -439,6 +446,10 @@ export class ReportStream {
     // An open circuit (just opened by this failure, or found open) is probed as soon as it
     // half-opens; otherwise the backoff sets the pace. The line logged states that one delay.
     const untilHalfOpen = () => Math.max(100, this.#circuitOpenedAt + circuitOpenMs - Date.now() + Math.round(Math.random() * 500));
+    // A stream that registered but was lost before any report was acknowledged (a server that cannot
+    // store them) must not start the backoff over: that would redial every 0.1 s.
+    if (this.#registeredAt > 0 && Date.now() - this.#registeredAt >= STABLE_STREAM_MS) this.#backoff.reset();
+    this.#registeredAt = 0;
     const delay = err instanceof BrokenCircuitError || this.#breaker.state === CircuitState.Open ? untilHalfOpen() : this.#backoff.next();
     if (!(err instanceof BrokenCircuitError)) {
       this.#stats.reconnects++;
@@ -451,7 +462,14 @@ export class ReportStream {
     const hint = connectionHint(reason, this.#target, tlsEnabled(this.#opts.address.host, { ...DEFAULT_TLS, ...this.#opts.tls }));
     const log = this.#opts.log;
     if (err instanceof BrokenCircuitError) log.debug(fields, `circuit open, not dialling; ${next}`);
-    else if (err instanceof TlsConfigError || (err as { tls?: boolean })?.tls || /certificate|\bssl\b|\btls\b/i.test(reason)) {
+    else if (e?.code === GrpcStatus.RESOURCE_EXHAUSTED && /\bfull\b/.test(reason)) {
+      // Not acknowledged, so nothing is lost; said once per reason, not on every attempt.
+      const gist = reason.replace(/\d+/g, 'N');
+      if (gist !== this.#storeFull) {
+        this.#storeFull = gist;
+        log.warn(fields, `server cannot store reports now; they stay in the spool until it can; ${next}`);
+      } else log.debug(fields, `server still cannot store reports; ${next}`);
+    } else if (err instanceof TlsConfigError || (err as { tls?: boolean })?.tls || /certificate|\bssl\b|\btls\b/i.test(reason)) {
       log.error(fields, `TLS check of the server failed${hint ? `: ${hint}` : ''}; ${next}`);
     } else if (e?.code === GrpcStatus.FAILED_PRECONDITION && /sequence/.test(reason)) {
       // Not acknowledged, so nothing is lost: the reports wait in the spool for an operator's reset.
@@ -493,7 +511,7 @@ export class ReportStream {
     // A new stream, a new table: the first report on it carries every series it names.
     this.#compact = reg.compactSamples && (this.#opts.compact ?? true) ? new CompactEncoder() : undefined;
     this.#state = 'connected';
-    this.#backoff.reset();
+    this.#registeredAt = Date.now();
     this.#failures = 0;
     const skewMs = reg.serverTimeMs ? Date.now() - reg.serverTimeMs : 0;
     if (Math.abs(skewMs) > 60_000 && !this.#skewWarned) {
@@ -538,6 +556,13 @@ export class ReportStream {
   }
 
   #onAck(seq: number, error: string): void {
+    if (!error) {
+      this.#backoff.reset();
+      if (this.#storeFull !== undefined) {
+        this.#storeFull = undefined;
+        this.#opts.log.info({ server: this.#target }, 'server stores reports again');
+      }
+    }
     if (error) {
       this.#stats.rejected++;
       this.#opts.log.error({ seq, error }, 'server refused a report; it will not be resent');

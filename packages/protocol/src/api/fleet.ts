@@ -30,5 +30,9 @@ export const FleetSummary = z.object({
   totals: z.object({ networkReceiveBytesPerSecond: z.number(), networkTransmitBytesPerSecond: z.number() }),
   groups: z.array(z.object({ labels: Labels, agents: z.number(), online: z.number(), averages: Averages })).optional(),
   history: FleetHistory.optional(),
+  storeUnwritable: z
+    .string()
+    .optional()
+    .describe('present while the samples store refuses reports (its data directory is full): why, for a dashboard banner'),
 });
 export type FleetSummary = z.infer<typeof FleetSummary>;

@@ -135,6 +135,8 @@ export const fleetApi: FastifyPluginAsyncZod<{ registry: AgentRegistry; store: S
       const wanted = parseAgentLabels(req.query.label);
       const all = registry.list().filter((a) => wanted.every(([k, v]) => a.labels[k] === v));
       const out = fleetSnapshot(all, req.query.by);
+      const unwritable = store.unwritable?.();
+      if (unwritable) out.storeUnwritable = unwritable;
       if (req.query.history) {
         out.history = await historyOf(HISTORY_MS[req.query.history], wanted.length ? all.map((a) => a.id) : undefined);
       }

@@ -19,7 +19,7 @@ import { checkLogRecords, type LogSink } from '../logs/ingest.ts';
 import type { MonitorChannelHooks } from '../monitors/assignments.ts';
 import type { AgentRegistry } from '../registry.ts';
 import type { UpdateChannelHooks } from '../releases/service.ts';
-import type { Store } from '../store/types.ts';
+import { type Store, StoreUnwritableError } from '../store/types.ts';
 import type { TaskChannelHooks } from '../tasks/streams.ts';
 import { type AgentAuthenticator, printable } from './auth.ts';
 import type { IngestCounters, RejectReason } from './counters.ts';
@@ -210,7 +210,9 @@ export function agentChannelHandler(deps: ChannelDeps) {
       if (closed) return;
       closed = true;
       if (reason) counters.reject('grpc', reason);
-      log.warn({ peer, agentId, code, reason, message }, 'agent stream refused');
+      // A full store says so once in its own log line; each agent's retry would repeat it.
+      if (reason === 'store_full') log.debug({ peer, agentId, code, reason, message }, 'agent stream refused');
+      else log.warn({ peer, agentId, code, reason, message }, 'agent stream refused');
       call.emit('error', { code, details: message });
     };
 
@@ -287,6 +289,10 @@ export function agentChannelHandler(deps: ChannelDeps) {
           return fail(GrpcStatus.UNAUTHENTICATED, auth.reason, auth.message);
         }
         if (closed) return;
+        // Refused before it counts as connected: the agent keeps its reports and backs off, growing
+        // the wait each time, rather than registering and losing the stream on every report.
+        const full = store.unwritable?.();
+        if (full) return fail(GrpcStatus.RESOURCE_EXHAUSTED, 'store_full', `${full}; reports stay in the agent's spool until it has room`);
         if (auth.enrolled) await audit(reg, auth.tokenId, 'agent.enrol', 'ok', {});
         // Sample and log reports share one sequence: the agent resumes after the higher of the two stores.
         const stored = Math.max(await store.lastSeq(reg.agentId), (await deps.logs?.store.lastSeq(reg.agentId)) ?? 0);
@@ -440,6 +446,10 @@ export function agentChannelHandler(deps: ChannelDeps) {
       chain = chain
         .then(() => handle(msg, arrived))
         .catch((err: unknown) => {
+          if (err instanceof StoreUnwritableError) {
+            counters.rejected++;
+            return fail(GrpcStatus.RESOURCE_EXHAUSTED, 'store_full', `${err.message}; reports stay in the agent's spool until it has room`);
+          }
           log.error({ err, agentId }, 'report could not be stored');
           fail(GrpcStatus.UNAVAILABLE, undefined, 'the server could not store the report; it will be resent');
         })

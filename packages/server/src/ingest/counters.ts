@@ -28,7 +28,9 @@ export type RejectReason =
   | 'too_many_labels'
   | 'label_too_long'
   | 'rate_limited'
-  | 'timeout';
+  | 'timeout'
+  /** The store's data directory is full: nothing is acknowledged until it has room again. */
+  | 'store_full';
 
 /** A listener that cuts connections it will not wait for. */
 export type Listener = 'http' | 'tcp' | 'grpc';

@@ -1,7 +1,8 @@
 import { FALCONET_VERSION, fromOpenFalcon, isValidLabelName, isValidMetricName, OpenFalconError, type Sample } from '@falconet/protocol';
 import type { Logger } from 'pino';
+import { ApiError } from '../api/errors.ts';
 import type { AgentRegistry } from '../registry.ts';
-import type { Store } from '../store/types.ts';
+import { type Store, StoreUnwritableError } from '../store/types.ts';
 import type { IngestChannel, IngestCounters, RejectReason } from './counters.ts';
 import type { ReportFanout } from './fanout.ts';
 
@@ -114,7 +115,14 @@ export class PushWriter {
 
   /** Resolves once every sample is durable. */
   async write(channel: IngestChannel, byHost: ReadonlyMap<string, Sample[]>): Promise<void> {
-    await Promise.all([...byHost].map(([host, samples]) => this.#serial(pushAgentId(host), () => this.#store(channel, host, samples))));
+    try {
+      await Promise.all([...byHost].map(([host, samples]) => this.#serial(pushAgentId(host), () => this.#store(channel, host, samples))));
+    } catch (err) {
+      if (!(err instanceof StoreUnwritableError)) throw err;
+      // The sender may try again later; what it sent before stays stored.
+      this.#deps.counters.reject(channel, 'store_full');
+      throw new ApiError(503, 'store_full', `${err.message}; nothing of this request was acknowledged, send it again later`);
+    }
   }
 
   #serial(id: string, fn: () => Promise<void>): Promise<void> {

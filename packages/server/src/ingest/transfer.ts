@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Sample } from '@falconet/protocol';
 import type { Logger } from 'pino';
+import { ApiError } from '../api/errors.ts';
 import type { IngestCounters, RejectReason } from './counters.ts';
 import { PushError, type PushWriter, pushedSample } from './push.ts';
 import type { TransferAuth } from './push-auth.ts';
@@ -186,8 +187,11 @@ export class TransferListener {
       const run = storing
         .then(() => writer.write('tcp', taken))
         .catch((err: unknown) => {
-          log.error({ err, peer }, 'could not store transfer lines');
-          if (!socket.destroyed) socket.write(`${JSON.stringify({ error: 'the server could not store these lines' })}\n`);
+          // A full store is said once by the store itself; the sender hears why.
+          const full = err instanceof ApiError && err.code === 'store_full';
+          if (!full) log.error({ err, peer }, 'could not store transfer lines');
+          const error = full ? err.message : 'the server could not store these lines';
+          if (!socket.destroyed) socket.write(`${JSON.stringify({ error })}\n`);
         });
       storing = run;
       this.#storing.add(run);

@@ -11,7 +11,8 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { pb } from '@falconet/protocol';
-import type { StoreLog } from '../store/types.ts';
+import { isDiskFull } from '../store/embedded/status.ts';
+import { type StoreLog, StoreUnwritableError } from '../store/types.ts';
 import { BLOCK_V2, decodeBlock, encodeBlock, encodeBlockInBackground } from './block.ts';
 import { type AgentLineCount, addCount, indexDecides } from './count.ts';
 import { type BlockSummary, blockMayMatch } from './query.ts';
@@ -431,6 +432,8 @@ export class EmbeddedLogStore implements LogStore {
       at = await this.#write(header, bodies);
     } catch (err) {
       if (seq > 0 && this.#seqs.get(agentId) === seq) this.#seqs.set(agentId, had);
+      // The batch was cut back off the file: the next write that fits goes in as if this one never came.
+      if (isDiskFull(err)) throw new StoreUnwritableError(`server log store is full: ${(err as Error).message}`);
       throw err;
     }
     const lines: StoredLogLine[] = [];
@@ -472,7 +475,13 @@ export class EmbeddedLogStore implements LogStore {
         }
         const all = Buffer.concat(parts);
         const w = this.#writer as FileHandle;
-        await w.write(all, 0, all.length, start);
+        // A nearly full disk takes part of a write without an error: the rest goes in another
+        // write, which then fails (ENOSPC) rather than leaving a torn frame acknowledged.
+        for (let off = 0; off < all.length; ) {
+          const { bytesWritten } = await w.write(all, off, all.length - off, start + off);
+          if (bytesWritten === 0) throw new Error(`log segment ${seg.path}: nothing written at ${start + off}`);
+          off += bytesWritten;
+        }
         await w.datasync();
         seg.size = start + all.length;
         for (const { p, pos: at, bodyAt } of placed) {

@@ -144,6 +144,16 @@ export interface StoreStats {
   /** Reports appended and their total time from call to durable, for an average. */
   appends?: number;
   appendSeconds?: number;
+  /** Why the store refuses writes for now (its disk is full), absent while it takes them. */
+  unwritable?: string;
+}
+
+/**
+ * A write refused because the store cannot write for now (its data directory is full): nothing of
+ * it was acknowledged, and the store takes writes again by itself once there is room.
+ */
+export class StoreUnwritableError extends Error {
+  override readonly name = 'StoreUnwritableError';
 }
 
 /** Where a store says what it did and what went wrong (the server's pino logger fits). */
@@ -190,6 +200,8 @@ export interface Store {
    */
   selectSeries?(q: SelectQuery): Promise<SelectedSeries[]>;
   stats(): Promise<StoreStats>;
+  /** Why the store refuses writes for now (its disk is full), or undefined while it takes them. */
+  unwritable?(): string | undefined;
   /** Makes everything appended so far part of the on-disk tiers and runs retention (tests, shutdown). */
   flush(): Promise<void>;
   close(): Promise<void>;

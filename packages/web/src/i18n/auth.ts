@@ -66,6 +66,8 @@ export const authEn = {
   'warning.grpc_plaintext':
     'The agent channel is plaintext beyond this machine (grpc_tls.allow_plaintext): anyone on the network path can read agent tokens and tasks, and pose as this server to agents. Turn TLS on (grpc_tls.mode auto or on).',
   'warning.unknown': 'The server warns: {0}',
+  'warning.storeFull':
+    'The server is not storing reports ({0}). Agents keep them in their spools and send them once there is room: free space on the server.',
 };
 
 export const authZh: Record<keyof typeof authEn, string> = {
@@ -135,4 +137,5 @@ export const authZh: Record<keyof typeof authEn, string> = {
   'warning.grpc_plaintext':
     'Agent 通道在本机之外以明文传输（grpc_tls.allow_plaintext）：网络路径上的任何人都能读取 Agent 令牌和任务，并冒充本服务器与 Agent 通信。请开启 TLS（grpc_tls.mode 设为 auto 或 on）。',
   'warning.unknown': '服务器警告：{0}',
+  'warning.storeFull': '服务器暂停存储上报数据（{0}）。Agent 会把数据保留在本地缓存中，待有空间后再发送：请释放服务器磁盘空间。',
 };

@@ -85,7 +85,7 @@ export class WalSegment {
         this.stats.bytes += total;
         for (const w of batch.waiters) w.resolve();
       } catch (err) {
-        this.#failed = new Error(`write-ahead log ${this.file}: ${(err as Error).message}`);
+        this.#failed = new Error(`write-ahead log ${this.file}: ${(err as Error).message}`, { cause: err });
         for (const w of [...batch.waiters, ...this.#pending.waiters]) w.reject(this.#failed);
         this.#pending = { bufs: [], waiters: [] };
       }
