@@ -108,7 +108,17 @@ writeFileSync(join(confDir, 'server.yaml'), `alerts:\n  evaluation_interval: 10s
 const server = await startBenchServer(dataDir, { FALCONET_STORE_ENGINE: 'embedded' }, ['--config', join(confDir, 'server.yaml')]);
 const serverPid = server.child.pid as number;
 const grpc = `127.0.0.1:${server.grpcPort}`;
-const cleanups: (() => Promise<unknown> | unknown)[] = [() => server.stop('SIGTERM', 60_000)];
+let stopping = false;
+const cleanups: (() => Promise<unknown> | unknown)[] = [
+  () => {
+    stopping = true;
+    return server.stop('SIGTERM', 60_000);
+  },
+];
+// A server that dies mid-run says why here, at once, rather than as the next failed fetch.
+void server.exited.then(({ code, signal }) => {
+  if (!stopping) progress(`soak: the server exited (${code ?? signal}) mid-run; its last lines:\n${server.lines.slice(-40).join('\n')}`);
+});
 
 async function cleanup(): Promise<void> {
   for (const c of cleanups.reverse()) await Promise.resolve(c()).catch((err: unknown) => progress(`cleanup: ${String(err)}`));
@@ -129,6 +139,7 @@ try {
     const l = startLoad({ grpc, agents: AGENTS, series: s, intervalMs: REPORT_MS, processes: 2 });
     const deadline = Date.now() + 600_000;
     while (l.connected() < AGENTS) {
+      if (server.child.exitCode !== null) throw new Error(`soak: the server exited (${server.child.exitCode}) while the fleet connected`);
       if (Date.now() > deadline) throw new Error(`soak: only ${l.connected()} of ${AGENTS} simulated agents connected in 10 minutes`);
       await sleep(3000);
       progress(`soak: ${l.connected()} of ${AGENTS} simulated agents connected`);
