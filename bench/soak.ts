@@ -137,6 +137,8 @@ try {
   const offered = (s: SimulatedSeries) => (AGENTS * seriesCount(s) * 1000) / REPORT_MS;
   const startFleet = async (s: SimulatedSeries): Promise<Load> => {
     const l = startLoad({ grpc, agents: AGENTS, series: s, intervalMs: REPORT_MS, processes: 2 });
+    // Stopped at the end whatever happens, even if it fails to connect (stopping twice is harmless).
+    cleanups.push(() => l.stop());
     const deadline = Date.now() + 600_000;
     while (l.connected() < AGENTS) {
       if (server.child.exitCode !== null) throw new Error(`soak: the server exited (${server.child.exitCode}) while the fleet connected`);
@@ -200,7 +202,6 @@ try {
     }
   }
   const fleet = load;
-  cleanups.push(() => fleet.stop());
   progress(
     `soak: fleet is ${AGENTS} agents x ${seriesCount(series)} series (${seriesKind}), ${Math.round(offered(series))} samples/s offered`,
   );
