@@ -200,13 +200,13 @@ export function defaultAgentFigure(bench: string, report: DefaultAgentReport): F
   };
 }
 
-export async function startBenchServer(dataDir: string, env: Record<string, string> = {}): Promise<ServerProc> {
+export async function startBenchServer(dataDir: string, env: Record<string, string> = {}, args: string[] = []): Promise<ServerProc> {
   const saved = { ...process.env };
   Object.assign(process.env, env);
   // FALCONET_BENCH_PROFILE=DIR writes a CPU profile of the server (not of the agents) into DIR.
   if (process.env.FALCONET_BENCH_PROFILE) process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${process.env.FALCONET_BENCH_PROFILE}`;
   try {
-    return await startServer({ dataDir });
+    return await startServer({ dataDir, args });
   } finally {
     process.env = saved;
   }

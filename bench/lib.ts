@@ -88,12 +88,27 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * The built agent with default settings, reporting to `server` (gRPC HOST:PORT): only the server,
  * a data directory and an exporter port of its own (9101 may be taken), and none of the
- * bench's FALCONET_* variables.
+ * bench's FALCONET_* variables; `extraArgs` (a `--config` file) go after those.
  */
-export function spawnDefaultAgent(server: string, listenPort: number, stdio: StdioOptions = ['ignore', 'ignore', 'inherit']): ChildProcess {
+export function spawnDefaultAgent(
+  server: string,
+  listenPort: number,
+  stdio: StdioOptions = ['ignore', 'ignore', 'inherit'],
+  extraArgs: string[] = [],
+): ChildProcess {
   return spawn(
     process.execPath,
-    [ensureAgentBuilt(), 'run', '--server', server, '--data-dir', tempDir('falconet-bench-agent-'), '--listen', `127.0.0.1:${listenPort}`],
+    [
+      ensureAgentBuilt(),
+      'run',
+      '--server',
+      server,
+      '--data-dir',
+      tempDir('falconet-bench-agent-'),
+      '--listen',
+      `127.0.0.1:${listenPort}`,
+      ...extraArgs,
+    ],
     { stdio, env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FALCONET_'))) },
   );
 }

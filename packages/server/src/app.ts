@@ -740,6 +740,12 @@ export class FalconetServer {
         metrics: [{ labels: {}, value: mem.rss }],
       },
       {
+        name: 'nodejs_heap_size_used_bytes',
+        help: 'V8 heap in use, in bytes.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: mem.heapUsed }],
+      },
+      {
         name: 'process_cpu_seconds_total',
         help: 'Total user and system CPU time spent in seconds.',
         type: 'counter',

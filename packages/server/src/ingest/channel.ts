@@ -336,6 +336,9 @@ export function agentChannelHandler(deps: ChannelDeps) {
         return;
       }
       if (!agentId) return fail(GrpcStatus.FAILED_PRECONDITION, 'protocol', 'the first message on a stream must be Register');
+      // The stream may end while this message awaits the store, and its end clears `agentId`: what
+      // follows the await (the fan-out to registry, live and alert windows) names the agent it had.
+      const streamAgent = agentId;
       if (body.$case === 'report') {
         const r = body.value;
         // A compact report is decoded before anything may refuse it: the stream's table must take
@@ -411,7 +414,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
         }
         if (!closed) call.write({ body: { $case: 'ack', value: { seq: r.seq, error: '' } } });
         counters.ackSeconds.observe((performance.now() - arrived) / 1000);
-        if (!duplicate) await fanout.stored(agentId, samples);
+        if (!duplicate) await fanout.stored(streamAgent, samples);
         return;
       }
       if (body.$case === 'heartbeat') await registry.seen(agentId);
