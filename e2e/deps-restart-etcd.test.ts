@@ -170,7 +170,7 @@ describe('etcd restarted under etcd task mode', () => {
     progress(
       `cron runs recorded: ${runs.length} from ${new Date(first).toISOString()} to ${new Date(last).toISOString()} ` +
         `(${(last - first) / 1000 + 1} seconds); missing ${missing.length}, doubled ${doubled.length}; ` +
-        `statuses ${JSON.stringify(Object.fromEntries(Object.entries(Object.groupBy(runs, (r) => r.status)).map(([k, v]) => [k, v?.length])))}`,
+        `${runs.filter((r) => r.status === 'succeeded').length} succeeded`,
     );
     expect(doubled).toEqual([]);
     expect(missing).toEqual([]);

@@ -29,8 +29,11 @@ function pgBin(name: string): string {
 /** A PostgreSQL cluster of the test's own: initdb as the postgres user (initdb refuses root), trust auth, loopback. */
 class PgCluster {
   readonly dir = tempDir('falconet-pg-cluster-');
-  constructor(readonly port: number) {
-    chownSync(this.dir, 101, 104);
+  readonly port: number;
+  constructor(port: number) {
+    this.port = port;
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+    chownSync(this.dir, id('-u'), id('-g'));
     this.#asPostgres(pgBin('initdb'), ['-D', this.dir, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   }
   get url(): string {
