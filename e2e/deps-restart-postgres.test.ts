@@ -68,7 +68,7 @@ describe('PostgreSQL restarted under the server', () => {
     for (const c of cleanup.reverse()) await Promise.resolve(c()).catch(() => undefined);
   });
 
-  it('fast and immediate restarts during ingest: 503 with the reason while down, then every sample stored once and users and tokens intact', {
+  it('a fast and two immediate restarts during ingest: 503 with the reason while down, then every sample stored once and users and tokens intact', {
     timeout: 300_000,
   }, async () => {
     const pgc = new PgCluster(await stablePort());
@@ -105,7 +105,8 @@ describe('PostgreSQL restarted under the server', () => {
 
     const metricsText = async () => (await fetch(`${server.url}/metrics`, { headers })).text();
     let round = 0;
-    for (const mode of ['fast', 'immediate'] as const) {
+    // Immediate twice: a connection reset while a client was checked out once ended the server.
+    for (const mode of ['fast', 'immediate', 'immediate'] as const) {
       round++;
       const linesBefore = server.lines.length;
       pgc.stop(mode);
@@ -130,6 +131,7 @@ describe('PostgreSQL restarted under the server', () => {
       expect(acked() - ackedAtStop).toBeLessThanOrEqual(AGENTS);
       expect(sim.queued).toBeGreaterThan(AGENTS);
       progress(`down 4 s: ${sim.queued} reports spooled unacknowledged`);
+      expect(server.child.exitCode, server.lines.slice(-30).join('\n')).toBe(null);
       pgc.start();
       progress('PostgreSQL started again');
       const back = await eventually(

@@ -4,6 +4,7 @@
  * confirms it with a probe, says so once in the log, and probes every second until the database
  * answers again: the pools reconnect by themselves, this only tells operators and the API why.
  */
+import type pg from 'pg';
 
 /** SQLSTATE classes and codes that mean "the server is not there right now", not "the query was wrong". */
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300)/;
@@ -133,6 +134,18 @@ export class DatabaseHealth {
     this.#closed = true;
     clearInterval(this.#timer);
   }
+}
+
+/**
+ * pg emits 'error' on a client whose connection dies; the pool listens only while the client is
+ * idle, so one checked out (in a transaction, between two queries) would end the process when
+ * PostgreSQL is killed. Every client the pool makes gets a listener for good: its query in flight
+ * fails on its own, and the pool drops the dead client when it is released.
+ */
+export function keepClientErrors(pool: pg.Pool, onError: (err: Error) => void): void {
+  pool.on('connect', (client) => {
+    client.on('error', onError);
+  });
 }
 
 /** `host:port/database` of a postgres:// URL, without user or password. */

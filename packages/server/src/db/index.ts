@@ -5,7 +5,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { FileMigrationProvider, type Migration, Migrator } from 'kysely/migration';
 import pg from 'pg';
 import type { ServerConfig } from '../config.ts';
-import { DatabaseHealth, databaseWhere } from './health.ts';
+import { DatabaseHealth, databaseWhere, keepClientErrors } from './health.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import type { Database } from './schema.ts';
 import { type MasterKeySource, type SecretBox, type Unlocked, unlockSecrets } from './secrets.ts';
@@ -73,6 +73,7 @@ export function openMetaDb(opts: MetaDbOptions): MetaDb {
       opts.log?.warn({ err: err.message }, 'idle connection to the metadata database failed');
       h.observe(err);
     });
+    keepClientErrors(pool, (err) => h.observe(err));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     kind = 'postgres';
   } else {

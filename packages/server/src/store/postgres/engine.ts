@@ -13,7 +13,7 @@
  */
 import type { Sample } from '@falconet/protocol';
 import pg from 'pg';
-import { DatabaseHealth, databaseWhere, isDatabaseUnavailable } from '../../db/health.ts';
+import { DatabaseHealth, databaseWhere, isDatabaseUnavailable, keepClientErrors } from '../../db/health.ts';
 import { DEFAULT_RETENTION, type TierName } from '../query.ts';
 import type {
   AggregateQuery,
@@ -76,6 +76,7 @@ export class PostgresStore implements Store {
       this.#log?.warn({ err: err.message }, 'idle PostgreSQL connection failed');
       this.health.observe(err);
     });
+    keepClientErrors(pool, (err) => this.health.observe(err));
     const retention = { ...DEFAULT_RETENTION, ...opts.retention };
     const now = opts.now ?? Date.now;
     this.#pool = pool;
