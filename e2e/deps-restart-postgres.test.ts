@@ -7,7 +7,7 @@
  * database was away the API answered 503 naming the database rather than hanging.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, readdirSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SampleLedger, storedLedger } from '../testing/ledger.ts';
@@ -75,6 +75,7 @@ describe('PostgreSQL restarted under the server', () => {
     pgc.start();
     cleanup.push(() => {
       if (pgc.running()) pgc.stop('immediate');
+      rmSync(pgc.dir, { recursive: true, force: true });
     });
     const env = { FALCONET_DATABASE_URL: pgc.url };
     const dataDir = tempDir('falconet-pg-restart-server-');
