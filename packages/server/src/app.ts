@@ -166,7 +166,10 @@ export class FalconetServer {
     const syslogAt = this.config.syslog.listen ? parseHostPort(this.config.syslog.listen, 'syslog.listen') : undefined;
     this.#checkPlaintext(grpc.host);
     const dataDir = secureServerDataDir(this.config.data_dir, this.log);
-    this.#meta = openMetaDb(metaDbOptions(this.config, this.log.child({ component: 'secrets' })));
+    this.#meta = openMetaDb({
+      ...metaDbOptions(this.config, this.log.child({ component: 'secrets' })),
+      healthLog: this.log.child({ component: 'db' }),
+    });
     try {
       const applied = await migrateMetaDb(this.#meta);
       if (applied.length) this.log.info({ migrations: applied }, 'metadata schema migrated');

@@ -38,6 +38,8 @@ export interface MetaDbOptions {
   /** The master key file; empty: `secret.key` in `dataDir`. */
   secretKeyFile?: string | undefined;
   log?: MasterKeySource['log'];
+  /** Where "the database is away / back" goes (db/health.ts); `log` when not given. */
+  healthLog?: MasterKeySource['log'];
 }
 
 export const SECRET_KEY_FILE = 'secret.key';
@@ -64,7 +66,7 @@ export function openMetaDb(opts: MetaDbOptions): MetaDb {
       role: 'metadata database',
       where: databaseWhere(opts.url),
       probe: () => pool.query('SELECT 1'),
-      log: opts.log,
+      log: opts.healthLog ?? opts.log,
     });
     health = h;
     // An idle connection that fails (PostgreSQL restarted, an administrator ended it) leaves the pool,
