@@ -111,7 +111,6 @@ describe('PostgreSQL restarted under the server', () => {
       round++;
       const linesBefore = server.lines.length;
       pgc.stop(mode);
-      const ackedAtStop = acked();
       progress(`PostgreSQL stopped (${mode})`);
       // The API answers at once, 503, naming the database: not a hang, not a bare 500.
       const res = await fetch(`${server.url}/api/agents`, { headers, signal: AbortSignal.timeout(15_000) });
@@ -127,11 +126,14 @@ describe('PostgreSQL restarted under the server', () => {
         100,
       );
       progress(`server log: ${why}`);
-      // Nothing is acknowledged while the database is away (at most what was committing as it stopped); agents keep spooling.
-      await sleep(4000);
-      expect(acked() - ackedAtStop).toBeLessThanOrEqual(AGENTS);
+      // Nothing is acknowledged while the database is away; agents keep spooling. Acks of what
+      // committed before the stop may still be on their way for a moment on a loaded machine.
+      await sleep(1000);
+      const ackedAtStop = acked();
+      await sleep(3000);
+      expect(acked()).toBe(ackedAtStop);
       expect(sim.queued).toBeGreaterThan(AGENTS);
-      progress(`down 4 s: ${sim.queued} reports spooled unacknowledged`);
+      progress(`down 4 s: no acknowledgement, ${sim.queued} reports spooled unacknowledged`);
       expect(server.child.exitCode, server.lines.slice(-30).join('\n')).toBe(null);
       pgc.start();
       progress('PostgreSQL started again');
