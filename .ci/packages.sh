@@ -12,6 +12,8 @@ need etcdctl etcd-client
 need dockerd docker.io
 need busybox busybox-static
 need runc runc
+# initdb and pg_ctl for tests that run (and restart) a PostgreSQL cluster of their own
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || want+=(postgresql)
 need openssl openssl
 need nc netcat-openbsd
 # the agent's native helpers (node-gyp) and the hung-mount test (a private namespace with FUSE)

@@ -4,7 +4,7 @@
  * removed after. As in ../shared/RECIPES.md.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -18,8 +18,11 @@ export interface Dockerd {
   socket: string;
   /** Runs the docker CLI against this engine; resolves with stdout. */
   docker(...args: string[]): Promise<string>;
-  /** Stops the daemon (its containers stop with it) and starts it again on the same socket and data. */
-  restart(): Promise<void>;
+  /**
+   * Stops the daemon (its containers stop with it; with SIGKILL nothing is shut down in order) and
+   * starts it again on the same socket and data, after `whileDown` when given.
+   */
+  restart(opts?: { signal?: NodeJS.Signals; whileDown?: () => Promise<void> }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -70,11 +73,33 @@ export async function startDockerd(options: { storageDriver?: 'vfs' | 'overlay2'
       }
     }
   };
-  const halt = async () => {
-    child.kill('SIGTERM');
+  const halt = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    // The containerd this dockerd started outlives a SIGKILL; a dockerd started while it lingers
+    // times out on it. A crash here takes the daemon's own containerd with it (the containers' shims stay).
+    let containerd = 0;
+    if (signal === 'SIGKILL') containerd = Number(readFileSync(join(dir, 'exec/containerd/containerd.pid'), 'utf8').trim());
+    child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     await exited;
     clearTimeout(timer);
+    if (containerd > 0) {
+      try {
+        process.kill(containerd, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      const alive = () => {
+        try {
+          // A zombie waiting for its new parent to reap it counts as gone.
+          return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${containerd}/stat`, 'utf8'));
+        } catch {
+          return false;
+        }
+      };
+      while (alive()) await new Promise((r) => setTimeout(r, 50));
+      // dockerd takes a pid file naming a zombie for a containerd still running.
+      rmSync(join(dir, 'exec/containerd/containerd.pid'), { force: true });
+    }
   };
   await launch();
 
@@ -88,8 +113,9 @@ export async function startDockerd(options: { storageDriver?: 'vfs' | 'overlay2'
     dir,
     socket,
     docker,
-    async restart() {
-      await halt();
+    async restart(opts = {}) {
+      await halt(opts.signal);
+      await opts.whileDown?.();
       await launch();
     },
     async stop() {
@@ -100,8 +126,15 @@ export async function startDockerd(options: { storageDriver?: 'vfs' | 'overlay2'
         // dockerd already gone; kill below.
       }
       await halt();
-      // dockerd leaves its default network namespace mounted under the exec root after it exits.
-      await run('umount', ['-l', join(dir, 'exec/netns/default')]).catch(() => undefined);
+      // dockerd leaves its default network namespace mounted under the exec root after it exits, and a
+      // SIGKILLed one its data root's bind mount as well: everything under dir, deepest first.
+      const mounts = readFileSync('/proc/self/mounts', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[1] ?? '')
+        .filter((m) => m.startsWith(`${dir}/`))
+        .sort()
+        .reverse();
+      for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };

@@ -43,6 +43,8 @@ export interface PrefixEvents {
   snapshot(entries: Map<string, string>): void;
   put(key: string, value: string): void;
   delete(key: string): void;
+  /** etcd stopped answering (the watch broke and the read failed); `snapshot` follows once it is back. */
+  unreachable?(err: Error): void;
 }
 
 /**
@@ -104,7 +106,10 @@ export class PrefixMirror {
         watcher.on('error', () => undefined);
         await withTimeout(watcher.cancel(), 1_000, 'cancel watch').catch(() => undefined);
       } catch (err) {
-        if (failures++ === 0) this.#log.warn({ prefix: this.#prefix, err: (err as Error).message }, 'etcd unreachable; retrying');
+        if (failures++ === 0) {
+          this.#log.warn({ prefix: this.#prefix, err: (err as Error).message }, 'etcd unreachable; retrying');
+          this.#events.unreachable?.(err as Error);
+        }
       }
       if (!this.#stopped) await sleep(Math.min(1_000, 100 * 2 ** Math.min(failures, 4)));
     }

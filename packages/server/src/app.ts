@@ -25,6 +25,7 @@ import { AuthService } from './auth/service.ts';
 import type { ServerConfig } from './config.ts';
 import { auditAtRest, secureServerDataDir } from './datadir.ts';
 import { AgentRepository } from './db/agents.ts';
+import { DatabaseHealth } from './db/health.ts';
 import { type MetaDb, metaDbOptions, migrateMetaDb, openMetaDb } from './db/index.ts';
 import { fleetApi } from './fleet/routes.ts';
 import { Ingest, IngestCounters } from './ingest/index.ts';
@@ -165,7 +166,10 @@ export class FalconetServer {
     const syslogAt = this.config.syslog.listen ? parseHostPort(this.config.syslog.listen, 'syslog.listen') : undefined;
     this.#checkPlaintext(grpc.host);
     const dataDir = secureServerDataDir(this.config.data_dir, this.log);
-    this.#meta = openMetaDb(metaDbOptions(this.config, this.log.child({ component: 'secrets' })));
+    this.#meta = openMetaDb({
+      ...metaDbOptions(this.config, this.log.child({ component: 'secrets' })),
+      healthLog: this.log.child({ component: 'db' }),
+    });
     try {
       const applied = await migrateMetaDb(this.#meta);
       if (applied.length) this.log.info({ migrations: applied }, 'metadata schema migrated');
@@ -459,6 +463,9 @@ export class FalconetServer {
               .header('cache-control', 'no-cache')
               .send(carried?.get('index.html') ?? createReadStream(shell))
         : undefined,
+      (err) => {
+        for (const h of this.#databaseHealth()) h.observe(err);
+      },
     );
     installSecurityHeaders(app, { tls: Boolean(tls) });
     const cookieSecure = this.config.auth.cookie_secure;
@@ -598,6 +605,14 @@ export class FalconetServer {
     return app;
   }
 
+  /** The PostgreSQL databases in use (metadata, sample store), for the log and /metrics while one is away. */
+  #databaseHealth(): DatabaseHealth[] {
+    const store = this.#store as { health?: unknown } | undefined;
+    return [this.#meta?.health, store?.health instanceof DatabaseHealth ? store.health : undefined].filter(
+      (h): h is DatabaseHealth => h !== undefined,
+    );
+  }
+
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   #selfMetrics(st: StoreStats, logs: LogStoreStats): string {
@@ -620,6 +635,22 @@ export class FalconetServer {
         type: 'counter',
         metrics: [{ labels: {}, value: c.duplicates }],
       },
+      ...(this.#databaseHealth().length
+        ? [
+            {
+              name: 'falconet_server_database_up',
+              help: 'Whether the PostgreSQL database answers (0 while it is away: reports are not acknowledged, the API answers 503).',
+              type: 'gauge' as const,
+              metrics: this.#databaseHealth().map((h) => ({ labels: { role: h.role }, value: h.up ? 1 : 0 })),
+            },
+            {
+              name: 'falconet_server_database_outages_total',
+              help: 'Times the PostgreSQL database became unavailable since the server started.',
+              type: 'counter' as const,
+              metrics: this.#databaseHealth().map((h) => ({ labels: { role: h.role }, value: h.outages })),
+            },
+          ]
+        : []),
       {
         name: 'falconet_server_reports_rejected_total',
         help: 'Agent reports refused (reasons in falconet_server_ingest_rejected_total).',

@@ -31,4 +31,29 @@ describe('the metadata database on PostgreSQL', () => {
     expect(rows).toEqual([{ one: 1 }]);
     await meta.close();
   });
+
+  it('outlives a connection ended while a transaction holds it: that transaction fails, the process goes on', async () => {
+    temp ??= await createTempDatabase();
+    const meta = openMetaDb({ url: temp.url, dataDir: tempDir(), log: { info: () => undefined, warn: () => undefined } });
+    await migrateMetaDb(meta);
+    const admin = new pg.Client({ connectionString: temp.url });
+    await admin.connect();
+    // pg emits 'error' on a client ended with no query in flight; checked out, the pool does not
+    // listen, and without db/health.ts's keepClientErrors that error ends the process (vitest fails the run).
+    const outcome = await meta.db
+      .transaction()
+      .execute(async (trx) => {
+        const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
+        await admin.query('SELECT pg_terminate_backend($1)', [rows[0]?.pid]);
+        await new Promise((r) => setTimeout(r, 300));
+        await sql`SELECT 1`.execute(trx);
+        return 'committed';
+      })
+      .catch((err: Error) => err.message);
+    await admin.end();
+    expect(outcome).not.toBe('committed');
+    const { rows } = await sql<{ one: number }>`SELECT 1 AS one`.execute(meta.db);
+    expect(rows).toEqual([{ one: 1 }]);
+    await meta.close();
+  });
 });

@@ -159,6 +159,8 @@ export class DockerEngine {
   #eventStream: NodeJS.ReadableStream | undefined;
   #watching = false;
   #lastEventSec = 0;
+  /** When the last watch broke (s): what happened from then on is asked for again when the next watch opens. */
+  #watchEndedSec = 0;
   /** Events already counted, so the replay after a reconnect (inclusive of its first second) counts each once. */
   #seen = new Set<string>();
   #closed = false;
@@ -286,8 +288,10 @@ export class DockerEngine {
   #watch(events: Docker): void {
     this.#watching = true;
     const opts: Docker.GetEventsOptions = { filters: { type: ['container'] } };
-    // After a reconnect, replay what happened meanwhile.
-    if (this.#lastEventSec) opts.since = this.#lastEventSec;
+    // After a reconnect, replay what happened meanwhile: from the last event counted or from when the
+    // stream broke, whichever is later (a restarted engine's first events come before we watch again).
+    const since = Math.max(this.#lastEventSec, this.#watchEndedSec);
+    if (since) opts.since = since;
     events.getEvents(opts).then(
       (stream) => {
         if (this.#closed) {
@@ -309,6 +313,7 @@ export class DockerEngine {
           }
         });
         const done = () => {
+          if (this.#eventStream === stream) this.#watchEndedSec = Math.floor(Date.now() / 1000);
           this.#eventStream = undefined;
           // The next snapshot that reaches the API opens a new watch.
           this.#watching = false;

@@ -1,6 +1,7 @@
 import type { ErrorBody } from '@falconet/protocol/api';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { isDatabaseUnavailable, unavailableReason } from '../db/health.ts';
 
 /**
  * An error a route answers with: `{error: {code, message}}` and its HTTP status. The modules
@@ -26,9 +27,27 @@ export function errorBody(code: string, message: string): ErrorBody {
  * Every error leaves the API in one shape, naming the field that was wrong. With `spaShell`, a GET
  * outside /api that matches no route gets the dashboard's index.html: the app routes on the client.
  */
-export function installErrorHandling(app: FastifyInstance, spaShell?: (reply: FastifyReply) => unknown): void {
+export function installErrorHandling(
+  app: FastifyInstance,
+  spaShell?: (reply: FastifyReply) => unknown,
+  /** Told when a request failed because the database is away (db/health.ts confirms and logs it). */
+  databaseUnavailable?: (err: unknown) => void,
+): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof ApiError) return reply.status(err.status).send(errorBody(err.code, err.message));
+    // PostgreSQL restarting or away: a clear 503 at once, not a bare 500; the pools reconnect by themselves.
+    if (isDatabaseUnavailable(err)) {
+      databaseUnavailable?.(err);
+      return reply
+        .status(503)
+        .header('retry-after', '5')
+        .send(
+          errorBody(
+            'database_unavailable',
+            `the database is unavailable (${unavailableReason(err)}); the server reconnects by itself, try again shortly`,
+          ),
+        );
+    }
     if (hasZodFastifySchemaValidationErrors(err)) {
       const where = err.validationContext ?? 'request';
       const message = err.validation

@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { FileMigrationProvider, type Migration, Migrator } from 'kysely/migration';
 import pg from 'pg';
 import type { ServerConfig } from '../config.ts';
+import { DatabaseHealth, databaseWhere, keepClientErrors } from './health.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import type { Database } from './schema.ts';
 import { type MasterKeySource, type SecretBox, type Unlocked, unlockSecrets } from './secrets.ts';
@@ -23,6 +24,8 @@ export interface MetaDb {
   secrets(): Promise<SecretBox>;
   /** The same, with what unlocking did: for the server's start, which logs it. */
   unlock(): Promise<Unlocked>;
+  /** PostgreSQL only: whether the database answers, and why not (db/health.ts). */
+  health?: DatabaseHealth | undefined;
   close(): Promise<void>;
 }
 
@@ -35,6 +38,8 @@ export interface MetaDbOptions {
   /** The master key file; empty: `secret.key` in `dataDir`. */
   secretKeyFile?: string | undefined;
   log?: MasterKeySource['log'];
+  /** Where "the database is away / back" goes (db/health.ts); `log` when not given. */
+  healthLog?: MasterKeySource['log'];
 }
 
 export const SECRET_KEY_FILE = 'secret.key';
@@ -53,11 +58,24 @@ pg.types.setTypeParser(20, (v) => Number(v));
 export function openMetaDb(opts: MetaDbOptions): MetaDb {
   let db: Kysely<Database>;
   let kind: DbKind;
+  let health: DatabaseHealth | undefined;
   if (/^postgres(ql)?:\/\//.test(opts.url)) {
-    const pool = new pg.Pool({ connectionString: opts.url, max: 10 });
+    // A connection attempt that gets no answer fails after 5 s instead of holding a request forever.
+    const pool = new pg.Pool({ connectionString: opts.url, max: 10, connectionTimeoutMillis: 5000 });
+    const h = new DatabaseHealth({
+      role: 'metadata database',
+      where: databaseWhere(opts.url),
+      probe: () => pool.query('SELECT 1'),
+      log: opts.healthLog ?? opts.log,
+    });
+    health = h;
     // An idle connection that fails (PostgreSQL restarted, an administrator ended it) leaves the pool,
     // which connects again when next asked; unheard, its error would end the process.
-    pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'idle connection to the metadata database failed'));
+    pool.on('error', (err) => {
+      opts.log?.warn({ err: err.message }, 'idle connection to the metadata database failed');
+      h.observe(err);
+    });
+    keepClientErrors(pool, (err) => h.observe(err));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     kind = 'postgres';
   } else {
@@ -82,7 +100,17 @@ export function openMetaDb(opts: MetaDbOptions): MetaDb {
     });
     return unlocking;
   };
-  return { kind, db, unlock, secrets: async () => (await unlock()).box, close: () => db.destroy() };
+  return {
+    kind,
+    db,
+    unlock,
+    health,
+    secrets: async () => (await unlock()).box,
+    close: () => {
+      health?.close();
+      return db.destroy();
+    },
+  };
 }
 
 let bundledMigrations: Record<string, Migration> | undefined;

@@ -8,6 +8,7 @@
  */
 import { LogLevel, pb } from '@falconet/protocol';
 import pg from 'pg';
+import { keepClientErrors } from '../db/health.ts';
 import type { StoreLog } from '../store/types.ts';
 import { CursorError } from './embedded.ts';
 import { words } from './terms.ts';
@@ -87,6 +88,8 @@ export class PostgresLogStore implements LogStore {
     this.#o = o;
     this.#pool = new pg.Pool({ connectionString: o.url, max: 4 });
     this.#pool.on('error', (err) => o.log?.warn({ err: err.message }, 'idle PostgreSQL connection failed (logs)'));
+    // A checked-out client whose connection dies must not end the process (db/health.ts).
+    keepClientErrors(this.#pool, () => undefined);
   }
 
   static async open(o: PostgresLogStoreOptions): Promise<PostgresLogStore> {

@@ -20,6 +20,10 @@ export class EtcdTaskBackend {
   readonly #client: Etcd3;
   readonly #mirror: PrefixMirror;
   readonly #opts: EtcdBackendOptions;
+  /** Whether the health watch holds (false from etcd failing to answer until it answers again). */
+  connected = false;
+  /** Times etcd became unreachable since the start. */
+  outages = 0;
 
   constructor(opts: EtcdBackendOptions) {
     this.#opts = opts;
@@ -37,7 +41,21 @@ export class EtcdTaskBackend {
       this.#client,
       etcdKeys.healthPrefix,
       {
-        snapshot: (entries) => opts.onConnected(new Map([...entries].map(([k, v]) => [agentOf(k), parse(k, v)]))),
+        snapshot: (entries) => {
+          if (this.outages > 0 && !this.connected)
+            opts.log.info({ endpoints: opts.endpoints }, 'etcd reachable again; writing back the task changes made meanwhile');
+          this.connected = true;
+          opts.onConnected(new Map([...entries].map(([k, v]) => [agentOf(k), parse(k, v)])));
+        },
+        unreachable: (err) => {
+          if (!this.connected) return;
+          this.outages++;
+          this.connected = false;
+          opts.log.warn(
+            { endpoints: opts.endpoints, err: err.message },
+            'etcd unavailable: agents keep running the cron jobs they hold; task changes are saved and written to etcd when it is back',
+          );
+        },
         put: (key, value) => opts.onHealth(agentOf(key), parse(key, value)),
         delete: (key) => opts.onHealth(agentOf(key), undefined),
       },

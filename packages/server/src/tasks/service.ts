@@ -267,6 +267,21 @@ export class TaskService implements TaskChannelHooks {
         type: 'gauge',
         metrics: [{ labels: {}, value: this.streams.size }],
       },
+      ...(this.#etcd
+        ? [
+            {
+              name: 'falconet_server_task_etcd_up',
+              help: 'Whether etcd answers (etcd mode): 0 while it is away; agents keep running the cron jobs they hold, changes are written when it is back.',
+              type: 'gauge' as const,
+              metrics: [{ labels: {}, value: this.#etcd.connected ? 1 : 0 }],
+            },
+            counter(
+              'falconet_server_task_etcd_outages_total',
+              'Times etcd became unreachable since the server started (etcd mode).',
+              this.#etcd.outages,
+            ),
+          ]
+        : []),
       {
         name: 'falconet_server_task_etcd_agents',
         help: 'Agents by etcd health (etcd mode).',

@@ -13,6 +13,7 @@
  */
 import type { Sample } from '@falconet/protocol';
 import pg from 'pg';
+import { DatabaseHealth, databaseWhere, isDatabaseUnavailable, keepClientErrors } from '../../db/health.ts';
 import { DEFAULT_RETENTION, type TierName } from '../query.ts';
 import type {
   AggregateQuery,
@@ -55,12 +56,27 @@ export class PostgresStore implements Store {
   readonly #writer: ReportWriter;
   readonly #maintenance: Maintenance;
   readonly #reader: SeriesReader;
+  /** Whether PostgreSQL answers; /metrics and the log say so while it does not. */
+  readonly health: DatabaseHealth;
+  /** The last stats read, served (with the counters of this process) while PostgreSQL is away. */
+  #lastStats: StoreStats | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
   private constructor(opts: PostgresStoreOptions) {
-    const pool = new pg.Pool({ connectionString: opts.url, max: 6 });
-    pool.on('error', (err) => this.#log?.warn({ err: err.message }, 'idle PostgreSQL connection failed'));
+    // A connection attempt that gets no answer fails after 5 s instead of holding reports forever.
+    const pool = new pg.Pool({ connectionString: opts.url, max: 6, connectionTimeoutMillis: 5000 });
+    this.health = new DatabaseHealth({
+      role: 'sample store',
+      where: databaseWhere(opts.url),
+      probe: () => pool.query('SELECT 1'),
+      log: opts.log,
+    });
+    pool.on('error', (err) => {
+      this.#log?.warn({ err: err.message }, 'idle PostgreSQL connection failed');
+      this.health.observe(err);
+    });
+    keepClientErrors(pool, (err) => this.health.observe(err));
     const retention = { ...DEFAULT_RETENTION, ...opts.retention };
     const now = opts.now ?? Date.now;
     this.#pool = pool;
@@ -75,6 +91,7 @@ export class PostgresStore implements Store {
       rawRetentionMs: retention.raw,
       now,
       closed: () => this.#closed,
+      failed: (err) => this.health.observe(err),
     });
     this.#maintenance = new Maintenance({ pool, partitions, retention, maxBytes: opts.maxBytes ?? 0, now, log: opts.log });
     this.#reader = new SeriesReader({ pool, series: this.#series, retention, now });
@@ -94,7 +111,12 @@ export class PostgresStore implements Store {
     const every = opts.maintenanceIntervalMs ?? 30_000;
     if (every > 0) {
       s.#timer = setInterval(
-        () => void s.maintain().catch((err: Error) => s.#log?.error({ err: err.message }, 'store maintenance failed')),
+        () =>
+          void s.maintain().catch((err: Error) => {
+            s.health.observe(err);
+            // While PostgreSQL is away the health line says so once; maintenance runs again when it is back.
+            if (!isDatabaseUnavailable(err)) s.#log?.error({ err: err.message }, 'store maintenance failed');
+          }),
         every,
       );
       s.#timer.unref();
@@ -168,6 +190,26 @@ export class PostgresStore implements Store {
   }
 
   async stats(): Promise<StoreStats> {
+    try {
+      this.#lastStats = await this.#readStats();
+      return this.#lastStats;
+    } catch (err) {
+      if (!isDatabaseUnavailable(err)) throw err;
+      this.health.observe(err);
+      const last = this.#lastStats;
+      return {
+        engine: 'postgres',
+        series: this.#series.size,
+        bytes: last?.bytes ?? {},
+        samples: last?.samples ?? {},
+        parts: last?.parts ?? 0,
+        outOfBounds: this.#writer.outOfBounds,
+        written: this.#writer.written,
+      } as StoreStats;
+    }
+  }
+
+  async #readStats(): Promise<StoreStats> {
     const parts = await this.#partitions.list();
     const bytes: Record<string, number> = { raw: 0, '1m': 0, '1h': 0 };
     for (const p of parts) {
@@ -190,6 +232,7 @@ export class PostgresStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    this.health.close();
     await this.#writer.idle();
     await this.#maintenance.idle();
     await this.#pool.end();

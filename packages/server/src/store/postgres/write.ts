@@ -32,6 +32,8 @@ export interface ReportWriterOptions {
   now: () => number;
   /** Whether the store is closed (then reports are refused). */
   closed: () => boolean;
+  /** Told of every failed write (db/health.ts tells "PostgreSQL is away" from a bad batch). */
+  failed?: (err: unknown) => void;
 }
 
 export class ReportWriter {
@@ -105,6 +107,7 @@ export class ReportWriter {
       const batch = this.#pending;
       this.#pending = [];
       const c = await this.#o.pool.connect().catch((err: Error) => {
+        this.#o.failed?.(err);
         for (const r of batch) r.reject(err);
         return undefined;
       });
@@ -145,7 +148,8 @@ export class ReportWriter {
         for (const r of batch) r.resolve({ duplicate: dup.has(r) });
       } catch (err) {
         await c.query('ROLLBACK').catch(() => undefined);
-        const e = new Error(`PostgreSQL: storing ${batch.length} reports failed: ${(err as Error).message}`);
+        this.#o.failed?.(err);
+        const e = new Error(`PostgreSQL: storing ${batch.length} reports failed: ${(err as Error).message}`, { cause: err });
         for (const r of batch) r.reject(e);
       } finally {
         c.release();
