@@ -396,14 +396,16 @@ export function agentChannelHandler(deps: ChannelDeps) {
           const message = err instanceof PayloadError ? err.message : String(err);
           return refuseReport(r.seq, /authentication|no key/.test(message) ? 'decrypt_failed' : 'malformed', message);
         }
-        const { duplicate } = await store.appendReport(agentId, r.seq, samples);
+        const { duplicate, refusedSamples = 0, refusal = '' } = await store.appendReport(agentId, r.seq, samples);
         if (duplicate) counters.duplicates++;
         else {
           counters.reports++;
           counters.reportsBy[compactSamples ? 'compact' : 'sample_batch']++;
-          counters.stored('grpc', samples.length);
+          counters.stored('grpc', samples.length - refusedSamples);
+          // Stored in part (new series past store.max_series): the agent reads why; there is nothing to resend.
+          if (refusal) counters.reject('grpc', 'too_many_series');
         }
-        if (!closed) call.write({ body: { $case: 'ack', value: { seq: r.seq, error: '' } } });
+        if (!closed) call.write({ body: { $case: 'ack', value: { seq: r.seq, error: refusal } } });
         counters.ackSeconds.observe((performance.now() - arrived) / 1000);
         if (!duplicate) await fanout.stored(agentId, samples);
         return;
