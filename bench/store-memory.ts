@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Sample } from '@falconet/protocol';
+import { CompactDecoder, CompactEncoder, SharedDefinitions } from '@falconet/protocol';
 import { EmbeddedStore } from '../packages/server/src/store/embedded/engine.ts';
 import { Head } from '../packages/server/src/store/embedded/head.ts';
 import { SeriesDictionary } from '../packages/server/src/store/embedded/series.ts';
@@ -103,6 +104,23 @@ measure('dictionary_bytes', () => {
   return dict;
 });
 
+// The ingest side: each agent stream's compact table (its series' names and labels, as decoded).
+measure('stream_table_bytes', () =>
+  reports.map((r) => {
+    const decoder = new CompactDecoder();
+    decoder.decode(new CompactEncoder().encode(r));
+    return decoder;
+  }),
+);
+// As the server's channel builds them: definitions shared across streams.
+measure('stream_table_shared_bytes', () => {
+  const shared = new SharedDefinitions();
+  return reports.map((r) => {
+    const decoder = new CompactDecoder(1_000_000, shared);
+    decoder.decode(new CompactEncoder().encode(r));
+    return decoder;
+  });
+});
 measure('head_bytes', () => new Head(8 * SERIES, [1], Date.now(), SERIES));
 
 // A whole store: every agent's report once, then again (steady state: no new series).

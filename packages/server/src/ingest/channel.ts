@@ -10,6 +10,7 @@ import {
   pb,
   reportAad,
   type Sample,
+  SharedDefinitions,
   unwrapPayload,
 } from '@falconet/protocol';
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
@@ -183,6 +184,8 @@ export function checkSamples(samples: readonly Sample[], limits: IngestLimits, n
  * counted; a refused stream ends with a status naming why. One stream's trouble stays its own.
  */
 export function agentChannelHandler(deps: ChannelDeps) {
+  // One copy of each series definition alike agents share, whichever stream brought it (docs/adr/0004-server-memory.md).
+  const definitions = new SharedDefinitions();
   return (call: ServerDuplexStream<Incoming, pb.ServerMessage>): void => {
     const { log, store, registry, fanout, counters, limits } = deps;
     let agentId: string | undefined;
@@ -305,7 +308,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
         payloadKey = auth.payloadKey;
         await registry.connected(reg, { tokenLabels: auth.labels ?? {} });
         floor = stored;
-        compact = reg.compactSamples ? new CompactDecoder(limits.maxSeriesPerStream) : undefined;
+        compact = reg.compactSamples ? new CompactDecoder(limits.maxSeriesPerStream, definitions) : undefined;
         const taskPublicKey = deps.tasks?.publicKey ?? Buffer.alloc(0);
         call.write({
           body: {
