@@ -121,7 +121,10 @@ measure('stream_table_shared_bytes', () => {
     return decoder;
   });
 });
-measure('head_bytes', () => new Head(8 * SERIES, [1], Date.now(), SERIES));
+// One head as the writer sizes it at the default store.head_max_samples (write.ts, headLimit);
+// while one is flushing, a second fills.
+const HEAD_FLOOR = 2_000_000;
+measure('head_bytes', () => new Head(Math.max(HEAD_FLOOR, Math.min(8 * SERIES, 4 * HEAD_FLOOR)), [1], Date.now(), SERIES));
 
 // A whole store: every agent's report once, then again (steady state: no new series).
 const dir = mkdtempSync(join(tmpdir(), 'falconet-store-memory-'));
@@ -139,8 +142,11 @@ try {
   }
   const st = await store.stats();
   progress(`store: ${st.series} series, ${st.headSamples} samples in the head`);
+  // Right after the appends: the heads frozen on the way are still being written to parts.
   figure('store_bytes', used() - base);
   figure('store_rss_bytes', process.memoryUsage().rss - rssBase);
+  await store.flush();
+  figure('store_flushed_bytes', used() - base);
   await store.close();
 } finally {
   rmSync(dir, { recursive: true, force: true });

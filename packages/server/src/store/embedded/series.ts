@@ -320,32 +320,44 @@ export class SeriesDictionary implements IndexedSeries {
   async appendToLog(file: string, upTo: number, currentBytes: number): Promise<number> {
     const from = this.#logged;
     if (upTo <= from) return currentBytes;
-    const bufs: Buffer[] = [];
-    for (let id = from; id < upTo; id++) bufs.push(encodeDefinition(id, this.agentOf[id] as string, this.keyOf[id] as string));
-    const all = Buffer.concat(bufs);
+    let bytes = currentBytes;
     const fh = await open(file, 'a', PRIVATE_FILE_MODE);
     try {
-      // The log was truncated to `currentBytes` at open, so appends land exactly there.
-      await fh.writeFile(all);
+      // The log was truncated to `currentBytes` at open, so appends land exactly there. A first flush
+      // after a fleet connects defines millions: written in slices, so memory holds one at a time.
+      for (let at = from; at < upTo; at += LOG_SLICE) {
+        const buf = encodeDefinitions(this.agentOf, this.keyOf, at, Math.min(upTo, at + LOG_SLICE));
+        await fh.writeFile(buf);
+        bytes += buf.length;
+      }
       await fh.sync();
     } finally {
       await fh.close();
     }
     this.#logged = upTo;
-    return currentBytes + all.length;
+    return bytes;
   }
 }
 
-function encodeDefinition(id: number, agentId: string, key: string): Buffer {
-  const a = Buffer.from(agentId, 'utf8');
-  const k = Buffer.from(key, 'utf8');
-  const body = Buffer.allocUnsafe(6 + a.length + k.length);
-  body.writeUInt32LE(id, 0);
-  body.writeUInt16LE(a.length, 4);
-  a.copy(body, 6);
-  k.copy(body, 6 + a.length);
-  const head = Buffer.allocUnsafe(8);
-  head.writeUInt32LE(body.length, 0);
-  head.writeUInt32LE(crc32(body), 4);
-  return Buffer.concat([head, body]);
+/** Definitions encoded into one buffer at a time when appending to the series log. */
+const LOG_SLICE = 65_536;
+
+/** Definitions [from, to) as log records, in one buffer. */
+function encodeDefinitions(agentOf: readonly string[], keyOf: readonly string[], from: number, to: number): Buffer {
+  let size = 0;
+  for (let id = from; id < to; id++) size += 14 + Buffer.byteLength(agentOf[id] as string) + Buffer.byteLength(keyOf[id] as string);
+  const buf = Buffer.allocUnsafe(size);
+  let pos = 0;
+  for (let id = from; id < to; id++) {
+    const body = pos + 8;
+    buf.writeUInt32LE(id, body);
+    const alen = buf.write(agentOf[id] as string, body + 6, 'utf8');
+    buf.writeUInt16LE(alen, body + 4);
+    const klen = buf.write(keyOf[id] as string, body + 6 + alen, 'utf8');
+    const len = 6 + alen + klen;
+    buf.writeUInt32LE(len, pos);
+    buf.writeUInt32LE(crc32(buf.subarray(body, body + len)), pos + 4);
+    pos = body + len;
+  }
+  return buf;
 }
