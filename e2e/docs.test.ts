@@ -36,6 +36,7 @@ const NOT_OURS = new Map<string, string>([
   ['flag --runs', 'testing.md: a flag of bench/fuzz.ts'],
   ['flag --seed', 'testing.md: a flag of bench/fuzz.ts'],
   ['flag --store', 'adr/0002: a flag of bench/ingest.ts'],
+  ['flag --varied', 'adr/0004: a flag of bench/store-memory.ts'],
   ['flag --only', 'logs.md: a flag of bench/logs.ts'],
   ['flag --search-lines', 'logs.md: a flag of bench/logs.ts'],
   ['flag --agents', 'server.md: a flag of bench/soak.ts (and of bench/ui, bench/ingest)'],

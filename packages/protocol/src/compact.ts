@@ -139,15 +139,60 @@ export class CompactEncoder {
 }
 
 /** The receiving end of one stream's table. Every error is a PayloadError naming what was wrong. */
+/** A series as a decoder's table holds it; its labels object is shared by every sample of it. */
+export interface SeriesDefinition {
+  name: string;
+  labels: Labels;
+}
+
+/**
+ * Series definitions shared by the decoders of many streams: alike hosts define the same names and
+ * labels, and one copy serves every stream's table. Bounded: past `maxEntries` distinct definitions,
+ * a new one is kept as its stream decoded it. The labels objects are shared: not to be changed.
+ */
+export class SharedDefinitions {
+  readonly #maxEntries: number;
+  readonly #known = new Map<string, SeriesDefinition>();
+
+  constructor(maxEntries = 100_000) {
+    this.#maxEntries = maxEntries;
+  }
+
+  get size(): number {
+    return this.#known.size;
+  }
+
+  of(def: CompactBatch['newSeries'][number]): SeriesDefinition {
+    let key = def.name;
+    for (const l of def.labels) key += `\0${l.name}\x01${l.value}`;
+    const known = this.#known.get(key);
+    if (known) return known;
+    const made = decodeDefinition(def);
+    if (this.#known.size < this.#maxEntries) this.#known.set(key, made);
+    return made;
+  }
+}
+
+function decodeDefinition(def: CompactBatch['newSeries'][number]): SeriesDefinition {
+  const labels: Record<string, string> = {};
+  for (const l of def.labels) setOwn(labels, l.name, l.value);
+  return { name: def.name, labels };
+}
+
 export class CompactDecoder {
   readonly #maxSeries: number;
-  readonly #series: { name: string; labels: Labels }[] = [];
+  readonly #shared: SharedDefinitions | undefined;
+  readonly #series: SeriesDefinition[] = [];
   #previous: number[] = [];
   #lastIds: number[] = [];
 
-  /** `maxSeries`: the most series one stream may define (a bound on the table's memory). */
-  constructor(maxSeries = 1_000_000) {
+  /**
+   * `maxSeries`: the most series one stream may define (a bound on the table's memory); `shared`:
+   * definitions other streams' decoders share, so alike hosts' tables hold one copy of them.
+   */
+  constructor(maxSeries = 1_000_000, shared?: SharedDefinitions) {
     this.#maxSeries = maxSeries;
+    this.#shared = shared;
   }
 
   get size(): number {
@@ -178,9 +223,7 @@ export class CompactDecoder {
       throw new PayloadError(`compact batch defines more than ${this.#maxSeries} series on one stream`);
     }
     for (const def of batch.newSeries) {
-      const labels: Record<string, string> = {};
-      for (const l of def.labels) setOwn(labels, l.name, l.value);
-      this.#series.push({ name: def.name, labels });
+      this.#series.push(this.#shared ? this.#shared.of(def) : decodeDefinition(def));
       this.#previous.push(Number.NaN);
     }
     const ids = batch.sameIds ? this.#lastIds : batch.ids;

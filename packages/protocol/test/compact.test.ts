@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { CompactDecoder, CompactEncoder, encodePayload, PayloadError, pb, type Sample } from '../src/index.ts';
+import { CompactDecoder, CompactEncoder, encodePayload, PayloadError, pb, type Sample, SharedDefinitions } from '../src/index.ts';
 
 const host = (t: number, k: number): Sample[] => [
   { name: 'node_cpu_seconds_total', labels: { cpu: '0', mode: 'idle' }, value: 12345.67 + k * 9.98, timestampMs: t },
@@ -115,5 +115,20 @@ describe('compact table bound', () => {
       expect(out.map((s) => s.labels.id)).toEqual(samples.map((s) => s.labels.id));
       expect(dec.size).toBeLessThanOrEqual(16);
     }
+  });
+});
+
+describe('definitions shared across streams', () => {
+  it('gives alike streams one labels object per series, and stops sharing past its bound', () => {
+    const shared = new SharedDefinitions(3);
+    const t = 1_700_000_000_000;
+    const [a, b] = [new CompactDecoder(1000, shared), new CompactDecoder(1000, shared)];
+    const outA = roundTrip(new CompactEncoder(), a, host(t, 1));
+    const outB = roundTrip(new CompactEncoder(), b, host(t, 2));
+    // Values stay each stream's own; the first three definitions are one object, the rest copies.
+    expect(outB.map((s) => s.value)).toEqual(host(t, 2).map((s) => s.value));
+    expect(outA.map((s) => s.labels)).toEqual(outB.map((s) => s.labels));
+    expect(outA.map((s, i) => s.labels === outB[i]?.labels)).toEqual([true, true, true, false, false, false, false, false, false]);
+    expect(shared.size).toBe(3);
   });
 });

@@ -687,6 +687,22 @@ export class FalconetServer {
         metrics: Object.entries(st.samples).map(([tier, value]) => ({ labels: { tier }, value })),
       },
       { name: 'falconet_store_series', help: 'Series known to the store.', type: 'gauge', metrics: [{ labels: {}, value: st.series }] },
+      ...(st.maxSeries !== undefined
+        ? [
+            {
+              name: 'falconet_store_series_limit',
+              help: 'Live series past which samples of new series are refused (store.max_series; 0: no bound).',
+              type: 'gauge' as const,
+              metrics: [{ labels: {}, value: st.maxSeries }],
+            },
+            {
+              name: 'falconet_store_new_series_refused_samples_total',
+              help: 'Samples refused because their series would have been new past store.max_series.',
+              type: 'counter' as const,
+              metrics: [{ labels: {}, value: st.refusedSamples ?? 0 }],
+            },
+          ]
+        : []),
       {
         name: 'falconet_store_writable',
         help: 'Whether the samples store takes reports: 0 while its data directory is full (the server log says why).',

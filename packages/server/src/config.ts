@@ -70,6 +70,9 @@ const pushCapsSchema = z
   .strict()
   .prefault({});
 
+/** Series the embedded store takes by default: about 1 GB of server memory (docs/adr/0004-server-memory.md). */
+export const DEFAULT_MAX_SERIES = 3_000_000;
+
 /** The samples store (docs/storage.md). */
 const storeConfigSchema = z
   .object({
@@ -89,6 +92,8 @@ const storeConfigSchema = z
     head_max_samples: z.number().int().min(1000).max(100_000_000).default(2_000_000),
     /** Embedded engine: a head older than this is flushed even when not full. */
     head_max_age: duration().default(300_000),
+    /** Embedded engine: live series past which samples of new series are refused (memory bound); 0 = none. */
+    max_series: z.number().int().min(0).max(1_000_000_000).default(DEFAULT_MAX_SERIES),
   })
   .strict()
   .default({
@@ -97,6 +102,7 @@ const storeConfigSchema = z
     max_size: 0,
     head_max_samples: 2_000_000,
     head_max_age: 300_000,
+    max_series: DEFAULT_MAX_SERIES,
   });
 
 export const serverConfigSchema = z

@@ -10,6 +10,7 @@ import {
   pb,
   reportAad,
   type Sample,
+  SharedDefinitions,
   unwrapPayload,
 } from '@falconet/protocol';
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
@@ -183,6 +184,8 @@ export function checkSamples(samples: readonly Sample[], limits: IngestLimits, n
  * counted; a refused stream ends with a status naming why. One stream's trouble stays its own.
  */
 export function agentChannelHandler(deps: ChannelDeps) {
+  // One copy of each series definition alike agents share, whichever stream brought it (docs/adr/0004-server-memory.md).
+  const definitions = new SharedDefinitions();
   return (call: ServerDuplexStream<Incoming, pb.ServerMessage>): void => {
     const { log, store, registry, fanout, counters, limits } = deps;
     let agentId: string | undefined;
@@ -311,7 +314,7 @@ export function agentChannelHandler(deps: ChannelDeps) {
         payloadKey = auth.payloadKey;
         await registry.connected(reg, { tokenLabels: auth.labels ?? {} });
         floor = stored;
-        compact = reg.compactSamples ? new CompactDecoder(limits.maxSeriesPerStream) : undefined;
+        compact = reg.compactSamples ? new CompactDecoder(limits.maxSeriesPerStream, definitions) : undefined;
         const taskPublicKey = deps.tasks?.publicKey ?? Buffer.alloc(0);
         call.write({
           body: {
@@ -405,14 +408,16 @@ export function agentChannelHandler(deps: ChannelDeps) {
           const message = err instanceof PayloadError ? err.message : String(err);
           return refuseReport(r.seq, /authentication|no key/.test(message) ? 'decrypt_failed' : 'malformed', message);
         }
-        const { duplicate } = await store.appendReport(agentId, r.seq, samples);
+        const { duplicate, refusedSamples = 0, refusal = '' } = await store.appendReport(agentId, r.seq, samples);
         if (duplicate) counters.duplicates++;
         else {
           counters.reports++;
           counters.reportsBy[compactSamples ? 'compact' : 'sample_batch']++;
-          counters.stored('grpc', samples.length);
+          counters.stored('grpc', samples.length - refusedSamples);
+          // Stored in part (new series past store.max_series): the agent reads why; there is nothing to resend.
+          if (refusal) counters.reject('grpc', 'too_many_series');
         }
-        if (!closed) call.write({ body: { $case: 'ack', value: { seq: r.seq, error: '' } } });
+        if (!closed) call.write({ body: { $case: 'ack', value: { seq: r.seq, error: refusal } } });
         counters.ackSeconds.observe((performance.now() - arrived) / 1000);
         if (!duplicate) await fanout.stored(streamAgent, samples);
         return;

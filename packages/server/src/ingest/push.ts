@@ -165,10 +165,12 @@ export class PushWriter {
     let seq = this.#lastSeq.get(id) ?? (await store.lastSeq(id));
     for (let i = 0; i < samples.length; i += maxSamplesPerReport) {
       const chunk = samples.slice(i, i + maxSamplesPerReport);
-      await store.appendReport(id, seq + 1, chunk);
+      const { refusedSamples = 0 } = await store.appendReport(id, seq + 1, chunk);
       seq++;
       this.#lastSeq.set(id, seq);
-      counters.stored(channel, chunk.length);
+      counters.stored(channel, chunk.length - refusedSamples);
+      // New series past store.max_series: the store counted and logged them; the channel counts the refusal.
+      if (refusedSamples > 0) counters.reject(channel, 'too_many_series');
     }
     await fanout.stored(id, samples);
   }

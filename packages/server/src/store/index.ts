@@ -39,6 +39,7 @@ export async function openStore(config: ServerConfig, log?: StoreLog): Promise<S
       maxBytes: s.max_size,
       headMaxSamples: s.head_max_samples,
       headMaxAgeMs: s.head_max_age,
+      maxSeries: s.max_series,
       log,
     });
   } catch (err) {

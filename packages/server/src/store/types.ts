@@ -124,6 +124,10 @@ export interface SelectedSeries {
 export interface AppendResult {
   /** The (agent, seq) pair was already stored; nothing was written. */
   duplicate: boolean;
+  /** Samples left out because their series would have been new past the store's series bound. */
+  refusedSamples?: number;
+  /** Why, in words for the sender (set with refusedSamples). */
+  refusal?: string;
 }
 
 /** Sizes and counts for /metrics, benchmarks and the docs. */
@@ -146,6 +150,10 @@ export interface StoreStats {
   appendSeconds?: number;
   /** Why the store refuses writes for now (its disk is full), absent while it takes them. */
   unwritable?: string;
+  /** The bound on live series (store.max_series), 0 when there is none. */
+  maxSeries?: number;
+  /** Samples refused because their series would have been new past maxSeries. */
+  refusedSamples?: number;
 }
 
 /**

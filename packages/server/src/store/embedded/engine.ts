@@ -52,8 +52,10 @@ export interface EmbeddedStoreOptions {
   retention?: Partial<Record<TierName, number>>;
   /** Total bytes of parts and log beyond which the oldest windows go; 0 = no cap. */
   maxBytes?: number;
-  /** Samples the head holds before it is flushed, at least (it grows to 8 per series, up to 8 times this). */
+  /** Samples the head holds before it is flushed, at least (it grows to 8 per series, up to 4 times this). */
   headMaxSamples?: number;
+  /** Live series past which samples of new series are refused (store.max_series); 0 = no bound. */
+  maxSeries?: number;
   /** Age at which a non-empty head is flushed anyway. */
   headMaxAgeMs?: number;
   /** Width of each tier's time windows (a part never spans two). */
@@ -81,7 +83,7 @@ export const DEFAULT_WINDOWS: TierWindows = { raw: 2 * HOUR, '1m': DAY, '1h': 30
 class EmbeddedEngine implements Store {
   readonly #now: () => number;
   readonly #headAge: number;
-  readonly #series = new SeriesDictionary();
+  readonly #series: SeriesDictionary;
   readonly #parts: PartSet;
   readonly #status: StoreStatus;
   readonly #flusher: JobWorker;
@@ -103,6 +105,7 @@ class EmbeddedEngine implements Store {
     this.#now = now;
     this.#log = log;
     this.#headAge = opts.headMaxAgeMs ?? 5 * 60_000;
+    this.#series = new SeriesDictionary({ maxSeries: opts.maxSeries ?? 0, log });
     this.#parts = parts;
     this.#status = new StoreStatus(log, onFail);
     this.#flusher = new JobWorker('falconet-store-flush');
@@ -277,6 +280,8 @@ class EmbeddedEngine implements Store {
       walSyncs: w.walStats.syncs,
       appends: w.appends,
       appendSeconds: w.appendMs / 1000,
+      maxSeries: this.#series.maxSeries,
+      refusedSamples: this.#series.refusedSamples,
     };
   }
 

@@ -9,13 +9,36 @@ import { crc32 } from 'node:zlib';
 import { PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import { type IndexedSeries, SeriesPostings } from '../postings.ts';
 import { parseLocalKey } from '../series-key.ts';
+import type { StoreLog } from '../types.ts';
 
 function nameOfKey(key: string): string {
   const i = key.indexOf('\0');
   return i < 0 ? key : key.slice(0, i);
 }
 
+/** A distinct (name, labels) pair: alike hosts share one key string and one labels object. */
+interface SeriesShape {
+  key: string;
+  labels: Readonly<Record<string, string>>;
+}
+
+export interface SeriesDictionaryOptions {
+  /** Live series past which `admit` refuses new ones (store.max_series); 0 = no bound. */
+  maxSeries?: number;
+  log?: StoreLog;
+}
+
 export class SeriesDictionary implements IndexedSeries {
+  readonly #maxSeries: number;
+  readonly #log: StoreLog | undefined;
+  /** Whether the bound was reached and has not cleared since (one log line each way). */
+  #full = false;
+  /** Samples refused because their series would have been new past the bound. */
+  refusedSamples = 0;
+  /** Each distinct key once, and each agent id once (ids come in a new string per report or log record). */
+  readonly #shapes = new Map<string, SeriesShape>();
+  readonly #agents = new Map<string, string>();
+  readonly #labelSets = new Map<string, Readonly<Record<string, string>>>();
   readonly #byAgent = new Map<string, Map<string, number>>();
   /** The cross-host index of live series by label (deleted ones stay listed; lookups skip them). */
   readonly postings = new SeriesPostings();
@@ -34,6 +57,41 @@ export class SeriesDictionary implements IndexedSeries {
   readonly #forgotten = new Map<string, number>();
   /** Ids of deleted series: no lookup finds them; flushes and merges leave their rows out. */
   readonly dead = new Set<number>();
+
+  constructor(opts: SeriesDictionaryOptions = {}) {
+    this.#maxSeries = opts.maxSeries ?? 0;
+    this.#log = opts.log;
+  }
+
+  /** The bound on live series, 0 when there is none. */
+  get maxSeries(): number {
+    return this.#maxSeries;
+  }
+
+  /**
+   * Whether a new series may be defined: false once `maxSeries` series are live. The first refusal
+   * logs once; the line that it cleared comes when series are deleted below the bound.
+   */
+  admit(): boolean {
+    if (this.#maxSeries === 0 || this.live < this.#maxSeries) {
+      this.#clearIfBelow();
+      return true;
+    }
+    if (!this.#full) {
+      this.#full = true;
+      this.#log?.warn(
+        { series: this.live, maxSeries: this.#maxSeries },
+        'store reached store.max_series: samples of new series are refused (series it has are still written) until series are deleted or the bound is raised',
+      );
+    }
+    return false;
+  }
+
+  #clearIfBelow(): void {
+    if (!this.#full || this.live >= this.#maxSeries) return;
+    this.#full = false;
+    this.#log?.info({ series: this.live, maxSeries: this.#maxSeries }, 'store is below store.max_series again: new series are taken');
+  }
 
   /** Ids handed out, deleted ones included (ids are dense). */
   get size(): number {
@@ -67,6 +125,7 @@ export class SeriesDictionary implements IndexedSeries {
       n++;
     }
     if (mine.size === 0) this.#byAgent.delete(agentId);
+    this.#clearIfBelow();
     return n;
   }
 
@@ -85,8 +144,11 @@ export class SeriesDictionary implements IndexedSeries {
   }
 
   /** Adds a definition; ids are dense, so `id` must be the next one. */
-  define(id: number, agentId: string, key: string): void {
+  define(id: number, agentIdIn: string, keyIn: string): void {
     if (id !== this.keyOf.length) throw new Error(`series ${id} defined out of order (expected ${this.keyOf.length})`);
+    const agentId = this.#agentInstance(agentIdIn);
+    const shape = this.#shapeOf(keyIn);
+    const key = shape.key;
     if (id < (this.#forgotten.get(agentId) ?? 0)) {
       // Deleted before this restart: keeps its id (ids are dense) and nothing else.
       this.agentOf.push(agentId);
@@ -105,7 +167,7 @@ export class SeriesDictionary implements IndexedSeries {
     this.keyOf.push(key);
     const name = nameOfKey(key);
     this.#ordinal(id, name);
-    const labels = Object.freeze(parseLocalKey(key).labels);
+    const labels = shape.labels;
     this.#labels[id] = labels;
     this.postings.add(id, name, labels);
     let byAgent = this.#byName.get(name);
@@ -119,6 +181,31 @@ export class SeriesDictionary implements IndexedSeries {
       byAgent.set(agentId, ids);
     }
     ids.push(id);
+  }
+
+  #agentInstance(agentId: string): string {
+    const known = this.#agents.get(agentId);
+    if (known !== undefined) return known;
+    this.#agents.set(agentId, agentId);
+    return agentId;
+  }
+
+  #shapeOf(key: string): SeriesShape {
+    let shape = this.#shapes.get(key);
+    if (!shape) {
+      // One labels object per distinct label set, whatever the metric: {device="sda"} serves every disk metric.
+      const at = key.indexOf('\0');
+      const set = at < 0 ? '' : key.slice(at);
+      let labels = this.#labelSets.get(set);
+      if (!labels) {
+        labels = Object.freeze(parseLocalKey(set).labels);
+        this.#labelSets.set(set, labels);
+      }
+      // A key built by concatenation is a tree of pieces until read whole; slicing flattened it.
+      shape = { key, labels };
+      this.#shapes.set(key, shape);
+    }
+    return shape;
   }
 
   #ordinal(id: number, name: string): void {
@@ -233,32 +320,44 @@ export class SeriesDictionary implements IndexedSeries {
   async appendToLog(file: string, upTo: number, currentBytes: number): Promise<number> {
     const from = this.#logged;
     if (upTo <= from) return currentBytes;
-    const bufs: Buffer[] = [];
-    for (let id = from; id < upTo; id++) bufs.push(encodeDefinition(id, this.agentOf[id] as string, this.keyOf[id] as string));
-    const all = Buffer.concat(bufs);
+    let bytes = currentBytes;
     const fh = await open(file, 'a', PRIVATE_FILE_MODE);
     try {
-      // The log was truncated to `currentBytes` at open, so appends land exactly there.
-      await fh.writeFile(all);
+      // The log was truncated to `currentBytes` at open, so appends land exactly there. A first flush
+      // after a fleet connects defines millions: written in slices, so memory holds one at a time.
+      for (let at = from; at < upTo; at += LOG_SLICE) {
+        const buf = encodeDefinitions(this.agentOf, this.keyOf, at, Math.min(upTo, at + LOG_SLICE));
+        await fh.writeFile(buf);
+        bytes += buf.length;
+      }
       await fh.sync();
     } finally {
       await fh.close();
     }
     this.#logged = upTo;
-    return currentBytes + all.length;
+    return bytes;
   }
 }
 
-function encodeDefinition(id: number, agentId: string, key: string): Buffer {
-  const a = Buffer.from(agentId, 'utf8');
-  const k = Buffer.from(key, 'utf8');
-  const body = Buffer.allocUnsafe(6 + a.length + k.length);
-  body.writeUInt32LE(id, 0);
-  body.writeUInt16LE(a.length, 4);
-  a.copy(body, 6);
-  k.copy(body, 6 + a.length);
-  const head = Buffer.allocUnsafe(8);
-  head.writeUInt32LE(body.length, 0);
-  head.writeUInt32LE(crc32(body), 4);
-  return Buffer.concat([head, body]);
+/** Definitions encoded into one buffer at a time when appending to the series log. */
+const LOG_SLICE = 65_536;
+
+/** Definitions [from, to) as log records, in one buffer. */
+function encodeDefinitions(agentOf: readonly string[], keyOf: readonly string[], from: number, to: number): Buffer {
+  let size = 0;
+  for (let id = from; id < to; id++) size += 14 + Buffer.byteLength(agentOf[id] as string) + Buffer.byteLength(keyOf[id] as string);
+  const buf = Buffer.allocUnsafe(size);
+  let pos = 0;
+  for (let id = from; id < to; id++) {
+    const body = pos + 8;
+    buf.writeUInt32LE(id, body);
+    const alen = buf.write(agentOf[id] as string, body + 6, 'utf8');
+    buf.writeUInt16LE(alen, body + 4);
+    const klen = buf.write(keyOf[id] as string, body + 6 + alen, 'utf8');
+    const len = 6 + alen + klen;
+    buf.writeUInt32LE(len, pos);
+    buf.writeUInt32LE(crc32(buf.subarray(body, body + len)), pos + 4);
+    pos = body + len;
+  }
+  return buf;
 }

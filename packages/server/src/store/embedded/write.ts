@@ -177,6 +177,7 @@ export class HeadWriter {
     let runLabels: Sample['labels'] | undefined;
     let runName = '';
     let id = -1;
+    let refused = 0;
     for (const s of samples) {
       const t = s.timestampMs;
       if (!(t >= oldest && t <= newest) || !Number.isInteger(t)) {
@@ -189,10 +190,17 @@ export class HeadWriter {
         const key = localKey(s.name, s.labels);
         const known = series.get(agentId, key);
         if (known === undefined) {
-          id = series.size;
-          series.define(id, agentId, key);
-          defs.push({ id, key });
+          // Past store.max_series a new series is refused; the ones the store has are still written.
+          id = series.admit() ? series.size : -1;
+          if (id >= 0) {
+            series.define(id, agentId, key);
+            defs.push({ id, key });
+          }
         } else id = known;
+      }
+      if (id < 0) {
+        refused++;
+        continue;
       }
       head.append(id, t, s.value);
     }
@@ -203,7 +211,9 @@ export class HeadWriter {
     this.appends++;
     this.appendMs += performance.now() - startedMs;
     if (this.#head === head && head.n >= head.capacity && this.#spare) this.#rotate();
-    return { duplicate: false };
+    if (refused === 0) return { duplicate: false };
+    series.refusedSamples += refused;
+    return { duplicate: false, refusedSamples: refused, refusal: seriesRefusal(refused, series.maxSeries) };
   }
 
   /** Writes one frame of the agent's to the log; later reports of the agent wait on it as a duplicate would. */
@@ -257,12 +267,13 @@ export class HeadWriter {
   }
 
   /**
-   * Samples a head takes: the configured floor, grown to 8 per series (up to 8 times the floor)
-   * so a flush writes runs long enough to compress, however many series there are.
+   * Samples a head takes: the configured floor, grown to 8 per series (up to 4 times the floor)
+   * so a flush writes runs long enough to compress; the cap keeps two heads (one flushing) within
+   * the memory budget of docs/adr/0004-server-memory.md.
    */
   #headLimit(): number {
     const floor = this.#o.headMaxSamples;
-    return Math.max(floor, Math.min(8 * this.#o.series.size, 8 * floor));
+    return Math.max(floor, Math.min(8 * this.#o.series.size, 4 * floor));
   }
 
   /** Freezes the head and starts a new head on the spare log segment. Synchronous. */
@@ -342,4 +353,9 @@ export class HeadWriter {
     await this.#segment.seal().catch(() => undefined);
     await this.#spare?.seal().catch(() => undefined);
   }
+}
+
+/** The reason an agent reads in its acknowledgement when samples of new series were refused. */
+function seriesRefusal(refused: number, maxSeries: number): string {
+  return `${refused} samples of new series refused: the server holds its bound of ${maxSeries} series (store.max_series); samples of series it already has were stored`;
 }
