@@ -522,7 +522,18 @@ export class FalconetServer {
         if (!alerts) return;
         for (const { agentId, samples } of quotaSamples(await traffic.fleet(), Date.now())) alerts.observe(agentId, samples);
       };
-      const run = () => void feed().catch((err) => this.log.warn({ err }, 'traffic quota feed failed'));
+      // One pass at a time: at thousands of hosts a pass can outlast the interval, and passes
+      // piling up would hold the event loop.
+      let feeding = false;
+      const run = () => {
+        if (feeding) return;
+        feeding = true;
+        void feed()
+          .catch((err) => this.log.warn({ err }, 'traffic quota feed failed'))
+          .finally(() => {
+            feeding = false;
+          });
+      };
       this.#trafficFeed = setInterval(run, this.config.traffic.alert_every);
       this.#trafficFeed.unref();
       run();

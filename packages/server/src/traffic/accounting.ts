@@ -141,8 +141,11 @@ export class TrafficAccounting {
   }
 
   /** `cycles` billing cycles, the one holding `atMs` (default now) first, each with its days. */
-  async report(host: string, atMs?: number, cycles = 1): Promise<TrafficReport> {
-    const a = this.agent(host);
+  report(host: string, atMs?: number, cycles = 1): Promise<TrafficReport> {
+    return this.#report(this.agent(host), atMs, cycles);
+  }
+
+  async #report(a: Agent, atMs?: number, cycles = 1): Promise<TrafficReport> {
     const plan = this.planOf(a);
     const rule = ruleOf(plan);
     const now = this.#now();
@@ -192,8 +195,9 @@ export class TrafficAccounting {
   /** The current cycle of every agent, for a fleet table. */
   async fleet(): Promise<TrafficFleet> {
     const hosts = [];
+    // The agent list once: looking each host up again in it made a fleet of n hosts cost n².
     for (const a of this.#agents()) {
-      const [c] = (await this.report(a.id)).cycles;
+      const [c] = (await this.#report(a)).cycles;
       if (!c) continue;
       const { startMs, endMs, rxBytes, txBytes, usedBytes, quotaBytes, usedPercent } = c;
       hosts.push({ agent: a.id, hostname: a.hostname, startMs, endMs, rxBytes, txBytes, usedBytes, quotaBytes, usedPercent });
