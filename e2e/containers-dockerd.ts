@@ -4,7 +4,7 @@
  * removed after. As in ../shared/RECIPES.md.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -126,6 +126,7 @@ export async function startDockerd(options: { storageDriver?: 'vfs' | 'overlay2'
         // dockerd already gone; kill below.
       }
       await halt();
+      killLeftovers(dir);
       // dockerd leaves its default network namespace mounted under the exec root after it exits, and a
       // SIGKILLed one its data root's bind mount as well: everything under dir, deepest first.
       const mounts = readFileSync('/proc/self/mounts', 'utf8')
@@ -138,6 +139,31 @@ export async function startDockerd(options: { storageDriver?: 'vfs' | 'overlay2'
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };
+}
+
+/**
+ * After a SIGKILLed dockerd (and its containerd) the containers' shims, or the containers' own
+ * processes under init, outlive the daemon that forgot them: a test that restarted one would leave
+ * `yes` loops burning CPU for the rest of the run. Kills every process in one of this engine's
+ * containers' cgroups (their ids are the directories under the data root) and every shim naming it.
+ */
+function killLeftovers(dir: string): void {
+  let ids: string[] = [];
+  try {
+    ids = readdirSync(join(dir, 'data', 'containers'));
+  } catch {
+    return;
+  }
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cgroup = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (ids.some((id) => cgroup.includes(id)) || (cmdline.includes('containerd-shim') && cmdline.includes(dir)))
+        process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
 }
 
 /** `12.5MiB` -> bytes, as the docker CLI prints sizes (binary units). */
