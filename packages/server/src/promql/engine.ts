@@ -46,12 +46,19 @@ export interface EvalOptions {
 
 export const DEFAULT_LOOKBACK_MS = 300_000;
 
-/** The matrix argument of a function, with the window it covers (rate's extrapolation needs it). */
-export interface RangeArg {
-  series: MSeries[];
+/** One series of a range argument: its points from index lo to hi (both included) of ts and vs. */
+export type RangeWindowFn = (metric: Metric, ts: number[], vs: number[], lo: number, hi: number, range: RangeBounds) => void;
+
+/** The window a range argument covers at one evaluation time (rate's extrapolation needs it). */
+export interface RangeBounds {
   rangeStartMs: number;
   rangeEndMs: number;
   rangeMs: number;
+}
+
+/** The matrix argument of a function, with the window it covers (rate's extrapolation needs it). */
+export interface RangeArg extends RangeBounds {
+  series: MSeries[];
 }
 
 export class Evaluator {
@@ -242,14 +249,30 @@ export class Evaluator {
 
   /** A range selector's or subquery's points for evaluation time t. */
   range(e: Expr, t: number): RangeArg {
+    const series: MSeries[] = [];
+    const w = this.windows(e, t, (metric, ts, vs, lo, hi) => {
+      series.push(lo === 0 && hi === ts.length - 1 ? { metric, ts, vs } : { metric, ts: ts.slice(lo, hi + 1), vs: vs.slice(lo, hi + 1) });
+    });
+    return { series, rangeStartMs: w.rangeStartMs, rangeEndMs: w.rangeEndMs, rangeMs: w.rangeMs };
+  }
+
+  /**
+   * Calls `fn` with each series of a range selector or subquery at evaluation time t, as the
+   * indexes [lo, hi] of its points in the window: range functions read them in place, without the
+   * copy `range` makes (at every step, for every series, it was a large share of a query's time).
+   */
+  windows(e: Expr, t: number, fn: RangeWindowFn): RangeBounds {
     if (e.type === 'matrix') {
       const vs = e.vector;
       const end = (vs.at ? this.atMs(vs.at) : t) - vs.offsetMs;
       const start = end - e.rangeMs;
-      const series: MSeries[] = [];
+      const bounds: RangeBounds = { rangeStartMs: start, rangeEndMs: end, rangeMs: e.rangeMs };
       const data = this.#data.get(vs) ?? [];
-      const cursors = this.#rangeCursors.get(e) ?? { start: {}, end: {} };
-      this.#rangeCursors.set(e, cursors);
+      let cursors = this.#rangeCursors.get(e);
+      if (!cursors) {
+        cursors = { start: {}, end: {} };
+        this.#rangeCursors.set(e, cursors);
+      }
       const first = this.#cursor(cursors.start, data, start);
       const last = this.#cursor(cursors.end, data, end);
       for (let k = 0; k < data.length; k++) {
@@ -258,7 +281,7 @@ export class Evaluator {
         const hi = last.seek(k, s.ts, end, false);
         if (hi < lo) continue;
         if (!s.stale) {
-          series.push({ metric: s.metric, ts: s.ts.slice(lo, hi + 1), vs: s.vs.slice(lo, hi + 1) });
+          fn(s.metric, s.ts, s.vs, lo, hi, bounds);
           continue;
         }
         // Staleness markers end a series; a range holds only real samples.
@@ -269,11 +292,15 @@ export class Evaluator {
           ts.push(s.ts[i] as number);
           vals.push(s.vs[i] as number);
         }
-        if (ts.length) series.push({ metric: s.metric, ts, vs: vals });
+        if (ts.length) fn(s.metric, ts, vals, 0, ts.length - 1, bounds);
       }
-      return { series, rangeStartMs: start, rangeEndMs: end, rangeMs: e.rangeMs };
+      return bounds;
     }
-    if (e.type === 'subquery') return this.subquery(e, t);
+    if (e.type === 'subquery') {
+      const { series, ...bounds } = this.subquery(e, t);
+      for (const s of series) if (s.ts.length) fn(s.metric, s.ts, s.vs, 0, s.ts.length - 1, bounds);
+      return bounds;
+    }
     throw new PromQLError('execution', `expected a range vector, got ${e.type}`);
   }
 
