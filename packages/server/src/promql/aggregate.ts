@@ -1,10 +1,10 @@
 /** PromQL aggregation operators (sum, avg, topk, quantile, count_values, ...) over one instant vector. */
 import type { Aggregate } from './ast.ts';
 import { PromQLError } from './engine.ts';
-import { labelKey, type Metric, type Value, type VSample } from './values.ts';
+import { type ColumnView, labelKey, type Metric, type Value, type VSample } from './values.ts';
 
 /** The φ-quantile of values by linear interpolation, as Prometheus' quantile(). */
-export function quantile(q: number, values: number[]): number {
+export function quantile(q: number, values: ColumnView): number {
   if (values.length === 0 || Number.isNaN(q)) return Number.NaN;
   if (q < 0) return Number.NEGATIVE_INFINITY;
   if (q > 1) return Number.POSITIVE_INFINITY;
@@ -58,15 +58,29 @@ interface GroupSlot {
   best: number;
 }
 
-/** Per aggregation, each input label set's group: the same at every step of a range query. */
-const GROUPS = new WeakMap<Aggregate, { byMetric: WeakMap<Metric, GroupSlot>; byKey: Map<string, GroupSlot> }>();
+/**
+ * Per aggregation, each input label set's group: the same at every step of a range query. A step's
+ * inputs are most often the same label-set objects, in the same order, as the step before's, so
+ * those are compared first, by identity, before a lookup.
+ */
+interface GroupMemo {
+  byMetric: WeakMap<Metric, GroupSlot>;
+  byKey: Map<string, GroupSlot>;
+  lastInputs: Metric[];
+  lastSlots: GroupSlot[];
+}
+const GROUPS = new WeakMap<Aggregate, GroupMemo>();
 
-function groupSlot(m: Metric, e: Aggregate): GroupSlot {
+function groupMemo(e: Aggregate): GroupMemo {
   let memo = GROUPS.get(e);
   if (!memo) {
-    memo = { byMetric: new WeakMap(), byKey: new Map() };
+    memo = { byMetric: new WeakMap(), byKey: new Map(), lastInputs: [], lastSlots: [] };
     GROUPS.set(e, memo);
   }
+  return memo;
+}
+
+function groupSlot(m: Metric, e: Aggregate, memo = groupMemo(e)): GroupSlot {
   let slot = memo.byMetric.get(m);
   if (!slot) {
     const metric = groupOf(m, e);
@@ -92,8 +106,17 @@ function aggregateRunning(e: Aggregate, samples: VSample[], t: number): VSample[
   const step = ++stepCounter;
   const groups: GroupSlot[] = [];
   const op = e.op;
-  for (const s of samples) {
-    const g = groupSlot(s.metric, e);
+  const memo = groupMemo(e);
+  const { lastInputs, lastSlots } = memo;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i] as VSample;
+    let g: GroupSlot;
+    if (lastInputs[i] === s.metric) g = lastSlots[i] as GroupSlot;
+    else {
+      g = groupSlot(s.metric, e, memo);
+      lastInputs[i] = s.metric;
+      lastSlots[i] = g;
+    }
     const v = s.value;
     if (g.step !== step) {
       g.step = step;
@@ -273,7 +296,7 @@ export function aggregate(e: Aggregate, samples: VSample[], param: Value | undef
   return out;
 }
 
-export function kahanSum(vs: readonly number[]): number {
+export function kahanSum(vs: ColumnView): number {
   let sum = 0;
   let c = 0;
   for (const v of vs) {
@@ -287,7 +310,7 @@ export function kahanSum(vs: readonly number[]): number {
   return Number.isFinite(sum) ? sum + c : sum;
 }
 
-export function mean(vs: readonly number[]): number {
+export function mean(vs: ColumnView): number {
   if (vs.length === 0) return Number.NaN;
   const s = kahanSum(vs);
   if (Number.isFinite(s)) return s / vs.length;
@@ -298,7 +321,7 @@ export function mean(vs: readonly number[]): number {
 }
 
 /** Population variance, as stdvar and stdvar_over_time. */
-export function variance(vs: readonly number[]): number {
+export function variance(vs: ColumnView): number {
   let count = 0;
   let m = 0;
   let aux = 0;

@@ -10,7 +10,18 @@ import { aggregate } from './aggregate.ts';
 import type { Aggregate, AtModifier, Binary, Call, Expr, LabelMatcher, Subquery, VectorSelector } from './ast.ts';
 import { COMPARISON_OPS } from './ast.ts';
 import { callFunction } from './functions.ts';
-import { dropName, formatMetric, labelKey, type Metric, type MSeries, matchKey, type Value, type VSample } from './values.ts';
+import {
+  type Column,
+  type ColumnView,
+  dropName,
+  formatMetric,
+  labelKey,
+  type Metric,
+  type MSeries,
+  matchKey,
+  type Value,
+  type VSample,
+} from './values.ts';
 
 /** Where a query's samples come from: every series matching the matchers, with its points in [minT, maxT]. */
 export interface SeriesSource {
@@ -47,7 +58,7 @@ export interface EvalOptions {
 export const DEFAULT_LOOKBACK_MS = 300_000;
 
 /** One series of a range argument: its points from index lo to hi (both included) of ts and vs. */
-export type RangeWindowFn = (metric: Metric, ts: number[], vs: number[], lo: number, hi: number, range: RangeBounds) => void;
+export type RangeWindowFn = (metric: Metric, ts: Column, vs: Column, lo: number, hi: number, range: RangeBounds) => void;
 
 /** The window a range argument covers at one evaluation time (rate's extrapolation needs it). */
 export interface RangeBounds {
@@ -162,6 +173,9 @@ export class Evaluator {
       );
     }
     const out = new Map<string, MSeries>();
+    // The step before's label sets and their series: most steps repeat them, in the same order.
+    const lastMetrics: Metric[] = [];
+    const lastSeries: MSeries[] = [];
     let points = 0;
     for (let t = startMs; t <= endMs; t += stepMs) {
       this.checkDeadline(true);
@@ -170,8 +184,21 @@ export class Evaluator {
       // The answer is held whole too: it counts against the same limit as what was read.
       if (points > this.opts.maxSamples) throw this.#tooManySamples();
       if (v.type === 'scalar') add(out, {}, t, v.value);
-      else if (v.type === 'vector') for (const s of v.samples) add(out, s.metric, t, s.value);
-      else
+      else if (v.type === 'vector') {
+        const samples = v.samples;
+        for (let i = 0; i < samples.length; i++) {
+          const s = samples[i] as VSample;
+          let series = lastMetrics[i] === s.metric ? lastSeries[i] : undefined;
+          if (!series) {
+            series = add(out, s.metric, t, s.value);
+            lastMetrics[i] = s.metric;
+            lastSeries[i] = series;
+            continue;
+          }
+          (series.ts as number[]).push(t);
+          (series.vs as number[]).push(s.value);
+        }
+      } else
         throw new PromQLError(
           'bad_data',
           `invalid expression type "${v.type === 'matrix' ? 'range vector' : v.type}" for range query, must be Scalar or instant Vector`,
@@ -350,19 +377,20 @@ export class Evaluator {
   }
 }
 
-function add(out: Map<string, MSeries>, metric: Metric, t: number, v: number): void {
+function add(out: Map<string, MSeries>, metric: Metric, t: number, v: number): MSeries {
   const k = labelKey(metric);
   let s = out.get(k);
   if (!s) {
     s = { metric, ts: [], vs: [] };
     out.set(k, s);
   }
-  s.ts.push(t);
-  s.vs.push(v);
+  (s.ts as number[]).push(t);
+  (s.vs as number[]).push(v);
+  return s;
 }
 
 /** Index of the last time <= t, or -1. */
-export function lastAtOrBefore(ts: readonly number[], t: number): number {
+export function lastAtOrBefore(ts: ColumnView, t: number): number {
   let lo = 0;
   let hi = ts.length - 1;
   let ans = -1;
@@ -377,7 +405,7 @@ export function lastAtOrBefore(ts: readonly number[], t: number): number {
 }
 
 /** Index of the last time < t, or -1. */
-function lastBefore(ts: readonly number[], t: number): number {
+function lastBefore(ts: ColumnView, t: number): number {
   let lo = 0;
   let hi = ts.length - 1;
   let ans = -1;
@@ -411,7 +439,7 @@ class StepCursor {
   }
 
   /** Index of the last time <= t (< t when `strict`) of series k, or -1. */
-  seek(k: number, ts: readonly number[], t: number, strict: boolean): number {
+  seek(k: number, ts: ColumnView, t: number, strict: boolean): number {
     let i: number;
     if (this.#jump) i = strict ? lastBefore(ts, t) : lastAtOrBefore(ts, t);
     else {
@@ -424,14 +452,37 @@ class StepCursor {
   }
 }
 
+/**
+ * Label-set lists found unique, by their first label set: a range query's steps mostly repeat the
+ * same label-set objects in the same order, and comparing those by identity is cheaper than keys.
+ */
+const UNIQUE = new WeakMap<Metric, Metric[]>();
+
 /** Refuses a vector with two samples of one label set (what dropping __name__ can make). */
 export function unique(samples: VSample[]): VSample[] {
+  const first = samples[0];
+  if (!first) return samples;
+  const known = UNIQUE.get(first.metric);
+  if (known && known.length === samples.length) {
+    let same = true;
+    for (let i = 1; i < samples.length; i++) {
+      if (known[i] !== (samples[i] as VSample).metric) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return samples;
+  }
   const seen = new Set<string>();
   for (const s of samples) {
     const k = labelKey(s.metric);
     if (seen.has(k)) throw new PromQLError('execution', 'vector cannot contain metrics with the same labelset');
     seen.add(k);
   }
+  UNIQUE.set(
+    first.metric,
+    samples.map((s) => s.metric),
+  );
   return samples;
 }
 

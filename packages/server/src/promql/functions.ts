@@ -3,7 +3,7 @@ import { RE2JS } from 're2js';
 import { kahanSum, mean, quantile, variance } from './aggregate.ts';
 import type { Call, Expr, VectorSelector } from './ast.ts';
 import { type Evaluator, PromQLError, type RangeArg, type RangeBounds, unique } from './engine.ts';
-import { dropName, labelKey, type Metric, type MSeries, type Value, type VSample } from './values.ts';
+import { type ColumnView, dropName, labelKey, type Metric, type MSeries, type Value, type VSample } from './values.ts';
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -176,8 +176,8 @@ function rangeOut(arg: RangeArg, t: number, f: (s: MSeries) => number | undefine
  */
 export function extrapolatedRate(
   w: RangeBounds,
-  ts: readonly number[],
-  vs: readonly number[],
+  ts: ColumnView,
+  vs: ColumnView,
   lo: number,
   hi: number,
   isCounter: boolean,
@@ -215,7 +215,7 @@ export function extrapolatedRate(
   return result;
 }
 
-function instantValue(ts: readonly number[], vs: readonly number[], lo: number, hi: number, isRate: boolean): number | undefined {
+function instantValue(ts: ColumnView, vs: ColumnView, lo: number, hi: number, isRate: boolean): number | undefined {
   if (hi - lo + 1 < 2) return undefined;
   const last = vs[hi] as number;
   const prev = vs[hi - 1] as number;
@@ -229,9 +229,12 @@ function instantValue(ts: readonly number[], vs: readonly number[], lo: number, 
 /** Least squares slope (per second) and intercept at interceptMs, as Prometheus' linearRegression. */
 export function linearRegression(s: MSeries, interceptMs: number): [number, number] {
   const init = s.vs[0] as number;
-  if (s.vs.every((v) => v === init)) return Number.isFinite(init) || Number.isNaN(init) ? [0, init] : [Number.NaN, Number.NaN];
-  const xs = s.ts.map((x) => (x - interceptMs) / 1000);
-  const n = xs.length;
+  let constant = true;
+  for (let i = 1; i < s.vs.length && constant; i++) constant = s.vs[i] === init;
+  if (constant) return Number.isFinite(init) || Number.isNaN(init) ? [0, init] : [Number.NaN, Number.NaN];
+  const n = s.ts.length;
+  const xs = new Array<number>(n);
+  for (let i = 0; i < n; i++) xs[i] = ((s.ts[i] as number) - interceptMs) / 1000;
   const sumX = kahanSum(xs);
   const sumY = kahanSum(s.vs);
   const sumXY = kahanSum(xs.map((x, i) => x * (s.vs[i] as number)));
@@ -242,10 +245,17 @@ export function linearRegression(s: MSeries, interceptMs: number): [number, numb
   return [slope, sumY / n - (slope * sumX) / n];
 }
 
-const OVER_TIME: Record<string, (vs: number[], ts: number[]) => number> = {
+/** Array.prototype.reduce without an initial value, over either kind of column. */
+function fold(vs: ColumnView, f: (a: number, b: number) => number): number {
+  let acc = vs[0] as number;
+  for (let i = 1; i < vs.length; i++) acc = f(acc, vs[i] as number);
+  return acc;
+}
+
+const OVER_TIME: Record<string, (vs: ColumnView, ts: ColumnView) => number> = {
   avg_over_time: (vs) => mean(vs),
-  min_over_time: (vs) => vs.reduce((a, b) => (a > b || Number.isNaN(a) ? b : a)),
-  max_over_time: (vs) => vs.reduce((a, b) => (a < b || Number.isNaN(a) ? b : a)),
+  min_over_time: (vs) => fold(vs, (a, b) => (a > b || Number.isNaN(a) ? b : a)),
+  max_over_time: (vs) => fold(vs, (a, b) => (a < b || Number.isNaN(a) ? b : a)),
   sum_over_time: (vs) => kahanSum(vs),
   count_over_time: (vs) => vs.length,
   last_over_time: (vs) => vs[vs.length - 1] as number,

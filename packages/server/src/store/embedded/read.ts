@@ -258,7 +258,8 @@ export class SeriesReader {
     const out = new Map<number, Run>();
     for (const [id, rs] of runs) {
       rs.sort((a, b) => a.rank - b.rank);
-      const merged = mergeRaw(rs);
+      // One run (one part, or one head) is already in order without duplicates: no copy to merge into.
+      const merged = rs.length === 1 ? (rs[0] as Run) : mergeRaw(rs);
       let a = 0;
       while (a < merged.ts.length && (merged.ts[a] as number) < from) a++;
       let b = merged.ts.length;
