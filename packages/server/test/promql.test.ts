@@ -3,7 +3,7 @@ import type { LabelMatcher } from '../src/promql/ast.ts';
 import { Evaluator, PromQLError, type SeriesSource } from '../src/promql/engine.ts';
 import { compileMatchers } from '../src/promql/matchers.ts';
 import { PromQLParseError, parsePromQL } from '../src/promql/parser.ts';
-import type { Metric, MSeries, Value } from '../src/promql/values.ts';
+import { labelKey, type Metric, type MSeries, type Value } from '../src/promql/values.ts';
 
 /** Series in memory: `points` as [seconds, value]. */
 function source(series: { metric: Metric; points: [number, number][] }[]): SeriesSource {
@@ -157,6 +157,60 @@ describe('PromQL operators and aggregations', () => {
     if (v.type !== 'matrix') return;
     expect(v.series).toHaveLength(1);
     expect(v.series[0]?.ts).toEqual([30_000, 40_000, 50_000, 60_000]);
+  });
+
+  it('a range query answers at each step what an instant query answers then, as series come and go', async () => {
+    // Steps reuse the step before's groups and series by label-set identity: series that start, stop
+    // and change order between steps must still land in the right group and output series.
+    const src = source([
+      { metric: { __name__: 'cpu', host: 'a', mode: 'user' }, points: every10s(0, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) },
+      { metric: { __name__: 'cpu', host: 'a', mode: 'idle' }, points: every10s(30, [5, 1, 7, 2]) },
+      { metric: { __name__: 'cpu', host: 'b', mode: 'user' }, points: every10s(20, [Number.NaN, 4, 1e308, 1e308, -3]) },
+      { metric: { __name__: 'cpu', host: 'b', mode: 'idle' }, points: every10s(0, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90]) },
+    ]);
+    const queries = [
+      'sum by (host) (cpu)',
+      'avg by (mode) (cpu)',
+      'min without (mode) (cpu)',
+      'max(cpu)',
+      'stddev by (host) (cpu)',
+      'stdvar(cpu)',
+      'count(count(cpu) by (mode))',
+      'group by (host) (cpu)',
+      'sum(rate(cpu[25s])) / scalar(count(count(cpu) by (host)))',
+      'irate(cpu[25s])',
+      'delta(cpu{host="b"}[35s])',
+    ];
+    const lookbackMs = 15_000;
+    for (const query of queries) {
+      const expr = parsePromQL(query);
+      const ev = new Evaluator({ startMs: 0, endMs: 100_000, stepMs: 10_000, lookbackMs });
+      await ev.load(expr, src);
+      const range = ev.run(expr);
+      if (range.type !== 'matrix') throw new Error(`${query}: got ${range.type}`);
+      const got: Record<string, number> = {};
+      for (const s of range.series) for (let i = 0; i < s.ts.length; i++) got[`${labelKey(s.metric)}@${s.ts[i]}`] = s.vs[i] as number;
+      const want: Record<string, number> = {};
+      for (let t = 0; t <= 100_000; t += 10_000) {
+        const one = new Evaluator({ startMs: t, endMs: t, stepMs: 0, lookbackMs });
+        await one.load(expr, src);
+        const v = one.run(expr);
+        if (v.type === 'scalar') want[`${labelKey({})}@${t}`] = v.value;
+        else if (v.type === 'vector') for (const s of v.samples) want[`${labelKey(s.metric)}@${t}`] = s.value;
+      }
+      expect(got, query).toEqual(want);
+    }
+  });
+
+  it('refuses duplicate label sets that first appear in a later step of a range query', async () => {
+    const src = source([
+      { metric: { __name__: 'a', x: '1' }, points: every10s(0, [1, 2, 3, 4, 5, 6]) },
+      { metric: { __name__: 'b', x: '1' }, points: every10s(40, [1, 2]) },
+    ]);
+    const expr = parsePromQL('abs({x="1"})');
+    const ev = new Evaluator({ startMs: 0, endMs: 50_000, stepMs: 10_000, lookbackMs: 5_000 });
+    await ev.load(expr, src);
+    expect(() => ev.run(expr)).toThrow('vector cannot contain metrics with the same labelset');
   });
 });
 
