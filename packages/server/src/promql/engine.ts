@@ -576,8 +576,7 @@ function vectorVector(e: Binary, lhs: VSample[], rhs: VSample[], t: number): VSa
     if (e.bool) {
       v = keep ? 1 : 0;
     } else if (!keep) continue;
-    let metric = resultMetric(s.metric, o.metric, e);
-    if (e.bool) metric = dropName(metric);
+    const metric = resultMetricOf(s.metric, o.metric, e);
     const ik = m.card === 'one-to-one' ? k : labelKey(metric);
     if (inserted.has(ik)) {
       throw new PromQLError(
@@ -596,6 +595,27 @@ function vectorVector(e: Binary, lhs: VSample[], rhs: VSample[], t: number): VSa
 function pickMatch(m: Metric, on: boolean, names: readonly string[]): Metric {
   const out: Metric = {};
   for (const [n, v] of Object.entries(m)) if (on ? names.includes(n) : !names.includes(n) && n !== '__name__') out[n] = v;
+  return out;
+}
+
+/**
+ * Per binary operation, the result label set of each pair of inputs, made once: the same object at
+ * every step of a range query, so what is keyed on it downstream (output series, groups, match
+ * keys) is found by identity instead of recomputed.
+ */
+const RESULT_METRICS = new WeakMap<Binary, WeakMap<Metric, { one: Metric; out: Metric }>>();
+
+function resultMetricOf(many: Metric, one: Metric, e: Binary): Metric {
+  let memo = RESULT_METRICS.get(e);
+  if (!memo) {
+    memo = new WeakMap();
+    RESULT_METRICS.set(e, memo);
+  }
+  const hit = memo.get(many);
+  if (hit && hit.one === one) return hit.out;
+  let out = resultMetric(many, one, e);
+  if (e.bool) out = dropName(out);
+  memo.set(many, { one, out });
   return out;
 }
 
