@@ -180,6 +180,9 @@ describe('PromQL operators and aggregations', () => {
       'sum(rate(cpu[25s])) / scalar(count(count(cpu) by (host)))',
       'irate(cpu[25s])',
       'delta(cpu{host="b"}[35s])',
+      '(rate(cpu[25s]) > bool 0) * rate(cpu[25s])',
+      'cpu / on (host) group_left sum by (host) (cpu)',
+      'cpu{mode="user"} - ignoring (mode) cpu{mode="idle"}',
     ];
     const lookbackMs = 15_000;
     for (const query of queries) {
