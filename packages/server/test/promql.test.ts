@@ -183,6 +183,8 @@ describe('PromQL operators and aggregations', () => {
       '(rate(cpu[25s]) > bool 0) * rate(cpu[25s])',
       'cpu / on (host) group_left sum by (host) (cpu)',
       'cpu{mode="user"} - ignoring (mode) cpu{mode="idle"}',
+      'cpu - (cpu offset 20s)',
+      'rate(cpu[25s]) / cpu',
     ];
     const lookbackMs = 15_000;
     for (const query of queries) {
@@ -203,6 +205,22 @@ describe('PromQL operators and aggregations', () => {
       }
       expect(got, query).toEqual(want);
     }
+  });
+
+  it('reads selectors with the same matchers once, over the window all of them need', async () => {
+    const asked: [number, number][] = [];
+    const src: SeriesSource = {
+      select: (matchers, minT, maxT) => {
+        asked.push([minT, maxT]);
+        return DATA.select(matchers, minT, maxT);
+      },
+    };
+    const expr = parsePromQL('rate(reqs_total[1m]) / rate(reqs_total[1m] offset 10s) + reqs_total');
+    const ev = new Evaluator({ startMs: 60_000, endMs: 60_000, stepMs: 0 });
+    await ev.load(expr, src);
+    expect(asked).toEqual([[60_000 - 300_000, 60_000]]);
+    const v = ev.run(expr);
+    expect(v.type === 'vector' && v.samples.length).toBe(2);
   });
 
   it('refuses duplicate label sets that first appear in a later step of a range query', async () => {

@@ -146,13 +146,26 @@ export class Evaluator {
       }
     };
     walk(expr, this.opts.startMs, this.opts.endMs);
+    // Selectors with the same matchers (`rate(x[2m]) / rate(x[2m])`, or `x` beside `rate(x[2m])`)
+    // are read once, over the window all of them need; each keeps its own cursors over the points.
+    const reads = new Map<string, { matchers: readonly LabelMatcher[]; lo: number; hi: number; selectors: VectorSelector[] }>();
+    for (const [vs, [lo, hi]] of windows) {
+      const key = JSON.stringify(vs.matchers.map((m) => [m.name, m.op, m.value]));
+      const r = reads.get(key);
+      if (!r) reads.set(key, { matchers: vs.matchers, lo, hi, selectors: [vs] });
+      else {
+        r.lo = Math.min(r.lo, lo);
+        r.hi = Math.max(r.hi, hi);
+        r.selectors.push(vs);
+      }
+    }
     let loaded = 0;
     await Promise.all(
-      [...windows].map(async ([vs, [lo, hi]]) => {
-        const series = await source.select(vs.matchers, lo, hi);
+      [...reads.values()].map(async ({ matchers, lo, hi, selectors }) => {
+        const series = await source.select(matchers, lo, hi);
         for (const s of series) loaded += s.ts.length;
         if (loaded > this.opts.maxSamples) throw this.#tooManySamples();
-        this.#data.set(vs, series);
+        for (const vs of selectors) this.#data.set(vs, series);
       }),
     );
     this.checkDeadline(true);
