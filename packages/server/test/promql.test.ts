@@ -94,6 +94,14 @@ describe('PromQL selectors, offset, @ and subqueries', () => {
     expect(await values('reqs_total{path=~"/(a|b)", path!~"/b"}', 60)).toEqual({ '__name__=reqs_total,job=api,path=/a': 50 });
   });
 
+  it('offset and @ after an operation belong to the operand just before them, as in Prometheus', async () => {
+    // lezer-promql hangs them on the whole operation; Prometheus on the selector they follow.
+    expect(await values('reqs_total{path="/a"} - reqs_total{path="/a"} offset 20s', 60)).toEqual({ 'job=api,path=/a': 20 });
+    expect(await values('-reqs_total{path="/a"} @ 25', 1000)).toEqual({ 'job=api,path=/a': -20 });
+    expect(() => parsePromQL('(a + b) offset 1m')).toThrow(PromQLParseError);
+    expect(() => parsePromQL('a + rate(b[1m]) offset 1m')).toThrow(PromQLParseError);
+  });
+
   it('subqueries evaluate on aligned steps', async () => {
     // rate at 30, 40, 50, 60 s over 30 s windows of a steady +1/s counter.
     expect((await values('max_over_time(rate(reqs_total{path="/a"}[30s])[30s:10s])', 60))['job=api,path=/a']).toBeCloseTo(1, 10);
@@ -183,7 +191,7 @@ describe('PromQL operators and aggregations', () => {
       '(rate(cpu[25s]) > bool 0) * rate(cpu[25s])',
       'cpu / on (host) group_left sum by (host) (cpu)',
       'cpu{mode="user"} - ignoring (mode) cpu{mode="idle"}',
-      'cpu - (cpu offset 20s)',
+      'cpu - cpu offset 20s',
       'rate(cpu[25s]) / cpu',
     ];
     const lookbackMs = 15_000;
