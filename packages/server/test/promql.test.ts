@@ -3,7 +3,7 @@ import type { LabelMatcher } from '../src/promql/ast.ts';
 import { Evaluator, PromQLError, type SeriesSource } from '../src/promql/engine.ts';
 import { compileMatchers } from '../src/promql/matchers.ts';
 import { PromQLParseError, parsePromQL } from '../src/promql/parser.ts';
-import type { Metric, MSeries, Value } from '../src/promql/values.ts';
+import { labelKey, type Metric, type MSeries, type Value } from '../src/promql/values.ts';
 
 /** Series in memory: `points` as [seconds, value]. */
 function source(series: { metric: Metric; points: [number, number][] }[]): SeriesSource {
@@ -94,6 +94,14 @@ describe('PromQL selectors, offset, @ and subqueries', () => {
     expect(await values('reqs_total{path=~"/(a|b)", path!~"/b"}', 60)).toEqual({ '__name__=reqs_total,job=api,path=/a': 50 });
   });
 
+  it('offset and @ after an operation belong to the operand just before them, as in Prometheus', async () => {
+    // lezer-promql hangs them on the whole operation; Prometheus on the selector they follow.
+    expect(await values('reqs_total{path="/a"} - reqs_total{path="/a"} offset 20s', 60)).toEqual({ 'job=api,path=/a': 20 });
+    expect(await values('-reqs_total{path="/a"} @ 25', 1000)).toEqual({ 'job=api,path=/a': -20 });
+    expect(() => parsePromQL('(a + b) offset 1m')).toThrow(PromQLParseError);
+    expect(() => parsePromQL('a + rate(b[1m]) offset 1m')).toThrow(PromQLParseError);
+  });
+
   it('subqueries evaluate on aligned steps', async () => {
     // rate at 30, 40, 50, 60 s over 30 s windows of a steady +1/s counter.
     expect((await values('max_over_time(rate(reqs_total{path="/a"}[30s])[30s:10s])', 60))['job=api,path=/a']).toBeCloseTo(1, 10);
@@ -157,6 +165,81 @@ describe('PromQL operators and aggregations', () => {
     if (v.type !== 'matrix') return;
     expect(v.series).toHaveLength(1);
     expect(v.series[0]?.ts).toEqual([30_000, 40_000, 50_000, 60_000]);
+  });
+
+  it('a range query answers at each step what an instant query answers then, as series come and go', async () => {
+    // Steps reuse the step before's groups and series by label-set identity: series that start, stop
+    // and change order between steps must still land in the right group and output series.
+    const src = source([
+      { metric: { __name__: 'cpu', host: 'a', mode: 'user' }, points: every10s(0, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) },
+      { metric: { __name__: 'cpu', host: 'a', mode: 'idle' }, points: every10s(30, [5, 1, 7, 2]) },
+      { metric: { __name__: 'cpu', host: 'b', mode: 'user' }, points: every10s(20, [Number.NaN, 4, 1e308, 1e308, -3]) },
+      { metric: { __name__: 'cpu', host: 'b', mode: 'idle' }, points: every10s(0, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90]) },
+    ]);
+    const queries = [
+      'sum by (host) (cpu)',
+      'avg by (mode) (cpu)',
+      'min without (mode) (cpu)',
+      'max(cpu)',
+      'stddev by (host) (cpu)',
+      'stdvar(cpu)',
+      'count(count(cpu) by (mode))',
+      'group by (host) (cpu)',
+      'sum(rate(cpu[25s])) / scalar(count(count(cpu) by (host)))',
+      'irate(cpu[25s])',
+      'delta(cpu{host="b"}[35s])',
+      '(rate(cpu[25s]) > bool 0) * rate(cpu[25s])',
+      'cpu / on (host) group_left sum by (host) (cpu)',
+      'cpu{mode="user"} - ignoring (mode) cpu{mode="idle"}',
+      'cpu - cpu offset 20s',
+      'rate(cpu[25s]) / cpu',
+    ];
+    const lookbackMs = 15_000;
+    for (const query of queries) {
+      const expr = parsePromQL(query);
+      const ev = new Evaluator({ startMs: 0, endMs: 100_000, stepMs: 10_000, lookbackMs });
+      await ev.load(expr, src);
+      const range = ev.run(expr);
+      if (range.type !== 'matrix') throw new Error(`${query}: got ${range.type}`);
+      const got: Record<string, number> = {};
+      for (const s of range.series) for (let i = 0; i < s.ts.length; i++) got[`${labelKey(s.metric)}@${s.ts[i]}`] = s.vs[i] as number;
+      const want: Record<string, number> = {};
+      for (let t = 0; t <= 100_000; t += 10_000) {
+        const one = new Evaluator({ startMs: t, endMs: t, stepMs: 0, lookbackMs });
+        await one.load(expr, src);
+        const v = one.run(expr);
+        if (v.type === 'scalar') want[`${labelKey({})}@${t}`] = v.value;
+        else if (v.type === 'vector') for (const s of v.samples) want[`${labelKey(s.metric)}@${t}`] = s.value;
+      }
+      expect(got, query).toEqual(want);
+    }
+  });
+
+  it('reads selectors with the same matchers once, over the window all of them need', async () => {
+    const asked: [number, number][] = [];
+    const src: SeriesSource = {
+      select: (matchers, minT, maxT) => {
+        asked.push([minT, maxT]);
+        return DATA.select(matchers, minT, maxT);
+      },
+    };
+    const expr = parsePromQL('rate(reqs_total[1m]) / rate(reqs_total[1m] offset 10s) + reqs_total');
+    const ev = new Evaluator({ startMs: 60_000, endMs: 60_000, stepMs: 0 });
+    await ev.load(expr, src);
+    expect(asked).toEqual([[60_000 - 300_000, 60_000]]);
+    const v = ev.run(expr);
+    expect(v.type === 'vector' && v.samples.length).toBe(2);
+  });
+
+  it('refuses duplicate label sets that first appear in a later step of a range query', async () => {
+    const src = source([
+      { metric: { __name__: 'a', x: '1' }, points: every10s(0, [1, 2, 3, 4, 5, 6]) },
+      { metric: { __name__: 'b', x: '1' }, points: every10s(40, [1, 2]) },
+    ]);
+    const expr = parsePromQL('abs({x="1"})');
+    const ev = new Evaluator({ startMs: 0, endMs: 50_000, stepMs: 10_000, lookbackMs: 5_000 });
+    await ev.load(expr, src);
+    expect(() => ev.run(expr)).toThrow('vector cannot contain metrics with the same labelset');
   });
 });
 

@@ -1,10 +1,10 @@
 /** PromQL aggregation operators (sum, avg, topk, quantile, count_values, ...) over one instant vector. */
 import type { Aggregate } from './ast.ts';
 import { PromQLError } from './engine.ts';
-import { labelKey, type Metric, type Value, type VSample } from './values.ts';
+import { type ColumnView, labelKey, type Metric, type Value, type VSample } from './values.ts';
 
 /** The φ-quantile of values by linear interpolation, as Prometheus' quantile(). */
-export function quantile(q: number, values: number[]): number {
+export function quantile(q: number, values: ColumnView): number {
   if (values.length === 0 || Number.isNaN(q)) return Number.NaN;
   if (q < 0) return Number.NEGATIVE_INFINITY;
   if (q > 1) return Number.POSITIVE_INFINITY;
@@ -37,20 +37,157 @@ export function formatFloat(v: number): string {
   return neg ? `-${out}` : out;
 }
 
-/** Per aggregation, each input label set's group and its key: the same at every step of a range query. */
-const GROUPS = new WeakMap<Aggregate, WeakMap<Metric, { metric: Metric; key: string }>>();
+/**
+ * One output group of an aggregation, found again at every step of a range query: label sets that
+ * group alike share it. The running fields are its state at the step being evaluated (`step` says
+ * which), so the operators that need no list of values fold each input in as it comes.
+ */
+interface GroupSlot {
+  metric: Metric;
+  key: string;
+  step: number;
+  n: number;
+  /** Kahan sum and its compensation (sum, avg). */
+  sum: number;
+  c: number;
+  /** Running mean (avg when the sum overflows; stddev, stdvar). */
+  mean: number;
+  /** Welford's sum of squared differences (stddev, stdvar). */
+  aux: number;
+  /** min or max so far. */
+  best: number;
+}
 
-function groupMetric(m: Metric, e: Aggregate): { metric: Metric; key: string } {
+/**
+ * Per aggregation, each input label set's group: the same at every step of a range query. A step's
+ * inputs are most often the same label-set objects, in the same order, as the step before's, so
+ * those are compared first, by identity, before a lookup.
+ */
+interface GroupMemo {
+  byMetric: WeakMap<Metric, GroupSlot>;
+  byKey: Map<string, GroupSlot>;
+  lastInputs: Metric[];
+  lastSlots: GroupSlot[];
+}
+const GROUPS = new WeakMap<Aggregate, GroupMemo>();
+
+function groupMemo(e: Aggregate): GroupMemo {
   let memo = GROUPS.get(e);
   if (!memo) {
-    memo = new WeakMap();
+    memo = { byMetric: new WeakMap(), byKey: new Map(), lastInputs: [], lastSlots: [] };
     GROUPS.set(e, memo);
   }
-  let out = memo.get(m);
-  if (!out) {
+  return memo;
+}
+
+function groupSlot(m: Metric, e: Aggregate, memo = groupMemo(e)): GroupSlot {
+  let slot = memo.byMetric.get(m);
+  if (!slot) {
     const metric = groupOf(m, e);
-    out = { metric, key: labelKey(metric) };
-    memo.set(m, out);
+    const key = labelKey(metric);
+    slot = memo.byKey.get(key);
+    if (!slot) {
+      slot = { metric, key, step: 0, n: 0, sum: 0, c: 0, mean: 0, aux: 0, best: 0 };
+      memo.byKey.set(key, slot);
+    }
+    memo.byMetric.set(m, slot);
+  }
+  return slot;
+}
+
+/** Tells one aggregate() call's groups from the last one's (see GroupSlot.step). */
+let stepCounter = 0;
+
+/** The operators computed by folding each input into its group, without collecting values. */
+const RUNNING = new Set(['sum', 'avg', 'count', 'group', 'min', 'max', 'stddev', 'stdvar']);
+
+/** sum, avg, count, group, min, max, stddev, stdvar: the same arithmetic, in the same order, as over a list of the values. */
+function aggregateRunning(e: Aggregate, samples: VSample[], t: number): VSample[] {
+  const step = ++stepCounter;
+  const groups: GroupSlot[] = [];
+  const op = e.op;
+  const memo = groupMemo(e);
+  const { lastInputs, lastSlots } = memo;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i] as VSample;
+    let g: GroupSlot;
+    if (lastInputs[i] === s.metric) g = lastSlots[i] as GroupSlot;
+    else {
+      g = groupSlot(s.metric, e, memo);
+      lastInputs[i] = s.metric;
+      lastSlots[i] = g;
+    }
+    const v = s.value;
+    if (g.step !== step) {
+      g.step = step;
+      g.n = 0;
+      g.sum = 0;
+      g.c = 0;
+      g.mean = 0;
+      g.aux = 0;
+      g.best = v;
+      groups.push(g);
+    }
+    g.n++;
+    switch (op) {
+      case 'sum':
+      case 'avg': {
+        // kahanSum's step, then mean's fallback for a sum that overflows.
+        const sum = g.sum;
+        const next = sum + v;
+        if (Number.isFinite(next)) {
+          if (Math.abs(sum) >= Math.abs(v)) g.c += sum - next + v;
+          else g.c += v - next + sum;
+        }
+        g.sum = next;
+        if (op === 'avg') g.mean += (v - g.mean) / g.n;
+        break;
+      }
+      case 'min':
+        if (g.n > 1 && (g.best > v || Number.isNaN(g.best))) g.best = v;
+        break;
+      case 'max':
+        if (g.n > 1 && (g.best < v || Number.isNaN(g.best))) g.best = v;
+        break;
+      case 'stddev':
+      case 'stdvar': {
+        const delta = v - g.mean;
+        g.mean += delta / g.n;
+        g.aux += delta * (v - g.mean);
+        break;
+      }
+    }
+  }
+  const out: VSample[] = new Array(groups.length);
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i] as GroupSlot;
+    let value: number;
+    switch (op) {
+      case 'sum':
+        value = Number.isFinite(g.sum) ? g.sum + g.c : g.sum;
+        break;
+      case 'avg': {
+        const sum = Number.isFinite(g.sum) ? g.sum + g.c : g.sum;
+        value = Number.isFinite(sum) ? sum / g.n : g.mean;
+        break;
+      }
+      case 'count':
+        value = g.n;
+        break;
+      case 'group':
+        value = 1;
+        break;
+      case 'min':
+      case 'max':
+        value = g.best;
+        break;
+      case 'stddev':
+        value = Math.sqrt(g.aux / g.n);
+        break;
+      default:
+        value = g.aux / g.n;
+    }
+    out[i] = { metric: g.metric, value, t };
   }
   return out;
 }
@@ -90,12 +227,13 @@ export function aggregate(e: Aggregate, samples: VSample[], param: Value | undef
     valueLabel = param.value;
     if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(valueLabel)) throw new PromQLError('execution', `invalid label name "${valueLabel}"`);
   }
+  if (RUNNING.has(e.op)) return aggregateRunning(e, samples, t);
   const groups = new Map<string, Group>();
   // Only topk and bottomk answer with the input samples themselves; counting needs no values.
   const keepSamples = e.op === 'topk' || e.op === 'bottomk';
   const keepValues = e.op !== 'count' && e.op !== 'group' && e.op !== 'count_values';
   for (const s of samples) {
-    let { metric, key } = groupMetric(s.metric, e);
+    let { metric, key } = groupSlot(s.metric, e);
     if (e.op === 'count_values') {
       metric = { ...metric, [valueLabel]: formatFloat(s.value) };
       key = labelKey(metric);
@@ -158,7 +296,7 @@ export function aggregate(e: Aggregate, samples: VSample[], param: Value | undef
   return out;
 }
 
-export function kahanSum(vs: readonly number[]): number {
+export function kahanSum(vs: ColumnView): number {
   let sum = 0;
   let c = 0;
   for (const v of vs) {
@@ -172,7 +310,7 @@ export function kahanSum(vs: readonly number[]): number {
   return Number.isFinite(sum) ? sum + c : sum;
 }
 
-export function mean(vs: readonly number[]): number {
+export function mean(vs: ColumnView): number {
   if (vs.length === 0) return Number.NaN;
   const s = kahanSum(vs);
   if (Number.isFinite(s)) return s / vs.length;
@@ -183,7 +321,7 @@ export function mean(vs: readonly number[]): number {
 }
 
 /** Population variance, as stdvar and stdvar_over_time. */
-export function variance(vs: readonly number[]): number {
+export function variance(vs: ColumnView): number {
   let count = 0;
   let m = 0;
   let aux = 0;

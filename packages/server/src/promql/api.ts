@@ -94,7 +94,10 @@ function resultJson(v: Value, t: number): { resultType: string; result: unknown 
         resultType: 'matrix',
         result: [...v.series]
           .sort((a, b) => (labelKey(a.metric) < labelKey(b.metric) ? -1 : 1))
-          .map((s) => ({ metric: s.metric, values: s.ts.map((ts, i) => sampleJson(ts, s.vs[i] as number)) })),
+          .map((s) => ({
+            metric: s.metric,
+            values: Array.from({ length: s.ts.length }, (_, i) => sampleJson(s.ts[i] as number, s.vs[i] as number)),
+          })),
       };
   }
 }

@@ -10,7 +10,18 @@ import { aggregate } from './aggregate.ts';
 import type { Aggregate, AtModifier, Binary, Call, Expr, LabelMatcher, Subquery, VectorSelector } from './ast.ts';
 import { COMPARISON_OPS } from './ast.ts';
 import { callFunction } from './functions.ts';
-import { dropName, formatMetric, labelKey, type Metric, type MSeries, matchKey, type Value, type VSample } from './values.ts';
+import {
+  type Column,
+  type ColumnView,
+  dropName,
+  formatMetric,
+  labelKey,
+  type Metric,
+  type MSeries,
+  matchKey,
+  type Value,
+  type VSample,
+} from './values.ts';
 
 /** Where a query's samples come from: every series matching the matchers, with its points in [minT, maxT]. */
 export interface SeriesSource {
@@ -46,12 +57,19 @@ export interface EvalOptions {
 
 export const DEFAULT_LOOKBACK_MS = 300_000;
 
-/** The matrix argument of a function, with the window it covers (rate's extrapolation needs it). */
-export interface RangeArg {
-  series: MSeries[];
+/** One series of a range argument: its points from index lo to hi (both included) of ts and vs. */
+export type RangeWindowFn = (metric: Metric, ts: Column, vs: Column, lo: number, hi: number, range: RangeBounds) => void;
+
+/** The window a range argument covers at one evaluation time (rate's extrapolation needs it). */
+export interface RangeBounds {
   rangeStartMs: number;
   rangeEndMs: number;
   rangeMs: number;
+}
+
+/** The matrix argument of a function, with the window it covers (rate's extrapolation needs it). */
+export interface RangeArg extends RangeBounds {
+  series: MSeries[];
 }
 
 export class Evaluator {
@@ -128,13 +146,26 @@ export class Evaluator {
       }
     };
     walk(expr, this.opts.startMs, this.opts.endMs);
+    // Selectors with the same matchers (`rate(x[2m]) / rate(x[2m])`, or `x` beside `rate(x[2m])`)
+    // are read once, over the window all of them need; each keeps its own cursors over the points.
+    const reads = new Map<string, { matchers: readonly LabelMatcher[]; lo: number; hi: number; selectors: VectorSelector[] }>();
+    for (const [vs, [lo, hi]] of windows) {
+      const key = JSON.stringify(vs.matchers.map((m) => [m.name, m.op, m.value]));
+      const r = reads.get(key);
+      if (!r) reads.set(key, { matchers: vs.matchers, lo, hi, selectors: [vs] });
+      else {
+        r.lo = Math.min(r.lo, lo);
+        r.hi = Math.max(r.hi, hi);
+        r.selectors.push(vs);
+      }
+    }
     let loaded = 0;
     await Promise.all(
-      [...windows].map(async ([vs, [lo, hi]]) => {
-        const series = await source.select(vs.matchers, lo, hi);
+      [...reads.values()].map(async ({ matchers, lo, hi, selectors }) => {
+        const series = await source.select(matchers, lo, hi);
         for (const s of series) loaded += s.ts.length;
         if (loaded > this.opts.maxSamples) throw this.#tooManySamples();
-        this.#data.set(vs, series);
+        for (const vs of selectors) this.#data.set(vs, series);
       }),
     );
     this.checkDeadline(true);
@@ -155,6 +186,9 @@ export class Evaluator {
       );
     }
     const out = new Map<string, MSeries>();
+    // The step before's label sets and their series: most steps repeat them, in the same order.
+    const lastMetrics: Metric[] = [];
+    const lastSeries: MSeries[] = [];
     let points = 0;
     for (let t = startMs; t <= endMs; t += stepMs) {
       this.checkDeadline(true);
@@ -163,8 +197,21 @@ export class Evaluator {
       // The answer is held whole too: it counts against the same limit as what was read.
       if (points > this.opts.maxSamples) throw this.#tooManySamples();
       if (v.type === 'scalar') add(out, {}, t, v.value);
-      else if (v.type === 'vector') for (const s of v.samples) add(out, s.metric, t, s.value);
-      else
+      else if (v.type === 'vector') {
+        const samples = v.samples;
+        for (let i = 0; i < samples.length; i++) {
+          const s = samples[i] as VSample;
+          let series = lastMetrics[i] === s.metric ? lastSeries[i] : undefined;
+          if (!series) {
+            series = add(out, s.metric, t, s.value);
+            lastMetrics[i] = s.metric;
+            lastSeries[i] = series;
+            continue;
+          }
+          (series.ts as number[]).push(t);
+          (series.vs as number[]).push(s.value);
+        }
+      } else
         throw new PromQLError(
           'bad_data',
           `invalid expression type "${v.type === 'matrix' ? 'range vector' : v.type}" for range query, must be Scalar or instant Vector`,
@@ -242,14 +289,30 @@ export class Evaluator {
 
   /** A range selector's or subquery's points for evaluation time t. */
   range(e: Expr, t: number): RangeArg {
+    const series: MSeries[] = [];
+    const w = this.windows(e, t, (metric, ts, vs, lo, hi) => {
+      series.push(lo === 0 && hi === ts.length - 1 ? { metric, ts, vs } : { metric, ts: ts.slice(lo, hi + 1), vs: vs.slice(lo, hi + 1) });
+    });
+    return { series, rangeStartMs: w.rangeStartMs, rangeEndMs: w.rangeEndMs, rangeMs: w.rangeMs };
+  }
+
+  /**
+   * Calls `fn` with each series of a range selector or subquery at evaluation time t, as the
+   * indexes [lo, hi] of its points in the window: range functions read them in place, without the
+   * copy `range` makes (at every step, for every series, it was a large share of a query's time).
+   */
+  windows(e: Expr, t: number, fn: RangeWindowFn): RangeBounds {
     if (e.type === 'matrix') {
       const vs = e.vector;
       const end = (vs.at ? this.atMs(vs.at) : t) - vs.offsetMs;
       const start = end - e.rangeMs;
-      const series: MSeries[] = [];
+      const bounds: RangeBounds = { rangeStartMs: start, rangeEndMs: end, rangeMs: e.rangeMs };
       const data = this.#data.get(vs) ?? [];
-      const cursors = this.#rangeCursors.get(e) ?? { start: {}, end: {} };
-      this.#rangeCursors.set(e, cursors);
+      let cursors = this.#rangeCursors.get(e);
+      if (!cursors) {
+        cursors = { start: {}, end: {} };
+        this.#rangeCursors.set(e, cursors);
+      }
       const first = this.#cursor(cursors.start, data, start);
       const last = this.#cursor(cursors.end, data, end);
       for (let k = 0; k < data.length; k++) {
@@ -258,7 +321,7 @@ export class Evaluator {
         const hi = last.seek(k, s.ts, end, false);
         if (hi < lo) continue;
         if (!s.stale) {
-          series.push({ metric: s.metric, ts: s.ts.slice(lo, hi + 1), vs: s.vs.slice(lo, hi + 1) });
+          fn(s.metric, s.ts, s.vs, lo, hi, bounds);
           continue;
         }
         // Staleness markers end a series; a range holds only real samples.
@@ -269,11 +332,15 @@ export class Evaluator {
           ts.push(s.ts[i] as number);
           vals.push(s.vs[i] as number);
         }
-        if (ts.length) series.push({ metric: s.metric, ts, vs: vals });
+        if (ts.length) fn(s.metric, ts, vals, 0, ts.length - 1, bounds);
       }
-      return { series, rangeStartMs: start, rangeEndMs: end, rangeMs: e.rangeMs };
+      return bounds;
     }
-    if (e.type === 'subquery') return this.subquery(e, t);
+    if (e.type === 'subquery') {
+      const { series, ...bounds } = this.subquery(e, t);
+      for (const s of series) if (s.ts.length) fn(s.metric, s.ts, s.vs, 0, s.ts.length - 1, bounds);
+      return bounds;
+    }
     throw new PromQLError('execution', `expected a range vector, got ${e.type}`);
   }
 
@@ -323,19 +390,20 @@ export class Evaluator {
   }
 }
 
-function add(out: Map<string, MSeries>, metric: Metric, t: number, v: number): void {
+function add(out: Map<string, MSeries>, metric: Metric, t: number, v: number): MSeries {
   const k = labelKey(metric);
   let s = out.get(k);
   if (!s) {
     s = { metric, ts: [], vs: [] };
     out.set(k, s);
   }
-  s.ts.push(t);
-  s.vs.push(v);
+  (s.ts as number[]).push(t);
+  (s.vs as number[]).push(v);
+  return s;
 }
 
 /** Index of the last time <= t, or -1. */
-export function lastAtOrBefore(ts: readonly number[], t: number): number {
+export function lastAtOrBefore(ts: ColumnView, t: number): number {
   let lo = 0;
   let hi = ts.length - 1;
   let ans = -1;
@@ -350,7 +418,7 @@ export function lastAtOrBefore(ts: readonly number[], t: number): number {
 }
 
 /** Index of the last time < t, or -1. */
-function lastBefore(ts: readonly number[], t: number): number {
+function lastBefore(ts: ColumnView, t: number): number {
   let lo = 0;
   let hi = ts.length - 1;
   let ans = -1;
@@ -384,7 +452,7 @@ class StepCursor {
   }
 
   /** Index of the last time <= t (< t when `strict`) of series k, or -1. */
-  seek(k: number, ts: readonly number[], t: number, strict: boolean): number {
+  seek(k: number, ts: ColumnView, t: number, strict: boolean): number {
     let i: number;
     if (this.#jump) i = strict ? lastBefore(ts, t) : lastAtOrBefore(ts, t);
     else {
@@ -397,14 +465,37 @@ class StepCursor {
   }
 }
 
+/**
+ * Label-set lists found unique, by their first label set: a range query's steps mostly repeat the
+ * same label-set objects in the same order, and comparing those by identity is cheaper than keys.
+ */
+const UNIQUE = new WeakMap<Metric, Metric[]>();
+
 /** Refuses a vector with two samples of one label set (what dropping __name__ can make). */
 export function unique(samples: VSample[]): VSample[] {
+  const first = samples[0];
+  if (!first) return samples;
+  const known = UNIQUE.get(first.metric);
+  if (known && known.length === samples.length) {
+    let same = true;
+    for (let i = 1; i < samples.length; i++) {
+      if (known[i] !== (samples[i] as VSample).metric) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return samples;
+  }
   const seen = new Set<string>();
   for (const s of samples) {
     const k = labelKey(s.metric);
     if (seen.has(k)) throw new PromQLError('execution', 'vector cannot contain metrics with the same labelset');
     seen.add(k);
   }
+  UNIQUE.set(
+    first.metric,
+    samples.map((s) => s.metric),
+  );
   return samples;
 }
 
@@ -498,8 +589,7 @@ function vectorVector(e: Binary, lhs: VSample[], rhs: VSample[], t: number): VSa
     if (e.bool) {
       v = keep ? 1 : 0;
     } else if (!keep) continue;
-    let metric = resultMetric(s.metric, o.metric, e);
-    if (e.bool) metric = dropName(metric);
+    const metric = resultMetricOf(s.metric, o.metric, e);
     const ik = m.card === 'one-to-one' ? k : labelKey(metric);
     if (inserted.has(ik)) {
       throw new PromQLError(
@@ -518,6 +608,27 @@ function vectorVector(e: Binary, lhs: VSample[], rhs: VSample[], t: number): VSa
 function pickMatch(m: Metric, on: boolean, names: readonly string[]): Metric {
   const out: Metric = {};
   for (const [n, v] of Object.entries(m)) if (on ? names.includes(n) : !names.includes(n) && n !== '__name__') out[n] = v;
+  return out;
+}
+
+/**
+ * Per binary operation, the result label set of each pair of inputs, made once: the same object at
+ * every step of a range query, so what is keyed on it downstream (output series, groups, match
+ * keys) is found by identity instead of recomputed.
+ */
+const RESULT_METRICS = new WeakMap<Binary, WeakMap<Metric, { one: Metric; out: Metric }>>();
+
+function resultMetricOf(many: Metric, one: Metric, e: Binary): Metric {
+  let memo = RESULT_METRICS.get(e);
+  if (!memo) {
+    memo = new WeakMap();
+    RESULT_METRICS.set(e, memo);
+  }
+  const hit = memo.get(many);
+  if (hit && hit.one === one) return hit.out;
+  let out = resultMetric(many, one, e);
+  if (e.bool) out = dropName(out);
+  memo.set(many, { one, out });
   return out;
 }
 

@@ -2,8 +2,8 @@
 import { RE2JS } from 're2js';
 import { kahanSum, mean, quantile, variance } from './aggregate.ts';
 import type { Call, Expr, VectorSelector } from './ast.ts';
-import { type Evaluator, PromQLError, type RangeArg, unique } from './engine.ts';
-import { dropName, labelKey, type Metric, type MSeries, type Value, type VSample } from './values.ts';
+import { type Evaluator, PromQLError, type RangeArg, type RangeBounds, unique } from './engine.ts';
+import { type ColumnView, dropName, labelKey, type Metric, type MSeries, type Value, type VSample } from './values.ts';
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -31,13 +31,23 @@ export function callFunction(ev: Evaluator, e: Call, t: number): Value {
     case 'rate':
     case 'increase':
     case 'delta': {
-      const arg = ev.range(e.args[0] as Expr, t);
-      return vec(unique(rangeOut(arg, t, (s) => extrapolatedRate(arg, s, f !== 'delta', f === 'rate'))));
+      const out: VSample[] = [];
+      const isCounter = f !== 'delta';
+      const isRate = f === 'rate';
+      ev.windows(e.args[0] as Expr, t, (metric, ts, vs, lo, hi, w) => {
+        const v = extrapolatedRate(w, ts, vs, lo, hi, isCounter, isRate);
+        if (v !== undefined) out.push({ metric: dropName(metric), value: v, t });
+      });
+      return vec(unique(out));
     }
     case 'irate':
     case 'idelta': {
-      const arg = ev.range(e.args[0] as Expr, t);
-      return vec(unique(rangeOut(arg, t, (s) => instantValue(s, f === 'irate'))));
+      const out: VSample[] = [];
+      ev.windows(e.args[0] as Expr, t, (metric, ts, vs, lo, hi) => {
+        const v = instantValue(ts, vs, lo, hi, f === 'irate');
+        if (v !== undefined) out.push({ metric: dropName(metric), value: v, t });
+      });
+      return vec(unique(out));
     }
     case 'deriv': {
       const arg = ev.range(e.args[0] as Expr, t);
@@ -160,23 +170,35 @@ function rangeOut(arg: RangeArg, t: number, f: (s: MSeries) => number | undefine
   return out;
 }
 
-/** Prometheus' extrapolatedRate: the change over the samples, extrapolated toward the range's edges. */
-export function extrapolatedRate(arg: RangeArg, s: MSeries, isCounter: boolean, isRate: boolean): number | undefined {
-  const n = s.ts.length;
+/**
+ * Prometheus' extrapolatedRate over points lo..hi of one series: the change over the samples,
+ * extrapolated toward the range's edges. `w` is the range's window (its ends and length).
+ */
+export function extrapolatedRate(
+  w: RangeBounds,
+  ts: ColumnView,
+  vs: ColumnView,
+  lo: number,
+  hi: number,
+  isCounter: boolean,
+  isRate: boolean,
+): number | undefined {
+  const n = hi - lo + 1;
   if (n < 2) return undefined;
-  const firstT = s.ts[0] as number;
-  const lastT = s.ts[n - 1] as number;
-  const firstV = s.vs[0] as number;
-  let result = (s.vs[n - 1] as number) - firstV;
+  const firstT = ts[lo] as number;
+  const lastT = ts[hi] as number;
+  const firstV = vs[lo] as number;
+  let result = (vs[hi] as number) - firstV;
   if (isCounter) {
     let last = 0;
-    for (const v of s.vs) {
+    for (let i = lo; i <= hi; i++) {
+      const v = vs[i] as number;
       if (v < last) result += last;
       last = v;
     }
   }
-  let toStart = (firstT - arg.rangeStartMs) / 1000;
-  const toEnd = (arg.rangeEndMs - lastT) / 1000;
+  let toStart = (firstT - w.rangeStartMs) / 1000;
+  const toEnd = (w.rangeEndMs - lastT) / 1000;
   const sampled = (lastT - firstT) / 1000;
   const avgBetween = sampled / (n - 1);
   if (isCounter && result > 0 && firstV >= 0) {
@@ -189,17 +211,16 @@ export function extrapolatedRate(arg: RangeArg, s: MSeries, isCounter: boolean, 
   interval += toStart < threshold ? toStart : avgBetween / 2;
   interval += toEnd < threshold ? toEnd : avgBetween / 2;
   result *= interval / sampled;
-  if (isRate) result /= arg.rangeMs / 1000;
+  if (isRate) result /= w.rangeMs / 1000;
   return result;
 }
 
-function instantValue(s: MSeries, isRate: boolean): number | undefined {
-  const n = s.ts.length;
-  if (n < 2) return undefined;
-  const last = s.vs[n - 1] as number;
-  const prev = s.vs[n - 2] as number;
+function instantValue(ts: ColumnView, vs: ColumnView, lo: number, hi: number, isRate: boolean): number | undefined {
+  if (hi - lo + 1 < 2) return undefined;
+  const last = vs[hi] as number;
+  const prev = vs[hi - 1] as number;
   let result = isRate && last < prev ? last : last - prev;
-  const interval = (s.ts[n - 1] as number) - (s.ts[n - 2] as number);
+  const interval = (ts[hi] as number) - (ts[hi - 1] as number);
   if (interval === 0) return undefined;
   if (isRate) result /= interval / 1000;
   return result;
@@ -208,9 +229,12 @@ function instantValue(s: MSeries, isRate: boolean): number | undefined {
 /** Least squares slope (per second) and intercept at interceptMs, as Prometheus' linearRegression. */
 export function linearRegression(s: MSeries, interceptMs: number): [number, number] {
   const init = s.vs[0] as number;
-  if (s.vs.every((v) => v === init)) return Number.isFinite(init) || Number.isNaN(init) ? [0, init] : [Number.NaN, Number.NaN];
-  const xs = s.ts.map((x) => (x - interceptMs) / 1000);
-  const n = xs.length;
+  let constant = true;
+  for (let i = 1; i < s.vs.length && constant; i++) constant = s.vs[i] === init;
+  if (constant) return Number.isFinite(init) || Number.isNaN(init) ? [0, init] : [Number.NaN, Number.NaN];
+  const n = s.ts.length;
+  const xs = new Array<number>(n);
+  for (let i = 0; i < n; i++) xs[i] = ((s.ts[i] as number) - interceptMs) / 1000;
   const sumX = kahanSum(xs);
   const sumY = kahanSum(s.vs);
   const sumXY = kahanSum(xs.map((x, i) => x * (s.vs[i] as number)));
@@ -221,10 +245,17 @@ export function linearRegression(s: MSeries, interceptMs: number): [number, numb
   return [slope, sumY / n - (slope * sumX) / n];
 }
 
-const OVER_TIME: Record<string, (vs: number[], ts: number[]) => number> = {
+/** Array.prototype.reduce without an initial value, over either kind of column. */
+function fold(vs: ColumnView, f: (a: number, b: number) => number): number {
+  let acc = vs[0] as number;
+  for (let i = 1; i < vs.length; i++) acc = f(acc, vs[i] as number);
+  return acc;
+}
+
+const OVER_TIME: Record<string, (vs: ColumnView, ts: ColumnView) => number> = {
   avg_over_time: (vs) => mean(vs),
-  min_over_time: (vs) => vs.reduce((a, b) => (a > b || Number.isNaN(a) ? b : a)),
-  max_over_time: (vs) => vs.reduce((a, b) => (a < b || Number.isNaN(a) ? b : a)),
+  min_over_time: (vs) => fold(vs, (a, b) => (a > b || Number.isNaN(a) ? b : a)),
+  max_over_time: (vs) => fold(vs, (a, b) => (a < b || Number.isNaN(a) ? b : a)),
   sum_over_time: (vs) => kahanSum(vs),
   count_over_time: (vs) => vs.length,
   last_over_time: (vs) => vs[vs.length - 1] as number,

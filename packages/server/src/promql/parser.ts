@@ -221,7 +221,7 @@ class Builder {
         const inner = this.expr(e);
         const text = this.text(d).trim();
         const ms = text.startsWith('-') ? -parseDuration(text.slice(1)) : parseDuration(text.replace(/^\+/, ''));
-        return this.modify(inner, n, (t) => {
+        return this.modify(inner, e, n, (t) => {
           if (t.offsetMs) throw new PromQLParseError(`offset may not be set multiple times, at ${n.from + 1}`);
           t.offsetMs = ms;
         });
@@ -241,7 +241,7 @@ class Builder {
           mod = { kind: 'time', ms: Math.round(v * 1000) };
         }
         const inner = this.expr(e);
-        return this.modify(inner, n, (x) => {
+        return this.modify(inner, e, n, (x) => {
           if (x.at) throw new PromQLParseError(`@ may not be set multiple times, at ${n.from + 1}`);
           x.at = mod;
         });
@@ -265,9 +265,16 @@ class Builder {
     }
   }
 
-  /** Applies offset or @ to the selector or subquery that takes it (through a range selector). */
-  modify(e: Expr, n: SyntaxNode, set: (t: VectorSelector | Extract<Expr, { type: 'subquery' }>) => void): Expr {
-    if (e.type === 'vector' || e.type === 'subquery') set(e);
+  /**
+   * Applies offset or @ (node n) to the selector or subquery that takes it (through a range selector).
+   * lezer-promql parses `a + b offset 1m` and `-a offset 1m` as the modifier of the whole operation;
+   * Prometheus gives it to the operand just before it, and so does this (not through parentheses).
+   */
+  modify(e: Expr, node: SyntaxNode, n: SyntaxNode, set: (t: VectorSelector | Extract<Expr, { type: 'subquery' }>) => void): Expr {
+    const last = node.lastChild;
+    if (e.type === 'binary' && node.type.name === 'BinaryExpr' && last) this.modify(e.rhs, last, n, set);
+    else if (e.type === 'unary' && node.type.name === 'UnaryExpr' && last) this.modify(e.expr, last, n, set);
+    else if (e.type === 'vector' || e.type === 'subquery') set(e);
     else if (e.type === 'matrix') set(e.vector);
     else throw new PromQLParseError(`offset and @ apply to selectors and subqueries only, at ${n.from + 1}`);
     return e;

@@ -9,11 +9,16 @@ export interface VSample {
   t: number;
 }
 
+/** A column of a series' points: arrays the engine builds, or the store's decoded columns as they are. */
+export type Column = number[] | Float64Array;
+/** A column only read. */
+export type ColumnView = readonly number[] | Float64Array;
+
 /** One series of a range vector: times (ms) and values, in time order. */
 export interface MSeries {
   metric: Metric;
-  ts: number[];
-  vs: number[];
+  ts: Column;
+  vs: Column;
   /** Which points are staleness markers (the series ended there); absent when none are. */
   stale?: boolean[] | undefined;
 }

@@ -123,15 +123,31 @@ export class BitReader {
     return high * 2 ** 24 + this.read(24);
   }
 
+  /**
+   * Reads `n` bits (1..32) as an unsigned integer from one 40-bit window of the bytes holding them
+   * (at most 7 + 32 bits from a byte boundary): the XOR decoder's per-value read, in one step.
+   */
+  read32(n: number): number {
+    const at = this.#bit;
+    if (at + n > this.#endBit) throw new RangeError('chunk ends before its data');
+    const b = this.#buf;
+    const i = at >>> 3;
+    const off = at & 7;
+    // As in read(): bytes past the buffer read as undefined, taken as 0, and never among the n bits.
+    const w = ((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number);
+    const top = off === 0 ? w : (w << off) | ((b[i + 4] as number) >>> (8 - off));
+    this.#bit = at + n;
+    return top >>> (32 - n);
+  }
+
   /** Reads `n` bits (1..64) into a 64-bit word returned through `out` as [hi, lo]. */
   read64(n: number, out: Uint32Array): void {
     if (n > 32) {
-      const h = n - 32;
-      out[0] = h > 16 ? ((this.read(h - 16) << 16) | this.read(16)) >>> 0 : this.read(h);
-      out[1] = ((this.read(16) << 16) | this.read(16)) >>> 0;
+      out[0] = this.read32(n - 32);
+      out[1] = this.read32(32);
       return;
     }
     out[0] = 0;
-    out[1] = n > 16 ? ((this.read(n - 16) << 16) | this.read(16)) >>> 0 : this.read(n);
+    out[1] = this.read32(n);
   }
 }

@@ -239,18 +239,24 @@ export class SeriesReader {
     for (const h of heads) {
       const rank = Math.max(...h.segments, 0) + 0.5;
       for (const id of ids) {
-        const ts: number[] = [];
-        const vs: number[] = [];
+        if (!h.has(id)) continue;
+        // The head walks a series newest first: into scratch columns, then reversed into its own.
+        let n = 0;
         h.forEach(id, from, to, (t, v) => {
-          ts.push(t);
-          vs.push(v);
+          if (n === headScratch.ts.length) growHeadScratch();
+          headScratch.ts[n] = t;
+          headScratch.vs[n] = v;
+          n++;
         });
-        if (!ts.length) continue;
-        ts.reverse();
-        vs.reverse();
-        const sorted = ts.every((t, i) => i === 0 || t > (ts[i - 1] as number));
-        const T = Float64Array.from(ts);
-        const V = Float64Array.from(vs);
+        if (n === 0) continue;
+        const T = new Float64Array(n);
+        const V = new Float64Array(n);
+        let sorted = true;
+        for (let i = 0; i < n; i++) {
+          T[i] = headScratch.ts[n - 1 - i] as number;
+          V[i] = headScratch.vs[n - 1 - i] as number;
+          if (i > 0 && (T[i] as number) <= (T[i - 1] as number)) sorted = false;
+        }
         const [st, sv] = sorted ? [T, V] : sortRun(T, V);
         push(id, rank, st, sv);
       }
@@ -258,7 +264,8 @@ export class SeriesReader {
     const out = new Map<number, Run>();
     for (const [id, rs] of runs) {
       rs.sort((a, b) => a.rank - b.rank);
-      const merged = mergeRaw(rs);
+      // One run (one part, or one head) is already in order without duplicates: no copy to merge into.
+      const merged = rs.length === 1 ? (rs[0] as Run) : mergeRaw(rs);
       let a = 0;
       while (a < merged.ts.length && (merged.ts[a] as number) < from) a++;
       let b = merged.ts.length;
@@ -361,6 +368,18 @@ async function rawDecoder(p: OpenPart): Promise<(bytes: Uint8Array) => Run> {
   // One query's decoded columns of this part, shared by the chunks that refer to them.
   const columns = new Map<number, Float64Array>();
   return (bytes) => decodeRawChunk(bytes, p.meta.window, (ref) => timestampBlock(p.index, section, ref), columns);
+}
+
+/** Where a head's points of one series are gathered before they are put in order (reused: reads are synchronous). */
+const headScratch = { ts: new Float64Array(1024), vs: new Float64Array(1024) };
+
+function growHeadScratch(): void {
+  const ts = new Float64Array(headScratch.ts.length * 2);
+  const vs = new Float64Array(headScratch.vs.length * 2);
+  ts.set(headScratch.ts);
+  vs.set(headScratch.vs);
+  headScratch.ts = ts;
+  headScratch.vs = vs;
 }
 
 function sortRun(ts: Float64Array, vs: Float64Array): [Float64Array, Float64Array] {
