@@ -520,7 +520,8 @@ export class FalconetServer {
       const feed = async () => {
         const alerts = this.#alerts;
         if (!alerts) return;
-        for (const { agentId, samples } of quotaSamples(await traffic.fleet(), Date.now())) alerts.observe(agentId, samples);
+        for (const { agentId, samples } of quotaSamples(await traffic.fleet({ withQuota: true }), Date.now()))
+          alerts.observe(agentId, samples);
       };
       // One pass at a time: at thousands of hosts a pass can outlast the interval, and passes
       // piling up would hold the event loop.

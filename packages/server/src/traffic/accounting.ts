@@ -61,6 +61,8 @@ export class TrafficAccounting {
   readonly #file: string | undefined;
   readonly #now: () => number;
   #saved: Saved = { plans: {}, corrections: {} };
+  /** The plan of a host no plan names (defaults only), parsed once. */
+  readonly #defaultPlan = TrafficPlan.parse({});
 
   constructor(o: TrafficAccountingOptions) {
     this.#store = o.store;
@@ -98,7 +100,7 @@ export class TrafficAccounting {
       if (Object.entries(c.labels).some(([k, v]) => a.labels[k] !== v)) continue;
       return c.plan;
     }
-    return TrafficPlan.parse({});
+    return this.#defaultPlan;
   }
 
   async setPlan(host: string, plan: TrafficPlanInput): Promise<TrafficPlan> {
@@ -145,8 +147,7 @@ export class TrafficAccounting {
     return this.#report(this.agent(host), atMs, cycles);
   }
 
-  async #report(a: Agent, atMs?: number, cycles = 1): Promise<TrafficReport> {
-    const plan = this.planOf(a);
+  async #report(a: Agent, atMs?: number, cycles = 1, plan = this.planOf(a)): Promise<TrafficReport> {
     const rule = ruleOf(plan);
     const now = this.#now();
     const out: TrafficCycle[] = [];
@@ -192,12 +193,20 @@ export class TrafficAccounting {
     return { agent: a.id, hostname: a.hostname, plan, interfaces, cycles: out };
   }
 
-  /** The current cycle of every agent, for a fleet table. */
-  async fleet(): Promise<TrafficFleet> {
+  /**
+   * The current cycle of every agent, for a fleet table; with `withQuota`, of the agents whose plan
+   * has a quota only (all the alert feed needs).
+   */
+  async fleet(opts: { withQuota?: boolean } = {}): Promise<TrafficFleet> {
     const hosts = [];
     // The agent list once: looking each host up again in it made a fleet of n hosts cost n².
     for (const a of this.#agents()) {
-      const [c] = (await this.#report(a)).cycles;
+      const plan = this.planOf(a);
+      if (opts.withQuota && !(plan.quota_bytes > 0)) continue;
+      const [c] = (await this.#report(a, undefined, 1, plan)).cycles;
+      // A host's cycle is read from the store without a pause; between hosts, ingest and requests
+      // get their turn (thousands of hosts are seconds of reads, which held acks back).
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (!c) continue;
       const { startMs, endMs, rxBytes, txBytes, usedBytes, quotaBytes, usedPercent } = c;
       hosts.push({ agent: a.id, hostname: a.hostname, startMs, endMs, rxBytes, txBytes, usedBytes, quotaBytes, usedPercent });
