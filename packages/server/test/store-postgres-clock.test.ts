@@ -148,7 +148,11 @@ describe('PostgreSQL store: retention and rollups under a server clock that jump
     expect((await all()).toJSON()).toEqual(expected.toJSON());
     expect(await store.appendReport('a', 3, fresh)).toEqual({ duplicate: true });
     const behind: Sample = { name: 'cpu_seconds', labels: { cpu: '1' }, value: 7.25, timestampMs: T0 - 3 * HOUR - 30_000 };
-    expect(await store.appendReport('a', 4, [behind])).toEqual({ duplicate: false });
+    // A sample stamped by a right clock is now more than an hour ahead of the server's: refused and counted.
+    const refusedBefore = (await store.stats()).outOfBounds ?? 0;
+    const onTime: Sample = { ...behind, timestampMs: T0 + 11 * MINUTE };
+    expect(await store.appendReport('a', 4, [behind, onTime])).toEqual({ duplicate: false });
+    expect((await store.stats()).outOfBounds).toBe(refusedBefore + 1);
     expected.add(behind.name, behind.labels, behind.timestampMs, behind.value);
     await store.maintain();
     const got = await all();
