@@ -34,7 +34,7 @@ describe('falconet-server migrate on PostgreSQL', () => {
           { relname: 'ts_raw', relkind: 'p' },
           { relname: 'ts_series', relkind: 'r' },
         ]);
-        expect((await c.query('SELECT max(version) AS v FROM ts_schema_version')).rows[0].v).toBe(1);
+        expect((await c.query('SELECT max(version) AS v FROM ts_schema_version')).rows[0].v).toBe(2);
       } finally {
         await c.end();
       }

@@ -9,6 +9,7 @@
  *                   sequence that makes them exactly-once
  *   maintenance.ts  rollups of closed buckets (1 m from raw, 1 h from 1 m) over a trailing lookback
  *                   so late samples count; retention and the size cap drop whole partitions
+ *   newest.ts       the newest sample held, which retention counts back from (not past the clock)
  *   read.ts         queries bucket in SQL per series and combine in the accumulators both engines share (../query.ts)
  */
 import type { Sample } from '@falconet/protocol';
@@ -30,6 +31,7 @@ import type {
   TopKQuery,
 } from '../types.ts';
 import { Maintenance } from './maintenance.ts';
+import { NewestSample } from './newest.ts';
 import { SeriesReader } from './read.ts';
 import { migrate, Partitions, tierOfTable } from './schema.ts';
 import { SeriesCatalog } from './series.ts';
@@ -56,6 +58,7 @@ export class PostgresStore implements Store {
   readonly #writer: ReportWriter;
   readonly #maintenance: Maintenance;
   readonly #reader: SeriesReader;
+  readonly #newest: NewestSample;
   /** Whether PostgreSQL answers; /metrics and the log say so while it does not. */
   readonly health: DatabaseHealth;
   /** The last stats read, served (with the counters of this process) while PostgreSQL is away. */
@@ -84,17 +87,20 @@ export class PostgresStore implements Store {
     this.#series = new SeriesCatalog(pool);
     this.#partitions = new Partitions(pool);
     const partitions = this.#partitions;
+    const newest = new NewestSample(pool, now);
+    this.#newest = newest;
     this.#writer = new ReportWriter({
       pool,
       series: this.#series,
       partitions,
       rawRetentionMs: retention.raw,
       now,
+      newest,
       closed: () => this.#closed,
       failed: (err) => this.health.observe(err),
     });
-    this.#maintenance = new Maintenance({ pool, partitions, retention, maxBytes: opts.maxBytes ?? 0, now, log: opts.log });
-    this.#reader = new SeriesReader({ pool, series: this.#series, retention, now });
+    this.#maintenance = new Maintenance({ pool, partitions, retention, maxBytes: opts.maxBytes ?? 0, now, newest, log: opts.log });
+    this.#reader = new SeriesReader({ pool, series: this.#series, retention, reference: () => newest.reference() });
   }
 
   /** Connects and applies the schema migrations (what `falconet-server migrate` runs). */
@@ -104,6 +110,7 @@ export class PostgresStore implements Store {
       await migrate(s.#pool, s.#log);
       await s.#series.load();
       await s.#partitions.load();
+      await s.#newest.load(s.#partitions);
     } catch (err) {
       await s.#pool.end();
       throw err;

@@ -1,11 +1,14 @@
 /**
  * Maintenance on PostgreSQL: rollups of closed buckets (1 m from raw, 1 h from 1 m), recomputed
  * over a trailing lookback so late samples count, then retention and the size cap, which drop
- * whole partitions.
+ * whole partitions. Both count from the reference time (newest.ts): the server's clock, or the
+ * newest sample held when that is earlier, so a clock that jumps forward neither drops data nor
+ * rolls up (and marks done) a future with no data in it.
  */
 import type pg from 'pg';
 import type { TierName } from '../query.ts';
 import type { StoreLog } from '../types.ts';
+import type { NewestSample } from './newest.ts';
 import { PARTITION_MS, type Partition, type Partitions, rollupDone, TABLE_OF, tierOfTable } from './schema.ts';
 
 const HOUR = 3_600_000;
@@ -19,6 +22,8 @@ export interface MaintenanceOptions {
   /** Total bytes of the sample partitions beyond which the oldest go; 0 = no cap. */
   maxBytes: number;
   now: () => number;
+  /** The newest sample held; its reference() is the time maintenance counts from. */
+  newest: NewestSample;
   log: StoreLog | undefined;
 }
 
@@ -44,18 +49,38 @@ export class Maintenance {
   }
 
   async #pass(): Promise<void> {
-    const now = this.#o.now();
-    await this.#rollup('1m', Math.floor((now - 60_000) / 60_000) * 60_000);
-    await this.#rollup('1h', Math.floor((now - 60_000) / HOUR) * HOUR);
-    await this.#retain(now);
+    const { newest } = this.#o;
+    // Other servers sharing the database raise the newest sample too.
+    await newest.refresh();
+    const ref = newest.reference();
+    await this.#rollup('1m', ref, Math.floor((ref - 60_000) / 60_000) * 60_000);
+    await this.#rollup('1h', ref, Math.floor((ref - 60_000) / HOUR) * HOUR);
+    await this.#retain(ref);
   }
 
-  async #rollup(tier: '1m' | '1h', until: number): Promise<void> {
-    const { pool, partitions } = this.#o;
-    const done = await rollupDone(pool, tier);
+  async #rollup(tier: '1m' | '1h', ref: number, until: number): Promise<void> {
+    const { pool, partitions, newest } = this.#o;
     const res = tier === '1m' ? 60_000 : HOUR;
-    const floor = this.#o.now() - this.#o.retention[tier === '1m' ? 'raw' : '1m'];
-    const from = Math.max(Math.floor(floor / res) * res, done - ROLLUP_LOOKBACK_MS - (tier === '1h' ? HOUR : 0));
+    const floor = Math.floor((ref - this.#o.retention[tier === '1m' ? 'raw' : '1m']) / res) * res;
+    let done = await rollupDone(pool, tier);
+    // Rollups stop short of the newest sample held, so a mark beyond it was left by a clock that
+    // ran ahead (a server before this rule): samples that came after it were never rolled up. It
+    // would stall rollups until the clock reached it, and reads would trust empty buckets; so
+    // every retained bucket is computed again, once, and the mark moves back (below).
+    let beyond = done > (newest.value ?? this.#o.now());
+    if (beyond) {
+      // Read again first: another server may have taken newer samples and rolled them up since this pass began.
+      await newest.refresh();
+      beyond = done > (newest.value ?? this.#o.now());
+    }
+    if (beyond) {
+      this.#o.log?.warn(
+        { tier, doneUntil: new Date(done).toISOString(), newest: newest.value === undefined ? null : new Date(newest.value).toISOString() },
+        'rollups were marked done past the newest sample (a clock that ran ahead): computing the retained range again',
+      );
+      done = floor;
+    }
+    const from = Math.max(floor, done - ROLLUP_LOOKBACK_MS - (tier === '1h' ? HOUR : 0));
     const start = Math.floor(from / res) * res;
     if (until <= start) return;
     const table = TABLE_OF[tier];
@@ -78,10 +103,13 @@ export class Maintenance {
            count = excluded.count, last = excluded.last, last_ts = excluded.last_ts`,
         [start, until],
       );
+      // GREATEST, so a server whose clock is behind does not move another's mark back; a mark
+      // found beyond the newest sample is replaced.
       await c.query(
         `INSERT INTO ts_rollup_state (tier, done_until) VALUES ($1, $2)
-         ON CONFLICT (tier) DO UPDATE SET done_until = GREATEST(ts_rollup_state.done_until, excluded.done_until)`,
-        [tier, until],
+         ON CONFLICT (tier) DO UPDATE SET done_until = CASE WHEN $3 THEN excluded.done_until
+           ELSE GREATEST(ts_rollup_state.done_until, excluded.done_until) END`,
+        [tier, until, beyond],
       );
       await c.query('COMMIT');
     } catch (err) {
@@ -92,12 +120,13 @@ export class Maintenance {
     }
   }
 
-  async #retain(now: number): Promise<void> {
+  /** Drops the partitions that ended a retention before `ref` (the reference time), then applies the size cap. */
+  async #retain(ref: number): Promise<void> {
     const { partitions, maxBytes } = this.#o;
     const parts = await partitions.list();
     const drop: Partition[] = [];
     for (const p of parts) {
-      if (p.start + (PARTITION_MS[p.table] as number) <= now - this.#o.retention[tierOfTable(p.table)]) drop.push(p);
+      if (p.start + (PARTITION_MS[p.table] as number) <= ref - this.#o.retention[tierOfTable(p.table)]) drop.push(p);
     }
     if (maxBytes > 0) {
       let total = parts.reduce((n, p) => n + p.bytes, 0) - drop.reduce((n, p) => n + p.bytes, 0);

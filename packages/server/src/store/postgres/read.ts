@@ -25,7 +25,8 @@ export interface SeriesReaderOptions {
   pool: pg.Pool;
   series: SeriesCatalog;
   retention: Record<TierName, number>;
-  now: () => number;
+  /** The time retention counts back from (newest.ts): what is older than a tier's retention before it is not read. */
+  reference: () => number;
 }
 
 /** One bucket of one series: min, max, sum, count, last and the time of last. */
@@ -137,7 +138,7 @@ export class SeriesReader {
   }
 
   #oldestKept(tier: TierName): number {
-    return this.#o.now() - this.#o.retention[tier];
+    return this.#o.reference() - this.#o.retention[tier];
   }
 
   /** Per-series bucket accumulators from a tier: rollup rows where rolled up, raw beyond. */

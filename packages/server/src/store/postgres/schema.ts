@@ -29,6 +29,8 @@ const MIGRATIONS: string[] = [
    CREATE TABLE IF NOT EXISTS ts_1h (LIKE ts_1m) PARTITION BY RANGE (ts);
    ALTER TABLE ts_1h ADD PRIMARY KEY (series_id, ts);
    CREATE TABLE IF NOT EXISTS ts_rollup_state (tier text PRIMARY KEY, done_until bigint NOT NULL);`,
+  // 2: the newest sample time held, one row, which retention counts back from (newest.ts).
+  `CREATE TABLE IF NOT EXISTS ts_newest (one boolean PRIMARY KEY DEFAULT true CHECK (one), ts bigint NOT NULL);`,
 ];
 
 /** Partition width per table: raw by day, 1 m by 30 days, 1 h by 365 days. */

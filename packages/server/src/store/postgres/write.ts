@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { FUTURE_SLACK_MS } from '../query.ts';
 import type { AppendResult } from '../types.ts';
+import { type NewestSample, RAISE_NEWEST_SQL } from './newest.ts';
 import type { Partitions } from './schema.ts';
 import { type SeriesCatalog, sqlKey } from './series.ts';
 
@@ -27,9 +28,11 @@ export interface ReportWriterOptions {
   pool: pg.Pool;
   series: SeriesCatalog;
   partitions: Partitions;
-  /** Samples older than this (raw retention) are refused. */
+  /** Samples older than this (raw retention, counted back from newest.reference()) are refused. */
   rawRetentionMs: number;
   now: () => number;
+  /** The newest sample held: raised in each commit transaction and after it. */
+  newest: NewestSample;
   /** Whether the store is closed (then reports are refused). */
   closed: () => boolean;
   /** Told of every failed write (db/health.ts tells "PostgreSQL is away" from a bad batch). */
@@ -71,7 +74,7 @@ export class ReportWriter {
     if (!Number.isSafeInteger(seq) || seq < 1) throw new Error(`report sequence ${seq} is not a positive integer`);
     const { series, partitions } = this.#o;
     const now = this.#o.now();
-    const oldest = now - this.#o.rawRetentionMs;
+    const oldest = this.#o.newest.reference() - this.#o.rawRetentionMs;
     const newest = now + FUTURE_SLACK_MS;
     const rows: PendingReport['rows'] = [];
     const kept: { s: Sample; key: string }[] = [];
@@ -112,6 +115,7 @@ export class ReportWriter {
         return undefined;
       });
       if (!c) continue;
+      let newest: number | undefined;
       try {
         await c.query('BEGIN');
         const agents = [...new Set(batch.map((r) => r.agentId))];
@@ -143,8 +147,13 @@ export class ReportWriter {
               c.query(copyFrom('COPY ts_raw (series_id, ts, value) FROM STDIN (FORMAT binary)')),
             );
           this.written += total;
+          newest = newestOf(fresh);
+          // A batch of late samples leaves the row alone (and its lock free for other servers).
+          const known = this.#o.newest.value;
+          if (newest !== undefined && (known === undefined || newest > known)) await c.query(RAISE_NEWEST_SQL, [newest]);
         }
         await c.query('COMMIT');
+        if (newest !== undefined) this.#o.newest.note(newest);
         for (const r of batch) r.resolve({ duplicate: dup.has(r) });
       } catch (err) {
         await c.query('ROLLBACK').catch(() => undefined);
@@ -176,6 +185,13 @@ export class ReportWriter {
   async idle(): Promise<void> {
     while (this.#committing) await this.#committing;
   }
+}
+
+/** The latest sample time of the reports, or undefined when they carry none. */
+function newestOf(reports: PendingReport[]): number | undefined {
+  let newest: number | undefined;
+  for (const r of reports) for (const { t } of r.rows) if (newest === undefined || t > newest) newest = t;
+  return newest;
 }
 
 const COPY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
