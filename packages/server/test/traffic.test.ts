@@ -116,6 +116,11 @@ describe('traffic accounting on stored counters, with a clock the test moves', (
     expect(fleet.hosts).toHaveLength(1);
     expect(fleet.hosts[0]).toMatchObject({ agent: 'a1', hostname: 'web1', quotaBytes: 100 * MB });
     expect(fleet.hosts[0]?.usedBytes).toBeCloseTo(58 * MB, -2);
+    // The alert feed reads only hosts whose plan has a quota: a plan without one is skipped.
+    expect((await traffic.fleet({ withQuota: true })).hosts.map((h) => h.agent)).toEqual(['a1']);
+    await traffic.setPlan('web1', { interfaces: ['eth0'], quota_bytes: 0 });
+    expect((await traffic.fleet({ withQuota: true })).hosts).toEqual([]);
+    expect((await traffic.fleet()).hosts.map((h) => h.agent)).toEqual(['a1']);
   });
 
   it('starts a new cycle at the reset day and keeps the last one in the report', async () => {
