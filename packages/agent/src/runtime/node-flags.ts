@@ -12,9 +12,21 @@
  * kept small, has to be marked every few dozen scrapes. Left young, they die young: about a fifth
  * less CPU per scrape, and the same memory once the C heap is trimmed.
  *
+ * No background threads in V8 (--single-threaded): its concurrent marking and Maglev's concurrent
+ * compiles each malloc on a worker thread, into that thread's own C heap (arena), which grew by
+ * 9-12 MB for a second or more at a time under a scrape every 50 ms (bench/agent-scrape). On the
+ * main thread the same work reuses the main C heap; a scrape of a few milliseconds over a heap of
+ * some 20 MB does not need the extra threads.
+ *
  * All are given on the command line: no V8 flag is changed after the process has started.
  */
-export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--no-turbofan', '--optimize-for-size', '--no-allocation-site-pretenuring'];
+export const AGENT_NODE_FLAGS = [
+  '--max-semi-space-size=1',
+  '--no-turbofan',
+  '--optimize-for-size',
+  '--no-allocation-site-pretenuring',
+  '--single-threaded',
+];
 
 const flagName = (f: string) => f.split('=')[0] as string;
 
