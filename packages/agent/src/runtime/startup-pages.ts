@@ -64,7 +64,7 @@ let lastTrimMs = 0;
 
 /**
  * Gives the C heap's free pages back, at most once a second: what V8 mallocs for a full garbage
- * collection (marking) and for Maglev's compilations, freed, stays with the allocator until
+ * collection (marking) and for its compilations, freed, stays with the allocator until
  * trimmed, 4-6 MB under a scrape every 50 ms, and a trim every ten seconds left it there for most
  * of the time between two collections. A trim takes well under a millisecond. Called after each
  * collection.
