@@ -104,7 +104,8 @@ async function startAgentSide(name: string, extra: string[]): Promise<Side> {
   ];
   const proc = spawn(process.execPath, [bin, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...cleanEnv, FALCONET_RELEASE_STARTUP_PAGES: String(RELEASE_MS) },
+    // The release is logged at debug.
+    env: { ...cleanEnv, FALCONET_RELEASE_STARTUP_PAGES: String(RELEASE_MS), FALCONET_LOG_LEVEL: 'debug' },
   });
   const side: Side = { name, port, proc, pid: proc.pid as number, http: new Agent({ keepAlive: true, maxSockets: 1 }), releases: 0 };
   let tail = '';

@@ -88,13 +88,15 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * The built agent with default settings, reporting to `server` (gRPC HOST:PORT): only the server,
  * a data directory and an exporter port of its own (9101 may be taken), and none of the
- * bench's FALCONET_* variables; `extraArgs` (a `--config` file) go after those.
+ * bench's FALCONET_* variables; `extraArgs` (a `--config` file) go after those, and `extraEnv`
+ * over its environment.
  */
 export function spawnDefaultAgent(
   server: string,
   listenPort: number,
   stdio: StdioOptions = ['ignore', 'ignore', 'inherit'],
   extraArgs: string[] = [],
+  extraEnv: NodeJS.ProcessEnv = {},
 ): ChildProcess {
   return spawn(
     process.execPath,
@@ -109,6 +111,6 @@ export function spawnDefaultAgent(
       `127.0.0.1:${listenPort}`,
       ...extraArgs,
     ],
-    { stdio, env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FALCONET_'))) },
+    { stdio, env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FALCONET_'))), ...extraEnv } },
   );
 }

@@ -287,7 +287,7 @@ export class Agent {
 
   /** A new set of assigned probes: the runner takes it, or the collection is planned again to add or drop the probes source. */
   async #onProbeAssignment(a: pb.ProbeAssignment): Promise<void> {
-    if (this.#assigned.take(a)) await this.#applyAssigned();
+    if (await this.#assigned.take(a)) await this.#applyAssigned();
   }
 
   async #applyAssigned(): Promise<void> {

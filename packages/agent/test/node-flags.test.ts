@@ -11,9 +11,12 @@ describe("the agent's V8 flags", () => {
 
   it('counts a flag as given on the command line or in NODE_OPTIONS, whatever its value', () => {
     expect(missingNodeFlags([], '')).toEqual(AGENT_NODE_FLAGS);
-    expect(missingNodeFlags(['--max-semi-space-size=4', '--no-turbofan'], '--optimize-for-size --no-allocation-site-pretenuring')).toEqual(
-      [],
-    );
+    expect(
+      missingNodeFlags(
+        ['--max-semi-space-size=4', '--no-turbofan', '--no-maglev'],
+        '--optimize-for-size --no-allocation-site-pretenuring --single-threaded',
+      ),
+    ).toEqual([]);
   });
 
   it('says which flags a process runs without, unless told to keep the defaults', () => {

@@ -17,25 +17,25 @@ const assignment = (version: number, probes: unknown) => ({
 });
 
 describe('assigned probes', () => {
-  it('takes a valid set whole and replaces it with the next one', () => {
+  it('takes a valid set whole and replaces it with the next one', async () => {
     const { log } = logged();
     const a = new AssignedProbes(log);
-    expect(a.take(assignment(5, [probe('monitor.a'), probe('monitor.b')]))).toBe(true);
+    expect(await a.take(assignment(5, [probe('monitor.a'), probe('monitor.b')]))).toBe(true);
     expect(a.list.map((p) => p.id)).toEqual(['monitor.a', 'monitor.b']);
     expect(a.list[0]?.interval).toBe(10_000);
-    expect(a.take(assignment(6, [probe('monitor.b')]))).toBe(true);
+    expect(await a.take(assignment(6, [probe('monitor.b')]))).toBe(true);
     expect(a.list.map((p) => p.id)).toEqual(['monitor.b']);
     // The same set again changes nothing; an older one is ignored.
-    expect(a.take(assignment(7, [probe('monitor.b')]))).toBe(false);
-    expect(a.take(assignment(3, [probe('monitor.z')]))).toBe(false);
+    expect(await a.take(assignment(7, [probe('monitor.b')]))).toBe(false);
+    expect(await a.take(assignment(3, [probe('monitor.z')]))).toBe(false);
     expect(a.list.map((p) => p.id)).toEqual(['monitor.b']);
     expect(a.version).toBe(7);
   });
 
-  it('refuses a bad set whole with one line naming the probe and field, keeping the set before it', () => {
+  it('refuses a bad set whole with one line naming the probe and field, keeping the set before it', async () => {
     const { log, lines } = logged();
     const a = new AssignedProbes(log);
-    a.take(assignment(1, [probe('monitor.a')]));
+    await a.take(assignment(1, [probe('monitor.a')]));
     const cases: [unknown, RegExp][] = [
       ['[{"id": ', /not JSON/],
       [[probe('monitor.a'), probe('monitor.b', { target: 'no-port' })], /probes\.1\.target/],
@@ -46,7 +46,7 @@ describe('assigned probes', () => {
     let v = 1;
     for (const [body, message] of cases) {
       const before = lines.length;
-      expect(a.take(assignment(++v, body))).toBe(false);
+      expect(await a.take(assignment(++v, body))).toBe(false);
       const errors = lines.slice(before).filter((l) => l.level >= 50);
       expect(errors).toHaveLength(1);
       expect(errors[0]?.msg).toMatch(message);
@@ -55,10 +55,10 @@ describe('assigned probes', () => {
     }
   });
 
-  it("runs the config's probe where both have one id, and says so once", () => {
+  it("runs the config's probe where both have one id, and says so once", async () => {
     const { log, lines } = logged();
     const a = new AssignedProbes(log);
-    a.take(assignment(1, [probe('shared', { target: '10.0.0.1:1' }), probe('monitor.m')]));
+    await a.take(assignment(1, [probe('shared', { target: '10.0.0.1:1' }), probe('monitor.m')]));
     const own = probesSchema.parse([probe('shared'), probe('mine')]);
     const merged = a.merge(own);
     expect(merged.map((p) => [p.id, p.target])).toEqual([
@@ -73,10 +73,10 @@ describe('assigned probes', () => {
   it('drops its set when a new connection brings no assignment within the grace period, and keeps it when one comes', async () => {
     const { log } = logged();
     const a = new AssignedProbes(log);
-    a.take(assignment(1, [probe('monitor.a')]));
+    await a.take(assignment(1, [probe('monitor.a')]));
     let dropped = 0;
     a.registered(() => dropped++, 50);
-    a.take(assignment(2, [probe('monitor.a')]));
+    await a.take(assignment(2, [probe('monitor.a')]));
     await new Promise((r) => setTimeout(r, 120));
     expect([dropped, a.list.length]).toEqual([0, 1]);
     a.registered(() => dropped++, 50);

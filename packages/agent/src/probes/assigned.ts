@@ -10,8 +10,17 @@
 export const ASSIGNMENT_GRACE_MS = 10_000;
 
 import type { pb } from '@falconet/protocol';
-import { type ProbeConfig, probesSchema } from '@falconet/protocol/probes';
+import type { ProbeConfig } from '@falconet/protocol/probes';
 import type { Logger } from 'pino';
+
+// The probes schema brings zod into the process, some 4 MB of heap and 12 MB resident (the
+// configuration itself is parsed in a child, runtime/config-child.ts): it loads with the first
+// assignment, on agents the server assigns probes to. One promise, so takes stay in order.
+let probesSchema: Promise<typeof import('@falconet/protocol/probes')['probesSchema']> | undefined;
+const loadProbesSchema = () => {
+  probesSchema ??= import('@falconet/protocol/probes').then((m) => m.probesSchema);
+  return probesSchema;
+};
 
 export class AssignedProbes {
   readonly #log: Logger;
@@ -53,7 +62,8 @@ export class AssignedProbes {
   }
 
   /** Takes an assignment; true when the set in force changed. */
-  take(a: pb.ProbeAssignment): boolean {
+  async take(a: pb.ProbeAssignment): Promise<boolean> {
+    const schema = await loadProbesSchema();
     // Any assignment on the stream, even one refused below, says the server keeps this agent's set.
     clearTimeout(this.#grace);
     if (a.version <= this.#version) {
@@ -73,7 +83,7 @@ export class AssignedProbes {
     } catch (err) {
       return refuse(`not JSON (${(err as Error).message})`);
     }
-    const parsed = probesSchema.safeParse(json);
+    const parsed = schema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue?.path.length ? `probes.${issue.path.join('.')}` : 'probes';
