@@ -1,9 +1,8 @@
-import { Writable } from 'node:stream';
 import { AgentChannelService, type pb } from '@falconet/protocol';
 import { Server as GrpcServer, status as grpcStatus, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bareIdentity } from '../../../testing/agent-channel.ts';
+import { capturedLog } from '../../../testing/log-capture.ts';
 import { MemoryBacklog } from '../src/transport/backlog.ts';
 import { ReportStream } from '../src/transport/stream.ts';
 
@@ -56,16 +55,7 @@ describe('ReportStream against a server that registers it but cannot store repor
     const server = fullServer();
     const port = await server.start();
     closers.push(() => server.stop());
-    const lines: { level: number; msg: string; retryInMs?: number; reason?: string }[] = [];
-    const log = pino(
-      { level: 'debug' },
-      new Writable({
-        write(c, _e, cb) {
-          lines.push(JSON.parse(String(c)));
-          cb();
-        },
-      }),
-    );
+    const { log, lines } = capturedLog<{ level: number; msg: string; retryInMs?: number; reason?: string }>();
     let n = 0;
     const backlog = new MemoryBacklog(100);
     const stream = new ReportStream({

@@ -1,7 +1,6 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { bareIdentity } from '../../../testing/agent-channel.ts';
+import { capturedLog } from '../../../testing/log-capture.ts';
 import { freePort } from '../../../testing/processes.ts';
 import { MemoryBacklog } from '../src/transport/backlog.ts';
 import { Backoff } from '../src/transport/backoff.ts';
@@ -25,16 +24,7 @@ describe('reconnect backoff', () => {
 describe('ReportStream against a server that is not there', () => {
   it('opens the circuit after consecutive failures and keeps reports in the backlog', async () => {
     const port = await freePort();
-    const lines: { msg: string; attempt?: number; retryInMs?: number }[] = [];
-    const log = pino(
-      { level: 'debug' },
-      new Writable({
-        write(c, _e, cb) {
-          lines.push(JSON.parse(String(c)));
-          cb();
-        },
-      }),
-    );
+    const { log, lines } = capturedLog<{ msg: string; attempt?: number; retryInMs?: number }>();
     let n = 0;
     const backlog = new MemoryBacklog(3);
     const stream = new ReportStream({
