@@ -4,7 +4,18 @@
  * removed after. As in ../shared/RECIPES.md.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -126,7 +137,7 @@ export async function startDockerd(options: { storageDriver?: 'vfs' | 'overlay2'
         // dockerd already gone; kill below.
       }
       await halt();
-      killLeftovers(dir);
+      await killLeftovers(dir);
       // dockerd leaves its default network namespace mounted under the exec root after it exits, and a
       // SIGKILLed one its data root's bind mount as well: everything under dir, deepest first.
       const mounts = readFileSync('/proc/self/mounts', 'utf8')
@@ -147,7 +158,7 @@ export async function startDockerd(options: { storageDriver?: 'vfs' | 'overlay2'
  * `yes` loops burning CPU for the rest of the run. Kills every process in one of this engine's
  * containers' cgroups (their ids are the directories under the data root) and every shim naming it.
  */
-function killLeftovers(dir: string): void {
+async function killLeftovers(dir: string): Promise<void> {
   let ids: string[] = [];
   try {
     ids = readdirSync(join(dir, 'data', 'containers'));
@@ -163,6 +174,24 @@ function killLeftovers(dir: string): void {
     } catch {
       // gone meanwhile, or not ours to read
     }
+  }
+  // Their cgroups outlive them too, and every later agent on the host would report them as
+  // containers: removed once empty (v1 controllers and v2 alike).
+  const roots = existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? ['/sys/fs/cgroup']
+    : readdirSync('/sys/fs/cgroup').map((c) => join('/sys/fs/cgroup', c));
+  const left = roots.flatMap((r) => ids.flatMap((id) => [join(r, 'docker', id), join(r, 'system.slice', `docker-${id}.scope`)]));
+  for (let attempt = 0; attempt < 20; attempt++) {
+    let busy = false;
+    for (const cg of left) {
+      try {
+        rmdirSync(cg);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EBUSY') busy = true;
+      }
+    }
+    if (!busy) return;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
