@@ -2,10 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { PayloadEncoding } from '@falconet/protocol';
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { capturedLog } from '../../../testing/log-capture.ts';
 import type { SpooledReport } from '../src/transport/backlog.ts';
 import { Spool } from '../src/transport/spool.ts';
 
@@ -46,19 +45,8 @@ function fill(dir: string, freePages = 0): string {
   return file;
 }
 
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(JSON.parse(String(chunk)));
-        cb();
-      },
-    }),
-  );
-  return { log, lines };
-}
+/** The spool's log lines, at info as the agent runs it. */
+const capture = () => capturedLog<Record<string, unknown> & { msg: string }>('info');
 
 /** Bytes that say which report they belong to and do not compress. */
 function report(seq: number, size: number): SpooledReport {

@@ -1,30 +1,18 @@
 import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { PayloadEncoding, PayloadKind } from '@falconet/protocol';
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { capturedLog } from '../../../testing/log-capture.ts';
 import type { SpooledReport } from '../src/transport/backlog.ts';
 import { encodeRecord, Spool, type SpoolOptions } from '../src/transport/spool.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'falconet-spool-'));
 
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(JSON.parse(String(chunk)));
-        cb();
-      },
-    }),
-  );
-  return { log, lines };
-}
+/** The spool's log lines, at info as the agent runs it. */
+const capture = () => capturedLog<Record<string, unknown> & { msg: string }>('info');
 
 /** Payload bytes that say which report they belong to, so a mix-up cannot pass. */
 function report(seq: number, size = 200, createdMs = Date.now()): SpooledReport {
