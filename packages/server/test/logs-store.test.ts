@@ -1,4 +1,4 @@
-import { appendFileSync, readdirSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, readdirSync, readlinkSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { LogLevel, pb } from '@falconet/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -226,6 +226,28 @@ describe('embedded log store', () => {
     expect(await all(v)).toHaveLength(2);
     await v.appendReport('a1', 'h', 3, [rec(3)]);
     expect(await all(v)).toHaveLength(3);
+  });
+
+  it('opens one read handle per segment however many searches start at once', async () => {
+    const dir = tempDir();
+    const s = await openStore(dir);
+    for (let i = 1; i <= 5; i++) await s.appendReport('a1', 'h', i, [rec(i)]);
+    await s.close();
+    const t = await openStore(dir);
+    // Five searches racing for a segment no search has read yet: each used to open its own
+    // handle, and all but the one kept were closed only by the garbage collector.
+    const pages = await Promise.all(Array.from({ length: 5 }, () => t.search(scan(), 10)));
+    expect(pages.map((p) => p.lines.length)).toEqual([5, 5, 5, 5, 5]);
+    const seg = readdirSync(dir).find((n) => n.endsWith('.seg')) as string;
+    const handles = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(join('/proc/self/fd', fd)) === join(dir, seg);
+      } catch {
+        return false;
+      }
+    });
+    // The reader, and the writer appending to the same (newest) segment.
+    expect(handles.length).toBeLessThanOrEqual(2);
   });
 
   it('drops segments past retention and over the size cap, keeping the sequences', async () => {

@@ -76,7 +76,10 @@ interface Segment {
   minT: number;
   maxT: number;
   blocks: Block[];
-  reader?: FileHandle;
+  /** The handle searches read through, opened once on first use (concurrent reads share the one open). */
+  reader?: Promise<FileHandle>;
+  /** Replaced by a compacted file or dropped: its path no longer holds these blocks, so it is never reopened. */
+  retired?: boolean;
   /** Each agent's highest sequence in this segment's frames (what compaction must keep). */
   seqs: Map<string, number>;
   /** The segment holds a sequence reset: compacting it would lose the order of reset and reports. */
@@ -285,7 +288,7 @@ export class EmbeddedLogStore implements LogStore {
       return;
     }
     // Searches under way keep reading the old file through its open handle after the rename.
-    seg.reader ??= await open(seg.path, 'r');
+    await readerOf(seg);
     renameSync(tmp, seg.path);
     const dfd = openSync(this.#o.dir, 'r');
     fsyncSync(dfd);
@@ -294,8 +297,8 @@ export class EmbeddedLogStore implements LogStore {
     delete fresh.reader;
     await this.#scan(fresh, false);
     this.#segments[this.#segments.indexOf(seg)] = fresh;
-    const old = seg.reader;
-    setTimeout(() => void old?.close().catch(() => undefined), 60_000).unref();
+    seg.retired = true;
+    setTimeout(() => void closeReader(seg), 60_000).unref();
     this.#o.log?.info(
       { file: seg.path, blocksBefore: seg.blocks.length, blocksAfter: fresh.blocks.length, bytesBefore: seg.size, bytesAfter: size },
       'log segment compacted',
@@ -556,8 +559,7 @@ export class EmbeddedLogStore implements LogStore {
     this.blocksRead++;
     const buf = Buffer.alloc(b.len);
     try {
-      b.seg.reader ??= await open(b.seg.path, 'r');
-      await b.seg.reader.read(buf, 0, b.len, b.pos);
+      await (await readerOf(b.seg)).read(buf, 0, b.len, b.pos);
     } catch (err) {
       // Retention may drop a segment while a search reads it: its lines are gone, not an error.
       if (!this.#segments.includes(b.seg)) return [];
@@ -674,9 +676,8 @@ export class EmbeddedLogStore implements LogStore {
     // The sequences those frames carried must outlive them.
     this.#checkpoint();
     for (const s of doomed) {
-      const reader = s.reader;
-      s.reader = undefined;
-      await reader?.close();
+      s.retired = true;
+      await closeReader(s);
       rmSync(s.path, { force: true });
       this.#segments.splice(this.#segments.indexOf(s), 1);
       this.#o.log?.info({ file: s.path, bytes: s.size }, 'log segment dropped (retention or size cap)');
@@ -711,8 +712,26 @@ export class EmbeddedLogStore implements LogStore {
     await this.#flushQueue();
     await this.settled();
     await this.#closeWriter();
-    for (const s of this.#segments) await s.reader?.close();
+    for (const s of this.#segments) await closeReader(s);
   }
+}
+
+/** The segment's read handle, opened by the first reader; a failed open is forgotten so the next read retries. */
+function readerOf(seg: Segment): Promise<FileHandle> {
+  if (seg.reader) return seg.reader;
+  if (seg.retired) return Promise.reject(new Error(`log segment ${seg.path} was replaced`));
+  const opening = open(seg.path, 'r');
+  seg.reader = opening;
+  opening.catch(() => {
+    if (seg.reader === opening) delete seg.reader;
+  });
+  return opening;
+}
+
+async function closeReader(seg: Segment): Promise<void> {
+  const reader = seg.reader;
+  delete seg.reader;
+  await reader?.then((fh) => fh.close()).catch(() => undefined);
 }
 
 /** The index entry of a block's lines: what a query can rule it out by. */

@@ -196,7 +196,12 @@ export class Maintenance {
         return;
       }
       const m = parts.manifest;
-      await parts.commit({ ...m, parts: [...m.parts.filter((p) => !gone.has(p.id)), ...kept] });
+      try {
+        await parts.commit({ ...m, parts: [...m.parts.filter((p) => !gone.has(p.id)), ...kept] });
+      } catch (err) {
+        await parts.close(opened);
+        throw err;
+      }
       parts.show(opened);
       for (const p of inputs) parts.release(p.id);
       this.compactions++;

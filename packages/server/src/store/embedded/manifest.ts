@@ -77,10 +77,15 @@ export class PartSet {
     try {
       for (const meta of metas) opened.push(await this.#open(meta));
     } catch (err) {
-      for (const p of opened) await p.fh.close().catch(() => undefined);
+      await this.close(opened);
       throw err;
     }
     return opened;
+  }
+
+  /** Closes parts opened but never shown (their manifest did not land): the next open deletes the files. */
+  async close(parts: readonly OpenPart[]): Promise<void> {
+    for (const p of parts) await p.fh.close().catch(() => undefined);
   }
 
   async #open(meta: PartMeta): Promise<OpenPart> {
@@ -128,12 +133,16 @@ export class PartSet {
     return out;
   }
 
-  /** Parts of a tier overlapping [from, to], pinned until `unpin`. */
-  pin(tier: TierName, from: number, to: number): OpenPart[] {
+  /**
+   * Parts of a tier whose windows overlap [from, to] and that `wanted` keeps, pinned until `unpin`.
+   * Only what is returned is pinned: a part pinned and then filtered out would never be unpinned,
+   * and so never closed nor deleted once merged away.
+   */
+  pin(tier: TierName, from: number, to: number, wanted: (m: PartMeta) => boolean = () => true): OpenPart[] {
     const out: OpenPart[] = [];
     for (const p of this.#visible.values()) {
       const m = p.meta;
-      if (m.tier !== tier || m.window > to || m.window + this.#windows[tier] <= from) continue;
+      if (m.tier !== tier || m.window > to || m.window + this.#windows[tier] <= from || !wanted(m)) continue;
       p.refs++;
       out.push(p);
     }

@@ -176,9 +176,11 @@ export class SeriesReader {
       return accs;
     }
     const { parts, windows } = this.#o;
-    const rollups = parts.pin(tier, lo, hi).filter((p) => p.meta.maxTs >= lo - windows[tier] && p.meta.minTs <= hi);
+    const rollups = parts.pin(tier, lo, hi, (m) => m.maxTs >= lo - windows[tier] && m.minTs <= hi);
     // Raw data not rolled up yet (windows still open) is aggregated on the fly.
-    const fresh = parts.pin('raw', lo, hi).filter((p) => !p.meta.rolledUp && p.meta.maxTs >= lo && p.meta.minTs <= hi);
+    const fresh = parts.pin('raw', lo, hi, (m) => !m.rolledUp && m.maxTs >= lo && m.minTs <= hi);
+    // The heads of this same moment: a head flushed while the parts are read is in no pinned part.
+    const heads = this.#o.heads();
     try {
       await this.#readRaw(fresh, ids, (id, d) => {
         const a = accs.of(id);
@@ -212,7 +214,7 @@ export class SeriesReader {
       parts.unpin(rollups);
       parts.unpin(fresh);
     }
-    for (const h of this.#o.heads()) {
+    for (const h of heads) {
       for (const id of ids) {
         if (!h.has(id)) continue;
         h.forEach(id, lo, hi, (t, v) => accs.of(id).addRaw(t, v));
@@ -223,7 +225,7 @@ export class SeriesReader {
 
   /** Raw points of each series in [from, to], merged across parts and heads, in time order. */
   async #rawPoints(ids: readonly number[], from: number, to: number): Promise<Map<number, Run>> {
-    const parts = this.#o.parts.pin('raw', from, to).filter((p) => p.meta.maxTs >= from && p.meta.minTs <= to);
+    const parts = this.#o.parts.pin('raw', from, to, (m) => m.maxTs >= from && m.minTs <= to);
     const heads = this.#o.heads();
     const runs = new Map<number, { rank: number; ts: Float64Array; vs: Float64Array }[]>();
     const push = (id: number, rank: number, ts: Float64Array, vs: Float64Array) => {

@@ -326,7 +326,12 @@ export class HeadWriter {
       parts: [...m.parts, ...metas],
       seqs: Object.fromEntries(head.seqsAtFreeze ?? []),
     };
-    await parts.commit(next);
+    try {
+      await parts.commit(next);
+    } catch (err) {
+      await parts.close(opened);
+      throw err;
+    }
     // Parts in, head out, in one step: queries see each sample once.
     parts.show(opened);
     this.#frozen.splice(this.#frozen.indexOf(head), 1);
