@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { arch, hostname, type NetworkInterfaceInfo, networkInterfaces, platform, release, uptime } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +22,21 @@ export interface AgentIdentity {
 /** Writes a file so a crash leaves either the old or the new content, never half of one. */
 export function writeFileAtomic(path: string, data: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data, { mode: PRIVATE_FILE_MODE });
-  renameSync(tmp, path);
+  try {
+    const fd = openSync(tmp, 'w', PRIVATE_FILE_MODE);
+    try {
+      writeFileSync(fd, data);
+      // On disk before it takes the old file's place: a crash leaves the old file or the new, whole.
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    // A full disk leaves a partial temporary file behind otherwise, holding what little space is left.
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** The agent's stable id: made once and kept in the data directory. */

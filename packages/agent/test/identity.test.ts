@@ -1,8 +1,11 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { NetworkInterfaceInfo } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultRouteInterface, globalAddresses } from '../../../testing/host-network.ts';
 import { tempDir } from '../../../testing/processes.ts';
-import { describeHost, type HostNetwork, hostAddresses, isHostAddress, refreshAddresses } from '../src/identity.ts';
+import { describeHost, type HostNetwork, hostAddresses, isHostAddress, refreshAddresses, writeFileAtomic } from '../src/identity.ts';
 
 /** An interface entry as os.networkInterfaces() gives it; only the address matters here. */
 function addr(address: string, internal = false): NetworkInterfaceInfo {
@@ -159,5 +162,27 @@ describe("this machine's own interfaces, with the server on loopback", () => {
     const dev = defaultRouteInterface();
     // With a default route, an address of its interface; without one, the first of the host's.
     expect(dev ? byInterface.get(dev) : id.ips.slice(0, 1)).toContain(id.primaryIp);
+  });
+});
+
+describe('files the agent replaces whole', () => {
+  it('on a full disk: the old content stays, no partial temporary file is left, and the error says ENOSPC', () => {
+    // A real 64 KiB tmpfs (root, as CI runs), filled but for a few bytes.
+    const dir = tempDir('falconet-atomic-full-');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
+    try {
+      const file = join(dir, 'jobs.json');
+      writeFileAtomic(file, '{"old":true}\n');
+      try {
+        writeFileSync(join(dir, 'filler'), Buffer.alloc(1024 * 1024));
+      } catch {
+        // Filled to the last block.
+      }
+      expect(() => writeFileAtomic(file, 'x'.repeat(256 * 1024))).toThrow(/ENOSPC/);
+      expect(readFileSync(file, 'utf8')).toBe('{"old":true}\n');
+      expect(readdirSync(dir).sort()).toEqual(['filler', 'jobs.json']);
+    } finally {
+      execFileSync('umount', [dir]);
+    }
   });
 });
