@@ -105,6 +105,8 @@ describe('PostgreSQL restarted under the server', () => {
     progress(`${AGENTS} agents reporting; ${acked()} reports acknowledged`);
 
     const metricsText = async () => (await fetch(`${server.url}/metrics`, { headers })).text();
+    // Scraped before the outage, as a Prometheus would: the token is known to this server.
+    expect(await metricsText()).toMatch(/^falconet_server_database_up\{role="sample store"\} 1$/m);
     let round = 0;
     // Immediate twice: a connection reset while a client was checked out once ended the server.
     for (const mode of ['fast', 'immediate', 'immediate'] as const) {
@@ -126,6 +128,13 @@ describe('PostgreSQL restarted under the server', () => {
         100,
       );
       progress(`server log: ${why}`);
+      // /metrics still answers with that token, and says the database is down.
+      const scrape = await eventually(async () => {
+        const r = await fetch(`${server.url}/metrics`, { headers, signal: AbortSignal.timeout(15_000) });
+        const text = await r.text();
+        return r.status === 200 && /^falconet_server_database_up\{role="sample store"\} 0$/m.test(text) ? text : undefined;
+      }, 20_000);
+      progress(`/metrics while down: ${scrape.split('\n').find((l) => l.startsWith('falconet_server_database_up'))}`);
       // Nothing is acknowledged while the database is away; agents keep spooling. Acks of what
       // committed before the stop may still be on their way for a moment on a loaded machine.
       await sleep(1000);

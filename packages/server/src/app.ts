@@ -25,7 +25,7 @@ import { AuthService } from './auth/service.ts';
 import type { ServerConfig } from './config.ts';
 import { auditAtRest, secureServerDataDir } from './datadir.ts';
 import { AgentRepository } from './db/agents.ts';
-import { DatabaseHealth } from './db/health.ts';
+import { DatabaseHealth, isDatabaseUnavailable } from './db/health.ts';
 import { type MetaDb, metaDbOptions, migrateMetaDb, openMetaDb } from './db/index.ts';
 import { fleetApi } from './fleet/routes.ts';
 import { Ingest, IngestCounters } from './ingest/index.ts';
@@ -589,7 +589,8 @@ export class FalconetServer {
     app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/metrics', { config: { minRole: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
       reply.header('content-type', EXPOSITION_CONTENT_TYPE);
-      return this.#selfMetrics(await this.store.stats(), await this.logs.stats());
+      const [st, logs] = await Promise.all([this.#statsOf(this.store), this.#statsOf(this.logs)]);
+      return this.#selfMetrics(st, logs);
     });
     if (hasWeb) {
       const webRoot = this.config.web_root;
@@ -626,6 +627,22 @@ export class FalconetServer {
   }
 
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  readonly #lastStats = new Map<object, unknown>();
+
+  /**
+   * A store's figures for /metrics; while its database is unreachable, the last ones read, so a
+   * scrape still answers (with `falconet_server_database_up 0`) through the outage.
+   */
+  async #statsOf<T>(store: { stats(): Promise<T> }): Promise<T> {
+    try {
+      const st = await store.stats();
+      this.#lastStats.set(store, st);
+      return st;
+    } catch (err) {
+      if (!isDatabaseUnavailable(err) || !this.#lastStats.has(store)) throw err;
+      return this.#lastStats.get(store) as T;
+    }
+  }
 
   #selfMetrics(st: StoreStats, logs: LogStoreStats): string {
     const c = this.counters;

@@ -110,6 +110,8 @@ const REFUSALS = new Set([
 
 /** A stream that stayed up this long starts the backoff over even without an acknowledgement (an idle agent). */
 const STABLE_STREAM_MS = 30_000;
+/** A refused report like the last one logged (numbers aside) is logged again at most this often, with the count between. */
+const REFUSAL_LOG_EVERY_MS = 60_000;
 
 /** Reports whose samples are kept for the compact encoding (see #fresh). */
 const FRESH_REPORTS = 4;
@@ -160,6 +162,8 @@ export class ReportStream {
   #registeredAt = 0;
   /** The server's last "cannot store reports now" reason, without its figures: logged once per change. */
   #storeFull: string | undefined;
+  /** The last refused report logged: its error with numbers blanked, when, and how many like it since. */
+  #lastRefusal = { gist: '', atMs: Number.NEGATIVE_INFINITY, unlogged: 0 };
   /** Reports numbered but not yet durable in the backlog. */
   #enqueuing = 0;
   /** The seq of the last report written on the current stream. */
@@ -565,7 +569,7 @@ export class ReportStream {
     }
     if (error) {
       this.#stats.rejected++;
-      this.#opts.log.error({ seq, error }, 'server refused a report; it will not be resent');
+      this.#logRefusal(seq, error);
     }
     let n = 0;
     while (n < this.#inFlight.length && (this.#inFlight[n] as InFlight).seq <= seq) {
@@ -583,6 +587,24 @@ export class ReportStream {
     this.#armAckTimer();
     if (this.#drained()) for (const w of this.#drainWaiters.splice(0)) w();
     this.#pump();
+  }
+
+  /**
+   * Every refused report is counted (falconet_agent_transport_rejected_reports_total); a line per
+   * report would repeat the same cause every interval, so one like the last (numbers aside) is
+   * logged at most once a minute, saying how many went unlogged since.
+   */
+  #logRefusal(seq: number, error: string): void {
+    const gist = error.replace(/\d+/g, '#');
+    const now = Date.now();
+    const last = this.#lastRefusal;
+    if (gist === last.gist && now - last.atMs < REFUSAL_LOG_EVERY_MS) {
+      last.unlogged++;
+      return;
+    }
+    const fields = last.unlogged > 0 && gist === last.gist ? { seq, error, refusedSinceLastLine: last.unlogged } : { seq, error };
+    this.#opts.log.error(fields, 'server refused a report; it will not be resent');
+    this.#lastRefusal = { gist, atMs: now, unlogged: 0 };
   }
 
   /** While reports are in flight, the server must acknowledge something every ackTimeoutMs. */

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Role } from '@falconet/protocol/api';
 import type { Selectable } from 'kysely';
+import { isDatabaseUnavailable } from '../db/health.ts';
 import type { MetaDb } from '../db/index.ts';
 import type { ApiTokensTable, EnrollmentTokensTable } from '../db/schema.ts';
 import { randomId, secretHash } from './ids.ts';
@@ -78,10 +79,18 @@ export type TokenRefusal = 'malformed' | 'unknown' | 'revoked' | 'expired';
 
 /** Only write last-used once a minute per token: a script polling every second must not mean a write per call. */
 const LAST_USED_EVERY_MS = 60_000;
+/**
+ * While the database is unreachable, a token it accepted this recently is still taken (expiry
+ * checked): a Prometheus scraping /metrics keeps seeing the server, `falconet_server_database_up 0`
+ * included, through an outage. Nothing can revoke a token while the database is away.
+ */
+const KNOWN_DURING_OUTAGE_MS = 15 * 60_000;
 
 /** API tokens for scripts: a role, scopes, an expiry, revocable; only a hash of the secret is stored. */
 export class ApiTokenRepository {
   readonly #meta: MetaDb;
+  /** Tokens the database accepted, by id, with their secret's hash: taken for a while when it is unreachable. */
+  readonly #accepted = new Map<string, { hash: string; token: ApiToken; atMs: number }>();
 
   constructor(meta: MetaDb) {
     this.#meta = meta;
@@ -119,6 +128,7 @@ export class ApiTokenRepository {
   }
 
   async revoke(id: string, nowMs = Date.now()): Promise<boolean> {
+    this.#accepted.delete(id);
     const r = await this.#meta.db
       .updateTable('api_tokens')
       .set({ revoked_ms: nowMs })
@@ -131,13 +141,31 @@ export class ApiTokenRepository {
   async verify(token: string, nowMs = Date.now()): Promise<ApiToken | TokenRefusal> {
     const parts = split(API_TOKEN_PREFIX, token);
     if (!parts) return 'malformed';
-    const row = await this.#meta.db.selectFrom('api_tokens').selectAll().where('id', '=', parts.id).executeTakeFirst();
-    if (!row || !sameHash(row.secret_hash, secretHash(parts.secret))) return 'unknown';
+    const hash = secretHash(parts.secret);
+    let row: Selectable<ApiTokensTable> | undefined;
+    try {
+      row = await this.#meta.db.selectFrom('api_tokens').selectAll().where('id', '=', parts.id).executeTakeFirst();
+    } catch (err) {
+      const known = this.#accepted.get(parts.id);
+      if (!isDatabaseUnavailable(err) || !known || !sameHash(known.hash, hash) || nowMs - known.atMs > KNOWN_DURING_OUTAGE_MS) throw err;
+      return known.token.expiresMs && known.token.expiresMs <= nowMs ? 'expired' : known.token;
+    }
+    if (!row || !sameHash(row.secret_hash, hash)) return 'unknown';
     const t = tokenFromRow(row);
+    this.#accepted.delete(t.id);
     if (t.revokedMs) return 'revoked';
     if (t.expiresMs && t.expiresMs <= nowMs) return 'expired';
+    this.#accepted.set(t.id, { hash, token: t, atMs: nowMs });
     if (nowMs - t.lastUsedMs > LAST_USED_EVERY_MS) {
-      await this.#meta.db.updateTable('api_tokens').set({ last_used_ms: nowMs }).where('id', '=', t.id).execute();
+      // Best effort: a database that went away between the two statements does not refuse the token.
+      await this.#meta.db
+        .updateTable('api_tokens')
+        .set({ last_used_ms: nowMs })
+        .where('id', '=', t.id)
+        .execute()
+        .catch((err: unknown) => {
+          if (!isDatabaseUnavailable(err)) throw err;
+        });
     }
     return t;
   }
