@@ -196,12 +196,7 @@ export class Maintenance {
         return;
       }
       const m = parts.manifest;
-      try {
-        await parts.commit({ ...m, parts: [...m.parts.filter((p) => !gone.has(p.id)), ...kept] });
-      } catch (err) {
-        await parts.close(opened);
-        throw err;
-      }
+      await parts.commit({ ...m, parts: [...m.parts.filter((p) => !gone.has(p.id)), ...kept] });
       parts.show(opened);
       for (const p of inputs) parts.release(p.id);
       this.compactions++;

@@ -3,8 +3,8 @@
  * the live parts, how far the write-ahead log is flushed, the series log's valid length and each
  * agent's last sequence at that point. Changes to it run one at a time through `edit`.
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { type FileHandle, open, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, read, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
 import type { TierName } from '../query.ts';
@@ -29,12 +29,22 @@ export interface Manifest {
   forgotten: Record<string, number>;
 }
 
+/**
+ * A listed part: its index in memory, its file open only while queries hold it (a store of a year
+ * has hundreds of parts; a descriptor each for good would run a server with thousands of agent
+ * connections into its descriptor limit).
+ */
 export interface OpenPart {
   meta: PartMeta;
-  fh: FileHandle;
   index: PartIndex;
+  /** Queries holding the part (pinned). */
   refs: number;
+  /** The file's descriptor while the part is pinned or read, else -1. */
+  fd: number;
+  /** Reads under way on `fd`: it is closed only once they end, whatever the pins. */
+  reading: number;
   dropped: boolean;
+  discarded?: boolean;
   /** The shared timestamp columns, read on first use and kept. */
   timestamps?: Promise<Buffer>;
 }
@@ -74,18 +84,8 @@ export class PartSet {
   /** Opens parts a worker wrote, all or none; queries see them once they are shown. */
   async open(metas: readonly PartMeta[]): Promise<OpenPart[]> {
     const opened: OpenPart[] = [];
-    try {
-      for (const meta of metas) opened.push(await this.#open(meta));
-    } catch (err) {
-      await this.close(opened);
-      throw err;
-    }
+    for (const meta of metas) opened.push(await this.#open(meta));
     return opened;
-  }
-
-  /** Closes parts opened but never shown (their manifest did not land): the next open deletes the files. */
-  async close(parts: readonly OpenPart[]): Promise<void> {
-    for (const p of parts) await p.fh.close().catch(() => undefined);
   }
 
   async #open(meta: PartMeta): Promise<OpenPart> {
@@ -93,10 +93,9 @@ export class PartSet {
     const fh = await open(file, 'r');
     try {
       const index = await readPartIndex(file, fh, meta.bytes);
-      return { meta, fh, index, refs: 0, dropped: false };
-    } catch (err) {
+      return { meta, index, refs: 0, fd: -1, reading: 0, dropped: false };
+    } finally {
       await fh.close();
-      throw err;
     }
   }
 
@@ -110,7 +109,7 @@ export class PartSet {
     if (!p) return;
     this.#visible.delete(id);
     p.dropped = true;
-    if (p.refs === 0) void this.discard(p);
+    this.#settle(p);
   }
 
   /** Deletes the file of a part never opened. */
@@ -118,10 +117,33 @@ export class PartSet {
     await rm(partFile(this.dir, meta), { force: true });
   }
 
-  /** Closes a part and deletes its file. */
+  /** Deletes a part's file (once). */
   async discard(p: OpenPart): Promise<void> {
-    await p.fh.close().catch(() => undefined);
+    if (p.discarded) return;
+    p.discarded = true;
     await rm(partFile(this.dir, p.meta), { force: true });
+  }
+
+  /** Once nothing holds or reads a part: its descriptor closed, and its file deleted if it was dropped. */
+  #settle(p: OpenPart): void {
+    if (p.refs > 0 || p.reading > 0) return;
+    if (p.fd >= 0) {
+      closeSync(p.fd);
+      p.fd = -1;
+    }
+    if (p.dropped) void this.discard(p);
+  }
+
+  /** Reads `len` bytes at `pos` of a pinned part into `buf` at `off`, through the thread pool. */
+  async read(p: OpenPart, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+    if (p.fd < 0) throw new Error(`part ${p.meta.id} is read without being pinned`);
+    p.reading++;
+    try {
+      return await new Promise<number>((resolve, reject) => read(p.fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+    } finally {
+      p.reading--;
+      this.#settle(p);
+    }
   }
 
   /** The listed parts holding a row under any of these sort keys (binary search: a part's keys are in order). */
@@ -143,6 +165,13 @@ export class PartSet {
     for (const p of this.#visible.values()) {
       const m = p.meta;
       if (m.tier !== tier || m.window > to || m.window + this.#windows[tier] <= from || !wanted(m)) continue;
+      try {
+        // Opened by the first query to hold it, closed when the last lets go (see #settle).
+        if (p.fd < 0) p.fd = openSync(partFile(this.dir, m), 'r');
+      } catch (err) {
+        this.unpin(out);
+        throw err;
+      }
       p.refs++;
       out.push(p);
     }
@@ -152,7 +181,7 @@ export class PartSet {
   unpin(parts: readonly OpenPart[]): void {
     for (const p of parts) {
       p.refs--;
-      if (p.dropped && p.refs === 0) void this.discard(p);
+      this.#settle(p);
     }
   }
 
@@ -193,7 +222,10 @@ export class PartSet {
   }
 
   async closeAll(): Promise<void> {
-    for (const p of this.#visible.values()) await p.fh.close().catch(() => undefined);
+    for (const p of this.#visible.values()) {
+      if (p.fd >= 0) closeSync(p.fd);
+      p.fd = -1;
+    }
     this.#visible.clear();
   }
 }

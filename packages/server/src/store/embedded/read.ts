@@ -281,7 +281,7 @@ export class SeriesReader {
   async #readRaw(parts: readonly OpenPart[], ids: readonly number[], fn: (id: number, run: Run, p: OpenPart) => void): Promise<void> {
     await Promise.all(
       parts.map(async (p) => {
-        const decode = await rawDecoder(p);
+        const decode = await rawDecoder(this.#o.parts, p);
         await this.#readChunks(p, ids, (id, bytes) => fn(id, decode(bytes), p));
       }),
     );
@@ -326,7 +326,7 @@ export class SeriesReader {
         const buf = Buffer.allocUnsafe(end - base);
         let got = 0;
         while (got < buf.length) {
-          const bytesRead = readSync(p.fh.fd, buf, got, buf.length - got, base + got);
+          const bytesRead = readSync(p.fd, buf, got, buf.length - got, base + got);
           if (bytesRead === 0) throw new Error(`part ${p.meta.id} is shorter than its index`);
           got += bytesRead;
         }
@@ -337,7 +337,7 @@ export class SeriesReader {
             const buf = Buffer.allocUnsafe(end - base);
             let got = 0;
             while (got < buf.length) {
-              const { bytesRead } = await p.fh.read(buf, got, buf.length - got, base + got);
+              const bytesRead = await this.#o.parts.read(p, buf, got, buf.length - got, base + got);
               if (bytesRead === 0) throw new Error(`part ${p.meta.id} is shorter than its index`);
               got += bytesRead;
             }
@@ -352,7 +352,7 @@ export class SeriesReader {
 }
 
 /** Decodes a raw chunk of part `p`, whose timestamps may live in the part's shared table. */
-async function rawDecoder(p: OpenPart): Promise<(bytes: Uint8Array) => Run> {
+async function rawDecoder(parts: PartSet, p: OpenPart): Promise<(bytes: Uint8Array) => Run> {
   const { tsOffsets } = p.index;
   const start = tsOffsets[0] as number;
   const len = (tsOffsets[tsOffsets.length - 1] as number) - start;
@@ -360,7 +360,7 @@ async function rawDecoder(p: OpenPart): Promise<(bytes: Uint8Array) => Run> {
     const b = Buffer.allocUnsafe(len);
     let got = 0;
     while (got < len) {
-      const { bytesRead } = await p.fh.read(b, got, len - got, start + got);
+      const bytesRead = await parts.read(p, b, got, len - got, start + got);
       if (bytesRead === 0) throw new Error(`part ${p.meta.id} ends inside its timestamp columns`);
       got += bytesRead;
     }

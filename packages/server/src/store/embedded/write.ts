@@ -326,12 +326,7 @@ export class HeadWriter {
       parts: [...m.parts, ...metas],
       seqs: Object.fromEntries(head.seqsAtFreeze ?? []),
     };
-    try {
-      await parts.commit(next);
-    } catch (err) {
-      await parts.close(opened);
-      throw err;
-    }
+    await parts.commit(next);
     // Parts in, head out, in one step: queries see each sample once.
     parts.show(opened);
     this.#frozen.splice(this.#frozen.indexOf(head), 1);
