@@ -222,10 +222,8 @@ export class PartSet {
   }
 
   async closeAll(): Promise<void> {
-    for (const p of this.#visible.values()) {
-      if (p.fd >= 0) closeSync(p.fd);
-      p.fd = -1;
-    }
+    // A part a query still holds is closed when it lets go (#settle), not under its reads.
+    for (const p of this.#visible.values()) this.#settle(p);
     this.#visible.clear();
   }
 }
