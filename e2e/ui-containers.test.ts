@@ -415,9 +415,9 @@ describe('host addresses', () => {
     // The overview keeps the primary address; search finds the others too.
     expect(await page.locator('[data-agent-id="ctrsim-0"] .c-host .sub').textContent()).toBe('10.1.0.5');
     await page.getByTestId('agent-search').fill('192.168.7.5');
-    await expect.poll(() => attrs(page.getByTestId('agent-row'), 'data-agent-id')).toEqual(['ctrsim-0']);
+    await expect.poll(() => attrs(page.getByTestId('agent-row'), 'data-agent-id'), { timeout: 20_000 }).toEqual(['ctrsim-0']);
     await page.getByTestId('agent-search').fill('fd00::5');
-    await expect.poll(() => attrs(page.getByTestId('agent-row'), 'data-agent-id')).toEqual(['ctrsim-0']);
+    await expect.poll(() => attrs(page.getByTestId('agent-row'), 'data-agent-id'), { timeout: 20_000 }).toEqual(['ctrsim-0']);
     await page.getByTestId('agent-search').fill('');
     expect(errors).toEqual([]);
     await page.close();

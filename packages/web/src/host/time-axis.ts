@@ -94,12 +94,16 @@ type Formats = typeof ZH;
 /** The browser's locale (or `locale`), through Intl; the formatters are made once per clock. */
 function intlFormats(locale: string | undefined): Formats {
   const f = (o: Intl.DateTimeFormatOptions) => new Intl.DateTimeFormat(locale, o);
-  const hm = f({ hour: 'numeric', minute: '2-digit' });
-  const hms = f({ hour: 'numeric', minute: '2-digit', second: '2-digit' });
+  // A 24-hour clock writes the hour with two digits (01:18), as its users read it; ICU's numeric
+  // hour gives 1:18 before ten. A 12-hour clock keeps one (1:18 AM).
+  const cycle = f({ hour: 'numeric' }).resolvedOptions().hourCycle;
+  const hour: Intl.DateTimeFormatOptions['hour'] = cycle === 'h23' || cycle === 'h24' ? '2-digit' : 'numeric';
+  const hm = f({ hour, minute: '2-digit' });
+  const hms = f({ hour, minute: '2-digit', second: '2-digit' });
   const md = f({ month: 'numeric', day: 'numeric' });
   const ym = f({ year: 'numeric', month: 'short' });
   const y = f({ year: 'numeric' });
-  const all = f({ year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit' });
+  const all = f({ year: 'numeric', month: 'numeric', day: 'numeric', hour, minute: '2-digit', second: '2-digit' });
   return {
     time: (d, seconds) => (seconds ? hms : hm).format(d),
     day: (d) => md.format(d),
