@@ -273,12 +273,20 @@ describe('ticks never overlap', () => {
         await page.getByTestId(`range-${preset}`).click();
         await expect.poll(() => xSpan(page.getByTestId('chart-CPU')), POLL).toBeGreaterThan(14 * MIN);
         await expect.poll(() => num(page.getByTestId('chart-CPU'), 'data-points'), POLL).toBeGreaterThan(0);
-        for (const chart of await charts.all()) {
-          const id = await chart.getAttribute('data-testid');
-          const labels = ((await chart.getAttribute('data-x-labels')) ?? '').split('|').filter(Boolean);
+        // Read in one go: a chart that re-renders between a listing and a per-chart read would stall it.
+        const drawnCharts = await charts.evaluateAll((els) =>
+          els.map((e) => ({
+            id: e.getAttribute('data-testid'),
+            x: e.getAttribute('data-x-labels') ?? '',
+            xo: e.getAttribute('data-x-overlaps'),
+            yo: e.getAttribute('data-y-overlaps'),
+          })),
+        );
+        for (const { id, x, xo, yo } of drawnCharts) {
+          const labels = x.split('|').filter(Boolean);
           expect(labels.length, `${id} ${preset}: ${labels.join(', ')}`).toBeGreaterThanOrEqual(2);
-          expect(await chart.getAttribute('data-x-overlaps'), `${id} ${preset}: ${labels.join(', ')}`).toBe('0');
-          expect(await chart.getAttribute('data-y-overlaps'), `${id} ${preset}`).toBe('0');
+          expect(xo, `${id} ${preset}: ${labels.join(', ')}`).toBe('0');
+          expect(yo, `${id} ${preset}`).toBe('0');
         }
       }
       if (width === 360) await page.screenshot({ path: artifactPath('charts-phone.png'), fullPage: true });

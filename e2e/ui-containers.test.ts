@@ -151,7 +151,9 @@ const row = (page: Page, name: string) => page.locator(`[data-testid="ctr-row"][
 const detail = (page: Page, name: string) => page.locator(`[data-testid="ctr-detail"][data-id="${rowId(name)}"]`);
 const rowId = (name: string) =>
   SimulatedContainerHost.cgroupId(name === POD_SHORT ? POD : (dockerHost.containers.find((c) => c.name === name) as SimulatedContainer));
-const attrs = async (l: Locator, name: string) => Promise.all((await l.all()).map((x) => x.getAttribute(name)));
+// One read of every match at once: rows that a re-render removes between listing and reading
+// would leave a per-row read waiting for an element that is gone.
+const attrs = (l: Locator, name: string) => l.evaluateAll((els, n) => els.map((e) => e.getAttribute(n)), name);
 const names = (page: Page) => attrs(page.getByTestId('ctr-row'), 'data-name');
 const count = (page: Page, state: string) =>
   page.locator(`[data-testid="ctr-counts"] li[data-state="${state}"]`).getAttribute('data-count');
