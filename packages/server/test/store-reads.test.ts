@@ -115,3 +115,29 @@ describe('parts read by queries', () => {
     }
   });
 });
+
+describe('series keys of shared labels objects', () => {
+  it('keeps one labels object under two names as two series, and each agent its own', async () => {
+    const store = await EmbeddedStore.open({ dir: tempDir('falconet-shared-labels-') });
+    try {
+      const t = Date.now() - 60_000;
+      // The agent channel's decoders hand alike series of every agent the same labels object.
+      const shared = { device: 'sda' };
+      const report = (v: number): Sample[] => [
+        { name: 'reads', labels: shared, value: v, timestampMs: t },
+        { name: 'writes', labels: shared, value: v * 10, timestampMs: t },
+      ];
+      await store.appendReport('a', 1, report(1));
+      await store.appendReport('b', 1, report(2));
+      const q = (agentId: string, name: string) =>
+        store.querySeries({ agentId, name, fromMs: t - 1000, toMs: t + 1000 }).then((r) => r.map((s) => [s.labels, s.points]));
+      expect(await q('a', 'reads')).toEqual([[{ device: 'sda' }, [[t, 1]]]]);
+      expect(await q('a', 'writes')).toEqual([[{ device: 'sda' }, [[t, 10]]]]);
+      expect(await q('b', 'reads')).toEqual([[{ device: 'sda' }, [[t, 2]]]]);
+      expect(await q('b', 'writes')).toEqual([[{ device: 'sda' }, [[t, 20]]]]);
+      expect((await store.stats()).series).toBe(4);
+    } finally {
+      await store.close();
+    }
+  });
+});

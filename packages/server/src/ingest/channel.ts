@@ -156,6 +156,12 @@ class Refusal extends Error {
 }
 
 /** Checks a decoded batch against the limits; the first problem names the sample and what is wrong. */
+/**
+ * Labels objects already checked, with the metric name they were checked with: a stream's decoder
+ * hands every sample of a series the same (unchanged) labels object, so a series is checked once.
+ */
+const checkedNames = new WeakMap<Sample['labels'], string>();
+
 export function checkSamples(samples: readonly Sample[], limits: IngestLimits, nowMs: number): void {
   if (samples.length > limits.maxSamplesPerReport) {
     throw new Refusal('too_many_samples', `${samples.length} samples in one report; the limit is ${limits.maxSamplesPerReport}`);
@@ -163,9 +169,12 @@ export function checkSamples(samples: readonly Sample[], limits: IngestLimits, n
   let ahead = 0;
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i] as Sample;
-    if (!isValidMetricName(s.name)) throw new Refusal('bad_sample', `sample ${i}: "${s.name.slice(0, 80)}" is not a valid metric name`);
-    for (const k of Object.keys(s.labels)) {
-      if (!isValidLabelName(k)) throw new Refusal('bad_sample', `sample ${i} (${s.name}): "${k.slice(0, 80)}" is not a valid label name`);
+    if (checkedNames.get(s.labels) !== s.name) {
+      if (!isValidMetricName(s.name)) throw new Refusal('bad_sample', `sample ${i}: "${s.name.slice(0, 80)}" is not a valid metric name`);
+      for (const k of Object.keys(s.labels)) {
+        if (!isValidLabelName(k)) throw new Refusal('bad_sample', `sample ${i} (${s.name}): "${k.slice(0, 80)}" is not a valid label name`);
+      }
+      checkedNames.set(s.labels, s.name);
     }
     ahead = Math.max(ahead, s.timestampMs - nowMs);
   }

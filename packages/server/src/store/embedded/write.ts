@@ -19,6 +19,22 @@ import type { SeriesDictionary } from './series.ts';
 import type { StoreStatus } from './status.ts';
 import { decodeReport, encodeReport, type ReportRecord, readSegment, WalSegment, type WalStats } from './wal.ts';
 
+/**
+ * Series keys by labels object: the agent channel's decoders hand every sample of one series the
+ * same labels object, report after report and across alike agents, so the key is built once and
+ * then found as the same string (its hash kept) instead of being spelt out again for each sample.
+ * Labels handed to the store are not changed afterwards.
+ */
+const keys = new WeakMap<Sample['labels'], { name: string; key: string }>();
+
+function keyOfSample(name: string, labels: Sample['labels']): string {
+  const hit = keys.get(labels);
+  if (hit?.name === name) return hit.key;
+  const key = localKey(name, labels);
+  keys.set(labels, { name, key });
+  return key;
+}
+
 export interface HeadWriterOptions {
   parts: PartSet;
   series: SeriesDictionary;
@@ -187,7 +203,7 @@ export class HeadWriter {
       if (s.labels !== runLabels || s.name !== runName) {
         runLabels = s.labels;
         runName = s.name;
-        const key = localKey(s.name, s.labels);
+        const key = keyOfSample(s.name, s.labels);
         const known = series.get(agentId, key);
         if (known === undefined) {
           // Past store.max_series a new series is refused; the ones the store has are still written.
