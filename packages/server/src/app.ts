@@ -822,6 +822,18 @@ export class FalconetServer {
         metrics: [{ labels: {}, value: mem.heapUsed }],
       },
       {
+        name: 'nodejs_heap_size_total_bytes',
+        help: 'V8 heap reserved (in use and free), in bytes.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: mem.heapTotal }],
+      },
+      {
+        name: 'nodejs_external_memory_bytes',
+        help: 'Memory outside the V8 heap held by JavaScript objects (buffers, typed arrays), in bytes.',
+        type: 'gauge',
+        metrics: [{ labels: {}, value: mem.external }],
+      },
+      {
         name: 'process_cpu_seconds_total',
         help: 'Total user and system CPU time spent in seconds.',
         type: 'counter',

@@ -168,6 +168,15 @@ describe('agent channel limits and bad input', () => {
       ]) {
         expect(rejected(text, 'grpc', reason), reason).toBeGreaterThan(0);
       }
+      // The process's memory as a user would break it down: resident, V8 heap used and reserved, buffers.
+      for (const name of [
+        'process_resident_memory_bytes',
+        'nodejs_heap_size_used_bytes',
+        'nodejs_heap_size_total_bytes',
+        'nodejs_external_memory_bytes',
+      ]) {
+        expect(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]), name).toBeGreaterThan(0);
+      }
       expect(rejected(text, 'grpc', 'bad_sample')).toBe(2);
       expect(rejected(text, 'grpc', 'malformed')).toBe(3);
       expect(rejected(text, 'grpc', 'protocol')).toBe(3);
