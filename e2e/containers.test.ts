@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scrapedSeries } from '../testing/exposition.ts';
@@ -206,8 +207,12 @@ describe('containers on a real Docker engine (cgroup v1, cgroupfs driver)', () =
             `mem% docker ${docker.memPercent}% agent ${memPct.toFixed(2)}% | limit docker ${docker.memLimitBytes} agent ${limit}`,
         );
         if (!(Math.abs(cpu - docker.cpuPercent) <= 5)) misses.push(`${name} CPU %`);
-        // docker prints 3 significant digits (e.g. 308KiB), which is within the 5 % too.
-        if (!(Math.abs(mem - docker.memUsageBytes) / docker.memUsageBytes <= 0.05)) misses.push(`${name} memory`);
+        // docker prints 3 significant digits (e.g. 308KiB), which is within the 5 % too. Under cgroup v1
+        // the usage counter is itself approximate: each CPU charges pages in batches (64 at most) and
+        // the counter moves by whole batches, so a container of a few hundred KiB can read 29 pages
+        // apart a moment later (seen: idle at 655,360 beside 536,576). That much is let through.
+        const fuzz = availableParallelism() * 64 * 4096;
+        if (!(Math.abs(mem - docker.memUsageBytes) <= Math.max(0.05 * docker.memUsageBytes, fuzz))) misses.push(`${name} memory`);
         if (!(Math.abs(limit - docker.memLimitBytes) / docker.memLimitBytes <= 0.05)) misses.push(`${name} memory limit`);
         if (!(Math.abs(memPct - docker.memPercent) <= Math.max(0.05 * docker.memPercent, 0.01))) misses.push(`${name} memory %`);
       }
