@@ -155,13 +155,13 @@ class Refusal extends Error {
   }
 }
 
-/** Checks a decoded batch against the limits; the first problem names the sample and what is wrong. */
 /**
  * Labels objects already checked, with the metric name they were checked with: a stream's decoder
  * hands every sample of a series the same (unchanged) labels object, so a series is checked once.
  */
 const checkedNames = new WeakMap<Sample['labels'], string>();
 
+/** Checks a decoded batch against the limits; the first problem names the sample and what is wrong. */
 export function checkSamples(samples: readonly Sample[], limits: IngestLimits, nowMs: number): void {
   if (samples.length > limits.maxSamplesPerReport) {
     throw new Refusal('too_many_samples', `${samples.length} samples in one report; the limit is ${limits.maxSamplesPerReport}`);
