@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 export const ROOT = join(import.meta.dirname, '..');
 export const AGENT_CLI = join(ROOT, 'packages/agent/src/cli.ts');
 export const SERVER_CLI = join(ROOT, 'packages/server/src/cli.ts');
+export const SERVER_GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=131072';
 
 export function tempDir(prefix = 'falconet-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -193,7 +194,9 @@ export async function startServer(
       `127.0.0.1:${transferPort}`,
       ...(opts.args ?? []),
     ],
-    opts.env,
+    // The allocator setting `run` would start itself again for (packages/server/src/malloc.ts), given
+    // up front so each test's server starts once; packages/server/test/malloc.test.ts leaves it out.
+    { GLIBC_TUNABLES: SERVER_GLIBC_TUNABLES, ...opts.env },
   );
   await proc.waitFor(/"server listening"/);
   return Object.assign(proc, { httpPort, grpcPort, transferPort, dataDir, url: `http://127.0.0.1:${httpPort}` });

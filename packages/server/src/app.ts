@@ -833,6 +833,20 @@ export class FalconetServer {
         type: 'gauge',
         metrics: [{ labels: {}, value: mem.external }],
       },
+      ...(st.workers
+        ? [
+            {
+              name: 'falconet_store_worker_memory_bytes',
+              help: "A store worker thread's own memory after its last job: V8 heap in use, heap reserved, and off-heap buffers.",
+              type: 'gauge' as const,
+              metrics: st.workers.flatMap((w) => [
+                { labels: { worker: w.name, kind: 'heap_used' }, value: w.heapUsed },
+                { labels: { worker: w.name, kind: 'heap_total' }, value: w.heapTotal },
+                { labels: { worker: w.name, kind: 'external' }, value: w.external },
+              ]),
+            },
+          ]
+        : []),
       {
         name: 'process_cpu_seconds_total',
         help: 'Total user and system CPU time spent in seconds.',

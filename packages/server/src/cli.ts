@@ -12,6 +12,7 @@ import { FalconetServer } from './app.ts';
 import { AUTH_FLAGS, AUTH_USAGE, createTokenCommand, createUserCommand } from './auth/cli.ts';
 import { type ServerConfig, serverConfigSchema } from './config.ts';
 import { metaDbOptions, migrateMetaDb, openMetaDb } from './db/index.ts';
+import { restartWithTunedAllocator } from './malloc.ts';
 import { RELEASE_FLAGS, RELEASE_USAGE, releaseCommand } from './releases/cli.ts';
 import { openStore, storeEngine } from './store/index.ts';
 
@@ -163,7 +164,10 @@ void runMain(BIN, async () => {
     process.stdout.write(`${BIN}: store schema in ${config.database.url ? 'the database' : config.data_dir} is up to date\n`);
     return 0;
   }
+  // Before anything is opened: the allocator a long-running server needs is set at process start (./malloc.ts).
+  restartWithTunedAllocator();
   const log = createLogger({ name: BIN, level: config.log.level, format: config.log.format });
+  if (process.env.GLIBC_TUNABLES) log.info({ GLIBC_TUNABLES: process.env.GLIBC_TUNABLES }, 'C allocator tunables in effect');
   const server = new FalconetServer(config, log);
   await server.start();
   await new Promise<void>((resolve) => {

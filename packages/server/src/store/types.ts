@@ -154,6 +154,8 @@ export interface StoreStats {
   maxSeries?: number;
   /** Samples refused because their series would have been new past maxSeries. */
   refusedSamples?: number;
+  /** The background workers' memory (their own V8 heaps and buffers), as of their last job. */
+  workers?: { name: string; heapUsed: number; heapTotal: number; external: number }[];
 }
 
 /**

@@ -282,6 +282,7 @@ class EmbeddedEngine implements Store {
       appendSeconds: w.appendMs / 1000,
       maxSeries: this.#series.maxSeries,
       refusedSamples: this.#series.refusedSamples,
+      workers: [this.#flusher, this.#compactor].map((j) => ({ name: j.name, ...j.memory })),
     };
   }
 

@@ -9,20 +9,32 @@ export function useBundledStoreWorker(code: string): void {
   bundledWorker = code;
 }
 
+export interface WorkerMemory {
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}
+
 /** A worker thread that runs flush and merge jobs one at a time, in the order given. */
 export class JobWorker {
   readonly #worker: Worker;
   readonly #waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #seq = 0;
   #dead: Error | undefined;
+  readonly name: string;
+  /** The worker's heap and off-heap buffers as it reported them after its last job. */
+  memory: WorkerMemory = { heapUsed: 0, heapTotal: 0, external: 0 };
 
   constructor(name: string) {
+    this.name = name;
     const self = import.meta.url;
     const url = new URL(self.endsWith('.ts') ? './worker.ts' : './worker.js', self);
     const execArgv = [...process.execArgv, '--disable-warning=ExperimentalWarning'];
     this.#worker = bundledWorker ? new Worker(bundledWorker, { eval: true, name, execArgv }) : new Worker(url, { name, execArgv });
     this.#worker.unref();
-    this.#worker.on('message', (msg: { seq: number; result?: unknown; error?: string }) => {
+    this.#worker.on('message', (msg: { seq?: number; result?: unknown; error?: string; memory?: WorkerMemory }) => {
+      if (msg.memory) this.memory = msg.memory;
+      if (msg.seq === undefined) return;
       const w = this.#waiting.get(msg.seq);
       if (!w) return;
       this.#waiting.delete(msg.seq);
