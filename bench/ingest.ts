@@ -86,6 +86,9 @@ interface PathFigures {
   bytesPerSample: number;
   cpuPercent: number;
   rss: number;
+  /** Highest and mean RSS over the measured window, read every second. */
+  rssPeak: number;
+  rssMean: number;
   backlog: number;
   /** Worst 30 s window's p99 event loop delay of the server's main thread. */
   loopP99: number;
@@ -112,6 +115,7 @@ async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, d
     intervalMs: INTERVAL,
     processes: 2,
   });
+  let rssTimer: NodeJS.Timeout | undefined;
   try {
     const deadline = Date.now() + 600_000;
     while (load.connected() < AGENTS) {
@@ -130,23 +134,29 @@ async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, d
     const t0 = performance.now();
     const end = t0 + durationMs;
     let loopP99 = 0;
+    // RSS every second: at one moment it swings by hundreds of MB with V8's collections and the
+    // store's merges, so the end alone says little; the peak and the mean say what the fleet costs.
+    const rssSeen: number[] = [];
+    rssTimer = setInterval(() => rssSeen.push(rssMb(pid)), 1000);
     while (performance.now() < end) {
       await sleep(Math.min(quick ? 10_000 : 30_000, end - performance.now()));
       const m = await scrape(server.url);
       const el = (performance.now() - t0) / 1000;
       const rate = (metricValue(m, 'falconet_server_samples_total') - metricValue(m0, 'falconet_server_samples_total')) / el;
       const loop = metricValue(m, 'falconet_server_event_loop_delay_seconds', { quantile: '0.99' }) * 1000;
+      const loopMax = metricValue(m, 'falconet_server_event_loop_delay_seconds', { quantile: '1' }) * 1000;
       loopP99 = Math.max(loopP99, Number.isNaN(loop) ? 0 : loop);
       const serverAck = histogramQuantile(m, m0, 'falconet_server_report_ack_seconds', 0.99) * 1000;
       progress(
         `${engine}: ${el.toFixed(0)} s: ${Math.round(rate)} samples/s, ack p99 ${percentile(load.latencies, 99).toFixed(0)} ms ` +
           `(server side ${serverAck.toFixed(0)} ms) ` +
-          `(server loop delay p99 ${loop.toFixed(0)} ms), backlog ${load.queued()} reports, rss ${rssMb(pid).toFixed(0)} MB ` +
+          `(server loop delay p99 ${loop.toFixed(0)} ms, max ${loopMax.toFixed(0)} ms), backlog ${load.queued()} reports, rss ${rssMb(pid).toFixed(0)} MB ` +
           `(V8 heap ${mb(m, 'nodejs_heap_size_used_bytes')} of ${mb(m, 'nodejs_heap_size_total_bytes')} MB, external ${mb(m, 'nodejs_external_memory_bytes')} MB; ` +
           `workers' heaps ${workerMb(m, 'heap_total')} MB, their buffers ${workerMb(m, 'external')} MB), ` +
           `raw ${(metricValue(m, 'falconet_store_bytes', { tier: 'raw' }) / metricValue(m, 'falconet_store_rows', { tier: 'raw' })).toFixed(2)} B/sample`,
       );
     }
+    clearInterval(rssTimer);
     const m1 = await scrape(server.url);
     const el = (performance.now() - t0) / 1000;
     const figures: PathFigures = {
@@ -156,6 +166,8 @@ async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, d
       bytesPerSample: metricValue(m1, 'falconet_store_bytes', { tier: 'raw' }) / metricValue(m1, 'falconet_store_rows', { tier: 'raw' }),
       cpuPercent: ((cpuSeconds(pid) - c0) / el) * 100,
       rss: rssMb(pid),
+      rssPeak: Math.max(...rssSeen),
+      rssMean: rssSeen.reduce((a, b) => a + b, 0) / rssSeen.length,
       backlog: load.queued(),
       loopP99,
       appendAvgMs:
@@ -171,6 +183,7 @@ async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, d
     figures.serverAckP50 = histogramQuantile(m1, m0, 'falconet_server_report_ack_seconds', 0.5) * 1000;
     return figures;
   } finally {
+    clearInterval(rssTimer);
     await load.stop();
     await server.stop('SIGTERM', 60_000);
   }
@@ -217,7 +230,16 @@ function emitPath(engine: string, f: PathFigures, engineRate: number, durationMs
     ...extra,
   });
   emit({ bench: BENCH, metric: 'server_cpu_percent', value: Math.round(f.cpuPercent), unit: '% of one core', ...extra });
-  emit({ bench: BENCH, metric: 'server_rss_mb', value: Math.round(f.rss), unit: 'MB', ...extra });
+  emit({ bench: BENCH, metric: 'server_rss_mb', value: Math.round(f.rss), unit: 'MB', stat: 'at the end', ...extra });
+  emit({
+    bench: BENCH,
+    metric: 'server_rss_peak_mb',
+    value: Math.round(f.rssPeak),
+    unit: 'MB',
+    stat: 'highest, read every second',
+    ...extra,
+  });
+  emit({ bench: BENCH, metric: 'server_rss_mean_mb', value: Math.round(f.rssMean), unit: 'MB', stat: 'mean, read every second', ...extra });
   emit({ bench: BENCH, metric: 'backlog_reports', value: f.backlog, unit: 'reports', ...extra });
   emit({ bench: BENCH, metric: 'server_loop_delay_p99_ms', value: Math.round(f.loopP99), unit: 'ms', stat: 'worst 30 s window', ...extra });
   if (!Number.isNaN(f.appendAvgMs))

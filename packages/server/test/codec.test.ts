@@ -91,20 +91,23 @@ describe('shared timestamp columns', () => {
     series.forEach((vs, s) => {
       w.add(s + 1, encodeRawChunk(ts, vs, 0, ts.length, base, w.timestamps), ts.length, ts[0] as number, ts.at(-1) as number);
     });
-    // A short run keeps its timestamps inline.
+    // Short runs share too (a flush of a big fleet writes 1 to 3 samples a series): two series of
+    // the same two report times, one column of their own.
     w.add(9, encodeRawChunk(ts, [1, 2], 0, 2, base, w.timestamps), 2, ts[0] as number, ts[1] as number);
+    w.add(10, encodeRawChunk(ts, [3, 4], 0, 2, base, w.timestamps), 2, ts[0] as number, ts[1] as number);
     const size = w.finish();
     const fd = openSync(file, 'r');
     const index = readPartIndexSync(file, fd, size);
     const section = readTimestampsSync(fd, index);
     closeSync(fd);
-    expect(index.tsOffsets.length - 1).toBe(1);
+    expect(index.tsOffsets.length - 1).toBe(2);
     const { readFileSync } = await import('node:fs');
     const bytes = readFileSync(file);
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 6; i++) {
       const chunk = bytes.subarray(index.offsets[i] as number, index.offsets[i + 1] as number);
+      expect((chunk[0] as number) & 0x80, `chunk ${i} refers to a column`).toBe(0x80);
       const d = decodeRawChunk(chunk, base, (ref) => timestampBlock(index, section, ref));
-      const want = i < 4 ? series[i] : [1, 2];
+      const want = i < 4 ? series[i] : i === 4 ? [1, 2] : [3, 4];
       expect(Array.from(d.vs)).toEqual(want);
       expect(Array.from(d.ts)).toEqual(ts.slice(0, want?.length));
     }

@@ -306,8 +306,13 @@ export function encodeTimestampBlock(ts: ArrayLike<number>, from: number, to: nu
   return tsShared.finish();
 }
 
-/** Shorter columns are not worth a reference. */
-const MIN_SHARED = 4;
+/**
+ * Runs of this many samples or more refer to a column of the part's timestamp table. Every length
+ * does: a flush of 5,000 hosts writes 1 to 3 samples a series, and a host's series share their
+ * report times, so a reference (1 to 2 bytes) replaces a first timestamp and deltas (about 7 bytes
+ * for 3 samples); a flush part went from 6.55 to 5.0 bytes a sample on the realistic generator.
+ */
+const MIN_SHARED = 1;
 
 /**
  * One raw chunk: a flag, then either a reference into the part's timestamp table or the
