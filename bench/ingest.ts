@@ -150,7 +150,7 @@ async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, d
       progress(
         `${engine}: ${el.toFixed(0)} s: ${Math.round(rate)} samples/s, ack p99 ${percentile(load.latencies, 99).toFixed(0)} ms ` +
           `(server side ${serverAck.toFixed(0)} ms) ` +
-          `(server loop delay p99 ${loop.toFixed(0)} ms, max ${loopMax.toFixed(0)} ms), backlog ${load.queued()} reports, rss ${rssMb(pid).toFixed(0)} MB ` +
+          `(server loop delay p99 ${loop.toFixed(0)} ms, max ${loopMax.toFixed(0)} ms; simulators' max ${load.takeLoopMaxMs()} ms), backlog ${load.queued()} reports, rss ${rssMb(pid).toFixed(0)} MB ` +
           `(V8 heap ${mb(m, 'nodejs_heap_size_used_bytes')} of ${mb(m, 'nodejs_heap_size_total_bytes')} MB, external ${mb(m, 'nodejs_external_memory_bytes')} MB; ` +
           `workers' heaps ${workerMb(m, 'heap_total')} MB, their buffers ${workerMb(m, 'external')} MB), ` +
           `raw ${(metricValue(m, 'falconet_store_bytes', { tier: 'raw' }) / metricValue(m, 'falconet_store_rows', { tier: 'raw' })).toFixed(2)} B/sample`,

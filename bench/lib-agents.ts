@@ -3,8 +3,9 @@
  * sending reports does not share the server's event loop. Agents are spread over `slots`
  * simulators started at even offsets within the interval (real agents do not all report in
  * the same millisecond). Prints one JSON line every 2 s on stdout:
- * {"connected","queued","generated","latencies":[[enqueuedAtMs, ms]...]} where a latency is the
- * time from a report's enqueue to the moment the agent's queue drained (the server acknowledged it).
+ * {"loopMaxMs","connected","queued","generated","latencies":[[enqueuedAtMs, ms]...]} where a latency
+ * is the time from a report's enqueue to the moment the agent's queue drained (the server
+ * acknowledged it), and loopMaxMs the longest event loop delay of this process in those 2 s.
  *
  * SERIES is a number of realistic series per host, or a JSON file of the series a real agent
  * sent (see SimulatedSeries in lib-fleet.ts).
@@ -13,6 +14,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AgentSimulator } from '../testing/simulator.ts';
 import { simulatedSeries } from './lib-fleet.ts';
 
@@ -71,14 +73,19 @@ for (let s = 0; s < slots; s++) {
   sims.push(sim);
 }
 
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
 setInterval(() => {
   const report = {
+    loopMaxMs: Math.round(loopDelay.max / 1e6),
     connected: sims.reduce((k, s) => k + s.connected, 0),
     queued: sims.reduce((k, s) => k + s.queued, 0),
     generated: sims.reduce((k, s) => k + s.generated.reduce((a, b) => a + b, 0), 0),
     latencies,
   };
   latencies = [];
+  loopDelay.reset();
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }, 2000);
 

@@ -42,6 +42,8 @@ export interface Load {
   latencies: number[];
   /** The same as [enqueued at (wall-clock ms), latency ms], to see when slow acks happen. */
   timed: [number, number][];
+  /** The longest event loop delay of any simulator process since the previous call (acks wait for it too). */
+  takeLoopMaxMs(): number;
   reset(): void;
   stop(): Promise<void>;
   pids: number[];
@@ -54,7 +56,7 @@ export function startLoad(o: LoadOptions): Load {
     seriesArg = join(tempDir('falconet-bench-series-'), 'series.json');
     writeFileSync(seriesArg, JSON.stringify(o.series));
   }
-  const state = new Map<ChildProcess, { connected: number; queued: number }>();
+  const state = new Map<ChildProcess, { connected: number; queued: number; loopMaxMs: number }>();
   let since = 0;
   const load: Load = {
     latencies: [],
@@ -62,6 +64,11 @@ export function startLoad(o: LoadOptions): Load {
     pids: [],
     connected: () => [...state.values()].reduce((n, s) => n + s.connected, 0),
     queued: () => [...state.values()].reduce((n, s) => n + s.queued, 0),
+    takeLoopMaxMs() {
+      const max = Math.max(0, ...[...state.values()].map((s) => s.loopMaxMs));
+      for (const s of state.values()) s.loopMaxMs = 0;
+      return max;
+    },
     reset() {
       load.latencies = [];
       load.timed = [];
@@ -100,11 +107,12 @@ export function startLoad(o: LoadOptions): Load {
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     load.pids.push(child.pid as number);
-    state.set(child, { connected: 0, queued: 0 });
+    state.set(child, { connected: 0, queued: 0, loopMaxMs: 0 });
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       try {
-        const r = JSON.parse(line) as { connected: number; queued: number; latencies: [number, number][] };
-        state.set(child, { connected: r.connected, queued: r.queued });
+        const r = JSON.parse(line) as { connected: number; queued: number; loopMaxMs: number; latencies: [number, number][] };
+        const prev = state.get(child)?.loopMaxMs ?? 0;
+        state.set(child, { connected: r.connected, queued: r.queued, loopMaxMs: Math.max(prev, r.loopMaxMs ?? 0) });
         for (const [at, ms] of r.latencies)
           if (at >= since) {
             load.latencies.push(ms);
@@ -205,6 +213,9 @@ export async function startBenchServer(dataDir: string, env: Record<string, stri
   Object.assign(process.env, env);
   // FALCONET_BENCH_PROFILE=DIR writes a CPU profile of the server (not of the agents) into DIR.
   if (process.env.FALCONET_BENCH_PROFILE) process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${process.env.FALCONET_BENCH_PROFILE}`;
+  // FALCONET_BENCH_SERVER_NODE_OPTIONS: Node or V8 options for the server alone (trying a setting without the agents getting it too).
+  if (process.env.FALCONET_BENCH_SERVER_NODE_OPTIONS)
+    process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${process.env.FALCONET_BENCH_SERVER_NODE_OPTIONS}`.trim();
   try {
     return await startServer({ dataDir, args });
   } finally {
