@@ -7,8 +7,8 @@ import { type FlushJob, flushHead, type MergeJob, mergeParts } from './build.ts'
 /**
  * A full collection, run after each job. A job allocates hundreds of MB (a merge of a 5,000-host
  * fleet reads every input's index and decodes millions of chunks) and then the thread idles: with
- * nothing allocating, V8 would keep that garbage, and the buffers it holds outside the heap, until
- * the next job, so the process' memory carried a dead job's worth (557 MB of buffers measured).
+ * nothing allocating, V8 keeps that garbage until the next job. At 5,000 agents the two workers'
+ * heaps stood at 180 to 514 MB between jobs, and at 135 to 271 MB with this.
  */
 const collect = (() => {
   setFlagsFromString('--expose-gc');
