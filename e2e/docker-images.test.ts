@@ -341,8 +341,9 @@ describe('deploy/compose.yaml', () => {
       )
     ).trim();
     expect(apiToken).toMatch(/^fnt_/);
-    // A user exists now: the API wants a token.
-    expect((await fetch(`${url}/api/agents`)).status).toBe(401);
+    // A user exists now: the API wants a token. (`up -d` returns before the server listens: it
+    // starts itself again once to set its allocator, docs/server.md, then opens its ports.)
+    expect(await eventually(async () => (await fetch(`${url}/api/agents`)).status, 60_000, 250)).toBe(401);
     const first = await onlineWithData(url, apiToken);
     expect(first.memTotal).toBe(hostFigures(await scrape(hostAgent.metricsPort)).memTotal);
     expect(hostFigures(await scrape(metrics)).nodename).toBe(hostname());
