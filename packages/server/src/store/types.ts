@@ -155,7 +155,14 @@ export interface StoreStats {
   /** Samples refused because their series would have been new past maxSeries. */
   refusedSamples?: number;
   /** The background workers' memory (their own V8 heaps and buffers), as of their last job. */
-  workers?: { name: string; heapUsed: number; heapTotal: number; external: number }[];
+  workers?: (WorkerMemory & { name: string })[];
+}
+
+/** A worker thread's own V8 heap (in use, reserved) and buffers outside it, in bytes. */
+export interface WorkerMemory {
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
 }
 
 /**

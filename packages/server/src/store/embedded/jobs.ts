@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import type { WorkerMemory } from '../types.ts';
 import type { FlushJob, MergeJob, MergeResult } from './build.ts';
 import type { PartMeta } from './part.ts';
 
@@ -7,12 +8,6 @@ let bundledWorker: string | undefined;
 /** A single-file build (npm run package) has no worker file to start: it hands over the worker's bundled code. */
 export function useBundledStoreWorker(code: string): void {
   bundledWorker = code;
-}
-
-export interface WorkerMemory {
-  heapUsed: number;
-  heapTotal: number;
-  external: number;
 }
 
 /** A worker thread that runs flush and merge jobs one at a time, in the order given. */

@@ -2,6 +2,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
+import type { WorkerMemory } from '../types.ts';
 import { type FlushJob, flushHead, type MergeJob, mergeParts } from './build.ts';
 
 /**
@@ -30,7 +31,7 @@ parentPort?.on('message', (msg: { seq: number; job: FlushJob | MergeJob }) => {
 });
 
 /** This thread's own heap and off-heap buffers (a worker's memoryUsage() counts its isolate, the RSS is the process'). */
-function isolateMemory(): { heapUsed: number; heapTotal: number; external: number } {
+function isolateMemory(): WorkerMemory {
   const { heapUsed, heapTotal, external } = process.memoryUsage();
   return { heapUsed, heapTotal, external };
 }
