@@ -7,9 +7,7 @@
 import type { LabelTest, SelectQuery } from './types.ts';
 
 export class SeriesPostings {
-  readonly #lists = new Map<string, Map<string, number[]>>();
-  /** Lists that got an id below their last one (ids not handed out in order) and need a sort. */
-  readonly #unsorted = new Set<number[]>();
+  readonly #lists = new Map<string, Map<string, IdList>>();
 
   /** Indexes series `id`: its name, and each of its labels. */
   add(id: number, name: string, labels: Readonly<Record<string, string>>): void {
@@ -23,21 +21,17 @@ export class SeriesPostings {
       byValue = new Map();
       this.#lists.set(label, byValue);
     }
-    const list = byValue.get(value);
+    let list = byValue.get(value);
     if (!list) {
-      byValue.set(value, [id]);
-      return;
+      list = new IdList(1);
+      byValue.set(value, list);
     }
-    if (id < (list[list.length - 1] as number)) this.#unsorted.add(list);
     list.push(id);
   }
 
-  /** Ids carrying label = value, ascending (deleted series included: the caller skips them). */
-  get(label: string, value: string): readonly number[] {
-    const list = this.#lists.get(label)?.get(value);
-    if (!list) return [];
-    if (this.#unsorted.delete(list)) list.sort((a, b) => a - b);
-    return list;
+  /** Ids carrying label = value, ascending (deleted series included: the caller skips them). A view: copy before keeping it. */
+  get(label: string, value: string): Uint32Array {
+    return this.#lists.get(label)?.get(value)?.sorted() ?? EMPTY;
   }
 
   /** The values a label has, for a regular expression matcher to pick from. */
@@ -46,8 +40,64 @@ export class SeriesPostings {
   }
 }
 
+const EMPTY = new Uint32Array(0);
+
+/**
+ * A growing list of series ids in a typed array: 4 bytes an id and one object for the collector to
+ * trace however long it gets, where a plain array holds 8 bytes an id.
+ */
+export class IdList {
+  #ids: Uint32Array;
+  #n = 0;
+  /** Whether an id came below the last one (ids not handed out in order), so a sort is due. */
+  #unsorted = false;
+
+  constructor(capacity = 4) {
+    this.#ids = new Uint32Array(capacity);
+  }
+
+  get length(): number {
+    return this.#n;
+  }
+
+  push(id: number): void {
+    if (this.#n === this.#ids.length) {
+      const next = new Uint32Array(Math.max(4, this.#ids.length * 2));
+      next.set(this.#ids);
+      this.#ids = next;
+    }
+    if (this.#n > 0 && id < (this.#ids[this.#n - 1] as number)) this.#unsorted = true;
+    this.#ids[this.#n++] = id;
+  }
+
+  /** Keeps the ids `keep` says yes to, in order. */
+  retain(keep: (id: number) => boolean): void {
+    let n = 0;
+    for (let i = 0; i < this.#n; i++) {
+      const id = this.#ids[i] as number;
+      if (keep(id)) this.#ids[n++] = id;
+    }
+    this.#n = n;
+  }
+
+  /** The ids in insertion order: a view of the list, valid until the next push. */
+  view(): Uint32Array {
+    return this.#ids.subarray(0, this.#n);
+  }
+
+  /** The ids ascending: a view, valid until the next push. */
+  sorted(): Uint32Array {
+    const v = this.view();
+    if (this.#unsorted) {
+      v.sort();
+      this.#unsorted = false;
+    }
+    return v;
+  }
+}
+
 /** Ids in both ascending lists. */
-export function intersect(a: readonly number[], b: readonly number[]): number[] {
+export function intersect(a: ArrayLike<number>, b: ArrayLike<number>): number[] {
   const out: number[] = [];
   let i = 0;
   let j = 0;
@@ -65,10 +115,10 @@ export function intersect(a: readonly number[], b: readonly number[]): number[] 
 }
 
 /** Ids in any of the ascending lists, ascending, each once. */
-export function union(lists: readonly (readonly number[])[]): number[] {
-  if (lists.length === 1) return [...(lists[0] as readonly number[])];
+export function union(lists: readonly ArrayLike<number>[]): number[] {
+  if (lists.length === 1) return Array.from(lists[0] as ArrayLike<number>);
   const all: number[] = [];
-  for (const l of lists) for (const id of l) all.push(id);
+  for (const l of lists) for (let i = 0; i < l.length; i++) all.push(l[i] as number);
   all.sort((a, b) => a - b);
   let n = 0;
   for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[n - 1]) all[n++] = all[i] as number;
@@ -80,9 +130,9 @@ export function union(lists: readonly (readonly number[])[]): number[] {
 export interface IndexedSeries {
   postings: SeriesPostings;
   /** Every live id, for a selector no index narrows. */
-  allIds(): readonly number[];
+  allIds(): ArrayLike<number>;
   /** The ids of one agent's series. */
-  idsOfAgent(agentId: string): readonly number[];
+  idsOfAgent(agentId: string): ArrayLike<number>;
   isLive(id: number): boolean;
   agentOfId(id: number): string;
   nameOf(id: number): string;
@@ -104,8 +154,8 @@ function literalAlternatives(m: LabelTest): string[] | undefined {
 export function selectIds(index: IndexedSeries, q: SelectQuery): number[] {
   const defaults = q.defaults;
   let candidates: number[] | undefined;
-  const narrow = (list: readonly number[]) => {
-    candidates = candidates === undefined ? [...list] : intersect(candidates, list);
+  const narrow = (list: ArrayLike<number>) => {
+    candidates = candidates === undefined ? Array.from(list) : intersect(candidates, list);
   };
   for (const m of q.matchers) {
     if (candidates?.length === 0) return [];
@@ -117,7 +167,7 @@ export function selectIds(index: IndexedSeries, q: SelectQuery): number[] {
     } else values = literalAlternatives(m);
     if (!values) continue;
     if (values.some((v) => v === '')) continue;
-    const lists = values.map((v) => index.postings.get(m.name, v));
+    const lists: ArrayLike<number>[] = values.map((v) => index.postings.get(m.name, v));
     // An agent's default (instance, job) stands for the label on every series of it that lacks one.
     if (defaults && m.name !== '__name__') {
       for (const [agentId, labels] of defaults) {
@@ -125,11 +175,12 @@ export function selectIds(index: IndexedSeries, q: SelectQuery): number[] {
         if (d !== undefined && values.includes(d)) lists.push(index.idsOfAgent(agentId));
       }
     }
-    narrow(lists.length === 1 ? (lists[0] as readonly number[]) : union(lists));
+    narrow(lists.length === 1 ? (lists[0] as ArrayLike<number>) : union(lists));
   }
   const ids = candidates ?? index.allIds();
   const out: number[] = [];
-  for (const id of ids) {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i] as number;
     if (!index.isLive(id)) continue;
     const labels = index.labelsView(id);
     const own = defaults?.get(index.agentOfId(id));

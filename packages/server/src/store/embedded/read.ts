@@ -103,7 +103,7 @@ export class SeriesReader {
     const grid = makeGrid(q.fromMs, q.toMs, stepMs);
     const groups = new AcrossGroups(q, grid);
     await this.#scan(ids, tier, grid, q.fromMs, q.toMs, agg === 'p95', (id, acc) => {
-      groups.add(series.agentOf[id] as string, series.labelsOf(id), acc);
+      groups.add(series.agentOfId(id), series.labelsOf(id), acc);
     });
     return groups.results(stepMs);
   }
@@ -116,7 +116,7 @@ export class SeriesReader {
     const out: TopKEntry[] = [];
     await this.#scan(ids, tier, grid, q.fromMs, q.toMs, q.agg === 'p95', (id, acc) => {
       const value = acc.overall(q.agg);
-      if (!Number.isNaN(value)) out.push({ agentId: series.agentOf[id] as string, labels: series.labelsOf(id), value });
+      if (!Number.isNaN(value)) out.push({ agentId: series.agentOfId(id), labels: series.labelsOf(id), value });
     });
     return bestK(out, q);
   }

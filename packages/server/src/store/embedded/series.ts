@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { PRIVATE_FILE_MODE } from '@falconet/protocol/datadir';
-import { type IndexedSeries, SeriesPostings } from '../postings.ts';
+import { IdList, type IndexedSeries, SeriesPostings } from '../postings.ts';
 import { parseLocalKey } from '../series-key.ts';
 import type { StoreLog } from '../types.ts';
 
@@ -20,6 +20,8 @@ function nameOfKey(key: string): string {
 interface SeriesShape {
   key: string;
   labels: Readonly<Record<string, string>>;
+  /** The name's ordinal. */
+  name: number;
 }
 
 export interface SeriesDictionaryOptions {
@@ -28,6 +30,23 @@ export interface SeriesDictionaryOptions {
   log?: StoreLog;
 }
 
+/** A Uint32Array at least `size` long holding `a`'s first `used` entries (doubling, so appends are cheap). */
+function grown(a: Uint32Array<ArrayBuffer>, size: number, used: number): Uint32Array<ArrayBuffer> {
+  if (size <= a.length) return a;
+  let length = Math.max(1024, a.length);
+  while (length < size) length *= 2;
+  const next = new Uint32Array(length);
+  next.set(a.subarray(0, used));
+  return next;
+}
+
+/**
+ * Per series only numbers, in typed arrays: the agent's and the shape's index, the name's ordinal,
+ * and a slot in one open-addressing table from (agent, shape) to the id. Millions of series are
+ * then a few dozen bytes each and a handful of objects for the collector to trace, where a Map
+ * entry and array cells per series made every full collection walk millions of them
+ * (docs/adr/0004-server-memory.md).
+ */
 export class SeriesDictionary implements IndexedSeries {
   readonly #maxSeries: number;
   readonly #log: StoreLog | undefined;
@@ -36,21 +55,28 @@ export class SeriesDictionary implements IndexedSeries {
   /** Samples refused because their series would have been new past the bound. */
   refusedSamples = 0;
   /** Each distinct key once, and each agent id once (ids come in a new string per report or log record). */
-  readonly #shapes = new Map<string, SeriesShape>();
-  readonly #agents = new Map<string, string>();
+  readonly #shapes: SeriesShape[] = [];
+  readonly #shapeIndex = new Map<string, number>();
+  readonly #agents: string[] = [];
+  readonly #agentIndex = new Map<string, number>();
   readonly #labelSets = new Map<string, Readonly<Record<string, string>>>();
-  readonly #byAgent = new Map<string, Map<string, number>>();
   /** The cross-host index of live series by label (deleted ones stay listed; lookups skip them). */
   readonly postings = new SeriesPostings();
-  /** Each live series' labels, parsed once from its key. */
-  readonly #labels: Readonly<Record<string, string>>[] = [];
-  /** Series ids by name, then by agent. */
-  readonly #byName = new Map<string, Map<string, number[]>>();
-  readonly agentOf: string[] = [];
-  readonly keyOf: string[] = [];
+  /** Per id: its agent's index, its shape's index, its name's ordinal. */
+  #agentOf = new Uint32Array(1024);
+  #shapeOf = new Uint32Array(1024);
   #nameOrd = new Uint32Array(1024);
+  #size = 0;
+  /** Open addressing, linear probing: id + 1 of the series at (agent, shape), 0 for an empty slot. */
+  #slots = new Uint32Array(2048);
+  /** Live series in the table. */
+  #inTable = 0;
+  /** Each agent's ids in the order defined (ascending), by agent index; deleted ones taken out. */
+  readonly #ofAgent: IdList[] = [];
   readonly #names: string[] = [];
   readonly #nameIds = new Map<string, number>();
+  /** Live series per name ordinal, so names() lists only names something still has. */
+  #liveOfName = new Uint32Array(64);
   /** Definitions [0, logged) are in the log file. */
   #logged = 0;
   /** Per forgotten agent, the id bound below which its series are deleted (the manifest's tombstones). */
@@ -95,12 +121,12 @@ export class SeriesDictionary implements IndexedSeries {
 
   /** Ids handed out, deleted ones included (ids are dense). */
   get size(): number {
-    return this.keyOf.length;
+    return this.#size;
   }
 
   /** Series not deleted. */
   get live(): number {
-    return this.keyOf.length - this.dead.size;
+    return this.#size - this.dead.size;
   }
 
   /** The tombstones read from the manifest, before `load`: definitions below an agent's bound are dead at once. */
@@ -114,113 +140,142 @@ export class SeriesDictionary implements IndexedSeries {
    */
   forget(agentId: string, bound: number): number {
     this.#forgotten.set(agentId, Math.max(bound, this.#forgotten.get(agentId) ?? 0));
-    const mine = this.#byAgent.get(agentId);
+    const a = this.#agentIndex.get(agentId);
+    const mine = a === undefined ? undefined : this.#ofAgent[a];
     if (!mine) return 0;
     let n = 0;
-    for (const [key, id] of mine) {
-      if (id >= bound) continue;
-      mine.delete(key);
-      this.#unname(agentId, key, id);
-      this.dead.add(id);
+    mine.retain((id) => {
+      if (id >= bound) return true;
+      this.#unslot(id);
+      this.#kill(id);
       n++;
-    }
-    if (mine.size === 0) this.#byAgent.delete(agentId);
+      return false;
+    });
     this.#clearIfBelow();
     return n;
   }
 
-  #unname(agentId: string, key: string, id: number): void {
-    const name = nameOfKey(key);
-    const byAgent = this.#byName.get(name);
-    const ids = byAgent?.get(agentId)?.filter((x) => x !== id);
-    if (!byAgent || !ids) return;
-    if (ids.length > 0) byAgent.set(agentId, ids);
-    else byAgent.delete(agentId);
-    if (byAgent.size === 0) this.#byName.delete(name);
+  #kill(id: number): void {
+    this.dead.add(id);
+    const ord = this.#nameOrd[id] as number;
+    this.#liveOfName[ord] = (this.#liveOfName[ord] as number) - 1;
   }
 
   get(agentId: string, key: string): number | undefined {
-    return this.#byAgent.get(agentId)?.get(key);
+    const a = this.#agentIndex.get(agentId);
+    const s = this.#shapeIndex.get(key);
+    if (a === undefined || s === undefined) return undefined;
+    const mask = this.#slots.length - 1;
+    for (let i = slotOf(a, s) & mask; ; i = (i + 1) & mask) {
+      const v = this.#slots[i] as number;
+      if (v === 0) return undefined;
+      if (this.#agentOf[v - 1] === a && this.#shapeOf[v - 1] === s) return v - 1;
+    }
   }
 
   /** Adds a definition; ids are dense, so `id` must be the next one. */
   define(id: number, agentIdIn: string, keyIn: string): void {
-    if (id !== this.keyOf.length) throw new Error(`series ${id} defined out of order (expected ${this.keyOf.length})`);
-    const agentId = this.#agentInstance(agentIdIn);
-    const shape = this.#shapeOf(keyIn);
-    const key = shape.key;
-    if (id < (this.#forgotten.get(agentId) ?? 0)) {
+    if (id !== this.#size) throw new Error(`series ${id} defined out of order (expected ${this.#size})`);
+    const a = this.#agentInstance(agentIdIn);
+    const s = this.#shapeInstance(keyIn);
+    const shape = this.#shapes[s] as SeriesShape;
+    this.#agentOf = grown(this.#agentOf, id + 1, id);
+    this.#shapeOf = grown(this.#shapeOf, id + 1, id);
+    this.#nameOrd = grown(this.#nameOrd, id + 1, id);
+    this.#agentOf[id] = a;
+    this.#shapeOf[id] = s;
+    this.#nameOrd[id] = shape.name;
+    this.#size = id + 1;
+    if (id < (this.#forgotten.get(agentIdIn) ?? 0)) {
       // Deleted before this restart: keeps its id (ids are dense) and nothing else.
-      this.agentOf.push(agentId);
-      this.keyOf.push(key);
-      this.#ordinal(id, nameOfKey(key));
       this.dead.add(id);
       return;
     }
-    let m = this.#byAgent.get(agentId);
-    if (!m) {
-      m = new Map();
-      this.#byAgent.set(agentId, m);
-    }
-    m.set(key, id);
-    this.agentOf.push(agentId);
-    this.keyOf.push(key);
-    const name = nameOfKey(key);
-    this.#ordinal(id, name);
-    const labels = shape.labels;
-    this.#labels[id] = labels;
-    this.postings.add(id, name, labels);
-    let byAgent = this.#byName.get(name);
-    if (!byAgent) {
-      byAgent = new Map();
-      this.#byName.set(name, byAgent);
-    }
-    let ids = byAgent.get(agentId);
-    if (!ids) {
-      ids = [];
-      byAgent.set(agentId, ids);
-    }
-    ids.push(id);
+    this.#liveOfName[shape.name] = (this.#liveOfName[shape.name] as number) + 1;
+    (this.#ofAgent[a] as IdList).push(id);
+    this.#slot(id);
+    this.postings.add(id, this.#names[shape.name] as string, shape.labels);
   }
 
-  #agentInstance(agentId: string): string {
-    const known = this.#agents.get(agentId);
-    if (known !== undefined) return known;
-    this.#agents.set(agentId, agentId);
-    return agentId;
+  #slot(id: number): void {
+    if ((this.#inTable + 1) * 2 > this.#slots.length) this.#rehash(this.#slots.length * 2);
+    const mask = this.#slots.length - 1;
+    let i = slotOf(this.#agentOf[id] as number, this.#shapeOf[id] as number) & mask;
+    while (this.#slots[i] !== 0) i = (i + 1) & mask;
+    this.#slots[i] = id + 1;
+    this.#inTable++;
   }
 
-  #shapeOf(key: string): SeriesShape {
-    let shape = this.#shapes.get(key);
-    if (!shape) {
-      // One labels object per distinct label set, whatever the metric: {device="sda"} serves every disk metric.
-      const at = key.indexOf('\0');
-      const set = at < 0 ? '' : key.slice(at);
-      let labels = this.#labelSets.get(set);
-      if (!labels) {
-        labels = Object.freeze(parseLocalKey(set).labels);
-        this.#labelSets.set(set, labels);
+  /** Takes the series out of the table, moving later entries of its probe run back so none is cut off. */
+  #unslot(id: number): void {
+    const slots = this.#slots;
+    const mask = slots.length - 1;
+    let i = slotOf(this.#agentOf[id] as number, this.#shapeOf[id] as number) & mask;
+    while (slots[i] !== id + 1) {
+      if (slots[i] === 0) return;
+      i = (i + 1) & mask;
+    }
+    let hole = i;
+    for (let j = (i + 1) & mask; slots[j] !== 0; j = (j + 1) & mask) {
+      const v = slots[j] as number;
+      const home = slotOf(this.#agentOf[v - 1] as number, this.#shapeOf[v - 1] as number) & mask;
+      // The entry at j may fill the hole when its home is not in the cyclic range (hole, j].
+      if ((j - home + slots.length) % slots.length >= (j - hole + slots.length) % slots.length) {
+        slots[hole] = v;
+        hole = j;
       }
-      // A key built by concatenation is a tree of pieces until read whole; slicing flattened it.
-      shape = { key, labels };
-      this.#shapes.set(key, shape);
     }
-    return shape;
+    slots[hole] = 0;
+    this.#inTable--;
   }
 
-  #ordinal(id: number, name: string): void {
+  #rehash(size: number): void {
+    const old = this.#slots;
+    this.#slots = new Uint32Array(size);
+    this.#inTable = 0;
+    for (let i = 0; i < old.length; i++) {
+      const v = old[i] as number;
+      if (v !== 0) this.#slot(v - 1);
+    }
+  }
+
+  #agentInstance(agentId: string): number {
+    const known = this.#agentIndex.get(agentId);
+    if (known !== undefined) return known;
+    const a = this.#agents.length;
+    this.#agents.push(agentId);
+    this.#agentIndex.set(agentId, a);
+    this.#ofAgent.push(new IdList());
+    return a;
+  }
+
+  #shapeInstance(key: string): number {
+    const known = this.#shapeIndex.get(key);
+    if (known !== undefined) return known;
+    // One labels object per distinct label set, whatever the metric: {device="sda"} serves every disk metric.
+    const at = key.indexOf('\0');
+    const set = at < 0 ? '' : key.slice(at);
+    let labels = this.#labelSets.get(set);
+    if (!labels) {
+      labels = Object.freeze(parseLocalKey(set).labels);
+      this.#labelSets.set(set, labels);
+    }
+    // A key built by concatenation is a tree of pieces until read whole; slicing flattened it.
+    const s = this.#shapes.length;
+    this.#shapes.push({ key, labels, name: this.#ordinal(nameOfKey(key)) });
+    this.#shapeIndex.set(key, s);
+    return s;
+  }
+
+  #ordinal(name: string): number {
     let ord = this.#nameIds.get(name);
     if (ord === undefined) {
       ord = this.#names.length;
       this.#names.push(name);
       this.#nameIds.set(name, ord);
+      this.#liveOfName = grown(this.#liveOfName, ord + 1, ord);
     }
-    if (id >= this.#nameOrd.length) {
-      const next = new Uint32Array(this.#nameOrd.length * 2);
-      next.set(this.#nameOrd);
-      this.#nameOrd = next;
-    }
-    this.#nameOrd[id] = ord;
+    return ord;
   }
 
   /** Ordering key of a series inside a part: name ordinal, then id. */
@@ -234,50 +289,68 @@ export class SeriesDictionary implements IndexedSeries {
 
   /** A copy of the name ordinals of every series, for the flush worker. */
   nameOrdinals(): Uint32Array {
-    return this.#nameOrd.slice(0, this.size);
+    return this.#nameOrd.slice(0, this.#size);
   }
 
-  /** Series of one metric: of one agent, of some agents, or of all. */
+  /** Series of one metric: of one agent, of some agents, or of all; ascending per agent. */
   ofName(name: string, agentIds?: readonly string[]): number[] {
-    const byAgent = this.#byName.get(name);
-    if (!byAgent) return [];
-    if (!agentIds) return [...byAgent.values()].flat();
+    const ord = this.#nameIds.get(name);
+    if (ord === undefined || this.#liveOfName[ord] === 0) return [];
     const out: number[] = [];
-    for (const a of agentIds) for (const id of byAgent.get(a) ?? []) out.push(id);
+    if (!agentIds) {
+      for (const id of this.postings.get('__name__', name)) if (!this.dead.has(id)) out.push(id);
+      return out;
+    }
+    for (const agentId of agentIds) {
+      const a = this.#agentIndex.get(agentId);
+      if (a === undefined) continue;
+      for (const id of (this.#ofAgent[a] as IdList).view()) if (this.#nameOrd[id] === ord) out.push(id);
+    }
     return out;
   }
 
   names(agentId?: string): string[] {
-    if (!agentId) return [...this.#byName.keys()].sort();
-    return [...this.#byName.entries()]
-      .filter(([, m]) => m.has(agentId))
-      .map(([n]) => n)
-      .sort();
+    const out: string[] = [];
+    if (!agentId) {
+      for (let ord = 0; ord < this.#names.length; ord++) if ((this.#liveOfName[ord] as number) > 0) out.push(this.#names[ord] as string);
+      return out.sort();
+    }
+    const a = this.#agentIndex.get(agentId);
+    if (a === undefined) return out;
+    const seen = new Set<number>();
+    for (const id of (this.#ofAgent[a] as IdList).view()) seen.add(this.#nameOrd[id] as number);
+    for (const ord of seen) out.push(this.#names[ord] as string);
+    return out.sort();
+  }
+
+  /** The series' key: its name and labels, as the series log holds it. */
+  keyOf(id: number): string {
+    return (this.#shapes[this.#shapeOf[id] as number] as SeriesShape).key;
   }
 
   labelsOf(id: number): Record<string, string> {
-    return { ...(this.#labels[id] ?? parseLocalKey(this.keyOf[id] as string).labels) };
+    return { ...this.labelsView(id) };
   }
 
   // --- IndexedSeries, for selection across hosts (../postings.ts) ---
 
   allIds(): number[] {
     const out: number[] = [];
-    for (let id = 0; id < this.keyOf.length; id++) if (!this.dead.has(id)) out.push(id);
+    for (let id = 0; id < this.#size; id++) if (!this.dead.has(id)) out.push(id);
     return out;
   }
 
-  idsOfAgent(agentId: string): number[] {
-    const m = this.#byAgent.get(agentId);
-    return m ? [...m.values()].sort((a, b) => a - b) : [];
+  idsOfAgent(agentId: string): Uint32Array {
+    const a = this.#agentIndex.get(agentId);
+    return a === undefined ? new Uint32Array(0) : (this.#ofAgent[a] as IdList).view().slice();
   }
 
   isLive(id: number): boolean {
-    return id < this.keyOf.length && !this.dead.has(id);
+    return id < this.#size && !this.dead.has(id);
   }
 
   agentOfId(id: number): string {
-    return this.agentOf[id] as string;
+    return this.#agents[this.#agentOf[id] as number] as string;
   }
 
   nameOf(id: number): string {
@@ -285,7 +358,7 @@ export class SeriesDictionary implements IndexedSeries {
   }
 
   labelsView(id: number): Readonly<Record<string, string>> {
-    return this.#labels[id] ?? parseLocalKey(this.keyOf[id] as string).labels;
+    return (this.#shapes[this.#shapeOf[id] as number] as SeriesShape).labels;
   }
 
   // --- the log file: records [u32 length][u32 crc32][u32 id][u16 agent length][agent][key] ---
@@ -313,7 +386,7 @@ export class SeriesDictionary implements IndexedSeries {
       this.define(id, agent, key);
       pos += 8 + len;
     }
-    this.#logged = this.size;
+    this.#logged = this.#size;
   }
 
   /** Appends definitions [logged, upTo) to the log and syncs it; returns the log's new length. */
@@ -326,7 +399,7 @@ export class SeriesDictionary implements IndexedSeries {
       // The log was truncated to `currentBytes` at open, so appends land exactly there. A first flush
       // after a fleet connects defines millions: written in slices, so memory holds one at a time.
       for (let at = from; at < upTo; at += LOG_SLICE) {
-        const buf = encodeDefinitions(this.agentOf, this.keyOf, at, Math.min(upTo, at + LOG_SLICE));
+        const buf = encodeDefinitions(this, at, Math.min(upTo, at + LOG_SLICE));
         await fh.writeFile(buf);
         bytes += buf.length;
       }
@@ -343,21 +416,29 @@ export class SeriesDictionary implements IndexedSeries {
 const LOG_SLICE = 65_536;
 
 /** Definitions [from, to) as log records, in one buffer. */
-function encodeDefinitions(agentOf: readonly string[], keyOf: readonly string[], from: number, to: number): Buffer {
+function encodeDefinitions(dict: SeriesDictionary, from: number, to: number): Buffer {
   let size = 0;
-  for (let id = from; id < to; id++) size += 14 + Buffer.byteLength(agentOf[id] as string) + Buffer.byteLength(keyOf[id] as string);
+  for (let id = from; id < to; id++) size += 14 + Buffer.byteLength(dict.agentOfId(id)) + Buffer.byteLength(dict.keyOf(id));
   const buf = Buffer.allocUnsafe(size);
   let pos = 0;
   for (let id = from; id < to; id++) {
     const body = pos + 8;
     buf.writeUInt32LE(id, body);
-    const alen = buf.write(agentOf[id] as string, body + 6, 'utf8');
+    const alen = buf.write(dict.agentOfId(id), body + 6, 'utf8');
     buf.writeUInt16LE(alen, body + 4);
-    const klen = buf.write(keyOf[id] as string, body + 6 + alen, 'utf8');
+    const klen = buf.write(dict.keyOf(id), body + 6 + alen, 'utf8');
     const len = 6 + alen + klen;
     buf.writeUInt32LE(len, pos);
     buf.writeUInt32LE(crc32(buf.subarray(body, body + len)), pos + 4);
     pos = body + len;
   }
   return buf;
+}
+
+/** Where (agent, shape) starts probing: the two indexes mixed so that every bit moves the low ones. */
+function slotOf(agent: number, shape: number): number {
+  let h = Math.imul(agent, 0x9e3779b1) ^ shape;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
 }
