@@ -21,9 +21,8 @@ import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
 import { tempDir } from '../testing/processes.ts';
 import { cpuSeconds, emit, percentile, progress, quick, rssMb, sleep } from './lib.ts';
 import {
-  defaultAgentFigure,
+  benchSeries,
   histogramQuantile,
-  measureDefaultAgent,
   metricValue,
   type SimulatedSeries,
   scrape,
@@ -48,16 +47,8 @@ const DURATION = arg('duration', quick ? 25 : 600) * 1000;
 const PG_DURATION = arg('pg-duration', quick ? 15 : 120) * 1000;
 const ENGINE_SECONDS = arg('engine-seconds', quick ? 4 : 20);
 const BENCH = 'ingest';
-const SERIES: SimulatedSeries = process.argv.includes('--series') ? arg('series', 200) : await defaultAgentSeries();
+const SERIES: SimulatedSeries = await benchSeries(BENCH);
 const SERIES_KIND = typeof SERIES === 'number' ? 'realistic families' : 'default agent';
-
-/** The series of a default agent on this machine, their number printed as a figure of its own. */
-async function defaultAgentSeries(): Promise<SimulatedSeries> {
-  progress('ingest: measuring what a default agent sends per report on this machine');
-  const report = await measureDefaultAgent();
-  emit(defaultAgentFigure(BENCH, report));
-  return report.series;
-}
 
 /** The engine alone: every host's report of a tick appended at once (they share syncs). */
 async function engineSpeed(store: Store, label: string): Promise<number> {

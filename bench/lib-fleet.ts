@@ -10,7 +10,7 @@ import { scrapedSeries } from '../testing/exposition.ts';
 import { freePort, getJson, ROOT, type ServerProc, startServer, tempDir } from '../testing/processes.ts';
 import { type ObservedSeries, observedHostSeries, realisticHostSeries } from '../testing/series.ts';
 import type { SeriesGenerator } from '../testing/simulator.ts';
-import { type Figure, progress, sleep, spawnDefaultAgent } from './lib.ts';
+import { emit, type Figure, progress, sleep, spawnDefaultAgent } from './lib.ts';
 
 /**
  * What each simulated agent sends per report: that many series of testing/series.ts's
@@ -190,6 +190,19 @@ export async function measureDefaultAgent(reports = 3): Promise<DefaultAgentRepo
     await exited;
     await server.stop();
   }
+}
+
+/**
+ * The series every simulated agent of `bench` sends: `--series N` of the realistic families, else
+ * what a default agent sent on this machine (measured now, its count printed as a figure).
+ */
+export async function benchSeries(bench: string): Promise<SimulatedSeries> {
+  const i = process.argv.indexOf('--series');
+  if (i >= 0) return Number(process.argv[i + 1]);
+  progress(`${bench}: measuring what a default agent sends per report on this machine`);
+  const report = await measureDefaultAgent();
+  emit(defaultAgentFigure(bench, report));
+  return report.series;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * Queries over HTTP while the full ingest load runs (5,000 simulated agents, 200 realistic series
- * each every 10 s): one host's 24 h chart of one metric, a 30-day chart, and the fleet summary's
- * answers; then the fleet summary's own computation.
+ * Queries over HTTP while the full ingest load runs (5,000 simulated agents, each sending every
+ * 10 s the series a default agent sent on this machine, as bench/ingest's do; `--series N` for N
+ * of the realistic families instead): one host's 24 h chart of one metric, a 30-day chart, and
+ * the fleet summary's answers; then the fleet summary's own computation.
  *
  * History is written first straight into the store: for some hosts (the chart hosts) 30 days
  * (60 s resolution until a day ago, 10 s for the last day), sealed into windows and rollups;
@@ -19,7 +20,7 @@
  *   averages over every agent from the server's store. Run in the bench process on that store
  *   once the server and the agents have stopped, so not during ingest.
  *
- *   npm run bench -- query [--quick] [--agents N] [--seconds S] [--chart-hosts K]
+ *   npm run bench -- query [--quick] [--agents N] [--series N] [--seconds S] [--chart-hosts K]
  */
 import { join } from 'node:path';
 import type { Sample } from '@falconet/protocol';
@@ -28,14 +29,13 @@ import { FLEET_AVERAGED, fleetHistory, fleetSnapshot } from '../packages/server/
 import { EmbeddedStore } from '../packages/server/src/store/embedded/engine.ts';
 import { getJson, tempDir } from '../testing/processes.ts';
 import { cpuSeconds, emit, median, percentile, progress, quick, sleep } from './lib.ts';
-import { simAgentId, startBenchServer, startLoad } from './lib-fleet.ts';
+import { benchSeries, seriesCount, simAgentId, startBenchServer, startLoad } from './lib-fleet.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const AGENTS = arg('agents', quick ? 1000 : 5000);
-const SERIES = 200;
 const PROCESSES = 2;
 const CHART_HOSTS = arg('chart-hosts', quick ? 8 : 40);
 const SECONDS = arg('seconds', quick ? 20 : 180);
@@ -43,6 +43,7 @@ const COMPUTE_RUNS = quick ? 5 : 20;
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 const BENCH = 'query';
+const SERIES = await benchSeries(BENCH);
 
 const dataDir = tempDir('falconet-bench-query-');
 const openStore = () => EmbeddedStore.open({ dir: join(dataDir, 'samples'), retention: { raw: 31 * DAY } });
@@ -194,7 +195,7 @@ try {
     round++;
   }
   const cpu = ((cpuSeconds(server.child.pid as number) - c0) / SECONDS) * 100;
-  const extra = { agents: AGENTS, series_per_agent: SERIES, during_ingest: true, shared_machine: true };
+  const extra = { agents: AGENTS, series_per_agent: seriesCount(SERIES), during_ingest: true, shared_machine: true };
   emit({
     bench: BENCH,
     metric: 'host_24h_p95_ms',
@@ -269,7 +270,7 @@ try {
     runs: runs.map(Math.round),
     history_points: points,
     agents: AGENTS,
-    series_per_agent: SERIES,
+    series_per_agent: seriesCount(SERIES),
     during_ingest: false,
     shared_machine: true,
   });
