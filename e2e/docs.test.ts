@@ -30,6 +30,8 @@ import { ROOT, SERVER_CLI, tempDir } from '../testing/processes.ts';
  */
 const NOT_OURS = new Map<string, string>([
   ['route /api/metricsx', 'security.md: the example of a path that the scope /api/metrics does not cover'],
+  ['route /api/v1/export', "storage.md: VictoriaMetrics' route the VictoriaMetrics store reads with"],
+  ['route /api/v1/admin/tsdb/delete_series', "storage.md: VictoriaMetrics' route the VictoriaMetrics store deletes with"],
   ['flag --network', "containers.md: docker run's --network host"],
   ['flag --quick', 'npm run bench -- NAME --quick: a flag of the benchmarks, not of the binaries'],
   ['flag --series', 'adr/0002: a flag of bench/ingest.ts'],

@@ -76,8 +76,21 @@ export const DEFAULT_MAX_SERIES = 3_000_000;
 /** The samples store (docs/storage.md). */
 const storeConfigSchema = z
   .object({
-    /** auto: PostgreSQL when database.url is set, else the embedded engine under data_dir. */
-    engine: z.enum(['auto', 'embedded', 'postgres']).default('auto'),
+    /** auto: PostgreSQL when database.url is set, else the embedded engine under data_dir; victoriametrics: store.victoriametrics. */
+    engine: z.enum(['auto', 'embedded', 'postgres', 'victoriametrics']).default('auto'),
+    /** VictoriaMetrics (single node) as the samples store: remote_write in, its query API out (docs/storage.md). */
+    victoriametrics: z
+      .object({
+        /** Its base URL, e.g. http://127.0.0.1:8428 (remote_write goes to <url>/api/v1/write). */
+        url: z.url({
+          protocol: /^https?$/,
+          error: 'must be the http:// or https:// base URL of VictoriaMetrics, e.g. http://127.0.0.1:8428',
+        }),
+        /** How long one request to it may take before the write or query fails. */
+        timeout: duration().default(30_000),
+      })
+      .strict()
+      .optional(),
     retention: z
       .object({
         raw: duration().default(15 * 86_400_000),
@@ -96,6 +109,15 @@ const storeConfigSchema = z
     max_series: z.number().int().min(0).max(1_000_000_000).default(DEFAULT_MAX_SERIES),
   })
   .strict()
+  .superRefine((s, ctx) => {
+    if (s.engine === 'victoriametrics' && !s.victoriametrics) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['victoriametrics', 'url'],
+        message: 'is required when store.engine is victoriametrics (e.g. http://127.0.0.1:8428)',
+      });
+    }
+  })
   .default({
     engine: 'auto',
     retention: { raw: 15 * 86_400_000, '1m': 90 * 86_400_000, '1h': 730 * 86_400_000 },

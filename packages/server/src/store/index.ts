@@ -8,8 +8,8 @@ export type { Store } from './types.ts';
 
 const PG_URL = /^postgres(ql)?:\/\//;
 
-/** Which engine the configuration asks for: `auto` follows database.url. */
-export function storeEngine(config: ServerConfig): 'embedded' | 'postgres' {
+/** Which engine the configuration asks for: `auto` follows database.url (it never picks VictoriaMetrics). */
+export function storeEngine(config: ServerConfig): 'embedded' | 'postgres' | 'victoriametrics' {
   const engine = config.store.engine;
   if (engine !== 'auto') return engine;
   return PG_URL.test(config.database.url) ? 'postgres' : 'embedded';
@@ -18,6 +18,21 @@ export function storeEngine(config: ServerConfig): 'embedded' | 'postgres' {
 /** Opens the samples store the configuration names (migrating the PostgreSQL schema first). */
 export async function openStore(config: ServerConfig, log?: StoreLog): Promise<Store> {
   const s = config.store;
+  if (storeEngine(config) === 'victoriametrics') {
+    // The schema makes store.victoriametrics required with this engine.
+    const vm = s.victoriametrics as NonNullable<typeof s.victoriametrics>;
+    const { VictoriaStore } = await import('./victoria/engine.ts');
+    // VictoriaMetrics keeps samples for its own -retentionPeriod: store.retention and max_size are not its.
+    if (s.max_size > 0) log?.warn({ max_size: s.max_size }, 'store.max_size does not apply to VictoriaMetrics: its -retentionPeriod does');
+    try {
+      return await VictoriaStore.open({ url: vm.url, timeoutMs: vm.timeout, log });
+    } catch (err) {
+      const unreachable = (err as { status?: number }).status === 0;
+      throw new StartupError(
+        `samples store on VictoriaMetrics (store.victoriametrics.url ${vm.url}): ${(err as Error).message}${unreachable ? '; start VictoriaMetrics there or fix the URL' : ''}`,
+      );
+    }
+  }
   if (storeEngine(config) === 'postgres') {
     if (!PG_URL.test(config.database.url)) {
       throw new StartupError(

@@ -132,7 +132,7 @@ export interface AppendResult {
 
 /** Sizes and counts for /metrics, benchmarks and the docs. */
 export interface StoreStats {
-  engine: 'embedded' | 'postgres';
+  engine: 'embedded' | 'postgres' | 'victoriametrics';
   series: number;
   /** Bytes on disk per tier ('raw', '1m', '1h') and for the write-ahead log ('wal'). */
   bytes: Record<string, number>;
