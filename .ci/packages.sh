@@ -42,6 +42,8 @@ need shellcheck shellcheck
 # the clock-jump tests run an agent and a server with their clocks moved (e2e/clock-jumps.test.ts)
 need faketime faketime
 need victoria-metrics victoria-metrics
+# the cluster tests start their own NATS (testing/nats.ts)
+[ -x /usr/sbin/nats-server ] || want+=(nats-server)
 # Chinese glyphs in the dashboard's screenshots (the browser test keeps en/zh artefacts)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || want+=(fonts-wqy-microhei)
 # the agent's journald log source test writes journal files without a journald (logs-journal.test.ts)

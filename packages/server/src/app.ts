@@ -1,5 +1,6 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FALCONET_VERSION } from '@falconet/protocol';
@@ -22,7 +23,8 @@ import { type AccessGuard, installAccessGuard, type RouteEntry } from './auth/gu
 import { installSecurityHeaders } from './auth/headers.ts';
 import { authApi } from './auth/routes.ts';
 import { AuthService } from './auth/service.ts';
-import type { ServerConfig } from './config.ts';
+import { ClusterLive } from './cluster/live.ts';
+import { natsUrls, type ServerConfig } from './config.ts';
 import { auditAtRest, secureServerDataDir } from './datadir.ts';
 import { AgentRepository } from './db/agents.ts';
 import { DatabaseHealth, isDatabaseUnavailable } from './db/health.ts';
@@ -88,6 +90,7 @@ export class FalconetServer {
   #alerts: AlertService | undefined;
   #monitors: MonitorService | undefined;
   #remoteWriteOut: RemoteWriteOut | undefined;
+  #cluster: ClusterLive | undefined;
   #externalUrl = '';
   #auth: AuthService | undefined;
   #guard: AccessGuard | undefined;
@@ -342,6 +345,21 @@ export class FalconetServer {
     this.addresses = { http: { host: http.host, port: httpPort }, grpc: { host: grpc.host, port: grpcPort } };
     if (transfer && transferPort !== undefined) this.addresses.transfer = { host: transfer.host, port: transferPort };
     if (this.#syslog?.port !== undefined) this.addresses.syslog = { host: this.#syslog.host, port: this.#syslog.port };
+    if (this.config.cluster.nats) {
+      const cluster = this.config.cluster;
+      try {
+        this.#cluster = await ClusterLive.start({
+          servers: natsUrls(cluster.nats),
+          cluster: cluster.name,
+          node: cluster.node || `${hostname()}:${httpPort}`,
+          hub: this.live,
+          log: this.log.child({ component: 'cluster' }),
+        });
+      } catch (err) {
+        await this.stop();
+        throw new StartupError(`cluster.nats ${cluster.nats}: ${(err as Error).message}`);
+      }
+    }
     this.log.info(
       {
         http: `${http.host}:${httpPort}`,
@@ -702,6 +720,23 @@ export class FalconetServer {
         type: 'gauge',
         metrics: [{ labels: {}, value: this.live.size }],
       },
+      ...(this.#cluster
+        ? [
+            {
+              name: 'falconet_cluster_live_messages_total',
+              help: 'Live view messages over the cluster bus: published (by kind), received, and received but unreadable.',
+              type: 'counter' as const,
+              metrics: [
+                ...Object.entries(this.#cluster.counts.published).map(([kind, value]) => ({
+                  labels: { direction: 'published', kind },
+                  value,
+                })),
+                { labels: { direction: 'received' }, value: this.#cluster.counts.received },
+                { labels: { direction: 'malformed' }, value: this.#cluster.counts.malformed },
+              ],
+            },
+          ]
+        : []),
       ...c.families(),
       {
         name: 'falconet_store_bytes',
@@ -863,6 +898,8 @@ export class FalconetServer {
   }
 
   async stop(): Promise<void> {
+    await this.#cluster?.stop();
+    this.#cluster = undefined;
     clearInterval(this.#purge);
     clearInterval(this.#trafficFeed);
     clearInterval(this.#firstUserWatch);

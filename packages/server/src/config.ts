@@ -354,7 +354,38 @@ export const serverConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Several servers as one (docs/scale.md): off unless cluster.nats is set. */
+    cluster: z
+      .object({
+        /** NATS server addresses, comma-separated (nats://host:port); empty: this server is alone. */
+        nats: z
+          .string()
+          .default('')
+          .superRefine((v, ctx) => {
+            for (const url of natsUrls(v)) {
+              if (!/^(nats|tls):\/\/[^/\s]+$/.test(url))
+                ctx.addIssue({ code: 'custom', message: `"${url}" is not a nats://host:port address` });
+            }
+          }),
+        /** Nodes of one cluster share a name; it keeps two clusters on one NATS apart. */
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"')
+          .default('falconet'),
+        /** This node's name, unique in the cluster; empty: the host name and the HTTP port. */
+        node: z.string().max(128).default(''),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
+
+/** The addresses of cluster.nats. */
+export function natsUrls(list: string): string[] {
+  return list
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+}
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;

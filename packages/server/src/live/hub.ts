@@ -27,11 +27,19 @@ export interface LogTail {
   hold?: StoredLogLine[] | undefined;
 }
 
-/** Fans out what the server ingests to the browsers watching; in-process for one server. */
+/** Where the hub also sends what happens on this server: the other nodes of a cluster (cluster/live.ts). */
+export interface LiveRelay {
+  samples(agentId: string, samples: readonly Sample[]): void;
+  agentChanged(agent: Agent): void;
+  agentRemoved(agentId: string): void;
+}
+
+/** Fans out what the server ingests to the browsers watching, and to a relay to other nodes when there is one. */
 export class LiveHub {
   readonly #subs = new Set<LiveSubscriber>();
   /** Recent lines in the order stored, for tails that resume after their socket dropped. */
   readonly tail = new TailBuffer();
+  relay: LiveRelay | undefined;
 
   add(sub: LiveSubscriber): () => void {
     this.#subs.add(sub);
@@ -43,13 +51,31 @@ export class LiveHub {
   }
 
   agentChanged(agent: Agent): void {
+    this.deliverAgent(agent);
+    this.relay?.agentChanged(agent);
+  }
+
+  agentRemoved(agentId: string): void {
+    this.deliverAgentRemoved(agentId);
+    this.relay?.agentRemoved(agentId);
+  }
+
+  /** An agent's change to this server's browsers only (one that came from another node). */
+  deliverAgent(agent: Agent): void {
     const msg: LiveMessage = { type: 'agent', agent };
     for (const s of this.#subs) s.send(msg);
   }
 
-  agentRemoved(agentId: string): void {
+  deliverAgentRemoved(agentId: string): void {
     const msg: LiveMessage = { type: 'agent_removed', agentId };
     for (const s of this.#subs) s.send(msg);
+  }
+
+  /** The agents some browser of this server watches. */
+  watched(): Set<string> {
+    const out = new Set<string>();
+    for (const s of this.#subs) for (const a of s.agents) out.add(a);
+    return out;
   }
 
   /** A task message: to every client, or with `taskId` only to those subscribed to that task. */
@@ -66,6 +92,12 @@ export class LiveHub {
   }
 
   samples(agentId: string, samples: readonly Sample[]): void {
+    this.deliverSamples(agentId, samples);
+    this.relay?.samples(agentId, samples);
+  }
+
+  /** Samples to this server's browsers only (they came from another node). */
+  deliverSamples(agentId: string, samples: readonly Sample[]): void {
     let msg: LiveMessage | undefined;
     for (const s of this.#subs) {
       if (!s.agents.has(agentId)) continue;

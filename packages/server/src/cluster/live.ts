@@ -1,0 +1,196 @@
+/**
+ * The live view across the nodes of a cluster, over NATS core subjects: what one node's agents
+ * send reaches the browsers of every other node that watches them. Live data is a view, not a
+ * record (the store has every sample), so plain publish/subscribe fits: a message lost while NATS
+ * restarts costs a point on a chart, never a stored sample.
+ *
+ * Subjects, under `falconet.<cluster name>.live`:
+ * - `watch`: each node's set of agents its browsers watch, sent when it changes and every
+ *   `announceMs`; a node forgets another's set after three periods without one.
+ * - `samples`: an agent's samples, published only while another node watches that agent, so a
+ *   fleet's ingest does not cross the bus for nobody.
+ * - `agents`: the agents that changed (connected, disconnected, a new summary) or were removed,
+ *   gathered for up to a second into one message, for every node's browsers.
+ *
+ * The connection is opened with `noEcho`: a node does not get its own messages back.
+ */
+import type { Sample } from '@falconet/protocol';
+import type { Agent } from '@falconet/protocol/api';
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { LiveHub, LiveRelay } from '../live/hub.ts';
+
+export interface ClusterLiveOptions {
+  /** NATS server addresses, e.g. nats://127.0.0.1:4222. */
+  servers: string[];
+  /** The cluster's name: nodes of one cluster share it, and it keeps two clusters on one NATS apart. */
+  cluster: string;
+  /** This node's name, unique in the cluster. */
+  node: string;
+  hub: LiveHub;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  /** How often a node says which agents it watches (default 5 s). */
+  announceMs?: number;
+}
+
+interface WatchMessage {
+  node: string;
+  agents: string[];
+}
+
+interface SamplesMessage {
+  agentId: string;
+  samples: readonly Sample[];
+}
+
+interface AgentsMessage {
+  agents: Agent[];
+  removed: string[];
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The characters a NATS subject token may hold here; the cluster name becomes one token. */
+const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export class ClusterLive implements LiveRelay {
+  readonly #o: ClusterLiveOptions;
+  readonly #nc: NatsConnection;
+  readonly #subject: string;
+  readonly #subs: Subscription[] = [];
+  /** Per other node, the agents it watches and when it last said so. */
+  readonly #remote = new Map<string, { agents: Set<string>; atMs: number }>();
+  #announced = '';
+  #timer: NodeJS.Timeout | undefined;
+  /** Agents changed or removed since the last `agents` message. */
+  readonly #changed = new Map<string, Agent | undefined>();
+  /** Messages sent by kind, and received (those unreadable apart), for /metrics. */
+  readonly counts = { published: { watch: 0, samples: 0, agents: 0 }, received: 0, malformed: 0 };
+
+  private constructor(o: ClusterLiveOptions, nc: NatsConnection) {
+    this.#o = o;
+    this.#nc = nc;
+    this.#subject = `falconet.${o.cluster}.live`;
+  }
+
+  static async start(o: ClusterLiveOptions): Promise<ClusterLive> {
+    if (!TOKEN.test(o.cluster)) throw new Error(`cluster.name "${o.cluster}" must be 1-64 letters, digits, "_" or "-"`);
+    const nc = await connect({ servers: o.servers, name: `falconet-server ${o.node}`, noEcho: true, maxReconnectAttempts: -1 });
+    const live = new ClusterLive(o, nc);
+    live.#listen();
+    o.hub.relay = live;
+    live.#announce(true);
+    const every = o.announceMs ?? 5000;
+    // A browser subscribing is seen within a second; the full set goes out every period regardless.
+    let ticks = 0;
+    live.#timer = setInterval(() => {
+      live.#announce(++ticks % Math.max(1, Math.round(every / 1000)) === 0);
+      live.#sendAgents();
+    }, 1000);
+    live.#timer.unref();
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect') o.log.info({ nats: s.type }, `cluster bus ${s.type}ed`);
+      }
+    })().catch(() => undefined);
+    o.log.info({ servers: o.servers, cluster: o.cluster, node: o.node }, 'cluster bus connected: live view shared with the other nodes');
+    return live;
+  }
+
+  #listen(): void {
+    const on = (suffix: string, fn: (data: unknown) => void) => {
+      this.#subs.push(
+        this.#nc.subscribe(`${this.#subject}.${suffix}`, {
+          callback: (err, msg) => {
+            if (err) return;
+            let data: unknown;
+            try {
+              data = JSON.parse(decoder.decode(msg.data));
+            } catch {
+              this.counts.malformed++;
+              return;
+            }
+            this.counts.received++;
+            fn(data);
+          },
+        }),
+      );
+    };
+    on('watch', (d) => {
+      const m = d as Partial<WatchMessage>;
+      if (typeof m.node !== 'string' || !Array.isArray(m.agents)) return void this.counts.malformed++;
+      this.#remote.set(m.node, { agents: new Set(m.agents.filter((a) => typeof a === 'string')), atMs: Date.now() });
+    });
+    on('samples', (d) => {
+      const m = d as Partial<SamplesMessage>;
+      if (typeof m.agentId !== 'string' || !Array.isArray(m.samples)) return void this.counts.malformed++;
+      this.#o.hub.deliverSamples(m.agentId, m.samples);
+    });
+    on('agents', (d) => {
+      const m = d as Partial<AgentsMessage>;
+      if (!Array.isArray(m.agents) || !Array.isArray(m.removed)) return void this.counts.malformed++;
+      for (const a of m.agents) if (typeof a?.id === 'string') this.#o.hub.deliverAgent(a);
+      for (const id of m.removed) if (typeof id === 'string') this.#o.hub.deliverAgentRemoved(id);
+    });
+  }
+
+  /** Says which agents this node's browsers watch: when that changed, or always with `force`. */
+  #announce(force: boolean): void {
+    const agents = [...this.#o.hub.watched()].sort();
+    const key = agents.join('\n');
+    if (!force && key === this.#announced) return;
+    this.#announced = key;
+    this.#publish('watch', { node: this.#o.node, agents } satisfies WatchMessage);
+  }
+
+  #watchedElsewhere(agentId: string): boolean {
+    const stale = Date.now() - 3 * (this.#o.announceMs ?? 5000);
+    for (const [node, w] of this.#remote) {
+      if (w.atMs < stale) {
+        this.#remote.delete(node);
+        continue;
+      }
+      if (w.agents.has(agentId)) return true;
+    }
+    return false;
+  }
+
+  #publish(kind: keyof ClusterLive['counts']['published'], body: object): void {
+    if (this.#nc.isClosed()) return;
+    this.#nc.publish(`${this.#subject}.${kind}`, encoder.encode(JSON.stringify(body)));
+    this.counts.published[kind]++;
+  }
+
+  /** The agents changed in the last second, in one message (an agent reports its summary each interval). */
+  #sendAgents(): void {
+    if (this.#changed.size === 0) return;
+    const body: AgentsMessage = { agents: [], removed: [] };
+    for (const [id, agent] of this.#changed) {
+      if (agent) body.agents.push(agent);
+      else body.removed.push(id);
+    }
+    this.#changed.clear();
+    this.#publish('agents', body);
+  }
+
+  samples(agentId: string, samples: readonly Sample[]): void {
+    if (!this.#watchedElsewhere(agentId)) return;
+    this.#publish('samples', { agentId, samples } satisfies SamplesMessage);
+  }
+
+  agentChanged(agent: Agent): void {
+    this.#changed.set(agent.id, agent);
+  }
+
+  agentRemoved(agentId: string): void {
+    this.#changed.set(agentId, undefined);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#sendAgents();
+    if (this.#o.hub.relay === this) this.#o.hub.relay = undefined;
+    for (const s of this.#subs) s.unsubscribe();
+    await this.#nc.drain().catch(() => undefined);
+  }
+}
