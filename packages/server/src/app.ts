@@ -353,6 +353,7 @@ export class FalconetServer {
           cluster: cluster.name,
           node: cluster.node || `${hostname()}:${httpPort}`,
           hub: this.live,
+          registry: this.#registry,
           log: this.log.child({ component: 'cluster' }),
         });
       } catch (err) {

@@ -30,6 +30,8 @@ interface Live {
   streams: number;
   status: AgentStatus;
   sequenceRefused?: SequenceRefusal;
+  /** The node of the cluster that holds the agent's stream, as it last told us, when not this one. */
+  remote?: { node: string; status: AgentStatus; heardMs: number };
 }
 
 /**
@@ -246,9 +248,40 @@ export class AgentRegistry {
     const now = this.#now();
     for (const a of this.#agents.values()) {
       const silentFor = now - a.record.lastSeenMs;
-      const online = a.streams > 0 && silentFor <= this.#offlineAfterIntervals * a.record.intervalMs;
-      this.#setStatus(a, online ? 'online' : 'offline');
+      const within = (ms: number) => ms <= this.#offlineAfterIntervals * a.record.intervalMs;
+      const here = a.streams > 0 && within(silentFor);
+      // Held by another node: online while that node says so and keeps saying it.
+      const there = a.remote !== undefined && a.remote.status === 'online' && within(now - a.remote.heardMs);
+      this.#setStatus(a, here || there ? 'online' : 'offline');
     }
+  }
+
+  /**
+   * An agent as another node of the cluster sees it (cluster/live.ts): kept here so this node lists
+   * it with its status and summary. Not written to the metadata database (the holding node does
+   * that) and not relayed again. An agent with a stream on this node keeps what this node knows.
+   */
+  remote(agent: Agent, node: string): void {
+    const a = this.#agents.get(agent.id);
+    if (a && a.streams > 0) return;
+    const { status, connected: _c, trustedLabels: _t, serverLabels, sequenceRefused, ...record } = agent;
+    const live: Live = a ?? { record, streams: 0, status };
+    live.record = { ...record, firstSeenMs: Math.min(record.firstSeenMs, a?.record.firstSeenMs ?? record.firstSeenMs) };
+    live.status = status;
+    this.#serverLabels.set(agent.id, serverLabels);
+    live.remote = { node, status, heardMs: this.#now() };
+    if (sequenceRefused) live.sequenceRefused = sequenceRefused;
+    else delete live.sequenceRefused;
+    this.#agents.set(agent.id, live);
+  }
+
+  /** Another node forgot the agent (an admin deleted it there): this node's list drops it too. */
+  remoteRemoved(agentId: string): void {
+    const a = this.#agents.get(agentId);
+    if (!a || a.streams > 0) return;
+    this.#agents.delete(agentId);
+    this.#serverLabels.delete(agentId);
+    this.#dirty.delete(agentId);
   }
 
   #setStatus(a: Live, status: AgentStatus): void {

@@ -91,6 +91,22 @@ describe('cluster: the live view across nodes', () => {
     onOther.ws.close();
   }, 40_000);
 
+  it("lists node A's agent on node B as online, with its summary, and offline once it stops", async () => {
+    const second = await startTestAgent(a.server, { interval: '200ms' });
+    const id = await eventually(() => second.identity?.agentId, 10_000);
+    const seen = await eventually(() => {
+      const x = b.server.registry.get(id);
+      return x?.status === 'online' && Object.keys(x.summary).length > 0 ? x : undefined;
+    }, 15_000);
+    expect(seen.hostname).toBe(a.server.registry.get(id)?.hostname);
+    const listed = (await (await fetch(`${b.base}/api/agents`)).json()) as { items: { id: string; status: string }[] };
+    expect(listed.items.find((x) => x.id === id)?.status).toBe('online');
+    await second.stop();
+    await eventually(() => b.server.registry.get(id)?.status === 'offline', 15_000);
+    // A node of another cluster never heard of it.
+    expect(other.server.registry.get(id)).toBeUndefined();
+  }, 40_000);
+
   it("tells node B's dashboards when node A's agent goes offline", async () => {
     const onB = watch(b);
     await onB.opened;
@@ -108,9 +124,15 @@ describe('cluster: the live view across nodes', () => {
     nc.publish('falconet.test.live.samples', new TextEncoder().encode('{not json'));
     nc.publish('falconet.test.live.samples', new TextEncoder().encode(JSON.stringify({ agentId: 5, samples: 'x' })));
     nc.publish('falconet.test.live.watch', new TextEncoder().encode(JSON.stringify({ node: 'x' })));
+    // An agent record that is not one: not listed.
+    nc.publish(
+      'falconet.test.live.agents',
+      new TextEncoder().encode(JSON.stringify({ node: 'x', agents: [{ id: 'forged' }], removed: [] })),
+    );
     await nc.flush();
     await nc.close();
-    await eventually(async () => (await relayed(b, 'malformed')) - before >= 3, 10_000);
+    await eventually(async () => (await relayed(b, 'malformed')) - before >= 4, 10_000);
+    expect(b.server.registry.get('forged')).toBeUndefined();
   }, 20_000);
 
   it('goes on showing the agent after NATS restarts', async () => {

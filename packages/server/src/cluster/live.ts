@@ -15,7 +15,7 @@
  * The connection is opened with `noEcho`: a node does not get its own messages back.
  */
 import type { Sample } from '@falconet/protocol';
-import type { Agent } from '@falconet/protocol/api';
+import { type Agent, Agent as AgentSchema } from '@falconet/protocol/api';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { LiveHub, LiveRelay } from '../live/hub.ts';
 
@@ -27,6 +27,8 @@ export interface ClusterLiveOptions {
   /** This node's name, unique in the cluster. */
   node: string;
   hub: LiveHub;
+  /** Where agents held by other nodes go, besides this node's dashboards: its registry. */
+  registry?: { remote(agent: Agent, node: string): void; remoteRemoved(agentId: string): void };
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
   /** How often a node says which agents it watches (default 5 s). */
   announceMs?: number;
@@ -43,6 +45,7 @@ interface SamplesMessage {
 }
 
 interface AgentsMessage {
+  node: string;
   agents: Agent[];
   removed: string[];
 }
@@ -128,9 +131,22 @@ export class ClusterLive implements LiveRelay {
     });
     on('agents', (d) => {
       const m = d as Partial<AgentsMessage>;
-      if (!Array.isArray(m.agents) || !Array.isArray(m.removed)) return void this.counts.malformed++;
-      for (const a of m.agents) if (typeof a?.id === 'string') this.#o.hub.deliverAgent(a);
-      for (const id of m.removed) if (typeof id === 'string') this.#o.hub.deliverAgentRemoved(id);
+      if (typeof m.node !== 'string' || !Array.isArray(m.agents) || !Array.isArray(m.removed)) return void this.counts.malformed++;
+      const node = m.node;
+      for (const a of m.agents) {
+        const parsed = AgentSchema.safeParse(a);
+        if (!parsed.success) {
+          this.counts.malformed++;
+          continue;
+        }
+        this.#o.registry?.remote(parsed.data, node);
+        this.#o.hub.deliverAgent(parsed.data);
+      }
+      for (const id of m.removed) {
+        if (typeof id !== 'string') continue;
+        this.#o.registry?.remoteRemoved(id);
+        this.#o.hub.deliverAgentRemoved(id);
+      }
     });
   }
 
@@ -164,7 +180,7 @@ export class ClusterLive implements LiveRelay {
   /** The agents changed in the last second, in one message (an agent reports its summary each interval). */
   #sendAgents(): void {
     if (this.#changed.size === 0) return;
-    const body: AgentsMessage = { agents: [], removed: [] };
+    const body: AgentsMessage = { node: this.#o.node, agents: [], removed: [] };
     for (const [id, agent] of this.#changed) {
       if (agent) body.agents.push(agent);
       else body.removed.push(id);
