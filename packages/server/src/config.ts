@@ -363,8 +363,7 @@ export const serverConfigSchema = z
           .default('')
           .superRefine((v, ctx) => {
             for (const url of natsUrls(v)) {
-              if (!/^(nats|tls):\/\/[^/\s]+$/.test(url))
-                ctx.addIssue({ code: 'custom', message: `"${url}" is not a nats://host:port address` });
+              if (!/^nats:\/\/[^/\s@]+$/.test(url)) ctx.addIssue({ code: 'custom', message: `"${url}" is not a nats://host:port address` });
             }
           }),
         /** Nodes of one cluster share a name; it keeps two clusters on one NATS apart. */

@@ -155,6 +155,8 @@ describe('cluster: configuration', () => {
     expect(r.success).toBe(false);
     expect(r.error?.issues.map((i) => i.message)).toContain('"http://x:1" is not a nats://host:port address');
     expect(serverConfigSchema.safeParse({ cluster: { nats: 'nats://a:1', name: 'a.b' } }).success).toBe(false);
+    // Credentials in the address are not passed on to NATS: refused rather than silently dropped.
+    expect(serverConfigSchema.safeParse({ cluster: { nats: 'nats://u:p@a:1' } }).success).toBe(false);
   });
 
   it('stops at start when NATS cannot be reached, naming cluster.nats', async () => {
