@@ -42,10 +42,9 @@ function grown(a: Uint32Array<ArrayBuffer>, size: number, used: number): Uint32A
 
 /**
  * Per series only numbers, in typed arrays: the agent's and the shape's index, the name's ordinal,
- * and a slot in one open-addressing table from (agent, shape) to the id. Millions of series are
- * then a few dozen bytes each and a handful of objects for the collector to trace, where a Map
- * entry and array cells per series made every full collection walk millions of them
- * (docs/adr/0004-server-memory.md).
+ * and an entry in its agent's table from shape to id. Millions of series are then a few dozen bytes
+ * each and a handful of objects for the collector to trace, where a Map entry and array cells per
+ * series made every full collection walk millions of them (docs/adr/0004-server-memory.md).
  */
 export class SeriesDictionary implements IndexedSeries {
   readonly #maxSeries: number;
@@ -67,12 +66,13 @@ export class SeriesDictionary implements IndexedSeries {
   #shapeOf = new Uint32Array(1024);
   #nameOrd = new Uint32Array(1024);
   #size = 0;
-  /** Open addressing, linear probing: id + 1 of the series at (agent, shape), 0 for an empty slot. */
-  #slots = new Uint32Array(2048);
-  /** Live series in the table. */
-  #inTable = 0;
+  /** Each agent's live series by shape, by agent index: a report's lookups stay in one small table. */
+  readonly #tables: ShapeTable[] = [];
   /** Each agent's ids in the order defined (ascending), by agent index; deleted ones taken out. */
   readonly #ofAgent: IdList[] = [];
+  /** The agent of the last lookup: a report asks for one agent's series hundreds of times in a row. */
+  #lastAgent = '';
+  #lastAgentIndex = -1;
   readonly #names: string[] = [];
   readonly #nameIds = new Map<string, number>();
   /** Live series per name ordinal, so names() lists only names something still has. */
@@ -146,11 +146,14 @@ export class SeriesDictionary implements IndexedSeries {
     let n = 0;
     mine.retain((id) => {
       if (id >= bound) return true;
-      this.#unslot(id);
       this.#kill(id);
       n++;
       return false;
     });
+    // What is left (ids at or past the bound) goes into a fresh table.
+    const table = new ShapeTable(mine.length);
+    for (const id of mine.view()) table.set(this.#shapeOf[id] as number, id);
+    this.#tables[a as number] = table;
     this.#clearIfBelow();
     return n;
   }
@@ -162,15 +165,17 @@ export class SeriesDictionary implements IndexedSeries {
   }
 
   get(agentId: string, key: string): number | undefined {
-    const a = this.#agentIndex.get(agentId);
-    const s = this.#shapeIndex.get(key);
-    if (a === undefined || s === undefined) return undefined;
-    const mask = this.#slots.length - 1;
-    for (let i = slotOf(a, s) & mask; ; i = (i + 1) & mask) {
-      const v = this.#slots[i] as number;
-      if (v === 0) return undefined;
-      if (this.#agentOf[v - 1] === a && this.#shapeOf[v - 1] === s) return v - 1;
+    let a = this.#lastAgentIndex;
+    if (agentId !== this.#lastAgent) {
+      a = this.#agentIndex.get(agentId) ?? -1;
+      this.#lastAgent = agentId;
+      this.#lastAgentIndex = a;
     }
+    if (a < 0) return undefined;
+    const s = this.#shapeIndex.get(key);
+    if (s === undefined) return undefined;
+    const id = (this.#tables[a] as ShapeTable).get(s);
+    return id < 0 ? undefined : id;
   }
 
   /** Adds a definition; ids are dense, so `id` must be the next one. */
@@ -193,50 +198,8 @@ export class SeriesDictionary implements IndexedSeries {
     }
     this.#liveOfName[shape.name] = (this.#liveOfName[shape.name] as number) + 1;
     (this.#ofAgent[a] as IdList).push(id);
-    this.#slot(id);
+    (this.#tables[a] as ShapeTable).set(s, id);
     this.postings.add(id, this.#names[shape.name] as string, shape.labels);
-  }
-
-  #slot(id: number): void {
-    if ((this.#inTable + 1) * 2 > this.#slots.length) this.#rehash(this.#slots.length * 2);
-    const mask = this.#slots.length - 1;
-    let i = slotOf(this.#agentOf[id] as number, this.#shapeOf[id] as number) & mask;
-    while (this.#slots[i] !== 0) i = (i + 1) & mask;
-    this.#slots[i] = id + 1;
-    this.#inTable++;
-  }
-
-  /** Takes the series out of the table, moving later entries of its probe run back so none is cut off. */
-  #unslot(id: number): void {
-    const slots = this.#slots;
-    const mask = slots.length - 1;
-    let i = slotOf(this.#agentOf[id] as number, this.#shapeOf[id] as number) & mask;
-    while (slots[i] !== id + 1) {
-      if (slots[i] === 0) return;
-      i = (i + 1) & mask;
-    }
-    let hole = i;
-    for (let j = (i + 1) & mask; slots[j] !== 0; j = (j + 1) & mask) {
-      const v = slots[j] as number;
-      const home = slotOf(this.#agentOf[v - 1] as number, this.#shapeOf[v - 1] as number) & mask;
-      // The entry at j may fill the hole when its home is not in the cyclic range (hole, j].
-      if ((j - home + slots.length) % slots.length >= (j - hole + slots.length) % slots.length) {
-        slots[hole] = v;
-        hole = j;
-      }
-    }
-    slots[hole] = 0;
-    this.#inTable--;
-  }
-
-  #rehash(size: number): void {
-    const old = this.#slots;
-    this.#slots = new Uint32Array(size);
-    this.#inTable = 0;
-    for (let i = 0; i < old.length; i++) {
-      const v = old[i] as number;
-      if (v !== 0) this.#slot(v - 1);
-    }
   }
 
   #agentInstance(agentId: string): number {
@@ -246,6 +209,9 @@ export class SeriesDictionary implements IndexedSeries {
     this.#agents.push(agentId);
     this.#agentIndex.set(agentId, a);
     this.#ofAgent.push(new IdList());
+    this.#tables.push(new ShapeTable());
+    // A new agent may reuse a string the last lookup missed with.
+    this.#lastAgent = '';
     return a;
   }
 
@@ -435,10 +401,55 @@ function encodeDefinitions(dict: SeriesDictionary, from: number, to: number): Bu
   return buf;
 }
 
-/** Where (agent, shape) starts probing: the two indexes mixed so that every bit moves the low ones. */
-function slotOf(agent: number, shape: number): number {
-  let h = Math.imul(agent, 0x9e3779b1) ^ shape;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+/**
+ * One agent's series by shape: open addressing with linear probing over (shape + 1, id) pairs in
+ * one Int32Array, the key beside its value, so a lookup reads one place of a table a few KB long.
+ * Entries are only added; an agent's deletions build a new table.
+ */
+class ShapeTable {
+  #cells: Int32Array;
+  #n = 0;
+
+  constructor(expected = 8) {
+    let slots = 16;
+    while (slots * 3 < expected * 4) slots *= 2;
+    this.#cells = new Int32Array(slots * 2);
+  }
+
+  /** The id at `shape`, or -1. */
+  get(shape: number): number {
+    const cells = this.#cells;
+    const mask = (cells.length >> 1) - 1;
+    for (let i = mix(shape) & mask; ; i = (i + 1) & mask) {
+      const k = cells[2 * i] as number;
+      if (k === 0) return -1;
+      if (k === shape + 1) return cells[2 * i + 1] as number;
+    }
+  }
+
+  set(shape: number, id: number): void {
+    // Up to three quarters full: an agent's few hundred series fit in a table of 1,024 slots (8 KB).
+    if ((this.#n + 1) * 4 > (this.#cells.length >> 1) * 3) this.#grow();
+    const cells = this.#cells;
+    const mask = (cells.length >> 1) - 1;
+    let i = mix(shape) & mask;
+    while (cells[2 * i] !== 0 && cells[2 * i] !== shape + 1) i = (i + 1) & mask;
+    if (cells[2 * i] === 0) this.#n++;
+    cells[2 * i] = shape + 1;
+    cells[2 * i + 1] = id;
+  }
+
+  #grow(): void {
+    const old = this.#cells;
+    this.#cells = new Int32Array(old.length * 2);
+    this.#n = 0;
+    for (let i = 0; i < old.length; i += 2) if (old[i] !== 0) this.set((old[i] as number) - 1, old[i + 1] as number);
+  }
+}
+
+/** A shape index's bits mixed so that every bit moves the low ones (shapes are small dense numbers). */
+function mix(x: number): number {
+  let h = Math.imul(x ^ (x >>> 16), 0x7feb352d);
   h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
   return (h ^ (h >>> 16)) >>> 0;
 }
