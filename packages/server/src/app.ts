@@ -354,8 +354,12 @@ export class FalconetServer {
           node: cluster.node || `${hostname()}:${httpPort}`,
           hub: this.live,
           registry: this.#registry,
+          tasks: this.#tasks,
           log: this.log.child({ component: 'cluster' }),
         });
+        const registry = this.#registry;
+        const bus = this.#cluster;
+        if (this.#tasks && registry) this.#tasks.relay = { holderOf: (id) => registry.holderOf(id), deliver: (...a) => bus.deliver(...a) };
       } catch (err) {
         await this.stop();
         throw new StartupError(`cluster.nats ${cluster.nats}: ${(err as Error).message}`);

@@ -275,6 +275,13 @@ export class AgentRegistry {
     this.#agents.set(agent.id, live);
   }
 
+  /** The node of the cluster holding the agent's stream, when this one does not and another says it does. */
+  holderOf(agentId: string): string | undefined {
+    const a = this.#agents.get(agentId);
+    if (!a || a.streams > 0 || a.remote?.status !== 'online') return undefined;
+    return a.remote.node;
+  }
+
   /** Another node forgot the agent (an admin deleted it there): this node's list drops it too. */
   remoteRemoved(agentId: string): void {
     const a = this.#agents.get(agentId);

@@ -9,13 +9,16 @@
  *   `announceMs`; a node forgets another's set after three periods without one.
  * - `samples`: an agent's samples, published only while another node watches that agent, so a
  *   fleet's ingest does not cross the bus for nobody.
+ * - `tasks`: task messages (a task, a run, its output) for every node's browsers.
+ * - `node.<node>.deliver` (request and reply): "send this task to this agent of yours", for a
+ *   task started on a node that does not hold the agent's stream; the holder signs and sends it.
  * - `agents`: the agents that changed (connected, disconnected, a new summary) or were removed,
  *   gathered for up to a second into one message, for every node's browsers.
  *
  * The connection is opened with `noEcho`: a node does not get its own messages back.
  */
 import type { Sample } from '@falconet/protocol';
-import { type Agent, Agent as AgentSchema } from '@falconet/protocol/api';
+import { type Agent, Agent as AgentSchema, type TaskLiveMessage } from '@falconet/protocol/api';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { LiveHub, LiveRelay } from '../live/hub.ts';
 
@@ -29,6 +32,8 @@ export interface ClusterLiveOptions {
   hub: LiveHub;
   /** Where agents held by other nodes go, besides this node's dashboards: its registry. */
   registry?: { remote(agent: Agent, node: string): void; remoteRemoved(agentId: string): void };
+  /** Sends a task to an agent whose stream is on this node, when another node asks. */
+  tasks?: { deliverHere(taskId: string, agentId: string, cancel: boolean): Promise<boolean> };
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
   /** How often a node says which agents it watches (default 5 s). */
   announceMs?: number;
@@ -37,6 +42,17 @@ export interface ClusterLiveOptions {
 interface WatchMessage {
   node: string;
   agents: string[];
+}
+
+interface TasksMessage {
+  msg: TaskLiveMessage;
+  taskId?: string;
+}
+
+interface DeliverRequest {
+  taskId: string;
+  agentId: string;
+  cancel: boolean;
 }
 
 interface SamplesMessage {
@@ -68,7 +84,7 @@ export class ClusterLive implements LiveRelay {
   /** Agents changed or removed since the last `agents` message. */
   readonly #changed = new Map<string, Agent | undefined>();
   /** Messages sent by kind, and received (those unreadable apart), for /metrics. */
-  readonly counts = { published: { watch: 0, samples: 0, agents: 0 }, received: 0, malformed: 0 };
+  readonly counts = { published: { watch: 0, samples: 0, agents: 0, tasks: 0 }, received: 0, malformed: 0 };
 
   private constructor(o: ClusterLiveOptions, nc: NatsConnection) {
     this.#o = o;
@@ -129,6 +145,31 @@ export class ClusterLive implements LiveRelay {
       if (typeof m.agentId !== 'string' || !Array.isArray(m.samples)) return void this.counts.malformed++;
       this.#o.hub.deliverSamples(m.agentId, m.samples);
     });
+    on('tasks', (d) => {
+      const m = d as Partial<TasksMessage>;
+      if (typeof m.msg?.type !== 'string' || (m.taskId !== undefined && typeof m.taskId !== 'string')) return void this.counts.malformed++;
+      this.#o.hub.deliverTask(m.msg, m.taskId);
+    });
+    this.#subs.push(
+      this.#nc.subscribe(`falconet.${this.#o.cluster}.node.${nodeToken(this.#o.node)}.deliver`, {
+        callback: (err, msg) => {
+          if (err) return;
+          const answer = (sent: boolean) => msg.respond(encoder.encode(JSON.stringify({ sent })));
+          let req: Partial<DeliverRequest>;
+          try {
+            req = JSON.parse(decoder.decode(msg.data)) as Partial<DeliverRequest>;
+          } catch {
+            this.counts.malformed++;
+            return void answer(false);
+          }
+          if (typeof req.taskId !== 'string' || typeof req.agentId !== 'string' || typeof req.cancel !== 'boolean' || !this.#o.tasks) {
+            this.counts.malformed++;
+            return void answer(false);
+          }
+          this.#o.tasks.deliverHere(req.taskId, req.agentId, req.cancel).then(answer, () => answer(false));
+        },
+      }),
+    );
     on('agents', (d) => {
       const m = d as Partial<AgentsMessage>;
       if (typeof m.node !== 'string' || !Array.isArray(m.agents) || !Array.isArray(m.removed)) return void this.counts.malformed++;
@@ -194,6 +235,24 @@ export class ClusterLive implements LiveRelay {
     this.#publish('samples', { agentId, samples } satisfies SamplesMessage);
   }
 
+  task(msg: TaskLiveMessage, taskId?: string): void {
+    this.#publish('tasks', { msg, ...(taskId !== undefined ? { taskId } : {}) } satisfies TasksMessage);
+  }
+
+  /** Asks `node` to send a task to an agent whose stream it holds; resolves with whether it did. */
+  async deliver(node: string, taskId: string, agentId: string, cancel: boolean): Promise<boolean> {
+    const body: DeliverRequest = { taskId, agentId, cancel };
+    const reply = await this.#nc.request(
+      `falconet.${this.#o.cluster}.node.${nodeToken(node)}.deliver`,
+      encoder.encode(JSON.stringify(body)),
+      {
+        timeout: 5000,
+      },
+    );
+    const answer = JSON.parse(decoder.decode(reply.data)) as { sent?: unknown };
+    return answer.sent === true;
+  }
+
   agentChanged(agent: Agent): void {
     this.#changed.set(agent.id, agent);
   }
@@ -209,4 +268,9 @@ export class ClusterLive implements LiveRelay {
     for (const s of this.#subs) s.unsubscribe();
     await this.#nc.drain().catch(() => undefined);
   }
+}
+
+/** A node's name as one subject token: letters, digits, "_" and "-" kept, anything else hex-escaped. */
+function nodeToken(node: string): string {
+  return node.replace(/[^A-Za-z0-9_-]/g, (c) => `~${c.codePointAt(0)?.toString(16)}`);
 }

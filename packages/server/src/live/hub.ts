@@ -30,6 +30,7 @@ export interface LogTail {
 /** Where the hub also sends what happens on this server: the other nodes of a cluster (cluster/live.ts). */
 export interface LiveRelay {
   samples(agentId: string, samples: readonly Sample[]): void;
+  task(msg: TaskLiveMessage, taskId?: string): void;
   agentChanged(agent: Agent): void;
   agentRemoved(agentId: string): void;
 }
@@ -80,6 +81,12 @@ export class LiveHub {
 
   /** A task message: to every client, or with `taskId` only to those subscribed to that task. */
   task(msg: TaskLiveMessage, taskId?: string): void {
+    this.deliverTask(msg, taskId);
+    this.relay?.task(msg, taskId);
+  }
+
+  /** A task message to this server's browsers only (it came from another node). */
+  deliverTask(msg: TaskLiveMessage, taskId?: string): void {
     let masked: TaskLiveMessage | undefined;
     for (const s of this.#subs) {
       if (taskId !== undefined && !s.tasks?.has(taskId) && !s.tasks?.has('*')) continue;

@@ -34,6 +34,18 @@ export interface TaskServiceOptions {
   log: Logger;
 }
 
+/**
+ * Where a task goes when its agent's stream is on another node of the cluster (cluster/live.ts):
+ * that node is asked to send the task's current message, signed with its own key (the one the
+ * agent took when it registered there).
+ */
+export interface TaskRelay {
+  /** The node holding the agent's stream, as the cluster last said; undefined when none does. */
+  holderOf(agentId: string): string | undefined;
+  /** Asks `node` to send task `taskId` (or its cancellation) to `agentId`; resolves with whether it was written on the stream. */
+  deliver(node: string, taskId: string, agentId: string, cancel: boolean): Promise<boolean>;
+}
+
 const RUN_ID = /^[A-Za-z0-9._@-]{1,200}$/;
 
 const STREAM_NAMES: Record<number, 'stdout' | 'stderr' | 'exit' | 'refused'> = {
@@ -82,6 +94,8 @@ export class TaskService implements TaskChannelHooks {
   #reconcile: Promise<void> = Promise.resolve();
   #sweep: NodeJS.Timeout | undefined;
   readonly counters = { created: 0, outputs: 0, duplicates: 0, refused: 0, finished: 0, outputsRefused: 0 };
+  /** Another node of the cluster, for agents whose stream is there. */
+  relay: TaskRelay | undefined;
 
   constructor(opts: TaskServiceOptions) {
     this.#opts = opts;
@@ -192,8 +206,8 @@ export class TaskService implements TaskChannelHooks {
     const { items } = await this.repo.runsOf(id, 10_000);
     for (const run of items) {
       if (FINAL_RUN_STATUSES.has(run.status)) continue;
-      const sent = this.streams.send(run.agentId, this.#message(task, run.agentId, { cancel: true }));
-      await this.#audit(task, run.agentId, actor, 'cancel', sent ? 'sent' : 'agent offline', '');
+      const via = await this.#send(task, run.agentId, true);
+      await this.#audit(task, run.agentId, actor, 'cancel', via ? `sent by node ${via}` : via === '' ? 'sent' : 'agent offline', '');
     }
     return await this.#setStatus(task, 'cancelled');
   }
@@ -406,8 +420,48 @@ export class TaskService implements TaskChannelHooks {
     return job;
   }
 
+  /**
+   * Writes the task's current message on the agent's stream: this node's, or through the node that
+   * holds it. Returns where it went ('' for this node), or undefined when it could not be sent.
+   */
+  async #send(task: Task, agentId: string, cancel = false): Promise<string | undefined> {
+    if (this.streams.send(agentId, this.#current(task, agentId, cancel))) return '';
+    const node = this.relay?.holderOf(agentId);
+    if (!node || !this.relay) return undefined;
+    try {
+      return (await this.relay.deliver(node, task.id, agentId, cancel)) ? node : undefined;
+    } catch (err) {
+      this.#log.warn(
+        { err: (err as Error).message, node, agentId, taskId: task.id },
+        'could not hand a task to the node holding its agent',
+      );
+      return undefined;
+    }
+  }
+
+  /**
+   * Another node asks this one to send a task to an agent whose stream is here: the task as the
+   * metadata database has it now, signed with this node's key. False when the agent is not here
+   * or the task is not one for it.
+   */
+  async deliverHere(taskId: string, agentId: string, cancel: boolean): Promise<boolean> {
+    if (!this.streams.has(agentId)) return false;
+    const task = await this.repo.getTask(taskId);
+    if (!task?.agentIds.includes(agentId)) return false;
+    return this.streams.send(agentId, this.#current(task, agentId, cancel));
+  }
+
+  /** The message that brings an agent up to date with a task: run it (or stop it), or the cron job's state. */
+  #current(task: Task, agentId: string, cancel = false): pb.ServerMessage {
+    if (task.kind === 'run') return this.#message(task, agentId, { cancel: cancel || task.status === 'cancelled' });
+    return task.status === 'deleted'
+      ? this.#message(task, agentId, { cancel: true })
+      : this.#message(task, agentId, { paused: task.status === 'paused' });
+  }
+
   async #dispatchRun(task: Task, agentId: string, actor: string): Promise<TaskRun> {
-    const sent = this.streams.send(agentId, this.#message(task, agentId));
+    const via = await this.#send(task, agentId);
+    const sent = via !== undefined;
     const now = Date.now();
     const run: TaskRun = {
       taskId: task.id,
@@ -423,7 +477,7 @@ export class TaskService implements TaskChannelHooks {
       outputBytes: 0,
     };
     await this.repo.insertRun(run);
-    await this.#audit(task, agentId, actor, 'dispatch', sent ? 'sent' : 'undeliverable: agent offline', '');
+    await this.#audit(task, agentId, actor, 'dispatch', via ? `sent by node ${via}` : sent ? 'sent' : 'undeliverable: agent offline', '');
     this.#live({ type: 'task_run', run }, task.id);
     return run;
   }
@@ -444,11 +498,8 @@ export class TaskService implements TaskChannelHooks {
         }
       }
     } else {
-      const msg =
-        task.status === 'deleted'
-          ? this.#message(task, agentId, { cancel: true })
-          : this.#message(task, agentId, { paused: task.status === 'paused' });
-      result = this.streams.send(agentId, msg) ? 'sent' : 'pending: sent when the agent connects';
+      const via = await this.#send(task, agentId);
+      result = via === undefined ? 'pending: sent when the agent connects' : via ? `sent by node ${via}` : 'sent';
     }
     await this.#audit(task, agentId, actor, action, result, '');
   }
