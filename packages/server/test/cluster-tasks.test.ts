@@ -1,8 +1,8 @@
 /**
  * A task started on one node runs on an agent held by another (cluster/live.ts, tasks/service.ts):
  * two servers on one PostgreSQL (metadata and samples) and a real nats-server, a real agent on
- * node A, the task created through node B's API. The holder signs it with its own key (the agent
- * took that key when it registered there); its output reaches node B's dashboards over the bus.
+ * node A, the task created through node B's API. The holder signs and sends it; its output
+ * reaches node B's dashboards over the bus.
  */
 import { randomBytes } from 'node:crypto';
 import type { Agent } from '@falconet/agent';
