@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FALCONET_VERSION } from '@falconet/protocol';
+import type { ClusterStatus } from '@falconet/protocol/api';
 import { listenError, StartupError } from '@falconet/protocol/cli';
 import { ConfigError, parseHostPort } from '@falconet/protocol/config';
 import { EXPOSITION_CONTENT_TYPE, renderExposition } from '@falconet/protocol/exposition';
@@ -23,7 +24,8 @@ import { type AccessGuard, installAccessGuard, type RouteEntry } from './auth/gu
 import { installSecurityHeaders } from './auth/headers.ts';
 import { authApi } from './auth/routes.ts';
 import { AuthService } from './auth/service.ts';
-import { ClusterLive } from './cluster/live.ts';
+import { ClusterLive, type NodeInfo } from './cluster/live.ts';
+import { clusterApi } from './cluster/routes.ts';
 import { natsUrls, type ServerConfig } from './config.ts';
 import { auditAtRest, secureServerDataDir } from './datadir.ts';
 import { AgentRepository } from './db/agents.ts';
@@ -355,6 +357,7 @@ export class FalconetServer {
           hub: this.live,
           registry: this.#registry,
           tasks: this.#tasks,
+          info: () => this.#nodeInfo(),
           log: this.log.child({ component: 'cluster' }),
         });
         const registry = this.#registry;
@@ -532,6 +535,7 @@ export class FalconetServer {
     });
     await app.register(metricsApi, { registry, store });
     await app.register(fleetApi, { registry, store });
+    await app.register(clusterApi, { status: () => this.#cluster?.status() ?? this.#aloneStatus() });
     const traffic = new TrafficAccounting({
       store,
       agents: () => registry.list(),
@@ -642,6 +646,33 @@ export class FalconetServer {
   }
 
   /** The PostgreSQL databases in use (metadata, sample store), for the log and /metrics while one is away. */
+  readonly #startedMs = Date.now();
+
+  /** What this node says of itself to the cluster and on GET /api/cluster. */
+  #nodeInfo(): NodeInfo {
+    let agents = 0;
+    for (const a of this.#registry?.list() ?? []) if (a.connected) agents++;
+    return {
+      http: this.#externalUrl,
+      version: FALCONET_VERSION,
+      startedMs: this.#startedMs,
+      agents,
+      databases: this.#databaseHealth().map((h) => ({ role: h.role, up: h.up, reason: h.reason })),
+    };
+  }
+
+  /** GET /api/cluster of a server that is alone. */
+  #aloneStatus(): ClusterStatus {
+    const node = this.config.cluster.node || `${hostname()}:${this.addresses?.http.port ?? 0}`;
+    return {
+      enabled: false,
+      cluster: '',
+      node,
+      bus: { servers: [], connected: false },
+      nodes: [{ node, self: true, heardMs: Date.now(), watching: this.live.watched().size, ...this.#nodeInfo() }],
+    };
+  }
+
   #databaseHealth(): DatabaseHealth[] {
     const store = this.#store as { health?: unknown } | undefined;
     return [this.#meta?.health, store?.health instanceof DatabaseHealth ? store.health : undefined].filter(

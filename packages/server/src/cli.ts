@@ -10,6 +10,7 @@ import { AGENT_TOKEN_FLAGS, createAgentTokenCommand } from './agents/cli.ts';
 import { readRulesFile } from './alerts/catalog.ts';
 import { FalconetServer } from './app.ts';
 import { AUTH_FLAGS, AUTH_USAGE, createTokenCommand, createUserCommand } from './auth/cli.ts';
+import { CLUSTER_USAGE, clusterCommand } from './cluster/cli.ts';
 import { type ServerConfig, serverConfigSchema } from './config.ts';
 import { metaDbOptions, migrateMetaDb, openMetaDb } from './db/index.ts';
 import { restartWithTunedAllocator } from './malloc.ts';
@@ -69,7 +70,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
-const COMMANDS = ['run', 'migrate', 'check-config', 'version', 'create-user', 'create-token', 'release'];
+const COMMANDS = ['run', 'migrate', 'check-config', 'version', 'create-user', 'create-token', 'release', 'cluster'];
 /** Commands that take the auth flags as well as the server's. */
 const AUTH_COMMANDS = ['create-user', 'create-token'];
 /** create-token's flags: --api and --enroll (auth), --agent (per-agent tokens); --expires is shared. */
@@ -84,6 +85,7 @@ commands:
   version        print version information
 ${AUTH_USAGE}
 ${RELEASE_USAGE}
+${CLUSTER_USAGE}
 
 flags:
 ${formatFlagHelp(SERVER_FLAGS)}
@@ -108,7 +110,8 @@ export function resolveServerConfig(
   const command = args.command ?? 'run';
   if (!COMMANDS.includes(command))
     throw new UsageError(`unknown command "${command}"${didYouMean(command, COMMANDS)} (commands: ${COMMANDS.join(', ')})`);
-  if (args.positionals.length && command !== 'release') throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
+  if (args.positionals.length && command !== 'release' && command !== 'cluster')
+    throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
   const explicit = args.values.get('config') as string | undefined;
   const configFile = explicit ?? env.FALCONET_CONFIG ?? 'falconet-server.yaml';
   const flags = SERVER_FLAGS.filter((s) => s.path && args.values.has(s.name)).map((s) => ({
@@ -136,6 +139,7 @@ void runMain(BIN, async () => {
   }
   const { command, config, configFile, values, positionals } = resolveServerConfig(argv);
   if (command === 'release') return releaseCommand(positionals, values, config);
+  if (command === 'cluster') return await clusterCommand(positionals, config);
   if (command === 'create-user') return await createUserCommand(values, config);
   if (command === 'create-token' && values.has('agent')) return await createAgentTokenCommand(values, config);
   if (command === 'create-token') return await createTokenCommand(values, config);

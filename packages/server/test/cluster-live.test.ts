@@ -6,11 +6,12 @@
  * a bad cluster.nats stops the server at start with the address named.
  */
 import type { Agent } from '@falconet/agent';
+import type { ClusterStatus } from '@falconet/protocol/api';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type NatsProc, startNats } from '../../../testing/nats.ts';
-import { eventually } from '../../../testing/processes.ts';
+import { eventually, runServer, tempDir } from '../../../testing/processes.ts';
 import { serverConfigSchema } from '../src/config.ts';
 import { startTestAgent } from './support/agent.ts';
 import { startTestServer, type TestServer } from './support/auth.ts';
@@ -116,6 +117,33 @@ describe('cluster: the live view across nodes', () => {
     await second.stop();
     await eventually(() => onB.messages.some((m) => m.type === 'agent' && m.agent?.id === id && m.agent.status === 'offline'), 15_000);
     onB.ws.close();
+  }, 40_000);
+
+  it('lists the nodes of its cluster on GET /api/cluster and in `falconet-server cluster status`', async () => {
+    const status = await eventually(async () => {
+      const st = (await (await fetch(`${a.base}/api/cluster`)).json()) as ClusterStatus;
+      return st.nodes.length === 2 && st.nodes[1]?.http ? st : undefined;
+    }, 15_000);
+    expect(status).toMatchObject({ enabled: true, cluster: 'test', node: 'a', bus: { servers: [nats.url], connected: true } });
+    expect(status.nodes.map((n) => [n.node, n.self])).toEqual([
+      ['a', true],
+      ['b', false],
+    ]);
+    expect(status.nodes[0]).toMatchObject({ http: a.base, agents: 1, databases: [] });
+    expect(status.nodes[1]).toMatchObject({ http: b.base, agents: 0 });
+    const cli = await runServer(['cluster', 'status', '--data-dir', tempDir()], {
+      FALCONET_CLUSTER_NATS: nats.url,
+      FALCONET_CLUSTER_NAME: 'test',
+    });
+    expect(cli.code).toBe(0);
+    expect(cli.out[0]).toBe(`cluster test on ${nats.url}: 2 nodes heard in 6 s`);
+    expect(cli.out[1]).toMatch(/^NODE +HTTP +AGENTS +WATCHING +DATABASES +VERSION +STARTED$/);
+    expect(cli.out[2]).toMatch(new RegExp(`^a +${a.base} +1 +\\d+ +none +\\S+ +20\\d\\d-`));
+    expect(cli.out[3]).toMatch(/^b +http/);
+    // A server alone says so.
+    const alone = await runServer(['cluster', 'status', '--data-dir', tempDir()]);
+    expect(alone.code).toBe(2);
+    expect(alone.out.join('\n')).toContain('cluster.nats is not set: this server runs alone');
   }, 40_000);
 
   it('counts and ignores garbage from a sender on the bus', async () => {

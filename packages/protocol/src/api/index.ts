@@ -6,6 +6,7 @@
 export * from './agents.ts';
 export * from './alerts.ts';
 export * from './auth.ts';
+export * from './cluster.ts';
 export * from './common.ts';
 export * from './enums.ts';
 export * from './errors.ts';

@@ -18,7 +18,14 @@
  * The connection is opened with `noEcho`: a node does not get its own messages back.
  */
 import type { Sample } from '@falconet/protocol';
-import { type Agent, Agent as AgentSchema, type TaskLiveMessage } from '@falconet/protocol/api';
+import {
+  type Agent,
+  Agent as AgentSchema,
+  type ClusterNode,
+  ClusterNode as ClusterNodeSchema,
+  type ClusterStatus,
+  type TaskLiveMessage,
+} from '@falconet/protocol/api';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { LiveHub, LiveRelay } from '../live/hub.ts';
 
@@ -35,13 +42,19 @@ export interface ClusterLiveOptions {
   /** Sends a task to an agent whose stream is on this node, when another node asks. */
   tasks?: { deliverHere(taskId: string, agentId: string, cancel: boolean): Promise<boolean> };
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
-  /** How often a node says which agents it watches (default 5 s). */
+  /** How often a node says which agents it watches, with its heartbeat (default 5 s). */
   announceMs?: number;
+  /** What this node says of itself in each heartbeat. */
+  info?: () => NodeInfo;
 }
+
+/** A node's heartbeat beside its watch list: what `cluster status` and GET /api/cluster show. */
+export type NodeInfo = Pick<ClusterNode, 'http' | 'version' | 'startedMs' | 'agents' | 'databases'>;
 
 interface WatchMessage {
   node: string;
   agents: string[];
+  info?: NodeInfo;
 }
 
 interface TasksMessage {
@@ -72,13 +85,16 @@ const decoder = new TextDecoder();
 /** The characters a NATS subject token may hold here; the cluster name becomes one token. */
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 
+const NodeInfoSchema = ClusterNodeSchema.pick({ http: true, version: true, startedMs: true, agents: true, databases: true });
+
 export class ClusterLive implements LiveRelay {
   readonly #o: ClusterLiveOptions;
   readonly #nc: NatsConnection;
   readonly #subject: string;
   readonly #subs: Subscription[] = [];
-  /** Per other node, the agents it watches and when it last said so. */
-  readonly #remote = new Map<string, { agents: Set<string>; atMs: number }>();
+  /** Per other node, the agents it watches, its heartbeat, and when it last said so. */
+  readonly #remote = new Map<string, { agents: Set<string>; info: NodeInfo | undefined; atMs: number }>();
+  #connected = true;
   #announced = '';
   #timer: NodeJS.Timeout | undefined;
   /** Agents changed or removed since the last `agents` message. */
@@ -109,7 +125,10 @@ export class ClusterLive implements LiveRelay {
     live.#timer.unref();
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect' || s.type === 'reconnect') o.log.info({ nats: s.type }, `cluster bus ${s.type}ed`);
+        if (s.type === 'disconnect' || s.type === 'reconnect') {
+          live.#connected = s.type === 'reconnect';
+          o.log.info({ nats: s.type }, `cluster bus ${s.type}ed`);
+        }
       }
     })().catch(() => undefined);
     o.log.info({ servers: o.servers, cluster: o.cluster, node: o.node }, 'cluster bus connected: live view shared with the other nodes');
@@ -138,7 +157,12 @@ export class ClusterLive implements LiveRelay {
     on('watch', (d) => {
       const m = d as Partial<WatchMessage>;
       if (typeof m.node !== 'string' || !Array.isArray(m.agents)) return void this.counts.malformed++;
-      this.#remote.set(m.node, { agents: new Set(m.agents.filter((a) => typeof a === 'string')), atMs: Date.now() });
+      const info = NodeInfoSchema.safeParse(m.info);
+      this.#remote.set(m.node, {
+        agents: new Set(m.agents.filter((a) => typeof a === 'string')),
+        info: info.success ? info.data : undefined,
+        atMs: Date.now(),
+      });
     });
     on('samples', (d) => {
       const m = d as Partial<SamplesMessage>;
@@ -197,7 +221,29 @@ export class ClusterLive implements LiveRelay {
     const key = agents.join('\n');
     if (!force && key === this.#announced) return;
     this.#announced = key;
-    this.#publish('watch', { node: this.#o.node, agents } satisfies WatchMessage);
+    const info = this.#o.info?.();
+    this.#publish('watch', { node: this.#o.node, agents, ...(info ? { info } : {}) } satisfies WatchMessage);
+  }
+
+  /** The nodes heard from lately, this one first, for GET /api/cluster. */
+  status(): ClusterStatus {
+    const now = Date.now();
+    const stale = now - 3 * (this.#o.announceMs ?? 5000);
+    const blank: NodeInfo = { http: '', version: '', startedMs: 0, agents: 0, databases: [] };
+    const nodes: ClusterNode[] = [
+      { node: this.#o.node, self: true, heardMs: now, watching: this.#o.hub.watched().size, ...(this.#o.info?.() ?? blank) },
+    ];
+    for (const [node, r] of [...this.#remote].sort(([x], [y]) => x.localeCompare(y))) {
+      if (r.atMs < stale) continue;
+      nodes.push({ node, self: false, heardMs: r.atMs, watching: r.agents.size, ...(r.info ?? blank) });
+    }
+    return {
+      enabled: true,
+      cluster: this.#o.cluster,
+      node: this.#o.node,
+      bus: { servers: this.#o.servers, connected: this.#connected && !this.#nc.isClosed() },
+      nodes,
+    };
   }
 
   #watchedElsewhere(agentId: string): boolean {
