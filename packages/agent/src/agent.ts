@@ -8,7 +8,7 @@ import { buildInfo } from './build-info.ts';
 import { type Collection, CollectorSet, type CollectorSource, type SlotSchedule, selectCollectors } from './collection.ts';
 import { type CollectorDefinition, loadCollectorDefinitions } from './collectors/registry.ts';
 import type { AgentConfig } from './config.ts';
-import { ConfigError, parseHostPort, parseServerUrl, type ServerAddress } from './config-base.ts';
+import { ConfigError, parseHostPort, parseServerUrls, type ServerAddress } from './config-base.ts';
 import { ContainerSummary } from './containers/summary.ts';
 import type { Exporter } from './exporter/server.ts';
 import { ADDRESS_CHECK_MS, type AgentIdentity, describeHost, refreshAddresses } from './identity.ts';
@@ -193,7 +193,7 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.#config;
     await this.openCollectors();
-    const server = cfg.server.url ? parseServerUrl(cfg.server.url) : undefined;
+    const server = cfg.server.url ? parseServerUrls(cfg.server.url)[0] : undefined;
     if (!server && !cfg.listen && !cfg.transfer) {
       throw new StartupError('nothing to do: no --server to report to, no --transfer sink and --listen is empty');
     }
@@ -404,6 +404,7 @@ export class Agent {
         allowPlaintext: tls.allow_plaintext,
       },
       address: server,
+      addresses: parseServerUrls(this.#config.server.url),
       identity,
       labels: cfg.labels,
       token: cfg.server.token,
@@ -512,6 +513,7 @@ export class Agent {
     if (!stream || !opts) return;
     Object.assign(opts, {
       address: server,
+      addresses: parseServerUrls(this.#config.server.url),
       tls: {
         ...opts.tls,
         mode: server.scheme === 'grpcs' ? 'on' : server.scheme === 'grpc' ? 'off' : 'auto',
@@ -669,7 +671,7 @@ export class Agent {
   }
 
   async #applyServer(prev: AgentConfig, next: AgentConfig): Promise<void> {
-    const server = next.server.url ? parseServerUrl(next.server.url) : undefined;
+    const server = next.server.url ? parseServerUrls(next.server.url)[0] : undefined;
     if (!server) {
       await this.#logs?.stop();
       this.#logs = undefined;

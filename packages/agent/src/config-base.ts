@@ -35,6 +35,25 @@ export function parseServerUrl(input: string): ServerAddress {
 }
 
 /**
+ * server.url: one address, or several servers of one cluster separated by commas (the agent ranks
+ * them by rendezvous hashing). Every address must take the same scheme: TLS is decided once.
+ */
+export function parseServerUrls(input: string): ServerAddress[] {
+  const parts = input.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '')) throw new Error(`server address list "${input}" has an empty entry`);
+  const all = parts.map(parseServerUrl);
+  const schemes = new Set(all.map((a) => a.scheme));
+  if (schemes.size > 1) throw new Error(`server address list "${input}": give every address the same scheme (grpcs://, grpc:// or none)`);
+  const seen = new Set<string>();
+  for (const a of all) {
+    const k = `${a.host}:${a.port}`;
+    if (seen.has(k)) throw new Error(`server address list "${input}" names ${k} twice`);
+    seen.add(k);
+  }
+  return all;
+}
+
+/**
  * Why a server address may not be dialled in plaintext, or undefined when it may: `grpc://` to a
  * host beyond loopback carries the agent's token, reports and tasks in the clear, and lets a man in
  * the middle answer as the server and pin its own task-signing key on first contact.

@@ -4,7 +4,7 @@ import { byteSize, duration, parseHostPort } from '@falconet/protocol/config';
 import { probesSchema } from '@falconet/protocol/probes';
 import { z } from 'zod';
 import { collectorOptionsSchema } from './collectors/options.ts';
-import { parseServerUrl, plaintextProblem, type ServerAddress } from './config-base.ts';
+import { parseServerUrls, plaintextProblem, type ServerAddress } from './config-base.ts';
 import { logsSchema } from './logs/config.ts';
 import { AGENT_TASKS_DEFAULTS, agentTasksSchema } from './tasks/config.ts';
 import { updateSchema } from './update/config.ts';
@@ -142,7 +142,7 @@ export const agentConfigSchema = z
           .superRefine((v, ctx) => {
             if (v === '') return;
             try {
-              parseServerUrl(v);
+              parseServerUrls(v);
             } catch (err) {
               ctx.addIssue({ code: 'custom', message: (err as Error).message });
             }
@@ -303,15 +303,17 @@ export const agentConfigSchema = z
         message: 'needs server.token: the payload key is derived from the token',
       });
     }
-    let address: ServerAddress | undefined;
+    let addresses: ServerAddress[];
     try {
-      address = c.server.url ? parseServerUrl(c.server.url) : undefined;
+      addresses = c.server.url ? parseServerUrls(c.server.url) : [];
     } catch {
       return; // server.url's own check reports it
     }
-    const scheme = address?.scheme ?? '';
-    const plaintext = address && plaintextProblem(address, c.transport.tls.allow_plaintext);
-    if (plaintext) ctx.addIssue({ code: 'custom', path: ['server', 'url'], message: plaintext });
+    const scheme = addresses[0]?.scheme ?? '';
+    for (const address of addresses) {
+      const plaintext = plaintextProblem(address, c.transport.tls.allow_plaintext);
+      if (plaintext) ctx.addIssue({ code: 'custom', path: ['server', 'url'], message: plaintext });
+    }
     if (scheme === 'grpc' && (c.transport.tls.ca_file || c.transport.tls.fingerprint)) {
       ctx.addIssue({
         code: 'custom',
@@ -323,4 +325,4 @@ export const agentConfigSchema = z
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 
-export { parseServerUrl, pidfilePath, type ServerAddress } from './config-base.ts';
+export { parseServerUrl, parseServerUrls, pidfilePath, type ServerAddress } from './config-base.ts';

@@ -22,11 +22,19 @@ import type { AgentIdentity } from '../identity.ts';
 import { type BacklogReader, MemoryBacklog, type ReportBacklog, type SpooledReport } from './backlog.ts';
 import { Backoff } from './backoff.ts';
 import { cleanReason, connectionHint, seconds } from './diagnose.ts';
+import { rankServers, targetOf } from './rendezvous.ts';
 import type { SequenceSource } from './sequence.ts';
 import { channelSecurity, TlsConfigError, type TlsSettings, tlsEnabled } from './tls.ts';
 
 export interface ReportStreamOptions {
   address: ServerAddress;
+  /**
+   * Several servers of one cluster (address among them): the agent ranks them by rendezvous
+   * hashing of its id, dials the first, and moves down the ranking when one fails (docs/scale.md).
+   */
+  addresses?: ServerAddress[];
+  /** Connected to a server other than its first, the agent tries its first again after this long (default 5 min). */
+  returnHomeMs?: number;
   identity: AgentIdentity;
   labels: Record<string, string>;
   token: string;
@@ -148,6 +156,11 @@ export class ReportStream {
   #inFlightBytes = 0;
   #state: StreamState = 'idle';
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Which server of the ranking is dialled (0: the agent's first). */
+  #rank = 0;
+  #ranking: { key: string; order: ServerAddress[] } | undefined;
+  /** On a fallback server: when to try the first one again. */
+  #homeTimer: NodeJS.Timeout | undefined;
   #ackTimer: NodeJS.Timeout | undefined;
   #stopped = true;
   #pumping = false;
@@ -204,9 +217,23 @@ export class ReportStream {
     this.#breaker.onReset(() => opts.log.info({ server: this.#target }, 'circuit closed'));
   }
 
+  /** The server dialled now: the agent's ranking of the cluster's servers at `#rank`. */
+  get #address(): ServerAddress {
+    const ranked = this.#ranked();
+    return ranked[this.#rank % ranked.length] as ServerAddress;
+  }
+
+  /** The servers in this agent's rendezvous order: each scored by a hash of (agent id, address), highest first. */
+  #ranked(): ServerAddress[] {
+    const all = this.#opts.addresses?.length ? this.#opts.addresses : [this.#opts.address];
+    if (all.length === 1) return all;
+    const key = `${this.#opts.identity.agentId}\n${all.map(targetOf).join(',')}`;
+    if (this.#ranking?.key !== key) this.#ranking = { key, order: rankServers(this.#opts.identity.agentId, all) };
+    return this.#ranking.order;
+  }
+
   get #target(): string {
-    const { host, port } = this.#opts.address;
-    return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return targetOf(this.#address);
   }
 
   get state(): StreamState {
@@ -334,6 +361,7 @@ export class ReportStream {
     if (flushTimeoutMs > 0 && this.#state === 'connected') await this.flush(flushTimeoutMs);
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#homeTimer);
     this.#teardown();
     this.#state = 'idle';
   }
@@ -363,7 +391,8 @@ export class ReportStream {
 
   /** One connection: resolves once the server has registered the agent, rejects if it never does. */
   async #attempt(): Promise<void> {
-    const { address, identity, labels, token, intervalMs, log } = this.#opts;
+    const { identity, labels, token, intervalMs, log } = this.#opts;
+    const address = this.#address;
     await this.#opts.refreshIdentity?.().catch((err: Error) => log.debug({ err: err.message }, 'could not read the host addresses again'));
     const security = await channelSecurity(address.host, address.port, { ...DEFAULT_TLS, ...this.#opts.tls });
     if (this.#stopped) return;
@@ -454,7 +483,14 @@ export class ReportStream {
     // store them) must not start the backoff over: that would redial every 0.1 s.
     if (this.#registeredAt > 0 && Date.now() - this.#registeredAt >= STABLE_STREAM_MS) this.#backoff.reset();
     this.#registeredAt = 0;
-    const delay = err instanceof BrokenCircuitError || this.#breaker.state === CircuitState.Open ? untilHalfOpen() : this.#backoff.next();
+    let delay = err instanceof BrokenCircuitError || this.#breaker.state === CircuitState.Open ? untilHalfOpen() : this.#backoff.next();
+    const servers = this.#ranked().length;
+    const fromServer = this.#target;
+    if (servers > 1 && !(err instanceof BrokenCircuitError)) {
+      // The next server of the ranking at once; the backoff only once every one has failed in turn.
+      this.#rank = (this.#rank + 1) % servers;
+      if (this.#rank !== 0) delay = 100;
+    }
     if (!(err instanceof BrokenCircuitError)) {
       this.#stats.reconnects++;
       this.#failures++;
@@ -462,8 +498,14 @@ export class ReportStream {
     const e = err as { message?: string; code?: number; wasConnected?: boolean };
     const reason = cleanReason(e?.message ?? String(err));
     const next = `retrying in ${seconds(delay)} (attempt ${this.#failures + 1})`;
-    const fields = { server: this.#target, reason, retryInMs: delay, attempt: this.#failures + 1 };
-    const hint = connectionHint(reason, this.#target, tlsEnabled(this.#opts.address.host, { ...DEFAULT_TLS, ...this.#opts.tls }));
+    const fields = {
+      server: fromServer,
+      reason,
+      retryInMs: delay,
+      attempt: this.#failures + 1,
+      ...(fromServer !== this.#target ? { next: this.#target } : {}),
+    };
+    const hint = connectionHint(reason, this.#target, tlsEnabled(this.#address.host, { ...DEFAULT_TLS, ...this.#opts.tls }));
     const log = this.#opts.log;
     if (err instanceof BrokenCircuitError) log.debug(fields, `circuit open, not dialling; ${next}`);
     else if (e?.code === GrpcStatus.RESOURCE_EXHAUSTED && /\bfull\b/.test(reason)) {
@@ -517,6 +559,25 @@ export class ReportStream {
     this.#state = 'connected';
     this.#registeredAt = Date.now();
     this.#failures = 0;
+    clearTimeout(this.#homeTimer);
+    if (this.#rank !== 0) {
+      log.info(
+        { server: this.#target, preferred: targetOf(this.#ranked()[0] as ServerAddress) },
+        'connected to a fallback server of the cluster',
+      );
+      this.#homeTimer = setTimeout(() => {
+        if (this.#stopped || this.#state !== 'connected' || this.#rank === 0) return;
+        log.info(
+          { server: this.#target, preferred: targetOf(this.#ranked()[0] as ServerAddress) },
+          'trying the first server of the ranking again',
+        );
+        // As a re-registration: unacknowledged reports are sent again to whichever server takes them.
+        this.#teardown();
+        this.#rank = 0;
+        this.#connect();
+      }, this.#opts.returnHomeMs ?? 300_000);
+      this.#homeTimer.unref?.();
+    }
     const skewMs = reg.serverTimeMs ? Date.now() - reg.serverTimeMs : 0;
     if (Math.abs(skewMs) > 60_000 && !this.#skewWarned) {
       this.#skewWarned = true;
