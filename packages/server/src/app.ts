@@ -25,6 +25,7 @@ import { installSecurityHeaders } from './auth/headers.ts';
 import { authApi } from './auth/routes.ts';
 import { AuthService } from './auth/service.ts';
 import { ClusterLive, type NodeInfo } from './cluster/live.ts';
+import { ownerOf } from './cluster/owner.ts';
 import { clusterApi } from './cluster/routes.ts';
 import { natsUrls, type ServerConfig } from './config.ts';
 import { auditAtRest, secureServerDataDir } from './datadir.ts';
@@ -237,6 +238,7 @@ export class FalconetServer {
         store: this.#store,
         logs: this.#logs,
         agents: { list: () => registry.list() },
+        ...(this.config.cluster.nats ? { owns: (key: string) => this.#ownsHere(key) } : {}),
         log: this.log.child({ component: 'alerts' }),
         externalUrl: () => this.config.alerts.external_url || this.#externalUrl,
       });
@@ -647,6 +649,20 @@ export class FalconetServer {
 
   /** The PostgreSQL databases in use (metadata, sample store), for the log and /metrics while one is away. */
   readonly #startedMs = Date.now();
+
+  /**
+   * Whether this node evaluates the alerts of an agent (or of a sender key): an agent's whose
+   * stream is here, not one another node holds, and of the rest those rendezvous hashing over the
+   * live nodes gives this one (cluster/owner.ts). Until the bus is up, everything is this node's.
+   */
+  #ownsHere(key: string): boolean {
+    const cluster = this.#cluster;
+    const registry = this.#registry;
+    if (!cluster || !registry) return true;
+    if (registry.heldHere(key)) return true;
+    if (registry.holderOf(key) !== undefined) return false;
+    return ownerOf(key, cluster.liveNodes()) === cluster.node;
+  }
 
   /** What this node says of itself to the cluster and on GET /api/cluster. */
   #nodeInfo(): NodeInfo {

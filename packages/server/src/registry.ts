@@ -275,11 +275,16 @@ export class AgentRegistry {
     this.#agents.set(agent.id, live);
   }
 
-  /** The node of the cluster holding the agent's stream, when this one does not and another says it does. */
+  /** The node of the cluster holding the agent's stream, when this one does not and another says it does (lately). */
   holderOf(agentId: string): string | undefined {
     const a = this.#agents.get(agentId);
-    if (!a || a.streams > 0 || a.remote?.status !== 'online') return undefined;
+    if (!a || a.streams > 0 || a.status !== 'online' || a.remote?.status !== 'online') return undefined;
     return a.remote.node;
+  }
+
+  /** Whether the agent has a stream open on this server. */
+  heldHere(agentId: string): boolean {
+    return (this.#agents.get(agentId)?.streams ?? 0) > 0;
   }
 
   /** Another node forgot the agent (an admin deleted it there): this node's list drops it too. */

@@ -53,6 +53,16 @@ export interface EvaluatorOptions {
   sliceMs?: number;
   /** Counts matching log lines per agent in [fromMs, toMs] (the log store); log_lines rules need it. */
   countLogs?: ((filter: LogFilter, fromMs: number, toMs: number) => Promise<Map<string, AgentLineCount>>) | undefined;
+  /**
+   * In a cluster, whether this node evaluates what an alert is about: an agent id, or for what
+   * has none (a syslog sender, a fleet-wide log rule) `sender:` and its key. Absent: everything.
+   */
+  owns?: ((ownerKey: string) => boolean) | undefined;
+}
+
+/** What decides which node of a cluster evaluates an alert: its agent, else its sender key. */
+export function ownerKey(agentId: string, key: string): string {
+  return agentId || `sender:${key}`;
 }
 
 export interface CycleStats {
@@ -79,13 +89,15 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 
 export class AlertEvaluator {
   readonly windows: SeriesWindows;
-  readonly #opts: Required<Omit<EvaluatorOptions, 'countLogs'>> & Pick<EvaluatorOptions, 'countLogs'>;
+  readonly #opts: Required<Omit<EvaluatorOptions, 'countLogs' | 'owns'>> & Pick<EvaluatorOptions, 'countLogs' | 'owns'>;
   #rules: CompiledRule[] = [];
   #byName = new Map<string, NameIndex>();
   #agentRules: CompiledRule[] = [];
   #logRules: CompiledRule[] = [];
   /** log_lines counts that failed (the store threw); their alerts were kept as they were. */
   logCountErrors = 0;
+  /** Fingerprints of alerts this node let go in its last cycle (another node evaluates them): not to be sent. */
+  released: string[] = [];
   #versionSeq = 0;
   readonly #agents = new Map<string, AgentEntry>();
   readonly #startedMs: number;
@@ -195,12 +207,12 @@ export class AlertEvaluator {
     return gone;
   }
 
-  restore(instances: AlertInstance[]): number {
+  restore(instances: AlertInstance[], holdUntilMs?: number): number {
     let n = 0;
     for (const a of instances) {
       const r = this.rule(a.ruleId);
       if (!r) continue;
-      r.instances.set(a.key, { ...a, cycle: -1 });
+      r.instances.set(a.key, { ...a, cycle: -1, ...(holdUntilMs !== undefined ? { holdUntilMs } : {}) });
       n++;
     }
     return n;
@@ -301,6 +313,8 @@ export class AlertEvaluator {
         const sw = list[n] as SeriesWindow;
         if ((++k & 255) === 0) await maybeYield();
         const agent = this.#agents.get(sw.agentId);
+        // In a cluster the agents given are the ones this node evaluates: another's samples left here wait to go stale.
+        if (!agent && this.#opts.owns) continue;
         if (sw.rulesVersion !== idx.version || sw.agentVersion !== (agent?.version ?? 0)) this.#bind(sw);
         const rules = sw.rules as CompiledRule[];
         if (rules.length === 0) continue;
@@ -338,7 +352,13 @@ export class AlertEvaluator {
       if (r.instances.size === 0) continue;
       for (const [fp, a] of r.instances) {
         if (a.cycle === cycle) continue;
-        if (!graceOver) continue;
+        if (this.#opts.owns && !this.#opts.owns(ownerKey(a.agentId, a.key))) {
+          // Another node of the cluster evaluates it now: it leaves this one without a word.
+          r.instances.delete(fp);
+          this.released.push(a.fingerprint);
+          continue;
+        }
+        if (!graceOver || (a.holdUntilMs !== undefined && now < a.holdUntilMs)) continue;
         r.instances.delete(fp);
         if (a.state === 'firing') out.push({ rule: r, alert: a, from: 'firing', to: 'resolved', atMs: now, reason: 'no_data' });
         else out.push({ rule: r, alert: a, from: 'pending', to: 'inactive', atMs: now, reason: 'no_data' });
@@ -416,6 +436,7 @@ export class AlertEvaluator {
         lastSeenMs: now,
       };
     if (r.fleet) {
+      if (this.#opts.owns && !this.#opts.owns(ownerKey('', 'fleet'))) return;
       let total = 0;
       for (const c of counts.values()) {
         const f = facts(c);
@@ -425,9 +446,11 @@ export class AlertEvaluator {
       return;
     }
     const judged = new Set<string>();
+    const owns = this.#opts.owns;
     const judge = (f: AgentFacts) => {
       const key = senderKey(f.id, f.hostname);
       if (judged.has(key) || !r.takesAgent(f.id, f.hostname, f.labels)) return;
+      if (owns && !owns(ownerKey(f.id, key))) return;
       judged.add(key);
       const n = counts.get(key)?.count ?? 0;
       this.#touch(r, key, f.id, compare(n, r.op, r.threshold), n, now, now, cycle, out, () => {

@@ -194,22 +194,18 @@ export class AlertRepository {
   }
 
   async instances(): Promise<AlertInstance[]> {
-    const rows = await this.#db.selectFrom('alert_instances').selectAll().execute();
-    return rows.map((r) => ({
-      ruleId: r.rule_id,
-      key: r.key,
-      fingerprint: r.fingerprint,
-      state: r.state as AlertInstance['state'],
-      labels: JSON.parse(r.labels) as Record<string, string>,
-      series: r.series,
-      agentId: r.agent_id,
-      value: Number(r.value),
-      activeSinceMs: Number(r.active_since_ms),
-      firedAtMs: Number(r.fired_at_ms),
-      notifiedMs: Number(r.notified_ms),
-      lastEvalMs: Number(r.last_eval_ms),
-      cycle: -1,
-    }));
+    return (await this.#db.selectFrom('alert_instances').selectAll().execute()).map(instanceOf);
+  }
+
+  /** The alerts of these agents, for a node of the cluster taking them over. */
+  async instancesOf(agentIds: readonly string[]): Promise<AlertInstance[]> {
+    const all: AlertInstance[] = [];
+    for (let i = 0; i < agentIds.length; i += 500) {
+      const ids = agentIds.slice(i, i + 500);
+      const rows = await this.#db.selectFrom('alert_instances').selectAll().where('agent_id', 'in', ids).execute();
+      for (const r of rows) all.push(instanceOf(r));
+    }
+    return all;
   }
 
   /** Deletes the alerts of one agent (forgotten). */
@@ -364,4 +360,36 @@ export class AlertRepository {
     await this.#db.deleteFrom('alert_notifications').where('created_ms', '<', beforeMs).execute();
     await this.#db.deleteFrom('alert_silences').where('ends_ms', '>', 0).where('ends_ms', '<', beforeMs).execute();
   }
+}
+
+/** A row of alert_instances as the evaluator holds it. */
+function instanceOf(r: {
+  rule_id: string;
+  key: string;
+  fingerprint: string;
+  state: string;
+  labels: string;
+  series: string;
+  agent_id: string;
+  value: number | string;
+  active_since_ms: number | string;
+  fired_at_ms: number | string;
+  notified_ms: number | string;
+  last_eval_ms: number | string;
+}): AlertInstance {
+  return {
+    ruleId: r.rule_id,
+    key: r.key,
+    fingerprint: r.fingerprint,
+    state: r.state as AlertInstance['state'],
+    labels: JSON.parse(r.labels) as Record<string, string>,
+    series: r.series,
+    agentId: r.agent_id,
+    value: Number(r.value),
+    activeSinceMs: Number(r.active_since_ms),
+    firedAtMs: Number(r.fired_at_ms),
+    notifiedMs: Number(r.notified_ms),
+    lastEvalMs: Number(r.last_eval_ms),
+    cycle: -1,
+  };
 }

@@ -27,6 +27,11 @@ export interface AlertInstance {
   lastEvalMs: number;
   /** The evaluation cycle that last saw the condition (held or not); older = no data. */
   cycle: number;
+  /**
+   * Taken over from another node of the cluster: not resolved for want of data before this time,
+   * while the agent's samples start arriving here (not stored; absent otherwise).
+   */
+  holdUntilMs?: number;
 }
 
 export interface RuleDefaults {

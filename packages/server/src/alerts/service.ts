@@ -40,6 +40,11 @@ export interface AlertServiceDeps {
   /** Where log_lines rules count lines; without it they never fire. */
   logs?: LogStore | undefined;
   agents: AgentSource;
+  /**
+   * In a cluster, whether this node evaluates an agent's rules, or a sender's (ownerKey of
+   * evaluator.ts): each alert belongs to one node at a time, so each notifies once. Absent: all.
+   */
+  owns?: (agentId: string) => boolean;
   log: Logger;
   /** Where people open the dashboard, for links in messages. */
   externalUrl: () => string;
@@ -98,6 +103,7 @@ export class AlertService {
       startupGraceMs: c.startup_grace,
       now: this.#now,
       countLogs: deps.logs ? (filter, fromMs, toMs) => countLines(deps.logs as LogStore, filter, fromMs, toMs) : undefined,
+      owns: deps.owns,
     });
     this.queue = new DeliveryQueue({
       log: deps.log,
@@ -181,11 +187,64 @@ export class AlertService {
     return gone.length;
   }
 
+  /** The agents this node evaluated in its last cycle (in a cluster), to see which it gained or lost. */
+  #owned: Set<string> | undefined;
+
+  /**
+   * The agents of this node's cycle. In a cluster: the alerts of an agent another node took over
+   * leave this node silently (that node goes on with them from the shared database, nothing is
+   * resolved or sent twice); those of an agent this node takes over are read from there, as
+   * already sent, and kept from resolving for want of data until its samples arrive here.
+   */
+  async #agentsOfCycle(): Promise<ReturnType<AgentSource['list']>> {
+    const all = this.#deps.agents.list();
+    const owns = this.#deps.owns;
+    if (!owns) return all;
+    const mine = all.filter((a) => owns(a.id));
+    const now = new Set(mine.map((a) => a.id));
+    const before = this.#owned;
+    this.#owned = now;
+    if (!before) {
+      // Started with every stored alert restored: the ones of agents not this node's go.
+      const known = new Set(all.map((a) => a.id));
+      const foreign = new Set<string>();
+      for (const [, a] of this.evaluator.alerts()) if (!now.has(a.agentId) && known.has(a.agentId)) foreign.add(a.agentId);
+      for (const id of foreign) this.#release(id);
+      return mine;
+    }
+    for (const id of before) if (!now.has(id)) this.#release(id);
+    const gained = [...now].filter((id) => !before.has(id));
+    if (gained.length > 0) {
+      const taken = await this.repo.instancesOf(gained);
+      this.evaluator.restore(taken, this.#now() + 2 * this.config.stale_after);
+      this.dispatcher.handle(
+        taken
+          .filter((a) => a.state === 'firing')
+          .flatMap((alert) => {
+            const rule = this.evaluator.rule(alert.ruleId);
+            return rule ? [{ rule, alert, from: 'firing' as const, to: 'firing' as const, atMs: this.#now() }] : [];
+          }),
+      );
+      if (taken.length)
+        this.#log.info({ agents: gained.length, alerts: taken.length }, 'took over the alerts of agents now evaluated here');
+    }
+    return mine;
+  }
+
+  /** Drops an agent's alerts from this node without a word: another node evaluates them now. */
+  #release(agentId: string): void {
+    this.windows.forgetAgent(agentId);
+    const gone = this.evaluator.forgetAgent(agentId);
+    this.dispatcher.forget(new Set(gone.map((a) => a.fingerprint)));
+  }
+
   /** One evaluation now: agents from the registry, every rule, then history and notifications. */
   async runCycle(): Promise<AlertTransition[]> {
     if (this.#stopped) return [];
-    this.evaluator.updateAgents(this.#deps.agents.list());
+    this.evaluator.updateAgents(await this.#agentsOfCycle());
+    this.evaluator.released = [];
     const transitions = await this.evaluator.runCycle();
+    if (this.evaluator.released.length > 0) this.dispatcher.forget(new Set(this.evaluator.released));
     this.counters.cycles++;
     if (this.evaluator.last) {
       this.#cycleStarts.push(this.evaluator.last.startedMs);

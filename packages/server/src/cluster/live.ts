@@ -225,6 +225,19 @@ export class ClusterLive implements LiveRelay {
     this.#publish('watch', { node: this.#o.node, agents, ...(info ? { info } : {}) } satisfies WatchMessage);
   }
 
+  /** This node's name in the cluster. */
+  get node(): string {
+    return this.#o.node;
+  }
+
+  /** The names of the nodes heard from lately, this one included. */
+  liveNodes(): string[] {
+    const stale = Date.now() - 3 * (this.#o.announceMs ?? 5000);
+    const out = [this.#o.node];
+    for (const [node, r] of this.#remote) if (r.atMs >= stale) out.push(node);
+    return out;
+  }
+
   /** The nodes heard from lately, this one first, for GET /api/cluster. */
   status(): ClusterStatus {
     const now = Date.now();
