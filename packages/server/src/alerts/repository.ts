@@ -1,6 +1,7 @@
 /** The alerting tables in the metadata database (SQLite or PostgreSQL, through Kysely). */
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { MetaDb } from '../db/index.ts';
+import type { AlertInstancesTable } from '../db/schema.ts';
 import { rowContext } from '../db/secrets.ts';
 import type { DeliveryRecord } from './delivery.ts';
 import type { AlertInstance } from './rule.ts';
@@ -363,20 +364,7 @@ export class AlertRepository {
 }
 
 /** A row of alert_instances as the evaluator holds it. */
-function instanceOf(r: {
-  rule_id: string;
-  key: string;
-  fingerprint: string;
-  state: string;
-  labels: string;
-  series: string;
-  agent_id: string;
-  value: number | string;
-  active_since_ms: number | string;
-  fired_at_ms: number | string;
-  notified_ms: number | string;
-  last_eval_ms: number | string;
-}): AlertInstance {
+function instanceOf(r: Selectable<AlertInstancesTable>): AlertInstance {
   return {
     ruleId: r.rule_id,
     key: r.key,
