@@ -181,6 +181,9 @@ describe('sign-in, settings and sign-out in the dashboard', () => {
     expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).document.cookie)).toBe('');
 
     await page.getByRole('link', { name: 'Settings' }).click();
+    // A server without cluster.nats says it runs alone and lists itself.
+    await expect.poll(() => page.getByTestId('cluster-alone').textContent(), { timeout: 10_000 }).toContain('runs alone');
+    await expect.poll(() => page.getByTestId('cluster-node').count()).toBe(1);
     const form = page.getByTestId('new-user');
     await form.getByLabel('Name', { exact: true }).fill('watcher');
     await form.getByLabel('Password', { exact: true }).fill('watcher-password');

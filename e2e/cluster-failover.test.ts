@@ -1,7 +1,8 @@
 /**
  * An agent given two servers of a cluster (one PostgreSQL for metadata and samples, a real
  * nats-server), each a real falconet-server process: it reports to the first of its rendezvous
- * ranking; that server is killed with SIGKILL; the agent is on the other within 30 s, replays
+ * ranking, and a browser on the other node shows its chart gaining points; that server is killed
+ * with SIGKILL; the agent is on the other within 30 s, replays
  * what was not acknowledged, and the store holds every report once: one node_load1 point a
  * second across the kill, no hole and no timestamp twice.
  */
@@ -9,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterStatus } from '@falconet/protocol/api';
 import { afterAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../testing/browser.ts';
 import { type NatsProc, startNats } from '../testing/nats.ts';
 import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
 import { type AgentProc, eventually, getJson, type ServerProc, startAgent, startServer } from '../testing/processes.ts';
@@ -18,8 +20,10 @@ describe('cluster: an agent fails over to another node', () => {
   let db: TempDatabase | undefined;
   const servers: ServerProc[] = [];
   let agent: AgentProc | undefined;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
 
   afterAll(async () => {
+    await browser?.close();
     await agent?.stop();
     for (const s of servers) await s.stop().catch(() => undefined);
     await nats?.stop();
@@ -43,7 +47,19 @@ describe('cluster: an agent fails over to another node', () => {
     const holder = await eventually(async () => ((await holds(a)) ? a : (await holds(b)) ? b : undefined), 20_000);
     const other = holder === a ? b : a;
     const id = (await eventually(async () => (await getJson<{ items: { id: string }[] }>(`${holder.url}/api/agents`)).items[0])).id;
-    await sleep(3000);
+
+    // A browser on the other node sees the agent online and its chart gaining points.
+    browser = await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${other.url}/agents/${encodeURIComponent(id)}`);
+    const chart = page.getByTestId('chart-CPU');
+    await chart.waitFor({ timeout: 20_000 });
+    const points = async () => Number(await chart.getAttribute('data-points'));
+    const before = await eventually(async () => ((await points()) > 0 ? points() : undefined), 20_000);
+    await eventually(async () => (await points()) > before, 20_000);
+    expect(errors).toEqual([]);
 
     await holder.stop('SIGKILL');
     const killedAt = Date.now();

@@ -5,6 +5,7 @@ import { alertsEn, alertsZh } from './i18n/alerts.ts';
 import { authEn, authZh } from './i18n/auth.ts';
 import { channelTypesEn, channelTypesZh } from './i18n/channel-types.ts';
 import { chartsEn, chartsZh } from './i18n/charts.ts';
+import { clusterEn, clusterZh } from './i18n/cluster.ts';
 import { containersEn, containersZh } from './i18n/containers.ts';
 import { fleetTrafficEn, fleetTrafficZh } from './i18n/fleet-traffic.ts';
 import { forgetEn, forgetZh } from './i18n/forget.ts';
@@ -149,6 +150,7 @@ const en = {
   ...chartsEn,
   ...hostsEn,
   ...updatesEn,
+  ...clusterEn,
   ...logsEn,
   ...logsViewEn,
   ...addHostEn,
@@ -292,6 +294,7 @@ const zh: Record<MessageKey, string> = {
   ...chartsZh,
   ...hostsZh,
   ...updatesZh,
+  ...clusterZh,
   ...logsZh,
   ...logsViewZh,
   ...addHostZh,

@@ -1,4 +1,4 @@
-import type { ApiToken, AuditRecord, Role, Session, User } from '@falconet/protocol/api';
+import type { ApiToken, AuditRecord, ClusterStatus, Role, Session, User } from '@falconet/protocol/api';
 import { ROLES } from '@falconet/protocol/api/enums';
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { dateTime, type Lang, type Translate, useI18n, withNodes, word } from '../i18n.tsx';
@@ -13,6 +13,7 @@ import {
   listAudit,
   listTokens,
   listUsers,
+  loadCluster,
   revokeToken,
   updateUser,
 } from './client.ts';
@@ -28,6 +29,7 @@ export function SettingsPage({ session }: { session: Session }) {
     <section className="settings" data-testid="settings-page">
       <h1>{t('settings.title')}</h1>
       {session.user?.kind === 'session' ? <PasswordForm /> : null}
+      <ClusterSection />
       {admin ? (
         <>
           <UsersSection self={session.user?.name ?? ''} />
@@ -355,6 +357,73 @@ function AuditSection() {
           </tr>
         )}
       />
+    </section>
+  );
+}
+
+/** The nodes of this server's cluster, as GET /api/cluster has them (this one alone when it has none). */
+function ClusterSection() {
+  const { t, lang } = useI18n();
+  const [status, setStatus] = useState<ClusterStatus>();
+  const [error, , run] = useAction();
+  useEffect(() => {
+    const load = () => run(async () => setStatus(await loadCluster()));
+    void load();
+    const timer = setInterval(() => void load(), 5000);
+    return () => clearInterval(timer);
+  }, [run]);
+  return (
+    <section data-testid="cluster-section">
+      <h2>{t('cluster.title')}</h2>
+      <Messages error={error ? t('cluster.loadError', error) : undefined} notice={undefined} />
+      {status && !status.enabled ? <p data-testid="cluster-alone">{t('cluster.alone')}</p> : null}
+      {status?.enabled ? (
+        <p data-testid="cluster-summary">
+          {t(
+            'cluster.summary',
+            status.cluster,
+            String(status.nodes.length),
+            status.node,
+            status.bus.servers.join(', '),
+            t(status.bus.connected ? 'cluster.bus.up' : 'cluster.bus.down'),
+          )}
+        </p>
+      ) : null}
+      {status ? (
+        <RecordsTable
+          className="settings-table"
+          columns={[
+            'cluster.col.node',
+            'cluster.col.http',
+            'cluster.col.agents',
+            'cluster.col.watching',
+            'cluster.col.databases',
+            'cluster.col.version',
+            'cluster.col.started',
+            'cluster.col.heard',
+          ]}
+          items={status.nodes}
+          row={(n) => (
+            <tr key={n.node} data-testid="cluster-node" data-node={n.node}>
+              <td>
+                {n.node}
+                {n.self ? ` (${t('cluster.self')})` : ''}
+              </td>
+              <td>{n.http}</td>
+              <td>{n.agents}</td>
+              <td>{n.watching}</td>
+              <td>
+                {n.databases.length === 0
+                  ? t('cluster.db.none')
+                  : n.databases.map((d) => `${d.role}: ${t(d.up ? 'cluster.db.up' : 'cluster.db.down')}`).join(', ')}
+              </td>
+              <td>{n.version}</td>
+              <td>{n.startedMs ? when(lang, n.startedMs) : ''}</td>
+              <td>{when(lang, n.heardMs)}</td>
+            </tr>
+          )}
+        />
+      ) : null}
     </section>
   );
 }

@@ -1,6 +1,7 @@
 import type {
   ApiTokenList,
   AuditLogPage,
+  ClusterStatus,
   NewApiToken,
   NewApiTokenBody,
   NewUserBody,
@@ -40,3 +41,6 @@ export const createToken = (spec: NewApiTokenBody) => request<NewApiToken>('POST
 export const revokeToken = (id: string) => request<void>('DELETE', `/api/tokens/${encodeURIComponent(id)}`);
 
 export const listAudit = () => request<AuditLogPage>('GET', '/api/audit?limit=100');
+
+/** The nodes of the server's cluster (GET /api/cluster). */
+export const loadCluster = () => request<ClusterStatus>('GET', '/api/cluster');
