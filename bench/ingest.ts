@@ -11,14 +11,16 @@
  * observedHostSeries). `--series M` sends M series of the realistic families instead (200 was
  * the default before: host families, then containers filling up the rest).
  *
- *   npm run bench -- ingest [--quick] [--agents N] [--series M] [--duration S] [--store embedded|postgres|both]
+ *   npm run bench -- ingest [--quick] [--agents N] [--series M] [--duration S] [--store embedded|postgres|both|victoriametrics]
  */
 
 import { EmbeddedStore } from '../packages/server/src/store/embedded/engine.ts';
 import { PostgresStore } from '../packages/server/src/store/postgres/engine.ts';
 import type { Store } from '../packages/server/src/store/types.ts';
+import { VictoriaStore } from '../packages/server/src/store/victoria/engine.ts';
 import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
 import { tempDir } from '../testing/processes.ts';
+import { startVictoria } from '../testing/victoria.ts';
 import { cpuSeconds, emit, percentile, progress, quick, rssMb, sleep } from './lib.ts';
 import {
   benchSeries,
@@ -94,10 +96,17 @@ const mb = (m: string, name: string) => (metricValue(m, name) / 2 ** 20).toFixed
 const workerMb = (m: string, kind: string) => (metricValue(m, 'falconet_store_worker_memory_bytes', { kind }) / 2 ** 20).toFixed(0);
 
 /** The server's real ingest path under the full fleet for `durationMs`. */
-async function serverPath(engine: 'embedded' | 'postgres', durationMs: number, dataDir: string, db?: TempDatabase): Promise<PathFigures> {
+async function serverPath(
+  engine: 'embedded' | 'postgres' | 'victoriametrics',
+  durationMs: number,
+  dataDir: string,
+  db?: TempDatabase,
+  vmUrl = '',
+): Promise<PathFigures> {
   const server = await startBenchServer(dataDir, {
     FALCONET_STORE_ENGINE: engine,
     FALCONET_DATABASE_URL: db?.url ?? '',
+    ...(vmUrl ? { FALCONET_STORE_VICTORIAMETRICS_URL: vmUrl } : {}),
   });
   const load = startLoad({
     grpc: `127.0.0.1:${server.grpcPort}`,
@@ -281,5 +290,34 @@ if (storeArg === 'postgres' || storeArg === 'both') {
     }
   } finally {
     await engineDb.drop();
+  }
+}
+
+if (storeArg === 'victoriametrics') {
+  // Debian's victoria-metrics beside the server, as a store of its own (docs/storage.md#victoriametrics);
+  // its CPU is charged too: the samples/s it takes cost its process as well as the server's.
+  const engineVm = await startVictoria();
+  let engineRate: number;
+  try {
+    const vmStore = await VictoriaStore.open({ url: engineVm.url });
+    engineRate = await engineSpeed(vmStore, 'victoriametrics');
+    await vmStore.close();
+  } finally {
+    await engineVm.proc.stop();
+  }
+  const vm = await startVictoria();
+  try {
+    const c0 = cpuSeconds(vm.proc.child.pid as number);
+    const f = await serverPath('victoriametrics', PG_DURATION, tempDir('falconet-bench-vm-'), undefined, vm.url);
+    emitPath('victoriametrics', f, engineRate, PG_DURATION);
+    emit({
+      bench: BENCH,
+      metric: 'victoriametrics_cpu_percent',
+      value: Math.round(((cpuSeconds(vm.proc.child.pid as number) - c0) / (PG_DURATION / 1000)) * 100),
+      unit: '%',
+      note: "victoria-metrics' own process over the run, warm-up included, beside the server's figure",
+    });
+  } finally {
+    await vm.proc.stop();
   }
 }

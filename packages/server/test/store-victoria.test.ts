@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import type { Sample } from '@falconet/protocol';
 import { loadConfig } from '@falconet/protocol/config';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, freePort, type Proc, runServer, startCommand, tempDir } from '../../../testing/processes.ts';
+import { freePort, runServer, tempDir } from '../../../testing/processes.ts';
+import { startVictoria as startVictoriaProcess, type Victoria } from '../../../testing/victoria.ts';
 import { serverConfigSchema } from '../src/config.ts';
 import { isDatabaseUnavailable } from '../src/db/health.ts';
 import type { LabelMatcher } from '../src/promql/ast.ts';
@@ -23,27 +24,9 @@ import { openStore } from '../src/store/index.ts';
 import { VictoriaStore } from '../src/store/victoria/engine.ts';
 import { reopenableStore, storeSuite } from './store-suite.ts';
 
-interface Victoria {
-  url: string;
-  dir: string;
-  port: number;
-  proc: Proc;
-}
-
-async function startVictoria(at?: { dir: string; port: number }): Promise<Victoria> {
-  const dir = at?.dir ?? tempDir('falconet-store-vm-');
-  const port = at?.port ?? (await freePort());
-  const proc = startCommand('victoria-metrics', [
-    `-httpListenAddr=127.0.0.1:${port}`,
-    `-storageDataPath=${dir}`,
-    '-retentionPeriod=100y',
-    '-search.disableCache',
-    '-search.latencyOffset=0',
-  ]);
-  const url = `http://127.0.0.1:${port}`;
-  await eventually(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok, 30_000, 100);
-  return { url, dir, port, proc };
-}
+/** VictoriaMetrics with the flags these tests read their own writes with (see above). */
+const startVictoria = (at?: { dir: string; port: number }) =>
+  startVictoriaProcess({ ...at, flags: ['-search.disableCache', '-search.latencyOffset=0'] });
 
 /** Every series gone: each suite case starts on an empty database. */
 async function wipe(url: string): Promise<void> {
