@@ -12,6 +12,8 @@ export const NATS_BIN = process.env.FALCONET_NATS_SERVER ?? '/usr/sbin/nats-serv
 export interface NatsProc {
   url: string;
   port: number;
+  /** The running nats-server's process id (benchmarks charge its CPU). */
+  pid(): number | undefined;
   stop(signal?: NodeJS.Signals): Promise<void>;
   restart(): Promise<void>;
   output: string[];
@@ -54,5 +56,5 @@ export async function startNats(): Promise<NatsProc> {
     await exited;
   };
   await launch();
-  return { url: `nats://127.0.0.1:${port}`, port, stop, restart: launch, output };
+  return { url: `nats://127.0.0.1:${port}`, port, pid: () => child?.pid, stop, restart: launch, output };
 }
