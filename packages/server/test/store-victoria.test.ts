@@ -103,6 +103,19 @@ describe('store on VictoriaMetrics', { timeout: 60_000 }, () => {
     ]);
   });
 
+  it('reads an agent’s last sequence again when asked (at each registration): another server of a cluster may have written since', async () => {
+    const here = await open();
+    const there = await open();
+    expect(await here.lastSeq('moving')).toBe(0);
+    for (let seq = 1; seq <= 3; seq++) await there.appendReport('moving', seq, [sample('up', {}, seq, T0 + seq * 1000)]);
+    // The agent comes to this server and sends again what the other took without acknowledging.
+    expect(await here.lastSeq('moving')).toBe(3);
+    expect(await here.appendReport('moving', 3, [sample('up', {}, 3, T0 + 3000)])).toEqual({ duplicate: true });
+    expect(await here.appendReport('moving', 4, [sample('up', {}, 4, T0 + 4000)])).toEqual({ duplicate: false });
+    const [series] = await here.querySeries({ agentId: 'moving', name: 'up', fromMs: T0, toMs: T0 + 10_000 });
+    expect(series?.points.map(([, v]) => v)).toEqual([1, 2, 3, 4]);
+  });
+
   it('refuses to open when VictoriaMetrics is unreachable, naming the URL and the setting', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const { config } = loadConfig(serverConfigSchema, {
@@ -126,11 +139,12 @@ describe('store on VictoriaMetrics', { timeout: 60_000 }, () => {
     );
     // The server tells agents and API callers "unavailable, try again" (503), as for PostgreSQL.
     expect(isDatabaseUnavailable(err)).toBe(true);
-    expect(await store.lastSeq('a')).toBe(1);
+    // The last sequence is read from VictoriaMetrics (an agent registering meanwhile is told to come back later).
+    await expect(store.lastSeq('a')).rejects.toThrow(/unreachable/);
     await expect(store.resetSeq('a')).rejects.toThrow(/unreachable/);
-    expect(await store.lastSeq('a')).toBe(1);
 
     vm = await startVictoria(vm);
+    expect(await store.lastSeq('a')).toBe(1);
     // The agent sends it again: the same sequence is new, not a duplicate.
     expect(await store.appendReport('a', 2, [sample('up', {}, 2, T0 + 1000)])).toEqual({ duplicate: false });
     expect(await store.appendReport('a', 2, [sample('up', {}, 2, T0 + 1000)])).toEqual({ duplicate: true });

@@ -140,7 +140,15 @@ export class VictoriaStore implements Store {
     });
   }
 
+  /**
+   * Read from VictoriaMetrics, not only from memory: another server of a cluster may have stored
+   * the agent's reports since this one last did, and a report it took must be a duplicate here.
+   */
   async lastSeq(agentId: string): Promise<number> {
+    const fresh = (await loadSequences(this.#client, this.#now(), agentId)).get(agentId);
+    const known = this.#seqs.get(agentId);
+    // The newer marker wins: one of this server's writes may be in flight or just done.
+    if (fresh && (!known || fresh.markedMs > known.markedMs)) this.#seqs.set(agentId, fresh);
     return this.#seqs.get(agentId)?.seq ?? 0;
   }
 

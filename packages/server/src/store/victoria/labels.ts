@@ -74,7 +74,7 @@ export function selector(matchers: readonly Matcher[]): string {
 }
 
 /** A MetricsQL string literal. */
-function quote(s: string): string {
+export function quote(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 

@@ -7,7 +7,7 @@
  */
 import type { VictoriaClient } from './client.ts';
 import { FUTURE_MS } from './client.ts';
-import { AGENT_LABEL, KIND_LABEL } from './labels.ts';
+import { AGENT_LABEL, KIND_LABEL, quote } from './labels.ts';
 
 export const SEQ_METRIC = 'falconet_report_seq';
 const MARKERS = `${SEQ_METRIC}{${KIND_LABEL}="seq"}`;
@@ -18,16 +18,21 @@ export interface SeqState {
   markedMs: number;
 }
 
-/** The newest marker of every agent, read with one pair of instant queries. */
-export async function loadSequences(client: VictoriaClient, now: number): Promise<Map<string, SeqState>> {
+/**
+ * The newest marker of every agent (or of one), read with one pair of instant queries: at start,
+ * and for one agent each time it registers, since another server of a cluster may have written
+ * its reports since.
+ */
+export async function loadSequences(client: VictoriaClient, now: number, agentId?: string): Promise<Map<string, SeqState>> {
   // Asked at a time ahead of the clock, so a marker written moments ago (or by a clock a little
   // ahead) is inside the window, and VictoriaMetrics' latency offset for "now" does not apply.
   const at = now + FUTURE_MS;
   // Back to 1970 and no further: a window reaching before it finds nothing (VictoriaMetrics 1.79).
   const window = `${Math.floor(at / 86_400_000) - 1}d`;
+  const markers = agentId === undefined ? MARKERS : `${SEQ_METRIC}{${KIND_LABEL}="seq",${AGENT_LABEL}=${quote(agentId)}}`;
   const [values, times] = await Promise.all([
-    client.query(`last_over_time(${MARKERS}[${window}])`, at),
-    client.query(`tlast_over_time(${MARKERS}[${window}])`, at),
+    client.query(`last_over_time(${markers}[${window}])`, at),
+    client.query(`tlast_over_time(${markers}[${window}])`, at),
   ]);
   const out = new Map<string, SeqState>();
   for (const r of values) {
