@@ -776,7 +776,7 @@ export class FalconetServer {
         ? [
             {
               name: 'falconet_cluster_live_messages_total',
-              help: 'Live view messages over the cluster bus: published (by kind), received, and received but unreadable.',
+              help: 'Live view messages over the cluster bus: published (by kind), received, received but unreadable, and not sent (the bus away).',
               type: 'counter' as const,
               metrics: [
                 ...Object.entries(this.#cluster.counts.published).map(([kind, value]) => ({
@@ -785,6 +785,7 @@ export class FalconetServer {
                 })),
                 { labels: { direction: 'received' }, value: this.#cluster.counts.received },
                 { labels: { direction: 'malformed' }, value: this.#cluster.counts.malformed },
+                { labels: { direction: 'dropped' }, value: this.#cluster.counts.dropped },
               ],
             },
           ]

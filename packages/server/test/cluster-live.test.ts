@@ -169,7 +169,13 @@ describe('cluster: the live view across nodes', () => {
     onB.ws.send(JSON.stringify({ type: 'subscribe', agentId }));
     await eventually(() => onB.messages.some((m) => m.type === 'samples'), 15_000);
     await nats.stop();
-    await new Promise((r) => setTimeout(r, 1000));
+    // Without the bus, node A goes on storing its agent's reports.
+    const stored = async () => {
+      const text = await (await fetch(`${a.base}/metrics`)).text();
+      return Number(/^falconet_server_samples_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? Number.NaN);
+    };
+    const before = await stored();
+    await eventually(async () => (await stored()) > before, 10_000);
     await nats.restart();
     const seen = onB.messages.length;
     await eventually(() => onB.messages.slice(seen).some((m) => m.type === 'samples' && m.agentId === agentId), 30_000);

@@ -100,7 +100,7 @@ export class ClusterLive implements LiveRelay {
   /** Agents changed or removed since the last `agents` message. */
   readonly #changed = new Map<string, Agent | undefined>();
   /** Messages sent by kind, and received (those unreadable apart), for /metrics. */
-  readonly counts = { published: { watch: 0, samples: 0, agents: 0, tasks: 0 }, received: 0, malformed: 0 };
+  readonly counts = { published: { watch: 0, samples: 0, agents: 0, tasks: 0 }, received: 0, malformed: 0, dropped: 0 };
 
   private constructor(o: ClusterLiveOptions, nc: NatsConnection) {
     this.#o = o;
@@ -271,10 +271,18 @@ export class ClusterLive implements LiveRelay {
     return false;
   }
 
+  /**
+   * Sends one message, or drops it: the live view is not worth holding up what called (a report's
+   * acknowledgement), and while NATS is away the client buffers only so much before refusing more.
+   */
   #publish(kind: keyof ClusterLive['counts']['published'], body: object): void {
-    if (this.#nc.isClosed()) return;
-    this.#nc.publish(`${this.#subject}.${kind}`, encoder.encode(JSON.stringify(body)));
-    this.counts.published[kind]++;
+    if (this.#nc.isClosed()) return void this.counts.dropped++;
+    try {
+      this.#nc.publish(`${this.#subject}.${kind}`, encoder.encode(JSON.stringify(body)));
+      this.counts.published[kind]++;
+    } catch {
+      this.counts.dropped++;
+    }
   }
 
   /** The agents changed in the last second, in one message (an agent reports its summary each interval). */
