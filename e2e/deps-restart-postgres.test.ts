@@ -6,61 +6,16 @@
  * is in the store exactly once, the users and tokens made before are still there, and while the
  * database was away the API answered 503 naming the database rather than hanging.
  */
-import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SampleLedger, storedLedger } from '../testing/ledger.ts';
+import { PgCluster } from '../testing/pg-cluster.ts';
 import { createToken, createUser, eventually, type ServerProc, stablePort, startServer, tempDir } from '../testing/processes.ts';
 import { AgentSimulator } from '../testing/simulator.ts';
 
 const AGENTS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const progress = (msg: string) => process.stderr.write(`[pg-restart ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-
-function pgBin(name: string): string {
-  const root = '/usr/lib/postgresql';
-  const version = readdirSync(root).sort((a, b) => Number(b) - Number(a))[0];
-  const bin = join(root, version ?? '', 'bin', name);
-  if (!existsSync(bin)) throw new Error(`${bin} not found: install Debian's postgresql (see .ci/packages.sh)`);
-  return bin;
-}
-
-/** A PostgreSQL cluster of the test's own: initdb as the postgres user (initdb refuses root), trust auth, loopback. */
-class PgCluster {
-  readonly dir = tempDir('falconet-pg-cluster-');
-  readonly port: number;
-  constructor(port: number) {
-    this.port = port;
-    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
-    chownSync(this.dir, id('-u'), id('-g'));
-    this.#asPostgres(pgBin('initdb'), ['-D', this.dir, '-A', 'trust', '-U', 'postgres', '--no-sync']);
-  }
-  get url(): string {
-    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
-  }
-  #asPostgres(cmd: string, args: string[]): void {
-    execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe', cwd: '/' });
-  }
-  start(): void {
-    this.#asPostgres(pgBin('pg_ctl'), [
-      '-D',
-      this.dir,
-      '-l',
-      join(this.dir, 'server.log'),
-      '-o',
-      `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-      '-w',
-      'start',
-    ]);
-  }
-  stop(mode: 'fast' | 'immediate'): void {
-    this.#asPostgres(pgBin('pg_ctl'), ['-D', this.dir, '-m', mode, '-w', 'stop']);
-  }
-  running(): boolean {
-    return existsSync(join(this.dir, 'postmaster.pid'));
-  }
-}
 
 describe('PostgreSQL restarted under the server', () => {
   const cleanup: (() => Promise<void> | void)[] = [];

@@ -33,7 +33,7 @@ export const hostSummarySeries: SeriesGenerator = (i, t) => {
 };
 
 export interface SimulatorOptions {
-  /** The server's gRPC address, HOST:PORT. */
+  /** The server's gRPC address, HOST:PORT; several servers of a cluster separated by commas (each agent ranks them). */
   server: string;
   count: number;
   intervalMs: number;
@@ -85,7 +85,11 @@ export class AgentSimulator {
   /** Connects every agent and starts reporting; resolves once the streams exist (not once connected). */
   async start(): Promise<void> {
     const { server, count, intervalMs, prefix = 'sim', labels, token, spoolDir } = this.#opts;
-    const [host, port] = [server.slice(0, server.lastIndexOf(':')), Number(server.slice(server.lastIndexOf(':') + 1))];
+    const addresses = server.split(',').map((one) => ({
+      host: one.slice(0, one.lastIndexOf(':')),
+      port: Number(one.slice(one.lastIndexOf(':') + 1)),
+      tls: false,
+    }));
     const log = pino({ level: 'silent' });
     for (let i = 0; i < count; i++) {
       const identity: AgentIdentity = {
@@ -112,7 +116,8 @@ export class AgentSimulator {
         this.#spools.push(backlog);
       }
       const stream = new ReportStream({
-        address: { host, port, tls: false },
+        address: addresses[0] as (typeof addresses)[number],
+        addresses,
         backlog,
         gzip: this.#opts.gzip,
         encrypt: this.#opts.encrypt,

@@ -145,7 +145,9 @@ export class AlertService {
       t.unref();
       this.#timers.push(t);
     };
-    every(this.config.evaluation_interval, () => void this.runCycle());
+    every(this.config.evaluation_interval, () =>
+      this.runCycle().catch((err: unknown) => this.#log.error({ err }, 'alert evaluation cycle failed; the next one runs as usual')),
+    );
     every(DISPATCH_TICK_MS, () => this.tick());
     every(RELOAD_CHECK_MS, () => void this.reload());
     every(60_000, () => this.windows.gc(this.#now(), Math.max(this.config.stale_after * 2, this.#maxRetainMs())));
@@ -215,7 +217,18 @@ export class AlertService {
     for (const id of before) if (!now.has(id)) this.#release(id);
     const gained = [...now].filter((id) => !before.has(id));
     if (gained.length > 0) {
-      const taken = await this.repo.instancesOf(gained);
+      let taken: AlertInstance[];
+      try {
+        taken = await this.repo.instancesOf(gained);
+      } catch (err) {
+        // The database is away: these agents are taken over at a later cycle, once their alerts can be read.
+        for (const id of gained) now.delete(id);
+        this.#log.warn(
+          { err: (err as Error).message, agents: gained.length },
+          'cannot read the alerts of agents to take over; trying again next cycle',
+        );
+        return mine.filter((a) => now.has(a.id));
+      }
       this.evaluator.restore(taken, this.#now() + 2 * this.config.stale_after);
       this.dispatcher.handle(
         taken

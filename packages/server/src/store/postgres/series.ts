@@ -26,6 +26,12 @@ export class SeriesCatalog implements IndexedSeries {
   readonly #byAgent = new Map<string, Set<number>>();
   /** The cross-host index (forgotten series stay listed; lookups skip them). */
   readonly postings = new SeriesPostings();
+  /**
+   * The highest id read from the table by load or refresh: definitions commit in id order (see
+   * define), so every series not read yet is above it. This server's own definitions do not move
+   * it: another server's, committed before them with lower ids, may not have been read yet.
+   */
+  #readUpTo = 0;
 
   constructor(pool: pg.Pool) {
     this.#pool = pool;
@@ -37,7 +43,7 @@ export class SeriesCatalog implements IndexedSeries {
 
   async load(): Promise<void> {
     const { rows } = await this.#pool.query<{ id: number; agent_id: string; key: string }>('SELECT id, agent_id, key FROM ts_series');
-    for (const r of rows) this.#add(r.id, r.agent_id, r.key);
+    for (const r of rows) this.#read(r);
   }
 
   #add(id: number, agentId: string, key: string): void {
@@ -53,6 +59,11 @@ export class SeriesCatalog implements IndexedSeries {
     }
     mine.add(id);
     this.postings.add(id, name, info.labels);
+  }
+
+  #read(r: { id: number; agent_id: string; key: string }): void {
+    if (r.id > this.#readUpTo) this.#readUpTo = r.id;
+    this.#add(r.id, r.agent_id, r.key);
   }
 
   idOf(agentId: string, key: string): number | undefined {
@@ -93,15 +104,32 @@ export class SeriesCatalog implements IndexedSeries {
     return this.info(id).labels;
   }
 
-  /** Creates (or finds) the series of one report in one statement. */
+  /**
+   * Creates (or finds) the series of one report in one statement, under a transaction lock every
+   * server sharing the database takes: definitions commit one after another, in the order of
+   * their ids, so a server reading "ids above the highest I have" never skips one that another
+   * server's slower transaction committed later with a lower id.
+   */
   async define(agentId: string, series: Map<string, Sample>): Promise<void> {
     const keys = [...series.keys()];
-    const { rows } = await this.#pool.query<{ id: number; key: string }>(
-      `INSERT INTO ts_series (agent_id, key, name, labels)
-       SELECT $1, k, n, l::jsonb FROM unnest($2::text[], $3::text[], $4::text[]) AS u(k, n, l)
-       ON CONFLICT (agent_id, key) DO UPDATE SET key = excluded.key RETURNING id, key`,
-      [agentId, keys, keys.map((k) => (series.get(k) as Sample).name), keys.map((k) => JSON.stringify((series.get(k) as Sample).labels))],
-    );
+    const client = await this.#pool.connect();
+    let rows: { id: number; key: string }[];
+    try {
+      await client.query('BEGIN');
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('falconet.ts_series'))");
+      ({ rows } = await client.query<{ id: number; key: string }>(
+        `INSERT INTO ts_series (agent_id, key, name, labels)
+         SELECT $1, k, n, l::jsonb FROM unnest($2::text[], $3::text[], $4::text[]) AS u(k, n, l)
+         ON CONFLICT (agent_id, key) DO UPDATE SET key = excluded.key RETURNING id, key`,
+        [agentId, keys, keys.map((k) => (series.get(k) as Sample).name), keys.map((k) => JSON.stringify((series.get(k) as Sample).labels))],
+      ));
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
     for (const r of rows) this.#add(r.id, agentId, r.key);
   }
 
@@ -117,12 +145,11 @@ export class SeriesCatalog implements IndexedSeries {
 
   /** Picks up series other servers sharing the database have added. */
   async refresh(): Promise<void> {
-    const max = Math.max(0, ...this.#info.keys());
     const { rows } = await this.#pool.query<{ id: number; agent_id: string; key: string }>(
       'SELECT id, agent_id, key FROM ts_series WHERE id > $1',
-      [max],
+      [this.#readUpTo],
     );
-    for (const r of rows) this.#add(r.id, r.agent_id, r.key);
+    for (const r of rows) this.#read(r);
   }
 
   /** Ids of a metric's series, of some agents or all, carrying the labels asked for. */
