@@ -108,6 +108,8 @@ describe('log shipping under SIGKILL', () => {
 
     const agent = await startAgent({ dataDir, server, args: ['--config', config] });
     cleanup.push(() => agent.stop());
+    // Its per-source counters exist once the shipper has started (the spool may hold every line before that).
+    await agent.waitFor(/"shipping logs"/);
     // Until every line is there, or the count stops growing for 15 s (then the checks below say what is missing).
     let lines: pb.LogRecord[] = [];
     let grewAt = Date.now();

@@ -12,11 +12,12 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { pb } from '@falconet/protocol';
+import { LogLevel, type pb } from '@falconet/protocol';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { eventually, tempDir } from '../../../testing/processes.ts';
 import { logsSchema } from '../src/logs/config.ts';
+import { LineRun } from '../src/logs/plain.ts';
 import { PositionStore } from '../src/logs/positions.ts';
 import { LogShipper } from '../src/logs/shipper.ts';
 
@@ -32,7 +33,7 @@ class Sink {
       this.failNext--;
       throw new Error('disk full (test)');
     }
-    this.batches.push(structuredClone(batch));
+    this.batches.push(structuredClone({ records: batch.records, dropped: batch.dropped }));
   }
   get records(): pb.LogRecord[] {
     return this.batches.flatMap((b) => b.records);
@@ -237,6 +238,56 @@ describe('file source', () => {
     await eventually(() => s.stats.sources[0]?.readLines === 30 && t.sink.records.length === 10);
     await eventually(() => t.sink.batches.reduce((n, b) => n + (b.dropped.app ?? 0), 0) === 20 || undefined);
     expect(s.stats.sources[0]).toMatchObject({ readLines: 30, shippedLines: 10, dropped: { rate_limit: 20 } });
+  }, 60_000);
+});
+
+describe('lines shipped as read', () => {
+  /** Lines of every kind the byte-level path treats apart: CRLF, empty, long, cut, level words, non-ASCII, bad UTF-8. */
+  function trickyBytes(): Buffer {
+    const parts: (string | Buffer)[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const k = i % 13;
+      if (k === 0) parts.push(`${i} plain line\n`);
+      else if (k === 1) parts.push(`${i} crlf line with ERROR inside\r\n`);
+      else if (k === 2) parts.push('\n');
+      else if (k === 3) parts.push(`${i} ${'x'.repeat(600)} WARN past 512 bytes\n`);
+      else if (k === 4) parts.push(`${i} ${'é'.repeat(200)} INFO within 512 characters, not bytes\n`);
+      else if (k === 5) parts.push(`${i} ${'y'.repeat(1500)} cut at the 1 KiB limit DEBUG\n`);
+      else if (k === 6) parts.push(`${i} ERRORS INFOX xWARN _DEBUG_ are no level words; FATAL is\n`);
+      else if (k === 7)
+        parts.push(Buffer.concat([Buffer.from(`${i} bad utf-8 `), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from(' CRIT\n')]));
+      else if (k === 8) parts.push(`${i} 🦅 emoji TRACE\r\n`);
+      else if (k === 9) parts.push('\r\n');
+      else parts.push(`${i} level=info lower-case words are no level words\n`);
+    }
+    parts.push('last line without newline NOTICE');
+    return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+  }
+
+  it('makes the records the general path makes of the same bytes', async () => {
+    const bytes = trickyBytes();
+    const shipped = async (source: Record<string, unknown>) => {
+      const t = setup(source, { max_line_bytes: '1KiB', batch: { max_wait: '50ms', max_lines: 700, max_bytes: '64KiB' } });
+      // Written in pieces, so reads end inside lines and inside UTF-8 sequences.
+      const path = join(t.logDir, 'app.log');
+      writeFileSync(path, '');
+      await t.start();
+      for (let at = 0; at < bytes.length; at += 77_777) appendFileSync(path, bytes.subarray(at, at + 77_777));
+      await eventually(() => t.sink.records.some((r) => r.message.startsWith('last line')) || undefined, 30_000);
+      return t.sink.records.map(({ timeMs, observedMs, stream, ...r }) => r);
+    };
+    const runs = vi.spyOn(LineRun.prototype, 'write');
+    const asRead = await shipped({});
+    expect(runs).toHaveBeenCalled();
+    runs.mockClear();
+    // A redaction rule that matches nothing: the same records, made the general way.
+    const general = await shipped({ redact: [{ pattern: 'matches nothing \\d{40}' }] });
+    expect(runs).not.toHaveBeenCalled();
+    runs.mockRestore();
+    expect(asRead.length).toBeGreaterThan(2500);
+    expect(asRead).toEqual(general);
+    expect(asRead.filter((r) => r.level !== LogLevel.LOG_LEVEL_UNSPECIFIED).length).toBeGreaterThan(1000);
+    expect(asRead.some((r) => r.fields.truncated === 'true')).toBe(true);
   }, 60_000);
 });
 

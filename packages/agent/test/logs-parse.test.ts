@@ -258,7 +258,7 @@ describe('logs configuration', () => {
       ...base,
       logs: { sources: [{ name: 'nginx', include: ['/var/log/nginx/*.log'], parser: { type: 'nginx' } }] },
     });
-    expect(c.logs.batch).toEqual({ max_lines: 1000, max_bytes: 256 * 1024, max_wait: 250 });
+    expect(c.logs.batch).toEqual({ max_lines: 5_000, max_bytes: 1024 * 1024, max_wait: 250 });
     expect(c.logs.partial_line_timeout).toBe(5000);
     expect(c.logs.sources[0]).toMatchObject({ start_at: 'beginning', exclude: [], rate_limit: { lines_per_second: 0 } });
     expect(agentConfigSchema.parse(base).logs.sources).toEqual([]);

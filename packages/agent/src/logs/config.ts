@@ -157,9 +157,11 @@ export const logsSchema = z
       .refine((n) => n >= 256 && n <= 64 * 1024, 'must be between 256B and 64KiB'),
     batch: z
       .object({
-        max_lines: z.number().int().min(1).max(100_000).default(1_000),
+        // Large enough that a busy file's batches, each a spool append, a positions save and a
+        // report, cost little a line; a quiet source's go at max_wait anyway.
+        max_lines: z.number().int().min(1).max(100_000).default(5_000),
         max_bytes: byteSize()
-          .default(256 * 1024)
+          .default(1024 * 1024)
           .refine((n) => n >= 1024, 'must be at least 1KiB'),
         max_wait: duration().default(250),
       })

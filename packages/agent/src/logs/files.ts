@@ -1,15 +1,25 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { type FileHandle, glob, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join, matchesGlob } from 'node:path';
 import { type Chunk, Multiline, splitLine } from './multiline.ts';
+import { LineRun } from './plain.ts';
 import type { FilePosition } from './positions.ts';
 import type { SourceRuntime } from './source.ts';
 
 /** How many bytes identify a file besides its device and inode. */
 export const FINGERPRINT_BYTES = 1024;
-const READ_BYTES = 256 * 1024;
+/** What one read takes at most: the shipper's read buffer. */
+export const READ_BYTES = 256 * 1024;
 /** Compressed rotations are never read: their bytes are the same lines again, compressed. */
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip|Z)$/;
+
+type Utf8Slicing = Buffer & { utf8Slice?(start: number, end: number): string };
+/** `buf.toString('utf8', start, end)` without its argument checks: a line's cost here, where nothing is optimized away. */
+const utf8Text: (buf: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as Utf8Slicing).utf8Slice === 'function'
+    ? (buf, start, end) => (buf as Utf8Slicing & { utf8Slice(start: number, end: number): string }).utf8Slice(start, end)
+    : (buf, start, end) => buf.toString('utf8', start, end);
 
 export function fingerprint(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -172,44 +182,66 @@ export class TailedFile {
   }
 
   /**
-   * Reads what is there (up to READ_BYTES) and returns its complete lines, and the events the
-   * multiline joiner completes. An empty result with `eof` means nothing new.
+   * Reads what is there (up to `buf`'s length) into `buf` and returns its complete lines, and the
+   * events the multiline joiner completes; for a source that ships lines as read, the lines after
+   * the first come as a `run` of bytes in `buf` instead, to be written before the next read: in
+   * order `chunks`, `run`, `tail`. An empty result with `eof` means nothing new.
    */
-  async read(now: number): Promise<{ chunks: Chunk[]; bytes: number; eof: boolean }> {
-    const buf = Buffer.allocUnsafe(READ_BYTES);
-    const { bytesRead } = await this.#fh.read(buf, 0, READ_BYTES, this.#readPos);
+  async read(now: number, buf: Buffer): Promise<{ chunks: Chunk[]; run?: LineRun; tail?: Chunk[]; bytes: number; eof: boolean }> {
+    const { bytesRead } = await this.#fh.read(buf, 0, buf.length, this.#readPos);
     if (bytesRead === 0) return { chunks: [], bytes: 0, eof: true };
     this.#lastGrowthAt = now;
-    const data = buf.subarray(0, bytesRead);
+    const base = this.#readPos;
     const start = this.#readPos - this.#partialBytes;
     this.#readPos += bytesRead;
     if (this.fpLen < FINGERPRINT_BYTES) await this.#refreshFingerprint(this.#readPos);
+    const data = buf.subarray(0, bytesRead);
+    // Newlines are looked for in a plain view: Buffer's own indexOf costs twice as much a call here.
+    const bytes = new Uint8Array(buf.buffer, buf.byteOffset, bytesRead);
     const lines: Chunk[] = [];
     let lineStart = start;
     let from = 0;
+    let run: LineRun | undefined;
+    /** Pieces of a too long last line: after the run. */
+    const tail: Chunk[] = [];
     const max = this.source.maxLineBytes;
     for (;;) {
-      const nl = data.indexOf(10, from);
+      const nl = bytes.indexOf(10, from);
       if (nl < 0) break;
-      const piece = data.subarray(from, nl);
-      const whole = this.#partialBytes ? Buffer.concat([...this.#partial, piece]) : piece;
-      this.#partial = [];
-      this.#partialBytes = 0;
-      const end = this.#readPos - bytesRead + nl + 1;
-      splitLine(whole, lineStart, end, max, lines);
+      const end = base + nl + 1;
+      if (this.#partialBytes) {
+        const whole = Buffer.concat([...this.#partial, data.subarray(from, nl)]);
+        this.#partial = [];
+        this.#partialBytes = 0;
+        splitLine(whole, lineStart, end, max, lines);
+      } else if (this.source.shipsAsRead && !this.#multiline) {
+        const last = bytes.lastIndexOf(10) + 1;
+        if (isUtf8(data.subarray(from, last))) {
+          run = new LineRun(new Uint8Array(buf.buffer, buf.byteOffset, last), base, from, last);
+          lineStart = base + last;
+          from = last;
+          break;
+        }
+        splitLine(data.subarray(from, nl), lineStart, end, max, lines);
+      } else {
+        // The common line, whole in this read and within the limit, decoded straight from the buffer as splitLine would.
+        const stop = nl > from && bytes[nl - 1] === 13 ? nl - 1 : nl;
+        if (stop - from <= max) lines.push({ text: utf8Text(data, from, stop), offset: lineStart, end });
+        else splitLine(data.subarray(from, nl), lineStart, end, max, lines);
+      }
       lineStart = end;
       from = nl + 1;
     }
-    if (from < data.length) {
+    if (from < bytesRead) {
       this.#partial.push(Buffer.from(data.subarray(from)));
-      this.#partialBytes += data.length - from;
+      this.#partialBytes += bytesRead - from;
       // A line longer than the limit is not held whole: its full pieces go now, marked truncated.
       if (this.#partialBytes >= max) {
         const whole = Buffer.concat(this.#partial);
         const keep = whole.length % max;
         const cut = whole.length - keep;
         for (let i = 0; i < cut; i += max) {
-          lines.push({
+          tail.push({
             text: whole.subarray(i, i + max).toString('utf8'),
             offset: lineStart + i,
             end: lineStart + i + max,
@@ -220,7 +252,8 @@ export class TailedFile {
         this.#partialBytes = keep;
       }
     }
-    return { chunks: this.#join(lines, now), bytes: bytesRead, eof: false };
+    if (!run) return { chunks: this.#join([...lines, ...tail], now), bytes: bytesRead, eof: false };
+    return { chunks: lines, run, tail, bytes: bytesRead, eof: false };
   }
 
   #join(lines: Chunk[], now: number): Chunk[] {

@@ -6,18 +6,23 @@ import type { pb } from '@falconet/protocol';
 import { PRIVATE_DIR_MODE } from '@falconet/protocol/datadir';
 import type { Logger } from 'pino';
 import { chooseDockerSocket } from '../containers/docker-socket.ts';
+import { type EncodedLogBatch, LogBatchWriter } from '../transport/log-batch.ts';
 import type { LogsConfig } from './config.ts';
 import { type DockerEntry, DockerLogs } from './docker.ts';
 import { ExecSource } from './exec.ts';
-import { findMoved, matchFiles, TailedFile } from './files.ts';
+import { findMoved, matchFiles, READ_BYTES, TailedFile } from './files.ts';
 import { type JournalEntry, JournalReader } from './journal.ts';
 import type { Chunk } from './multiline.ts';
 import type { PipeEntry, PipeQueue } from './pipe.ts';
+import type { LineRun } from './plain.ts';
 import { type FilePosition, PositionStore } from './positions.ts';
 import { SourceRuntime } from './source.ts';
 import { StdinSource } from './stdin.ts';
 
-/** Where batches go: the report stream (enqueueLogs), which numbers them and appends them to the spool. */
+/**
+ * Where batches go: the report stream (enqueueLogs), which numbers them and appends them to the
+ * spool. A batch is read before enqueueLogs resolves: its bytes are then written over.
+ */
 export interface LogSink {
   enqueueLogs(batch: pb.LogBatch, beforeAppend: (seq: number) => Promise<void>): Promise<void>;
 }
@@ -75,8 +80,14 @@ export class LogShipper {
   #stdin: StdinSource | undefined;
   /** Positions from before the restart, by device:inode, until the first scan has matched them. */
   #saved = new Map<string, FilePosition>();
-  #records: pb.LogRecord[] = [];
-  #bytes = 0;
+  /** The batch being gathered, written as it grows. */
+  #batch: LogBatchWriter;
+  /** Its lines by source, counted as shipped once it is spooled. */
+  #batchLines = new Map<SourceRuntime, number>();
+  /** A batch cut and not yet handed over (the spool failed): it goes before anything else. */
+  #unsent: { batch: EncodedLogBatch; lines: Map<SourceRuntime, number> } | undefined;
+  /** One read buffer for every file: a read's lines are handled before the next read. */
+  #readBuffer: Buffer | undefined;
   #batchSince = 0;
   /** Offsets moved with nothing to ship (drops, closed files): saved on their own within a second. */
   #dirty = false;
@@ -94,6 +105,8 @@ export class LogShipper {
     this.#log = opts.log;
     this.#now = opts.now ?? Date.now;
     this.#store = new PositionStore(join(opts.dir, 'positions.json'));
+    // Room for a full batch and the line that fills it, so a batch's buffer is not grown and copied.
+    this.#batch = new LogBatchWriter(Math.min(opts.config.batch.max_bytes, 16 * 1024 * 1024) + 96 * 1024);
     this.#sources = opts.config.sources.map((s) => new SourceRuntime(s, opts.config.max_line_bytes, this.#now()));
   }
 
@@ -163,8 +176,9 @@ export class LogShipper {
     this.#stdin?.stop();
     await Promise.all(this.#execs.map((x) => x.stop()));
     for (const q of this.#pipeQueues()) await this.#emitPipe(q, q.take(Number.MAX_SAFE_INTEGER));
-    if (this.#records.length) await this.#ship(false);
-    if (!this.#records.length && this.#dirty) await this.#store.saveCommitted(this.#positions()).catch(() => undefined);
+    if (this.#gathering) await this.#ship(false);
+    if (this.#batch.lines && !this.#unsent) await this.#ship(false);
+    if (!this.#gathering && this.#dirty) await this.#store.saveCommitted(this.#positions()).catch(() => undefined);
     for (const f of this.#files.values()) await f.close();
     this.#files.clear();
   }
@@ -198,7 +212,8 @@ export class LogShipper {
         for (let i = 0; i < 8 && !this.#stopped; i++) {
           let r: Awaited<ReturnType<TailedFile['read']>>;
           try {
-            r = await file.read(this.#now());
+            this.#readBuffer ??= Buffer.allocUnsafe(READ_BYTES);
+            r = await file.read(this.#now(), this.#readBuffer);
           } catch (err) {
             // An I/O error on one file (a vanished NFS mount) must not stop the others: it is tried again next round.
             this.#log.warn({ source: file.source.cfg.name, path: file.path, err: (err as Error).message }, 'could not read log file');
@@ -206,6 +221,8 @@ export class LogShipper {
           }
           readBytes += r.bytes;
           await this.#emit(file, r.chunks);
+          if (r.run) await this.#emitRun(file, r.run);
+          if (r.tail) await this.#emit(file, r.tail);
           if (r.eof) break;
         }
       }
@@ -237,8 +254,8 @@ export class LogShipper {
           this.#dirty = true;
         }
       }
-      if (this.#records.length && now - this.#batchSince >= this.#cfg.batch.max_wait) await this.#ship(true);
-      else if (!this.#records.length && this.#dirty && now - this.#lastSave >= 1_000) await this.#saveCommitted(now);
+      if (this.#gathering && now - this.#batchSince >= this.#cfg.batch.max_wait) await this.#ship(true);
+      else if (!this.#gathering && this.#dirty && now - this.#lastSave >= 1_000) await this.#saveCommitted(now);
       if (readBytes === 0 && !this.#stopped) await this.#sleep(IDLE_MS);
     }
   }
@@ -367,27 +384,74 @@ export class LogShipper {
   async #emit(file: TailedFile, chunks: readonly Chunk[]): Promise<void> {
     for (const chunk of chunks) {
       this.#emitOne(file, chunk);
-      if (this.#records.length >= this.#cfg.batch.max_lines || this.#bytes >= this.#cfg.batch.max_bytes) await this.#ship(true);
+      if (this.#full) await this.#ship(true);
     }
+  }
+
+  /** A run of lines shipped as read: written straight into the batch, the file's offset moved past each. */
+  async #emitRun(file: TailedFile, run: LineRun): Promise<void> {
+    if (this.#unsent) return;
+    const src = file.source;
+    const { max_lines, max_bytes } = this.#cfg.batch;
+    const now = this.#now();
+    if (!Number.isSafeInteger(now) || now < 0) {
+      // A clock the record head cannot be written from (a test's): the lines go the general way.
+      const chunks: Chunk[] = [];
+      while (!run.done) run.cutLine(src.maxLineBytes, chunks);
+      await this.#emit(file, chunks);
+      return;
+    }
+    const head = LogBatchWriter.head(now, now, src.cfg.name, file.stream);
+    while (!run.done) {
+      const before = this.#batch.lines;
+      const long = run.write(this.#batch, head, max_lines, max_bytes, src.maxLineBytes);
+      const written = this.#batch.lines - before;
+      if (written > 0) {
+        if (before === 0) this.#batchSince = now;
+        src.counters.readLines += written;
+        this.#batchLines.set(src, (this.#batchLines.get(src) ?? 0) + written);
+      }
+      file.offset = run.offset;
+      this.#dirty = true;
+      if (long) {
+        const pieces: Chunk[] = [];
+        run.cutLine(src.maxLineBytes, pieces);
+        await this.#emit(file, pieces);
+      }
+      if (this.#full) await this.#ship(true);
+      // Stopping with the spool failing: the rest is read again at the next start.
+      if (this.#unsent) return;
+    }
+  }
+
+  get #full(): boolean {
+    return this.#batch.lines >= this.#cfg.batch.max_lines || this.#batch.bytes >= this.#cfg.batch.max_bytes;
+  }
+
+  /** Lines gathered or cut and not yet handed over. */
+  get #gathering(): boolean {
+    return this.#batch.lines > 0 || this.#unsent !== undefined;
   }
 
   async #emitDocker(d: DockerLogs, entries: readonly DockerEntry[]): Promise<void> {
     for (const e of entries) {
+      if (this.#unsent) return;
       const now = this.#now();
       d.advance(e);
       this.#dirty = true;
       const rec = d.source.toRecord({ text: e.message, offset: 0, end: 0 }, e.stream, now, e);
-      await this.#add(rec, now);
+      await this.#add(rec, d.source, now);
     }
   }
 
   async #emitJournal(j: JournalReader, entries: readonly JournalEntry[]): Promise<void> {
     for (const e of entries) {
+      if (this.#unsent) return;
       const now = this.#now();
       j.cursor = e.cursor;
       this.#dirty = true;
       const rec = j.source.toRecord({ text: e.message, offset: 0, end: 0 }, e.stream, now, e);
-      await this.#add(rec, now);
+      await this.#add(rec, j.source, now);
     }
   }
 
@@ -402,18 +466,20 @@ export class LogShipper {
     for (const e of entries) {
       const now = this.#now();
       const rec = q.source.toRecord(e.chunk, e.stream, now, { fields: e.fields });
-      await this.#add(rec, now);
+      await this.#add(rec, q.source, now);
     }
   }
 
   /** One record into the batch (none: the rate limit dropped it); the batch goes when full. */
-  async #add(rec: pb.LogRecord | undefined, now: number): Promise<void> {
-    if (rec) {
-      if (!this.#records.length) this.#batchSince = now;
-      this.#records.push(rec);
-      this.#bytes += rec.message.length + rec.stream.length + 48;
-    }
-    if (this.#records.length >= this.#cfg.batch.max_lines || this.#bytes >= this.#cfg.batch.max_bytes) await this.#ship(true);
+  async #add(rec: pb.LogRecord | undefined, src: SourceRuntime, now: number): Promise<void> {
+    if (rec) this.#append(rec, src, now);
+    if (this.#full) await this.#ship(true);
+  }
+
+  #append(rec: pb.LogRecord, src: SourceRuntime, now: number): void {
+    if (!this.#batch.lines) this.#batchSince = now;
+    this.#batch.add(rec);
+    this.#batchLines.set(src, (this.#batchLines.get(src) ?? 0) + 1);
   }
 
   #emitNow(file: TailedFile, chunks: readonly Chunk[]): void {
@@ -421,15 +487,14 @@ export class LogShipper {
   }
 
   #emitOne(file: TailedFile, chunk: Chunk): void {
+    // A batch the spool refused while stopping: nothing more goes past the positions saved with it; read again at the next start.
+    if (this.#unsent) return;
     const now = this.#now();
     file.offset = chunk.end;
     this.#dirty = true;
     if (chunk.text === '' && !chunk.truncated) return;
     const rec = file.source.toRecord(chunk, file.stream, now);
-    if (!rec) return;
-    if (!this.#records.length) this.#batchSince = now;
-    this.#records.push(rec);
-    this.#bytes += rec.message.length + rec.stream.length + 48;
+    if (rec) this.#append(rec, file.source, now);
   }
 
   #positions(): FilePosition[] {
@@ -448,30 +513,32 @@ export class LogShipper {
    * until it goes or the shipper stops (`retry` false: one attempt).
    */
   async #ship(retry: boolean): Promise<void> {
-    const positions = this.#positions();
-    const records = this.#records;
-    for (;;) {
+    if (!this.#unsent) {
       const dropped: Record<string, number> = {};
       for (const s of this.#sources) if (s.counters.droppedUnreported) dropped[s.cfg.name] = s.counters.droppedUnreported;
+      this.#unsent = { batch: this.#batch.finish(dropped), lines: this.#batchLines };
+      this.#batchLines = new Map();
+    }
+    const { batch, lines } = this.#unsent;
+    const positions = this.#positions();
+    for (;;) {
       try {
-        await this.#opts.sink.enqueueLogs({ records, dropped }, (seq) => this.#store.savePending(seq, positions));
+        await this.#opts.sink.enqueueLogs(batch, (seq) => this.#store.savePending(seq, positions));
         this.#store.commit();
         break;
       } catch (err) {
         this.#stats.shipErrors++;
-        this.#log.error({ err, lines: records.length }, 'could not hand log lines to the spool; trying again');
+        this.#log.error({ err, lines: batch.lines }, 'could not hand log lines to the spool; trying again');
         if (!retry || this.#stopped) return;
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
     }
+    this.#unsent = undefined;
+    // Spooled: the sink has read the batch's bytes (LogSink), so its buffer can take the batch after next.
+    this.#batch.recycle(batch);
     this.#stats.batches++;
     for (const s of this.#sources) s.counters.droppedUnreported = 0;
-    for (const r of records) {
-      const src = this.#sources.find((s) => s.cfg.name === r.source);
-      if (src) src.counters.shippedLines++;
-    }
-    this.#records = [];
-    this.#bytes = 0;
+    for (const [src, n] of lines) src.counters.shippedLines += n;
     this.#dirty = false;
     this.#lastSave = this.#now();
   }

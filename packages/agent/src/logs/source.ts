@@ -24,11 +24,17 @@ export interface SourceCounters {
 export class SourceRuntime {
   readonly cfg: LogSourceConfig;
   readonly maxLineBytes: number;
+  /**
+   * Its lines go out as read: no parser (but the level word), redaction, rate limit or static
+   * labels. A file's lines are then written straight from the bytes read (LineRun).
+   */
+  readonly shipsAsRead: boolean;
   readonly counters: SourceCounters = { readLines: 0, shippedLines: 0, dropped: {}, droppedUnreported: 0, files: 0 };
   readonly #parser: LineParser;
   readonly #redactor: Redactor;
   readonly #limiter: RateLimiter;
   readonly #labels: Set<string>;
+  readonly #staticLabels: boolean;
 
   constructor(cfg: LogSourceConfig, maxLineBytes: number, now: number) {
     this.cfg = cfg;
@@ -37,6 +43,8 @@ export class SourceRuntime {
     this.#redactor = new Redactor(cfg.redact);
     this.#limiter = new RateLimiter(cfg.rate_limit.lines_per_second, cfg.rate_limit.burst, now);
     this.#labels = new Set(cfg.labels);
+    this.#staticLabels = Object.keys(cfg.static_labels).length > 0;
+    this.shipsAsRead = cfg.parser.type === 'none' && this.#redactor.empty && cfg.rate_limit.lines_per_second <= 0 && !this.#staticLabels;
   }
 
   drop(reason: string): void {
@@ -63,15 +71,23 @@ export class SourceRuntime {
     // Redaction first: nothing a rule removes reaches the parser's fields or the wire.
     const line = this.#redactor.empty ? chunk.text : this.#redactor.apply(chunk.text);
     const parsed = this.#parser(line, now);
-    const labels: Record<string, string> = { ...this.cfg.static_labels };
-    const fields: Record<string, string> = {};
-    const all = known ? { ...known.fields, ...parsed.fields } : parsed.fields;
     const parserLevel = this.cfg.parser.type === 'none' ? LogLevel.LOG_LEVEL_UNSPECIFIED : parsed.level;
     const level = known?.level !== undefined ? parserLevel || known.level : parsed.level;
     const timeMs = this.cfg.parser.type === 'none' ? (known?.timeMs ?? parsed.timeMs) : (parsed.timeMs ?? known?.timeMs);
-    for (const [k, v] of Object.entries(all)) {
-      if (this.#labels.has(k)) labels[k] = v;
-      else fields[k] = v;
+    let labels: Record<string, string>;
+    let fields: Record<string, string>;
+    if (!known && this.#labels.size === 0 && !this.#staticLabels && !Object.hasOwn(parsed.fields, '__proto__')) {
+      // Nothing to sort into labels: the parser's fields are the record's (a new object for every line).
+      labels = {};
+      fields = parsed.fields;
+    } else {
+      labels = { ...this.cfg.static_labels };
+      fields = {};
+      const all = known ? { ...known.fields, ...parsed.fields } : parsed.fields;
+      for (const [k, v] of Object.entries(all)) {
+        if (this.#labels.has(k)) labels[k] = v;
+        else fields[k] = v;
+      }
     }
     let message = parsed.message;
     if (chunk.truncated) fields.truncated = 'true';

@@ -4,7 +4,6 @@ import {
   CompactEncoder,
   decodePayload,
   derivePayloadKey,
-  encodeLogPayload,
   encodePayload,
   PayloadEncoding,
   PayloadKind,
@@ -22,6 +21,7 @@ import type { AgentIdentity } from '../identity.ts';
 import { type BacklogReader, MemoryBacklog, type ReportBacklog, type SpooledReport } from './backlog.ts';
 import { Backoff } from './backoff.ts';
 import { cleanReason, connectionHint, seconds } from './diagnose.ts';
+import { EncodedLogBatch, LogBatchWriter } from './log-batch.ts';
 import { rankServers, targetOf } from './rendezvous.ts';
 import type { SequenceSource } from './sequence.ts';
 import { channelSecurity, TlsConfigError, type TlsSettings, tlsEnabled } from './tls.ts';
@@ -190,6 +190,7 @@ export class ReportStream {
    */
   readonly #fresh = new Map<number, readonly Sample[]>();
   readonly #stats = { reconnects: 0, sent: 0, sentBytes: 0, acked: 0, rejected: 0, spoolErrors: 0 };
+  readonly #logWriter = new LogBatchWriter();
 
   constructor(opts: ReportStreamOptions) {
     this.#opts = opts;
@@ -278,8 +279,15 @@ export class ReportStream {
    * Resolves once it is durable in the spool, the point a log source may count its lines as handed over.
    */
   async enqueueLogs(batch: pb.LogBatch, beforeAppend?: (seq: number) => Promise<void>): Promise<void> {
-    const { encoding, payload } = encodeLogPayload(batch, { gzip: this.#opts.gzip ?? true });
-    await this.#spool({ encoding, payload, sampleCount: batch.records.length, kind: PayloadKind.PAYLOAD_KIND_LOGS }, beforeAppend);
+    const encoded = batch instanceof EncodedLogBatch ? batch : this.#logWriter.encode(batch);
+    // The fastest gzip level: a busy file's lines are most of what the agent compresses, and
+    // level 1 takes about half the CPU of the default for some 30 % more bytes.
+    const { encoding, payload } =
+      (this.#opts.gzip ?? true)
+        ? { encoding: PayloadEncoding.PAYLOAD_ENCODING_GZIP, payload: gzipSync(encoded.bytes, { level: 1 }) }
+        : // A copy: the shipper writes its next batches over the batch's bytes once this resolves.
+          { encoding: PayloadEncoding.PAYLOAD_ENCODING_RAW, payload: Buffer.from(encoded.bytes) };
+    await this.#spool({ encoding, payload, sampleCount: encoded.lines, kind: PayloadKind.PAYLOAD_KIND_LOGS }, beforeAppend);
   }
 
   /**
