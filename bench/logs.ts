@@ -8,11 +8,12 @@
  *   has every line (the server's falconet_log_store_lines, the sink's count). CPU seconds of the
  *   shipper alone from /proc/PID/stat. The agent's RSS while shipping minus its RSS idle.
  * - ingest: simulated senders (the agent's own ReportStream, on real gRPC streams, closed loop,
- *   batches of 1,000 lines as the agent sends them) into a real server; lines/s and ack p99; then
+ *   batches of the agent's size as it sends them, encoded before the clock starts) into a real
+ *   server; lines/s, ack p99 and the server's CPU a line; then
  *   the bytes the embedded store holds on disk (every file of data/logs) per line against raw.
  * - search: 24 h of 100 hosts written straight into the embedded store through appendReport (this
  *   bypasses the transport; the ingest part measures that), cached under ~/.cache keyed by the
- *   generator's version, the block format and the size; term, phrase, field and level queries through GET /api/logs.
+ *   generator's version, the block and frame formats and the size; term, phrase, field and level queries through GET /api/logs.
  * - tail: a line appended to a file the agent tails, to its arrival in Chromium over /api/live.
  *
  *   npm run bench -- logs [--quick] [--only ship,ingest,search,tail] [--ship-lines N]
@@ -23,11 +24,12 @@ import { appendFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ReportStream } from '@falconet/agent';
-import type { pb } from '@falconet/protocol';
+import { gzipSync } from 'node:zlib';
+import { agentConfigSchema, MemoryBacklog, ReportStream, type SpooledReport } from '@falconet/agent';
+import { PayloadEncoding, pb } from '@falconet/protocol';
 import pino from 'pino';
 import { BLOCK_V2 } from '../packages/server/src/logs/block.ts';
-import { EmbeddedLogStore } from '../packages/server/src/logs/embedded.ts';
+import { EmbeddedLogStore, FRAME_LAYOUT } from '../packages/server/src/logs/embedded.ts';
 import { bareIdentity, MemorySequence } from '../testing/agent-channel.ts';
 import { launchChromium } from '../testing/browser.ts';
 import { freePort, type Proc, type ServerProc, startCommand, tempDir } from '../testing/processes.ts';
@@ -281,13 +283,16 @@ async function shipPart(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // ingest: simulated senders on the agent's transport
 
-/** Batches of 1,000 lines (the agent's logs.batch.max_lines) for one sender, used in turn, times set at send. */
+/** The agent's batch: logs.batch.max_lines by default (lines of 200 bytes stay under its max_bytes). */
+const BATCH_LINES = agentConfigSchema.parse({}).logs.batch.max_lines;
+
+/** Batches of BATCH_LINES lines for one sender, used in turn, times set when encoded. */
 function senderBatches(sender: number, count: number): { records: pb.LogRecord[]; raw: number }[] {
   const gen = lineGenerator(1000 + sender);
   const host = `web-${String(sender).padStart(3, '0')}`;
   return Array.from({ length: count }, () => {
     let raw = 0;
-    const records = Array.from({ length: 1000 }, () => {
+    const records = Array.from({ length: BATCH_LINES }, () => {
       const l = gen.line(0);
       raw += l.text.length + 1;
       return asRecord(l, 0, host);
@@ -296,12 +301,61 @@ function senderBatches(sender: number, count: number): { records: pb.LogRecord[]
   });
 }
 
+/** A report's payload as the agent's enqueueLogs makes it (protobuf LogBatch, gzip), made before the clock starts. */
+interface PreparedReport {
+  encoding: PayloadEncoding;
+  payload: Buffer;
+  lines: number;
+  raw: number;
+}
+
+/**
+ * The agent's in-memory backlog, except that a report appended while `next` is set carries those
+ * prepared bytes: the senders share the server's two cores, and encoding every batch at send time
+ * (protobuf and gzip, about 20 µs a line) cost them more CPU than the server spent storing it.
+ */
+class PreparedBacklog extends MemoryBacklog {
+  next: PreparedReport | undefined;
+
+  override async append(reports: readonly SpooledReport[]): Promise<void> {
+    const p = this.next;
+    this.next = undefined;
+    await super.append(p ? reports.map((r) => ({ ...r, encoding: p.encoding, payload: p.payload, sampleCount: p.lines })) : reports);
+  }
+}
+
+/** Reports prepared per sender: enough for this many lines a second over the run (past it, senders encode as they go). */
+const PREPARED_LINES_PER_S = 120_000;
+
+/**
+ * One sender's reports, encoded ahead as the agent's enqueueLogs does (protobuf, gzip level 1):
+ * batch j's lines one millisecond apart (a host logging 1,000 lines a second), the last batch
+ * ending now.
+ */
+function prepareReports(pool: { records: pb.LogRecord[]; raw: number }[], count: number): PreparedReport[] {
+  const base = Date.now() - count * BATCH_LINES;
+  return Array.from({ length: count }, (_, j) => {
+    const b = pool[j % pool.length] as { records: pb.LogRecord[]; raw: number };
+    b.records.forEach((r, i) => {
+      r.timeMs = base + j * BATCH_LINES + i;
+      r.observedMs = r.timeMs + 3;
+    });
+    const payload = gzipSync(pb.LogBatch.encode({ records: b.records, dropped: {} }).finish(), { level: 1 });
+    return { encoding: PayloadEncoding.PAYLOAD_ENCODING_GZIP, payload, lines: b.records.length, raw: b.raw };
+  });
+}
+
 async function ingestPart(): Promise<void> {
   const dataDir = tempDir('falconet-bench-logs-ingest-');
   const server = await logServer(dataDir);
   const log = pino({ level: 'silent' });
-  progress(`ingest: ${SENDERS} senders, batches of 1,000 lines, closed loop, ${INGEST_SECONDS} s`);
+  progress(`ingest: ${SENDERS} senders, batches of ${BATCH_LINES} lines, closed loop, ${INGEST_SECONDS} s`);
   const pools = Array.from({ length: SENDERS }, (_, s) => senderBatches(s, 24));
+  const perSender = Math.ceil((PREPARED_LINES_PER_S * INGEST_SECONDS) / BATCH_LINES / SENDERS);
+  const p0 = performance.now();
+  const prepared = pools.map((pool) => prepareReports(pool, perSender));
+  progress(`ingest: ${perSender * SENDERS} reports encoded ahead in ${((performance.now() - p0) / 1000).toFixed(1)} s`);
+  const backlogs = pools.map(() => new PreparedBacklog());
   const streams = pools.map(
     (_, s) =>
       new ReportStream({
@@ -313,6 +367,7 @@ async function ingestPart(): Promise<void> {
         log,
         sequence: new MemorySequence(),
         gzip: true,
+        backlog: backlogs[s],
       }),
   );
   for (const st of streams) st.start();
@@ -326,26 +381,44 @@ async function ingestPart(): Promise<void> {
   const s0 = cpuSeconds(process.pid);
   const t0 = performance.now();
   const end = t0 + INGEST_SECONDS * 1000;
+  let encodedLive = 0;
   await Promise.all(
     streams.map(async (st, s) => {
       const pool = pools[s] as { records: pb.LogRecord[]; raw: number }[];
+      const ready = prepared[s] as PreparedReport[];
+      const backlog = backlogs[s] as PreparedBacklog;
       for (let k = 0; performance.now() < end; k++) {
-        const b = pool[k % pool.length] as { records: pb.LogRecord[]; raw: number };
-        const now = Date.now();
-        b.records.forEach((r, i) => {
-          r.timeMs = now - 1000 + i;
-          r.observedMs = r.timeMs + 3;
-        });
         const sent = performance.now();
-        await st.enqueueLogs({ records: b.records, dropped: {} });
+        let count: number;
+        let bytes: number;
+        const p = ready[k];
+        if (p) {
+          backlog.next = p;
+          await st.enqueueLogs({ records: [], dropped: {} });
+          count = p.lines;
+          bytes = p.raw;
+        } else {
+          // Past what was prepared: encoded here, as the agent does, times set now.
+          const b = pool[k % pool.length] as { records: pb.LogRecord[]; raw: number };
+          const now = Date.now();
+          b.records.forEach((r, i) => {
+            r.timeMs = now - BATCH_LINES + i;
+            r.observedMs = r.timeMs + 3;
+          });
+          encodedLive++;
+          await st.enqueueLogs({ records: b.records, dropped: {} });
+          count = b.records.length;
+          bytes = b.raw;
+        }
         // A batch still unacknowledged after 60 s counts as 60 s (and the sender goes on waiting for it).
         while (!(await st.flush(60_000))) progress(`ingest: sender ${s} has waited 60 s more for an ack`);
         latencies.push(performance.now() - sent);
-        lines += b.records.length;
-        raw += b.raw;
+        lines += count;
+        raw += bytes;
       }
     }),
   );
+  if (encodedLive > 0) progress(`ingest: ${encodedLive} reports encoded while sending (more than were prepared)`);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - c0;
   const sendersCpu = cpuSeconds(process.pid) - s0;
@@ -363,7 +436,7 @@ async function ingestPart(): Promise<void> {
   await settledStore.close();
   const settled = dirBytes(join(dataDir, 'logs'));
   rmSync(dataDir, { recursive: true, force: true });
-  const extra = { senders: SENDERS, batch_lines: 1000, seconds: round(seconds, 1), lines, shared_machine: true };
+  const extra = { senders: SENDERS, batch_lines: BATCH_LINES, seconds: round(seconds, 1), lines, shared_machine: true };
   goal(
     { bench: BENCH, metric: 'server_lines_per_s', value: Math.round(lines / seconds), unit: 'lines/s', ...extra },
     { min: 100_000, text: '>= 100,000 lines/s' },
@@ -461,7 +534,12 @@ interface SearchMeta {
 
 /** The cached store's directory (a server data directory); built when absent. */
 async function searchStore(): Promise<{ dataDir: string; meta: SearchMeta }> {
-  const dataDir = join(homedir(), '.cache', 'falconet-bench', `logs-search-g${LINE_GENERATOR_VERSION}-b${BLOCK_V2}-${SEARCH_LINES}`);
+  const dataDir = join(
+    homedir(),
+    '.cache',
+    'falconet-bench',
+    `logs-search-g${LINE_GENERATOR_VERSION}-b${BLOCK_V2}-f${FRAME_LAYOUT}-${SEARCH_LINES}`,
+  );
   const metaPath = join(dataDir, 'meta.json');
   if (existsSync(metaPath)) {
     progress(`search: using the cached store ${dataDir}`);

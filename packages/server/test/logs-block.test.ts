@@ -12,7 +12,7 @@ import { tempDir } from '../../../testing/processes.ts';
 import { BLOCK_V2, decodeBlock, encodeBlock, encodeBlockInBackground, encodeBlockV1 } from '../src/logs/block.ts';
 import { EmbeddedLogStore } from '../src/logs/embedded.ts';
 import { LogFilter } from '../src/logs/query.ts';
-import { WordFilter, words } from '../src/logs/terms.ts';
+import { WordFilter, WordHashes, words } from '../src/logs/terms.ts';
 
 const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
 
@@ -56,11 +56,15 @@ describe('log block version 2', () => {
   });
 });
 
-/** A frame exactly as the store wrote it before block versions: no `v` in the header, a protobuf body. */
-function oldFrame(agent: string, seq: number, host: string, recs: pb.LogRecord[]): Buffer {
-  const body = encodeBlockV1(recs);
+/**
+ * A frame exactly as the store wrote it before block versions (no `v` in the header, a protobuf
+ * body) or, with `v2`, before word filters were bytes in the body: both carry them base64 in the header.
+ */
+function oldFrame(agent: string, seq: number, host: string, recs: pb.LogRecord[], v2 = false): Buffer {
+  const body = v2 ? encodeBlock(recs) : encodeBlockV1(recs);
   const distinct = new Set(recs.flatMap((r) => words(r.message)));
   const group = {
+    ...(v2 ? { v: BLOCK_V2 } : {}),
     host,
     source: recs[0]?.source,
     minT: Math.min(...recs.map((r) => r.timeMs)),
@@ -123,7 +127,77 @@ describe('embedded log store: data written before block versions', () => {
   });
 });
 
+describe('embedded log store: word filters', () => {
+  it('keeps them as bytes in the frame body, checked, and still reads frames that carry them base64', async () => {
+    const dir = tempDir('falconet-log-filters-');
+    // Written before filters were bytes: version 2 blocks, filters base64 in the header.
+    writeFileSync(
+      join(dir, '00000001-20261206.seg'),
+      Buffer.concat([oldFrame('a1', 1, 'h1', [rec(0, { message: 'legacy alpha' })], true), oldFrame('a1', 2, 'h1', [rec(1)], true)]),
+    );
+    const store = await EmbeddedLogStore.open({ dir, retentionMs: 0, maxBytes: 0, now: () => T0 });
+    stores.push(store);
+    await store.appendReport('a1', 'h1', 3, [rec(2, { message: 'fresh BRAVO' }), rec(3, { source: 'db', message: 'Ünïcode charlie' })]);
+    const scan = (q: string) => ({ filter: new LogFilter(q), fromMs: 0, toMs: T0 + 86_400_000 });
+    const found = async (q: string) => (await store.search(scan(q), 100)).lines.map((l) => l.record.message);
+    const read = store.blocksRead;
+    expect(await found('alpha')).toEqual(['legacy alpha']);
+    expect(await found('bravo')).toEqual(['fresh BRAVO']);
+    expect(await found('ünïcode')).toEqual(['Ünïcode charlie']);
+    // Each word is in one block of four: the filters ruled the others out (a filter of 64 bits may let one more through).
+    expect(store.blocksRead - read).toBeLessThanOrEqual(4);
+    await store.close();
+    stores.pop();
+    const seg = readFileSync(join(dir, '00000001-20261206.seg'));
+    const at = seg.length - (await frameLength(seg, 2));
+    const header = JSON.parse(seg.subarray(at + 16, at + 16 + seg.readUInt32BE(at + 4)).toString()) as {
+      filterBytes: number;
+      groups: { words?: string; wo: number; wl: number }[];
+    };
+    expect(header.groups.map((g) => [g.words, g.wo, g.wl])).toEqual([
+      [undefined, 0, 8],
+      [undefined, 8, 8],
+    ]);
+    expect(header.filterBytes).toBe(16);
+    // A damaged filter is found on open like a damaged header: that frame and all after it are cut.
+    const inFilter = at + 16 + seg.readUInt32BE(at + 4) + 3;
+    seg[inFilter] = (seg[inFilter] as number) ^ 0xff;
+    writeFileSync(join(dir, '00000001-20261206.seg'), seg);
+    const again = await EmbeddedLogStore.open({ dir, retentionMs: 0, maxBytes: 0, now: () => T0 });
+    stores.push(again);
+    expect(await again.lastSeq('a1')).toBe(2);
+    expect((await again.stats()).lines).toBe(2);
+  });
+});
+
+/** The length of the frame that starts after `before` whole frames of `seg`. */
+async function frameLength(seg: Buffer, before: number): Promise<number> {
+  let at = 0;
+  for (let i = 0; i < before; i++) at += 16 + seg.readUInt32BE(at + 4) + seg.readUInt32BE(at + 8);
+  return seg.length - at;
+}
+
 describe('message words', () => {
+  it('are hashed from bytes into the same filter as from the words themselves', () => {
+    const messages = [
+      'GET /Item/42 HTTP/1.1 ÉCHEC naïve 日志',
+      `${'A'.repeat(70)} ${'b'.repeat(64)} ${'c'.repeat(65)}`,
+      'KELVIN \u212a and İstanbul',
+      'snake_case CamelCase 0xDEADbeef 10.0.0.7:8080',
+      '',
+      '\u0000\u007f tabs\tand\nlines',
+    ];
+    const hashes = new WordHashes();
+    const distinct = new Set<string>();
+    for (const m of messages) {
+      const bytes = Buffer.from(m, 'utf8');
+      hashes.addUtf8(bytes, 0, bytes.length, m);
+      for (const w of words(m)) distinct.add(w);
+    }
+    expect(hashes.size).toBe(distinct.size);
+    expect(WordFilter.fromHashes(hashes).bits).toEqual(WordFilter.build(distinct, distinct.size).bits);
+  });
+
   it('finds in ASCII text, by its fast path, the words the Unicode pattern finds', () => {
     const unicode = (t: string) => [...t.toLowerCase().matchAll(/[\p{L}\p{N}_]+/gu)].map((m) => m[0].slice(0, 64));
     const alphabet = 'aZ09_ -./:="\t\n\u0000\u007f';
