@@ -145,7 +145,7 @@ describe('the dashboard in Simplified Chinese', () => {
 
     await page.goto(`${server.url}/settings`);
     await expect.poll(() => page.locator('h1').textContent()).toBe('设置');
-    await expect.poll(() => page.getByRole('heading', { level: 2 }).allTextContents()).toEqual(['用户', 'API 令牌', '审计日志']);
+    await expect.poll(() => page.getByRole('heading', { level: 2 }).allTextContents()).toEqual(['用户', 'API 令牌', '审计日志', '集群']);
     await page.getByTestId('new-user').getByRole('button', { name: '添加用户' }).waitFor();
     await page.getByTestId('new-token').getByRole('button', { name: '创建令牌' }).waitFor();
     expect(await page.locator('section.settings p.sub code').allTextContents()).toEqual([
@@ -164,6 +164,9 @@ describe('the dashboard in Simplified Chinese', () => {
       'Last used',
       'Expires',
       'viewer',
+      'Cluster',
+      'Agents held',
+      'Last heard',
     ]);
     await page.screenshot({ path: artifactPath('ui-i18n-settings-zh.png'), fullPage: true });
     await axe(page, 'settings zh');

@@ -29,7 +29,6 @@ export function SettingsPage({ session }: { session: Session }) {
     <section className="settings" data-testid="settings-page">
       <h1>{t('settings.title')}</h1>
       {session.user?.kind === 'session' ? <PasswordForm /> : null}
-      <ClusterSection />
       {admin ? (
         <>
           <UsersSection self={session.user?.name ?? ''} />
@@ -37,6 +36,7 @@ export function SettingsPage({ session }: { session: Session }) {
           <AuditSection />
         </>
       ) : null}
+      <ClusterSection />
     </section>
   );
 }
