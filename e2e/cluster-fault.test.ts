@@ -122,6 +122,13 @@ describe('a cluster under faults', () => {
     progress('PostgreSQL started again');
 
     await sleep(5000);
+    // Every node lists every agent online (while they report: an agent silent for three intervals is offline).
+    for (const n of nodes) {
+      await eventually(async () => {
+        const list = (await getJson<{ items: { status: string }[] }>(`${n.proc.url}/api/agents`)).items;
+        return list.filter((a) => a.status === 'online').length === SIMULATED + 2;
+      }, 30_000);
+    }
     sim.stopTicking();
     await eventually(() => sim.queued === 0, 120_000, 250);
     progress('every simulated report acknowledged');
@@ -153,13 +160,6 @@ describe('a cluster under faults', () => {
       expect(new Set(times).size).toBe(times.length);
       const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
       expect(Math.max(...gaps), `agent ${id}`).toBeLessThan(2500);
-    }
-    // Every node lists every agent online.
-    for (const n of nodes) {
-      await eventually(async () => {
-        const list = (await getJson<{ items: { status: string }[] }>(`${n.proc.url}/api/agents`)).items;
-        return list.filter((a) => a.status === 'online').length === SIMULATED + 2;
-      }, 30_000);
     }
   });
 });
