@@ -19,19 +19,11 @@ import type { ClusterStatus } from '@falconet/protocol/api';
 import { type NatsProc, startNats } from '../testing/nats.ts';
 import { createTempDatabase, type TempDatabase } from '../testing/postgres.ts';
 import { type AgentProc, eventually, getJson, type ServerProc, startAgent, tempDir } from '../testing/processes.ts';
-import { cpuSeconds, emit, median, progress, quick, sleep } from './lib.ts';
+import { cpuSeconds, emit, median, numberArg, progress, quick, sleep, wants } from './lib.ts';
 import { type Load, metricValue, scrape, startBenchServer, startLoad } from './lib-fleet.ts';
 
 const BENCH = 'cluster';
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const only = (() => {
-  const i = process.argv.indexOf('--only');
-  return i >= 0 ? new Set((process.argv[i + 1] ?? '').split(',')) : undefined;
-})();
-const wants = (part: string) => !only || only.has(part);
+const arg = numberArg;
 
 const AGENTS = arg('agents', quick ? 300 : 1500);
 const SERIES = arg('series', 200);

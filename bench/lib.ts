@@ -24,6 +24,18 @@ export function progress(msg: string): void {
 
 export const quick = process.argv.includes('--quick');
 
+/** `--NAME N` on the command line, else `fallback`. */
+export function numberArg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** Whether `--only A,B` (absent: every part) names `part`. */
+export function wants(part: string): boolean {
+  const i = process.argv.indexOf('--only');
+  return i < 0 || (process.argv[i + 1] ?? '').split(',').includes(part);
+}
+
 const CLK_TCK = 100;
 
 /** User + system CPU seconds a process has used (fields 14 and 15 of /proc/PID/stat). */

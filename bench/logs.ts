@@ -33,20 +33,25 @@ import { EmbeddedLogStore, FRAME_LAYOUT } from '../packages/server/src/logs/embe
 import { bareIdentity, MemorySequence } from '../testing/agent-channel.ts';
 import { launchChromium } from '../testing/browser.ts';
 import { freePort, type Proc, type ServerProc, startCommand, tempDir } from '../testing/processes.ts';
-import { cpuSeconds, emit, ensureAgentBuilt, type Figure, median, percentile, progress, quick, rssMb, sleep } from './lib.ts';
+import {
+  cpuSeconds,
+  emit,
+  ensureAgentBuilt,
+  type Figure,
+  median,
+  numberArg,
+  percentile,
+  progress,
+  quick,
+  rssMb,
+  sleep,
+  wants,
+} from './lib.ts';
 import { histogramQuantile, metricValue, scrape, startBenchServer } from './lib-fleet.ts';
 import { asRecord, LINE_GENERATOR_VERSION, lineGenerator } from './lib-log-lines.ts';
 
 const BENCH = 'logs';
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const only = (() => {
-  const i = process.argv.indexOf('--only');
-  return i >= 0 ? new Set((process.argv[i + 1] ?? '').split(',')) : undefined;
-})();
-const wants = (part: string) => !only || only.has(part);
+const arg = numberArg;
 
 const SHIP_LINES = arg('ship-lines', quick ? 200_000 : 1_000_000);
 const SEARCH_LINES = arg('search-lines', quick ? 2_000_000 : 50_000_000);
