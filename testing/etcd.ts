@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { etcdClient } from '@falconet/protocol/etcd';
 import { Etcd3 } from 'etcd3';
-import { eventually, freePort, tempDir } from './processes.ts';
+import { eventually, freePort, stopChild, tempDir } from './processes.ts';
 
 export const ETCD_BIN = process.env.FALCONET_ETCD ?? '/usr/bin/etcd';
 
@@ -73,13 +73,7 @@ export async function startEtcd(): Promise<EtcdProc> {
       probe.close();
     }
   };
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill(signal);
-    await exited;
-  };
+  const stop = (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, signal);
   await launch();
   // The project's own client settings: etcd3's default circuit breaker would hide a restarted etcd for 5 s.
   const client = etcdClient([endpoint]);

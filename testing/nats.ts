@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { eventually, freePort, tempDir } from './processes.ts';
+import { eventually, freePort, stopChild, tempDir } from './processes.ts';
 
 export const NATS_BIN = process.env.FALCONET_NATS_SERVER ?? '/usr/sbin/nats-server';
 
@@ -48,13 +48,7 @@ export async function startNats(): Promise<NatsProc> {
       50,
     );
   };
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill(signal);
-    await exited;
-  };
+  const stop = (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, signal);
   await launch();
   return { url: `nats://127.0.0.1:${port}`, port, pid: () => child?.pid, stop, restart: launch, output };
 }
